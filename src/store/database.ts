@@ -1,0 +1,58 @@
+import pg from "pg";
+
+/** A typed query against a named prepared statement. */
+export interface NamedQuery {
+  name: string;
+  text: string;
+  values: unknown[];
+}
+
+/** Anything that runs queries: the pool, or a client inside a transaction. */
+export interface Queryable {
+  query<Row extends pg.QueryResultRow>(query: NamedQuery): Promise<pg.QueryResult<Row>>;
+}
+
+export interface DatabaseOptions {
+  url: string;
+  /** Pool size. Hot-path statements are batched, so a handful of connections serve a replica. */
+  maxConnections?: number;
+  /** Shown in pg_stat_activity, so operators can tell Baton's connections apart. */
+  applicationName?: string;
+}
+
+export interface Database extends Queryable {
+  readonly pool: pg.Pool;
+  /** Runs `work` in one transaction; rolls back if it throws. */
+  transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+export function createDatabase(options: DatabaseOptions): Database {
+  const pool = new pg.Pool({
+    connectionString: options.url,
+    max: options.maxConnections ?? 10,
+    application_name: options.applicationName ?? "baton",
+  });
+  // A connection killed by the server (restart, pg_terminate_backend) must not crash the
+  // process; the pool drops it and the next query opens a new one.
+  pool.on("error", () => {});
+  return {
+    pool,
+    query: (query) => pool.query(query),
+    async transaction(work) {
+      const client = await pool.connect();
+      try {
+        await client.query("begin");
+        const result = await work(client);
+        await client.query("commit");
+        return result;
+      } catch (error) {
+        await client.query("rollback").catch(() => {});
+        throw error;
+      } finally {
+        client.release();
+      }
+    },
+    close: () => pool.end(),
+  };
+}

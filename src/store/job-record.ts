@@ -1,0 +1,60 @@
+/** Job states as stored; SCHEDULED is an AVAILABLE job whose run_time is still ahead. */
+export type StoredJobState = "available" | "blocked" | "leased" | "succeeded" | "dead" | "cancelled";
+
+export interface JobErrorRecord {
+  attempt: number;
+  message: string;
+  time: string;
+}
+
+/** A row of baton.jobs as the store returns it. Ids are decimal strings (Postgres bigint). */
+export interface JobRecord {
+  id: string;
+  queue: string;
+  state: StoredJobState;
+  /** True when state is available but run_time is still ahead (by database time). */
+  scheduled: boolean;
+  payload: Buffer;
+  headers: Record<string, string>;
+  priority: number;
+  attempt: number;
+  max_attempts: number;
+  run_time: Date;
+  create_time: Date;
+  finish_time: Date | null;
+  dedup_key: string | null;
+  chain_id: string;
+  parent_id: string | null;
+  depends_on: string[];
+  timeout: { toPostgres(): string } | null;
+  lease_token: string | null;
+  lease_expire_time: Date | null;
+  lease_owner: string | null;
+  progress_percent: number;
+  progress_message: string;
+  result: Buffer | null;
+  last_error: string;
+  errors: JobErrorRecord[];
+}
+
+/** A validated request to create a job. */
+export interface NewJob {
+  queue: string;
+  payload: Uint8Array;
+  headers: Record<string, string>;
+  priority: number;
+  /** Absolute first run time; wins over delaySeconds. */
+  runTime?: Date;
+  delaySeconds?: number;
+  maxAttempts: number;
+  dedupKey?: string;
+  chainId?: string;
+  parentId?: string;
+  timeoutSeconds?: number;
+}
+
+/** A lease as workers and the broker name it. */
+export interface LeaseRef {
+  jobId: string;
+  leaseToken: string;
+}

@@ -1,0 +1,251 @@
+import type { Queryable } from "./database.js";
+import type { JobRecord, LeaseRef, NewJob, StoredJobState } from "./job-record.js";
+import { loadQueries } from "./sql-file.js";
+
+const sql = loadQueries<
+  | "JobInsertMany"
+  | "JobGetUnfinishedByDedupKey"
+  | "JobGet"
+  | "JobClaim"
+  | "JobUnclaim"
+  | "JobAckMany"
+  | "JobNackMany"
+  | "JobSettleFailureReasons"
+  | "JobProgressMany"
+  | "JobRenewMany"
+  | "JobReleaseMany"
+  | "JobReapExpired"
+>(new URL("./sql/jobs.sql", import.meta.url));
+
+/** Every statement takes an optional `now`; null means database time (production). */
+export type Now = Date | null;
+
+export interface InsertedJob {
+  job: JobRecord;
+  deduplicated: boolean;
+}
+
+/**
+ * Inserts jobs in one statement (all or none) and returns them in request order. A request
+ * whose dedup_key matches an unfinished job resolves to that job instead.
+ */
+export async function jobInsertMany(db: Queryable, jobs: NewJob[], now: Now = null): Promise<InsertedJob[]> {
+  const { rows } = await db.query<JobRecord>({
+    name: "JobInsertMany",
+    text: sql.JobInsertMany,
+    values: [
+      jobs.map((j) => j.queue),
+      jobs.map((j) => Buffer.from(j.payload)),
+      jobs.map((j) => JSON.stringify(j.headers)),
+      jobs.map((j) => j.priority),
+      jobs.map((j) => j.delaySeconds ?? null),
+      jobs.map((j) => j.runTime ?? null),
+      jobs.map((j) => j.maxAttempts),
+      jobs.map((j) => j.dedupKey ?? null),
+      jobs.map((j) => j.chainId ?? null),
+      jobs.map((j) => j.parentId ?? null),
+      jobs.map((j) => j.timeoutSeconds ?? null),
+      now,
+    ],
+  });
+  return matchInsertedToRequests(db, jobs, rows);
+}
+
+/**
+ * Rows come back in id order, and ids were drawn in request order, so the inserted rows line
+ * up with the requests that were not deduplicated. A request is deduplicated when its key was
+ * not inserted, or was inserted by an earlier request of the same batch.
+ */
+async function matchInsertedToRequests(db: Queryable, jobs: NewJob[], rows: JobRecord[]): Promise<InsertedJob[]> {
+  const insertedKeys = new Set(rows.filter((r) => r.dedup_key !== null).map((r) => dedupIdentity(r.queue, r.dedup_key!)));
+  const claimedKeys = new Set<string>();
+  const results: (InsertedJob | undefined)[] = [];
+  const duplicates: number[] = [];
+  let next = 0;
+  jobs.forEach((job, index) => {
+    if (job.dedupKey !== undefined) {
+      const key = dedupIdentity(job.queue, job.dedupKey);
+      if (!insertedKeys.has(key) || claimedKeys.has(key)) {
+        duplicates.push(index);
+        results.push(undefined);
+        return;
+      }
+      claimedKeys.add(key);
+    }
+    results.push({ job: rows[next++]!, deduplicated: false });
+  });
+  if (duplicates.length > 0) {
+    const existing = await jobGetByDedupKeys(db, duplicates.map((i) => jobs[i]!));
+    for (const index of duplicates) {
+      const job = jobs[index]!;
+      const found = existing.get(dedupIdentity(job.queue, job.dedupKey!));
+      // The conflicting job was deleted between the insert and this read (retention): rare
+      // enough that asking the caller to retry is the honest answer.
+      if (!found) throw new Error(`job with dedup_key ${job.dedupKey} vanished during enqueue; retry`);
+      results[index] = { job: found, deduplicated: true };
+    }
+  }
+  return results as InsertedJob[];
+}
+
+const dedupIdentity = (queue: string, dedupKey: string) => `${queue}\u0000${dedupKey}`;
+
+async function jobGetByDedupKeys(db: Queryable, jobs: NewJob[]): Promise<Map<string, JobRecord>> {
+  const { rows } = await db.query<JobRecord>({
+    name: "JobGetUnfinishedByDedupKey",
+    text: sql.JobGetUnfinishedByDedupKey,
+    values: [jobs.map((j) => j.queue), jobs.map((j) => j.dedupKey)],
+  });
+  return new Map(rows.map((row) => [dedupIdentity(row.queue, row.dedup_key!), row]));
+}
+
+export async function jobGet(db: Queryable, id: string, now: Now = null): Promise<JobRecord | undefined> {
+  const { rows } = await db.query<JobRecord>({ name: "JobGet", text: sql.JobGet, values: [id, now] });
+  return rows[0];
+}
+
+export interface ClaimParams {
+  queue: string;
+  limit: number;
+  leaseSeconds: number;
+  /** Session id of the stream the jobs are for, kept on the row for operators. */
+  owner: string;
+  now?: Now;
+}
+
+export interface ClaimResult {
+  jobs: JobRecord[];
+  /** When the queue's next not-yet-due job becomes due, if any. */
+  nextDueTime: Date | null;
+}
+
+export async function jobClaim(db: Queryable, params: ClaimParams): Promise<ClaimResult> {
+  const { rows } = await db.query<JobRecord & { next_due_time: Date | null }>({
+    name: "JobClaim",
+    text: sql.JobClaim,
+    values: [params.queue, params.limit, params.leaseSeconds, params.owner, params.now ?? null],
+  });
+  return {
+    jobs: rows.filter((row) => row.id !== null),
+    nextDueTime: rows[0]?.next_due_time ?? null,
+  };
+}
+
+/** Returns the queues of the jobs given back. */
+export async function jobUnclaim(db: Queryable, leases: LeaseRef[]): Promise<string[]> {
+  const { rows } = await db.query<{ queue: string }>({
+    name: "JobUnclaim",
+    text: sql.JobUnclaim,
+    values: [leases.map((l) => l.jobId), leases.map((l) => l.leaseToken)],
+  });
+  return rows.map((row) => row.queue);
+}
+
+export interface Ack extends LeaseRef {
+  result: Uint8Array;
+}
+
+/** Returns the ids that were settled; the others were refused by the lease fence. */
+export async function jobAckMany(db: Queryable, acks: Ack[], now: Now = null): Promise<Set<string>> {
+  const { rows } = await db.query<{ id: string }>({
+    name: "JobAckMany",
+    text: sql.JobAckMany,
+    values: [acks.map((a) => a.jobId), acks.map((a) => a.leaseToken), acks.map((a) => Buffer.from(a.result)), now],
+  });
+  return new Set(rows.map((row) => row.id));
+}
+
+export interface Nack extends LeaseRef {
+  error: string;
+  retryDelaySeconds?: number;
+  deadLetter: boolean;
+}
+
+export interface RetryPolicy {
+  baseDelaySeconds: number;
+  maxDelaySeconds: number;
+}
+
+export interface NackOutcome {
+  id: string;
+  queue: string;
+  state: StoredJobState;
+  run_time: Date;
+}
+
+export async function jobNackMany(db: Queryable, nacks: Nack[], policy: RetryPolicy, now: Now = null): Promise<NackOutcome[]> {
+  const { rows } = await db.query<NackOutcome>({
+    name: "JobNackMany",
+    text: sql.JobNackMany,
+    values: [
+      nacks.map((n) => n.jobId),
+      nacks.map((n) => n.leaseToken),
+      nacks.map((n) => n.error),
+      nacks.map((n) => n.retryDelaySeconds ?? null),
+      policy.baseDelaySeconds,
+      policy.maxDelaySeconds,
+      nacks.map((n) => n.deadLetter),
+      now,
+    ],
+  });
+  return rows;
+}
+
+/** Explains, for settlements the fence refused, why each one was refused. */
+export async function jobSettleFailureReasons(db: Queryable, leases: LeaseRef[]): Promise<Map<string, string>> {
+  const { rows } = await db.query<{ id: string; state: StoredJobState | null; token_matches: boolean | null }>({
+    name: "JobSettleFailureReasons",
+    text: sql.JobSettleFailureReasons,
+    values: [leases.map((l) => l.jobId), leases.map((l) => l.leaseToken)],
+  });
+  return new Map(
+    rows.map((row) => {
+      if (row.state === null) return [row.id, `job ${row.id} does not exist`];
+      if (row.state !== "leased") return [row.id, `job ${row.id} is no longer leased (it is ${row.state})`];
+      return [row.id, `stale lease token: job ${row.id} was leased again`];
+    }),
+  );
+}
+
+export interface ProgressUpdate extends LeaseRef {
+  percent: number;
+  message: string;
+}
+
+export async function jobProgressMany(db: Queryable, updates: ProgressUpdate[]): Promise<void> {
+  await db.query({
+    name: "JobProgressMany",
+    text: sql.JobProgressMany,
+    values: [updates.map((u) => u.jobId), updates.map((u) => u.leaseToken), updates.map((u) => u.percent), updates.map((u) => u.message)],
+  });
+}
+
+/** Renews the leases in one statement; returns the ids still held. */
+export async function jobRenewMany(db: Queryable, leases: LeaseRef[], leaseSeconds: number, now: Now = null): Promise<Set<string>> {
+  const { rows } = await db.query<{ id: string }>({
+    name: "JobRenewMany",
+    text: sql.JobRenewMany,
+    values: [leases.map((l) => l.jobId), leases.map((l) => l.leaseToken), leaseSeconds, now],
+  });
+  return new Set(rows.map((row) => row.id));
+}
+
+/** Gives leased jobs back to their queues, counting the attempt; returns their queues. */
+export async function jobReleaseMany(db: Queryable, leases: LeaseRef[], reason: string, now: Now = null): Promise<string[]> {
+  const { rows } = await db.query<{ queue: string }>({
+    name: "JobReleaseMany",
+    text: sql.JobReleaseMany,
+    values: [leases.map((l) => l.jobId), leases.map((l) => l.leaseToken), reason, now],
+  });
+  return rows.map((row) => row.queue);
+}
+
+/** Re-queues up to `limit` expired leases; returns the queues of the jobs re-queued. */
+export async function jobReapExpired(db: Queryable, limit: number, now: Now = null): Promise<string[]> {
+  const { rows } = await db.query<{ queue: string }>({
+    name: "JobReapExpired",
+    text: sql.JobReapExpired,
+    values: [limit, now],
+  });
+  return rows.map((row) => row.queue);
+}

@@ -1,0 +1,37 @@
+/**
+ * JSON logs, one object per line on stderr, so log shippers need no parsing rules.
+ * The level threshold comes from BATON_LOG_LEVEL (debug, info, warn, error; default info).
+ */
+export type LogLevel = "debug" | "info" | "warn" | "error";
+
+const levels: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+
+export interface Logger {
+  debug(message: string, fields?: Record<string, unknown>): void;
+  info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+  error(message: string, fields?: Record<string, unknown>): void;
+  child(fields: Record<string, unknown>): Logger;
+}
+
+export function createLogger(
+  base: Record<string, unknown> = {},
+  threshold: LogLevel = (process.env.BATON_LOG_LEVEL as LogLevel | undefined) ?? "info",
+): Logger {
+  const write = (level: LogLevel, message: string, fields?: Record<string, unknown>) => {
+    if (levels[level] < (levels[threshold] ?? levels.info)) return;
+    const line = { time: new Date().toISOString(), level, msg: message, ...base, ...fields };
+    process.stderr.write(JSON.stringify(line, errorReplacer) + "\n");
+  };
+  return {
+    debug: (m, f) => write("debug", m, f),
+    info: (m, f) => write("info", m, f),
+    warn: (m, f) => write("warn", m, f),
+    error: (m, f) => write("error", m, f),
+    child: (fields) => createLogger({ ...base, ...fields }, threshold),
+  };
+}
+
+function errorReplacer(_key: string, value: unknown) {
+  return value instanceof Error ? { name: value.name, message: value.message } : value;
+}
