@@ -108,7 +108,7 @@ export interface ClaimParams {
   queue: string;
   limit: number;
   leaseSeconds: number;
-  /** Session id of the stream the jobs are for, kept on the row for operators. */
+  /** Replica that holds the leases, kept on the row for operators. */
   owner: string;
   now?: Now;
 }

@@ -26,7 +26,7 @@ create table baton.jobs (
   timeout interval,
   lease_token uuid,
   lease_expire_time timestamptz,
-  -- Session (worker stream) that holds the lease; for operators and for adopting leases on resume.
+  -- Broker replica that holds the lease, for operators.
   lease_owner text,
   progress_percent integer not null default 0,
   progress_message text not null default '',

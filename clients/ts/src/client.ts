@@ -1,0 +1,82 @@
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { durationFromMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { type Client as RpcClient, createClient as createRpcClient } from "@connectrpc/connect";
+import { type EnqueueJobRequestSchema, type Job, JobState } from "./gen/baton/v1/job_pb.js";
+import { JobService } from "./gen/baton/v1/job_service_pb.js";
+import { type Payload, encodePayload } from "./payload.js";
+import { type ConnectionOptions, resolveTransport } from "./transport.js";
+
+export interface EnqueueOptions {
+  headers?: Record<string, string>;
+  /** Lower runs first. */
+  priority?: number;
+  /** Run no earlier than this time. */
+  runAt?: Date;
+  /** Run no earlier than this many milliseconds from now (database time). */
+  delayMs?: number;
+  /** Attempts before the job is DEAD; the broker's default when unset. */
+  maxAttempts?: number;
+  /** While an unfinished job has this key on the queue, enqueueing returns it instead. */
+  dedupKey?: string;
+  /** Longest time one attempt may run. */
+  timeoutMs?: number;
+}
+
+export interface JobSpec extends EnqueueOptions {
+  queue: string;
+  payload?: Payload;
+}
+
+export interface EnqueueResult {
+  job: Job;
+  /** True when an existing job with the same dedupKey was returned. */
+  deduplicated: boolean;
+}
+
+export interface BatonClient {
+  enqueue(queue: string, payload?: Payload, options?: EnqueueOptions): Promise<EnqueueResult>;
+  /** Creates all jobs in one transaction, or none. */
+  enqueueMany(jobs: JobSpec[]): Promise<EnqueueResult[]>;
+  getJob(id: string): Promise<Job>;
+  /** The generated JobService client, for RPCs without a helper. */
+  readonly jobs: RpcClient<typeof JobService>;
+}
+
+export function createClient(options: ConnectionOptions): BatonClient {
+  const jobs = createRpcClient(JobService, resolveTransport(options));
+  return {
+    jobs,
+    async enqueue(queue, payload, enqueueOptions = {}) {
+      const response = await jobs.enqueueJob(toRequest({ queue, payload, ...enqueueOptions }));
+      return { job: response.job!, deduplicated: response.deduplicated };
+    },
+    async enqueueMany(specs) {
+      const response = await jobs.enqueueJobs({ jobs: specs.map(toRequest) });
+      return response.jobs.map((job, i) => ({ job, deduplicated: response.deduplicated[i] ?? false }));
+    },
+    async getJob(id) {
+      return (await jobs.getJob({ id })).job!;
+    },
+  };
+}
+
+/** Maps a friendly job spec onto the wire request. */
+export function toRequest(spec: JobSpec): MessageInitShape<typeof EnqueueJobRequestSchema> {
+  return {
+    queue: spec.queue,
+    payload: encodePayload(spec.payload),
+    headers: spec.headers ?? {},
+    priority: spec.priority ?? 0,
+    maxAttempts: spec.maxAttempts ?? 0,
+    dedupKey: spec.dedupKey ?? "",
+    timeout: spec.timeoutMs !== undefined ? durationFromMs(spec.timeoutMs) : undefined,
+    start: spec.runAt
+      ? { case: "runTime", value: timestampFromDate(spec.runAt) }
+      : spec.delayMs !== undefined
+        ? { case: "delay", value: durationFromMs(spec.delayMs) }
+        : { case: undefined },
+  };
+}
+
+export { JobState };
+export type { Job };

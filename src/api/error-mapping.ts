@@ -1,0 +1,43 @@
+import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import { BatonError, type BatonErrorCode } from "../errors.js";
+import type { Logger } from "../telemetry/log.js";
+
+const codes: Record<BatonErrorCode, Code> = {
+  invalid_argument: Code.InvalidArgument,
+  not_found: Code.NotFound,
+  failed_precondition: Code.FailedPrecondition,
+  resource_exhausted: Code.ResourceExhausted,
+  unauthenticated: Code.Unauthenticated,
+  permission_denied: Code.PermissionDenied,
+  unavailable: Code.Unavailable,
+  unimplemented: Code.Unimplemented,
+};
+
+/**
+ * The one place where errors become Connect codes. Domain errors keep their message; anything
+ * else (a database failure, a bug) is logged with its cause and answered with a generic
+ * message, so SQL text never reaches a client.
+ */
+export function toConnectError(error: unknown, log: Logger): ConnectError {
+  if (error instanceof ConnectError) return error;
+  if (error instanceof BatonError) return new ConnectError(error.message, codes[error.code]);
+  log.error("request failed", { error });
+  if (isConnectionError(error)) return new ConnectError("database unavailable; retry", Code.Unavailable);
+  return new ConnectError("internal error", Code.Internal);
+}
+
+function isConnectionError(error: unknown): boolean {
+  const code = (error as { code?: unknown })?.code;
+  // ECONNREFUSED/ECONNRESET from the socket; 57P01 admin shutdown, 08xxx connection exceptions.
+  return typeof code === "string" && (code.startsWith("ECONN") || code === "57P01" || code.startsWith("08"));
+}
+
+export function errorMappingInterceptor(log: Logger): Interceptor {
+  return (next) => async (request) => {
+    try {
+      return await next(request);
+    } catch (error) {
+      throw toConnectError(error, log);
+    }
+  };
+}

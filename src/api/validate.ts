@@ -1,0 +1,76 @@
+import { durationMs, timestampDate } from "@bufbuild/protobuf/wkt";
+import type { EnqueueJobRequest } from "../gen/baton/v1/job_pb.js";
+import { BatonError, invalidArgument } from "../errors.js";
+import type { NewJob } from "../store/job-record.js";
+
+/** Same rule as the jobs table's queue_name_valid constraint. */
+const QUEUE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
+const JOB_ID = /^[1-9][0-9]{0,18}$/;
+const MAX_BIGINT = 9223372036854775807n;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export interface EnqueueLimits {
+  maxPayloadBytes: number;
+  defaultMaxAttempts: number;
+}
+
+export function validateQueueName(queue: string, field = "queue"): string {
+  if (queue === "") throw invalidArgument(`${field} must not be empty`);
+  if (!QUEUE_NAME.test(queue)) {
+    throw invalidArgument(
+      `${field} "${queue.slice(0, 140)}" is invalid: use 1-128 letters, digits, '_', '-', '.' or ':', starting with a letter or digit`,
+    );
+  }
+  return queue;
+}
+
+export function validateJobId(id: string, field = "id"): string {
+  if (id === "") throw invalidArgument(`${field} must not be empty`);
+  if (!JOB_ID.test(id) || BigInt(id) > MAX_BIGINT) throw invalidArgument(`${field} "${id.slice(0, 40)}" is not a job id`);
+  return id;
+}
+
+export function validateLeaseToken(token: string): string {
+  if (!UUID.test(token)) throw invalidArgument(`lease_token "${token.slice(0, 40)}" is not a lease token`);
+  return token;
+}
+
+export function validateEnqueue(request: EnqueueJobRequest, limits: EnqueueLimits, field = "job"): NewJob {
+  const queue = validateQueueName(request.queue, `${field}.queue`);
+  if (request.payload.byteLength > limits.maxPayloadBytes) {
+    throw new BatonError(
+      "resource_exhausted",
+      `${field}.payload is ${request.payload.byteLength} bytes; the limit is ${limits.maxPayloadBytes} (BATON_MAX_PAYLOAD_BYTES)`,
+    );
+  }
+  if (request.maxAttempts < 0 || request.maxAttempts > 1000) {
+    throw invalidArgument(`${field}.max_attempts must be between 1 and 1000 (0 takes the default)`);
+  }
+  if (request.dependsOn.length > 0) {
+    throw new BatonError("unimplemented", `${field}.depends_on is not supported by this broker version`);
+  }
+  const job: NewJob = {
+    queue,
+    payload: request.payload,
+    headers: request.headers,
+    priority: request.priority,
+    maxAttempts: request.maxAttempts || limits.defaultMaxAttempts,
+  };
+  if (request.start.case === "runTime") job.runTime = timestampDate(request.start.value);
+  if (request.start.case === "delay") {
+    const ms = durationMs(request.start.value);
+    if (ms < 0) throw invalidArgument(`${field}.delay must not be negative`);
+    job.delaySeconds = ms / 1000;
+  }
+  if (request.dedupKey !== "") {
+    if (request.dedupKey.length > 512) throw invalidArgument(`${field}.dedup_key is longer than 512 characters`);
+    job.dedupKey = request.dedupKey;
+  }
+  if (request.chainId !== "") job.chainId = validateJobId(request.chainId, `${field}.chain_id`);
+  if (request.timeout) {
+    const ms = durationMs(request.timeout);
+    if (ms <= 0) throw invalidArgument(`${field}.timeout must be positive`);
+    job.timeoutSeconds = ms / 1000;
+  }
+  return job;
+}

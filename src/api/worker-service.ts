@@ -1,0 +1,221 @@
+import { type MessageInitShape, create } from "@bufbuild/protobuf";
+import { durationFromMs, durationMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import {
+  ListWorkersResponseSchema,
+  type SubscribeRequest,
+  type SubscribeResponse,
+  SubscribeResponseSchema,
+  WorkerSchema,
+  type WorkerService,
+} from "../gen/baton/v1/worker_service_pb.js";
+import type { Broker } from "../broker/broker.js";
+import type { Session, SessionSink } from "../broker/session.js";
+import { invalidArgument } from "../errors.js";
+import type { Logger } from "../telemetry/log.js";
+import { AsyncQueue } from "../util/async-queue.js";
+import { toConnectError } from "./error-mapping.js";
+import { jobToProto } from "./job-mapper.js";
+import { type EnqueueLimits, validateEnqueue, validateJobId, validateLeaseToken, validateQueueName } from "./validate.js";
+
+export interface WorkerServiceDeps {
+  broker: Broker;
+  log: Logger;
+  limits: EnqueueLimits & { maxInFlight: number };
+  /** How long a new stream may take to send hello. */
+  helloTimeoutMs: number;
+}
+
+export function createWorkerService(deps: WorkerServiceDeps): Partial<ServiceImpl<typeof WorkerService>> {
+  return {
+    subscribe: (requests, context) => subscribe(deps, requests, context),
+
+    async listWorkers(request) {
+      const queue = request.queue === "" ? undefined : validateQueueName(request.queue);
+      const sessions = deps.broker.listSessions().filter((s) => queue === undefined || s.queues.includes(queue));
+      return create(ListWorkersResponseSchema, {
+        workers: sessions.map((s) =>
+          create(WorkerSchema, {
+            workerId: s.workerId,
+            sessionId: s.id,
+            queues: [...s.queues],
+            inFlight: s.held.size,
+            maxInFlight: s.maxInFlight,
+            connectTime: timestampFromDate(s.connectTime),
+            lastSeenTime: timestampFromDate(s.lastSeenTime),
+            replica: deps.broker.replicaId,
+          }),
+        ),
+      });
+    },
+  };
+}
+
+type Hello = Extract<SubscribeRequest["message"], { case: "hello" }>["value"];
+
+/**
+ * One worker stream. Requests are read by a separate loop while this generator writes what the
+ * broker pushes, so a slow writer never stalls acks and vice versa.
+ */
+async function* subscribe(
+  deps: WorkerServiceDeps,
+  requests: AsyncIterable<SubscribeRequest>,
+  context: HandlerContext,
+): AsyncGenerator<SubscribeResponse> {
+  const { broker, log } = deps;
+  const iterator = requests[Symbol.asyncIterator]();
+  const hello = validateHello(await firstMessage(iterator, deps.helloTimeoutMs), deps.limits.maxInFlight);
+  const outbox = new AsyncQueue<SubscribeResponse>();
+  let closeError: ConnectError | undefined;
+  const session = broker.openSession({
+    workerId: hello.workerId,
+    queues: hello.queues,
+    maxInFlight: hello.maxInFlight,
+    sink: createSink(outbox, (reason) => {
+      closeError = new ConnectError(reason, Code.Unavailable);
+      outbox.end();
+    }),
+  });
+  const sessionLog = log.child({ session: session.id, worker: hello.workerId });
+  sessionLog.info("worker stream opened", { queues: hello.queues, maxInFlight: hello.maxInFlight });
+  outbox.push(
+    create(SubscribeResponseSchema, {
+      message: {
+        case: "welcome",
+        value: { sessionId: session.id, leaseDuration: durationFromMs(broker.config.leaseSeconds * 1000) },
+      },
+    }),
+  );
+
+  const reading = (async () => {
+    try {
+      for (;;) {
+        const next = await iterator.next();
+        if (next.done) break;
+        session.touch();
+        handleRequest(deps, session, next.value);
+      }
+    } catch (error) {
+      if (!context.signal.aborted) closeError = toConnectError(error, sessionLog);
+    } finally {
+      outbox.end();
+    }
+  })();
+  const onAbort = () => outbox.end();
+  context.signal.addEventListener("abort", onAbort);
+  try {
+    for await (const message of outbox) yield message;
+    await reading.catch(() => {});
+    if (closeError) throw closeError;
+  } finally {
+    context.signal.removeEventListener("abort", onAbort);
+    await broker.closeSession(session, "worker stream ended");
+    sessionLog.info("worker stream closed");
+  }
+}
+
+async function firstMessage(iterator: AsyncIterator<SubscribeRequest>, timeoutMs: number): Promise<SubscribeRequest> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new ConnectError(`no hello within ${timeoutMs} ms`, Code.DeadlineExceeded)), timeoutMs);
+  });
+  try {
+    const first = await Promise.race([iterator.next(), timeout]);
+    if (first.done) throw invalidArgument("stream ended before hello");
+    return first.value;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function validateHello(request: SubscribeRequest, maxInFlightLimit: number): Hello {
+  if (request.message.case !== "hello") {
+    throw invalidArgument(`the first message of Subscribe must be hello, not ${request.message.case ?? "an empty message"}`);
+  }
+  const hello = request.message.value;
+  if (hello.queues.length === 0) throw invalidArgument("hello.queues must name at least one queue");
+  hello.queues.forEach((queue, i) => validateQueueName(queue, `hello.queues[${i}]`));
+  if (hello.maxInFlight < 1 || hello.maxInFlight > maxInFlightLimit) {
+    throw invalidArgument(`hello.max_in_flight must be between 1 and ${maxInFlightLimit}`);
+  }
+  hello.queues = [...new Set(hello.queues)];
+  return hello;
+}
+
+function handleRequest(deps: WorkerServiceDeps, session: Session, request: SubscribeRequest): void {
+  const { broker } = deps;
+  const message = request.message;
+  switch (message.case) {
+    case "credit":
+      if (message.value.n < 0) throw invalidArgument("credit.n must not be negative");
+      broker.grantCredit(session, message.value.n);
+      return;
+    case "ack": {
+      const lease = leaseOf(session, message.value);
+      if (!lease) return;
+      let continueWith;
+      try {
+        continueWith = message.value.continueWith.map((job, i) => ({
+          ...validateEnqueue(job, deps.limits, `ack.continue_with[${i}]`),
+          parentId: lease.jobId,
+        }));
+      } catch (error) {
+        session.sink.settled(lease.jobId, false, (error as Error).message);
+        return;
+      }
+      broker.ack(session, lease, message.value.result, continueWith);
+      return;
+    }
+    case "nack": {
+      const lease = leaseOf(session, message.value);
+      if (!lease) return;
+      const nack = message.value;
+      broker.nack(session, {
+        ...lease,
+        error: nack.error,
+        retryDelaySeconds: nack.retryDelay ? Math.max(0, durationMs(nack.retryDelay)) / 1000 : undefined,
+        deadLetter: nack.deadLetter,
+      });
+      return;
+    }
+    case "progress": {
+      const lease = leaseOf(session, message.value);
+      if (!lease) return;
+      const percent = Math.min(100, Math.max(0, message.value.percent));
+      broker.reportProgress(session, { ...lease, percent, message: message.value.message.slice(0, 1000) });
+      return;
+    }
+    case "pong":
+      return;
+    case "hello":
+      throw invalidArgument("hello may be sent only once per stream");
+    default:
+      throw invalidArgument("empty SubscribeRequest");
+  }
+}
+
+/**
+ * Checks the lease fields of an ack, nack or progress message. Malformed ones are answered
+ * with settled(ok=false) and otherwise ignored, so one bad message does not end the stream.
+ */
+function leaseOf(session: Session, message: { jobId: string; leaseToken: string }) {
+  try {
+    return { jobId: validateJobId(message.jobId, "job_id"), leaseToken: validateLeaseToken(message.leaseToken) };
+  } catch (error) {
+    session.sink.settled(message.jobId, false, (error as Error).message);
+    return undefined;
+  }
+}
+
+function createSink(outbox: AsyncQueue<SubscribeResponse>, close: (reason: string) => void): SessionSink {
+  const push = (message: MessageInitShape<typeof SubscribeResponseSchema>["message"]) => outbox.push(create(SubscribeResponseSchema, { message }));
+  return {
+    job: (job, leaseToken, leaseExpireTime) =>
+      push({ case: "job", value: { job: jobToProto(job), leaseToken, leaseExpireTime: timestampFromDate(leaseExpireTime) } }),
+    settled: (jobId, ok, error) => push({ case: "settled", value: { jobId, ok, error } }),
+    leaseLost: (jobId) => push({ case: "leaseLost", value: { jobId } }),
+    cancel: (jobId) => push({ case: "cancel", value: { jobId } }),
+    ping: () => push({ case: "ping", value: {} }),
+    close,
+  };
+}

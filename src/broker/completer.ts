@@ -1,0 +1,161 @@
+import type { Database } from "../store/database.js";
+import type { NewJob } from "../store/job-record.js";
+import {
+  type Ack,
+  type Nack,
+  type ProgressUpdate,
+  type RetryPolicy,
+  jobAckMany,
+  jobInsertMany,
+  jobNackMany,
+  jobProgressMany,
+  jobSettleFailureReasons,
+} from "../store/jobs.js";
+import type { Logger } from "../telemetry/log.js";
+import type { Session } from "./session.js";
+
+export interface CompleterOptions {
+  db: Database;
+  log: Logger;
+  retryPolicy: RetryPolicy;
+  /** Queues that got runnable jobs from a settlement (a retry due now, a continuation). */
+  onJobsRunnable(queues: Iterable<string>): void;
+}
+
+interface Pending<T> {
+  session: Session;
+  item: T;
+}
+
+export interface AckWithContinuation extends Ack {
+  continueWith: NewJob[];
+}
+
+/**
+ * Coalesces the acks, nacks and progress reports of all streams into one statement per kind
+ * and event-loop turn. Acks that carry continuations settle one by one, each in a transaction
+ * with the jobs it creates, because the completion and the next jobs must commit together.
+ */
+export class Completer {
+  private acks: Pending<Ack>[] = [];
+  private nacks: Pending<Nack>[] = [];
+  private progress = new Map<string, ProgressUpdate>();
+  private flushScheduled = false;
+  private readonly inFlight = new Set<Promise<void>>();
+
+  constructor(private readonly options: CompleterOptions) {}
+
+  ack(session: Session, ack: Ack): void {
+    this.acks.push({ session, item: ack });
+    this.scheduleFlush();
+  }
+
+  nack(session: Session, nack: Nack): void {
+    this.nacks.push({ session, item: nack });
+    this.scheduleFlush();
+  }
+
+  /** Only the latest report per job is written. */
+  reportProgress(update: ProgressUpdate): void {
+    this.progress.set(update.jobId, update);
+    this.scheduleFlush();
+  }
+
+  ackWithContinuation(session: Session, ack: AckWithContinuation): void {
+    this.track(this.settleAckWithContinuation(session, ack));
+  }
+
+  /** Resolves when every settlement received so far has been written and answered. */
+  async drain(): Promise<void> {
+    while (this.flushScheduled || this.inFlight.size > 0) {
+      await new Promise((resolve) => setImmediate(resolve));
+      await Promise.all(this.inFlight);
+    }
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      const acks = this.acks;
+      const nacks = this.nacks;
+      const progress = [...this.progress.values()];
+      this.acks = [];
+      this.nacks = [];
+      this.progress.clear();
+      if (acks.length > 0) this.track(this.settleAcks(acks));
+      if (nacks.length > 0) this.track(this.settleNacks(nacks));
+      if (progress.length > 0) this.track(this.writeProgress(progress));
+    });
+  }
+
+  private track(work: Promise<void>): void {
+    this.inFlight.add(work);
+    void work.finally(() => this.inFlight.delete(work));
+  }
+
+  private async settleAcks(acks: Pending<Ack>[]): Promise<void> {
+    try {
+      const settled = await jobAckMany(this.options.db, acks.map((a) => a.item));
+      await this.answer(acks, settled);
+    } catch (error) {
+      this.failAll(acks, error);
+    }
+  }
+
+  private async settleNacks(nacks: Pending<Nack>[]): Promise<void> {
+    try {
+      const outcomes = await jobNackMany(this.options.db, nacks.map((n) => n.item), this.options.retryPolicy);
+      const runnable = outcomes.filter((o) => o.state === "available").map((o) => o.queue);
+      if (runnable.length > 0) this.options.onJobsRunnable(runnable);
+      await this.answer(nacks, new Set(outcomes.map((o) => o.id)));
+    } catch (error) {
+      this.failAll(nacks, error);
+    }
+  }
+
+  private async settleAckWithContinuation(session: Session, ack: AckWithContinuation): Promise<void> {
+    const pending = [{ session, item: ack }];
+    try {
+      const settled = await this.options.db.transaction(async (tx) => {
+        const done = await jobAckMany(tx, [ack]);
+        // Refused by the fence: create nothing, the ack changes nothing.
+        if (done.size === 1) await jobInsertMany(tx, ack.continueWith);
+        return done;
+      });
+      if (settled.size === 1) this.options.onJobsRunnable(ack.continueWith.map((job) => job.queue));
+      await this.answer(pending, settled);
+    } catch (error) {
+      this.failAll(pending, error);
+    }
+  }
+
+  private async writeProgress(updates: ProgressUpdate[]): Promise<void> {
+    try {
+      await jobProgressMany(this.options.db, updates);
+    } catch (error) {
+      // Progress is advisory; the next report carries the latest state anyway.
+      this.options.log.warn("progress write failed", { error, jobs: updates.length });
+    }
+  }
+
+  /** Answers each settlement: ok for those written, the fence's reason for the others. */
+  private async answer(pending: Pending<Ack | Nack>[], settled: Set<string>): Promise<void> {
+    const refused = pending.filter((p) => !settled.has(p.item.jobId));
+    const reasons = refused.length > 0 ? await jobSettleFailureReasons(this.options.db, refused.map((p) => p.item)) : new Map();
+    for (const { session, item } of pending) {
+      const ok = settled.has(item.jobId);
+      // A refused settlement of a lease the session still holds means the lease is gone.
+      if (ok || session.holds(item)) session.forget(item.jobId);
+      session.sink.settled(item.jobId, ok, ok ? "" : (reasons.get(item.jobId) ?? "lease not held"));
+    }
+    for (const { session } of pending) this.options.onJobsRunnable(session.queues);
+  }
+
+  private failAll(pending: Pending<Ack | Nack>[], error: unknown): void {
+    this.options.log.error("settling failed", { error, count: pending.length });
+    // The worker keeps the lease and may settle again; nothing was written.
+    for (const { session, item } of pending) session.sink.settled(item.jobId, false, "settlement could not be written; retry");
+  }
+}

@@ -1,0 +1,200 @@
+import type { Database } from "../store/database.js";
+import type { JobRecord } from "../store/job-record.js";
+import { jobClaim, jobUnclaim } from "../store/jobs.js";
+import type { Logger } from "../telemetry/log.js";
+import type { Session } from "./session.js";
+
+export interface DispatcherOptions {
+  db: Database;
+  log: Logger;
+  /** Id of this replica, stored as the lease owner of claimed jobs. */
+  replicaId: string;
+  leaseSeconds: number;
+  /** Largest claim in one statement. */
+  maxClaimBatch: number;
+}
+
+/**
+ * Turns wakeups and free credit into batched claims. For each queue it claims, in one
+ * statement, as many jobs as all streams on that queue can take, then spreads them over those
+ * streams. At most one claim per queue is in flight; a wakeup during a claim runs another
+ * right after. Credit is reserved before a claim so two queues sharing a stream never
+ * over-deliver to it.
+ */
+export class Dispatcher {
+  private readonly sessionsByQueue = new Map<string, Set<Session>>();
+  private readonly dirty = new Set<string>();
+  private readonly claiming = new Set<string>();
+  private pumpScheduled = false;
+  private stopped = false;
+  /** When each queue's next delayed job is due; one shared timer serves them all. */
+  private readonly dueTimes = new Map<string, number>();
+  private dueTimer: NodeJS.Timeout | undefined;
+  private dueTimerAt = Infinity;
+
+  constructor(private readonly options: DispatcherOptions) {}
+
+  add(session: Session): void {
+    for (const queue of session.queues) {
+      let sessions = this.sessionsByQueue.get(queue);
+      if (!sessions) this.sessionsByQueue.set(queue, (sessions = new Set()));
+      sessions.add(session);
+    }
+    this.wakeQueues(session.queues);
+  }
+
+  remove(session: Session): void {
+    for (const queue of session.queues) {
+      const sessions = this.sessionsByQueue.get(queue);
+      sessions?.delete(session);
+      if (sessions?.size === 0) {
+        this.sessionsByQueue.delete(queue);
+        this.dueTimes.delete(queue);
+      }
+    }
+  }
+
+  /** A queue may have claimable jobs (notification, released jobs, new credit). */
+  wake(queue: string): void {
+    if (this.stopped || !this.sessionsByQueue.has(queue)) return;
+    this.dirty.add(queue);
+    this.schedulePump();
+  }
+
+  wakeQueues(queues: Iterable<string>): void {
+    for (const queue of queues) this.wake(queue);
+  }
+
+  /** Fallback poll and reconnects: notifications may have been missed. */
+  wakeAll(): void {
+    this.wakeQueues(this.sessionsByQueue.keys());
+  }
+
+  /** Stops claiming; sessions keep the jobs they have. */
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.dueTimer);
+  }
+
+  private schedulePump(): void {
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    // Coalesces every wakeup of this turn of the event loop into one pass.
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      for (const queue of [...this.dirty]) {
+        if (this.claiming.has(queue)) continue;
+        this.dirty.delete(queue);
+        void this.claimFor(queue);
+      }
+    });
+  }
+
+  private async claimFor(queue: string): Promise<void> {
+    const allocations = this.reserveCredit(queue);
+    const demand = allocations.reduce((sum, a) => sum + a.count, 0);
+    if (demand === 0 || this.stopped) {
+      this.release(allocations);
+      return;
+    }
+    this.claiming.add(queue);
+    let claimedAll = false;
+    try {
+      const { jobs, nextDueTime } = await jobClaim(this.options.db, {
+        queue,
+        limit: demand,
+        leaseSeconds: this.options.leaseSeconds,
+        owner: this.options.replicaId,
+      });
+      claimedAll = jobs.length === demand;
+      await this.distribute(jobs, allocations);
+      this.armDueTimer(queue, nextDueTime);
+    } catch (error) {
+      this.release(allocations);
+      this.options.log.warn("claim failed", { queue, error });
+      // The fallback poll retries; retrying at once would spin while the database is down.
+      return;
+    } finally {
+      this.claiming.delete(queue);
+    }
+    // A full batch suggests more jobs are waiting; new wakeups during the claim also re-run.
+    if (claimedAll) this.dirty.add(queue);
+    if (this.dirty.has(queue)) this.schedulePump();
+  }
+
+  private reserveCredit(queue: string): { session: Session; count: number }[] {
+    const allocations: { session: Session; count: number }[] = [];
+    let total = 0;
+    for (const session of this.sessionsByQueue.get(queue) ?? []) {
+      const count = Math.min(session.freeCredit, this.options.maxClaimBatch - total);
+      if (count <= 0) continue;
+      session.reserve(count);
+      allocations.push({ session, count });
+      total += count;
+      if (total >= this.options.maxClaimBatch) break;
+    }
+    return allocations;
+  }
+
+  private release(allocations: { session: Session; count: number }[]): void {
+    for (const { session, count } of allocations) session.unreserve(count);
+  }
+
+  /** Spreads claimed jobs over the streams that reserved credit, in turn. */
+  private async distribute(jobs: JobRecord[], allocations: { session: Session; count: number }[]): Promise<void> {
+    this.release(allocations);
+    const undeliverable: JobRecord[] = [];
+    let next = 0;
+    for (const job of jobs) {
+      let delivered = false;
+      for (let tries = 0; tries < allocations.length && !delivered; tries++) {
+        const allocation = allocations[next]!;
+        next = (next + 1) % allocations.length;
+        if (allocation.count > 0) {
+          allocation.count -= 1;
+          delivered = allocation.session.deliver(job);
+        }
+      }
+      if (!delivered) undeliverable.push(job);
+    }
+    if (undeliverable.length > 0) {
+      const queues = await jobUnclaim(
+        this.options.db,
+        undeliverable.map((job) => ({ jobId: job.id, leaseToken: job.lease_token! })),
+      );
+      this.wakeQueues(queues);
+    }
+  }
+
+  private armDueTimer(queue: string, nextDueTime: Date | null): void {
+    if (nextDueTime === null) {
+      this.dueTimes.delete(queue);
+      return;
+    }
+    this.dueTimes.set(queue, nextDueTime.getTime());
+    const earliest = Math.min(...this.dueTimes.values());
+    if (earliest >= this.dueTimerAt) return;
+    clearTimeout(this.dueTimer);
+    this.dueTimerAt = earliest;
+    // Due times are database time; a small margin absorbs clock skew between broker and
+    // database, and the claim itself decides by database time.
+    const delay = Math.max(0, earliest - Date.now()) + 5;
+    this.dueTimer = setTimeout(() => this.fireDueTimer(), Math.min(delay, 2 ** 31 - 1));
+  }
+
+  private fireDueTimer(): void {
+    this.dueTimerAt = Infinity;
+    const now = Date.now();
+    for (const [queue, due] of this.dueTimes) {
+      if (due <= now + 5) {
+        this.dueTimes.delete(queue);
+        this.wake(queue);
+      }
+    }
+    if (this.dueTimes.size > 0) {
+      const earliest = Math.min(...this.dueTimes.values());
+      this.dueTimerAt = earliest;
+      this.dueTimer = setTimeout(() => this.fireDueTimer(), Math.max(0, earliest - now) + 5);
+    }
+  }
+}

@@ -1,0 +1,112 @@
+import type { JobRecord, LeaseRef } from "../store/job-record.js";
+
+/** What the broker sends down one worker stream; the API layer turns it into protobuf. */
+export interface SessionSink {
+  job(job: JobRecord, leaseToken: string, leaseExpireTime: Date): void;
+  settled(jobId: string, ok: boolean, error: string): void;
+  leaseLost(jobId: string): void;
+  cancel(jobId: string): void;
+  ping(): void;
+  /** Ends the stream from the broker side. */
+  close(reason: string): void;
+}
+
+export interface SessionInit {
+  id: string;
+  workerId: string;
+  queues: string[];
+  maxInFlight: number;
+  sink: SessionSink;
+}
+
+export interface HeldLease {
+  jobId: string;
+  leaseToken: string;
+  queue: string;
+}
+
+/**
+ * One open worker stream: its credit, the leases it holds and when it was last heard from.
+ *
+ * Flow control: hello's max_in_flight is the initial credit; each delivery spends one credit
+ * and `credit` messages grant more. The broker never holds more than max_in_flight unsettled
+ * jobs on a stream, whatever credit says, so a worker that stops reading cannot make the
+ * broker buffer more than that.
+ */
+export class Session {
+  readonly id: string;
+  readonly workerId: string;
+  readonly queues: readonly string[];
+  readonly maxInFlight: number;
+  readonly connectTime = new Date();
+  lastSeenTime = new Date();
+  readonly held = new Map<string, HeldLease>();
+  private credit: number;
+  /** Credit set aside for claims in flight, so concurrent claims never over-deliver. */
+  private reserved = 0;
+  private open = true;
+
+  readonly sink: SessionSink;
+
+  constructor(init: SessionInit) {
+    this.id = init.id;
+    this.sink = init.sink;
+    this.workerId = init.workerId;
+    this.queues = init.queues;
+    this.maxInFlight = init.maxInFlight;
+    this.credit = init.maxInFlight;
+  }
+
+  get isOpen(): boolean {
+    return this.open;
+  }
+
+  /** Deliveries this session can take now, beyond those already reserved. */
+  get freeCredit(): number {
+    if (!this.open) return 0;
+    return Math.max(0, Math.min(this.credit, this.maxInFlight - this.held.size) - this.reserved);
+  }
+
+  grantCredit(n: number): void {
+    // Credit beyond max_in_flight could never be spent; capping keeps the sum bounded.
+    this.credit = Math.min(this.maxInFlight, this.credit + n);
+  }
+
+  reserve(n: number): void {
+    this.reserved += n;
+  }
+
+  unreserve(n: number): void {
+    this.reserved -= n;
+  }
+
+  /** Hands a claimed job to the worker; false if the stream closed meanwhile. */
+  deliver(job: JobRecord): boolean {
+    if (!this.open) return false;
+    this.credit -= 1;
+    this.held.set(job.id, { jobId: job.id, leaseToken: job.lease_token!, queue: job.queue });
+    this.sink.job(job, job.lease_token!, job.lease_expire_time!);
+    return true;
+  }
+
+  /** True when the worker holds this exact lease. */
+  holds(lease: LeaseRef): boolean {
+    return this.held.get(lease.jobId)?.leaseToken === lease.leaseToken;
+  }
+
+  forget(jobId: string): void {
+    this.held.delete(jobId);
+  }
+
+  touch(): void {
+    this.lastSeenTime = new Date();
+  }
+
+  /** Marks the stream closed and returns the leases it still held. */
+  close(): HeldLease[] {
+    this.open = false;
+    const leases = [...this.held.values()];
+    this.held.clear();
+    return leases;
+  }
+}

@@ -1,0 +1,92 @@
+import type http from "node:http";
+import type { AddressInfo } from "node:net";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { createJobService } from "../api/job-service.js";
+import { errorMappingInterceptor } from "../api/error-mapping.js";
+import { createWorkerService } from "../api/worker-service.js";
+import { Broker } from "../broker/broker.js";
+import type { ServerConfig } from "../config.js";
+import { JobService } from "../gen/baton/v1/job_service_pb.js";
+import { QueueService } from "../gen/baton/v1/queue_service_pb.js";
+import { ScheduleService } from "../gen/baton/v1/schedule_service_pb.js";
+import { WorkerService } from "../gen/baton/v1/worker_service_pb.js";
+import { Health } from "../gen/grpc/health/v1/health_pb.js";
+import { createDatabase } from "../store/database.js";
+import { migrate } from "../store/migrate.js";
+import type { Logger } from "../telemetry/log.js";
+import { HealthState, createHealthService } from "./health.js";
+import { startKeepalive } from "./keepalive.js";
+import { createDualProtocolServer } from "./listener.js";
+
+export interface RunningServer {
+  /** The port actually bound (useful with port 0). */
+  port: number;
+  broker: Broker;
+  /** Drains and stops; resolves when everything is closed. */
+  stop(): Promise<void>;
+}
+
+/** Migrates the database, starts the broker and serves every API on one port. */
+export async function startServer(config: ServerConfig & { databaseUrl: string }, log: Logger): Promise<RunningServer> {
+  const applied = await migrate(config.databaseUrl);
+  if (applied.length > 0) log.info("applied migrations", { migrations: applied });
+
+  const db = createDatabase({ url: config.databaseUrl, applicationName: "baton" });
+  const broker = new Broker({ db, databaseUrl: config.databaseUrl, log, config: config.broker });
+  const health = new HealthState();
+  const limits = {
+    maxPayloadBytes: config.maxPayloadBytes,
+    defaultMaxAttempts: config.defaultMaxAttempts,
+    maxBatchSize: config.maxBatchSize,
+    maxInFlight: config.maxInFlight,
+  };
+
+  const rpcHandler = connectNodeAdapter({
+    interceptors: [errorMappingInterceptor(log)],
+    // The payload limit is checked per job with a precise error; this only bounds a message.
+    readMaxBytes: Math.max(4 * 1024 * 1024, config.maxPayloadBytes * 2 + 64 * 1024),
+    routes(router) {
+      router.service(JobService, createJobService({ broker, db, limits }));
+      router.service(WorkerService, createWorkerService({ broker, log, limits, helloTimeoutMs: 10_000 }));
+      router.service(QueueService, {});
+      router.service(ScheduleService, {});
+      router.service(Health, createHealthService(health));
+    },
+    fallback: (req, res) => serveHttp(req as http.IncomingMessage, res as http.ServerResponse, health),
+  });
+
+  const server = createDualProtocolServer(rpcHandler, {});
+  const keepalive = startKeepalive(server.http2, { intervalMs: config.keepaliveIntervalMs, timeoutMs: config.keepaliveTimeoutMs });
+  broker.start();
+  await new Promise<void>((resolve, reject) => {
+    server.tcp.once("error", reject);
+    server.tcp.listen(config.port, config.host, resolve);
+  });
+  health.serving = true;
+  const port = (server.tcp.address() as AddressInfo).port;
+  log.info("baton serving", { port, replica: broker.replicaId });
+
+  let stopping: Promise<void> | undefined;
+  const stop = async () => {
+    health.serving = false;
+    // New connections are refused; open streams stay up while their jobs drain.
+    server.tcp.close();
+    await broker.shutdown(config.drainMs);
+    keepalive.stop();
+    server.http2.close();
+    server.http1.close();
+    server.http1.closeAllConnections();
+    await db.close();
+  };
+  return { port, broker, stop: () => (stopping ??= stop()) };
+}
+
+function serveHttp(req: http.IncomingMessage, res: http.ServerResponse, health: HealthState): void {
+  if (req.url === "/healthz") {
+    res.writeHead(health.serving ? 200 : 503, { "content-type": "text/plain" });
+    res.end(health.serving ? "ok\n" : "not serving\n");
+    return;
+  }
+  res.writeHead(404, { "content-type": "text/plain" });
+  res.end("not found\n");
+}
