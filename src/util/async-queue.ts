@@ -40,6 +40,17 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
         if (this.ended) return Promise.resolve({ value: undefined, done: true });
         return new Promise((resolve) => (this.waiting = resolve));
       },
+      // A consumer that stops early (a closed connection) ends the queue for its producers.
+      return: () => {
+        this.end();
+        this.items = [];
+        return Promise.resolve({ value: undefined, done: true });
+      },
+      throw: (error?: unknown) => {
+        this.end();
+        this.items = [];
+        return Promise.reject(error);
+      },
     };
   }
 }

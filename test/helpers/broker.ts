@@ -1,0 +1,45 @@
+import { type Client, createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { type ServerConfig, loadConfig } from "../../src/config.js";
+import { JobService } from "../../src/gen/baton/v1/job_service_pb.js";
+import { WorkerService } from "../../src/gen/baton/v1/worker_service_pb.js";
+import { type RunningServer, startServer } from "../../src/server/server.js";
+import { createLogger } from "../../src/telemetry/log.js";
+import { createTestDatabase } from "./database.js";
+
+export interface TestBroker {
+  server: RunningServer;
+  databaseUrl: string;
+  baseUrl: string;
+  jobs: Client<typeof JobService>;
+  workers: Client<typeof WorkerService>;
+  stop(): Promise<void>;
+}
+
+export type BrokerOverrides = Partial<Omit<ServerConfig, "broker">> & { broker?: Partial<ServerConfig["broker"]> };
+
+/** A broker on port 0 over a fresh database (or the given one, for several replicas). */
+export async function startTestBroker(overrides: BrokerOverrides = {}, databaseUrl?: string): Promise<TestBroker> {
+  const url = databaseUrl ?? (await createTestDatabase());
+  const defaults = loadConfig({});
+  const config: ServerConfig & { databaseUrl: string } = {
+    ...defaults,
+    port: 0,
+    host: "127.0.0.1",
+    drainMs: 2_000,
+    ...overrides,
+    databaseUrl: url,
+    broker: { ...defaults.broker, ...overrides.broker },
+  };
+  const server = await startServer(config, createLogger({ test: true }, "error"));
+  const baseUrl = `http://127.0.0.1:${server.port}`;
+  const transport = createGrpcTransport({ baseUrl });
+  return {
+    server,
+    databaseUrl: url,
+    baseUrl,
+    jobs: createClient(JobService, transport),
+    workers: createClient(WorkerService, transport),
+    stop: () => server.stop(),
+  };
+}

@@ -1,0 +1,70 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+
+const root = fileURLToPath(new URL("../../", import.meta.url));
+
+export interface TestProcess {
+  child: ChildProcess;
+  /** Parsed JSON lines the process printed on stdout, in order. */
+  readonly events: Record<string, unknown>[];
+  /** Resolves with the first event (past or future) that matches. */
+  waitFor(match: (event: Record<string, unknown>) => boolean): Promise<Record<string, unknown>>;
+  /** Resolves with the exit code (or the signal name). */
+  readonly exited: Promise<number | string>;
+  kill(signal?: NodeJS.Signals): void;
+}
+
+/** Runs a TypeScript file of this repo in its own Node process; it reports with JSON lines. */
+export function spawnTs(file: string, env: Record<string, string>): TestProcess {
+  return spawnProcess(process.execPath, ["--import", "tsx", file], env);
+}
+
+export function spawnProcess(command: string, args: string[], env: Record<string, string>): TestProcess {
+  const child = spawn(command, args, {
+    cwd: root,
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const events: Record<string, unknown>[] = [];
+  const waiters: { match(event: Record<string, unknown>): boolean; resolve(event: Record<string, unknown>): void }[] = [];
+  let stderr = "";
+  child.stderr!.on("data", (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString()).slice(-4000);
+  });
+  createInterface({ input: child.stdout! }).on("line", (line) => {
+    let event: Record<string, unknown>;
+    try {
+      event = JSON.parse(line) as Record<string, unknown>;
+    } catch {
+      return;
+    }
+    events.push(event);
+    for (let i = waiters.length - 1; i >= 0; i--) {
+      if (waiters[i]!.match(event)) waiters.splice(i, 1)[0]!.resolve(event);
+    }
+  });
+  const exited = new Promise<number | string>((resolve) => child.once("exit", (code, signal) => resolve(code ?? signal ?? -1)));
+  return {
+    child,
+    events,
+    exited,
+    waitFor(match) {
+      const seen = events.find(match);
+      if (seen) return Promise.resolve(seen);
+      return new Promise((resolve, reject) => {
+        waiters.push({ match, resolve });
+        void exited.then((code) => reject(new Error(`process exited (${code}) before the event; stderr:\n${stderr}`)));
+      });
+    },
+    kill: (signal = "SIGTERM") => {
+      child.kill(signal);
+    },
+  };
+}
+
+/** Ends every process that a test left running. */
+export async function killAll(processes: TestProcess[]): Promise<void> {
+  for (const p of processes) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill("SIGKILL");
+  await Promise.all(processes.map((p) => p.exited));
+}

@@ -1,0 +1,113 @@
+import { afterAll, beforeAll, expect, test } from "vitest";
+import { JobState } from "../src/gen/baton/v1/job_pb.js";
+import { type TestBroker, startTestBroker } from "./helpers/broker.js";
+import { sql } from "./helpers/database.js";
+import { type TestProcess, killAll, spawnTs } from "./helpers/process.js";
+import { openStream } from "./helpers/stream.js";
+
+let broker: TestBroker;
+const processes: TestProcess[] = [];
+
+beforeAll(async () => {
+  // A short lease so renewals happen several times within one test.
+  broker = await startTestBroker({ broker: { leaseSeconds: 1.5, reapIntervalMs: 200 } });
+});
+
+afterAll(async () => {
+  await killAll(processes);
+  await broker.stop();
+});
+
+test("a job whose worker is killed with SIGKILL is delivered to another worker and completes with attempt 2", async () => {
+  const { job } = await broker.jobs.enqueueJob({ queue: "crash" });
+  const doomed = spawnTs("test/fixtures/worker-process.ts", { BATON_URL: broker.baseUrl, QUEUES: "crash", MODE: "hang" });
+  processes.push(doomed);
+  await doomed.waitFor((e) => e.event === "start" && e.id === job!.id);
+  doomed.kill("SIGKILL");
+  await doomed.exited;
+
+  const rescuer = spawnTs("test/fixtures/worker-process.ts", { BATON_URL: broker.baseUrl, QUEUES: "crash" });
+  processes.push(rescuer);
+  const done = await rescuer.waitFor((e) => e.event === "done" && e.id === job!.id);
+  expect(done.attempt).toBe(2);
+  await waitFor(async () => (await broker.jobs.getJob({ id: job!.id })).job!.state === JobState.SUCCEEDED);
+  const finished = (await broker.jobs.getJob({ id: job!.id })).job!;
+  expect(finished.attempt).toBe(2);
+  expect(finished.errors.map((e) => e.message)).toEqual(["worker stream ended"]);
+});
+
+test("an ack with a stale lease token is refused, changes nothing, and the stream stays usable", async () => {
+  const { job } = await broker.jobs.enqueueJob({ queue: "stale" });
+  const stream = openStream(broker.workers, { case: "hello", value: { workerId: "w", queues: ["stale"], maxInFlight: 2 } });
+  const delivery = await stream.next("job");
+  expect(delivery.job!.id).toBe(job!.id);
+
+  stream.send({ case: "ack", value: { jobId: job!.id, leaseToken: "00000000-0000-4000-8000-000000000000" } });
+  const refused = await stream.next("settled");
+  expect(refused.ok).toBe(false);
+  expect(refused.error).toMatch(/stale lease token/);
+  expect((await broker.jobs.getJob({ id: job!.id })).job!.state).toBe(JobState.LEASED);
+
+  stream.send({ case: "ack", value: { jobId: job!.id, leaseToken: delivery.leaseToken } });
+  expect(await stream.next("settled")).toMatchObject({ jobId: job!.id, ok: true });
+  stream.send({ case: "ack", value: { jobId: job!.id, leaseToken: delivery.leaseToken } });
+  const twice = await stream.next("settled");
+  expect(twice.ok).toBe(false);
+  expect(twice.error).toMatch(/no longer leased \(it is succeeded\)/);
+  expect((await broker.jobs.getJob({ id: job!.id })).job!.state).toBe(JobState.SUCCEEDED);
+  stream.close();
+});
+
+test("a lease outlives its initial duration while the stream stays open, without any message about the job", async () => {
+  const { job } = await broker.jobs.enqueueJob({ queue: "renew" });
+  const stream = openStream(broker.workers, { case: "hello", value: { workerId: "w", queues: ["renew"], maxInFlight: 1 } });
+  const delivery = await stream.next("job");
+  const firstExpiry = delivery.leaseExpireTime!.seconds;
+
+  // Three lease lengths pass by database time; the reaper runs every 200 ms meanwhile.
+  await sql(broker.databaseUrl, "select pg_sleep(4.5)");
+  const [row] = await sql<{ state: string; lease_token: string; lease_expire_time: Date }>(
+    broker.databaseUrl,
+    "select state, lease_token, lease_expire_time from baton.jobs where id = $1",
+    [job!.id],
+  );
+  expect(row!.state).toBe("leased");
+  expect(row!.lease_token).toBe(delivery.leaseToken);
+  expect(BigInt(Math.floor(row!.lease_expire_time.getTime() / 1000))).toBeGreaterThan(firstExpiry);
+
+  stream.send({ case: "ack", value: { jobId: job!.id, leaseToken: delivery.leaseToken } });
+  expect(await stream.next("settled")).toMatchObject({ ok: true });
+  stream.close();
+});
+
+test("a job that always fails ends DEAD after max_attempts with its error, and the delays grow", async () => {
+  const retrying = await startTestBroker({ broker: { retryPolicy: { baseDelaySeconds: 0.2, maxDelaySeconds: 60 } } });
+  try {
+    const { job } = await retrying.jobs.enqueueJob({ queue: "doomed", maxAttempts: 4 });
+    const worker = spawnTs("test/fixtures/worker-process.ts", { BATON_URL: retrying.baseUrl, QUEUES: "doomed", MODE: "fail" });
+    processes.push(worker);
+    await waitFor(async () => (await retrying.jobs.getJob({ id: job!.id })).job!.state === JobState.DEAD);
+    const dead = (await retrying.jobs.getJob({ id: job!.id })).job!;
+    expect(dead.attempt).toBe(4);
+    expect(dead.lastError).toBe("failing on purpose (attempt 4)");
+    expect(dead.errors.map((e) => e.attempt)).toEqual([1, 2, 3, 4]);
+
+    const starts = await sql<{ started: Date }>(
+      retrying.databaseUrl,
+      "select (e->>'time')::timestamptz as started from baton.jobs, jsonb_array_elements(errors) e where id = $1 order by (e->>'attempt')::int",
+      [job!.id],
+    );
+    const gaps = starts.slice(1).map((s, i) => s.started.getTime() - starts[i]!.started.getTime());
+    // Backoff with equal jitter: attempt n waits between base·2^(n-1)/2 and base·2^(n-1).
+    expect(gaps[0]).toBeGreaterThanOrEqual(100);
+    expect(gaps[1]).toBeGreaterThan(gaps[0]!);
+    expect(gaps[2]).toBeGreaterThan(gaps[1]!);
+    expect(worker.events.filter((e) => e.event === "start")).toHaveLength(4);
+  } finally {
+    await retrying.stop();
+  }
+});
+
+async function waitFor(condition: () => Promise<boolean>): Promise<void> {
+  while (!(await condition())) await new Promise((resolve) => setTimeout(resolve, 50));
+}
