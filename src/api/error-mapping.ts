@@ -41,3 +41,12 @@ export function errorMappingInterceptor(log: Logger): Interceptor {
     }
   };
 }
+
+/** Interceptors see a stream only until its first message; errors thrown later are mapped here. */
+export async function* mapStreamErrors<T>(stream: AsyncGenerator<T>, log: Logger): AsyncGenerator<T> {
+  try {
+    yield* stream;
+  } catch (error) {
+    throw toConnectError(error, log);
+  }
+}

@@ -14,7 +14,7 @@ import type { Session, SessionSink } from "../broker/session.js";
 import { invalidArgument } from "../errors.js";
 import type { Logger } from "../telemetry/log.js";
 import { AsyncQueue } from "../util/async-queue.js";
-import { toConnectError } from "./error-mapping.js";
+import { mapStreamErrors, toConnectError } from "./error-mapping.js";
 import { jobToProto } from "./job-mapper.js";
 import { type EnqueueLimits, validateEnqueue, validateJobId, validateLeaseToken, validateQueueName } from "./validate.js";
 
@@ -28,7 +28,7 @@ export interface WorkerServiceDeps {
 
 export function createWorkerService(deps: WorkerServiceDeps): Partial<ServiceImpl<typeof WorkerService>> {
   return {
-    subscribe: (requests, context) => subscribe(deps, requests, context),
+    subscribe: (requests, context) => mapStreamErrors(subscribe(deps, requests, context), deps.log),
 
     async listWorkers(request) {
       const queue = request.queue === "" ? undefined : validateQueueName(request.queue);

@@ -64,7 +64,7 @@ export async function startServer(config: ServerConfig & { databaseUrl: string }
   });
   health.serving = true;
   const port = (server.tcp.address() as AddressInfo).port;
-  log.info("baton serving", { port, replica: broker.replicaId });
+  log.info("baton serving", { port, replica: broker.replicaId, pid: process.pid });
 
   let stopping: Promise<void> | undefined;
   const stop = async () => {

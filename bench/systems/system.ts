@@ -1,0 +1,32 @@
+import type { BenchConfig } from "../config.js";
+import type { BenchPostgres } from "../postgres.js";
+import type { BenchQueues, JobPayload, WorkerSpec } from "../protocol.js";
+
+/**
+ * The producer half of a system under test, as the bench process sees it. The consumer half
+ * runs in worker processes, described by `workerSpec`.
+ */
+export interface SystemUnderTest {
+  /** Short key used in results and ratios, e.g. "graphile-tuned". */
+  readonly key: string;
+  /** How it is set up, in a few words for the table and README. */
+  readonly description: string;
+  readonly workerSpec: WorkerSpec;
+  /** Jobs for the drain queue (`queues.drain`), all in one call. */
+  enqueueBatch(payloads: JobPayload[]): Promise<void>;
+  /** One job for the latency queue (`queues.latency`), the way a producer adds a single job. */
+  enqueueOne(payload: JobPayload): Promise<void>;
+  /** Jobs of `queue` that the database does not yet record as finished. */
+  unfinished(queue: string): Promise<number>;
+  /** Anything the system's processes logged at warn level or above, for the report. */
+  problems(): string[];
+  close(): Promise<void>;
+}
+
+export interface SystemContext {
+  postgres: BenchPostgres;
+  config: BenchConfig;
+  queues: BenchQueues;
+}
+
+export type SystemFactory = (context: SystemContext) => Promise<SystemUnderTest>;

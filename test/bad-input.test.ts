@@ -1,0 +1,76 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import { afterAll, beforeAll, expect, test } from "vitest";
+import { type TestBroker, startTestBroker } from "./helpers/broker.js";
+import { sql } from "./helpers/database.js";
+import { openStream } from "./helpers/stream.js";
+
+let broker: TestBroker;
+
+beforeAll(async () => {
+  broker = await startTestBroker({ maxPayloadBytes: 1024 });
+});
+
+afterAll(async () => {
+  await broker.stop();
+});
+
+const jobCount = async () => (await sql<{ n: number }>(broker.databaseUrl, "select count(*)::int as n from baton.jobs"))[0]!.n;
+
+async function expectError(call: Promise<unknown>, code: Code, message: RegExp) {
+  const error = await call.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(ConnectError);
+  expect((error as ConnectError).code).toBe(code);
+  expect((error as ConnectError).rawMessage).toMatch(message);
+}
+
+test("an empty queue name is INVALID_ARGUMENT", async () => {
+  await expectError(broker.jobs.enqueueJob({ queue: "" }), Code.InvalidArgument, /queue must not be empty/);
+});
+
+test("a malformed queue name is INVALID_ARGUMENT", async () => {
+  await expectError(broker.jobs.enqueueJob({ queue: "no spaces!" }), Code.InvalidArgument, /queue "no spaces!" is invalid/);
+  await expectError(broker.jobs.enqueueJob({ queue: "x".repeat(129) }), Code.InvalidArgument, /is invalid/);
+});
+
+test("a payload over the configured limit is RESOURCE_EXHAUSTED", async () => {
+  await expectError(
+    broker.jobs.enqueueJob({ queue: "big", payload: new Uint8Array(1025) }),
+    Code.ResourceExhausted,
+    /payload is 1025 bytes; the limit is 1024/,
+  );
+});
+
+test("one bad job fails the whole batch, naming it, and nothing is created", async () => {
+  await expectError(
+    broker.jobs.enqueueJobs({ jobs: [{ queue: "ok" }, { queue: "" }] }),
+    Code.InvalidArgument,
+    /jobs\[1\]\.queue must not be empty/,
+  );
+});
+
+test("an unknown job id is NOT_FOUND and a malformed one INVALID_ARGUMENT", async () => {
+  await expectError(broker.jobs.getJob({ id: "999999" }), Code.NotFound, /job 999999 not found/);
+  await expectError(broker.jobs.getJob({ id: "abc" }), Code.InvalidArgument, /"abc" is not a job id/);
+});
+
+test("a Subscribe that does not start with hello is INVALID_ARGUMENT", async () => {
+  const stream = openStream(broker.workers, { case: "credit", value: { n: 5 } });
+  const error = await stream.ended;
+  expect(error).toBeInstanceOf(ConnectError);
+  expect((error as ConnectError).code).toBe(Code.InvalidArgument);
+  expect((error as ConnectError).rawMessage).toMatch(/first message of Subscribe must be hello, not credit/);
+});
+
+test("a hello without queues or with a bad max_in_flight is INVALID_ARGUMENT", async () => {
+  const noQueues = openStream(broker.workers, { case: "hello", value: { workerId: "w", queues: [], maxInFlight: 1 } });
+  expect(((await noQueues.ended) as ConnectError).rawMessage).toMatch(/hello.queues must name at least one queue/);
+  const noCredit = openStream(broker.workers, { case: "hello", value: { workerId: "w", queues: ["q"], maxInFlight: 0 } });
+  expect(((await noCredit.ended) as ConnectError).code).toBe(Code.InvalidArgument);
+});
+
+test("none of the rejected requests created a job", async () => {
+  expect(await jobCount()).toBe(0);
+});
