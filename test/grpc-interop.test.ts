@@ -1,3 +1,4 @@
+/* eslint-disable @typescript-eslint/no-explicit-any -- clients built from proto/ at run time have no static types, which is the point of this test. */
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { afterAll, beforeAll, expect, test } from "vitest";
@@ -8,9 +9,9 @@ import { type TestBroker, startTestBroker } from "./helpers/broker.js";
  * or Java worker does.
  */
 let broker: TestBroker;
-let jobService: grpc.Client & Record<string, Function>;
-let workerService: grpc.Client & Record<string, Function>;
-let health: grpc.Client & Record<string, Function>;
+let jobService: grpc.Client & Record<string, any>;
+let workerService: grpc.Client & Record<string, any>;
+let health: grpc.Client & Record<string, any>;
 
 beforeAll(async () => {
   broker = await startTestBroker();
@@ -31,7 +32,7 @@ afterAll(async () => {
   await broker.stop();
 });
 
-const unary = <T>(client: Record<string, Function>, method: string, request: object) =>
+const unary = <T>(client: Record<string, any>, method: string, request: object) =>
   new Promise<T>((resolve, reject) =>
     client[method]!(request, (error: grpc.ServiceError | null, response: T) => (error ? reject(error) : resolve(response))),
   );

@@ -21,8 +21,8 @@ export interface TestProcess {
 /** Extra environment for a child; `undefined` removes a variable the runner has. */
 export type ChildEnv = Record<string, string | undefined>;
 
-export function spawnTs(file: string, env: ChildEnv): TestProcess {
-  return spawnProcess(process.execPath, ["--import", "tsx", file], env);
+export function spawnTs(file: string, env: ChildEnv, args: string[] = []): TestProcess {
+  return spawnProcess(process.execPath, ["--import", "tsx", file, ...args], env);
 }
 
 export function spawnProcess(command: string, args: string[], env: ChildEnv): TestProcess {

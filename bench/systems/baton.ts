@@ -1,0 +1,119 @@
+import type { ChildProcess } from "node:child_process";
+import pg from "pg";
+import { createClient, runWorker } from "../../clients/ts/src/index.js";
+import { forkTs, terminate } from "../children.js";
+import { freePort } from "../postgres.js";
+import type { BenchQueues, JobPayload, OnJob, WorkerHandle, WorkerSpec } from "../protocol.js";
+import type { SystemFactory } from "./system.js";
+
+/**
+ * Baton as deployed: `baton serve` in its own process on its own database, producers calling
+ * EnqueueJob/EnqueueJobs over gRPC (clients/ts createClient), workers in other processes
+ * holding one Subscribe stream each (clients/ts runWorker).
+ */
+export const createBaton: SystemFactory = async ({ postgres, config, queues }) => {
+  const databaseUrl = await postgres.createDatabase("bench_baton");
+  const port = await freePort();
+  const broker = forkTs(
+    "./broker-process.ts",
+    {
+      BATON_DATABASE_URL: databaseUrl,
+      BATON_PORT: String(port),
+      BATON_HOST: "127.0.0.1",
+      BATON_DRAIN_SECONDS: "5",
+      BATON_LOG_LEVEL: "info",
+    },
+    ["ignore", "ignore", "pipe", "ipc"],
+  );
+  const log = collectLog(broker);
+  try {
+    await waitHealthy(`http://127.0.0.1:${port}/healthz`, broker, 60_000);
+  } catch (error) {
+    await terminate(broker, "SIGKILL", 0);
+    throw new Error(`${(error as Error).message}\nbroker log:\n${log.tail.join("\n")}`);
+  }
+  const baseUrl = `http://127.0.0.1:${port}`;
+  const client = createClient({ baseUrl });
+  const db = new pg.Pool({ connectionString: databaseUrl, max: 2 });
+  return {
+    key: "baton",
+    description: `broker process; ${config.workerProcesses} worker processes x concurrency ${config.batonConcurrency} (one gRPC stream each)`,
+    workerSpec: { system: "baton", baseUrl, concurrency: config.batonConcurrency },
+    async enqueueBatch(payloads) {
+      await client.enqueueMany(payloads.map((payload) => ({ queue: queues.drain, payload })));
+    },
+    async enqueueOne(payload) {
+      await client.enqueue(queues.latency, payload);
+    },
+    async unfinished(queue) {
+      const { rows } = await db.query<{ n: string }>(
+        "select count(*) as n from baton.jobs where queue = $1 and state::text not in ('succeeded', 'dead', 'cancelled')",
+        [queue],
+      );
+      return Number(rows[0]!.n);
+    },
+    problems: () => log.problems,
+    async close() {
+      await db.end();
+      await terminate(broker, "SIGTERM", 15_000);
+    },
+  };
+};
+
+/** Worker-process half: one runWorker on both bench queues. */
+export async function startBatonWorker(
+  spec: Extract<WorkerSpec, { system: "baton" }>,
+  queues: BenchQueues,
+  onJob: OnJob,
+): Promise<WorkerHandle> {
+  const decoder = new TextDecoder();
+  const worker = runWorker({
+    baseUrl: spec.baseUrl,
+    queues: [queues.drain, queues.latency],
+    concurrency: spec.concurrency,
+    handler: (job) => {
+      onJob(JSON.parse(decoder.decode(job.payload)) as JobPayload);
+      return undefined;
+    },
+    onError: (error) => process.stderr.write(`baton worker: ${error instanceof Error ? error.message : String(error)}\n`),
+  });
+  return { stop: () => worker.stop() };
+}
+
+/** Keeps the broker's last log lines and every warn/error line (JSON logs on stderr). */
+function collectLog(broker: ChildProcess) {
+  const tail: string[] = [];
+  const problems: string[] = [];
+  let partial = "";
+  broker.stderr?.setEncoding("utf8");
+  broker.stderr?.on("data", (chunk: string) => {
+    const lines = (partial + chunk).split("\n");
+    partial = lines.pop()!;
+    for (const line of lines) {
+      tail.push(line);
+      if (tail.length > 40) tail.shift();
+      try {
+        const entry = JSON.parse(line) as { level?: string };
+        if (entry.level === "warn" || entry.level === "error") problems.push(line);
+      } catch {
+        if (line.trim() !== "") problems.push(line);
+      }
+    }
+  });
+  return { tail, problems };
+}
+
+async function waitHealthy(url: string, broker: ChildProcess, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (broker.exitCode !== null || broker.signalCode !== null) throw new Error(`broker exited during startup (code ${broker.exitCode})`);
+    try {
+      const response = await fetch(url);
+      if (response.ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`broker not healthy at ${url} within ${timeoutMs} ms`);
+}
