@@ -35,19 +35,21 @@ export function validateLeaseToken(token: string): string {
   return token;
 }
 
-export function validateEnqueue(request: EnqueueJobRequest, limits: EnqueueLimits, field = "job"): NewJob {
-  const queue = validateQueueName(request.queue, `${field}.queue`);
+export function validateEnqueue(request: EnqueueJobRequest, limits: EnqueueLimits, field?: string): NewJob {
+  /** Names a field as the caller sent it: "queue" for one job, "jobs[3].queue" in a batch. */
+  const at = (name: string) => (field ? `${field}.${name}` : name);
+  const queue = validateQueueName(request.queue, at("queue"));
   if (request.payload.byteLength > limits.maxPayloadBytes) {
     throw new BatonError(
       "resource_exhausted",
-      `${field}.payload is ${request.payload.byteLength} bytes; the limit is ${limits.maxPayloadBytes} (BATON_MAX_PAYLOAD_BYTES)`,
+      `${at("payload")} is ${request.payload.byteLength} bytes; the limit is ${limits.maxPayloadBytes} (BATON_MAX_PAYLOAD_BYTES)`,
     );
   }
   if (request.maxAttempts < 0 || request.maxAttempts > 1000) {
-    throw invalidArgument(`${field}.max_attempts must be between 1 and 1000 (0 takes the default)`);
+    throw invalidArgument(`${at("max_attempts")} must be between 1 and 1000 (0 takes the default)`);
   }
   if (request.dependsOn.length > 0) {
-    throw new BatonError("unimplemented", `${field}.depends_on is not supported by this broker version`);
+    throw new BatonError("unimplemented", `${at("depends_on")} is not supported by this broker version`);
   }
   const job: NewJob = {
     queue,
@@ -59,17 +61,17 @@ export function validateEnqueue(request: EnqueueJobRequest, limits: EnqueueLimit
   if (request.start.case === "runTime") job.runTime = timestampDate(request.start.value);
   if (request.start.case === "delay") {
     const ms = durationMs(request.start.value);
-    if (ms < 0) throw invalidArgument(`${field}.delay must not be negative`);
+    if (ms < 0) throw invalidArgument(`${at("delay")} must not be negative`);
     job.delaySeconds = ms / 1000;
   }
   if (request.dedupKey !== "") {
-    if (request.dedupKey.length > 512) throw invalidArgument(`${field}.dedup_key is longer than 512 characters`);
+    if (request.dedupKey.length > 512) throw invalidArgument(`${at("dedup_key")} is longer than 512 characters`);
     job.dedupKey = request.dedupKey;
   }
-  if (request.chainId !== "") job.chainId = validateJobId(request.chainId, `${field}.chain_id`);
+  if (request.chainId !== "") job.chainId = validateJobId(request.chainId, at("chain_id"));
   if (request.timeout) {
     const ms = durationMs(request.timeout);
-    if (ms <= 0) throw invalidArgument(`${field}.timeout must be positive`);
+    if (ms <= 0) throw invalidArgument(`${at("timeout")} must be positive`);
     job.timeoutSeconds = ms / 1000;
   }
   return job;

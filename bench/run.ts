@@ -1,0 +1,123 @@
+/**
+ * `npm run bench` / `npm run bench:smoke`: Baton, graphile-worker and pg-boss side by side on
+ * one embedded PostgreSQL, each system in a fresh database. See bench/README.md.
+ */
+import os from "node:os";
+import { fileURLToPath } from "node:url";
+import { killChildren } from "./children.js";
+import { type BenchConfig, SYSTEM_KEYS, loadBenchConfig } from "./config.js";
+import { type SystemResult, benchSystem } from "./measure.js";
+import { type BenchPostgres, startBenchPostgres } from "./postgres.js";
+import type { BenchQueues } from "./protocol.js";
+import { REFERENCE, formatTable, rows, writeJson } from "./report.js";
+import { createBaton } from "./systems/baton.js";
+import { graphileFactory } from "./systems/graphile.js";
+import { createPgBoss } from "./systems/pgboss.js";
+import type { SystemFactory, SystemUnderTest } from "./systems/system.js";
+
+const RESULTS_FILE = fileURLToPath(new URL("./results/latest.json", import.meta.url));
+const queues: BenchQueues = { drain: "bench_drain", latency: "bench_latency" };
+
+const factories: Record<(typeof SYSTEM_KEYS)[number], { create: SystemFactory; slow?: boolean }> = {
+  baton: { create: createBaton },
+  "graphile-tuned": { create: graphileFactory("tuned") },
+  "graphile-default": { create: graphileFactory("default"), slow: true },
+  "pgboss-tuned": { create: createPgBoss },
+};
+
+const say = (text: string) => process.stderr.write(`${text}\n`);
+
+async function main(): Promise<number> {
+  const config = loadBenchConfig(process.argv.slice(2), process.env);
+  const started = new Date();
+  say(`bench${config.smoke ? " (smoke)" : ""}: ${config.jobs} jobs per system, ${config.latencySamples} latency samples, ${os.cpus().length} CPUs`);
+  const running: { postgres?: BenchPostgres } = {};
+  onInterrupt(async () => {
+    killChildren();
+    await running.postgres?.stop();
+  });
+  const postgres = (running.postgres = await startBenchPostgres());
+  say(`PostgreSQL ${postgres.version} started`);
+  const results: SystemResult[] = [];
+  const failures: { key: string; error: string }[] = [];
+  try {
+    for (const key of SYSTEM_KEYS) {
+      if (config.only.length > 0 && !config.only.includes(key)) continue;
+      const { create, slow } = factories[key];
+      const jobs = slow ? Math.min(config.jobs, config.slowJobs) : config.jobs;
+      try {
+        results.push(await runOne(key, create, { postgres, config, queues }, jobs));
+      } catch (error) {
+        say(`${key}: FAILED: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+        failures.push({ key, error: error instanceof Error ? error.message : String(error) });
+      }
+    }
+  } finally {
+    killChildren();
+    await postgres.stop();
+  }
+
+  const table = rows(results);
+  process.stdout.write(`\n${formatTable(table)}\n\n`);
+  for (const result of results) {
+    process.stdout.write(`${result.key}: ${result.description}\n`);
+    if (result.drain.duplicates > 0) process.stdout.write(`  ${result.drain.duplicates} jobs ran more than once\n`);
+    for (const problem of result.problems.slice(0, 10)) process.stdout.write(`  logged: ${problem}\n`);
+  }
+  writeJson(RESULTS_FILE, {
+    startedAt: started.toISOString(),
+    finishedAt: new Date().toISOString(),
+    smoke: config.smoke,
+    machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, node: process.version, postgres: postgres.version },
+    config,
+    reference: REFERENCE,
+    results,
+    table,
+    failures,
+  });
+  process.stdout.write(`\nresults written to ${RESULTS_FILE}\n`);
+  if (failures.length > 0) process.stdout.write(`FAILED: ${failures.map((f) => f.key).join(", ")}\n`);
+  return failures.length > 0 ? 1 : 0;
+}
+
+async function runOne(
+  key: string,
+  create: SystemFactory,
+  context: { postgres: BenchPostgres; config: BenchConfig; queues: BenchQueues },
+  jobs: number,
+): Promise<SystemResult> {
+  say(`${key}: setting up`);
+  const system: SystemUnderTest = await create(context);
+  try {
+    const result = await benchSystem(system, context.config, context.queues, jobs);
+    say(
+      `${key}: enqueue ${Math.round(result.enqueue.jobsPerSecond)} jobs/s, drain ${Math.round(result.drain.jobsPerSecond)} jobs/s ` +
+        `(${jobs} in ${result.drain.seconds.toFixed(2)} s), latency p50 ${result.latency.p50Ms} ms p99 ${result.latency.p99Ms} ms`,
+    );
+    return result;
+  } finally {
+    await system.close();
+  }
+}
+
+/** Ctrl-C or SIGTERM: stop the children and PostgreSQL before leaving. */
+function onInterrupt(cleanup: () => Promise<void>): void {
+  let interrupted = false;
+  const handler = (signal: NodeJS.Signals) => {
+    if (interrupted) return;
+    interrupted = true;
+    say(`${signal}: cleaning up`);
+    void cleanup().finally(() => process.exit(130));
+  };
+  process.on("SIGINT", handler);
+  process.on("SIGTERM", handler);
+  process.on("exit", killChildren);
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    say(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    process.exit(1);
+  },
+);
