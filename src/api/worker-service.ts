@@ -11,7 +11,7 @@ import {
 } from "../gen/baton/v1/worker_service_pb.js";
 import type { Broker } from "../broker/broker.js";
 import type { Session, SessionSink } from "../broker/session.js";
-import { invalidArgument } from "../errors.js";
+import { BatonError, invalidArgument } from "../errors.js";
 import type { Logger } from "../telemetry/log.js";
 import { AsyncQueue } from "../util/async-queue.js";
 import { mapStreamErrors, toConnectError } from "./error-mapping.js";
@@ -87,7 +87,7 @@ async function* subscribe(
     }),
   );
 
-  const reading = (async () => {
+  void (async () => {
     try {
       for (;;) {
         const next = await iterator.next();
@@ -96,7 +96,10 @@ async function* subscribe(
         handleRequest(deps, session, next.value);
       }
     } catch (error) {
-      if (!context.signal.aborted) closeError = toConnectError(error, sessionLog);
+      // A protocol violation ends the stream with its code; a broken transport (the worker
+      // vanished) just ends it.
+      if (error instanceof BatonError || error instanceof ConnectError) closeError = toConnectError(error, sessionLog);
+      else sessionLog.info("worker stream broke", { error });
     } finally {
       outbox.end();
     }
@@ -105,7 +108,8 @@ async function* subscribe(
   context.signal.addEventListener("abort", onAbort);
   try {
     for await (const message of outbox) yield message;
-    await reading.catch(() => {});
+    // The reading loop records its error before it ends the outbox; it is not awaited, since
+    // a stream closed by the broker may still be waiting for the worker's next message.
     if (closeError) throw closeError;
   } finally {
     context.signal.removeEventListener("abort", onAbort);

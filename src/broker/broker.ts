@@ -158,7 +158,13 @@ export class Broker {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     await this.completer.drain();
-    await Promise.all([...this.sessions.values()].map((session) => this.closeSession(session, "broker shutting down")));
+    await Promise.all(
+      [...this.sessions.values()].map(async (session) => {
+        await this.closeSession(session, "broker shutting down");
+        // Ends the stream with UNAVAILABLE, which workers answer by reconnecting elsewhere.
+        session.sink.close("broker shutting down");
+      }),
+    );
     clearInterval(this.pingTimer);
     await this.leaseKeeper.stop();
     await Promise.all(this.background.map((loop) => loop.stop()));

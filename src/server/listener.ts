@@ -11,6 +11,11 @@ export interface DualProtocolServer {
   readonly tcp: net.Server;
   readonly http2: http2.Http2Server;
   readonly http1: http.Server;
+  /**
+   * Stops accepting connections, asks open ones to finish (HTTP/2 GOAWAY, idle HTTP/1.1
+   * closed), and destroys whatever is left after `graceMs`.
+   */
+  close(graceMs: number): Promise<void>;
 }
 
 /**
@@ -39,5 +44,19 @@ export function createDualProtocolServer(
     socket.on("readable", onReadable);
     socket.on("error", () => socket.destroy());
   });
-  return { tcp, http2: h2, http1: h1 };
+  const sessions = new Set<http2.ServerHttp2Session>();
+  h2.on("session", (session) => {
+    sessions.add(session);
+    session.once("close", () => sessions.delete(session));
+  });
+  const close = async (graceMs: number) => {
+    tcp.close();
+    for (const session of sessions) session.close();
+    h1.closeIdleConnections();
+    const deadline = Date.now() + graceMs;
+    while (sessions.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    for (const session of sessions) session.destroy();
+    h1.closeAllConnections();
+  };
+  return { tcp, http2: h2, http1: h1, close };
 }

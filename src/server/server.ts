@@ -73,9 +73,7 @@ export async function startServer(config: ServerConfig & { databaseUrl: string }
     server.tcp.close();
     await broker.shutdown(config.drainMs);
     keepalive.stop();
-    server.http2.close();
-    server.http1.close();
-    server.http1.closeAllConnections();
+    await server.close(1_000);
     await db.close();
   };
   return { port, broker, stop: () => (stopping ??= stop()) };
