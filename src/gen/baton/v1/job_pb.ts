@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file baton/v1/job.proto.
  */
 export const file_baton_v1_job: GenFile = /*@__PURE__*/
-  fileDesc("ChJiYXRvbi92MS9qb2IucHJvdG8SCGJhdG9uLnYxIu4ECgNKb2ISCgoCaWQYASABKAkSDQoFcXVldWUYAiABKAkSIQoFc3RhdGUYAyABKA4yEi5iYXRvbi52MS5Kb2JTdGF0ZRIPCgdwYXlsb2FkGAQgASgMEisKB2hlYWRlcnMYBSADKAsyGi5iYXRvbi52MS5Kb2IuSGVhZGVyc0VudHJ5EhAKCHByaW9yaXR5GAYgASgFEg8KB2F0dGVtcHQYByABKAUSFAoMbWF4X2F0dGVtcHRzGAggASgFEiwKCHJ1bl90aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtjcmVhdGVfdGltZRgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZmluaXNoX3RpbWUYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCWRlZHVwX2tleRgMIAEoCRIQCghjaGFpbl9pZBgNIAEoCRIRCglwYXJlbnRfaWQYDiABKAkSEgoKZGVwZW5kc19vbhgPIAMoCRIYChBwcm9ncmVzc19wZXJjZW50GBAgASgFEhgKEHByb2dyZXNzX21lc3NhZ2UYESABKAkSDgoGcmVzdWx0GBIgASgMEhIKCmxhc3RfZXJyb3IYEyABKAkSKgoHdGltZW91dBgUIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIiCgZlcnJvcnMYFSADKAsyEi5iYXRvbi52MS5Kb2JFcnJvchouCgxIZWFkZXJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJWCghKb2JFcnJvchIPCgdhdHRlbXB0GAEgASgFEg8KB21lc3NhZ2UYAiABKAkSKAoEdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAikAMKEUVucXVldWVKb2JSZXF1ZXN0Eg0KBXF1ZXVlGAEgASgJEg8KB3BheWxvYWQYAiABKAwSOQoHaGVhZGVycxgDIAMoCzIoLmJhdG9uLnYxLkVucXVldWVKb2JSZXF1ZXN0LkhlYWRlcnNFbnRyeRIQCghwcmlvcml0eRgEIAEoBRIuCghydW5fdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBIABIqCgVkZWxheRgGIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkgAEhQKDG1heF9hdHRlbXB0cxgHIAEoBRIRCglkZWR1cF9rZXkYCCABKAkSEgoKZGVwZW5kc19vbhgJIAMoCRIQCghjaGFpbl9pZBgKIAEoCRIqCgd0aW1lb3V0GAsgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uGi4KDEhlYWRlcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBQgcKBXN0YXJ0IkYKEkVucXVldWVKb2JSZXNwb25zZRIaCgNqb2IYASABKAsyDS5iYXRvbi52MS5Kb2ISFAoMZGVkdXBsaWNhdGVkGAIgASgIIj8KEkVucXVldWVKb2JzUmVxdWVzdBIpCgRqb2JzGAEgAygLMhsuYmF0b24udjEuRW5xdWV1ZUpvYlJlcXVlc3QiSAoTRW5xdWV1ZUpvYnNSZXNwb25zZRIbCgRqb2JzGAEgAygLMg0uYmF0b24udjEuSm9iEhQKDGRlZHVwbGljYXRlZBgCIAMoCCIbCg1HZXRKb2JSZXF1ZXN0EgoKAmlkGAEgASgJIiwKDkdldEpvYlJlc3BvbnNlEhoKA2pvYhgBIAEoCzINLmJhdG9uLnYxLkpvYiJ8Cg9MaXN0Sm9ic1JlcXVlc3QSDQoFcXVldWUYASABKAkSIQoFc3RhdGUYAiABKA4yEi5iYXRvbi52MS5Kb2JTdGF0ZRIQCghjaGFpbl9pZBgDIAEoCRIRCglwYWdlX3NpemUYBCABKAUSEgoKcGFnZV90b2tlbhgFIAEoCSJIChBMaXN0Sm9ic1Jlc3BvbnNlEhsKBGpvYnMYASADKAsyDS5iYXRvbi52MS5Kb2ISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIh4KEENhbmNlbEpvYlJlcXVlc3QSCgoCaWQYASABKAkiLwoRQ2FuY2VsSm9iUmVzcG9uc2USGgoDam9iGAEgASgLMg0uYmF0b24udjEuSm9iIh0KD1JldHJ5Sm9iUmVxdWVzdBIKCgJpZBgBIAEoCSIuChBSZXRyeUpvYlJlc3BvbnNlEhoKA2pvYhgBIAEoCzINLmJhdG9uLnYxLkpvYiJICg5XYWl0Sm9iUmVxdWVzdBIKCgJpZBgBIAEoCRIqCgd0aW1lb3V0GAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIkAKD1dhaXRKb2JSZXNwb25zZRIaCgNqb2IYASABKAsyDS5iYXRvbi52MS5Kb2ISEQoJdGltZWRfb3V0GAIgASgIKsoBCghKb2JTdGF0ZRIZChVKT0JfU1RBVEVfVU5TUEVDSUZJRUQQABIXChNKT0JfU1RBVEVfU0NIRURVTEVEEAESFwoTSk9CX1NUQVRFX0FWQUlMQUJMRRACEhUKEUpPQl9TVEFURV9CTE9DS0VEEAMSFAoQSk9CX1NUQVRFX0xFQVNFRBAEEhcKE0pPQl9TVEFURV9TVUNDRUVERUQQBRISCg5KT0JfU1RBVEVfREVBRBAGEhcKE0pPQl9TVEFURV9DQU5DRUxMRUQQB2IGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChJiYXRvbi92MS9qb2IucHJvdG8SCGJhdG9uLnYxItUFCgNKb2ISCgoCaWQYASABKAkSDQoFcXVldWUYAiABKAkSIQoFc3RhdGUYAyABKA4yEi5iYXRvbi52MS5Kb2JTdGF0ZRIPCgdwYXlsb2FkGAQgASgMEisKB2hlYWRlcnMYBSADKAsyGi5iYXRvbi52MS5Kb2IuSGVhZGVyc0VudHJ5EhAKCHByaW9yaXR5GAYgASgFEg8KB2F0dGVtcHQYByABKAUSFAoMbWF4X2F0dGVtcHRzGAggASgFEiwKCHJ1bl90aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtjcmVhdGVfdGltZRgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZmluaXNoX3RpbWUYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCWRlZHVwX2tleRgMIAEoCRIQCghjaGFpbl9pZBgNIAEoCRIRCglwYXJlbnRfaWQYDiABKAkSEgoKZGVwZW5kc19vbhgPIAMoCRIYChBwcm9ncmVzc19wZXJjZW50GBAgASgFEhgKEHByb2dyZXNzX21lc3NhZ2UYESABKAkSDgoGcmVzdWx0GBIgASgMEhIKCmxhc3RfZXJyb3IYEyABKAkSKgoHdGltZW91dBgUIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIiCgZlcnJvcnMYFSADKAsyEi5iYXRvbi52MS5Kb2JFcnJvchIYChBjYW5jZWxfcmVxdWVzdGVkGBYgASgIEhQKDGZhaXJuZXNzX2tleRgXIAEoCRI1ChFsZWFzZV9leHBpcmVfdGltZRgYIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAaLgoMSGVhZGVyc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiVgoISm9iRXJyb3ISDwoHYXR0ZW1wdBgBIAEoBRIPCgdtZXNzYWdlGAIgASgJEigKBHRpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wItcDChFFbnF1ZXVlSm9iUmVxdWVzdBINCgVxdWV1ZRgBIAEoCRIPCgdwYXlsb2FkGAIgASgMEjkKB2hlYWRlcnMYAyADKAsyKC5iYXRvbi52MS5FbnF1ZXVlSm9iUmVxdWVzdC5IZWFkZXJzRW50cnkSEAoIcHJpb3JpdHkYBCABKAUSLgoIcnVuX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wSAASKgoFZGVsYXkYBiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25IABIUCgxtYXhfYXR0ZW1wdHMYByABKAUSEQoJZGVkdXBfa2V5GAggASgJEhIKCmRlcGVuZHNfb24YCSADKAkSEAoIY2hhaW5faWQYCiABKAkSKgoHdGltZW91dBgLIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIvCgxkZWR1cF93aW5kb3cYDCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SFAoMZmFpcm5lc3Nfa2V5GA0gASgJGi4KDEhlYWRlcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBQgcKBXN0YXJ0IkYKEkVucXVldWVKb2JSZXNwb25zZRIaCgNqb2IYASABKAsyDS5iYXRvbi52MS5Kb2ISFAoMZGVkdXBsaWNhdGVkGAIgASgIIj8KEkVucXVldWVKb2JzUmVxdWVzdBIpCgRqb2JzGAEgAygLMhsuYmF0b24udjEuRW5xdWV1ZUpvYlJlcXVlc3QiSAoTRW5xdWV1ZUpvYnNSZXNwb25zZRIbCgRqb2JzGAEgAygLMg0uYmF0b24udjEuSm9iEhQKDGRlZHVwbGljYXRlZBgCIAMoCCIbCg1HZXRKb2JSZXF1ZXN0EgoKAmlkGAEgASgJIiwKDkdldEpvYlJlc3BvbnNlEhoKA2pvYhgBIAEoCzINLmJhdG9uLnYxLkpvYiJ8Cg9MaXN0Sm9ic1JlcXVlc3QSDQoFcXVldWUYASABKAkSIQoFc3RhdGUYAiABKA4yEi5iYXRvbi52MS5Kb2JTdGF0ZRIQCghjaGFpbl9pZBgDIAEoCRIRCglwYWdlX3NpemUYBCABKAUSEgoKcGFnZV90b2tlbhgFIAEoCSJIChBMaXN0Sm9ic1Jlc3BvbnNlEhsKBGpvYnMYASADKAsyDS5iYXRvbi52MS5Kb2ISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIh4KEENhbmNlbEpvYlJlcXVlc3QSCgoCaWQYASABKAkiLwoRQ2FuY2VsSm9iUmVzcG9uc2USGgoDam9iGAEgASgLMg0uYmF0b24udjEuSm9iIh0KD1JldHJ5Sm9iUmVxdWVzdBIKCgJpZBgBIAEoCSIuChBSZXRyeUpvYlJlc3BvbnNlEhoKA2pvYhgBIAEoCzINLmJhdG9uLnYxLkpvYiJEChBSZXRyeUpvYnNSZXF1ZXN0Eg0KBXF1ZXVlGAEgASgJEiEKBXN0YXRlGAIgASgOMhIuYmF0b24udjEuSm9iU3RhdGUiIgoRUmV0cnlKb2JzUmVzcG9uc2USDQoFY291bnQYASABKAMiSAoOV2FpdEpvYlJlcXVlc3QSCgoCaWQYASABKAkSKgoHdGltZW91dBgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiJACg9XYWl0Sm9iUmVzcG9uc2USGgoDam9iGAEgASgLMg0uYmF0b24udjEuSm9iEhEKCXRpbWVkX291dBgCIAEoCCrKAQoISm9iU3RhdGUSGQoVSk9CX1NUQVRFX1VOU1BFQ0lGSUVEEAASFwoTSk9CX1NUQVRFX1NDSEVEVUxFRBABEhcKE0pPQl9TVEFURV9BVkFJTEFCTEUQAhIVChFKT0JfU1RBVEVfQkxPQ0tFRBADEhQKEEpPQl9TVEFURV9MRUFTRUQQBBIXChNKT0JfU1RBVEVfU1VDQ0VFREVEEAUSEgoOSk9CX1NUQVRFX0RFQUQQBhIXChNKT0JfU1RBVEVfQ0FOQ0VMTEVEEAdiBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * Job is a unit of work and everything the broker knows about it.
@@ -142,6 +142,27 @@ export type Job = Message<"baton.v1.Job"> & {
    * @generated from field: repeated baton.v1.JobError errors = 21;
    */
   errors: JobError[];
+
+  /**
+   * CancelJob was called while the job ran; the job ends CANCELLED unless its worker acks first.
+   *
+   * @generated from field: bool cancel_requested = 22;
+   */
+  cancelRequested: boolean;
+
+  /**
+   * Jobs with the same key share the queue's per-key concurrency limit; keys take turns.
+   *
+   * @generated from field: string fairness_key = 23;
+   */
+  fairnessKey: string;
+
+  /**
+   * While LEASED: when the lease ends unless the broker renews it.
+   *
+   * @generated from field: google.protobuf.Timestamp lease_expire_time = 24;
+   */
+  leaseExpireTime?: Timestamp | undefined;
 };
 
 /**
@@ -263,6 +284,20 @@ export type EnqueueJobRequest = Message<"baton.v1.EnqueueJobRequest"> & {
    * @generated from field: google.protobuf.Duration timeout = 11;
    */
   timeout?: Duration | undefined;
+
+  /**
+   * With dedup_key: also return a job with the same key that finished less than this long ago.
+   *
+   * @generated from field: google.protobuf.Duration dedup_window = 12;
+   */
+  dedupWindow?: Duration | undefined;
+
+  /**
+   * Groups jobs (e.g. per tenant) for the queue's per-key concurrency limit and round-robin.
+   *
+   * @generated from field: string fairness_key = 13;
+   */
+  fairnessKey: string;
 };
 
 /**
@@ -511,6 +546,51 @@ export const RetryJobResponseSchema: GenMessage<RetryJobResponse> = /*@__PURE__*
   messageDesc(file_baton_v1_job, 13);
 
 /**
+ * RetryJobsRequest revives every job of a queue in a failed end state.
+ *
+ * @generated from message baton.v1.RetryJobsRequest
+ */
+export type RetryJobsRequest = Message<"baton.v1.RetryJobsRequest"> & {
+  /**
+   * @generated from field: string queue = 1;
+   */
+  queue: string;
+
+  /**
+   * JOB_STATE_DEAD (the default when unspecified) or JOB_STATE_CANCELLED.
+   *
+   * @generated from field: baton.v1.JobState state = 2;
+   */
+  state: JobState;
+};
+
+/**
+ * Describes the message baton.v1.RetryJobsRequest.
+ * Use `create(RetryJobsRequestSchema)` to create a new message.
+ */
+export const RetryJobsRequestSchema: GenMessage<RetryJobsRequest> = /*@__PURE__*/
+  messageDesc(file_baton_v1_job, 14);
+
+/**
+ * @generated from message baton.v1.RetryJobsResponse
+ */
+export type RetryJobsResponse = Message<"baton.v1.RetryJobsResponse"> & {
+  /**
+   * Number of jobs made AVAILABLE again.
+   *
+   * @generated from field: int64 count = 1;
+   */
+  count: bigint;
+};
+
+/**
+ * Describes the message baton.v1.RetryJobsResponse.
+ * Use `create(RetryJobsResponseSchema)` to create a new message.
+ */
+export const RetryJobsResponseSchema: GenMessage<RetryJobsResponse> = /*@__PURE__*/
+  messageDesc(file_baton_v1_job, 15);
+
+/**
  * @generated from message baton.v1.WaitJobRequest
  */
 export type WaitJobRequest = Message<"baton.v1.WaitJobRequest"> & {
@@ -532,7 +612,7 @@ export type WaitJobRequest = Message<"baton.v1.WaitJobRequest"> & {
  * Use `create(WaitJobRequestSchema)` to create a new message.
  */
 export const WaitJobRequestSchema: GenMessage<WaitJobRequest> = /*@__PURE__*/
-  messageDesc(file_baton_v1_job, 14);
+  messageDesc(file_baton_v1_job, 16);
 
 /**
  * @generated from message baton.v1.WaitJobResponse
@@ -556,7 +636,7 @@ export type WaitJobResponse = Message<"baton.v1.WaitJobResponse"> & {
  * Use `create(WaitJobResponseSchema)` to create a new message.
  */
 export const WaitJobResponseSchema: GenMessage<WaitJobResponse> = /*@__PURE__*/
-  messageDesc(file_baton_v1_job, 15);
+  messageDesc(file_baton_v1_job, 17);
 
 /**
  * JobState is where a job is in its lifecycle.

@@ -4,15 +4,15 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { Duration } from "@bufbuild/protobuf/wkt";
-import { file_google_protobuf_duration } from "@bufbuild/protobuf/wkt";
+import type { Duration, FieldMask } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_duration, file_google_protobuf_field_mask } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file baton/v1/queue_service.proto.
  */
 export const file_baton_v1_queue_service: GenFile = /*@__PURE__*/
-  fileDesc("ChxiYXRvbi92MS9xdWV1ZV9zZXJ2aWNlLnByb3RvEghiYXRvbi52MSLHAQoFUXVldWUSDAoEbmFtZRgBIAEoCRIOCgZwYXVzZWQYAiABKAgSEQoJc2NoZWR1bGVkGAMgASgDEhEKCWF2YWlsYWJsZRgEIAEoAxIPCgdibG9ja2VkGAUgASgDEg4KBmxlYXNlZBgGIAEoAxIRCglzdWNjZWVkZWQYByABKAMSDAoEZGVhZBgIIAEoAxIRCgljYW5jZWxsZWQYCSABKAMSJQoGY29uZmlnGAogASgLMhUuYmF0b24udjEuUXVldWVDb25maWci4wIKC1F1ZXVlQ29uZmlnEhQKDG1heF9hdHRlbXB0cxgBIAEoBRIzChByZXRyeV9iYXNlX2RlbGF5GAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjIKD3JldHJ5X21heF9kZWxheRgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIyCg9kZWZhdWx0X3RpbWVvdXQYBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SNgoTc3VjY2VlZGVkX3JldGVudGlvbhgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIxCg5kZWFkX3JldGVudGlvbhgGIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhI2ChNjYW5jZWxsZWRfcmV0ZW50aW9uGAcgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIhMKEUxpc3RRdWV1ZXNSZXF1ZXN0IjUKEkxpc3RRdWV1ZXNSZXNwb25zZRIfCgZxdWV1ZXMYASADKAsyDy5iYXRvbi52MS5RdWV1ZSIgCg9HZXRRdWV1ZVJlcXVlc3QSDQoFcXVldWUYASABKAkiMgoQR2V0UXVldWVSZXNwb25zZRIeCgVxdWV1ZRgBIAEoCzIPLmJhdG9uLnYxLlF1ZXVlIkoKElVwZGF0ZVF1ZXVlUmVxdWVzdBINCgVxdWV1ZRgBIAEoCRIlCgZjb25maWcYAiABKAsyFS5iYXRvbi52MS5RdWV1ZUNvbmZpZyI1ChNVcGRhdGVRdWV1ZVJlc3BvbnNlEh4KBXF1ZXVlGAEgASgLMg8uYmF0b24udjEuUXVldWUiIgoRUGF1c2VRdWV1ZVJlcXVlc3QSDQoFcXVldWUYASABKAkiNAoSUGF1c2VRdWV1ZVJlc3BvbnNlEh4KBXF1ZXVlGAEgASgLMg8uYmF0b24udjEuUXVldWUiIwoSUmVzdW1lUXVldWVSZXF1ZXN0Eg0KBXF1ZXVlGAEgASgJIjUKE1Jlc3VtZVF1ZXVlUmVzcG9uc2USHgoFcXVldWUYASABKAsyDy5iYXRvbi52MS5RdWV1ZTKFAwoMUXVldWVTZXJ2aWNlEkwKCkxpc3RRdWV1ZXMSGy5iYXRvbi52MS5MaXN0UXVldWVzUmVxdWVzdBocLmJhdG9uLnYxLkxpc3RRdWV1ZXNSZXNwb25zZSIDkAIBEkYKCEdldFF1ZXVlEhkuYmF0b24udjEuR2V0UXVldWVSZXF1ZXN0GhouYmF0b24udjEuR2V0UXVldWVSZXNwb25zZSIDkAIBEkoKC1VwZGF0ZVF1ZXVlEhwuYmF0b24udjEuVXBkYXRlUXVldWVSZXF1ZXN0Gh0uYmF0b24udjEuVXBkYXRlUXVldWVSZXNwb25zZRJHCgpQYXVzZVF1ZXVlEhsuYmF0b24udjEuUGF1c2VRdWV1ZVJlcXVlc3QaHC5iYXRvbi52MS5QYXVzZVF1ZXVlUmVzcG9uc2USSgoLUmVzdW1lUXVldWUSHC5iYXRvbi52MS5SZXN1bWVRdWV1ZVJlcXVlc3QaHS5iYXRvbi52MS5SZXN1bWVRdWV1ZVJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_duration]);
+  fileDesc("ChxiYXRvbi92MS9xdWV1ZV9zZXJ2aWNlLnByb3RvEghiYXRvbi52MSKAAgoFUXVldWUSDAoEbmFtZRgBIAEoCRIOCgZwYXVzZWQYAiABKAgSEQoJc2NoZWR1bGVkGAMgASgDEhEKCWF2YWlsYWJsZRgEIAEoAxIPCgdibG9ja2VkGAUgASgDEg4KBmxlYXNlZBgGIAEoAxIRCglzdWNjZWVkZWQYByABKAMSDAoEZGVhZBgIIAEoAxIRCgljYW5jZWxsZWQYCSABKAMSJQoGY29uZmlnGAogASgLMhUuYmF0b24udjEuUXVldWVDb25maWcSNwoUb2xkZXN0X2F2YWlsYWJsZV9hZ2UYCyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24i4QMKC1F1ZXVlQ29uZmlnEhQKDG1heF9hdHRlbXB0cxgBIAEoBRIzChByZXRyeV9iYXNlX2RlbGF5GAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjIKD3JldHJ5X21heF9kZWxheRgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIyCg9kZWZhdWx0X3RpbWVvdXQYBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SNgoTc3VjY2VlZGVkX3JldGVudGlvbhgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIxCg5kZWFkX3JldGVudGlvbhgGIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhI2ChNjYW5jZWxsZWRfcmV0ZW50aW9uGAcgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjEKDmxlYXNlX2R1cmF0aW9uGAggASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhkKEWNvbmN1cnJlbmN5X2xpbWl0GAkgASgFEhIKCnJhdGVfbGltaXQYCiABKAESGgoSZmFpcm5lc3Nfa2V5X2xpbWl0GAsgASgFIhMKEUxpc3RRdWV1ZXNSZXF1ZXN0IjUKEkxpc3RRdWV1ZXNSZXNwb25zZRIfCgZxdWV1ZXMYASADKAsyDy5iYXRvbi52MS5RdWV1ZSIgCg9HZXRRdWV1ZVJlcXVlc3QSDQoFcXVldWUYASABKAkiMgoQR2V0UXVldWVSZXNwb25zZRIeCgVxdWV1ZRgBIAEoCzIPLmJhdG9uLnYxLlF1ZXVlInsKElVwZGF0ZVF1ZXVlUmVxdWVzdBINCgVxdWV1ZRgBIAEoCRIlCgZjb25maWcYAiABKAsyFS5iYXRvbi52MS5RdWV1ZUNvbmZpZxIvCgt1cGRhdGVfbWFzaxgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE1hc2siNQoTVXBkYXRlUXVldWVSZXNwb25zZRIeCgVxdWV1ZRgBIAEoCzIPLmJhdG9uLnYxLlF1ZXVlIiIKEVBhdXNlUXVldWVSZXF1ZXN0Eg0KBXF1ZXVlGAEgASgJIjQKElBhdXNlUXVldWVSZXNwb25zZRIeCgVxdWV1ZRgBIAEoCzIPLmJhdG9uLnYxLlF1ZXVlIiMKElJlc3VtZVF1ZXVlUmVxdWVzdBINCgVxdWV1ZRgBIAEoCSI1ChNSZXN1bWVRdWV1ZVJlc3BvbnNlEh4KBXF1ZXVlGAEgASgLMg8uYmF0b24udjEuUXVldWUyhQMKDFF1ZXVlU2VydmljZRJMCgpMaXN0UXVldWVzEhsuYmF0b24udjEuTGlzdFF1ZXVlc1JlcXVlc3QaHC5iYXRvbi52MS5MaXN0UXVldWVzUmVzcG9uc2UiA5ACARJGCghHZXRRdWV1ZRIZLmJhdG9uLnYxLkdldFF1ZXVlUmVxdWVzdBoaLmJhdG9uLnYxLkdldFF1ZXVlUmVzcG9uc2UiA5ACARJKCgtVcGRhdGVRdWV1ZRIcLmJhdG9uLnYxLlVwZGF0ZVF1ZXVlUmVxdWVzdBodLmJhdG9uLnYxLlVwZGF0ZVF1ZXVlUmVzcG9uc2USRwoKUGF1c2VRdWV1ZRIbLmJhdG9uLnYxLlBhdXNlUXVldWVSZXF1ZXN0GhwuYmF0b24udjEuUGF1c2VRdWV1ZVJlc3BvbnNlEkoKC1Jlc3VtZVF1ZXVlEhwuYmF0b24udjEuUmVzdW1lUXVldWVSZXF1ZXN0Gh0uYmF0b24udjEuUmVzdW1lUXVldWVSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_field_mask]);
 
 /**
  * Queue is a named stream of jobs with its settings and current counts.
@@ -71,6 +71,13 @@ export type Queue = Message<"baton.v1.Queue"> & {
    * @generated from field: baton.v1.QueueConfig config = 10;
    */
   config?: QueueConfig | undefined;
+
+  /**
+   * How long the oldest due AVAILABLE job has waited; zero when none waits.
+   *
+   * @generated from field: google.protobuf.Duration oldest_available_age = 11;
+   */
+  oldestAvailableAge?: Duration | undefined;
 };
 
 /**
@@ -81,32 +88,43 @@ export const QueueSchema: GenMessage<Queue> = /*@__PURE__*/
   messageDesc(file_baton_v1_queue_service, 0);
 
 /**
- * QueueConfig holds per-queue defaults; unset fields take the broker's defaults.
+ * QueueConfig holds per-queue settings; unset (zero) fields take the broker's defaults, and a
+ * zero limit means no limit.
  *
  * @generated from message baton.v1.QueueConfig
  */
 export type QueueConfig = Message<"baton.v1.QueueConfig"> & {
   /**
+   * Attempts of a job that names none.
+   *
    * @generated from field: int32 max_attempts = 1;
    */
   maxAttempts: number;
 
   /**
+   * First retry delay; doubles per attempt, with jitter.
+   *
    * @generated from field: google.protobuf.Duration retry_base_delay = 2;
    */
   retryBaseDelay?: Duration | undefined;
 
   /**
+   * Longest retry delay.
+   *
    * @generated from field: google.protobuf.Duration retry_max_delay = 3;
    */
   retryMaxDelay?: Duration | undefined;
 
   /**
+   * Timeout of an attempt whose job names none.
+   *
    * @generated from field: google.protobuf.Duration default_timeout = 4;
    */
   defaultTimeout?: Duration | undefined;
 
   /**
+   * How long finished jobs are kept before the sweeper deletes them.
+   *
    * @generated from field: google.protobuf.Duration succeeded_retention = 5;
    */
   succeededRetention?: Duration | undefined;
@@ -120,6 +138,34 @@ export type QueueConfig = Message<"baton.v1.QueueConfig"> & {
    * @generated from field: google.protobuf.Duration cancelled_retention = 7;
    */
   cancelledRetention?: Duration | undefined;
+
+  /**
+   * Lease length for this queue's jobs.
+   *
+   * @generated from field: google.protobuf.Duration lease_duration = 8;
+   */
+  leaseDuration?: Duration | undefined;
+
+  /**
+   * Most jobs of the queue running at once, across all replicas.
+   *
+   * @generated from field: int32 concurrency_limit = 9;
+   */
+  concurrencyLimit: number;
+
+  /**
+   * Most jobs started per second, across all replicas.
+   *
+   * @generated from field: double rate_limit = 10;
+   */
+  rateLimit: number;
+
+  /**
+   * Most jobs with one fairness_key running at once; keys take turns.
+   *
+   * @generated from field: int32 fairness_key_limit = 11;
+   */
+  fairnessKeyLimit: number;
 };
 
 /**
@@ -206,6 +252,14 @@ export type UpdateQueueRequest = Message<"baton.v1.UpdateQueueRequest"> & {
    * @generated from field: baton.v1.QueueConfig config = 2;
    */
   config?: QueueConfig | undefined;
+
+  /**
+   * Fields of config to set, e.g. "concurrency_limit"; a named field left unset is reset to
+   * its default. Empty: every field of config that is set (non-zero).
+   *
+   * @generated from field: google.protobuf.FieldMask update_mask = 3;
+   */
+  updateMask?: FieldMask | undefined;
 };
 
 /**

@@ -4,14 +4,14 @@
 
 import type { GenFile, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { CancelJobRequestSchema, CancelJobResponseSchema, EnqueueJobRequestSchema, EnqueueJobResponseSchema, EnqueueJobsRequestSchema, EnqueueJobsResponseSchema, GetJobRequestSchema, GetJobResponseSchema, ListJobsRequestSchema, ListJobsResponseSchema, RetryJobRequestSchema, RetryJobResponseSchema, WaitJobRequestSchema, WaitJobResponseSchema } from "./job_pb.js";
+import type { CancelJobRequestSchema, CancelJobResponseSchema, EnqueueJobRequestSchema, EnqueueJobResponseSchema, EnqueueJobsRequestSchema, EnqueueJobsResponseSchema, GetJobRequestSchema, GetJobResponseSchema, ListJobsRequestSchema, ListJobsResponseSchema, RetryJobRequestSchema, RetryJobResponseSchema, RetryJobsRequestSchema, RetryJobsResponseSchema, WaitJobRequestSchema, WaitJobResponseSchema } from "./job_pb.js";
 import { file_baton_v1_job } from "./job_pb.js";
 
 /**
  * Describes the file baton/v1/job_service.proto.
  */
 export const file_baton_v1_job_service: GenFile = /*@__PURE__*/
-  fileDesc("ChpiYXRvbi92MS9qb2Jfc2VydmljZS5wcm90bxIIYmF0b24udjEy9AMKCkpvYlNlcnZpY2USRwoKRW5xdWV1ZUpvYhIbLmJhdG9uLnYxLkVucXVldWVKb2JSZXF1ZXN0GhwuYmF0b24udjEuRW5xdWV1ZUpvYlJlc3BvbnNlEkoKC0VucXVldWVKb2JzEhwuYmF0b24udjEuRW5xdWV1ZUpvYnNSZXF1ZXN0Gh0uYmF0b24udjEuRW5xdWV1ZUpvYnNSZXNwb25zZRJACgZHZXRKb2ISFy5iYXRvbi52MS5HZXRKb2JSZXF1ZXN0GhguYmF0b24udjEuR2V0Sm9iUmVzcG9uc2UiA5ACARJGCghMaXN0Sm9icxIZLmJhdG9uLnYxLkxpc3RKb2JzUmVxdWVzdBoaLmJhdG9uLnYxLkxpc3RKb2JzUmVzcG9uc2UiA5ACARJECglDYW5jZWxKb2ISGi5iYXRvbi52MS5DYW5jZWxKb2JSZXF1ZXN0GhsuYmF0b24udjEuQ2FuY2VsSm9iUmVzcG9uc2USQQoIUmV0cnlKb2ISGS5iYXRvbi52MS5SZXRyeUpvYlJlcXVlc3QaGi5iYXRvbi52MS5SZXRyeUpvYlJlc3BvbnNlEj4KB1dhaXRKb2ISGC5iYXRvbi52MS5XYWl0Sm9iUmVxdWVzdBoZLmJhdG9uLnYxLldhaXRKb2JSZXNwb25zZWIGcHJvdG8z", [file_baton_v1_job]);
+  fileDesc("ChpiYXRvbi92MS9qb2Jfc2VydmljZS5wcm90bxIIYmF0b24udjEyugQKCkpvYlNlcnZpY2USRwoKRW5xdWV1ZUpvYhIbLmJhdG9uLnYxLkVucXVldWVKb2JSZXF1ZXN0GhwuYmF0b24udjEuRW5xdWV1ZUpvYlJlc3BvbnNlEkoKC0VucXVldWVKb2JzEhwuYmF0b24udjEuRW5xdWV1ZUpvYnNSZXF1ZXN0Gh0uYmF0b24udjEuRW5xdWV1ZUpvYnNSZXNwb25zZRJACgZHZXRKb2ISFy5iYXRvbi52MS5HZXRKb2JSZXF1ZXN0GhguYmF0b24udjEuR2V0Sm9iUmVzcG9uc2UiA5ACARJGCghMaXN0Sm9icxIZLmJhdG9uLnYxLkxpc3RKb2JzUmVxdWVzdBoaLmJhdG9uLnYxLkxpc3RKb2JzUmVzcG9uc2UiA5ACARJECglDYW5jZWxKb2ISGi5iYXRvbi52MS5DYW5jZWxKb2JSZXF1ZXN0GhsuYmF0b24udjEuQ2FuY2VsSm9iUmVzcG9uc2USQQoIUmV0cnlKb2ISGS5iYXRvbi52MS5SZXRyeUpvYlJlcXVlc3QaGi5iYXRvbi52MS5SZXRyeUpvYlJlc3BvbnNlEkQKCVJldHJ5Sm9icxIaLmJhdG9uLnYxLlJldHJ5Sm9ic1JlcXVlc3QaGy5iYXRvbi52MS5SZXRyeUpvYnNSZXNwb25zZRI+CgdXYWl0Sm9iEhguYmF0b24udjEuV2FpdEpvYlJlcXVlc3QaGS5iYXRvbi52MS5XYWl0Sm9iUmVzcG9uc2ViBnByb3RvMw", [file_baton_v1_job]);
 
 /**
  * JobService is the producers' API: create jobs, look at them, steer them.
@@ -78,6 +78,16 @@ export const JobService: GenService<{
     methodKind: "unary";
     input: typeof RetryJobRequestSchema;
     output: typeof RetryJobResponseSchema;
+  },
+  /**
+   * RetryJobs revives all DEAD (or CANCELLED) jobs of a queue, each with a fresh attempt budget.
+   *
+   * @generated from rpc baton.v1.JobService.RetryJobs
+   */
+  retryJobs: {
+    methodKind: "unary";
+    input: typeof RetryJobsRequestSchema;
+    output: typeof RetryJobsResponseSchema;
   },
   /**
    * WaitJob returns when the job is finished or the timeout passes.

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file baton/v1/schedule_service.proto.
  */
 export const file_baton_v1_schedule_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch9iYXRvbi92MS9zY2hlZHVsZV9zZXJ2aWNlLnByb3RvEghiYXRvbi52MSLuAQoIU2NoZWR1bGUSDAoEbmFtZRgBIAEoCRINCgVxdWV1ZRgCIAEoCRIMCgRjcm9uGAMgASgJEhEKCXRpbWVfem9uZRgEIAEoCRIPCgdwYXlsb2FkGAUgASgMEjAKB2hlYWRlcnMYBiADKAsyHy5iYXRvbi52MS5TY2hlZHVsZS5IZWFkZXJzRW50cnkSMQoNbmV4dF9ydW5fdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAaLgoMSGVhZGVyc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiPQoVQ3JlYXRlU2NoZWR1bGVSZXF1ZXN0EiQKCHNjaGVkdWxlGAEgASgLMhIuYmF0b24udjEuU2NoZWR1bGUiPgoWQ3JlYXRlU2NoZWR1bGVSZXNwb25zZRIkCghzY2hlZHVsZRgBIAEoCzISLmJhdG9uLnYxLlNjaGVkdWxlIhYKFExpc3RTY2hlZHVsZXNSZXF1ZXN0Ij4KFUxpc3RTY2hlZHVsZXNSZXNwb25zZRIlCglzY2hlZHVsZXMYASADKAsyEi5iYXRvbi52MS5TY2hlZHVsZSIlChVEZWxldGVTY2hlZHVsZVJlcXVlc3QSDAoEbmFtZRgBIAEoCSIYChZEZWxldGVTY2hlZHVsZVJlc3BvbnNlMpICCg9TY2hlZHVsZVNlcnZpY2USUwoOQ3JlYXRlU2NoZWR1bGUSHy5iYXRvbi52MS5DcmVhdGVTY2hlZHVsZVJlcXVlc3QaIC5iYXRvbi52MS5DcmVhdGVTY2hlZHVsZVJlc3BvbnNlElUKDUxpc3RTY2hlZHVsZXMSHi5iYXRvbi52MS5MaXN0U2NoZWR1bGVzUmVxdWVzdBofLmJhdG9uLnYxLkxpc3RTY2hlZHVsZXNSZXNwb25zZSIDkAIBElMKDkRlbGV0ZVNjaGVkdWxlEh8uYmF0b24udjEuRGVsZXRlU2NoZWR1bGVSZXF1ZXN0GiAuYmF0b24udjEuRGVsZXRlU2NoZWR1bGVSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("Ch9iYXRvbi92MS9zY2hlZHVsZV9zZXJ2aWNlLnByb3RvEghiYXRvbi52MSLJAgoIU2NoZWR1bGUSDAoEbmFtZRgBIAEoCRINCgVxdWV1ZRgCIAEoCRIMCgRjcm9uGAMgASgJEhEKCXRpbWVfem9uZRgEIAEoCRIPCgdwYXlsb2FkGAUgASgMEjAKB2hlYWRlcnMYBiADKAsyHy5iYXRvbi52MS5TY2hlZHVsZS5IZWFkZXJzRW50cnkSMQoNbmV4dF9ydW5fdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMQoNbGFzdF9ydW5fdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIcHJpb3JpdHkYCSABKAUSFAoMbWF4X2F0dGVtcHRzGAogASgFGi4KDEhlYWRlcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIj0KFUNyZWF0ZVNjaGVkdWxlUmVxdWVzdBIkCghzY2hlZHVsZRgBIAEoCzISLmJhdG9uLnYxLlNjaGVkdWxlIj4KFkNyZWF0ZVNjaGVkdWxlUmVzcG9uc2USJAoIc2NoZWR1bGUYASABKAsyEi5iYXRvbi52MS5TY2hlZHVsZSIWChRMaXN0U2NoZWR1bGVzUmVxdWVzdCI+ChVMaXN0U2NoZWR1bGVzUmVzcG9uc2USJQoJc2NoZWR1bGVzGAEgAygLMhIuYmF0b24udjEuU2NoZWR1bGUiJQoVRGVsZXRlU2NoZWR1bGVSZXF1ZXN0EgwKBG5hbWUYASABKAkiGAoWRGVsZXRlU2NoZWR1bGVSZXNwb25zZTKSAgoPU2NoZWR1bGVTZXJ2aWNlElMKDkNyZWF0ZVNjaGVkdWxlEh8uYmF0b24udjEuQ3JlYXRlU2NoZWR1bGVSZXF1ZXN0GiAuYmF0b24udjEuQ3JlYXRlU2NoZWR1bGVSZXNwb25zZRJVCg1MaXN0U2NoZWR1bGVzEh4uYmF0b24udjEuTGlzdFNjaGVkdWxlc1JlcXVlc3QaHy5iYXRvbi52MS5MaXN0U2NoZWR1bGVzUmVzcG9uc2UiA5ACARJTCg5EZWxldGVTY2hlZHVsZRIfLmJhdG9uLnYxLkRlbGV0ZVNjaGVkdWxlUmVxdWVzdBogLmJhdG9uLnYxLkRlbGV0ZVNjaGVkdWxlUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp]);
 
 /**
  * Schedule enqueues a job on queue each time its cron expression fires.
@@ -57,9 +57,30 @@ export type Schedule = Message<"baton.v1.Schedule"> & {
   headers: { [key: string]: string };
 
   /**
+   * When the schedule fires next (computed by the broker).
+   *
    * @generated from field: google.protobuf.Timestamp next_run_time = 7;
    */
   nextRunTime?: Timestamp | undefined;
+
+  /**
+   * When it last fired; unset if never.
+   *
+   * @generated from field: google.protobuf.Timestamp last_run_time = 8;
+   */
+  lastRunTime?: Timestamp | undefined;
+
+  /**
+   * @generated from field: int32 priority = 9;
+   */
+  priority: number;
+
+  /**
+   * max_attempts of each job; 0 takes the queue's default.
+   *
+   * @generated from field: int32 max_attempts = 10;
+   */
+  maxAttempts: number;
 };
 
 /**
