@@ -9,10 +9,13 @@ PROTOC_GEN_GO=google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
 PROTOC_GEN_GO_GRPC=google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
 
 bin="$PWD/.codegen/bin"
+mkdir -p "$bin"
+# Test files run in parallel and may all call this at once: one installs, the others wait.
+exec 9>"$PWD/.codegen/install.lock"
+flock 9
 stamp="$bin/.versions"
 wanted="$PROTOC_GEN_GO $PROTOC_GEN_GO_GRPC"
 if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$wanted" ]]; then
-  mkdir -p "$bin"
   GOBIN="$bin" go install "$PROTOC_GEN_GO"
   GOBIN="$bin" go install "$PROTOC_GEN_GO_GRPC"
   echo "$wanted" > "$stamp"
