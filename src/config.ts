@@ -17,6 +17,8 @@ export interface ServerConfig {
   /** HTTP/2 PING period and the answer it waits for. */
   keepaliveIntervalMs: number;
   keepaliveTimeoutMs: number;
+  /** How often each replica looks for due cron schedules (jittered ±20%). */
+  schedulerIntervalMs: number;
   broker: BrokerConfig;
 }
 
@@ -74,6 +76,7 @@ export const settings = {
   keepaliveSeconds: seconds("BATON_KEEPALIVE_SECONDS", 10, "HTTP/2 PING period on every connection"),
   retryBaseSeconds: seconds("BATON_RETRY_BASE_SECONDS", 1, "first retry delay; doubles per attempt, with jitter"),
   retryMaxSeconds: seconds("BATON_RETRY_MAX_SECONDS", 3600, "longest retry delay"),
+  schedulerSeconds: seconds("BATON_SCHEDULER_SECONDS", 1, "how often each replica looks for due cron schedules (jittered ±20%)"),
 };
 
 type Settings = typeof settings;
@@ -102,6 +105,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     drainMs: v.drainSeconds * 1000,
     keepaliveIntervalMs: v.keepaliveSeconds * 1000,
     keepaliveTimeoutMs: v.keepaliveSeconds * 1000,
+    schedulerIntervalMs: v.schedulerSeconds * 1000,
     broker: {
       leaseSeconds: v.leaseSeconds,
       pollIntervalMs: v.pollSeconds * 1000,

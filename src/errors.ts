@@ -5,6 +5,7 @@
 export type BatonErrorCode =
   | "invalid_argument"
   | "not_found"
+  | "already_exists"
   | "failed_precondition"
   | "resource_exhausted"
   | "unauthenticated"

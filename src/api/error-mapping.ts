@@ -5,6 +5,7 @@ import type { Logger } from "../telemetry/log.js";
 const codes: Record<BatonErrorCode, Code> = {
   invalid_argument: Code.InvalidArgument,
   not_found: Code.NotFound,
+  already_exists: Code.AlreadyExists,
   failed_precondition: Code.FailedPrecondition,
   resource_exhausted: Code.ResourceExhausted,
   unauthenticated: Code.Unauthenticated,

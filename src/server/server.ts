@@ -3,6 +3,7 @@ import type { AddressInfo } from "node:net";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { createJobService } from "../api/job-service.js";
 import { errorMappingInterceptor } from "../api/error-mapping.js";
+import { createScheduleService } from "../api/schedule-service.js";
 import { createWorkerService } from "../api/worker-service.js";
 import { Broker } from "../broker/broker.js";
 import type { ServerConfig } from "../config.js";
@@ -11,6 +12,7 @@ import { QueueService } from "../gen/baton/v1/queue_service_pb.js";
 import { ScheduleService } from "../gen/baton/v1/schedule_service_pb.js";
 import { WorkerService } from "../gen/baton/v1/worker_service_pb.js";
 import { Health } from "../gen/grpc/health/v1/health_pb.js";
+import { startScheduler } from "../maintenance/scheduler.js";
 import { createDatabase } from "../store/database.js";
 import { migrate } from "../store/migrate.js";
 import type { Logger } from "../telemetry/log.js";
@@ -49,7 +51,7 @@ export async function startServer(config: ServerConfig & { databaseUrl: string }
       router.service(JobService, createJobService({ broker, db, limits }));
       router.service(WorkerService, createWorkerService({ broker, log, limits, helloTimeoutMs: 10_000 }));
       router.service(QueueService, {});
-      router.service(ScheduleService, {});
+      router.service(ScheduleService, createScheduleService({ db, limits }));
       router.service(Health, createHealthService(health));
     },
     fallback: (req, res) => serveHttp(req as http.IncomingMessage, res as http.ServerResponse, health),
@@ -58,6 +60,8 @@ export async function startServer(config: ServerConfig & { databaseUrl: string }
   const server = createDualProtocolServer(rpcHandler, {});
   const keepalive = startKeepalive(server.http2, { intervalMs: config.keepaliveIntervalMs, timeoutMs: config.keepaliveTimeoutMs });
   broker.start();
+  // Fired jobs wake every replica's dispatcher, this one's included, through the enqueue NOTIFY.
+  const scheduler = startScheduler({ db, log, intervalMs: config.schedulerIntervalMs, defaultMaxAttempts: config.defaultMaxAttempts });
   await new Promise<void>((resolve, reject) => {
     server.tcp.once("error", reject);
     server.tcp.listen(config.port, config.host, resolve);
@@ -74,6 +78,7 @@ export async function startServer(config: ServerConfig & { databaseUrl: string }
     await broker.shutdown(config.drainMs);
     keepalive.stop();
     await server.close(1_000);
+    await scheduler.stop();
     await db.close();
   };
   return { port, broker, stop: () => (stopping ??= stop()) };

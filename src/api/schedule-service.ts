@@ -1,0 +1,98 @@
+import { create } from "@bufbuild/protobuf";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import type { ServiceImpl } from "@connectrpc/connect";
+import {
+  CreateScheduleResponseSchema,
+  DeleteScheduleResponseSchema,
+  ListSchedulesResponseSchema,
+  type Schedule,
+  ScheduleSchema,
+  type ScheduleService,
+} from "../gen/baton/v1/schedule_service_pb.js";
+import { BatonError, invalidArgument, notFound } from "../errors.js";
+import type { Database } from "../store/database.js";
+import { type NewSchedule, type ScheduleRecord, scheduleCreate, scheduleDelete, scheduleList, scheduleNow } from "../store/schedules.js";
+import { type Cron, parseCron } from "../util/cron.js";
+import { validateQueueName } from "./validate.js";
+
+export interface ScheduleServiceDeps {
+  db: Database;
+  limits: { maxPayloadBytes: number };
+}
+
+export function createScheduleService({ db, limits }: ScheduleServiceDeps): Partial<ServiceImpl<typeof ScheduleService>> {
+  return {
+    async createSchedule(request) {
+      if (!request.schedule) throw invalidArgument("schedule is required");
+      const { schedule, cron } = validateSchedule(request.schedule, limits);
+      // The first fire time is computed from the database's clock, like every later one.
+      const created = await scheduleCreate(db, { ...schedule, nextRunTime: cron.nextAfter(await scheduleNow(db)) });
+      if (!created) {
+        throw new BatonError("already_exists", `schedule "${schedule.name}" already exists; delete it first to change it`);
+      }
+      return create(CreateScheduleResponseSchema, { schedule: scheduleToProto(created) });
+    },
+
+    async listSchedules() {
+      const schedules = await scheduleList(db);
+      return create(ListSchedulesResponseSchema, { schedules: schedules.map(scheduleToProto) });
+    },
+
+    async deleteSchedule(request) {
+      const name = validateQueueName(request.name, "name");
+      if (!(await scheduleDelete(db, name))) throw notFound(`schedule "${name}" not found`);
+      return create(DeleteScheduleResponseSchema, {});
+    },
+  };
+}
+
+interface ValidSchedule {
+  /** Everything but the first fire time, which needs the database's clock. */
+  schedule: Omit<NewSchedule, "nextRunTime">;
+  cron: Cron;
+}
+
+/** next_run_time and last_run_time are output only: ignored here, as a client may send back a listed schedule. */
+function validateSchedule(schedule: Schedule, limits: ScheduleServiceDeps["limits"]): ValidSchedule {
+  const name = validateQueueName(schedule.name, "schedule.name");
+  const queue = validateQueueName(schedule.queue, "schedule.queue");
+  const timeZone = schedule.timeZone.trim() === "" ? "UTC" : schedule.timeZone.trim();
+  const cron = parseCron(schedule.cron, timeZone, { cron: "schedule.cron", timeZone: "schedule.time_zone" });
+  if (schedule.payload.byteLength > limits.maxPayloadBytes) {
+    throw new BatonError(
+      "resource_exhausted",
+      `schedule.payload is ${schedule.payload.byteLength} bytes; the limit is ${limits.maxPayloadBytes} (BATON_MAX_PAYLOAD_BYTES)`,
+    );
+  }
+  if (schedule.maxAttempts < 0 || schedule.maxAttempts > 1000) {
+    throw invalidArgument("schedule.max_attempts must be between 1 and 1000 (0 takes the default)");
+  }
+  return {
+    schedule: {
+      name,
+      queue,
+      cron: cron.expression,
+      timeZone,
+      payload: schedule.payload,
+      headers: schedule.headers,
+      priority: schedule.priority,
+      maxAttempts: schedule.maxAttempts || null,
+    },
+    cron,
+  };
+}
+
+function scheduleToProto(row: ScheduleRecord): Schedule {
+  return create(ScheduleSchema, {
+    name: row.name,
+    queue: row.queue,
+    cron: row.cron,
+    timeZone: row.time_zone,
+    payload: row.payload,
+    headers: row.headers,
+    priority: row.priority,
+    maxAttempts: row.max_attempts ?? 0,
+    nextRunTime: timestampFromDate(row.next_run_time),
+    lastRunTime: row.last_run_time ? timestampFromDate(row.last_run_time) : undefined,
+  });
+}
