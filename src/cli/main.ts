@@ -1,100 +1,172 @@
 #!/usr/bin/env node
-import { parseArgs } from "node:util";
-import { loadConfig, settings } from "../config.js";
-import { type RunningServer, startServer } from "../server/server.js";
-import { type EmbeddedDatabase, startEmbeddedPostgres } from "../store/embedded.js";
-import { migrate } from "../store/migrate.js";
-import { createLogger } from "../telemetry/log.js";
+import { type Command, GLOBAL_FLAGS, commandHelp, parseCommand } from "./args.js";
+import { enqueueCommands } from "./commands/enqueue.js";
+import { jobCommands } from "./commands/jobs.js";
+import { queueCommands } from "./commands/queues.js";
+import { scheduleCommands } from "./commands/schedules.js";
+import { workerCommands } from "./commands/workers.js";
+import { EXIT_CODES_HELP, ExitCode, UsageError, reportError } from "./errors.js";
+import { type Output, createOutput } from "./output.js";
 
-const usage = `usage: baton <command> [flags]
+/**
+ * `baton <noun> [verb] [args] [flags]`. `serve` and `migrate` run the broker and its
+ * migrations; every other command is a client of a running broker's API.
+ */
 
-commands:
+interface Noun {
+  summary: string;
+  /** Named "<noun> <verb>", or just "<noun>" for a noun that is itself the command. */
+  commands: Command[];
+}
+
+const NOUNS: Record<string, Noun> = {
+  enqueue: { summary: "create a job", commands: enqueueCommands },
+  jobs: { summary: "list, show, cancel, retry and wait for jobs", commands: jobCommands },
+  queues: { summary: "show queues, pause and resume them, change their settings", commands: queueCommands },
+  schedules: { summary: "create, list and delete cron schedules", commands: scheduleCommands },
+  workers: { summary: "show connected worker streams", commands: workerCommands },
+};
+
+const SERVER_COMMANDS = new Set(["serve", "migrate"]);
+/** Flags that may come before the command and take a value, so that value is not the command. */
+const VALUE_FLAGS = new Set(["--url", "--port", "--data-dir"]);
+const HELP_FLAGS = new Set(["--help", "-h"]);
+
+function synopsis(command: Command): string {
+  return [command.name, ...(command.positionals ?? []).map((p) => (p.optional ? `[<${p.name}>]` : `<${p.name}>`))].join(" ");
+}
+
+function commandList(commands: Command[]): string {
+  const width = Math.max(...commands.map((c) => synopsis(c).length)) + 2;
+  return commands.map((c) => `  ${synopsis(c).padEnd(width)}${c.summary}`).join("\n");
+}
+
+const usage = () => `usage: baton <command> [flags]
+
+Baton is a job-queue broker. "baton serve" runs it; the other commands talk to a running
+broker over its API.
+
+broker:
   serve     run the broker (embedded PostgreSQL unless BATON_DATABASE_URL or DATABASE_URL is set)
   migrate   apply database migrations and exit
 
-flags:
-  --port <n>        listen port (BATON_PORT, default 7600)
-  --data-dir <dir>  embedded database directory (BATON_DATA_DIR, default .baton)
-  -h, --help        show this help
+client commands:
+${commandList(Object.values(NOUNS).flatMap((n) => n.commands))}
 
-Every setting is also read from the environment:
-${Object.values(settings)
-  .map((s) => `  ${s.env.padEnd(28)} ${s.description} (default ${s.default})`)
+flags of every client command:
+${Object.entries(GLOBAL_FLAGS)
+  .map(([name, spec]) => `  ${spec.type === "boolean" && spec.short ? `-${spec.short}, ` : ""}--${name}`.padEnd(14) + spec.description)
   .join("\n")}
+
+Run "baton <command> --help" for a command's flags and examples, and "baton serve --help"
+for every broker setting.
+
+${EXIT_CODES_HELP}
 `;
 
-async function main(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      port: { type: "string" },
-      "data-dir": { type: "string" },
-      help: { type: "boolean", short: "h" },
-    },
-  });
-  const command = positionals[0];
-  if (values.help || command === undefined) {
-    process.stdout.write(usage);
-    return command === undefined && !values.help ? 2 : 0;
-  }
-  const config = loadConfig(process.env, {
-    ...(values.port !== undefined && { port: settings.port.parse(values.port) }),
-    ...(values["data-dir"] !== undefined && { dataDir: values["data-dir"] }),
-  });
-  const log = createLogger({ service: "baton" });
+function nounHelp(name: string, noun: Noun): string {
+  return `usage: baton ${name} <verb> [flags]
 
-  switch (command) {
-    case "serve":
-      return serve(config, log);
-    case "migrate": {
-      const { url, embedded } = await resolveDatabase(config.databaseUrl, config.dataDir, log);
-      const applied = await migrate(url);
-      log.info(applied.length > 0 ? "applied migrations" : "database is up to date", { migrations: applied });
-      await embedded?.stop();
-      return 0;
+${noun.summary[0]!.toUpperCase()}${noun.summary.slice(1)}.
+
+verbs:
+${commandList(noun.commands)}
+
+Run "baton ${name} <verb> --help" for its flags and examples.
+`;
+}
+
+/** Index of the command word: the first word that is neither a flag nor a flag's value. */
+function findCommand(argv: string[]): number {
+  for (let i = 0; i < argv.length; i++) {
+    const token = argv[i]!;
+    if (token === "--") return -1;
+    if (VALUE_FLAGS.has(token)) i++;
+    else if (!token.startsWith("-")) return i;
+  }
+  return -1;
+}
+
+async function main(argv: string[], out: Output): Promise<number> {
+  const at = findCommand(argv);
+  const wantsHelp = argv.some((a) => HELP_FLAGS.has(a));
+  if (at === -1) {
+    process.stdout.write(usage());
+    return wantsHelp ? ExitCode.ok : ExitCode.usage;
+  }
+  const word = argv[at]!;
+  const before = argv.slice(0, at);
+  const after = argv.slice(at + 1);
+  if (SERVER_COMMANDS.has(word)) {
+    const { runServerCommand } = await import("./commands/server.js");
+    return runServerCommand(argv);
+  }
+  if (word === "help") return help(after);
+  const noun = NOUNS[word];
+  if (!noun) {
+    process.stderr.write(`baton: unknown command "${word}"\n\n${usage()}`);
+    return ExitCode.usage;
+  }
+  const single = noun.commands.find((c) => c.name === word);
+  if (single) return runCommand(single, [...before, ...after], out);
+
+  const verb = after[0] !== undefined && !after[0].startsWith("-") ? after[0] : undefined;
+  if (verb === undefined) {
+    if (wantsHelp) {
+      process.stdout.write(nounHelp(word, noun));
+      return ExitCode.ok;
     }
-    default:
-      process.stderr.write(`baton: unknown command "${command}"\n\n${usage}`);
-      return 2;
+    process.stderr.write(`baton ${word}: missing verb\n\n${nounHelp(word, noun)}`);
+    return ExitCode.usage;
   }
+  const command = noun.commands.find((c) => c.name === `${word} ${verb}`);
+  if (!command) {
+    process.stderr.write(`baton ${word}: unknown verb "${verb}"\n\n${nounHelp(word, noun)}`);
+    return ExitCode.usage;
+  }
+  return runCommand(command, [...before, ...after.slice(1)], out);
 }
 
-async function resolveDatabase(url: string | undefined, dataDir: string, log: ReturnType<typeof createLogger>) {
-  if (url) return { url, embedded: undefined as EmbeddedDatabase | undefined };
-  log.warn("no BATON_DATABASE_URL or DATABASE_URL: starting embedded PostgreSQL (development only)", { dataDir });
-  const embedded = await startEmbeddedPostgres(dataDir);
-  log.info("embedded PostgreSQL started", { dataDir: embedded.dataDir });
-  return { url: embedded.url, embedded };
+/** `baton help [noun [verb]]`, the same text as `--help`. */
+async function help(words: string[]): Promise<number> {
+  const [nounName, verb] = words;
+  const noun = nounName === undefined ? undefined : NOUNS[nounName];
+  if (nounName === undefined) process.stdout.write(usage());
+  else if (SERVER_COMMANDS.has(nounName)) return runServerHelp();
+  else if (!noun) throw new UsageError(`no help for "${nounName}": it is not a command`);
+  else {
+    const command = noun.commands.find((c) => c.name === (verb === undefined ? nounName : `${nounName} ${verb}`));
+    process.stdout.write(command ? commandHelp(command) : nounHelp(nounName, noun));
+  }
+  return ExitCode.ok;
 }
 
-async function serve(config: ReturnType<typeof loadConfig>, log: ReturnType<typeof createLogger>): Promise<number> {
-  const { url, embedded } = await resolveDatabase(config.databaseUrl, config.dataDir, log);
-  let server: RunningServer;
+async function runServerHelp(): Promise<number> {
+  const { serverUsage } = await import("./commands/server.js");
+  process.stdout.write(serverUsage);
+  return ExitCode.ok;
+}
+
+async function runCommand(command: Command, argv: string[], out: Output): Promise<number> {
+  let url: string | undefined;
   try {
-    server = await startServer({ ...config, databaseUrl: url }, log);
+    const parsed = parseCommand(command, argv, process.env);
+    if (parsed.help) {
+      process.stdout.write(commandHelp(command));
+      return ExitCode.ok;
+    }
+    url = parsed.url;
+    return await command.run({ args: parsed.args, flags: parsed.flags, url, json: parsed.json, out });
   } catch (error) {
-    await embedded?.stop();
-    throw error;
+    out.endProgress();
+    return reportError(error, { command: command.name, ...(url !== undefined && { url }) });
   }
-  await new Promise<void>((resolve) => {
-    const onSignal = (signal: string) => {
-      log.info("shutting down", { signal, drainMs: config.drainMs });
-      resolve();
-    };
-    process.once("SIGTERM", onSignal);
-    process.once("SIGINT", onSignal);
-  });
-  await server.stop();
-  await embedded?.stop();
-  log.info("stopped");
-  return 0;
 }
 
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    process.stderr.write(`baton: ${error instanceof Error ? error.message : String(error)}\n`);
-    process.exit(1);
-  },
-);
+const out = createOutput();
+main(process.argv.slice(2), out)
+  .catch((error: unknown) => reportError(error, { command: "" }))
+  .then(async (code) => {
+    await out.flush();
+    process.exit(code);
+  });

@@ -1,0 +1,30 @@
+import { type Client, type Transport, createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { JobService } from "../gen/baton/v1/job_service_pb.js";
+import { QueueService } from "../gen/baton/v1/queue_service_pb.js";
+import { ScheduleService } from "../gen/baton/v1/schedule_service_pb.js";
+import { WorkerService } from "../gen/baton/v1/worker_service_pb.js";
+
+/**
+ * How long one ordinary call may take. A command line should fail rather than hang when the
+ * address points at something that accepts connections but never answers.
+ */
+export const CALL_TIMEOUT_MS = 60_000;
+
+export interface BrokerClients {
+  jobs: Client<typeof JobService>;
+  queues: Client<typeof QueueService>;
+  schedules: Client<typeof ScheduleService>;
+  workers: Client<typeof WorkerService>;
+}
+
+/** Clients of every service over one gRPC (HTTP/2) connection to the broker at `url`. */
+export function connect(url: string): BrokerClients {
+  const transport: Transport = createGrpcTransport({ baseUrl: url, defaultTimeoutMs: CALL_TIMEOUT_MS });
+  return {
+    jobs: createClient(JobService, transport),
+    queues: createClient(QueueService, transport),
+    schedules: createClient(ScheduleService, transport),
+    workers: createClient(WorkerService, transport),
+  };
+}

@@ -1,0 +1,287 @@
+import { create } from "@bufbuild/protobuf";
+import { durationFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
+import {
+  CancelJobResponseSchema,
+  GetJobResponseSchema,
+  type Job,
+  JobState,
+  ListJobsResponseSchema,
+  RetryJobResponseSchema,
+  RetryJobsResponseSchema,
+  WaitJobResponseSchema,
+} from "../../gen/baton/v1/job_pb.js";
+import { type Command, type CommandInput, jobIdArg } from "../args.js";
+import { CALL_TIMEOUT_MS, connect } from "../client.js";
+import { formatDuration } from "../duration.js";
+import { ExitCode, UsageError } from "../errors.js";
+import {
+  type Column,
+  bytesText,
+  details,
+  durationText,
+  fullTime,
+  jobStateLabel,
+  mapText,
+  oneLine,
+  orDash,
+  relativeTime,
+  stateName,
+  table,
+} from "../output.js";
+
+const TERMINAL = new Set([JobState.SUCCEEDED, JobState.DEAD, JobState.CANCELLED]);
+
+const JOB_COLUMNS: Column[] = [
+  { header: "ID", align: "right" },
+  { header: "QUEUE" },
+  { header: "STATE" },
+  { header: "ATTEMPTS", align: "right" },
+  { header: "PRIORITY", align: "right" },
+  { header: "CREATED" },
+  { header: "RUN AT" },
+  { header: "FINISHED" },
+  { header: "LAST ERROR" },
+];
+
+/** Jobs as a table: one row each, times relative to now. */
+export function jobTable(jobs: Job[], now = Date.now()): string {
+  return table(
+    JOB_COLUMNS,
+    jobs.map((job) => [
+      job.id,
+      job.queue,
+      jobStateLabel(job),
+      `${job.attempt}/${job.maxAttempts}`,
+      String(job.priority),
+      relativeTime(job.createTime, now),
+      relativeTime(job.runTime, now),
+      relativeTime(job.finishTime, now),
+      oneLine(job.lastError, 50),
+    ]),
+  );
+}
+
+/** Everything about one job, for `jobs get` and `jobs wait`. */
+export function jobDetails(job: Job, now = Date.now()): string {
+  const rows: [string, string][] = [
+    ["id", job.id],
+    ["queue", job.queue],
+    ["state", jobStateLabel(job)],
+    ["attempts", `${job.attempt} of ${job.maxAttempts}`],
+    ["priority", String(job.priority)],
+    ["created", fullTime(job.createTime, now)],
+    ["run at", fullTime(job.runTime, now)],
+    ["finished", fullTime(job.finishTime, now)],
+  ];
+  if (job.leaseExpireTime) rows.push(["lease expires", fullTime(job.leaseExpireTime, now)]);
+  rows.push(
+    ["timeout", durationText(job.timeout, "queue default")],
+    ["chain", orDash(job.chainId)],
+    ["parent", orDash(job.parentId)],
+    ["depends on", job.dependsOn.length > 0 ? job.dependsOn.join(", ") : "-"],
+    ["dedup key", orDash(job.dedupKey)],
+    ["fairness key", orDash(job.fairnessKey)],
+    ["headers", mapText(job.headers)],
+    ["progress", job.progressPercent > 0 || job.progressMessage ? `${job.progressPercent}% ${job.progressMessage}`.trim() : "-"],
+    ["payload", bytesText(job.payload)],
+    ["result", bytesText(job.result)],
+    ["last error", orDash(job.lastError)],
+  );
+  if (job.errors.length > 0) {
+    rows.push([
+      "errors",
+      job.errors.map((e) => `#${e.attempt} ${e.time ? new Date(timestampMs(e.time)).toISOString() : "-"} ${e.message}`).join("\n"),
+    ]);
+  }
+  return details(rows);
+}
+
+const list: Command = {
+  name: "jobs list",
+  summary: "List jobs, newest first, by queue, state and chain.",
+  flags: {
+    queue: { type: "string", value: "<queue>", description: "only jobs of this queue" },
+    state: {
+      type: "string",
+      value: "<state>",
+      description: "only jobs in this state: scheduled, available, blocked, leased, succeeded, dead, cancelled",
+    },
+    chain: { type: "string", value: "<id>", description: "only jobs of the chain rooted at this job" },
+    limit: { type: "string", value: "<n>", description: "jobs per page, 1-1000 (default 100)" },
+    "page-token": { type: "string", value: "<token>", description: "continue where a previous page ended" },
+    all: { type: "boolean", description: "follow every page to the end (progress on stderr)" },
+  },
+  notes: "Without --all, one page is shown and the command to fetch the next one is printed on stderr.",
+  examples: ["baton jobs list --queue emails --state dead", "baton jobs list --chain 42 --all --json"],
+  async run({ flags, url, json, out }) {
+    const chain = flags.string("chain");
+    const request = {
+      queue: flags.string("queue") ?? "",
+      state: flags.state("state") ?? JobState.UNSPECIFIED,
+      chainId: chain === undefined ? "" : jobIdArg(chain),
+      pageSize: flags.int("limit", { min: 1, max: 1000 }) ?? 0,
+      pageToken: flags.string("page-token") ?? "",
+    };
+    const { jobs } = connect(url);
+    const all = flags.bool("all");
+    const collected: Job[] = [];
+    let nextPageToken = request.pageToken;
+    let pages = 0;
+    do {
+      const page = await jobs.listJobs({ ...request, pageToken: nextPageToken });
+      collected.push(...page.jobs);
+      nextPageToken = page.nextPageToken;
+      pages++;
+      if (all && nextPageToken !== "") out.progress(`baton jobs list: ${collected.length} jobs from ${pages} pages so far…`);
+    } while (all && nextPageToken !== "");
+    out.endProgress();
+
+    if (json) {
+      out.json(ListJobsResponseSchema, create(ListJobsResponseSchema, { jobs: collected, nextPageToken }));
+      return ExitCode.ok;
+    }
+    if (collected.length === 0) out.note("no jobs");
+    else out.print(jobTable(collected));
+    if (nextPageToken !== "") {
+      out.note(`more jobs: add --page-token ${nextPageToken} for the next page, or --all for every page`);
+    }
+    return ExitCode.ok;
+  },
+};
+
+const get: Command = {
+  name: "jobs get",
+  summary: "Show a job with its payload, result and error history.",
+  positionals: [{ name: "id" }],
+  flags: {},
+  examples: ["baton jobs get 42", "baton jobs get 42 --json | jq -r .job.state"],
+  async run({ args, url, json, out }) {
+    const response = await connect(url).jobs.getJob({ id: jobIdArg(args[0]!) });
+    if (json) out.json(GetJobResponseSchema, response);
+    else out.print(jobDetails(response.job!));
+    return ExitCode.ok;
+  },
+};
+
+const cancel: Command = {
+  name: "jobs cancel",
+  summary: "Cancel a job.",
+  notes: "A waiting job becomes CANCELLED at once; the worker of a running job is asked to stop it.",
+  positionals: [{ name: "id" }],
+  flags: {},
+  examples: ["baton jobs cancel 42"],
+  async run({ args, url, json, out }) {
+    const response = await connect(url).jobs.cancelJob({ id: jobIdArg(args[0]!) });
+    if (json) {
+      out.json(CancelJobResponseSchema, response);
+      return ExitCode.ok;
+    }
+    const job = response.job!;
+    out.print(jobTable([job]));
+    if (job.state === JobState.LEASED) out.note(`job ${job.id} is running; its worker was asked to stop`);
+    return ExitCode.ok;
+  },
+};
+
+const retry: Command = {
+  name: "jobs retry",
+  summary: "Retry a DEAD or CANCELLED job, or all of a queue's with --queue.",
+  notes: "Each retried job gets a fresh attempt budget and becomes AVAILABLE.",
+  positionals: [{ name: "id", optional: true }],
+  flags: {
+    queue: { type: "string", value: "<queue>", description: "retry every job of this queue in --state (instead of one <id>)" },
+    state: { type: "string", value: "<state>", description: "with --queue: dead (default) or cancelled" },
+  },
+  examples: ["baton jobs retry 42", "baton jobs retry --queue emails --state dead"],
+  async run(input) {
+    const { args, flags } = input;
+    const queue = flags.string("queue");
+    if (args.length === 0 && queue === undefined) throw new UsageError("give a job <id>, or --queue to retry a whole queue");
+    if (args.length > 0 && queue !== undefined) throw new UsageError("give either a job <id> or --queue, not both");
+    if (queue === undefined && flags.has("state")) throw new UsageError("--state only goes with --queue");
+    return queue === undefined ? retryOne(input, jobIdArg(args[0]!)) : retryQueue(input, queue);
+  },
+};
+
+async function retryOne({ url, json, out }: CommandInput, id: string): Promise<number> {
+  const response = await connect(url).jobs.retryJob({ id });
+  if (json) out.json(RetryJobResponseSchema, response);
+  else out.print(jobTable([response.job!]));
+  return ExitCode.ok;
+}
+
+async function retryQueue({ flags, url, json, out }: CommandInput, queue: string): Promise<number> {
+  const state = flags.state("state", [JobState.DEAD, JobState.CANCELLED]) ?? JobState.DEAD;
+  const response = await connect(url).jobs.retryJobs({ queue, state });
+  if (json) out.json(RetryJobsResponseSchema, response);
+  else out.print(`retried ${response.count} ${stateName(state)} jobs of queue ${queue}`);
+  return ExitCode.ok;
+}
+
+/**
+ * Each WaitJob call waits at most this long, so a long wait reports progress between calls.
+ * A job that finishes mid-call is answered at once, so nothing is lost between calls.
+ */
+const WAIT_SLICE_MS = 10_000;
+
+const wait: Command = {
+  name: "jobs wait",
+  summary: "Wait for a job to finish and show it with its result.",
+  positionals: [{ name: "id" }],
+  flags: {
+    timeout: {
+      type: "string",
+      value: "<duration>",
+      description: "give up after this long (exit 3); default: wait until the job finishes; 0s checks once",
+    },
+  },
+  notes:
+    "A job finishes SUCCEEDED (exit 0), DEAD or CANCELLED (exit 5). While waiting, its state, attempt\n" +
+    "and progress are reported on stderr.",
+  examples: ["baton jobs wait 42 --timeout 5m", "baton jobs wait 42 --json | jq -r .job.result | base64 -d"],
+  async run({ args, flags, url, json, out }) {
+    const id = jobIdArg(args[0]!);
+    const timeoutMs = flags.durationMs("timeout");
+    const { jobs } = connect(url);
+    const started = Date.now();
+    const deadline = timeoutMs === undefined ? Infinity : started + timeoutMs;
+    let job: Job;
+    if (timeoutMs === 0) {
+      job = (await jobs.getJob({ id })).job!;
+    } else {
+      for (;;) {
+        const slice = Math.max(1, Math.min(WAIT_SLICE_MS, deadline - Date.now()));
+        const callStart = Date.now();
+        const response = await jobs.waitJob({ id, timeout: durationFromMs(slice) }, { timeoutMs: slice + CALL_TIMEOUT_MS });
+        job = response.job!;
+        if (TERMINAL.has(job.state) || Date.now() >= deadline) break;
+        out.progress(`baton jobs wait: job ${id} is ${waitStatus(job)} (${formatDuration(Date.now() - started)})`);
+        // A broker that answers at once without waiting must not be hammered.
+        const early = 500 - (Date.now() - callStart);
+        if (early > 0) await new Promise((resolve) => setTimeout(resolve, early));
+      }
+    }
+    out.endProgress();
+    const finished = TERMINAL.has(job.state);
+    if (json) out.json(WaitJobResponseSchema, create(WaitJobResponseSchema, { job, timedOut: !finished }));
+    else out.print(jobDetails(job));
+    if (!finished) {
+      out.note(`baton jobs wait: timed out after ${formatDuration(Date.now() - started)}; job ${id} is ${waitStatus(job)}`);
+      return ExitCode.timedOut;
+    }
+    if (job.state !== JobState.SUCCEEDED) {
+      const reason = job.lastError ? `: ${oneLine(job.lastError, 200)}` : "";
+      out.note(`baton jobs wait: job ${id} finished ${stateName(job.state)}${reason}`);
+      return ExitCode.jobFailed;
+    }
+    return ExitCode.ok;
+  },
+};
+
+function waitStatus(job: Job): string {
+  const parts = [jobStateLabel(job), `attempt ${job.attempt}/${job.maxAttempts}`];
+  if (job.progressPercent > 0 || job.progressMessage) parts.push(`${job.progressPercent}% ${job.progressMessage}`.trim());
+  return parts.join(", ");
+}
+
+export const jobCommands: Command[] = [list, get, cancel, retry, wait];

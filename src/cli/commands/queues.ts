@@ -1,0 +1,197 @@
+import { create } from "@bufbuild/protobuf";
+import { FieldMaskSchema, durationFromMs, durationMs } from "@bufbuild/protobuf/wkt";
+import {
+  GetQueueResponseSchema,
+  ListQueuesResponseSchema,
+  PauseQueueResponseSchema,
+  type Queue,
+  type QueueConfig,
+  QueueConfigSchema,
+  ResumeQueueResponseSchema,
+  UpdateQueueResponseSchema,
+} from "../../gen/baton/v1/queue_service_pb.js";
+import type { Command, FlagSpec, Flags } from "../args.js";
+import { connect } from "../client.js";
+import { ExitCode, UsageError } from "../errors.js";
+import { type Column, details, durationText, table } from "../output.js";
+
+const queueArg = [{ name: "queue" }];
+
+const COUNT_COLUMNS: [string, (q: Queue) => bigint][] = [
+  ["SCHEDULED", (q) => q.scheduled],
+  ["AVAILABLE", (q) => q.available],
+  ["BLOCKED", (q) => q.blocked],
+  ["LEASED", (q) => q.leased],
+  ["SUCCEEDED", (q) => q.succeeded],
+  ["DEAD", (q) => q.dead],
+  ["CANCELLED", (q) => q.cancelled],
+];
+
+function oldestWait(queue: Queue): string {
+  return queue.oldestAvailableAge && durationMs(queue.oldestAvailableAge) > 0 ? durationText(queue.oldestAvailableAge) : "-";
+}
+
+function queueTable(queues: Queue[]): string {
+  const columns: Column[] = [
+    { header: "QUEUE" },
+    { header: "STATUS" },
+    ...COUNT_COLUMNS.map(([header]) => ({ header, align: "right" as const })),
+    { header: "OLDEST WAIT" },
+  ];
+  return table(
+    columns,
+    queues.map((q) => [q.name, q.paused ? "paused" : "active", ...COUNT_COLUMNS.map(([, count]) => String(count(q))), oldestWait(q)]),
+  );
+}
+
+/**
+ * Each setting `queues update` can change: its flag, its QueueConfig field and FieldMask path.
+ * The value "default" resets a setting (its path goes in the mask, its field stays unset).
+ */
+interface Setting {
+  flag: string;
+  path: string;
+  field: keyof QueueConfig & string;
+  kind: "int" | "number" | "duration";
+  description: string;
+  /** How a zero value reads in `queues get`. */
+  zero: string;
+}
+
+const SETTINGS: Setting[] = [
+  { flag: "max-attempts", path: "max_attempts", field: "maxAttempts", kind: "int", zero: "broker default", description: "attempts of a job that names none" },
+  { flag: "lease", path: "lease_duration", field: "leaseDuration", kind: "duration", zero: "broker default", description: "lease length of the queue's jobs" },
+  { flag: "retry-base", path: "retry_base_delay", field: "retryBaseDelay", kind: "duration", zero: "broker default", description: "first retry delay; doubles per attempt, with jitter" },
+  { flag: "retry-max", path: "retry_max_delay", field: "retryMaxDelay", kind: "duration", zero: "broker default", description: "longest retry delay" },
+  { flag: "default-timeout", path: "default_timeout", field: "defaultTimeout", kind: "duration", zero: "none", description: "timeout of an attempt whose job names none" },
+  { flag: "succeeded-retention", path: "succeeded_retention", field: "succeededRetention", kind: "duration", zero: "broker default", description: "how long SUCCEEDED jobs are kept" },
+  { flag: "dead-retention", path: "dead_retention", field: "deadRetention", kind: "duration", zero: "broker default", description: "how long DEAD jobs are kept" },
+  { flag: "cancelled-retention", path: "cancelled_retention", field: "cancelledRetention", kind: "duration", zero: "broker default", description: "how long CANCELLED jobs are kept" },
+  { flag: "concurrency-limit", path: "concurrency_limit", field: "concurrencyLimit", kind: "int", zero: "none", description: "most jobs running at once, across replicas (0: no limit)" },
+  { flag: "rate-limit", path: "rate_limit", field: "rateLimit", kind: "number", zero: "none", description: "most jobs started per second, across replicas (0: no limit)" },
+  { flag: "fairness-key-limit", path: "fairness_key_limit", field: "fairnessKeyLimit", kind: "int", zero: "none", description: "most jobs of one fairness key running at once (0: no limit)" },
+];
+
+function settingText(config: QueueConfig | undefined, setting: Setting): string {
+  const value = config?.[setting.field];
+  if (value === undefined) return setting.zero;
+  if (typeof value === "number") {
+    if (value === 0) return setting.zero;
+    return setting.kind === "number" ? `${value}/s` : String(value);
+  }
+  const ms = durationMs(value as Parameters<typeof durationMs>[0]);
+  return ms === 0 ? setting.zero : durationText(value as Parameters<typeof durationMs>[0]);
+}
+
+function queueDetails(queue: Queue): string {
+  return details([
+    ["queue", queue.name],
+    ["status", queue.paused ? "paused (nothing is delivered until resumed)" : "active"],
+    ...COUNT_COLUMNS.map(([header, count]): [string, string] => [header.toLowerCase(), String(count(queue))]),
+    ["oldest wait", oldestWait(queue)],
+    ...SETTINGS.map((s): [string, string] => [s.flag, settingText(queue.config, s)]),
+  ]);
+}
+
+const list: Command = {
+  name: "queues list",
+  summary: "List queues with job counts per state.",
+  notes: "OLDEST WAIT is how long the oldest due AVAILABLE job has waited.",
+  flags: {},
+  examples: ["baton queues list", "baton queues list --json | jq '.queues[] | select(.dead != \"0\") | .name'"],
+  async run({ url, json, out }) {
+    const response = await connect(url).queues.listQueues({});
+    if (json) out.json(ListQueuesResponseSchema, response);
+    else if (response.queues.length === 0) out.note("no queues");
+    else out.print(queueTable(response.queues));
+    return ExitCode.ok;
+  },
+};
+
+const get: Command = {
+  name: "queues get",
+  summary: "Show a queue: status, job counts and settings.",
+  positionals: queueArg,
+  flags: {},
+  examples: ["baton queues get emails"],
+  async run({ args, url, json, out }) {
+    const response = await connect(url).queues.getQueue({ queue: args[0]! });
+    if (json) out.json(GetQueueResponseSchema, response);
+    else out.print(queueDetails(response.queue!));
+    return ExitCode.ok;
+  },
+};
+
+const pause: Command = {
+  name: "queues pause",
+  summary: "Stop delivering a queue's jobs (enqueueing still works).",
+  notes: "The pause holds on every broker replica until \"baton queues resume\".",
+  positionals: queueArg,
+  flags: {},
+  examples: ["baton queues pause emails"],
+  async run({ args, url, json, out }) {
+    const response = await connect(url).queues.pauseQueue({ queue: args[0]! });
+    if (json) out.json(PauseQueueResponseSchema, response);
+    else out.print(queueDetails(response.queue!));
+    return ExitCode.ok;
+  },
+};
+
+const resume: Command = {
+  name: "queues resume",
+  summary: "Deliver a paused queue's jobs again.",
+  positionals: queueArg,
+  flags: {},
+  examples: ["baton queues resume emails"],
+  async run({ args, url, json, out }) {
+    const response = await connect(url).queues.resumeQueue({ queue: args[0]! });
+    if (json) out.json(ResumeQueueResponseSchema, response);
+    else out.print(queueDetails(response.queue!));
+    return ExitCode.ok;
+  },
+};
+
+const update: Command = {
+  name: "queues update",
+  summary: "Change a queue's settings (only those given as flags).",
+  positionals: queueArg,
+  flags: Object.fromEntries(
+    SETTINGS.map((s): [string, FlagSpec] => [
+      s.flag,
+      { type: "string", value: s.kind === "duration" ? "<duration>" : "<n>", description: s.description },
+    ]),
+  ),
+  notes: 'Give "default" as a value to reset a setting to the broker\'s default.',
+  examples: ["baton queues update emails --concurrency-limit 5 --rate-limit 10 --dead-retention 7d", "baton queues update emails --lease default"],
+  async run({ args, flags, url, json, out }) {
+    const { config, paths } = configFromFlags(flags);
+    if (paths.length === 0) throw new UsageError(`nothing to update: give at least one of ${SETTINGS.map((s) => `--${s.flag}`).join(", ")}`);
+    const response = await connect(url).queues.updateQueue({
+      queue: args[0]!,
+      config,
+      updateMask: create(FieldMaskSchema, { paths }),
+    });
+    if (json) out.json(UpdateQueueResponseSchema, response);
+    else out.print(queueDetails(response.queue!));
+    return ExitCode.ok;
+  },
+};
+
+/** The QueueConfig and update_mask paths for exactly the settings given on the command line. */
+function configFromFlags(flags: Flags): { config: QueueConfig; paths: string[] } {
+  const config = create(QueueConfigSchema);
+  const paths: string[] = [];
+  for (const setting of SETTINGS) {
+    const text = flags.string(setting.flag);
+    if (text === undefined) continue;
+    paths.push(setting.path);
+    if (text === "default") continue;
+    const target = config as unknown as Record<string, unknown>;
+    if (setting.kind === "duration") target[setting.field] = durationFromMs(flags.durationMs(setting.flag)!);
+    else if (setting.kind === "int") target[setting.field] = flags.int(setting.flag, { min: 0 });
+    else target[setting.field] = flags.number(setting.flag, { min: 0 });
+  }
+  return { config, paths };
+}
+
+export const queueCommands: Command[] = [list, get, pause, resume, update];

@@ -1,0 +1,107 @@
+import {
+  CreateScheduleResponseSchema,
+  DeleteScheduleResponseSchema,
+  ListSchedulesResponseSchema,
+  type Schedule,
+} from "../../gen/baton/v1/schedule_service_pb.js";
+import type { Command } from "../args.js";
+import { connect } from "../client.js";
+import { ExitCode, UsageError } from "../errors.js";
+import { bytesText, details, fullTime, mapText, orDash, relativeTime, table } from "../output.js";
+import { PAYLOAD_FLAGS, payloadFromFlags } from "../payload.js";
+
+function scheduleTable(schedules: Schedule[], now = Date.now()): string {
+  return table(
+    ["NAME", "QUEUE", "CRON", "TIME ZONE", "NEXT RUN", "LAST RUN"],
+    schedules.map((s) => [
+      s.name,
+      s.queue,
+      s.cron,
+      s.timeZone || "UTC",
+      relativeTime(s.nextRunTime, now),
+      relativeTime(s.lastRunTime, now),
+    ]),
+  );
+}
+
+function scheduleDetails(s: Schedule, now = Date.now()): string {
+  return details([
+    ["name", s.name],
+    ["queue", s.queue],
+    ["cron", s.cron],
+    ["time zone", s.timeZone || "UTC"],
+    ["next run", fullTime(s.nextRunTime, now)],
+    ["last run", fullTime(s.lastRunTime, now)],
+    ["priority", String(s.priority)],
+    ["max attempts", s.maxAttempts === 0 ? "queue default" : String(s.maxAttempts)],
+    ["headers", mapText(s.headers)],
+    ["payload", orDash(s.payload.byteLength === 0 ? "" : bytesText(s.payload))],
+  ]);
+}
+
+const createCommand: Command = {
+  name: "schedules create",
+  summary: "Create a cron schedule that enqueues a job each time it fires.",
+  positionals: [{ name: "name" }],
+  flags: {
+    queue: { type: "string", value: "<queue>", description: "queue the jobs go to (required)" },
+    cron: { type: "string", value: "<expr>", description: 'five-field cron expression, e.g. "*/5 * * * *" (required)' },
+    "time-zone": { type: "string", value: "<zone>", description: "IANA time zone the expression is read in (default UTC)" },
+    ...PAYLOAD_FLAGS,
+    header: { type: "string", value: "<key=value>", multiple: true, description: "a header for each job; repeat for more" },
+    priority: { type: "string", value: "<n>", description: "priority of each job (lower runs first)" },
+    "max-attempts": { type: "string", value: "<n>", description: "attempts of each job (default: the queue's)" },
+  },
+  examples: [`baton schedules create nightly-report --queue reports --cron "0 3 * * *" --time-zone Europe/Paris`],
+  async run({ args, flags, url, json, out }) {
+    const queue = flags.string("queue");
+    const cron = flags.string("cron");
+    if (queue === undefined) throw new UsageError("--queue is required");
+    if (cron === undefined) throw new UsageError('--cron is required, e.g. --cron "*/5 * * * *"');
+    const response = await connect(url).schedules.createSchedule({
+      schedule: {
+        name: args[0]!,
+        queue,
+        cron,
+        timeZone: flags.string("time-zone") ?? "",
+        payload: payloadFromFlags(flags),
+        headers: flags.pairs("header"),
+        priority: flags.int("priority") ?? 0,
+        maxAttempts: flags.int("max-attempts", { min: 1 }) ?? 0,
+      },
+    });
+    if (json) out.json(CreateScheduleResponseSchema, response);
+    else out.print(scheduleDetails(response.schedule!));
+    return ExitCode.ok;
+  },
+};
+
+const list: Command = {
+  name: "schedules list",
+  summary: "List schedules with their next and last run times.",
+  flags: {},
+  examples: ["baton schedules list"],
+  async run({ url, json, out }) {
+    const response = await connect(url).schedules.listSchedules({});
+    if (json) out.json(ListSchedulesResponseSchema, response);
+    else if (response.schedules.length === 0) out.note("no schedules");
+    else out.print(scheduleTable(response.schedules));
+    return ExitCode.ok;
+  },
+};
+
+const deleteCommand: Command = {
+  name: "schedules delete",
+  summary: "Delete a schedule (jobs it already enqueued stay).",
+  positionals: [{ name: "name" }],
+  flags: {},
+  examples: ["baton schedules delete nightly-report"],
+  async run({ args, url, json, out }) {
+    const response = await connect(url).schedules.deleteSchedule({ name: args[0]! });
+    if (json) out.json(DeleteScheduleResponseSchema, response);
+    else out.print(`deleted schedule ${args[0]!}`);
+    return ExitCode.ok;
+  },
+};
+
+export const scheduleCommands: Command[] = [createCommand, list, deleteCommand];

@@ -1,0 +1,100 @@
+import { parseArgs } from "node:util";
+import { loadConfig, settings } from "../../config.js";
+import { type RunningServer, startServer } from "../../server/server.js";
+import { type EmbeddedDatabase, startEmbeddedPostgres } from "../../store/embedded.js";
+import { migrate } from "../../store/migrate.js";
+import { createLogger } from "../../telemetry/log.js";
+import { UsageError } from "../errors.js";
+
+/**
+ * `baton serve` and `baton migrate`: the commands that run against the database rather than
+ * talk to a broker. main.ts imports this module only for them, so the client commands start
+ * without loading the server.
+ */
+
+export const serverUsage = `usage: baton serve|migrate [flags]
+
+commands:
+  serve     run the broker (embedded PostgreSQL unless BATON_DATABASE_URL or DATABASE_URL is set)
+  migrate   apply database migrations and exit
+
+flags:
+  --port <n>        listen port (BATON_PORT, default 7600)
+  --data-dir <dir>  embedded database directory (BATON_DATA_DIR, default .baton)
+  -h, --help        show this help
+
+Every setting is also read from the environment:
+${Object.values(settings)
+  .map((s) => `  ${s.env.padEnd(28)} ${s.description} (default ${s.default})`)
+  .join("\n")}
+`;
+
+type Logger = ReturnType<typeof createLogger>;
+
+/** Runs `serve` or `migrate`; `argv` is the whole command line after `baton`. */
+export async function runServerCommand(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        port: { type: "string" },
+        "data-dir": { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+    });
+  } catch (error) {
+    throw new UsageError((error as Error).message.split("\n")[0]!);
+  }
+  const { values, positionals } = parsed;
+  const command = positionals[0];
+  if (values.help) {
+    process.stdout.write(serverUsage);
+    return 0;
+  }
+  if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`);
+  const config = loadConfig(process.env, {
+    ...(values.port !== undefined && { port: settings.port.parse(values.port) }),
+    ...(values["data-dir"] !== undefined && { dataDir: values["data-dir"] }),
+  });
+  const log = createLogger({ service: "baton" });
+
+  if (command === "serve") return serve(config, log);
+  const { url, embedded } = await resolveDatabase(config.databaseUrl, config.dataDir, log);
+  const applied = await migrate(url);
+  log.info(applied.length > 0 ? "applied migrations" : "database is up to date", { migrations: applied });
+  await embedded?.stop();
+  return 0;
+}
+
+async function resolveDatabase(url: string | undefined, dataDir: string, log: Logger) {
+  if (url) return { url, embedded: undefined as EmbeddedDatabase | undefined };
+  log.warn("no BATON_DATABASE_URL or DATABASE_URL: starting embedded PostgreSQL (development only)", { dataDir });
+  const embedded = await startEmbeddedPostgres(dataDir);
+  log.info("embedded PostgreSQL started", { dataDir: embedded.dataDir });
+  return { url: embedded.url, embedded };
+}
+
+async function serve(config: ReturnType<typeof loadConfig>, log: Logger): Promise<number> {
+  const { url, embedded } = await resolveDatabase(config.databaseUrl, config.dataDir, log);
+  let server: RunningServer;
+  try {
+    server = await startServer({ ...config, databaseUrl: url }, log);
+  } catch (error) {
+    await embedded?.stop();
+    throw error;
+  }
+  await new Promise<void>((resolve) => {
+    const onSignal = (signal: string) => {
+      log.info("shutting down", { signal, drainMs: config.drainMs });
+      resolve();
+    };
+    process.once("SIGTERM", onSignal);
+    process.once("SIGINT", onSignal);
+  });
+  await server.stop();
+  await embedded?.stop();
+  log.info("stopped");
+  return 0;
+}
