@@ -76,6 +76,10 @@ export const settings = {
   keepaliveSeconds: seconds("BATON_KEEPALIVE_SECONDS", 10, "HTTP/2 PING period on every connection"),
   retryBaseSeconds: seconds("BATON_RETRY_BASE_SECONDS", 1, "first retry delay; doubles per attempt, with jitter"),
   retryMaxSeconds: seconds("BATON_RETRY_MAX_SECONDS", 3600, "longest retry delay"),
+  succeededRetentionSeconds: seconds("BATON_SUCCEEDED_RETENTION_SECONDS", 86_400, "how long succeeded jobs are kept"),
+  deadRetentionSeconds: seconds("BATON_DEAD_RETENTION_SECONDS", 604_800, "how long dead jobs are kept"),
+  cancelledRetentionSeconds: seconds("BATON_CANCELLED_RETENTION_SECONDS", 86_400, "how long cancelled jobs are kept"),
+  retentionSweepSeconds: seconds("BATON_RETENTION_SWEEP_SECONDS", 60, "how often finished jobs past retention are deleted"),
   schedulerSeconds: seconds("BATON_SCHEDULER_SECONDS", 1, "how often each replica looks for due cron schedules (jittered ±20%)"),
 };
 
@@ -111,7 +115,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
       pollIntervalMs: v.pollSeconds * 1000,
       reapIntervalMs: v.reapSeconds * 1000,
       pingIntervalMs: v.pingSeconds * 1000,
+      retentionIntervalMs: v.retentionSweepSeconds * 1000,
       retryPolicy: { baseDelaySeconds: v.retryBaseSeconds, maxDelaySeconds: v.retryMaxSeconds },
+      retention: {
+        succeededSeconds: v.succeededRetentionSeconds,
+        deadSeconds: v.deadRetentionSeconds,
+        cancelledSeconds: v.cancelledRetentionSeconds,
+      },
+      defaultMaxAttempts: v.defaultMaxAttempts,
       maxClaimBatch: 1000,
     },
   };

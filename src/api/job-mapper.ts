@@ -1,6 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { durationFromMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { type Job, JobErrorSchema, JobSchema, JobState } from "../gen/baton/v1/job_pb.js";
+import { intervalSeconds } from "../store/interval.js";
 import type { JobRecord, StoredJobState } from "../store/job-record.js";
 
 const states: Record<StoredJobState, JobState> = {
@@ -33,13 +34,10 @@ export function jobToProto(row: JobRecord): Job {
     progressMessage: row.progress_message,
     result: row.result ?? new Uint8Array(),
     lastError: row.last_error,
-    timeout: row.timeout ? durationFromMs(intervalMs(row.timeout)) : undefined,
+    timeout: row.timeout ? durationFromMs(intervalSeconds(row.timeout)! * 1000) : undefined,
+    cancelRequested: row.cancel_requested,
+    fairnessKey: row.fairness_key ?? "",
+    leaseExpireTime: row.lease_expire_time ? timestampFromDate(row.lease_expire_time) : undefined,
     errors: row.errors.map((e) => create(JobErrorSchema, { attempt: e.attempt, message: e.message, time: timestampFromDate(new Date(e.time)) })),
   });
-}
-
-/** node-postgres parses intervals into parts; timeouts only use days and smaller. */
-function intervalMs(interval: object): number {
-  const p = interval as Partial<Record<"days" | "hours" | "minutes" | "seconds" | "milliseconds", number>>;
-  return ((((p.days ?? 0) * 24 + (p.hours ?? 0)) * 60 + (p.minutes ?? 0)) * 60 + (p.seconds ?? 0)) * 1000 + (p.milliseconds ?? 0);
 }

@@ -1,19 +1,45 @@
 import { create } from "@bufbuild/protobuf";
+import { durationMs } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
-import { EnqueueJobResponseSchema, EnqueueJobsResponseSchema, GetJobResponseSchema } from "../gen/baton/v1/job_pb.js";
+import {
+  CancelJobResponseSchema,
+  EnqueueJobResponseSchema,
+  EnqueueJobsResponseSchema,
+  GetJobResponseSchema,
+  JobState,
+  ListJobsResponseSchema,
+  RetryJobResponseSchema,
+  RetryJobsResponseSchema,
+  WaitJobResponseSchema,
+} from "../gen/baton/v1/job_pb.js";
 import type { JobService } from "../gen/baton/v1/job_service_pb.js";
 import type { Broker } from "../broker/broker.js";
-import { invalidArgument, notFound } from "../errors.js";
+import { BatonError, invalidArgument, notFound } from "../errors.js";
 import type { Database } from "../store/database.js";
-import { jobGet } from "../store/jobs.js";
+import type { StoredJobState } from "../store/job-record.js";
+import { jobGet, jobListPage } from "../store/jobs.js";
 import { jobToProto } from "./job-mapper.js";
-import { type EnqueueLimits, validateEnqueue, validateJobId } from "./validate.js";
+import { decodePageToken, encodePageToken } from "./page-token.js";
+import { type EnqueueLimits, validateEnqueue, validateJobId, validateQueueName } from "./validate.js";
 
 export interface JobServiceDeps {
   broker: Broker;
   db: Database;
   limits: EnqueueLimits & { maxBatchSize: number };
 }
+
+/** Longest WaitJob; a longer wait is better done as several calls. */
+export const MAX_WAIT_MS = 5 * 60_000;
+
+const storedStates: Partial<Record<JobState, StoredJobState | "scheduled">> = {
+  [JobState.SCHEDULED]: "scheduled",
+  [JobState.AVAILABLE]: "available",
+  [JobState.BLOCKED]: "blocked",
+  [JobState.LEASED]: "leased",
+  [JobState.SUCCEEDED]: "succeeded",
+  [JobState.DEAD]: "dead",
+  [JobState.CANCELLED]: "cancelled",
+};
 
 export function createJobService({ broker, db, limits }: JobServiceDeps): Partial<ServiceImpl<typeof JobService>> {
   return {
@@ -39,6 +65,60 @@ export function createJobService({ broker, db, limits }: JobServiceDeps): Partia
       const job = await jobGet(db, validateJobId(request.id));
       if (!job) throw notFound(`job ${request.id} not found`);
       return create(GetJobResponseSchema, { job: jobToProto(job) });
+    },
+
+    async listJobs(request) {
+      const pageSize = request.pageSize === 0 ? 100 : request.pageSize;
+      if (pageSize < 0 || pageSize > 1000) throw invalidArgument("page_size must be between 1 and 1000 (0 means 100)");
+      const state = request.state === JobState.UNSPECIFIED ? undefined : storedStates[request.state];
+      if (request.state !== JobState.UNSPECIFIED && state === undefined) throw invalidArgument(`state ${request.state} is not a job state`);
+      const jobs = await jobListPage(db, {
+        queue: request.queue === "" ? undefined : validateQueueName(request.queue),
+        state,
+        chainId: request.chainId === "" ? undefined : validateJobId(request.chainId, "chain_id"),
+        limit: pageSize + 1,
+        beforeId: request.pageToken === "" ? undefined : decodePageToken(request.pageToken),
+      });
+      const page = jobs.slice(0, pageSize);
+      return create(ListJobsResponseSchema, {
+        jobs: page.map(jobToProto),
+        nextPageToken: jobs.length > pageSize ? encodePageToken(page[page.length - 1]!.id) : "",
+      });
+    },
+
+    async cancelJob(request) {
+      const id = validateJobId(request.id);
+      const cancelled = await broker.cancel(id);
+      if (cancelled) return create(CancelJobResponseSchema, { job: jobToProto(cancelled) });
+      const job = await jobGet(db, id);
+      if (!job) throw notFound(`job ${id} not found`);
+      throw new BatonError("failed_precondition", `job ${id} is already finished (${job.state}); nothing to cancel`);
+    },
+
+    async retryJob(request) {
+      const id = validateJobId(request.id);
+      const [revived] = await broker.retry({ id });
+      if (revived) return create(RetryJobResponseSchema, { job: jobToProto(revived) });
+      const job = await jobGet(db, id);
+      if (!job) throw notFound(`job ${id} not found`);
+      throw new BatonError("failed_precondition", `job ${id} is ${job.state}; only dead or cancelled jobs can be retried`);
+    },
+
+    async retryJobs(request) {
+      const queue = validateQueueName(request.queue);
+      const state = request.state === JobState.UNSPECIFIED ? JobState.DEAD : request.state;
+      if (state !== JobState.DEAD && state !== JobState.CANCELLED) throw invalidArgument("state must be JOB_STATE_DEAD or JOB_STATE_CANCELLED");
+      const revived = await broker.retry({ queue, state: state === JobState.DEAD ? "dead" : "cancelled" });
+      return create(RetryJobsResponseSchema, { count: BigInt(revived.length) });
+    },
+
+    async waitJob(request) {
+      const id = validateJobId(request.id);
+      const timeoutMs = request.timeout ? durationMs(request.timeout) : MAX_WAIT_MS;
+      if (timeoutMs < 0 || timeoutMs > MAX_WAIT_MS) throw invalidArgument(`timeout must be between 0 and ${MAX_WAIT_MS / 1000}s`);
+      const { job, timedOut } = await broker.wait(id, timeoutMs);
+      if (!job) throw notFound(`job ${id} not found`);
+      return create(WaitJobResponseSchema, { job: jobToProto(job), timedOut });
     },
   };
 }

@@ -1,4 +1,4 @@
-import { durationMs, timestampDate } from "@bufbuild/protobuf/wkt";
+import { type Duration, durationMs, timestampDate } from "@bufbuild/protobuf/wkt";
 import type { EnqueueJobRequest } from "../gen/baton/v1/job_pb.js";
 import { BatonError, invalidArgument } from "../errors.js";
 import type { NewJob } from "../store/job-record.js";
@@ -11,7 +11,6 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export interface EnqueueLimits {
   maxPayloadBytes: number;
-  defaultMaxAttempts: number;
 }
 
 export function validateQueueName(queue: string, field = "queue"): string {
@@ -56,7 +55,8 @@ export function validateEnqueue(request: EnqueueJobRequest, limits: EnqueueLimit
     payload: request.payload,
     headers: request.headers,
     priority: request.priority,
-    maxAttempts: request.maxAttempts || limits.defaultMaxAttempts,
+    // Zero means unset: the queue's setting, then the broker's default, apply.
+    maxAttempts: request.maxAttempts || undefined,
   };
   if (request.start.case === "runTime") job.runTime = timestampDate(request.start.value);
   if (request.start.case === "delay") {
@@ -68,6 +68,16 @@ export function validateEnqueue(request: EnqueueJobRequest, limits: EnqueueLimit
     if (request.dedupKey.length > 512) throw invalidArgument(`${at("dedup_key")} is longer than 512 characters`);
     job.dedupKey = request.dedupKey;
   }
+  if (request.dedupWindow) {
+    if (!job.dedupKey) throw invalidArgument(`${at("dedup_window")} needs a dedup_key`);
+    const ms = durationMs(request.dedupWindow);
+    if (ms <= 0) throw invalidArgument(`${at("dedup_window")} must be positive`);
+    job.dedupWindowSeconds = ms / 1000;
+  }
+  if (request.fairnessKey !== "") {
+    if (request.fairnessKey.length > 256) throw invalidArgument(`${at("fairness_key")} is longer than 256 characters`);
+    job.fairnessKey = request.fairnessKey;
+  }
   if (request.chainId !== "") job.chainId = validateJobId(request.chainId, at("chain_id"));
   if (request.timeout) {
     const ms = durationMs(request.timeout);
@@ -75,4 +85,12 @@ export function validateEnqueue(request: EnqueueJobRequest, limits: EnqueueLimit
     job.timeoutSeconds = ms / 1000;
   }
   return job;
+}
+
+/** A Duration field as seconds; `undefined` when unset. Rejects zero and negative values. */
+export function positiveSeconds(duration: Duration | undefined, field: string): number | undefined {
+  if (!duration) return undefined;
+  const ms = durationMs(duration);
+  if (ms <= 0) throw invalidArgument(`${field} must be positive`);
+  return ms / 1000;
 }

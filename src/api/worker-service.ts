@@ -10,6 +10,9 @@ import {
   type WorkerService,
 } from "../gen/baton/v1/worker_service_pb.js";
 import type { Broker } from "../broker/broker.js";
+import { WORKER_STALE_SECONDS } from "../broker/lease-keeper.js";
+import type { Database } from "../store/database.js";
+import { workerList } from "../store/workers.js";
 import type { Session, SessionSink } from "../broker/session.js";
 import { BatonError, invalidArgument } from "../errors.js";
 import type { Logger } from "../telemetry/log.js";
@@ -20,6 +23,7 @@ import { type EnqueueLimits, validateEnqueue, validateJobId, validateLeaseToken,
 
 export interface WorkerServiceDeps {
   broker: Broker;
+  db: Database;
   log: Logger;
   limits: EnqueueLimits & { maxInFlight: number };
   /** How long a new stream may take to send hello. */
@@ -32,18 +36,18 @@ export function createWorkerService(deps: WorkerServiceDeps): Partial<ServiceImp
 
     async listWorkers(request) {
       const queue = request.queue === "" ? undefined : validateQueueName(request.queue);
-      const sessions = deps.broker.listSessions().filter((s) => queue === undefined || s.queues.includes(queue));
+      const workers = await workerList(deps.db, queue, WORKER_STALE_SECONDS);
       return create(ListWorkersResponseSchema, {
-        workers: sessions.map((s) =>
+        workers: workers.map((w) =>
           create(WorkerSchema, {
-            workerId: s.workerId,
-            sessionId: s.id,
-            queues: [...s.queues],
-            inFlight: s.held.size,
-            maxInFlight: s.maxInFlight,
-            connectTime: timestampFromDate(s.connectTime),
-            lastSeenTime: timestampFromDate(s.lastSeenTime),
-            replica: deps.broker.replicaId,
+            workerId: w.workerId,
+            sessionId: w.sessionId,
+            queues: w.queues,
+            inFlight: w.inFlight,
+            maxInFlight: w.maxInFlight,
+            connectTime: timestampFromDate(w.connectTime),
+            lastSeenTime: timestampFromDate(w.lastSeenTime),
+            replica: w.replica,
           }),
         ),
       });

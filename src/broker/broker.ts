@@ -1,26 +1,46 @@
 import { randomUUID } from "node:crypto";
 import { type Periodic, startPeriodic } from "../maintenance/periodic.js";
 import { startReaper } from "../maintenance/reaper.js";
+import { startRetentionSweeper } from "../maintenance/retention.js";
 import type { Database } from "../store/database.js";
-import type { LeaseRef, NewJob } from "../store/job-record.js";
-import { type InsertedJob, type Nack, type ProgressUpdate, type RetryPolicy, jobInsertMany, jobReleaseMany } from "../store/jobs.js";
-import { type Listener, startListener } from "../store/listener.js";
+import type { JobRecord, LeaseRef, NewJob } from "../store/job-record.js";
+import {
+  type Failure,
+  type InsertedJob,
+  type ProgressUpdate,
+  type Retention,
+  type RetryPolicy,
+  type RetryTarget,
+  jobCancel,
+  jobFailMany,
+  jobInsertMany,
+  jobRetry,
+} from "../store/jobs.js";
+import { CHANNELS, type Listener, startListener } from "../store/listener.js";
+import { workerDelete } from "../store/workers.js";
 import type { Logger } from "../telemetry/log.js";
 import { Completer } from "./completer.js";
 import { Dispatcher } from "./dispatcher.js";
+import { JobWaiter } from "./job-waiter.js";
 import { LeaseKeeper } from "./lease-keeper.js";
+import { QueueSettingsCache } from "./queue-settings.js";
 import { Session, type SessionSink } from "./session.js";
 
 export interface BrokerConfig {
-  /** Lease length; renewed every third of it while the stream lives. */
+  /** Lease length for queues that set none; renewed every third of it while a stream lives. */
   leaseSeconds: number;
   /** Fallback poll for missed notifications, jittered ±20%. */
   pollIntervalMs: number;
   /** How often each replica looks for expired leases. */
   reapIntervalMs: number;
+  /** How often each replica deletes finished jobs past retention. */
+  retentionIntervalMs: number;
   /** App-level ping period; a stream silent for three periods is closed. */
   pingIntervalMs: number;
   retryPolicy: RetryPolicy;
+  /** Retention for queues that set none. */
+  retention: Retention;
+  defaultMaxAttempts: number;
   maxClaimBatch: number;
 }
 
@@ -41,14 +61,17 @@ export interface OpenSessionParams {
 
 /**
  * The live part of one replica: worker sessions, the dispatcher that feeds them, the completer
- * that settles their acks, the lease keeper, the LISTEN connection and the reaper.
+ * that settles their acks, the lease keeper, job waiters, the LISTEN connection and the
+ * maintenance loops.
  */
 export class Broker {
   readonly replicaId: string;
   private readonly sessions = new Map<string, Session>();
+  private readonly settings: QueueSettingsCache;
   private readonly dispatcher: Dispatcher;
   private readonly completer: Completer;
   private readonly leaseKeeper: LeaseKeeper;
+  private readonly waiter: JobWaiter;
   private readonly background: Periodic[] = [];
   private listener: Listener | undefined;
   private pingTimer: NodeJS.Timeout | undefined;
@@ -56,37 +79,63 @@ export class Broker {
   constructor(private readonly options: BrokerOptions) {
     const { db, log, config } = options;
     this.replicaId = options.replicaId ?? `replica-${randomUUID().slice(0, 8)}`;
+    this.settings = new QueueSettingsCache(db, log);
+    const wakeQueues = (queues: Iterable<string>) => this.dispatcher.wakeQueues(queues);
+    this.leaseKeeper = new LeaseKeeper({
+      db,
+      log,
+      replicaId: this.replicaId,
+      leaseSeconds: config.leaseSeconds,
+      retryPolicy: config.retryPolicy,
+      settings: this.settings,
+      sessions: () => this.sessions.values(),
+      onJobsRunnable: wakeQueues,
+    });
     this.dispatcher = new Dispatcher({
       db,
       log,
       replicaId: this.replicaId,
       leaseSeconds: config.leaseSeconds,
       maxClaimBatch: config.maxClaimBatch,
+      settings: this.settings,
+      onDelivered: (session, job) => this.leaseKeeper.watch(session.held.get(job.id)!),
     });
     this.completer = new Completer({
       db,
       log,
       retryPolicy: config.retryPolicy,
-      onJobsRunnable: (queues) => this.dispatcher.wakeQueues(queues),
+      defaultMaxAttempts: config.defaultMaxAttempts,
+      onJobsRunnable: wakeQueues,
     });
-    this.leaseKeeper = new LeaseKeeper({ db, log, leaseSeconds: config.leaseSeconds, sessions: () => this.sessions.values() });
+    this.waiter = new JobWaiter(db, log);
   }
 
   get config(): BrokerConfig {
     return this.options.config;
   }
 
-  start(): void {
+  async start(): Promise<void> {
     const { db, log, config, databaseUrl } = this.options;
+    await this.settings.refresh();
     this.listener = startListener({
       url: databaseUrl,
       log,
-      onNotify: (queue) => this.dispatcher.wake(queue),
-      onConnected: () => this.dispatcher.wakeAll(),
+      handlers: {
+        [CHANNELS.jobs]: (queue) => this.dispatcher.wake(queue),
+        [CHANNELS.finished]: (queue) => {
+          void this.waiter.check();
+          // Finished jobs free room in limited queues; unlimited ones have none to free.
+          if (this.settings.get(queue)?.limited) this.dispatcher.wake(queue);
+        },
+        [CHANNELS.cancel]: (jobId) => this.pushCancel(jobId),
+        [CHANNELS.queues]: (queue) => void this.settings.refresh().then(() => this.dispatcher.wake(queue)),
+      },
+      onConnected: () => this.poll(),
     });
     this.background.push(
-      startPeriodic("poll", config.pollIntervalMs, 0.2, log, async () => this.dispatcher.wakeAll()),
-      startReaper({ db, log, intervalMs: config.reapIntervalMs, onRequeued: (queues) => this.dispatcher.wakeQueues(queues) }),
+      startPeriodic("poll", config.pollIntervalMs, 0.2, log, async () => this.poll()),
+      startReaper({ db, log, intervalMs: config.reapIntervalMs, retryPolicy: config.retryPolicy, onRequeued: (q) => this.dispatcher.wakeQueues(q) }),
+      startRetentionSweeper({ db, log, intervalMs: config.retentionIntervalMs, retention: config.retention }),
     );
     this.leaseKeeper.start();
     this.pingTimer = setInterval(() => this.pingSessions(), config.pingIntervalMs);
@@ -94,16 +143,32 @@ export class Broker {
 
   /** Creates jobs atomically; queues with runnable jobs on this replica are woken at once. */
   async enqueue(jobs: NewJob[]): Promise<InsertedJob[]> {
-    const inserted = await jobInsertMany(this.options.db, jobs);
+    const inserted = await jobInsertMany(this.options.db, jobs, this.options.config.defaultMaxAttempts);
     // The notification reaches every replica, this one included; waking here saves its latency.
     this.dispatcher.wakeQueues(new Set(jobs.map((job) => job.queue)));
     return inserted;
+  }
+
+  /** Cancels a job; its holder, on whichever replica, is told through baton_cancel. */
+  cancel(id: string): Promise<JobRecord | undefined> {
+    return jobCancel(this.options.db, id);
+  }
+
+  async retry(target: RetryTarget): Promise<JobRecord[]> {
+    const revived = await jobRetry(this.options.db, target);
+    this.dispatcher.wakeQueues(new Set(revived.map((job) => job.queue)));
+    return revived;
+  }
+
+  wait(id: string, timeoutMs: number) {
+    return this.waiter.wait(id, timeoutMs);
   }
 
   openSession(params: OpenSessionParams): Session {
     const session = new Session({ id: randomUUID(), ...params });
     this.sessions.set(session.id, session);
     this.dispatcher.add(session);
+    this.leaseKeeper.registerWorkers().catch((error) => this.options.log.warn("registering worker failed", { error }));
     return session;
   }
 
@@ -115,10 +180,13 @@ export class Broker {
     // finished job would run again.
     await this.completer.drain();
     const leases = session.close();
+    await workerDelete(this.options.db, session.id).catch(() => {});
     if (leases.length === 0) return;
     try {
-      const queues = await jobReleaseMany(this.options.db, leases, reason);
-      this.dispatcher.wakeQueues(queues);
+      // The attempt counts, so a job that kills every worker still ends; retried at once.
+      const failures = leases.map((lease) => ({ ...lease, error: reason, retryDelaySeconds: 0, deadLetter: false }));
+      const outcomes = await jobFailMany(this.options.db, failures, this.options.config.retryPolicy);
+      this.dispatcher.wakeQueues(outcomes.filter((o) => o.state === "available").map((o) => o.queue));
     } catch (error) {
       // The leases stop being renewed, so the reaper re-queues them after expiry.
       this.options.log.warn("releasing leases failed; they will expire", { error, jobs: leases.length });
@@ -135,8 +203,8 @@ export class Broker {
     else this.completer.ack(session, { ...lease, result });
   }
 
-  nack(session: Session, nack: Nack): void {
-    this.completer.nack(session, nack);
+  nack(session: Session, failure: Failure): void {
+    this.completer.fail(session, failure);
   }
 
   reportProgress(session: Session, update: ProgressUpdate): void {
@@ -171,13 +239,25 @@ export class Broker {
     await this.listener?.close();
   }
 
+  /** Fallback for missed notifications: settings, claims and waiters are all re-checked. */
+  private poll(): void {
+    void this.settings.refresh().then(() => this.dispatcher.wakeAll());
+    void this.waiter.check();
+  }
+
+  private pushCancel(jobId: string): void {
+    for (const session of this.sessions.values()) {
+      if (session.held.has(jobId)) session.sink.cancel(jobId);
+    }
+  }
+
   private pingSessions(): void {
     const silentSince = Date.now() - 3 * this.options.config.pingIntervalMs;
     for (const session of this.sessions.values()) {
       if (session.lastSeenTime.getTime() < silentSince) {
         this.options.log.warn("closing silent worker stream", { session: session.id, worker: session.workerId });
-        void this.closeSession(session, "worker stream went silent");
-        session.sink.close("worker did not answer pings");
+        // The stream ends once its jobs are released, so the worker's view never runs ahead.
+        void this.closeSession(session, "worker stream went silent").then(() => session.sink.close("worker did not answer pings"));
       } else {
         session.sink.ping();
       }

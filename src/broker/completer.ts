@@ -2,12 +2,12 @@ import type { Database } from "../store/database.js";
 import type { NewJob } from "../store/job-record.js";
 import {
   type Ack,
-  type Nack,
+  type Failure,
   type ProgressUpdate,
   type RetryPolicy,
   jobAckMany,
+  jobFailMany,
   jobInsertMany,
-  jobNackMany,
   jobProgressMany,
   jobSettleFailureReasons,
 } from "../store/jobs.js";
@@ -18,6 +18,7 @@ export interface CompleterOptions {
   db: Database;
   log: Logger;
   retryPolicy: RetryPolicy;
+  defaultMaxAttempts: number;
   /** Queues that got runnable jobs from a settlement (a retry due now, a continuation). */
   onJobsRunnable(queues: Iterable<string>): void;
 }
@@ -38,7 +39,7 @@ export interface AckWithContinuation extends Ack {
  */
 export class Completer {
   private acks: Pending<Ack>[] = [];
-  private nacks: Pending<Nack>[] = [];
+  private failures: Pending<Failure>[] = [];
   private progress = new Map<string, ProgressUpdate>();
   private flushScheduled = false;
   private readonly inFlight = new Set<Promise<void>>();
@@ -50,8 +51,8 @@ export class Completer {
     this.scheduleFlush();
   }
 
-  nack(session: Session, nack: Nack): void {
-    this.nacks.push({ session, item: nack });
+  fail(session: Session, failure: Failure): void {
+    this.failures.push({ session, item: failure });
     this.scheduleFlush();
   }
 
@@ -79,13 +80,13 @@ export class Completer {
     setImmediate(() => {
       this.flushScheduled = false;
       const acks = this.acks;
-      const nacks = this.nacks;
+      const failures = this.failures;
       const progress = [...this.progress.values()];
       this.acks = [];
-      this.nacks = [];
+      this.failures = [];
       this.progress.clear();
       if (acks.length > 0) this.track(this.settleAcks(acks));
-      if (nacks.length > 0) this.track(this.settleNacks(nacks));
+      if (failures.length > 0) this.track(this.settleFailures(failures));
       if (progress.length > 0) this.track(this.writeProgress(progress));
     });
   }
@@ -104,9 +105,9 @@ export class Completer {
     }
   }
 
-  private async settleNacks(nacks: Pending<Nack>[]): Promise<void> {
+  private async settleFailures(nacks: Pending<Failure>[]): Promise<void> {
     try {
-      const outcomes = await jobNackMany(this.options.db, nacks.map((n) => n.item), this.options.retryPolicy);
+      const outcomes = await jobFailMany(this.options.db, nacks.map((n) => n.item), this.options.retryPolicy);
       const runnable = outcomes.filter((o) => o.state === "available").map((o) => o.queue);
       if (runnable.length > 0) this.options.onJobsRunnable(runnable);
       await this.answer(nacks, new Set(outcomes.map((o) => o.id)));
@@ -121,7 +122,7 @@ export class Completer {
       const settled = await this.options.db.transaction(async (tx) => {
         const done = await jobAckMany(tx, [ack]);
         // Refused by the fence: create nothing, the ack changes nothing.
-        if (done.size === 1) await jobInsertMany(tx, ack.continueWith);
+        if (done.size === 1) await jobInsertMany(tx, ack.continueWith, this.options.defaultMaxAttempts);
         return done;
       });
       if (settled.size === 1) this.options.onJobsRunnable(ack.continueWith.map((job) => job.queue));
@@ -141,7 +142,7 @@ export class Completer {
   }
 
   /** Answers each settlement: ok for those written, the fence's reason for the others. */
-  private async answer(pending: Pending<Ack | Nack>[], settled: Set<string>): Promise<void> {
+  private async answer(pending: Pending<Ack | Failure>[], settled: Set<string>): Promise<void> {
     const refused = pending.filter((p) => !settled.has(p.item.jobId));
     const reasons = refused.length > 0 ? await jobSettleFailureReasons(this.options.db, refused.map((p) => p.item)) : new Map();
     for (const { session, item } of pending) {
@@ -153,7 +154,7 @@ export class Completer {
     for (const { session } of pending) this.options.onJobsRunnable(session.queues);
   }
 
-  private failAll(pending: Pending<Ack | Nack>[], error: unknown): void {
+  private failAll(pending: Pending<Ack | Failure>[], error: unknown): void {
     this.options.log.error("settling failed", { error, count: pending.length });
     // The worker keeps the lease and may settle again; nothing was written.
     for (const { session, item } of pending) session.sink.settled(item.jobId, false, "settlement could not be written; retry");

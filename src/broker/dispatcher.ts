@@ -1,7 +1,8 @@
 import type { Database } from "../store/database.js";
 import type { JobRecord } from "../store/job-record.js";
-import { jobClaim, jobUnclaim } from "../store/jobs.js";
+import { jobClaim, jobClaimLimited, jobUnclaim } from "../store/jobs.js";
 import type { Logger } from "../telemetry/log.js";
+import type { QueueSettingsCache } from "./queue-settings.js";
 import type { Session } from "./session.js";
 
 export interface DispatcherOptions {
@@ -12,6 +13,9 @@ export interface DispatcherOptions {
   leaseSeconds: number;
   /** Largest claim in one statement. */
   maxClaimBatch: number;
+  settings: QueueSettingsCache;
+  /** Called with each job handed to a stream (the lease keeper watches its deadline). */
+  onDelivered(session: Session, job: JobRecord): void;
 }
 
 /**
@@ -91,6 +95,9 @@ export class Dispatcher {
   }
 
   private async claimFor(queue: string): Promise<void> {
+    const settings = this.options.settings.get(queue);
+    // A paused queue is woken again by its resume notification.
+    if (settings?.paused) return;
     const allocations = this.reserveCredit(queue);
     const demand = allocations.reduce((sum, a) => sum + a.count, 0);
     if (demand === 0 || this.stopped) {
@@ -100,7 +107,8 @@ export class Dispatcher {
     this.claiming.add(queue);
     let claimedAll = false;
     try {
-      const { jobs, nextDueTime } = await jobClaim(this.options.db, {
+      const claim = settings?.limited ? jobClaimLimited : jobClaim;
+      const { jobs, nextDueTime } = await claim(this.options.db, {
         queue,
         limit: demand,
         leaseSeconds: this.options.leaseSeconds,
@@ -108,7 +116,10 @@ export class Dispatcher {
       });
       claimedAll = jobs.length === demand;
       await this.distribute(jobs, allocations);
-      this.armDueTimer(queue, nextDueTime);
+      // Rate-limited: tokens refill with time, so look again when the next one is due.
+      const rateLimit = settings?.rateLimit;
+      const refill = rateLimit && !claimedAll ? new Date(Date.now() + Math.max(20, 1000 / rateLimit)) : null;
+      this.armDueTimer(queue, earliest(nextDueTime, refill));
     } catch (error) {
       this.release(allocations);
       this.options.log.warn("claim failed", { queue, error });
@@ -153,6 +164,7 @@ export class Dispatcher {
         if (allocation.count > 0) {
           allocation.count -= 1;
           delivered = allocation.session.deliver(job);
+          if (delivered) this.options.onDelivered(allocation.session, job);
         }
       }
       if (!delivered) undeliverable.push(job);
@@ -197,4 +209,10 @@ export class Dispatcher {
       this.dueTimer = setTimeout(() => this.fireDueTimer(), Math.max(0, earliest - now) + 5);
     }
   }
+}
+
+function earliest(a: Date | null, b: Date | null): Date | null {
+  if (a === null) return b;
+  if (b === null) return a;
+  return a < b ? a : b;
 }

@@ -1,60 +1,167 @@
 import type { Database } from "../store/database.js";
-import { jobRenewMany } from "../store/jobs.js";
+import type { LeaseRef } from "../store/job-record.js";
+import { type RetryPolicy, jobFailMany, jobRenewMany } from "../store/jobs.js";
+import { workerUpsertMany } from "../store/workers.js";
 import type { Logger } from "../telemetry/log.js";
-import type { Session } from "./session.js";
+import type { QueueSettingsCache } from "./queue-settings.js";
+import type { HeldLease, Session } from "./session.js";
 
 export interface LeaseKeeperOptions {
   db: Database;
   log: Logger;
+  replicaId: string;
+  /** Default lease length; queues may set their own. */
   leaseSeconds: number;
+  retryPolicy: RetryPolicy;
+  settings: QueueSettingsCache;
   sessions(): Iterable<Session>;
+  /** Queues that got runnable jobs back (a timed-out attempt that will be retried). */
+  onJobsRunnable(queues: Iterable<string>): void;
 }
 
+/** Rows of the worker registry older than this belong to a replica that died. */
+export const WORKER_STALE_SECONDS = 60;
+
 /**
- * Renews every lease held by this replica's open streams in one statement, every third of
- * the lease duration, so a lease survives two missed renewals. Workers never heartbeat per job;
- * a lease that failed to renew (reaped after a database outage, settled elsewhere) is dropped
- * and its worker told with lease_lost.
+ * Keeps this replica's leases alive and honest.
+ *
+ * Renewal: every lease held by an open stream is renewed in one statement, every third of the
+ * shortest lease in use, so a lease survives two missed renewals. Workers never heartbeat per
+ * job; a lease that failed to renew (reaped after a database outage, settled elsewhere) is
+ * dropped and its worker told with lease_lost. The same tick refreshes the worker registry.
+ *
+ * Timeouts: one timer for the earliest attempt deadline. When an attempt runs past its
+ * timeout the worker gets cancel, the attempt is settled as failed (retried or DEAD), then
+ * the worker gets lease_lost. Renewals never extend a lease past its deadline, so even if
+ * this replica dies the job comes back when the deadline passes.
  */
 export class LeaseKeeper {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
+  private renewTimer: NodeJS.Timeout | undefined;
+  private deadlineTimer: NodeJS.Timeout | undefined;
+  private deadlineAt = Infinity;
+  /** Renewals and timeouts run one after another, so neither acts on a lease the other dropped. */
+  private chain: Promise<void> = Promise.resolve();
+  private stopped = false;
 
   constructor(private readonly options: LeaseKeeperOptions) {}
 
   start(): void {
-    this.timer = setInterval(() => {
-      if (!this.running) this.running = this.renew().finally(() => (this.running = undefined));
-    }, (this.options.leaseSeconds * 1000) / 3);
+    this.scheduleRenewal();
   }
 
   async stop(): Promise<void> {
-    clearInterval(this.timer);
-    await this.running;
+    this.stopped = true;
+    clearTimeout(this.renewTimer);
+    clearTimeout(this.deadlineTimer);
+    await this.chain;
+  }
+
+  /** A job was delivered: watch its deadline. */
+  watch(lease: HeldLease): void {
+    if (lease.deadline === null || this.stopped) return;
+    const at = lease.deadline.getTime();
+    if (at >= this.deadlineAt) return;
+    clearTimeout(this.deadlineTimer);
+    this.deadlineAt = at;
+    this.deadlineTimer = setTimeout(() => void this.serialize(() => this.expireOverdue()), Math.max(0, at - Date.now()));
+  }
+
+  private scheduleRenewal(): void {
+    if (this.stopped) return;
+    this.renewTimer = setTimeout(() => {
+      void this.serialize(() => this.renew()).finally(() => this.scheduleRenewal());
+    }, this.renewalIntervalMs());
+  }
+
+  /** A third of the shortest lease of any queue that open streams take from. */
+  private renewalIntervalMs(): number {
+    let shortest = this.options.leaseSeconds;
+    for (const session of this.options.sessions()) {
+      for (const queue of session.queues) {
+        const seconds = this.options.settings.get(queue)?.leaseSeconds;
+        if (seconds && seconds < shortest) shortest = seconds;
+      }
+    }
+    return (shortest * 1000) / 3;
+  }
+
+  private serialize(work: () => Promise<void>): Promise<void> {
+    this.chain = this.chain.then(work);
+    return this.chain;
   }
 
   async renew(): Promise<void> {
-    const holders = new Map<string, Session>();
-    const leases = [];
-    for (const session of this.options.sessions()) {
-      for (const lease of session.held.values()) {
-        holders.set(lease.jobId, session);
-        leases.push(lease);
-      }
-    }
-    if (leases.length === 0) return;
+    const { holders, leases } = this.collect(() => true);
     try {
+      await this.registerWorkers();
+      if (leases.length === 0) return;
       const renewed = await jobRenewMany(this.options.db, leases, this.options.leaseSeconds);
       for (const lease of leases) {
-        if (renewed.has(lease.jobId)) continue;
-        const session = holders.get(lease.jobId)!;
-        // Settled while the renewal ran: not lost, just done.
-        if (!session.holds(lease)) continue;
-        session.forget(lease.jobId);
-        session.sink.leaseLost(lease.jobId);
+        if (!renewed.has(lease.jobId)) this.drop(holders.get(lease.jobId)!, lease);
       }
     } catch (error) {
       this.options.log.warn("lease renewal failed", { error, leases: leases.length });
     }
+  }
+
+  private async expireOverdue(): Promise<void> {
+    this.deadlineAt = Infinity;
+    const now = Date.now();
+    const { holders, leases } = this.collect((lease) => lease.deadline !== null && lease.deadline.getTime() <= now);
+    if (leases.length > 0) {
+      for (const lease of leases) holders.get(lease.jobId)!.sink.cancel(lease.jobId);
+      try {
+        const outcomes = await jobFailMany(
+          this.options.db,
+          leases.map((lease) => ({ ...lease, error: "attempt timed out", deadLetter: false })),
+          this.options.retryPolicy,
+        );
+        this.options.onJobsRunnable(outcomes.filter((o) => o.state === "available").map((o) => o.queue));
+      } catch (error) {
+        // The lease is no longer renewed past the deadline, so the reaper settles it.
+        this.options.log.warn("timing out attempts failed", { error, leases: leases.length });
+      }
+      for (const lease of leases) this.drop(holders.get(lease.jobId)!, lease);
+    }
+    for (const session of this.options.sessions()) for (const lease of session.held.values()) this.watch(lease);
+  }
+
+  private collect(include: (lease: HeldLease) => boolean) {
+    const holders = new Map<string, Session>();
+    const leases: HeldLease[] = [];
+    for (const session of this.options.sessions()) {
+      for (const lease of session.held.values()) {
+        if (!include(lease)) continue;
+        holders.set(lease.jobId, session);
+        leases.push(lease);
+      }
+    }
+    return { holders, leases };
+  }
+
+  private drop(session: Session, lease: LeaseRef): void {
+    // Settled while the statement ran: not lost, just done.
+    if (!session.holds(lease)) return;
+    session.forget(lease.jobId);
+    session.sink.leaseLost(lease.jobId);
+  }
+
+  /** Writes this replica's open streams to the registry that ListWorkers reads. */
+  async registerWorkers(): Promise<void> {
+    const sessions = [...this.options.sessions()];
+    await workerUpsertMany(
+      this.options.db,
+      this.options.replicaId,
+      sessions.map((s) => ({
+        sessionId: s.id,
+        workerId: s.workerId,
+        queues: [...s.queues],
+        inFlight: s.held.size,
+        maxInFlight: s.maxInFlight,
+        connectTime: s.connectTime,
+        lastSeenTime: s.lastSeenTime,
+      })),
+      WORKER_STALE_SECONDS,
+    );
   }
 }

@@ -23,6 +23,8 @@ export interface HeldLease {
   jobId: string;
   leaseToken: string;
   queue: string;
+  /** When the attempt times out (database time), if it has a timeout. */
+  deadline: Date | null;
 }
 
 /**
@@ -84,7 +86,7 @@ export class Session {
   deliver(job: JobRecord): boolean {
     if (!this.open) return false;
     this.credit -= 1;
-    this.held.set(job.id, { jobId: job.id, leaseToken: job.lease_token!, queue: job.queue });
+    this.held.set(job.id, { jobId: job.id, leaseToken: job.lease_token!, queue: job.queue, deadline: job.attempt_deadline });
     this.sink.job(job, job.lease_token!, job.lease_expire_time!);
     return true;
   }

@@ -1,5 +1,5 @@
 import type { Database } from "../store/database.js";
-import { jobReapExpired } from "../store/jobs.js";
+import { type RetryPolicy, jobFailMany, jobFindExpired } from "../store/jobs.js";
 import type { Logger } from "../telemetry/log.js";
 import { type Periodic, startPeriodic } from "./periodic.js";
 
@@ -7,25 +7,38 @@ export interface ReaperOptions {
   db: Database;
   log: Logger;
   intervalMs: number;
-  /** Rows per statement; the reaper loops until a batch comes back short. */
+  retryPolicy: RetryPolicy;
+  /** Rows per pass; the reaper loops until a pass comes back short. */
   batchSize?: number;
   onRequeued(queues: string[]): void;
 }
 
 /**
- * Re-queues jobs whose lease expired by database time: their replica crashed or lost the
- * database for longer than a lease. Runs on every replica; SKIP LOCKED keeps them apart.
+ * Settles leases that ended by database time: their replica crashed, lost the database for
+ * longer than a lease, or the attempt passed its timeout. Each counts as a failed attempt.
+ * Runs on every replica; the settlement is fenced by lease token, so two reapers (or a late
+ * ack) never both win.
  */
 export function startReaper(options: ReaperOptions): Periodic {
   const batchSize = options.batchSize ?? 1000;
   return startPeriodic("reaper", options.intervalMs, 0.2, options.log, async () => {
     for (;;) {
-      const queues = await jobReapExpired(options.db, batchSize);
-      if (queues.length > 0) {
-        options.log.info("re-queued expired leases", { jobs: queues.length });
-        options.onRequeued(queues);
-      }
-      if (queues.length < batchSize) return;
+      const expired = await jobFindExpired(options.db, batchSize);
+      if (expired.length === 0) return;
+      const outcomes = await jobFailMany(
+        options.db,
+        expired.map((lease) => ({
+          ...lease,
+          error: lease.timedOut ? "attempt timed out" : "lease expired",
+          // A dead replica is no fault of the job: retry at once. A timeout backs off.
+          retryDelaySeconds: lease.timedOut ? undefined : 0,
+          deadLetter: false,
+        })),
+        options.retryPolicy,
+      );
+      options.log.info("settled expired leases", { jobs: outcomes.length });
+      options.onRequeued(outcomes.filter((o) => o.state === "available").map((o) => o.queue));
+      if (expired.length < batchSize) return;
     }
   });
 }

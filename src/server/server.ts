@@ -4,6 +4,7 @@ import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { createJobService } from "../api/job-service.js";
 import { errorMappingInterceptor } from "../api/error-mapping.js";
 import { createScheduleService } from "../api/schedule-service.js";
+import { createQueueService } from "../api/queue-service.js";
 import { createWorkerService } from "../api/worker-service.js";
 import { Broker } from "../broker/broker.js";
 import type { ServerConfig } from "../config.js";
@@ -49,8 +50,8 @@ export async function startServer(config: ServerConfig & { databaseUrl: string }
     readMaxBytes: Math.max(4 * 1024 * 1024, config.maxPayloadBytes * 2 + 64 * 1024),
     routes(router) {
       router.service(JobService, createJobService({ broker, db, limits }));
-      router.service(WorkerService, createWorkerService({ broker, log, limits, helloTimeoutMs: 10_000 }));
-      router.service(QueueService, {});
+      router.service(WorkerService, createWorkerService({ broker, db, log, limits, helloTimeoutMs: 10_000 }));
+      router.service(QueueService, createQueueService(db));
       router.service(ScheduleService, createScheduleService({ db, limits }));
       router.service(Health, createHealthService(health));
     },
@@ -59,7 +60,7 @@ export async function startServer(config: ServerConfig & { databaseUrl: string }
 
   const server = createDualProtocolServer(rpcHandler, {});
   const keepalive = startKeepalive(server.http2, { intervalMs: config.keepaliveIntervalMs, timeoutMs: config.keepaliveTimeoutMs });
-  broker.start();
+  await broker.start();
   // Fired jobs wake every replica's dispatcher, this one's included, through the enqueue NOTIFY.
   const scheduler = startScheduler({ db, log, intervalMs: config.schedulerIntervalMs, defaultMaxAttempts: config.defaultMaxAttempts });
   await new Promise<void>((resolve, reject) => {

@@ -35,6 +35,9 @@ export interface JobRecord {
   result: Buffer | null;
   last_error: string;
   errors: JobErrorRecord[];
+  cancel_requested: boolean;
+  fairness_key: string | null;
+  attempt_deadline: Date | null;
 }
 
 /** A validated request to create a job. */
@@ -46,8 +49,12 @@ export interface NewJob {
   /** Absolute first run time; wins over delaySeconds. */
   runTime?: Date;
   delaySeconds?: number;
-  maxAttempts: number;
+  /** Undefined takes the queue's setting, then the broker's default. */
+  maxAttempts?: number;
   dedupKey?: string;
+  /** With dedupKey: also match a job with that key finished less than this long ago. */
+  dedupWindowSeconds?: number;
+  fairnessKey?: string;
   chainId?: string;
   parentId?: string;
   timeoutSeconds?: number;

@@ -1,4 +1,4 @@
-import type { Queryable } from "./database.js";
+import type { Database, Queryable } from "./database.js";
 import type { JobRecord, LeaseRef, NewJob, StoredJobState } from "./job-record.js";
 import { loadQueries } from "./sql-file.js";
 
@@ -7,14 +7,20 @@ const sql = loadQueries<
   | "JobGetUnfinishedByDedupKey"
   | "JobGet"
   | "JobClaim"
+  | "JobClaimLockQueue"
+  | "JobClaimLimited"
   | "JobUnclaim"
   | "JobAckMany"
-  | "JobNackMany"
+  | "JobFailMany"
   | "JobSettleFailureReasons"
   | "JobProgressMany"
   | "JobRenewMany"
-  | "JobReleaseMany"
-  | "JobReapExpired"
+  | "JobFindExpired"
+  | "JobCancel"
+  | "JobRetry"
+  | "JobListPage"
+  | "JobGetFinished"
+  | "JobDeleteExpired"
 >(new URL("./sql/jobs.sql", import.meta.url));
 
 /** Every statement takes an optional `now`; null means database time (production). */
@@ -29,7 +35,15 @@ export interface InsertedJob {
  * Inserts jobs in one statement (all or none) and returns them in request order. A request
  * whose dedup_key matches an unfinished job resolves to that job instead.
  */
-export async function jobInsertMany(db: Queryable, jobs: NewJob[], now: Now = null): Promise<InsertedJob[]> {
+/** Attempts of a job whose request and queue name none. */
+export const DEFAULT_MAX_ATTEMPTS = 25;
+
+export async function jobInsertMany(
+  db: Queryable,
+  jobs: NewJob[],
+  defaultMaxAttempts = DEFAULT_MAX_ATTEMPTS,
+  now: Now = null,
+): Promise<InsertedJob[]> {
   const { rows } = await db.query<JobRecord>({
     name: "JobInsertMany",
     text: sql.JobInsertMany,
@@ -40,12 +54,15 @@ export async function jobInsertMany(db: Queryable, jobs: NewJob[], now: Now = nu
       jobs.map((j) => j.priority),
       jobs.map((j) => j.delaySeconds ?? null),
       jobs.map((j) => j.runTime ?? null),
-      jobs.map((j) => j.maxAttempts),
+      jobs.map((j) => j.maxAttempts ?? null),
       jobs.map((j) => j.dedupKey ?? null),
       jobs.map((j) => j.chainId ?? null),
       jobs.map((j) => j.parentId ?? null),
       jobs.map((j) => j.timeoutSeconds ?? null),
       now,
+      defaultMaxAttempts,
+      jobs.map((j) => j.dedupWindowSeconds ?? null),
+      jobs.map((j) => j.fairnessKey ?? null),
     ],
   });
   return matchInsertedToRequests(db, jobs, rows);
@@ -123,12 +140,31 @@ export async function jobClaim(db: Queryable, params: ClaimParams): Promise<Clai
   const { rows } = await db.query<JobRecord & { next_due_time: Date | null }>({
     name: "JobClaim",
     text: sql.JobClaim,
-    values: [params.queue, params.limit, params.leaseSeconds, params.owner, params.now ?? null],
+    values: claimValues(params),
   });
-  return {
-    jobs: rows.filter((row) => row.id !== null),
-    nextDueTime: rows[0]?.next_due_time ?? null,
-  };
+  return claimResult(rows);
+}
+
+/**
+ * Claims from a queue with a concurrency, rate or fairness limit: one transaction that first
+ * takes the queue's advisory lock, so replicas never over-claim together.
+ */
+export async function jobClaimLimited(db: Database, params: ClaimParams): Promise<ClaimResult> {
+  return db.transaction(async (tx) => {
+    await tx.query({ name: "JobClaimLockQueue", text: sql.JobClaimLockQueue, values: [params.queue] });
+    const { rows } = await tx.query<JobRecord & { next_due_time: Date | null }>({
+      name: "JobClaimLimited",
+      text: sql.JobClaimLimited,
+      values: claimValues(params),
+    });
+    return claimResult(rows);
+  });
+}
+
+const claimValues = (params: ClaimParams) => [params.queue, params.limit, params.leaseSeconds, params.owner, params.now ?? null];
+
+function claimResult(rows: (JobRecord & { next_due_time: Date | null })[]): ClaimResult {
+  return { jobs: rows.filter((row) => row.id !== null), nextDueTime: rows[0]?.next_due_time ?? null };
 }
 
 /** Returns the queues of the jobs given back. */
@@ -155,9 +191,11 @@ export async function jobAckMany(db: Queryable, acks: Ack[], now: Now = null): P
   return new Set(rows.map((row) => row.id));
 }
 
-export interface Nack extends LeaseRef {
+export interface Failure extends LeaseRef {
   error: string;
+  /** Delay before the next attempt; undefined takes the backoff. */
   retryDelaySeconds?: number;
+  /** No further attempts. */
   deadLetter: boolean;
 }
 
@@ -166,25 +204,26 @@ export interface RetryPolicy {
   maxDelaySeconds: number;
 }
 
-export interface NackOutcome {
+export interface FailOutcome {
   id: string;
   queue: string;
   state: StoredJobState;
   run_time: Date;
 }
 
-export async function jobNackMany(db: Queryable, nacks: Nack[], policy: RetryPolicy, now: Now = null): Promise<NackOutcome[]> {
-  const { rows } = await db.query<NackOutcome>({
-    name: "JobNackMany",
-    text: sql.JobNackMany,
+/** Settles failed attempts (nack, released stream, timeout, expired lease) in one statement. */
+export async function jobFailMany(db: Queryable, failures: Failure[], policy: RetryPolicy, now: Now = null): Promise<FailOutcome[]> {
+  const { rows } = await db.query<FailOutcome>({
+    name: "JobFailMany",
+    text: sql.JobFailMany,
     values: [
-      nacks.map((n) => n.jobId),
-      nacks.map((n) => n.leaseToken),
-      nacks.map((n) => n.error),
-      nacks.map((n) => n.retryDelaySeconds ?? null),
+      failures.map((f) => f.jobId),
+      failures.map((f) => f.leaseToken),
+      failures.map((f) => f.error),
+      failures.map((f) => f.retryDelaySeconds ?? null),
       policy.baseDelaySeconds,
       policy.maxDelaySeconds,
-      nacks.map((n) => n.deadLetter),
+      failures.map((f) => f.deadLetter),
       now,
     ],
   });
@@ -230,22 +269,75 @@ export async function jobRenewMany(db: Queryable, leases: LeaseRef[], leaseSecon
   return new Set(rows.map((row) => row.id));
 }
 
-/** Gives leased jobs back to their queues, counting the attempt; returns their queues. */
-export async function jobReleaseMany(db: Queryable, leases: LeaseRef[], reason: string, now: Now = null): Promise<string[]> {
-  const { rows } = await db.query<{ queue: string }>({
-    name: "JobReleaseMany",
-    text: sql.JobReleaseMany,
-    values: [leases.map((l) => l.jobId), leases.map((l) => l.leaseToken), reason, now],
-  });
-  return rows.map((row) => row.queue);
+export interface ExpiredLease extends LeaseRef {
+  /** The attempt ran past its timeout (else its replica stopped renewing). */
+  timedOut: boolean;
 }
 
-/** Re-queues up to `limit` expired leases; returns the queues of the jobs re-queued. */
-export async function jobReapExpired(db: Queryable, limit: number, now: Now = null): Promise<string[]> {
-  const { rows } = await db.query<{ queue: string }>({
-    name: "JobReapExpired",
-    text: sql.JobReapExpired,
+export async function jobFindExpired(db: Queryable, limit: number, now: Now = null): Promise<ExpiredLease[]> {
+  const { rows } = await db.query<{ id: string; lease_token: string; timed_out: boolean }>({
+    name: "JobFindExpired",
+    text: sql.JobFindExpired,
     values: [limit, now],
   });
-  return rows.map((row) => row.queue);
+  return rows.map((row) => ({ jobId: row.id, leaseToken: row.lease_token, timedOut: row.timed_out }));
+}
+
+/** The job after the cancel, or undefined if it was already finished (or does not exist). */
+export async function jobCancel(db: Queryable, id: string, now: Now = null): Promise<JobRecord | undefined> {
+  const { rows } = await db.query<JobRecord>({ name: "JobCancel", text: sql.JobCancel, values: [id, now] });
+  return rows[0];
+}
+
+export type RetryTarget = { id: string } | { queue: string; state: "dead" | "cancelled" };
+
+/** Revives DEAD or CANCELLED jobs with a fresh attempt budget; returns them. */
+export async function jobRetry(db: Queryable, target: RetryTarget, now: Now = null): Promise<JobRecord[]> {
+  const byId = "id" in target;
+  const { rows } = await db.query<JobRecord>({
+    name: "JobRetry",
+    text: sql.JobRetry,
+    values: [byId ? target.id : null, byId ? null : target.queue, byId ? null : target.state, now],
+  });
+  return rows;
+}
+
+export interface ListFilter {
+  queue?: string;
+  /** A stored state, or "scheduled"/"available" told apart by run_time. */
+  state?: StoredJobState | "scheduled";
+  chainId?: string;
+  limit: number;
+  /** Only jobs with a smaller id: the last id of the previous page. */
+  beforeId?: string;
+}
+
+export async function jobListPage(db: Queryable, filter: ListFilter): Promise<JobRecord[]> {
+  const { rows } = await db.query<JobRecord>({
+    name: "JobListPage",
+    text: sql.JobListPage,
+    values: [filter.queue ?? null, filter.state ?? null, filter.chainId ?? null, filter.limit, filter.beforeId ?? null],
+  });
+  return rows;
+}
+
+export async function jobGetFinished(db: Queryable, ids: string[]): Promise<JobRecord[]> {
+  const { rows } = await db.query<JobRecord>({ name: "JobGetFinished", text: sql.JobGetFinished, values: [ids] });
+  return rows;
+}
+
+export interface Retention {
+  succeededSeconds: number;
+  deadSeconds: number;
+  cancelledSeconds: number;
+}
+
+/** Deletes up to `limit` finished jobs past their retention; returns how many. */
+export async function jobDeleteExpired(db: Queryable, limit: number, retention: Retention, now: Now = null): Promise<number> {
+  const result = await db.query({
+    name: "JobDeleteExpired",
+    text: sql.JobDeleteExpired,
+    values: [limit, retention.succeededSeconds, retention.deadSeconds, retention.cancelledSeconds, now],
+  });
+  return result.rowCount ?? 0;
 }

@@ -1,17 +1,28 @@
 import pg from "pg";
 import type { Logger } from "../telemetry/log.js";
 
-/** The channel every enqueue transaction notifies, with the queue name as payload. */
-export const JOBS_CHANNEL = "baton_jobs";
+/** Notification channels. Payloads are queue names, except baton_cancel's (a job id). */
+export const CHANNELS = {
+  /** Jobs became runnable on a queue (enqueue, retry, resume). */
+  jobs: "baton_jobs",
+  /** Jobs of a queue reached a terminal state (or freed concurrency). */
+  finished: "baton_finished",
+  /** A leased job was asked to stop. */
+  cancel: "baton_cancel",
+  /** A queue's settings changed (pause, resume, update). */
+  queues: "baton_queues",
+} as const;
+
+export type Channel = (typeof CHANNELS)[keyof typeof CHANNELS];
 
 export interface ListenerOptions {
   url: string;
   log: Logger;
-  /** Called with the queue name of each notification. */
-  onNotify(queue: string): void;
+  /** Handler per channel, called with each notification's payload. */
+  handlers: Partial<Record<Channel, (payload: string) => void>>;
   /**
    * Called after every (re)connect: notifications sent while no connection listened are
-   * lost, so the caller polls all queues at once.
+   * lost, so the caller polls at once.
    */
   onConnected(): void;
   /** Longest wait between reconnect attempts. */
@@ -23,12 +34,13 @@ export interface Listener {
 }
 
 /**
- * Keeps one connection LISTENing on the jobs channel. It never opens a transaction, and when
+ * Keeps one connection LISTENing on Baton's channels. It never opens a transaction, and when
  * the connection dies (server restart, pg_terminate_backend, network) it reconnects with
  * capped exponential backoff and LISTENs again.
  */
 export function startListener(options: ListenerOptions): Listener {
   const maxBackoffMs = options.maxBackoffMs ?? 5_000;
+  const channels = Object.keys(options.handlers) as Channel[];
   let client: pg.Client | undefined;
   let closed = false;
   let failures = 0;
@@ -37,7 +49,7 @@ export function startListener(options: ListenerOptions): Listener {
   const connect = async () => {
     const next = new pg.Client({ connectionString: options.url, application_name: "baton-listener" });
     next.on("notification", (message) => {
-      if (message.payload) options.onNotify(message.payload);
+      options.handlers[message.channel as Channel]?.(message.payload ?? "");
     });
     next.on("error", (error) => {
       options.log.warn("listener connection failed", { error });
@@ -46,7 +58,7 @@ export function startListener(options: ListenerOptions): Listener {
     next.on("end", () => scheduleReconnect(next));
     try {
       await next.connect();
-      await next.query(`listen ${JOBS_CHANNEL}`);
+      await next.query(channels.map((channel) => `listen ${channel};`).join(" "));
     } catch (error) {
       options.log.warn("listener could not connect", { error });
       scheduleReconnect(next);

@@ -5,25 +5,33 @@
 -- name: JobInsertMany
 -- Inserts a batch in input order and wakes the queues in the same statement. Ids are drawn
 -- in input order so that the caller can match rows to requests; a row skipped by dedup_key
--- is absent from the output. Root jobs are their own chain.
+-- (an unfinished job holds it, or one finished within the request's dedup window) is absent
+-- from the output. Root jobs are their own chain. max_attempts falls back to the queue's
+-- setting, then to $13.
 with input as (
   select nextval(pg_get_serial_sequence('baton.jobs', 'id')) as id, t.*
   from unnest(
     $1::text[], $2::bytea[], $3::jsonb[], $4::int[], $5::float8[], $6::timestamptz[],
-    $7::int[], $8::text[], $9::bigint[], $10::bigint[], $11::float8[]
+    $7::int[], $8::text[], $9::bigint[], $10::bigint[], $11::float8[], $14::float8[], $15::text[]
   ) with ordinality as t(queue, payload, headers, priority, delay_seconds, run_time,
-                        max_attempts, dedup_key, chain_id, parent_id, timeout_seconds, ord)
+                        max_attempts, dedup_key, chain_id, parent_id, timeout_seconds,
+                        dedup_window_seconds, fairness_key, ord)
   order by t.ord
 ),
 inserted as (
   insert into baton.jobs (id, queue, payload, headers, priority, run_time, max_attempts,
-                          dedup_key, chain_id, parent_id, timeout)
-  select id, queue, payload, headers, priority,
-         coalesce(run_time, coalesce($12::timestamptz, now()) + make_interval(secs => coalesce(delay_seconds, 0))),
-         max_attempts, dedup_key, coalesce(chain_id, id), parent_id,
-         make_interval(secs => timeout_seconds)
-  from input
-  order by ord
+                          dedup_key, chain_id, parent_id, timeout, fairness_key)
+  select i.id, i.queue, i.payload, i.headers, i.priority,
+         coalesce(i.run_time, coalesce($12::timestamptz, now()) + make_interval(secs => coalesce(i.delay_seconds, 0))),
+         coalesce(i.max_attempts, q.max_attempts, $13::int), i.dedup_key, coalesce(i.chain_id, i.id), i.parent_id,
+         make_interval(secs => i.timeout_seconds), i.fairness_key
+  from input i
+  left join baton.queues q on q.name = i.queue
+  where i.dedup_window_seconds is null or not exists (
+    select 1 from baton.jobs f
+    where f.queue = i.queue and f.dedup_key = i.dedup_key
+      and f.finish_time > coalesce($12::timestamptz, now()) - make_interval(secs => i.dedup_window_seconds))
+  order by i.ord
   on conflict (queue, dedup_key)
     where dedup_key is not null and state in ('available', 'blocked', 'leased')
     do nothing
@@ -52,28 +60,122 @@ from baton.jobs where id = $1;
 
 -- name: JobClaim
 -- Leases up to $2 due jobs of one queue to this replica, in claim order, skipping rows that
--- other replicas are claiming. Also reports when the next not-yet-due job of the queue is due,
--- so the dispatcher can arm a timer instead of polling.
-with due as (
-  select id from baton.jobs
-  where queue = $1 and state = 'available' and run_time <= coalesce($5::timestamptz, now())
-  order by priority, run_time, id
+-- other replicas are claiming; nothing while the queue is paused. The lease lasts the queue's
+-- lease_duration (else $3 seconds) and the attempt must end by its timeout (the job's, else
+-- the queue's default). Also reports when the next not-yet-due job of the queue is due, so
+-- the dispatcher can arm a timer instead of polling. For queues without limits; see
+-- JobClaimLimited.
+with settings as (
+  select coalesce(max(extract(epoch from q.lease_duration)), $3::float8) as lease_seconds,
+         max(q.default_timeout) as default_timeout,
+         coalesce(bool_or(q.paused), false) as paused
+  from (select 1) one left join baton.queues q on q.name = $1
+),
+due as (
+  select j.id from baton.jobs j, settings
+  where j.queue = $1 and j.state = 'available' and j.run_time <= coalesce($5::timestamptz, now())
+    and not settings.paused
+  order by j.priority, j.run_time, j.id
   limit $2
-  for update skip locked
+  for update of j skip locked
 ),
 claimed as (
   update baton.jobs j
   set state = 'leased',
       attempt = j.attempt + 1,
       lease_token = gen_random_uuid(),
-      lease_expire_time = coalesce($5::timestamptz, now()) + make_interval(secs => $3::float8),
+      lease_expire_time = coalesce($5::timestamptz, now()) + make_interval(secs => settings.lease_seconds),
+      attempt_deadline = coalesce($5::timestamptz, now()) + coalesce(j.timeout, settings.default_timeout),
       lease_owner = $4
-  from due
+  from due, settings
   where j.id = due.id
   returning j.*
 )
 -- Exactly one row with a null id when nothing was claimed, so next_due_time always arrives.
-select claimed.*, (claimed.run_time > coalesce($5::timestamptz, now())) as scheduled, next.next_due_time
+select claimed.*, false as scheduled, next.next_due_time
+from (
+  select min(run_time) as next_due_time from baton.jobs
+  where queue = $1 and state = 'available' and run_time > coalesce($5::timestamptz, now())
+) next
+left join claimed on true;
+
+-- name: JobClaimLockQueue
+-- Serialises the claims of one limited queue across replicas until the transaction ends, so
+-- the next statement counts running jobs and rate tokens without a race.
+select pg_advisory_xact_lock(hashtextextended('baton.queue:' || $1::text, 0));
+
+-- name: JobClaimLimited
+-- Like JobClaim, for a queue with a concurrency limit, a rate limit or a fairness-key limit;
+-- runs under JobClaimLockQueue. The batch is cut to the free concurrency and to the rate
+-- tokens (a bucket holding at most one second of rate, refilled by database time). With a
+-- fairness-key limit, keys take turns: each key's n-th job comes after every key's (n-1)-th,
+-- and no key exceeds its limit. Candidates are the first 10,000 due jobs in claim order.
+with q as (
+  select * from baton.queues where name = $1
+),
+clock as (select coalesce($5::timestamptz, now()) as now),
+tokens as (
+  select least(greatest(q.rate_limit, 1), q.rate_tokens + q.rate_limit *
+           extract(epoch from clock.now - coalesce(q.rate_refill_time, clock.now - interval '1 second'))) as available
+  from q, clock where q.rate_limit is not null
+),
+budget as (
+  select greatest(0, least(
+    $2::int,
+    coalesce(q.concurrency_limit - (select count(*) from baton.jobs where queue = $1 and state = 'leased'), $2::int),
+    coalesce(floor((select available from tokens))::int, $2::int)
+  )) as n
+  from q
+  where not q.paused
+),
+running_per_key as (
+  select fairness_key, count(*) as running
+  from baton.jobs where queue = $1 and state = 'leased' and fairness_key is not null
+  group by fairness_key
+),
+candidates as (
+  select c.id, c.priority, c.run_time, c.fairness_key,
+         row_number() over (partition by c.fairness_key order by c.priority, c.run_time, c.id) as turn
+  from (
+    select id, priority, run_time, fairness_key from baton.jobs, clock
+    where queue = $1 and state = 'available' and run_time <= clock.now
+    order by priority, run_time, id
+    limit 10000
+  ) c
+),
+eligible as (
+  select c.id from candidates c
+  left join running_per_key r on r.fairness_key = c.fairness_key
+  cross join q
+  where q.fairness_key_limit is null or c.fairness_key is null
+     or c.turn + coalesce(r.running, 0) <= q.fairness_key_limit
+  order by case when q.fairness_key_limit is null then 1 else c.turn end, c.priority, c.run_time, c.id
+  limit (select n from budget)
+),
+due as (
+  select j.id from baton.jobs j join eligible e on e.id = j.id
+  where j.state = 'available'
+  for update of j skip locked
+),
+claimed as (
+  update baton.jobs j
+  set state = 'leased',
+      attempt = j.attempt + 1,
+      lease_token = gen_random_uuid(),
+      lease_expire_time = clock.now + coalesce(q.lease_duration, make_interval(secs => $3::float8)),
+      attempt_deadline = clock.now + coalesce(j.timeout, q.default_timeout),
+      lease_owner = $4
+  from due, q, clock
+  where j.id = due.id
+  returning j.*
+),
+spent as (
+  update baton.queues set rate_tokens = tokens.available - (select count(*) from claimed), rate_refill_time = clock.now
+  from tokens, clock
+  where name = $1
+  returning 1
+)
+select claimed.*, false as scheduled, next.next_due_time, (select count(*) from spent) as rate_updated
 from (
   select min(run_time) as next_due_time from baton.jobs
   where queue = $1 and state = 'available' and run_time > coalesce($5::timestamptz, now())
@@ -85,50 +187,72 @@ left join claimed on true;
 -- the attempt never started, so it is not counted.
 update baton.jobs j
 set state = 'available', attempt = j.attempt - 1,
-    lease_token = null, lease_expire_time = null, lease_owner = null
+    lease_token = null, lease_expire_time = null, lease_owner = null, attempt_deadline = null
 from unnest($1::bigint[], $2::uuid[]) as l(id, lease_token)
 where j.id = l.id and j.lease_token = l.lease_token and j.state = 'leased'
 returning j.queue;
 
 -- name: JobAckMany
 -- Settles attempts as succeeded. Fenced: only the current lease of a leased job matches.
-update baton.jobs j
-set state = 'succeeded', finish_time = coalesce($4::timestamptz, now()), result = a.result,
-    lease_token = null, lease_expire_time = null, lease_owner = null
-from unnest($1::bigint[], $2::uuid[], $3::bytea[]) as a(id, lease_token, result)
-where j.id = a.id and j.lease_token = a.lease_token and j.state = 'leased'
-returning j.id;
+-- Notifies baton_finished once per queue, for WaitJob and for limited queues on other replicas.
+with acked as (
+  update baton.jobs j
+  set state = 'succeeded', finish_time = coalesce($4::timestamptz, now()), result = a.result,
+      lease_token = null, lease_expire_time = null, lease_owner = null, attempt_deadline = null
+  from unnest($1::bigint[], $2::uuid[], $3::bytea[]) as a(id, lease_token, result)
+  where j.id = a.id and j.lease_token = a.lease_token and j.state = 'leased'
+  returning j.id, j.queue
+),
+notified as (
+  select pg_notify('baton_finished', queue) from (select distinct queue from acked) q
+)
+select acked.id, (select count(*) from notified) as notified from acked;
 
--- name: JobNackMany
--- Settles attempts as failed: back to the queue after an exponential backoff with equal jitter
--- (half fixed, half random, so delays grow with each attempt), or DEAD when the budget is spent
--- or the worker asked for it. Fenced like JobAckMany.
+-- name: JobFailMany
+-- Settles attempts as failed, fenced like JobAckMany: CANCELLED if a cancel was requested,
+-- DEAD if the worker asked for it or the budget is spent, else back to the queue after
+-- retry_delay or, when that is null, an exponential backoff with equal jitter (half fixed,
+-- half random, so delays grow with each attempt) from the queue's retry settings, else $5/$6.
 with failed as (
-  select j.id, n.error, n.dead_letter,
+  select j.id, j.queue, n.error,
+         case
+           when j.cancel_requested then 'cancelled'::baton.job_state
+           when n.dead_letter or j.attempt >= j.max_attempts then 'dead'::baton.job_state
+           else 'available'::baton.job_state
+         end as next_state,
          coalesce(
            n.retry_delay_seconds,
-           least($6::float8, $5::float8 * power(2, j.attempt - 1)) * (0.5 + random() / 2)
-         ) as delay_seconds,
-         n.dead_letter or j.attempt >= j.max_attempts as is_dead
+           least(coalesce(extract(epoch from q.retry_max_delay), $6::float8),
+                 coalesce(extract(epoch from q.retry_base_delay), $5::float8) * power(2, j.attempt - 1))
+             * (0.5 + random() / 2)
+         ) as delay_seconds
   from baton.jobs j
   join unnest($1::bigint[], $2::uuid[], $3::text[], $4::float8[], $7::bool[])
     as n(id, lease_token, error, retry_delay_seconds, dead_letter)
     on j.id = n.id and j.lease_token = n.lease_token
+  left join baton.queues q on q.name = j.queue
   where j.state = 'leased'
   for update of j
+),
+updated as (
+  update baton.jobs j
+  set state = f.next_state,
+      run_time = case when f.next_state = 'available'
+                      then coalesce($8::timestamptz, now()) + make_interval(secs => f.delay_seconds)
+                      else j.run_time end,
+      finish_time = case when f.next_state <> 'available' then coalesce($8::timestamptz, now()) end,
+      last_error = f.error,
+      errors = j.errors || jsonb_build_object(
+        'attempt', j.attempt, 'message', f.error, 'time', coalesce($8::timestamptz, now())),
+      lease_token = null, lease_expire_time = null, lease_owner = null, attempt_deadline = null
+  from failed f
+  where j.id = f.id
+  returning j.id, j.queue, j.state, j.run_time
+),
+notified as (
+  select pg_notify('baton_finished', queue) from (select distinct queue from updated) q
 )
-update baton.jobs j
-set state = case when f.is_dead then 'dead'::baton.job_state else 'available' end,
-    run_time = case when f.is_dead then j.run_time
-                    else coalesce($8::timestamptz, now()) + make_interval(secs => f.delay_seconds) end,
-    finish_time = case when f.is_dead then coalesce($8::timestamptz, now()) end,
-    last_error = f.error,
-    errors = j.errors || jsonb_build_object(
-      'attempt', j.attempt, 'message', f.error, 'time', coalesce($8::timestamptz, now())),
-    lease_token = null, lease_expire_time = null, lease_owner = null
-from failed f
-where j.id = f.id
-returning j.id, j.queue, j.state, j.run_time;
+select updated.*, (select count(*) from notified) as notified from updated;
 
 -- name: JobSettleFailureReasons
 -- Why settling these jobs matched nothing: the job is gone, not leased, or leased anew.
@@ -143,47 +267,98 @@ from unnest($1::bigint[], $2::uuid[], $3::int[], $4::text[]) as p(id, lease_toke
 where j.id = p.id and j.lease_token = p.lease_token and j.state = 'leased';
 
 -- name: JobRenewMany
--- Extends every listed lease by the lease duration; a lease missing from the output was lost
--- (reaped, settled elsewhere or cancelled) and its worker must be told.
+-- Extends every listed lease by its queue's lease duration (else $3 seconds), never past the
+-- attempt's deadline; a lease missing from the output was lost (reaped, settled elsewhere)
+-- and its worker must be told.
 update baton.jobs j
-set lease_expire_time = coalesce($4::timestamptz, now()) + make_interval(secs => $3::float8)
+set lease_expire_time = least(
+      coalesce($4::timestamptz, now()) + coalesce(
+        (select q.lease_duration from baton.queues q where q.name = j.queue), make_interval(secs => $3::float8)),
+      coalesce(j.attempt_deadline, 'infinity'))
 from unnest($1::bigint[], $2::uuid[]) as l(id, lease_token)
 where j.id = l.id and j.lease_token = l.lease_token and j.state = 'leased'
 returning j.id;
 
--- name: JobReleaseMany
--- Gives back the jobs of a stream that ended: at once to the queue, or DEAD if that attempt
--- was the last. The attempt counts, so a job that kills its worker each time still ends.
-update baton.jobs j
-set state = case when j.attempt >= j.max_attempts then 'dead'::baton.job_state else 'available' end,
-    finish_time = case when j.attempt >= j.max_attempts then coalesce($4::timestamptz, now()) end,
-    run_time = case when j.attempt >= j.max_attempts then j.run_time else coalesce($4::timestamptz, now()) end,
-    last_error = $3,
-    errors = j.errors || jsonb_build_object(
-      'attempt', j.attempt, 'message', $3::text, 'time', coalesce($4::timestamptz, now())),
-    lease_token = null, lease_expire_time = null, lease_owner = null
-from unnest($1::bigint[], $2::uuid[]) as l(id, lease_token)
-where j.id = l.id and j.lease_token = l.lease_token and j.state = 'leased'
-returning j.queue;
+-- name: JobFindExpired
+-- Up to $1 leases that ended by database time: their replica died, lost the database, or
+-- let the attempt's deadline pass. JobFailMany then settles them, fenced by token.
+select id, lease_token, attempt_deadline is not null and attempt_deadline <= coalesce($2::timestamptz, now()) as timed_out
+from baton.jobs
+where state = 'leased' and lease_expire_time < coalesce($2::timestamptz, now())
+order by lease_expire_time
+limit $1;
 
--- name: JobReapExpired
--- Re-queues up to $1 jobs whose lease expired (their replica died or lost its database), by
--- database time. Safe on every replica at once: rows locked by another reaper are skipped.
-with expired as (
-  select id from baton.jobs
-  where state = 'leased' and lease_expire_time < coalesce($2::timestamptz, now())
-  order by lease_expire_time
-  limit $1
-  for update skip locked
+-- name: JobCancel
+-- Cancels a job: at once if it waits; a leased one is marked, its holder is told through
+-- baton_cancel, and whoever ends the lease without an ack makes it CANCELLED.
+with target as (
+  select id, state from baton.jobs where id = $1 for update
+),
+changed as (
+  update baton.jobs j
+  set state = case when t.state = 'leased' then j.state else 'cancelled' end,
+      finish_time = case when t.state = 'leased' then null else coalesce($2::timestamptz, now()) end,
+      cancel_requested = (t.state = 'leased')
+  from target t
+  where j.id = t.id and t.state in ('available', 'blocked', 'leased')
+  returning j.*
+),
+notified as (
+  select pg_notify(case when state = 'leased' then 'baton_cancel' else 'baton_finished' end,
+                   case when state = 'leased' then id::text else queue end)
+  from changed
 )
-update baton.jobs j
-set state = case when j.attempt >= j.max_attempts then 'dead'::baton.job_state else 'available' end,
-    finish_time = case when j.attempt >= j.max_attempts then coalesce($2::timestamptz, now()) end,
-    run_time = case when j.attempt >= j.max_attempts then j.run_time else coalesce($2::timestamptz, now()) end,
-    last_error = 'lease expired',
-    errors = j.errors || jsonb_build_object(
-      'attempt', j.attempt, 'message', 'lease expired', 'time', coalesce($2::timestamptz, now())),
-    lease_token = null, lease_expire_time = null, lease_owner = null
-from expired
-where j.id = expired.id
-returning j.queue;
+select changed.*, false as scheduled, (select count(*) from notified) as notified from changed;
+
+-- name: JobRetry
+-- Revives DEAD or CANCELLED jobs, by id or all of a queue in one state, with a fresh attempt
+-- budget; their error history stays. Wakes their queues.
+with revived as (
+  update baton.jobs j
+  set state = 'available', attempt = 0, run_time = coalesce($4::timestamptz, now()), finish_time = null,
+      cancel_requested = false, progress_percent = 0, progress_message = '', result = null
+  where j.state in ('dead', 'cancelled')
+    and (($1::bigint is not null and j.id = $1) or ($1::bigint is null and j.queue = $2 and j.state = $3::baton.job_state))
+  returning j.*
+),
+woken as (
+  select pg_notify('baton_jobs', queue) from (select distinct queue from revived) q
+)
+select revived.*, false as scheduled, (select count(*) from woken) as woken from revived;
+
+-- name: JobListPage
+-- A page of jobs, newest first, after the keyset cursor $5 (an id). SCHEDULED and AVAILABLE
+-- are both stored as available and told apart by run_time.
+select *, (state = 'available' and run_time > now()) as scheduled
+from baton.jobs
+where ($1::text is null or queue = $1)
+  and ($2::text is null
+       or ($2 = 'scheduled' and state = 'available' and run_time > now())
+       or ($2 = 'available' and state = 'available' and run_time <= now())
+       or ($2 not in ('scheduled', 'available') and state = $2::baton.job_state))
+  and ($3::bigint is null or chain_id = $3)
+  and ($5::bigint is null or id < $5)
+order by id desc
+limit $4;
+
+-- name: JobGetFinished
+-- The jobs among $1 that reached a terminal state, for WaitJob.
+select *, false as scheduled from baton.jobs
+where id = any($1::bigint[]) and state in ('succeeded', 'dead', 'cancelled');
+
+-- name: JobDeleteExpired
+-- Deletes up to $1 finished jobs older than their queue's retention for their end state
+-- (defaults $2, $3, $4 seconds for succeeded, dead, cancelled). Returns how many.
+with expired as (
+  select j.id from baton.jobs j
+  left join baton.queues q on q.name = j.queue
+  where j.state in ('succeeded', 'dead', 'cancelled')
+    and j.finish_time < coalesce($5::timestamptz, now()) - case j.state
+      when 'succeeded' then coalesce(q.succeeded_retention, make_interval(secs => $2::float8))
+      when 'dead' then coalesce(q.dead_retention, make_interval(secs => $3::float8))
+      else coalesce(q.cancelled_retention, make_interval(secs => $4::float8)) end
+  order by j.finish_time
+  limit $1
+  for update of j skip locked
+)
+delete from baton.jobs j using expired where j.id = expired.id;

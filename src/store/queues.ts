@@ -1,0 +1,101 @@
+import type { Queryable } from "./database.js";
+import { QUEUE_CONFIG_COLUMNS, type QueueConfigValues, type QueueSettings, type QueueView } from "./queue-record.js";
+import { intervalSeconds } from "./interval.js";
+import { loadQueries } from "./sql-file.js";
+
+const sql = loadQueries<"QueueListSettings" | "QueueGet" | "QueueStats" | "QueueSetPaused" | "QueueUpdateConfig">(
+  new URL("./sql/queues.sql", import.meta.url),
+);
+
+export async function queueListSettings(db: Queryable): Promise<QueueSettings[]> {
+  const { rows } = await db.query<{ name: string; paused: boolean; limited: boolean; rate_limit: number | null; lease_seconds: string | null }>({
+    name: "QueueListSettings",
+    text: sql.QueueListSettings,
+    values: [],
+  });
+  return rows.map((row) => ({
+    name: row.name,
+    paused: row.paused,
+    limited: row.limited,
+    rateLimit: row.rate_limit,
+    leaseSeconds: row.lease_seconds === null ? null : Number(row.lease_seconds),
+  }));
+}
+
+/** Queues with their counts and settings; all known queues when `names` is undefined. */
+export async function queueViews(db: Queryable, names?: string[]): Promise<QueueView[]> {
+  const { rows: stats } = await db.query<Record<string, string> & { name: string }>({
+    name: "QueueStats",
+    text: sql.QueueStats,
+    values: [names ?? null],
+  });
+  const views: QueueView[] = [];
+  for (const row of stats) {
+    const { rows } = await db.query<QueueRow>({ name: "QueueGet", text: sql.QueueGet, values: [row.name] });
+    views.push({
+      name: row.name,
+      paused: rows[0]?.paused ?? false,
+      config: configOf(rows[0]),
+      counts: {
+        scheduled: Number(row.scheduled),
+        available: Number(row.available),
+        blocked: Number(row.blocked),
+        leased: Number(row.leased),
+        succeeded: Number(row.succeeded),
+        dead: Number(row.dead),
+        cancelled: Number(row.cancelled),
+      },
+      oldestAvailableSeconds: Number(row.oldest_available_seconds),
+    });
+  }
+  return views;
+}
+
+export async function queueSetPaused(db: Queryable, name: string, paused: boolean): Promise<void> {
+  await db.query({ name: "QueueSetPaused", text: sql.QueueSetPaused, values: [name, paused] });
+}
+
+/** Sets the given settings (a null resets one to the default); the others stay. */
+export async function queueUpdateConfig(db: Queryable, name: string, changes: Partial<QueueConfigValues>): Promise<void> {
+  const keys = Object.keys(QUEUE_CONFIG_COLUMNS) as (keyof QueueConfigValues)[];
+  await db.query({
+    name: "QueueUpdateConfig",
+    text: sql.QueueUpdateConfig,
+    values: [
+      name,
+      keys.filter((key) => key in changes).map((key) => QUEUE_CONFIG_COLUMNS[key]),
+      ...keys.map((key) => changes[key] ?? null),
+    ],
+  });
+}
+
+interface QueueRow {
+  paused: boolean;
+  max_attempts: number | null;
+  lease_duration: object | null;
+  retry_base_delay: object | null;
+  retry_max_delay: object | null;
+  default_timeout: object | null;
+  succeeded_retention: object | null;
+  dead_retention: object | null;
+  cancelled_retention: object | null;
+  concurrency_limit: number | null;
+  rate_limit: number | null;
+  fairness_key_limit: number | null;
+}
+
+function configOf(row: QueueRow | undefined): QueueConfigValues {
+  return {
+    maxAttempts: row?.max_attempts ?? null,
+    leaseSeconds: intervalSeconds(row?.lease_duration),
+    retryBaseSeconds: intervalSeconds(row?.retry_base_delay),
+    retryMaxSeconds: intervalSeconds(row?.retry_max_delay),
+    defaultTimeoutSeconds: intervalSeconds(row?.default_timeout),
+    succeededRetentionSeconds: intervalSeconds(row?.succeeded_retention),
+    deadRetentionSeconds: intervalSeconds(row?.dead_retention),
+    cancelledRetentionSeconds: intervalSeconds(row?.cancelled_retention),
+    concurrencyLimit: row?.concurrency_limit ?? null,
+    rateLimit: row?.rate_limit ?? null,
+    fairnessKeyLimit: row?.fairness_key_limit ?? null,
+  };
+}
