@@ -34,7 +34,7 @@ export function jobToProto(row: JobRecord): Job {
     progressMessage: row.progress_message,
     result: row.result ?? new Uint8Array(),
     lastError: row.last_error,
-    timeout: row.timeout ? durationFromMs(intervalSeconds(row.timeout)! * 1000) : undefined,
+    timeout: row.timeout ? durationFromMs(Math.round(intervalSeconds(row.timeout)! * 1000)) : undefined,
     cancelRequested: row.cancel_requested,
     fairnessKey: row.fairness_key ?? "",
     leaseExpireTime: row.lease_expire_time ? timestampFromDate(row.lease_expire_time) : undefined,

@@ -102,13 +102,13 @@ function invalid(message: string): never {
 }
 
 function queueToProto(view: QueueView): Queue {
-  const duration = (seconds: number | null) => (seconds === null ? undefined : durationFromMs(seconds * 1000));
+  const duration = (seconds: number | null) => (seconds === null ? undefined : durationFromMs(Math.round(seconds * 1000)));
   const c = view.config;
   return create(QueueSchema, {
     name: view.name,
     paused: view.paused,
     ...Object.fromEntries(Object.entries(view.counts).map(([state, n]) => [state, BigInt(n)])),
-    oldestAvailableAge: durationFromMs(view.oldestAvailableSeconds * 1000),
+    oldestAvailableAge: durationFromMs(Math.round(view.oldestAvailableSeconds * 1000)),
     config: create(QueueConfigSchema, {
       maxAttempts: c.maxAttempts ?? 0,
       retryBaseDelay: duration(c.retryBaseSeconds),

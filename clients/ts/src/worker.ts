@@ -52,6 +52,8 @@ type Outgoing = MessageInitShape<typeof SubscribeRequestSchema>["message"];
 interface Running {
   leaseToken: string;
   abort: AbortController;
+  /** False once the lease is gone: the outcome could no longer be committed. */
+  leaseHeld: boolean;
 }
 
 /**
@@ -91,7 +93,10 @@ export function runWorker(options: WorkerOptions): Worker {
       outbox.end();
       closeStream = undefined;
       // The broker released these leases when the stream ended; their outcome cannot land.
-      for (const job of running.values()) job.abort.abort(new Error("worker stream closed"));
+      for (const job of running.values()) {
+        job.leaseHeld = false;
+        job.abort.abort(new Error("worker stream closed"));
+      }
       running.clear();
       unsettled.clear();
       checkIdle();
@@ -105,9 +110,16 @@ export function runWorker(options: WorkerOptions): Worker {
         void runJob(message.value.job!, message.value.leaseToken, outbox, grantCredit);
         return;
       case "cancel":
-      case "leaseLost":
-        running.get(message.value.jobId)?.abort.abort(new Error(message.case === "cancel" ? "job cancelled" : "lease lost"));
+        // The handler should stop; its outcome (usually a throw) still settles the job, which
+        // the broker then records as CANCELLED.
+        running.get(message.value.jobId)?.abort.abort(new Error("job cancelled"));
         return;
+      case "leaseLost": {
+        const job = running.get(message.value.jobId);
+        if (job) job.leaseHeld = false;
+        job?.abort.abort(new Error("lease lost"));
+        return;
+      }
       case "settled":
         unsettled.delete(message.value.jobId);
         if (!message.value.ok) onError(new Error(`job ${message.value.jobId} not settled: ${message.value.error}`));
@@ -123,7 +135,8 @@ export function runWorker(options: WorkerOptions): Worker {
 
   const runJob = async (job: Job, leaseToken: string, outbox: Outbox, grantCredit: () => void) => {
     const abort = new AbortController();
-    running.set(job.id, { leaseToken, abort });
+    const entry: Running = { leaseToken, abort, leaseHeld: true };
+    running.set(job.id, entry);
     const continuations: JobSpec[] = [];
     const context: JobContext = {
       signal: abort.signal,
@@ -142,7 +155,7 @@ export function runWorker(options: WorkerOptions): Worker {
       outcome = { case: "nack", value: { jobId: job.id, leaseToken, error: errorMessage(error) } };
     }
     // Only the stream that delivered the job can settle it: after a reconnect the lease is gone.
-    if (running.get(job.id)?.leaseToken === leaseToken && !abort.signal.aborted) {
+    if (running.get(job.id) === entry && entry.leaseHeld) {
       unsettled.add(job.id);
       outbox.send(outcome);
       grantCredit();

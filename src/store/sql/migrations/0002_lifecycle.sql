@@ -95,6 +95,8 @@ create function baton.enqueue(
   dedup_key text default null
 ) returns bigint
 language plpgsql as $$
+-- Parameters share names with columns; in SQL below, a bare name means the column.
+#variable_conflict use_column
 declare
   new_id bigint := nextval(pg_get_serial_sequence('baton.jobs', 'id'));
   inserted_id bigint;
