@@ -1,0 +1,137 @@
+{{/* Chart name, overridable; 63 characters is the Kubernetes name limit. */}}
+{{- define "baton.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Full name of the release's objects; the release name alone when it already contains the chart name. */}}
+{{- define "baton.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "baton.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* The version of Baton that runs: the image tag, else the chart's appVersion. */}}
+{{- define "baton.version" -}}
+{{- default .Chart.AppVersion .Values.image.tag | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Standard labels on every object. */}}
+{{- define "baton.labels" -}}
+helm.sh/chart: {{ include "baton.chart" . }}
+{{ include "baton.selectorLabels" . }}
+app.kubernetes.io/version: {{ include "baton.version" . | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: baton
+{{- end }}
+
+{{- define "baton.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "baton.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/*
+The broker pods. The component label keeps the migration Job's pod out of the Deployment's
+selector and the Service's endpoints.
+*/}}
+{{- define "baton.brokerSelectorLabels" -}}
+{{ include "baton.selectorLabels" . }}
+app.kubernetes.io/component: broker
+{{- end }}
+
+{{- define "baton.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "baton.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "baton.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+{{- end }}
+
+{{/* The database Secret's name; rendering stops with instructions when it is missing. */}}
+{{- define "baton.databaseSecret" -}}
+{{- required "database.existingSecret is required: create a Secret holding the PostgreSQL URL (kubectl create secret generic baton-database --from-literal=url='postgres://user:password@host:5432/baton') and install with --set database.existingSecret=baton-database. The chart never takes the URL as a plain value." .Values.database.existingSecret }}
+{{- end }}
+
+{{/* BATON_DATABASE_URL from the existing Secret, for the broker and the migration Job. */}}
+{{- define "baton.databaseEnv" -}}
+- name: BATON_DATABASE_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "baton.databaseSecret" . }}
+      key: {{ .Values.database.secretKey }}
+{{- end }}
+
+{{/* Settings from .Values.config as BATON_* variables; unset ones keep the broker's default. */}}
+{{- define "baton.configEnv" -}}
+{{- $names := dict
+  "logLevel" "BATON_LOG_LEVEL"
+  "drainSeconds" "BATON_DRAIN_SECONDS"
+  "leaseSeconds" "BATON_LEASE_SECONDS"
+  "pollSeconds" "BATON_POLL_SECONDS"
+  "reapSeconds" "BATON_REAP_SECONDS"
+  "pingSeconds" "BATON_PING_SECONDS"
+  "keepaliveSeconds" "BATON_KEEPALIVE_SECONDS"
+  "retryBaseSeconds" "BATON_RETRY_BASE_SECONDS"
+  "retryMaxSeconds" "BATON_RETRY_MAX_SECONDS"
+  "maxPayloadBytes" "BATON_MAX_PAYLOAD_BYTES"
+  "maxBatchSize" "BATON_MAX_BATCH_SIZE"
+  "defaultMaxAttempts" "BATON_DEFAULT_MAX_ATTEMPTS"
+  "maxInFlight" "BATON_MAX_IN_FLIGHT" }}
+{{- range $key, $value := .Values.config }}
+- name: {{ get $names $key }}
+  value: {{ $value | toString | quote }}
+{{- end }}
+{{- end }}
+
+{{/*
+Grace period: the preStop pause, then the broker's drain, then 10 s to close connections and
+exit. An explicit value shorter than pause + drain would cut the drain short, so it is refused.
+*/}}
+{{- define "baton.terminationGracePeriodSeconds" -}}
+{{- $needed := add .Values.lifecycle.preStopSleepSeconds .Values.config.drainSeconds }}
+{{- if kindIs "invalid" .Values.terminationGracePeriodSeconds }}
+{{- add $needed 10 }}
+{{- else if le (int .Values.terminationGracePeriodSeconds) (int $needed) }}
+{{- fail (printf "terminationGracePeriodSeconds (%v) must exceed lifecycle.preStopSleepSeconds + config.drainSeconds (%v), or the drain is cut short" .Values.terminationGracePeriodSeconds $needed) }}
+{{- else }}
+{{- .Values.terminationGracePeriodSeconds }}
+{{- end }}
+{{- end }}
+
+{{/* The restricted Pod Security Standard, for the broker and the migration Job. */}}
+{{- define "baton.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: {{ .Values.securityContext.runAsUser }}
+runAsGroup: {{ .Values.securityContext.runAsGroup }}
+fsGroup: {{ .Values.securityContext.runAsGroup }}
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+
+{{- define "baton.containerSecurityContext" -}}
+runAsNonRoot: true
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+capabilities:
+  drop: ["ALL"]
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
