@@ -1,0 +1,48 @@
+package baton
+
+import (
+	"sync"
+
+	batonv1 "github.com/baton-dev/baton/clients/go/gen/baton/v1"
+)
+
+// Task is a job being run by a handler, with the means to report on it.
+type Task struct {
+	// Job as delivered: payload, headers, attempt (1 on the first run), chain and parent ids.
+	Job *Job
+
+	worker *Worker
+	held   *heldJob
+	mu     sync.Mutex
+	next   []*batonv1.EnqueueJobRequest
+}
+
+// Progress reports how far the job has come; only the latest report is kept. It is dropped
+// while the worker is reconnecting.
+func (t *Task) Progress(percent int32, message string) {
+	t.worker.mu.Lock()
+	defer t.worker.mu.Unlock()
+	if t.worker.held[t.Job.GetId()] == t.held {
+		t.worker.sendLocked(progress(t.Job.GetId(), t.held.token, percent, message))
+	}
+}
+
+// ContinueWith adds jobs that the broker creates in the same transaction as this job's ack, in
+// the same chain, with this job as their parent. They are dropped if the handler fails.
+func (t *Task) ContinueWith(specs ...JobSpec) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, spec := range specs {
+		// Named explicitly: the broker takes a continuation without chain_id as a new chain.
+		if spec.ChainID == "" {
+			spec.ChainID = t.Job.GetChainId()
+		}
+		t.next = append(t.next, spec.Request())
+	}
+}
+
+func (t *Task) continuations() []*batonv1.EnqueueJobRequest {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.next
+}
