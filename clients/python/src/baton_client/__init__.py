@@ -1,0 +1,30 @@
+"""Python client of the Baton job-queue broker (asyncio): a producer and a worker runner."""
+
+from .client import Client, Enqueued
+from .jobs import FINISHED_STATES, Job, JobSpec, JobState, is_finished
+from .outcome import DeadLetter, JobCancelled, LeaseLost, RetryAfter, ShutdownTimeout
+from .typed import Codec, JobType, JsonCodec, ProtoCodec, Router
+from .worker import Handler, Task, Worker
+
+__all__ = [
+    "FINISHED_STATES",
+    "Client",
+    "Codec",
+    "DeadLetter",
+    "Enqueued",
+    "Handler",
+    "Job",
+    "JobCancelled",
+    "JobSpec",
+    "JobState",
+    "JobType",
+    "JsonCodec",
+    "LeaseLost",
+    "ProtoCodec",
+    "RetryAfter",
+    "Router",
+    "ShutdownTimeout",
+    "Task",
+    "Worker",
+    "is_finished",
+]

@@ -1,0 +1,112 @@
+"""The producer side: enqueue jobs, look at them, wait for them."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import grpc
+from google.protobuf.duration_pb2 import Duration
+
+from baton.v1 import job_pb2, job_service_pb2_grpc, worker_service_pb2_grpc
+
+from .jobs import Job, JobSpec, is_finished
+
+#: HTTP/2 keepalive PINGs every 10 s even when idle, so a dead broker or a half-open connection
+#: is noticed within seconds and a worker reconnects.
+KEEPALIVE_OPTIONS = (
+    ("grpc.keepalive_time_ms", 10_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.max_pings_without_data", 0),
+)
+
+#: Bounds one WaitJob call, so a broker that drops a long request costs little.
+WAIT_SLICE_SECONDS = 30
+
+
+@dataclass(frozen=True)
+class Enqueued:
+    """The job that now represents an enqueue request."""
+
+    job: Job
+    #: True when an unfinished job with the same dedup_key was returned instead of a new one.
+    deduplicated: bool
+
+
+class Client:
+    """An asyncio client of one broker. Share one per process; close it when done.
+
+    ``address`` is "host:port", "http://host:port" (plaintext HTTP/2) or "https://host:port"
+    (TLS with the system roots).
+    """
+
+    def __init__(self, address: str) -> None:
+        target, secure = _parse_address(address)
+        if secure:
+            self.channel = grpc.aio.secure_channel(target, grpc.ssl_channel_credentials(), options=KEEPALIVE_OPTIONS)
+        else:
+            self.channel = grpc.aio.insecure_channel(target, options=KEEPALIVE_OPTIONS)
+        #: The generated JobService stub, for RPCs without a helper.
+        self.jobs = job_service_pb2_grpc.JobServiceStub(self.channel)
+        #: The generated WorkerService stub.
+        self.workers = worker_service_pb2_grpc.WorkerServiceStub(self.channel)
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self.channel.close()
+
+    async def enqueue(self, spec: JobSpec) -> Enqueued:
+        """Creates one job."""
+        response = await self.jobs.EnqueueJob(spec.to_request())
+        return Enqueued(response.job, response.deduplicated)
+
+    async def enqueue_many(self, specs: Sequence[JobSpec]) -> list[Enqueued]:
+        """Creates all the jobs in one transaction, or none of them."""
+        response = await self.jobs.EnqueueJobs(job_pb2.EnqueueJobsRequest(jobs=[s.to_request() for s in specs]))
+        flags = list(response.deduplicated) + [False] * (len(response.jobs) - len(response.deduplicated))
+        return [Enqueued(job, flag) for job, flag in zip(response.jobs, flags)]
+
+    async def get(self, job_id: str) -> Job:
+        """Returns a job by id; raises grpc.aio.AioRpcError (NOT_FOUND) for an unknown id."""
+        return (await self.jobs.GetJob(job_pb2.GetJobRequest(id=job_id))).job
+
+    async def wait(self, job_id: str) -> Job:
+        """Returns the job once it is SUCCEEDED, DEAD or CANCELLED.
+
+        Long-polls the WaitJob RPC; a broker that answers UNIMPLEMENTED (not every version serves
+        WaitJob) is polled with GetJob instead, every 50 ms growing to 1 s. Bound it with
+        asyncio.timeout().
+        """
+        while True:
+            try:
+                response = await self.jobs.WaitJob(
+                    job_pb2.WaitJobRequest(id=job_id, timeout=Duration(seconds=WAIT_SLICE_SECONDS))
+                )
+            except grpc.aio.AioRpcError as error:
+                if error.code() == grpc.StatusCode.UNIMPLEMENTED:
+                    return await self._poll_until_finished(job_id)
+                raise
+            if is_finished(response.job):
+                return response.job
+
+    async def _poll_until_finished(self, job_id: str) -> Job:
+        delay = 0.05
+        while True:
+            job = await self.get(job_id)
+            if is_finished(job):
+                return job
+            await asyncio.sleep(delay)
+            delay = min(1.0, delay * 1.5)
+
+
+def _parse_address(address: str) -> tuple[str, bool]:
+    if address.startswith("https://"):
+        return address.removeprefix("https://").rstrip("/"), True
+    return address.removeprefix("http://").rstrip("/"), False

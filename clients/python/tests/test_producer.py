@@ -1,0 +1,49 @@
+from datetime import timedelta
+
+import grpc
+import pytest
+
+from baton.v1 import job_pb2
+from baton_client import Client, JobSpec, JobState, JobType
+
+
+async def test_enqueue_get_and_dedup(client: Client, queue: str) -> None:
+    enqueued = await client.enqueue(
+        JobSpec(queue=queue, payload=b"hello", priority=-3, max_attempts=4, headers={"tenant": "acme"},
+                dedup_key="once", delay=timedelta(hours=1))
+    )
+    job = await client.get(enqueued.job.id)
+    assert (job.payload, job.priority, job.max_attempts, dict(job.headers)) == (b"hello", -3, 4, {"tenant": "acme"})
+    assert job.state == JobState.JOB_STATE_SCHEDULED
+
+    again = await client.enqueue(JobSpec(queue=queue, dedup_key="once"))
+    assert again.deduplicated and again.job.id == job.id
+
+
+async def test_enqueue_many_is_all_or_nothing(client: Client, queue: str) -> None:
+    results = await client.enqueue_many([JobSpec(queue=queue, payload=b"a"), JobSpec(queue=queue, payload=b"b")])
+    assert [r.job.payload for r in results] == [b"a", b"b"]
+
+    with pytest.raises(grpc.aio.AioRpcError) as failure:
+        await client.enqueue_many([JobSpec(queue=queue), JobSpec(queue="not a queue name!")])
+    assert failure.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    listed = await client.jobs.ListJobs(job_pb2.ListJobsRequest(queue=queue))
+    assert len(listed.jobs) == 2
+
+
+async def test_get_unknown_job_is_not_found(client: Client) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as failure:
+        await client.get("987654321")
+    assert failure.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_typed_job_rejects_a_bad_payload_before_enqueue(client: Client, queue: str) -> None:
+    def positive(n: int) -> None:
+        if n < 0:
+            raise ValueError("negative")
+
+    numbers = JobType.json(queue, int, int, validate=positive)
+    with pytest.raises(ValueError, match="negative"):
+        await numbers.enqueue(client, -1)
+    listed = await client.jobs.ListJobs(job_pb2.ListJobsRequest(queue=queue))
+    assert list(listed.jobs) == []
