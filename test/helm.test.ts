@@ -21,14 +21,20 @@ const namespace = "jobs";
 const requiredValues = ["-f", path.join(chart, "ci/default-values.yaml")];
 const allFeatures = ["-f", path.join(chart, "ci/all-features-values.yaml"), "--api-versions", "monitoring.coreos.com/v1"];
 
-function findHelm(): string | undefined {
-  const local = path.join(root, ".tools/bin/helm");
+/** A tool from .tools/bin (scripts/install-deploy-tools.sh), else from PATH when `probe` runs there. */
+function findTool(name: string, probe?: string[]): string | undefined {
+  const local = path.join(root, ".tools/bin", name);
   if (existsSync(local)) return local;
-  return spawnSync("helm", ["version", "--short"]).status === 0 ? "helm" : undefined;
+  return probe && spawnSync(name, probe).status === 0 ? name : undefined;
 }
 
-const helmBin = findHelm();
-const skipReason = helmBin ? undefined : "helm is not installed: run scripts/install-deploy-tools.sh";
+const helmBin = findTool("helm", ["version", "--short"]);
+const manifestCheck = findTool("manifest-check");
+const skipReason = !helmBin
+  ? "helm is not installed: run scripts/install-deploy-tools.sh"
+  : !manifestCheck
+    ? "manifest-check is not built: run scripts/install-deploy-tools.sh"
+    : undefined;
 if (skipReason && process.env.BATON_REQUIRE_HELM === "1") throw new Error(`BATON_REQUIRE_HELM=1 but ${skipReason}`);
 if (skipReason) console.warn(`test/helm.test.ts skipped: ${skipReason}`);
 
@@ -104,12 +110,14 @@ function parseManifests(text: string): Manifest[] {
     .filter((doc): doc is Manifest => doc !== null);
 }
 
-/** `helm template` of the chart; fails the test with helm's message when rendering fails. */
-function render(...args: string[]): Manifest[] {
+/** `helm template` of the chart, as text; throws helm's message when rendering fails. */
+function renderText(...args: string[]): string {
   const result = helm(["template", release, chart, "--namespace", namespace, ...args]);
   if (!result.ok) throw new Error(`helm template failed:\n${result.stderr}`);
-  return parseManifests(result.stdout);
+  return result.stdout;
 }
+
+const render = (...args: string[]): Manifest[] => parseManifests(renderText(...args));
 
 /** helm's error message for a render that must fail. */
 function renderError(...args: string[]): string {
@@ -373,6 +381,24 @@ describe.skipIf(skipReason !== undefined)(`Helm chart${skipReason ? ` (skipped: 
     const error = renderError(...requiredValues, "--set", value);
     expect(error).toMatch(/values don't meet the specifications of the schema/);
     expect(error).toMatch(message);
+  });
+
+  // Field names and types against the Kubernetes API (client-go types, unknown fields refused),
+  // since no API server is at hand: a misplaced or misspelt field in a template fails here.
+  test.for([
+    ["the default values", requiredValues],
+    ["every optional feature", allFeatures],
+    ["deploy/examples/values-dev.yaml", ["-f", path.join(examples, "values-dev.yaml")]],
+  ] as const)("rendered with %s, every built-in object decodes strictly into its API type", ([, values]) => {
+    const result = spawnSync(manifestCheck!, { input: renderText(...values), encoding: "utf8" });
+    expect(result.status, result.stderr + result.stdout).toBe(0);
+    expect(result.stdout).toMatch(/^ok apps\/v1 Deployment\/baton$/m);
+  });
+
+  test.for(["worker-deployment.yaml", "jaeger.yaml"])("deploy/examples/%s decodes strictly into its API types", (file) => {
+    const result = spawnSync(manifestCheck!, { input: readFileSync(path.join(examples, file), "utf8"), encoding: "utf8" });
+    expect(result.status, result.stderr + result.stdout).toBe(0);
+    expect(result.stdout).toMatch(/^ok apps\/v1 Deployment\//m);
   });
 
   describe("deploy/examples", () => {
