@@ -1,0 +1,99 @@
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, expect, test } from "vitest";
+import { JobState, createClient } from "../clients/ts/src/index.js";
+import { startTestBroker } from "./helpers/broker.js";
+import { type TestProcess, killAll, spawnProcess } from "./helpers/process.js";
+import { goMissing, installCodegen, pythonMissing, requirePolyglot, root } from "./polyglot/toolchains.js";
+
+/**
+ * The Go and Python clients' own suites (each starts its own broker on an embedded database),
+ * and a chain that crosses all three languages. Without a toolchain its tests are skipped with
+ * the reason; with BATON_REQUIRE_POLYGLOT=1 (CI) they fail instead.
+ */
+const goReason = goMissing();
+const pythonReason = pythonMissing();
+const scratch = mkdtempSync(path.join(tmpdir(), "baton-polyglot-"));
+const processes: TestProcess[] = [];
+
+afterAll(async () => {
+  await killAll(processes);
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+function skipWithout(reason: string | undefined, context: { skip(note?: string): never }): void {
+  if (reason === undefined) return;
+  if (requirePolyglot) throw new Error(`BATON_REQUIRE_POLYGLOT=1 but ${reason}`);
+  context.skip(reason);
+}
+
+test.concurrent("Go client: go test ./... in clients/go", async (context) => {
+  skipWithout(goReason, context);
+  await run("go", ["test", "-count=1", "./..."], path.join(root, "clients/go"));
+}, 600_000);
+
+test.concurrent("Python client: pytest in clients/python", async (context) => {
+  skipWithout(pythonReason, context);
+  installCodegen();
+  await run(path.join(root, "clients/python/.venv/bin/python"), ["-m", "pytest", "-q"], path.join(root, "clients/python"));
+}, 600_000);
+
+test("a chain crosses languages: TypeScript enqueues, Python continues, Go finishes", async (context) => {
+  skipWithout(goReason ?? pythonReason, context);
+  installCodegen();
+  const goWorker = path.join(scratch, "fixtureworker");
+  await run("go", ["build", "-o", goWorker, "./internal/fixtureworker"], path.join(root, "clients/go"));
+  const broker = await startTestBroker();
+  try {
+    const python = spawnProcess(
+      path.join(root, "clients/python/.venv/bin/python"),
+      ["clients/python/tests/fixture_worker.py"],
+      { BATON_URL: broker.baseUrl, QUEUE: "chain-step-1", CONTINUE_TO: "chain-step-2" },
+    );
+    const go = spawnProcess(goWorker, [], { BATON_URL: broker.baseUrl, QUEUE: "chain-step-2" });
+    processes.push(python, go);
+
+    const client = createClient({ baseUrl: broker.baseUrl });
+    const { job: rootJob } = await client.enqueue("chain-step-1", "order-17");
+    const step2 = await go.waitFor((e) => e.event === "done");
+    const [first, second] = await Promise.all([waitFinished(client, rootJob.id), waitFinished(client, String(step2.id))]);
+
+    expect(first).toMatchObject({ state: JobState.SUCCEEDED, chainId: rootJob.id });
+    expect(new TextDecoder().decode(first.result)).toBe("order-17|py");
+    expect(second).toMatchObject({ state: JobState.SUCCEEDED, queue: "chain-step-2", chainId: rootJob.id, parentId: rootJob.id });
+    expect(new TextDecoder().decode(second.result)).toBe("order-17|py|go");
+    // One trace for the whole chain is the broker's tracing work (another issue); not asserted here.
+  } finally {
+    await killAll(processes);
+    await broker.stop();
+  }
+}, 300_000);
+
+async function waitFinished(client: ReturnType<typeof createClient>, id: string) {
+  for (;;) {
+    const job = await client.getJob(id);
+    if ([JobState.SUCCEEDED, JobState.DEAD, JobState.CANCELLED].includes(job.state)) return job;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** Runs a command to completion; fails with the tail of its output if it exits non-zero. */
+function run(command: string, args: string[], cwd: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const env = Object.fromEntries(
+      Object.entries(process.env).filter(([name]) => name !== "BATON_DATABASE_URL" && name !== "DATABASE_URL"),
+    );
+    const child = spawn(command, args, { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
+    let output = "";
+    const keep = (chunk: Buffer) => (output = (output + chunk.toString()).slice(-20_000));
+    child.stdout.on("data", keep);
+    child.stderr.on("data", keep);
+    child.once("error", reject);
+    child.once("exit", (code, signal) => {
+      if (code === 0) resolve();
+      else reject(new Error(`${command} ${args.join(" ")} exited ${code ?? signal}:\n${output}`));
+    });
+  });
+}
