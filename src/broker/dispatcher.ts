@@ -108,12 +108,14 @@ export class Dispatcher {
     let claimedAll = false;
     try {
       const claim = settings?.limited ? jobClaimLimited : jobClaim;
-      const { jobs, nextDueTime } = await claim(this.options.db, {
+      const { jobs, nextDueTime, queueLimited } = await claim(this.options.db, {
         queue,
         limit: demand,
         leaseSeconds: this.options.leaseSeconds,
         owner: this.options.replicaId,
       });
+      // Our settings were stale: the queue got a limit. Reload them and claim again.
+      if (queueLimited) void this.options.settings.refresh().then(() => this.wake(queue));
       claimedAll = jobs.length === demand;
       await this.distribute(jobs, allocations);
       // Rate-limited: tokens refill with time, so look again when the next one is due.

@@ -134,10 +134,12 @@ export interface ClaimResult {
   jobs: JobRecord[];
   /** When the queue's next not-yet-due job becomes due, if any. */
   nextDueTime: Date | null;
+  /** The queue has limits: JobClaim refused, claim with jobClaimLimited. */
+  queueLimited: boolean;
 }
 
 export async function jobClaim(db: Queryable, params: ClaimParams): Promise<ClaimResult> {
-  const { rows } = await db.query<JobRecord & { next_due_time: Date | null }>({
+  const { rows } = await db.query<ClaimRow>({
     name: "JobClaim",
     text: sql.JobClaim,
     values: claimValues(params),
@@ -152,7 +154,7 @@ export async function jobClaim(db: Queryable, params: ClaimParams): Promise<Clai
 export async function jobClaimLimited(db: Database, params: ClaimParams): Promise<ClaimResult> {
   return db.transaction(async (tx) => {
     await tx.query({ name: "JobClaimLockQueue", text: sql.JobClaimLockQueue, values: [params.queue] });
-    const { rows } = await tx.query<JobRecord & { next_due_time: Date | null }>({
+    const { rows } = await tx.query<ClaimRow>({
       name: "JobClaimLimited",
       text: sql.JobClaimLimited,
       values: claimValues(params),
@@ -163,8 +165,14 @@ export async function jobClaimLimited(db: Database, params: ClaimParams): Promis
 
 const claimValues = (params: ClaimParams) => [params.queue, params.limit, params.leaseSeconds, params.owner, params.now ?? null];
 
-function claimResult(rows: (JobRecord & { next_due_time: Date | null })[]): ClaimResult {
-  return { jobs: rows.filter((row) => row.id !== null), nextDueTime: rows[0]?.next_due_time ?? null };
+type ClaimRow = JobRecord & { next_due_time: Date | null; queue_limited?: boolean };
+
+function claimResult(rows: ClaimRow[]): ClaimResult {
+  return {
+    jobs: rows.filter((row) => row.id !== null),
+    nextDueTime: rows[0]?.next_due_time ?? null,
+    queueLimited: rows[0]?.queue_limited ?? false,
+  };
 }
 
 /** Returns the queues of the jobs given back. */

@@ -63,18 +63,20 @@ from baton.jobs where id = $1;
 -- other replicas are claiming; nothing while the queue is paused. The lease lasts the queue's
 -- lease_duration (else $3 seconds) and the attempt must end by its timeout (the job's, else
 -- the queue's default). Also reports when the next not-yet-due job of the queue is due, so
--- the dispatcher can arm a timer instead of polling. For queues without limits; see
--- JobClaimLimited.
+-- the dispatcher can arm a timer instead of polling. For queues without limits: a queue that
+-- has one claims nothing here, whatever the caller believed; see JobClaimLimited.
 with settings as (
   select coalesce(max(extract(epoch from q.lease_duration)), $3::float8) as lease_seconds,
          max(q.default_timeout) as default_timeout,
-         coalesce(bool_or(q.paused), false) as paused
+         coalesce(bool_or(q.paused), false) as paused,
+         coalesce(bool_or(q.concurrency_limit is not null or q.rate_limit is not null or q.fairness_key_limit is not null), false)
+           as limited
   from (select 1) one left join baton.queues q on q.name = $1
 ),
 due as (
   select j.id from baton.jobs j, settings
   where j.queue = $1 and j.state = 'available' and j.run_time <= coalesce($5::timestamptz, now())
-    and not settings.paused
+    and not settings.paused and not settings.limited
   order by j.priority, j.run_time, j.id
   limit $2
   for update of j skip locked
@@ -92,7 +94,8 @@ claimed as (
   returning j.*
 )
 -- Exactly one row with a null id when nothing was claimed, so next_due_time always arrives.
-select claimed.*, false as scheduled, next.next_due_time
+-- queue_limited tells a dispatcher whose settings were stale to claim through JobClaimLimited.
+select claimed.*, false as scheduled, next.next_due_time, (select limited from settings) as queue_limited
 from (
   select min(run_time) as next_due_time from baton.jobs
   where queue = $1 and state = 'available' and run_time > coalesce($5::timestamptz, now())
