@@ -132,7 +132,7 @@ const list: Command = {
       collected.push(...page.jobs);
       nextPageToken = page.nextPageToken;
       pages++;
-      if (all && nextPageToken !== "") out.progress(`baton jobs list: ${collected.length} jobs from ${pages} pages so far…`);
+      if (all && nextPageToken !== "") out.progress(`baton jobs list: fetched ${collected.length} jobs (page ${pages})…`);
     } while (all && nextPageToken !== "");
     out.endProgress();
 
@@ -249,6 +249,7 @@ const wait: Command = {
     if (timeoutMs === 0) {
       job = (await jobs.getJob({ id })).job!;
     } else {
+      out.progress(`baton jobs wait: waiting for job ${id}…`);
       for (;;) {
         const slice = Math.max(1, Math.min(WAIT_SLICE_MS, deadline - Date.now()));
         const callStart = Date.now();

@@ -1,0 +1,463 @@
+import { once } from "node:events";
+import http2 from "node:http2";
+import type { AddressInfo } from "node:net";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
+import { type Worker, runWorker } from "../clients/ts/src/index.js";
+import { JobState } from "../src/gen/baton/v1/job_pb.js";
+import { QueueService } from "../src/gen/baton/v1/queue_service_pb.js";
+import { type TestBroker, startTestBroker } from "./helpers/broker.js";
+import { type TestProcess, killAll, spawnTs } from "./helpers/process.js";
+
+/**
+ * The `baton` command line as a user runs it: a separate process talking to a real broker over
+ * gRPC, judged by its stdout, stderr and exit code.
+ */
+
+let broker: TestBroker;
+const processes: TestProcess[] = [];
+const cleanup: (() => Promise<void>)[] = [];
+
+beforeAll(async () => {
+  broker = await startTestBroker();
+});
+
+afterEach(async () => {
+  for (const step of cleanup.splice(0).reverse()) await step();
+});
+
+afterAll(async () => {
+  await killAll(processes);
+  await broker?.stop();
+});
+
+interface Run {
+  code: number | string;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `baton ...args` against the test broker (BATON_URL) and collects everything it wrote. */
+async function baton(args: string[], env: Record<string, string | undefined> = {}): Promise<Run> {
+  const child = spawnTs("src/cli/main.ts", { BATON_URL: broker.baseUrl, ...env }, args);
+  processes.push(child);
+  let stdout = "";
+  let stderr = "";
+  child.child.stdout!.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+  child.child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+  await once(child.child, "close");
+  return { code: await child.exited, stdout, stderr };
+}
+
+/** Like baton(), but the command must succeed and print one JSON document. */
+async function batonJson(args: string[]): Promise<Record<string, unknown>> {
+  const run = await baton([...args, "--json"]);
+  expect(run.stderr).toBe("");
+  expect(run.code).toBe(0);
+  return JSON.parse(run.stdout) as Record<string, unknown>;
+}
+
+type JsonJob = Record<string, unknown> & { id: string; state: string };
+
+function startWorker(queue: string, handler: Parameters<typeof runWorker>[0]["handler"], workerId?: string): Worker {
+  const worker = runWorker({ baseUrl: broker.baseUrl, queues: [queue], concurrency: 2, handler, ...(workerId && { workerId }) });
+  cleanup.push(() => worker.stop());
+  return worker;
+}
+
+async function waitForState(id: string, state: JobState): Promise<void> {
+  while ((await broker.jobs.getJob({ id })).job!.state !== state) await new Promise((resolve) => setTimeout(resolve, 50));
+}
+
+describe("enqueue and jobs get", () => {
+  test("enqueue --json then jobs get --json round-trips every flag", async () => {
+    const enqueued = await batonJson([
+      "enqueue",
+      "cli-roundtrip",
+      "--json-payload",
+      '{ "to": "bob@example.com" }',
+      "--priority",
+      "-3",
+      "--delay",
+      "1h",
+      "--max-attempts",
+      "4",
+      "--dedup-key",
+      "welcome-bob",
+      "--fairness-key",
+      "acme",
+      "--timeout",
+      "90s",
+      "--header",
+      "tenant=acme",
+      "--header",
+      "trace=a=b",
+    ]);
+    expect(enqueued.deduplicated).toBe(false);
+    const job = enqueued.job as JsonJob;
+    expect(job).toMatchObject({
+      queue: "cli-roundtrip",
+      state: "JOB_STATE_SCHEDULED",
+      priority: -3,
+      maxAttempts: 4,
+      dedupKey: "welcome-bob",
+      fairnessKey: "acme",
+      timeout: "90s",
+      headers: { tenant: "acme", trace: "a=b" },
+    });
+    // Bytes are base64 in protobuf JSON; the payload was sent compact.
+    expect(Buffer.from(job.payload as string, "base64").toString()).toBe('{"to":"bob@example.com"}');
+    const runAt = Date.parse(job.runTime as string) - Date.parse(job.createTime as string);
+    expect(runAt).toBeGreaterThanOrEqual(3_599_000);
+
+    const fetched = await batonJson(["jobs", "get", job.id]);
+    expect(fetched.job).toEqual(job);
+
+    const again = await batonJson(["enqueue", "cli-roundtrip", "--payload", "other", "--dedup-key", "welcome-bob"]);
+    expect(again.deduplicated).toBe(true);
+    expect((again.job as JsonJob).id).toBe(job.id);
+  });
+
+  test("human output is a table / a record with the job id and its state", async () => {
+    const enqueued = await baton(["enqueue", "cli-human", "--payload", "hello", "--run-at", "2099-01-01T00:00:00Z"]);
+    expect(enqueued.code).toBe(0);
+    const [header, row] = enqueued.stdout.trimEnd().split("\n");
+    expect(header).toMatch(/^\s*ID\s+QUEUE\s+STATE\s+ATTEMPTS/);
+    const id = row!.trim().split(/\s+/)[0]!;
+    expect(row).toMatch(new RegExp(`^\\s*${id}\\s+cli-human\\s+SCHEDULED\\s+0/25\\b`));
+
+    const got = await baton(["jobs", "get", id]);
+    expect(got.code).toBe(0);
+    expect(got.stdout).toMatch(new RegExp(`^id\\s+${id}$`, "m"));
+    expect(got.stdout).toMatch(/^state\s+SCHEDULED$/m);
+    expect(got.stdout).toMatch(/^run at\s+2099-01-01T00:00:00.000Z \(in \d+d\)$/m);
+    expect(got.stdout).toMatch(/^payload\s+hello$/m);
+    expect(got.stdout).not.toContain("JOB_STATE_");
+  });
+
+  test("--payload-file sends the file's bytes", async () => {
+    const { job } = (await batonJson(["enqueue", "cli-file", "--payload-file", "package.json"])) as { job: JsonJob };
+    const stored = (await broker.jobs.getJob({ id: job.id })).job!;
+    const { readFileSync } = await import("node:fs");
+    expect(Buffer.from(stored.payload).equals(readFileSync("package.json"))).toBe(true);
+  });
+
+  test("jobs get of an unknown id exits 4 with the broker's not_found message", async () => {
+    const run = await baton(["jobs", "get", "987654321"]);
+    expect(run.code).toBe(4);
+    expect(run.stdout).toBe("");
+    expect(run.stderr).toBe("baton jobs get: not_found: job 987654321 not found\n");
+  });
+
+  test("an unreachable broker exits 1 and says where it looked", async () => {
+    const run = await baton(["jobs", "get", "1", "--url", "http://127.0.0.1:1"], { BATON_URL: undefined });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/^baton jobs get: unavailable: .*is a broker running at http:\/\/127\.0\.0\.1:1\?/);
+  });
+});
+
+describe("usage", () => {
+  test.concurrent.each([
+    [["enqueue"], "baton enqueue: missing <queue>"],
+    [["enqueue", "q", "--priority", "high"], 'baton enqueue: --priority must be an integer from -2147483648 to 2147483647, got "high"'],
+    [["enqueue", "q", "--delay", "5 parsecs"], 'baton enqueue: --delay must be a duration like 500ms, 5s, 2m, 1h or 7d, got "5 parsecs"'],
+    [["enqueue", "q", "--payload", "a", "--json-payload", "{}"], "give at most one of --payload, --payload-file and --json-payload"],
+    [["enqueue", "q", "--json-payload", "{oops"], "--json-payload is not valid JSON"],
+    [["enqueue", "q", "--delay", "5s", "--run-at", "2030-01-01T00:00:00Z"], "give at most one of --delay and --run-at"],
+    [["enqueue", "q", "--header", "novalue"], '--header must look like key=value, got "novalue"'],
+    [["enqueue", "q", "--colour", "red"], "baton enqueue: unknown flag --colour"],
+    [["jobs", "list", "--state", "sleeping"], '--state must be one of scheduled, available, blocked, leased, succeeded, dead, cancelled, got "sleeping"'],
+    [["jobs", "get", "abc"], '"abc" is not a job id'],
+    [["jobs", "get", "1", "2"], 'unexpected argument "2"'],
+    [["jobs", "retry"], "give a job <id>, or --queue to retry a whole queue"],
+    [["jobs", "retry", "--queue", "q", "--state", "succeeded"], "--state must be one of dead, cancelled"],
+    [["jobs", "wait", "1", "--timeout", "soon"], "--timeout must be a duration"],
+    [["queues", "update", "q"], "nothing to update"],
+    [["schedules", "create", "nightly", "--queue", "q"], "--cron is required"],
+    [["jobs", "frobnicate"], 'baton jobs: unknown verb "frobnicate"'],
+    [["jobs"], "baton jobs: missing verb"],
+    [["frobnicate"], 'baton: unknown command "frobnicate"'],
+    [["jobs", "list", "--url", "localhost:7600"], '--url must be an http:// or https:// address, got "localhost:7600"'],
+  ])("baton %j exits 2: %s", async (args, message) => {
+    const run = await baton(args);
+    expect(run.code).toBe(2);
+    expect(run.stdout).toBe("");
+    expect(run.stderr).toContain(message);
+    // Every usage error points at the help that would have prevented it.
+    expect(run.stderr).toMatch(/--help|usage: baton/);
+  });
+
+  test("--help works for baton, each noun and each command, and exits 0", async () => {
+    const top = await baton(["--help"]);
+    expect(top.code).toBe(0);
+    for (const command of ["serve", "migrate", "enqueue <queue>", "jobs list", "jobs wait <id>", "queues update <queue>", "schedules create <name>", "workers list"]) {
+      expect(top.stdout).toContain(command);
+    }
+    const nouns: [string, string[]][] = [
+      ["jobs", ["list", "get", "cancel", "retry", "wait"]],
+      ["queues", ["list", "get", "pause", "resume", "update"]],
+      ["schedules", ["create", "list", "delete"]],
+      ["workers", ["list"]],
+    ];
+    const runs = await Promise.all([
+      ...nouns.map(async ([noun, verbs]) => {
+        const run = await baton([noun, "--help"]);
+        expect(run.code, noun).toBe(0);
+        for (const verb of verbs) expect(run.stdout, noun).toContain(`${noun} ${verb}`);
+      }),
+      ...[["enqueue"], ...nouns.flatMap(([noun, verbs]) => verbs.map((verb) => [noun, verb]))].map(async (command) => {
+        const run = await baton([...command, "--help"]);
+        expect(run.code, command.join(" ")).toBe(0);
+        expect(run.stdout).toContain(`usage: baton ${command.join(" ")}`);
+        expect(run.stdout).toContain("--url <url>");
+        expect(run.stdout).toContain("--json");
+        expect(run.stdout).toContain("examples:");
+        expect(run.stdout).toContain("exit codes:");
+      }),
+    ]);
+    expect(runs.length).toBe(4 + 1 + 14);
+    const helpVerb = await baton(["help", "jobs", "wait"]);
+    expect(helpVerb.stdout).toContain("usage: baton jobs wait <id>");
+    const serveHelp = await baton(["serve", "--help"]);
+    expect(serveHelp.code).toBe(0);
+    expect(serveHelp.stdout).toContain("BATON_DATABASE_URL");
+  });
+});
+
+describe("workers", () => {
+  test("workers list shows the stream of a running worker", async () => {
+    startWorker("cli-workers", () => "ok", "cli-test-worker");
+    while ((await broker.workers.listWorkers({ queue: "cli-workers" })).workers.length === 0) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const run = await baton(["workers", "list", "--queue", "cli-workers"]);
+    expect(run.code).toBe(0);
+    const [header, row, extra] = run.stdout.trimEnd().split("\n");
+    expect(header).toMatch(/^WORKER\s+SESSION\s+QUEUES\s+IN FLIGHT\s+CONNECTED\s+LAST SEEN\s+REPLICA$/);
+    expect(row).toMatch(/^cli-test-worker\s+\S+\s+cli-workers\s+0\/2\s/);
+    expect(extra).toBeUndefined();
+
+    const json = await batonJson(["workers", "list", "--queue", "cli-workers"]);
+    expect(json.workers).toEqual([expect.objectContaining({ workerId: "cli-test-worker", queues: ["cli-workers"], maxInFlight: 2 })]);
+
+    const none = await baton(["workers", "list", "--queue", "cli-nobody"]);
+    expect(none).toMatchObject({ code: 0, stdout: "", stderr: "no workers connected\n" });
+  });
+});
+
+describe("jobs list", () => {
+  test("filters by queue and state, pages with --page-token, and follows every page with --all", async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) ids.push((await broker.jobs.enqueueJob({ queue: "cli-list" })).job!.id);
+    await broker.jobs.cancelJob({ id: ids[1]! });
+
+    const table = await baton(["jobs", "list", "--queue", "cli-list"]);
+    expect(table.code).toBe(0);
+    const rows = table.stdout.trimEnd().split("\n").slice(1);
+    // Newest first.
+    expect(rows.map((r) => r.trim().split(/\s+/).slice(0, 3))).toEqual([
+      [ids[2], "cli-list", "AVAILABLE"],
+      [ids[1], "cli-list", "CANCELLED"],
+      [ids[0], "cli-list", "AVAILABLE"],
+    ]);
+
+    const dead = await batonJson(["jobs", "list", "--queue", "cli-list", "--state", "cancelled"]);
+    expect((dead.jobs as JsonJob[]).map((j) => j.id)).toEqual([ids[1]]);
+
+    const first = await baton(["jobs", "list", "--queue", "cli-list", "--limit", "2"]);
+    expect(first.stdout.trimEnd().split("\n")).toHaveLength(3);
+    const token = /--page-token (\S+)/.exec(first.stderr)?.[1];
+    expect(token).toBeDefined();
+    const second = await batonJson(["jobs", "list", "--queue", "cli-list", "--limit", "2", "--page-token", token!]);
+    expect((second.jobs as JsonJob[]).map((j) => j.id)).toEqual([ids[0]]);
+    expect(second.nextPageToken).toBe("");
+
+    const all = await baton(["jobs", "list", "--queue", "cli-list", "--limit", "1", "--all", "--json"]);
+    expect(all.code).toBe(0);
+    expect((JSON.parse(all.stdout) as { jobs: JsonJob[] }).jobs.map((j) => j.id)).toEqual([...ids].reverse());
+    expect(all.stderr).toContain("baton jobs list: fetched 2 jobs (page 2)");
+
+    const empty = await baton(["jobs", "list", "--queue", "cli-empty"]);
+    expect(empty).toMatchObject({ code: 0, stdout: "", stderr: "no jobs\n" });
+  });
+});
+
+describe("jobs cancel and retry", () => {
+  test("cancel a waiting job, retry it, and bulk-retry a queue's cancelled jobs", async () => {
+    const { job } = await broker.jobs.enqueueJob({ queue: "cli-cancel" });
+    const cancelled = await baton(["jobs", "cancel", job!.id]);
+    expect(cancelled.code).toBe(0);
+    expect(cancelled.stdout).toMatch(new RegExp(`^\\s*${job!.id}\\s+cli-cancel\\s+CANCELLED\\s`, "m"));
+
+    const again = await baton(["jobs", "cancel", job!.id]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/^baton jobs cancel: failed_precondition: job \d+ is already finished/);
+
+    const retried = (await batonJson(["jobs", "retry", job!.id])).job as JsonJob;
+    expect(retried.state).toBe("JOB_STATE_AVAILABLE");
+
+    const others = await Promise.all([0, 1].map(() => broker.jobs.enqueueJob({ queue: "cli-cancel" })));
+    for (const o of [job!, ...others.map((o) => o.job!)]) await broker.jobs.cancelJob({ id: o.id });
+    const bulk = await baton(["jobs", "retry", "--queue", "cli-cancel", "--state", "cancelled"]);
+    expect(bulk).toMatchObject({ code: 0, stdout: "retried 3 CANCELLED jobs of queue cli-cancel\n" });
+    for (const o of others) expect((await broker.jobs.getJob({ id: o.job!.id })).job!.state).toBe(JobState.AVAILABLE);
+
+    expect((await baton(["jobs", "cancel", "987654321"])).code).toBe(4);
+  });
+
+  test("dead jobs are listed and revived by a bulk retry of their queue", async () => {
+    let fail = true;
+    startWorker("cli-dead", () => {
+      if (fail) throw new Error("smtp said no");
+      return "sent";
+    });
+    const { job } = await broker.jobs.enqueueJob({ queue: "cli-dead", maxAttempts: 1 });
+    await waitForState(job!.id, JobState.DEAD);
+
+    const list = await baton(["jobs", "list", "--queue", "cli-dead", "--state", "dead"]);
+    expect(list.stdout).toMatch(new RegExp(`^\\s*${job!.id}\\s+cli-dead\\s+DEAD\\s+1/1\\s.*smtp said no$`, "m"));
+
+    fail = false;
+    const bulk = await batonJson(["jobs", "retry", "--queue", "cli-dead"]);
+    expect(bulk).toEqual({ count: "1" });
+    await waitForState(job!.id, JobState.SUCCEEDED);
+  });
+});
+
+describe("jobs wait", () => {
+  test("returns the result of a job that succeeds, with progress on stderr", async () => {
+    const { job } = await broker.jobs.enqueueJob({ queue: "cli-wait" });
+    const waiting = baton(["jobs", "wait", job!.id, "--timeout", "30s"]);
+    startWorker("cli-wait", (_job, { progress }) => {
+      progress(50, "halfway");
+      return { delivered: true };
+    });
+    const run = await waiting;
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/^state\s+SUCCEEDED$/m);
+    expect(run.stdout).toMatch(/^result\s+\{\n\s+"delivered": true\n\s+\}$/m);
+    expect(run.stderr).toContain(`baton jobs wait: waiting for job ${job!.id}…`);
+  });
+
+  test("times out with exit 3 and reports the job's state", async () => {
+    const { job } = await broker.jobs.enqueueJob({ queue: "cli-wait-nobody" });
+    const run = await baton(["jobs", "wait", job!.id, "--timeout", "1500ms", "--json"]);
+    expect(run.code).toBe(3);
+    expect(JSON.parse(run.stdout)).toMatchObject({ timedOut: true, job: { id: job!.id, state: "JOB_STATE_AVAILABLE" } });
+    expect(run.stderr).toMatch(/baton jobs wait: timed out after \d+s; job \d+ is AVAILABLE, attempt 0\/25/);
+
+    const once = await baton(["jobs", "wait", job!.id, "--timeout", "0s"]);
+    expect(once.code).toBe(3);
+  });
+
+  test("exits 5 when the job ends DEAD, with its error", async () => {
+    startWorker("cli-wait-dead", () => {
+      throw new Error("disk full");
+    });
+    const { job } = await broker.jobs.enqueueJob({ queue: "cli-wait-dead", maxAttempts: 1 });
+    const run = await baton(["jobs", "wait", job!.id]);
+    expect(run.code).toBe(5);
+    expect(run.stdout).toMatch(/^state\s+DEAD$/m);
+    expect(run.stderr).toContain(`baton jobs wait: job ${job!.id} finished DEAD: disk full`);
+    expect((await baton(["jobs", "wait", "987654321"])).code).toBe(4);
+  });
+});
+
+describe("queues", () => {
+  test("get, pause, resume and update a queue", async () => {
+    await broker.jobs.enqueueJob({ queue: "cli-queue", start: { case: "delay", value: { seconds: 3600n } } });
+    await broker.jobs.enqueueJob({ queue: "cli-queue" });
+
+    const got = await batonJson(["queues", "get", "cli-queue"]);
+    expect(got.queue).toMatchObject({ name: "cli-queue", paused: false, scheduled: "1", available: "1" });
+
+    const paused = await baton(["queues", "pause", "cli-queue"]);
+    expect(paused.code).toBe(0);
+    expect(paused.stdout).toMatch(/^status\s+paused/m);
+    const list = await baton(["queues", "list"]);
+    expect(list.stdout).toMatch(/^QUEUE\s+STATUS\s+SCHEDULED\s+AVAILABLE/);
+    expect(list.stdout).toMatch(/^cli-queue\s+paused\s+1\s+1\s+0\s+0\s+0\s+0\s+0\s+\S+$/m);
+    const resumed = await batonJson(["queues", "resume", "cli-queue"]);
+    expect((resumed.queue as { paused: boolean }).paused).toBe(false);
+
+    const updated = await baton([
+      "queues",
+      "update",
+      "cli-queue",
+      "--concurrency-limit",
+      "3",
+      "--rate-limit",
+      "2.5",
+      "--lease",
+      "45s",
+      "--dead-retention",
+      "7d",
+    ]);
+    expect(updated.code).toBe(0);
+    expect(updated.stdout).toMatch(/^concurrency-limit\s+3$/m);
+    expect(updated.stdout).toMatch(/^rate-limit\s+2.5\/s$/m);
+    expect(updated.stdout).toMatch(/^lease\s+45s$/m);
+    expect(updated.stdout).toMatch(/^dead-retention\s+7d$/m);
+
+    // Only the named settings change; "default" resets one.
+    const reset = await batonJson(["queues", "update", "cli-queue", "--lease", "default"]);
+    const config = (reset.queue as { config: Record<string, unknown> }).config;
+    expect(config).toMatchObject({ concurrencyLimit: 3, rateLimit: 2.5, deadRetention: "604800s" });
+    expect(config.leaseDuration).toBeUndefined();
+
+    expect((await baton(["queues", "get", "cli-no-such-queue"])).code).toBe(4);
+  });
+
+  test("an RPC the broker does not implement is reported cleanly with exit 1", async () => {
+    // A server that knows QueueService but implements none of it, like an older broker.
+    const server = http2.createServer(connectNodeAdapter({ routes: (router) => router.service(QueueService, {}) }));
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    cleanup.push(() => new Promise((resolve) => server.close(() => resolve())));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const run = await baton(["queues", "list", "--url", url]);
+    expect(run.code).toBe(1);
+    expect(run.stdout).toBe("");
+    expect(run.stderr).toBe(
+      `baton queues list: unimplemented: baton.v1.QueueService.ListQueues is not implemented (the broker at ${url} does not support this command yet)\n`,
+    );
+  });
+});
+
+describe("schedules", () => {
+  test("create, list and delete a schedule", async () => {
+    const created = await baton([
+      "schedules",
+      "create",
+      "cli-nightly",
+      "--queue",
+      "cli-reports",
+      "--cron",
+      "0 3 * * *",
+      "--time-zone",
+      "Europe/Paris",
+      "--json-payload",
+      '{"report":"daily"}',
+      "--priority",
+      "2",
+    ]);
+    expect(created.code).toBe(0);
+    expect(created.stdout).toMatch(/^name\s+cli-nightly$/m);
+    expect(created.stdout).toMatch(/^next run\s+\d{4}-\d\d-\d\dT0[12]:00:00.000Z \(in [^)]+\)$/m);
+
+    const list = await baton(["schedules", "list"]);
+    expect(list.stdout).toMatch(/^NAME\s+QUEUE\s+CRON\s+TIME ZONE\s+NEXT RUN\s+LAST RUN$/m);
+    expect(list.stdout).toMatch(/^cli-nightly\s+cli-reports\s+0 3 \* \* \*\s+Europe\/Paris\s+in \S+\s+-$/m);
+    const json = await batonJson(["schedules", "list"]);
+    expect(json.schedules).toEqual([expect.objectContaining({ name: "cli-nightly", priority: 2, timeZone: "Europe/Paris" })]);
+
+    const deleted = await baton(["schedules", "delete", "cli-nightly"]);
+    expect(deleted).toMatchObject({ code: 0, stdout: "deleted schedule cli-nightly\n" });
+    const missing = await baton(["schedules", "delete", "cli-nightly"]);
+    expect(missing.code).toBe(4);
+    expect(missing.stderr).toMatch(/^baton schedules delete: not_found: /);
+
+    const bad = await baton(["schedules", "create", "cli-bad", "--queue", "q", "--cron", "every tuesday"]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/^baton schedules create: invalid_argument: /);
+  });
+});
