@@ -149,6 +149,11 @@ export class Broker {
     return inserted;
   }
 
+  /** Jobs became runnable on these queues by other means (the scheduler): claim now. */
+  wakeQueues(queues: Iterable<string>): void {
+    this.dispatcher.wakeQueues(queues);
+  }
+
   /** Cancels a job; its holder, on whichever replica, is told through baton_cancel. */
   cancel(id: string): Promise<JobRecord | undefined> {
     return jobCancel(this.options.db, id);

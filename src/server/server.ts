@@ -62,7 +62,13 @@ export async function startServer(config: ServerConfig & { databaseUrl: string }
   const keepalive = startKeepalive(server.http2, { intervalMs: config.keepaliveIntervalMs, timeoutMs: config.keepaliveTimeoutMs });
   await broker.start();
   // Fired jobs wake every replica's dispatcher, this one's included, through the enqueue NOTIFY.
-  const scheduler = startScheduler({ db, log, intervalMs: config.schedulerIntervalMs, defaultMaxAttempts: config.defaultMaxAttempts });
+  const scheduler = startScheduler({
+    db,
+    log,
+    intervalMs: config.schedulerIntervalMs,
+    defaultMaxAttempts: config.defaultMaxAttempts,
+    onEnqueued: (queues) => broker.wakeQueues(queues),
+  });
   await new Promise<void>((resolve, reject) => {
     server.tcp.once("error", reject);
     server.tcp.listen(config.port, config.host, resolve);
