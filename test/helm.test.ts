@@ -12,6 +12,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, test } from "vitest";
 import { parse, parseAllDocuments } from "yaml";
+import { settings } from "../src/config.js";
 
 const root = fileURLToPath(new URL("../", import.meta.url));
 const chart = path.join(root, "deploy/helm/baton");
@@ -155,7 +156,7 @@ function expectNoPlainSecrets(manifests: Manifest[]) {
   expect(kinds(manifests)).not.toContain("Secret");
   const text = JSON.stringify(manifests);
   expect(text).not.toMatch(/postgres(ql)?:\/\//);
-  const sensitive = /(DATABASE_URL|PASSWORD|SECRET|TOKENS?|API_KEY)$/;
+  const sensitive = /(DATABASE_URL|PASSWORD|SECRET|TOKENS?|API_KEY|HEADERS)$/;
   for (const m of manifests.filter((m): m is Workload => m.kind === "Deployment" || m.kind === "Job")) {
     for (const container of m.spec.template.spec.containers) {
       for (const variable of container.env ?? []) {
@@ -342,6 +343,8 @@ describe.skipIf(skipReason !== undefined)(`Helm chart${skipReason ? ` (skipped: 
       expect(env(broker, "OTEL_EXPORTER_OTLP_ENDPOINT")?.value).toBe("http://jaeger-collector.observability:4318");
       expect(env(broker, "BATON_LEASE_SECONDS")?.value).toBe("20");
       expect(env(broker, "BATON_LOG_LEVEL")?.value).toBe("debug");
+      expect(env(broker, "NODE_OPTIONS")?.value).toBe("--max-old-space-size=384");
+      expect(env(broker, "OTEL_EXPORTER_OTLP_HEADERS")?.valueFrom?.secretKeyRef).toEqual({ name: "otlp-auth", key: "headers" });
       expect(broker.image).toMatch(/^registry\.example\.com\/baton@sha256:[0-9a-f]{64}$/);
     });
 
@@ -355,6 +358,17 @@ describe.skipIf(skipReason !== undefined)(`Helm chart${skipReason ? ` (skipped: 
       expect(pod.terminationGracePeriodSeconds).toBe(90);
       expectRestricted(pod);
     });
+  });
+
+  test("every broker setting of src/config.ts can be set through `config`, as its BATON_* variable", () => {
+    // The listener's address and the embedded database's directory belong to the chart.
+    const chartOwned = new Set(["port", "host", "dataDir"]);
+    const configurable = Object.entries(settings).filter(([key]) => !chartOwned.has(key));
+    const sets = configurable.flatMap(([key, setting]) => ["--set", `config.${key}=${setting.default}`]);
+    const [broker] = brokerOf(render(...requiredValues, ...sets)).spec.template.spec.containers;
+    for (const [key, setting] of configurable) {
+      expect(env(broker, setting.env)?.value, `config.${key} (add it to values.schema.json)`).toBe(String(setting.default));
+    }
   });
 
   test("the ServiceMonitor is left out when the cluster does not serve monitoring.coreos.com/v1", () => {
@@ -372,13 +386,18 @@ describe.skipIf(skipReason !== undefined)(`Helm chart${skipReason ? ` (skipped: 
   });
 
   test.for([
-    ["an unknown top-level key", "bogus=1", /additional properties 'bogus' not allowed/],
-    ["an unknown nested key (typo)", "image.tagg=1.0", /at '\/image': additional properties 'tagg' not allowed/],
-    ["a misspelt broker setting", "config.drainSecond=5", /at '\/config': additional properties 'drainSecond' not allowed/],
-    ["a string for an integer", "replicaCount=two", /at '\/replicaCount': got string, want integer/],
-    ["a value outside an enum", "probes.type=tcp", /at '\/probes\/type': value must be one of/],
-  ] as const)("the schema rejects %s", ([, value, message]) => {
-    const error = renderError(...requiredValues, "--set", value);
+    ["an unknown top-level key", ["--set", "bogus=1"], /additional properties 'bogus' not allowed/],
+    ["an unknown nested key (typo)", ["--set", "image.tagg=1.0"], /at '\/image': additional properties 'tagg' not allowed/],
+    ["a misspelt broker setting", ["--set", "config.drainSecond=5"], /at '\/config': additional properties 'drainSecond' not allowed/],
+    ["a string for an integer", ["--set", "replicaCount=two"], /at '\/replicaCount': got string, want integer/],
+    ["a value outside an enum", ["--set", "probes.type=tcp"], /at '\/probes\/type': value must be one of/],
+    [
+      "the database URL as a plain variable",
+      ["--set-json", 'extraEnv=[{"name":"BATON_DATABASE_URL","value":"postgres://u:p@db/baton"}]'],
+      /at '\/extraEnv\/0\/name'/,
+    ],
+  ] as const)("the schema rejects %s", ([, args, message]) => {
+    const error = renderError(...requiredValues, ...args);
     expect(error).toMatch(/values don't meet the specifications of the schema/);
     expect(error).toMatch(message);
   });

@@ -79,24 +79,14 @@ app.kubernetes.io/component: broker
       key: {{ .Values.database.secretKey }}
 {{- end }}
 
-{{/* Settings from .Values.config as BATON_* variables; unset ones keep the broker's default. */}}
+{{/*
+Settings from .Values.config as BATON_* variables: each key is the broker's setting name
+(src/config.ts), so drainSeconds becomes BATON_DRAIN_SECONDS. Unset ones keep the broker's
+default; the schema admits only known keys.
+*/}}
 {{- define "baton.configEnv" -}}
-{{- $names := dict
-  "logLevel" "BATON_LOG_LEVEL"
-  "drainSeconds" "BATON_DRAIN_SECONDS"
-  "leaseSeconds" "BATON_LEASE_SECONDS"
-  "pollSeconds" "BATON_POLL_SECONDS"
-  "reapSeconds" "BATON_REAP_SECONDS"
-  "pingSeconds" "BATON_PING_SECONDS"
-  "keepaliveSeconds" "BATON_KEEPALIVE_SECONDS"
-  "retryBaseSeconds" "BATON_RETRY_BASE_SECONDS"
-  "retryMaxSeconds" "BATON_RETRY_MAX_SECONDS"
-  "maxPayloadBytes" "BATON_MAX_PAYLOAD_BYTES"
-  "maxBatchSize" "BATON_MAX_BATCH_SIZE"
-  "defaultMaxAttempts" "BATON_DEFAULT_MAX_ATTEMPTS"
-  "maxInFlight" "BATON_MAX_IN_FLIGHT" }}
 {{- range $key, $value := .Values.config }}
-- name: {{ get $names $key }}
+- name: {{ printf "BATON_%s" (snakecase $key | upper) }}
   value: {{ $value | toString | quote }}
 {{- end }}
 {{- end }}
