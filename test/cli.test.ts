@@ -4,6 +4,7 @@ import type { AddressInfo } from "node:net";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { type Worker, runWorker } from "../clients/ts/src/index.js";
+import { formatDuration, parseDuration } from "../src/cli/duration.js";
 import { JobState } from "../src/gen/baton/v1/job_pb.js";
 import { QueueService } from "../src/gen/baton/v1/queue_service_pb.js";
 import { type TestBroker, startTestBroker } from "./helpers/broker.js";
@@ -68,6 +69,14 @@ function startWorker(queue: string, handler: Parameters<typeof runWorker>[0]["ha
 async function waitForState(id: string, state: JobState): Promise<void> {
   while ((await broker.jobs.getJob({ id })).job!.state !== state) await new Promise((resolve) => setTimeout(resolve, 50));
 }
+
+test("durations read as people write them and print back short", () => {
+  expect(["500ms", "5s", "2m", "1h", "7d", "1h30m", "1.5h", "0s"].map(parseDuration)).toEqual([
+    500, 5_000, 120_000, 3_600_000, 604_800_000, 5_400_000, 5_400_000, 0,
+  ]);
+  for (const bad of ["", "5", "5 s", "s", "-1s", "1y", "1h 30m"]) expect(parseDuration(bad), bad).toBeUndefined();
+  expect([500, 45_000, 90_000, 5_400_000, 604_800_000].map(formatDuration)).toEqual(["500ms", "45s", "1m30s", "1h30m", "7d"]);
+});
 
 describe("enqueue and jobs get", () => {
   test("enqueue --json then jobs get --json round-trips every flag", async () => {

@@ -163,6 +163,11 @@ async function runCommand(command: Command, argv: string[], out: Output): Promis
   }
 }
 
+// `baton jobs list --all | head` closes the pipe early: the reader has what it wanted.
+process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+  if (error.code !== "EPIPE") throw error;
+  process.exit(ExitCode.ok);
+});
 const out = createOutput();
 main(process.argv.slice(2), out)
   .catch((error: unknown) => reportError(error, { command: "" }))

@@ -7,7 +7,7 @@ import {
 import type { Command } from "../args.js";
 import { connect } from "../client.js";
 import { ExitCode, UsageError } from "../errors.js";
-import { bytesText, details, fullTime, mapText, orDash, relativeTime, table } from "../output.js";
+import { bytesText, details, fullTime, mapText, relativeTime, table } from "../output.js";
 import { PAYLOAD_FLAGS, payloadFromFlags } from "../payload.js";
 
 function scheduleTable(schedules: Schedule[], now = Date.now()): string {
@@ -35,7 +35,7 @@ function scheduleDetails(s: Schedule, now = Date.now()): string {
     ["priority", String(s.priority)],
     ["max attempts", s.maxAttempts === 0 ? "queue default" : String(s.maxAttempts)],
     ["headers", mapText(s.headers)],
-    ["payload", orDash(s.payload.byteLength === 0 ? "" : bytesText(s.payload))],
+    ["payload", bytesText(s.payload)],
   ]);
 }
 
