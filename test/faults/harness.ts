@@ -1,0 +1,236 @@
+/**
+ * What every fault scenario needs: broker processes, fault workers, a producer that records
+ * its enqueues in the history, and the final check.
+ */
+import { createServer } from "node:net";
+import { durationFromMs } from "@bufbuild/protobuf/wkt";
+import { type Client, createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { expect } from "vitest";
+import { JobService } from "../../src/gen/baton/v1/job_service_pb.js";
+import { type ChildEnv, type TestProcess, killAll, spawnTs } from "../helpers/process.js";
+import { type Rng, rng } from "./config.js";
+import {
+  type CheckOptions,
+  type CheckReport,
+  type ExpectedState,
+  History,
+  assertValid,
+  check,
+  readFinalState,
+  unfinished,
+} from "./history.js";
+import { recordReport } from "./summary.js";
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Polls until `condition` holds; a timeout says what was awaited (tests wait on outcomes). */
+export async function waitUntil(condition: () => Promise<boolean> | boolean, what: string, timeoutMs = 30_000, intervalMs = 50): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(intervalMs);
+  }
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once("error", reject);
+    probe.listen(0, "127.0.0.1", () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Broker settings for fault tests, as `baton serve` reads them: short leases so that expiry
+ * happens within a test, a fast reaper, quick retries.
+ */
+export const FAST_BROKER_ENV: ChildEnv = {
+  BATON_LEASE_SECONDS: "2",
+  BATON_REAP_SECONDS: "0.25",
+  BATON_POLL_SECONDS: "1",
+  BATON_PING_SECONDS: "2",
+  BATON_KEEPALIVE_SECONDS: "2",
+  BATON_DRAIN_SECONDS: "1",
+  BATON_RETRY_BASE_SECONDS: "0.05",
+  BATON_RETRY_MAX_SECONDS: "0.5",
+  BATON_LOG_LEVEL: "info",
+};
+
+export interface BrokerProcess {
+  process: TestProcess;
+  port: number;
+  url: string;
+  replica: string;
+}
+
+/** `baton serve` in its own process on a database of the test's choosing. */
+export async function startBrokerProcess(databaseUrl: string, options: { port?: number; env?: ChildEnv } = {}): Promise<BrokerProcess> {
+  const port = options.port ?? (await freePort());
+  const child = spawnTs("src/cli/main.ts", { ...FAST_BROKER_ENV, ...options.env, BATON_DATABASE_URL: databaseUrl, BATON_HOST: "127.0.0.1", BATON_PORT: String(port) }, [
+    "serve",
+  ]);
+  const serving = await child.waitFor((e) => e.msg === "baton serving");
+  return { process: child, port, url: `http://127.0.0.1:${port}`, replica: String(serving.replica) };
+}
+
+export function jobClient(url: string): Client<typeof JobService> {
+  return createClient(JobService, createGrpcTransport({ baseUrl: url }));
+}
+
+export interface EnqueueOptions {
+  maxAttempts?: number;
+  /** Handler time of each job; else the worker draws one from the nonce. */
+  workMs?: number;
+  poison?: boolean;
+  expect?: ExpectedState;
+  /** Give up (and leave the enqueue indeterminate) after this long. */
+  deadlineMs?: number;
+}
+
+/**
+ * Enqueues jobs with a fresh nonce each, through any of the brokers it knows, retrying until
+ * one acknowledges. Every enqueue carries its nonce as dedup_key with a long dedup window, so
+ * a retry of an enqueue that committed but whose reply was lost returns the same job.
+ */
+export class Producer {
+  private readonly clients: Client<typeof JobService>[];
+  private next = 0;
+  private counter = 0;
+  private readonly random: Rng;
+  failures = 0;
+
+  constructor(
+    private readonly history: History,
+    urls: string[],
+  ) {
+    this.clients = urls.map(jobClient);
+    this.random = rng(history.seed, `${history.scenario}/producer`);
+  }
+
+  async enqueue(queue: string, count: number, options: EnqueueOptions = {}): Promise<string[]> {
+    const nonces = Array.from({ length: count }, () => `${this.history.scenario}-${this.counter++}-${this.random.hex()}`);
+    for (const nonce of nonces) this.history.attempt(nonce, queue, options.expect ?? "succeeded");
+    const request = {
+      jobs: nonces.map((nonce) => ({
+        queue,
+        payload: new TextEncoder().encode(JSON.stringify({ nonce, workMs: options.workMs, poison: options.poison })),
+        maxAttempts: options.maxAttempts ?? 0,
+        dedupKey: nonce,
+        dedupWindow: durationFromMs(3_600_000),
+      })),
+    };
+    const deadline = Date.now() + (options.deadlineMs ?? 60_000);
+    for (;;) {
+      const client = this.clients[this.next % this.clients.length]!;
+      try {
+        const response = await client.enqueueJobs(request, { timeoutMs: 5_000 });
+        const ids = response.jobs.map((job, i) => {
+          const nonce = (JSON.parse(new TextDecoder().decode(job.payload)) as { nonce: string }).nonce;
+          if (nonce !== nonces[i]) throw new Error(`EnqueueJobs answered job ${job.id} with nonce ${nonce} for ${nonces[i]}`);
+          this.history.acknowledge(nonce, job.id);
+          return job.id;
+        });
+        return ids;
+      } catch (error) {
+        if (error instanceof Error && error.message.startsWith("EnqueueJobs answered")) throw error;
+        this.failures++;
+        this.next++;
+        if (Date.now() > deadline) throw new Error(`enqueue kept failing for ${options.deadlineMs ?? 60_000} ms: ${String(error)}`);
+        await sleep(50 + this.random.int(0, 150));
+      }
+    }
+  }
+
+  /** Enqueues `total` jobs in batches, pausing between them; resolves when all are acknowledged. */
+  async run(queue: string, total: number, batch: number, pauseMs: number, options: EnqueueOptions = {}): Promise<void> {
+    for (let sent = 0; sent < total; sent += batch) {
+      await this.enqueue(queue, Math.min(batch, total - sent), options);
+      if (pauseMs > 0) await sleep(this.random.int(pauseMs / 2, pauseMs * 1.5));
+    }
+  }
+}
+
+export interface WorkerSpec {
+  urls: string[];
+  queues: string[];
+  id: string;
+  concurrency?: number;
+  /** "min-max" in ms. */
+  workMs?: string;
+  resume?: boolean;
+  resumeGraceMs?: number;
+  clientPingMs?: number;
+  backoffMs?: number;
+}
+
+/** One fault scenario: its history, its processes, its seed. */
+export class Scenario {
+  readonly history: History;
+  readonly random: Rng;
+  readonly processes: TestProcess[] = [];
+  private readonly started = Date.now();
+
+  constructor(
+    readonly name: string,
+    readonly seed: number,
+  ) {
+    this.history = new History(name, seed);
+    this.random = rng(seed, name);
+  }
+
+  producer(urls: string[]): Producer {
+    return new Producer(this.history, urls);
+  }
+
+  /** Starts a fault worker and waits until it is up; its events join the history. */
+  async worker(spec: WorkerSpec): Promise<TestProcess> {
+    const child = spawnTs("test/faults/fixtures/fault-worker.ts", {
+      BATON_URLS: spec.urls.join(","),
+      QUEUES: spec.queues.join(","),
+      WORKER_ID: spec.id,
+      CONCURRENCY: String(spec.concurrency ?? 10),
+      WORK_MS: spec.workMs ?? "5-30",
+      RESUME: spec.resume ? "1" : "0",
+      RESUME_GRACE_MS: String(spec.resumeGraceMs ?? 5_000),
+      CLIENT_PING_MS: String(spec.clientPingMs ?? 10_000),
+      BACKOFF_MS: String(spec.backoffMs ?? 100),
+    });
+    this.track(child);
+    this.history.watch(child);
+    await child.waitFor((e) => e.event === "ready");
+    return child;
+  }
+
+  track(child: TestProcess): TestProcess {
+    this.processes.push(child);
+    return child;
+  }
+
+  /**
+   * Waits until every job of these queues is finished (or the time is up), reads the final
+   * state, checks the history, records the figures, and fails the test on any violation.
+   */
+  async verify(databaseUrl: string, queues: string[], options: CheckOptions & { timeoutMs?: number; notes?: Record<string, unknown> } = {}): Promise<CheckReport> {
+    const ids = this.history.acknowledgedIds;
+    expect(ids.length).toBeGreaterThan(0);
+    try {
+      await waitUntil(async () => (await unfinished(databaseUrl, queues)) === 0, `every job of ${queues.join(", ")} to finish`, options.timeoutMs ?? 60_000, 100);
+    } catch {
+      // The checker names each job that did not finish.
+    }
+    // Lines the workers printed just before the last commits may still be in the pipes.
+    await sleep(300);
+    const report = check(this.history, await readFinalState(databaseUrl, queues), options);
+    recordReport(report, Date.now() - this.started, options.notes);
+    assertValid(report);
+    return report;
+  }
+
+  async cleanup(): Promise<void> {
+    await killAll(this.processes);
+  }
+}
