@@ -20,6 +20,7 @@ import type { Logger } from "../telemetry/log.js";
 import { HealthState, createHealthService } from "./health.js";
 import { startKeepalive } from "./keepalive.js";
 import { createDualProtocolServer } from "./listener.js";
+import { serveUi } from "./static-ui.js";
 
 export interface RunningServer {
   /** The port actually bound (useful with port 0). */
@@ -97,6 +98,8 @@ function serveHttp(req: http.IncomingMessage, res: http.ServerResponse, health: 
     res.end(health.serving ? "ok\n" : "not serving\n");
     return;
   }
+  // The dashboard (/ui) and the redirect of / to it.
+  if (serveUi(req, res)) return;
   res.writeHead(404, { "content-type": "text/plain" });
   res.end("not found\n");
 }

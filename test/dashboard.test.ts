@@ -1,0 +1,193 @@
+/**
+ * The dashboard end to end: the UI is built from ui/ with Vite, served by a real broker at
+ * /ui, and driven in headless Chromium (Debian's, installed by scripts/install-chromium.sh)
+ * through playwright-core. Screenshots go to test-results/.
+ *
+ * Without /usr/bin/chromium the browser test is skipped with the reason; CI sets
+ * BATON_REQUIRE_BROWSER=1 so that a missing browser fails instead.
+ */
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { type Browser, type Page, chromium } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { type Worker, createClient, runWorker } from "../clients/ts/src/index.js";
+import { JobState } from "../src/gen/baton/v1/job_pb.js";
+import { type TestBroker, startTestBroker } from "./helpers/broker.js";
+import { openStream } from "./helpers/stream.js";
+
+const CHROMIUM = "/usr/bin/chromium";
+const TRACE_TEMPLATE = "http://jaeger.example.test/search?service=baton&tags=%7B%22baton.chain_id%22%3A%22{chainId}%22%7D";
+const RESULTS = path.resolve("test-results");
+
+/** Waits for a page to show something: the views refresh every 1.5 to 2 seconds. */
+const until = <T>(read: () => Promise<T>, timeout = 15_000) => expect.poll(read, { timeout, interval: 100 });
+
+const skipReason = existsSync(CHROMIUM) ? undefined : `${CHROMIUM} is missing (install it with scripts/install-chromium.sh)`;
+if (skipReason && process.env.BATON_REQUIRE_BROWSER === "1") throw new Error(`BATON_REQUIRE_BROWSER=1 but ${skipReason}`);
+
+let uiDir: string;
+let broker: TestBroker;
+const workers: Worker[] = [];
+
+beforeAll(async () => {
+  // Always this tree's ui/, never a stale dist/ui: the build takes about a second.
+  uiDir = mkdtempSync(path.join(tmpdir(), "baton-ui-"));
+  const build = spawnSync(
+    process.execPath,
+    ["node_modules/vite/bin/vite.js", "build", "--config", "ui/vite.config.ts", "--outDir", uiDir, "--emptyOutDir", "--logLevel", "warn"],
+    { encoding: "utf8" },
+  );
+  if (build.status !== 0) throw new Error(`vite build failed:\n${build.stdout}\n${build.stderr}`);
+  // Read by src/server/static-ui.ts on the first /ui request of this process.
+  process.env.BATON_UI_DIR = uiDir;
+  process.env.BATON_UI_TRACE_URL_TEMPLATE = TRACE_TEMPLATE;
+  broker = await startTestBroker();
+});
+
+afterAll(async () => {
+  await Promise.all(workers.splice(0).map((w) => w.stop()));
+  await broker?.stop();
+  if (uiDir) rmSync(uiDir, { recursive: true, force: true });
+});
+
+describe("serving /ui over HTTP/1.1", () => {
+  const get = (pathname: string, init?: RequestInit) => fetch(`${broker.baseUrl}${pathname}`, { redirect: "manual", ...init });
+
+  test("/ and /ui redirect to /ui/, which is the app", async () => {
+    expect((await get("/")).headers.get("location")).toBe("/ui/");
+    expect((await get("/ui?queue=a")).headers.get("location")).toBe("/ui/?queue=a");
+    const index = await get("/ui/");
+    expect(index.status).toBe(200);
+    expect(index.headers.get("content-type")).toMatch(/^text\/html/);
+    expect(index.headers.get("content-security-policy")).toContain("frame-ancestors 'none'");
+    expect(await index.text()).toMatch(/<script type="module" crossorigin src="\/ui\/assets\/index-[\w-]+\.js">/);
+  });
+
+  test("every page URL gets index.html (SPA fallback); assets are cached, missing ones are 404", async () => {
+    const index = await (await get("/ui/")).text();
+    for (const page of ["/ui/jobs", "/ui/jobs/42", "/ui/dead?queue=x"]) {
+      const response = await get(page);
+      expect(response.status, page).toBe(200);
+      expect(await response.text()).toBe(index);
+    }
+    const script = /src="(\/ui\/assets\/[^"]+\.js)"/.exec(index)![1]!;
+    const asset = await get(script);
+    expect(asset.headers.get("content-type")).toMatch(/^text\/javascript/);
+    expect(asset.headers.get("cache-control")).toContain("immutable");
+    expect((await get("/ui/assets/nope.js")).status).toBe(404);
+    expect((await get("/ui/%2e%2e/package.json")).status).toBe(404);
+    expect((await get("/ui/", { method: "POST" })).status).toBe(405);
+    expect((await get("/healthz")).status).toBe(200);
+    expect((await get("/elsewhere")).status).toBe(404);
+  });
+
+  test("/ui/config.json carries the trace URL template", async () => {
+    expect(await (await get("/ui/config.json")).json()).toEqual({ traceUrlTemplate: TRACE_TEMPLATE });
+  });
+});
+
+describe.skipIf(skipReason !== undefined)("the dashboard in headless Chromium", () => {
+  let browser: Browser;
+  let page: Page;
+
+  beforeAll(async () => {
+    mkdirSync(RESULTS, { recursive: true });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      // This machine reaches no outside hosts: keep Chromium from trying.
+      args: ["--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    });
+    page = await browser.newPage({ viewport: { width: 1360, height: 900 } });
+    page.setDefaultTimeout(15_000);
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+  });
+
+  test("shows enqueued jobs, retries a dead job from the UI and sees it succeed, live", async () => {
+    const client = createClient({ baseUrl: broker.baseUrl });
+    const emails = await client.enqueueMany(
+      ["ada", "grace", "edsger"].map((name) => ({
+        queue: "emails",
+        payload: { to: `${name}@example.com`, template: "welcome" },
+        headers: { "x-tenant": "acme" },
+      })),
+    );
+    // A job that dies at once: max_attempts 1 and a nack from a raw worker stream.
+    const { job: doomed } = await client.enqueue("reports", { report: "monthly", month: "2026-10" }, { maxAttempts: 1, headers: { "x-requested-by": "ops" } });
+    const stream = openStream(broker.workers, { case: "hello", value: { workerId: "flaky", queues: ["reports"], maxInFlight: 1 } });
+    const delivery = await stream.next("job");
+    stream.send({ case: "nack", value: { jobId: delivery.job!.id, leaseToken: delivery.leaseToken, error: "smtp timeout after 30s" } });
+    expect(await stream.next("settled")).toMatchObject({ ok: true });
+    stream.close();
+    expect((await client.getJob(doomed.id)).state).toBe(JobState.DEAD);
+
+    // The token field: kept in localStorage and sent as a bearer token on every call.
+    const authorizations: string[] = [];
+    page.on("request", (request) => {
+      if (request.url().includes("/baton.v1.")) authorizations.push(request.headers()["authorization"] ?? "");
+    });
+    await page.goto(`${broker.baseUrl}/ui/`);
+    await page.fill("input[name=token]", "s3cret");
+    await page.click("form.token button");
+    expect(await page.evaluate(() => localStorage.getItem("baton.token"))).toBe("s3cret");
+    await page.reload();
+
+    // Queues: counts per state.
+    const reportsRow = page.locator("tr[data-queue=reports]");
+    await until(() => reportsRow.locator("td.count-dead").textContent()).toBe("1");
+    await until(() => page.locator("tr[data-queue=emails] td.count-available").textContent()).toBe("3");
+    expect(authorizations.length).toBeGreaterThan(0);
+    expect(authorizations.at(-1)).toBe("Bearer s3cret");
+    await page.screenshot({ path: path.join(RESULTS, "dashboard-queues.png"), fullPage: true });
+
+    // Jobs: the enqueued ones, filtered by queue.
+    await page.click("header.top nav >> text=Jobs");
+    await page.selectOption("select[name=queue]", "emails");
+    await until(() => page.url()).toContain("/ui/jobs?queue=emails");
+    for (const { job } of emails) await page.locator(`tr[data-job-id="${job.id}"]`).waitFor();
+    expect(await page.locator(`tr[data-job-id="${doomed.id}"]`).count()).toBe(0);
+
+    // Dead letters: retry the dead job with its row's button.
+    await page.click("header.top nav >> text=Dead letters");
+    const deadRow = page.locator(`tr[data-job-id="${doomed.id}"]`);
+    await until(() => deadRow.textContent()).toContain("smtp timeout after 30s");
+    await deadRow.locator("button.retry").click();
+    await page.locator(".banner-ok", { hasText: `Job ${doomed.id} is queued again` }).waitFor();
+    await deadRow.waitFor({ state: "detached" });
+    expect((await client.getJob(doomed.id)).state).toBe(JobState.AVAILABLE);
+
+    // The job's page, open while a worker runs it: it turns SUCCEEDED without a reload.
+    await page.goto(`${broker.baseUrl}/ui/jobs/${doomed.id}`);
+    const badge = page.locator("section.card h2 .badge").first();
+    await until(() => badge.textContent()).toBe("AVAILABLE");
+    // A second job of its chain (the TypeScript client's continueWith names no chain_id yet).
+    const { job: follower } = await client.jobs.enqueueJob({ queue: "reports", chainId: doomed.id, payload: new TextEncoder().encode("archive") });
+    await until(() => page.locator(`table.chain tr[data-job-id="${follower!.id}"] .badge`).textContent()).toBe("AVAILABLE");
+    workers.push(
+      runWorker({
+        baseUrl: broker.baseUrl,
+        queues: ["reports"],
+        handler: (job, { progress }) => {
+          progress(100, "rendered");
+          return { pages: 12, url: `s3://reports/${job.id}.pdf` };
+        },
+      }),
+    );
+    await until(() => badge.textContent(), 30_000).toBe("SUCCEEDED");
+    await until(() => page.locator("#result").textContent()).toContain('"pages": 12');
+    expect(await page.locator("#payload").textContent()).toBe(JSON.stringify({ report: "monthly", month: "2026-10" }, null, 2));
+    expect(await page.locator("table.kv").textContent()).toContain("x-requested-by");
+    expect(await page.locator("table.errors").textContent()).toContain("smtp timeout after 30s");
+
+    // Its chain as a tree: the root, then the other job of the chain.
+    const chainRows = page.locator("table.chain tbody tr");
+    await until(() => chainRows.evaluateAll((rows) => rows.map((r) => r.getAttribute("data-job-id")))).toEqual([doomed.id, follower!.id]);
+    await until(() => chainRows.nth(1).locator(".badge").textContent()).toBe("SUCCEEDED");
+    expect(await page.locator("a", { hasText: "View trace" }).getAttribute("href")).toBe(TRACE_TEMPLATE.replace("{chainId}", doomed.id));
+    await page.screenshot({ path: path.join(RESULTS, "dashboard.png"), fullPage: true });
+  });
+});

@@ -1,0 +1,116 @@
+import { useState } from "preact/hooks";
+import { type Job, JobState } from "../../../clients/ts/src/gen/baton/v1/job_pb.js";
+import type { Queue } from "../../../clients/ts/src/gen/baton/v1/queue_service_pb.js";
+import { api } from "../api.js";
+import { Empty, ErrorBanner, Loading, Section } from "../components/common.js";
+import { JobTable, Pager } from "../components/job-table.js";
+import { usePoll } from "../poll.js";
+import { type Location, href, navigate } from "../router.js";
+import { PAGE_SIZE, usePages } from "./jobs.js";
+
+/** Dead jobs, newest first, with a retry per job and a bulk RetryJobs per queue. */
+export function DeadPage(props: { location: Location; queues: Queue[] | undefined; refreshQueues(): void }) {
+  const queue = props.location.query.get("queue") ?? "";
+  const pages = usePages(queue);
+  const [busy, setBusy] = useState<string | undefined>();
+  const [actionError, setActionError] = useState<unknown>();
+  const [notice, setNotice] = useState<string | undefined>();
+
+  const { data, error, refresh } = usePoll(
+    (signal) => api.jobs.listJobs({ queue, state: JobState.DEAD, pageSize: PAGE_SIZE, pageToken: pages.token }, { signal }),
+    [queue, pages.token],
+  );
+
+  const act = async (key: string, action: () => Promise<string>) => {
+    setBusy(key);
+    setActionError(undefined);
+    setNotice(undefined);
+    try {
+      setNotice(await action());
+      refresh();
+      props.refreshQueues();
+    } catch (e) {
+      setActionError(e);
+    } finally {
+      setBusy(undefined);
+    }
+  };
+
+  const retryOne = (job: Job) =>
+    act(`job:${job.id}`, async () => {
+      await api.jobs.retryJob({ id: job.id });
+      return `Job ${job.id} is queued again with a fresh attempt budget.`;
+    });
+
+  const retryQueue = (name: string, dead: number) => {
+    if (!window.confirm(`Retry all ${dead} dead jobs of queue "${name}"?`)) return;
+    void act(`queue:${name}`, async () => {
+      const { count } = await api.jobs.retryJobs({ queue: name, state: JobState.DEAD });
+      return `${count} dead jobs of "${name}" are queued again.`;
+    });
+  };
+
+  const withDead = (props.queues ?? []).filter((q) => q.dead > 0n);
+
+  return (
+    <>
+      <Section title="Dead letters by queue">
+        <ErrorBanner error={actionError} />
+        {notice ? <div class="banner banner-ok">{notice}</div> : null}
+        {props.queues === undefined ? (
+          <Loading />
+        ) : withDead.length === 0 ? (
+          <Empty>No dead jobs.</Empty>
+        ) : (
+          <ul class="dead-queues">
+            {withDead.map((q) => (
+              <li key={q.name} data-queue={q.name}>
+                <a href={href("dead", { queue: q.name })} class={q.name === queue ? "active" : ""}>
+                  {q.name}
+                </a>
+                <span class="count count-dead">{q.dead.toLocaleString()} dead</span>
+                <button type="button" disabled={busy !== undefined} onClick={() => retryQueue(q.name, Number(q.dead))}>
+                  Retry all
+                </button>
+              </li>
+            ))}
+          </ul>
+        )}
+      </Section>
+      <Section
+        title={queue ? `Dead jobs in ${queue}` : "Dead jobs"}
+        actions={
+          queue ? (
+            <button type="button" class="link" onClick={() => navigate(href("dead"), { replace: true })}>
+              all queues
+            </button>
+          ) : null
+        }
+      >
+        <ErrorBanner error={error} />
+        {data === undefined ? (
+          <Loading />
+        ) : data.jobs.length === 0 ? (
+          <Empty>Nothing in the dead-letter list{queue ? ` of ${queue}` : ""}.</Empty>
+        ) : (
+          <JobTable
+            jobs={data.jobs}
+            action={(job) => (
+              <button type="button" class="retry" disabled={busy !== undefined} onClick={() => void retryOne(job)}>
+                Retry
+              </button>
+            )}
+          />
+        )}
+        <Pager
+          page={pages.page}
+          hasPrevious={pages.page > 1}
+          hasNext={(data?.nextPageToken ?? "") !== ""}
+          onFirst={pages.first}
+          onPrevious={pages.previous}
+          onNext={() => data && pages.next(data.nextPageToken)}
+        />
+      </Section>
+    </>
+  );
+}
