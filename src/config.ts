@@ -1,4 +1,5 @@
 import type { BrokerConfig } from "./broker/broker.js";
+import type { TokenLimits } from "./server/auth.js";
 
 /** Everything `baton serve` can be told, from flags or environment. */
 export interface ServerConfig {
@@ -19,7 +20,31 @@ export interface ServerConfig {
   keepaliveTimeoutMs: number;
   /** How often each replica looks for due cron schedules (jittered ±20%). */
   schedulerIntervalMs: number;
+  /** Most headers on one job, and most bytes of their names and values. */
+  maxHeaders: number;
+  maxHeaderBytes: number;
+  /** Most jobs waiting in one queue before EnqueueJob(s) is refused; 0 means no limit. */
+  maxQueueDepth: number;
+  auth: AuthConfig;
+  /** Serve TLS (and mutual TLS with a client CA); undefined serves plaintext (h2c). */
+  tls: TlsConfig | undefined;
   broker: BrokerConfig;
+}
+
+export interface AuthConfig {
+  /** Whether every RPC but grpc.health.v1 needs a bearer API token. */
+  enabled: boolean;
+  /** How long a token lookup is trusted; also how often open streams are re-checked. */
+  cacheMs: number;
+  /** Per-token limits on each replica, for tokens that set none of their own. */
+  limits: TokenLimits;
+}
+
+export interface TlsConfig {
+  certFile: string;
+  keyFile: string;
+  /** When set, clients must present a certificate issued by this CA (mutual TLS). */
+  clientCaFile?: string;
 }
 
 /** A setting: its variable, its default, and how a value is parsed. */
@@ -59,6 +84,19 @@ const text = (env: string, def: string, description: string): Setting<string> =>
   parse: (value) => value,
 });
 
+type AuthMode = "auto" | "on" | "off";
+
+const authMode = (env: string, description: string): Setting<AuthMode> => ({
+  env,
+  default: "auto",
+  description,
+  parse(value) {
+    const mode = ({ auto: "auto", on: "on", true: "on", off: "off", false: "off" } as const)[value.toLowerCase() as "on"];
+    if (!mode) throw new Error(`${env} must be on, off or auto, got "${value}"`);
+    return mode;
+  },
+});
+
 /** The settings table; README's configuration section lists the same. */
 export const settings = {
   port: int("BATON_PORT", 7600, "gRPC, gRPC-Web, Connect and HTTP/1.1 (/healthz) on one port", 0),
@@ -81,6 +119,17 @@ export const settings = {
   cancelledRetentionSeconds: seconds("BATON_CANCELLED_RETENTION_SECONDS", 86_400, "how long cancelled jobs are kept"),
   retentionSweepSeconds: seconds("BATON_RETENTION_SWEEP_SECONDS", 60, "how often finished jobs past retention are deleted"),
   schedulerSeconds: seconds("BATON_SCHEDULER_SECONDS", 1, "how often each replica looks for due cron schedules (jittered ±20%)"),
+  maxHeaders: int("BATON_MAX_HEADERS", 64, "most headers on one job"),
+  maxHeaderBytes: int("BATON_MAX_HEADER_BYTES", 16 * 1024, "most bytes of one job's header names and values"),
+  maxQueueDepth: int("BATON_MAX_QUEUE_DEPTH", 0, "most jobs waiting in one queue before enqueues are refused; 0: no limit", 0),
+  auth: authMode("BATON_AUTH", "on, off, or auto: on with a database URL, off on the embedded PostgreSQL"),
+  authCacheSeconds: seconds("BATON_AUTH_CACHE_SECONDS", 5, "how long a token lookup is trusted; open streams are re-checked as often"),
+  tokenRateLimit: int("BATON_TOKEN_RATE_LIMIT", 1000, "requests per second per API token on each replica; 0: no limit", 0),
+  tokenMaxStreams: int("BATON_TOKEN_MAX_STREAMS", 1000, "open worker streams per API token on each replica"),
+  tokenMaxInFlight: int("BATON_TOKEN_MAX_IN_FLIGHT", 100_000, "sum of max_in_flight over an API token's streams on each replica"),
+  tlsCertFile: text("BATON_TLS_CERT_FILE", "", "PEM certificate chain; with the key file, the port serves TLS only"),
+  tlsKeyFile: text("BATON_TLS_KEY_FILE", "", "PEM private key of the certificate"),
+  tlsClientCaFile: text("BATON_TLS_CLIENT_CA_FILE", "", "PEM CA bundle; when set, clients must present a certificate it issued (mutual TLS)"),
 };
 
 type Settings = typeof settings;
@@ -97,8 +146,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     values[key] = overrides[key] ?? (raw !== undefined && raw !== "" ? setting.parse(raw) : setting.default);
   }
   const v = values as Values;
+  const databaseUrl = env.BATON_DATABASE_URL || env.DATABASE_URL || undefined;
   return {
-    databaseUrl: env.BATON_DATABASE_URL || env.DATABASE_URL || undefined,
+    databaseUrl,
     port: v.port,
     host: v.host,
     dataDir: v.dataDir,
@@ -110,6 +160,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     keepaliveIntervalMs: v.keepaliveSeconds * 1000,
     keepaliveTimeoutMs: v.keepaliveSeconds * 1000,
     schedulerIntervalMs: v.schedulerSeconds * 1000,
+    maxHeaders: v.maxHeaders,
+    maxHeaderBytes: v.maxHeaderBytes,
+    maxQueueDepth: v.maxQueueDepth,
+    auth: {
+      // The embedded PostgreSQL is for development on one machine; anything pointed at a real
+      // database is a deployment, and deployments are closed unless told otherwise.
+      enabled: v.auth === "auto" ? databaseUrl !== undefined : v.auth === "on",
+      cacheMs: v.authCacheSeconds * 1000,
+      limits: { rateLimit: v.tokenRateLimit, maxStreams: v.tokenMaxStreams, maxInFlight: v.tokenMaxInFlight },
+    },
+    tls: tlsConfig(v.tlsCertFile, v.tlsKeyFile, v.tlsClientCaFile),
     broker: {
       leaseSeconds: v.leaseSeconds,
       pollIntervalMs: v.pollSeconds * 1000,
@@ -126,4 +187,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
       maxClaimBatch: 1000,
     },
   };
+}
+
+function tlsConfig(certFile: string, keyFile: string, clientCaFile: string): TlsConfig | undefined {
+  if ((certFile === "") !== (keyFile === "")) {
+    throw new Error("BATON_TLS_CERT_FILE and BATON_TLS_KEY_FILE go together: set both, or neither");
+  }
+  if (certFile === "") {
+    if (clientCaFile !== "") throw new Error("BATON_TLS_CLIENT_CA_FILE (mutual TLS) needs BATON_TLS_CERT_FILE and BATON_TLS_KEY_FILE");
+    return undefined;
+  }
+  return { certFile, keyFile, ...(clientCaFile !== "" && { clientCaFile }) };
 }

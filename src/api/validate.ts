@@ -11,6 +11,15 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export interface EnqueueLimits {
   maxPayloadBytes: number;
+  /** Most headers on one job (BATON_MAX_HEADERS). */
+  maxHeaders: number;
+  /** Most bytes of one job's header names and values together, UTF-8 (BATON_MAX_HEADER_BYTES). */
+  maxHeaderBytes: number;
+}
+
+/** Whether `queue` follows the queue-name rule; for guards that leave malformed names to the handler. */
+export function isQueueName(queue: string): boolean {
+  return QUEUE_NAME.test(queue);
 }
 
 export function validateQueueName(queue: string, field = "queue"): string {
@@ -44,6 +53,7 @@ export function validateEnqueue(request: EnqueueJobRequest, limits: EnqueueLimit
       `${at("payload")} is ${request.payload.byteLength} bytes; the limit is ${limits.maxPayloadBytes} (BATON_MAX_PAYLOAD_BYTES)`,
     );
   }
+  validateHeaders(request.headers, limits, at("headers"));
   if (request.maxAttempts < 0 || request.maxAttempts > 1000) {
     throw invalidArgument(`${at("max_attempts")} must be between 1 and 1000 (0 takes the default)`);
   }
@@ -85,6 +95,23 @@ export function validateEnqueue(request: EnqueueJobRequest, limits: EnqueueLimit
     job.timeoutSeconds = ms / 1000;
   }
   return job;
+}
+
+function validateHeaders(headers: Record<string, string>, limits: EnqueueLimits, field: string): void {
+  const names = Object.keys(headers);
+  if (names.length > limits.maxHeaders) {
+    throw invalidArgument(`${field} has ${names.length} entries; the limit is ${limits.maxHeaders} (BATON_MAX_HEADERS)`);
+  }
+  let bytes = 0;
+  for (const name of names) {
+    if (name === "") throw invalidArgument(`${field} has an empty name`);
+    bytes += Buffer.byteLength(name) + Buffer.byteLength(headers[name]!);
+  }
+  if (bytes > limits.maxHeaderBytes) {
+    throw invalidArgument(
+      `${field} take ${bytes} bytes (names and values, UTF-8); the limit is ${limits.maxHeaderBytes} (BATON_MAX_HEADER_BYTES)`,
+    );
+  }
 }
 
 /** A Duration field as seconds; `undefined` when unset. Rejects zero and negative values. */

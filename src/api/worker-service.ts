@@ -141,6 +141,7 @@ function validateHello(request: SubscribeRequest, maxInFlightLimit: number): Hel
     throw invalidArgument(`the first message of Subscribe must be hello, not ${request.message.case ?? "an empty message"}`);
   }
   const hello = request.message.value;
+  if (hello.workerId.length > 256) throw invalidArgument("hello.worker_id is longer than 256 characters");
   if (hello.queues.length === 0) throw invalidArgument("hello.queues must name at least one queue");
   hello.queues.forEach((queue, i) => validateQueueName(queue, `hello.queues[${i}]`));
   if (hello.maxInFlight < 1 || hello.maxInFlight > maxInFlightLimit) {

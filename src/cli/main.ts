@@ -4,6 +4,7 @@ import { enqueueCommands } from "./commands/enqueue.js";
 import { jobCommands } from "./commands/jobs.js";
 import { queueCommands } from "./commands/queues.js";
 import { scheduleCommands } from "./commands/schedules.js";
+import { tokenCommands } from "./commands/tokens.js";
 import { workerCommands } from "./commands/workers.js";
 import { EXIT_CODES_HELP, ExitCode, UsageError, reportError } from "./errors.js";
 import { type Output, createOutput } from "./output.js";
@@ -25,6 +26,7 @@ const NOUNS: Record<string, Noun> = {
   queues: { summary: "show queues, pause and resume them, change their settings", commands: queueCommands },
   schedules: { summary: "create, list and delete cron schedules", commands: scheduleCommands },
   workers: { summary: "show connected worker streams", commands: workerCommands },
+  tokens: { summary: "create, list and revoke API tokens (in the database: BATON_DATABASE_URL)", commands: tokenCommands },
 };
 
 const SERVER_COMMANDS = new Set(["serve", "migrate"]);

@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import type http from "node:http";
 import type { AddressInfo } from "node:net";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
@@ -7,7 +8,7 @@ import { createScheduleService } from "../api/schedule-service.js";
 import { createQueueService } from "../api/queue-service.js";
 import { createWorkerService } from "../api/worker-service.js";
 import { Broker } from "../broker/broker.js";
-import type { ServerConfig } from "../config.js";
+import type { ServerConfig, TlsConfig } from "../config.js";
 import { JobService } from "../gen/baton/v1/job_service_pb.js";
 import { QueueService } from "../gen/baton/v1/queue_service_pb.js";
 import { ScheduleService } from "../gen/baton/v1/schedule_service_pb.js";
@@ -17,9 +18,11 @@ import { startScheduler } from "../maintenance/scheduler.js";
 import { createDatabase } from "../store/database.js";
 import { migrate } from "../store/migrate.js";
 import type { Logger } from "../telemetry/log.js";
+import { startAuth } from "./auth.js";
 import { HealthState, createHealthService } from "./health.js";
 import { startKeepalive } from "./keepalive.js";
-import { createDualProtocolServer } from "./listener.js";
+import { type TlsMaterial, createDualProtocolServer } from "./listener.js";
+import { queueDepthInterceptor } from "./queue-depth.js";
 import { serveUi } from "./static-ui.js";
 
 export interface RunningServer {
@@ -32,6 +35,7 @@ export interface RunningServer {
 
 /** Migrates the database, starts the broker and serves every API on one port. */
 export async function startServer(config: ServerConfig & { databaseUrl: string }, log: Logger): Promise<RunningServer> {
+  const tlsMaterial = config.tls && readTlsMaterial(config.tls);
   const applied = await migrate(config.databaseUrl);
   if (applied.length > 0) log.info("applied migrations", { migrations: applied });
 
@@ -43,10 +47,24 @@ export async function startServer(config: ServerConfig & { databaseUrl: string }
     defaultMaxAttempts: config.defaultMaxAttempts,
     maxBatchSize: config.maxBatchSize,
     maxInFlight: config.maxInFlight,
+    maxHeaders: config.maxHeaders,
+    maxHeaderBytes: config.maxHeaderBytes,
   };
+  const auth = config.auth.enabled
+    ? startAuth({ db, databaseUrl: config.databaseUrl, log, cacheMs: config.auth.cacheMs, limits: config.auth.limits, maxInFlightPerStream: config.maxInFlight })
+    : undefined;
+  if (!auth) {
+    log.warn("AUTHENTICATION IS OFF: any client may call every RPC. Fine for development on the embedded database; " +
+      'anywhere else set BATON_AUTH=on and create API tokens with "baton tokens create"');
+  }
 
   const rpcHandler = connectNodeAdapter({
-    interceptors: [errorMappingInterceptor(log)],
+    // Error mapping first, so it also maps what the guards after it throw.
+    interceptors: [
+      errorMappingInterceptor(log),
+      ...(auth ? [auth.interceptor] : []),
+      ...(config.maxQueueDepth > 0 ? [queueDepthInterceptor(db, config.maxQueueDepth)] : []),
+    ],
     // The payload limit is checked per job with a precise error; this only bounds a message.
     readMaxBytes: Math.max(4 * 1024 * 1024, config.maxPayloadBytes * 2 + 64 * 1024),
     routes(router) {
@@ -59,7 +77,7 @@ export async function startServer(config: ServerConfig & { databaseUrl: string }
     fallback: (req, res) => serveHttp(req as http.IncomingMessage, res as http.ServerResponse, health),
   });
 
-  const server = createDualProtocolServer(rpcHandler, {});
+  const server = createDualProtocolServer(rpcHandler, {}, tlsMaterial);
   const keepalive = startKeepalive(server.http2, { intervalMs: config.keepaliveIntervalMs, timeoutMs: config.keepaliveTimeoutMs });
   await broker.start();
   // Fired jobs wake every replica's dispatcher, this one's included, through the enqueue NOTIFY.
@@ -76,7 +94,7 @@ export async function startServer(config: ServerConfig & { databaseUrl: string }
   });
   health.serving = true;
   const port = (server.tcp.address() as AddressInfo).port;
-  log.info("baton serving", { port, replica: broker.replicaId, pid: process.pid });
+  log.info("baton serving", { port, replica: broker.replicaId, pid: process.pid, tls: tlsMaterial ? (tlsMaterial.clientCa ? "mutual" : "on") : "off", auth: auth ? "on" : "off" });
 
   let stopping: Promise<void> | undefined;
   const stop = async () => {
@@ -87,6 +105,7 @@ export async function startServer(config: ServerConfig & { databaseUrl: string }
     keepalive.stop();
     await server.close(1_000);
     await scheduler.stop();
+    await auth?.close();
     await db.close();
   };
   return { port, broker, stop: () => (stopping ??= stop()) };
@@ -102,4 +121,20 @@ function serveHttp(req: http.IncomingMessage, res: http.ServerResponse, health: 
   if (serveUi(req, res)) return;
   res.writeHead(404, { "content-type": "text/plain" });
   res.end("not found\n");
+}
+
+/** Reads the PEM files now, so a wrong path stops the broker at start with the variable's name. */
+function readTlsMaterial(tls: TlsConfig): TlsMaterial {
+  const read = (file: string, variable: string) => {
+    try {
+      return readFileSync(file);
+    } catch (error) {
+      throw new Error(`cannot read ${variable} "${file}": ${(error as Error).message}`);
+    }
+  };
+  return {
+    cert: read(tls.certFile, "BATON_TLS_CERT_FILE"),
+    key: read(tls.keyFile, "BATON_TLS_KEY_FILE"),
+    ...(tls.clientCaFile !== undefined && { clientCa: read(tls.clientCaFile, "BATON_TLS_CLIENT_CA_FILE") }),
+  };
 }

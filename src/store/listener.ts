@@ -1,7 +1,7 @@
 import pg from "pg";
 import type { Logger } from "../telemetry/log.js";
 
-/** Notification channels. Payloads are queue names, except baton_cancel's (a job id). */
+/** Notification channels. Payloads are queue names, except baton_cancel's (a job id) and baton_tokens' (a token id). */
 export const CHANNELS = {
   /** Jobs became runnable on a queue (enqueue, retry, resume). */
   jobs: "baton_jobs",
@@ -11,6 +11,8 @@ export const CHANNELS = {
   cancel: "baton_cancel",
   /** A queue's settings changed (pause, resume, update). */
   queues: "baton_queues",
+  /** An API token was revoked (payload: its id); streams opened with it must end. */
+  tokens: "baton_tokens",
 } as const;
 
 export type Channel = (typeof CHANNELS)[keyof typeof CHANNELS];

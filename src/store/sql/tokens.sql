@@ -1,0 +1,33 @@
+-- Queries of the api_tokens table. Secrets never reach the database: only their SHA-256.
+
+-- name: TokenCreate
+insert into baton.api_tokens (name, role, queues, secret_sha256, rate_limit, max_streams, max_in_flight)
+values ($1, $2, $3, $4, $5, $6, $7)
+returning *;
+
+-- name: TokenList
+select * from baton.api_tokens order by id;
+
+-- name: TokenGet
+select * from baton.api_tokens where id = $1;
+
+-- name: TokenFindBySecret
+-- Revoked tokens are found too, so that their callers learn why they are refused.
+select * from baton.api_tokens where secret_sha256 = $1;
+
+-- name: TokenRevoke
+-- Revokes a token and tells every replica at once (baton_tokens, payload the id), so streams
+-- opened with it end now rather than at the next periodic check. No row: unknown or already
+-- revoked.
+with revoked as (
+  update baton.api_tokens set revoke_time = now()
+  where id = $1 and revoke_time is null
+  returning *
+)
+select revoked.*, pg_notify('baton_tokens', revoked.id::text) from revoked;
+
+-- name: TokenRevokedAmong
+-- The tokens of $1 that can no longer be used: revoked, or gone.
+select t.id::text as id
+from unnest($1::bigint[]) as t(id)
+where not exists (select 1 from baton.api_tokens a where a.id = t.id and a.revoke_time is null);

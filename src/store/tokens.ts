@@ -1,0 +1,95 @@
+import type { Queryable } from "./database.js";
+import { loadQueries } from "./sql-file.js";
+
+const sql = loadQueries<"TokenCreate" | "TokenList" | "TokenGet" | "TokenFindBySecret" | "TokenRevoke" | "TokenRevokedAmong">(
+  new URL("./sql/tokens.sql", import.meta.url),
+);
+
+export const TOKEN_ROLES = ["producer", "worker", "admin"] as const;
+export type TokenRole = (typeof TOKEN_ROLES)[number];
+
+/** An API token as stored: never its secret, only the secret's SHA-256. */
+export interface TokenRecord {
+  /** bigint, as text. */
+  id: string;
+  name: string;
+  role: TokenRole;
+  /** Glob patterns of the queues it may use ('*' matches any run of characters). */
+  queues: string[];
+  /** Per-token overrides; null takes the broker's default. */
+  rateLimit: number | null;
+  maxStreams: number | null;
+  maxInFlight: number | null;
+  createTime: Date;
+  revokeTime: Date | null;
+}
+
+export interface NewToken {
+  name: string;
+  role: TokenRole;
+  queues: string[];
+  secretSha256: Buffer;
+  rateLimit?: number;
+  maxStreams?: number;
+  maxInFlight?: number;
+}
+
+interface TokenRow {
+  id: string;
+  name: string;
+  role: TokenRole;
+  queues: string[];
+  rate_limit: number | null;
+  max_streams: number | null;
+  max_in_flight: number | null;
+  create_time: Date;
+  revoke_time: Date | null;
+}
+
+const toRecord = (row: TokenRow): TokenRecord => ({
+  id: String(row.id),
+  name: row.name,
+  role: row.role,
+  queues: row.queues,
+  rateLimit: row.rate_limit,
+  maxStreams: row.max_streams,
+  maxInFlight: row.max_in_flight,
+  createTime: row.create_time,
+  revokeTime: row.revoke_time,
+});
+
+export async function tokenCreate(db: Queryable, token: NewToken): Promise<TokenRecord> {
+  const { rows } = await db.query<TokenRow>({
+    name: "TokenCreate",
+    text: sql.TokenCreate,
+    values: [token.name, token.role, token.queues, token.secretSha256, token.rateLimit ?? null, token.maxStreams ?? null, token.maxInFlight ?? null],
+  });
+  return toRecord(rows[0]!);
+}
+
+export async function tokenList(db: Queryable): Promise<TokenRecord[]> {
+  const { rows } = await db.query<TokenRow>({ name: "TokenList", text: sql.TokenList, values: [] });
+  return rows.map(toRecord);
+}
+
+export async function tokenGet(db: Queryable, id: string): Promise<TokenRecord | undefined> {
+  const { rows } = await db.query<TokenRow>({ name: "TokenGet", text: sql.TokenGet, values: [id] });
+  return rows[0] && toRecord(rows[0]);
+}
+
+export async function tokenFindBySecret(db: Queryable, secretSha256: Buffer): Promise<TokenRecord | undefined> {
+  const { rows } = await db.query<TokenRow>({ name: "TokenFindBySecret", text: sql.TokenFindBySecret, values: [secretSha256] });
+  return rows[0] && toRecord(rows[0]);
+}
+
+/** Revokes a token and notifies every replica; undefined when it is unknown or already revoked. */
+export async function tokenRevoke(db: Queryable, id: string): Promise<TokenRecord | undefined> {
+  const { rows } = await db.query<TokenRow>({ name: "TokenRevoke", text: sql.TokenRevoke, values: [id] });
+  return rows[0] && toRecord(rows[0]);
+}
+
+/** The ids among `ids` that are revoked or deleted. */
+export async function tokenRevokedAmong(db: Queryable, ids: string[]): Promise<string[]> {
+  const { rows } = await db.query<{ id: string }>({ name: "TokenRevokedAmong", text: sql.TokenRevokedAmong, values: [ids] });
+  return rows.map((row) => row.id);
+}
