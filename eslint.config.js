@@ -2,7 +2,7 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["dist/", "**/gen/", "node_modules/", ".baton/", "scratch/"] },
+  { ignores: ["dist/", "clients/ts/dist/", "**/gen/", "node_modules/", ".baton/", "scratch/"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -41,64 +41,77 @@ func TestWorkerKilledMidJobLosesNothing(t *testing.T) {
 	}
 }
 
+// A dropped connection (cut by a proxy) while a job runs: the worker reconnects and asks to
+// resume the lease. Within the broker's grace the job goes on without running twice; with
+// resume turned off its handler is cancelled with ErrLeaseLost and the job runs again.
 func TestWorkerReconnectsAfterTheConnectionDrops(t *testing.T) {
-	proxy := startProxy(t, broker.URL[len("http://"):])
-	proxied, err := baton.New(proxy.address())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer proxied.Close()
-	queue := newQueue(t)
-	var mu sync.Mutex
-	causes := map[string]error{}
-	firstStarted := make(chan struct{})
-	var once sync.Once
-	worker := proxied.NewWorker(baton.WorkerOptions{Queues: []string{queue}, MinBackoff: 10 * time.Millisecond, OnError: func(err error) { t.Logf("worker: %v", err) }},
-		func(ctx context.Context, task *baton.Task) ([]byte, error) {
-			if task.Job.GetAttempt() == 1 && string(task.Job.GetPayload()) == "held" {
-				once.Do(func() { close(firstStarted) })
-				<-ctx.Done()
-				mu.Lock()
-				causes[task.Job.GetId()] = context.Cause(ctx)
-				mu.Unlock()
-				return nil, context.Cause(ctx)
+	for _, mode := range []struct {
+		name        string
+		resumeGrace time.Duration
+		// Without grace the broker releases the job as soon as it sees the break; reconnecting
+		// later than that makes sure the release came first.
+		minBackoff  time.Duration
+		wantAttempt int32
+		wantCause   error
+	}{
+		{name: "resumed", resumeGrace: 10 * time.Second, minBackoff: 10 * time.Millisecond, wantAttempt: 1},
+		{name: "released", resumeGrace: -1, minBackoff: time.Second, wantAttempt: 2, wantCause: baton.ErrLeaseLost},
+	} {
+		t.Run(mode.name, func(t *testing.T) {
+			proxy := startProxy(t, broker.URL[len("http://"):])
+			proxied, err := baton.New(proxy.address())
+			if err != nil {
+				t.Fatal(err)
 			}
-			return []byte("ok"), nil
+			// Cleanups run last-registered first: the worker stops before its connection closes.
+			t.Cleanup(func() { proxied.Close() })
+			queue := newQueue(t)
+			started, release := make(chan struct{}), make(chan struct{})
+			causes := make(chan error, 1)
+			var once sync.Once
+			startWorkerOn(t, proxied, baton.WorkerOptions{Queues: []string{queue}, MinBackoff: mode.minBackoff, ResumeGrace: mode.resumeGrace},
+				func(ctx context.Context, task *baton.Task) ([]byte, error) {
+					if string(task.Job.GetPayload()) != "held" || task.Job.GetAttempt() != 1 {
+						return []byte("ok"), nil
+					}
+					once.Do(func() { close(started) })
+					select {
+					case <-release:
+						return []byte("ok"), nil
+					case <-ctx.Done():
+						causes <- context.Cause(ctx)
+						return nil, context.Cause(ctx)
+					}
+				})
+
+			held, err := client.Enqueue(testContext(t), baton.JobSpec{Queue: queue, Payload: []byte("held")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			<-started
+			proxy.cut()
+			// A job enqueued after the cut is taken: the worker is back on a new stream.
+			later, err := client.Enqueue(testContext(t), baton.JobSpec{Queue: queue, Payload: []byte("later")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if job := waitFinished(t, later.Job.GetId()); job.GetState() != batonv1.JobState_JOB_STATE_SUCCEEDED {
+				t.Fatalf("job enqueued after the drop: %v", job)
+			}
+			close(release)
+			job := waitFinished(t, held.Job.GetId())
+			if job.GetState() != batonv1.JobState_JOB_STATE_SUCCEEDED || job.GetAttempt() != mode.wantAttempt {
+				t.Fatalf("held job after the drop: %v", job)
+			}
+			var cause error
+			select {
+			case cause = <-causes:
+			default:
+			}
+			if !errors.Is(cause, mode.wantCause) || (mode.wantCause == nil && cause != nil) {
+				t.Fatalf("held job's handler cancelled with %v, want %v", cause, mode.wantCause)
+			}
 		})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() { _ = worker.Run(ctx) }()
-
-	held, err := client.Enqueue(testContext(t), baton.JobSpec{Queue: queue, Payload: []byte("held")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	<-firstStarted
-	proxy.cut()
-
-	// The worker reconnects and asks to resume the lease; the broker either keeps it (then
-	// the handler goes on) or has released it, and then the handler is told ErrLeaseLost and
-	// the job runs again. Either way it ends SUCCEEDED and later jobs are still taken.
-	later, err := client.Enqueue(testContext(t), baton.JobSpec{Queue: queue, Payload: []byte("later")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if job := waitFinished(t, later.Job.GetId()); job.GetState() != batonv1.JobState_JOB_STATE_SUCCEEDED {
-		t.Fatalf("job enqueued after the drop: %v", job)
-	}
-	eventually(t, "the held job to be resumed or released", func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return causes[held.Job.GetId()] != nil
-	})
-	mu.Lock()
-	cause := causes[held.Job.GetId()]
-	mu.Unlock()
-	if !errors.Is(cause, baton.ErrLeaseLost) {
-		t.Fatalf("held job's handler cancelled with %v", cause)
-	}
-	if job := waitFinished(t, held.Job.GetId()); job.GetState() != batonv1.JobState_JOB_STATE_SUCCEEDED || job.GetAttempt() != 2 {
-		t.Fatalf("held job after the drop: %v", job)
 	}
 }
 

@@ -54,6 +54,11 @@ func newQueue(t *testing.T) string {
 // error once it has returned.
 func startWorker(t *testing.T, opts baton.WorkerOptions, handler baton.Handler) (stop context.CancelFunc, wait func() error) {
 	t.Helper()
+	return startWorkerOn(t, client, opts, handler)
+}
+
+func startWorkerOn(t *testing.T, client *baton.Client, opts baton.WorkerOptions, handler baton.Handler) (stop context.CancelFunc, wait func() error) {
+	t.Helper()
 	if opts.OnError == nil {
 		opts.OnError = func(err error) { t.Logf("worker: %v", err) }
 	}

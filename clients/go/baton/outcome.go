@@ -59,6 +59,16 @@ func nackMessage(jobID, leaseToken string, err error) *batonv1.SubscribeRequest 
 	return &batonv1.SubscribeRequest{Message: &batonv1.SubscribeRequest_Nack_{Nack: nack}}
 }
 
+// setLeaseToken points a kept ack or nack at the fresh token a resume handed out.
+func setLeaseToken(outcome *batonv1.SubscribeRequest, token string) {
+	switch message := outcome.GetMessage().(type) {
+	case *batonv1.SubscribeRequest_Ack_:
+		message.Ack.LeaseToken = token
+	case *batonv1.SubscribeRequest_Nack_:
+		message.Nack.LeaseToken = token
+	}
+}
+
 // panicError turns a handler's panic into a failed attempt rather than a dead worker process.
 func panicError(value any) error {
 	return fmt.Errorf("baton: handler panicked: %v", value)

@@ -3,8 +3,10 @@ package baton
 import (
 	"context"
 	"sync"
+	"time"
 
 	batonv1 "github.com/baton-dev/baton/clients/go/gen/baton/v1"
+	"google.golang.org/protobuf/types/known/durationpb"
 )
 
 // stream is one Subscribe stream. A gRPC stream allows one sender at a time, so messages are
@@ -78,10 +80,12 @@ func (s *stream) sendLoop() {
 	}
 }
 
-func hello(workerID string, queues []string, maxInFlight int32, resume []*batonv1.LeaseRef) *batonv1.SubscribeRequest {
-	return &batonv1.SubscribeRequest{Message: &batonv1.SubscribeRequest_Hello_{Hello: &batonv1.SubscribeRequest_Hello{
-		WorkerId: workerID, Queues: queues, MaxInFlight: maxInFlight, Resume: resume,
-	}}}
+func hello(workerID string, queues []string, maxInFlight int32, resumeGrace time.Duration, resume []*batonv1.LeaseRef) *batonv1.SubscribeRequest {
+	message := &batonv1.SubscribeRequest_Hello{WorkerId: workerID, Queues: queues, MaxInFlight: maxInFlight, Resume: resume}
+	if resumeGrace > 0 {
+		message.ResumeGrace = durationpb.New(resumeGrace)
+	}
+	return &batonv1.SubscribeRequest{Message: &batonv1.SubscribeRequest_Hello_{Hello: message}}
 }
 
 func credit(n int32) *batonv1.SubscribeRequest {

@@ -33,6 +33,11 @@ type WorkerOptions struct {
 	// BurstIdle is how long an idle worker waits for a delivery before it calls the queues
 	// empty. Default 1 s: the broker delivers an available job within milliseconds of credit.
 	BurstIdle time.Duration
+	// ResumeGrace is how long the broker keeps this worker's leases when its stream breaks,
+	// so that the worker can reconnect and resume its running jobs instead of having them run
+	// again elsewhere. It is also how long the jobs of a crashed worker wait before another
+	// worker gets them. Default 5 s (the broker caps it); negative: release at once.
+	ResumeGrace time.Duration
 	// ShutdownTimeout is how long running handlers may take to finish once Run's context is
 	// done; then their contexts are cancelled and their jobs left to the broker. Default 30 s.
 	ShutdownTimeout time.Duration
@@ -84,6 +89,9 @@ func (c *Client) NewWorker(opts WorkerOptions, handler Handler) *Worker {
 	}
 	if opts.BurstIdle <= 0 {
 		opts.BurstIdle = time.Second
+	}
+	if opts.ResumeGrace == 0 {
+		opts.ResumeGrace = 5 * time.Second
 	}
 	if opts.ShutdownTimeout <= 0 {
 		opts.ShutdownTimeout = 30 * time.Second
@@ -165,7 +173,7 @@ func (w *Worker) runStream() error {
 		case <-ctx.Done():
 		}
 	}()
-	s.send(hello(w.opts.WorkerID, w.opts.Queues, int32(w.opts.Concurrency), w.leases()))
+	s.send(hello(w.opts.WorkerID, w.opts.Queues, int32(w.opts.Concurrency), max(0, w.opts.ResumeGrace), w.leases()))
 	defer w.disconnect(s)
 	for {
 		response, err := grpcStream.Recv()
@@ -182,7 +190,7 @@ func (w *Worker) runStream() error {
 func (w *Worker) handle(s *stream, response *batonv1.SubscribeResponse) {
 	switch message := response.GetMessage().(type) {
 	case *batonv1.SubscribeResponse_Welcome_:
-		w.welcome(s, message.Welcome.GetResumedJobIds())
+		w.welcome(s, message.Welcome.GetResumed())
 	case *batonv1.SubscribeResponse_Job:
 		w.start(message.Job.GetJob(), message.Job.GetLeaseToken())
 	case *batonv1.SubscribeResponse_Cancel_:
@@ -196,23 +204,27 @@ func (w *Worker) handle(s *stream, response *batonv1.SubscribeResponse) {
 	}
 }
 
-// welcome adopts the stream: leases the broker did not resume are gone, and the outcomes of
-// resumed jobs that finished while disconnected are sent again.
-func (w *Worker) welcome(s *stream, resumedIDs []string) {
-	resumed := make(map[string]bool, len(resumedIDs))
-	for _, id := range resumedIDs {
-		resumed[id] = true
+// welcome adopts the stream. Resumed leases come with fresh tokens; the others are gone. The
+// outcomes of resumed jobs that finished while disconnected are sent again.
+func (w *Worker) welcome(s *stream, resumed []*batonv1.LeaseRef) {
+	tokens := make(map[string]string, len(resumed))
+	for _, lease := range resumed {
+		tokens[lease.GetJobId()] = lease.GetLeaseToken()
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.stream = s
 	w.lastActivity = time.Now()
 	for id, held := range w.held {
-		switch {
-		case !resumed[id]:
+		token, ok := tokens[id]
+		if !ok {
 			held.cancel(ErrLeaseLost)
 			delete(w.held, id)
-		case held.outcome != nil:
+			continue
+		}
+		held.token = token
+		if held.outcome != nil {
+			setLeaseToken(held.outcome, token)
 			s.send(held.outcome)
 		}
 	}
@@ -233,18 +245,17 @@ func (w *Worker) run(ctx context.Context, held *heldJob) {
 	task := &Task{Job: held.job, worker: w, held: held}
 	result, err := w.call(ctx, task)
 	held.cancel(nil)
-	var outcome *batonv1.SubscribeRequest
-	if err != nil {
-		outcome = nackMessage(held.job.GetId(), held.token, err)
-	} else {
-		outcome = ackMessage(held.job.GetId(), held.token, result, task.continuations())
-	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	// A job whose lease was lost meanwhile is no longer ours to settle.
+	// A job whose lease was lost meanwhile is no longer ours to settle. The token is read under
+	// the lock: a resume may have replaced it while the handler ran.
 	if w.held[held.job.GetId()] == held {
-		held.outcome = outcome
-		w.sendLocked(outcome)
+		if err != nil {
+			held.outcome = nackMessage(held.job.GetId(), held.token, err)
+		} else {
+			held.outcome = ackMessage(held.job.GetId(), held.token, result, task.continuations())
+		}
+		w.sendLocked(held.outcome)
 	}
 	// The slot is free again: room for one more delivery, unless the worker is winding down.
 	if !w.stopping {

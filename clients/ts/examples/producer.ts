@@ -1,15 +1,12 @@
 // Enqueues one email job and waits for its outcome. Run: npx tsx clients/ts/examples/producer.ts
 import { JobState, createClient } from "../src/index.js";
+import { emails } from "./emails.js";
 
 const client = createClient({ baseUrl: process.env.BATON_URL ?? "http://localhost:7600" });
-const { job } = await client.enqueue("emails", { to: "ada@example.com" }, { maxAttempts: 5 });
+const { job } = await emails.enqueue(client, { to: "ada@example.com" });
 console.log(JSON.stringify({ event: "enqueued", id: job.id }));
 
-let current = job;
-while (current.state !== JobState.SUCCEEDED && current.state !== JobState.DEAD) {
-  await new Promise((resolve) => setTimeout(resolve, 100));
-  current = await client.getJob(job.id);
-}
+const finished = await client.waitJob(job.id, { signal: AbortSignal.timeout(60_000) });
 console.log(
-  JSON.stringify({ event: "finished", id: current.id, state: JobState[current.state], result: new TextDecoder().decode(current.result) }),
+  JSON.stringify({ event: "finished", id: finished.id, state: JobState[finished.state], result: new TextDecoder().decode(finished.result) }),
 );

@@ -1,6 +1,6 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { durationFromMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { type Client as RpcClient, createClient as createRpcClient } from "@connectrpc/connect";
+import { Code, ConnectError, type Client as RpcClient, createClient as createRpcClient } from "@connectrpc/connect";
 import { type EnqueueJobRequestSchema, type Job, JobState } from "./gen/baton/v1/job_pb.js";
 import { JobService } from "./gen/baton/v1/job_service_pb.js";
 import { type Payload, encodePayload } from "./payload.js";
@@ -20,6 +20,12 @@ export interface EnqueueOptions {
   dedupKey?: string;
   /** Longest time one attempt may run. */
   timeoutMs?: number;
+  /** Ids of jobs that must succeed before this one runs. */
+  dependsOn?: string[];
+  /** Chain to join; unset starts a new chain rooted at this job. */
+  chainId?: string;
+  /** Groups jobs (e.g. per tenant) for the queue's per-key concurrency limit. */
+  fairnessKey?: string;
 }
 
 export interface JobSpec extends EnqueueOptions {
@@ -38,6 +44,11 @@ export interface BatonClient {
   /** Creates all jobs in one transaction, or none. */
   enqueueMany(jobs: JobSpec[]): Promise<EnqueueResult[]>;
   getJob(id: string): Promise<Job>;
+  /**
+   * Resolves with the job once it is SUCCEEDED, DEAD or CANCELLED. Long-polls WaitJob; a
+   * broker that answers UNIMPLEMENTED is polled with GetJob instead (50 ms growing to 1 s).
+   */
+  waitJob(id: string, options?: { signal?: AbortSignal }): Promise<Job>;
   /** The generated JobService client, for RPCs without a helper. */
   readonly jobs: RpcClient<typeof JobService>;
 }
@@ -57,7 +68,36 @@ export function createClient(options: ConnectionOptions): BatonClient {
     async getJob(id) {
       return (await jobs.getJob({ id })).job!;
     },
+    async waitJob(id, { signal } = {}) {
+      for (;;) {
+        let response;
+        try {
+          response = await jobs.waitJob({ id, timeout: durationFromMs(WAIT_SLICE_MS) }, { signal });
+        } catch (error) {
+          if (ConnectError.from(error).code !== Code.Unimplemented) throw error;
+          return pollUntilFinished(() => this.getJob(id), signal);
+        }
+        if (isFinished(response.job!)) return response.job!;
+      }
+    },
   };
+}
+
+/** Bounds one WaitJob call, so a broker that drops a long request costs little. */
+const WAIT_SLICE_MS = 30_000;
+
+/** True when the job is SUCCEEDED, DEAD or CANCELLED: it will not change by itself. */
+export function isFinished(job: Job): boolean {
+  return job.state === JobState.SUCCEEDED || job.state === JobState.DEAD || job.state === JobState.CANCELLED;
+}
+
+async function pollUntilFinished(get: () => Promise<Job>, signal: AbortSignal | undefined): Promise<Job> {
+  for (let delay = 50; ; delay = Math.min(1000, delay * 1.5)) {
+    const job = await get();
+    if (isFinished(job)) return job;
+    signal?.throwIfAborted();
+    await new Promise((resolve) => setTimeout(resolve, delay));
+  }
 }
 
 /** Maps a friendly job spec onto the wire request. */
@@ -69,6 +109,9 @@ export function toRequest(spec: JobSpec): MessageInitShape<typeof EnqueueJobRequ
     priority: spec.priority ?? 0,
     maxAttempts: spec.maxAttempts ?? 0,
     dedupKey: spec.dedupKey ?? "",
+    dependsOn: spec.dependsOn ?? [],
+    chainId: spec.chainId ?? "",
+    fairnessKey: spec.fairnessKey ?? "",
     timeout: spec.timeoutMs !== undefined ? durationFromMs(spec.timeoutMs) : undefined,
     start: spec.runAt
       ? { case: "runTime", value: timestampFromDate(spec.runAt) }

@@ -1,26 +1,35 @@
 import { type MessageInitShape, create } from "@bufbuild/protobuf";
+import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { createClient as createRpcClient } from "@connectrpc/connect";
 import type { Job } from "./gen/baton/v1/job_pb.js";
 import {
+  type LeaseRef,
   type SubscribeRequest,
   SubscribeRequestSchema,
   type SubscribeResponse,
   WorkerService,
 } from "./gen/baton/v1/worker_service_pb.js";
 import { type JobSpec, toRequest } from "./client.js";
+import { DeadLetterError, RetryAfterError, errorMessage } from "./errors.js";
 import { type Payload, encodePayload } from "./payload.js";
 import { type ConnectionOptions, resolveTransport } from "./transport.js";
 
 export interface JobContext {
-  /** Aborted when the job is cancelled, its lease is lost, or the worker stops hard. */
+  /**
+   * Aborted when the job is cancelled ("job cancelled"), its lease is lost ("lease lost"), or
+   * the worker's shutdown timeout passes; `signal.reason` says which.
+   */
   signal: AbortSignal;
-  /** Reports progress; only the latest report per job is stored. */
+  /** Reports progress; only the latest report per job is stored. Dropped while reconnecting. */
   progress(percent: number, message?: string): void;
   /** Next jobs of the chain, created in the same transaction as this job's ack. */
   continueWith(...jobs: JobSpec[]): void;
 }
 
-/** Returns the job's result; throwing fails the attempt (it is retried with backoff). */
+/**
+ * Returns the job's result; throwing fails the attempt (it is retried with backoff; throw a
+ * RetryAfterError or DeadLetterError to steer that).
+ */
 export type JobHandler = (job: Job, context: JobContext) => Promise<Payload> | Payload;
 
 export interface WorkerOptions extends ConnectionOptions {
@@ -35,6 +44,27 @@ export interface WorkerOptions extends ConnectionOptions {
   /** Reconnect backoff bounds, in milliseconds. Default 100 and 5000. */
   minBackoffMs?: number;
   maxBackoffMs?: number;
+  /**
+   * How long the broker keeps this worker's leases when its stream breaks, so that the worker
+   * can reconnect and resume its running jobs instead of having them run again elsewhere; also
+   * how long the jobs of a crashed worker wait before another worker gets them. The broker caps
+   * it. Default 0: leases are released at once (a reconnect may still resume those the broker
+   * has not released yet).
+   */
+  resumeGraceMs?: number;
+  /**
+   * Exit once the queues are drained: `done` resolves when nothing is running and no job has
+   * been delivered for `burstIdleMs` although the worker had free credit. Jobs that become due
+   * later (delayed jobs, retries waiting out their backoff) are left for the next run.
+   */
+  burst?: boolean;
+  /** How long an idle burst worker waits for a delivery. Default 1000 ms. */
+  burstIdleMs?: number;
+  /**
+   * After stop(), how long running handlers may take; then their signals abort ("shutdown
+   * timeout") and the stream closes, leaving their jobs to the broker. Default 30000 ms.
+   */
+  shutdownTimeoutMs?: number;
 }
 
 export interface Worker {
@@ -43,88 +73,96 @@ export interface Worker {
    * committed, then close the stream.
    */
   stop(): Promise<void>;
-  /** Resolves when the worker has stopped. */
+  /** Resolves when the worker has stopped (after stop(), or when a burst worker is done). */
   readonly done: Promise<void>;
 }
 
 type Outgoing = MessageInitShape<typeof SubscribeRequestSchema>["message"];
+type Outcome = Extract<Outgoing, { case: "ack" | "nack" }>;
+type Nack = Extract<Outgoing, { case: "nack" }>["value"];
 
-interface Running {
+/** A job the worker holds a lease on: running, or finished and awaiting `settled`. */
+interface Held {
   leaseToken: string;
   abort: AbortController;
-  /** False once the lease is gone: the outcome could no longer be committed. */
-  leaseHeld: boolean;
+  /** The ack or nack, kept until settled so it can be sent again after a resume. */
+  outcome?: Outcome;
 }
 
 /**
  * Runs `handler` for every job of `queues`, over one Subscribe stream that reconnects with
  * backoff when it drops. The broker renews leases while the stream lives, so handlers never
- * heartbeat; a job whose stream dropped is released by the broker and its handler aborted.
+ * heartbeat. When the stream drops, running handlers go on while the worker reconnects and asks
+ * to resume their leases; the broker's welcome says which it kept (with fresh tokens), and the
+ * handlers of the others are aborted with "lease lost".
  */
 export function runWorker(options: WorkerOptions): Worker {
   const client = createRpcClient(WorkerService, resolveTransport(options));
   const concurrency = options.concurrency ?? 10;
   const workerId = options.workerId ?? `${process.env.HOSTNAME ?? "worker"}-${process.pid}`;
   const onError = options.onError ?? (() => {});
-  const running = new Map<string, Running>();
-  /** Jobs whose ack or nack was sent but not yet confirmed by `settled`. */
-  const unsettled = new Set<string>();
-  let stopping = false;
+  const held = new Map<string, Held>();
+  /** The welcomed stream's outbox; undefined while disconnected. */
+  let current: Outbox | undefined;
   let closeStream: (() => void) | undefined;
-  let idle: (() => void) | undefined;
+  let stopping = false;
+  let hardStopped = false;
+  let lastActivity = Date.now();
+  let pendingCredit = 0;
+
+  const send = (message: Outgoing) => current?.send(message);
+
+  const grantCredit = () => {
+    // One credit message per event-loop turn, however many jobs finished in it.
+    if (pendingCredit === 0)
+      queueMicrotask(() => {
+        if (!stopping) send({ case: "credit", value: { n: pendingCredit } });
+        pendingCredit = 0;
+      });
+    pendingCredit += 1;
+  };
 
   const runStream = async (): Promise<void> => {
     const outbox = new Outbox();
     closeStream = () => outbox.end();
-    let pendingCredit = 0;
-    const grantCredit = () => {
-      if (pendingCredit === 0) queueMicrotask(() => {
-        if (!stopping) outbox.send({ case: "credit", value: { n: pendingCredit } });
-        pendingCredit = 0;
-      });
-      pendingCredit += 1;
-    };
-    outbox.send({ case: "hello", value: { workerId, queues: options.queues, maxInFlight: concurrency } });
+    const resume = [...held].map(([jobId, entry]) => ({ jobId, leaseToken: entry.leaseToken }));
+    const resumeGrace = options.resumeGraceMs ? durationFromMs(options.resumeGraceMs) : undefined;
+    outbox.send({ case: "hello", value: { workerId, queues: options.queues, maxInFlight: concurrency, resume, resumeGrace } });
     try {
-      for await (const response of client.subscribe(outbox)) {
-        handleResponse(response, outbox, grantCredit);
-      }
+      for await (const response of client.subscribe(outbox)) handleResponse(response, outbox);
     } finally {
       outbox.end();
+      if (current === outbox) current = undefined;
       closeStream = undefined;
-      // The broker released these leases when the stream ended; their outcome cannot land.
-      for (const job of running.values()) {
-        job.leaseHeld = false;
-        job.abort.abort(new Error("worker stream closed"));
-      }
-      running.clear();
-      unsettled.clear();
-      checkIdle();
     }
   };
 
-  const handleResponse = (response: SubscribeResponse, outbox: Outbox, grantCredit: () => void) => {
+  const handleResponse = (response: SubscribeResponse, outbox: Outbox) => {
     const message = response.message;
     switch (message.case) {
+      case "welcome":
+        welcome(outbox, message.value.resumed);
+        return;
       case "job":
-        void runJob(message.value.job!, message.value.leaseToken, outbox, grantCredit);
+        void runJob(message.value.job!, message.value.leaseToken);
         return;
       case "cancel":
-        // The handler should stop; its outcome (usually a throw) still settles the job, which
-        // the broker then records as CANCELLED.
-        running.get(message.value.jobId)?.abort.abort(new Error("job cancelled"));
+        held.get(message.value.jobId)?.abort.abort(new Error("job cancelled"));
         return;
       case "leaseLost": {
-        const job = running.get(message.value.jobId);
-        if (job) job.leaseHeld = false;
-        job?.abort.abort(new Error("lease lost"));
+        const entry = held.get(message.value.jobId);
+        held.delete(message.value.jobId);
+        entry?.abort.abort(new Error("lease lost"));
+        closeIfDone();
         return;
       }
-      case "settled":
-        unsettled.delete(message.value.jobId);
+      case "settled": {
         if (!message.value.ok) onError(new Error(`job ${message.value.jobId} not settled: ${message.value.error}`));
-        checkIdle();
+        if (held.get(message.value.jobId)?.outcome) held.delete(message.value.jobId);
+        lastActivity = Date.now();
+        closeIfDone();
         return;
+      }
       case "ping":
         outbox.send({ case: "pong", value: {} });
         return;
@@ -133,69 +171,121 @@ export function runWorker(options: WorkerOptions): Worker {
     }
   };
 
-  const runJob = async (job: Job, leaseToken: string, outbox: Outbox, grantCredit: () => void) => {
-    const abort = new AbortController();
-    const entry: Running = { leaseToken, abort, leaseHeld: true };
-    running.set(job.id, entry);
-    const continuations: JobSpec[] = [];
-    const context: JobContext = {
-      signal: abort.signal,
-      progress: (percent, text = "") =>
-        outbox.send({ case: "progress", value: { jobId: job.id, leaseToken, percent: Math.round(percent), message: text } }),
-      continueWith: (...jobs) => continuations.push(...jobs),
-    };
-    let outcome: Outgoing;
-    try {
-      const result = await options.handler(job, context);
-      outcome = {
-        case: "ack",
-        value: { jobId: job.id, leaseToken, result: encodePayload(result), continueWith: continuations.map(toRequest) },
-      };
-    } catch (error) {
-      outcome = { case: "nack", value: { jobId: job.id, leaseToken, error: errorMessage(error) } };
+  /** Adopts a stream: resumed leases get their fresh tokens, the others are gone. */
+  const welcome = (outbox: Outbox, resumed: LeaseRef[]) => {
+    current = outbox;
+    lastActivity = Date.now();
+    const tokens = new Map(resumed.map((lease) => [lease.jobId, lease.leaseToken]));
+    for (const [jobId, entry] of held) {
+      const token = tokens.get(jobId);
+      if (token === undefined) {
+        held.delete(jobId);
+        entry.abort.abort(new Error("lease lost"));
+        continue;
+      }
+      entry.leaseToken = token;
+      if (entry.outcome) {
+        entry.outcome.value.leaseToken = token;
+        outbox.send(entry.outcome);
+      }
     }
-    // Only the stream that delivered the job can settle it: after a reconnect the lease is gone.
-    if (running.get(job.id) === entry && entry.leaseHeld) {
-      unsettled.add(job.id);
-      outbox.send(outcome);
-      grantCredit();
-    }
-    running.delete(job.id);
-    checkIdle();
+    closeIfDone();
   };
 
-  const checkIdle = () => {
-    if (running.size === 0 && unsettled.size === 0) idle?.();
+  const runJob = async (job: Job, leaseToken: string) => {
+    const entry: Held = { leaseToken, abort: new AbortController() };
+    held.set(job.id, entry);
+    lastActivity = Date.now();
+    const continuations: JobSpec[] = [];
+    const context: JobContext = {
+      signal: entry.abort.signal,
+      progress: (percent, text = "") => {
+        if (held.get(job.id) === entry) {
+          send({ case: "progress", value: { jobId: job.id, leaseToken: entry.leaseToken, percent: Math.round(percent), message: text } });
+        }
+      },
+      // Named explicitly: the broker takes a continuation without chain_id as a new chain.
+      continueWith: (...jobs) => continuations.push(...jobs.map((spec) => ({ chainId: job.chainId, ...spec }))),
+    };
+    let outcome: Outcome;
+    try {
+      const result = await options.handler(job, context);
+      outcome = { case: "ack", value: { jobId: job.id, leaseToken: "", result: encodePayload(result), continueWith: continuations.map(toRequest) } };
+    } catch (error) {
+      outcome = { case: "nack", value: nackOf(job.id, error) };
+    }
+    // A job whose lease was lost meanwhile is no longer ours to settle; a resume may have
+    // replaced the token while the handler ran.
+    if (held.get(job.id) === entry) {
+      outcome.value.leaseToken = entry.leaseToken;
+      entry.outcome = outcome;
+      send(outcome);
+    }
+    grantCredit();
   };
+
+  /** Once stopping and every held job is settled, end the stream: the worker is done. */
+  const closeIfDone = () => {
+    if (stopping && held.size === 0) closeStream?.();
+  };
+
+  const stopNow = () => {
+    if (held.size === 0) return;
+    hardStopped = true;
+    for (const entry of held.values()) entry.abort.abort(new Error("shutdown timeout"));
+    closeStream?.();
+  };
+
+  let shutdownTimer: NodeJS.Timeout | undefined;
+  const beginStop = () => {
+    if (stopping) return;
+    stopping = true;
+    shutdownTimer = setTimeout(stopNow, options.shutdownTimeoutMs ?? 30_000);
+    closeIfDone();
+  };
+
+  const burstIdleMs = options.burstIdleMs ?? 1000;
+  const drainWatch = options.burst
+    ? setInterval(() => {
+        if (current && held.size === 0 && Date.now() - lastActivity >= burstIdleMs) beginStop();
+      }, burstIdleMs / 4)
+    : undefined;
 
   const done = (async () => {
     let failures = 0;
-    while (!stopping) {
+    while (!(stopping && held.size === 0) && !hardStopped) {
       const started = Date.now();
       try {
         await runStream();
       } catch (error) {
         if (!stopping) onError(error);
       }
-      if (stopping) break;
+      if ((stopping && held.size === 0) || hardStopped) break;
       // A stream that lived a while was healthy: start the backoff over.
       if (Date.now() - started > 30_000) failures = 0;
       const backoff = Math.min(options.maxBackoffMs ?? 5000, (options.minBackoffMs ?? 100) * 2 ** failures++);
       await sleep(backoff * (0.5 + Math.random() / 2));
     }
+    clearInterval(drainWatch);
+    clearTimeout(shutdownTimer);
   })();
 
   return {
     done,
     async stop() {
-      stopping = true;
-      // Close only once every outcome is committed, so none races the release of the stream.
-      const settledAll = new Promise<void>((resolve) => (idle = resolve));
-      checkIdle();
-      await Promise.race([settledAll, done]);
-      closeStream?.();
+      beginStop();
       await done;
     },
+  };
+}
+
+function nackOf(jobId: string, error: unknown): Nack {
+  return {
+    jobId,
+    leaseToken: "",
+    error: errorMessage(error),
+    deadLetter: error instanceof DeadLetterError,
+    retryDelay: error instanceof RetryAfterError ? durationFromMs(error.retryAfterMs) : undefined,
   };
 }
 
@@ -229,10 +319,6 @@ class Outbox implements AsyncIterable<SubscribeRequest> {
       this.wake = undefined;
     }
   }
-}
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -114,6 +114,10 @@ class Worker:
         delivered for ``burst_idle`` seconds although the worker had free credit. Jobs that
         become due later (delayed jobs, retries waiting out their backoff) are left for the
         next run.
+      resume_grace: how long (seconds) the broker keeps this worker's leases when its stream
+        breaks, so that the worker can reconnect and resume its running jobs instead of having
+        them run again elsewhere; also how long the jobs of a crashed worker wait before another
+        worker gets them. The broker caps it; 0 releases at once.
       shutdown_timeout: after stop(), how long running handlers may take before they are
         cancelled and their jobs left to the broker.
     """
@@ -128,6 +132,7 @@ class Worker:
         worker_id: str | None = None,
         burst: bool = False,
         burst_idle: float = 1.0,
+        resume_grace: float = 5.0,
         shutdown_timeout: float = 30.0,
         min_backoff: float = 0.1,
         max_backoff: float = 5.0,
@@ -142,6 +147,7 @@ class Worker:
         self._worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}"
         self._burst = burst
         self._burst_idle = burst_idle
+        self._resume_grace = resume_grace
         self._shutdown_timeout = shutdown_timeout
         self._min_backoff = min_backoff
         self._max_backoff = max_backoff
@@ -200,13 +206,12 @@ class Worker:
     async def _run_stream(self) -> None:
         outbox = _Outbox()
         resume = [pb.LeaseRef(job_id=job_id, lease_token=held.token) for job_id, held in self._held.items()]
-        outbox.put(
-            pb.SubscribeRequest(
-                hello=pb.SubscribeRequest.Hello(
-                    worker_id=self._worker_id, queues=self._queues, max_in_flight=self._concurrency, resume=resume
-                )
-            )
+        hello = pb.SubscribeRequest.Hello(
+            worker_id=self._worker_id, queues=self._queues, max_in_flight=self._concurrency, resume=resume
         )
+        if self._resume_grace > 0:
+            hello.resume_grace.FromMilliseconds(int(self._resume_grace * 1000))
+        outbox.put(pb.SubscribeRequest(hello=hello))
         call = self._client.workers.Subscribe(aiter(outbox))
         self._call = call
         try:
@@ -225,7 +230,7 @@ class Worker:
     def _handle(self, outbox: _Outbox, response: pb.SubscribeResponse) -> None:
         kind = response.WhichOneof("message")
         if kind == "welcome":
-            self._welcome(outbox, set(response.welcome.resumed_job_ids))
+            self._welcome(outbox, {lease.job_id: lease.lease_token for lease in response.welcome.resumed})
         elif kind == "job":
             self._start(response.job.job, response.job.lease_token)
         elif kind == "cancel":
@@ -240,16 +245,19 @@ class Worker:
         elif kind == "ping":
             outbox.put(pb.SubscribeRequest(pong=pb.SubscribeRequest.Pong()))
 
-    def _welcome(self, outbox: _Outbox, resumed: set[str]) -> None:
-        """Adopts the stream: leases the broker did not resume are gone, and the outcomes of
-        resumed jobs that finished while disconnected are sent again."""
+    def _welcome(self, outbox: _Outbox, resumed: dict[str, str]) -> None:
+        """Adopts the stream. Resumed leases come with fresh tokens; the others are gone. The
+        outcomes of resumed jobs that finished while disconnected are sent again."""
         self._outbox = outbox
         self._last_activity = asyncio.get_running_loop().time()
         for job_id, held in list(self._held.items()):
             if job_id not in resumed:
                 del self._held[job_id]
                 self._cancel(held, LeaseLost(f"lease of job {job_id} lost while reconnecting"))
-            elif held.outcome is not None:
+                continue
+            held.token = resumed[job_id]
+            if held.outcome is not None:
+                _set_lease_token(held.outcome, held.token)
                 outbox.put(held.outcome)
         self._close_if_done()
 
@@ -336,6 +344,11 @@ def _ack(held: _Held, result: bytes, next_jobs: list[job_pb2.EnqueueJobRequest])
     return pb.SubscribeRequest(
         ack=pb.SubscribeRequest.Ack(job_id=held.job.id, lease_token=held.token, result=result, continue_with=next_jobs)
     )
+
+
+def _set_lease_token(outcome: pb.SubscribeRequest, token: str) -> None:
+    """Points a kept ack or nack at the fresh token a resume handed out."""
+    getattr(outcome, outcome.WhichOneof("message")).lease_token = token
 
 
 def _nack(held: _Held, error: BaseException) -> pb.SubscribeRequest:

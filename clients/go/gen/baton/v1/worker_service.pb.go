@@ -571,7 +571,10 @@ type SubscribeRequest_Hello struct {
 	// Most jobs held at once; also the initial credit.
 	MaxInFlight int32 `protobuf:"varint,3,opt,name=max_in_flight,json=maxInFlight,proto3" json:"max_in_flight,omitempty"`
 	// Leases held before a reconnect, to keep running them without a second delivery.
-	Resume        []*LeaseRef `protobuf:"bytes,4,rep,name=resume,proto3" json:"resume,omitempty"`
+	Resume []*LeaseRef `protobuf:"bytes,4,rep,name=resume,proto3" json:"resume,omitempty"`
+	// If this stream breaks (not a clean end), how long the broker keeps its leases for a
+	// reconnect with resume before releasing them; unset releases at once. Capped by the broker.
+	ResumeGrace   *durationpb.Duration `protobuf:"bytes,5,opt,name=resume_grace,json=resumeGrace,proto3" json:"resume_grace,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -630,6 +633,13 @@ func (x *SubscribeRequest_Hello) GetMaxInFlight() int32 {
 func (x *SubscribeRequest_Hello) GetResume() []*LeaseRef {
 	if x != nil {
 		return x.Resume
+	}
+	return nil
+}
+
+func (x *SubscribeRequest_Hello) GetResumeGrace() *durationpb.Duration {
+	if x != nil {
+		return x.ResumeGrace
 	}
 	return nil
 }
@@ -940,8 +950,9 @@ type SubscribeResponse_Welcome struct {
 	SessionId string                 `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
 	// How long a lease lasts without renewal; the broker renews leases itself while the stream lives.
 	LeaseDuration *durationpb.Duration `protobuf:"bytes,2,opt,name=lease_duration,json=leaseDuration,proto3" json:"lease_duration,omitempty"`
-	// Ids of the resumed leases that the broker accepted; the others are gone.
-	ResumedJobIds []string `protobuf:"bytes,3,rep,name=resumed_job_ids,json=resumedJobIds,proto3" json:"resumed_job_ids,omitempty"`
+	// The resumed leases that the broker accepted, each with a fresh lease_token to use from
+	// now on; leases named in hello.resume but missing here are gone (stop those jobs).
+	Resumed       []*LeaseRef `protobuf:"bytes,3,rep,name=resumed,proto3" json:"resumed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -990,9 +1001,9 @@ func (x *SubscribeResponse_Welcome) GetLeaseDuration() *durationpb.Duration {
 	return nil
 }
 
-func (x *SubscribeResponse_Welcome) GetResumedJobIds() []string {
+func (x *SubscribeResponse_Welcome) GetResumed() []*LeaseRef {
 	if x != nil {
-		return x.ResumedJobIds
+		return x.Resumed
 	}
 	return nil
 }
@@ -1250,19 +1261,20 @@ var File_baton_v1_worker_service_proto protoreflect.FileDescriptor
 
 const file_baton_v1_worker_service_proto_rawDesc = "" +
 	"\n" +
-	"\x1dbaton/v1/worker_service.proto\x12\bbaton.v1\x1a\x12baton/v1/job.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xee\a\n" +
+	"\x1dbaton/v1/worker_service.proto\x12\bbaton.v1\x1a\x12baton/v1/job.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xac\b\n" +
 	"\x10SubscribeRequest\x128\n" +
 	"\x05hello\x18\x01 \x01(\v2 .baton.v1.SubscribeRequest.HelloH\x00R\x05hello\x12;\n" +
 	"\x06credit\x18\x02 \x01(\v2!.baton.v1.SubscribeRequest.CreditH\x00R\x06credit\x122\n" +
 	"\x03ack\x18\x03 \x01(\v2\x1e.baton.v1.SubscribeRequest.AckH\x00R\x03ack\x125\n" +
 	"\x04nack\x18\x04 \x01(\v2\x1f.baton.v1.SubscribeRequest.NackH\x00R\x04nack\x12A\n" +
 	"\bprogress\x18\x05 \x01(\v2#.baton.v1.SubscribeRequest.ProgressH\x00R\bprogress\x125\n" +
-	"\x04pong\x18\x06 \x01(\v2\x1f.baton.v1.SubscribeRequest.PongH\x00R\x04pong\x1a\x8c\x01\n" +
+	"\x04pong\x18\x06 \x01(\v2\x1f.baton.v1.SubscribeRequest.PongH\x00R\x04pong\x1a\xca\x01\n" +
 	"\x05Hello\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12\x16\n" +
 	"\x06queues\x18\x02 \x03(\tR\x06queues\x12\"\n" +
 	"\rmax_in_flight\x18\x03 \x01(\x05R\vmaxInFlight\x12*\n" +
-	"\x06resume\x18\x04 \x03(\v2\x12.baton.v1.LeaseRefR\x06resume\x1a\x16\n" +
+	"\x06resume\x18\x04 \x03(\v2\x12.baton.v1.LeaseRefR\x06resume\x12<\n" +
+	"\fresume_grace\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\vresumeGrace\x1a\x16\n" +
 	"\x06Credit\x12\f\n" +
 	"\x01n\x18\x01 \x01(\x05R\x01n\x1a\x97\x01\n" +
 	"\x03Ack\x12\x15\n" +
@@ -1291,7 +1303,7 @@ const file_baton_v1_worker_service_proto_rawDesc = "" +
 	"\bLeaseRef\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x1f\n" +
 	"\vlease_token\x18\x02 \x01(\tR\n" +
-	"leaseToken\"\xdf\x06\n" +
+	"leaseToken\"\xe5\x06\n" +
 	"\x11SubscribeResponse\x12?\n" +
 	"\awelcome\x18\x01 \x01(\v2#.baton.v1.SubscribeResponse.WelcomeH\x00R\awelcome\x12;\n" +
 	"\x03job\x18\x02 \x01(\v2'.baton.v1.SubscribeResponse.JobDeliveryH\x00R\x03job\x12<\n" +
@@ -1299,12 +1311,12 @@ const file_baton_v1_worker_service_proto_rawDesc = "" +
 	"\n" +
 	"lease_lost\x18\x04 \x01(\v2%.baton.v1.SubscribeResponse.LeaseLostH\x00R\tleaseLost\x12?\n" +
 	"\asettled\x18\x05 \x01(\v2#.baton.v1.SubscribeResponse.SettledH\x00R\asettled\x126\n" +
-	"\x04ping\x18\x06 \x01(\v2 .baton.v1.SubscribeResponse.PingH\x00R\x04ping\x1a\x92\x01\n" +
+	"\x04ping\x18\x06 \x01(\v2 .baton.v1.SubscribeResponse.PingH\x00R\x04ping\x1a\x98\x01\n" +
 	"\aWelcome\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12@\n" +
-	"\x0elease_duration\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\rleaseDuration\x12&\n" +
-	"\x0fresumed_job_ids\x18\x03 \x03(\tR\rresumedJobIds\x1a\x97\x01\n" +
+	"\x0elease_duration\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\rleaseDuration\x12,\n" +
+	"\aresumed\x18\x03 \x03(\v2\x12.baton.v1.LeaseRefR\aresumed\x1a\x97\x01\n" +
 	"\vJobDelivery\x12\x1f\n" +
 	"\x03job\x18\x01 \x01(\v2\r.baton.v1.JobR\x03job\x12\x1f\n" +
 	"\vlease_token\x18\x02 \x01(\tR\n" +
@@ -1371,8 +1383,8 @@ var file_baton_v1_worker_service_proto_goTypes = []any{
 	(*SubscribeResponse_Settled)(nil),     // 16: baton.v1.SubscribeResponse.Settled
 	(*SubscribeResponse_Ping)(nil),        // 17: baton.v1.SubscribeResponse.Ping
 	(*timestamppb.Timestamp)(nil),         // 18: google.protobuf.Timestamp
-	(*EnqueueJobRequest)(nil),             // 19: baton.v1.EnqueueJobRequest
-	(*durationpb.Duration)(nil),           // 20: google.protobuf.Duration
+	(*durationpb.Duration)(nil),           // 19: google.protobuf.Duration
+	(*EnqueueJobRequest)(nil),             // 20: baton.v1.EnqueueJobRequest
 	(*Job)(nil),                           // 21: baton.v1.Job
 }
 var file_baton_v1_worker_service_proto_depIdxs = []int32{
@@ -1392,20 +1404,22 @@ var file_baton_v1_worker_service_proto_depIdxs = []int32{
 	18, // 13: baton.v1.Worker.connect_time:type_name -> google.protobuf.Timestamp
 	18, // 14: baton.v1.Worker.last_seen_time:type_name -> google.protobuf.Timestamp
 	1,  // 15: baton.v1.SubscribeRequest.Hello.resume:type_name -> baton.v1.LeaseRef
-	19, // 16: baton.v1.SubscribeRequest.Ack.continue_with:type_name -> baton.v1.EnqueueJobRequest
-	20, // 17: baton.v1.SubscribeRequest.Nack.retry_delay:type_name -> google.protobuf.Duration
-	20, // 18: baton.v1.SubscribeResponse.Welcome.lease_duration:type_name -> google.protobuf.Duration
-	21, // 19: baton.v1.SubscribeResponse.JobDelivery.job:type_name -> baton.v1.Job
-	18, // 20: baton.v1.SubscribeResponse.JobDelivery.lease_expire_time:type_name -> google.protobuf.Timestamp
-	0,  // 21: baton.v1.WorkerService.Subscribe:input_type -> baton.v1.SubscribeRequest
-	3,  // 22: baton.v1.WorkerService.ListWorkers:input_type -> baton.v1.ListWorkersRequest
-	2,  // 23: baton.v1.WorkerService.Subscribe:output_type -> baton.v1.SubscribeResponse
-	4,  // 24: baton.v1.WorkerService.ListWorkers:output_type -> baton.v1.ListWorkersResponse
-	23, // [23:25] is the sub-list for method output_type
-	21, // [21:23] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	19, // 16: baton.v1.SubscribeRequest.Hello.resume_grace:type_name -> google.protobuf.Duration
+	20, // 17: baton.v1.SubscribeRequest.Ack.continue_with:type_name -> baton.v1.EnqueueJobRequest
+	19, // 18: baton.v1.SubscribeRequest.Nack.retry_delay:type_name -> google.protobuf.Duration
+	19, // 19: baton.v1.SubscribeResponse.Welcome.lease_duration:type_name -> google.protobuf.Duration
+	1,  // 20: baton.v1.SubscribeResponse.Welcome.resumed:type_name -> baton.v1.LeaseRef
+	21, // 21: baton.v1.SubscribeResponse.JobDelivery.job:type_name -> baton.v1.Job
+	18, // 22: baton.v1.SubscribeResponse.JobDelivery.lease_expire_time:type_name -> google.protobuf.Timestamp
+	0,  // 23: baton.v1.WorkerService.Subscribe:input_type -> baton.v1.SubscribeRequest
+	3,  // 24: baton.v1.WorkerService.ListWorkers:input_type -> baton.v1.ListWorkersRequest
+	2,  // 25: baton.v1.WorkerService.Subscribe:output_type -> baton.v1.SubscribeResponse
+	4,  // 26: baton.v1.WorkerService.ListWorkers:output_type -> baton.v1.ListWorkersResponse
+	25, // [25:27] is the sub-list for method output_type
+	23, // [23:25] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_baton_v1_worker_service_proto_init() }

@@ -14,16 +14,18 @@ DESCRIPTOR: _descriptor.FileDescriptor
 class SubscribeRequest(_message.Message):
     __slots__ = ("hello", "credit", "ack", "nack", "progress", "pong")
     class Hello(_message.Message):
-        __slots__ = ("worker_id", "queues", "max_in_flight", "resume")
+        __slots__ = ("worker_id", "queues", "max_in_flight", "resume", "resume_grace")
         WORKER_ID_FIELD_NUMBER: _ClassVar[int]
         QUEUES_FIELD_NUMBER: _ClassVar[int]
         MAX_IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
         RESUME_FIELD_NUMBER: _ClassVar[int]
+        RESUME_GRACE_FIELD_NUMBER: _ClassVar[int]
         worker_id: str
         queues: _containers.RepeatedScalarFieldContainer[str]
         max_in_flight: int
         resume: _containers.RepeatedCompositeFieldContainer[LeaseRef]
-        def __init__(self, worker_id: _Optional[str] = ..., queues: _Optional[_Iterable[str]] = ..., max_in_flight: _Optional[int] = ..., resume: _Optional[_Iterable[_Union[LeaseRef, _Mapping]]] = ...) -> None: ...
+        resume_grace: _duration_pb2.Duration
+        def __init__(self, worker_id: _Optional[str] = ..., queues: _Optional[_Iterable[str]] = ..., max_in_flight: _Optional[int] = ..., resume: _Optional[_Iterable[_Union[LeaseRef, _Mapping]]] = ..., resume_grace: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
     class Credit(_message.Message):
         __slots__ = ("n",)
         N_FIELD_NUMBER: _ClassVar[int]
@@ -92,14 +94,14 @@ class LeaseRef(_message.Message):
 class SubscribeResponse(_message.Message):
     __slots__ = ("welcome", "job", "cancel", "lease_lost", "settled", "ping")
     class Welcome(_message.Message):
-        __slots__ = ("session_id", "lease_duration", "resumed_job_ids")
+        __slots__ = ("session_id", "lease_duration", "resumed")
         SESSION_ID_FIELD_NUMBER: _ClassVar[int]
         LEASE_DURATION_FIELD_NUMBER: _ClassVar[int]
-        RESUMED_JOB_IDS_FIELD_NUMBER: _ClassVar[int]
+        RESUMED_FIELD_NUMBER: _ClassVar[int]
         session_id: str
         lease_duration: _duration_pb2.Duration
-        resumed_job_ids: _containers.RepeatedScalarFieldContainer[str]
-        def __init__(self, session_id: _Optional[str] = ..., lease_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., resumed_job_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+        resumed: _containers.RepeatedCompositeFieldContainer[LeaseRef]
+        def __init__(self, session_id: _Optional[str] = ..., lease_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., resumed: _Optional[_Iterable[_Union[LeaseRef, _Mapping]]] = ...) -> None: ...
     class JobDelivery(_message.Message):
         __slots__ = ("job", "lease_token", "lease_expire_time")
         JOB_FIELD_NUMBER: _ClassVar[int]

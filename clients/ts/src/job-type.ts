@@ -1,0 +1,96 @@
+import type { StandardSchemaV1 } from "@standard-schema/spec";
+import type { BatonClient, EnqueueOptions, EnqueueResult, JobSpec } from "./client.js";
+import { DeadLetterError, InvalidPayloadError } from "./errors.js";
+import type { Job } from "./gen/baton/v1/job_pb.js";
+import type { JobContext, JobHandler } from "./worker.js";
+
+type Input<S extends StandardSchemaV1> = StandardSchemaV1.InferInput<S>;
+type Output<S extends StandardSchemaV1> = StandardSchemaV1.InferOutput<S>;
+
+export interface JobTypeDefinition<P extends StandardSchemaV1, R extends StandardSchemaV1> {
+  queue: string;
+  /** Schema of the payload: any Standard Schema validator (zod, valibot, arktype, ...). */
+  payload: P;
+  /** Schema of the result. */
+  result: R;
+  /** Options applied to every enqueue of this type; per-call options override them. */
+  defaults?: EnqueueOptions;
+}
+
+/**
+ * A kind of job declared once, for producers and workers alike. Payloads and results travel as
+ * JSON of the schema's input type (what the TypeScript, Go and Python clients all read); both
+ * ends validate, so a bad payload is rejected before it is enqueued and a handler only ever
+ * sees the schema's output type.
+ */
+export interface JobType<P extends StandardSchemaV1, R extends StandardSchemaV1> {
+  readonly queue: string;
+  readonly payloadSchema: P;
+  readonly resultSchema: R;
+  /** Validates the payload (or throws InvalidPayloadError) and makes a spec for enqueueMany or continueWith. */
+  spec(payload: Input<P>, options?: EnqueueOptions): Promise<JobSpec>;
+  enqueue(client: BatonClient, payload: Input<P>, options?: EnqueueOptions): Promise<EnqueueResult>;
+  /** Reads and validates a job's payload. */
+  parsePayload(job: Job): Promise<Output<P>>;
+  /** Reads and validates a finished job's result. */
+  parseResult(job: Job): Promise<Output<R>>;
+  /**
+   * A handler for runWorker. A payload that fails the schema fails the job for good (DEAD):
+   * running it again cannot help. A result that fails the schema fails the attempt.
+   */
+  handler(fn: (payload: Output<P>, job: Job, context: JobContext) => Promise<Input<R>> | Input<R>): JobHandler;
+}
+
+export function defineJob<P extends StandardSchemaV1, R extends StandardSchemaV1>(definition: JobTypeDefinition<P, R>): JobType<P, R> {
+  const { queue, payload: payloadSchema, result: resultSchema, defaults } = definition;
+  const jobType: JobType<P, R> = {
+    queue,
+    payloadSchema,
+    resultSchema,
+    async spec(payload, options) {
+      await validate(payloadSchema, payload, `${queue} payload`);
+      return { ...defaults, ...options, queue, payload: JSON.stringify(payload) };
+    },
+    async enqueue(client, payload, options) {
+      return client.enqueue(...specArgs(await jobType.spec(payload, options)));
+    },
+    parsePayload: (job) => validate(payloadSchema, decodeJson(job.payload), `${queue} payload of job ${job.id}`),
+    parseResult: (job) => validate(resultSchema, decodeJson(job.result), `${queue} result of job ${job.id}`),
+    handler(fn) {
+      return async (job, context) => {
+        let payload: Output<P>;
+        try {
+          payload = await jobType.parsePayload(job);
+        } catch (error) {
+          throw new DeadLetterError((error as Error).message);
+        }
+        const result = await fn(payload, job, context);
+        await validate(resultSchema, result, `${queue} result of job ${job.id}`);
+        return JSON.stringify(result);
+      };
+    },
+  };
+  return jobType;
+}
+
+async function validate<S extends StandardSchemaV1>(schema: S, value: unknown, what: string): Promise<Output<S>> {
+  const outcome = await schema["~standard"].validate(value);
+  if (outcome.issues) {
+    const details = outcome.issues.map((issue) => (issue.path?.length ? `${issue.path.map(pathKey).join(".")}: ` : "") + issue.message);
+    throw new InvalidPayloadError(`invalid ${what}: ${details.join("; ")}`, outcome.issues);
+  }
+  return outcome.value;
+}
+
+function pathKey(segment: PropertyKey | StandardSchemaV1.PathSegment): string {
+  return String(typeof segment === "object" ? segment.key : segment);
+}
+
+function decodeJson(bytes: Uint8Array): unknown {
+  return bytes.length === 0 ? undefined : JSON.parse(new TextDecoder().decode(bytes));
+}
+
+function specArgs(spec: JobSpec): [string, JobSpec["payload"], EnqueueOptions] {
+  const { queue, payload, ...options } = spec;
+  return [queue, payload, options];
+}
