@@ -1,0 +1,125 @@
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import https from "node:https";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { JobService } from "../src/gen/baton/v1/job_service_pb.js";
+import { WorkerService } from "../src/gen/baton/v1/worker_service_pb.js";
+import { Health, HealthCheckResponse_ServingStatus } from "../src/gen/grpc/health/v1/health_pb.js";
+import { type TestBroker, startTestBroker } from "./helpers/broker.js";
+import { openStream } from "./helpers/stream.js";
+
+/**
+ * TLS and mutual TLS on the broker's one port, with certificates made here by openssl: a CA,
+ * a server certificate for 127.0.0.1, and a client certificate.
+ */
+
+let dir: string;
+let tlsBroker: TestBroker;
+let mtlsBroker: TestBroker;
+const pem = (name: string) => readFileSync(path.join(dir, name));
+
+function openssl(...args: string[]) {
+  execFileSync("openssl", args, { cwd: dir, stdio: "pipe" });
+}
+
+/** A key and a certificate signed by the test CA, with the given extensions. */
+function issue(name: string, subject: string, extensions: string) {
+  writeFileSync(path.join(dir, `${name}.ext`), extensions);
+  openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", `${name}.key`, "-out", `${name}.csr`, "-subj", subject);
+  openssl("x509", "-req", "-in", `${name}.csr`, "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2", "-out", `${name}.crt`, "-extfile", `${name}.ext`);
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(path.join(tmpdir(), "baton-tls-"));
+  openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=baton test CA");
+  issue("server", "/CN=localhost", "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n");
+  issue("client", "/CN=worker", "extendedKeyUsage=clientAuth\n");
+  const files = { certFile: path.join(dir, "server.crt"), keyFile: path.join(dir, "server.key") };
+  tlsBroker = await startTestBroker({ tls: files });
+  mtlsBroker = await startTestBroker({ tls: { ...files, clientCaFile: path.join(dir, "ca.crt") } }, tlsBroker.databaseUrl);
+});
+
+afterAll(async () => {
+  await mtlsBroker?.stop();
+  await tlsBroker?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const httpsUrl = (broker: TestBroker) => `https://127.0.0.1:${broker.server.port}`;
+
+/** GET over HTTP/1.1 with TLS; resolves with the status and body. */
+function httpsGet(url: string, options: https.RequestOptions): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    https
+      .get(url, options, (res) => {
+        let body = "";
+        res.on("data", (chunk: Buffer) => (body += chunk.toString()));
+        res.on("end", () => resolve({ status: res.statusCode!, body }));
+      })
+      .on("error", reject);
+  });
+}
+
+describe("TLS", () => {
+  test("gRPC over HTTP/2 (ALPN h2) works with the CA that issued the server certificate", async () => {
+    const transport = createGrpcTransport({ baseUrl: httpsUrl(tlsBroker), nodeOptions: { ca: pem("ca.crt") } });
+    const jobs = createClient(JobService, transport);
+    const { job } = await jobs.enqueueJob({ queue: "tls" });
+    expect((await jobs.getJob({ id: job!.id })).job!.queue).toBe("tls");
+    const { status } = await createClient(Health, transport).check({});
+    expect(status).toBe(HealthCheckResponse_ServingStatus.SERVING);
+  });
+
+  test("HTTP/1.1 (ALPN http/1.1) reaches /healthz and the Connect protocol on the same port", async () => {
+    expect(await httpsGet(`${httpsUrl(tlsBroker)}/healthz`, { ca: pem("ca.crt") })).toEqual({ status: 200, body: "ok\n" });
+    const transport = createConnectTransport({ baseUrl: httpsUrl(tlsBroker), httpVersion: "1.1", nodeOptions: { ca: pem("ca.crt") } });
+    const { job } = await createClient(JobService, transport).enqueueJob({ queue: "tls-http1" });
+    expect(job!.queue).toBe("tls-http1");
+  });
+
+  test("a plaintext (h2c) client gets no answer from a TLS port", async () => {
+    const jobs = createClient(JobService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${tlsBroker.server.port}` }));
+    const error = await jobs.enqueueJob({ queue: "tls" }, { timeoutMs: 5_000 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConnectError);
+  });
+});
+
+describe("mutual TLS", () => {
+  const withCert = () => ({ ca: pem("ca.crt"), cert: pem("client.crt"), key: pem("client.key") });
+
+  test("a client presenting a certificate from the client CA enqueues and subscribes", async () => {
+    const transport = createGrpcTransport({ baseUrl: httpsUrl(mtlsBroker), nodeOptions: withCert() });
+    const { job } = await createClient(JobService, transport).enqueueJob({ queue: "mtls" });
+    const stream = openStream(createClient(WorkerService, transport), { case: "hello", value: { workerId: "w", queues: ["mtls"], maxInFlight: 1 } });
+    await stream.next("welcome");
+    expect((await stream.next("job")).job!.id).toBe(job!.id);
+    stream.abort();
+    await stream.ended;
+    expect(await httpsGet(`${httpsUrl(mtlsBroker)}/healthz`, withCert())).toEqual({ status: 200, body: "ok\n" });
+  });
+
+  test("a client without a certificate is refused, over HTTP/2 and HTTP/1.1", async () => {
+    const transport = createGrpcTransport({ baseUrl: httpsUrl(mtlsBroker), nodeOptions: { ca: pem("ca.crt") } });
+    const error = await createClient(JobService, transport)
+      .enqueueJob({ queue: "mtls" }, { timeoutMs: 5_000 })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConnectError);
+    expect([Code.Unavailable, Code.Internal, Code.Unknown, Code.DeadlineExceeded]).toContain((error as ConnectError).code);
+    await expect(httpsGet(`${httpsUrl(mtlsBroker)}/healthz`, { ca: pem("ca.crt") })).rejects.toThrow();
+  });
+
+  test("a certificate from another CA is refused", async () => {
+    const other = mkdtempSync(path.join(tmpdir(), "baton-tls-other-"));
+    try {
+      execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "k", "-out", "c", "-days", "2", "-subj", "/CN=intruder"], { cwd: other, stdio: "pipe" });
+      const options = { ca: pem("ca.crt"), cert: readFileSync(path.join(other, "c")), key: readFileSync(path.join(other, "k")) };
+      await expect(httpsGet(`${httpsUrl(mtlsBroker)}/healthz`, options)).rejects.toThrow();
+    } finally {
+      rmSync(other, { recursive: true, force: true });
+    }
+  });
+});
