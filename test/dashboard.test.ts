@@ -18,11 +18,11 @@ import { type TestBroker, startTestBroker } from "./helpers/broker.js";
 import { openStream } from "./helpers/stream.js";
 
 const CHROMIUM = "/usr/bin/chromium";
-const TRACE_TEMPLATE = "http://jaeger.example.test/search?service=baton&tags=%7B%22baton.chain_id%22%3A%22{chainId}%22%7D";
+const TRACE_TEMPLATE = "http://localhost:16686/search?service=baton&tags=%7B%22messaging.message.id%22%3A%22{chainId}%22%7D";
 const RESULTS = path.resolve("test-results");
 
 /** Waits for a page to show something: the views refresh every 1.5 to 2 seconds. */
-const until = <T>(read: () => Promise<T>, timeout = 15_000) => expect.poll(read, { timeout, interval: 100 });
+const until = <T>(read: () => T | Promise<T>, timeout = 15_000) => expect.poll(read, { timeout, interval: 100 });
 
 const skipReason = existsSync(CHROMIUM) ? undefined : `${CHROMIUM} is missing (install it with scripts/install-chromium.sh)`;
 if (skipReason && process.env.BATON_REQUIRE_BROWSER === "1") throw new Error(`BATON_REQUIRE_BROWSER=1 but ${skipReason}`);
@@ -133,7 +133,7 @@ describe.skipIf(skipReason !== undefined)("the dashboard in headless Chromium", 
     await page.goto(`${broker.baseUrl}/ui/`);
     await page.fill("input[name=token]", "s3cret");
     await page.click("form.token button");
-    expect(await page.evaluate(() => localStorage.getItem("baton.token"))).toBe("s3cret");
+    expect(await page.evaluate('localStorage.getItem("baton.token")')).toBe("s3cret");
     await page.reload();
 
     // Queues: counts per state.

@@ -1,7 +1,7 @@
 /** A tiny SVG line chart of the last values, newest on the right. */
 export function Sparkline(props: { values: readonly number[]; max?: number; label: string; format: (v: number) => string; tone?: "ok" | "bad" }) {
   const { values, label, format } = props;
-  const width = 120;
+  const width = 96;
   const height = 26;
   const latest = values.length > 0 ? values[values.length - 1]! : undefined;
   const max = Math.max(props.max ?? 0, ...values, 1e-9);
