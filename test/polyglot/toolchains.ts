@@ -8,12 +8,12 @@ import { fileURLToPath } from "node:url";
 export const root = fileURLToPath(new URL("../../", import.meta.url));
 export const requirePolyglot = process.env.BATON_REQUIRE_POLYGLOT === "1";
 
-/** Go 1.24 is the oldest that the client module's go.mod accepts. */
+/** Go 1.26 is the oldest that the client module's go.mod accepts (grpc-go needs it). */
 export function goMissing(): string | undefined {
   const result = spawnSync("go", ["env", "GOVERSION"], { encoding: "utf8" });
   if (result.error || result.status !== 0) return "Go is not installed (no `go` on PATH)";
   const [, minor] = /^go1\.(\d+)/.exec(result.stdout.trim()) ?? [];
-  if (minor === undefined || Number(minor) < 24) return `Go 1.24 or newer is needed, found ${result.stdout.trim()}`;
+  if (minor === undefined || Number(minor) < 26) return `Go 1.26 or newer is needed, found ${result.stdout.trim()}`;
   return undefined;
 }
 

@@ -55,7 +55,7 @@ func TestWorkerReconnectsAfterTheConnectionDrops(t *testing.T) {
 		wantCause   error
 	}{
 		{name: "resumed", resumeGrace: 10 * time.Second, minBackoff: 10 * time.Millisecond, wantAttempt: 1},
-		{name: "released", resumeGrace: -1, minBackoff: time.Second, wantAttempt: 2, wantCause: baton.ErrLeaseLost},
+		{name: "released", resumeGrace: 0, minBackoff: time.Second, wantAttempt: 2, wantCause: baton.ErrLeaseLost},
 	} {
 		t.Run(mode.name, func(t *testing.T) {
 			proxy := startProxy(t, broker.URL[len("http://"):])

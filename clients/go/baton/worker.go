@@ -36,7 +36,8 @@ type WorkerOptions struct {
 	// ResumeGrace is how long the broker keeps this worker's leases when its stream breaks,
 	// so that the worker can reconnect and resume its running jobs instead of having them run
 	// again elsewhere. It is also how long the jobs of a crashed worker wait before another
-	// worker gets them. Default 5 s (the broker caps it); negative: release at once.
+	// worker gets them. The broker caps it. Default 0: leases are released at once (a
+	// reconnect may still resume those the broker has not released yet).
 	ResumeGrace time.Duration
 	// ShutdownTimeout is how long running handlers may take to finish once Run's context is
 	// done; then their contexts are cancelled and their jobs left to the broker. Default 30 s.
@@ -89,9 +90,6 @@ func (c *Client) NewWorker(opts WorkerOptions, handler Handler) *Worker {
 	}
 	if opts.BurstIdle <= 0 {
 		opts.BurstIdle = time.Second
-	}
-	if opts.ResumeGrace == 0 {
-		opts.ResumeGrace = 5 * time.Second
 	}
 	if opts.ShutdownTimeout <= 0 {
 		opts.ShutdownTimeout = 30 * time.Second
@@ -173,7 +171,7 @@ func (w *Worker) runStream() error {
 		case <-ctx.Done():
 		}
 	}()
-	s.send(hello(w.opts.WorkerID, w.opts.Queues, int32(w.opts.Concurrency), max(0, w.opts.ResumeGrace), w.leases()))
+	s.send(hello(w.opts.WorkerID, w.opts.Queues, int32(w.opts.Concurrency), w.opts.ResumeGrace, w.leases()))
 	defer w.disconnect(s)
 	for {
 		response, err := grpcStream.Recv()

@@ -117,7 +117,8 @@ class Worker:
       resume_grace: how long (seconds) the broker keeps this worker's leases when its stream
         breaks, so that the worker can reconnect and resume its running jobs instead of having
         them run again elsewhere; also how long the jobs of a crashed worker wait before another
-        worker gets them. The broker caps it; 0 releases at once.
+        worker gets them. The broker caps it. Default 0: leases are released at once (a
+        reconnect may still resume those the broker has not released yet).
       shutdown_timeout: after stop(), how long running handlers may take before they are
         cancelled and their jobs left to the broker.
     """
@@ -132,7 +133,7 @@ class Worker:
         worker_id: str | None = None,
         burst: bool = False,
         burst_idle: float = 1.0,
-        resume_grace: float = 5.0,
+        resume_grace: float = 0.0,
         shutdown_timeout: float = 30.0,
         min_backoff: float = 0.1,
         max_backoff: float = 5.0,
