@@ -6,6 +6,7 @@
  * Without /usr/bin/chromium the browser test is skipped with the reason; CI sets
  * BATON_REQUIRE_BROWSER=1 so that a missing browser fails instead.
  */
+import { create } from "@bufbuild/protobuf";
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -13,7 +14,11 @@ import path from "node:path";
 import { type Browser, type Page, chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { type Worker, createClient, runWorker } from "../clients/ts/src/index.js";
-import { JobState } from "../src/gen/baton/v1/job_pb.js";
+import { JobSchema, JobState } from "../clients/ts/src/gen/baton/v1/job_pb.js";
+import { QueueSchema } from "../clients/ts/src/gen/baton/v1/queue_service_pb.js";
+import { chainTree } from "../ui/src/chain-tree.js";
+import { formatBytes, stateLabel, traceIdOf, traceUrl } from "../ui/src/format.js";
+import { QueueHistory } from "../ui/src/metrics.js";
 import { type TestBroker, startTestBroker } from "./helpers/broker.js";
 import { openStream } from "./helpers/stream.js";
 
@@ -50,6 +55,47 @@ afterAll(async () => {
   await Promise.all(workers.splice(0).map((w) => w.stop()));
   await broker?.stop();
   if (uiDir) rmSync(uiDir, { recursive: true, force: true });
+});
+
+describe("the dashboard's own logic", () => {
+  test("sparklines: finished jobs per second and dead share per interval; count drops read as zero", () => {
+    const history = new QueueHistory();
+    const sample = (atMs: number, succeeded: number, dead: number) =>
+      history.record([create(QueueSchema, { name: "q", succeeded: BigInt(succeeded), dead: BigInt(dead) })], atMs);
+    sample(0, 0, 0);
+    sample(2000, 10, 0);
+    sample(4000, 4, 5); // retention deleted succeeded rows while 5 jobs died
+    sample(6000, 4, 2); // RetryJobs revived 3
+    expect(history.rates("q")).toEqual({ throughput: [5, 2.5, 0], failureRate: [0, 1, 0] });
+    expect(history.rates("unknown")).toEqual({ throughput: [], failureRate: [] });
+  });
+
+  test("a chain's tree: continuations under their parent, dependants under a blocker, the rest under the root", () => {
+    const job = (id: string, fields: { parentId?: string; dependsOn?: string[] } = {}) => create(JobSchema, { id, chainId: "7", ...fields });
+    const nodes = chainTree([job("12", { dependsOn: ["9"] }), job("11"), job("9", { parentId: "7" }), job("7")], "7");
+    expect(nodes.map((n) => [n.job.id, n.depth, n.link])).toEqual([
+      ["7", 0, "root"],
+      ["9", 1, "continues"],
+      ["12", 2, "depends"],
+      ["11", 1, "member"],
+    ]);
+  });
+
+  test("payloads, states and trace links as people read them", () => {
+    const bytes = (text: string) => new TextEncoder().encode(text);
+    expect(formatBytes(bytes('{"a":[1,2]}'))).toEqual({ kind: "json", text: '{\n  "a": [\n    1,\n    2\n  ]\n}' });
+    expect(formatBytes(bytes("{not json"))).toEqual({ kind: "text", text: "{not json" });
+    expect(formatBytes(new Uint8Array([0xff, 0x00]))).toEqual({ kind: "binary", text: "ff 00" });
+    expect(formatBytes(new Uint8Array())).toEqual({ kind: "empty", text: "" });
+    expect(stateLabel({ state: JobState.SCHEDULED, attempt: 2, cancelRequested: false })).toBe("RETRYING");
+    const traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    expect(traceIdOf({ traceparent })).toBe("4bf92f3577b34da6a3ce929d0e0e4736");
+    const ids = { chainId: "7", jobId: "9", queue: "e mails" };
+    expect(traceUrl("http://j/search?chain={chainId}&job={jobId}&q={queue}", ids)).toBe("http://j/search?chain=7&job=9&q=e%20mails");
+    expect(traceUrl("http://j/trace/{traceId}", ids)).toBeUndefined();
+    expect(traceUrl("http://j/trace/{traceId}", { ...ids, traceId: traceIdOf({ traceparent }) })).toBe("http://j/trace/4bf92f3577b34da6a3ce929d0e0e4736");
+    expect(traceUrl("", ids)).toBeUndefined();
+  });
 });
 
 describe("serving /ui over HTTP/1.1", () => {
