@@ -34,10 +34,12 @@ test.concurrent("Go client: go test ./... in clients/go", async (context) => {
   await run("go", ["test", "-count=1", "./..."], path.join(root, "clients/go"));
 }, 600_000);
 
-test.concurrent("Python client: pytest in clients/python", async (context) => {
+test.concurrent("Python client: mypy --strict and pytest in clients/python", async (context) => {
   skipWithout(pythonReason, context);
   installCodegen();
-  await run(path.join(root, "clients/python/.venv/bin/python"), ["-m", "pytest", "-q"], path.join(root, "clients/python"));
+  const python = path.join(root, "clients/python/.venv/bin/python");
+  await run(python, ["-m", "mypy"], path.join(root, "clients/python"));
+  await run(python, ["-m", "pytest", "-q"], path.join(root, "clients/python"));
 }, 600_000);
 
 test("a chain crosses languages: TypeScript enqueues, Python continues, Go finishes", async (context) => {

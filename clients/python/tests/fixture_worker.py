@@ -22,7 +22,7 @@ async def handle(task: Task) -> bytes:
     job = task.job
     emit("started", id=job.id, attempt=job.attempt, chainId=job.chain_id, parentId=job.parent_id)
     await asyncio.sleep(int(os.environ.get("HOLD_MS", "0")) / 1000)
-    result = job.payload + b"|py"
+    result: bytes = job.payload + b"|py"
     if os.environ.get("CONTINUE_TO"):
         task.continue_with(JobSpec(queue=os.environ["CONTINUE_TO"], payload=result))
     emit("done", id=job.id)

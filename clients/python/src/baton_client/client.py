@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 from google.protobuf.duration_pb2 import Duration
@@ -49,9 +50,9 @@ class Client:
         else:
             self.channel = grpc.aio.insecure_channel(target, options=KEEPALIVE_OPTIONS)
         #: The generated JobService stub, for RPCs without a helper.
-        self.jobs = job_service_pb2_grpc.JobServiceStub(self.channel)
+        self.jobs: Any = job_service_pb2_grpc.JobServiceStub(self.channel)  # type: ignore[no-untyped-call]
         #: The generated WorkerService stub.
-        self.workers = worker_service_pb2_grpc.WorkerServiceStub(self.channel)
+        self.workers: Any = worker_service_pb2_grpc.WorkerServiceStub(self.channel)  # type: ignore[no-untyped-call]
 
     async def __aenter__(self) -> Client:
         return self
@@ -64,18 +65,21 @@ class Client:
 
     async def enqueue(self, spec: JobSpec) -> Enqueued:
         """Creates one job."""
-        response = await self.jobs.EnqueueJob(spec.to_request())
+        response: job_pb2.EnqueueJobResponse = await self.jobs.EnqueueJob(spec.to_request())
         return Enqueued(response.job, response.deduplicated)
 
     async def enqueue_many(self, specs: Sequence[JobSpec]) -> list[Enqueued]:
         """Creates all the jobs in one transaction, or none of them."""
-        response = await self.jobs.EnqueueJobs(job_pb2.EnqueueJobsRequest(jobs=[s.to_request() for s in specs]))
+        response: job_pb2.EnqueueJobsResponse = await self.jobs.EnqueueJobs(
+            job_pb2.EnqueueJobsRequest(jobs=[s.to_request() for s in specs])
+        )
         flags = list(response.deduplicated) + [False] * (len(response.jobs) - len(response.deduplicated))
         return [Enqueued(job, flag) for job, flag in zip(response.jobs, flags)]
 
     async def get(self, job_id: str) -> Job:
         """Returns a job by id; raises grpc.aio.AioRpcError (NOT_FOUND) for an unknown id."""
-        return (await self.jobs.GetJob(job_pb2.GetJobRequest(id=job_id))).job
+        response: job_pb2.GetJobResponse = await self.jobs.GetJob(job_pb2.GetJobRequest(id=job_id))
+        return response.job
 
     async def wait(self, job_id: str) -> Job:
         """Returns the job once it is SUCCEEDED, DEAD or CANCELLED.
@@ -86,7 +90,7 @@ class Client:
         """
         while True:
             try:
-                response = await self.jobs.WaitJob(
+                response: job_pb2.WaitJobResponse = await self.jobs.WaitJob(
                     job_pb2.WaitJobRequest(id=job_id, timeout=Duration(seconds=WAIT_SLICE_SECONDS))
                 )
             except grpc.aio.AioRpcError as error:

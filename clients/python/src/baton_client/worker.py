@@ -155,7 +155,7 @@ class Worker:
         self._on_error = on_error or (lambda error: log.warning("baton worker: %s", error))
         self._held: dict[str, _Held] = {}
         self._outbox: _Outbox | None = None  # the welcomed stream's, None while disconnected
-        self._call: grpc.aio.StreamStreamCall | None = None
+        self._call: grpc.aio.StreamStreamCall[pb.SubscribeRequest, pb.SubscribeResponse] | None = None
         self._stopping = False
         self._hard_stopped = asyncio.Event()
         self._last_activity = 0.0
