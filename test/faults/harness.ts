@@ -8,6 +8,7 @@ import { type Client, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { expect } from "vitest";
 import { JobService } from "../../src/gen/baton/v1/job_service_pb.js";
+import { sql } from "../helpers/database.js";
 import { type ChildEnv, type TestProcess, killAll, spawnTs } from "../helpers/process.js";
 import { type Rng, rng } from "./config.js";
 import {
@@ -46,9 +47,11 @@ export function freePort(): Promise<number> {
 
 /**
  * Broker settings for fault tests, as `baton serve` reads them: short leases so that expiry
- * happens within a test, a fast reaper, quick retries.
+ * happens within a test, a fast reaper, quick retries, no API tokens.
  */
 export const FAST_BROKER_ENV: ChildEnv = {
+  // Authentication has its own tests; these are about delivery under faults.
+  BATON_AUTH: "off",
   BATON_LEASE_SECONDS: "2",
   BATON_REAP_SECONDS: "0.25",
   BATON_POLL_SECONDS: "1",
@@ -85,7 +88,11 @@ export interface EnqueueOptions {
   maxAttempts?: number;
   /** Handler time of each job; else the worker draws one from the nonce. */
   workMs?: number;
+  /** workMs applies to the first attempt only; reruns take the worker's usual time. */
+  slowOnce?: boolean;
   poison?: boolean;
+  /** The job's attempt timeout. */
+  timeoutMs?: number;
   expect?: ExpectedState;
   /** Give up (and leave the enqueue indeterminate) after this long. */
   deadlineMs?: number;
@@ -106,6 +113,8 @@ export class Producer {
   constructor(
     private readonly history: History,
     urls: string[],
+    /** Round-robin over the brokers, not only on failure. */
+    private readonly spread = false,
   ) {
     this.clients = urls.map(jobClient);
     this.random = rng(history.seed, `${history.scenario}/producer`);
@@ -117,8 +126,9 @@ export class Producer {
     const request = {
       jobs: nonces.map((nonce) => ({
         queue,
-        payload: new TextEncoder().encode(JSON.stringify({ nonce, workMs: options.workMs, poison: options.poison })),
+        payload: new TextEncoder().encode(JSON.stringify({ nonce, workMs: options.workMs, slowOnce: options.slowOnce, poison: options.poison })),
         maxAttempts: options.maxAttempts ?? 0,
+        timeout: options.timeoutMs !== undefined ? durationFromMs(options.timeoutMs) : undefined,
         dedupKey: nonce,
         dedupWindow: durationFromMs(3_600_000),
       })),
@@ -134,6 +144,7 @@ export class Producer {
           this.history.acknowledge(nonce, job.id);
           return job.id;
         });
+        if (this.spread) this.next++;
         return ids;
       } catch (error) {
         if (error instanceof Error && error.message.startsWith("EnqueueJobs answered")) throw error;
@@ -182,8 +193,8 @@ export class Scenario {
     this.random = rng(seed, name);
   }
 
-  producer(urls: string[]): Producer {
-    return new Producer(this.history, urls);
+  producer(urls: string[], spread = false): Producer {
+    return new Producer(this.history, urls, spread);
   }
 
   /** Starts a fault worker and waits until it is up; its events join the history. */
@@ -225,6 +236,9 @@ export class Scenario {
     // Lines the workers printed just before the last commits may still be in the pipes.
     await sleep(300);
     const report = check(this.history, await readFinalState(databaseUrl, queues), options);
+    // Not a correctness violation (a failed settlement is answered "retry"), but worth seeing.
+    const [stats] = await sql<{ deadlocks: number }>(databaseUrl, "select deadlocks::int from pg_stat_database where datname = current_database()");
+    report.deadlocks = stats?.deadlocks ?? 0;
     recordReport(report, Date.now() - this.started, options.notes);
     assertValid(report);
     return report;

@@ -228,6 +228,8 @@ export interface CheckReport {
   /** Acks answered "could not be written; retry" (a database error; the worker retries). */
   settleErrors: number;
   attemptsAboveMax: number;
+  /** Deadlocks PostgreSQL detected in the scenario's database (filled in by the harness). */
+  deadlocks: number;
   faults: number;
   faultKinds: Record<string, number>;
   /** Every violation, each a sentence naming the job. */
@@ -359,6 +361,7 @@ export function check(history: History, finalJobs: FinalJob[], options: CheckOpt
     acksRefused: settles.filter((s) => !s.ok && !RETRYABLE.test(s.error)).length,
     settleErrors: settles.filter((s) => !s.ok && RETRYABLE.test(s.error)).length,
     attemptsAboveMax,
+    deadlocks: 0,
     faults: history.faults.length,
     faultKinds,
     problems,

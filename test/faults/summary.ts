@@ -29,6 +29,7 @@ export interface ScenarioFigures {
   acksConfirmed: number;
   acksRefused: number;
   settleErrors: number;
+  deadlocks: number;
   faults: number;
   faultKinds: Record<string, number>;
   valid: boolean;
@@ -60,6 +61,7 @@ export function recordReport(report: CheckReport, durationMs: number, notes?: Re
     acksConfirmed: report.acksConfirmed,
     acksRefused: report.acksRefused,
     settleErrors: report.settleErrors,
+    deadlocks: report.deadlocks,
     faults: report.faults,
     faultKinds: report.faultKinds,
     valid: report.valid,
@@ -115,6 +117,7 @@ export async function flushSummary(label: string): Promise<void> {
       acksConfirmed: sum((s) => s.acksConfirmed),
       staleAcksRefused: sum((s) => s.acksRefused),
       settleErrors: sum((s) => s.settleErrors ?? 0),
+      databaseDeadlocks: sum((s) => s.deadlocks ?? 0),
     };
     const tmp = `${file}.${process.pid}.tmp`;
     writeFileSync(tmp, JSON.stringify(summary, null, 2) + "\n");

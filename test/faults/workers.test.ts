@@ -3,9 +3,20 @@
  * is refused), a poison job that kills every worker that runs it, and a consumer that stops
  * reading its stream.
  */
+import http2 from "node:http2";
+import { type MessageInitShape, create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
 import { afterAll, describe, expect, test } from "vitest";
-import { startTestBroker } from "../helpers/broker.js";
+import {
+  SubscribeRequestSchema,
+  type SubscribeResponse,
+  SubscribeResponseSchema,
+} from "../../src/gen/baton/v1/worker_service_pb.js";
+import { Health, HealthCheckResponse_ServingStatus } from "../../src/gen/grpc/health/v1/health_pb.js";
+import { type TestBroker, startTestBroker } from "../helpers/broker.js";
 import { sql } from "../helpers/database.js";
+import type { TestProcess } from "../helpers/process.js";
 import { SEEDS, size, timeoutMs } from "./config.js";
 import { Scenario, waitUntil } from "./harness.js";
 import { flushSummary } from "./summary.js";
@@ -51,6 +62,280 @@ describe.each(SEEDS)("seed %i", (seed) => {
     },
     timeoutMs(90_000),
   );
+  test(
+    "a worker paused with SIGSTOP past its lease: keepalive ends its stream, the job reruns elsewhere, the late ack is refused",
+    async () => {
+      const scenario = new Scenario("worker-sigstop-keepalive", seed);
+      // Lease 1 s; HTTP/2 keepalive notices the frozen peer within half a second; the app-level
+      // ping is slow so that it is the keepalive, not ping silence, that ends the stream.
+      const broker = await startTestBroker({
+        keepaliveIntervalMs: 250,
+        keepaliveTimeoutMs: 250,
+        broker: { leaseSeconds: 1, reapIntervalMs: 200, pingIntervalMs: 60_000 },
+      });
+      try {
+        const queue = `stop-ka-${seed}`;
+        const { late, row } = await pauseAndResume(scenario, broker, queue);
+        // The stream broke while the worker was frozen; its ack went out again on a new stream.
+        expect(late.ok).toBe(false);
+        expect(late.error).toMatch(/stale lease token|no longer leased/);
+        expect(row.errors.map((e) => e.message)).toEqual(["worker stream ended"]);
+        await scenario.verify(broker.databaseUrl, [queue]);
+      } finally {
+        await scenario.cleanup();
+        await broker.stop();
+      }
+    },
+    timeoutMs(60_000),
+  );
+
+  test(
+    "a worker paused with SIGSTOP while its stream stays open: the attempt times out, and the late ack on the same stream is refused",
+    async () => {
+      const scenario = new Scenario("worker-sigstop-timeout", seed);
+      // Nothing notices the frozen worker at the connection level for a minute, so its stream
+      // stays open and its lease keeps being renewed: only the attempt's timeout ends it.
+      const broker = await startTestBroker({
+        keepaliveIntervalMs: 60_000,
+        keepaliveTimeoutMs: 60_000,
+        broker: { leaseSeconds: 1, reapIntervalMs: 200, pingIntervalMs: 60_000, retryPolicy: { baseDelaySeconds: 0.05, maxDelaySeconds: 0.2 } },
+      });
+      try {
+        const queue = `stop-to-${seed}`;
+        const { late, paused, row } = await pauseAndResume(scenario, broker, queue, 1_000);
+        expect(late.ok).toBe(false);
+        expect(late.error).toMatch(/stale lease token|no longer leased/);
+        // Sent once, on the stream that delivered the job, which never broke.
+        const acks = paused.events.filter((e) => e.event === "ack" && e.id === row.id);
+        expect(acks).toHaveLength(1);
+        expect(acks[0]!.resent).toBe(false);
+        expect(paused.events.some((e) => e.event === "disconnected")).toBe(false);
+        expect(paused.events.some((e) => e.event === "lease_lost" && e.id === row.id)).toBe(true);
+        expect(row.errors.map((e) => e.message)).toEqual(["attempt timed out"]);
+        await scenario.verify(broker.databaseUrl, [queue]);
+      } finally {
+        await scenario.cleanup();
+        await broker.stop();
+      }
+    },
+    timeoutMs(60_000),
+  );
+
+  test(
+    "a poison job that kills every worker running it ends DEAD after max_attempts; the broker stays healthy",
+    async () => {
+      const scenario = new Scenario("poison-job", seed);
+      const broker = await startTestBroker({ broker: { leaseSeconds: 2, reapIntervalMs: 250 } });
+      const health = createClient(Health, createGrpcTransport({ baseUrl: broker.baseUrl }));
+      let stopping = false;
+      let crashes = 0;
+      const urls = [broker.baseUrl];
+      const queue = `poison-${seed}`;
+      // A process manager: each slot restarts its worker when it dies.
+      const slots = [0, 1].map(async (slot) => {
+        for (let generation = 0; !stopping; generation++) {
+          const worker = await scenario.worker({ urls, queues: [queue], id: `p${slot}.${generation}`, concurrency: 5, workMs: "5-30" });
+          const code = await worker.exited;
+          if (stopping) return;
+          crashes++;
+          scenario.history.fault("worker crashed by poison job", { exit: code });
+        }
+      });
+      try {
+        const producer = scenario.producer(urls);
+        const normal = producer.run(queue, size(100), 10, 30);
+        const [poison] = await producer.enqueue(queue, 1, { poison: true, maxAttempts: 3, expect: "dead" });
+        await normal;
+        await waitUntil(async () => (await broker.jobs.getJob({ id: poison! })).job!.lastError !== "" && crashes >= 3, "three crashes");
+        await producer.run(queue, size(30), 10, 0);
+        const report = await scenario.verify(broker.databaseUrl, [queue]);
+        expect(report.dead).toBe(1);
+        const [row] = await sql<{ state: string; attempt: number; errors: { message: string }[] }>(
+          broker.databaseUrl,
+          "select state::text, attempt, errors from baton.jobs where id = $1",
+          [poison],
+        );
+        expect(row).toMatchObject({ state: "dead", attempt: 3 });
+        expect(row!.errors.map((e) => e.message)).toEqual(["worker stream ended", "worker stream ended", "worker stream ended"]);
+        expect(crashes).toBe(3);
+        expect((await health.check({})).status).toBe(HealthCheckResponse_ServingStatus.SERVING);
+      } finally {
+        stopping = true;
+        await scenario.cleanup();
+        await Promise.all(slots);
+        await broker.stop();
+      }
+    },
+    timeoutMs(60_000),
+  );
+
+  test(
+    "a consumer that stops reading its stream gets no more than max_in_flight jobs, however much credit it sends",
+    async () => {
+      const scenario = new Scenario("slow-consumer", seed);
+      const broker = await startTestBroker({ broker: { pingIntervalMs: 300 } });
+      const maxInFlight = 5;
+      const queue = `slow-${seed}`;
+      const urls = [broker.baseUrl];
+      const consumer = rawSubscribe(broker.baseUrl);
+      try {
+        consumer.send({ case: "hello", value: { workerId: "slow-consumer", queues: [queue], maxInFlight } });
+        scenario.history.fault("consumer stops reading");
+        // Hostile: credit far beyond max_in_flight, and pongs sent blind to keep the stream alive.
+        for (let i = 0; i < 100; i++) consumer.send({ case: "credit", value: { n: 1_000_000 } });
+        const keepAlive = setInterval(() => consumer.send({ case: "pong", value: {} }), 200);
+        const producer = scenario.producer(urls);
+        const total = size(200);
+        await producer.enqueue(queue, total);
+        // Once the slow consumer holds its share, a normal worker takes everything else.
+        await waitUntil(async () => (await leased(broker, queue)) === maxInFlight, `${maxInFlight} jobs leased to the slow consumer`);
+        await scenario.worker({ urls, queues: [queue], id: "normal", concurrency: 20, workMs: "1-5" });
+        await waitUntil(async () => (await succeeded(broker, queue)) === total - maxInFlight, "every other job to succeed");
+        // More work and more credit while the consumer still reads nothing.
+        await producer.enqueue(queue, size(50));
+        for (let i = 0; i < 100; i++) consumer.send({ case: "credit", value: { n: 1_000_000 } });
+        await waitUntil(async () => (await succeeded(broker, queue)) === total + size(50) - maxInFlight, "the later jobs to succeed");
+        expect(await leased(broker, queue)).toBe(maxInFlight);
+        const { workers } = await broker.workers.listWorkers({ queue });
+        expect(workers.find((w) => w.workerId === "slow-consumer")).toMatchObject({ inFlight: maxInFlight, maxInFlight });
+
+        // Now read. Everything the broker queued for this stream arrives in order; an ack's
+        // answer marks the point after which the backlog has been read.
+        consumer.read();
+        const deliveries = await consumer.until((r) => r.message.case === "job", maxInFlight);
+        const first = deliveries[0]!.message.value as { job: { id: string; attempt: number; payload: Uint8Array }; leaseToken: string };
+        consumer.send({ case: "ack", value: { jobId: first.job.id, leaseToken: first.leaseToken, result: result("slow-consumer", first.leaseToken, first.job.attempt) } });
+        await consumer.until((r) => r.message.case === "settled", 1);
+        const backlog = consumer.received.slice(0, consumer.received.findIndex((r) => r.message.case === "settled"));
+        const kinds = count(backlog.map((r) => r.message.case ?? "empty"));
+        expect(kinds.job).toBe(maxInFlight);
+        expect(Object.keys(kinds).sort()).toEqual(["job", "ping", "welcome"]);
+        for (const r of backlog.filter((r) => r.message.case === "job")) {
+          const d = r.message.value as { job: { id: string; attempt: number; payload: Uint8Array }; leaseToken: string };
+          const nonce = (JSON.parse(new TextDecoder().decode(d.job.payload)) as { nonce: string }).nonce;
+          scenario.history.record({ event: "start", worker: "slow-consumer", id: d.job.id, attempt: d.job.attempt, lease: d.leaseToken, nonce });
+        }
+        clearInterval(keepAlive);
+        consumer.close();
+        // Its other jobs go back when the stream ends, and the normal worker runs them.
+        await scenario.verify(broker.databaseUrl, [queue], {
+          notes: { maxInFlight, creditGranted: 200 * 1_000_000, deliveriesWhileNotReading: kinds.job, pingsQueued: kinds.ping ?? 0 },
+        });
+      } finally {
+        consumer.close();
+        await scenario.cleanup();
+        await broker.stop();
+      }
+    },
+    timeoutMs(60_000),
+  );
 });
 
-export { sql };
+/**
+ * Starts a worker with concurrency 1, gives it a slow job, freezes it with SIGSTOP once the
+ * handler runs, lets a second worker finish the job, then thaws the first. Returns the frozen
+ * worker's answer to its late ack.
+ */
+async function pauseAndResume(scenario: Scenario, broker: TestBroker, queue: string, attemptTimeoutMs?: number) {
+  const urls = [broker.baseUrl];
+  const paused = await scenario.worker({ urls, queues: [queue], id: "paused", concurrency: 1 });
+  const producer = scenario.producer(urls);
+  const [slow] = await producer.enqueue(queue, 1, { workMs: 1_500, slowOnce: true, timeoutMs: attemptTimeoutMs });
+  const started = await paused.waitFor((e) => e.event === "start" && e.id === slow);
+  paused.kill("SIGSTOP");
+  scenario.history.fault("worker SIGSTOP", { worker: "paused" });
+  await scenario.worker({ urls, queues: [queue], id: "rescuer", concurrency: 4 });
+  await producer.run(queue, size(40), 10, 20);
+  await waitUntil(async () => (await broker.jobs.getJob({ id: slow! })).job!.finishTime !== undefined, "the slow job to finish elsewhere");
+  paused.kill("SIGCONT");
+  scenario.history.fault("worker SIGCONT", { worker: "paused" });
+  const late = await paused.waitFor((e) => e.event === "settled" && e.id === slow && e.start === started.lease);
+  const [row] = await sql<{ id: string; state: string; errors: { attempt: number; message: string }[] }>(
+    broker.databaseUrl,
+    "select id::text, state::text, errors from baton.jobs where id = $1",
+    [slow],
+  );
+  expect(row!.state).toBe("succeeded");
+  return { late, paused: paused as TestProcess, row: row! };
+}
+
+async function leased(broker: TestBroker, queue: string): Promise<number> {
+  const [row] = await sql<{ n: number }>(broker.databaseUrl, "select count(*)::int as n from baton.jobs where queue = $1 and state = 'leased'", [queue]);
+  return row!.n;
+}
+
+async function succeeded(broker: TestBroker, queue: string): Promise<number> {
+  const [row] = await sql<{ n: number }>(broker.databaseUrl, "select count(*)::int as n from baton.jobs where queue = $1 and state = 'succeeded'", [queue]);
+  return row!.n;
+}
+
+function result(worker: string, start: string, attempt: number): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify({ worker, start, attempt }));
+}
+
+function count(items: string[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const item of items) counts[item] = (counts[item] ?? 0) + 1;
+  return counts;
+}
+
+/**
+ * A Subscribe stream over a bare HTTP/2 connection whose reading the test controls: until
+ * read() is called, nothing is read, and a tiny flow-control window soon stops the broker
+ * from writing at all.
+ */
+function rawSubscribe(baseUrl: string) {
+  const session = http2.connect(baseUrl, { settings: { initialWindowSize: 1024 } });
+  session.on("error", () => {});
+  const stream = session.request({
+    ":method": "POST",
+    ":path": "/baton.v1.WorkerService/Subscribe",
+    "content-type": "application/grpc",
+    te: "trailers",
+  });
+  stream.on("error", () => {});
+  stream.pause();
+  const received: SubscribeResponse[] = [];
+  let buffer = Buffer.alloc(0);
+  const listeners = new Set<() => void>();
+  const onData = (chunk: Buffer) => {
+    buffer = Buffer.concat([buffer, chunk]);
+    while (buffer.length >= 5 && buffer.length >= 5 + buffer.readUInt32BE(1)) {
+      const length = buffer.readUInt32BE(1);
+      received.push(fromBinary(SubscribeResponseSchema, buffer.subarray(5, 5 + length)));
+      buffer = buffer.subarray(5 + length);
+    }
+    for (const listener of listeners) listener();
+  };
+  return {
+    received,
+    send(message: MessageInitShape<typeof SubscribeRequestSchema>["message"]) {
+      const body = toBinary(SubscribeRequestSchema, create(SubscribeRequestSchema, { message }));
+      const frame = Buffer.alloc(5 + body.length);
+      frame.writeUInt32BE(body.length, 1);
+      frame.set(body, 5);
+      if (!stream.closed && !stream.destroyed) stream.write(frame);
+    },
+    read() {
+      stream.on("data", onData);
+      stream.resume();
+    },
+    until(match: (r: SubscribeResponse) => boolean, n: number): Promise<SubscribeResponse[]> {
+      return new Promise((resolve) => {
+        const check = () => {
+          const found = received.filter(match);
+          if (found.length >= n) {
+            listeners.delete(check);
+            resolve(found.slice(0, n));
+          }
+        };
+        listeners.add(check);
+        check();
+      });
+    },
+    close() {
+      if (!stream.closed) stream.end();
+      if (!session.closed) session.close();
+    },
+  };
+}
