@@ -15,6 +15,8 @@ export interface ServerConfig {
   maxInFlight: number;
   /** How long a stopping broker waits for in-flight jobs to settle. */
   drainMs: number;
+  /** Longest hello.resume_grace honoured. */
+  maxResumeGraceMs: number;
   /** HTTP/2 PING period and the answer it waits for. */
   keepaliveIntervalMs: number;
   keepaliveTimeoutMs: number;
@@ -107,6 +109,7 @@ export const settings = {
   defaultMaxAttempts: int("BATON_DEFAULT_MAX_ATTEMPTS", 25, "attempts of a job that names none"),
   maxInFlight: int("BATON_MAX_IN_FLIGHT", 10_000, "highest max_in_flight a worker stream may ask for"),
   drainSeconds: seconds("BATON_DRAIN_SECONDS", 25, "on SIGTERM, how long in-flight jobs may take to settle"),
+  maxResumeGraceSeconds: seconds("BATON_MAX_RESUME_GRACE_SECONDS", 30, "longest time a broken stream's leases wait for a resume"),
   leaseSeconds: seconds("BATON_LEASE_SECONDS", 30, "lease length; renewed every third of it while a stream lives"),
   pollSeconds: seconds("BATON_POLL_SECONDS", 5, "fallback poll for missed notifications (jittered ±20%)"),
   reapSeconds: seconds("BATON_REAP_SECONDS", 5, "how often expired leases are looked for"),
@@ -157,6 +160,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     defaultMaxAttempts: v.defaultMaxAttempts,
     maxInFlight: v.maxInFlight,
     drainMs: v.drainSeconds * 1000,
+    maxResumeGraceMs: v.maxResumeGraceSeconds * 1000,
     keepaliveIntervalMs: v.keepaliveSeconds * 1000,
     keepaliveTimeoutMs: v.keepaliveSeconds * 1000,
     schedulerIntervalMs: v.schedulerSeconds * 1000,

@@ -28,6 +28,8 @@ export interface WorkerServiceDeps {
   limits: EnqueueLimits & { maxInFlight: number };
   /** How long a new stream may take to send hello. */
   helloTimeoutMs: number;
+  /** Longest resume grace a worker may ask for. */
+  maxResumeGraceMs: number;
 }
 
 export function createWorkerService(deps: WorkerServiceDeps): Partial<ServiceImpl<typeof WorkerService>> {
@@ -71,22 +73,27 @@ async function* subscribe(
   const hello = validateHello(await firstMessage(iterator, deps.helloTimeoutMs), deps.limits.maxInFlight);
   const outbox = new AsyncQueue<SubscribeResponse>();
   let closeError: ConnectError | undefined;
-  const session = broker.openSession({
+  const { session, resumed } = await broker.openSession({
     workerId: hello.workerId,
     queues: hello.queues,
     maxInFlight: hello.maxInFlight,
+    resume: hello.resume.map((lease, i) => ({
+      jobId: validateJobId(lease.jobId, `hello.resume[${i}].job_id`),
+      leaseToken: validateLeaseToken(lease.leaseToken),
+    })),
     sink: createSink(outbox, (reason) => {
       closeError = new ConnectError(reason, Code.Unavailable);
       outbox.end();
     }),
   });
+  const resumeGraceMs = Math.min(deps.maxResumeGraceMs, hello.resumeGrace ? Math.max(0, durationMs(hello.resumeGrace)) : 0);
   const sessionLog = log.child({ session: session.id, worker: hello.workerId });
   sessionLog.info("worker stream opened", { queues: hello.queues, maxInFlight: hello.maxInFlight });
   outbox.push(
     create(SubscribeResponseSchema, {
       message: {
         case: "welcome",
-        value: { sessionId: session.id, leaseDuration: durationFromMs(broker.config.leaseSeconds * 1000) },
+        value: { sessionId: session.id, leaseDuration: durationFromMs(broker.config.leaseSeconds * 1000), resumed },
       },
     }),
   );
@@ -100,9 +107,9 @@ async function* subscribe(
         handleRequest(deps, session, next.value);
       }
     } catch (error) {
-      // A protocol violation ends the stream with its code; a broken transport (the worker
-      // vanished) just ends it.
-      if (error instanceof BatonError || error instanceof ConnectError) closeError = toConnectError(error, sessionLog);
+      // A protocol violation ends the stream with its code; anything else means the transport
+      // broke (the worker vanished or cancelled).
+      if (error instanceof BatonError) closeError = toConnectError(error, sessionLog);
       else sessionLog.info("worker stream broke", { error });
     } finally {
       outbox.end();
@@ -117,7 +124,10 @@ async function* subscribe(
     if (closeError) throw closeError;
   } finally {
     context.signal.removeEventListener("abort", onAbort);
-    await broker.closeSession(session, "worker stream ended");
+    // A worker that asked for a resume grace gets it however its stream ended: a broken
+    // connection often looks like a clean end to the server. Streams the broker closed itself
+    // (silence, shutdown) were released already.
+    await broker.closeSession(session, "worker stream ended", resumeGraceMs);
     sessionLog.info("worker stream closed");
   }
 }

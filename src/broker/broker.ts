@@ -12,6 +12,7 @@ import {
   type RetryPolicy,
   type RetryTarget,
   jobCancel,
+  jobAdoptMany,
   jobFailMany,
   jobInsertMany,
   jobRetry,
@@ -57,6 +58,14 @@ export interface OpenSessionParams {
   queues: string[];
   maxInFlight: number;
   sink: SessionSink;
+  /** Leases the worker held before it reconnected. */
+  resume: LeaseRef[];
+}
+
+export interface OpenedSession {
+  session: Session;
+  /** The resumed leases, with their fresh tokens. */
+  resumed: LeaseRef[];
 }
 
 /**
@@ -67,6 +76,8 @@ export interface OpenSessionParams {
 export class Broker {
   readonly replicaId: string;
   private readonly sessions = new Map<string, Session>();
+  /** Broken streams whose leases wait for a resume until their grace period ends. */
+  private readonly detached = new Set<Session>();
   private readonly settings: QueueSettingsCache;
   private readonly dispatcher: Dispatcher;
   private readonly completer: Completer;
@@ -88,7 +99,7 @@ export class Broker {
       leaseSeconds: config.leaseSeconds,
       retryPolicy: config.retryPolicy,
       settings: this.settings,
-      sessions: () => this.sessions.values(),
+      sessions: () => [...this.sessions.values(), ...this.detached],
       onJobsRunnable: wakeQueues,
     });
     this.dispatcher = new Dispatcher({
@@ -169,26 +180,55 @@ export class Broker {
     return this.waiter.wait(id, timeoutMs);
   }
 
-  openSession(params: OpenSessionParams): Session {
-    const session = new Session({ id: randomUUID(), ...params });
+  /** Opens a worker session, first adopting the leases it resumes. */
+  async openSession(params: OpenSessionParams): Promise<OpenedSession> {
+    const { resume, ...init } = params;
+    const session = new Session({ id: randomUUID(), ...init });
+    const resumed: LeaseRef[] = [];
+    if (resume.length > 0) {
+      const adopted = await jobAdoptMany(this.options.db, resume, this.replicaId, this.options.config.leaseSeconds);
+      for (const job of adopted) {
+        // A detached session of this replica held it: the new token retires that lease.
+        for (const old of this.detached) old.forget(job.id);
+        session.adopt(job);
+        this.leaseKeeper.watch(session.held.get(job.id)!);
+        resumed.push({ jobId: job.id, leaseToken: job.lease_token! });
+      }
+    }
     this.sessions.set(session.id, session);
     this.dispatcher.add(session);
     this.leaseKeeper.registerWorkers().catch((error) => this.options.log.warn("registering worker failed", { error }));
-    return session;
+    return { session, resumed };
   }
 
-  /** Ends a session; the jobs it still held go back to their queues at once. */
-  async closeSession(session: Session, reason: string): Promise<void> {
+  /**
+   * Ends a session. Its jobs go back to their queues at once, or, when the stream broke and
+   * the worker asked for a resume grace, after `graceMs` unless a reconnect adopts them first;
+   * meanwhile their leases are still renewed.
+   */
+  async closeSession(session: Session, reason: string, graceMs = 0): Promise<void> {
     if (!this.sessions.delete(session.id)) return;
     this.dispatcher.remove(session);
     // Acks the stream sent before it ended must land before its leases are released, or a
     // finished job would run again.
     await this.completer.drain();
-    const leases = session.close();
     await workerDelete(this.options.db, session.id).catch(() => {});
+    if (graceMs > 0 && session.held.size > 0) {
+      session.detach();
+      this.detached.add(session);
+      setTimeout(() => {
+        this.detached.delete(session);
+        void this.release(session.close(), `${reason}; not resumed within ${graceMs / 1000}s`);
+      }, graceMs).unref();
+      return;
+    }
+    await this.release(session.close(), reason);
+  }
+
+  /** Gives leases back: the attempt counts, so a job that kills every worker still ends. */
+  private async release(leases: LeaseRef[], reason: string): Promise<void> {
     if (leases.length === 0) return;
     try {
-      // The attempt counts, so a job that kills every worker still ends; retried at once.
       const failures = leases.map((lease) => ({ ...lease, error: reason, retryDelaySeconds: 0, deadLetter: false }));
       const outcomes = await jobFailMany(this.options.db, failures, this.options.config.retryPolicy);
       this.dispatcher.wakeQueues(outcomes.filter((o) => o.state === "available").map((o) => o.queue));
@@ -238,6 +278,8 @@ export class Broker {
         session.sink.close("broker shutting down");
       }),
     );
+    for (const session of this.detached) await this.release(session.close(), "broker shutting down");
+    this.detached.clear();
     clearInterval(this.pingTimer);
     await this.leaseKeeper.stop();
     await Promise.all(this.background.map((loop) => loop.stop()));

@@ -91,6 +91,16 @@ export class Session {
     return true;
   }
 
+  /** Takes over a lease the worker held before it reconnected (hello.resume). */
+  adopt(job: JobRecord): void {
+    this.held.set(job.id, { jobId: job.id, leaseToken: job.lease_token!, queue: job.queue, deadline: job.attempt_deadline });
+  }
+
+  /** Stops deliveries but keeps the leases: the stream broke and the worker may resume them. */
+  detach(): void {
+    this.open = false;
+  }
+
   /** True when the worker holds this exact lease. */
   holds(lease: LeaseRef): boolean {
     return this.held.get(lease.jobId)?.leaseToken === lease.leaseToken;

@@ -1,8 +1,7 @@
 import { Code, ConnectError, type Interceptor, type StreamRequest, type StreamResponse } from "@connectrpc/connect";
 import { isQueueName } from "../api/validate.js";
 import { BatonError } from "../errors.js";
-import type { SubscribeRequest } from "../gen/baton/v1/worker_service_pb.js";
-import { WorkerService } from "../gen/baton/v1/worker_service_pb.js";
+import { type SubscribeRequest, WorkerService } from "../gen/baton/v1/worker_service_pb.js";
 import { Health } from "../gen/grpc/health/v1/health_pb.js";
 import { startPeriodic } from "../maintenance/periodic.js";
 import { jobQueue, scheduleQueue } from "../store/access.js";
@@ -103,7 +102,7 @@ export function startAuth(options: AuthOptions): Auth {
     },
   });
 
-  /** The token of a secret, cached for cacheMs (unknown secrets too, so guessing costs no queries). */
+  /** The token of a secret, cached for cacheMs; unknown secrets too, so a client retrying a wrong one costs a query per period. */
   const findPrincipal = (secret: string): Promise<Principal | undefined> => {
     const key = hashTokenSecret(secret);
     const cacheKey = key.toString("hex");

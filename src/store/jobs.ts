@@ -11,6 +11,7 @@ const sql = loadQueries<
   | "JobClaimLimited"
   | "JobUnclaim"
   | "JobAckMany"
+  | "JobAdoptMany"
   | "JobFailMany"
   | "JobSettleFailureReasons"
   | "JobProgressMany"
@@ -234,6 +235,16 @@ export async function jobFailMany(db: Queryable, failures: Failure[], policy: Re
       failures.map((f) => f.deadLetter),
       now,
     ],
+  });
+  return rows;
+}
+
+/** Gives leases held before a reconnect to this replica, each with a fresh token. */
+export async function jobAdoptMany(db: Queryable, leases: LeaseRef[], owner: string, leaseSeconds: number, now: Now = null): Promise<JobRecord[]> {
+  const { rows } = await db.query<JobRecord>({
+    name: "JobAdoptMany",
+    text: sql.JobAdoptMany,
+    values: [leases.map((l) => l.jobId), leases.map((l) => l.leaseToken), owner, leaseSeconds, now],
   });
   return rows;
 }

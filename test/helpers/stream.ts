@@ -21,11 +21,15 @@ export interface TestStream {
   readonly received: SubscribeResponse[];
   /** Resolves with the error that ended the stream, or undefined on a clean end. */
   readonly ended: Promise<unknown>;
+  /** Ends the request side cleanly, as a worker that stops. */
   close(): void;
+  /** Cancels the call, as a worker whose connection broke. */
+  abort(): void;
 }
 
 export function openStream(workers: Client<typeof WorkerService>, first?: Message): TestStream {
   const requests = new AsyncQueue<SubscribeRequest>();
+  const cancel = new AbortController();
   const received: SubscribeResponse[] = [];
   const waiters: { kind: ResponseCase; resolve(value: unknown): void; reject(error: unknown): void }[] = [];
   let cursor = 0;
@@ -47,7 +51,7 @@ export function openStream(workers: Client<typeof WorkerService>, first?: Messag
   };
   const ended = (async () => {
     try {
-      for await (const response of workers.subscribe(requests)) {
+      for await (const response of workers.subscribe(requests, { signal: cancel.signal })) {
         received.push(response);
         deliver();
       }
@@ -69,6 +73,7 @@ export function openStream(workers: Client<typeof WorkerService>, first?: Messag
     received,
     ended,
     close: () => requests.end(),
+    abort: () => cancel.abort(),
   };
   if (first) stream.send(first);
   return stream;

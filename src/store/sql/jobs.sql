@@ -257,6 +257,21 @@ notified as (
 )
 select updated.*, (select count(*) from notified) as notified from updated;
 
+-- name: JobAdoptMany
+-- Moves leases to a reconnected stream (hello.resume): still leased with the token the worker
+-- holds, they get a fresh token and a full lease. The old token stops working, so the stream
+-- that held them before can no longer release or settle them.
+update baton.jobs j
+set lease_token = gen_random_uuid(),
+    lease_owner = $3,
+    lease_expire_time = least(
+      coalesce($5::timestamptz, now()) + coalesce(
+        (select q.lease_duration from baton.queues q where q.name = j.queue), make_interval(secs => $4::float8)),
+      coalesce(j.attempt_deadline, 'infinity'))
+from unnest($1::bigint[], $2::uuid[]) as l(id, lease_token)
+where j.id = l.id and j.lease_token = l.lease_token and j.state = 'leased'
+returning j.*, false as scheduled;
+
 -- name: JobSettleFailureReasons
 -- Why settling these jobs matched nothing: the job is gone, not leased, or leased anew.
 select k.id, j.state, j.lease_token = k.lease_token as token_matches
