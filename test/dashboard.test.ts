@@ -54,6 +54,8 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all(workers.splice(0).map((w) => w.stop()));
   await broker?.stop();
+  delete process.env.BATON_UI_DIR;
+  delete process.env.BATON_UI_TRACE_URL_TEMPLATE;
   if (uiDir) rmSync(uiDir, { recursive: true, force: true });
 });
 
@@ -235,5 +237,28 @@ describe.skipIf(skipReason !== undefined)("the dashboard in headless Chromium", 
     await until(() => chainRows.nth(1).locator(".badge").textContent()).toBe("SUCCEEDED");
     expect(await page.locator("a", { hasText: "View trace" }).getAttribute("href")).toBe(TRACE_TEMPLATE.replace("{chainId}", doomed.id));
     await page.screenshot({ path: path.join(RESULTS, "dashboard.png"), fullPage: true });
+  });
+
+  test("retries every dead job of a queue at once (RetryJobs) after a confirmation", async () => {
+    const client = createClient({ baseUrl: broker.baseUrl });
+    const dead = await client.enqueueMany([1, 2].map((n) => ({ queue: "bulk", payload: { n }, maxAttempts: 1 })));
+    const stream = openStream(broker.workers, { case: "hello", value: { workerId: "failing", queues: ["bulk"], maxInFlight: 2 } });
+    const deliveries = [await stream.next("job"), await stream.next("job")];
+    for (const d of deliveries) stream.send({ case: "nack", value: { jobId: d.job!.id, leaseToken: d.leaseToken, error: "upstream 503" } });
+    for (let i = 0; i < 2; i++) expect(await stream.next("settled")).toMatchObject({ ok: true });
+    stream.close();
+
+    await page.goto(`${broker.baseUrl}/ui/dead?queue=bulk`);
+    for (const { job } of dead) await page.locator(`tr[data-job-id="${job.id}"]`).waitFor();
+    const dialogs: string[] = [];
+    page.once("dialog", (dialog) => {
+      dialogs.push(dialog.message());
+      void dialog.accept();
+    });
+    await page.locator(".dead-queues li[data-queue=bulk] button").click();
+    await page.locator(".banner-ok", { hasText: '2 dead jobs of "bulk" are queued again.' }).waitFor();
+    expect(dialogs).toEqual(['Retry all 2 dead jobs of queue "bulk"?']);
+    for (const { job } of dead) expect((await client.getJob(job.id)).state).toBe(JobState.AVAILABLE);
+    await until(() => page.locator("table.jobs tbody tr").count()).toBe(0);
   });
 });
