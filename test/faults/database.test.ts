@@ -1,0 +1,247 @@
+/**
+ * Database connection faults: pg_terminate_backend on the broker's pool connections
+ * (application_name 'baton') and on its LISTEN connection ('baton-listener') while work
+ * flows, with `baton serve` in its own process.
+ */
+import pg from "pg";
+import { afterAll, describe, expect, test } from "vitest";
+import { createTestDatabase, sql } from "../helpers/database.js";
+import { spawnTs } from "../helpers/process.js";
+import { SEEDS, size, timeoutMs } from "./config.js";
+import { type BrokerProcess, Scenario, jobClient, startBrokerProcess, waitUntil } from "./harness.js";
+import { unfinished } from "./history.js";
+import { flushSummary } from "./summary.js";
+
+afterAll(() => flushSummary("database"));
+
+const confirmedAcks = (scenario: Scenario) => scenario.history.workerEvents().filter((e) => e.event === "settled" && e.ok).length;
+
+/** Terminates the backends of this database with the given application names; returns their pids. */
+async function terminate(databaseUrl: string, applicationNames: string[]): Promise<number[]> {
+  const rows = await sql<{ pid: number }>(
+    databaseUrl,
+    `select pid from pg_stat_activity
+     where datname = current_database() and application_name = any($1) and pid <> pg_backend_pid() and pg_terminate_backend(pid)`,
+    [applicationNames],
+  );
+  return rows.map((r) => r.pid);
+}
+
+/**
+ * BUG (broker, src/store/database.ts): a pool client checked out by Database.transaction()
+ * has no 'error' listener, so a connection that dies while a transaction holds it emits an
+ * unhandled 'error' and `baton serve` exits (see the test.fails below). The cron scheduler
+ * opens such a transaction every BATON_SCHEDULER_SECONDS on every replica, so a database
+ * fault at the wrong moment kills the broker. Until that is fixed, load tests that terminate
+ * connections park the scheduler, so that they test delivery rather than hit that crash at
+ * random; drop this once the crash test passes.
+ */
+export const SCHEDULER_PARKED = { BATON_SCHEDULER_SECONDS: "3600" };
+
+/** Runs `hold` while `lockSql` holds a lock in another session, then releases it. */
+async function withLock<T>(databaseUrl: string, lockSql: string, values: unknown[], hold: () => Promise<T>): Promise<T> {
+  const locker = new pg.Client({ connectionString: databaseUrl });
+  await locker.connect();
+  try {
+    await locker.query("begin");
+    await locker.query(lockSql, values);
+    return await hold();
+  } finally {
+    await locker.query("rollback").catch(() => {});
+    await locker.end();
+  }
+}
+
+/** Terminates the first broker backend that waits on a lock while running a statement like `pattern`. */
+async function terminateWaiting(databaseUrl: string, pattern: string): Promise<number> {
+  let pid: number | undefined;
+  await waitUntil(async () => {
+    const rows = await sql<{ pid: number }>(
+      databaseUrl,
+      "select pid from pg_stat_activity where datname = current_database() and application_name = 'baton' and wait_event_type = 'Lock' and query like $1",
+      [pattern],
+    );
+    pid = rows[0]?.pid;
+    return pid !== undefined;
+  }, `a broker statement like ${pattern} to wait on the lock`);
+  await sql(databaseUrl, "select pg_terminate_backend($1)", [pid]);
+  return pid!;
+}
+
+async function listenerPids(databaseUrl: string): Promise<number[]> {
+  const rows = await sql<{ pid: number }>(
+    databaseUrl,
+    "select pid from pg_stat_activity where datname = current_database() and application_name = 'baton-listener' and query ilike 'listen%'",
+  );
+  return rows.map((r) => r.pid);
+}
+
+describe.each(SEEDS)("seed %i", (seed) => {
+  test(
+    "pool and LISTEN connections terminated with pg_terminate_backend under load: nothing lost",
+    async () => {
+      const scenario = new Scenario("pg-terminate-backend", seed);
+      const databaseUrl = await createTestDatabase();
+      const broker = await startBrokerProcess(databaseUrl, { env: SCHEDULER_PARKED });
+      scenario.track(broker.process);
+      try {
+        const queue = `terminate-${seed}`;
+        const urls = [broker.url];
+        await Promise.all([0, 1, 2].map((i) => scenario.worker({ urls, queues: [queue], id: `w${i}`, concurrency: 8, workMs: "5-40" })));
+        const total = size(500);
+        const producing = scenario.producer(urls).run(queue, total, 20, 30);
+        const kills = size(6);
+        const targets = [["baton"], ["baton-listener"], ["baton", "baton-listener"]];
+        for (let k = 0; k < kills; k++) {
+          const threshold = Math.floor((total * (k + 1)) / (kills + 2)) + scenario.random.int(-10, 10);
+          await waitUntil(() => confirmedAcks(scenario) >= threshold, `${threshold} acks`, 60_000);
+          const names = scenario.random.pick(targets);
+          const pids = await terminate(databaseUrl, names);
+          scenario.history.fault(`pg_terminate_backend ${names.join("+")}`, { backends: pids.length });
+        }
+        await producing;
+        await scenario.verify(databaseUrl, [queue]);
+        // The same broker process served throughout.
+        expect(broker.process.child.exitCode).toBeNull();
+      } finally {
+        await scenario.cleanup();
+      }
+    },
+    timeoutMs(90_000),
+  );
+
+  test(
+    "LISTEN connections terminated: every replica listens again, and jobs enqueued on another replica still wake idle workers",
+    async () => {
+      const scenario = new Scenario("pg-terminate-listener", seed);
+      const databaseUrl = await createTestDatabase();
+      // No fallback poll within the test: an idle replica learns of new jobs only by NOTIFY
+      // (or by the poll its listener runs right after reconnecting).
+      const env = { ...SCHEDULER_PARKED, BATON_POLL_SECONDS: "3600" };
+      const [consumerSide, producerSide] = (await Promise.all([startBrokerProcess(databaseUrl, { env }), startBrokerProcess(databaseUrl, { env })])) as [
+        BrokerProcess,
+        BrokerProcess,
+      ];
+      scenario.track(consumerSide.process);
+      scenario.track(producerSide.process);
+      try {
+        const queue = `listener-${seed}`;
+        await Promise.all([0, 1].map((i) => scenario.worker({ urls: [consumerSide.url], queues: [queue], id: `w${i}`, concurrency: 8 })));
+        const producer = scenario.producer([producerSide.url]);
+        const batch = size(20);
+        const idle = () => waitUntil(async () => (await unfinished(databaseUrl, [queue])) === 0, "the workers to go idle", 30_000);
+        await waitUntil(async () => (await listenerPids(databaseUrl)).length === 2, "both replicas to listen");
+        await producer.enqueue(queue, batch);
+        await idle();
+        const rounds = size(3);
+        for (let k = 0; k < rounds; k++) {
+          const before = await listenerPids(databaseUrl);
+          const killed = await terminate(databaseUrl, ["baton-listener"]);
+          scenario.history.fault("pg_terminate_backend baton-listener", { backends: killed.length });
+          expect(killed.sort()).toEqual(before.sort());
+          // Half the rounds enqueue while no replica listens: the notification is lost, and the
+          // poll that follows each reconnect must find the jobs.
+          const early = k % 2 === 1;
+          if (early) await producer.enqueue(queue, batch);
+          await waitUntil(async () => {
+            const now = await listenerPids(databaseUrl);
+            return now.length === 2 && now.every((pid) => !before.includes(pid));
+          }, "both listeners to come back");
+          if (!early) await producer.enqueue(queue, batch);
+          await idle();
+        }
+        await scenario.verify(databaseUrl, [queue]);
+      } finally {
+        await scenario.cleanup();
+      }
+    },
+    timeoutMs(90_000),
+  );
+
+  test(
+    "an ack whose write fails (its connection is terminated) is answered 'retry'; a worker that retries gets it committed",
+    async () => {
+      const scenario = new Scenario("settle-write-fails", seed);
+      const databaseUrl = await createTestDatabase();
+      const broker = await startBrokerProcess(databaseUrl, { env: SCHEDULER_PARKED });
+      scenario.track(broker.process);
+      try {
+        const queue = `settle-${seed}`;
+        const worker = await scenario.worker({ urls: [broker.url], queues: [queue], id: "w", concurrency: 1 });
+        const [id] = await scenario.producer([broker.url]).enqueue(queue, 1, { workMs: 500 });
+        await worker.waitFor((e) => e.event === "start" && e.id === id);
+        await withLock(databaseUrl, "select 1 from baton.jobs where id = $1 for update", [id], async () => {
+          await terminateWaiting(databaseUrl, "%Settles attempts as succeeded%");
+          scenario.history.fault("pg_terminate_backend during ack");
+          await worker.waitFor((e) => e.event === "settled" && e.id === id && e.ok === false);
+        });
+        const refused = worker.events.find((e) => e.event === "settled" && e.id === id)!;
+        expect(refused.error).toMatch(/could not be written; retry/);
+        await worker.waitFor((e) => e.event === "settled" && e.id === id && e.ok === true);
+        const report = await scenario.verify(databaseUrl, [queue]);
+        expect(report.settleErrors).toBe(1);
+        expect(report.duplicated).toBe(0);
+      } finally {
+        await scenario.cleanup();
+      }
+    },
+    timeoutMs(60_000),
+  );
+
+  // BUG (clients/ts/src/worker.ts runWorker, and the broker's completer): when an ack cannot be
+  // written, the broker answers settled{ok=false, "settlement could not be written; retry"} and
+  // keeps the lease, renewing it as long as the stream lives; runWorker treats every refusal as
+  // final and drops the outcome. The job then stays LEASED, re-renewed forever, until that
+  // worker disconnects — a finished job stuck for hours. Remove .fails once runWorker resends
+  // (or the broker retries the write itself).
+  test.fails(
+    "BUG: a runWorker ack whose write fails is never retried, so its job stays LEASED while the worker lives",
+    async () => {
+      const databaseUrl = await createTestDatabase();
+      const broker = await startBrokerProcess(databaseUrl, { env: SCHEDULER_PARKED });
+      const queue = `stuck-${seed}`;
+      const worker = spawnTs("test/faults/fixtures/client-worker.ts", { BATON_URL: broker.url, QUEUES: queue, CONCURRENCY: "1", WORK_MS: "500-500" });
+      try {
+        await worker.waitFor((e) => e.event === "ready");
+        const client = jobClient(broker.url);
+        const { job } = await client.enqueueJob({ queue, payload: new TextEncoder().encode("{}") });
+        await worker.waitFor((e) => e.event === "start" && e.id === job!.id);
+        await withLock(databaseUrl, "select 1 from baton.jobs where id = $1 for update", [job!.id], async () => {
+          await terminateWaiting(databaseUrl, "%Settles attempts as succeeded%");
+          await worker.waitFor((e) => e.event === "error" && /could not be written/.test(String(e.message)));
+        });
+        // Four lease lengths later the job is still LEASED (renewed for the open stream).
+        await waitUntil(async () => (await client.getJob({ id: job!.id })).job!.finishTime !== undefined, "the job to finish", 8_000);
+      } finally {
+        worker.killGroup("SIGKILL");
+        broker.process.killGroup("SIGKILL");
+      }
+    },
+    timeoutMs(60_000),
+  );
+
+  // BUG (broker, src/store/database.ts): see SCHEDULER_PARKED. The scheduler's transaction is
+  // made to wait on a lock, and exactly that backend is terminated: `baton serve` dies with
+  // "Unhandled 'error' event … Connection terminated unexpectedly" (exit code 1). Remove .fails
+  // once Database.transaction() keeps an 'error' listener on the client it checks out.
+  test.fails(
+    "BUG: a pool connection terminated inside a transaction (the scheduler's tick) must not crash the broker",
+    async () => {
+      const databaseUrl = await createTestDatabase();
+      const broker = await startBrokerProcess(databaseUrl, { env: { BATON_SCHEDULER_SECONDS: "0.2" } });
+      try {
+        await withLock(databaseUrl, "lock table baton.schedules in access exclusive mode", [], () =>
+          terminateWaiting(databaseUrl, "%Locks up to $1 due schedules%"),
+        );
+        // The broker must still take work: an enqueue through it commits.
+        const client = jobClient(broker.url);
+        const { job } = await client.enqueueJob({ queue: `crash-${seed}`, payload: new Uint8Array() }, { timeoutMs: 5_000 });
+        expect(job!.id).not.toBe("");
+        expect(broker.process.child.exitCode).toBeNull();
+      } finally {
+        broker.process.killGroup("SIGKILL");
+      }
+    },
+    timeoutMs(60_000),
+  );
+});
