@@ -16,6 +16,9 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { type Worker, createClient, runWorker } from "../clients/ts/src/index.js";
 import { JobSchema, JobState } from "../clients/ts/src/gen/baton/v1/job_pb.js";
 import { QueueSchema } from "../clients/ts/src/gen/baton/v1/queue_service_pb.js";
+import { ScheduleService } from "../clients/ts/src/gen/baton/v1/schedule_service_pb.js";
+import { createClient as createRpcClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
 import { chainTree } from "../ui/src/chain-tree.js";
 import { formatBytes, stateLabel, traceIdOf, traceUrl } from "../ui/src/format.js";
 import { QueueHistory } from "../ui/src/metrics.js";
@@ -197,6 +200,7 @@ describe.skipIf(skipReason !== undefined)("the dashboard in headless Chromium", 
     await page.selectOption("select[name=queue]", "emails");
     await until(() => page.url()).toContain("/ui/jobs?queue=emails");
     for (const { job } of emails) await page.locator(`tr[data-job-id="${job.id}"]`).waitFor();
+    await page.screenshot({ path: path.join(RESULTS, "dashboard-jobs.png") });
     expect(await page.locator(`tr[data-job-id="${doomed.id}"]`).count()).toBe(0);
 
     // Dead letters: retry the dead job with its row's button.
@@ -260,5 +264,20 @@ describe.skipIf(skipReason !== undefined)("the dashboard in headless Chromium", 
     expect(dialogs).toEqual(['Retry all 2 dead jobs of queue "bulk"?']);
     for (const { job } of dead) expect((await client.getJob(job.id)).state).toBe(JobState.AVAILABLE);
     await until(() => page.locator("table.jobs tbody tr").count()).toBe(0);
+  });
+
+  test("lists cron schedules and connected workers", async () => {
+    const schedules = createRpcClient(ScheduleService, createGrpcTransport({ baseUrl: broker.baseUrl }));
+    await schedules.createSchedule({ schedule: { name: "nightly-report", queue: "reports", cron: "0 3 * * *", timeZone: "Europe/Paris" } });
+    await page.click("header.top nav >> text=Schedules");
+    const row = page.locator("tr[data-schedule=nightly-report]");
+    await until(() => row.textContent()).toContain("0 3 * * *");
+    expect(await row.textContent()).toContain("Europe/Paris");
+    await page.screenshot({ path: path.join(RESULTS, "dashboard-schedules.png") });
+
+    workers.push(runWorker({ baseUrl: broker.baseUrl, queues: ["bulk"], workerId: "ui-test-worker", handler: () => "ok" }));
+    await page.click("header.top nav >> text=Workers");
+    await until(() => page.locator("table.workers").textContent()).toContain("ui-test-worker");
+    await page.screenshot({ path: path.join(RESULTS, "dashboard-workers.png") });
   });
 });
