@@ -8,7 +8,7 @@ import { afterAll, describe, expect, test } from "vitest";
 import { createTestDatabase, sql } from "../helpers/database.js";
 import { spawnTs } from "../helpers/process.js";
 import { SEEDS, size, timeoutMs } from "./config.js";
-import { type BrokerProcess, Scenario, jobClient, startBrokerProcess, waitUntil } from "./harness.js";
+import { type BrokerProcess, SCHEDULER_PARKED, Scenario, jobClient, startBrokerProcess, waitUntil } from "./harness.js";
 import { unfinished } from "./history.js";
 import { flushSummary } from "./summary.js";
 
@@ -26,17 +26,6 @@ async function terminate(databaseUrl: string, applicationNames: string[]): Promi
   );
   return rows.map((r) => r.pid);
 }
-
-/**
- * BUG (broker, src/store/database.ts): a pool client checked out by Database.transaction()
- * has no 'error' listener, so a connection that dies while a transaction holds it emits an
- * unhandled 'error' and `baton serve` exits (see the test.fails below). The cron scheduler
- * opens such a transaction every BATON_SCHEDULER_SECONDS on every replica, so a database
- * fault at the wrong moment kills the broker. Until that is fixed, load tests that terminate
- * connections park the scheduler, so that they test delivery rather than hit that crash at
- * random; drop this once the crash test passes.
- */
-export const SCHEDULER_PARKED = { BATON_SCHEDULER_SECONDS: "3600" };
 
 /** Runs `hold` while `lockSql` holds a lock in another session, then releases it. */
 async function withLock<T>(databaseUrl: string, lockSql: string, values: unknown[], hold: () => Promise<T>): Promise<T> {
@@ -220,7 +209,7 @@ describe.each(SEEDS)("seed %i", (seed) => {
     timeoutMs(60_000),
   );
 
-  // BUG (broker, src/store/database.ts): see SCHEDULER_PARKED. The scheduler's transaction is
+  // BUG (broker, src/store/database.ts): see SCHEDULER_PARKED in harness.ts. The scheduler's transaction is
   // made to wait on a lock, and exactly that backend is terminated: `baton serve` dies with
   // "Unhandled 'error' event … Connection terminated unexpectedly" (exit code 1). Remove .fails
   // once Database.transaction() keeps an 'error' listener on the client it checks out.

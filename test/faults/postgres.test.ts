@@ -1,0 +1,75 @@
+/**
+ * PostgreSQL restarted in immediate mode (SIGQUIT to the postmaster, which is what
+ * `pg_ctl -m immediate` sends: no checkpoint, every connection cut, crash recovery on start)
+ * under load. The suite's shared server cannot be restarted, so this file runs its own
+ * embedded PostgreSQL whose process it controls.
+ */
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, describe, expect, test } from "vitest";
+import { type EmbeddedDatabase, startEmbeddedPostgres } from "../../src/store/embedded.js";
+import { SEEDS, size, timeoutMs } from "./config.js";
+import { SCHEDULER_PARKED, Scenario, freePort, sleep, startBrokerProcess, waitUntil } from "./harness.js";
+import { flushSummary } from "./summary.js";
+
+afterAll(() => flushSummary("postgres"));
+
+const confirmedAcks = (scenario: Scenario) => scenario.history.workerEvents().filter((e) => e.event === "settled" && e.ok).length;
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/** Immediate shutdown: SIGQUIT to the postmaster, then wait until it is gone. */
+async function crash(server: EmbeddedDatabase): Promise<number> {
+  const pid = Number(readFileSync(path.join(server.dataDir, "postmaster.pid"), "utf8").split("\n")[0]);
+  process.kill(pid, "SIGQUIT");
+  await waitUntil(() => !alive(pid), "the postmaster to exit", 30_000);
+  return pid;
+}
+
+describe.each(SEEDS)("seed %i", (seed) => {
+  test(
+    "PostgreSQL restarted in immediate mode under load: the broker reconnects, nothing lost, reruns explained",
+    async () => {
+      const scenario = new Scenario("postgres-immediate-restart", seed);
+      const dataDir = mkdtempSync(path.join(tmpdir(), "baton-faults-pg-"));
+      const port = await freePort();
+      let server = await startEmbeddedPostgres(dataDir, port);
+      try {
+        const databaseUrl = server.url;
+        const broker = await startBrokerProcess(databaseUrl, { env: SCHEDULER_PARKED });
+        scenario.track(broker.process);
+        const queue = `pgrestart-${seed}`;
+        const urls = [broker.url];
+        await Promise.all([0, 1, 2].map((i) => scenario.worker({ urls, queues: [queue], id: `w${i}`, concurrency: 8, workMs: "5-40" })));
+        const total = size(400);
+        const producing = scenario.producer(urls).run(queue, total, 20, 40, { deadlineMs: 120_000 });
+        const restarts = size(2);
+        for (let k = 0; k < restarts; k++) {
+          const threshold = Math.floor((total * (k + 1)) / (restarts + 2)) + scenario.random.int(-10, 10);
+          await waitUntil(() => confirmedAcks(scenario) >= threshold, `${threshold} acks`, 90_000);
+          const downMs = scenario.random.int(0, 2_500);
+          await crash(server);
+          await sleep(downMs);
+          server = await startEmbeddedPostgres(dataDir, port);
+          scenario.history.fault("postgres immediate restart", { downMs });
+        }
+        await producing;
+        await scenario.verify(databaseUrl, [queue], { timeoutMs: 90_000 });
+        expect(broker.process.child.exitCode).toBeNull();
+      } finally {
+        await scenario.cleanup();
+        await server.stop().catch(() => {});
+        rmSync(dataDir, { recursive: true, force: true });
+      }
+    },
+    timeoutMs(150_000),
+  );
+});
