@@ -34,6 +34,7 @@ const until = <T>(read: () => T | Promise<T>, timeout = 15_000) => expect.poll(r
 
 const skipReason = existsSync(CHROMIUM) ? undefined : `${CHROMIUM} is missing (install it with scripts/install-chromium.sh)`;
 if (skipReason && process.env.BATON_REQUIRE_BROWSER === "1") throw new Error(`BATON_REQUIRE_BROWSER=1 but ${skipReason}`);
+if (skipReason) console.warn(`test/dashboard.test.ts: browser tests skipped: ${skipReason}`);
 
 let uiDir: string;
 let broker: TestBroker;
@@ -139,7 +140,7 @@ describe("serving /ui over HTTP/1.1", () => {
   });
 });
 
-describe.skipIf(skipReason !== undefined)("the dashboard in headless Chromium", () => {
+describe.skipIf(skipReason !== undefined)(`the dashboard in headless Chromium${skipReason ? ` (skipped: ${skipReason})` : ""}`, () => {
   let browser: Browser;
   let page: Page;
 
