@@ -29,9 +29,12 @@ function skipWithout(reason: string | undefined, context: { skip(note?: string):
   context.skip(reason);
 }
 
-test.concurrent("Go client: go test ./... in clients/go", async (context) => {
+test.concurrent("Go client: gofmt, go vet and go test ./... in clients/go", async (context) => {
   skipWithout(goReason, context);
-  await run("go", ["test", "-count=1", "./..."], path.join(root, "clients/go"));
+  const dir = path.join(root, "clients/go");
+  expect(await run("gofmt", ["-l", "."], dir), "files gofmt would change").toBe("");
+  await run("go", ["vet", "./..."], dir);
+  await run("go", ["test", "-count=1", "./..."], dir);
 }, 600_000);
 
 test.concurrent("Python client: mypy --strict and pytest in clients/python", async (context) => {
@@ -81,20 +84,24 @@ async function waitFinished(client: ReturnType<typeof createClient>, id: string)
   }
 }
 
-/** Runs a command to completion; fails with the tail of its output if it exits non-zero. */
-function run(command: string, args: string[], cwd: string): Promise<void> {
+/** Runs a command to completion and returns its stdout; fails with the tail of its output if it exits non-zero. */
+function run(command: string, args: string[], cwd: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const env = Object.fromEntries(
       Object.entries(process.env).filter(([name]) => name !== "BATON_DATABASE_URL" && name !== "DATABASE_URL"),
     );
     const child = spawn(command, args, { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
     let output = "";
+    let stdout = "";
     const keep = (chunk: Buffer) => (output = (output + chunk.toString()).slice(-20_000));
-    child.stdout.on("data", keep);
+    child.stdout.on("data", (chunk: Buffer) => {
+      stdout += chunk.toString();
+      keep(chunk);
+    });
     child.stderr.on("data", keep);
     child.once("error", reject);
-    child.once("exit", (code, signal) => {
-      if (code === 0) resolve();
+    child.once("close", (code, signal) => {
+      if (code === 0) resolve(stdout);
       else reject(new Error(`${command} ${args.join(" ")} exited ${code ?? signal}:\n${output}`));
     });
   });

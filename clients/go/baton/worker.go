@@ -116,7 +116,7 @@ func (c *Client) NewWorker(opts WorkerOptions, handler Handler) *Worker {
 // Run processes jobs until ctx is done, then stops gracefully: it takes no new work, lets
 // running handlers finish and waits for their outcomes to be committed. In burst mode it also
 // returns, with nil, once the queues are drained. It returns an error only if it could not stop
-// cleanly: handlers outlived ShutdownTimeout.
+// cleanly: handlers outlived ShutdownTimeout. A Worker runs once.
 func (w *Worker) Run(ctx context.Context) error {
 	if len(w.opts.Queues) == 0 {
 		return errors.New("baton: WorkerOptions.Queues is empty")
@@ -127,11 +127,11 @@ func (w *Worker) Run(ctx context.Context) error {
 		go w.watchForDrain()
 	}
 	failures := 0
-	for {
+	for !w.finished() {
 		started := time.Now()
 		err := w.runStream()
 		if w.finished() {
-			return nil
+			break
 		}
 		select {
 		case <-w.hardStop:
@@ -147,11 +147,19 @@ func (w *Worker) Run(ctx context.Context) error {
 		}
 		delay := min(w.opts.MaxBackoff, w.opts.MinBackoff<<min(failures, 20))
 		failures++
+		// A stop that begins during the wait ends it: with nothing held, Run is done. (A nil
+		// channel never fires, so a worker already stopping still backs off.)
+		stopped := w.stopped
+		if w.isStopping() {
+			stopped = nil
+		}
 		select {
 		case <-time.After(delay/2 + rand.N(delay/2+1)):
+		case <-stopped:
 		case <-w.hardStop:
 		}
 	}
+	return nil
 }
 
 // runStream opens one stream and serves it until it ends.
@@ -360,6 +368,12 @@ func (w *Worker) finished() bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.stopping && len(w.held) == 0
+}
+
+func (w *Worker) isStopping() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.stopping
 }
 
 func (w *Worker) heldCount() int {
