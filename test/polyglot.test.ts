@@ -63,7 +63,7 @@ test("a chain crosses languages: TypeScript enqueues, Python continues, Go finis
     const client = createClient({ baseUrl: broker.baseUrl });
     const { job: rootJob } = await client.enqueue("chain-step-1", "order-17");
     const step2 = await go.waitFor((e) => e.event === "done");
-    const [first, second] = await Promise.all([waitFinished(client, rootJob.id), waitFinished(client, String(step2.id))]);
+    const [first, second] = await Promise.all([client.waitJob(rootJob.id), client.waitJob(String(step2.id))]);
 
     expect(first).toMatchObject({ state: JobState.SUCCEEDED, chainId: rootJob.id });
     expect(new TextDecoder().decode(first.result)).toBe("order-17|py");
@@ -75,14 +75,6 @@ test("a chain crosses languages: TypeScript enqueues, Python continues, Go finis
     await broker.stop();
   }
 }, 300_000);
-
-async function waitFinished(client: ReturnType<typeof createClient>, id: string) {
-  for (;;) {
-    const job = await client.getJob(id);
-    if ([JobState.SUCCEEDED, JobState.DEAD, JobState.CANCELLED].includes(job.state)) return job;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 /** Runs a command to completion and returns its stdout; fails with the tail of its output if it exits non-zero. */
 function run(command: string, args: string[], cwd: string): Promise<string> {
