@@ -6,7 +6,7 @@ import { afterAll, expect, test } from "vitest";
 import { JobState, createClient } from "../clients/ts/src/index.js";
 import { startTestBroker } from "./helpers/broker.js";
 import { type TestProcess, killAll, spawnProcess } from "./helpers/process.js";
-import { goMissing, installCodegen, pythonMissing, requirePolyglot, root } from "./polyglot/toolchains.js";
+import { goMissing, installCodegen, installPythonVenv, pythonMissing, requirePolyglot, root } from "./polyglot/toolchains.js";
 
 /**
  * The Go and Python clients' own suites (each starts its own broker on an embedded database),
@@ -39,7 +39,7 @@ test.concurrent("Go client: gofmt, go vet and go test ./... in clients/go", asyn
 
 test.concurrent("Python client: mypy --strict and pytest in clients/python", async (context) => {
   skipWithout(pythonReason, context);
-  installCodegen();
+  installPythonVenv();
   const python = path.join(root, "clients/python/.venv/bin/python");
   await run(python, ["-m", "mypy"], path.join(root, "clients/python"));
   await run(python, ["-m", "pytest", "-q"], path.join(root, "clients/python"));

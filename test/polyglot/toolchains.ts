@@ -36,3 +36,8 @@ export function codegenMissing(): string | undefined {
 export function installCodegen(): void {
   execFileSync("scripts/install-codegen.sh", { cwd: root, stdio: ["ignore", "inherit", "inherit"] });
 }
+
+/** Installs only the Python client's venv, which needs no Go. */
+export function installPythonVenv(): void {
+  execFileSync("clients/python/scripts/install-venv.sh", { cwd: root, stdio: ["ignore", "inherit", "inherit"] });
+}

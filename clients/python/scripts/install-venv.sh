@@ -5,6 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Test files run in parallel and may all call this at once: one installs, the others wait.
+exec 8<"scripts/install-venv.sh"
+flock 8
+
 python="${PYTHON:-python3}"
 venv=.venv
 stamp="$venv/.requirements"
