@@ -23,7 +23,7 @@ import { sql } from "../helpers/database.js";
 
 /** Error messages that mean an attempt's lease ended without an ack (the broker's own words). */
 export const LEASE_ENDED =
-  /^(lease expired|worker stream ended|worker stream went silent|attempt timed out|broker shutting down)$/;
+  /^(lease expired|worker stream ended|worker stream went silent|attempt timed out|broker shutting down)(; not resumed within [\d.]+ ?s)?$/;
 
 /** The broker's answer to a settlement it could not write: the lease may still be held. */
 export const RETRYABLE = /could not be written; retry/;
