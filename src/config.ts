@@ -30,7 +30,26 @@ export interface ServerConfig {
   auth: AuthConfig;
   /** Serve TLS (and mutual TLS with a client CA); undefined serves plaintext (h2c). */
   tls: TlsConfig | undefined;
+  /** Job spans (the outbox relay) and live RPC spans; see README "Tracing job chains in Jaeger". */
+  tracing: TracingConfig;
   broker: BrokerConfig;
+}
+
+export interface TracingConfig {
+  /**
+   * OTLP/HTTP traces URL: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT as given, else
+   * OTEL_EXPORTER_OTLP_ENDPOINT + "/v1/traces". Undefined (neither set, OTEL_SDK_DISABLED=true
+   * or OTEL_TRACES_EXPORTER=none) turns the relay and live tracing off.
+   */
+  url: string | undefined;
+  /** service.name: OTEL_SERVICE_NAME, default "baton". */
+  serviceName: string;
+  /** Pause of each replica's relay when the outbox is empty. */
+  relayIntervalMs: number;
+  /** Spans per OTLP export request. */
+  relayBatchSize: number;
+  /** Bound of the span outbox; the oldest spans beyond it are dropped (and counted). */
+  outboxMaxRows: number;
 }
 
 export interface AuthConfig {
@@ -133,6 +152,9 @@ export const settings = {
   tlsCertFile: text("BATON_TLS_CERT_FILE", "", "PEM certificate chain; with the key file, the port serves TLS only"),
   tlsKeyFile: text("BATON_TLS_KEY_FILE", "", "PEM private key of the certificate"),
   tlsClientCaFile: text("BATON_TLS_CLIENT_CA_FILE", "", "PEM CA bundle; when set, clients must present a certificate it issued (mutual TLS)"),
+  spanRelaySeconds: seconds("BATON_SPAN_RELAY_SECONDS", 1, "how often each replica looks for spans to export when the outbox was empty"),
+  spanRelayBatchSize: int("BATON_SPAN_RELAY_BATCH_SIZE", 512, "spans per OTLP export request"),
+  spanOutboxMaxRows: int("BATON_SPAN_OUTBOX_MAX_ROWS", 1_000_000, "most spans waiting for export; the oldest beyond it are dropped and counted"),
 };
 
 type Settings = typeof settings;
@@ -175,6 +197,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
       limits: { rateLimit: v.tokenRateLimit, maxStreams: v.tokenMaxStreams, maxInFlight: v.tokenMaxInFlight },
     },
     tls: tlsConfig(v.tlsCertFile, v.tlsKeyFile, v.tlsClientCaFile),
+    tracing: {
+      url: otlpTracesUrl(env),
+      serviceName: env.OTEL_SERVICE_NAME || "baton",
+      relayIntervalMs: v.spanRelaySeconds * 1000,
+      relayBatchSize: v.spanRelayBatchSize,
+      outboxMaxRows: v.spanOutboxMaxRows,
+    },
     broker: {
       leaseSeconds: v.leaseSeconds,
       pollIntervalMs: v.pollSeconds * 1000,
@@ -191,6 +220,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
       maxClaimBatch: 1000,
     },
   };
+}
+
+/** Where traces go, by the OpenTelemetry variables; undefined when tracing is off. */
+function otlpTracesUrl(env: NodeJS.ProcessEnv): string | undefined {
+  if (env.OTEL_SDK_DISABLED?.trim().toLowerCase() === "true") return undefined;
+  if (env.OTEL_TRACES_EXPORTER?.split(",").some((name) => name.trim() === "none")) return undefined;
+  const traces = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?.trim();
+  if (traces) return traces;
+  const base = env.OTEL_EXPORTER_OTLP_ENDPOINT?.trim();
+  return base ? `${base.replace(/\/+$/, "")}/v1/traces` : undefined;
 }
 
 function tlsConfig(certFile: string, keyFile: string, clientCaFile: string): TlsConfig | undefined {

@@ -18,6 +18,7 @@ import { BatonError, invalidArgument, notFound } from "../errors.js";
 import type { Database } from "../store/database.js";
 import type { StoredJobState } from "../store/job-record.js";
 import { jobGet, jobListPage } from "../store/jobs.js";
+import { withProducerTraceparent } from "../telemetry/trace-context.js";
 import { jobToProto } from "./job-mapper.js";
 import { decodePageToken, encodePageToken } from "./page-token.js";
 import { type EnqueueLimits, validateEnqueue, validateJobId, validateQueueName } from "./validate.js";
@@ -43,18 +44,19 @@ const storedStates: Partial<Record<JobState, StoredJobState | "scheduled">> = {
 
 export function createJobService({ broker, db, limits }: JobServiceDeps): Partial<ServiceImpl<typeof JobService>> {
   return {
-    async enqueueJob(request) {
-      const [inserted] = await broker.enqueue([validateEnqueue(request, limits)]);
+    // The caller's trace context goes into the jobs' headers: their send spans are its children.
+    async enqueueJob(request, context) {
+      const [inserted] = await broker.enqueue(withProducerTraceparent([validateEnqueue(request, limits)], context.requestHeader));
       return create(EnqueueJobResponseSchema, { job: jobToProto(inserted!.job), deduplicated: inserted!.deduplicated });
     },
 
-    async enqueueJobs(request) {
+    async enqueueJobs(request, context) {
       if (request.jobs.length === 0) throw invalidArgument("jobs must not be empty");
       if (request.jobs.length > limits.maxBatchSize) {
         throw invalidArgument(`jobs has ${request.jobs.length} entries; the limit is ${limits.maxBatchSize}`);
       }
       const jobs = request.jobs.map((job, i) => validateEnqueue(job, limits, `jobs[${i}]`));
-      const inserted = await broker.enqueue(jobs);
+      const inserted = await broker.enqueue(withProducerTraceparent(jobs, context.requestHeader));
       return create(EnqueueJobsResponseSchema, {
         jobs: inserted.map((i) => jobToProto(i.job)),
         deduplicated: inserted.map((i) => i.deduplicated),

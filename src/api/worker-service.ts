@@ -16,6 +16,7 @@ import { workerList } from "../store/workers.js";
 import type { Session, SessionSink } from "../broker/session.js";
 import { BatonError, invalidArgument } from "../errors.js";
 import type { Logger } from "../telemetry/log.js";
+import { deliveryTraceparent } from "../telemetry/trace-context.js";
 import { AsyncQueue } from "../util/async-queue.js";
 import { mapStreamErrors, toConnectError } from "./error-mapping.js";
 import { jobToProto } from "./job-mapper.js";
@@ -81,10 +82,14 @@ async function* subscribe(
       jobId: validateJobId(lease.jobId, `hello.resume[${i}].job_id`),
       leaseToken: validateLeaseToken(lease.leaseToken),
     })),
-    sink: createSink(outbox, (reason) => {
-      closeError = new ConnectError(reason, Code.Unavailable);
-      outbox.end();
-    }),
+    sink: createSink(
+      outbox,
+      (reason) => {
+        closeError = new ConnectError(reason, Code.Unavailable);
+        outbox.end();
+      },
+      log.child({ worker: hello.workerId }),
+    ),
   });
   const resumeGraceMs = Math.min(deps.maxResumeGraceMs, hello.resumeGrace ? Math.max(0, durationMs(hello.resumeGrace)) : 0);
   const sessionLog = log.child({ session: session.id, worker: hello.workerId });
@@ -226,13 +231,29 @@ function leaseOf(session: Session, message: { jobId: string; leaseToken: string 
   }
 }
 
-function createSink(outbox: AsyncQueue<SubscribeResponse>, close: (reason: string) => void): SessionSink {
+function createSink(outbox: AsyncQueue<SubscribeResponse>, close: (reason: string) => void, log: Logger): SessionSink {
   const push = (message: MessageInitShape<typeof SubscribeResponseSchema>["message"]) => outbox.push(create(SubscribeResponseSchema, { message }));
+  // When each held job was pushed, for the debug line of its settlement.
+  const deliveredAt = new Map<string, number>();
   return {
-    job: (job, leaseToken, leaseExpireTime) =>
-      push({ case: "job", value: { job: jobToProto(job), leaseToken, leaseExpireTime: timestampFromDate(leaseExpireTime) } }),
-    settled: (jobId, ok, error) => push({ case: "settled", value: { jobId, ok, error } }),
-    leaseLost: (jobId) => push({ case: "leaseLost", value: { jobId } }),
+    job: (job, leaseToken, leaseExpireTime) => {
+      const proto = jobToProto(job);
+      // The worker's spans nest under this attempt's process span (written when it ends).
+      proto.headers.traceparent = deliveryTraceparent(job);
+      deliveredAt.set(job.id, Date.now());
+      log.debug("job delivered", { job: job.id, queue: job.queue, attempt: job.attempt, waitMs: Date.now() - job.run_time.getTime() });
+      push({ case: "job", value: { job: proto, leaseToken, leaseExpireTime: timestampFromDate(leaseExpireTime) } });
+    },
+    settled: (jobId, ok, error) => {
+      const since = deliveredAt.get(jobId);
+      deliveredAt.delete(jobId);
+      log.debug("job settled", { job: jobId, ok, ...(since !== undefined && { runMs: Date.now() - since }), ...(error && { error }) });
+      push({ case: "settled", value: { jobId, ok, error } });
+    },
+    leaseLost: (jobId) => {
+      deliveredAt.delete(jobId);
+      push({ case: "leaseLost", value: { jobId } });
+    },
     cancel: (jobId) => push({ case: "cancel", value: { jobId } }),
     ping: () => push({ case: "ping", value: {} }),
     close,

@@ -18,12 +18,15 @@ import { startScheduler } from "../maintenance/scheduler.js";
 import { createDatabase } from "../store/database.js";
 import { migrate } from "../store/migrate.js";
 import type { Logger } from "../telemetry/log.js";
+import type { MetricsEndpoint } from "../telemetry/metrics.js";
+import { startTelemetry } from "../telemetry/telemetry.js";
 import { startAuth } from "./auth.js";
 import { HealthState, createHealthService } from "./health.js";
 import { startKeepalive } from "./keepalive.js";
 import { type TlsMaterial, createDualProtocolServer } from "./listener.js";
 import { queueDepthInterceptor } from "./queue-depth.js";
 import { serveUi } from "./static-ui.js";
+import { tracingInterceptor } from "./tracing.js";
 
 export interface RunningServer {
   /** The port actually bound (useful with port 0). */
@@ -58,9 +61,13 @@ export async function startServer(config: ServerConfig & { databaseUrl: string }
       'anywhere else set BATON_AUTH=on and create API tokens with "baton tokens create"');
   }
 
+  const telemetry = await startTelemetry({ db, log, replicaId: broker.replicaId, tracing: config.tracing });
+
   const rpcHandler = connectNodeAdapter({
-    // Error mapping first, so it also maps what the guards after it throw.
+    // Error mapping first, so it also maps what the guards after it throw; the RPC span
+    // around everything, so it records the mapped error.
     interceptors: [
+      ...(config.tracing.url ? [tracingInterceptor()] : []),
       errorMappingInterceptor(log),
       ...(auth ? [auth.interceptor] : []),
       ...(config.maxQueueDepth > 0 ? [queueDepthInterceptor(db, config.maxQueueDepth)] : []),
@@ -74,7 +81,7 @@ export async function startServer(config: ServerConfig & { databaseUrl: string }
       router.service(ScheduleService, createScheduleService({ db, limits }));
       router.service(Health, createHealthService(health));
     },
-    fallback: (req, res) => serveHttp(req as http.IncomingMessage, res as http.ServerResponse, health),
+    fallback: (req, res) => serveHttp(req as http.IncomingMessage, res as http.ServerResponse, health, telemetry.metrics),
   });
 
   const server = createDualProtocolServer(rpcHandler, {}, tlsMaterial);
@@ -105,13 +112,18 @@ export async function startServer(config: ServerConfig & { databaseUrl: string }
     keepalive.stop();
     await server.close(1_000);
     await scheduler.stop();
+    await telemetry.stop();
     await auth?.close();
     await db.close();
   };
   return { port, broker, stop: () => (stopping ??= stop()) };
 }
 
-function serveHttp(req: http.IncomingMessage, res: http.ServerResponse, health: HealthState): void {
+function serveHttp(req: http.IncomingMessage, res: http.ServerResponse, health: HealthState, metrics: MetricsEndpoint): void {
+  if (req.url === "/metrics") {
+    metrics.handle(req, res);
+    return;
+  }
   if (req.url === "/healthz") {
     res.writeHead(health.serving ? 200 : 503, { "content-type": "text/plain" });
     res.end(health.serving ? "ok\n" : "not serving\n");

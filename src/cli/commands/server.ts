@@ -4,6 +4,7 @@ import { type RunningServer, startServer } from "../../server/server.js";
 import { type EmbeddedDatabase, startEmbeddedPostgres } from "../../store/embedded.js";
 import { migrate } from "../../store/migrate.js";
 import { createLogger } from "../../telemetry/log.js";
+import { startTracingSdk } from "../../telemetry/sdk.js";
 import { UsageError } from "../errors.js";
 
 /**
@@ -77,12 +78,15 @@ async function resolveDatabase(url: string | undefined, dataDir: string, log: Lo
 }
 
 async function serve(config: ReturnType<typeof loadConfig>, log: Logger): Promise<number> {
+  // Before anything else, so the first RPC is traced; a no-op without an OTLP endpoint.
+  const sdk = await startTracingSdk(config.tracing, log);
   const { url, embedded } = await resolveDatabase(config.databaseUrl, config.dataDir, log);
   let server: RunningServer;
   try {
     server = await startServer({ ...config, databaseUrl: url }, log);
   } catch (error) {
     await embedded?.stop();
+    await sdk?.shutdown();
     throw error;
   }
   await new Promise<void>((resolve) => {
@@ -95,6 +99,7 @@ async function serve(config: ReturnType<typeof loadConfig>, log: Logger): Promis
   });
   await server.stop();
   await embedded?.stop();
+  await sdk?.shutdown().catch((error: unknown) => log.warn("flushing RPC spans failed", { error }));
   log.info("stopped");
   return 0;
 }

@@ -1,0 +1,114 @@
+import type { Queryable } from "./database.js";
+import { loadQueries } from "./sql-file.js";
+
+const sql = loadQueries<
+  | "SpanOutboxClaim"
+  | "SpanOutboxDelete"
+  | "SpanOutboxTrim"
+  | "SpanExporterSeen"
+  | "SpanExporterForget"
+  | "TelemetryCounters"
+  | "TelemetryHistogramBounds"
+  | "TelemetryFoldCounters"
+  | "TelemetryJobCounts"
+  | "TelemetryWorkerStreams"
+  | "TelemetryOutboxRows"
+>(new URL("./sql/telemetry.sql", import.meta.url));
+
+/** What a span-outbox row says; ids are decimal strings, times microseconds since the epoch. */
+export interface SpanRow {
+  id: string;
+  /** 32 lowercase hex digits. */
+  trace_id: string;
+  /** 16 lowercase hex digits. */
+  span_id: string;
+  parent_span_id: string | null;
+  operation: "send" | "process" | "blocked";
+  start_us: string;
+  end_us: string;
+  job_id: string;
+  queue: string;
+  chain_id: string;
+  parent_job_id: string | null;
+  attempt: number;
+  run: number;
+  /** process: succeeded, retried, dead or cancelled; blocked: available or cancelled. */
+  outcome: string | null;
+  error: string | null;
+  replica: string | null;
+  ready_us: string | null;
+  links: SpanLinkRow[] | null;
+}
+
+export interface SpanLinkRow {
+  trace_id: string;
+  span_id: string;
+  job_id: string;
+  state: string;
+}
+
+/** Locks and returns the oldest spans no one else is exporting; call inside a transaction. */
+export async function spanOutboxClaim(tx: Queryable, limit: number): Promise<SpanRow[]> {
+  const { rows } = await tx.query<SpanRow>({ name: "SpanOutboxClaim", text: sql.SpanOutboxClaim, values: [limit] });
+  return rows;
+}
+
+export async function spanOutboxDelete(tx: Queryable, ids: string[]): Promise<void> {
+  await tx.query({ name: "SpanOutboxDelete", text: sql.SpanOutboxDelete, values: [ids] });
+}
+
+/** Drops the oldest spans beyond `maxRows`; returns how many went. */
+export async function spanOutboxTrim(db: Queryable, maxRows: number): Promise<number> {
+  const { rows } = await db.query<{ dropped: number }>({ name: "SpanOutboxTrim", text: sql.SpanOutboxTrim, values: [maxRows] });
+  return rows[0]?.dropped ?? 0;
+}
+
+export async function spanExporterSeen(db: Queryable, replica: string): Promise<void> {
+  await db.query({ name: "SpanExporterSeen", text: sql.SpanExporterSeen, values: [replica] });
+}
+
+export async function spanExporterForget(db: Queryable, replica: string): Promise<void> {
+  await db.query({ name: "SpanExporterForget", text: sql.SpanExporterForget, values: [replica] });
+}
+
+export interface CounterRow {
+  name: string;
+  queue: string;
+  /** outcome, a bucket's le, 'sum', or empty. */
+  label: string;
+  value: number;
+}
+
+export async function telemetryCounters(db: Queryable): Promise<CounterRow[]> {
+  const { rows } = await db.query<CounterRow>({ name: "TelemetryCounters", text: sql.TelemetryCounters, values: [] });
+  return rows;
+}
+
+/** The le labels of the histogram buckets, in increasing order, without +Inf. */
+export async function telemetryHistogramBounds(db: Queryable): Promise<string[]> {
+  const { rows } = await db.query<{ bounds: string[] }>({ name: "TelemetryHistogramBounds", text: sql.TelemetryHistogramBounds, values: [] });
+  return rows[0]!.bounds;
+}
+
+export async function telemetryFoldCounters(db: Queryable): Promise<void> {
+  await db.query({ name: "TelemetryFoldCounters", text: sql.TelemetryFoldCounters, values: [] });
+}
+
+export async function telemetryJobCounts(db: Queryable): Promise<{ queue: string; state: string; count: number }[]> {
+  const { rows } = await db.query<{ queue: string; state: string; count: number }>({
+    name: "TelemetryJobCounts",
+    text: sql.TelemetryJobCounts,
+    values: [],
+  });
+  return rows;
+}
+
+export async function telemetryWorkerStreams(db: Queryable, staleSeconds: number): Promise<number> {
+  const { rows } = await db.query<{ count: number }>({ name: "TelemetryWorkerStreams", text: sql.TelemetryWorkerStreams, values: [staleSeconds] });
+  return rows[0]!.count;
+}
+
+export async function telemetryOutboxRows(db: Queryable): Promise<number> {
+  const { rows } = await db.query<{ count: number }>({ name: "TelemetryOutboxRows", text: sql.TelemetryOutboxRows, values: [] });
+  return rows[0]!.count;
+}

@@ -1,0 +1,89 @@
+import { createHash } from "node:crypto";
+import { context as otelContext, isSpanContextValid, trace } from "@opentelemetry/api";
+
+/**
+ * W3C trace context for jobs. The database derives span ids (migration 0005); these functions
+ * compute the same ids where the broker needs them without a query: the traceparent a worker
+ * receives with each delivery names the process span that the database writes when the
+ * attempt ends.
+ */
+
+/** A parsed `traceparent`: 32 and 16 lowercase hex digits. */
+export interface TraceParent {
+  traceId: string;
+  spanId: string;
+}
+
+const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-|$)/;
+
+/** Parses a W3C traceparent as baton.jobs_trace_context() does; undefined when invalid. */
+export function parseTraceparent(value: string | null | undefined): TraceParent | undefined {
+  const match = value ? TRACEPARENT.exec(value) : null;
+  if (!match || match[1] === "ff" || /^0+$/.test(match[2]!) || /^0+$/.test(match[3]!)) return undefined;
+  return { traceId: match[2]!, spanId: match[3]! };
+}
+
+export function formatTraceparent({ traceId, spanId }: TraceParent): string {
+  return `00-${traceId}-${spanId}-01`;
+}
+
+const md5 = (text: string) => createHash("md5").update(text).digest("hex");
+
+/** baton.send_span_id: the job's `send` span. */
+export function sendSpanId(jobId: string): string {
+  return md5(`send:${jobId}`).slice(0, 16);
+}
+
+/** baton.process_span_id: one attempt's `process` span; `run` counts the failed attempts before it. */
+export function processSpanId(jobId: string, attempt: number, run: number): string {
+  return md5(`process:${jobId}:${attempt}:${run}`).slice(0, 16);
+}
+
+/** baton.blocked_span_id: the span of the time a job waited for its blockers. */
+export function blockedSpanId(jobId: string): string {
+  return md5(`blocked:${jobId}`).slice(0, 16);
+}
+
+/** The trace columns of a job row (migration 0005), beside what JobRecord declares. */
+export interface JobTraceColumns {
+  id: string;
+  chain_id: string;
+  attempt: number;
+  errors: unknown[];
+  /** A uuid; null on rows created before migration 0005. */
+  trace_id?: string | null;
+}
+
+/** baton.job_trace_id: the job's trace, 32 hex digits. */
+export function jobTraceId(job: Pick<JobTraceColumns, "chain_id" | "trace_id">): string {
+  return job.trace_id ? job.trace_id.replaceAll("-", "") : md5(`baton-trace:${job.chain_id}`);
+}
+
+/**
+ * The traceparent a worker receives with a leased job: its spans become children of this
+ * attempt's `process` span. Call with the row as claimed (attempt already counted).
+ */
+export function deliveryTraceparent(job: JobTraceColumns): string {
+  return formatTraceparent({ traceId: jobTraceId(job), spanId: processSpanId(job.id, job.attempt, job.errors.length) });
+}
+
+/**
+ * The producer's trace context for an enqueue: the broker's own RPC span when live tracing
+ * runs (so `send` nests under it), else the request's `traceparent` header, else none.
+ */
+export function producerTraceparent(header: Headers): string | undefined {
+  const active = trace.getSpan(otelContext.active())?.spanContext();
+  if (active && isSpanContextValid(active)) return formatTraceparent({ traceId: active.traceId, spanId: active.spanId });
+  const value = header.get("traceparent")?.trim().toLowerCase();
+  return parseTraceparent(value) ? value : undefined;
+}
+
+/**
+ * Adds the producer's traceparent to jobs' headers, unless a job names its own: a header set
+ * by the caller is the more specific context.
+ */
+export function withProducerTraceparent<J extends { headers: Record<string, string> }>(jobs: J[], header: Headers): J[] {
+  const traceparent = producerTraceparent(header);
+  if (!traceparent) return jobs;
+  return jobs.map((job) => ("traceparent" in job.headers ? job : { ...job, headers: { ...job.headers, traceparent } }));
+}
