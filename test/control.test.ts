@@ -168,7 +168,7 @@ test("a job enqueued by baton.enqueue runs only if its transaction commits", asy
   const delivery = await stream.next("job");
   expect(delivery.job!.id).toBe(id);
   expect(new TextDecoder().decode(delivery.job!.payload)).toBe("committed");
-  expect(delivery.job!.headers).toEqual({ source: "sql" });
+  expect(delivery.job!.headers).toMatchObject({ source: "sql" });
   const rows = await sql(broker.databaseUrl, "select 1 from baton.jobs where queue = 'from-sql'");
   expect(rows).toHaveLength(1);
   stream.close();

@@ -27,10 +27,12 @@ export function toConnectError(error: unknown, log: Logger): ConnectError {
   return new ConnectError("internal error", Code.Internal);
 }
 
+/** Connection failures and shutdowns: worth a retry. Protocol violations (08P01) are bugs. */
+const UNAVAILABLE_SQLSTATES = new Set(["08000", "08001", "08003", "08004", "08006", "57P01", "57P02", "57P03"]);
+
 function isConnectionError(error: unknown): boolean {
   const code = (error as { code?: unknown })?.code;
-  // ECONNREFUSED/ECONNRESET from the socket; 57P01 admin shutdown, 08xxx connection exceptions.
-  return typeof code === "string" && (code.startsWith("ECONN") || code === "57P01" || code.startsWith("08"));
+  return typeof code === "string" && (code.startsWith("ECONN") || UNAVAILABLE_SQLSTATES.has(code));
 }
 
 export function errorMappingInterceptor(log: Logger): Interceptor {

@@ -118,7 +118,7 @@ export function createJobService({ broker, db, limits }: JobServiceDeps): Partia
       const id = validateJobId(request.id);
       const timeoutMs = request.timeout ? durationMs(request.timeout) : MAX_WAIT_MS;
       if (timeoutMs < 0 || timeoutMs > MAX_WAIT_MS) throw invalidArgument(`timeout must be between 0 and ${MAX_WAIT_MS / 1000}s`);
-      const { job, timedOut } = await broker.wait(id, timeoutMs);
+      const { job, timedOut } = await broker.wait(id, timeoutMs, request.chain);
       if (!job) throw notFound(`job ${id} not found`);
       return create(WaitJobResponseSchema, { job: jobToProto(job), timedOut });
     },

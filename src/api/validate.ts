@@ -57,9 +57,6 @@ export function validateEnqueue(request: EnqueueJobRequest, limits: EnqueueLimit
   if (request.maxAttempts < 0 || request.maxAttempts > 1000) {
     throw invalidArgument(`${at("max_attempts")} must be between 1 and 1000 (0 takes the default)`);
   }
-  if (request.dependsOn.length > 0) {
-    throw new BatonError("unimplemented", `${at("depends_on")} is not supported by this broker version`);
-  }
   const job: NewJob = {
     queue,
     payload: request.payload,
@@ -87,6 +84,10 @@ export function validateEnqueue(request: EnqueueJobRequest, limits: EnqueueLimit
   if (request.fairnessKey !== "") {
     if (request.fairnessKey.length > 256) throw invalidArgument(`${at("fairness_key")} is longer than 256 characters`);
     job.fairnessKey = request.fairnessKey;
+  }
+  if (request.dependsOn.length > 0) {
+    if (request.dependsOn.length > 100) throw invalidArgument(`${at("depends_on")} names more than 100 jobs`);
+    job.dependsOn = [...new Set(request.dependsOn.map((id, i) => validateJobId(id, `${at("depends_on")}[${i}]`)))];
   }
   if (request.chainId !== "") job.chainId = validateJobId(request.chainId, at("chain_id"));
   if (request.timeout) {

@@ -15,6 +15,7 @@ import {
   jobAdoptMany,
   jobFailMany,
   jobInsertMany,
+  jobInsertWithDependencies,
   jobRetry,
 } from "../store/jobs.js";
 import { CHANNELS, type Listener, startListener } from "../store/listener.js";
@@ -154,7 +155,10 @@ export class Broker {
 
   /** Creates jobs atomically; queues with runnable jobs on this replica are woken at once. */
   async enqueue(jobs: NewJob[]): Promise<InsertedJob[]> {
-    const inserted = await jobInsertMany(this.options.db, jobs, this.options.config.defaultMaxAttempts);
+    const { db, config } = this.options;
+    const inserted = jobs.some((job) => job.dependsOn?.length)
+      ? await db.transaction((tx) => jobInsertWithDependencies(tx, jobs, config.defaultMaxAttempts))
+      : await jobInsertMany(db, jobs, config.defaultMaxAttempts);
     // The notification reaches every replica, this one included; waking here saves its latency.
     this.dispatcher.wakeQueues(new Set(jobs.map((job) => job.queue)));
     return inserted;
@@ -176,8 +180,9 @@ export class Broker {
     return revived;
   }
 
-  wait(id: string, timeoutMs: number) {
-    return this.waiter.wait(id, timeoutMs);
+  /** Waits for the job to finish or, with `wholeChain`, for every job of its chain. */
+  wait(id: string, timeoutMs: number, wholeChain = false) {
+    return this.waiter.wait(id, timeoutMs, wholeChain);
   }
 
   /** Opens a worker session, first adopting the leases it resumes. */

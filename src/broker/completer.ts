@@ -8,6 +8,7 @@ import {
   jobAckMany,
   jobFailMany,
   jobInsertMany,
+  jobInsertWithDependencies,
   jobProgressMany,
   jobSettleFailureReasons,
 } from "../store/jobs.js";
@@ -122,7 +123,10 @@ export class Completer {
       const settled = await this.options.db.transaction(async (tx) => {
         const done = await jobAckMany(tx, [ack]);
         // Refused by the fence: create nothing, the ack changes nothing.
-        if (done.size === 1) await jobInsertMany(tx, ack.continueWith, this.options.defaultMaxAttempts);
+        if (done.size === 1) {
+          const insert = ack.continueWith.some((job) => job.dependsOn?.length) ? jobInsertWithDependencies : jobInsertMany;
+          await insert(tx, ack.continueWith, this.options.defaultMaxAttempts);
+        }
         return done;
       });
       if (settled.size === 1) this.options.onJobsRunnable(ack.continueWith.map((job) => job.queue));
@@ -156,7 +160,11 @@ export class Completer {
 
   private failAll(pending: Pending<Ack | Failure>[], error: unknown): void {
     this.options.log.error("settling failed", { error, count: pending.length });
-    // The worker keeps the lease and may settle again; nothing was written.
-    for (const { session, item } of pending) session.sink.settled(item.jobId, false, "settlement could not be written; retry");
+    // Nothing was written. The lease is no longer renewed, so it expires and the job runs
+    // again: at-least-once, never stuck behind a worker that will not resend.
+    for (const { session, item } of pending) {
+      if (session.holds(item)) session.forget(item.jobId);
+      session.sink.settled(item.jobId, false, "settlement could not be written; the job will be retried");
+    }
   }
 }

@@ -29,6 +29,8 @@ export class Dispatcher {
   private readonly sessionsByQueue = new Map<string, Set<Session>>();
   private readonly dirty = new Set<string>();
   private readonly claiming = new Set<string>();
+  /** Queues that found no free credit because claims of other queues had reserved it. */
+  private readonly deferred = new Set<string>();
   private pumpScheduled = false;
   private stopped = false;
   /** When each queue's next delayed job is due; one shared timer serves them all. */
@@ -102,6 +104,8 @@ export class Dispatcher {
     const demand = allocations.reduce((sum, a) => sum + a.count, 0);
     if (demand === 0 || this.stopped) {
       this.release(allocations);
+      // Streams on several queues: the credit may come back unused when the other claim ends.
+      if (demand === 0 && [...(this.sessionsByQueue.get(queue) ?? [])].some((s) => s.reservedCredit > 0)) this.deferred.add(queue);
       return;
     }
     this.claiming.add(queue);
@@ -129,10 +133,12 @@ export class Dispatcher {
       return;
     } finally {
       this.claiming.delete(queue);
+      for (const waiting of this.deferred) this.dirty.add(waiting);
+      this.deferred.clear();
     }
     // A full batch suggests more jobs are waiting; new wakeups during the claim also re-run.
     if (claimedAll) this.dirty.add(queue);
-    if (this.dirty.has(queue)) this.schedulePump();
+    if (this.dirty.size > 0) this.schedulePump();
   }
 
   private reserveCredit(queue: string): { session: Session; count: number }[] {

@@ -74,6 +74,11 @@ export class Session {
     this.credit = Math.min(this.maxInFlight, this.credit + n);
   }
 
+  /** Credit held back for claims in flight. */
+  get reservedCredit(): number {
+    return this.reserved;
+  }
+
   reserve(n: number): void {
     this.reserved += n;
   }

@@ -55,6 +55,8 @@ export interface NewJob {
   /** With dedupKey: also match a job with that key finished less than this long ago. */
   dedupWindowSeconds?: number;
   fairnessKey?: string;
+  /** Ids of jobs that must succeed first. */
+  dependsOn?: string[];
   chainId?: string;
   parentId?: string;
   timeoutSeconds?: number;

@@ -1,9 +1,13 @@
 import type { Database, Queryable } from "./database.js";
+import { BatonError } from "../errors.js";
 import type { JobRecord, LeaseRef, NewJob, StoredJobState } from "./job-record.js";
 import { loadQueries } from "./sql-file.js";
 
 const sql = loadQueries<
   | "JobInsertMany"
+  | "JobLockBlockers"
+  | "JobDependencyInsertMany"
+  | "JobChainUnfinished"
   | "JobGetUnfinishedByDedupKey"
   | "JobGet"
   | "JobClaim"
@@ -44,6 +48,7 @@ export async function jobInsertMany(
   jobs: NewJob[],
   defaultMaxAttempts = DEFAULT_MAX_ATTEMPTS,
   now: Now = null,
+  blocked: boolean[] = [],
 ): Promise<InsertedJob[]> {
   const { rows } = await db.query<JobRecord>({
     name: "JobInsertMany",
@@ -64,9 +69,55 @@ export async function jobInsertMany(
       defaultMaxAttempts,
       jobs.map((j) => j.dedupWindowSeconds ?? null),
       jobs.map((j) => j.fairnessKey ?? null),
+      jobs.map((_, i) => blocked[i] ?? false),
+      jobs.map((j) => (j.dependsOn?.length ? j.dependsOn.join(",") : null)),
     ],
   });
   return matchInsertedToRequests(db, jobs, rows);
+}
+
+/**
+ * Inserts jobs some of which wait for others (depends_on), inside the caller's transaction:
+ * locks the blockers, rejects unknown or failed ones, makes the jobs with an unfinished
+ * blocker BLOCKED and records their dependencies. A job can only depend on jobs that exist
+ * already, so dependencies never form a cycle.
+ */
+export async function jobInsertWithDependencies(tx: Queryable, jobs: NewJob[], defaultMaxAttempts: number): Promise<InsertedJob[]> {
+  const blockerIds = [...new Set(jobs.flatMap((j) => j.dependsOn ?? []))];
+  const { rows } = await tx.query<{ id: string; state: StoredJobState }>({
+    name: "JobLockBlockers",
+    text: sql.JobLockBlockers,
+    values: [blockerIds],
+  });
+  const states = new Map(rows.map((row) => [row.id, row.state]));
+  for (const id of blockerIds) {
+    const state = states.get(id);
+    if (state === undefined) throw new BatonError("invalid_argument", `depends_on names job ${id}, which does not exist`);
+    if (state === "dead" || state === "cancelled") {
+      throw new BatonError("failed_precondition", `depends_on names job ${id}, which ended ${state} and will never succeed`);
+    }
+  }
+  const pending = jobs.map((j) => (j.dependsOn ?? []).filter((id) => states.get(id) !== "succeeded"));
+  const inserted = await jobInsertMany(tx, jobs, defaultMaxAttempts, null, pending.map((ids) => ids.length > 0));
+  const jobIds: string[] = [];
+  const blockers: string[] = [];
+  inserted.forEach(({ job, deduplicated }, i) => {
+    if (deduplicated) return;
+    for (const blocker of pending[i]!) {
+      jobIds.push(job.id);
+      blockers.push(blocker);
+    }
+  });
+  if (jobIds.length > 0) {
+    await tx.query({ name: "JobDependencyInsertMany", text: sql.JobDependencyInsertMany, values: [jobIds, blockers] });
+  }
+  return inserted;
+}
+
+/** The chains among `chainIds` that still have unfinished jobs. */
+export async function jobChainUnfinished(db: Queryable, chainIds: string[]): Promise<Set<string>> {
+  const { rows } = await db.query<{ chain_id: string }>({ name: "JobChainUnfinished", text: sql.JobChainUnfinished, values: [chainIds] });
+  return new Set(rows.map((row) => row.chain_id));
 }
 
 /**

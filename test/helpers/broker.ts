@@ -4,7 +4,7 @@ import { type ServerConfig, loadConfig } from "../../src/config.js";
 import { JobService } from "../../src/gen/baton/v1/job_service_pb.js";
 import { WorkerService } from "../../src/gen/baton/v1/worker_service_pb.js";
 import { type RunningServer, startServer } from "../../src/server/server.js";
-import { createLogger } from "../../src/telemetry/log.js";
+import { type LogLevel, createLogger } from "../../src/telemetry/log.js";
 import { createTestDatabase } from "./database.js";
 
 export interface TestBroker {
@@ -31,7 +31,9 @@ export async function startTestBroker(overrides: BrokerOverrides = {}, databaseU
     databaseUrl: url,
     broker: { ...defaults.broker, ...overrides.broker },
   };
-  const server = await startServer(config, createLogger({ test: true }, "error"));
+  // TEST_LOG_LEVEL=debug shows what the brokers of a failing test did.
+  const level = (process.env.TEST_LOG_LEVEL as LogLevel | undefined) ?? "error";
+  const server = await startServer(config, createLogger({ test: true }, level));
   const baseUrl = `http://127.0.0.1:${server.port}`;
   const transport = createGrpcTransport({ baseUrl });
   return {

@@ -6,25 +6,30 @@
 -- Inserts a batch in input order and wakes the queues in the same statement. Ids are drawn
 -- in input order so that the caller can match rows to requests; a row skipped by dedup_key
 -- (an unfinished job holds it, or one finished within the request's dedup window) is absent
--- from the output. Root jobs are their own chain. max_attempts falls back to the queue's
--- setting, then to $13.
+-- from the output. Root jobs are their own chain; a continuation joins its parent's. max_attempts falls back to the queue's
+-- setting, then to $13. Jobs flagged blocked ($16) wait for the blockers in $17 (comma-joined
+-- ids); the caller writes their dependency rows in the same transaction.
 with input as (
   select nextval(pg_get_serial_sequence('baton.jobs', 'id')) as id, t.*
   from unnest(
     $1::text[], $2::bytea[], $3::jsonb[], $4::int[], $5::float8[], $6::timestamptz[],
-    $7::int[], $8::text[], $9::bigint[], $10::bigint[], $11::float8[], $14::float8[], $15::text[]
+    $7::int[], $8::text[], $9::bigint[], $10::bigint[], $11::float8[], $14::float8[], $15::text[],
+    $16::bool[], $17::text[]
   ) with ordinality as t(queue, payload, headers, priority, delay_seconds, run_time,
                         max_attempts, dedup_key, chain_id, parent_id, timeout_seconds,
-                        dedup_window_seconds, fairness_key, ord)
+                        dedup_window_seconds, fairness_key, blocked, depends_on, ord)
   order by t.ord
 ),
 inserted as (
   insert into baton.jobs (id, queue, payload, headers, priority, run_time, max_attempts,
-                          dedup_key, chain_id, parent_id, timeout, fairness_key)
+                          dedup_key, chain_id, parent_id, timeout, fairness_key, state, depends_on)
   select i.id, i.queue, i.payload, i.headers, i.priority,
          coalesce(i.run_time, coalesce($12::timestamptz, now()) + make_interval(secs => coalesce(i.delay_seconds, 0))),
-         coalesce(i.max_attempts, q.max_attempts, $13::int), i.dedup_key, coalesce(i.chain_id, i.id), i.parent_id,
-         make_interval(secs => i.timeout_seconds), i.fairness_key
+         coalesce(i.max_attempts, q.max_attempts, $13::int), i.dedup_key,
+         coalesce(i.chain_id, (select p.chain_id from baton.jobs p where p.id = i.parent_id), i.id), i.parent_id,
+         make_interval(secs => i.timeout_seconds), i.fairness_key,
+         case when i.blocked then 'blocked'::baton.job_state else 'available' end,
+         coalesce(string_to_array(i.depends_on, ',')::bigint[], '{}')
   from input i
   left join baton.queues q on q.name = i.queue
   where i.dedup_window_seconds is null or not exists (
@@ -45,6 +50,20 @@ select inserted.*, (inserted.run_time > coalesce($12::timestamptz, now())) as sc
        (select count(*) from woken) as woken_queues
 from inserted
 order by inserted.id;
+
+-- name: JobLockBlockers
+-- The would-be blockers of new jobs, locked against state changes until the enqueue commits,
+-- so none can finish between this check and the dependency rows being written.
+select id, state from baton.jobs where id = any($1::bigint[]) for share;
+
+-- name: JobDependencyInsertMany
+insert into baton.job_dependencies (job_id, blocker_id)
+select * from unnest($1::bigint[], $2::bigint[]);
+
+-- name: JobChainUnfinished
+-- The chains among $1 that still have a job not finished.
+select distinct chain_id from baton.jobs
+where chain_id = any($1::bigint[]) and state not in ('succeeded', 'dead', 'cancelled');
 
 -- name: JobGetUnfinishedByDedupKey
 -- The jobs that deduplicated requests resolved to; the newest one if several finished since.
@@ -88,6 +107,7 @@ claimed as (
       lease_token = gen_random_uuid(),
       lease_expire_time = coalesce($5::timestamptz, now()) + make_interval(secs => settings.lease_seconds),
       attempt_deadline = coalesce($5::timestamptz, now()) + coalesce(j.timeout, settings.default_timeout),
+      attempt_start_time = coalesce($5::timestamptz, now()),
       lease_owner = $4
   from due, settings
   where j.id = due.id
@@ -167,6 +187,7 @@ claimed as (
       lease_token = gen_random_uuid(),
       lease_expire_time = clock.now + coalesce(q.lease_duration, make_interval(secs => $3::float8)),
       attempt_deadline = clock.now + coalesce(j.timeout, q.default_timeout),
+      attempt_start_time = clock.now,
       lease_owner = $4
   from due, q, clock
   where j.id = due.id
@@ -198,12 +219,17 @@ returning j.queue;
 -- name: JobAckMany
 -- Settles attempts as succeeded. Fenced: only the current lease of a leased job matches.
 -- Notifies baton_finished once per queue, for WaitJob and for limited queues on other replicas.
-with acked as (
+with locked as (
+  -- Every statement that updates leased rows locks them in id order, so an ack batch and a
+  -- renewal batch over the same rows queue up instead of deadlocking.
+  select j.id from baton.jobs j where j.id = any($1::bigint[]) order by j.id for update
+),
+acked as (
   update baton.jobs j
   set state = 'succeeded', finish_time = coalesce($4::timestamptz, now()), result = a.result,
       lease_token = null, lease_expire_time = null, lease_owner = null, attempt_deadline = null
-  from unnest($1::bigint[], $2::uuid[], $3::bytea[]) as a(id, lease_token, result)
-  where j.id = a.id and j.lease_token = a.lease_token and j.state = 'leased'
+  from unnest($1::bigint[], $2::uuid[], $3::bytea[]) as a(id, lease_token, result), locked
+  where j.id = a.id and locked.id = a.id and j.lease_token = a.lease_token and j.state = 'leased'
   returning j.id, j.queue
 ),
 notified as (
@@ -235,6 +261,7 @@ with failed as (
     on j.id = n.id and j.lease_token = n.lease_token
   left join baton.queues q on q.name = j.queue
   where j.state = 'leased'
+  order by j.id
   for update of j
 ),
 updated as (
@@ -288,13 +315,16 @@ where j.id = p.id and j.lease_token = p.lease_token and j.state = 'leased';
 -- Extends every listed lease by its queue's lease duration (else $3 seconds), never past the
 -- attempt's deadline; a lease missing from the output was lost (reaped, settled elsewhere)
 -- and its worker must be told.
+with locked as (
+  select j.id from baton.jobs j where j.id = any($1::bigint[]) order by j.id for update
+)
 update baton.jobs j
 set lease_expire_time = least(
       coalesce($4::timestamptz, now()) + coalesce(
         (select q.lease_duration from baton.queues q where q.name = j.queue), make_interval(secs => $3::float8)),
       coalesce(j.attempt_deadline, 'infinity'))
-from unnest($1::bigint[], $2::uuid[]) as l(id, lease_token)
-where j.id = l.id and j.lease_token = l.lease_token and j.state = 'leased'
+from unnest($1::bigint[], $2::uuid[]) as l(id, lease_token), locked
+where j.id = l.id and locked.id = l.id and j.lease_token = l.lease_token and j.state = 'leased'
 returning j.id;
 
 -- name: JobFindExpired

@@ -1230,7 +1230,10 @@ type WaitJobRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	// How long to wait for a terminal state; unset waits up to the broker's maximum.
-	Timeout       *durationpb.Duration `protobuf:"bytes,2,opt,name=timeout,proto3" json:"timeout,omitempty"`
+	Timeout *durationpb.Duration `protobuf:"bytes,2,opt,name=timeout,proto3" json:"timeout,omitempty"`
+	// Wait until every job of this job's chain has finished, including jobs that continuations
+	// add meanwhile; the response then carries the job named by id.
+	Chain         bool `protobuf:"varint,3,opt,name=chain,proto3" json:"chain,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1277,6 +1280,13 @@ func (x *WaitJobRequest) GetTimeout() *durationpb.Duration {
 		return x.Timeout
 	}
 	return nil
+}
+
+func (x *WaitJobRequest) GetChain() bool {
+	if x != nil {
+		return x.Chain
+	}
+	return false
 }
 
 type WaitJobResponse struct {
@@ -1428,10 +1438,11 @@ const file_baton_v1_job_proto_rawDesc = "" +
 	"\x05queue\x18\x01 \x01(\tR\x05queue\x12(\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x12.baton.v1.JobStateR\x05state\")\n" +
 	"\x11RetryJobsResponse\x12\x14\n" +
-	"\x05count\x18\x01 \x01(\x03R\x05count\"U\n" +
+	"\x05count\x18\x01 \x01(\x03R\x05count\"k\n" +
 	"\x0eWaitJobRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x123\n" +
-	"\atimeout\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\atimeout\"O\n" +
+	"\atimeout\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\atimeout\x12\x14\n" +
+	"\x05chain\x18\x03 \x01(\bR\x05chain\"O\n" +
 	"\x0fWaitJobResponse\x12\x1f\n" +
 	"\x03job\x18\x01 \x01(\v2\r.baton.v1.JobR\x03job\x12\x1b\n" +
 	"\ttimed_out\x18\x02 \x01(\bR\btimedOut*\xca\x01\n" +

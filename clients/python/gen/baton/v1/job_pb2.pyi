@@ -231,12 +231,14 @@ class RetryJobsResponse(_message.Message):
     def __init__(self, count: _Optional[int] = ...) -> None: ...
 
 class WaitJobRequest(_message.Message):
-    __slots__ = ("id", "timeout")
+    __slots__ = ("id", "timeout", "chain")
     ID_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    CHAIN_FIELD_NUMBER: _ClassVar[int]
     id: str
     timeout: _duration_pb2.Duration
-    def __init__(self, id: _Optional[str] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+    chain: bool
+    def __init__(self, id: _Optional[str] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., chain: _Optional[bool] = ...) -> None: ...
 
 class WaitJobResponse(_message.Message):
     __slots__ = ("job", "timed_out")
