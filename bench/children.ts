@@ -11,10 +11,13 @@ const children = new Set<ChildProcess>();
  * (a child notices its parent's death through it: 'disconnect'). Every child is remembered so
  * that `killChildren` can end them all when the bench exits, however it exits.
  */
-export function forkTs(modulePath: string, env: NodeJS.ProcessEnv = {}, stdio: StdioOptions = ["ignore", "inherit", "inherit", "ipc"]): ChildProcess {
+export function forkTs(
+  modulePath: string,
+  { env = {}, stdio = ["ignore", "inherit", "inherit", "ipc"], nodeArgs = [] }: { env?: NodeJS.ProcessEnv; stdio?: StdioOptions; nodeArgs?: string[] } = {},
+): ChildProcess {
   const child = fork(fileURLToPath(new URL(modulePath, import.meta.url)), [], {
     cwd: repoRoot,
-    execArgv: ["--import", "tsx"],
+    execArgv: [...nodeArgs, "--import", "tsx"],
     env: { ...process.env, ...env },
     stdio,
   });

@@ -18,6 +18,8 @@ export interface BenchConfig {
   workerProcesses: number;
   /** Baton worker concurrency (= max_in_flight) per process. */
   batonConcurrency: number;
+  /** graphile-worker "tuned": concurrency (and pool size) per worker process. */
+  graphileConcurrency: number;
   /** Systems to run, by key; all when empty. */
   only: string[];
   /** Longest a drain may take before the run fails. */
@@ -45,9 +47,10 @@ export function loadBenchConfig(argv: string[], env: NodeJS.ProcessEnv): BenchCo
     slowJobs: int("BENCH_SLOW_JOBS", 20_000, 1_000),
     batchSize: int("BENCH_BATCH", 1_000, 500),
     latencySamples: int("BENCH_LATENCY_SAMPLES", 200, 50),
-    latencyRate: int("BENCH_LATENCY_RATE", 40, 100),
+    latencyRate: int("BENCH_LATENCY_RATE", 40, 50),
     workerProcesses: int("BENCH_WORKER_PROCESSES", 2, 2),
     batonConcurrency: int("BENCH_BATON_CONCURRENCY", 200, 200),
+    graphileConcurrency: int("BENCH_GRAPHILE_CONCURRENCY", 32, 32),
     only,
     drainTimeoutMs: int("BENCH_DRAIN_TIMEOUT_S", 300, 60) * 1000,
   };

@@ -30,6 +30,10 @@ const say = (text: string) => process.stderr.write(`${text}\n`);
 async function main(): Promise<number> {
   const config = loadBenchConfig(process.argv.slice(2), process.env);
   const started = new Date();
+  const loadBefore = os.loadavg()[0]!;
+  if (loadBefore > os.cpus().length) {
+    say(`warning: load average ${loadBefore.toFixed(1)} on ${os.cpus().length} CPUs: other work will distort the numbers`);
+  }
   say(`bench${config.smoke ? " (smoke)" : ""}: ${config.jobs} jobs per system, ${config.latencySamples} latency samples, ${os.cpus().length} CPUs`);
   const running: { postgres?: BenchPostgres } = {};
   onInterrupt(async () => {
@@ -37,10 +41,12 @@ async function main(): Promise<number> {
     await running.postgres?.stop();
   });
   const postgres = (running.postgres = await startBenchPostgres());
-  say(`PostgreSQL ${postgres.version} started`);
   const results: SystemResult[] = [];
   const failures: { key: string; error: string }[] = [];
+  let commitRate = 0;
   try {
+    commitRate = await postgres.commitRate(config.smoke ? 0.5 : 2);
+    say(`PostgreSQL ${postgres.version} started; ${Math.round(commitRate)} single-row commits/s on one connection`);
     for (const key of SYSTEM_KEYS) {
       if (config.only.length > 0 && !config.only.includes(key)) continue;
       const { create, slow } = factories[key];
@@ -51,6 +57,7 @@ async function main(): Promise<number> {
         say(`${key}: FAILED: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
         failures.push({ key, error: error instanceof Error ? error.message : String(error) });
       }
+      await postgres.reset();
     }
   } finally {
     killChildren();
@@ -68,7 +75,15 @@ async function main(): Promise<number> {
     startedAt: started.toISOString(),
     finishedAt: new Date().toISOString(),
     smoke: config.smoke,
-    machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, node: process.version, postgres: postgres.version },
+    machine: {
+      cpus: os.cpus().length,
+      cpuModel: os.cpus()[0]?.model,
+      node: process.version,
+      postgres: postgres.version,
+      singleRowCommitsPerSecond: Math.round(commitRate),
+      loadAverageBefore: loadBefore,
+      loadAverageAfter: os.loadavg()[0],
+    },
     config,
     reference: REFERENCE,
     results,
@@ -95,6 +110,10 @@ async function runOne(
         `(${jobs} in ${result.drain.seconds.toFixed(2)} s), latency p50 ${result.latency.p50Ms} ms p99 ${result.latency.p99Ms} ms`,
     );
     return result;
+  } catch (error) {
+    const logged = system.problems().slice(-10);
+    if (logged.length > 0 && error instanceof Error) error.message += `\n${key} logged:\n${logged.join("\n")}`;
+    throw error;
   } finally {
     await system.close();
   }

@@ -15,7 +15,12 @@ export class WorkerPool {
 
   static async start(spec: WorkerSpec, queues: BenchQueues, count: number): Promise<WorkerPool> {
     const pool = new WorkerPool();
-    await Promise.all(Array.from({ length: count }, () => pool.spawn(spec, queues)));
+    try {
+      await Promise.all(Array.from({ length: count }, () => pool.spawn(spec, queues)));
+    } catch (error) {
+      await pool.kill();
+      throw error;
+    }
     return pool;
   }
 

@@ -15,7 +15,7 @@ let changed = false;
 let init: { spec: WorkerSpec; queues: BenchQueues } | undefined;
 let handle: Promise<WorkerHandle> | undefined;
 
-const send = (message: FromWorker) => process.send?.(message);
+const send = (message: FromWorker, sent?: () => void) => process.send?.(message, undefined, {}, () => sent?.());
 
 const onJob = (payload: JobPayload) => {
   if (payload.t !== undefined) latencies.push(Date.now() - payload.t);
@@ -23,8 +23,8 @@ const onJob = (payload: JobPayload) => {
   changed = true;
 };
 
-const flush = (type: "progress" | "stopped") => {
-  send({ type, drained, latencies });
+const flush = (type: "progress" | "stopped", sent?: () => void) => {
+  send({ type, drained, latencies }, sent);
   latencies = [];
   changed = false;
 };
@@ -73,8 +73,8 @@ process.on("message", (message: ToWorker) => {
           return;
         }
         clearInterval(reporter);
-        flush("stopped");
-        process.disconnect();
+        // Leave only once the final counts are on their way.
+        flush("stopped", () => process.disconnect());
       })();
       return;
   }

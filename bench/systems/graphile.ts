@@ -14,8 +14,6 @@ import type { SystemFactory } from "./system.js";
  * - default: the library's defaults (concurrency 1, pool 10, poll 2 s) in each worker process.
  * - tuned: high concurrency with a pool as large (graphile warns when the pool is smaller).
  */
-export const TUNED_CONCURRENCY = 64;
-
 export function graphileFactory(variant: "default" | "tuned"): SystemFactory {
   return async ({ postgres, config, queues }) => {
     const connectionString = await postgres.createDatabase(`bench_graphile_${variant}`);
@@ -23,16 +21,17 @@ export function graphileFactory(variant: "default" | "tuned"): SystemFactory {
     await runMigrations({ connectionString, logger });
     const utils = await makeWorkerUtils({ connectionString, logger });
     const db = new pg.Pool({ connectionString, max: 2 });
+    const tuned = config.graphileConcurrency;
     const spec: WorkerSpec =
       variant === "default"
         ? { system: "graphile", connectionString, concurrency: 1, maxPoolSize: 10 }
-        : { system: "graphile", connectionString, concurrency: TUNED_CONCURRENCY, maxPoolSize: TUNED_CONCURRENCY };
+        : { system: "graphile", connectionString, concurrency: tuned, maxPoolSize: tuned };
     return {
       key: `graphile-${variant}`,
       description:
         variant === "default"
           ? `library defaults (concurrency 1, pool 10); ${config.workerProcesses} worker processes`
-          : `${config.workerProcesses} worker processes x concurrency ${TUNED_CONCURRENCY}, pool ${TUNED_CONCURRENCY}`,
+          : `${config.workerProcesses} worker processes x concurrency ${tuned}, pool ${tuned}`,
       workerSpec: spec,
       async enqueueBatch(payloads) {
         const specs = payloads.map((payload) => ({ identifier: queues.drain, payload }));

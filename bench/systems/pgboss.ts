@@ -63,6 +63,6 @@ export async function startPgBossWorker(
   };
   const options = { batchSize: spec.batchSize, pollingIntervalSeconds: spec.pollingIntervalSeconds };
   for (let i = 0; i < spec.workersPerProcess; i++) await boss.work(queues.drain, options, handler);
-  await boss.work(queues.latency, { batchSize: 1, pollingIntervalSeconds: spec.pollingIntervalSeconds }, handler);
+  await boss.work(queues.latency, options, handler);
   return { stop: () => boss.stop({ graceful: true, wait: true, timeout: 10_000 }) };
 }
