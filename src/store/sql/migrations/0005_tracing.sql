@@ -210,7 +210,9 @@ begin
     select n.id, n.queue, n.state, n.attempt, n.chain_id, n.parent_id, n.trace_id, n.create_time,
            n.finish_time, n.last_error, n.depends_on, n.attempt_start_time,
            o.state as old_state, o.attempt_start_time as old_attempt_start_time, o.run_time as old_run_time,
-           o.lease_expire_time as old_lease_expire_time, o.lease_owner as old_lease_owner,
+           -- The lease ran out: it expired (its holder vanished) or the attempt outlived its timeout.
+           (o.lease_expire_time <= now() or o.attempt_deadline <= now()) as lease_ran_out,
+           o.lease_owner as old_lease_owner,
            jsonb_array_length(o.errors) as old_runs,
            -- An attempt ended (a claim undone by JobUnclaim takes its attempt back: not one).
            (o.state = 'leased' and n.state <> 'leased' and n.attempt = o.attempt) as attempt_ended,
@@ -225,7 +227,7 @@ begin
     select 'jobs_retried_total', queue, '', 1 from changed where attempt_ended and state = 'available'
     union all
     select 'leases_expired_total', queue, '', 1
-    from changed where attempt_ended and state <> 'succeeded' and old_lease_expire_time <= now()
+    from changed where attempt_ended and state <> 'succeeded' and lease_ran_out
     union all
     select 'job_run_duration_seconds', queue, l.label, l.value
     from changed,
