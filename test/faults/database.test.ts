@@ -177,14 +177,12 @@ describe.each(SEEDS)("seed %i", (seed) => {
     timeoutMs(60_000),
   );
 
-  // BUG (clients/ts/src/worker.ts runWorker, and the broker's completer): when an ack cannot be
-  // written, the broker answers settled{ok=false, "settlement could not be written; retry"} and
-  // keeps the lease, renewing it as long as the stream lives; runWorker treats every refusal as
-  // final and drops the outcome. The job then stays LEASED, re-renewed forever, until that
-  // worker disconnects — a finished job stuck for hours. Remove .fails once runWorker resends
-  // (or the broker retries the write itself).
-  test.fails(
-    "BUG: a runWorker ack whose write fails is never retried, so its job stays LEASED while the worker lives",
+  // When an ack cannot be written, the broker answers settled{ok=false, "settlement could not be
+  // written; retry"} and keeps the lease, renewing it as long as the stream lives. runWorker must
+  // send the ack again: a worker that dropped it would leave a finished job LEASED for as long as
+  // it stays connected.
+  test(
+    "a runWorker ack whose write fails is sent again, so the job finishes while the worker lives",
     async () => {
       const databaseUrl = await createTestDatabase();
       const broker = await startBrokerProcess(databaseUrl, { env: SCHEDULER_PARKED });
