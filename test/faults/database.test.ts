@@ -177,12 +177,11 @@ describe.each(SEEDS)("seed %i", (seed) => {
     timeoutMs(60_000),
   );
 
-  // When an ack cannot be written, the broker answers settled{ok=false, "settlement could not be
-  // written; retry"} and keeps the lease, renewing it as long as the stream lives. runWorker must
-  // send the ack again: a worker that dropped it would leave a finished job LEASED for as long as
-  // it stays connected.
+  // When an ack cannot be written, the broker answers settled{ok=false} and stops renewing the
+  // lease, so it lapses and the job runs again: it must not stay LEASED behind a worker that
+  // will not resend, for as long as that worker stays connected.
   test(
-    "a runWorker ack whose write fails is sent again, so the job finishes while the worker lives",
+    "a runWorker ack whose write fails is refused, and the job still finishes while the worker lives",
     async () => {
       const databaseUrl = await createTestDatabase();
       const broker = await startBrokerProcess(databaseUrl, { env: SCHEDULER_PARKED });
@@ -197,7 +196,6 @@ describe.each(SEEDS)("seed %i", (seed) => {
           await terminateWaiting(databaseUrl, "%Settles attempts as succeeded%");
           await worker.waitFor((e) => e.event === "error" && /could not be written/.test(String(e.message)));
         });
-        // Four lease lengths later the job is still LEASED (renewed for the open stream).
         await waitUntil(async () => (await client.getJob({ id: job!.id })).job!.finishTime !== undefined, "the job to finish", 8_000);
       } finally {
         worker.killGroup("SIGKILL");

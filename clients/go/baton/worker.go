@@ -7,7 +7,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
-	"strings"
 	"sync"
 	"time"
 
@@ -78,14 +77,7 @@ type heldJob struct {
 	cancel context.CancelCauseFunc
 	// outcome is the ack or nack, kept until settled so it can be resent after a resume.
 	outcome *batonv1.SubscribeRequest
-	// resends counts the broker's requests to send the outcome again.
-	resends int
 }
-
-// retrySettlement ends the reason of a refused settlement whose lease the broker kept because it
-// could not write the outcome: the worker must send it again. (The contract has no field for
-// this; the suffix is the broker's convention.)
-const retrySettlement = "; retry"
 
 // NewWorker prepares a worker; Run starts it.
 func (c *Client) NewWorker(opts WorkerOptions, handler Handler) *Worker {
@@ -307,30 +299,11 @@ func (w *Worker) settled(settled *batonv1.SubscribeResponse_Settled) {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	held := w.held[settled.GetJobId()]
-	if held == nil || held.outcome == nil {
-		return
+	if held := w.held[settled.GetJobId()]; held != nil && held.outcome != nil {
+		delete(w.held, settled.GetJobId())
 	}
-	if !settled.GetOk() && strings.HasSuffix(settled.GetError(), retrySettlement) {
-		w.resendLaterLocked(settled.GetJobId(), held)
-		return
-	}
-	delete(w.held, settled.GetJobId())
 	w.lastActivity = time.Now()
 	w.closeIfDoneLocked()
-}
-
-// resendLaterLocked sends a held job's outcome again after a growing delay, if still held then.
-func (w *Worker) resendLaterLocked(jobID string, held *heldJob) {
-	delay := min(5*time.Second, 100*time.Millisecond<<min(held.resends, 10))
-	held.resends++
-	time.AfterFunc(delay, func() {
-		w.mu.Lock()
-		defer w.mu.Unlock()
-		if w.held[jobID] == held {
-			w.sendLocked(held.outcome)
-		}
-	})
 }
 
 // disconnect forgets the stream; held jobs wait for the next stream to resume them.

@@ -87,15 +87,7 @@ interface Held {
   abort: AbortController;
   /** The ack or nack, kept until settled so it can be sent again after a resume. */
   outcome?: Outcome;
-  /** How many times the broker asked for the outcome again (it could not write it). */
-  resends: number;
 }
-
-/**
- * How the broker says it kept the lease but could not write the settlement: send it again.
- * (The contract has no field for this; the reason's suffix is the broker's convention.)
- */
-const RETRY_SETTLEMENT = /; retry$/;
 
 /**
  * Runs `handler` for every job of `queues`, over one Subscribe stream that reconnects with
@@ -165,14 +157,8 @@ export function runWorker(options: WorkerOptions): Worker {
         return;
       }
       case "settled": {
-        const { jobId, ok, error } = message.value;
-        if (!ok) onError(new Error(`job ${jobId} not settled: ${error}`));
-        const entry = held.get(jobId);
-        if (!ok && entry?.outcome && RETRY_SETTLEMENT.test(error)) {
-          resendLater(jobId, entry);
-          return;
-        }
-        if (entry?.outcome) held.delete(jobId);
+        if (!message.value.ok) onError(new Error(`job ${message.value.jobId} not settled: ${message.value.error}`));
+        if (held.get(message.value.jobId)?.outcome) held.delete(message.value.jobId);
         lastActivity = Date.now();
         closeIfDone();
         return;
@@ -183,14 +169,6 @@ export function runWorker(options: WorkerOptions): Worker {
       default:
         return;
     }
-  };
-
-  /** Sends a held job's outcome again after a growing delay, while the job is still held. */
-  const resendLater = (jobId: string, entry: Held) => {
-    const delay = Math.min(5000, 100 * 2 ** entry.resends++);
-    setTimeout(() => {
-      if (held.get(jobId) === entry && entry.outcome) send(entry.outcome);
-    }, delay).unref();
   };
 
   /** Adopts a stream: resumed leases get their fresh tokens, the others are gone. */
@@ -215,7 +193,7 @@ export function runWorker(options: WorkerOptions): Worker {
   };
 
   const runJob = async (job: Job, leaseToken: string) => {
-    const entry: Held = { leaseToken, abort: new AbortController(), resends: 0 };
+    const entry: Held = { leaseToken, abort: new AbortController() };
     held.set(job.id, entry);
     lastActivity = Date.now();
     const continuations: JobSpec[] = [];

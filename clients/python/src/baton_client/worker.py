@@ -73,14 +73,6 @@ class _Held:
     cancel_reason: Exception | None = None
     #: The ack or nack, kept until settled so it can be sent again after a resume.
     outcome: pb.SubscribeRequest | None = None
-    #: How many times the broker asked for the outcome again (it could not write it).
-    resends: int = 0
-
-
-#: Ends the reason of a refused settlement whose lease the broker kept because it could not write
-#: the outcome: the worker must send it again. (The contract has no field for this; the suffix
-#: is the broker's convention.)
-RETRY_SETTLEMENT = "; retry"
 
 
 @dataclass
@@ -310,25 +302,10 @@ class Worker:
         if not settled.ok:
             self._on_error(RuntimeError(f"job {settled.job_id} not settled: {settled.error}"))
         held = self._held.get(settled.job_id)
-        if held is None or held.outcome is None:
-            return
-        if not settled.ok and settled.error.endswith(RETRY_SETTLEMENT):
-            self._resend_later(settled.job_id, held)
-            return
-        del self._held[settled.job_id]
+        if held is not None and held.outcome is not None:
+            del self._held[settled.job_id]
         self._last_activity = asyncio.get_running_loop().time()
         self._close_if_done()
-
-    def _resend_later(self, job_id: str, held: _Held) -> None:
-        """Sends a held job's outcome again after a growing delay, if still held then."""
-        delay = min(5.0, 0.1 * 2**held.resends)
-        held.resends += 1
-
-        def resend() -> None:
-            if self._held.get(job_id) is held and held.outcome is not None:
-                self._send(held.outcome)
-
-        asyncio.get_running_loop().call_later(delay, resend)
 
     def _send(self, message: pb.SubscribeRequest) -> None:
         if self._outbox is not None:
