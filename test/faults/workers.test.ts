@@ -3,22 +3,17 @@
  * is refused), a poison job that kills every worker that runs it, and a consumer that stops
  * reading its stream.
  */
-import http2 from "node:http2";
-import { type MessageInitShape, create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { afterAll, describe, expect, test } from "vitest";
-import {
-  SubscribeRequestSchema,
-  type SubscribeResponse,
-  SubscribeResponseSchema,
-} from "../../src/gen/baton/v1/worker_service_pb.js";
 import { Health, HealthCheckResponse_ServingStatus } from "../../src/gen/grpc/health/v1/health_pb.js";
+import { readFileSync } from "node:fs";
 import { type TestBroker, startTestBroker } from "../helpers/broker.js";
-import { sql } from "../helpers/database.js";
+import { createTestDatabase, sql } from "../helpers/database.js";
 import type { TestProcess } from "../helpers/process.js";
 import { SEEDS, size, timeoutMs } from "./config.js";
-import { Scenario, waitUntil } from "./harness.js";
+import { type BrokerProcess, Scenario, startBrokerProcess, waitUntil } from "./harness.js";
+import { frame, rawSubscribe } from "./raw-stream.js";
 import { flushSummary } from "./summary.js";
 
 afterAll(() => flushSummary("workers"));
@@ -229,6 +224,56 @@ describe.each(SEEDS)("seed %i", (seed) => {
     },
     timeoutMs(60_000),
   );
+  test(
+    "a consumer that never reads but floods acks does not disturb the other workers",
+    async () => {
+      const scenario = new Scenario("ack-flood-no-read", seed);
+      const databaseUrl = await createTestDatabase();
+      const broker = await startBrokerProcess(databaseUrl, { env: { BATON_PING_SECONDS: "60" } });
+      scenario.track(broker.process);
+      try {
+        const queue = `flood-${seed}`;
+        const urls = [broker.url];
+        await scenario.worker({ urls, queues: [queue], id: "normal", concurrency: 8 });
+        const producing = scenario.producer(urls).run(queue, size(100), 20, 20);
+        scenario.history.fault("consumer floods acks without reading");
+        // Its own queue: a job delivered to a stream that never reads stays leased while it lives.
+        const flooded = await flood(broker, `${queue}-flooder`, 4);
+        await producing;
+        await scenario.verify(databaseUrl, [queue], { notes: flooded });
+        expect(broker.process.child.exitCode).toBeNull();
+      } finally {
+        await scenario.cleanup();
+      }
+    },
+    timeoutMs(60_000),
+  );
+
+  // BUG (broker, src/api/worker-service.ts subscribe): the loop that reads a stream's requests
+  // never waits for the outbox (an unbounded AsyncQueue) to drain, so a consumer that stops
+  // reading but keeps writing — here acks for a lease it does not hold — makes the broker
+  // buffer one settled{ok=false} reply per request: ~10 MB of broker memory per MB of acks,
+  // without bound (observed: 8 MB of acks → +88 MB RSS, all of it accepted). HTTP/2 flow
+  // control bounds the bytes in flight, not what the broker has already read. README promises
+  // that a worker that stops reading costs at most its max_in_flight. Remove .fails once the
+  // broker stops reading a stream whose outbox is full (or closes it).
+  test.fails(
+    "BUG: a consumer that never reads cannot make the broker buffer replies without bound",
+    async () => {
+      const databaseUrl = await createTestDatabase();
+      const broker = await startBrokerProcess(databaseUrl, { env: { BATON_PING_SECONDS: "60" } });
+      try {
+        const { bytesAccepted, brokerRssGrowthMb } = await flood(broker, `flood-bound-${seed}`, 8);
+        // Either the broker stops reading (flow control then holds the consumer back) or its
+        // memory stays flat; 4 MB of acks would already be ~80,000 buffered replies.
+        expect(bytesAccepted).toBeLessThan(4 * 1024 * 1024);
+        expect(brokerRssGrowthMb).toBeLessThan(64);
+      } finally {
+        broker.process.killGroup("SIGKILL");
+      }
+    },
+    timeoutMs(60_000),
+  );
 });
 
 /**
@@ -259,6 +304,45 @@ async function pauseAndResume(scenario: Scenario, broker: TestBroker, queue: str
   return { late, paused: paused as TestProcess, row: row! };
 }
 
+/**
+ * Opens a stream that never reads and writes `megabytes` of acks for a lease it does not hold,
+ * one chunk at a time as fast as HTTP/2 flow control lets it; stops early once the broker
+ * takes no more bytes for 1.5 s. Returns how much the broker accepted and how its resident
+ * memory grew.
+ */
+async function flood(broker: BrokerProcess, queue: string, megabytes: number) {
+  const pid = broker.process.child.pid!;
+  const rssBefore = rssMb(pid);
+  const consumer = rawSubscribe(broker.url);
+  try {
+    consumer.send({ case: "hello", value: { workerId: "flood", queues: [queue], maxInFlight: 1 } });
+    const ack = frame({ case: "ack", value: { jobId: "1", leaseToken: "00000000-0000-4000-8000-000000000000" } });
+    const chunk = Buffer.concat(Array.from({ length: 2048 }, () => ack));
+    const target = megabytes * 1024 * 1024;
+    let accepted = 0;
+    let stalled = false;
+    let progressAt = Date.now();
+    const writing = (async () => {
+      while (!stalled && accepted < target) {
+        await consumer.write(chunk);
+        accepted += chunk.length;
+        progressAt = Date.now();
+      }
+    })();
+    await waitUntil(() => accepted >= target || Date.now() - progressAt > 1_500, "the flood to end or stall", 45_000, 100);
+    stalled = accepted < target;
+    if (!stalled) await writing;
+    return { bytesAttempted: target, bytesAccepted: accepted, stalled, brokerRssGrowthMb: Math.round(rssMb(pid) - rssBefore) };
+  } finally {
+    consumer.close();
+  }
+}
+
+/** Resident memory of a process, in MiB (Linux). */
+function rssMb(pid: number): number {
+  return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]) / 1024;
+}
+
 async function leased(broker: TestBroker, queue: string): Promise<number> {
   const [row] = await sql<{ n: number }>(broker.databaseUrl, "select count(*)::int as n from baton.jobs where queue = $1 and state = 'leased'", [queue]);
   return row!.n;
@@ -277,65 +361,4 @@ function count(items: string[]): Record<string, number> {
   const counts: Record<string, number> = {};
   for (const item of items) counts[item] = (counts[item] ?? 0) + 1;
   return counts;
-}
-
-/**
- * A Subscribe stream over a bare HTTP/2 connection whose reading the test controls: until
- * read() is called, nothing is read, and a tiny flow-control window soon stops the broker
- * from writing at all.
- */
-function rawSubscribe(baseUrl: string) {
-  const session = http2.connect(baseUrl, { settings: { initialWindowSize: 1024 } });
-  session.on("error", () => {});
-  const stream = session.request({
-    ":method": "POST",
-    ":path": "/baton.v1.WorkerService/Subscribe",
-    "content-type": "application/grpc",
-    te: "trailers",
-  });
-  stream.on("error", () => {});
-  stream.pause();
-  const received: SubscribeResponse[] = [];
-  let buffer = Buffer.alloc(0);
-  const listeners = new Set<() => void>();
-  const onData = (chunk: Buffer) => {
-    buffer = Buffer.concat([buffer, chunk]);
-    while (buffer.length >= 5 && buffer.length >= 5 + buffer.readUInt32BE(1)) {
-      const length = buffer.readUInt32BE(1);
-      received.push(fromBinary(SubscribeResponseSchema, buffer.subarray(5, 5 + length)));
-      buffer = buffer.subarray(5 + length);
-    }
-    for (const listener of listeners) listener();
-  };
-  return {
-    received,
-    send(message: MessageInitShape<typeof SubscribeRequestSchema>["message"]) {
-      const body = toBinary(SubscribeRequestSchema, create(SubscribeRequestSchema, { message }));
-      const frame = Buffer.alloc(5 + body.length);
-      frame.writeUInt32BE(body.length, 1);
-      frame.set(body, 5);
-      if (!stream.closed && !stream.destroyed) stream.write(frame);
-    },
-    read() {
-      stream.on("data", onData);
-      stream.resume();
-    },
-    until(match: (r: SubscribeResponse) => boolean, n: number): Promise<SubscribeResponse[]> {
-      return new Promise((resolve) => {
-        const check = () => {
-          const found = received.filter(match);
-          if (found.length >= n) {
-            listeners.delete(check);
-            resolve(found.slice(0, n));
-          }
-        };
-        listeners.add(check);
-        check();
-      });
-    },
-    close() {
-      if (!stream.closed) stream.end();
-      if (!session.closed) session.close();
-    },
-  };
 }
