@@ -24,9 +24,16 @@ export interface BenchConfig {
   only: string[];
   /** Longest a drain may take before the run fails. */
   drainTimeoutMs: number;
+  /** Baton scale checks (bench/extras.ts): jobs held in flight for the broker RSS reading. */
+  inFlight: number;
+  /** Baton scale checks: concurrent worker streams (max_in_flight 1 each), the jobs they drain, and their processes. */
+  streams: number;
+  streamJobs: number;
+  streamProcesses: number;
 }
 
-export const SYSTEM_KEYS = ["baton", "graphile-tuned", "graphile-default", "pgboss-tuned"] as const;
+/** "sql-floor" is no system but the raw SQL lifecycle on one connection, the physical reference. */
+export const SYSTEM_KEYS = ["sql-floor", "baton", "graphile-tuned", "graphile-default", "pgboss-tuned"] as const;
 
 export function loadBenchConfig(argv: string[], env: NodeJS.ProcessEnv): BenchConfig {
   const smoke = argv.includes("--smoke") || env.BENCH_SMOKE === "1";
@@ -53,5 +60,9 @@ export function loadBenchConfig(argv: string[], env: NodeJS.ProcessEnv): BenchCo
     graphileConcurrency: int("BENCH_GRAPHILE_CONCURRENCY", 32, 32),
     only,
     drainTimeoutMs: int("BENCH_DRAIN_TIMEOUT_S", 300, 60) * 1000,
+    inFlight: int("BENCH_IN_FLIGHT", 10_000, 1_000),
+    streams: int("BENCH_STREAMS", 1_000, 100),
+    streamJobs: int("BENCH_STREAM_JOBS", 5_000, 500),
+    streamProcesses: int("BENCH_STREAM_PROCESSES", 2, 2),
   };
 }

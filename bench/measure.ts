@@ -1,6 +1,7 @@
 import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { BenchConfig } from "./config.js";
+import type { ScaleResult } from "./extras.js";
 import type { BenchQueues } from "./protocol.js";
 import type { SystemUnderTest } from "./systems/system.js";
 import { WorkerPool } from "./worker-pool.js";
@@ -11,6 +12,8 @@ export interface SystemResult {
   enqueue: { jobs: number; batchSize: number; seconds: number; jobsPerSecond: number };
   drain: { jobs: number; seconds: number; jobsPerSecond: number; handled: number; duplicates: number };
   latency: { samples: number; offeredRatePerSecond: number; p50Ms: number; p90Ms: number; p99Ms: number; maxMs: number };
+  /** Broker memory and stream count (Baton only). */
+  scale?: ScaleResult;
   /** Warnings and errors the system logged during its run. */
   problems: string[];
 }
@@ -34,12 +37,15 @@ export async function benchSystem(system: SystemUnderTest, config: BenchConfig, 
     if (handled < jobs) throw new Error(`${system.key}: only ${handled} of ${jobs} drain jobs were handled`);
     const left = await system.unfinished(queues.latency);
     if (left > 0) throw new Error(`${system.key}: ${left} latency jobs were not finished`);
+    await pool.kill();
+    const scale = await system.scale?.();
     return {
       key: system.key,
       description: system.description,
       enqueue,
       drain: { jobs, seconds: drainSeconds, jobsPerSecond: jobs / drainSeconds, handled, duplicates: handled - jobs },
       latency,
+      ...(scale && { scale }),
       problems: system.problems(),
     };
   } finally {

@@ -1,5 +1,6 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import type { FloorResult } from "./extras.js";
 import type { SystemResult } from "./measure.js";
 
 /** The system every ratio is taken against. */
@@ -8,14 +9,18 @@ export const REFERENCE = "graphile-tuned";
 interface Metric {
   name: string;
   unit: string;
-  value(result: SystemResult): number;
+  value(result: SystemResult): number | undefined;
+  /** The SQL floor's value for this metric, when it has one. */
+  floor?(floor: FloorResult): number;
 }
 
 const metrics: Metric[] = [
-  { name: "enqueue, batches (higher is better)", unit: "jobs/s", value: (r) => r.enqueue.jobsPerSecond },
-  { name: "drain backlog (higher is better)", unit: "jobs/s", value: (r) => r.drain.jobsPerSecond },
+  { name: "enqueue, batches (higher is better)", unit: "jobs/s", value: (r) => r.enqueue.jobsPerSecond, floor: (f) => f.enqueueJobsPerSecond },
+  { name: "drain backlog (higher is better)", unit: "jobs/s", value: (r) => r.drain.jobsPerSecond, floor: (f) => f.drainJobsPerSecond },
   { name: "idle latency p50 (lower is better)", unit: "ms", value: (r) => r.latency.p50Ms },
   { name: "idle latency p99 (lower is better)", unit: "ms", value: (r) => r.latency.p99Ms },
+  { name: "broker RSS, 10k in flight (lower is better)", unit: "MB", value: (r) => r.scale?.inFlight.rssMb },
+  { name: "1,000 streams x 1 in flight, drain", unit: "jobs/s", value: (r) => r.scale?.streams.jobsPerSecond },
 ];
 
 export interface Row {
@@ -25,26 +30,87 @@ export interface Row {
   unit: string;
   /** value ÷ the reference system's value; undefined when the reference did not run. */
   ratio: number | undefined;
+  /** value ÷ the SQL floor's value, for the metrics the floor has. */
+  floorRatio: number | undefined;
 }
 
-export function rows(results: SystemResult[]): Row[] {
+export const FLOOR_KEY = "sql-floor";
+
+export function rows(results: SystemResult[], floor?: FloorResult): Row[] {
   const reference = results.find((r) => r.key === REFERENCE);
-  return results.flatMap((result) =>
-    metrics.map((metric) => {
-      const value = metric.value(result);
+  const table: Row[] = [];
+  if (floor) {
+    for (const metric of metrics) {
+      if (!metric.floor) continue;
+      const value = metric.floor(floor);
       const base = reference ? metric.value(reference) : undefined;
-      return { system: result.key, metric: metric.name, value, unit: metric.unit, ratio: base ? value / base : undefined };
-    }),
-  );
+      table.push({ system: FLOOR_KEY, metric: metric.name, value, unit: metric.unit, ratio: base ? value / base : undefined, floorRatio: 1 });
+    }
+  }
+  for (const result of results) {
+    for (const metric of metrics) {
+      const value = metric.value(result);
+      if (value === undefined) continue;
+      const base = reference ? metric.value(reference) : undefined;
+      const floorValue = floor && metric.floor ? metric.floor(floor) : undefined;
+      table.push({
+        system: result.key,
+        metric: metric.name,
+        value,
+        unit: metric.unit,
+        ratio: base ? value / base : undefined,
+        floorRatio: floorValue ? value / floorValue : undefined,
+      });
+    }
+  }
+  return table;
+}
+
+export interface Target {
+  target: string;
+  actual: string;
+  met: boolean;
+}
+
+/** Issue 8's targets for Baton, as ratios in this run; a target whose inputs did not run is left out. */
+export function targets(results: SystemResult[], floor?: FloorResult): Target[] {
+  const baton = results.find((r) => r.key === "baton");
+  if (!baton) return [];
+  const reference = results.find((r) => r.key === REFERENCE);
+  const out: Target[] = [];
+  const x = (n: number) => `${n.toFixed(2)}x`;
+  if (reference) {
+    const drain = baton.drain.jobsPerSecond / reference.drain.jobsPerSecond;
+    out.push({ target: `drain >= 1.2x ${REFERENCE}`, actual: x(drain), met: drain >= 1.2 });
+    const enqueue = baton.enqueue.jobsPerSecond / reference.enqueue.jobsPerSecond;
+    out.push({ target: `batched enqueue >= 1.0x ${REFERENCE}`, actual: x(enqueue), met: enqueue >= 1 });
+  }
+  if (floor) {
+    const drain = baton.drain.jobsPerSecond / floor.drainJobsPerSecond;
+    out.push({ target: "drain >= 0.7x the SQL floor", actual: x(drain), met: drain >= 0.7 });
+  }
+  out.push({ target: "idle latency p50 <= 2 ms", actual: `${baton.latency.p50Ms} ms`, met: baton.latency.p50Ms <= 2 });
+  out.push({ target: "idle latency p99 <= 5 ms", actual: `${baton.latency.p99Ms} ms`, met: baton.latency.p99Ms <= 5 });
+  if (baton.scale) {
+    const { inFlight, streams } = baton.scale;
+    out.push({ target: "broker RSS <= 200 MB with 10k jobs in flight", actual: `${inFlight.rssMb.toFixed(0)} MB with ${inFlight.held} held (idle ${baton.scale.idleRssMb.toFixed(0)} MB)`, met: inFlight.rssMb <= 200 && inFlight.held >= 10_000 });
+    out.push({
+      target: "one broker serves 1,000 concurrent worker streams",
+      actual: `${streams.streams} streams in ${streams.processes} processes: ${streams.handled}/${streams.jobs} jobs, ${streams.workersWithJobs} streams got jobs, ${streams.errors} errors, RSS ${streams.rssMb.toFixed(0)} MB`,
+      met: streams.ok && streams.streams >= 1000,
+    });
+  }
+  return out;
 }
 
 export function formatTable(table: Row[]): string {
-  const header = ["system", "metric", "value", `÷ ${REFERENCE}`];
+  const header = ["system", "metric", "value", `÷ ${REFERENCE}`, `÷ ${FLOOR_KEY}`];
   const body = table.map((row) => [
     row.system,
     row.metric,
     `${formatNumber(row.value)} ${row.unit}`,
     row.ratio === undefined ? "-" : `${row.ratio.toFixed(2)}x`,
+    row.floorRatio === undefined ? "-" : `${row.floorRatio.toFixed(2)}x`,
   ]);
   const widths = header.map((_, i) => Math.max(header[i]!.length, ...body.map((cells) => cells[i]!.length)));
   const line = (cells: string[]) => cells.map((cell, i) => (i >= 2 ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!))).join("  ");
@@ -60,4 +126,9 @@ function formatNumber(n: number): string {
 export function writeJson(file: string, data: unknown): void {
   mkdirSync(path.dirname(file), { recursive: true });
   writeFileSync(file, JSON.stringify(data, null, 2) + "\n");
+}
+
+export function writeChart(file: string, svg: string): void {
+  mkdirSync(path.dirname(file), { recursive: true });
+  writeFileSync(file, svg);
 }

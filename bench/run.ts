@@ -6,19 +6,22 @@ import os from "node:os";
 import { fileURLToPath } from "node:url";
 import { killChildren } from "./children.js";
 import { type BenchConfig, SYSTEM_KEYS, loadBenchConfig } from "./config.js";
+import { renderChart } from "./chart.js";
+import { type FloorResult, measureFloor } from "./extras.js";
 import { type SystemResult, benchSystem } from "./measure.js";
 import { type BenchPostgres, startBenchPostgres } from "./postgres.js";
 import type { BenchQueues } from "./protocol.js";
-import { REFERENCE, formatTable, rows, writeJson } from "./report.js";
+import { REFERENCE, formatTable, rows, targets, writeChart, writeJson } from "./report.js";
 import { createBaton } from "./systems/baton.js";
 import { graphileFactory } from "./systems/graphile.js";
 import { createPgBoss } from "./systems/pgboss.js";
 import type { SystemFactory, SystemUnderTest } from "./systems/system.js";
 
 const RESULTS_FILE = fileURLToPath(new URL("./results/latest.json", import.meta.url));
+const CHART_FILE = fileURLToPath(new URL("./results/latest.svg", import.meta.url));
 const queues: BenchQueues = { drain: "bench_drain", latency: "bench_latency" };
 
-const factories: Record<(typeof SYSTEM_KEYS)[number], { create: SystemFactory; slow?: boolean }> = {
+const factories: Record<Exclude<(typeof SYSTEM_KEYS)[number], "sql-floor">, { create: SystemFactory; slow?: boolean }> = {
   baton: { create: createBaton },
   "graphile-tuned": { create: graphileFactory("tuned") },
   "graphile-default": { create: graphileFactory("default"), slow: true },
@@ -44,11 +47,24 @@ async function main(): Promise<number> {
   const results: SystemResult[] = [];
   const failures: { key: string; error: string }[] = [];
   let commitRate = 0;
+  let floor: FloorResult | undefined;
   try {
     commitRate = await postgres.commitRate(config.smoke ? 0.5 : 2);
     say(`PostgreSQL ${postgres.version} started; ${Math.round(commitRate)} single-row commits/s on one connection`);
     for (const key of SYSTEM_KEYS) {
       if (config.only.length > 0 && !config.only.includes(key)) continue;
+      if (key === "sql-floor") {
+        try {
+          say("sql-floor: measuring the raw batched lifecycle on one connection");
+          floor = await measureFloor(postgres, config.jobs, config.batchSize);
+          say(`sql-floor: enqueue ${Math.round(floor.enqueueJobsPerSecond)} jobs/s, drain ${Math.round(floor.drainJobsPerSecond)} jobs/s`);
+        } catch (error) {
+          say(`sql-floor: FAILED: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+          failures.push({ key, error: error instanceof Error ? error.message : String(error) });
+        }
+        await postgres.reset();
+        continue;
+      }
       const { create, slow } = factories[key];
       const jobs = slow ? Math.min(config.jobs, config.slowJobs) : config.jobs;
       try {
@@ -64,8 +80,11 @@ async function main(): Promise<number> {
     await postgres.stop();
   }
 
-  const table = rows(results);
+  const table = rows(results, floor);
+  const goals = targets(results, floor);
   process.stdout.write(`\n${formatTable(table)}\n\n`);
+  for (const goal of goals) process.stdout.write(`${goal.met ? "met   " : "MISSED"}  ${goal.target}: ${goal.actual}\n`);
+  process.stdout.write("\n");
   for (const result of results) {
     process.stdout.write(`${result.key}: ${result.description}\n`);
     if (result.drain.duplicates > 0) process.stdout.write(`  ${result.drain.duplicates} jobs ran more than once\n`);
@@ -86,11 +105,14 @@ async function main(): Promise<number> {
     },
     config,
     reference: REFERENCE,
+    floor,
     results,
     table,
+    targets: goals,
     failures,
   });
-  process.stdout.write(`\nresults written to ${RESULTS_FILE}\n`);
+  writeChart(CHART_FILE, renderChart(table, `${config.smoke ? "smoke, " : ""}${config.jobs} jobs, ${os.cpus().length} CPUs, ${started.toISOString().slice(0, 16)}Z`));
+  process.stdout.write(`\nresults written to ${RESULTS_FILE} and ${CHART_FILE}\n`);
   if (failures.length > 0) process.stdout.write(`FAILED: ${failures.map((f) => f.key).join(", ")}\n`);
   return failures.length > 0 ? 1 : 0;
 }
@@ -109,6 +131,14 @@ async function runOne(
       `${key}: enqueue ${Math.round(result.enqueue.jobsPerSecond)} jobs/s, drain ${Math.round(result.drain.jobsPerSecond)} jobs/s ` +
         `(${jobs} in ${result.drain.seconds.toFixed(2)} s), latency p50 ${result.latency.p50Ms} ms p99 ${result.latency.p99Ms} ms`,
     );
+    if (result.scale) {
+      const { idleRssMb, inFlight, streams } = result.scale;
+      say(
+        `${key}: broker RSS ${idleRssMb.toFixed(0)} MB idle, ${inFlight.rssMb.toFixed(0)} MB with ${inFlight.held} jobs in flight; ` +
+          `${streams.streams} streams drained ${streams.handled}/${streams.jobs} jobs at ${Math.round(streams.jobsPerSecond)} jobs/s, ` +
+          `${streams.workersWithJobs} streams got jobs, ${streams.errors} errors`,
+      );
+    }
     return result;
   } catch (error) {
     const logged = system.problems().slice(-10);

@@ -2,6 +2,7 @@ import type { ChildProcess } from "node:child_process";
 import pg from "pg";
 import { createClient, runWorker } from "../../clients/ts/src/index.js";
 import { forkTs, terminate } from "../children.js";
+import { measureScale } from "../extras.js";
 import { freePort } from "../postgres.js";
 import type { BenchQueues, JobPayload, OnJob, WorkerHandle, WorkerSpec } from "../protocol.js";
 import type { SystemFactory } from "./system.js";
@@ -39,6 +40,13 @@ export const createBaton: SystemFactory = async ({ postgres, config, queues }) =
   const baseUrl = `http://127.0.0.1:${port}`;
   const client = createClient({ baseUrl });
   const db = new pg.Pool({ connectionString: databaseUrl, max: 2 });
+  const unfinished = async (queue: string) => {
+    const { rows } = await db.query<{ n: string }>(
+      "select count(*) as n from baton.jobs where queue = $1 and state::text not in ('succeeded', 'dead', 'cancelled')",
+      [queue],
+    );
+    return Number(rows[0]!.n);
+  };
   return {
     key: "baton",
     description: `broker process; ${config.workerProcesses} worker processes x concurrency ${config.batonConcurrency} (one gRPC stream each)`,
@@ -49,14 +57,25 @@ export const createBaton: SystemFactory = async ({ postgres, config, queues }) =
     async enqueueOne(payload) {
       await client.enqueue(queues.latency, payload);
     },
-    async unfinished(queue) {
-      const { rows } = await db.query<{ n: string }>(
-        "select count(*) as n from baton.jobs where queue = $1 and state::text not in ('succeeded', 'dead', 'cancelled')",
-        [queue],
-      );
-      return Number(rows[0]!.n);
-    },
+    unfinished: (queue) => unfinished(queue),
     problems: () => log.problems,
+    async scale() {
+      return measureScale({
+        baseUrl,
+        brokerPid: broker.pid!,
+        async enqueue(queue, count) {
+          for (let first = 0; first < count; first += config.batchSize) {
+            const n = Math.min(config.batchSize, count - first);
+            await client.enqueueMany(Array.from({ length: n }, (_, k) => ({ queue, payload: { i: first + k } })));
+          }
+        },
+        unfinished: (queue) => unfinished(queue),
+        inFlight: config.inFlight,
+        streams: config.streams,
+        processes: config.streamProcesses,
+        streamJobs: config.streamJobs,
+      });
+    },
     async close() {
       await db.end();
       await terminate(broker, "SIGTERM", 15_000);

@@ -1,4 +1,5 @@
 import type { BenchConfig } from "../config.js";
+import type { ScaleResult } from "../extras.js";
 import type { BenchPostgres } from "../postgres.js";
 import type { BenchQueues, JobPayload, WorkerSpec } from "../protocol.js";
 
@@ -20,6 +21,8 @@ export interface SystemUnderTest {
   unfinished(queue: string): Promise<number>;
   /** Anything the system's processes logged at warn level or above, for the report. */
   problems(): string[];
+  /** Checks beyond the three phases that only a broker has (Baton: memory, stream count). */
+  scale?(): Promise<ScaleResult>;
   close(): Promise<void>;
 }
 
