@@ -146,8 +146,38 @@ export class LeaseKeeper {
     session.sink.leaseLost(lease.jobId);
   }
 
-  /** Writes this replica's open streams to the registry that ListWorkers reads. */
-  async registerWorkers(): Promise<void> {
+  /**
+   * Writes this replica's open streams to the registry that ListWorkers reads. At most one write runs at a time: callers during a
+   * write share the next one, which starts when it ends and so includes their sessions. A burst
+   * of new streams (1,000 workers connecting) costs two statements instead of one each, and
+   * concurrent upserts of the same rows can no longer deadlock.
+   */
+  registerWorkers(): Promise<void> {
+    if (this.nextRegistration) return this.nextRegistration;
+    if (this.registration) {
+      this.nextRegistration = this.registration
+        .catch(() => {})
+        .then(() => {
+          this.nextRegistration = undefined;
+          return this.startRegistration();
+        });
+      return this.nextRegistration;
+    }
+    return this.startRegistration();
+  }
+
+  private registration: Promise<void> | undefined;
+  private nextRegistration: Promise<void> | undefined;
+
+  private startRegistration(): Promise<void> {
+    const run = this.writeWorkers().finally(() => {
+      if (this.registration === run) this.registration = undefined;
+    });
+    this.registration = run;
+    return run;
+  }
+
+  private async writeWorkers(): Promise<void> {
     const sessions = [...this.options.sessions()];
     await workerUpsertMany(
       this.options.db,
