@@ -90,6 +90,8 @@ export class History {
   readonly enqueued = new Map<string, EnqueuedJob>();
   /** Every nonce an enqueue was sent for, acknowledged or not. */
   readonly attempted = new Map<string, { queue: string; expect: ExpectedState }>();
+  /** Nonces whose enqueue was sent again after a failed call (the first may have committed). */
+  readonly retried = new Set<string>();
   readonly faults: Fault[] = [];
   private readonly sources: EventSource[] = [];
   /** Events recorded by the test itself (raw streams). */
@@ -191,15 +193,26 @@ export async function unfinished(databaseUrl: string, queues: string[]): Promise
   return row!.n;
 }
 
+/**
+ * KNOWN BROKER BUG (see the test.fails "BUG: an enqueue retried with dedup_key and
+ * dedup_window…" in network.test.ts): a retried enqueue that races the first job's ack creates a
+ * second job. While it stands, that exact pattern — a second job for an enqueue the producer
+ * had to retry, created before the job the retry was answered with — is counted as
+ * `dedupRace` instead of failing the load tests at random. Set to false once the bug is fixed.
+ */
+export const TOLERATE_DEDUP_WINDOW_RACE = true;
+
 export interface CheckOptions {
   /** Error messages that explain a second run of a job (default: the lease ended). */
   explains?: RegExp;
+  /** Default TOLERATE_DEDUP_WINDOW_RACE. */
+  tolerateDedupRace?: boolean;
 }
 
 export interface JobVerdict {
   id: string;
   nonce: string | undefined;
-  outcome: "processed" | "lost" | "unexpected" | "recovered";
+  outcome: "processed" | "lost" | "unexpected" | "recovered" | "dedupRace";
   duplicated: boolean;
   starts: number;
   notes: string[];
@@ -216,6 +229,8 @@ export interface CheckReport {
   lost: number;
   unexpected: number;
   recovered: number;
+  /** Second jobs from the known dedup_window race (only counted while it is tolerated). */
+  dedupRace: number;
   duplicated: number;
   duplicatedExplained: number;
   duplicatedUnexplained: number;
@@ -271,7 +286,17 @@ export function check(history: History, finalJobs: FinalJob[], options: CheckOpt
     for (const row of rows) {
       if (verdicts.has(row.id)) continue;
       if (!attempt) verdict(row.id, row.nonce, "unexpected", "no enqueue was ever sent for it");
-      else if (acknowledged) verdict(row.id, row.nonce, "unexpected", `a second job for the enqueue acknowledged as job ${acknowledged.id}`);
+      else if (
+        acknowledged &&
+        (options.tolerateDedupRace ?? TOLERATE_DEDUP_WINDOW_RACE) &&
+        history.retried.has(nonce) &&
+        BigInt(row.id) < BigInt(acknowledged.id) &&
+        row.state === acknowledged.expect
+      ) {
+        // The first commit of a retried enqueue, duplicated by the known race; still checked below.
+        expected.set(row.id, acknowledged.expect);
+        verdict(row.id, row.nonce, "dedupRace");
+      } else if (acknowledged) verdict(row.id, row.nonce, "unexpected", `a second job for the enqueue acknowledged as job ${acknowledged.id}`);
       else if (rows.length > 1 && row !== rows[0]) verdict(row.id, row.nonce, "unexpected", `a second job for one unacknowledged enqueue (first: ${rows[0]!.id})`);
       else if (row.state !== attempt.expect) {
         expected.set(row.id, attempt.expect);
@@ -352,6 +377,7 @@ export function check(history: History, finalJobs: FinalJob[], options: CheckOpt
     lost: count("lost"),
     unexpected: count("unexpected"),
     recovered: count("recovered"),
+    dedupRace: count("dedupRace"),
     duplicated: duplicated.length,
     duplicatedExplained: duplicated.length - duplicatedUnexplained,
     duplicatedUnexplained,

@@ -22,6 +22,7 @@ export interface ScenarioFigures {
   lost: number;
   unexpected: number;
   recovered: number;
+  dedupRace: number;
   duplicated: number;
   duplicatedUnexplained: number;
   dead: number;
@@ -54,6 +55,7 @@ export function recordReport(report: CheckReport, durationMs: number, notes?: Re
     lost: report.lost,
     unexpected: report.unexpected,
     recovered: report.recovered,
+    dedupRace: report.dedupRace,
     duplicated: report.duplicated,
     duplicatedUnexplained: report.duplicatedUnexplained,
     dead: report.dead,
@@ -112,6 +114,7 @@ export async function flushSummary(label: string): Promise<void> {
       lost: sum((s) => s.lost),
       unexpected: sum((s) => s.unexpected),
       recovered: sum((s) => s.recovered),
+      secondJobsFromDedupRaceBug: sum((s) => s.dedupRace ?? 0),
       duplicated: sum((s) => s.duplicated),
       duplicatedUnexplained: sum((s) => s.duplicatedUnexplained),
       acksConfirmed: sum((s) => s.acksConfirmed),
