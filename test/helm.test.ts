@@ -255,7 +255,7 @@ describe.skipIf(skipReason !== undefined)(`Helm chart${skipReason ? ` (skipped: 
 
     test("auth is on by default; no tokens file without a Secret; no OTLP endpoint unless given", () => {
       const [broker] = brokerOf(manifests).spec.template.spec.containers;
-      expect(env(broker, "BATON_AUTH_ENABLED")?.value).toBe("true");
+      expect(env(broker, "BATON_AUTH")?.value).toBe("on");
       expect(env(broker, "BATON_AUTH_TOKENS_FILE")).toBeUndefined();
       expect(env(broker, "OTEL_EXPORTER_OTLP_ENDPOINT")).toBeUndefined();
       expect(env(broker, "OTEL_SERVICE_NAME")?.value).toBe("baton");
