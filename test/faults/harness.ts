@@ -10,7 +10,7 @@ import { expect } from "vitest";
 import { JobService } from "../../src/gen/baton/v1/job_service_pb.js";
 import { sql } from "../helpers/database.js";
 import { type ChildEnv, type TestProcess, killAll, spawnTs } from "../helpers/process.js";
-import { type Rng, rng } from "./config.js";
+import { type Rng, rng, timeoutMs } from "./config.js";
 import {
   type CheckOptions,
   type CheckReport,
@@ -26,10 +26,10 @@ import { recordReport } from "./summary.js";
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Polls until `condition` holds; a timeout says what was awaited (tests wait on outcomes). */
-export async function waitUntil(condition: () => Promise<boolean> | boolean, what: string, timeoutMs = 30_000, intervalMs = 50): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
+export async function waitUntil(condition: () => Promise<boolean> | boolean, what: string, limitMs = 30_000, intervalMs = 50): Promise<void> {
+  const deadline = Date.now() + timeoutMs(limitMs);
   while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs(limitMs)} ms waiting for ${what}`);
     await sleep(intervalMs);
   }
 }
@@ -241,7 +241,7 @@ export class Scenario {
     const ids = this.history.acknowledgedIds;
     expect(ids.length).toBeGreaterThan(0);
     try {
-      await waitUntil(async () => (await unfinished(databaseUrl, queues)) === 0, `every job of ${queues.join(", ")} to finish`, options.timeoutMs ?? 60_000, 100);
+      await waitUntil(async () => (await unfinished(databaseUrl, queues)) === 0, `every job of ${queues.join(", ")} to finish`, options.timeoutMs ?? timeoutMs(60_000), 100);
     } catch {
       // The checker names each job that did not finish.
     }
