@@ -221,15 +221,21 @@ returning j.queue;
 -- Notifies baton_finished once per queue, for WaitJob and for limited queues on other replicas.
 with locked as (
   -- Every statement that updates leased rows locks them in id order, so an ack batch and a
-  -- renewal batch over the same rows queue up instead of deadlocking.
-  select j.id from baton.jobs j where j.id = any($1::bigint[]) order by j.id for update
+  -- renewal batch over the same rows queue up instead of deadlocking. The acks travel with
+  -- their locked rows, so the update below joins jobs by primary key only: joining a CTE of
+  -- locked ids with the acks made the generic plan of this prepared statement a nested loop
+  -- over both (1,000 acks: 150-350 ms instead of 10-25 ms).
+  select a.id, a.lease_token, a.result
+  from baton.jobs j join unnest($1::bigint[], $2::uuid[], $3::bytea[]) as a(id, lease_token, result) on j.id = a.id
+  order by j.id
+  for update of j
 ),
 acked as (
   update baton.jobs j
   set state = 'succeeded', finish_time = coalesce($4::timestamptz, now()), result = a.result,
       lease_token = null, lease_expire_time = null, lease_owner = null, attempt_deadline = null
-  from unnest($1::bigint[], $2::uuid[], $3::bytea[]) as a(id, lease_token, result), locked
-  where j.id = a.id and locked.id = a.id and j.lease_token = a.lease_token and j.state = 'leased'
+  from locked a
+  where j.id = a.id and j.lease_token = a.lease_token and j.state = 'leased'
   returning j.id, j.queue
 ),
 notified as (
@@ -315,16 +321,20 @@ where j.id = p.id and j.lease_token = p.lease_token and j.state = 'leased';
 -- Extends every listed lease by its queue's lease duration (else $3 seconds), never past the
 -- attempt's deadline; a lease missing from the output was lost (reaped, settled elsewhere)
 -- and its worker must be told.
+-- Locks in id order like JobAckMany, with the leases carried along for the same reason.
 with locked as (
-  select j.id from baton.jobs j where j.id = any($1::bigint[]) order by j.id for update
+  select l.id, l.lease_token
+  from baton.jobs j join unnest($1::bigint[], $2::uuid[]) as l(id, lease_token) on j.id = l.id
+  order by j.id
+  for update of j
 )
 update baton.jobs j
 set lease_expire_time = least(
       coalesce($4::timestamptz, now()) + coalesce(
         (select q.lease_duration from baton.queues q where q.name = j.queue), make_interval(secs => $3::float8)),
       coalesce(j.attempt_deadline, 'infinity'))
-from unnest($1::bigint[], $2::uuid[]) as l(id, lease_token), locked
-where j.id = l.id and locked.id = l.id and j.lease_token = l.lease_token and j.state = 'leased'
+from locked l
+where j.id = l.id and j.lease_token = l.lease_token and j.state = 'leased'
 returning j.id;
 
 -- name: JobFindExpired
