@@ -294,3 +294,13 @@ describe("revocation", () => {
     expect(error.rawMessage).toMatch(/was revoked/);
   });
 });
+
+test("the baton CLI sends BATON_TOKEN as its bearer token", async () => {
+  const run = async (env: Record<string, string | undefined>) => {
+    const cli = spawnTs("src/cli/main.ts", { BATON_URL: broker.baseUrl, ...env }, ["queues", "list", "--json"]);
+    processes.push(cli);
+    return cli.exited;
+  };
+  expect(await run({ BATON_TOKEN: undefined })).toBe(1);
+  expect(await run({ BATON_TOKEN: admin.secret })).toBe(0);
+});

@@ -1,4 +1,4 @@
-import { type Client, type Transport, createClient } from "@connectrpc/connect";
+import { type Client, type Interceptor, type Transport, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { JobService } from "../gen/baton/v1/job_service_pb.js";
 import { QueueService } from "../gen/baton/v1/queue_service_pb.js";
@@ -18,9 +18,16 @@ export interface BrokerClients {
   workers: Client<typeof WorkerService>;
 }
 
-/** Clients of every service over one gRPC (HTTP/2) connection to the broker at `url`. */
-export function connect(url: string): BrokerClients {
-  const transport: Transport = createGrpcTransport({ baseUrl: url, defaultTimeoutMs: CALL_TIMEOUT_MS });
+/**
+ * Clients of every service over one gRPC (HTTP/2) connection to the broker at `url`. With
+ * authentication on, the API token comes from BATON_TOKEN and is sent as a bearer token.
+ */
+export function connect(url: string, token = process.env.BATON_TOKEN): BrokerClients {
+  const bearer: Interceptor = (next) => (request) => {
+    if (token) request.header.set("authorization", `Bearer ${token}`);
+    return next(request);
+  };
+  const transport: Transport = createGrpcTransport({ baseUrl: url, defaultTimeoutMs: CALL_TIMEOUT_MS, interceptors: [bearer] });
   return {
     jobs: createClient(JobService, transport),
     queues: createClient(QueueService, transport),
