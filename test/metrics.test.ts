@@ -68,7 +68,7 @@ test("counters, histograms and gauges match the jobs processed, on every replica
   await settle(fail, "nack", { error: "first", retryDelay: { seconds: 0n } });
   await settle(fail, "nack", { error: "second", deadLetter: true });
   fail.close();
-  const { job: cancelled } = await broker.jobs.enqueueJob({ queue: "m-fail", delay: { seconds: 3600n } });
+  const { job: cancelled } = await broker.jobs.enqueueJob({ queue: "m-fail", start: { case: "delay", value: { seconds: 3600n } } });
   await broker.jobs.cancelJob({ id: cancelled!.id });
 
   // m-timeout: one attempt outlives its timeout; the lease is revoked and the job ends DEAD.

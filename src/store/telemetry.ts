@@ -20,8 +20,7 @@ export interface SpanRow {
   id: string;
   /** 32 lowercase hex digits. */
   trace_id: string;
-  /** 16 lowercase hex digits. */
-  span_id: string;
+  /** send spans only: the parent, 16 lowercase hex digits; null for a root span. */
   parent_span_id: string | null;
   operation: "send" | "process" | "blocked";
   start_us: string;

@@ -6,7 +6,7 @@ import type { ReadableSpan, SpanExporter, TimedEvent } from "@opentelemetry/sdk-
 import type { Database } from "../store/database.js";
 import { type SpanRow, spanExporterForget, spanExporterSeen, spanOutboxClaim, spanOutboxDelete, spanOutboxTrim } from "../store/telemetry.js";
 import type { Logger } from "./log.js";
-import { sendSpanId } from "./trace-context.js";
+import { blockedSpanId, processSpanId, sendSpanId } from "./trace-context.js";
 
 export interface SpanRelayOptions {
   db: Database;
@@ -188,13 +188,16 @@ export function toReadableSpan(row: SpanRow, resource: Resource): ReadableSpan {
     }
   }
 
+  // Ids as the database derives them (baton.send_span_id and friends): a send span's parent
+  // is stored, the other spans hang under their job's send span.
+  const spanId =
+    row.operation === "send" ? sendSpanId(row.job_id) : row.operation === "process" ? processSpanId(row.job_id, row.attempt, row.run) : blockedSpanId(row.job_id);
+  const parentSpanId = row.operation === "send" ? row.parent_span_id : sendSpanId(row.job_id);
   return {
     name: `${row.operation} ${row.queue}`,
     kind,
-    spanContext: () => ({ traceId: row.trace_id, spanId: row.span_id, traceFlags: TraceFlags.SAMPLED }),
-    parentSpanContext: row.parent_span_id
-      ? { traceId: row.trace_id, spanId: row.parent_span_id, traceFlags: TraceFlags.SAMPLED, isRemote: true }
-      : undefined,
+    spanContext: () => ({ traceId: row.trace_id, spanId, traceFlags: TraceFlags.SAMPLED }),
+    parentSpanContext: parentSpanId ? { traceId: row.trace_id, spanId: parentSpanId, traceFlags: TraceFlags.SAMPLED, isRemote: true } : undefined,
     startTime: microsToHrTime(start),
     endTime: microsToHrTime(end),
     duration: microsToHrTime(end - start),

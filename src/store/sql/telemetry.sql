@@ -5,7 +5,7 @@
 -- The oldest $1 committed spans that no other replica is exporting; they stay locked until
 -- this transaction deletes them (exported) or rolls back (the export failed). Times in
 -- microseconds since the epoch, exactly.
-select id, replace(trace_id::text, '-', '') as trace_id, span_id, parent_span_id, operation,
+select id, replace(trace_id::text, '-', '') as trace_id, parent_span_id, operation,
        (extract(epoch from start_time) * 1000000)::bigint as start_us,
        (extract(epoch from end_time) * 1000000)::bigint as end_us,
        job_id, queue, chain_id, parent_job_id, attempt, run, outcome, error, replica,

@@ -25,18 +25,19 @@ alter table baton.jobs alter column trace_id set default gen_random_uuid();
 -- trigger computes it again when the attempt ends. `run` is the number of failed attempts
 -- before this one (jsonb_array_length(errors) when it was claimed): attempt numbers start
 -- over when RetryJob revives a job, the error history does not. src/telemetry/trace-context.ts
--- computes the same ids.
+-- computes the same ids. Explicit ::text casts keep the bodies immutable (bigint || text is
+-- only stable), so the planner inlines these into the triggers' statements.
 create function baton.send_span_id(job_id bigint) returns text
-language sql immutable parallel safe as $$ select substr(md5('send:' || job_id), 1, 16) $$;
+language sql immutable parallel safe as $$ select substr(md5('send:' || job_id::text), 1, 16) $$;
 
 create function baton.process_span_id(job_id bigint, attempt integer, run integer) returns text
-language sql immutable parallel safe as $$ select substr(md5('process:' || job_id || ':' || attempt || ':' || run), 1, 16) $$;
+language sql immutable parallel safe as $$ select substr(md5('process:' || job_id::text || ':' || attempt::text || ':' || run::text), 1, 16) $$;
 
 create function baton.blocked_span_id(job_id bigint) returns text
-language sql immutable parallel safe as $$ select substr(md5('blocked:' || job_id), 1, 16) $$;
+language sql immutable parallel safe as $$ select substr(md5('blocked:' || job_id::text), 1, 16) $$;
 
 create function baton.job_trace_id(trace_id uuid, chain_id bigint) returns uuid
-language sql immutable parallel safe as $$ select coalesce(trace_id, md5('baton-trace:' || chain_id)::uuid) $$;
+language sql immutable parallel safe as $$ select coalesce(trace_id, md5('baton-trace:' || chain_id::text)::uuid) $$;
 
 -- Fills the trace context of continuations, jobs that join a chain, and jobs with a producer
 -- traceparent (the WHEN clause of the trigger below picks them; other jobs keep the defaults).
@@ -102,7 +103,9 @@ create trigger jobs_trace_context
 create table baton.span_outbox (
   id bigint generated always as identity primary key,
   trace_id uuid not null,
-  span_id text not null,
+  -- Only a send span's parent is stored (the producer's span, or the attempt that created a
+  -- continuation). The span's own id, and the parent of the others (their send span), follow
+  -- from job_id, attempt and run: the relay derives them, which keeps md5 off the hot path.
   parent_span_id text,
   operation text not null,
   start_time timestamptz not null,
@@ -163,12 +166,13 @@ language sql immutable parallel safe as $$
 $$;
 
 -- The le label of the bucket that counts `seconds`: the smallest bound >= seconds, else +Inf.
--- width_bucket over the negated bounds counts the bounds >= seconds in one C call.
+-- width_bucket over the negated bounds counts the bounds >= seconds in one C call; past the
+-- last bound the subscript is out of range (null). One expression, so the planner inlines it.
 create function baton.metric_bucket(seconds double precision) returns text
 language sql immutable parallel safe as $$
-  select case when k = 0 then '+Inf' else (baton.metric_bounds())[18 - k + 1]::text end
-  from (select width_bucket(-seconds,
-    '{-3600,-1800,-600,-300,-120,-60,-30,-10,-5,-2.5,-1,-0.5,-0.25,-0.1,-0.05,-0.025,-0.01,-0.005}'::double precision[]) as k) b
+  select coalesce((baton.metric_bounds())[19 - width_bucket(-seconds,
+    '{-3600,-1800,-600,-300,-120,-60,-30,-10,-5,-2.5,-1,-0.5,-0.25,-0.1,-0.05,-0.025,-0.01,-0.005}'::double precision[])]::text,
+    '+Inf')
 $$;
 
 -- Created jobs: the enqueued counter, and a send span each.
@@ -183,9 +187,9 @@ begin
   on conflict (name, queue, label, backend) do update set value = m.value + excluded.value;
 
   if baton.span_export_active() then
-    insert into baton.span_outbox (trace_id, span_id, parent_span_id, operation, start_time, end_time,
+    insert into baton.span_outbox (trace_id, parent_span_id, operation, start_time, end_time,
                                    job_id, queue, chain_id, parent_job_id)
-    select baton.job_trace_id(n.trace_id, n.chain_id), baton.send_span_id(n.id), n.send_parent_span_id, 'send',
+    select baton.job_trace_id(n.trace_id, n.chain_id), n.send_parent_span_id, 'send',
            n.create_time, greatest(n.create_time, inserted_time), n.id, n.queue, n.chain_id, n.parent_id
     from new_jobs n;
   end if;
@@ -220,45 +224,44 @@ begin
     from new_jobs n join old_jobs o on o.id = n.id
     where n.state <> o.state
   ),
+  -- Seconds observed by the histograms: attempts that ended, and claims.
+  durations as (
+    select 'job_run_duration_seconds' as name, queue, greatest(date_part('epoch', end_time - old_attempt_start_time), 0) as seconds
+    from changed where attempt_ended and old_attempt_start_time is not null
+    union all
+    select 'job_queue_wait_seconds', queue, greatest(date_part('epoch', coalesce(attempt_start_time, now()) - old_run_time), 0)
+    from changed where old_state = 'available' and state = 'leased'
+  ),
   observations as (
-    select 'jobs_finished_total' as name, queue, state::text as label, 1::double precision as value
+    select 'jobs_finished_total' as name, queue, state::text as label, count(*)::double precision as value
     from changed where state in ('succeeded', 'dead', 'cancelled') and old_state not in ('succeeded', 'dead', 'cancelled')
+    group by queue, state
     union all
-    select 'jobs_retried_total', queue, '', 1 from changed where attempt_ended and state = 'available'
+    select 'jobs_retried_total', queue, '', count(*) from changed where attempt_ended and state = 'available' group by queue
     union all
-    select 'leases_expired_total', queue, '', 1
-    from changed where attempt_ended and state <> 'succeeded' and lease_ran_out
+    select 'leases_expired_total', queue, '', count(*)
+    from changed where attempt_ended and state <> 'succeeded' and lease_ran_out group by queue
     union all
-    select 'job_run_duration_seconds', queue, l.label, l.value
-    from changed,
-         lateral (select greatest(extract(epoch from end_time - old_attempt_start_time)::double precision, 0) as seconds) d,
-         lateral (values (baton.metric_bucket(d.seconds), 1::double precision), ('sum', d.seconds)) l(label, value)
-    where attempt_ended and old_attempt_start_time is not null
+    select name, queue, baton.metric_bucket(seconds), count(*) from durations group by 1, 2, 3
     union all
-    select 'job_queue_wait_seconds', queue, l.label, l.value
-    from changed,
-         lateral (select greatest(extract(epoch from coalesce(attempt_start_time, now()) - old_run_time)::double precision, 0) as seconds) d,
-         lateral (values (baton.metric_bucket(d.seconds), 1::double precision), ('sum', d.seconds)) l(label, value)
-    where old_state = 'available' and state = 'leased'
+    select name, queue, 'sum', sum(seconds) from durations group by 1, 2
   ),
   counted as (
     insert into baton.metric_counters as m (name, queue, label, backend, value)
-    select name, queue, label, pg_backend_pid(), sum(value)
-    from observations group by name, queue, label order by name, queue, label
+    select name, queue, label, pg_backend_pid(), value from observations order by name, queue, label
     on conflict (name, queue, label, backend) do update set value = m.value + excluded.value
     returning 1
   )
-  insert into baton.span_outbox (trace_id, span_id, parent_span_id, operation, start_time, end_time, job_id, queue,
+  insert into baton.span_outbox (trace_id, operation, start_time, end_time, job_id, queue,
                                  chain_id, parent_job_id, attempt, run, outcome, error, replica, ready_time, links)
-  select baton.job_trace_id(c.trace_id, c.chain_id), baton.process_span_id(c.id, c.attempt, c.old_runs),
-         baton.send_span_id(c.id), 'process', coalesce(c.old_attempt_start_time, c.end_time), c.end_time,
+  select baton.job_trace_id(c.trace_id, c.chain_id), 'process', coalesce(c.old_attempt_start_time, c.end_time), c.end_time,
          c.id, c.queue, c.chain_id, c.parent_id, c.attempt, c.old_runs,
          case when c.state = 'available' then 'retried' else c.state::text end,
          case when c.state <> 'succeeded' then c.last_error end, c.old_lease_owner, c.old_run_time, null
   from changed c
   where spans and c.attempt_ended
   union all
-  select baton.job_trace_id(c.trace_id, c.chain_id), baton.blocked_span_id(c.id), baton.send_span_id(c.id), 'blocked',
+  select baton.job_trace_id(c.trace_id, c.chain_id), 'blocked',
          c.create_time, now(), c.id, c.queue, c.chain_id, c.parent_id, c.attempt, c.old_runs, c.state::text,
          case when c.state = 'cancelled' then c.last_error end, null, null,
          (select jsonb_agg(jsonb_build_object(
