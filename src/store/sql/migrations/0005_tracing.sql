@@ -165,14 +165,13 @@ language sql immutable parallel safe as $$
   select '{0.005,0.01,0.025,0.05,0.1,0.25,0.5,1,2.5,5,10,30,60,120,300,600,1800,3600}'::double precision[]
 $$;
 
--- The le label of the bucket that counts `seconds`: the smallest bound >= seconds, else +Inf.
--- width_bucket over the negated bounds counts the bounds >= seconds in one C call; past the
--- last bound the subscript is out of range (null). One expression, so the planner inlines it.
-create function baton.metric_bucket(seconds double precision) returns text
+-- The bucket that counts `seconds`: the index in baton.metric_bounds() of the smallest bound
+-- >= seconds, or 19 (+Inf) past the last. width_bucket over the negated bounds counts the
+-- bounds >= seconds in one C call. One expression, so the planner inlines it.
+create function baton.metric_bucket_index(seconds double precision) returns integer
 language sql immutable parallel safe as $$
-  select coalesce((baton.metric_bounds())[19 - width_bucket(-seconds,
-    '{-3600,-1800,-600,-300,-120,-60,-30,-10,-5,-2.5,-1,-0.5,-0.25,-0.1,-0.05,-0.025,-0.01,-0.005}'::double precision[])]::text,
-    '+Inf')
+  select 19 - width_bucket(-seconds,
+    '{-3600,-1800,-600,-300,-120,-60,-30,-10,-5,-2.5,-1,-0.5,-0.25,-0.1,-0.05,-0.025,-0.01,-0.005}'::double precision[])
 $$;
 
 -- Created jobs: the enqueued counter, and a send span each.
@@ -202,35 +201,33 @@ create trigger jobs_inserted_telemetry
   referencing new table as new_jobs
   for each statement execute function baton.jobs_inserted_telemetry();
 
--- State changes: counters, histograms, and the process and blocked spans. One statement over
--- the transition tables; updates that change no state (lease renewals, progress, adoption)
--- fall out at the join.
+-- State changes: counters, histograms, and the process and blocked spans. Set-based over the
+-- transition tables; updates that change no state (lease renewals, progress, adoption) fall
+-- out at the join. The counters read a narrow join; the spans, when some replica exports
+-- them, a join of their own.
 create function baton.jobs_updated_telemetry() returns trigger
 language plpgsql as $$
-declare
-  spans boolean := baton.span_export_active();
 begin
+  -- An attempt ended when a leased job left leased with its attempt kept (JobUnclaim takes
+  -- the attempt back: not one). Its lease ran out when it expired (its holder vanished) or the
+  -- attempt outlived its timeout.
   with changed as materialized (
-    select n.id, n.queue, n.state, n.attempt, n.chain_id, n.parent_id, n.trace_id, n.create_time,
-           n.finish_time, n.last_error, n.depends_on, n.attempt_start_time,
-           o.state as old_state, o.attempt_start_time as old_attempt_start_time, o.run_time as old_run_time,
-           -- The lease ran out: it expired (its holder vanished) or the attempt outlived its timeout.
-           (o.lease_expire_time <= now() or o.attempt_deadline <= now()) as lease_ran_out,
-           o.lease_owner as old_lease_owner,
-           jsonb_array_length(o.errors) as old_runs,
-           -- An attempt ended (a claim undone by JobUnclaim takes its attempt back: not one).
+    select n.queue, n.state, o.state as old_state,
            (o.state = 'leased' and n.state <> 'leased' and n.attempt = o.attempt) as attempt_ended,
-           coalesce(n.finish_time, now()) as end_time
+           (o.lease_expire_time <= now() or o.attempt_deadline <= now()) as lease_ran_out,
+           case when o.state = 'leased' and n.state <> 'leased' and n.attempt = o.attempt
+                then greatest(date_part('epoch', coalesce(n.finish_time, now()) - o.attempt_start_time), 0) end as run_seconds,
+           case when o.state = 'available' and n.state = 'leased'
+                then greatest(date_part('epoch', coalesce(n.attempt_start_time, now()) - o.run_time), 0) end as wait_seconds
     from new_jobs n join old_jobs o on o.id = n.id
     where n.state <> o.state
   ),
-  -- Seconds observed by the histograms: attempts that ended, and claims.
-  durations as (
-    select 'job_run_duration_seconds' as name, queue, greatest(date_part('epoch', end_time - old_attempt_start_time), 0) as seconds
-    from changed where attempt_ended and old_attempt_start_time is not null
+  buckets as (
+    select 'job_run_duration_seconds' as name, queue, baton.metric_bucket_index(run_seconds) as k, count(*) as n, sum(run_seconds) as total
+    from changed where run_seconds is not null group by queue, k
     union all
-    select 'job_queue_wait_seconds', queue, greatest(date_part('epoch', coalesce(attempt_start_time, now()) - old_run_time), 0)
-    from changed where old_state = 'available' and state = 'leased'
+    select 'job_queue_wait_seconds', queue, baton.metric_bucket_index(wait_seconds) as k, count(*), sum(wait_seconds)
+    from changed where wait_seconds is not null group by queue, k
   ),
   observations as (
     select 'jobs_finished_total' as name, queue, state::text as label, count(*)::double precision as value
@@ -242,28 +239,31 @@ begin
     select 'leases_expired_total', queue, '', count(*)
     from changed where attempt_ended and state <> 'succeeded' and lease_ran_out group by queue
     union all
-    select name, queue, baton.metric_bucket(seconds), count(*) from durations group by 1, 2, 3
+    select name, queue, coalesce((baton.metric_bounds())[k]::text, '+Inf'), n from buckets
     union all
-    select name, queue, 'sum', sum(seconds) from durations group by 1, 2
-  ),
-  counted as (
-    insert into baton.metric_counters as m (name, queue, label, backend, value)
-    select name, queue, label, pg_backend_pid(), value from observations order by name, queue, label
-    on conflict (name, queue, label, backend) do update set value = m.value + excluded.value
-    returning 1
+    select name, queue, 'sum', sum(total) from buckets group by name, queue
   )
+  insert into baton.metric_counters as m (name, queue, label, backend, value)
+  select name, queue, label, pg_backend_pid(), value from observations order by name, queue, label
+  on conflict (name, queue, label, backend) do update set value = m.value + excluded.value;
+
+  if not baton.span_export_active() then
+    return null;
+  end if;
   insert into baton.span_outbox (trace_id, operation, start_time, end_time, job_id, queue,
                                  chain_id, parent_job_id, attempt, run, outcome, error, replica, ready_time, links)
-  select baton.job_trace_id(c.trace_id, c.chain_id), 'process', coalesce(c.old_attempt_start_time, c.end_time), c.end_time,
-         c.id, c.queue, c.chain_id, c.parent_id, c.attempt, c.old_runs,
-         case when c.state = 'available' then 'retried' else c.state::text end,
-         case when c.state <> 'succeeded' then c.last_error end, c.old_lease_owner, c.old_run_time, null
-  from changed c
-  where spans and c.attempt_ended
+  select baton.job_trace_id(n.trace_id, n.chain_id), 'process', coalesce(o.attempt_start_time, n.finish_time, now()),
+         coalesce(n.finish_time, now()), n.id, n.queue, n.chain_id, n.parent_id, n.attempt,
+         -- Failed attempts before this one, as when it was claimed (see baton.process_span_id).
+         jsonb_array_length(o.errors),
+         case when n.state = 'available' then 'retried' else n.state::text end,
+         case when n.state <> 'succeeded' then n.last_error end, o.lease_owner, o.run_time, null
+  from new_jobs n join old_jobs o on o.id = n.id
+  where o.state = 'leased' and n.state <> 'leased' and n.attempt = o.attempt
   union all
-  select baton.job_trace_id(c.trace_id, c.chain_id), 'blocked',
-         c.create_time, now(), c.id, c.queue, c.chain_id, c.parent_id, c.attempt, c.old_runs, c.state::text,
-         case when c.state = 'cancelled' then c.last_error end, null, null,
+  select baton.job_trace_id(n.trace_id, n.chain_id), 'blocked', n.create_time, now(), n.id, n.queue, n.chain_id,
+         n.parent_id, n.attempt, jsonb_array_length(o.errors), n.state::text,
+         case when n.state = 'cancelled' then n.last_error end, null, null,
          (select jsonb_agg(jsonb_build_object(
                    'trace_id', baton.job_trace_id(b.trace_id, b.chain_id),
                    -- A failed attempt added its error; a blocker that never ran links its send span.
@@ -271,9 +271,9 @@ begin
                                    when b.state = 'dead' then baton.process_span_id(b.id, b.attempt, jsonb_array_length(b.errors) - 1)
                                    else baton.send_span_id(b.id) end,
                    'job_id', b.id::text, 'state', b.state) order by b.id)
-          from baton.jobs b where b.id = any(c.depends_on))
-  from changed c
-  where spans and c.old_state = 'blocked';
+          from baton.jobs b where b.id = any(n.depends_on))
+  from new_jobs n join old_jobs o on o.id = n.id
+  where o.state = 'blocked' and n.state <> 'blocked';
   return null;
 end;
 $$;
