@@ -10,8 +10,6 @@ import { flushSummary } from "./summary.js";
 
 afterAll(() => flushSummary("broker"));
 
-const confirmedAcks = (scenario: Scenario) => scenario.history.workerEvents().filter((e) => e.event === "settled" && e.ok).length;
-
 async function leasesOf(databaseUrl: string, replica: string) {
   return sql<{ id: string; lease_token: string; attempt: number }>(
     databaseUrl,
@@ -38,7 +36,7 @@ describe.each(SEEDS)("seed %i", (seed) => {
         let orphaned = 0;
         for (let k = 0; k < kills; k++) {
           const threshold = Math.floor((total * (k + 1)) / (kills + 2)) + scenario.random.int(-10, 10);
-          await waitUntil(() => confirmedAcks(scenario) >= threshold, `${threshold} acks`, 60_000);
+          await waitUntil(() => scenario.confirmedAcks() >= threshold, `${threshold} acks`, 60_000);
           broker.process.kill("SIGKILL");
           await broker.process.exited;
           scenario.history.fault("broker SIGKILL", { replica: broker.replica });
@@ -88,7 +86,7 @@ describe.each(SEEDS)("seed %i", (seed) => {
         const total = size(600);
         const producing = scenario.producer([b1.url, b2.url, b3.url], true).run(queue, total, 20, 30);
         const threshold = Math.floor(total / 3) + scenario.random.int(-20, 20);
-        await waitUntil(() => confirmedAcks(scenario) >= threshold, `${threshold} acks`, 60_000);
+        await waitUntil(() => scenario.confirmedAcks() >= threshold, `${threshold} acks`, 60_000);
         b2.process.kill("SIGKILL");
         await b2.process.exited;
         scenario.history.fault("replica SIGKILL", { replica: b2.replica });

@@ -14,8 +14,6 @@ import { flushSummary } from "./summary.js";
 
 afterAll(() => flushSummary("database"));
 
-const confirmedAcks = (scenario: Scenario) => scenario.history.workerEvents().filter((e) => e.event === "settled" && e.ok).length;
-
 /** Terminates the backends of this database with the given application names; returns their pids. */
 async function terminate(databaseUrl: string, applicationNames: string[]): Promise<number[]> {
   const rows = await sql<{ pid: number }>(
@@ -83,7 +81,7 @@ describe.each(SEEDS)("seed %i", (seed) => {
         const targets = [["baton"], ["baton-listener"], ["baton", "baton-listener"]];
         for (let k = 0; k < kills; k++) {
           const threshold = Math.floor((total * (k + 1)) / (kills + 2)) + scenario.random.int(-10, 10);
-          await waitUntil(() => confirmedAcks(scenario) >= threshold, `${threshold} acks`, 60_000);
+          await waitUntil(() => scenario.confirmedAcks() >= threshold, `${threshold} acks`, 60_000);
           const names = scenario.random.pick(targets);
           const pids = await terminate(databaseUrl, names);
           scenario.history.fault(`pg_terminate_backend ${names.join("+")}`, { backends: pids.length });
@@ -148,7 +146,7 @@ describe.each(SEEDS)("seed %i", (seed) => {
   );
 
   test(
-    "an ack whose write fails (its connection is terminated) is answered 'retry'; a worker that retries gets it committed",
+    "an ack whose write fails (its connection is terminated) is refused; the lease lapses and the job runs again",
     async () => {
       const scenario = new Scenario("settle-write-fails", seed);
       const databaseUrl = await createTestDatabase();
@@ -157,19 +155,23 @@ describe.each(SEEDS)("seed %i", (seed) => {
       try {
         const queue = `settle-${seed}`;
         const worker = await scenario.worker({ urls: [broker.url], queues: [queue], id: "w", concurrency: 1 });
-        const [id] = await scenario.producer([broker.url]).enqueue(queue, 1, { workMs: 500 });
-        await worker.waitFor((e) => e.event === "start" && e.id === id);
+        const [id] = await scenario.producer([broker.url]).enqueue(queue, 1, { workMs: 500, slowOnce: true });
+        const first = await worker.waitFor((e) => e.event === "start" && e.id === id);
         await withLock(databaseUrl, "select 1 from baton.jobs where id = $1 for update", [id], async () => {
           await terminateWaiting(databaseUrl, "%Settles attempts as succeeded%");
           scenario.history.fault("pg_terminate_backend during ack");
           await worker.waitFor((e) => e.event === "settled" && e.id === id && e.ok === false);
         });
         const refused = worker.events.find((e) => e.event === "settled" && e.id === id)!;
-        expect(refused.error).toMatch(/could not be written; retry/);
-        await worker.waitFor((e) => e.event === "settled" && e.id === id && e.ok === true);
+        expect(refused.error).toMatch(/could not be written/);
+        // Nothing was written; the lease is no longer renewed, expires, and the job runs again.
+        const second = await worker.waitFor((e) => e.event === "start" && e.id === id && e.lease !== first.lease);
+        await worker.waitFor((e) => e.event === "settled" && e.id === id && e.start === second.lease && e.ok === true);
         const report = await scenario.verify(databaseUrl, [queue]);
         expect(report.settleErrors).toBe(1);
-        expect(report.duplicated).toBe(0);
+        expect(report.duplicatedExplained).toBe(1);
+        const [row] = await sql<{ errors: { message: string }[] }>(databaseUrl, "select errors from baton.jobs where id = $1", [id]);
+        expect(row!.errors.map((e) => e.message)).toEqual(["lease expired"]);
       } finally {
         await scenario.cleanup();
       }

@@ -228,6 +228,11 @@ export class Scenario {
     return child;
   }
 
+  /** Acks the broker confirmed so far (fault schedules key off progress, not time). */
+  confirmedAcks(): number {
+    return this.history.workerEvents().filter((e) => e.event === "settled" && e.ok).length;
+  }
+
   track(child: TestProcess): TestProcess {
     this.processes.push(child);
     return child;

@@ -17,8 +17,6 @@ import { startTcpProxy } from "./tcp-proxy.js";
 
 afterAll(() => flushSummary("network"));
 
-const confirmedAcks = (scenario: Scenario) => scenario.history.workerEvents().filter((e) => e.event === "settled" && e.ok).length;
-
 describe.each(SEEDS)("seed %i", (seed) => {
   test(
     "latency and connection resets between workers, producer and broker: nothing lost, reruns explained",
@@ -37,7 +35,7 @@ describe.each(SEEDS)("seed %i", (seed) => {
         const faults = size(6);
         for (let k = 0; k < faults; k++) {
           const threshold = Math.floor((total * (k + 1)) / (faults + 2)) + scenario.random.int(-10, 10);
-          await waitUntil(() => confirmedAcks(scenario) >= threshold, `${threshold} acks`, 60_000);
+          await waitUntil(() => scenario.confirmedAcks() >= threshold, `${threshold} acks`, 60_000);
           if (scenario.random.next() < 0.5) {
             const [min, max] = [scenario.random.int(0, 50), scenario.random.int(60, 300)];
             proxy.delay(min, max);

@@ -15,8 +15,6 @@ import { flushSummary } from "./summary.js";
 
 afterAll(() => flushSummary("postgres"));
 
-const confirmedAcks = (scenario: Scenario) => scenario.history.workerEvents().filter((e) => e.event === "settled" && e.ok).length;
-
 const alive = (pid: number) => {
   try {
     process.kill(pid, 0);
@@ -54,7 +52,7 @@ describe.each(SEEDS)("seed %i", (seed) => {
         const restarts = size(2);
         for (let k = 0; k < restarts; k++) {
           const threshold = Math.floor((total * (k + 1)) / (restarts + 2)) + scenario.random.int(-10, 10);
-          await waitUntil(() => confirmedAcks(scenario) >= threshold, `${threshold} acks`, 90_000);
+          await waitUntil(() => scenario.confirmedAcks() >= threshold, `${threshold} acks`, 90_000);
           const downMs = scenario.random.int(0, 2_500);
           await crash(server);
           await sleep(downMs);

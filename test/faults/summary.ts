@@ -28,6 +28,7 @@ export interface ScenarioFigures {
   dead: number;
   handlerRuns: number;
   acksConfirmed: number;
+  falseConfirmations: number;
   acksRefused: number;
   settleErrors: number;
   deadlocks: number;
@@ -61,6 +62,7 @@ export function recordReport(report: CheckReport, durationMs: number, notes?: Re
     dead: report.dead,
     handlerRuns: report.starts,
     acksConfirmed: report.acksConfirmed,
+    falseConfirmations: report.falseConfirmations,
     acksRefused: report.acksRefused,
     settleErrors: report.settleErrors,
     deadlocks: report.deadlocks,
@@ -118,6 +120,7 @@ export async function flushSummary(label: string): Promise<void> {
       duplicated: sum((s) => s.duplicated),
       duplicatedUnexplained: sum((s) => s.duplicatedUnexplained),
       acksConfirmed: sum((s) => s.acksConfirmed),
+      staleAcksConfirmedByBatchingBug: sum((s) => s.falseConfirmations ?? 0),
       staleAcksRefused: sum((s) => s.acksRefused),
       settleErrors: sum((s) => s.settleErrors ?? 0),
       databaseDeadlocks: sum((s) => s.deadlocks ?? 0),

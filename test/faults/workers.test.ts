@@ -1,13 +1,13 @@
 /**
  * Worker faults against one broker: SIGKILL under load, SIGSTOP past the lease (the late ack
- * is refused), a poison job that kills every worker that runs it, and a consumer that stops
- * reading its stream.
+ * is refused), a poison job that kills every worker that runs it, a consumer that stops
+ * reading its stream, and one that stops reading but floods acks.
  */
+import { readFileSync } from "node:fs";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { afterAll, describe, expect, test } from "vitest";
 import { Health, HealthCheckResponse_ServingStatus } from "../../src/gen/grpc/health/v1/health_pb.js";
-import { readFileSync } from "node:fs";
 import { type TestBroker, startTestBroker } from "../helpers/broker.js";
 import { createTestDatabase, sql } from "../helpers/database.js";
 import type { TestProcess } from "../helpers/process.js";
@@ -17,8 +17,6 @@ import { frame, rawSubscribe } from "./raw-stream.js";
 import { flushSummary } from "./summary.js";
 
 afterAll(() => flushSummary("workers"));
-
-const confirmedAcks = (scenario: Scenario) => scenario.history.workerEvents().filter((e) => e.event === "settled" && e.ok).length;
 
 describe.each(SEEDS)("seed %i", (seed) => {
   test(
@@ -38,7 +36,7 @@ describe.each(SEEDS)("seed %i", (seed) => {
         for (let k = 0; k < kills; k++) {
           // After a seeded share of the jobs is done, a seeded worker dies mid-flight.
           const threshold = Math.floor((total * (k + 1)) / (kills + 2)) + scenario.random.int(-10, 10);
-          await waitUntil(() => confirmedAcks(scenario) >= threshold, `${threshold} acks`, 60_000);
+          await waitUntil(() => scenario.confirmedAcks() >= threshold, `${threshold} acks`, 60_000);
           const victim = scenario.random.int(0, workers.length - 1);
           const doomed = workers[victim]!;
           doomed.kill("SIGKILL");
@@ -57,6 +55,7 @@ describe.each(SEEDS)("seed %i", (seed) => {
     },
     timeoutMs(90_000),
   );
+
   test(
     "a worker paused with SIGSTOP past its lease: keepalive ends its stream, the job reruns elsewhere, the late ack is refused",
     async () => {

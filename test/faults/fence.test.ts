@@ -1,0 +1,74 @@
+/**
+ * The fence at protocol level, with raw streams: what each ack is told.
+ */
+import { describe, expect, test } from "vitest";
+import { startTestBroker } from "../helpers/broker.js";
+import { openStream } from "../helpers/stream.js";
+import { SEEDS, timeoutMs } from "./config.js";
+
+describe.each(SEEDS)("seed %i", (seed) => {
+  // BUG (broker, Completer.answer in src/broker/completer.ts): settlements are answered by job
+  // id — `ok = settled.has(item.jobId)` — so when a stale ack and the valid ack of the same job
+  // share a batch (one event-loop turn), both are told ok=true although only the valid one
+  // matched the fence. The database is right; the stale worker is lied to (it believes its run
+  // and result were stored). The fault suite met it after a proxy reset (a worker resent its
+  // old ack as the job's next run acked; soak seed 778). Same for nacks (settleFailures).
+  // Remove .fails once answers are keyed by job id and lease token.
+  test.fails(
+    "BUG: a stale ack batched with the valid ack of the same job is refused, not confirmed",
+    async () => {
+      const broker = await startTestBroker();
+      try {
+        const queue = `fence-${seed}`;
+        const { job } = await broker.jobs.enqueueJob({ queue });
+        const first = openStream(broker.workers, { case: "hello", value: { workerId: "a", queues: [queue], maxInFlight: 1 } });
+        const stale = await first.next("job");
+        // A clean end releases the lease at once; the next stream gets attempt 2.
+        first.close();
+        await first.ended;
+        const second = openStream(broker.workers, { case: "hello", value: { workerId: "b", queues: [queue], maxInFlight: 1 } });
+        const current = await second.next("job");
+        expect([stale.job!.attempt, current.job!.attempt]).toEqual([1, 2]);
+        // Both acks in one write, so they settle in one batch.
+        second.send({ case: "ack", value: { jobId: job!.id, leaseToken: stale.leaseToken } });
+        second.send({ case: "ack", value: { jobId: job!.id, leaseToken: current.leaseToken } });
+        const answers = [await second.next("settled"), await second.next("settled")];
+        second.close();
+        expect(answers.map((a) => a.ok).sort()).toEqual([false, true]);
+      } finally {
+        await broker.stop();
+      }
+    },
+    timeoutMs(30_000),
+  );
+
+  test(
+    "a stale ack alone is refused with the reason and changes nothing",
+    async () => {
+      const broker = await startTestBroker();
+      try {
+        const queue = `fence-alone-${seed}`;
+        const { job } = await broker.jobs.enqueueJob({ queue });
+        const first = openStream(broker.workers, { case: "hello", value: { workerId: "a", queues: [queue], maxInFlight: 1 } });
+        const stale = await first.next("job");
+        first.close();
+        await first.ended;
+        const second = openStream(broker.workers, { case: "hello", value: { workerId: "b", queues: [queue], maxInFlight: 1 } });
+        const current = await second.next("job");
+        second.send({ case: "ack", value: { jobId: job!.id, leaseToken: stale.leaseToken } });
+        const refused = await second.next("settled");
+        expect(refused).toMatchObject({ jobId: job!.id, ok: false });
+        expect(refused.error).toMatch(/stale lease token/);
+        second.send({ case: "ack", value: { jobId: job!.id, leaseToken: current.leaseToken } });
+        expect(await second.next("settled")).toMatchObject({ jobId: job!.id, ok: true });
+        second.close();
+        const { job: done } = await broker.jobs.getJob({ id: job!.id });
+        expect(done!.attempt).toBe(2);
+        expect(done!.errors.map((e) => e.message)).toEqual(["worker stream ended"]);
+      } finally {
+        await broker.stop();
+      }
+    },
+    timeoutMs(30_000),
+  );
+});
