@@ -51,7 +51,11 @@ export async function startSpanRelay(options: SpanRelayOptions): Promise<SpanRel
   const exporter = options.exporter ?? new OTLPTraceExporter({ url: options.url });
   const resource = detectResources({ detectors: [envDetector] }).merge(resourceFromAttributes({ "service.name": options.serviceName }));
   await spanExporterSeen(db, options.replicaId);
-  let lastSeen = Date.now();
+  // On its own timer: a relay backing off from a failing collector still wants spans written.
+  const heartbeat = setInterval(() => {
+    spanExporterSeen(db, options.replicaId).catch((error: unknown) => log.warn("span exporter heartbeat failed", { error }));
+  }, HEARTBEAT_MS);
+  heartbeat.unref();
 
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
@@ -59,10 +63,6 @@ export async function startSpanRelay(options: SpanRelayOptions): Promise<SpanRel
   let failures = 0;
 
   const pass = async (): Promise<number> => {
-    if (Date.now() - lastSeen >= HEARTBEAT_MS) {
-      await spanExporterSeen(db, options.replicaId);
-      lastSeen = Date.now();
-    }
     const dropped = await spanOutboxTrim(db, options.maxRows);
     if (dropped > 0) log.warn("span outbox over its bound: dropped the oldest spans", { dropped, maxRows: options.maxRows });
     return db.transaction(async (tx) => {
@@ -104,6 +104,7 @@ export async function startSpanRelay(options: SpanRelayOptions): Promise<SpanRel
   return {
     async stop() {
       stopped = true;
+      clearInterval(heartbeat);
       clearTimeout(timer);
       wake?.();
       await loop;
