@@ -229,6 +229,26 @@ test("with the receiver down nothing is lost; the backlog is reported and drains
   }
 });
 
+test("past BATON_SPAN_OUTBOX_MAX_ROWS the oldest spans are dropped and counted", async () => {
+  const down = await startOtlpReceiver();
+  await down.down();
+  const bounded = await startTestBroker({
+    tracing: { url: down.tracesUrl, serviceName: "baton-test", relayIntervalMs: 50, relayBatchSize: 512, outboxMaxRows: 10 },
+  });
+  try {
+    const { jobs } = await bounded.jobs.enqueueJobs({ jobs: Array.from({ length: 30 }, () => ({ queue: "trace-bounded" })) });
+    const kept = async () => (await sql<{ job_id: string }>(bounded.databaseUrl, "select job_id from baton.span_outbox order by id")).map((r) => r.job_id);
+    await eventually(async () => (await kept()).length === 10, 50);
+    // The newest ten survive.
+    expect(await kept()).toEqual(jobs.slice(20).map((j) => j.id));
+    const metrics = parseExposition(await (await fetch(`${bounded.baseUrl}/metrics`)).text());
+    expect(sampleValue(metrics, "baton_span_outbox_dropped_total")).toBe(20);
+    expect(sampleValue(metrics, "baton_span_outbox_rows")).toBe(10);
+  } finally {
+    await bounded.stop();
+  }
+});
+
 describe("a broker killed with SIGKILL before exporting", () => {
   test("exports the committed spans after its restart, each span id exactly once", async () => {
     const crashReceiver = await startOtlpReceiver();
