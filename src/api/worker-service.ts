@@ -58,6 +58,9 @@ export function createWorkerService(deps: WorkerServiceDeps): Partial<ServiceImp
   };
 }
 
+/** Control messages (settled, pings) a stream may have waiting beyond its jobs. */
+const OUTBOX_SLACK = 64;
+
 type Hello = Extract<SubscribeRequest["message"], { case: "hello" }>["value"];
 
 /**
@@ -106,6 +109,10 @@ async function* subscribe(
   void (async () => {
     try {
       for (;;) {
+        // A worker that stops reading stops being read: replies it has not taken (at most its
+        // jobs plus a few settlements) cap what the broker buffers, and HTTP/2 flow control
+        // then holds the worker's writes back.
+        await outbox.waitForRoom(hello.maxInFlight + OUTBOX_SLACK);
         const next = await iterator.next();
         if (next.done) break;
         session.touch();

@@ -1,5 +1,5 @@
 import type { Database } from "../store/database.js";
-import type { NewJob } from "../store/job-record.js";
+import { type NewJob, leaseKey } from "../store/job-record.js";
 import {
   type Ack,
   type Failure,
@@ -111,7 +111,7 @@ export class Completer {
       const outcomes = await jobFailMany(this.options.db, nacks.map((n) => n.item), this.options.retryPolicy);
       const runnable = outcomes.filter((o) => o.state === "available").map((o) => o.queue);
       if (runnable.length > 0) this.options.onJobsRunnable(runnable);
-      await this.answer(nacks, new Set(outcomes.map((o) => o.id)));
+      await this.answer(nacks, new Set(outcomes.map((o) => leaseKey({ jobId: o.id, leaseToken: o.lease_token }))));
     } catch (error) {
       this.failAll(nacks, error);
     }
@@ -147,10 +147,10 @@ export class Completer {
 
   /** Answers each settlement: ok for those written, the fence's reason for the others. */
   private async answer(pending: Pending<Ack | Failure>[], settled: Set<string>): Promise<void> {
-    const refused = pending.filter((p) => !settled.has(p.item.jobId));
+    const refused = pending.filter((p) => !settled.has(leaseKey(p.item)));
     const reasons = refused.length > 0 ? await jobSettleFailureReasons(this.options.db, refused.map((p) => p.item)) : new Map();
     for (const { session, item } of pending) {
-      const ok = settled.has(item.jobId);
+      const ok = settled.has(leaseKey(item));
       // A refused settlement of a lease the session still holds means the lease is gone.
       if (ok || session.holds(item)) session.forget(item.jobId);
       session.sink.settled(item.jobId, ok, ok ? "" : (reasons.get(item.jobId) ?? "lease not held"));

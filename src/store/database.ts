@@ -41,6 +41,11 @@ export function createDatabase(options: DatabaseOptions): Database {
     query: (query) => pool.query(query),
     async transaction(work) {
       const client = await pool.connect();
+      // A checked-out client has no listener of the pool's; without one, a connection killed
+      // mid-transaction (server restart, pg_terminate_backend) would crash the process. The
+      // failure still reaches the caller through the pending query.
+      const ignore = () => {};
+      client.on("error", ignore);
       try {
         await client.query("begin");
         const result = await work(client);
@@ -50,6 +55,7 @@ export function createDatabase(options: DatabaseOptions): Database {
         await client.query("rollback").catch(() => {});
         throw error;
       } finally {
+        client.off("error", ignore);
         client.release();
       }
     },

@@ -67,3 +67,6 @@ export interface LeaseRef {
   jobId: string;
   leaseToken: string;
 }
+
+/** One string per lease, for sets of settled leases: a job id alone would not tell leases apart. */
+export const leaseKey = (lease: LeaseRef) => `${lease.jobId}/${lease.leaseToken}`;

@@ -1,6 +1,6 @@
 import type { Database, Queryable } from "./database.js";
 import { BatonError } from "../errors.js";
-import type { JobRecord, LeaseRef, NewJob, StoredJobState } from "./job-record.js";
+import { type JobRecord, type LeaseRef, type NewJob, type StoredJobState, leaseKey } from "./job-record.js";
 import { loadQueries } from "./sql-file.js";
 
 const sql = loadQueries<
@@ -241,14 +241,14 @@ export interface Ack extends LeaseRef {
   result: Uint8Array;
 }
 
-/** Returns the ids that were settled; the others were refused by the lease fence. */
+/** Returns the leases (as leaseKey) that were settled; the others were refused by the fence. */
 export async function jobAckMany(db: Queryable, acks: Ack[], now: Now = null): Promise<Set<string>> {
-  const { rows } = await db.query<{ id: string }>({
+  const { rows } = await db.query<{ id: string; lease_token: string }>({
     name: "JobAckMany",
     text: sql.JobAckMany,
     values: [acks.map((a) => a.jobId), acks.map((a) => a.leaseToken), acks.map((a) => Buffer.from(a.result)), now],
   });
-  return new Set(rows.map((row) => row.id));
+  return new Set(rows.map((row) => leaseKey({ jobId: row.id, leaseToken: row.lease_token })));
 }
 
 export interface Failure extends LeaseRef {
@@ -266,6 +266,7 @@ export interface RetryPolicy {
 
 export interface FailOutcome {
   id: string;
+  lease_token: string;
   queue: string;
   state: StoredJobState;
   run_time: Date;

@@ -6,6 +6,8 @@
 export class AsyncQueue<T> implements AsyncIterable<T> {
   private items: T[] = [];
   private waiting: ((result: IteratorResult<T>) => void) | undefined;
+  /** Producers waiting for the consumer to take items (see waitForRoom). */
+  private roomWaiters: (() => void)[] = [];
   private ended = false;
 
   push(item: T): void {
@@ -19,9 +21,21 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
     }
   }
 
+  /** Resolves once at most `limit` items wait, or the queue ended: backpressure for producers. */
+  async waitForRoom(limit: number): Promise<void> {
+    while (this.items.length > limit && !this.ended) await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
+  }
+
+  private wakeProducers(): void {
+    const waiters = this.roomWaiters;
+    this.roomWaiters = [];
+    for (const wake of waiters) wake();
+  }
+
   /** Ends the iteration once the queued items are consumed. */
   end(): void {
     this.ended = true;
+    this.wakeProducers();
     if (this.waiting && this.items.length === 0) {
       const resolve = this.waiting;
       this.waiting = undefined;
@@ -36,7 +50,11 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
   [Symbol.asyncIterator](): AsyncIterator<T> {
     return {
       next: () => {
-        if (this.items.length > 0) return Promise.resolve({ value: this.items.shift()!, done: false });
+        if (this.items.length > 0) {
+          const value = this.items.shift()!;
+          if (this.roomWaiters.length > 0) this.wakeProducers();
+          return Promise.resolve({ value, done: false });
+        }
         if (this.ended) return Promise.resolve({ value: undefined, done: true });
         return new Promise((resolve) => (this.waiting = resolve));
       },

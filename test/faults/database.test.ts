@@ -207,12 +207,10 @@ describe.each(SEEDS)("seed %i", (seed) => {
     timeoutMs(60_000),
   );
 
-  // BUG (broker, src/store/database.ts): see SCHEDULER_PARKED in harness.ts. The scheduler's transaction is
-  // made to wait on a lock, and exactly that backend is terminated: `baton serve` dies with
-  // "Unhandled 'error' event … Connection terminated unexpectedly" (exit code 1). Remove .fails
-  // once Database.transaction() keeps an 'error' listener on the client it checks out.
-  test.fails(
-    "BUG: a pool connection terminated inside a transaction (the scheduler's tick) must not crash the broker",
+  // Regression: the scheduler's transaction is made to wait on a lock and exactly that backend
+  // is terminated; a checked-out client without an 'error' listener used to crash the broker.
+  test(
+    "a pool connection terminated inside a transaction (the scheduler's tick) does not crash the broker",
     async () => {
       const databaseUrl = await createTestDatabase();
       const broker = await startBrokerProcess(databaseUrl, { env: { BATON_SCHEDULER_SECONDS: "0.2" } });

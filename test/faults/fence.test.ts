@@ -7,15 +7,10 @@ import { openStream } from "../helpers/stream.js";
 import { SEEDS, timeoutMs } from "./config.js";
 
 describe.each(SEEDS)("seed %i", (seed) => {
-  // BUG (broker, Completer.answer in src/broker/completer.ts): settlements are answered by job
-  // id — `ok = settled.has(item.jobId)` — so when a stale ack and the valid ack of the same job
-  // share a batch (one event-loop turn), both are told ok=true although only the valid one
-  // matched the fence. The database is right; the stale worker is lied to (it believes its run
-  // and result were stored). The fault suite met it after a proxy reset (a worker resent its
-  // old ack as the job's next run acked; soak seed 778). Same for nacks (settleFailures).
-  // Remove .fails once answers are keyed by job id and lease token.
-  test.fails(
-    "BUG: a stale ack batched with the valid ack of the same job is refused, not confirmed",
+  // Regression: settlements used to be answered by job id, so a stale ack sharing a batch with
+  // the valid ack of the same job was told ok=true too. They are keyed by id and lease token.
+  test(
+    "a stale ack batched with the valid ack of the same job is refused, not confirmed",
     async () => {
       const broker = await startTestBroker();
       try {

@@ -210,7 +210,7 @@ export const TOLERATE_DEDUP_WINDOW_RACE = true;
  * completed, is counted as `falseConfirmations` instead of failing the load tests at random.
  * Set to false once the bug is fixed.
  */
-export const TOLERATE_BATCHED_ACK_CONFIRMATION = true;
+export const TOLERATE_BATCHED_ACK_CONFIRMATION = false;
 
 export interface CheckOptions {
   /** Error messages that explain a second run of a job (default: the lease ended). */

@@ -248,16 +248,11 @@ describe.each(SEEDS)("seed %i", (seed) => {
     timeoutMs(60_000),
   );
 
-  // BUG (broker, src/api/worker-service.ts subscribe): the loop that reads a stream's requests
-  // never waits for the outbox (an unbounded AsyncQueue) to drain, so a consumer that stops
-  // reading but keeps writing — here acks for a lease it does not hold — makes the broker
-  // buffer one settled{ok=false} reply per request: ~10 MB of broker memory per MB of acks,
-  // without bound (observed: 8 MB of acks → +88 MB RSS, all of it accepted). HTTP/2 flow
-  // control bounds the bytes in flight, not what the broker has already read. README promises
-  // that a worker that stops reading costs at most its max_in_flight. Remove .fails once the
-  // broker stops reading a stream whose outbox is full (or closes it).
-  test.fails(
-    "BUG: a consumer that never reads cannot make the broker buffer replies without bound",
+  // Regression: the stream's read loop used to ignore its outbox, so a consumer that stops
+  // reading but keeps writing made the broker buffer one reply per request without bound. The
+  // loop now waits for room, and HTTP/2 flow control holds the writer back.
+  test(
+    "a consumer that never reads cannot make the broker buffer replies without bound",
     async () => {
       const databaseUrl = await createTestDatabase();
       const broker = await startBrokerProcess(databaseUrl, { env: { BATON_PING_SECONDS: "60" } });

@@ -236,12 +236,14 @@ acked as (
       lease_token = null, lease_expire_time = null, lease_owner = null, attempt_deadline = null
   from locked a
   where j.id = a.id and j.lease_token = a.lease_token and j.state = 'leased'
-  returning j.id, j.queue
+  returning j.id, j.queue, a.lease_token
 ),
 notified as (
   select pg_notify('baton_finished', queue) from (select distinct queue from acked) q
 )
-select acked.id, (select count(*) from notified) as notified from acked;
+-- Settled leases are named by id and token: a stale ack of the same job in the same batch
+-- must not be told it won.
+select acked.id, acked.lease_token, (select count(*) from notified) as notified from acked;
 
 -- name: JobFailMany
 -- Settles attempts as failed, fenced like JobAckMany: CANCELLED if a cancel was requested,
@@ -249,7 +251,7 @@ select acked.id, (select count(*) from notified) as notified from acked;
 -- retry_delay or, when that is null, an exponential backoff with equal jitter (half fixed,
 -- half random, so delays grow with each attempt) from the queue's retry settings, else $5/$6.
 with failed as (
-  select j.id, j.queue, n.error,
+  select j.id, j.queue, n.lease_token, n.error,
          case
            when j.cancel_requested then 'cancelled'::baton.job_state
            when n.dead_letter or j.attempt >= j.max_attempts then 'dead'::baton.job_state
@@ -283,7 +285,7 @@ updated as (
       lease_token = null, lease_expire_time = null, lease_owner = null, attempt_deadline = null
   from failed f
   where j.id = f.id
-  returning j.id, j.queue, j.state, j.run_time
+  returning j.id, j.queue, j.state, j.run_time, f.lease_token
 ),
 notified as (
   select pg_notify('baton_finished', queue) from (select distinct queue from updated) q
