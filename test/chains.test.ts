@@ -2,7 +2,7 @@ import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { JobState } from "../src/gen/baton/v1/job_pb.js";
-import { type TestBroker, startTestBroker } from "./helpers/broker.js";
+import { type TestBroker, startReplicas, stopAll } from "./helpers/broker.js";
 import { type TestStream, openStream } from "./helpers/stream.js";
 import { eventually } from "./helpers/wait.js";
 
@@ -10,14 +10,10 @@ let broker: TestBroker;
 let replica: TestBroker;
 
 beforeAll(async () => {
-  broker = await startTestBroker();
-  replica = await startTestBroker({}, broker.databaseUrl);
+  [broker, replica] = (await startReplicas(2)) as [TestBroker, TestBroker];
 });
 
-afterAll(async () => {
-  await replica.stop();
-  await broker.stop();
-});
+afterAll(() => stopAll([broker, replica]));
 
 const get = async (id: string) => (await broker.jobs.getJob({ id })).job!;
 

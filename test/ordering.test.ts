@@ -1,7 +1,7 @@
 import { durationFromMs, timestampDate } from "@bufbuild/protobuf/wkt";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { JobState } from "../src/gen/baton/v1/job_pb.js";
-import { type TestBroker, startTestBroker } from "./helpers/broker.js";
+import { type TestBroker, startReplicas, stopAll } from "./helpers/broker.js";
 import { sql } from "./helpers/database.js";
 import { openStream } from "./helpers/stream.js";
 
@@ -9,14 +9,10 @@ let broker: TestBroker;
 let replica: TestBroker;
 
 beforeAll(async () => {
-  broker = await startTestBroker();
-  replica = await startTestBroker({}, broker.databaseUrl);
+  [broker, replica] = (await startReplicas(2)) as [TestBroker, TestBroker];
 });
 
-afterAll(async () => {
-  await replica.stop();
-  await broker.stop();
-});
+afterAll(() => stopAll([broker, replica]));
 
 test("a high-priority job enqueued after low ones is delivered first, FIFO within a priority", async () => {
   const low = await broker.jobs.enqueueJobs({ jobs: [1, 2, 3].map(() => ({ queue: "prio", priority: 10 })) });

@@ -1,7 +1,7 @@
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { JobState } from "../src/gen/baton/v1/job_pb.js";
-import { type TestBroker, startTestBroker } from "./helpers/broker.js";
+import { type TestBroker, startReplicas, startTestBroker, stopAll } from "./helpers/broker.js";
 import { openStream } from "./helpers/stream.js";
 import { eventually } from "./helpers/wait.js";
 
@@ -9,14 +9,10 @@ let broker: TestBroker;
 let replica: TestBroker;
 
 beforeAll(async () => {
-  broker = await startTestBroker();
-  replica = await startTestBroker({}, broker.databaseUrl);
+  [broker, replica] = (await startReplicas(2)) as [TestBroker, TestBroker];
 });
 
-afterAll(async () => {
-  await replica.stop();
-  await broker.stop();
-});
+afterAll(() => stopAll([broker, replica]));
 
 const hello = (queue: string, resume: { jobId: string; leaseToken: string }[] = []) => ({
   case: "hello" as const,

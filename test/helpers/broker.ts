@@ -45,3 +45,15 @@ export async function startTestBroker(overrides: BrokerOverrides = {}, databaseU
     stop: () => server.stop(),
   };
 }
+
+/** `count` brokers on one fresh database: replicas, as in a multi-replica deployment. */
+export async function startReplicas(count: number, overrides: BrokerOverrides = {}): Promise<TestBroker[]> {
+  const first = await startTestBroker(overrides);
+  const others = await Promise.all(Array.from({ length: count - 1 }, () => startTestBroker(overrides, first.databaseUrl)));
+  return [first, ...others];
+}
+
+/** Stops brokers, last started first. */
+export async function stopAll(brokers: TestBroker[]): Promise<void> {
+  for (const broker of [...brokers].reverse()) await broker?.stop();
+}
