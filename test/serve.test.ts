@@ -1,5 +1,4 @@
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { createClient } from "@connectrpc/connect";
@@ -10,6 +9,7 @@ import { JobState } from "../src/gen/baton/v1/job_pb.js";
 import { JobService } from "../src/gen/baton/v1/job_service_pb.js";
 import { Health, HealthCheckResponse_ServingStatus } from "../src/gen/grpc/health/v1/health_pb.js";
 import { type TestProcess, killAll, spawnProcess } from "./helpers/process.js";
+import { freePort } from "../src/util/free-port.js";
 
 /**
  * The newcomer's path: `npm start` with no database configured brings the broker up on an
@@ -103,13 +103,3 @@ test("npm start serves on the embedded database, keeps data across restarts, and
   expect(await third.exited).toBe(0);
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once("error", reject);
-    probe.listen(0, "127.0.0.1", () => {
-      const { port: chosen } = probe.address() as { port: number };
-      probe.close(() => resolve(chosen));
-    });
-  });
-}

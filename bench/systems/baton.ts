@@ -3,7 +3,7 @@ import pg from "pg";
 import { createClient, runWorker } from "../../clients/ts/src/index.js";
 import { forkTs, terminate } from "../children.js";
 import { measureScale } from "../extras.js";
-import { freePort } from "../postgres.js";
+import { freePort } from "../../src/util/free-port.js";
 import type { BenchQueues, JobPayload, OnJob, WorkerHandle, WorkerSpec } from "../protocol.js";
 import type { SystemFactory } from "./system.js";
 

@@ -2,7 +2,6 @@
  * What every fault scenario needs: broker processes, fault workers, a producer that records
  * its enqueues in the history, and the final check.
  */
-import { createServer } from "node:net";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { type Client, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
@@ -22,6 +21,8 @@ import {
   unfinished,
 } from "./history.js";
 import { recordReport } from "./summary.js";
+import { freePort } from "../../src/util/free-port.js";
+
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -34,16 +35,6 @@ export async function waitUntil(condition: () => Promise<boolean> | boolean, wha
   }
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once("error", reject);
-    probe.listen(0, "127.0.0.1", () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 /**
  * Broker settings for fault tests, as `baton serve` reads them: short leases so that expiry

@@ -10,7 +10,8 @@ import path from "node:path";
 import { afterAll, describe, expect, test } from "vitest";
 import { type EmbeddedDatabase, startEmbeddedPostgres } from "../../src/store/embedded.js";
 import { SEEDS, size, timeoutMs } from "./config.js";
-import { SCHEDULER_PARKED, Scenario, freePort, sleep, startBrokerProcess, waitUntil } from "./harness.js";
+import { freePort } from "../../src/util/free-port.js";
+import { SCHEDULER_PARKED, Scenario, sleep, startBrokerProcess, waitUntil } from "./harness.js";
 import { flushSummary } from "./summary.js";
 
 afterAll(() => flushSummary("postgres"));
