@@ -1,3 +1,4 @@
+import pg from "pg";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { JobState } from "../src/gen/baton/v1/job_pb.js";
 import { type TestBroker, startTestBroker } from "./helpers/broker.js";
@@ -111,3 +112,32 @@ test("a job that always fails ends DEAD after max_attempts with its error, and t
 async function waitFor(condition: () => Promise<boolean>): Promise<void> {
   while (!(await condition())) await new Promise((resolve) => setTimeout(resolve, 50));
 }
+
+test("an acked job frees its worker's slot before the ack commits; the lease stays held until it does", async () => {
+  const first = (await broker.jobs.enqueueJob({ queue: "overlap", priority: 0 })).job!;
+  const second = (await broker.jobs.enqueueJob({ queue: "overlap", priority: 1 })).job!;
+  const stream = openStream(broker.workers, { case: "hello", value: { workerId: "w", queues: ["overlap"], maxInFlight: 1 } });
+  const delivered = await stream.next("job");
+  expect(delivered.job!.id).toBe(first.id);
+
+  // The first job's row is locked elsewhere, so its ack cannot commit yet.
+  const blocker = new pg.Client({ connectionString: broker.databaseUrl });
+  await blocker.connect();
+  try {
+    await blocker.query("begin");
+    await blocker.query("select 1 from baton.jobs where id = $1 for update", [first.id]);
+    stream.send({ case: "ack", value: { jobId: first.id, leaseToken: delivered.leaseToken } });
+    stream.send({ case: "credit", value: { n: 1 } });
+    expect((await stream.next("job")).job!.id).toBe(second.id);
+    expect(stream.received.some((r) => r.message.case === "settled")).toBe(false);
+    const [row] = await sql<{ state: string }>(broker.databaseUrl, "select state::text from baton.jobs where id = $1", [first.id]);
+    expect(row!.state).toBe("leased");
+  } finally {
+    await blocker.query("rollback");
+    await blocker.end();
+  }
+  expect(await stream.next("settled")).toMatchObject({ jobId: first.id, ok: true });
+  expect((await broker.jobs.getJob({ id: first.id })).job!.state).toBe(JobState.SUCCEEDED);
+  stream.close();
+  await stream.ended;
+});

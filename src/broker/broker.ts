@@ -251,10 +251,18 @@ export class Broker {
   ack(session: Session, lease: LeaseRef, result: Uint8Array, continueWith: NewJob[]): void {
     if (continueWith.length > 0) this.completer.ackWithContinuation(session, { ...lease, result, continueWith });
     else this.completer.ack(session, { ...lease, result });
+    this.finished(session, lease);
   }
 
   nack(session: Session, failure: Failure): void {
     this.completer.fail(session, failure);
+    this.finished(session, failure);
+  }
+
+  /** The worker is done with a job: its slot takes the next one while the settlement is written. */
+  private finished(session: Session, lease: LeaseRef): void {
+    session.settle(lease);
+    this.dispatcher.wakeQueues(session.queues);
   }
 
   reportProgress(session: Session, update: ProgressUpdate): void {

@@ -155,7 +155,6 @@ export class Completer {
       if (ok || session.holds(item)) session.forget(item.jobId);
       session.sink.settled(item.jobId, ok, ok ? "" : (reasons.get(item.jobId) ?? "lease not held"));
     }
-    for (const { session } of pending) this.options.onJobsRunnable(session.queues);
   }
 
   private failAll(pending: Pending<Ack | Failure>[], error: unknown): void {

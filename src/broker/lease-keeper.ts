@@ -186,7 +186,7 @@ export class LeaseKeeper {
         sessionId: s.id,
         workerId: s.workerId,
         queues: [...s.queues],
-        inFlight: s.held.size,
+        inFlight: s.running,
         maxInFlight: s.maxInFlight,
         connectTime: s.connectTime,
         lastSeenTime: s.lastSeenTime,

@@ -31,9 +31,12 @@ export interface HeldLease {
  * One open worker stream: its credit, the leases it holds and when it was last heard from.
  *
  * Flow control: hello's max_in_flight is the initial credit; each delivery spends one credit
- * and `credit` messages grant more. The broker never holds more than max_in_flight unsettled
- * jobs on a stream, whatever credit says, so a worker that stops reading cannot make the
- * broker buffer more than that.
+ * and `credit` messages grant more. At most max_in_flight jobs run on a stream (delivered, not
+ * yet acked or nacked), whatever credit says, so a worker that stops reading cannot make the
+ * broker buffer more than that. A job whose ack or nack has arrived stops counting at once,
+ * while its settlement is still being written: the next claim for the stream overlaps that
+ * write instead of waiting for it. Leases stay held (and renewed) until the write commits, so
+ * a stream holds at most twice max_in_flight leases.
  */
 export class Session {
   readonly id: string;
@@ -43,6 +46,8 @@ export class Session {
   readonly connectTime = new Date();
   lastSeenTime = new Date();
   readonly held = new Map<string, HeldLease>();
+  /** Held jobs whose ack or nack arrived and is being written; they no longer run. */
+  private readonly settling = new Set<string>();
   private credit: number;
   /** Credit set aside for claims in flight, so concurrent claims never over-deliver. */
   private reserved = 0;
@@ -66,7 +71,12 @@ export class Session {
   /** Deliveries this session can take now, beyond those already reserved. */
   get freeCredit(): number {
     if (!this.open) return 0;
-    return Math.max(0, Math.min(this.credit, this.maxInFlight - this.held.size) - this.reserved);
+    return Math.max(0, Math.min(this.credit, this.maxInFlight - this.running) - this.reserved);
+  }
+
+  /** Delivered jobs the worker is still running. */
+  get running(): number {
+    return this.held.size - this.settling.size;
   }
 
   grantCredit(n: number): void {
@@ -111,8 +121,14 @@ export class Session {
     return this.held.get(lease.jobId)?.leaseToken === lease.leaseToken;
   }
 
+  /** The worker finished this lease's job; its ack or nack is being written. */
+  settle(lease: LeaseRef): void {
+    if (this.holds(lease)) this.settling.add(lease.jobId);
+  }
+
   forget(jobId: string): void {
     this.held.delete(jobId);
+    this.settling.delete(jobId);
   }
 
   touch(): void {
@@ -124,6 +140,7 @@ export class Session {
     this.open = false;
     const leases = [...this.held.values()];
     this.held.clear();
+    this.settling.clear();
     return leases;
   }
 }

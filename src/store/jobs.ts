@@ -58,22 +58,37 @@ export async function jobInsertMany(
       jobs.map((j) => Buffer.from(j.payload)),
       jobs.map((j) => JSON.stringify(j.headers)),
       jobs.map((j) => j.priority),
-      jobs.map((j) => j.delaySeconds ?? null),
-      jobs.map((j) => j.runTime ?? null),
-      jobs.map((j) => j.maxAttempts ?? null),
-      jobs.map((j) => j.dedupKey ?? null),
-      jobs.map((j) => j.chainId ?? null),
-      jobs.map((j) => j.parentId ?? null),
-      jobs.map((j) => j.timeoutSeconds ?? null),
+      column(jobs, (j) => j.delaySeconds),
+      column(jobs, (j) => j.runTime),
+      column(jobs, (j) => j.maxAttempts),
+      column(jobs, (j) => j.dedupKey),
+      column(jobs, (j) => j.chainId),
+      column(jobs, (j) => j.parentId),
+      column(jobs, (j) => j.timeoutSeconds),
       now,
       defaultMaxAttempts,
-      jobs.map((j) => j.dedupWindowSeconds ?? null),
-      jobs.map((j) => j.fairnessKey ?? null),
-      jobs.map((_, i) => blocked[i] ?? false),
-      jobs.map((j) => (j.dependsOn?.length ? j.dependsOn.join(",") : null)),
+      column(jobs, (j) => j.dedupWindowSeconds),
+      column(jobs, (j) => j.fairnessKey),
+      blocked.some(Boolean) ? jobs.map((_, i) => blocked[i] ?? false) : null,
+      column(jobs, (j) => (j.dependsOn?.length ? j.dependsOn.join(",") : undefined)),
     ],
   });
   return matchInsertedToRequests(db, jobs, rows);
+}
+
+/**
+ * One optional field of every job as an array parameter, or null when no job sets it: most
+ * batches set few of the optional fields, and PostgreSQL pads a NULL array with NULLs.
+ */
+function column<T>(jobs: NewJob[], field: (job: NewJob) => T | undefined): (T | null)[] | null {
+  let set = false;
+  const values = jobs.map((job) => {
+    const value = field(job);
+    if (value === undefined || value === null) return null;
+    set = true;
+    return value;
+  });
+  return set ? values : null;
 }
 
 /**
