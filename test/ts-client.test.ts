@@ -13,6 +13,7 @@ import {
   defineJob,
   runWorker,
 } from "../clients/ts/src/index.js";
+import { JobView } from "../src/gen/baton/v1/job_pb.js";
 import { type TestBroker, startTestBroker } from "./helpers/broker.js";
 import { root } from "./polyglot/toolchains.js";
 
@@ -195,3 +196,20 @@ async function startProxy(targetPort: number): Promise<{ port: number; cut(): vo
     },
   };
 }
+
+test("enqueueManyIds answers only ids, in request order, and flags a deduplicated job with the existing id", async () => {
+  const { job: existing } = await client.enqueue("ids", "first", { dedupKey: "once" });
+  const answered = await client.enqueueManyIds([
+    { queue: "ids", payload: "a" },
+    { queue: "ids", payload: "again", dedupKey: "once" },
+    { queue: "ids", payload: "b", priority: 3 },
+  ]);
+  expect(answered.map((a) => a.deduplicated)).toEqual([false, true, false]);
+  expect(answered[1]!.id).toBe(existing.id);
+  const stored = await Promise.all(answered.map((a) => client.getJob(a.id)));
+  expect(stored.map((job) => new TextDecoder().decode(job.payload))).toEqual(["a", "first", "b"]);
+  expect(stored[2]!.priority).toBe(3);
+  const raw = await client.jobs.enqueueJobs({ jobs: [{ queue: "ids" }], view: JobView.ID });
+  expect(raw.jobs).toEqual([]);
+  expect(raw.jobIds).toHaveLength(1);
+});

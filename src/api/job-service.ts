@@ -7,6 +7,7 @@ import {
   EnqueueJobsResponseSchema,
   GetJobResponseSchema,
   JobState,
+  JobView,
   ListJobsResponseSchema,
   RetryJobResponseSchema,
   RetryJobsResponseSchema,
@@ -57,10 +58,9 @@ export function createJobService({ broker, db, limits }: JobServiceDeps): Partia
       }
       const jobs = request.jobs.map((job, i) => validateEnqueue(job, limits, `jobs[${i}]`));
       const inserted = await broker.enqueue(withProducerTraceparent(jobs, context.requestHeader));
-      return create(EnqueueJobsResponseSchema, {
-        jobs: inserted.map((i) => jobToProto(i.job)),
-        deduplicated: inserted.map((i) => i.deduplicated),
-      });
+      const deduplicated = inserted.map((i) => i.deduplicated);
+      if (request.view === JobView.ID) return create(EnqueueJobsResponseSchema, { jobIds: inserted.map((i) => i.job.id), deduplicated });
+      return create(EnqueueJobsResponseSchema, { jobs: inserted.map((i) => jobToProto(i.job)), deduplicated });
     },
 
     async getJob(request) {

@@ -2,6 +2,7 @@ export {
   type BatonClient,
   type EnqueueOptions,
   type EnqueueResult,
+  type EnqueuedId,
   type JobSpec,
   JobState,
   createClient,

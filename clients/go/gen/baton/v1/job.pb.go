@@ -95,6 +95,59 @@ func (JobState) EnumDescriptor() ([]byte, []int) {
 	return file_baton_v1_job_proto_rawDescGZIP(), []int{0}
 }
 
+// JobView selects how much of each job an EnqueueJobs response carries.
+type JobView int32
+
+const (
+	// The full jobs, as JOB_VIEW_FULL.
+	JobView_JOB_VIEW_UNSPECIFIED JobView = 0
+	// EnqueueJobsResponse.jobs: every job as stored.
+	JobView_JOB_VIEW_FULL JobView = 1
+	// EnqueueJobsResponse.job_ids: only each job's id.
+	JobView_JOB_VIEW_ID JobView = 2
+)
+
+// Enum value maps for JobView.
+var (
+	JobView_name = map[int32]string{
+		0: "JOB_VIEW_UNSPECIFIED",
+		1: "JOB_VIEW_FULL",
+		2: "JOB_VIEW_ID",
+	}
+	JobView_value = map[string]int32{
+		"JOB_VIEW_UNSPECIFIED": 0,
+		"JOB_VIEW_FULL":        1,
+		"JOB_VIEW_ID":          2,
+	}
+)
+
+func (x JobView) Enum() *JobView {
+	p := new(JobView)
+	*p = x
+	return p
+}
+
+func (x JobView) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (JobView) Descriptor() protoreflect.EnumDescriptor {
+	return file_baton_v1_job_proto_enumTypes[1].Descriptor()
+}
+
+func (JobView) Type() protoreflect.EnumType {
+	return &file_baton_v1_job_proto_enumTypes[1]
+}
+
+func (x JobView) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use JobView.Descriptor instead.
+func (JobView) EnumDescriptor() ([]byte, []int) {
+	return file_baton_v1_job_proto_rawDescGZIP(), []int{1}
+}
+
 // Job is a unit of work and everything the broker knows about it.
 type Job struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -635,8 +688,12 @@ func (x *EnqueueJobResponse) GetDeduplicated() bool {
 
 // EnqueueJobsRequest creates several jobs atomically: all or none.
 type EnqueueJobsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Jobs          []*EnqueueJobRequest   `protobuf:"bytes,1,rep,name=jobs,proto3" json:"jobs,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Jobs  []*EnqueueJobRequest   `protobuf:"bytes,1,rep,name=jobs,proto3" json:"jobs,omitempty"`
+	// How much of each job the response carries. JOB_VIEW_ID answers with job_ids instead of
+	// jobs: bulk producers that only need the ids save the broker building and encoding a full
+	// Job per entry, and themselves decoding it (most of the time of a large batch).
+	View          JobView `protobuf:"varint,2,opt,name=view,proto3,enum=baton.v1.JobView" json:"view,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -678,12 +735,22 @@ func (x *EnqueueJobsRequest) GetJobs() []*EnqueueJobRequest {
 	return nil
 }
 
+func (x *EnqueueJobsRequest) GetView() JobView {
+	if x != nil {
+		return x.View
+	}
+	return JobView_JOB_VIEW_UNSPECIFIED
+}
+
 // EnqueueJobsResponse returns the jobs in the order of the request.
 type EnqueueJobsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	Jobs  []*Job                 `protobuf:"bytes,1,rep,name=jobs,proto3" json:"jobs,omitempty"`
-	// deduplicated[i] tells whether jobs[i] already existed.
-	Deduplicated  []bool `protobuf:"varint,2,rep,packed,name=deduplicated,proto3" json:"deduplicated,omitempty"`
+	// The jobs (view JOB_VIEW_UNSPECIFIED or JOB_VIEW_FULL); empty with JOB_VIEW_ID.
+	Jobs []*Job `protobuf:"bytes,1,rep,name=jobs,proto3" json:"jobs,omitempty"`
+	// deduplicated[i] tells whether the i-th job of the request already existed.
+	Deduplicated []bool `protobuf:"varint,2,rep,packed,name=deduplicated,proto3" json:"deduplicated,omitempty"`
+	// The id of each job, in request order (view JOB_VIEW_ID); empty otherwise.
+	JobIds        []string `protobuf:"bytes,3,rep,name=job_ids,json=jobIds,proto3" json:"job_ids,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -728,6 +795,13 @@ func (x *EnqueueJobsResponse) GetJobs() []*Job {
 func (x *EnqueueJobsResponse) GetDeduplicated() []bool {
 	if x != nil {
 		return x.Deduplicated
+	}
+	return nil
+}
+
+func (x *EnqueueJobsResponse) GetJobIds() []string {
+	if x != nil {
+		return x.JobIds
 	}
 	return nil
 }
@@ -1406,12 +1480,14 @@ const file_baton_v1_job_proto_rawDesc = "" +
 	"\x05start\"Y\n" +
 	"\x12EnqueueJobResponse\x12\x1f\n" +
 	"\x03job\x18\x01 \x01(\v2\r.baton.v1.JobR\x03job\x12\"\n" +
-	"\fdeduplicated\x18\x02 \x01(\bR\fdeduplicated\"E\n" +
+	"\fdeduplicated\x18\x02 \x01(\bR\fdeduplicated\"l\n" +
 	"\x12EnqueueJobsRequest\x12/\n" +
-	"\x04jobs\x18\x01 \x03(\v2\x1b.baton.v1.EnqueueJobRequestR\x04jobs\"\\\n" +
+	"\x04jobs\x18\x01 \x03(\v2\x1b.baton.v1.EnqueueJobRequestR\x04jobs\x12%\n" +
+	"\x04view\x18\x02 \x01(\x0e2\x11.baton.v1.JobViewR\x04view\"u\n" +
 	"\x13EnqueueJobsResponse\x12!\n" +
 	"\x04jobs\x18\x01 \x03(\v2\r.baton.v1.JobR\x04jobs\x12\"\n" +
-	"\fdeduplicated\x18\x02 \x03(\bR\fdeduplicated\"\x1f\n" +
+	"\fdeduplicated\x18\x02 \x03(\bR\fdeduplicated\x12\x17\n" +
+	"\ajob_ids\x18\x03 \x03(\tR\x06jobIds\"\x1f\n" +
 	"\rGetJobRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"1\n" +
 	"\x0eGetJobResponse\x12\x1f\n" +
@@ -1454,7 +1530,11 @@ const file_baton_v1_job_proto_rawDesc = "" +
 	"\x10JOB_STATE_LEASED\x10\x04\x12\x17\n" +
 	"\x13JOB_STATE_SUCCEEDED\x10\x05\x12\x12\n" +
 	"\x0eJOB_STATE_DEAD\x10\x06\x12\x17\n" +
-	"\x13JOB_STATE_CANCELLED\x10\ab\x06proto3"
+	"\x13JOB_STATE_CANCELLED\x10\a*G\n" +
+	"\aJobView\x12\x18\n" +
+	"\x14JOB_VIEW_UNSPECIFIED\x10\x00\x12\x11\n" +
+	"\rJOB_VIEW_FULL\x10\x01\x12\x0f\n" +
+	"\vJOB_VIEW_ID\x10\x02b\x06proto3"
 
 var (
 	file_baton_v1_job_proto_rawDescOnce sync.Once
@@ -1468,64 +1548,66 @@ func file_baton_v1_job_proto_rawDescGZIP() []byte {
 	return file_baton_v1_job_proto_rawDescData
 }
 
-var file_baton_v1_job_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_baton_v1_job_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
 var file_baton_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_baton_v1_job_proto_goTypes = []any{
 	(JobState)(0),                 // 0: baton.v1.JobState
-	(*Job)(nil),                   // 1: baton.v1.Job
-	(*JobError)(nil),              // 2: baton.v1.JobError
-	(*EnqueueJobRequest)(nil),     // 3: baton.v1.EnqueueJobRequest
-	(*EnqueueJobResponse)(nil),    // 4: baton.v1.EnqueueJobResponse
-	(*EnqueueJobsRequest)(nil),    // 5: baton.v1.EnqueueJobsRequest
-	(*EnqueueJobsResponse)(nil),   // 6: baton.v1.EnqueueJobsResponse
-	(*GetJobRequest)(nil),         // 7: baton.v1.GetJobRequest
-	(*GetJobResponse)(nil),        // 8: baton.v1.GetJobResponse
-	(*ListJobsRequest)(nil),       // 9: baton.v1.ListJobsRequest
-	(*ListJobsResponse)(nil),      // 10: baton.v1.ListJobsResponse
-	(*CancelJobRequest)(nil),      // 11: baton.v1.CancelJobRequest
-	(*CancelJobResponse)(nil),     // 12: baton.v1.CancelJobResponse
-	(*RetryJobRequest)(nil),       // 13: baton.v1.RetryJobRequest
-	(*RetryJobResponse)(nil),      // 14: baton.v1.RetryJobResponse
-	(*RetryJobsRequest)(nil),      // 15: baton.v1.RetryJobsRequest
-	(*RetryJobsResponse)(nil),     // 16: baton.v1.RetryJobsResponse
-	(*WaitJobRequest)(nil),        // 17: baton.v1.WaitJobRequest
-	(*WaitJobResponse)(nil),       // 18: baton.v1.WaitJobResponse
-	nil,                           // 19: baton.v1.Job.HeadersEntry
-	nil,                           // 20: baton.v1.EnqueueJobRequest.HeadersEntry
-	(*timestamppb.Timestamp)(nil), // 21: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 22: google.protobuf.Duration
+	(JobView)(0),                  // 1: baton.v1.JobView
+	(*Job)(nil),                   // 2: baton.v1.Job
+	(*JobError)(nil),              // 3: baton.v1.JobError
+	(*EnqueueJobRequest)(nil),     // 4: baton.v1.EnqueueJobRequest
+	(*EnqueueJobResponse)(nil),    // 5: baton.v1.EnqueueJobResponse
+	(*EnqueueJobsRequest)(nil),    // 6: baton.v1.EnqueueJobsRequest
+	(*EnqueueJobsResponse)(nil),   // 7: baton.v1.EnqueueJobsResponse
+	(*GetJobRequest)(nil),         // 8: baton.v1.GetJobRequest
+	(*GetJobResponse)(nil),        // 9: baton.v1.GetJobResponse
+	(*ListJobsRequest)(nil),       // 10: baton.v1.ListJobsRequest
+	(*ListJobsResponse)(nil),      // 11: baton.v1.ListJobsResponse
+	(*CancelJobRequest)(nil),      // 12: baton.v1.CancelJobRequest
+	(*CancelJobResponse)(nil),     // 13: baton.v1.CancelJobResponse
+	(*RetryJobRequest)(nil),       // 14: baton.v1.RetryJobRequest
+	(*RetryJobResponse)(nil),      // 15: baton.v1.RetryJobResponse
+	(*RetryJobsRequest)(nil),      // 16: baton.v1.RetryJobsRequest
+	(*RetryJobsResponse)(nil),     // 17: baton.v1.RetryJobsResponse
+	(*WaitJobRequest)(nil),        // 18: baton.v1.WaitJobRequest
+	(*WaitJobResponse)(nil),       // 19: baton.v1.WaitJobResponse
+	nil,                           // 20: baton.v1.Job.HeadersEntry
+	nil,                           // 21: baton.v1.EnqueueJobRequest.HeadersEntry
+	(*timestamppb.Timestamp)(nil), // 22: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 23: google.protobuf.Duration
 }
 var file_baton_v1_job_proto_depIdxs = []int32{
 	0,  // 0: baton.v1.Job.state:type_name -> baton.v1.JobState
-	19, // 1: baton.v1.Job.headers:type_name -> baton.v1.Job.HeadersEntry
-	21, // 2: baton.v1.Job.run_time:type_name -> google.protobuf.Timestamp
-	21, // 3: baton.v1.Job.create_time:type_name -> google.protobuf.Timestamp
-	21, // 4: baton.v1.Job.finish_time:type_name -> google.protobuf.Timestamp
-	22, // 5: baton.v1.Job.timeout:type_name -> google.protobuf.Duration
-	2,  // 6: baton.v1.Job.errors:type_name -> baton.v1.JobError
-	21, // 7: baton.v1.Job.lease_expire_time:type_name -> google.protobuf.Timestamp
-	21, // 8: baton.v1.JobError.time:type_name -> google.protobuf.Timestamp
-	20, // 9: baton.v1.EnqueueJobRequest.headers:type_name -> baton.v1.EnqueueJobRequest.HeadersEntry
-	21, // 10: baton.v1.EnqueueJobRequest.run_time:type_name -> google.protobuf.Timestamp
-	22, // 11: baton.v1.EnqueueJobRequest.delay:type_name -> google.protobuf.Duration
-	22, // 12: baton.v1.EnqueueJobRequest.timeout:type_name -> google.protobuf.Duration
-	22, // 13: baton.v1.EnqueueJobRequest.dedup_window:type_name -> google.protobuf.Duration
-	1,  // 14: baton.v1.EnqueueJobResponse.job:type_name -> baton.v1.Job
-	3,  // 15: baton.v1.EnqueueJobsRequest.jobs:type_name -> baton.v1.EnqueueJobRequest
-	1,  // 16: baton.v1.EnqueueJobsResponse.jobs:type_name -> baton.v1.Job
-	1,  // 17: baton.v1.GetJobResponse.job:type_name -> baton.v1.Job
-	0,  // 18: baton.v1.ListJobsRequest.state:type_name -> baton.v1.JobState
-	1,  // 19: baton.v1.ListJobsResponse.jobs:type_name -> baton.v1.Job
-	1,  // 20: baton.v1.CancelJobResponse.job:type_name -> baton.v1.Job
-	1,  // 21: baton.v1.RetryJobResponse.job:type_name -> baton.v1.Job
-	0,  // 22: baton.v1.RetryJobsRequest.state:type_name -> baton.v1.JobState
-	22, // 23: baton.v1.WaitJobRequest.timeout:type_name -> google.protobuf.Duration
-	1,  // 24: baton.v1.WaitJobResponse.job:type_name -> baton.v1.Job
-	25, // [25:25] is the sub-list for method output_type
-	25, // [25:25] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	20, // 1: baton.v1.Job.headers:type_name -> baton.v1.Job.HeadersEntry
+	22, // 2: baton.v1.Job.run_time:type_name -> google.protobuf.Timestamp
+	22, // 3: baton.v1.Job.create_time:type_name -> google.protobuf.Timestamp
+	22, // 4: baton.v1.Job.finish_time:type_name -> google.protobuf.Timestamp
+	23, // 5: baton.v1.Job.timeout:type_name -> google.protobuf.Duration
+	3,  // 6: baton.v1.Job.errors:type_name -> baton.v1.JobError
+	22, // 7: baton.v1.Job.lease_expire_time:type_name -> google.protobuf.Timestamp
+	22, // 8: baton.v1.JobError.time:type_name -> google.protobuf.Timestamp
+	21, // 9: baton.v1.EnqueueJobRequest.headers:type_name -> baton.v1.EnqueueJobRequest.HeadersEntry
+	22, // 10: baton.v1.EnqueueJobRequest.run_time:type_name -> google.protobuf.Timestamp
+	23, // 11: baton.v1.EnqueueJobRequest.delay:type_name -> google.protobuf.Duration
+	23, // 12: baton.v1.EnqueueJobRequest.timeout:type_name -> google.protobuf.Duration
+	23, // 13: baton.v1.EnqueueJobRequest.dedup_window:type_name -> google.protobuf.Duration
+	2,  // 14: baton.v1.EnqueueJobResponse.job:type_name -> baton.v1.Job
+	4,  // 15: baton.v1.EnqueueJobsRequest.jobs:type_name -> baton.v1.EnqueueJobRequest
+	1,  // 16: baton.v1.EnqueueJobsRequest.view:type_name -> baton.v1.JobView
+	2,  // 17: baton.v1.EnqueueJobsResponse.jobs:type_name -> baton.v1.Job
+	2,  // 18: baton.v1.GetJobResponse.job:type_name -> baton.v1.Job
+	0,  // 19: baton.v1.ListJobsRequest.state:type_name -> baton.v1.JobState
+	2,  // 20: baton.v1.ListJobsResponse.jobs:type_name -> baton.v1.Job
+	2,  // 21: baton.v1.CancelJobResponse.job:type_name -> baton.v1.Job
+	2,  // 22: baton.v1.RetryJobResponse.job:type_name -> baton.v1.Job
+	0,  // 23: baton.v1.RetryJobsRequest.state:type_name -> baton.v1.JobState
+	23, // 24: baton.v1.WaitJobRequest.timeout:type_name -> google.protobuf.Duration
+	2,  // 25: baton.v1.WaitJobResponse.job:type_name -> baton.v1.Job
+	26, // [26:26] is the sub-list for method output_type
+	26, // [26:26] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_baton_v1_job_proto_init() }
@@ -1542,7 +1624,7 @@ func file_baton_v1_job_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_baton_v1_job_proto_rawDesc), len(file_baton_v1_job_proto_rawDesc)),
-			NumEnums:      1,
+			NumEnums:      2,
 			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   0,

@@ -21,6 +21,12 @@ class JobState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     JOB_STATE_SUCCEEDED: _ClassVar[JobState]
     JOB_STATE_DEAD: _ClassVar[JobState]
     JOB_STATE_CANCELLED: _ClassVar[JobState]
+
+class JobView(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    JOB_VIEW_UNSPECIFIED: _ClassVar[JobView]
+    JOB_VIEW_FULL: _ClassVar[JobView]
+    JOB_VIEW_ID: _ClassVar[JobView]
 JOB_STATE_UNSPECIFIED: JobState
 JOB_STATE_SCHEDULED: JobState
 JOB_STATE_AVAILABLE: JobState
@@ -29,6 +35,9 @@ JOB_STATE_LEASED: JobState
 JOB_STATE_SUCCEEDED: JobState
 JOB_STATE_DEAD: JobState
 JOB_STATE_CANCELLED: JobState
+JOB_VIEW_UNSPECIFIED: JobView
+JOB_VIEW_FULL: JobView
+JOB_VIEW_ID: JobView
 
 class Job(_message.Message):
     __slots__ = ("id", "queue", "state", "payload", "headers", "priority", "attempt", "max_attempts", "run_time", "create_time", "finish_time", "dedup_key", "chain_id", "parent_id", "depends_on", "progress_percent", "progress_message", "result", "last_error", "timeout", "errors", "cancel_requested", "fairness_key", "lease_expire_time")
@@ -145,18 +154,22 @@ class EnqueueJobResponse(_message.Message):
     def __init__(self, job: _Optional[_Union[Job, _Mapping]] = ..., deduplicated: _Optional[bool] = ...) -> None: ...
 
 class EnqueueJobsRequest(_message.Message):
-    __slots__ = ("jobs",)
+    __slots__ = ("jobs", "view")
     JOBS_FIELD_NUMBER: _ClassVar[int]
+    VIEW_FIELD_NUMBER: _ClassVar[int]
     jobs: _containers.RepeatedCompositeFieldContainer[EnqueueJobRequest]
-    def __init__(self, jobs: _Optional[_Iterable[_Union[EnqueueJobRequest, _Mapping]]] = ...) -> None: ...
+    view: JobView
+    def __init__(self, jobs: _Optional[_Iterable[_Union[EnqueueJobRequest, _Mapping]]] = ..., view: _Optional[_Union[JobView, str]] = ...) -> None: ...
 
 class EnqueueJobsResponse(_message.Message):
-    __slots__ = ("jobs", "deduplicated")
+    __slots__ = ("jobs", "deduplicated", "job_ids")
     JOBS_FIELD_NUMBER: _ClassVar[int]
     DEDUPLICATED_FIELD_NUMBER: _ClassVar[int]
+    JOB_IDS_FIELD_NUMBER: _ClassVar[int]
     jobs: _containers.RepeatedCompositeFieldContainer[Job]
     deduplicated: _containers.RepeatedScalarFieldContainer[bool]
-    def __init__(self, jobs: _Optional[_Iterable[_Union[Job, _Mapping]]] = ..., deduplicated: _Optional[_Iterable[bool]] = ...) -> None: ...
+    job_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, jobs: _Optional[_Iterable[_Union[Job, _Mapping]]] = ..., deduplicated: _Optional[_Iterable[bool]] = ..., job_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class GetJobRequest(_message.Message):
     __slots__ = ("id",)
