@@ -7,23 +7,23 @@ export const repoRoot = fileURLToPath(new URL("..", import.meta.url));
 const children = new Set<ChildProcess>();
 
 /**
- * Starts a TypeScript module of this repository in its own Node process, with an IPC channel
- * (a child notices its parent's death through it: 'disconnect'). Every child is remembered so
- * that `killChildren` can end them all when the bench exits, however it exits.
+ * Starts a JavaScript file in its own Node process, with an IPC channel (a child notices its
+ * parent's death through it: 'disconnect'). Every child is remembered so that `killChildren` can
+ * end them all when the bench exits, however it exits.
  */
-export function forkTs(
-  modulePath: string,
-  { env = {}, stdio = ["ignore", "inherit", "inherit", "ipc"], nodeArgs = [] }: { env?: NodeJS.ProcessEnv; stdio?: StdioOptions; nodeArgs?: string[] } = {},
+export function forkNode(
+  file: string,
+  { args = [], env = {}, stdio = ["ignore", "inherit", "inherit", "ipc"], execArgv = [] }: { args?: string[]; env?: NodeJS.ProcessEnv; stdio?: StdioOptions; execArgv?: string[] } = {},
 ): ChildProcess {
-  const child = fork(fileURLToPath(new URL(modulePath, import.meta.url)), [], {
-    cwd: repoRoot,
-    execArgv: [...nodeArgs, "--import", "tsx"],
-    env: { ...process.env, ...env },
-    stdio,
-  });
+  const child = fork(file, args, { cwd: repoRoot, execArgv, env: { ...process.env, ...env }, stdio });
   children.add(child);
   child.once("exit", () => children.delete(child));
   return child;
+}
+
+/** Starts a TypeScript module of bench/ (path relative to this file) through tsx, like `forkNode`. */
+export function forkTs(modulePath: string): ChildProcess {
+  return forkNode(fileURLToPath(new URL(modulePath, import.meta.url)), { execArgv: ["--import", "tsx"] });
 }
 
 /** Resolves when the child has exited. */

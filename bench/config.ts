@@ -14,6 +14,10 @@ export interface BenchConfig {
   latencySamples: number;
   /** Offered rate of the latency phase, jobs per second, one job per call. */
   latencyRate: number;
+  /** Mixed load: how long producers offer jobs while the workers consume them. */
+  mixedSeconds: number;
+  /** Mixed load: offered rate, jobs per second (sent in small batches, one every 10 ms). */
+  mixedRate: number;
   /** Worker processes per system. */
   workerProcesses: number;
   /** Baton worker concurrency (= max_in_flight) per process. */
@@ -55,6 +59,8 @@ export function loadBenchConfig(argv: string[], env: NodeJS.ProcessEnv): BenchCo
     batchSize: int("BENCH_BATCH", 1_000, 500),
     latencySamples: int("BENCH_LATENCY_SAMPLES", 200, 50),
     latencyRate: int("BENCH_LATENCY_RATE", 40, 50),
+    mixedSeconds: int("BENCH_MIXED_SECONDS", 10, 2),
+    mixedRate: int("BENCH_MIXED_RATE", 1_000, 500),
     workerProcesses: int("BENCH_WORKER_PROCESSES", 2, 2),
     batonConcurrency: int("BENCH_BATON_CONCURRENCY", 200, 200),
     graphileConcurrency: int("BENCH_GRAPHILE_CONCURRENCY", 32, 32),

@@ -1,5 +1,5 @@
 /**
- * Measurements beside the three per-system phases (bench/README.md, "Reference and scale"):
+ * Measurements beside the per-system phases of bench/measure.ts:
  * - the raw SQL floor: the minimal batched lifecycle of a PostgreSQL queue on one connection,
  *   the physical reference every system is compared with;
  * - Baton's broker memory with 10k jobs in flight, and one broker serving 1,000 worker streams.
@@ -78,7 +78,7 @@ export async function measureFloor(postgres: BenchPostgres, jobs: number, batchS
 }
 
 export interface ScaleResult {
-  /** Broker VmRSS with no worker stream open, after the three phases. */
+  /** Broker VmRSS with no worker stream open, after the per-system phases. */
   idleRssMb: number;
   inFlight: { jobs: number; held: number; rssMb: number; seconds: number };
   streams: { streams: number; processes: number; jobs: number; handled: number; workersWithJobs: number; seconds: number; jobsPerSecond: number; errors: number; rssMb: number; ok: boolean };

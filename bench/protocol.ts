@@ -1,16 +1,34 @@
 /** Messages between the bench process and its worker processes (Node IPC, JSON). */
 
-/** What a bench job carries: its index in the drain, or its enqueue time for latency. */
+/** What a bench job carries: its index in the drain, or its enqueue time (latency and mixed load). */
 export interface JobPayload {
   i?: number;
   /** Date.now() just before the enqueue call: the worker reports Date.now() - t. */
   t?: number;
 }
 
-/** Queue (or task) names every system uses. */
+/** Queue (or task) names every system uses: one per phase, so that each phase counts its own jobs. */
 export interface BenchQueues {
   drain: string;
   latency: string;
+  mixed: string;
+}
+
+export type Phase = keyof BenchQueues;
+export const PHASES: readonly Phase[] = ["drain", "latency", "mixed"];
+
+/** One value per phase, e.g. handled counts. */
+export type PerPhase<T> = Record<Phase, T>;
+
+export function perPhase<T>(make: (phase: Phase) => T): PerPhase<T> {
+  return { drain: make("drain"), latency: make("latency"), mixed: make("mixed") };
+}
+
+/** The phase whose queue is `queue` (a worker consuming several queues learns it from the job). */
+export function phaseOf(queues: BenchQueues, queue: string): Phase {
+  const phase = PHASES.find((p) => queues[p] === queue);
+  if (!phase) throw new Error(`not a bench queue: ${queue}`);
+  return phase;
 }
 
 /** How a worker process consumes jobs of one system; plain data, sent over IPC. */
@@ -29,9 +47,11 @@ export type ToWorker =
 export type FromWorker =
   /** Loaded and connected as far as possible without consuming anything. */
   | { type: "ready" }
-  /** Sent every few milliseconds while something changed; counts are totals, latencies new. */
-  | { type: "progress"; drained: number; latencies: number[] }
-  | { type: "stopped"; drained: number; latencies: number[] }
+  /**
+   * Sent every few milliseconds while something changed: `handled` are totals per phase (a job
+   * run twice counts twice), `latencies` only the samples new since the previous report.
+   */
+  | { type: "progress" | "stopped"; handled: PerPhase<number>; latencies: PerPhase<number[]> }
   | { type: "failed"; message: string };
 
 /** The worker half of a system: started on "go", stopped on "stop". */
@@ -40,4 +60,4 @@ export interface WorkerHandle {
 }
 
 /** Called by a system's worker for every job it runs, before it returns. */
-export type OnJob = (payload: JobPayload) => void;
+export type OnJob = (phase: Phase, payload: JobPayload) => void;

@@ -19,6 +19,9 @@ const metrics: Metric[] = [
   { name: "drain backlog (higher is better)", unit: "jobs/s", value: (r) => r.drain.jobsPerSecond, floor: (f) => f.drainJobsPerSecond },
   { name: "idle latency p50 (lower is better)", unit: "ms", value: (r) => r.latency.p50Ms },
   { name: "idle latency p99 (lower is better)", unit: "ms", value: (r) => r.latency.p99Ms },
+  { name: "mixed load, handled (higher is better)", unit: "jobs/s", value: (r) => r.mixed.handledPerSecond },
+  { name: "mixed-load latency p50 (lower is better)", unit: "ms", value: (r) => r.mixed.latency.p50Ms },
+  { name: "mixed-load latency p99 (lower is better)", unit: "ms", value: (r) => r.mixed.latency.p99Ms },
   { name: "broker RSS, 10k in flight (lower is better)", unit: "MB", value: (r) => r.scale?.inFlight.rssMb },
   { name: "1,000 streams x 1 in flight, drain", unit: "jobs/s", value: (r) => r.scale?.streams.jobsPerSecond },
 ];
@@ -101,6 +104,17 @@ export function targets(results: SystemResult[], floor?: FloorResult): Target[] 
     });
   }
   return out;
+}
+
+/** The mixed-load phase in one line: what was offered, what was handled, whether it kept up. */
+export function describeMixed({ mixed }: SystemResult): string {
+  const keptUp = mixed.keptUp ? "kept up" : "fell behind";
+  return (
+    `mixed load: ${formatNumber(mixed.offeredPerSecond)} jobs/s offered for ${mixed.seconds} s, ${formatNumber(mixed.handledPerSecond)} handled/s in that window, ` +
+    `${keptUp} (${mixed.backlogAtEnd} jobs waiting at its end, all ${mixed.jobs} finished ${mixed.catchUpSeconds.toFixed(2)} s later); ` +
+    `latency p50 ${mixed.latency.p50Ms} ms, p99 ${mixed.latency.p99Ms} ms, max ${mixed.latency.maxMs} ms ` +
+    `(of which the enqueue call p50 ${mixed.enqueueCall.p50Ms} ms, p99 ${mixed.enqueueCall.p99Ms} ms)`
+  );
 }
 
 export function formatTable(table: Row[]): string {

@@ -4,6 +4,7 @@
  */
 import os from "node:os";
 import { fileURLToPath } from "node:url";
+import { ensureBrokerBuilt } from "./broker.js";
 import { killChildren } from "./children.js";
 import { type BenchConfig, SYSTEM_KEYS, loadBenchConfig } from "./config.js";
 import { renderChart } from "./chart.js";
@@ -11,7 +12,7 @@ import { type FloorResult, measureFloor } from "./extras.js";
 import { type SystemResult, benchSystem } from "./measure.js";
 import { type BenchPostgres, startBenchPostgres } from "./postgres.js";
 import type { BenchQueues } from "./protocol.js";
-import { REFERENCE, formatTable, rows, targets, writeChart, writeJson } from "./report.js";
+import { REFERENCE, describeMixed, formatTable, rows, targets, writeChart, writeJson } from "./report.js";
 import { createBaton } from "./systems/baton.js";
 import { graphileFactory } from "./systems/graphile.js";
 import { createPgBoss } from "./systems/pgboss.js";
@@ -19,7 +20,7 @@ import type { SystemFactory, SystemUnderTest } from "./systems/system.js";
 
 const RESULTS_FILE = fileURLToPath(new URL("./results/latest.json", import.meta.url));
 const CHART_FILE = fileURLToPath(new URL("./results/latest.svg", import.meta.url));
-const queues: BenchQueues = { drain: "bench_drain", latency: "bench_latency" };
+const queues: BenchQueues = { drain: "bench_drain", latency: "bench_latency", mixed: "bench_mixed" };
 
 const factories: Record<Exclude<(typeof SYSTEM_KEYS)[number], "sql-floor">, { create: SystemFactory; slow?: boolean }> = {
   baton: { create: createBaton },
@@ -38,6 +39,8 @@ async function main(): Promise<number> {
     say(`warning: load average ${loadBefore.toFixed(1)} on ${os.cpus().length} CPUs: other work will distort the numbers`);
   }
   say(`bench${config.smoke ? " (smoke)" : ""}: ${config.jobs} jobs per system, ${config.latencySamples} latency samples, ${os.cpus().length} CPUs`);
+  // Before anything is started or timed: the bench runs the compiled broker.
+  if (selected(config, "baton")) ensureBrokerBuilt(say);
   const running: { postgres?: BenchPostgres } = {};
   onInterrupt(async () => {
     killChildren();
@@ -52,7 +55,7 @@ async function main(): Promise<number> {
     commitRate = await postgres.commitRate(config.smoke ? 0.5 : 2);
     say(`PostgreSQL ${postgres.version} started; ${Math.round(commitRate)} single-row commits/s on one connection`);
     for (const key of SYSTEM_KEYS) {
-      if (config.only.length > 0 && !config.only.includes(key)) continue;
+      if (!selected(config, key)) continue;
       if (key === "sql-floor") {
         try {
           say("sql-floor: measuring the raw batched lifecycle on one connection");
@@ -86,8 +89,9 @@ async function main(): Promise<number> {
   for (const goal of goals) process.stdout.write(`${goal.met ? "met   " : "MISSED"}  ${goal.target}: ${goal.actual}\n`);
   process.stdout.write("\n");
   for (const result of results) {
-    process.stdout.write(`${result.key}: ${result.description}\n`);
-    if (result.drain.duplicates > 0) process.stdout.write(`  ${result.drain.duplicates} jobs ran more than once\n`);
+    process.stdout.write(`${result.key}: ${result.description}\n  ${describeMixed(result)}\n`);
+    const duplicates = result.drain.duplicates + result.mixed.duplicates;
+    if (duplicates > 0) process.stdout.write(`  ${duplicates} jobs ran more than once\n`);
     for (const problem of result.problems.slice(0, 10)) process.stdout.write(`  logged: ${problem}\n`);
   }
   writeJson(RESULTS_FILE, {
@@ -111,10 +115,15 @@ async function main(): Promise<number> {
     targets: goals,
     failures,
   });
-  writeChart(CHART_FILE, renderChart(table, `${config.smoke ? "smoke, " : ""}${config.jobs} jobs, ${os.cpus().length} CPUs, ${started.toISOString().slice(0, 16)}Z`));
+  const subtitle = `${config.smoke ? "smoke, " : ""}${config.jobs} jobs, mixed load ${config.mixedRate} jobs/s for ${config.mixedSeconds} s, ${os.cpus().length} CPUs, ${started.toISOString().slice(0, 16)}Z`;
+  writeChart(CHART_FILE, renderChart(table, subtitle));
   process.stdout.write(`\nresults written to ${RESULTS_FILE} and ${CHART_FILE}\n`);
   if (failures.length > 0) process.stdout.write(`FAILED: ${failures.map((f) => f.key).join(", ")}\n`);
   return failures.length > 0 ? 1 : 0;
+}
+
+function selected(config: BenchConfig, key: string): boolean {
+  return config.only.length === 0 || config.only.includes(key);
 }
 
 async function runOne(
@@ -131,6 +140,7 @@ async function runOne(
       `${key}: enqueue ${Math.round(result.enqueue.jobsPerSecond)} jobs/s, drain ${Math.round(result.drain.jobsPerSecond)} jobs/s ` +
         `(${jobs} in ${result.drain.seconds.toFixed(2)} s), latency p50 ${result.latency.p50Ms} ms p99 ${result.latency.p99Ms} ms`,
     );
+    say(`${key}: ${describeMixed(result)}`);
     if (result.scale) {
       const { idleRssMb, inFlight, streams } = result.scale;
       say(

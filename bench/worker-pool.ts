@@ -1,15 +1,15 @@
 import type { ChildProcess } from "node:child_process";
 import { exited, forkTs, terminate } from "./children.js";
-import type { BenchQueues, FromWorker, ToWorker, WorkerSpec } from "./protocol.js";
+import { type BenchQueues, type FromWorker, PHASES, type PerPhase, type Phase, type ToWorker, type WorkerSpec, perPhase } from "./protocol.js";
 
 /**
- * The worker processes of one system, seen as one: their drained-job counts summed and their
- * latency samples pooled.
+ * The worker processes of one system, seen as one: their per-phase job counts summed and their
+ * latency samples pooled per phase.
  */
 export class WorkerPool {
   private readonly processes: ChildProcess[] = [];
-  private readonly drainedBy = new Map<ChildProcess, number>();
-  readonly latencies: number[] = [];
+  private readonly handledBy = new Map<ChildProcess, PerPhase<number>>();
+  private readonly latencySamples = perPhase((): number[] => []);
   private failure: Error | undefined;
   private readonly stopping = new Set<ChildProcess>();
 
@@ -24,11 +24,16 @@ export class WorkerPool {
     return pool;
   }
 
-  /** Drain jobs handled so far, by all processes (a job run twice counts twice). */
-  get drained(): number {
+  /** Jobs of `phase` handled so far, by all processes (a job run twice counts twice). */
+  handled(phase: Phase): number {
     let sum = 0;
-    for (const n of this.drainedBy.values()) sum += n;
+    for (const counts of this.handledBy.values()) sum += counts[phase];
     return sum;
+  }
+
+  /** Enqueue→handler-start latencies (ms) of `phase` reported so far, in arrival order. */
+  latencies(phase: Phase): readonly number[] {
+    return this.latencySamples[phase];
   }
 
   /** Every process starts consuming. */
@@ -68,7 +73,7 @@ export class WorkerPool {
   private async spawn(spec: WorkerSpec, queues: BenchQueues): Promise<void> {
     const child = forkTs("./worker-process.ts");
     this.processes.push(child);
-    this.drainedBy.set(child, 0);
+    this.handledBy.set(child, perPhase(() => 0));
     const ready = new Promise<void>((resolve, reject) => {
       child.on("message", (message: FromWorker) => {
         switch (message.type) {
@@ -77,8 +82,8 @@ export class WorkerPool {
             break;
           case "progress":
           case "stopped":
-            this.drainedBy.set(child, message.drained);
-            this.latencies.push(...message.latencies);
+            this.handledBy.set(child, message.handled);
+            for (const phase of PHASES) this.latencySamples[phase].push(...message.latencies[phase]);
             break;
           case "failed":
             this.failure ??= new Error(`worker process ${child.pid} failed: ${message.message}`);

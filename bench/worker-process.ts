@@ -1,31 +1,32 @@
 /**
- * A worker process of the bench: consumes the drain and latency queues of one system with a
- * no-op handler and reports to the bench process over IPC. For drain jobs it only counts; for
- * latency jobs it reports Date.now() minus the enqueue time carried in the payload, taken when
- * the handler starts. Reports are batched every few milliseconds so that reporting does not
- * cost more than the jobs.
+ * A worker process of the bench: consumes the queues of every phase of one system with a no-op
+ * handler and reports to the bench process over IPC. It counts the jobs of each phase; for jobs
+ * whose payload carries an enqueue time (latency and mixed load) it also reports Date.now()
+ * minus that time, taken when the handler starts. Reports are batched every few milliseconds so
+ * that reporting does not cost more than the jobs.
  */
-import type { BenchQueues, FromWorker, JobPayload, ToWorker, WorkerHandle, WorkerSpec } from "./protocol.js";
+import { type BenchQueues, type FromWorker, type OnJob, type ToWorker, type WorkerHandle, type WorkerSpec, perPhase } from "./protocol.js";
 
 const REPORT_INTERVAL_MS = 20;
 
-let drained = 0;
-let latencies: number[] = [];
+const handled = perPhase(() => 0);
+let latencies = perPhase((): number[] => []);
 let changed = false;
 let init: { spec: WorkerSpec; queues: BenchQueues } | undefined;
 let handle: Promise<WorkerHandle> | undefined;
 
 const send = (message: FromWorker, sent?: () => void) => process.send?.(message, undefined, {}, () => sent?.());
 
-const onJob = (payload: JobPayload) => {
-  if (payload.t !== undefined) latencies.push(Date.now() - payload.t);
-  else drained += 1;
+const onJob: OnJob = (phase, payload) => {
+  handled[phase] += 1;
+  if (payload.t !== undefined) latencies[phase].push(Date.now() - payload.t);
   changed = true;
 };
 
 const flush = (type: "progress" | "stopped", sent?: () => void) => {
-  send({ type, drained, latencies }, sent);
-  latencies = [];
+  // A copy: the counts go on changing while the message waits to be written.
+  send({ type, handled: { ...handled }, latencies }, sent);
+  latencies = perPhase(() => []);
   changed = false;
 };
 

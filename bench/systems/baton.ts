@@ -1,21 +1,22 @@
 import type { ChildProcess } from "node:child_process";
 import pg from "pg";
 import { createClient, runWorker } from "../../clients/ts/src/index.js";
-import { forkTs, terminate } from "../children.js";
+import { startBroker } from "../broker.js";
+import { terminate } from "../children.js";
 import { measureScale } from "../extras.js";
 import { freePort } from "../../src/util/free-port.js";
-import type { BenchQueues, JobPayload, OnJob, WorkerHandle, WorkerSpec } from "../protocol.js";
+import { type BenchQueues, type JobPayload, type OnJob, PHASES, type WorkerHandle, type WorkerSpec, phaseOf } from "../protocol.js";
 import type { SystemFactory } from "./system.js";
 
 /**
- * Baton as deployed: `baton serve` in its own process on its own database, producers calling
- * EnqueueJob/EnqueueJobs over gRPC (clients/ts createClient), workers in other processes
- * holding one Subscribe stream each (clients/ts runWorker).
+ * Baton as deployed: the compiled `baton serve` (bench/broker.ts) in its own process on its own
+ * database, producers calling EnqueueJob/EnqueueJobs over gRPC (clients/ts createClient),
+ * workers in other processes holding one Subscribe stream each (clients/ts runWorker).
  */
-export const createBaton: SystemFactory = async ({ postgres, config, queues }) => {
+export const createBaton: SystemFactory = async ({ postgres, config }) => {
   const databaseUrl = await postgres.createDatabase("bench_baton");
   const port = await freePort();
-  const broker = forkTs("./broker-process.ts", {
+  const broker = startBroker({
     env: {
       BATON_DATABASE_URL: databaseUrl,
       BATON_PORT: String(port),
@@ -51,11 +52,11 @@ export const createBaton: SystemFactory = async ({ postgres, config, queues }) =
     key: "baton",
     description: `broker process; ${config.workerProcesses} worker processes x concurrency ${config.batonConcurrency} (one gRPC stream each)`,
     workerSpec: { system: "baton", baseUrl, concurrency: config.batonConcurrency },
-    async enqueueBatch(payloads) {
-      await client.enqueueMany(payloads.map((payload) => ({ queue: queues.drain, payload })));
+    async enqueueBatch(queue, payloads) {
+      await client.enqueueMany(payloads.map((payload) => ({ queue, payload })));
     },
-    async enqueueOne(payload) {
-      await client.enqueue(queues.latency, payload);
+    async enqueueOne(queue, payload) {
+      await client.enqueue(queue, payload);
     },
     unfinished: (queue) => unfinished(queue),
     problems: () => log.problems,
@@ -83,7 +84,7 @@ export const createBaton: SystemFactory = async ({ postgres, config, queues }) =
   };
 };
 
-/** Worker-process half: one runWorker on both bench queues. */
+/** Worker-process half: one runWorker on every bench queue. */
 export async function startBatonWorker(
   spec: Extract<WorkerSpec, { system: "baton" }>,
   queues: BenchQueues,
@@ -92,10 +93,10 @@ export async function startBatonWorker(
   const decoder = new TextDecoder();
   const worker = runWorker({
     baseUrl: spec.baseUrl,
-    queues: [queues.drain, queues.latency],
+    queues: PHASES.map((phase) => queues[phase]),
     concurrency: spec.concurrency,
     handler: (job) => {
-      onJob(JSON.parse(decoder.decode(job.payload)) as JobPayload);
+      onJob(phaseOf(queues, job.queue), JSON.parse(decoder.decode(job.payload)) as JobPayload);
       return undefined;
     },
     onError: (error) => process.stderr.write(`baton worker: ${error instanceof Error ? error.message : String(error)}\n`),

@@ -1,6 +1,6 @@
 import { Logger, makeWorkerUtils, run, runMigrations } from "graphile-worker";
 import pg from "pg";
-import type { BenchQueues, JobPayload, OnJob, WorkerHandle, WorkerSpec } from "../protocol.js";
+import { type BenchQueues, type JobPayload, type OnJob, PHASES, type WorkerHandle, type WorkerSpec } from "../protocol.js";
 import type { SystemFactory } from "./system.js";
 
 /**
@@ -15,7 +15,7 @@ import type { SystemFactory } from "./system.js";
  * - tuned: high concurrency with a pool as large (graphile warns when the pool is smaller).
  */
 export function graphileFactory(variant: "default" | "tuned"): SystemFactory {
-  return async ({ postgres, config, queues }) => {
+  return async ({ postgres, config }) => {
     const connectionString = await postgres.createDatabase(`bench_graphile_${variant}`);
     const logger = quietLogger("graphile-worker");
     await runMigrations({ connectionString, logger });
@@ -33,15 +33,15 @@ export function graphileFactory(variant: "default" | "tuned"): SystemFactory {
           ? `library defaults (concurrency 1, pool 10); ${config.workerProcesses} worker processes`
           : `${config.workerProcesses} worker processes x concurrency ${tuned}, pool ${tuned}`,
       workerSpec: spec,
-      async enqueueBatch(payloads) {
-        const specs = payloads.map((payload) => ({ identifier: queues.drain, payload }));
+      async enqueueBatch(task, payloads) {
+        const specs = payloads.map((payload) => ({ identifier: task, payload }));
         await db.query(
           "select count(*) from graphile_worker.add_jobs(array(select json_populate_recordset(null::graphile_worker.job_spec, $1::json)))",
           [JSON.stringify(specs)],
         );
       },
-      async enqueueOne(payload) {
-        await utils.addJob(queues.latency, payload);
+      async enqueueOne(task, payload) {
+        await utils.addJob(task, payload);
       },
       async unfinished(task) {
         // Completed jobs are deleted; what is left is waiting, running or failed.
@@ -63,7 +63,7 @@ export async function startGraphileWorker(
   queues: BenchQueues,
   onJob: OnJob,
 ): Promise<WorkerHandle> {
-  const task = async (payload: unknown) => onJob(payload as JobPayload);
+  const taskList = Object.fromEntries(PHASES.map((phase) => [queues[phase], async (payload: unknown) => onJob(phase, payload as JobPayload)]));
   const runner = await run({
     connectionString: spec.connectionString,
     concurrency: spec.concurrency,
@@ -71,7 +71,7 @@ export async function startGraphileWorker(
     ...(spec.pollInterval !== undefined && { pollInterval: spec.pollInterval }),
     noHandleSignals: true,
     logger: quietLogger("graphile-worker"),
-    taskList: { [queues.drain]: task, [queues.latency]: task },
+    taskList,
     parsedCronItems: [],
   });
   return { stop: () => runner.stop() };

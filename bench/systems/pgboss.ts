@@ -1,5 +1,5 @@
 import PgBoss from "pg-boss";
-import type { BenchQueues, JobPayload, OnJob, WorkerHandle, WorkerSpec } from "../protocol.js";
+import { type BenchQueues, type JobPayload, type OnJob, PHASES, type PerPhase, type WorkerHandle, type WorkerSpec } from "../protocol.js";
 import type { SystemFactory } from "./system.js";
 
 /**
@@ -9,6 +9,7 @@ import type { SystemFactory } from "./system.js";
  * poll every 2 s) would drain 0.5 jobs/s per worker, so only a tuned setup is measured: several
  * work() loops per process with large batches and the shortest polling interval allowed.
  */
+/** work() loops per process on each queue that gets jobs in bulk (drain, mixed load). */
 const WORKERS_PER_PROCESS = 4;
 const BATCH_SIZE = 250;
 const POLLING_INTERVAL_SECONDS = 0.5;
@@ -19,11 +20,10 @@ export const createPgBoss: SystemFactory = async ({ postgres, config, queues }) 
   const boss = new PgBoss({ connectionString, max: 4, schedule: false });
   boss.on("error", (error: Error) => problems.push(`pg-boss: ${error.message}`));
   await boss.start();
-  await boss.createQueue(queues.drain);
-  await boss.createQueue(queues.latency);
+  for (const phase of PHASES) await boss.createQueue(queues[phase]);
   return {
     key: "pgboss-tuned",
-    description: `${config.workerProcesses} worker processes x ${WORKERS_PER_PROCESS} work() loops, batchSize ${BATCH_SIZE}, poll ${POLLING_INTERVAL_SECONDS} s`,
+    description: `${config.workerProcesses} worker processes x ${WORKERS_PER_PROCESS} work() loops per queue, batchSize ${BATCH_SIZE}, poll ${POLLING_INTERVAL_SECONDS} s`,
     workerSpec: {
       system: "pgboss",
       connectionString,
@@ -31,11 +31,11 @@ export const createPgBoss: SystemFactory = async ({ postgres, config, queues }) 
       batchSize: BATCH_SIZE,
       pollingIntervalSeconds: POLLING_INTERVAL_SECONDS,
     },
-    async enqueueBatch(payloads) {
-      await boss.insert(payloads.map((data) => ({ name: queues.drain, data })));
+    async enqueueBatch(queue, payloads) {
+      await boss.insert(payloads.map((data) => ({ name: queue, data })));
     },
-    async enqueueOne(payload) {
-      await boss.send(queues.latency, payload);
+    async enqueueOne(queue, payload) {
+      await boss.send(queue, payload);
     },
     unfinished: (queue) => boss.getQueueSize(queue, { before: "completed" }),
     problems: () => problems,
@@ -43,7 +43,10 @@ export const createPgBoss: SystemFactory = async ({ postgres, config, queues }) 
   };
 };
 
-/** Worker-process half: `workersPerProcess` batch loops on the drain queue, one on latency. */
+/**
+ * Worker-process half: `workersPerProcess` batch loops on each queue that gets jobs in bulk
+ * (drain, mixed load), one on the latency queue (one job at a time).
+ */
 export async function startPgBossWorker(
   spec: Extract<WorkerSpec, { system: "pgboss" }>,
   queues: BenchQueues,
@@ -51,18 +54,20 @@ export async function startPgBossWorker(
 ): Promise<WorkerHandle> {
   const boss = new PgBoss({
     connectionString: spec.connectionString,
-    max: spec.workersPerProcess + 2,
+    max: 2 * spec.workersPerProcess + 2,
     supervise: false,
     schedule: false,
     migrate: false,
   });
   boss.on("error", (error: Error) => process.stderr.write(`pg-boss worker: ${error.message}\n`));
   await boss.start();
-  const handler = async (jobs: PgBoss.Job<JobPayload>[]) => {
-    for (const job of jobs) onJob(job.data);
-  };
   const options = { batchSize: spec.batchSize, pollingIntervalSeconds: spec.pollingIntervalSeconds };
-  for (let i = 0; i < spec.workersPerProcess; i++) await boss.work(queues.drain, options, handler);
-  await boss.work(queues.latency, options, handler);
+  const loops: PerPhase<number> = { drain: spec.workersPerProcess, latency: 1, mixed: spec.workersPerProcess };
+  for (const phase of PHASES) {
+    const handler = async (jobs: PgBoss.Job<JobPayload>[]) => {
+      for (const job of jobs) onJob(phase, job.data);
+    };
+    for (let i = 0; i < loops[phase]; i++) await boss.work(queues[phase], options, handler);
+  }
   return { stop: () => boss.stop({ graceful: true, wait: true, timeout: 10_000 }) };
 }

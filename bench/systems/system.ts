@@ -13,15 +13,15 @@ export interface SystemUnderTest {
   /** How it is set up, in a few words for the table and README. */
   readonly description: string;
   readonly workerSpec: WorkerSpec;
-  /** Jobs for the drain queue (`queues.drain`), all in one call. */
-  enqueueBatch(payloads: JobPayload[]): Promise<void>;
-  /** One job for the latency queue (`queues.latency`), the way a producer adds a single job. */
-  enqueueOne(payload: JobPayload): Promise<void>;
+  /** Jobs for `queue`, all in one call (the system's batch API). */
+  enqueueBatch(queue: string, payloads: JobPayload[]): Promise<void>;
+  /** One job for `queue`, the way a producer adds a single job. */
+  enqueueOne(queue: string, payload: JobPayload): Promise<void>;
   /** Jobs of `queue` that the database does not yet record as finished. */
   unfinished(queue: string): Promise<number>;
   /** Anything the system's processes logged at warn level or above, for the report. */
   problems(): string[];
-  /** Checks beyond the three phases that only a broker has (Baton: memory, stream count). */
+  /** Checks beyond the per-system phases that only a broker has (Baton: memory, stream count). */
   scale?(): Promise<ScaleResult>;
   close(): Promise<void>;
 }
