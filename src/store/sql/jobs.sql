@@ -37,7 +37,7 @@ inserted as (
   left join baton.queues q on q.name = i.queue
   where i.dedup_window_seconds is null or not exists (
     select 1 from baton.jobs f
-    where f.queue = i.queue and f.dedup_key = i.dedup_key
+    where f.queue = i.queue and f.dedup_key = i.dedup_key and f.state in ('succeeded', 'dead', 'cancelled')
       and f.finish_time > coalesce($12::timestamptz, now()) - make_interval(secs => i.dedup_window_seconds))
   order by i.ord
   on conflict (queue, dedup_key)
