@@ -53,7 +53,7 @@ export const createBaton: SystemFactory = async ({ postgres, config }) => {
     description: `broker process; ${config.workerProcesses} worker processes x concurrency ${config.batonConcurrency} (one gRPC stream each)`,
     workerSpec: { system: "baton", baseUrl, concurrency: config.batonConcurrency },
     async enqueueBatch(queue, payloads) {
-      await client.enqueueMany(payloads.map((payload) => ({ queue, payload })));
+      await client.enqueueManyIds(payloads.map((payload) => ({ queue, payload })));
     },
     async enqueueOne(queue, payload) {
       await client.enqueue(queue, payload);
@@ -67,7 +67,7 @@ export const createBaton: SystemFactory = async ({ postgres, config }) => {
         async enqueue(queue, count) {
           for (let first = 0; first < count; first += config.batchSize) {
             const n = Math.min(config.batchSize, count - first);
-            await client.enqueueMany(Array.from({ length: n }, (_, k) => ({ queue, payload: { i: first + k } })));
+            await client.enqueueManyIds(Array.from({ length: n }, (_, k) => ({ queue, payload: { i: first + k } })));
           }
         },
         unfinished: (queue) => unfinished(queue),

@@ -156,12 +156,23 @@ export class Broker {
   /** Creates jobs atomically; queues with runnable jobs on this replica are woken at once. */
   async enqueue(jobs: NewJob[]): Promise<InsertedJob[]> {
     const { db, config } = this.options;
-    const inserted = jobs.some((job) => job.dependsOn?.length)
-      ? await db.transaction((tx) => jobInsertWithDependencies(tx, jobs, config.defaultMaxAttempts))
-      : await jobInsertMany(db, jobs, config.defaultMaxAttempts);
-    // The notification reaches every replica, this one included; waking here saves its latency.
-    this.dispatcher.wakeQueues(new Set(jobs.map((job) => job.queue)));
-    return inserted;
+    if (jobs.some((job) => job.dependsOn?.length)) {
+      const inserted = await db.transaction((tx) => jobInsertWithDependencies(tx, jobs, config.defaultMaxAttempts));
+      this.dispatcher.wakeQueues(new Set(jobs.map((job) => job.queue)));
+      return inserted;
+    }
+    const offer = this.dispatcher.offerHandoff(jobs, this.replicaId);
+    let inserted: InsertedJob[] | undefined;
+    try {
+      inserted = await jobInsertMany(db, jobs, { defaultMaxAttempts: config.defaultMaxAttempts, handoff: offer?.handoff });
+      return inserted;
+    } finally {
+      if (offer) await this.dispatcher.completeHandoff(offer.takers, inserted);
+      // The notification reaches every replica, this one included; waking here saves its
+      // latency. Handed-off jobs need no wakeup.
+      const waiting = inserted ? inserted.filter((i) => i.job.state !== "leased").map((i) => i.job.queue) : [];
+      this.dispatcher.wakeQueues(new Set(waiting));
+    }
   }
 
   /** Jobs became runnable on these queues by other means (the scheduler): claim now. */
@@ -245,7 +256,7 @@ export class Broker {
 
   grantCredit(session: Session, n: number): void {
     session.grantCredit(n);
-    this.dispatcher.wakeQueues(session.queues);
+    this.dispatcher.creditFreedOn(session.queues);
   }
 
   ack(session: Session, lease: LeaseRef, result: Uint8Array, continueWith: NewJob[]): void {
@@ -262,7 +273,7 @@ export class Broker {
   /** The worker is done with a job: its slot takes the next one while the settlement is written. */
   private finished(session: Session, lease: LeaseRef): void {
     session.settle(lease);
-    this.dispatcher.wakeQueues(session.queues);
+    this.dispatcher.creditFreedOn(session.queues);
   }
 
   reportProgress(session: Session, update: ProgressUpdate): void {

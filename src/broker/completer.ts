@@ -124,8 +124,9 @@ export class Completer {
         const done = await jobAckMany(tx, [ack]);
         // Refused by the fence: create nothing, the ack changes nothing.
         if (done.size === 1) {
-          const insert = ack.continueWith.some((job) => job.dependsOn?.length) ? jobInsertWithDependencies : jobInsertMany;
-          await insert(tx, ack.continueWith, this.options.defaultMaxAttempts);
+          const { defaultMaxAttempts } = this.options;
+          if (ack.continueWith.some((job) => job.dependsOn?.length)) await jobInsertWithDependencies(tx, ack.continueWith, defaultMaxAttempts);
+          else await jobInsertMany(tx, ack.continueWith, { defaultMaxAttempts });
         }
         return done;
       });

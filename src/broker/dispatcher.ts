@@ -1,6 +1,6 @@
 import type { Database } from "../store/database.js";
-import type { JobRecord } from "../store/job-record.js";
-import { jobClaim, jobClaimLimited, jobUnclaim } from "../store/jobs.js";
+import type { JobRecord, NewJob } from "../store/job-record.js";
+import { type Handoff, type InsertedJob, jobClaim, jobClaimLimited, jobUnclaim } from "../store/jobs.js";
 import type { Logger } from "../telemetry/log.js";
 import type { QueueSettingsCache } from "./queue-settings.js";
 import type { Session } from "./session.js";
@@ -31,6 +31,12 @@ export class Dispatcher {
   private readonly claiming = new Set<string>();
   /** Queues that found no free credit because claims of other queues had reserved it. */
   private readonly deferred = new Set<string>();
+  /**
+   * Queues whose last claim left free credit unused: no due job was waiting. A new job there
+   * can be handed to a waiting stream at insert, skipping the wakeup and the claim. Anything
+   * that may add claimable jobs (a notification, a due timer, a retry) clears the mark.
+   */
+  private readonly drained = new Set<string>();
   private pumpScheduled = false;
   private stopped = false;
   /** When each queue's next delayed job is due; one shared timer serves them all. */
@@ -56,19 +62,72 @@ export class Dispatcher {
       if (sessions?.size === 0) {
         this.sessionsByQueue.delete(queue);
         this.dueTimes.delete(queue);
+        this.drained.delete(queue);
       }
     }
   }
 
-  /** A queue may have claimable jobs (notification, released jobs, new credit). */
+  /** A queue may have claimable jobs (notification, released jobs, retries). */
   wake(queue: string): void {
+    this.drained.delete(queue);
+    this.creditFreed(queue);
+  }
+
+  wakeQueues(queues: Iterable<string>): void {
+    for (const queue of queues) this.wake(queue);
+  }
+
+  /** Streams on these queues can take more: claim if jobs are waiting. */
+  creditFreedOn(queues: Iterable<string>): void {
+    for (const queue of queues) this.creditFreed(queue);
+  }
+
+  private creditFreed(queue: string): void {
     if (this.stopped || !this.sessionsByQueue.has(queue)) return;
     this.dirty.add(queue);
     this.schedulePump();
   }
 
-  wakeQueues(queues: Iterable<string>): void {
-    for (const queue of queues) this.wake(queue);
+  /**
+   * Picks the new jobs that can go straight to a waiting stream: due now, plain (no
+   * dependencies, no dedup_key), on a drained, unlimited queue with free credit on this
+   * replica. Credit is reserved until `completeHandoff`; the insert itself decides, by the
+   * database's view of the queue, which jobs it leases.
+   */
+  offerHandoff(jobs: NewJob[], owner: string): { handoff: Handoff; takers: (Session | undefined)[] } | undefined {
+    if (this.stopped) return undefined;
+    const takers = jobs.map((job) => {
+      if (!this.drained.has(job.queue) || this.claiming.has(job.queue) || this.dirty.has(job.queue)) return undefined;
+      if (job.dependsOn?.length || job.dedupKey !== undefined || job.runTime !== undefined || (job.delaySeconds ?? 0) > 0) return undefined;
+      const settings = this.options.settings.get(job.queue);
+      if (settings?.paused || settings?.limited) return undefined;
+      let taker: Session | undefined;
+      for (const session of this.sessionsByQueue.get(job.queue) ?? []) {
+        if (session.freeCredit > (taker?.freeCredit ?? 0)) taker = session;
+      }
+      taker?.reserve(1);
+      return taker;
+    });
+    if (!takers.some(Boolean)) return undefined;
+    return { handoff: { jobs: takers.map(Boolean), owner, leaseSeconds: this.options.leaseSeconds }, takers };
+  }
+
+  /** Delivers the jobs the insert leased to their streams; `inserted` is undefined if it failed. */
+  async completeHandoff(takers: (Session | undefined)[], inserted: InsertedJob[] | undefined): Promise<void> {
+    const undeliverable: JobRecord[] = [];
+    takers.forEach((session, i) => {
+      if (!session) return;
+      session.unreserve(1);
+      const result = inserted?.[i];
+      if (!result) return;
+      const { job, deduplicated } = result;
+      if (deduplicated || job.state !== "leased") return;
+      if (session.deliver(job)) this.options.onDelivered(session, job);
+      else undeliverable.push(job);
+    });
+    if (undeliverable.length > 0) {
+      this.wakeQueues(await jobUnclaim(this.options.db, undeliverable.map((job) => ({ jobId: job.id, leaseToken: job.lease_token! }))));
+    }
   }
 
   /** Fallback poll and reconnects: notifications may have been missed. */
@@ -121,6 +180,8 @@ export class Dispatcher {
       // Our settings were stale: the queue got a limit. Reload them and claim again.
       if (queueLimited) void this.options.settings.refresh().then(() => this.wake(queue));
       claimedAll = jobs.length === demand;
+      if (claimedAll) this.drained.delete(queue);
+      else this.drained.add(queue);
       await this.distribute(jobs, allocations);
       // Rate-limited: tokens refill with time, so look again when the next one is due.
       const rateLimit = settings?.rateLimit;

@@ -43,13 +43,24 @@ export interface InsertedJob {
 /** Attempts of a job whose request and queue name none. */
 export const DEFAULT_MAX_ATTEMPTS = 25;
 
-export async function jobInsertMany(
-  db: Queryable,
-  jobs: NewJob[],
-  defaultMaxAttempts = DEFAULT_MAX_ATTEMPTS,
-  now: Now = null,
-  blocked: boolean[] = [],
-): Promise<InsertedJob[]> {
+export interface InsertOptions {
+  defaultMaxAttempts?: number;
+  now?: Now;
+  /** Per job: it waits for blockers (see jobInsertWithDependencies). */
+  blocked?: boolean[];
+  /** Jobs to insert already leased to this replica, for streams waiting for work (see JobInsertMany). */
+  handoff?: Handoff;
+}
+
+export interface Handoff {
+  /** Per job: lease it at insert if it could be claimed at once. */
+  jobs: boolean[];
+  owner: string;
+  leaseSeconds: number;
+}
+
+export async function jobInsertMany(db: Queryable, jobs: NewJob[], options: InsertOptions = {}): Promise<InsertedJob[]> {
+  const { defaultMaxAttempts = DEFAULT_MAX_ATTEMPTS, now = null, blocked = [], handoff } = options;
   const { rows } = await db.query<JobRecord>({
     name: "JobInsertMany",
     text: sql.JobInsertMany,
@@ -71,6 +82,9 @@ export async function jobInsertMany(
       column(jobs, (j) => j.fairnessKey),
       blocked.some(Boolean) ? jobs.map((_, i) => blocked[i] ?? false) : null,
       column(jobs, (j) => (j.dependsOn?.length ? j.dependsOn.join(",") : undefined)),
+      handoff?.jobs.some(Boolean) ? handoff.jobs : null,
+      handoff?.owner ?? null,
+      handoff?.leaseSeconds ?? null,
     ],
   });
   return matchInsertedToRequests(db, jobs, rows);
@@ -113,7 +127,7 @@ export async function jobInsertWithDependencies(tx: Queryable, jobs: NewJob[], d
     }
   }
   const pending = jobs.map((j) => (j.dependsOn ?? []).filter((id) => states.get(id) !== "succeeded"));
-  const inserted = await jobInsertMany(tx, jobs, defaultMaxAttempts, null, pending.map((ids) => ids.length > 0));
+  const inserted = await jobInsertMany(tx, jobs, { defaultMaxAttempts, blocked: pending.map((ids) => ids.length > 0) });
   const jobIds: string[] = [];
   const blockers: string[] = [];
   inserted.forEach(({ job, deduplicated }, i) => {

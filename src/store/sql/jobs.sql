@@ -6,9 +6,15 @@
 -- Inserts a batch in input order and wakes the queues in the same statement. Ids are drawn
 -- in input order so that the caller can match rows to requests; a row skipped by dedup_key
 -- (an unfinished job holds it, or one finished within the request's dedup window) is absent
--- from the output. Root jobs are their own chain; a continuation joins its parent's. max_attempts falls back to the queue's
--- setting, then to $13. Jobs flagged blocked ($16) wait for the blockers in $17 (comma-joined
--- ids); the caller writes their dependency rows in the same transaction.
+-- from the output. Root jobs are their own chain; a continuation joins its parent's.
+-- max_attempts falls back to the queue's setting, then to $13. Jobs flagged blocked ($16) wait
+-- for the blockers in $17 (comma-joined ids); the caller writes their dependency rows in the
+-- same transaction.
+-- Hand-off: a job flagged in $18 is inserted already leased to this replica ($19, lease of
+-- the queue's duration else $20 seconds), for a worker stream that is waiting for work: it
+-- skips the wakeup and the claim. Only a job that could be claimed at once qualifies (due now,
+-- not blocked, no dedup_key, its queue neither paused nor limited); the others are inserted
+-- available, whatever the flag, and woken as usual.
 -- Columns that no job of the batch sets arrive as a NULL array, which unnest pads with NULLs:
 -- parsing 1,000 NULL elements per column cost more than the insert of some columns.
 with input as (
@@ -17,39 +23,59 @@ with input as (
   from unnest(
     $1::text[], $2::bytea[], $3::jsonb[], $4::int[], $5::float8[], $6::timestamptz[],
     $7::int[], $8::text[], $9::bigint[], $10::bigint[], $11::float8[], $14::float8[], $15::text[],
-    $16::bool[], $17::text[]
+    $16::bool[], $17::text[], $18::bool[]
   ) with ordinality as t(queue, payload, headers, priority, delay_seconds, run_time,
                         max_attempts, dedup_key, chain_id, parent_id, timeout_seconds,
-                        dedup_window_seconds, fairness_key, blocked, depends_on, ord)
+                        dedup_window_seconds, fairness_key, blocked, depends_on, handoff, ord)
   order by t.ord
+),
+clock as (select coalesce($12::timestamptz, now()) as now),
+prepared as (
+  select i.*, q.max_attempts as queue_max_attempts, q.default_timeout, q.lease_duration,
+         coalesce(i.run_time, clock.now + make_interval(secs => coalesce(i.delay_seconds, 0))) as due_time,
+         coalesce(i.handoff, false) and not coalesce(i.blocked, false) and i.dedup_key is null
+           and coalesce(i.run_time, clock.now + make_interval(secs => coalesce(i.delay_seconds, 0))) <= clock.now
+           and not coalesce(q.paused, false)
+           and q.concurrency_limit is null and q.rate_limit is null and q.fairness_key_limit is null as leased
+  from input i
+  cross join clock
+  left join baton.queues q on q.name = i.queue
 ),
 inserted as (
   insert into baton.jobs (id, queue, payload, headers, priority, run_time, max_attempts,
-                          dedup_key, chain_id, parent_id, timeout, fairness_key, state, depends_on)
-  select i.id, i.queue, i.payload, i.headers, i.priority,
-         coalesce(i.run_time, coalesce($12::timestamptz, now()) + make_interval(secs => coalesce(i.delay_seconds, 0))),
-         coalesce(i.max_attempts, q.max_attempts, $13::int), i.dedup_key,
-         coalesce(i.chain_id, (select p.chain_id from baton.jobs p where p.id = i.parent_id), i.id), i.parent_id,
-         make_interval(secs => i.timeout_seconds), i.fairness_key,
-         case when i.blocked then 'blocked'::baton.job_state else 'available' end,
-         coalesce(string_to_array(i.depends_on, ',')::bigint[], '{}')
-  from input i
-  left join baton.queues q on q.name = i.queue
-  where i.dedup_window_seconds is null or not exists (
+                          dedup_key, chain_id, parent_id, timeout, fairness_key, state, depends_on,
+                          attempt, lease_token, lease_expire_time, lease_owner, attempt_start_time,
+                          attempt_deadline)
+  select p.id, p.queue, p.payload, p.headers, p.priority, p.due_time,
+         coalesce(p.max_attempts, p.queue_max_attempts, $13::int), p.dedup_key,
+         coalesce(p.chain_id, (select j.chain_id from baton.jobs j where j.id = p.parent_id), p.id), p.parent_id,
+         make_interval(secs => p.timeout_seconds), p.fairness_key,
+         case when p.blocked then 'blocked'::baton.job_state when p.leased then 'leased' else 'available' end,
+         coalesce(string_to_array(p.depends_on, ',')::bigint[], '{}'),
+         case when p.leased then 1 else 0 end,
+         case when p.leased then gen_random_uuid() end,
+         case when p.leased then clock.now + coalesce(p.lease_duration, make_interval(secs => $20::float8)) end,
+         case when p.leased then $19::text end,
+         case when p.leased then clock.now end,
+         case when p.leased then clock.now + coalesce(make_interval(secs => p.timeout_seconds), p.default_timeout) end
+  from prepared p
+  cross join clock
+  where p.dedup_window_seconds is null or not exists (
     select 1 from baton.jobs f
-    where f.queue = i.queue and f.dedup_key = i.dedup_key and f.state in ('succeeded', 'dead', 'cancelled')
-      and f.finish_time > coalesce($12::timestamptz, now()) - make_interval(secs => i.dedup_window_seconds))
-  order by i.ord
+    where f.queue = p.queue and f.dedup_key = p.dedup_key and f.state in ('succeeded', 'dead', 'cancelled')
+      and f.finish_time > clock.now - make_interval(secs => p.dedup_window_seconds))
+  order by p.ord
   on conflict (queue, dedup_key)
     where dedup_key is not null and state in ('available', 'blocked', 'leased')
     do nothing
   returning *
 ),
--- One notification per queue (Postgres also folds identical ones within a transaction).
+-- One notification per queue with claimable jobs (Postgres also folds identical ones within a
+-- transaction); handed-off jobs need none.
 woken as (
-  select pg_notify('baton_jobs', queue) from (select distinct queue from inserted) q
+  select pg_notify('baton_jobs', queue) from (select distinct queue from inserted where state = 'available') q
 )
-select inserted.*, (inserted.run_time > coalesce($12::timestamptz, now())) as scheduled,
+select inserted.*, (inserted.run_time > (select now from clock)) as scheduled,
        (select count(*) from woken) as woken_queues
 from inserted
 order by inserted.id;
