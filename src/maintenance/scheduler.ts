@@ -64,7 +64,7 @@ async function fireDue(tx: Queryable, batchSize: number, options: SchedulerOptio
     if (fire.fireTime) jobs.push(scheduledJob(schedule, fire.fireTime));
   }
   if (jobs.length > 0) {
-    const inserted = await jobInsertMany(tx, jobs, options.defaultMaxAttempts, now);
+    const inserted = await jobInsertMany(tx, jobs, { defaultMaxAttempts: options.defaultMaxAttempts, now });
     for (const { job, deduplicated } of inserted) {
       // Locking makes this unreachable; the dedup key only guards against a double fire.
       if (deduplicated) options.log.warn("schedule fire was already enqueued", { dedupKey: job.dedup_key, job: job.id });
