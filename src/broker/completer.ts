@@ -13,6 +13,7 @@ import {
   jobSettleFailureReasons,
 } from "../store/jobs.js";
 import type { Logger } from "../telemetry/log.js";
+import { SerialBatcher } from "../util/serial-batcher.js";
 import type { Session } from "./session.js";
 
 export interface CompleterOptions {
@@ -34,67 +35,40 @@ export interface AckWithContinuation extends Ack {
 }
 
 /**
- * Coalesces the acks, nacks and progress reports of all streams into one statement per kind
- * and event-loop turn. Acks that carry continuations settle one by one, each in a transaction
- * with the jobs it creates, because the completion and the next jobs must commit together.
+ * Coalesces the acks, nacks and progress reports of all streams into one statement per kind,
+ * one statement of a kind in flight at a time: what arrives meanwhile is the next batch. Acks
+ * that carry continuations settle one by one, each in a transaction with the jobs it creates,
+ * because the completion and the next jobs must commit together.
  */
 export class Completer {
-  private acks: Pending<Ack>[] = [];
-  private failures: Pending<Failure>[] = [];
-  private progress = new Map<string, ProgressUpdate>();
-  private flushScheduled = false;
+  private readonly acks = new SerialBatcher<Pending<Ack>>((batch) => this.settleAcks(batch));
+  private readonly failures = new SerialBatcher<Pending<Failure>>((batch) => this.settleFailures(batch));
+  private readonly progress = new SerialBatcher<ProgressUpdate>((batch) => this.writeProgress(batch));
   private readonly inFlight = new Set<Promise<void>>();
 
   constructor(private readonly options: CompleterOptions) {}
 
   ack(session: Session, ack: Ack): void {
-    this.acks.push({ session, item: ack });
-    this.scheduleFlush();
+    this.acks.add({ session, item: ack });
   }
 
   fail(session: Session, failure: Failure): void {
-    this.failures.push({ session, item: failure });
-    this.scheduleFlush();
+    this.failures.add({ session, item: failure });
   }
 
-  /** Only the latest report per job is written. */
   reportProgress(update: ProgressUpdate): void {
-    this.progress.set(update.jobId, update);
-    this.scheduleFlush();
+    this.progress.add(update);
   }
 
   ackWithContinuation(session: Session, ack: AckWithContinuation): void {
-    this.track(this.settleAckWithContinuation(session, ack));
+    const work = this.settleAckWithContinuation(session, ack);
+    this.inFlight.add(work);
+    void work.finally(() => this.inFlight.delete(work));
   }
 
   /** Resolves when every settlement received so far has been written and answered. */
   async drain(): Promise<void> {
-    while (this.flushScheduled || this.inFlight.size > 0) {
-      await new Promise((resolve) => setImmediate(resolve));
-      await Promise.all(this.inFlight);
-    }
-  }
-
-  private scheduleFlush(): void {
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    setImmediate(() => {
-      this.flushScheduled = false;
-      const acks = this.acks;
-      const failures = this.failures;
-      const progress = [...this.progress.values()];
-      this.acks = [];
-      this.failures = [];
-      this.progress.clear();
-      if (acks.length > 0) this.track(this.settleAcks(acks));
-      if (failures.length > 0) this.track(this.settleFailures(failures));
-      if (progress.length > 0) this.track(this.writeProgress(progress));
-    });
-  }
-
-  private track(work: Promise<void>): void {
-    this.inFlight.add(work);
-    void work.finally(() => this.inFlight.delete(work));
+    await Promise.all([this.acks.drain(), this.failures.drain(), this.progress.drain(), ...this.inFlight]);
   }
 
   private async settleAcks(acks: Pending<Ack>[]): Promise<void> {
@@ -137,7 +111,9 @@ export class Completer {
     }
   }
 
-  private async writeProgress(updates: ProgressUpdate[]): Promise<void> {
+  private async writeProgress(reports: ProgressUpdate[]): Promise<void> {
+    // Only the latest report per job is written.
+    const updates = [...new Map(reports.map((update) => [update.jobId, update])).values()];
     try {
       await jobProgressMany(this.options.db, updates);
     } catch (error) {
