@@ -19,6 +19,7 @@ import {
   jobRetry,
 } from "../store/jobs.js";
 import { CHANNELS, type Listener, startListener } from "../store/listener.js";
+import { Notifier } from "../store/notifier.js";
 import { workerDelete } from "../store/workers.js";
 import type { Logger } from "../telemetry/log.js";
 import { Completer } from "./completer.js";
@@ -85,6 +86,7 @@ export class Broker {
   private readonly leaseKeeper: LeaseKeeper;
   private readonly waiter: JobWaiter;
   private readonly background: Periodic[] = [];
+  private readonly notifier: Notifier;
   private listener: Listener | undefined;
   private pingTimer: NodeJS.Timeout | undefined;
 
@@ -93,6 +95,8 @@ export class Broker {
     this.replicaId = options.replicaId ?? `replica-${randomUUID().slice(0, 8)}`;
     this.settings = new QueueSettingsCache(db, log);
     const wakeQueues = (queues: Iterable<string>) => this.dispatcher.wakeQueues(queues);
+    this.notifier = new Notifier(db, log);
+    const announceSettled = (queues: Iterable<string>) => this.notifier.notify(CHANNELS.finished, new Set(queues));
     this.leaseKeeper = new LeaseKeeper({
       db,
       log,
@@ -102,6 +106,7 @@ export class Broker {
       settings: this.settings,
       sessions: () => [...this.sessions.values(), ...this.detached],
       onJobsRunnable: wakeQueues,
+      onJobsSettled: announceSettled,
     });
     this.dispatcher = new Dispatcher({
       db,
@@ -118,6 +123,7 @@ export class Broker {
       retryPolicy: config.retryPolicy,
       defaultMaxAttempts: config.defaultMaxAttempts,
       onJobsRunnable: wakeQueues,
+      onJobsSettled: announceSettled,
     });
     this.waiter = new JobWaiter(db, log);
   }
@@ -146,7 +152,16 @@ export class Broker {
     });
     this.background.push(
       startPeriodic("poll", config.pollIntervalMs, 0.2, log, async () => this.poll()),
-      startReaper({ db, log, intervalMs: config.reapIntervalMs, retryPolicy: config.retryPolicy, onRequeued: (q) => this.dispatcher.wakeQueues(q) }),
+      startReaper({
+        db,
+        log,
+        intervalMs: config.reapIntervalMs,
+        retryPolicy: config.retryPolicy,
+        onSettled: (queues) => {
+          this.notifier.notify(CHANNELS.finished, new Set(queues));
+          this.dispatcher.wakeQueues(queues);
+        },
+      }),
       startRetentionSweeper({ db, log, intervalMs: config.retentionIntervalMs, retention: config.retention }),
     );
     this.leaseKeeper.start();
@@ -247,6 +262,7 @@ export class Broker {
     try {
       const failures = leases.map((lease) => ({ ...lease, error: reason, retryDelaySeconds: 0, deadLetter: false }));
       const outcomes = await jobFailMany(this.options.db, failures, this.options.config.retryPolicy);
+      this.notifier.notify(CHANNELS.finished, new Set(outcomes.map((o) => o.queue)));
       this.dispatcher.wakeQueues(outcomes.filter((o) => o.state === "available").map((o) => o.queue));
     } catch (error) {
       // The leases stop being renewed, so the reaper re-queues them after expiry.
@@ -307,6 +323,7 @@ export class Broker {
     clearInterval(this.pingTimer);
     await this.leaseKeeper.stop();
     await Promise.all(this.background.map((loop) => loop.stop()));
+    await this.notifier.drain();
     await this.listener?.close();
   }
 

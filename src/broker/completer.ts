@@ -23,6 +23,8 @@ export interface CompleterOptions {
   defaultMaxAttempts: number;
   /** Queues that got runnable jobs from a settlement (a retry due now, a continuation). */
   onJobsRunnable(queues: Iterable<string>): void;
+  /** Queues whose jobs were settled, once the settlement committed (baton_finished). */
+  onJobsSettled(queues: Iterable<string>): void;
 }
 
 interface Pending<T> {
@@ -73,7 +75,8 @@ export class Completer {
 
   private async settleAcks(acks: Pending<Ack>[]): Promise<void> {
     try {
-      const settled = await jobAckMany(this.options.db, acks.map((a) => a.item));
+      const { settled, queues } = await jobAckMany(this.options.db, acks.map((a) => a.item));
+      this.options.onJobsSettled(queues);
       await this.answer(acks, settled);
     } catch (error) {
       this.failAll(acks, error);
@@ -83,6 +86,7 @@ export class Completer {
   private async settleFailures(nacks: Pending<Failure>[]): Promise<void> {
     try {
       const outcomes = await jobFailMany(this.options.db, nacks.map((n) => n.item), this.options.retryPolicy);
+      this.options.onJobsSettled(outcomes.map((o) => o.queue));
       const runnable = outcomes.filter((o) => o.state === "available").map((o) => o.queue);
       if (runnable.length > 0) this.options.onJobsRunnable(runnable);
       await this.answer(nacks, new Set(outcomes.map((o) => leaseKey({ jobId: o.id, leaseToken: o.lease_token }))));
@@ -94,16 +98,17 @@ export class Completer {
   private async settleAckWithContinuation(session: Session, ack: AckWithContinuation): Promise<void> {
     const pending = [{ session, item: ack }];
     try {
-      const settled = await this.options.db.transaction(async (tx) => {
+      const { settled, queues } = await this.options.db.transaction(async (tx) => {
         const done = await jobAckMany(tx, [ack]);
         // Refused by the fence: create nothing, the ack changes nothing.
-        if (done.size === 1) {
+        if (done.settled.size === 1) {
           const { defaultMaxAttempts } = this.options;
           if (ack.continueWith.some((job) => job.dependsOn?.length)) await jobInsertWithDependencies(tx, ack.continueWith, defaultMaxAttempts);
           else await jobInsertMany(tx, ack.continueWith, { defaultMaxAttempts });
         }
         return done;
       });
+      this.options.onJobsSettled(queues);
       if (settled.size === 1) this.options.onJobsRunnable(ack.continueWith.map((job) => job.queue));
       await this.answer(pending, settled);
     } catch (error) {

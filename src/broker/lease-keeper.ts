@@ -17,6 +17,8 @@ export interface LeaseKeeperOptions {
   sessions(): Iterable<Session>;
   /** Queues that got runnable jobs back (a timed-out attempt that will be retried). */
   onJobsRunnable(queues: Iterable<string>): void;
+  /** Queues of attempts it timed out, once committed (baton_finished). */
+  onJobsSettled(queues: Iterable<string>): void;
 }
 
 /** Rows of the worker registry older than this belong to a replica that died. */
@@ -116,6 +118,7 @@ export class LeaseKeeper {
           leases.map((lease) => ({ ...lease, error: "attempt timed out", deadLetter: false })),
           this.options.retryPolicy,
         );
+        this.options.onJobsSettled(outcomes.map((o) => o.queue));
         this.options.onJobsRunnable(outcomes.filter((o) => o.state === "available").map((o) => o.queue));
       } catch (error) {
         // The lease is no longer renewed past the deadline, so the reaper settles it.

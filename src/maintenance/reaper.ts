@@ -10,7 +10,8 @@ export interface ReaperOptions {
   retryPolicy: RetryPolicy;
   /** Rows per pass; the reaper loops until a pass comes back short. */
   batchSize?: number;
-  onRequeued(queues: string[]): void;
+  /** Queues of the settled jobs (some re-queued, some finished), once committed. */
+  onSettled(queues: string[]): void;
 }
 
 /**
@@ -37,7 +38,7 @@ export function startReaper(options: ReaperOptions): Periodic {
         options.retryPolicy,
       );
       options.log.info("settled expired leases", { jobs: outcomes.length });
-      options.onRequeued(outcomes.filter((o) => o.state === "available").map((o) => o.queue));
+      options.onSettled(outcomes.map((o) => o.queue));
       if (expired.length < batchSize) return;
     }
   });

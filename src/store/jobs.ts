@@ -271,13 +271,23 @@ export interface Ack extends LeaseRef {
 }
 
 /** Returns the leases (as leaseKey) that were settled; the others were refused by the fence. */
-export async function jobAckMany(db: Queryable, acks: Ack[], now: Now = null): Promise<Set<string>> {
-  const { rows } = await db.query<{ id: string; lease_token: string }>({
+export interface AckOutcome {
+  /** leaseKey of each settled lease; the others were refused by the fence. */
+  settled: Set<string>;
+  /** Queues of the settled jobs, to announce on baton_finished once committed. */
+  queues: Set<string>;
+}
+
+export async function jobAckMany(db: Queryable, acks: Ack[], now: Now = null): Promise<AckOutcome> {
+  const { rows } = await db.query<{ id: string; lease_token: string; queue: string }>({
     name: "JobAckMany",
     text: sql.JobAckMany,
     values: [acks.map((a) => a.jobId), acks.map((a) => a.leaseToken), acks.map((a) => Buffer.from(a.result)), now],
   });
-  return new Set(rows.map((row) => leaseKey({ jobId: row.id, leaseToken: row.lease_token })));
+  return {
+    settled: new Set(rows.map((row) => leaseKey({ jobId: row.id, leaseToken: row.lease_token }))),
+    queues: new Set(rows.map((row) => row.queue)),
+  };
 }
 
 export interface Failure extends LeaseRef {

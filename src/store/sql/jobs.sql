@@ -249,7 +249,8 @@ returning j.queue;
 
 -- name: JobAckMany
 -- Settles attempts as succeeded. Fenced: only the current lease of a leased job matches.
--- Notifies baton_finished once per queue, for WaitJob and for limited queues on other replicas.
+-- Returns each job's queue: the caller announces them on baton_finished once committed (for
+-- WaitJob and for limited queues on other replicas; see notifier.ts for why not in here).
 with locked as (
   -- Every statement that updates leased rows locks them in id order, so an ack batch and a
   -- renewal batch over the same rows queue up instead of deadlocking. The acks travel with
@@ -268,13 +269,10 @@ acked as (
   from locked a
   where j.id = a.id and j.lease_token = a.lease_token and j.state = 'leased'
   returning j.id, j.queue, a.lease_token
-),
-notified as (
-  select pg_notify('baton_finished', queue) from (select distinct queue from acked) q
 )
 -- Settled leases are named by id and token: a stale ack of the same job in the same batch
 -- must not be told it won.
-select acked.id, acked.lease_token, (select count(*) from notified) as notified from acked;
+select acked.id, acked.lease_token, acked.queue from acked;
 
 -- name: JobFailMany
 -- Settles attempts as failed, fenced like JobAckMany: CANCELLED if a cancel was requested,
@@ -317,11 +315,9 @@ updated as (
   from failed f
   where j.id = f.id
   returning j.id, j.queue, j.state, j.run_time, f.lease_token
-),
-notified as (
-  select pg_notify('baton_finished', queue) from (select distinct queue from updated) q
 )
-select updated.*, (select count(*) from notified) as notified from updated;
+-- The caller announces the queues on baton_finished once committed, as for JobAckMany.
+select updated.* from updated;
 
 -- name: JobAdoptMany
 -- Moves leases to a reconnected stream (hello.resume): still leased with the token the worker
