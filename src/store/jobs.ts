@@ -5,6 +5,8 @@ import { loadQueries } from "./sql-file.js";
 
 const sql = loadQueries<
   | "JobInsertMany"
+  | "JobDedupWindowRaced"
+  | "JobDedupWindowUndo"
   | "JobLockBlockers"
   | "JobDependencyInsertMany"
   | "JobChainUnfinished"
@@ -59,7 +61,11 @@ export interface Handoff {
   leaseSeconds: number;
 }
 
-export async function jobInsertMany(db: Queryable, jobs: NewJob[], options: InsertOptions = {}): Promise<InsertedJob[]> {
+export async function jobInsertMany(db: Queryable | Database, jobs: NewJob[], options: InsertOptions = {}): Promise<InsertedJob[]> {
+  const windowed = jobs.some((job) => job.dedupWindowSeconds !== undefined);
+  // A dedup window is checked again after the insert, which must then be undone in the same
+  // transaction: outside one, open it here.
+  if (windowed && "transaction" in db) return db.transaction((tx) => jobInsertMany(tx, jobs, options));
   const { defaultMaxAttempts = DEFAULT_MAX_ATTEMPTS, now = null, blocked = [], handoff } = options;
   const { rows } = await db.query<JobRecord>({
     name: "JobInsertMany",
@@ -87,7 +93,34 @@ export async function jobInsertMany(db: Queryable, jobs: NewJob[], options: Inse
       handoff?.leaseSeconds ?? null,
     ],
   });
-  return matchInsertedToRequests(db, jobs, rows);
+  const inserted = await matchInsertedToRequests(db, jobs, rows);
+  return windowed ? settleDedupWindowRaces(db, jobs, inserted) : inserted;
+}
+
+/**
+ * The insert checks a dedup window in its own snapshot, so a job of the same key whose ack
+ * commits while the insert runs escapes it: the unique index on unfinished jobs makes the
+ * insert wait for that ack, and once it committed the job is neither unfinished nor, to the
+ * snapshot, finished. The next statement sees it; a job inserted next to it is taken back and
+ * the request answered with the existing job, as a deduplicated one.
+ */
+async function settleDedupWindowRaces(tx: Queryable, jobs: NewJob[], inserted: InsertedJob[]): Promise<InsertedJob[]> {
+  const candidates = inserted.flatMap(({ job, deduplicated }, i) =>
+    deduplicated || jobs[i]!.dedupWindowSeconds === undefined ? [] : [{ id: job.id, window: jobs[i]!.dedupWindowSeconds! }],
+  );
+  if (candidates.length === 0) return inserted;
+  const { rows } = await tx.query<JobRecord & { raced_id: string }>({
+    name: "JobDedupWindowRaced",
+    text: sql.JobDedupWindowRaced,
+    values: [candidates.map((c) => c.id), candidates.map((c) => c.window)],
+  });
+  if (rows.length === 0) return inserted;
+  await tx.query({ name: "JobDedupWindowUndo", text: sql.JobDedupWindowUndo, values: [rows.map((row) => row.raced_id)] });
+  const existing = new Map(rows.map(({ raced_id, ...job }) => [raced_id, job as JobRecord]));
+  return inserted.map((result) => {
+    const other = existing.get(result.job.id);
+    return other ? { job: other, deduplicated: true } : result;
+  });
 }
 
 /**

@@ -194,13 +194,13 @@ export async function unfinished(databaseUrl: string, queues: string[]): Promise
 }
 
 /**
- * KNOWN BROKER BUG (see the test.fails "BUG: an enqueue retried with dedup_key and
- * dedup_window…" in network.test.ts): a retried enqueue that races the first job's ack creates a
- * second job. While it stands, that exact pattern — a second job for an enqueue the producer
- * had to retry, created before the job the retry was answered with — is counted as
- * `dedupRace` instead of failing the load tests at random. Set to false once the bug is fixed.
+ * FIXED BROKER BUG (see "an enqueue retried with dedup_key and dedup_window while the first
+ * job's ack commits…" in network.test.ts): a retried enqueue that raced the first job's ack
+ * created a second job. While it stood, that exact pattern — a second job for an enqueue the
+ * producer had to retry, created before the job the retry was answered with — was counted as
+ * `dedupRace`; now it fails the check like any unexpected job.
  */
-export const TOLERATE_DEDUP_WINDOW_RACE = true;
+export const TOLERATE_DEDUP_WINDOW_RACE = false;
 
 /**
  * KNOWN BROKER BUG (see fence.test.ts): the completer answers each ack of a batch by job id, so

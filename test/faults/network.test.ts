@@ -30,7 +30,7 @@ describe.each(SEEDS)("seed %i", (seed) => {
         await scenario.worker({ urls: [broker.baseUrl], queues: [queue], id: "direct", concurrency: 4, workMs: "5-40" });
         const total = size(400);
         // The producer goes through the proxy too: a reset can eat an enqueue's reply, and the
-        // retry with the same dedup keys must not add jobs (but see TOLERATE_DEDUP_WINDOW_RACE).
+        // retry with the same dedup keys must not add jobs.
         const producing = scenario.producer([proxy.url]).run(queue, total, 20, 30);
         const faults = size(6);
         for (let k = 0; k < faults; k++) {
@@ -165,16 +165,15 @@ describe.each(SEEDS)("seed %i", (seed) => {
     timeoutMs(60_000),
   );
 
-  // BUG (broker, JobInsertMany in src/store/sql/jobs.sql): with dedup_window, a retried enqueue
-  // that races the first job's ack creates a second job. Under READ COMMITTED the "finished
+  // Found by the fault suite as an "unexpected" job after a proxy reset (fixed by
+  // settleDedupWindowRaces in src/store/jobs.ts): under READ COMMITTED the insert's "finished
   // within the window" check reads the statement's snapshot (job still LEASED), while the
   // ON CONFLICT arbiter (the partial unique index on unfinished jobs) waits for the ack to
-  // commit and then finds the row gone from the index, so neither check stops the insert. The
-  // fault suite found it as an "unexpected" job after a proxy reset; here the ack is held open
-  // in a transaction (the same UPDATE that JobAckMany makes) so the race is deterministic.
-  // Remove .fails once the retry returns the finished job (deduplicated=true).
-  test.fails(
-    "BUG: an enqueue retried with dedup_key and dedup_window while the first job's ack commits returns that job, not a new one",
+  // commit and then finds the row gone from the index, so neither check stopped the insert.
+  // Here the ack is held open in a transaction (the same UPDATE that JobAckMany makes) so the
+  // race is deterministic.
+  test(
+    "an enqueue retried with dedup_key and dedup_window while the first job's ack commits returns that job, not a new one",
     async () => {
       const broker = await startTestBroker();
       const ack = new pg.Client({ connectionString: broker.databaseUrl });

@@ -80,6 +80,39 @@ select inserted.*, (inserted.run_time > (select now from clock)) as scheduled,
 from inserted
 order by inserted.id;
 
+-- name: JobDedupWindowRaced
+-- Of the jobs $1 just inserted with a dedup window ($2 seconds each), those that another job
+-- with the same (queue, dedup_key) made redundant while the insert ran: one unfinished, or one
+-- finished within the window, and that job (the newest such). Runs as the next statement of the
+-- insert's transaction, so its snapshot includes an ack that committed while the insert waited
+-- on that job's row; the insert's own window check could not see it (see jobInsertMany).
+select mine.id as raced_id, other.*, (other.state = 'available' and other.run_time > now()) as scheduled
+from unnest($1::bigint[], $2::float8[]) as n(id, window_seconds)
+join baton.jobs mine on mine.id = n.id
+cross join lateral (
+  select j.* from baton.jobs j
+  where j.queue = mine.queue and j.dedup_key = mine.dedup_key and j.id <> mine.id
+    and (j.state in ('available', 'blocked', 'leased') or j.finish_time > now() - make_interval(secs => n.window_seconds))
+  order by j.id desc
+  limit 1
+) other;
+
+-- name: JobDedupWindowUndo
+-- Takes back the inserts that lost that race, inside their transaction: the rows, their send
+-- spans and their count in jobs_enqueued_total (the insert trigger counted them).
+with gone as (
+  delete from baton.jobs where id = any($1::bigint[]) returning id, queue
+),
+spans as (
+  delete from baton.span_outbox s using gone where s.job_id = gone.id
+),
+counted as (
+  update baton.metric_counters m set value = m.value - g.n
+  from (select queue, count(*) as n from gone group by queue) g
+  where m.name = 'jobs_enqueued_total' and m.queue = g.queue and m.label = '' and m.backend = pg_backend_pid()
+)
+select count(*)::int as undone from gone;
+
 -- name: JobLockBlockers
 -- The would-be blockers of new jobs, locked against state changes until the enqueue commits,
 -- so none can finish between this check and the dependency rows being written.
