@@ -8,7 +8,7 @@ import { afterAll, describe, expect, test } from "vitest";
 import { createTestDatabase, sql } from "../helpers/database.js";
 import { spawnTs } from "../helpers/process.js";
 import { SEEDS, size, timeoutMs } from "./config.js";
-import { type BrokerProcess, SCHEDULER_PARKED, Scenario, jobClient, startBrokerProcess, waitUntil } from "./harness.js";
+import { type BrokerProcess, Scenario, jobClient, startBrokerProcess, waitUntil } from "./harness.js";
 import { unfinished } from "./history.js";
 import { flushSummary } from "./summary.js";
 
@@ -69,7 +69,7 @@ describe.each(SEEDS)("seed %i", (seed) => {
     async () => {
       const scenario = new Scenario("pg-terminate-backend", seed);
       const databaseUrl = await createTestDatabase();
-      const broker = await startBrokerProcess(databaseUrl, { env: SCHEDULER_PARKED });
+      const broker = await startBrokerProcess(databaseUrl);
       scenario.track(broker.process);
       try {
         const queue = `terminate-${seed}`;
@@ -104,7 +104,7 @@ describe.each(SEEDS)("seed %i", (seed) => {
       const databaseUrl = await createTestDatabase();
       // No fallback poll within the test: an idle replica learns of new jobs only by NOTIFY
       // (or by the poll its listener runs right after reconnecting).
-      const env = { ...SCHEDULER_PARKED, BATON_POLL_SECONDS: "3600" };
+      const env = { BATON_POLL_SECONDS: "3600" };
       const [consumerSide, producerSide] = (await Promise.all([startBrokerProcess(databaseUrl, { env }), startBrokerProcess(databaseUrl, { env })])) as [
         BrokerProcess,
         BrokerProcess,
@@ -150,7 +150,7 @@ describe.each(SEEDS)("seed %i", (seed) => {
     async () => {
       const scenario = new Scenario("settle-write-fails", seed);
       const databaseUrl = await createTestDatabase();
-      const broker = await startBrokerProcess(databaseUrl, { env: SCHEDULER_PARKED });
+      const broker = await startBrokerProcess(databaseUrl);
       scenario.track(broker.process);
       try {
         const queue = `settle-${seed}`;
@@ -186,7 +186,7 @@ describe.each(SEEDS)("seed %i", (seed) => {
     "a runWorker ack whose write fails is refused, and the job still finishes while the worker lives",
     async () => {
       const databaseUrl = await createTestDatabase();
-      const broker = await startBrokerProcess(databaseUrl, { env: SCHEDULER_PARKED });
+      const broker = await startBrokerProcess(databaseUrl);
       const queue = `stuck-${seed}`;
       const worker = spawnTs("test/faults/fixtures/client-worker.ts", { BATON_URL: broker.url, QUEUES: queue, CONCURRENCY: "1", WORK_MS: "500-500" });
       try {

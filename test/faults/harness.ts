@@ -54,17 +54,6 @@ export const FAST_BROKER_ENV: ChildEnv = {
   BATON_LOG_LEVEL: "info",
 };
 
-/**
- * BUG (broker, src/store/database.ts): a pool client checked out by Database.transaction()
- * has no 'error' listener, so a connection that dies while a transaction holds it emits an
- * unhandled 'error' and `baton serve` exits (see the test.fails in database.test.ts). The cron scheduler
- * opens such a transaction every BATON_SCHEDULER_SECONDS on every replica, so a database
- * fault at the wrong moment kills the broker. Until that is fixed, load tests that terminate
- * connections park the scheduler, so that they test delivery rather than hit that crash at
- * random; drop this once the crash test passes.
- */
-export const SCHEDULER_PARKED = { BATON_SCHEDULER_SECONDS: "3600" };
-
 export interface BrokerProcess {
   process: TestProcess;
   port: number;

@@ -11,7 +11,7 @@ import { afterAll, describe, expect, test } from "vitest";
 import { type EmbeddedDatabase, startEmbeddedPostgres } from "../../src/store/embedded.js";
 import { SEEDS, size, timeoutMs } from "./config.js";
 import { freePort } from "../../src/util/free-port.js";
-import { SCHEDULER_PARKED, Scenario, sleep, startBrokerProcess, waitUntil } from "./harness.js";
+import { Scenario, sleep, startBrokerProcess, waitUntil } from "./harness.js";
 import { flushSummary } from "./summary.js";
 
 afterAll(() => flushSummary("postgres"));
@@ -43,7 +43,7 @@ describe.each(SEEDS)("seed %i", (seed) => {
       let server = await startEmbeddedPostgres(dataDir, port);
       try {
         const databaseUrl = server.url;
-        const broker = await startBrokerProcess(databaseUrl, { env: SCHEDULER_PARKED });
+        const broker = await startBrokerProcess(databaseUrl);
         scenario.track(broker.process);
         const queue = `pgrestart-${seed}`;
         const urls = [broker.url];
