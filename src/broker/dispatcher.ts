@@ -125,8 +125,20 @@ export class Dispatcher {
       if (session.deliver(job)) this.options.onDelivered(session, job);
       else undeliverable.push(job);
     });
-    if (undeliverable.length > 0) {
-      this.wakeQueues(await jobUnclaim(this.options.db, undeliverable.map((job) => ({ jobId: job.id, leaseToken: job.lease_token! }))));
+    await this.giveBack(undeliverable);
+  }
+
+  /**
+   * Returns jobs leased for streams that closed before they could be delivered; the attempt
+   * never started. If that fails, the leases, which nobody renews, expire and the reaper
+   * re-queues the jobs.
+   */
+  private async giveBack(jobs: JobRecord[]): Promise<void> {
+    if (jobs.length === 0) return;
+    try {
+      this.wakeQueues(await jobUnclaim(this.options.db, jobs.map((job) => ({ jobId: job.id, leaseToken: job.lease_token! }))));
+    } catch (error) {
+      this.options.log.warn("returning undelivered jobs failed; their leases will expire", { error, jobs: jobs.length });
     }
   }
 
@@ -238,13 +250,7 @@ export class Dispatcher {
       }
       if (!delivered) undeliverable.push(job);
     }
-    if (undeliverable.length > 0) {
-      const queues = await jobUnclaim(
-        this.options.db,
-        undeliverable.map((job) => ({ jobId: job.id, leaseToken: job.lease_token! })),
-      );
-      this.wakeQueues(queues);
-    }
+    await this.giveBack(undeliverable);
   }
 
   private armDueTimer(queue: string, nextDueTime: Date | null): void {
