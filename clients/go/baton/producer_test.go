@@ -59,6 +59,23 @@ func TestEnqueueManyIsAllOrNothing(t *testing.T) {
 	}
 }
 
+func TestEnqueueManyIDsAnswersIDsInRequestOrder(t *testing.T) {
+	ctx := testContext(t)
+	queue := newQueue(t)
+	first, err := client.Enqueue(ctx, baton.JobSpec{Queue: queue, Payload: []byte("first"), DedupKey: "once"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := client.EnqueueManyIDs(ctx, []baton.JobSpec{{Queue: queue, Payload: []byte("a")}, {Queue: queue, DedupKey: "once"}})
+	if err != nil || len(ids) != 2 || ids[0].Deduplicated || !ids[1].Deduplicated || ids[1].ID != first.Job.GetId() {
+		t.Fatalf("EnqueueManyIDs: %+v %v", ids, err)
+	}
+	job, err := client.Get(ctx, ids[0].ID)
+	if err != nil || string(job.GetPayload()) != "a" {
+		t.Fatalf("the first id names another job: %v %v", job, err)
+	}
+}
+
 func TestGetUnknownJobIsNotFound(t *testing.T) {
 	_, err := client.Get(testContext(t), "987654321")
 	if status.Code(err) != codes.NotFound {

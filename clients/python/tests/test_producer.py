@@ -31,6 +31,14 @@ async def test_enqueue_many_is_all_or_nothing(client: Client, queue: str) -> Non
     assert len(listed.jobs) == 2
 
 
+async def test_enqueue_many_ids_answers_ids_in_request_order(client: Client, queue: str) -> None:
+    first = await client.enqueue(JobSpec(queue=queue, payload=b"first", dedup_key="once"))
+    ids = await client.enqueue_many_ids([JobSpec(queue=queue, payload=b"a"), JobSpec(queue=queue, dedup_key="once")])
+    assert [i.deduplicated for i in ids] == [False, True]
+    assert ids[1].id == first.job.id
+    assert (await client.get(ids[0].id)).payload == b"a"
+
+
 async def test_get_unknown_job_is_not_found(client: Client) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as failure:
         await client.get("987654321")

@@ -1,6 +1,6 @@
 """Python client of the Baton job-queue broker (asyncio): a producer and a worker runner."""
 
-from .client import Client, Enqueued
+from .client import Client, Enqueued, EnqueuedId
 from .jobs import FINISHED_STATES, Job, JobSpec, JobState, is_finished
 from .outcome import DeadLetter, JobCancelled, LeaseLost, RetryAfter, ShutdownTimeout
 from .typed import Codec, JobType, JsonCodec, ProtoCodec, Router
@@ -12,6 +12,7 @@ __all__ = [
     "Codec",
     "DeadLetter",
     "Enqueued",
+    "EnqueuedId",
     "Handler",
     "Job",
     "JobCancelled",
