@@ -113,7 +113,7 @@ async function waitFor(condition: () => Promise<boolean>): Promise<void> {
   while (!(await condition())) await new Promise((resolve) => setTimeout(resolve, 50));
 }
 
-test("an acked job frees its worker's slot before the ack commits; the lease stays held until it does", async () => {
+test("an acked job frees its worker's slot before the ack commits, and a stuck ack holds back no other", async () => {
   const first = (await broker.jobs.enqueueJob({ queue: "overlap", priority: 0 })).job!;
   const second = (await broker.jobs.enqueueJob({ queue: "overlap", priority: 1 })).job!;
   const stream = openStream(broker.workers, { case: "hello", value: { workerId: "w", queues: ["overlap"], maxInFlight: 1 } });
@@ -128,10 +128,14 @@ test("an acked job frees its worker's slot before the ack commits; the lease sta
     await blocker.query("select 1 from baton.jobs where id = $1 for update", [first.id]);
     stream.send({ case: "ack", value: { jobId: first.id, leaseToken: delivered.leaseToken } });
     stream.send({ case: "credit", value: { n: 1 } });
-    expect((await stream.next("job")).job!.id).toBe(second.id);
+    const next = await stream.next("job");
+    expect(next.job!.id).toBe(second.id);
     expect(stream.received.some((r) => r.message.case === "settled")).toBe(false);
     const [row] = await sql<{ state: string }>(broker.databaseUrl, "select state::text from baton.jobs where id = $1", [first.id]);
     expect(row!.state).toBe("leased");
+    // The stuck ack does not hold back the next one.
+    stream.send({ case: "ack", value: { jobId: second.id, leaseToken: next.leaseToken } });
+    expect(await stream.next("settled")).toMatchObject({ jobId: second.id, ok: true });
   } finally {
     await blocker.query("rollback");
     await blocker.end();

@@ -13,7 +13,7 @@ import {
   jobSettleFailureReasons,
 } from "../store/jobs.js";
 import type { Logger } from "../telemetry/log.js";
-import { SerialBatcher } from "../util/serial-batcher.js";
+import { WriteBatcher } from "../util/write-batcher.js";
 import type { Session } from "./session.js";
 
 export interface CompleterOptions {
@@ -37,15 +37,22 @@ export interface AckWithContinuation extends Ack {
 }
 
 /**
+ * Settle statements of one kind in flight at once: few enough that under load acks gather into
+ * big batches instead of piling up on the pool, more than one so that an ack waiting on a row
+ * lock held elsewhere does not hold back every ack after it.
+ */
+const SETTLE_WRITES = 2;
+
+/**
  * Coalesces the acks, nacks and progress reports of all streams into one statement per kind,
- * one statement of a kind in flight at a time: what arrives meanwhile is the next batch. Acks
+ * a bounded number in flight (SETTLE_WRITES): what arrives meanwhile is the next batch. Acks
  * that carry continuations settle one by one, each in a transaction with the jobs it creates,
  * because the completion and the next jobs must commit together.
  */
 export class Completer {
-  private readonly acks = new SerialBatcher<Pending<Ack>>((batch) => this.settleAcks(batch));
-  private readonly failures = new SerialBatcher<Pending<Failure>>((batch) => this.settleFailures(batch));
-  private readonly progress = new SerialBatcher<ProgressUpdate>((batch) => this.writeProgress(batch));
+  private readonly acks = new WriteBatcher<Pending<Ack>>((batch) => this.settleAcks(batch), SETTLE_WRITES);
+  private readonly failures = new WriteBatcher<Pending<Failure>>((batch) => this.settleFailures(batch), SETTLE_WRITES);
+  private readonly progress = new WriteBatcher<ProgressUpdate>((batch) => this.writeProgress(batch));
   private readonly inFlight = new Set<Promise<void>>();
 
   constructor(private readonly options: CompleterOptions) {}

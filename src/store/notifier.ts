@@ -1,4 +1,4 @@
-import { SerialBatcher } from "../util/serial-batcher.js";
+import { WriteBatcher } from "../util/write-batcher.js";
 import type { Logger } from "../telemetry/log.js";
 import type { Queryable } from "./database.js";
 import type { Channel } from "./listener.js";
@@ -16,10 +16,10 @@ const sql = loadQueries<"NotifyMany">(new URL("./sql/notify.sql", import.meta.ur
  * statement, or to a failed statement, is made up by every replica's fallback poll.
  */
 export class Notifier {
-  private readonly batcher: SerialBatcher<{ channel: Channel; payload: string }>;
+  private readonly batcher: WriteBatcher<{ channel: Channel; payload: string }>;
 
   constructor(db: Queryable, log: Logger) {
-    this.batcher = new SerialBatcher(async (batch) => {
+    this.batcher = new WriteBatcher(async (batch) => {
       const unique = [...new Map(batch.map((n) => [`${n.channel}\u0000${n.payload}`, n])).values()];
       try {
         await db.query({ name: "NotifyMany", text: sql.NotifyMany, values: [unique.map((n) => n.channel), unique.map((n) => n.payload)] });
