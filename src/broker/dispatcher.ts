@@ -96,20 +96,28 @@ export class Dispatcher {
    */
   offerHandoff(jobs: NewJob[], owner: string): { handoff: Handoff; takers: (Session | undefined)[] } | undefined {
     if (this.stopped) return undefined;
+    // Per queue, the streams with free credit, filled one after the other: one pass over the
+    // streams and one over the jobs, however many of each.
+    const waiting = new Map<string, Session[]>();
     const takers = jobs.map((job) => {
-      if (!this.drained.has(job.queue) || this.claiming.has(job.queue) || this.dirty.has(job.queue)) return undefined;
       if (job.dependsOn?.length || job.dedupKey !== undefined || job.runTime !== undefined || (job.delaySeconds ?? 0) > 0) return undefined;
-      const settings = this.options.settings.get(job.queue);
-      if (settings?.paused || settings?.limited) return undefined;
-      let taker: Session | undefined;
-      for (const session of this.sessionsByQueue.get(job.queue) ?? []) {
-        if (session.freeCredit > (taker?.freeCredit ?? 0)) taker = session;
-      }
+      let sessions = waiting.get(job.queue);
+      if (!sessions) waiting.set(job.queue, (sessions = this.waitingSessions(job.queue)));
+      while (sessions.length > 0 && sessions.at(-1)!.freeCredit === 0) sessions.pop();
+      const taker = sessions.at(-1);
       taker?.reserve(1);
       return taker;
     });
     if (!takers.some(Boolean)) return undefined;
     return { handoff: { jobs: takers.map(Boolean), owner, leaseSeconds: this.options.leaseSeconds }, takers };
+  }
+
+  /** Streams of a drained, unlimited queue that could take a job now (last one first); none for other queues. */
+  private waitingSessions(queue: string): Session[] {
+    if (!this.drained.has(queue) || this.claiming.has(queue) || this.dirty.has(queue)) return [];
+    const settings = this.options.settings.get(queue);
+    if (settings?.paused || settings?.limited) return [];
+    return [...(this.sessionsByQueue.get(queue) ?? [])].filter((session) => session.freeCredit > 0).reverse();
   }
 
   /** Delivers the jobs the insert leased to their streams; `inserted` is undefined if it failed. */
