@@ -141,7 +141,6 @@ export class Producer {
         if (error instanceof Error && error.message.startsWith("EnqueueJobs answered")) throw error;
         this.failures++;
         this.next++;
-        for (const nonce of nonces) this.history.retried.add(nonce);
         if (Date.now() > deadline) throw new Error(`enqueue kept failing for ${options.deadlineMs ?? 60_000} ms: ${String(error)}`);
         await sleep(50 + this.random.int(0, 150));
       }

@@ -106,20 +106,15 @@ describe("history checker", () => {
     expect(report).toMatchObject({ valid: false, unexpected: 2 });
   });
 
-  test("a second job for a retried enqueue is the known dedup race while tolerated, unexpected otherwise", () => {
+  test("a second job for an acknowledged enqueue is unexpected", () => {
     const h = history();
     const rows = cleanRun(h);
     h.attempt("c", "q");
-    h.retried.add("c");
     h.acknowledge("c", "4");
     h.record(start("3", 1, "t3", "c"));
     h.record(start("4", 1, "t4", "c", "w2"));
     rows.push(row("3", "c"), row("4", "c", { result: { worker: "w2", start: "t4", attempt: 1 } }));
-    expect(check(h, rows, { tolerateDedupRace: true })).toMatchObject({ valid: true, dedupRace: 1, processed: 3 });
-    expect(check(h, rows, { tolerateDedupRace: false })).toMatchObject({ valid: false, unexpected: 1 });
-    // Without a retry there is no race to blame.
-    h.retried.clear();
-    expect(check(h, rows, { tolerateDedupRace: true })).toMatchObject({ valid: false, unexpected: 1 });
+    expect(check(h, rows)).toMatchObject({ valid: false, unexpected: 1, processed: 3 });
   });
 
   test("a delivery of a job that does not exist is unexpected", () => {

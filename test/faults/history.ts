@@ -90,8 +90,6 @@ export class History {
   readonly enqueued = new Map<string, EnqueuedJob>();
   /** Every nonce an enqueue was sent for, acknowledged or not. */
   readonly attempted = new Map<string, { queue: string; expect: ExpectedState }>();
-  /** Nonces whose enqueue was sent again after a failed call (the first may have committed). */
-  readonly retried = new Set<string>();
   readonly faults: Fault[] = [];
   private readonly sources: EventSource[] = [];
   /** Events recorded by the test itself (raw streams). */
@@ -194,15 +192,6 @@ export async function unfinished(databaseUrl: string, queues: string[]): Promise
 }
 
 /**
- * FIXED BROKER BUG (see "an enqueue retried with dedup_key and dedup_window while the first
- * job's ack commits…" in network.test.ts): a retried enqueue that raced the first job's ack
- * created a second job. While it stood, that exact pattern — a second job for an enqueue the
- * producer had to retry, created before the job the retry was answered with — was counted as
- * `dedupRace`; now it fails the check like any unexpected job.
- */
-export const TOLERATE_DEDUP_WINDOW_RACE = false;
-
-/**
  * KNOWN BROKER BUG (see fence.test.ts): the completer answers each ack of a batch by job id, so
  * a stale ack that shares a batch with the valid ack of the same job is also told ok=true. The
  * database is right; only the answer lies. While it stands, a confirmed ack of a run whose
@@ -215,8 +204,6 @@ export const TOLERATE_BATCHED_ACK_CONFIRMATION = false;
 export interface CheckOptions {
   /** Error messages that explain a second run of a job (default: the lease ended). */
   explains?: RegExp;
-  /** Default TOLERATE_DEDUP_WINDOW_RACE. */
-  tolerateDedupRace?: boolean;
   /** Default TOLERATE_BATCHED_ACK_CONFIRMATION. */
   tolerateFalseConfirmation?: boolean;
 }
@@ -224,7 +211,7 @@ export interface CheckOptions {
 export interface JobVerdict {
   id: string;
   nonce: string | undefined;
-  outcome: "processed" | "lost" | "unexpected" | "recovered" | "dedupRace";
+  outcome: "processed" | "lost" | "unexpected" | "recovered";
   duplicated: boolean;
   starts: number;
   notes: string[];
@@ -241,8 +228,6 @@ export interface CheckReport {
   lost: number;
   unexpected: number;
   recovered: number;
-  /** Second jobs from the known dedup_window race (only counted while it is tolerated). */
-  dedupRace: number;
   duplicated: number;
   duplicatedExplained: number;
   duplicatedUnexplained: number;
@@ -300,17 +285,7 @@ export function check(history: History, finalJobs: FinalJob[], options: CheckOpt
     for (const row of rows) {
       if (verdicts.has(row.id)) continue;
       if (!attempt) verdict(row.id, row.nonce, "unexpected", "no enqueue was ever sent for it");
-      else if (
-        acknowledged &&
-        (options.tolerateDedupRace ?? TOLERATE_DEDUP_WINDOW_RACE) &&
-        history.retried.has(nonce) &&
-        BigInt(row.id) < BigInt(acknowledged.id) &&
-        row.state === acknowledged.expect
-      ) {
-        // The first commit of a retried enqueue, duplicated by the known race; still checked below.
-        expected.set(row.id, acknowledged.expect);
-        verdict(row.id, row.nonce, "dedupRace");
-      } else if (acknowledged) verdict(row.id, row.nonce, "unexpected", `a second job for the enqueue acknowledged as job ${acknowledged.id}`);
+      else if (acknowledged) verdict(row.id, row.nonce, "unexpected", `a second job for the enqueue acknowledged as job ${acknowledged.id}`);
       else if (rows.length > 1 && row !== rows[0]) verdict(row.id, row.nonce, "unexpected", `a second job for one unacknowledged enqueue (first: ${rows[0]!.id})`);
       else if (row.state !== attempt.expect) {
         expected.set(row.id, attempt.expect);
@@ -400,7 +375,6 @@ export function check(history: History, finalJobs: FinalJob[], options: CheckOpt
     lost: count("lost"),
     unexpected: count("unexpected"),
     recovered: count("recovered"),
-    dedupRace: count("dedupRace"),
     duplicated: duplicated.length,
     duplicatedExplained: duplicated.length - duplicatedUnexplained,
     duplicatedUnexplained,

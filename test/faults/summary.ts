@@ -22,7 +22,6 @@ export interface ScenarioFigures {
   lost: number;
   unexpected: number;
   recovered: number;
-  dedupRace: number;
   duplicated: number;
   duplicatedUnexplained: number;
   dead: number;
@@ -56,7 +55,6 @@ export function recordReport(report: CheckReport, durationMs: number, notes?: Re
     lost: report.lost,
     unexpected: report.unexpected,
     recovered: report.recovered,
-    dedupRace: report.dedupRace,
     duplicated: report.duplicated,
     duplicatedUnexplained: report.duplicatedUnexplained,
     dead: report.dead,
@@ -116,7 +114,6 @@ export async function flushSummary(label: string): Promise<void> {
       lost: sum((s) => s.lost),
       unexpected: sum((s) => s.unexpected),
       recovered: sum((s) => s.recovered),
-      secondJobsFromDedupRaceBug: sum((s) => s.dedupRace ?? 0),
       duplicated: sum((s) => s.duplicated),
       duplicatedUnexplained: sum((s) => s.duplicatedUnexplained),
       acksConfirmed: sum((s) => s.acksConfirmed),
