@@ -182,7 +182,7 @@ describe("per-token limits", () => {
       next.close();
       await next.ended;
       return ok;
-    }, 50);
+    }, { intervalMs: 50 });
   });
 
   test("the broker's default stream cap applies to tokens without their own (BATON_TOKEN_MAX_STREAMS)", async () => {

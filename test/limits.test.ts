@@ -62,7 +62,7 @@ test("a concurrency limit of 2 is never exceeded with 10 workers on 2 replicas",
     const [row] = await sql<{ n: number }>(a.databaseUrl, "select count(*)::int as n from baton.jobs where queue = 'limited' and state = 'leased'");
     maxLeased = Math.max(maxLeased, row!.n);
     return running.done === 40;
-  }, 5);
+  }, { intervalMs: 5 });
   expect(running.max).toBeLessThanOrEqual(2);
   expect(maxLeased).toBeLessThanOrEqual(2);
   expect(running.max).toBe(2);

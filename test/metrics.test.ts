@@ -75,7 +75,7 @@ test("counters, histograms and gauges match the jobs processed, on every replica
   const { job: slow } = await broker.jobs.enqueueJob({ queue: "m-timeout", maxAttempts: 1, timeout: { seconds: 1n } });
   const hang = openStream(broker.workers, { case: "hello", value: { workerId: "w-hang", queues: ["m-timeout"], maxInFlight: 1 } });
   await hang.next("job");
-  await eventually(async () => (await broker.jobs.getJob({ id: slow!.id })).job!.lastError === "attempt timed out", 50);
+  await eventually(async () => (await broker.jobs.getJob({ id: slow!.id })).job!.lastError === "attempt timed out", { intervalMs: 50 });
   hang.close();
 
   const expected: [string, Record<string, string>, number][] = [
@@ -109,7 +109,7 @@ test("counters, histograms and gauges match the jobs processed, on every replica
   let mine = await scrape();
   // Scrapes are cached for a second; the reaper and the lease keeper finish on their own time.
   const deadline = Date.now() + 10_000;
-  await eventually(async () => matches((mine = await scrape())) || Date.now() > deadline, 200);
+  await eventually(async () => matches((mine = await scrape())) || Date.now() > deadline, { intervalMs: 200 });
   for (const [name, labels, value] of expected) expect(sampleValue(mine, name, labels), `${name} ${JSON.stringify(labels)}`).toBe(value);
   expect(sampleValue(mine, "baton_worker_streams")).toBeGreaterThanOrEqual(1);
   expect(sampleValue(mine, "baton_leases_expired_total", { queue: "m-ok" })).toBeUndefined();
@@ -124,7 +124,7 @@ test("counters, histograms and gauges match the jobs processed, on every replica
 
   // Another replica reports the same cluster-wide totals.
   let theirs = await scrape(replica);
-  await eventually(async () => matches((theirs = await scrape(replica))), 200);
+  await eventually(async () => matches((theirs = await scrape(replica))), { intervalMs: 200 });
   for (const [name, labels, value] of expected) expect(sampleValue(theirs, name, labels)).toBe(value);
   ok.close();
 });
@@ -152,7 +152,7 @@ test("a rolled-back enqueue counts nothing; counters of ended sessions are folde
   }
   expect(await sql(broker.databaseUrl, "select 1 from baton.metric_counters where backend = $1", [pid])).toEqual([]);
   expect(await total()).toBe(2);
-  await eventually(async () => sampleValue(await scrape(), "baton_jobs_enqueued_total", { queue: "m-sql" }) === 2, 200);
+  await eventually(async () => sampleValue(await scrape(), "baton_jobs_enqueued_total", { queue: "m-sql" }) === 2, { intervalMs: 200 });
 });
 
 test("/metrics answers GET only", async () => {

@@ -238,7 +238,7 @@ test("past BATON_SPAN_OUTBOX_MAX_ROWS the oldest spans are dropped and counted",
   try {
     const { jobs } = await bounded.jobs.enqueueJobs({ jobs: Array.from({ length: 30 }, () => ({ queue: "trace-bounded" })) });
     const kept = async () => (await sql<{ job_id: string }>(bounded.databaseUrl, "select job_id from baton.span_outbox order by id")).map((r) => r.job_id);
-    await eventually(async () => (await kept()).length === 10, 50);
+    await eventually(async () => (await kept()).length === 10, { intervalMs: 50 });
     // The newest ten survive.
     expect(await kept()).toEqual(jobs.slice(20).map((j) => j.id));
     const metrics = parseExposition(await (await fetch(`${bounded.baseUrl}/metrics`)).text());
