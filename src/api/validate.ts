@@ -32,6 +32,20 @@ export function validateQueueName(queue: string, field = "queue"): string {
   return queue;
 }
 
+/**
+ * Every string that reaches the database passes here: PostgreSQL refuses NUL in text (the
+ * statement fails, and with it every job batched into it), and a lone UTF-16 surrogate (which
+ * Connect's JSON form can carry) has no UTF-8 encoding. `maxBytes` counts UTF-8 bytes, as the
+ * database stores them.
+ */
+export function validateText(value: string, field: string, maxBytes: number): string {
+  if (value.includes("\0")) throw invalidArgument(`${field} contains a NUL byte`);
+  if (!value.isWellFormed()) throw invalidArgument(`${field} is not valid UTF-8 (it has a lone surrogate)`);
+  const bytes = Buffer.byteLength(value);
+  if (bytes > maxBytes) throw invalidArgument(`${field} is ${bytes} bytes (UTF-8); the limit is ${maxBytes}`);
+  return value;
+}
+
 export function validateJobId(id: string, field = "id"): string {
   if (id === "") throw invalidArgument(`${field} must not be empty`);
   if (!JOB_ID.test(id) || BigInt(id) > MAX_BIGINT) throw invalidArgument(`${field} "${id.slice(0, 40)}" is not a job id`);
