@@ -99,8 +99,9 @@ export function createJobService({ broker, db, limits }: JobServiceDeps): Partia
 
     async retryJob(request) {
       const id = validateJobId(request.id);
-      const [revived] = await broker.retry({ id });
-      if (revived) return create(RetryJobResponseSchema, { job: jobToProto(revived) });
+      const { revived, refused } = await broker.retry({ id });
+      if (revived[0]) return create(RetryJobResponseSchema, { job: jobToProto(revived[0]) });
+      if (refused[0]) throw new BatonError("failed_precondition", `job ${id} cannot be retried: ${refused[0].reason}`);
       const job = await jobGet(db, id);
       if (!job) throw notFound(`job ${id} not found`);
       throw new BatonError("failed_precondition", `job ${id} is ${job.state}; only dead or cancelled jobs can be retried`);
@@ -110,8 +111,8 @@ export function createJobService({ broker, db, limits }: JobServiceDeps): Partia
       const queue = validateQueueName(request.queue);
       const state = request.state === JobState.UNSPECIFIED ? JobState.DEAD : request.state;
       if (state !== JobState.DEAD && state !== JobState.CANCELLED) throw invalidArgument("state must be JOB_STATE_DEAD or JOB_STATE_CANCELLED");
-      const revived = await broker.retry({ queue, state: state === JobState.DEAD ? "dead" : "cancelled" });
-      return create(RetryJobsResponseSchema, { count: BigInt(revived.length) });
+      const { revived, refused } = await broker.retry({ queue, state: state === JobState.DEAD ? "dead" : "cancelled" });
+      return create(RetryJobsResponseSchema, { count: BigInt(revived.length), skipped: refused });
     },
 
     async waitJob(request) {

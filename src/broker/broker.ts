@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { type Periodic, startPeriodic } from "../maintenance/periodic.js";
+import { startDependantRepair } from "../maintenance/dependants.js";
 import { startReaper } from "../maintenance/reaper.js";
 import { startRetentionSweeper } from "../maintenance/retention.js";
 import type { Database } from "../store/database.js";
@@ -9,6 +10,7 @@ import {
   type InsertedJob,
   type ProgressUpdate,
   type Retention,
+  type RetryOutcome,
   type RetryPolicy,
   type RetryTarget,
   jobCancel,
@@ -163,6 +165,17 @@ export class Broker {
         },
       }),
       startRetentionSweeper({ db, log, intervalMs: config.retentionIntervalMs, retention: config.retention }),
+      // A safety net, not part of any job's path: the retention sweeper's pace is enough.
+      startDependantRepair({
+        db,
+        log,
+        intervalMs: config.retentionIntervalMs,
+        onRepaired: (jobs) => {
+          this.dispatcher.wakeQueues(new Set(jobs.filter((job) => job.state === "available").map((job) => job.queue)));
+          const cancelled = jobs.filter((job) => job.state === "cancelled").map((job) => job.queue);
+          if (cancelled.length > 0) this.notifier.notify(CHANNELS.finished, new Set(cancelled));
+        },
+      }),
     );
     this.leaseKeeper.start();
     this.pingTimer = setInterval(() => this.pingSessions(), config.pingIntervalMs);
@@ -200,10 +213,10 @@ export class Broker {
     return jobCancel(this.options.db, id);
   }
 
-  async retry(target: RetryTarget): Promise<JobRecord[]> {
-    const revived = await jobRetry(this.options.db, target);
-    this.dispatcher.wakeQueues(new Set(revived.map((job) => job.queue)));
-    return revived;
+  async retry(target: RetryTarget): Promise<RetryOutcome> {
+    const outcome = await jobRetry(this.options.db, target);
+    this.dispatcher.wakeQueues(new Set(outcome.revived.filter((job) => job.state === "available").map((job) => job.queue)));
+    return outcome;
   }
 
   /** Waits for the job to finish or, with `wholeChain`, for every job of its chain. */

@@ -25,6 +25,7 @@ const sql = loadQueries<
   | "JobFindExpired"
   | "JobCancel"
   | "JobRetry"
+  | "JobRepairDependants"
   | "JobListPage"
   | "JobGetFinished"
   | "JobDeleteExpired"
@@ -434,14 +435,55 @@ export async function jobCancel(db: Queryable, id: string, now: Now = null): Pro
 
 export type RetryTarget = { id: string } | { queue: string; state: "dead" | "cancelled" };
 
-/** Revives DEAD or CANCELLED jobs with a fresh attempt budget; returns them. */
-export async function jobRetry(db: Queryable, target: RetryTarget, now: Now = null): Promise<JobRecord[]> {
+export interface RetryOutcome {
+  /** Jobs revived: AVAILABLE, or BLOCKED while a blocker has not succeeded. */
+  revived: JobRecord[];
+  /** Jobs left as they were, with the reason (a missing blocker, a dedup_key held elsewhere). */
+  refused: { id: string; reason: string }[];
+}
+
+/** A retry that lost a race for a dedup_key is run again this often before giving up. */
+const RETRY_DEDUP_RACES = 3;
+
+/** Revives DEAD or CANCELLED jobs with a fresh attempt budget; see JobRetry. */
+export async function jobRetry(db: Queryable, target: RetryTarget, now: Now = null): Promise<RetryOutcome> {
   const byId = "id" in target;
-  const { rows } = await db.query<JobRecord>({
-    name: "JobRetry",
-    text: sql.JobRetry,
-    values: [byId ? target.id : null, byId ? null : target.queue, byId ? null : target.state, now],
-  });
+  for (let run = 1; ; run++) {
+    try {
+      const { rows } = await db.query<JobRecord & { refusal: string | null }>({
+        name: "JobRetry",
+        text: sql.JobRetry,
+        values: [byId ? target.id : null, byId ? null : target.queue, byId ? null : target.state, now],
+      });
+      return {
+        revived: rows.filter((row) => row.refusal === null),
+        refused: rows.flatMap((row) => (row.refusal === null ? [] : [{ id: row.id, reason: row.refusal }])),
+      };
+    } catch (error) {
+      // A job took one of the keys after the statement's snapshot: the next run sees it and
+      // refuses the job that wanted the key.
+      const { code, constraint } = error as { code?: string; constraint?: string };
+      if (code !== "23505" || constraint !== "jobs_dedup_idx") throw error;
+      if (run === RETRY_DEDUP_RACES) {
+        throw new BatonError("unavailable", "jobs kept taking the dedup_keys of the jobs to retry while they were revived; retry the call");
+      }
+    }
+  }
+}
+
+export interface RepairedDependant {
+  id: string;
+  queue: string;
+  state: StoredJobState;
+}
+
+/**
+ * Repairs up to `limit` BLOCKED jobs that have nothing left to wait for (see
+ * baton.repair_dependants in 0007_dependants.sql): AVAILABLE when every blocker succeeded,
+ * CANCELLED when a blocker no longer exists.
+ */
+export async function jobRepairDependants(db: Queryable, limit: number, now: Now = null): Promise<RepairedDependant[]> {
+  const { rows } = await db.query<RepairedDependant>({ name: "JobRepairDependants", text: sql.JobRepairDependants, values: [limit, now] });
   return rows;
 }
 

@@ -186,7 +186,10 @@ const cancel: Command = {
 const retry: Command = {
   name: "jobs retry",
   summary: "Retry a DEAD or CANCELLED job, or all of a queue's with --queue.",
-  notes: "Each retried job gets a fresh attempt budget and becomes AVAILABLE.",
+  notes:
+    "Each retried job gets a fresh attempt budget and becomes AVAILABLE, or BLOCKED while one of its\n" +
+    "depends_on jobs has not succeeded. A job whose blocker no longer exists, or whose dedup_key an\n" +
+    "unfinished job holds, is refused (with --queue: skipped and listed, exit 0).",
   positionals: [{ name: "id", optional: true }],
   flags: {
     queue: { type: "string", value: "<queue>", description: "retry every job of this queue in --state (instead of one <id>)" },
@@ -214,7 +217,12 @@ async function retryQueue({ flags, url, json, out }: CommandInput, queue: string
   const state = flags.state("state", [JobState.DEAD, JobState.CANCELLED]) ?? JobState.DEAD;
   const response = await connect(url).jobs.retryJobs({ queue, state });
   if (json) out.json(RetryJobsResponseSchema, response);
-  else out.print(`retried ${response.count} ${stateName(state)} jobs of queue ${queue}`);
+  else {
+    out.print(`retried ${response.count} ${stateName(state)} jobs of queue ${queue}`);
+    if (response.skipped.length > 0) {
+      out.print(`skipped ${response.skipped.length}:\n${response.skipped.map((job) => `  job ${job.id}: ${job.reason}`).join("\n")}`);
+    }
+  }
   return ExitCode.ok;
 }
 

@@ -433,20 +433,83 @@ notified as (
 select changed.*, false as scheduled, (select count(*) from notified) as notified from changed;
 
 -- name: JobRetry
--- Revives DEAD or CANCELLED jobs, by id or all of a queue in one state, with a fresh attempt
--- budget; their error history stays. Wakes their queues.
-with revived as (
-  update baton.jobs j
-  set state = 'available', attempt = 0, run_time = coalesce($4::timestamptz, now()), finish_time = null,
-      cancel_requested = false, progress_percent = 0, progress_message = '', result = null
+-- Revives DEAD or CANCELLED jobs, by id ($1) or all of a queue in one state ($2, $3), with a
+-- fresh attempt budget; their error history stays. A job with depends_on goes back to
+-- BLOCKED, its dependency rows rebuilt, while a blocker has not succeeded (a DEAD or CANCELLED
+-- one included: the dependant then runs once that blocker is retried and succeeds); else it is
+-- AVAILABLE. Some jobs are refused, each with the reason, and the others revived:
+--   a blocker no longer exists (retention deleted it), so the job could never run;
+--   its dedup_key is held by an unfinished job (reviving it would break the key's uniqueness);
+--   a newer job of the same call has the same dedup_key (only one may hold it: the newest).
+-- Candidates are locked in id order, their blockers for share, so no blocker finishes between
+-- the check and the dependency rows. A job that takes a dedup_key between this statement's
+-- snapshot and its update makes it fail on jobs_dedup_idx; the caller runs it again. Output:
+-- the revived jobs with refusal null, then the refused ones with their reason.
+with candidates as (
+  select j.id, j.queue, j.dedup_key, j.depends_on from baton.jobs j
   where j.state in ('dead', 'cancelled')
     and (($1::bigint is not null and j.id = $1) or ($1::bigint is null and j.queue = $2 and j.state = $3::baton.job_state))
+  order by j.id
+  for update of j
+),
+blockers as (
+  -- Locked rows come back as their latest version: the state a blocker has now.
+  select b.id, b.state from baton.jobs b
+  where b.id in (select unnest(c.depends_on) from candidates c)
+  order by b.id
+  for share of b
+),
+checked as (
+  select c.id, c.depends_on,
+         case
+           when missing.id is not null then format('it depends on job %s, which no longer exists', missing.id)
+           when holder.id is not null then format('its dedup_key %s is held by job %s, which is %s', c.dedup_key, holder.id, holder.state)
+           when newer.id is not null then format('job %s, retried in the same call, has the same dedup_key %s', newer.id, c.dedup_key)
+         end as refusal
+  from candidates c
+  left join lateral (
+    select x.id from unnest(c.depends_on) x(id)
+    where not exists (select 1 from blockers b where b.id = x.id)
+    order by x.id limit 1
+  ) missing on true
+  left join lateral (
+    select h.id, h.state from baton.jobs h
+    where h.queue = c.queue and h.dedup_key = c.dedup_key and h.state in ('available', 'blocked', 'leased')
+    limit 1
+  ) holder on true
+  left join lateral (
+    select n.id from candidates n
+    where n.queue = c.queue and n.dedup_key = c.dedup_key and n.id > c.id
+    order by n.id desc limit 1
+  ) newer on true
+),
+revived as (
+  update baton.jobs j
+  set state = case when exists (select 1 from blockers b where b.id = any(c.depends_on) and b.state <> 'succeeded')
+                   then 'blocked'::baton.job_state else 'available' end,
+      attempt = 0, run_time = coalesce($4::timestamptz, now()), finish_time = null,
+      cancel_requested = false, progress_percent = 0, progress_message = '', result = null
+  from checked c
+  where j.id = c.id and c.refusal is null
   returning j.*
 ),
+dependencies as (
+  insert into baton.job_dependencies (job_id, blocker_id)
+  select c.id, b.id from checked c join blockers b on b.id = any(c.depends_on)
+  where c.refusal is null and b.state <> 'succeeded'
+  on conflict do nothing
+),
 woken as (
-  select pg_notify('baton_jobs', queue) from (select distinct queue from revived) q
+  select pg_notify('baton_jobs', queue) from (select distinct queue from revived where state = 'available') q
 )
-select revived.*, false as scheduled, (select count(*) from woken) as woken from revived;
+select revived.*, false as scheduled, null::text as refusal, (select count(*) from woken) as woken from revived
+union all
+select j.*, false, c.refusal, 0 from checked c join baton.jobs j on j.id = c.id
+where c.refusal is not null;
+
+-- name: JobRepairDependants
+-- Up to $1 BLOCKED jobs with nothing left to wait for, repaired: see baton.repair_dependants.
+select * from baton.repair_dependants($1::int, $2::timestamptz);
 
 -- name: JobListPage
 -- A page of jobs, newest first, after the keyset cursor $5 (an id). SCHEDULED and AVAILABLE

@@ -70,7 +70,10 @@ export const JobService: GenService<{
     output: typeof CancelJobResponseSchema;
   },
   /**
-   * RetryJob gives a DEAD or CANCELLED job a fresh attempt budget.
+   * RetryJob gives a DEAD or CANCELLED job a fresh attempt budget. A job with depends_on goes
+   * back to BLOCKED while a blocker has not succeeded (a DEAD blocker included: the job runs
+   * once that blocker is retried and succeeds). FAILED_PRECONDITION, naming the other job, when
+   * a blocker no longer exists or an unfinished job holds its dedup_key.
    *
    * @generated from rpc baton.v1.JobService.RetryJob
    */
@@ -80,7 +83,8 @@ export const JobService: GenService<{
     output: typeof RetryJobResponseSchema;
   },
   /**
-   * RetryJobs revives all DEAD (or CANCELLED) jobs of a queue, each with a fresh attempt budget.
+   * RetryJobs revives all DEAD (or CANCELLED) jobs of a queue, each with a fresh attempt budget,
+   * as RetryJob does; the jobs RetryJob would refuse are skipped and listed, the others revived.
    *
    * @generated from rpc baton.v1.JobService.RetryJobs
    */

@@ -1201,7 +1201,8 @@ func (x *RetryJobResponse) GetJob() *Job {
 	return nil
 }
 
-// RetryJobsRequest revives every job of a queue in a failed end state.
+// RetryJobsRequest revives every job of a queue in a failed end state. A job with depends_on
+// goes back to JOB_STATE_BLOCKED while one of its blockers has not succeeded.
 type RetryJobsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Queue string                 `protobuf:"bytes,1,opt,name=queue,proto3" json:"queue,omitempty"`
@@ -1257,8 +1258,11 @@ func (x *RetryJobsRequest) GetState() JobState {
 
 type RetryJobsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Number of jobs made AVAILABLE again.
-	Count         int64 `protobuf:"varint,1,opt,name=count,proto3" json:"count,omitempty"`
+	// Number of jobs revived: made AVAILABLE again, or BLOCKED until their blockers succeed.
+	Count int64 `protobuf:"varint,1,opt,name=count,proto3" json:"count,omitempty"`
+	// Jobs left as they were, each with the reason: a blocker no longer exists, or its dedup_key
+	// is held by an unfinished job (or by a newer job of the same call, which is revived).
+	Skipped       []*SkippedJob `protobuf:"bytes,2,rep,name=skipped,proto3" json:"skipped,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1300,6 +1304,67 @@ func (x *RetryJobsResponse) GetCount() int64 {
 	return 0
 }
 
+func (x *RetryJobsResponse) GetSkipped() []*SkippedJob {
+	if x != nil {
+		return x.Skipped
+	}
+	return nil
+}
+
+// A job a bulk operation left as it was.
+type SkippedJob struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Why, in words: "its dedup_key k is held by job 42, which is available".
+	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SkippedJob) Reset() {
+	*x = SkippedJob{}
+	mi := &file_baton_v1_job_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SkippedJob) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SkippedJob) ProtoMessage() {}
+
+func (x *SkippedJob) ProtoReflect() protoreflect.Message {
+	mi := &file_baton_v1_job_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SkippedJob.ProtoReflect.Descriptor instead.
+func (*SkippedJob) Descriptor() ([]byte, []int) {
+	return file_baton_v1_job_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *SkippedJob) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *SkippedJob) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 type WaitJobRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -1314,7 +1379,7 @@ type WaitJobRequest struct {
 
 func (x *WaitJobRequest) Reset() {
 	*x = WaitJobRequest{}
-	mi := &file_baton_v1_job_proto_msgTypes[16]
+	mi := &file_baton_v1_job_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1326,7 +1391,7 @@ func (x *WaitJobRequest) String() string {
 func (*WaitJobRequest) ProtoMessage() {}
 
 func (x *WaitJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_baton_v1_job_proto_msgTypes[16]
+	mi := &file_baton_v1_job_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1339,7 +1404,7 @@ func (x *WaitJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitJobRequest.ProtoReflect.Descriptor instead.
 func (*WaitJobRequest) Descriptor() ([]byte, []int) {
-	return file_baton_v1_job_proto_rawDescGZIP(), []int{16}
+	return file_baton_v1_job_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *WaitJobRequest) GetId() string {
@@ -1374,7 +1439,7 @@ type WaitJobResponse struct {
 
 func (x *WaitJobResponse) Reset() {
 	*x = WaitJobResponse{}
-	mi := &file_baton_v1_job_proto_msgTypes[17]
+	mi := &file_baton_v1_job_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1386,7 +1451,7 @@ func (x *WaitJobResponse) String() string {
 func (*WaitJobResponse) ProtoMessage() {}
 
 func (x *WaitJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_baton_v1_job_proto_msgTypes[17]
+	mi := &file_baton_v1_job_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1399,7 +1464,7 @@ func (x *WaitJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitJobResponse.ProtoReflect.Descriptor instead.
 func (*WaitJobResponse) Descriptor() ([]byte, []int) {
-	return file_baton_v1_job_proto_rawDescGZIP(), []int{17}
+	return file_baton_v1_job_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *WaitJobResponse) GetJob() *Job {
@@ -1512,9 +1577,14 @@ const file_baton_v1_job_proto_rawDesc = "" +
 	"\x03job\x18\x01 \x01(\v2\r.baton.v1.JobR\x03job\"R\n" +
 	"\x10RetryJobsRequest\x12\x14\n" +
 	"\x05queue\x18\x01 \x01(\tR\x05queue\x12(\n" +
-	"\x05state\x18\x02 \x01(\x0e2\x12.baton.v1.JobStateR\x05state\")\n" +
+	"\x05state\x18\x02 \x01(\x0e2\x12.baton.v1.JobStateR\x05state\"Y\n" +
 	"\x11RetryJobsResponse\x12\x14\n" +
-	"\x05count\x18\x01 \x01(\x03R\x05count\"k\n" +
+	"\x05count\x18\x01 \x01(\x03R\x05count\x12.\n" +
+	"\askipped\x18\x02 \x03(\v2\x14.baton.v1.SkippedJobR\askipped\"4\n" +
+	"\n" +
+	"SkippedJob\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"k\n" +
 	"\x0eWaitJobRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x123\n" +
 	"\atimeout\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\atimeout\x12\x14\n" +
@@ -1549,7 +1619,7 @@ func file_baton_v1_job_proto_rawDescGZIP() []byte {
 }
 
 var file_baton_v1_job_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_baton_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_baton_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_baton_v1_job_proto_goTypes = []any{
 	(JobState)(0),                 // 0: baton.v1.JobState
 	(JobView)(0),                  // 1: baton.v1.JobView
@@ -1569,28 +1639,29 @@ var file_baton_v1_job_proto_goTypes = []any{
 	(*RetryJobResponse)(nil),      // 15: baton.v1.RetryJobResponse
 	(*RetryJobsRequest)(nil),      // 16: baton.v1.RetryJobsRequest
 	(*RetryJobsResponse)(nil),     // 17: baton.v1.RetryJobsResponse
-	(*WaitJobRequest)(nil),        // 18: baton.v1.WaitJobRequest
-	(*WaitJobResponse)(nil),       // 19: baton.v1.WaitJobResponse
-	nil,                           // 20: baton.v1.Job.HeadersEntry
-	nil,                           // 21: baton.v1.EnqueueJobRequest.HeadersEntry
-	(*timestamppb.Timestamp)(nil), // 22: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 23: google.protobuf.Duration
+	(*SkippedJob)(nil),            // 18: baton.v1.SkippedJob
+	(*WaitJobRequest)(nil),        // 19: baton.v1.WaitJobRequest
+	(*WaitJobResponse)(nil),       // 20: baton.v1.WaitJobResponse
+	nil,                           // 21: baton.v1.Job.HeadersEntry
+	nil,                           // 22: baton.v1.EnqueueJobRequest.HeadersEntry
+	(*timestamppb.Timestamp)(nil), // 23: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 24: google.protobuf.Duration
 }
 var file_baton_v1_job_proto_depIdxs = []int32{
 	0,  // 0: baton.v1.Job.state:type_name -> baton.v1.JobState
-	20, // 1: baton.v1.Job.headers:type_name -> baton.v1.Job.HeadersEntry
-	22, // 2: baton.v1.Job.run_time:type_name -> google.protobuf.Timestamp
-	22, // 3: baton.v1.Job.create_time:type_name -> google.protobuf.Timestamp
-	22, // 4: baton.v1.Job.finish_time:type_name -> google.protobuf.Timestamp
-	23, // 5: baton.v1.Job.timeout:type_name -> google.protobuf.Duration
+	21, // 1: baton.v1.Job.headers:type_name -> baton.v1.Job.HeadersEntry
+	23, // 2: baton.v1.Job.run_time:type_name -> google.protobuf.Timestamp
+	23, // 3: baton.v1.Job.create_time:type_name -> google.protobuf.Timestamp
+	23, // 4: baton.v1.Job.finish_time:type_name -> google.protobuf.Timestamp
+	24, // 5: baton.v1.Job.timeout:type_name -> google.protobuf.Duration
 	3,  // 6: baton.v1.Job.errors:type_name -> baton.v1.JobError
-	22, // 7: baton.v1.Job.lease_expire_time:type_name -> google.protobuf.Timestamp
-	22, // 8: baton.v1.JobError.time:type_name -> google.protobuf.Timestamp
-	21, // 9: baton.v1.EnqueueJobRequest.headers:type_name -> baton.v1.EnqueueJobRequest.HeadersEntry
-	22, // 10: baton.v1.EnqueueJobRequest.run_time:type_name -> google.protobuf.Timestamp
-	23, // 11: baton.v1.EnqueueJobRequest.delay:type_name -> google.protobuf.Duration
-	23, // 12: baton.v1.EnqueueJobRequest.timeout:type_name -> google.protobuf.Duration
-	23, // 13: baton.v1.EnqueueJobRequest.dedup_window:type_name -> google.protobuf.Duration
+	23, // 7: baton.v1.Job.lease_expire_time:type_name -> google.protobuf.Timestamp
+	23, // 8: baton.v1.JobError.time:type_name -> google.protobuf.Timestamp
+	22, // 9: baton.v1.EnqueueJobRequest.headers:type_name -> baton.v1.EnqueueJobRequest.HeadersEntry
+	23, // 10: baton.v1.EnqueueJobRequest.run_time:type_name -> google.protobuf.Timestamp
+	24, // 11: baton.v1.EnqueueJobRequest.delay:type_name -> google.protobuf.Duration
+	24, // 12: baton.v1.EnqueueJobRequest.timeout:type_name -> google.protobuf.Duration
+	24, // 13: baton.v1.EnqueueJobRequest.dedup_window:type_name -> google.protobuf.Duration
 	2,  // 14: baton.v1.EnqueueJobResponse.job:type_name -> baton.v1.Job
 	4,  // 15: baton.v1.EnqueueJobsRequest.jobs:type_name -> baton.v1.EnqueueJobRequest
 	1,  // 16: baton.v1.EnqueueJobsRequest.view:type_name -> baton.v1.JobView
@@ -1601,13 +1672,14 @@ var file_baton_v1_job_proto_depIdxs = []int32{
 	2,  // 21: baton.v1.CancelJobResponse.job:type_name -> baton.v1.Job
 	2,  // 22: baton.v1.RetryJobResponse.job:type_name -> baton.v1.Job
 	0,  // 23: baton.v1.RetryJobsRequest.state:type_name -> baton.v1.JobState
-	23, // 24: baton.v1.WaitJobRequest.timeout:type_name -> google.protobuf.Duration
-	2,  // 25: baton.v1.WaitJobResponse.job:type_name -> baton.v1.Job
-	26, // [26:26] is the sub-list for method output_type
-	26, // [26:26] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	18, // 24: baton.v1.RetryJobsResponse.skipped:type_name -> baton.v1.SkippedJob
+	24, // 25: baton.v1.WaitJobRequest.timeout:type_name -> google.protobuf.Duration
+	2,  // 26: baton.v1.WaitJobResponse.job:type_name -> baton.v1.Job
+	27, // [27:27] is the sub-list for method output_type
+	27, // [27:27] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_baton_v1_job_proto_init() }
@@ -1625,7 +1697,7 @@ func file_baton_v1_job_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_baton_v1_job_proto_rawDesc), len(file_baton_v1_job_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   20,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

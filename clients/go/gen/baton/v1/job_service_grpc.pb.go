@@ -45,9 +45,13 @@ type JobServiceClient interface {
 	ListJobs(ctx context.Context, in *ListJobsRequest, opts ...grpc.CallOption) (*ListJobsResponse, error)
 	// CancelJob cancels a waiting job at once, and asks the worker of a running one to stop.
 	CancelJob(ctx context.Context, in *CancelJobRequest, opts ...grpc.CallOption) (*CancelJobResponse, error)
-	// RetryJob gives a DEAD or CANCELLED job a fresh attempt budget.
+	// RetryJob gives a DEAD or CANCELLED job a fresh attempt budget. A job with depends_on goes
+	// back to BLOCKED while a blocker has not succeeded (a DEAD blocker included: the job runs
+	// once that blocker is retried and succeeds). FAILED_PRECONDITION, naming the other job, when
+	// a blocker no longer exists or an unfinished job holds its dedup_key.
 	RetryJob(ctx context.Context, in *RetryJobRequest, opts ...grpc.CallOption) (*RetryJobResponse, error)
-	// RetryJobs revives all DEAD (or CANCELLED) jobs of a queue, each with a fresh attempt budget.
+	// RetryJobs revives all DEAD (or CANCELLED) jobs of a queue, each with a fresh attempt budget,
+	// as RetryJob does; the jobs RetryJob would refuse are skipped and listed, the others revived.
 	RetryJobs(ctx context.Context, in *RetryJobsRequest, opts ...grpc.CallOption) (*RetryJobsResponse, error)
 	// WaitJob returns when the job is finished or the timeout passes.
 	WaitJob(ctx context.Context, in *WaitJobRequest, opts ...grpc.CallOption) (*WaitJobResponse, error)
@@ -157,9 +161,13 @@ type JobServiceServer interface {
 	ListJobs(context.Context, *ListJobsRequest) (*ListJobsResponse, error)
 	// CancelJob cancels a waiting job at once, and asks the worker of a running one to stop.
 	CancelJob(context.Context, *CancelJobRequest) (*CancelJobResponse, error)
-	// RetryJob gives a DEAD or CANCELLED job a fresh attempt budget.
+	// RetryJob gives a DEAD or CANCELLED job a fresh attempt budget. A job with depends_on goes
+	// back to BLOCKED while a blocker has not succeeded (a DEAD blocker included: the job runs
+	// once that blocker is retried and succeeds). FAILED_PRECONDITION, naming the other job, when
+	// a blocker no longer exists or an unfinished job holds its dedup_key.
 	RetryJob(context.Context, *RetryJobRequest) (*RetryJobResponse, error)
-	// RetryJobs revives all DEAD (or CANCELLED) jobs of a queue, each with a fresh attempt budget.
+	// RetryJobs revives all DEAD (or CANCELLED) jobs of a queue, each with a fresh attempt budget,
+	// as RetryJob does; the jobs RetryJob would refuse are skipped and listed, the others revived.
 	RetryJobs(context.Context, *RetryJobsRequest) (*RetryJobsResponse, error)
 	// WaitJob returns when the job is finished or the timeout passes.
 	WaitJob(context.Context, *WaitJobRequest) (*WaitJobResponse, error)

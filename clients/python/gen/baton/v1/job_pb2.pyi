@@ -238,10 +238,20 @@ class RetryJobsRequest(_message.Message):
     def __init__(self, queue: _Optional[str] = ..., state: _Optional[_Union[JobState, str]] = ...) -> None: ...
 
 class RetryJobsResponse(_message.Message):
-    __slots__ = ("count",)
+    __slots__ = ("count", "skipped")
     COUNT_FIELD_NUMBER: _ClassVar[int]
+    SKIPPED_FIELD_NUMBER: _ClassVar[int]
     count: int
-    def __init__(self, count: _Optional[int] = ...) -> None: ...
+    skipped: _containers.RepeatedCompositeFieldContainer[SkippedJob]
+    def __init__(self, count: _Optional[int] = ..., skipped: _Optional[_Iterable[_Union[SkippedJob, _Mapping]]] = ...) -> None: ...
+
+class SkippedJob(_message.Message):
+    __slots__ = ("id", "reason")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    reason: str
+    def __init__(self, id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class WaitJobRequest(_message.Message):
     __slots__ = ("id", "timeout", "chain")

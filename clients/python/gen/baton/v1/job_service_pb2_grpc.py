@@ -117,14 +117,18 @@ class JobServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def RetryJob(self, request, context):
-        """RetryJob gives a DEAD or CANCELLED job a fresh attempt budget.
+        """RetryJob gives a DEAD or CANCELLED job a fresh attempt budget. A job with depends_on goes
+        back to BLOCKED while a blocker has not succeeded (a DEAD blocker included: the job runs
+        once that blocker is retried and succeeds). FAILED_PRECONDITION, naming the other job, when
+        a blocker no longer exists or an unfinished job holds its dedup_key.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def RetryJobs(self, request, context):
-        """RetryJobs revives all DEAD (or CANCELLED) jobs of a queue, each with a fresh attempt budget.
+        """RetryJobs revives all DEAD (or CANCELLED) jobs of a queue, each with a fresh attempt budget,
+        as RetryJob does; the jobs RetryJob would refuse are skipped and listed, the others revived.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
