@@ -86,14 +86,25 @@ order by inserted.id;
 -- finished within the window, and that job (the newest such). Runs as the next statement of the
 -- insert's transaction, so its snapshot includes an ack that committed while the insert waited
 -- on that job's row; the insert's own window check could not see it (see jobInsertMany).
+-- Unfinished and finished jobs are looked up apart, each through its own partial index: one
+-- lookup over both states matched neither index and read the whole table for every job.
 select mine.id as raced_id, other.*, (other.state = 'available' and other.run_time > now()) as scheduled
 from unnest($1::bigint[], $2::float8[]) as n(id, window_seconds)
 join baton.jobs mine on mine.id = n.id
 cross join lateral (
-  select j.* from baton.jobs j
-  where j.queue = mine.queue and j.dedup_key = mine.dedup_key and j.id <> mine.id
-    and (j.state in ('available', 'blocked', 'leased') or j.finish_time > now() - make_interval(secs => n.window_seconds))
-  order by j.id desc
+  select c.* from (
+    (select j.* from baton.jobs j
+     where j.queue = mine.queue and j.dedup_key = mine.dedup_key and j.id <> mine.id
+       and j.state in ('available', 'blocked', 'leased')
+     limit 1)
+    union all
+    (select j.* from baton.jobs j
+     where j.queue = mine.queue and j.dedup_key = mine.dedup_key
+       and j.state in ('succeeded', 'dead', 'cancelled') and j.finish_time > now() - make_interval(secs => n.window_seconds)
+     order by j.id desc
+     limit 1)
+  ) c
+  order by c.id desc
   limit 1
 ) other;
 
@@ -130,12 +141,24 @@ where (id = any($1::bigint[]) or (chain_id = any($1::bigint[]) and chain_id <> i
   and chain_id = any($1::bigint[]) and state not in ('succeeded', 'dead', 'cancelled');
 
 -- name: JobGetUnfinishedByDedupKey
--- The jobs that deduplicated requests resolved to; the newest one if several finished since.
-select distinct on (j.queue, j.dedup_key) j.*, (j.state = 'available' and j.run_time > now()) as scheduled
-from baton.jobs j
-join unnest($1::text[], $2::text[]) as k(queue, dedup_key)
-  on j.queue = k.queue and j.dedup_key = k.dedup_key
-order by j.queue, j.dedup_key, (j.state in ('available', 'blocked', 'leased')) desc, j.id desc;
+-- The jobs that deduplicated requests resolved to: the unfinished job that holds the key, else
+-- the newest finished one (a dedup window). Each is looked up through its partial index.
+select j.*, (j.state = 'available' and j.run_time > now()) as scheduled
+from unnest($1::text[], $2::text[]) as k(queue, dedup_key)
+cross join lateral (
+  select c.* from (
+    (select u.* from baton.jobs u
+     where u.queue = k.queue and u.dedup_key = k.dedup_key and u.state in ('available', 'blocked', 'leased')
+     limit 1)
+    union all
+    (select f.* from baton.jobs f
+     where f.queue = k.queue and f.dedup_key = k.dedup_key and f.state in ('succeeded', 'dead', 'cancelled')
+     order by f.id desc
+     limit 1)
+  ) c
+  order by (c.state in ('available', 'blocked', 'leased')) desc
+  limit 1
+) j;
 
 -- name: JobGet
 select *, (state = 'available' and run_time > coalesce($2::timestamptz, now())) as scheduled
@@ -446,9 +469,12 @@ select changed.*, false as scheduled, (select count(*) from notified) as notifie
 -- snapshot and its update makes it fail on jobs_dedup_idx; the caller runs it again. Output:
 -- the revived jobs with refusal null, then the refused ones with their reason.
 with candidates as (
+  -- One job by primary key, or a queue's (a scan: bulk retries are rare).
   select j.id, j.queue, j.dedup_key, j.depends_on from baton.jobs j
-  where j.state in ('dead', 'cancelled')
-    and (($1::bigint is not null and j.id = $1) or ($1::bigint is null and j.queue = $2 and j.state = $3::baton.job_state))
+  where j.id in (select $1::bigint where $1::bigint is not null
+                 union all
+                 select f.id from baton.jobs f where $1::bigint is null and f.queue = $2 and f.state = $3::baton.job_state)
+    and j.state in ('dead', 'cancelled')
   order by j.id
   for update of j
 ),

@@ -1,0 +1,113 @@
+/**
+ * Every statement that looks jobs up by dedup_key reads an index, never the whole table: the
+ * plans are checked on a realistic table (50,000 jobs, most of them finished with a key) after
+ * ANALYZE, both as production plans them (generic plans, see store/database.ts) and with the
+ * parameters' values known.
+ */
+import pg from "pg";
+import { afterAll, beforeAll, expect, test } from "vitest";
+import { loadQueries } from "../src/store/sql-file.js";
+import { createTestDatabase } from "./helpers/database.js";
+
+const queries = loadQueries<string>(new URL("../src/store/sql/jobs.sql", import.meta.url));
+
+let client: pg.Client;
+
+beforeAll(async () => {
+  client = new pg.Client({ connectionString: await createTestDatabase() });
+  await client.connect();
+  // 10 queues; per queue, jobs that succeeded with a dedup_key (most), unfinished ones with a
+  // key, and dead ones without.
+  await client.query(`
+    insert into baton.jobs (queue, state, max_attempts, attempt, chain_id, dedup_key, finish_time, run_time)
+    select 'q' || (g % 10),
+           case when g % 10 < 8 then 'succeeded' when g % 10 = 8 then 'available' else 'dead' end::baton.job_state,
+           1, case when g % 10 = 8 then 0 else 1 end, g,
+           case when g % 10 <= 8 then 'key-' || g end,
+           case when g % 10 <> 8 then now() - make_interval(secs => g) end,
+           now() - make_interval(secs => g)
+    from generate_series(1, 50000) g`);
+  await client.query("analyze baton.jobs");
+}, 60_000);
+
+afterAll(() => client?.end());
+
+interface PlanNode {
+  "Node Type": string;
+  "Relation Name"?: string;
+  "Index Name"?: string;
+  Filter?: string;
+  Plans?: PlanNode[];
+}
+
+/**
+ * Every scan of baton.jobs in the plan, as "<node type> <index>"; a sequential scan is marked
+ * "(dedup_key)" when it is the one that looks for a key.
+ */
+function jobScans(node: PlanNode): string[] {
+  const byKey = node.Filter?.includes("dedup_key") ? " (dedup_key)" : "";
+  const own = node["Relation Name"] === "jobs" ? [`${node["Node Type"]} ${node["Index Name"] ?? ""}`.trim() + byKey] : [];
+  return [...own, ...(node.Plans ?? []).flatMap(jobScans)];
+}
+
+async function scans(text: string, values?: unknown[]): Promise<string[]> {
+  const explain = values ? `explain (format json) ${text}` : `explain (generic_plan, format json) ${text}`;
+  const { rows } = await client.query<{ "QUERY PLAN": [{ Plan: PlanNode }] }>(explain, values);
+  return jobScans(rows[0]!["QUERY PLAN"][0].Plan);
+}
+
+/**
+ * Both plans read `index`, and neither scans the jobs table sequentially (`except` the scans
+ * that are not about dedup_key: a bulk retry reads a whole queue).
+ */
+async function expectIndexBacked(text: string, values: unknown[], index: string, except: "none" | "not-by-key" = "none"): Promise<void> {
+  for (const found of [await scans(text), await scans(text, values)]) {
+    const forbidden = except === "none" ? /^Seq Scan/ : /^Seq Scan.*\(dedup_key\)$/;
+    expect(found.filter((scan) => forbidden.test(scan))).toEqual([]);
+    expect(found.some((scan) => scan.endsWith(index))).toBe(true);
+  }
+}
+
+test("the insert's dedup_window check reads finished jobs by (queue, dedup_key)", async () => {
+  const n = 25;
+  const some = <T>(value: T) => Array.from({ length: n }, () => value);
+  const values: unknown[] = Array.from({ length: 20 }, () => null);
+  Object.assign(values, {
+    0: some("q1"),
+    1: some(Buffer.alloc(0)),
+    2: some("{}"),
+    3: some(0),
+    7: Array.from({ length: n }, (_, i) => `new-${i}`),
+    12: 25,
+    13: some(3600),
+  });
+  await expectIndexBacked(queries.JobInsertMany!, values, "jobs_dedup_finished_idx");
+});
+
+test("the dedup_window race check after the insert reads unfinished and finished jobs by key, not the table", async () => {
+  const { rows } = await client.query<{ id: string }>("select id from baton.jobs where state = 'available' limit 25");
+  const values = [rows.map((r) => r.id), rows.map(() => 3600)];
+  await expectIndexBacked(queries.JobDedupWindowRaced!, values, "jobs_dedup_finished_idx");
+  await expectIndexBacked(queries.JobDedupWindowRaced!, values, "jobs_dedup_idx");
+});
+
+test("the jobs that deduplicated requests resolved to are read by key", async () => {
+  await expectIndexBacked(queries.JobGetUnfinishedByDedupKey!, [["q1", "q2"], ["key-11", "key-22"]], "jobs_dedup_idx");
+});
+
+test("RetryJob finds its job by primary key and the holder of its dedup_key by index", async () => {
+  const { rows } = await client.query<{ id: string }>("select id from baton.jobs where state = 'dead' limit 1");
+  await expectIndexBacked(queries.JobRetry!, [rows[0]!.id, null, null, null], "jobs_pkey", "not-by-key");
+  await expectIndexBacked(queries.JobRetry!, [rows[0]!.id, null, null, null], "jobs_dedup_idx", "not-by-key");
+  await expectIndexBacked(queries.JobRetry!, [null, "q9", "dead", null], "jobs_dedup_idx", "not-by-key");
+});
+
+test("baton.enqueue (SQL) finds the holder of a key by index", async () => {
+  const { rows } = await client.query<{ prosrc: string }>("select prosrc from pg_proc where proname = 'enqueue'");
+  expect(rows[0]!.prosrc).toMatch(/on conflict \(queue, dedup_key\)/);
+  await expectIndexBacked(
+    "select j.id from baton.jobs j where j.queue = $1 and j.dedup_key = $2 and j.state in ('available', 'blocked', 'leased')",
+    ["q1", "key-18"],
+    "jobs_dedup_idx",
+  );
+});
