@@ -87,6 +87,8 @@ export interface EnqueueOptions {
   expect?: ExpectedState;
   /** Give up (and leave the enqueue indeterminate) after this long. */
   deadlineMs?: number;
+  /** depends_on of each job, by position in the batch. */
+  dependsOn?: string[][];
 }
 
 /**
@@ -115,8 +117,9 @@ export class Producer {
     const nonces = Array.from({ length: count }, () => `${this.history.scenario}-${this.counter++}-${this.random.hex()}`);
     for (const nonce of nonces) this.history.attempt(nonce, queue, options.expect ?? "succeeded");
     const request = {
-      jobs: nonces.map((nonce) => ({
+      jobs: nonces.map((nonce, i) => ({
         queue,
+        dependsOn: options.dependsOn?.[i],
         payload: new TextEncoder().encode(JSON.stringify({ nonce, workMs: options.workMs, slowOnce: options.slowOnce, poison: options.poison })),
         maxAttempts: options.maxAttempts ?? 0,
         timeout: options.timeoutMs !== undefined ? durationFromMs(options.timeoutMs) : undefined,
