@@ -328,8 +328,29 @@ describe("jobs cancel and retry", () => {
 
     fail = false;
     const bulk = await batonJson(["jobs", "retry", "--queue", "cli-dead"]);
-    expect(bulk).toEqual({ count: "1" });
+    expect(bulk).toEqual({ count: "1", skipped: [] });
     await waitForState(job!.id, JobState.SUCCEEDED);
+  });
+
+  test("a job whose dedup_key another job holds is refused by retry <id> and listed as skipped by a bulk retry", async () => {
+    const { job: old } = await broker.jobs.enqueueJob({ queue: "cli-held", dedupKey: "report-1" });
+    await broker.jobs.cancelJob({ id: old!.id });
+    const { job: holder } = await broker.jobs.enqueueJob({ queue: "cli-held", dedupKey: "report-1" });
+    const { job: other } = await broker.jobs.enqueueJob({ queue: "cli-held" });
+    await broker.jobs.cancelJob({ id: other!.id });
+
+    const one = await baton(["jobs", "retry", old!.id]);
+    expect(one.code).toBe(1);
+    expect(one.stderr).toBe(
+      `baton jobs retry: failed_precondition: job ${old!.id} cannot be retried: its dedup_key report-1 is held by job ${holder!.id}, which is available\n`,
+    );
+    const bulk = await baton(["jobs", "retry", "--queue", "cli-held", "--state", "cancelled"]);
+    expect(bulk).toMatchObject({
+      code: 0,
+      stdout:
+        "retried 1 CANCELLED jobs of queue cli-held\n" +
+        `skipped 1:\n  job ${old!.id}: its dedup_key report-1 is held by job ${holder!.id}, which is available\n`,
+    });
   });
 });
 
