@@ -4,8 +4,11 @@
  * blockers again.
  */
 import { Code, ConnectError } from "@connectrpc/connect";
+import pg from "pg";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { JobState } from "../src/gen/baton/v1/job_pb.js";
+import { createDatabase } from "../src/store/database.js";
+import { jobRetry } from "../src/store/jobs.js";
 import { type TestBroker, startTestBroker } from "./helpers/broker.js";
 import { sql } from "./helpers/database.js";
 import { openStream } from "./helpers/stream.js";
@@ -83,6 +86,36 @@ describe("dedup_key conflicts", () => {
     expect((await get(sharedNew!.id)).state).toBe(JobState.AVAILABLE);
     expect((await get(held)).state).toBe(JobState.CANCELLED);
     expect((await get(sharedOld)).state).toBe(JobState.CANCELLED);
+  });
+
+  test("a job that takes the key while the retry runs: the retry waits for it, then refuses with it named", async () => {
+    const { job: old } = await broker.jobs.enqueueJob({ queue: "retry-key-race", dedupKey: "k" });
+    await broker.jobs.cancelJob({ id: old!.id });
+    // An enqueue of the same key, uncommitted: the retry's update waits on it in the unique index.
+    const rival = new pg.Client({ connectionString: broker.databaseUrl });
+    await rival.connect();
+    const db = createDatabase({ url: broker.databaseUrl });
+    try {
+      await rival.query("begin");
+      const [{ id: holder }] = (await rival.query<{ id: string }>("select baton.enqueue('retry-key-race', dedup_key => 'k') as id")).rows as [{ id: string }];
+      const retrying = jobRetry(db, { id: old!.id });
+      let done = false;
+      void retrying.finally(() => (done = true)).catch(() => {});
+      await eventually(
+        async () =>
+          done ||
+          (await sql(broker.databaseUrl, "select 1 from pg_stat_activity where wait_event_type = 'Lock' and query like '-- Revives DEAD or CANCELLED jobs%'")).length > 0,
+        { what: "the retry to wait for the uncommitted enqueue" },
+      );
+      await rival.query("commit");
+      expect(await retrying).toEqual({
+        revived: [],
+        refused: [{ id: old!.id, reason: `its dedup_key k is held by job ${holder}, which is available` }],
+      });
+    } finally {
+      await rival.end();
+      await db.close();
+    }
   });
 });
 
