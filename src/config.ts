@@ -1,5 +1,6 @@
 import type { BrokerConfig } from "./broker/broker.js";
 import type { TokenLimits } from "./server/auth.js";
+import type { DatabaseTimeouts } from "./store/database.js";
 
 /** Everything `baton serve` can be told, from flags or environment. */
 export interface ServerConfig {
@@ -32,7 +33,16 @@ export interface ServerConfig {
   tls: TlsConfig | undefined;
   /** Job spans (the outbox relay) and live RPC spans; see README "Tracing job chains in Jaeger". */
   tracing: TracingConfig;
+  database: DatabaseConfig;
   broker: BrokerConfig;
+}
+
+export interface DatabaseConfig {
+  timeouts: DatabaseTimeouts;
+  /** Period of the readiness check of the database; a check fails after timeouts.connectMs. */
+  healthIntervalMs: number;
+  /** How long serve and migrate wait for an unanswering database or a held migration lock. */
+  startupTimeoutMs: number;
 }
 
 export interface TracingConfig {
@@ -154,6 +164,12 @@ export const settings = {
   tlsClientCaFile: text("BATON_TLS_CLIENT_CA_FILE", "", "PEM CA bundle; when set, clients must present a certificate it issued (mutual TLS)"),
   spanRelaySeconds: seconds("BATON_SPAN_RELAY_SECONDS", 1, "how often each replica looks for spans to export when the outbox was empty"),
   spanRelayBatchSize: int("BATON_SPAN_RELAY_BATCH_SIZE", 512, "spans per OTLP export request"),
+  dbConnectTimeoutSeconds: seconds("BATON_DB_CONNECT_TIMEOUT_SECONDS", 5, "longest wait to open a database connection (or for a free one); a readiness check unanswered as long marks the database unreachable"),
+  dbStatementTimeoutSeconds: seconds("BATON_DB_STATEMENT_TIMEOUT_SECONDS", 10, "PostgreSQL cancels a broker statement that runs longer (statement_timeout); migrations have none"),
+  dbQueryTimeoutSeconds: seconds("BATON_DB_QUERY_TIMEOUT_SECONDS", 15, "longest wait for any answer of the database (a network partition); above the statement timeout"),
+  dbIdleInTransactionTimeoutSeconds: seconds("BATON_DB_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS", 15, "PostgreSQL ends a broker session idle this long inside a transaction, freeing its locks"),
+  dbHealthSeconds: seconds("BATON_DB_HEALTH_SECONDS", 1, "how often each replica checks that the database answers; readiness follows it"),
+  dbStartupTimeoutSeconds: seconds("BATON_DB_STARTUP_TIMEOUT_SECONDS", 60, "how long serve and migrate retry a database that does not answer, or a held migration lock, before exiting"),
   spanOutboxMaxRows: int("BATON_SPAN_OUTBOX_MAX_ROWS", 1_000_000, "most spans waiting for export; the oldest beyond it are dropped and counted"),
 };
 
@@ -171,6 +187,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     values[key] = overrides[key] ?? (raw !== undefined && raw !== "" ? setting.parse(raw) : setting.default);
   }
   const v = values as Values;
+  if (v.dbQueryTimeoutSeconds <= v.dbStatementTimeoutSeconds) {
+    // Else a slow statement would be abandoned as if the database were gone, instead of being
+    // cancelled by PostgreSQL.
+    throw new Error(
+      `BATON_DB_QUERY_TIMEOUT_SECONDS (${v.dbQueryTimeoutSeconds}) must be greater than BATON_DB_STATEMENT_TIMEOUT_SECONDS (${v.dbStatementTimeoutSeconds})`,
+    );
+  }
   const databaseUrl = env.BATON_DATABASE_URL || env.DATABASE_URL || undefined;
   return {
     databaseUrl,
@@ -203,6 +226,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
       relayIntervalMs: v.spanRelaySeconds * 1000,
       relayBatchSize: v.spanRelayBatchSize,
       outboxMaxRows: v.spanOutboxMaxRows,
+    },
+    database: {
+      timeouts: {
+        connectMs: v.dbConnectTimeoutSeconds * 1000,
+        statementMs: v.dbStatementTimeoutSeconds * 1000,
+        queryMs: v.dbQueryTimeoutSeconds * 1000,
+        idleInTransactionMs: v.dbIdleInTransactionTimeoutSeconds * 1000,
+      },
+      healthIntervalMs: v.dbHealthSeconds * 1000,
+      startupTimeoutMs: v.dbStartupTimeoutSeconds * 1000,
     },
     broker: {
       leaseSeconds: v.leaseSeconds,

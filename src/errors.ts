@@ -11,6 +11,7 @@ export type BatonErrorCode =
   | "unauthenticated"
   | "permission_denied"
   | "unavailable"
+  | "deadline_exceeded"
   | "unimplemented";
 
 export class BatonError extends Error {
@@ -19,8 +20,20 @@ export class BatonError extends Error {
   constructor(
     readonly code: BatonErrorCode,
     message: string,
+    options?: ErrorOptions,
   ) {
-    super(message);
+    super(message, options);
+  }
+}
+
+/**
+ * The database is known to be unreachable, so the request fails at once instead of waiting out
+ * the timeouts. The outage is logged once when it starts and once when it ends; loggers report
+ * these errors at debug level, so a loop tick or a request during the outage adds no line.
+ */
+export class DatabaseUnreachableError extends BatonError {
+  constructor(retryAfterMs: number) {
+    super("unavailable", `database unreachable; retry in ${Math.max(1, Math.ceil(retryAfterMs / 1000))} s`);
   }
 }
 

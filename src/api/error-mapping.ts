@@ -11,28 +11,20 @@ const codes: Record<BatonErrorCode, Code> = {
   unauthenticated: Code.Unauthenticated,
   permission_denied: Code.PermissionDenied,
   unavailable: Code.Unavailable,
+  deadline_exceeded: Code.DeadlineExceeded,
   unimplemented: Code.Unimplemented,
 };
 
 /**
- * The one place where errors become Connect codes. Domain errors keep their message; anything
- * else (a database failure, a bug) is logged with its cause and answered with a generic
- * message, so SQL text never reaches a client.
+ * The one place where errors become Connect codes. Domain errors keep their message (the store
+ * turns an unreachable or timed-out database into one); anything else (a bug) is logged with
+ * its cause and answered with a generic message, so SQL text never reaches a client.
  */
 export function toConnectError(error: unknown, log: Logger): ConnectError {
   if (error instanceof ConnectError) return error;
   if (error instanceof BatonError) return new ConnectError(error.message, codes[error.code]);
   log.error("request failed", { error });
-  if (isConnectionError(error)) return new ConnectError("database unavailable; retry", Code.Unavailable);
   return new ConnectError("internal error", Code.Internal);
-}
-
-/** Connection failures and shutdowns: worth a retry. Protocol violations (08P01) are bugs. */
-const UNAVAILABLE_SQLSTATES = new Set(["08000", "08001", "08003", "08004", "08006", "57P01", "57P02", "57P03"]);
-
-function isConnectionError(error: unknown): boolean {
-  const code = (error as { code?: unknown })?.code;
-  return typeof code === "string" && (code.startsWith("ECONN") || UNAVAILABLE_SQLSTATES.has(code));
 }
 
 export function errorMappingInterceptor(log: Logger): Interceptor {

@@ -140,6 +140,8 @@ export class Broker {
     this.listener = startListener({
       url: databaseUrl,
       log,
+      connectTimeoutMs: db.timeouts?.connectMs,
+      availability: db.availability,
       handlers: {
         [CHANNELS.jobs]: (queue) => this.dispatcher.wake(queue),
         [CHANNELS.finished]: (queue) => {

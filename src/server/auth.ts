@@ -278,6 +278,8 @@ export function startAuth(options: AuthOptions): Auth {
   const listener = startListener({
     url: options.databaseUrl,
     log,
+    connectTimeoutMs: db.timeouts?.connectMs,
+    availability: db.availability,
     handlers: { [CHANNELS.tokens]: revokeToken },
     onConnected: () => void recheck().catch((error: unknown) => log.warn("API token check failed", { error })),
   });

@@ -4,17 +4,28 @@ import { type Health, HealthCheckResponseSchema, HealthCheckResponse_ServingStat
 
 /** Serving state shared by the gRPC health service and /healthz. */
 export class HealthState {
+  /** Started and not draining. */
   serving = false;
+
+  constructor(private readonly database: { readonly reachable: boolean }) {}
+
+  /** Why the broker is not ready; undefined when it is. */
+  get notReady(): string | undefined {
+    if (!this.serving) return "not serving";
+    if (!this.database.reachable) return "not serving: database unreachable";
+    return undefined;
+  }
 }
 
 /**
- * grpc.health.v1.Health: SERVING while the broker accepts work, NOT_SERVING while it starts
- * or drains, so load balancers and Kubernetes probes route around a stopping replica.
+ * grpc.health.v1.Health: SERVING while the broker accepts work, NOT_SERVING while it starts,
+ * drains or cannot reach its database, so load balancers and Kubernetes probes route around a
+ * replica that would only answer UNAVAILABLE.
  */
 export function createHealthService(state: HealthState): Partial<ServiceImpl<typeof Health>> {
   const status = () =>
     create(HealthCheckResponseSchema, {
-      status: state.serving ? HealthCheckResponse_ServingStatus.SERVING : HealthCheckResponse_ServingStatus.NOT_SERVING,
+      status: state.notReady === undefined ? HealthCheckResponse_ServingStatus.SERVING : HealthCheckResponse_ServingStatus.NOT_SERVING,
     });
   return {
     check: async () => status(),

@@ -15,6 +15,7 @@ import { ScheduleService } from "../gen/baton/v1/schedule_service_pb.js";
 import { WorkerService } from "../gen/baton/v1/worker_service_pb.js";
 import { Health } from "../gen/grpc/health/v1/health_pb.js";
 import { startScheduler } from "../maintenance/scheduler.js";
+import { DatabaseAvailability } from "../store/availability.js";
 import { createDatabase } from "../store/database.js";
 import { migrate } from "../store/migrate.js";
 import type { Logger } from "../telemetry/log.js";
@@ -39,12 +40,15 @@ export interface RunningServer {
 /** Migrates the database, starts the broker and serves every API on one port. */
 export async function startServer(config: ServerConfig & { databaseUrl: string }, log: Logger): Promise<RunningServer> {
   const tlsMaterial = config.tls && readTlsMaterial(config.tls);
-  const applied = await migrate(config.databaseUrl);
+  const { timeouts, healthIntervalMs, startupTimeoutMs } = config.database;
+  const applied = await migrate(config.databaseUrl, { log, startupTimeoutMs, connectTimeoutMs: timeouts.connectMs });
   if (applied.length > 0) log.info("applied migrations", { migrations: applied });
 
-  const db = createDatabase({ url: config.databaseUrl, applicationName: "baton" });
+  const availability = new DatabaseAvailability({ url: config.databaseUrl, log, intervalMs: healthIntervalMs, timeoutMs: timeouts.connectMs });
+  availability.start();
+  const db = createDatabase({ url: config.databaseUrl, applicationName: "baton", timeouts, availability });
   const broker = new Broker({ db, databaseUrl: config.databaseUrl, log, config: config.broker });
-  const health = new HealthState();
+  const health = new HealthState(availability);
   const limits = {
     maxPayloadBytes: config.maxPayloadBytes,
     defaultMaxAttempts: config.defaultMaxAttempts,
@@ -114,6 +118,7 @@ export async function startServer(config: ServerConfig & { databaseUrl: string }
     await scheduler.stop();
     await telemetry.stop();
     await auth?.close();
+    await availability.stop();
     await db.close();
   };
   return { port, broker, stop: () => (stopping ??= stop()) };
@@ -125,8 +130,9 @@ function serveHttp(req: http.IncomingMessage, res: http.ServerResponse, health: 
     return;
   }
   if (req.url === "/healthz") {
-    res.writeHead(health.serving ? 200 : 503, { "content-type": "text/plain" });
-    res.end(health.serving ? "ok\n" : "not serving\n");
+    const notReady = health.notReady;
+    res.writeHead(notReady === undefined ? 200 : 503, { "content-type": "text/plain" });
+    res.end(`${notReady ?? "ok"}\n`);
     return;
   }
   // The dashboard (/ui) and the redirect of / to it.

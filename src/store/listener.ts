@@ -1,5 +1,6 @@
 import pg from "pg";
 import type { Logger } from "../telemetry/log.js";
+import type { DatabaseAvailability } from "./availability.js";
 
 /** Notification channels. Payloads are queue names, except baton_cancel's (a job id) and baton_tokens' (a token id). */
 export const CHANNELS = {
@@ -29,6 +30,14 @@ export interface ListenerOptions {
   onConnected(): void;
   /** Longest wait between reconnect attempts. */
   maxBackoffMs?: number;
+  /** Bounds each connect attempt, so one made during a network partition does not hang. */
+  connectTimeoutMs?: number;
+  /**
+   * When the database comes back from an outage, the connection is replaced: one that lived
+   * through a partition may be dead without knowing it (an idle LISTEN connection sends
+   * nothing), and the reconnect polls for what was missed.
+   */
+  availability?: DatabaseAvailability;
 }
 
 export interface Listener {
@@ -47,9 +56,15 @@ export function startListener(options: ListenerOptions): Listener {
   let closed = false;
   let failures = 0;
   let retryTimer: NodeJS.Timeout | undefined;
+  let connecting = false;
 
   const connect = async () => {
-    const next = new pg.Client({ connectionString: options.url, application_name: "baton-listener" });
+    const next = new pg.Client({
+      connectionString: options.url,
+      application_name: "baton-listener",
+      keepAlive: true,
+      ...(options.connectTimeoutMs !== undefined && { connectionTimeoutMillis: options.connectTimeoutMs, query_timeout: options.connectTimeoutMs }),
+    });
     next.on("notification", (message) => {
       options.handlers[message.channel as Channel]?.(message.payload ?? "");
     });
@@ -58,13 +73,17 @@ export function startListener(options: ListenerOptions): Listener {
       scheduleReconnect(next);
     });
     next.on("end", () => scheduleReconnect(next));
+    connecting = true;
     try {
       await next.connect();
       await next.query(channels.map((channel) => `listen ${channel};`).join(" "));
     } catch (error) {
-      options.log.warn("listener could not connect", { error });
+      // During an outage the availability check has said so once; each retry need not.
+      if (options.availability?.reachable !== false) options.log.warn("listener could not connect", { error });
       scheduleReconnect(next);
       return;
+    } finally {
+      connecting = false;
     }
     if (closed) {
       await next.end().catch(() => {});
@@ -87,10 +106,20 @@ export function startListener(options: ListenerOptions): Listener {
     }, delay);
   };
 
+  // An attempt in flight, or one scheduled, will connect anew anyway.
+  const replace = () => {
+    const current = client;
+    if (closed || connecting || retryTimer || !current) return;
+    failures = 0;
+    scheduleReconnect(current);
+  };
+  const unwatch = options.availability?.onChange((reachable) => reachable && replace());
+
   void connect();
   return {
     async close() {
       closed = true;
+      unwatch?.();
       clearTimeout(retryTimer);
       const current = client;
       client = undefined;

@@ -2,6 +2,8 @@
  * JSON logs, one object per line on stderr, so log shippers need no parsing rules.
  * The level threshold comes from BATON_LOG_LEVEL (debug, info, warn, error; default info).
  */
+import { DatabaseUnreachableError } from "../errors.js";
+
 export type LogLevel = "debug" | "info" | "warn" | "error";
 
 const levels: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
@@ -19,6 +21,8 @@ export function createLogger(
   threshold: LogLevel = (process.env.BATON_LOG_LEVEL as LogLevel | undefined) ?? "info",
 ): Logger {
   const write = (level: LogLevel, message: string, fields?: Record<string, unknown>) => {
+    // Already reported once, as the outage it belongs to; see DatabaseUnreachableError.
+    if (fields?.error instanceof DatabaseUnreachableError) level = "debug";
     if (levels[level] < (levels[threshold] ?? levels.info)) return;
     const line = { time: new Date().toISOString(), level, msg: message, ...base, ...fields };
     process.stderr.write(JSON.stringify(line, errorReplacer) + "\n");
@@ -33,5 +37,8 @@ export function createLogger(
 }
 
 function errorReplacer(_key: string, value: unknown) {
-  return value instanceof Error ? { name: value.name, message: value.message } : value;
+  if (!(value instanceof Error)) return value;
+  // A client-facing error keeps the driver's reason (a timeout, a reset) as its cause.
+  const cause = value.cause instanceof Error ? value.cause.message : undefined;
+  return { name: value.name, message: value.message, ...(cause !== undefined && { cause }) };
 }

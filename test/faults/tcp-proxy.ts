@@ -6,10 +6,12 @@
  *   blackhole()      open connections go silent both ways, and neither side is told:
  *                    half-open, as when a peer's host dies or a middlebox drops the flow;
  *                    only keepalive can notice. New connections pass.
+ *   partition()      a black hole for open connections and for every new one until heal():
+ *                    connects are accepted but never answered, as through a network split
  *   loseReplies()    open connections keep forwarding requests but drop every byte coming
  *                    back: a request that commits whose answer never arrives
- *   heal()           ends the black holes by resetting the client side, so clients
- *                    reconnect (the server side was usually closed by keepalive already)
+ *   heal()           ends the black holes (and a partition) by resetting both sides, so
+ *                    clients reconnect (the server side was usually closed by keepalive already)
  */
 import net from "node:net";
 import type { Rng } from "./config.js";
@@ -35,15 +37,17 @@ export interface TcpProxy {
   delay(minMs: number, maxMs: number): void;
   reset(): number;
   blackhole(): number;
+  partition(): number;
   loseReplies(): number;
   heal(): number;
   close(): Promise<void>;
 }
 
-export async function startTcpProxy(targetPort: number, random: Rng): Promise<TcpProxy> {
+export async function startTcpProxy(targetPort: number, random: Rng, targetHost = "127.0.0.1"): Promise<TcpProxy> {
   const links = new Set<Link>();
   let accepted = 0;
   let latency: [number, number] | undefined;
+  let partitioned = false;
 
   const forward = (link: Link, chunk: Buffer, up: boolean) => {
     if (link.mode === "blackhole" || (!up && link.mode === "lose-replies")) return;
@@ -64,8 +68,8 @@ export async function startTcpProxy(targetPort: number, random: Rng): Promise<Tc
 
   const server = net.createServer((client) => {
     accepted++;
-    const upstream = net.connect(targetPort, "127.0.0.1");
-    const link: Link = { client, server: upstream, mode: "pass", dueUp: 0, dueDown: 0 };
+    const upstream = net.connect(targetPort, targetHost);
+    const link: Link = { client, server: upstream, mode: partitioned ? "blackhole" : "pass", dueUp: 0, dueDown: 0 };
     links.add(link);
     client.setNoDelay(true);
     upstream.setNoDelay(true);
@@ -96,6 +100,9 @@ export async function startTcpProxy(targetPort: number, random: Rng): Promise<Tc
     current.forEach(apply);
     return current.length;
   };
+  const blackhole = (link: Link) => {
+    link.mode = "blackhole";
+  };
   const reset = (link: Link) => {
     link.mode = "pass";
     if (!link.client.destroyed) link.client.resetAndDestroy();
@@ -115,15 +122,19 @@ export async function startTcpProxy(targetPort: number, random: Rng): Promise<Tc
       latency = maxMs > 0 ? [minMs, maxMs] : undefined;
     },
     reset: () => each(reset),
-    blackhole: () =>
-      each((link) => {
-        link.mode = "blackhole";
-      }),
+    blackhole: () => each(blackhole),
+    partition() {
+      partitioned = true;
+      return each(blackhole);
+    },
     loseReplies: () =>
       each((link) => {
         link.mode = "lose-replies";
       }),
-    heal: () => each((link) => link.mode !== "pass" && reset(link)),
+    heal() {
+      partitioned = false;
+      return each((link) => link.mode !== "pass" && reset(link));
+    },
     async close() {
       each(reset);
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -2,10 +2,10 @@ import { parseArgs } from "node:util";
 import { loadConfig, settings } from "../../config.js";
 import { type RunningServer, startServer } from "../../server/server.js";
 import { type EmbeddedDatabase, startEmbeddedPostgres } from "../../store/embedded.js";
-import { migrate } from "../../store/migrate.js";
+import { StartupError, migrate } from "../../store/migrate.js";
 import { createLogger } from "../../telemetry/log.js";
 import { startTracingSdk } from "../../telemetry/sdk.js";
-import { UsageError } from "../errors.js";
+import { ExitCode, UsageError } from "../errors.js";
 
 /**
  * `baton serve` and `baton migrate`: the commands that run against the database rather than
@@ -60,13 +60,26 @@ export async function runServerCommand(argv: string[]): Promise<number> {
     ...(values["data-dir"] !== undefined && { dataDir: values["data-dir"] }),
   });
   const log = createLogger({ service: "baton" });
+  try {
+    if (command === "serve") return await serve(config, log);
+    return await runMigrate(config, log);
+  } catch (error) {
+    if (!(error instanceof StartupError)) throw error;
+    // A database this binary cannot use: one clear line, in the log format, and a failed exit.
+    log.error(error.message);
+    return ExitCode.error;
+  }
+}
 
-  if (command === "serve") return serve(config, log);
+async function runMigrate(config: ReturnType<typeof loadConfig>, log: Logger): Promise<number> {
   const { url, embedded } = await resolveDatabase(config.databaseUrl, config.dataDir, log);
-  const applied = await migrate(url);
-  log.info(applied.length > 0 ? "applied migrations" : "database is up to date", { migrations: applied });
-  await embedded?.stop();
-  return 0;
+  try {
+    const applied = await migrate(url, { log, startupTimeoutMs: config.database.startupTimeoutMs, connectTimeoutMs: config.database.timeouts.connectMs });
+    log.info(applied.length > 0 ? "applied migrations" : "database is up to date", { migrations: applied });
+  } finally {
+    await embedded?.stop();
+  }
+  return ExitCode.ok;
 }
 
 async function resolveDatabase(url: string | undefined, dataDir: string, log: Logger) {

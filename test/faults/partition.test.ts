@@ -1,0 +1,117 @@
+/**
+ * A network partition between the broker and PostgreSQL, through the loopback TCP proxy: open
+ * connections go silent and new ones are never answered. The broker must notice on its own
+ * (readiness NOT_SERVING, one log line), answer RPCs at once with UNAVAILABLE and a retry hint
+ * rather than hold them for the whole partition, and recover without a restart when the
+ * network heals (readiness SERVING, one log line), with nothing lost.
+ *
+ * The partition lasts 4 s, times BATON_FAULT_SCALE: BATON_FAULT_SCALE=10 is the issue's 40 s.
+ */
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { afterAll, describe, expect, test } from "vitest";
+import { Health, HealthCheckResponse_ServingStatus } from "../../src/gen/grpc/health/v1/health_pb.js";
+import { createTestDatabase } from "../helpers/database.js";
+import { eventually } from "../helpers/wait.js";
+import { SEEDS, size, timeoutMs } from "./config.js";
+import { Scenario, jobClient, sleep, startBrokerProcess } from "./harness.js";
+import { flushSummary } from "./summary.js";
+import { startTcpProxy } from "./tcp-proxy.js";
+
+afterAll(() => flushSummary("partition"));
+
+/** Short timeouts, so the test runs in seconds; the query timeout is the bound a fail-fast answer must beat. */
+const QUERY_TIMEOUT_SECONDS = 6;
+const DATABASE_ENV = {
+  BATON_DB_CONNECT_TIMEOUT_SECONDS: "1",
+  BATON_DB_STATEMENT_TIMEOUT_SECONDS: "4",
+  BATON_DB_QUERY_TIMEOUT_SECONDS: String(QUERY_TIMEOUT_SECONDS),
+  BATON_DB_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS: "4",
+  BATON_DB_HEALTH_SECONDS: "0.25",
+};
+
+describe.each(SEEDS)("seed %i", (seed) => {
+  test(
+    "a partition between broker and PostgreSQL: readiness flips, RPCs fail fast with UNAVAILABLE, recovery without restart, nothing lost",
+    async () => {
+      const scenario = new Scenario("database-partition", seed);
+      const databaseUrl = await createTestDatabase();
+      const direct = new URL(databaseUrl);
+      const proxy = await startTcpProxy(Number(direct.port), scenario.random, direct.hostname);
+      const proxied = new URL(databaseUrl);
+      proxied.hostname = "127.0.0.1";
+      proxied.port = String(proxy.port);
+      try {
+        const broker = await startBrokerProcess(proxied.toString(), { env: DATABASE_ENV });
+        scenario.track(broker.process);
+        const pid = broker.process.child.pid;
+        const health = createClient(Health, createGrpcTransport({ baseUrl: broker.url }));
+        const status = () => health.check({}).then((r) => r.status);
+        const healthz = async () => {
+          const response = await fetch(`${broker.url}/healthz`);
+          return `${response.status} ${(await response.text()).trim()}`;
+        };
+        const queue = `partition-${seed}`;
+        const urls = [broker.url];
+        await Promise.all([0, 1].map((i) => scenario.worker({ urls, queues: [queue], id: `w${i}`, concurrency: 8, workMs: "5-40" })));
+        const partitionMs = size(4_000);
+        const total = size(300);
+        // The producer retries every refused enqueue until the broker acknowledges it.
+        const producing = scenario.producer(urls).run(queue, total, 10, 40, { deadlineMs: partitionMs + 60_000 });
+        await eventually(() => scenario.confirmedAcks() >= total / 4, { timeoutMs: 60_000, what: "a quarter of the jobs to be acked" });
+
+        const partitionedAt = Date.now();
+        const links = proxy.partition();
+        scenario.history.fault("database partition", { links, partitionMs });
+        await eventually(async () => (await status()) === HealthCheckResponse_ServingStatus.NOT_SERVING, {
+          timeoutMs: 15_000,
+          what: "grpc.health.v1 to report NOT_SERVING",
+        });
+        expect(await healthz()).toBe("503 not serving: database unreachable");
+
+        // Known down: an RPC is refused at once. The bound is coarse on purpose: half the query
+        // timeout, where a request that waited on the database would have been answered
+        // (also UNAVAILABLE) only after the query timeout, and before the fix only once the
+        // partition healed.
+        const jobs = jobClient(broker.url);
+        const asked = Date.now();
+        const refused = await jobs.enqueueJob({ queue, payload: new Uint8Array([1]) }).then(
+          () => undefined,
+          (error: unknown) => error,
+        );
+        const answeredInMs = Date.now() - asked;
+        expect(refused).toBeInstanceOf(ConnectError);
+        expect((refused as ConnectError).code).toBe(Code.Unavailable);
+        expect((refused as ConnectError).rawMessage).toMatch(/^database unreachable; retry in \d+ s$/);
+        expect(answeredInMs).toBeLessThan((QUERY_TIMEOUT_SECONDS * 1000) / 2);
+        await expect(jobs.getJob({ id: "1" })).rejects.toMatchObject({ code: Code.Unavailable });
+
+        // Hold the partition for its whole length: a fault schedule, not a wait for an outcome.
+        await sleep(partitionedAt + partitionMs - Date.now());
+        proxy.heal();
+        scenario.history.fault("database partition healed");
+        await eventually(async () => (await status()) === HealthCheckResponse_ServingStatus.SERVING, {
+          timeoutMs: 30_000,
+          what: "grpc.health.v1 to report SERVING again",
+        });
+        expect(await healthz()).toBe("200 ok");
+
+        await producing;
+        await scenario.verify(databaseUrl, [queue], { timeoutMs: 90_000, notes: { partitionMs } });
+        // Recovered by itself: the same process served before, during and after.
+        expect(broker.process.child.exitCode).toBeNull();
+        expect(broker.process.child.pid).toBe(pid);
+        // The outage and its end are one line each, however many requests and loop ticks failed.
+        const said = (prefix: string) => broker.process.events.filter((e) => String(e.msg).startsWith(prefix));
+        expect(said("database unreachable")).toHaveLength(1);
+        expect(said("database reachable again")).toHaveLength(1);
+        expect(said("database reachable again")[0]!.outageMs).toBeGreaterThan(0);
+        expect(said("request failed")).toHaveLength(0);
+      } finally {
+        await scenario.cleanup();
+        await proxy.close();
+      }
+    },
+    timeoutMs(120_000),
+  );
+});
