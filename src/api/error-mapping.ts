@@ -20,11 +20,29 @@ const codes: Record<BatonErrorCode, Code> = {
  * message, so SQL text never reaches a client.
  */
 export function toConnectError(error: unknown, log: Logger): ConnectError {
-  if (error instanceof ConnectError) return error;
+  if (error instanceof ConnectError) return asDecodeError(error) ?? error;
   if (error instanceof BatonError) return new ConnectError(error.message, codes[error.code]);
   log.error("request failed", { error });
   if (isConnectionError(error)) return new ConnectError("database unavailable; retry", Code.Unavailable);
   return new ConnectError("internal error", Code.Internal);
+}
+
+/** How @connectrpc/connect 2.x words a request message that fails to decode from binary protobuf. */
+const PARSE_BINARY = "parse binary: ";
+
+/**
+ * A request that is not valid protobuf (truncated, a bad wire type, a string field that is not
+ * UTF-8) is the client's fault, yet Connect answers it with INTERNAL. Returns the
+ * INVALID_ARGUMENT to answer instead, or undefined for any other error. Stream messages reach
+ * this through the handlers; a unary request fails before any interceptor runs, so
+ * server/decode-errors.ts rewrites those answers with it.
+ */
+export function asDecodeError(error: ConnectError): ConnectError | undefined {
+  if (error.code !== Code.Internal || !error.rawMessage.startsWith(PARSE_BINARY)) return undefined;
+  const detail = error.rawMessage.slice(PARSE_BINARY.length);
+  // TextDecoder's own wording names no field; protobuf-es does not say which one either.
+  const reason = /utf-?8/i.test(detail) ? "a string field is not valid UTF-8" : detail;
+  return new ConnectError(`the request is not valid protobuf: ${reason}`, Code.InvalidArgument);
 }
 
 /** Connection failures and shutdowns: worth a retry. Protocol violations (08P01) are bugs. */

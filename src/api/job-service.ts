@@ -1,5 +1,4 @@
 import { create } from "@bufbuild/protobuf";
-import { durationMs } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
 import {
   CancelJobResponseSchema,
@@ -22,7 +21,7 @@ import { jobGet, jobListPage } from "../store/jobs.js";
 import { withProducerTraceparent } from "../telemetry/trace-context.js";
 import { jobToProto } from "./job-mapper.js";
 import { decodePageToken, encodePageToken } from "./page-token.js";
-import { type EnqueueLimits, validateEnqueue, validateJobId, validateQueueName } from "./validate.js";
+import { type EnqueueLimits, durationSeconds, validateEnqueue, validateJobId, validateQueueName } from "./validate.js";
 
 export interface JobServiceDeps {
   broker: Broker;
@@ -116,7 +115,7 @@ export function createJobService({ broker, db, limits }: JobServiceDeps): Partia
 
     async waitJob(request) {
       const id = validateJobId(request.id);
-      const timeoutMs = request.timeout ? durationMs(request.timeout) : MAX_WAIT_MS;
+      const timeoutMs = request.timeout ? durationSeconds(request.timeout, "timeout") * 1000 : MAX_WAIT_MS;
       if (timeoutMs < 0 || timeoutMs > MAX_WAIT_MS) throw invalidArgument(`timeout must be between 0 and ${MAX_WAIT_MS / 1000}s`);
       const { job, timedOut } = await broker.wait(id, timeoutMs, request.chain);
       if (!job) throw notFound(`job ${id} not found`);

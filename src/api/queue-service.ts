@@ -70,7 +70,7 @@ export function createQueueService(db: Database): Partial<ServiceImpl<typeof Que
 /** The settings to write: those named by the mask, or every non-zero field without one. */
 function configChanges(config: QueueConfig, paths: string[]): Partial<QueueConfigValues> {
   for (const path of paths) {
-    if (!(path in CONFIG_FIELDS)) throw invalidArgument(`update_mask path "${path}" is not a QueueConfig field`);
+    if (!(path in CONFIG_FIELDS)) throw invalidArgument(`update_mask path ${JSON.stringify(path.slice(0, 64))} is not a QueueConfig field`);
   }
   const values: QueueConfigValues = {
     maxAttempts: range(config.maxAttempts, 1, 1000, "config.max_attempts"),

@@ -21,6 +21,7 @@ import type { Logger } from "../telemetry/log.js";
 import type { MetricsEndpoint } from "../telemetry/metrics.js";
 import { startTelemetry } from "../telemetry/telemetry.js";
 import { startAuth } from "./auth.js";
+import { answerDecodeErrorsAsInvalidArgument } from "./decode-errors.js";
 import { HealthState, createHealthService } from "./health.js";
 import { startKeepalive } from "./keepalive.js";
 import { type TlsMaterial, createDualProtocolServer } from "./listener.js";
@@ -80,6 +81,7 @@ export async function startServer(config: ServerConfig & { databaseUrl: string }
       router.service(QueueService, createQueueService(db));
       router.service(ScheduleService, createScheduleService({ db, limits }));
       router.service(Health, createHealthService(health));
+      answerDecodeErrorsAsInvalidArgument(router);
     },
     fallback: (req, res) => serveHttp(req as http.IncomingMessage, res as http.ServerResponse, health, telemetry.metrics),
   });
