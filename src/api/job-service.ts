@@ -26,7 +26,11 @@ import { type EnqueueLimits, durationSeconds, validateEnqueue, validateJobId, va
 export interface JobServiceDeps {
   broker: Broker;
   db: Database;
-  limits: EnqueueLimits & { maxBatchSize: number };
+  limits: EnqueueLimits & {
+    maxBatchSize: number;
+    /** Most bytes of job data in one ListJobs page (BATON_MAX_PAGE_BYTES). */
+    maxPageBytes: number;
+  };
 }
 
 /** Longest WaitJob; a longer wait is better done as several calls. */
@@ -73,17 +77,17 @@ export function createJobService({ broker, db, limits }: JobServiceDeps): Partia
       if (pageSize < 0 || pageSize > 1000) throw invalidArgument("page_size must be between 1 and 1000 (0 means 100)");
       const state = request.state === JobState.UNSPECIFIED ? undefined : storedStates[request.state];
       if (request.state !== JobState.UNSPECIFIED && state === undefined) throw invalidArgument(`state ${request.state} is not a job state`);
-      const jobs = await jobListPage(db, {
+      const { jobs, more } = await jobListPage(db, {
         queue: request.queue === "" ? undefined : validateQueueName(request.queue),
         state,
         chainId: request.chainId === "" ? undefined : validateJobId(request.chainId, "chain_id"),
-        limit: pageSize + 1,
+        limit: pageSize,
+        maxBytes: limits.maxPageBytes,
         beforeId: request.pageToken === "" ? undefined : decodePageToken(request.pageToken),
       });
-      const page = jobs.slice(0, pageSize);
       return create(ListJobsResponseSchema, {
-        jobs: page.map(jobToProto),
-        nextPageToken: jobs.length > pageSize ? encodePageToken(page[page.length - 1]!.id) : "",
+        jobs: jobs.map(jobToProto),
+        nextPageToken: more ? encodePageToken(jobs[jobs.length - 1]!.id) : "",
       });
     },
 

@@ -50,6 +50,7 @@ export async function startServer(config: ServerConfig & { databaseUrl: string }
     maxPayloadBytes: config.maxPayloadBytes,
     defaultMaxAttempts: config.defaultMaxAttempts,
     maxBatchSize: config.maxBatchSize,
+    maxPageBytes: config.maxPageBytes,
     maxInFlight: config.maxInFlight,
     maxHeaders: config.maxHeaders,
     maxHeaderBytes: config.maxHeaderBytes,
