@@ -30,6 +30,8 @@ export interface JobServiceDeps {
     maxBatchSize: number;
     /** Most bytes of job data in one ListJobs page (BATON_MAX_PAGE_BYTES). */
     maxPageBytes: number;
+    /** Most depends_on entries in one EnqueueJobs call (BATON_MAX_BATCH_DEPENDENCIES). */
+    maxBatchDependencies: number;
   };
 }
 
@@ -57,7 +59,14 @@ export function createJobService({ broker, db, limits }: JobServiceDeps): Partia
     async enqueueJobs(request, context) {
       if (request.jobs.length === 0) throw invalidArgument("jobs must not be empty");
       if (request.jobs.length > limits.maxBatchSize) {
-        throw invalidArgument(`jobs has ${request.jobs.length} entries; the limit is ${limits.maxBatchSize}`);
+        throw invalidArgument(`jobs has ${request.jobs.length} entries; the limit is ${limits.maxBatchSize} (BATON_MAX_BATCH_SIZE)`);
+      }
+      // Each entry is a lookup and a row written in the batch's one transaction.
+      const dependencies = request.jobs.reduce((sum, job) => sum + job.dependsOn.length, 0);
+      if (dependencies > limits.maxBatchDependencies) {
+        throw invalidArgument(
+          `jobs name ${dependencies} depends_on entries in all; the limit is ${limits.maxBatchDependencies} (BATON_MAX_BATCH_DEPENDENCIES)`,
+        );
       }
       const jobs = request.jobs.map((job, i) => validateEnqueue(job, limits, `jobs[${i}]`));
       const inserted = await broker.enqueue(withProducerTraceparent(jobs, context.requestHeader));

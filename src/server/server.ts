@@ -51,6 +51,7 @@ export async function startServer(config: ServerConfig & { databaseUrl: string }
     defaultMaxAttempts: config.defaultMaxAttempts,
     maxBatchSize: config.maxBatchSize,
     maxPageBytes: config.maxPageBytes,
+    maxBatchDependencies: config.maxBatchDependencies,
     maxInFlight: config.maxInFlight,
     maxHeaders: config.maxHeaders,
     maxHeaderBytes: config.maxHeaderBytes,
@@ -74,8 +75,8 @@ export async function startServer(config: ServerConfig & { databaseUrl: string }
       ...(auth ? [auth.interceptor] : []),
       ...(config.maxQueueDepth > 0 ? [queueDepthInterceptor(db, config.maxQueueDepth)] : []),
     ],
-    // The payload limit is checked per job with a precise error; this only bounds a message.
-    readMaxBytes: Math.max(4 * 1024 * 1024, config.maxPayloadBytes * 2 + 64 * 1024),
+    // The payload limit is checked per job with a precise error; this bounds a whole message.
+    readMaxBytes: config.maxRequestBytes,
     routes(router) {
       router.service(JobService, createJobService({ broker, db, limits }));
       router.service(WorkerService, createWorkerService({ broker, db, log, limits, helloTimeoutMs: 10_000, maxResumeGraceMs: config.maxResumeGraceMs }));
