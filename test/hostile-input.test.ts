@@ -92,10 +92,11 @@ async function callConnect(rpc: string, body: Uint8Array): Promise<{ code: strin
 }
 
 /** gRPC over HTTP/2: one enveloped message; the status comes in trailers (or trailers-only headers). */
-async function callGrpc(rpc: string, body: Uint8Array): Promise<{ status: string; message: string }> {
+async function callGrpc(rpc: string, body: Uint8Array, flags = 0): Promise<{ status: string; message: string }> {
   const session = http2.connect(broker.baseUrl);
   try {
     const frame = Buffer.alloc(5 + body.byteLength);
+    frame[0] = flags;
     frame.writeUInt32BE(body.byteLength, 1);
     frame.set(body, 5);
     const request = session.request({ ":method": "POST", ":path": `/baton.v1.${rpc}`, "content-type": "application/grpc+proto", te: "trailers" });
@@ -141,6 +142,12 @@ test.each(cases)("$name is INVALID_ARGUMENT naming the field (gRPC)", async ({ r
   const { status, message: text } = await callGrpc(rpc, body);
   expect(status).toBe("3");
   expect(text).toMatch(message);
+});
+
+test("a gRPC message flagged compressed in a request without grpc-encoding is INVALID_ARGUMENT", async () => {
+  const { status, message } = await callGrpc("JobService/GetJob", bin(GetJobRequestSchema, { id: "1" }), 1);
+  expect(status).toBe("3");
+  expect(message).toBe("the request is not valid: a message is flagged compressed, but the request names no encoding");
 });
 
 test("a body that is not protobuf is INVALID_ARGUMENT over gRPC-Web too", async () => {
