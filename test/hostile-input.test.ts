@@ -206,3 +206,9 @@ test("random field values and random bytes never get INTERNAL from any unary RPC
   );
 });
 
+
+test("a traceparent request header goes into the job's headers only as its 55 characters", async () => {
+  const traceparent = `00-${"ab".repeat(16)}-${"cd".repeat(8)}-01`;
+  const { job } = await broker.jobs.enqueueJob({ queue: "traced" }, { headers: { traceparent: `${traceparent}-${"x".repeat(8000)}` } });
+  expect(job!.headers.traceparent).toBe(traceparent);
+});
