@@ -13,6 +13,7 @@ import { UpdateQueueRequestSchema } from "../src/gen/baton/v1/queue_service_pb.j
 import { CreateScheduleRequestSchema } from "../src/gen/baton/v1/schedule_service_pb.js";
 import { type TestBroker, startTestBroker } from "./helpers/broker.js";
 import { sql } from "./helpers/database.js";
+import { openStream } from "./helpers/stream.js";
 
 /**
  * Hostile unary requests, as binary protobuf over real HTTP: each used to reach PostgreSQL (or
@@ -211,4 +212,22 @@ test("a traceparent request header goes into the job's headers only as its 55 ch
   const traceparent = `00-${"ab".repeat(16)}-${"cd".repeat(8)}-01`;
   const { job } = await broker.jobs.enqueueJob({ queue: "traced" }, { headers: { traceparent: `${traceparent}-${"x".repeat(8000)}` } });
   expect(job!.headers.traceparent).toBe(traceparent);
+});
+
+test("a job timeout longer than a timer can wait (24.8 days) does not spin the lease keeper", async () => {
+  const overflows: Error[] = [];
+  const onWarning = (warning: Error) => warning.name === "TimeoutOverflowWarning" && overflows.push(warning);
+  process.on("warning", onWarning);
+  const stream = openStream(broker.workers, { case: "hello", value: { workerId: "patient", queues: ["long"], maxInFlight: 1 } });
+  try {
+    await broker.jobs.enqueueJob({ queue: "long", timeout: { seconds: 30n * 86_400n } });
+    const delivery = await stream.next("job");
+    // The deadline timer is set before the job is pushed and a warning is emitted on the next
+    // tick, so one more round trip is enough for it to have been seen.
+    await broker.jobs.getJob({ id: delivery.job!.id });
+    expect(overflows).toEqual([]);
+  } finally {
+    process.off("warning", onWarning);
+    stream.close();
+  }
 });
