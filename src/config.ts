@@ -11,6 +11,12 @@ export interface ServerConfig {
   dataDir: string;
   maxPayloadBytes: number;
   maxBatchSize: number;
+  /** Most bytes of job data in one ListJobs page; the rest follows with next_page_token. */
+  maxPageBytes: number;
+  /** Largest request message (decompressed): an EnqueueJobs batch, a stream message. */
+  maxRequestBytes: number;
+  /** Most depends_on entries over all the jobs of one EnqueueJobs call. */
+  maxBatchDependencies: number;
   defaultMaxAttempts: number;
   /** Highest max_in_flight a worker may ask for. */
   maxInFlight: number;
@@ -135,6 +141,18 @@ export const settings = {
   dataDir: text("BATON_DATA_DIR", ".baton", "where the embedded PostgreSQL keeps its data"),
   maxPayloadBytes: int("BATON_MAX_PAYLOAD_BYTES", 1024 * 1024, "largest job payload accepted"),
   maxBatchSize: int("BATON_MAX_BATCH_SIZE", 10_000, "most jobs in one EnqueueJobs call"),
+  maxPageBytes: int(
+    "BATON_MAX_PAGE_BYTES",
+    4 * 1024 * 1024,
+    "most bytes of job data (payloads, results, headers, errors) in one ListJobs page; a page ends early there, with a next_page_token",
+  ),
+  maxRequestBytes: int(
+    "BATON_MAX_REQUEST_BYTES",
+    0,
+    "largest request message, decompressed (an EnqueueJobs batch, a worker stream message); 0: twice BATON_MAX_PAYLOAD_BYTES plus 64 KiB, at least 4 MiB",
+    0,
+  ),
+  maxBatchDependencies: int("BATON_MAX_BATCH_DEPENDENCIES", 10_000, "most depends_on entries over all the jobs of one EnqueueJobs call"),
   defaultMaxAttempts: int("BATON_DEFAULT_MAX_ATTEMPTS", 25, "attempts of a job that names none"),
   maxInFlight: int("BATON_MAX_IN_FLIGHT", 10_000, "highest max_in_flight a worker stream may ask for"),
   drainSeconds: seconds("BATON_DRAIN_SECONDS", 25, "on SIGTERM, how long in-flight jobs may take to settle"),
@@ -202,6 +220,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     dataDir: v.dataDir,
     maxPayloadBytes: v.maxPayloadBytes,
     maxBatchSize: v.maxBatchSize,
+    maxPageBytes: v.maxPageBytes,
+    // A message must hold the largest payload (and an ack its result) with room for the rest.
+    maxRequestBytes: v.maxRequestBytes || Math.max(4 * 1024 * 1024, v.maxPayloadBytes * 2 + 64 * 1024),
+    maxBatchDependencies: v.maxBatchDependencies,
     defaultMaxAttempts: v.defaultMaxAttempts,
     maxInFlight: v.maxInFlight,
     drainMs: v.drainSeconds * 1000,

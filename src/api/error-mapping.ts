@@ -21,10 +21,35 @@ const codes: Record<BatonErrorCode, Code> = {
  * its cause and answered with a generic message, so SQL text never reaches a client.
  */
 export function toConnectError(error: unknown, log: Logger): ConnectError {
-  if (error instanceof ConnectError) return error;
+  if (error instanceof ConnectError) return asDecodeError(error) ?? error;
   if (error instanceof BatonError) return new ConnectError(error.message, codes[error.code]);
   log.error("request failed", { error });
   return new ConnectError("internal error", Code.Internal);
+}
+
+/** How @connectrpc/connect 2.x words requests it cannot decode (and answers INTERNAL). */
+const PARSE_BINARY = "parse binary: ";
+const COMPRESSED_WITHOUT_ENCODING = "received compressed envelope, but do not know how to decompress";
+
+/**
+ * A request that cannot be decoded (not valid protobuf: truncated, a bad wire type, a string
+ * field that is not UTF-8; or a message flagged compressed in a request that names no
+ * encoding) is the client's fault, yet Connect answers it with INTERNAL. Returns the
+ * INVALID_ARGUMENT to answer instead, or undefined for any other error. Stream messages reach
+ * this through the handlers; a unary request fails before any interceptor runs, so
+ * server/decode-errors.ts rewrites those answers with it.
+ */
+export function asDecodeError(error: ConnectError): ConnectError | undefined {
+  if (error.code !== Code.Internal) return undefined;
+  const message = error.rawMessage;
+  if (message === COMPRESSED_WITHOUT_ENCODING) {
+    return new ConnectError("the request is not valid: a message is flagged compressed, but the request names no encoding", Code.InvalidArgument);
+  }
+  if (!message.startsWith(PARSE_BINARY)) return undefined;
+  const detail = message.slice(PARSE_BINARY.length);
+  // TextDecoder's own wording names no field; protobuf-es does not say which one either.
+  const reason = /utf-?8/i.test(detail) ? "a string field is not valid UTF-8" : detail;
+  return new ConnectError(`the request is not valid protobuf: ${reason}`, Code.InvalidArgument);
 }
 
 export function errorMappingInterceptor(log: Logger): Interceptor {

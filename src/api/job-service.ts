@@ -1,5 +1,4 @@
 import { create } from "@bufbuild/protobuf";
-import { durationMs } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
 import {
   CancelJobResponseSchema,
@@ -22,12 +21,18 @@ import { jobGet, jobListPage } from "../store/jobs.js";
 import { withProducerTraceparent } from "../telemetry/trace-context.js";
 import { jobToProto } from "./job-mapper.js";
 import { decodePageToken, encodePageToken } from "./page-token.js";
-import { type EnqueueLimits, validateEnqueue, validateJobId, validateQueueName } from "./validate.js";
+import { type EnqueueLimits, durationSeconds, validateEnqueue, validateJobId, validateQueueName } from "./validate.js";
 
 export interface JobServiceDeps {
   broker: Broker;
   db: Database;
-  limits: EnqueueLimits & { maxBatchSize: number };
+  limits: EnqueueLimits & {
+    maxBatchSize: number;
+    /** Most bytes of job data in one ListJobs page (BATON_MAX_PAGE_BYTES). */
+    maxPageBytes: number;
+    /** Most depends_on entries in one EnqueueJobs call (BATON_MAX_BATCH_DEPENDENCIES). */
+    maxBatchDependencies: number;
+  };
 }
 
 /** Longest WaitJob; a longer wait is better done as several calls. */
@@ -54,7 +59,14 @@ export function createJobService({ broker, db, limits }: JobServiceDeps): Partia
     async enqueueJobs(request, context) {
       if (request.jobs.length === 0) throw invalidArgument("jobs must not be empty");
       if (request.jobs.length > limits.maxBatchSize) {
-        throw invalidArgument(`jobs has ${request.jobs.length} entries; the limit is ${limits.maxBatchSize}`);
+        throw invalidArgument(`jobs has ${request.jobs.length} entries; the limit is ${limits.maxBatchSize} (BATON_MAX_BATCH_SIZE)`);
+      }
+      // Each entry is a lookup and a row written in the batch's one transaction.
+      const dependencies = request.jobs.reduce((sum, job) => sum + job.dependsOn.length, 0);
+      if (dependencies > limits.maxBatchDependencies) {
+        throw invalidArgument(
+          `jobs name ${dependencies} depends_on entries in all; the limit is ${limits.maxBatchDependencies} (BATON_MAX_BATCH_DEPENDENCIES)`,
+        );
       }
       const jobs = request.jobs.map((job, i) => validateEnqueue(job, limits, `jobs[${i}]`));
       const inserted = await broker.enqueue(withProducerTraceparent(jobs, context.requestHeader));
@@ -74,17 +86,17 @@ export function createJobService({ broker, db, limits }: JobServiceDeps): Partia
       if (pageSize < 0 || pageSize > 1000) throw invalidArgument("page_size must be between 1 and 1000 (0 means 100)");
       const state = request.state === JobState.UNSPECIFIED ? undefined : storedStates[request.state];
       if (request.state !== JobState.UNSPECIFIED && state === undefined) throw invalidArgument(`state ${request.state} is not a job state`);
-      const jobs = await jobListPage(db, {
+      const { jobs, more } = await jobListPage(db, {
         queue: request.queue === "" ? undefined : validateQueueName(request.queue),
         state,
         chainId: request.chainId === "" ? undefined : validateJobId(request.chainId, "chain_id"),
-        limit: pageSize + 1,
+        limit: pageSize,
+        maxBytes: limits.maxPageBytes,
         beforeId: request.pageToken === "" ? undefined : decodePageToken(request.pageToken),
       });
-      const page = jobs.slice(0, pageSize);
       return create(ListJobsResponseSchema, {
-        jobs: page.map(jobToProto),
-        nextPageToken: jobs.length > pageSize ? encodePageToken(page[page.length - 1]!.id) : "",
+        jobs: jobs.map(jobToProto),
+        nextPageToken: more ? encodePageToken(jobs[jobs.length - 1]!.id) : "",
       });
     },
 
@@ -117,7 +129,7 @@ export function createJobService({ broker, db, limits }: JobServiceDeps): Partia
 
     async waitJob(request) {
       const id = validateJobId(request.id);
-      const timeoutMs = request.timeout ? durationMs(request.timeout) : MAX_WAIT_MS;
+      const timeoutMs = request.timeout ? durationSeconds(request.timeout, "timeout") * 1000 : MAX_WAIT_MS;
       if (timeoutMs < 0 || timeoutMs > MAX_WAIT_MS) throw invalidArgument(`timeout must be between 0 and ${MAX_WAIT_MS / 1000}s`);
       const { job, timedOut } = await broker.wait(id, timeoutMs, request.chain);
       if (!job) throw notFound(`job ${id} not found`);

@@ -19,6 +19,9 @@ import type { QueueConfigValues, QueueView } from "../store/queue-record.js";
 import { queueSetPaused, queueUpdateConfig, queueViews } from "../store/queues.js";
 import { positiveSeconds, validateQueueName } from "./validate.js";
 
+/** Highest concurrency, fairness and rate limit of a queue. */
+const MAX_LIMIT = 1_000_000;
+
 /** UpdateQueue's field-mask paths and the setting each one names. */
 const CONFIG_FIELDS: Record<string, keyof QueueConfigValues> = {
   max_attempts: "maxAttempts",
@@ -70,7 +73,7 @@ export function createQueueService(db: Database): Partial<ServiceImpl<typeof Que
 /** The settings to write: those named by the mask, or every non-zero field without one. */
 function configChanges(config: QueueConfig, paths: string[]): Partial<QueueConfigValues> {
   for (const path of paths) {
-    if (!(path in CONFIG_FIELDS)) throw invalidArgument(`update_mask path "${path}" is not a QueueConfig field`);
+    if (!(path in CONFIG_FIELDS)) throw invalidArgument(`update_mask path ${JSON.stringify(path.slice(0, 64))} is not a QueueConfig field`);
   }
   const values: QueueConfigValues = {
     maxAttempts: range(config.maxAttempts, 1, 1000, "config.max_attempts"),
@@ -81,9 +84,9 @@ function configChanges(config: QueueConfig, paths: string[]): Partial<QueueConfi
     deadRetentionSeconds: positiveSeconds(config.deadRetention, "config.dead_retention") ?? null,
     cancelledRetentionSeconds: positiveSeconds(config.cancelledRetention, "config.cancelled_retention") ?? null,
     leaseSeconds: positiveSeconds(config.leaseDuration, "config.lease_duration") ?? null,
-    concurrencyLimit: range(config.concurrencyLimit, 1, 1_000_000, "config.concurrency_limit"),
-    rateLimit: config.rateLimit === 0 ? null : config.rateLimit > 0 && Number.isFinite(config.rateLimit) ? config.rateLimit : invalid("config.rate_limit must be positive"),
-    fairnessKeyLimit: range(config.fairnessKeyLimit, 1, 1_000_000, "config.fairness_key_limit"),
+    concurrencyLimit: range(config.concurrencyLimit, 1, MAX_LIMIT, "config.concurrency_limit"),
+    rateLimit: rate(config.rateLimit, "config.rate_limit"),
+    fairnessKeyLimit: range(config.fairnessKeyLimit, 1, MAX_LIMIT, "config.fairness_key_limit"),
   };
   if (values.leaseSeconds !== null && values.leaseSeconds < 1) throw invalidArgument("config.lease_duration must be at least 1s");
   const named = paths.length > 0 ? paths.map((path) => CONFIG_FIELDS[path]!) : (Object.keys(values) as (keyof QueueConfigValues)[]).filter((k) => values[k] !== null);
@@ -97,8 +100,14 @@ function range(value: number, min: number, max: number, field: string): number |
   return value;
 }
 
-function invalid(message: string): never {
-  throw invalidArgument(message);
+/**
+ * Jobs per second; zero means unset. Bounded like the other limits: the claim turns the rate
+ * into a count of tokens, and 1e308 made every claim of the queue fail (integer out of range).
+ */
+function rate(value: number, field: string): number | null {
+  if (value === 0) return null;
+  if (!(value > 0 && value <= MAX_LIMIT)) throw invalidArgument(`${field} must be positive and at most ${MAX_LIMIT} per second (0 resets it)`);
+  return value;
 }
 
 function queueToProto(view: QueueView): Queue {

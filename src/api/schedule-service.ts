@@ -13,12 +13,18 @@ import { BatonError, invalidArgument, notFound } from "../errors.js";
 import type { Database } from "../store/database.js";
 import { type NewSchedule, type ScheduleRecord, scheduleCreate, scheduleDelete, scheduleList, scheduleNow } from "../store/schedules.js";
 import { type Cron, parseCron } from "../util/cron.js";
-import { validateQueueName } from "./validate.js";
+import { type EnqueueLimits, validateHeaders, validateQueueName, validateText } from "./validate.js";
 
 export interface ScheduleServiceDeps {
   db: Database;
-  limits: { maxPayloadBytes: number };
+  /** A schedule's payload and headers become a job's at every fire: the same limits apply. */
+  limits: EnqueueLimits;
 }
+
+/** Longest IANA zone name is about 30 characters; this only bounds what is echoed and parsed. */
+const MAX_TIME_ZONE_BYTES = 128;
+/** Same as util/cron's expression limit, which counts characters after trimming. */
+const MAX_CRON_BYTES = 256;
 
 export function createScheduleService({ db, limits }: ScheduleServiceDeps): Partial<ServiceImpl<typeof ScheduleService>> {
   return {
@@ -56,14 +62,15 @@ interface ValidSchedule {
 function validateSchedule(schedule: Schedule, limits: ScheduleServiceDeps["limits"]): ValidSchedule {
   const name = validateQueueName(schedule.name, "schedule.name");
   const queue = validateQueueName(schedule.queue, "schedule.queue");
-  const timeZone = schedule.timeZone.trim() === "" ? "UTC" : schedule.timeZone.trim();
-  const cron = parseCron(schedule.cron, timeZone, { cron: "schedule.cron", timeZone: "schedule.time_zone" });
+  const timeZone = validateText(schedule.timeZone.trim(), "schedule.time_zone", MAX_TIME_ZONE_BYTES) || "UTC";
+  const cron = parseCron(validateText(schedule.cron, "schedule.cron", MAX_CRON_BYTES), timeZone, { cron: "schedule.cron", timeZone: "schedule.time_zone" });
   if (schedule.payload.byteLength > limits.maxPayloadBytes) {
     throw new BatonError(
       "resource_exhausted",
       `schedule.payload is ${schedule.payload.byteLength} bytes; the limit is ${limits.maxPayloadBytes} (BATON_MAX_PAYLOAD_BYTES)`,
     );
   }
+  validateHeaders(schedule.headers, limits, "schedule.headers");
   if (schedule.maxAttempts < 0 || schedule.maxAttempts > 1000) {
     throw invalidArgument("schedule.max_attempts must be between 1 and 1000 (0 takes the default)");
   }

@@ -1,4 +1,4 @@
-import { type Duration, durationMs, timestampDate } from "@bufbuild/protobuf/wkt";
+import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
 import type { EnqueueJobRequest } from "../gen/baton/v1/job_pb.js";
 import { BatonError, invalidArgument } from "../errors.js";
 import type { NewJob } from "../store/job-record.js";
@@ -8,6 +8,19 @@ const QUEUE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
 const JOB_ID = /^[1-9][0-9]{0,18}$/;
 const MAX_BIGINT = 9223372036854775807n;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** Same bounds as the jobs table's dedup_key_length and fairness_key_length constraints (as bytes, never more characters). */
+const MAX_DEDUP_KEY_BYTES = 512;
+const MAX_FAIRNESS_KEY_BYTES = 256;
+/**
+ * Longest Duration accepted anywhere: 100 years. Binary protobuf carries any int64 seconds (the
+ * JSON form alone checks the spec's 10,000 years), and PostgreSQL overflows well before that:
+ * an interval of 2^62 s, or a dedup window reaching back past 4713 BC. No queue setting or job
+ * needs more than a century.
+ */
+const MAX_DURATION_SECONDS = 100 * 365.25 * 86_400;
+/** A Timestamp's range by the protobuf spec: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z. */
+const MIN_TIMESTAMP_SECONDS = -62_135_596_800n;
+const MAX_TIMESTAMP_SECONDS = 253_402_300_799n;
 
 export interface EnqueueLimits {
   maxPayloadBytes: number;
@@ -46,9 +59,14 @@ export function validateText(value: string, field: string, maxBytes: number): st
   return value;
 }
 
+/** Whether `id` is a job id: a positive PostgreSQL bigint in decimal. */
+export function isJobId(id: string): boolean {
+  return JOB_ID.test(id) && BigInt(id) <= MAX_BIGINT;
+}
+
 export function validateJobId(id: string, field = "id"): string {
   if (id === "") throw invalidArgument(`${field} must not be empty`);
-  if (!JOB_ID.test(id) || BigInt(id) > MAX_BIGINT) throw invalidArgument(`${field} "${id.slice(0, 40)}" is not a job id`);
+  if (!isJobId(id)) throw invalidArgument(`${field} "${id.slice(0, 40)}" is not a job id`);
   return id;
 }
 
@@ -79,47 +97,43 @@ export function validateEnqueue(request: EnqueueJobRequest, limits: EnqueueLimit
     // Zero means unset: the queue's setting, then the broker's default, apply.
     maxAttempts: request.maxAttempts || undefined,
   };
-  if (request.start.case === "runTime") job.runTime = timestampDate(request.start.value);
+  if (request.start.case === "runTime") job.runTime = timestampToDate(request.start.value, at("run_time"));
   if (request.start.case === "delay") {
-    const ms = durationMs(request.start.value);
-    if (ms < 0) throw invalidArgument(`${at("delay")} must not be negative`);
-    job.delaySeconds = ms / 1000;
+    const seconds = durationSeconds(request.start.value, at("delay"));
+    if (seconds < 0) throw invalidArgument(`${at("delay")} must not be negative`);
+    job.delaySeconds = seconds;
   }
-  if (request.dedupKey !== "") {
-    if (request.dedupKey.length > 512) throw invalidArgument(`${at("dedup_key")} is longer than 512 characters`);
-    job.dedupKey = request.dedupKey;
-  }
+  if (request.dedupKey !== "") job.dedupKey = validateText(request.dedupKey, at("dedup_key"), MAX_DEDUP_KEY_BYTES);
   if (request.dedupWindow) {
     if (!job.dedupKey) throw invalidArgument(`${at("dedup_window")} needs a dedup_key`);
-    const ms = durationMs(request.dedupWindow);
-    if (ms <= 0) throw invalidArgument(`${at("dedup_window")} must be positive`);
-    job.dedupWindowSeconds = ms / 1000;
+    job.dedupWindowSeconds = positiveSeconds(request.dedupWindow, at("dedup_window"));
   }
-  if (request.fairnessKey !== "") {
-    if (request.fairnessKey.length > 256) throw invalidArgument(`${at("fairness_key")} is longer than 256 characters`);
-    job.fairnessKey = request.fairnessKey;
-  }
+  if (request.fairnessKey !== "") job.fairnessKey = validateText(request.fairnessKey, at("fairness_key"), MAX_FAIRNESS_KEY_BYTES);
   if (request.dependsOn.length > 0) {
     if (request.dependsOn.length > 100) throw invalidArgument(`${at("depends_on")} names more than 100 jobs`);
     job.dependsOn = [...new Set(request.dependsOn.map((id, i) => validateJobId(id, `${at("depends_on")}[${i}]`)))];
   }
   if (request.chainId !== "") job.chainId = validateJobId(request.chainId, at("chain_id"));
-  if (request.timeout) {
-    const ms = durationMs(request.timeout);
-    if (ms <= 0) throw invalidArgument(`${at("timeout")} must be positive`);
-    job.timeoutSeconds = ms / 1000;
-  }
+  if (request.timeout) job.timeoutSeconds = positiveSeconds(request.timeout, at("timeout"));
   return job;
 }
 
-function validateHeaders(headers: Record<string, string>, limits: EnqueueLimits, field: string): void {
+/**
+ * Headers of a job or a schedule (which becomes jobs): each name and value is text bound for
+ * the database, and together they are bounded like a job's. Errors name the header as
+ * `jobs[3].headers["x"]`.
+ */
+export function validateHeaders(headers: Record<string, string>, limits: EnqueueLimits, field: string): void {
   const names = Object.keys(headers);
   if (names.length > limits.maxHeaders) {
     throw invalidArgument(`${field} has ${names.length} entries; the limit is ${limits.maxHeaders} (BATON_MAX_HEADERS)`);
   }
   let bytes = 0;
   for (const name of names) {
+    const label = `${field}[${JSON.stringify(name.slice(0, 64))}]`;
     if (name === "") throw invalidArgument(`${field} has an empty name`);
+    validateText(name, `${label} (the name)`, limits.maxHeaderBytes);
+    validateText(headers[name]!, label, limits.maxHeaderBytes);
     bytes += Buffer.byteLength(name) + Buffer.byteLength(headers[name]!);
   }
   if (bytes > limits.maxHeaderBytes) {
@@ -129,10 +143,40 @@ function validateHeaders(headers: Record<string, string>, limits: EnqueueLimits,
   }
 }
 
+/**
+ * A Duration field as seconds. Binary protobuf does not check a Duration, so this does: nanos
+ * within ±999,999,999 and of the sign of seconds, and at most 100 years either way.
+ */
+export function durationSeconds(duration: Duration, field: string): number {
+  const { seconds, nanos } = duration;
+  if (nanos <= -1e9 || nanos >= 1e9 || (seconds > 0n && nanos < 0) || (seconds < 0n && nanos > 0)) {
+    throw invalidArgument(`${field} is not a valid Duration: nanos ${nanos} must lie within ±999999999 and have the sign of seconds (${seconds})`);
+  }
+  const value = Number(seconds) + nanos / 1e9;
+  if (Math.abs(value) > MAX_DURATION_SECONDS) {
+    throw invalidArgument(`${field} is ${seconds}s; a duration must lie within ±${MAX_DURATION_SECONDS}s (100 years)`);
+  }
+  return value;
+}
+
 /** A Duration field as seconds; `undefined` when unset. Rejects zero and negative values. */
 export function positiveSeconds(duration: Duration | undefined, field: string): number | undefined {
   if (!duration) return undefined;
-  const ms = durationMs(duration);
-  if (ms <= 0) throw invalidArgument(`${field} must be positive`);
-  return ms / 1000;
+  const seconds = durationSeconds(duration, field);
+  if (seconds <= 0) throw invalidArgument(`${field} must be positive`);
+  return seconds;
+}
+
+/**
+ * A Timestamp field as a Date. Binary protobuf does not check a Timestamp either: beyond
+ * year 9999 (or before year 1) it is refused here, as the JSON form refuses it, rather than
+ * becoming an invalid Date that PostgreSQL cannot parse.
+ */
+export function timestampToDate(timestamp: Timestamp, field: string): Date {
+  const { seconds, nanos } = timestamp;
+  if (nanos < 0 || nanos >= 1e9) throw invalidArgument(`${field} is not a valid Timestamp: nanos ${nanos} must lie within 0 and 999999999`);
+  if (seconds < MIN_TIMESTAMP_SECONDS || seconds > MAX_TIMESTAMP_SECONDS) {
+    throw invalidArgument(`${field} is ${seconds}s since the epoch; a Timestamp must lie within 0001-01-01 and 9999-12-31 (UTC)`);
+  }
+  return new Date(Number(seconds) * 1000 + Math.floor(nanos / 1e6));
 }

@@ -65,7 +65,9 @@ export class LeaseKeeper {
     if (at >= this.deadlineAt) return;
     clearTimeout(this.deadlineTimer);
     this.deadlineAt = at;
-    this.deadlineTimer = setTimeout(() => void this.serialize(() => this.expireOverdue()), Math.max(0, at - Date.now()));
+    // Node fires a delay past 2^31 - 1 ms (24.8 days, a valid job timeout) after 1 ms instead,
+    // and expireOverdue re-arms it: capped, a far deadline is just looked at again in 24.8 days.
+    this.deadlineTimer = setTimeout(() => void this.serialize(() => this.expireOverdue()), Math.min(Math.max(0, at - Date.now()), 2 ** 31 - 1));
   }
 
   private scheduleRenewal(): void {

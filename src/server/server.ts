@@ -22,6 +22,7 @@ import type { Logger } from "../telemetry/log.js";
 import type { MetricsEndpoint } from "../telemetry/metrics.js";
 import { startTelemetry } from "../telemetry/telemetry.js";
 import { startAuth } from "./auth.js";
+import { answerDecodeErrorsAsInvalidArgument } from "./decode-errors.js";
 import { HealthState, createHealthService } from "./health.js";
 import { startKeepalive } from "./keepalive.js";
 import { type TlsMaterial, createDualProtocolServer } from "./listener.js";
@@ -53,6 +54,8 @@ export async function startServer(config: ServerConfig & { databaseUrl: string }
     maxPayloadBytes: config.maxPayloadBytes,
     defaultMaxAttempts: config.defaultMaxAttempts,
     maxBatchSize: config.maxBatchSize,
+    maxPageBytes: config.maxPageBytes,
+    maxBatchDependencies: config.maxBatchDependencies,
     maxInFlight: config.maxInFlight,
     maxHeaders: config.maxHeaders,
     maxHeaderBytes: config.maxHeaderBytes,
@@ -76,14 +79,15 @@ export async function startServer(config: ServerConfig & { databaseUrl: string }
       ...(auth ? [auth.interceptor] : []),
       ...(config.maxQueueDepth > 0 ? [queueDepthInterceptor(db, config.maxQueueDepth)] : []),
     ],
-    // The payload limit is checked per job with a precise error; this only bounds a message.
-    readMaxBytes: Math.max(4 * 1024 * 1024, config.maxPayloadBytes * 2 + 64 * 1024),
+    // The payload limit is checked per job with a precise error; this bounds a whole message.
+    readMaxBytes: config.maxRequestBytes,
     routes(router) {
       router.service(JobService, createJobService({ broker, db, limits }));
       router.service(WorkerService, createWorkerService({ broker, db, log, limits, helloTimeoutMs: 10_000, maxResumeGraceMs: config.maxResumeGraceMs }));
       router.service(QueueService, createQueueService(db));
       router.service(ScheduleService, createScheduleService({ db, limits }));
       router.service(Health, createHealthService(health));
+      answerDecodeErrorsAsInvalidArgument(router);
     },
     fallback: (req, res) => serveHttp(req as http.IncomingMessage, res as http.ServerResponse, health, telemetry.metrics),
   });

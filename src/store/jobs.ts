@@ -493,17 +493,25 @@ export interface ListFilter {
   state?: StoredJobState | "scheduled";
   chainId?: string;
   limit: number;
+  /** Most bytes of payloads, results, headers, errors and progress in the page; the first job is always included. */
+  maxBytes: number;
   /** Only jobs with a smaller id: the last id of the previous page. */
   beforeId?: string;
 }
 
-export async function jobListPage(db: Queryable, filter: ListFilter): Promise<JobRecord[]> {
-  const { rows } = await db.query<JobRecord>({
+export interface JobPage {
+  jobs: JobRecord[];
+  /** Whether jobs follow the last of this page (it was cut by the limit or by bytes). */
+  more: boolean;
+}
+
+export async function jobListPage(db: Queryable, filter: ListFilter): Promise<JobPage> {
+  const { rows } = await db.query<JobRecord & { more: boolean }>({
     name: "JobListPage",
     text: sql.JobListPage,
-    values: [filter.queue ?? null, filter.state ?? null, filter.chainId ?? null, filter.limit, filter.beforeId ?? null],
+    values: [filter.queue ?? null, filter.state ?? null, filter.chainId ?? null, filter.limit, filter.beforeId ?? null, filter.maxBytes],
   });
-  return rows;
+  return { jobs: rows, more: rows.at(-1)?.more ?? false };
 }
 
 export async function jobGetFinished(db: Queryable, ids: string[]): Promise<JobRecord[]> {

@@ -75,7 +75,9 @@ export function producerTraceparent(header: Headers): string | undefined {
   const active = trace.getSpan(otelContext.active())?.spanContext();
   if (active && isSpanContextValid(active)) return formatTraceparent({ traceId: active.traceId, spanId: active.spanId });
   const value = header.get("traceparent")?.trim().toLowerCase();
-  return parseTraceparent(value) ? value : undefined;
+  // Only the 55 characters of version, trace id, span id and flags: a later version's extra
+  // fields (or any tail a client adds) would go into the job's headers unchecked and unbounded.
+  return parseTraceparent(value) ? value!.slice(0, 55) : undefined;
 }
 
 /**

@@ -538,19 +538,31 @@ where c.refusal is not null;
 select * from baton.repair_dependants($1::int, $2::timestamptz);
 
 -- name: JobListPage
--- A page of jobs, newest first, after the keyset cursor $5 (an id). SCHEDULED and AVAILABLE
--- are both stored as available and told apart by run_time.
-select *, (state = 'available' and run_time > now()) as scheduled
-from baton.jobs
-where ($1::text is null or queue = $1)
-  and ($2::text is null
-       or ($2 = 'scheduled' and state = 'available' and run_time > now())
-       or ($2 = 'available' and state = 'available' and run_time <= now())
-       or ($2 not in ('scheduled', 'available') and state = $2::baton.job_state))
-  and ($3::bigint is null or (chain_id = $3 and (id = $3 or chain_id <> id)))
-  and ($5::bigint is null or id < $5)
-order by id desc
-limit $4;
+-- A page of jobs, newest first, after the keyset cursor $5 (an id): at most $4 rows, and only
+-- as many as keep their payloads, results, headers, errors and progress within $6 bytes (the
+-- first row always), so a page of 1 MB payloads is cut short instead of loading hundreds of MB.
+-- Sizes are read from the tuples without detoasting. `more` says whether a row follows the
+-- row it is on. SCHEDULED and AVAILABLE are both stored as available and told apart by run_time.
+select * from (
+  select *, (state = 'available' and run_time > now()) as scheduled,
+         row_number() over newest as position,
+         sum(octet_length(payload) + coalesce(octet_length(result), 0) + pg_column_size(headers)
+             + pg_column_size(errors) + octet_length(last_error) + octet_length(progress_message)) over newest as bytes_so_far,
+         lead(id) over newest is not null as more
+  from baton.jobs
+  where ($1::text is null or queue = $1)
+    and ($2::text is null
+         or ($2 = 'scheduled' and state = 'available' and run_time > now())
+         or ($2 = 'available' and state = 'available' and run_time <= now())
+         or ($2 not in ('scheduled', 'available') and state = $2::baton.job_state))
+    and ($3::bigint is null or (chain_id = $3 and (id = $3 or chain_id <> id)))
+    and ($5::bigint is null or id < $5)
+  window newest as (order by id desc rows between unbounded preceding and current row)
+  order by id desc
+  limit $4
+) page
+where position = 1 or bytes_so_far <= $6
+order by id desc;
 
 -- name: JobGetFinished
 -- The jobs among $1 that reached a terminal state, for WaitJob.
