@@ -46,9 +46,14 @@ export function validateText(value: string, field: string, maxBytes: number): st
   return value;
 }
 
+/** Whether `id` can name a job: a positive bigint, in decimal. */
+export function isJobId(id: string): boolean {
+  return JOB_ID.test(id) && BigInt(id) <= MAX_BIGINT;
+}
+
 export function validateJobId(id: string, field = "id"): string {
   if (id === "") throw invalidArgument(`${field} must not be empty`);
-  if (!JOB_ID.test(id) || BigInt(id) > MAX_BIGINT) throw invalidArgument(`${field} "${id.slice(0, 40)}" is not a job id`);
+  if (!isJobId(id)) throw invalidArgument(`${field} "${id.slice(0, 40)}" is not a job id`);
   return id;
 }
 
