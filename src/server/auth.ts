@@ -107,6 +107,9 @@ const notFound = (message: string) => new BatonError("not_found", message);
  */
 const MAX_CACHED = 10_000;
 
+/** The longest delay setTimeout honours. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** Sets `key`, first starting over if the map is full. */
 function remember<V>(map: Map<string, V>, key: string, value: V): void {
   if (map.size >= MAX_CACHED && !map.has(key)) map.clear();
@@ -218,11 +221,11 @@ export function startAuth(options: AuthOptions): Auth {
     if (!principal) return "unknown API token";
     const revoked = principal.token.revokeTime;
     if (revoked) return `API ${principal.label} was revoked at ${revoked.toISOString()}`;
-    if (principal.expiresAt !== undefined && principal.expiresAt <= Date.now()) {
-      return `token expired: API ${principal.label} expired at ${principal.token.expireTime!.toISOString()}`;
-    }
+    if (principal.expiresAt !== undefined && principal.expiresAt <= Date.now()) return expiredText(principal);
     return undefined;
   };
+
+  const expiredText = (principal: Principal) => `token expired: API ${principal.label} expired at ${principal.token.expireTime!.toISOString()}`;
 
   const usageOf = (principal: Principal): TokenUsage => {
     let usage = usages.get(principal.token.id);
@@ -355,7 +358,12 @@ export function startAuth(options: AuthOptions): Auth {
     const stream: OpenStream = { principal, usage, inFlight: 0, controller: new AbortController() };
     usage.streams.add(stream);
     openStreams.add(stream);
+    // A token that expires ends its streams then; one that expires beyond a timer's range
+    // (about 24 days) is left to the periodic check.
+    const untilExpiry = principal.expiresAt === undefined ? Infinity : principal.expiresAt - Date.now();
+    const expiry = untilExpiry <= MAX_TIMER_MS ? setTimeout(() => revoke(stream, expiredText(principal)), Math.max(0, untilExpiry)) : undefined;
     const end = () => {
+      clearTimeout(expiry);
       stream.controller.abort();
       if (!usage.streams.delete(stream)) return;
       openStreams.delete(stream);
