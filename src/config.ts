@@ -34,6 +34,8 @@ export interface ServerConfig {
   maxHeaderBytes: number;
   /** Most jobs waiting in one queue before EnqueueJob(s) is refused; 0 means no limit. */
   maxQueueDepth: number;
+  /** How the port guards itself against clients that connect and say nothing. */
+  connections: ConnectionLimits;
   auth: AuthConfig;
   /** Serve TLS (and mutual TLS with a client CA); undefined serves plaintext (h2c). */
   tls: TlsConfig | undefined;
@@ -68,6 +70,13 @@ export interface TracingConfig {
   outboxMaxRows: number;
 }
 
+export interface ConnectionLimits {
+  /** How long a new connection has to finish its TLS handshake and its HTTP/2 preface or first HTTP/1.1 request. */
+  handshakeTimeoutMs: number;
+  /** Connections held at once; beyond it, only /healthz is answered (see listener.ts). */
+  maxConnections: number;
+}
+
 export interface AuthConfig {
   /** Whether every RPC but grpc.health.v1 needs a bearer API token. */
   enabled: boolean;
@@ -75,6 +84,9 @@ export interface AuthConfig {
   cacheMs: number;
   /** Per-token limits on each replica, for tokens that set none of their own. */
   limits: TokenLimits;
+  /** Failed token lookups one client address may cause per window before it is refused without a lookup; 0 means no limit. */
+  maxFailures: number;
+  failureWindowMs: number;
 }
 
 export interface TlsConfig {
@@ -172,8 +184,12 @@ export const settings = {
   maxHeaders: int("BATON_MAX_HEADERS", 64, "most headers on one job"),
   maxHeaderBytes: int("BATON_MAX_HEADER_BYTES", 16 * 1024, "most bytes of one job's header names and values"),
   maxQueueDepth: int("BATON_MAX_QUEUE_DEPTH", 0, "most jobs waiting in one queue before enqueues are refused; 0: no limit", 0),
+  handshakeTimeoutSeconds: seconds("BATON_HANDSHAKE_TIMEOUT_SECONDS", 5, "how long a new connection may take to send its first request (or HTTP/2 preface, or TLS handshake)"),
+  maxConnections: int("BATON_MAX_CONNECTIONS", 1000, "connections held at once; keep it below the open-file limit (ulimit -n). Beyond it only /healthz is answered"),
   auth: authMode("BATON_AUTH", "on, off, or auto: on with a database URL, off on the embedded PostgreSQL"),
   authCacheSeconds: seconds("BATON_AUTH_CACHE_SECONDS", 5, "how long a token lookup is trusted; open streams are re-checked as often"),
+  authFailureLimit: int("BATON_AUTH_FAILURE_LIMIT", 20, "failed token lookups per client address and window before its unknown tokens are refused unchecked; 0: no limit", 0),
+  authFailureWindowSeconds: seconds("BATON_AUTH_FAILURE_WINDOW_SECONDS", 60, "the window of BATON_AUTH_FAILURE_LIMIT"),
   tokenRateLimit: int("BATON_TOKEN_RATE_LIMIT", 1000, "requests per second per API token on each replica; 0: no limit", 0),
   tokenMaxStreams: int("BATON_TOKEN_MAX_STREAMS", 1000, "open worker streams per API token on each replica"),
   tokenMaxInFlight: int("BATON_TOKEN_MAX_IN_FLIGHT", 100_000, "sum of max_in_flight over an API token's streams on each replica"),
@@ -234,12 +250,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     maxHeaders: v.maxHeaders,
     maxHeaderBytes: v.maxHeaderBytes,
     maxQueueDepth: v.maxQueueDepth,
+    connections: { handshakeTimeoutMs: v.handshakeTimeoutSeconds * 1000, maxConnections: v.maxConnections },
     auth: {
       // The embedded PostgreSQL is for development on one machine; anything pointed at a real
       // database is a deployment, and deployments are closed unless told otherwise.
       enabled: v.auth === "auto" ? databaseUrl !== undefined : v.auth === "on",
       cacheMs: v.authCacheSeconds * 1000,
       limits: { rateLimit: v.tokenRateLimit, maxStreams: v.tokenMaxStreams, maxInFlight: v.tokenMaxInFlight },
+      maxFailures: v.authFailureLimit,
+      failureWindowMs: v.authFailureWindowSeconds * 1000,
     },
     tls: tlsConfig(v.tlsCertFile, v.tlsKeyFile, v.tlsClientCaFile),
     tracing: {

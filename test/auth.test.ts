@@ -193,16 +193,18 @@ describe("authorization", () => {
     );
   });
 
-  test("id-based calls check the queue of the job they name", async () => {
+  test("id-based calls on a job outside the token's queues are NOT_FOUND, as for a job that does not exist", async () => {
     const { job: billing } = await as(admin).jobs.enqueueJob({ queue: "billing" });
     const jobs = as(producer).jobs;
     for (const call of [
       () => jobs.getJob({ id: billing!.id }),
       () => jobs.cancelJob({ id: billing!.id }),
+      () => jobs.retryJob({ id: billing!.id }),
       () => jobs.waitJob({ id: billing!.id, timeout: { seconds: 0n } }),
     ]) {
-      await expectError(call(), Code.PermissionDenied, new RegExp(`job ${billing!.id}'s queue "billing" is outside the queues of token ${producer.id}`));
+      await expectError(call(), Code.NotFound, new RegExp(`^job ${billing!.id} not found$`));
     }
+    expect((await as(admin).jobs.getJob({ id: billing!.id })).job!.state).toBe(JobState.AVAILABLE);
     const { job: mine } = await as(producer).jobs.enqueueJob({ queue: "emails.receipts" });
     expect((await as(producer).jobs.getJob({ id: mine!.id })).job!.queue).toBe("emails.receipts");
     // An unknown id is the handler's answer, as without auth.

@@ -20,6 +20,7 @@ import { deliveryTraceparent } from "../telemetry/trace-context.js";
 import { AsyncQueue } from "../util/async-queue.js";
 import { mapStreamErrors, toConnectError } from "./error-mapping.js";
 import { jobToProto } from "./job-mapper.js";
+import { visibleQueues } from "./visibility.js";
 import { type EnqueueLimits, validateEnqueue, validateJobId, validateLeaseToken, validateQueueName } from "./validate.js";
 
 export interface WorkerServiceDeps {
@@ -37,11 +38,15 @@ export function createWorkerService(deps: WorkerServiceDeps): Partial<ServiceImp
   return {
     subscribe: (requests, context) => mapStreamErrors(subscribe(deps, requests, context), deps.log),
 
-    async listWorkers(request) {
+    async listWorkers(request, context) {
       const queue = request.queue === "" ? undefined : validateQueueName(request.queue);
       const workers = await workerList(deps.db, queue, WORKER_STALE_SECONDS);
+      // A worker shows with the queues the caller may see, and not at all without one of them:
+      // other tenants' queues and workers stay unknown to it.
+      const visible = context.values.get(visibleQueues);
+      const shown = workers.map((w) => ({ ...w, queues: w.queues.filter(visible) })).filter((w) => w.queues.length > 0);
       return create(ListWorkersResponseSchema, {
-        workers: workers.map((w) =>
+        workers: shown.map((w) =>
           create(WorkerSchema, {
             workerId: w.workerId,
             sessionId: w.sessionId,

@@ -1,4 +1,5 @@
 import type { DescMessage, DescMethod, MessageShape } from "@bufbuild/protobuf";
+import type { EnqueueJobRequest } from "../gen/baton/v1/job_pb.js";
 import { JobService } from "../gen/baton/v1/job_service_pb.js";
 import { QueueService } from "../gen/baton/v1/queue_service_pb.js";
 import { ScheduleService } from "../gen/baton/v1/schedule_service_pb.js";
@@ -12,7 +13,8 @@ import type { TokenRole } from "../store/tokens.js";
  * - worker: Subscribe to its queues, and ListWorkers;
  * - admin: everything (queues, schedules, RetryJobs, …), still on its queues.
  * An RPC that spans every queue (ListQueues, ListSchedules, ListJobs without a queue) needs
- * the pattern '*'. An RPC missing from the table below is admin-only and needs '*', so a new
+ * the pattern '*'. Every job a request names by id (the job itself, a chain_id, a depends_on,
+ * a resumed lease) must be on the token's queues; see JobRef. An RPC missing from the table below is admin-only and needs '*', so a new
  * RPC is closed until someone decides who may call it.
  */
 
@@ -26,9 +28,19 @@ export interface QueueRef {
 /** The queues a request touches: some by name, every queue ("all"), or none to check. */
 export type Scope = QueueRef[] | "all";
 
-/** Reads what a request alone does not say: the queue of a job or schedule named by id. */
+/**
+ * A job a request names by id. A job outside the token's queues is answered as if it did not
+ * exist (NOT_FOUND, the handler's words for an unknown id), so that a token cannot learn what
+ * other tenants' queues hold. The queues of all the jobs of one request are read at once.
+ */
+export interface JobRef {
+  id: string;
+  /** The field naming it ("jobs[1].depends_on[0]"); undefined for the job the RPC is about. */
+  field?: string;
+}
+
+/** Reads what a request alone does not say: the queue of a schedule named by name. */
 export interface ScopeLookups {
-  jobQueue(id: string): Promise<string | undefined>;
   scheduleQueue(name: string): Promise<string | undefined>;
 }
 
@@ -36,23 +48,30 @@ export interface Rule {
   /** Roles allowed besides admin, which may call everything. */
   roles: readonly TokenRole[];
   scope(message: unknown, lookups: ScopeLookups): Scope | Promise<Scope>;
+  /** The jobs the request names by id. */
+  jobs(message: unknown): JobRef[];
 }
 
 const named = (queue: string, field: string): QueueRef[] => (queue === "" ? [] : [{ queue, field }]);
 
-async function jobScope(lookups: ScopeLookups, id: string): Promise<Scope> {
-  // A malformed or unknown id has no queue to check; the handler answers it.
-  if (!/^[1-9][0-9]{0,18}$/.test(id)) return [];
-  const queue = await lookups.jobQueue(id).catch(() => undefined);
-  return queue === undefined ? [] : [{ queue, field: `job ${id}'s queue` }];
+/** The jobs an enqueue joins (chain_id) or waits for (depends_on). */
+export function enqueueJobRefs(job: EnqueueJobRequest, at: string): JobRef[] {
+  const field = (name: string) => (at === "" ? name : `${at}.${name}`);
+  return [
+    ...job.dependsOn.map((id, i) => ({ id, field: `${field("depends_on")}[${i}]` })),
+    ...(job.chainId === "" ? [] : [{ id: job.chainId, field: field("chain_id") }]),
+  ];
 }
+
+const target = (m: { id: string }): JobRef[] => [{ id: m.id }];
 
 function on<I extends DescMessage>(
   method: DescMethod & { input: I },
   roles: readonly TokenRole[],
   scope: (message: MessageShape<I>, lookups: ScopeLookups) => Scope | Promise<Scope>,
+  jobs: (message: MessageShape<I>) => JobRef[] = () => [],
 ): [string, Rule] {
-  return [methodKey(method), { roles, scope: scope as Rule["scope"] }];
+  return [methodKey(method), { roles, scope: scope as Rule["scope"], jobs: jobs as Rule["jobs"] }];
 }
 
 const producer = ["producer"] as const;
@@ -63,16 +82,22 @@ const queues = QueueService.method;
 const schedules = ScheduleService.method;
 
 const rules = new Map<string, Rule>([
-  on(jobs.enqueueJob, producer, (m) => named(m.queue, "queue")),
-  on(jobs.enqueueJobs, producer, (m) => m.jobs.flatMap((job, i) => named(job.queue, `jobs[${i}].queue`))),
-  on(jobs.getJob, producer, (m, look) => jobScope(look, m.id)),
-  on(jobs.waitJob, producer, (m, look) => jobScope(look, m.id)),
-  on(jobs.cancelJob, producer, (m, look) => jobScope(look, m.id)),
-  on(jobs.retryJob, producer, (m, look) => jobScope(look, m.id)),
+  on(jobs.enqueueJob, producer, (m) => named(m.queue, "queue"), (m) => enqueueJobRefs(m, "")),
+  on(
+    jobs.enqueueJobs,
+    producer,
+    (m) => m.jobs.flatMap((job, i) => named(job.queue, `jobs[${i}].queue`)),
+    (m) => m.jobs.flatMap((job, i) => enqueueJobRefs(job, `jobs[${i}]`)),
+  ),
+  on(jobs.getJob, producer, () => [], target),
+  on(jobs.waitJob, producer, () => [], target),
+  on(jobs.cancelJob, producer, () => [], target),
+  on(jobs.retryJob, producer, () => [], target),
   on(jobs.listJobs, producer, (m) => (m.queue === "" ? "all" : named(m.queue, "queue"))),
   on(jobs.retryJobs, admin, (m) => named(m.queue, "queue")),
   // The queues of a stream are those of its hello, checked when it arrives (see auth.ts).
   on(WorkerService.method.subscribe, worker, () => []),
+  // Without a queue, it lists only the workers (and queues) the token may see: see auth.ts.
   on(WorkerService.method.listWorkers, worker, (m) => named(m.queue, "queue")),
   on(queues.listQueues, admin, () => "all"),
   on(queues.getQueue, admin, (m) => named(m.queue, "queue")),
@@ -87,7 +112,7 @@ const rules = new Map<string, Rule>([
   }),
 ]);
 
-const closedRule: Rule = { roles: admin, scope: () => "all" };
+const closedRule: Rule = { roles: admin, scope: () => "all", jobs: () => [] };
 
 export function methodKey(method: DescMethod): string {
   return `${method.parent.typeName}/${method.name}`;

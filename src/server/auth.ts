@@ -1,15 +1,16 @@
-import { Code, ConnectError, type Interceptor, type StreamRequest, type StreamResponse } from "@connectrpc/connect";
-import { isQueueName } from "../api/validate.js";
+import { Code, ConnectError, type Interceptor, type StreamRequest, type StreamResponse, createContextKey } from "@connectrpc/connect";
+import { isJobId, isQueueName } from "../api/validate.js";
+import { visibleQueues } from "../api/visibility.js";
 import { BatonError } from "../errors.js";
 import { type SubscribeRequest, WorkerService } from "../gen/baton/v1/worker_service_pb.js";
 import { Health } from "../gen/grpc/health/v1/health_pb.js";
 import { startPeriodic } from "../maintenance/periodic.js";
-import { jobQueue, scheduleQueue } from "../store/access.js";
+import { jobQueues, scheduleQueue } from "../store/access.js";
 import type { Database } from "../store/database.js";
 import { CHANNELS, startListener } from "../store/listener.js";
-import { type TokenRecord, tokenFindBySecret, tokenRevokedAmong } from "../store/tokens.js";
+import { type FoundToken, tokenFindBySecret, tokenRevokedAmong } from "../store/tokens.js";
 import type { Logger } from "../telemetry/log.js";
-import { type Scope, type ScopeLookups, methodKey, roleAllows, rolesText, ruleOf } from "./access.js";
+import { type JobRef, type Scope, type ScopeLookups, enqueueJobRefs, methodKey, roleAllows, rolesText, ruleOf } from "./access.js";
 import { compileQueuePatterns, hashTokenSecret } from "./api-tokens.js";
 
 /** What one token may use on one replica. Every count is in memory, per replica. */
@@ -34,6 +35,13 @@ export interface AuthOptions {
   cacheMs: number;
   /** Defaults for tokens that set none of their own. */
   limits: TokenLimits;
+  /**
+   * Failed token lookups (unknown, revoked or expired tokens) one client address may cause per
+   * window; beyond it, its tokens not already cached are refused without a lookup until the
+   * window ends. 0 means no limit.
+   */
+  maxFailures: number;
+  failureWindowMs: number;
   /** BATON_MAX_IN_FLIGHT: a hello above it is left to the handler, which refuses it as INVALID_ARGUMENT. */
   maxInFlightPerStream: number;
 }
@@ -44,15 +52,26 @@ export interface Auth {
   close(): Promise<void>;
 }
 
+/** The client address of a request, set by the server from the connection. */
+export const peerAddress = createContextKey<string>("unknown", { description: "client address" });
+
 /** An authenticated caller. */
 interface Principal {
-  token: TokenRecord;
+  token: FoundToken;
   /** `token 3 ("ci-producer")`, for messages. */
   label: string;
   matches(queue: string): boolean;
   /** Has the pattern '*': may call RPCs that span every queue. */
   everyQueue: boolean;
   limits: TokenLimits;
+  /** When it expires, on this process's clock (Date.now()); undefined: never. */
+  expiresAt?: number;
+}
+
+/** Failed token lookups of one client address in the current window. */
+interface PeerFailures {
+  windowStart: number;
+  count: number;
 }
 
 /** One token's use of this replica. */
@@ -79,18 +98,39 @@ interface OpenStream {
 const unauthenticated = (message: string) => new BatonError("unauthenticated", message);
 const denied = (message: string) => new BatonError("permission_denied", message);
 const exhausted = (message: string) => new BatonError("resource_exhausted", message);
+const notFound = (message: string) => new BatonError("not_found", message);
 
-/** Beyond this many cached lookups (say, a client trying random tokens) the cache starts over. */
+/**
+ * Beyond this many cached lookups, or client addresses with failures, a map starts over. Known
+ * and unknown tokens are cached apart, so that a flood of random tokens only ever evicts its
+ * own kind.
+ */
 const MAX_CACHED = 10_000;
+
+/** The longest delay setTimeout honours. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Sets `key`, first starting over if the map is full. */
+function remember<V>(map: Map<string, V>, key: string, value: V): void {
+  if (map.size >= MAX_CACHED && !map.has(key)) map.clear();
+  map.set(key, value);
+}
 
 export function startAuth(options: AuthOptions): Auth {
   const { db, log } = options;
-  const cache = new Map<string, { expires: number; principal: Promise<Principal | undefined> }>();
+  /** Tokens found, and secrets not found, by secret digest; each until its time. */
+  const known = new Map<string, { expires: number; principal: Principal }>();
+  const unknown = new Map<string, number>();
+  /** Lookups in flight: concurrent requests with one secret share one query. */
+  const inFlight = new Map<string, Promise<Principal | undefined>>();
+  /** Counts revocations, so that a lookup answered from before one is not cached after it. */
+  let revocations = 0;
+  const failures = new Map<string, PeerFailures>();
   const usages = new Map<string, TokenUsage>();
   const openStreams = new Set<OpenStream>();
-  const lookups: ScopeLookups = { jobQueue: (id) => jobQueue(db, id), scheduleQueue: (name) => scheduleQueue(db, name) };
+  const lookups: ScopeLookups = { scheduleQueue: (name) => scheduleQueue(db, name) };
 
-  const principalOf = (token: TokenRecord): Principal => ({
+  const principalOf = (token: FoundToken): Principal => ({
     token,
     label: `token ${token.id} ("${token.name}")`,
     matches: compileQueuePatterns(token.queues),
@@ -100,36 +140,92 @@ export function startAuth(options: AuthOptions): Auth {
       maxStreams: token.maxStreams ?? options.limits.maxStreams,
       maxInFlight: token.maxInFlight ?? options.limits.maxInFlight,
     },
+    ...(token.expiresInMs !== null && { expiresAt: Date.now() + token.expiresInMs }),
   });
 
-  /** The token of a secret, cached for cacheMs; unknown secrets too, so a client retrying a wrong one costs a query per period. */
-  const findPrincipal = (secret: string): Promise<Principal | undefined> => {
+  /** Refuses, without a lookup, a client address that has failed too often in this window. */
+  const checkFailures = (peer: string, now: number) => {
+    const entry = failures.get(peer);
+    if (!entry || options.maxFailures === 0 || entry.count < options.maxFailures) return;
+    const retryMs = entry.windowStart + options.failureWindowMs - now;
+    if (retryMs <= 0) return;
+    throw exhausted(
+      `too many failed authentications from ${peer}: ${entry.count} in ${options.failureWindowMs / 1000}s (BATON_AUTH_FAILURE_LIMIT); ` +
+        `retry in ${Math.ceil(retryMs / 1000)} s`,
+    );
+  };
+
+  const countFailure = (peer: string) => {
+    if (options.maxFailures === 0) return;
+    const now = Date.now();
+    let entry = failures.get(peer);
+    if (!entry || now - entry.windowStart >= options.failureWindowMs) {
+      if (!entry && failures.size >= MAX_CACHED) {
+        for (const [address, old] of failures) if (now - old.windowStart >= options.failureWindowMs) failures.delete(address);
+        if (failures.size >= MAX_CACHED) failures.clear();
+      }
+      entry = { windowStart: now, count: 0 };
+      failures.set(peer, entry);
+    }
+    entry.count += 1;
+  };
+
+  /**
+   * The token of a secret, cached for cacheMs; unknown secrets too, so a client retrying a
+   * wrong one costs a query per period. A client address past its failure limit gets no
+   * lookup for a secret not already known: random tokens from it cost nothing.
+   */
+  const findPrincipal = async (secret: string, peer: string): Promise<Principal | undefined> => {
     const key = hashTokenSecret(secret);
     const cacheKey = key.toString("hex");
     const now = Date.now();
-    const cached = cache.get(cacheKey);
-    if (cached && cached.expires > now) return cached.principal;
-    if (cache.size >= MAX_CACHED) cache.clear();
-    const principal = tokenFindBySecret(db, key).then((token) => token && principalOf(token));
-    cache.set(cacheKey, { expires: now + options.cacheMs, principal });
+    const hit = known.get(cacheKey);
+    if (hit && hit.expires > now) return hit.principal;
+    if ((unknown.get(cacheKey) ?? 0) > now) return undefined;
+    const pending = inFlight.get(cacheKey);
+    if (pending) return pending;
+    checkFailures(peer, now);
+    const revocationsBefore = revocations;
     // A failed lookup is not remembered: the next request asks again.
-    principal.catch(() => cache.delete(cacheKey));
-    return principal;
+    const lookup = tokenFindBySecret(db, key)
+      .then((token) => {
+        const expires = Date.now() + options.cacheMs;
+        if (!token) return void remember(unknown, cacheKey, expires);
+        const principal = principalOf(token);
+        if (revocations === revocationsBefore) remember(known, cacheKey, { expires, principal });
+        return principal;
+      })
+      .finally(() => inFlight.delete(cacheKey));
+    inFlight.set(cacheKey, lookup);
+    return lookup;
   };
 
-  const authenticate = async (header: Headers): Promise<Principal> => {
+  const authenticate = async (header: Headers, peer: string): Promise<Principal> => {
     const value = header.get("authorization");
     if (value === null) {
       throw unauthenticated('missing API token: this broker requires "authorization: Bearer <token>" (tokens are made by "baton tokens create")');
     }
     const secret = /^Bearer +(\S+) *$/i.exec(value)?.[1];
     if (secret === undefined) throw unauthenticated('malformed authorization header: expected "Bearer <token>"');
-    const principal = await findPrincipal(secret);
-    if (!principal) throw unauthenticated("unknown API token");
-    const revoked = principal.token.revokeTime;
-    if (revoked) throw unauthenticated(`API ${principal.label} was revoked at ${revoked.toISOString()}`);
-    return principal;
+    const principal = await findPrincipal(secret, peer);
+    const refusal = refusalOf(principal);
+    if (refusal !== undefined) {
+      countFailure(peer);
+      throw unauthenticated(refusal);
+    }
+    return principal!;
   };
+
+  /** Why a token may not be used now, if it may not. */
+  const refusalOf = (principal: Principal | undefined): string | undefined => {
+    if (!principal) return "unknown API token";
+    const revoked = principal.token.revokeTime;
+    if (revoked) return `API ${principal.label} was revoked at ${revoked.toISOString()}`;
+    if (principal.expiresAt !== undefined && principal.expiresAt <= Date.now()) return expiredText(principal);
+    return undefined;
+  };
+
+  const expiredText = (principal: Principal) => `token expired: API ${principal.label} expired at ${principal.token.expireTime!.toISOString()}`;
 
   const usageOf = (principal: Principal): TokenUsage => {
     let usage = usages.get(principal.token.id);
@@ -174,24 +270,52 @@ export function startAuth(options: AuthOptions): Auth {
     }
   };
 
+  /**
+   * The jobs of `refs` the caller may not see: on a queue outside its patterns, or unknown. The
+   * two are not told apart, so that a token cannot learn what other queues hold. One lookup for
+   * all of them; a malformed id is left to the handler (INVALID_ARGUMENT).
+   */
+  const hiddenJobs = async (principal: Principal, refs: JobRef[]): Promise<JobRef[]> => {
+    const named = refs.filter((ref) => isJobId(ref.id));
+    if (named.length === 0 || principal.everyQueue) return [];
+    const queues = await jobQueues(db, [...new Set(named.map((ref) => ref.id))]);
+    return named.filter((ref) => {
+      const queue = queues.get(ref.id);
+      return queue === undefined || !principal.matches(queue);
+    });
+  };
+
+  /** NOT_FOUND, in the handler's words for an unknown job, for the first job the caller may not see. */
+  const checkJobs = async (principal: Principal, refs: JobRef[]) => {
+    const [hidden] = await hiddenJobs(principal, refs);
+    if (!hidden) return;
+    throw notFound(hidden.field === undefined ? `job ${hidden.id} not found` : `${hidden.field} names job ${hidden.id}, which does not exist`);
+  };
+
   const revoke = (stream: OpenStream, message: string) => {
     if (stream.revoked !== undefined) return;
     stream.revoked = message;
     stream.controller.abort(unauthenticated(message));
-    log.info("closing the stream of a revoked API token", { token: stream.principal.token.id });
+    log.info("closing the stream of a revoked or expired API token", { token: stream.principal.token.id });
   };
 
   const revokeToken = (id: string) => {
-    cache.clear();
+    revocations += 1;
+    known.clear();
     for (const stream of openStreams) {
       if (stream.principal.token.id === id) revoke(stream, `API ${stream.principal.label} was revoked`);
     }
   };
 
-  /** Admits a hello: its queues must match the token, and its credit fit the token's budget. */
-  const admitHello = (stream: OpenStream, hello: Extract<SubscribeRequest["message"], { case: "hello" }>["value"]) => {
+  /**
+   * Admits a hello: its queues must match the token, and its credit fit the token's budget.
+   * Resumed leases of jobs the token may not see are dropped, as the broker drops stale ones.
+   */
+  const admitHello = async (stream: OpenStream, hello: Extract<SubscribeRequest["message"], { case: "hello" }>["value"]) => {
     const { principal, usage } = stream;
     hello.queues.forEach((queue, i) => checkQueue(principal, queue, `hello.queues[${i}]`));
+    const hidden = new Set((await hiddenJobs(principal, hello.resume.map((lease) => ({ id: lease.jobId })))).map((ref) => ref.id));
+    if (hidden.size > 0) hello.resume = hello.resume.filter((lease) => !hidden.has(lease.jobId));
     const n = hello.maxInFlight;
     if (stream.inFlight > 0 || n < 1 || n > options.maxInFlightPerStream || !usage.streams.has(stream)) return;
     const max = principal.limits.maxInFlight;
@@ -208,9 +332,11 @@ export function startAuth(options: AuthOptions): Auth {
     for await (const request of requests) {
       if (stream.revoked !== undefined) throw unauthenticated(stream.revoked);
       const message = request.message;
-      if (message.case === "hello") admitHello(stream, message.value);
+      if (message.case === "hello") await admitHello(stream, message.value);
       if (message.case === "ack") {
-        message.value.continueWith.forEach((job, i) => checkQueue(stream.principal, job.queue, `ack.continue_with[${i}].queue`));
+        const continuations = message.value.continueWith;
+        continuations.forEach((job, i) => checkQueue(stream.principal, job.queue, `ack.continue_with[${i}].queue`));
+        await checkJobs(stream.principal, continuations.flatMap((job, i) => enqueueJobRefs(job, `ack.continue_with[${i}]`)));
       }
       yield request;
     }
@@ -232,7 +358,12 @@ export function startAuth(options: AuthOptions): Auth {
     const stream: OpenStream = { principal, usage, inFlight: 0, controller: new AbortController() };
     usage.streams.add(stream);
     openStreams.add(stream);
+    // A token that expires ends its streams then; one that expires beyond a timer's range
+    // (about 24 days) is left to the periodic check.
+    const untilExpiry = principal.expiresAt === undefined ? Infinity : principal.expiresAt - Date.now();
+    const expiry = untilExpiry <= MAX_TIMER_MS ? setTimeout(() => revoke(stream, expiredText(principal)), Math.max(0, untilExpiry)) : undefined;
     const end = () => {
+      clearTimeout(expiry);
       stream.controller.abort();
       if (!usage.streams.delete(stream)) return;
       openStreams.delete(stream);
@@ -252,7 +383,8 @@ export function startAuth(options: AuthOptions): Auth {
 
   const interceptor: Interceptor = (next) => async (req) => {
     if (req.service.typeName === Health.typeName) return next(req);
-    const principal = await authenticate(req.header);
+    const principal = await authenticate(req.header, req.contextValues.get(peerAddress));
+    req.contextValues.set(visibleQueues, principal.matches);
     const usage = usageOf(principal);
     takeRequest(principal, usage);
     const rule = ruleOf(req.method);
@@ -262,6 +394,7 @@ export function startAuth(options: AuthOptions): Auth {
     }
     if (!req.stream) {
       checkScope(principal, method, await rule.scope(req.message, lookups));
+      await checkJobs(principal, rule.jobs(req.message));
       return next(req);
     }
     if (req.method.parent.typeName !== WorkerService.typeName) return next(req);
@@ -269,8 +402,12 @@ export function startAuth(options: AuthOptions): Auth {
   };
 
   // Revocations reach every replica at once; the periodic check covers notifications missed
-  // while the LISTEN connection was down.
+  // while the LISTEN connection was down, and ends the streams of tokens that expired.
   const recheck = async () => {
+    for (const stream of openStreams) {
+      const refusal = refusalOf(stream.principal);
+      if (refusal !== undefined) revoke(stream, refusal);
+    }
     const ids = [...new Set([...openStreams].map((stream) => stream.principal.token.id))];
     if (ids.length === 0) return;
     for (const id of await tokenRevokedAmong(db, ids)) revokeToken(id);

@@ -8,6 +8,43 @@ const HTTP2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 
 const DECISIVE_BYTES = 4;
 
+/**
+ * Connections accepted beyond ConnectionGuard.maxConnections, for health probes only: a full
+ * broker still tells its orchestrator it is alive. Beyond these, a connection is closed at once.
+ */
+export const OVERFLOW_CONNECTIONS = 32;
+
+/** Guards the port against clients that connect and never speak, and against too many at once. */
+export interface ConnectionGuard {
+  /**
+   * Time a new connection has to send the HTTP/2 preface and settings, or its first complete
+   * HTTP/1.1 request head; with TLS, the TLS handshake has as long again before that.
+   */
+  handshakeTimeoutMs: number;
+  /** Connections held at once. */
+  maxConnections: number;
+  /** The requests a connection beyond maxConnections is still answered (health probes). */
+  answersWhenFull(req: http.IncomingMessage): boolean;
+  /** Told when the port becomes full, and when it is no longer. */
+  onFull(full: boolean, open: number): void;
+}
+
+/** Disarms the handshake deadline of a socket (see armDeadline). */
+const disarm = Symbol("baton.handshakeDeadline");
+type GuardedSocket = net.Socket & { [disarm]?: () => void };
+
+/** Destroys `socket` unless handshakeDone is called within `ms`. */
+function armDeadline(socket: GuardedSocket, ms: number): void {
+  const timer = setTimeout(() => socket.destroy(), ms);
+  socket[disarm] = () => clearTimeout(timer);
+  socket.once("close", socket[disarm]);
+}
+
+// An HTTP/2 session's socket is a proxy that forwards property reads to the socket itself.
+function handshakeDone(socket: GuardedSocket): void {
+  socket[disarm]?.();
+}
+
 /** PEM material for TLS; with `clientCa`, clients must present a certificate it issued. */
 export interface TlsMaterial {
   cert: Buffer;
@@ -34,11 +71,33 @@ export interface DualProtocolServer {
 export function createDualProtocolServer(
   handler: (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse) => void,
   http2Options: http2.ServerOptions,
+  guard: ConnectionGuard,
   tlsMaterial?: TlsMaterial,
 ): DualProtocolServer {
+  /** HTTP/1.1 connections dispatched while the port was full: health probes only, one request each. */
+  const overflow = new WeakSet<net.Socket>();
   const h2 = http2.createServer(http2Options, handler);
-  const h1 = http.createServer(handler);
-  const tcp = tlsMaterial ? createTlsServer(tlsMaterial, h2, h1) : net.createServer((socket) => {
+  const h1 = http.createServer((req, res) => {
+    handshakeDone(req.socket);
+    if (!overflow.has(req.socket)) return handler(req, res);
+    res.shouldKeepAlive = false;
+    if (guard.answersWhenFull(req)) return handler(req, res);
+    res.writeHead(503, { "content-type": "text/plain", "retry-after": "1" });
+    res.end(`this broker holds its limit of ${guard.maxConnections} connections (BATON_MAX_CONNECTIONS); retry later\n`);
+  });
+  h2.on("session", (session) => session.once("remoteSettings", () => handshakeDone(session.socket as net.Socket)));
+
+  let open = 0;
+  let full = false;
+  /** Hands a connection to the server of its protocol; beyond the limit, HTTP/1.1 for health only. */
+  const dispatch = (socket: net.Socket, isHttp2: boolean) => {
+    if (open > guard.maxConnections) {
+      if (isHttp2) return void socket.destroy();
+      overflow.add(socket);
+    }
+    (isHttp2 ? h2 : h1).emit("connection", socket);
+  };
+  const tcp = tlsMaterial ? createTlsServer(tlsMaterial, guard.handshakeTimeoutMs, dispatch) : net.createServer((socket) => {
     let head = Buffer.alloc(0);
     const onReadable = () => {
       let chunk: Buffer | null;
@@ -48,11 +107,21 @@ export function createDualProtocolServer(
       socket.off("readable", onReadable);
       if (head.length === 0) return;
       socket.unshift(head);
-      const isHttp2 = head.subarray(0, DECISIVE_BYTES).equals(HTTP2_PREFACE.subarray(0, DECISIVE_BYTES));
-      (isHttp2 ? h2 : h1).emit("connection", socket);
+      dispatch(socket, head.subarray(0, DECISIVE_BYTES).equals(HTTP2_PREFACE.subarray(0, DECISIVE_BYTES)));
     };
     socket.on("readable", onReadable);
     socket.on("error", () => socket.destroy());
+    armDeadline(socket, guard.handshakeTimeoutMs);
+  });
+  // Every accepted connection counts, TLS ones from before their handshake.
+  tcp.on("connection", (socket: net.Socket) => {
+    if (open >= guard.maxConnections + OVERFLOW_CONNECTIONS) return void socket.destroy();
+    open += 1;
+    if (open > guard.maxConnections && !full) guard.onFull((full = true), open);
+    socket.once("close", () => {
+      open -= 1;
+      if (full && open <= guard.maxConnections) guard.onFull((full = false), open);
+    });
   });
   const sessions = new Set<http2.ServerHttp2Session>();
   h2.on("session", (session) => {
@@ -77,7 +146,7 @@ export function createDualProtocolServer(
  * sends no ALPN speaks HTTP/1.1). With a client CA, a client without a certificate it issued
  * fails the handshake and never reaches either server.
  */
-function createTlsServer(material: TlsMaterial, h2: http2.Http2Server, h1: http.Server): tls.Server {
+function createTlsServer(material: TlsMaterial, handshakeTimeoutMs: number, dispatch: (socket: net.Socket, isHttp2: boolean) => void): tls.Server {
   const mutual = material.clientCa !== undefined;
   const server = tls.createServer(
     {
@@ -86,10 +155,12 @@ function createTlsServer(material: TlsMaterial, h2: http2.Http2Server, h1: http.
       ...(mutual && { ca: material.clientCa, requestCert: true, rejectUnauthorized: true }),
       ALPNProtocols: ["h2", "http/1.1"],
       minVersion: "TLSv1.2",
+      handshakeTimeout: handshakeTimeoutMs,
     },
     (socket) => {
       socket.on("error", () => socket.destroy());
-      (socket.alpnProtocol === "h2" ? h2 : h1).emit("connection", socket);
+      armDeadline(socket, handshakeTimeoutMs);
+      dispatch(socket, socket.alpnProtocol === "h2");
     },
   );
   // A failed handshake (no client certificate, a plaintext client) concerns that client only.

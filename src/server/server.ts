@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import type http from "node:http";
 import type { AddressInfo } from "node:net";
+import { createContextValues } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { createJobService } from "../api/job-service.js";
 import { errorMappingInterceptor } from "../api/error-mapping.js";
@@ -21,7 +22,7 @@ import { migrate } from "../store/migrate.js";
 import type { Logger } from "../telemetry/log.js";
 import type { MetricsEndpoint } from "../telemetry/metrics.js";
 import { startTelemetry } from "../telemetry/telemetry.js";
-import { startAuth } from "./auth.js";
+import { peerAddress, startAuth } from "./auth.js";
 import { answerDecodeErrorsAsInvalidArgument } from "./decode-errors.js";
 import { HealthState, createHealthService } from "./health.js";
 import { startKeepalive } from "./keepalive.js";
@@ -61,7 +62,16 @@ export async function startServer(config: ServerConfig & { databaseUrl: string }
     maxHeaderBytes: config.maxHeaderBytes,
   };
   const auth = config.auth.enabled
-    ? startAuth({ db, databaseUrl: config.databaseUrl, log, cacheMs: config.auth.cacheMs, limits: config.auth.limits, maxInFlightPerStream: config.maxInFlight })
+    ? startAuth({
+        db,
+        databaseUrl: config.databaseUrl,
+        log,
+        cacheMs: config.auth.cacheMs,
+        limits: config.auth.limits,
+        maxFailures: config.auth.maxFailures,
+        failureWindowMs: config.auth.failureWindowMs,
+        maxInFlightPerStream: config.maxInFlight,
+      })
     : undefined;
   if (!auth) {
     log.warn("AUTHENTICATION IS OFF: any client may call every RPC. Fine for development on the embedded database; " +
@@ -81,6 +91,8 @@ export async function startServer(config: ServerConfig & { databaseUrl: string }
     ],
     // The payload limit is checked per job with a precise error; this bounds a whole message.
     readMaxBytes: config.maxRequestBytes,
+    // Failed authentications are limited per client address (see auth.ts).
+    contextValues: (req) => createContextValues().set(peerAddress, req.socket.remoteAddress ?? "unknown"),
     routes(router) {
       router.service(JobService, createJobService({ broker, db, limits }));
       router.service(WorkerService, createWorkerService({ broker, db, log, limits, helloTimeoutMs: 10_000, maxResumeGraceMs: config.maxResumeGraceMs }));
@@ -92,7 +104,19 @@ export async function startServer(config: ServerConfig & { databaseUrl: string }
     fallback: (req, res) => serveHttp(req as http.IncomingMessage, res as http.ServerResponse, health, telemetry.metrics),
   });
 
-  const server = createDualProtocolServer(rpcHandler, {}, tlsMaterial);
+  const server = createDualProtocolServer(
+    rpcHandler,
+    {},
+    {
+      ...config.connections,
+      answersWhenFull: (req) => req.url === "/healthz",
+      onFull: (full, open) =>
+        full
+          ? log.warn("connection limit reached: new connections get /healthz only until some close (BATON_MAX_CONNECTIONS)", { open, limit: config.connections.maxConnections })
+          : log.info("connections back under the limit", { open, limit: config.connections.maxConnections }),
+    },
+    tlsMaterial,
+  );
   const keepalive = startKeepalive(server.http2, { intervalMs: config.keepaliveIntervalMs, timeoutMs: config.keepaliveTimeoutMs });
   await broker.start();
   // Fired jobs wake every replica's dispatcher, this one's included, through the enqueue NOTIFY.

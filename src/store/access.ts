@@ -1,12 +1,12 @@
 import type { Queryable } from "./database.js";
 import { loadQueries } from "./sql-file.js";
 
-const sql = loadQueries<"JobQueue" | "ScheduleQueue" | "QueueDepths">(new URL("./sql/access.sql", import.meta.url));
+const sql = loadQueries<"JobQueues" | "ScheduleQueue" | "QueueDepths">(new URL("./sql/access.sql", import.meta.url));
 
-/** The queue of job `id`, or undefined when there is no such job. */
-export async function jobQueue(db: Queryable, id: string): Promise<string | undefined> {
-  const { rows } = await db.query<{ queue: string }>({ name: "JobQueue", text: sql.JobQueue, values: [id] });
-  return rows[0]?.queue;
+/** The queue of each job of `ids` that exists, by id. */
+export async function jobQueues(db: Queryable, ids: string[]): Promise<Map<string, string>> {
+  const { rows } = await db.query<{ id: string; queue: string }>({ name: "JobQueues", text: sql.JobQueues, values: [ids] });
+  return new Map(rows.map((row) => [row.id, row.queue]));
 }
 
 /** The queue of schedule `name`, or undefined when there is no such schedule. */

@@ -22,6 +22,14 @@ export interface TokenRecord {
   maxInFlight: number | null;
   createTime: Date;
   revokeTime: Date | null;
+  /** Null: it never expires. */
+  expireTime: Date | null;
+}
+
+/** A token found by its secret, with the time it has left (by database time), if it expires. */
+export interface FoundToken extends TokenRecord {
+  /** Milliseconds until it expires (negative once it has); null when it never expires. */
+  expiresInMs: number | null;
 }
 
 export interface NewToken {
@@ -32,6 +40,8 @@ export interface NewToken {
   rateLimit?: number;
   maxStreams?: number;
   maxInFlight?: number;
+  /** Seconds from now (database time) until it expires; undefined never expires. */
+  expiresInSeconds?: number;
 }
 
 interface TokenRow {
@@ -44,6 +54,7 @@ interface TokenRow {
   max_in_flight: number | null;
   create_time: Date;
   revoke_time: Date | null;
+  expire_time: Date | null;
 }
 
 const toRecord = (row: TokenRow): TokenRecord => ({
@@ -56,13 +67,14 @@ const toRecord = (row: TokenRow): TokenRecord => ({
   maxInFlight: row.max_in_flight,
   createTime: row.create_time,
   revokeTime: row.revoke_time,
+  expireTime: row.expire_time,
 });
 
 export async function tokenCreate(db: Queryable, token: NewToken): Promise<TokenRecord> {
   const { rows } = await db.query<TokenRow>({
     name: "TokenCreate",
     text: sql.TokenCreate,
-    values: [token.name, token.role, token.queues, token.secretSha256, token.rateLimit ?? null, token.maxStreams ?? null, token.maxInFlight ?? null],
+    values: [token.name, token.role, token.queues, token.secretSha256, token.rateLimit ?? null, token.maxStreams ?? null, token.maxInFlight ?? null, token.expiresInSeconds ?? null],
   });
   return toRecord(rows[0]!);
 }
@@ -77,9 +89,14 @@ export async function tokenGet(db: Queryable, id: string): Promise<TokenRecord |
   return rows[0] && toRecord(rows[0]);
 }
 
-export async function tokenFindBySecret(db: Queryable, secretSha256: Buffer): Promise<TokenRecord | undefined> {
-  const { rows } = await db.query<TokenRow>({ name: "TokenFindBySecret", text: sql.TokenFindBySecret, values: [secretSha256] });
-  return rows[0] && toRecord(rows[0]);
+export async function tokenFindBySecret(db: Queryable, secretSha256: Buffer): Promise<FoundToken | undefined> {
+  const { rows } = await db.query<TokenRow & { expires_in_ms: string | null }>({
+    name: "TokenFindBySecret",
+    text: sql.TokenFindBySecret,
+    values: [secretSha256],
+  });
+  const row = rows[0];
+  return row && { ...toRecord(row), expiresInMs: row.expires_in_ms === null ? null : Number(row.expires_in_ms) };
 }
 
 /** Revokes a token and notifies every replica; undefined when it is unknown or already revoked. */

@@ -13,6 +13,9 @@ import { table } from "../output.js";
 
 const TOKEN_ROLES: readonly TokenRole[] = ["producer", "worker", "admin"];
 
+/** Longest --expires-in: ten years, far beyond any sane rotation yet inside timestamptz. */
+const MAX_EXPIRES_IN_MS = 3650 * 86_400_000;
+
 /** The store's token queries; loaded on use, so other commands start without pg. */
 const store = () => import("../../store/tokens.js");
 
@@ -67,6 +70,7 @@ function tokenJson(token: TokenRecord) {
     maxInFlight: token.maxInFlight,
     createTime: token.createTime.toISOString(),
     revokeTime: token.revokeTime?.toISOString() ?? null,
+    expireTime: token.expireTime?.toISOString() ?? null,
   };
 }
 
@@ -109,6 +113,7 @@ const create: Command = {
       value: "<n>",
       description: "sum of max_in_flight of its streams on each replica (default BATON_TOKEN_MAX_IN_FLIGHT)",
     },
+    "expires-in": { type: "string", value: "<duration>", description: "refuse it after this long (30d, 12h); default: never expires" },
     ...databaseFlag,
   },
   notes: `${NOTES}
@@ -120,6 +125,7 @@ Clients send it as "authorization: Bearer <secret>".`,
     "baton tokens create --role worker --queues 'emails.*' --name email-workers",
     "baton tokens create --role producer --queues 'emails.*,reports' --rate-limit 50",
     "baton tokens create --role admin --queues '*' --name ops",
+    "baton tokens create --role producer --queues 'ci.*' --name ci --expires-in 30d",
   ],
   async run({ flags, json, out }) {
     const role = roleFlag(flags);
@@ -132,6 +138,10 @@ Clients send it as "authorization: Bearer <secret>".`,
     if (rateLimit === 0) throw new UsageError("--rate-limit must be positive (leave it out for the broker's default)");
     const maxStreams = flags.int("max-streams", { min: 1 });
     const maxInFlight = flags.int("max-in-flight", { min: 1 });
+    const expiresInMs = flags.durationMs("expires-in");
+    if (expiresInMs !== undefined && (expiresInMs < 1000 || expiresInMs > MAX_EXPIRES_IN_MS)) {
+      throw new UsageError(`--expires-in must be between 1s and ${MAX_EXPIRES_IN_MS / 86_400_000}d, got "${flags.string("expires-in")}"`);
+    }
     const secret = generateTokenSecret();
     const { tokenCreate } = await store();
     const token = await withDatabase(flags, (db) =>
@@ -143,13 +153,17 @@ Clients send it as "authorization: Bearer <secret>".`,
         ...(rateLimit !== undefined && { rateLimit }),
         ...(maxStreams !== undefined && { maxStreams }),
         ...(maxInFlight !== undefined && { maxInFlight }),
+        ...(expiresInMs !== undefined && { expiresInSeconds: expiresInMs / 1000 }),
       }),
     );
     if (json) {
       out.print(JSON.stringify({ ...tokenJson(token), secret }, null, 2));
     } else {
       out.print(secret);
-      out.note(`created API token ${token.id} ("${token.name}"), role ${token.role}, queues ${token.queues.join(", ")}`);
+      out.note(
+        `created API token ${token.id} ("${token.name}"), role ${token.role}, queues ${token.queues.join(", ")}` +
+          (token.expireTime ? `, expires at ${token.expireTime.toISOString()}` : ""),
+      );
       out.note("the secret above is shown only this once: store it now");
     }
     return ExitCode.ok;
@@ -158,7 +172,7 @@ Clients send it as "authorization: Bearer <secret>".`,
 
 const list: Command = {
   name: "tokens list",
-  summary: "List API tokens (never their secrets), revoked ones included.",
+  summary: "List API tokens (never their secrets), revoked and expired ones included.",
   flags: { ...databaseFlag },
   notes: NOTES,
   examples: ["baton tokens list", "baton tokens list --json | jq '.[] | select(.revokeTime == null)'"],
@@ -170,7 +184,7 @@ const list: Command = {
     else {
       out.print(
         table(
-          [{ header: "ID", align: "right" }, "NAME", "ROLE", "QUEUES", "LIMITS", "CREATED", "REVOKED"],
+          [{ header: "ID", align: "right" }, "NAME", "ROLE", "QUEUES", "LIMITS", "CREATED", "EXPIRES", "REVOKED"],
           tokens.map((t) => [
             t.id,
             t.name,
@@ -178,6 +192,7 @@ const list: Command = {
             t.queues.join(","),
             limitsText(t),
             t.createTime.toISOString(),
+            t.expireTime ? `${t.expireTime.toISOString()}${t.expireTime.getTime() <= Date.now() ? " (expired)" : ""}` : "never",
             t.revokeTime?.toISOString() ?? "-",
           ]),
         ),

@@ -1,8 +1,9 @@
 -- Lookups of the API's guards: which queue a request touches, and how deep a queue is.
 
--- name: JobQueue
--- The queue of a job addressed by id, for authorization (not the whole row: payloads can be big).
-select queue from baton.jobs where id = $1;
+-- name: JobQueues
+-- The queues of the jobs a request names by id, for authorization: one probe of the primary key
+-- per id, and not the whole rows (payloads can be big).
+select id::text, queue from baton.jobs where id = any($1::bigint[]);
 
 -- name: ScheduleQueue
 select queue from baton.schedules where name = $1;

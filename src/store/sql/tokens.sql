@@ -1,8 +1,9 @@
 -- Queries of the api_tokens table. Secrets never reach the database: only their SHA-256.
 
 -- name: TokenCreate
-insert into baton.api_tokens (name, role, queues, secret_sha256, rate_limit, max_streams, max_in_flight)
-values ($1, $2, $3, $4, $5, $6, $7)
+-- $8: seconds until it expires, from database time; null never expires.
+insert into baton.api_tokens (name, role, queues, secret_sha256, rate_limit, max_streams, max_in_flight, expire_time)
+values ($1, $2, $3, $4, $5, $6, $7, now() + make_interval(secs => $8::float8))
 returning *;
 
 -- name: TokenList
@@ -12,8 +13,11 @@ select * from baton.api_tokens order by id;
 select * from baton.api_tokens where id = $1;
 
 -- name: TokenFindBySecret
--- Revoked tokens are found too, so that their callers learn why they are refused.
-select * from baton.api_tokens where secret_sha256 = $1;
+-- Revoked and expired tokens are found too, so that their callers learn why they are refused.
+-- expires_in_ms is measured on database time, so a broker whose clock is off still ends the
+-- token on time (it counts the remainder down on its own clock while the lookup is cached).
+select *, extract(epoch from expire_time - now()) * 1000 as expires_in_ms
+from baton.api_tokens where secret_sha256 = $1;
 
 -- name: TokenRevoke
 -- Revokes a token and tells every replica at once (baton_tokens, payload the id), so streams
