@@ -27,12 +27,27 @@ export interface ServerConfig {
   maxHeaderBytes: number;
   /** Most jobs waiting in one queue before EnqueueJob(s) is refused; 0 means no limit. */
   maxQueueDepth: number;
+  /** What one worker stream may ask of the broker. */
+  stream: StreamLimits;
   auth: AuthConfig;
   /** Serve TLS (and mutual TLS with a client CA); undefined serves plaintext (h2c). */
   tls: TlsConfig | undefined;
   /** Job spans (the outbox relay) and live RPC spans; see README "Tracing job chains in Jaeger". */
   tracing: TracingConfig;
   broker: BrokerConfig;
+}
+
+export interface StreamLimits {
+  /** Most queues one hello may name. */
+  maxQueues: number;
+  /** Most continue_with entries in one ack. */
+  maxContinuations: number;
+  /** Most bytes (UTF-8) of a nack's error text. */
+  maxErrorBytes: number;
+  /** Most bytes (UTF-8) of a progress message. */
+  maxProgressBytes: number;
+  /** Deliveries stop while more than this many bytes wait for a stream that does not read. */
+  maxBufferedBytes: number;
 }
 
 export interface TracingConfig {
@@ -144,6 +159,11 @@ export const settings = {
   maxHeaders: int("BATON_MAX_HEADERS", 64, "most headers on one job"),
   maxHeaderBytes: int("BATON_MAX_HEADER_BYTES", 16 * 1024, "most bytes of one job's header names and values"),
   maxQueueDepth: int("BATON_MAX_QUEUE_DEPTH", 0, "most jobs waiting in one queue before enqueues are refused; 0: no limit", 0),
+  maxQueuesPerStream: int("BATON_MAX_QUEUES_PER_STREAM", 100, "most queues one worker stream may take jobs from"),
+  maxContinuations: int("BATON_MAX_CONTINUATIONS", 1000, "most continue_with entries in one ack"),
+  maxErrorBytes: int("BATON_MAX_ERROR_BYTES", 16 * 1024, "most bytes (UTF-8) of a nack's error text"),
+  maxProgressBytes: int("BATON_MAX_PROGRESS_BYTES", 4 * 1024, "most bytes (UTF-8) of a progress message"),
+  maxStreamBufferBytes: int("BATON_MAX_STREAM_BUFFER_BYTES", 8 * 1024 * 1024, "deliveries to a stream pause while this many bytes wait unread"),
   auth: authMode("BATON_AUTH", "on, off, or auto: on with a database URL, off on the embedded PostgreSQL"),
   authCacheSeconds: seconds("BATON_AUTH_CACHE_SECONDS", 5, "how long a token lookup is trusted; open streams are re-checked as often"),
   tokenRateLimit: int("BATON_TOKEN_RATE_LIMIT", 1000, "requests per second per API token on each replica; 0: no limit", 0),
@@ -189,6 +209,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     maxHeaders: v.maxHeaders,
     maxHeaderBytes: v.maxHeaderBytes,
     maxQueueDepth: v.maxQueueDepth,
+    stream: {
+      maxQueues: v.maxQueuesPerStream,
+      maxContinuations: v.maxContinuations,
+      maxErrorBytes: v.maxErrorBytes,
+      maxProgressBytes: v.maxProgressBytes,
+      maxBufferedBytes: v.maxStreamBufferBytes,
+    },
     auth: {
       // The embedded PostgreSQL is for development on one machine; anything pointed at a real
       // database is a deployment, and deployments are closed unless told otherwise.

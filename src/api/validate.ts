@@ -129,6 +129,22 @@ function validateHeaders(headers: Record<string, string>, limits: EnqueueLimits,
   }
 }
 
+/**
+ * Longest retry_delay a nack may ask for. Beyond it the run time leaves what PostgreSQL can
+ * represent (2^62 s failed the whole batch of nacks), and a year is already "never" for a retry.
+ */
+export const MAX_RETRY_DELAY_SECONDS = 365 * 24 * 3600;
+
+/** A nack's retry_delay as seconds; `undefined` when unset (the backoff applies). */
+export function validateRetryDelay(duration: Duration | undefined, field: string): number | undefined {
+  if (!duration) return undefined;
+  const ms = durationMs(duration);
+  if (!(ms >= 0 && ms <= MAX_RETRY_DELAY_SECONDS * 1000)) {
+    throw invalidArgument(`${field} must be between 0 and ${MAX_RETRY_DELAY_SECONDS} seconds (365 days)`);
+  }
+  return ms / 1000;
+}
+
 /** A Duration field as seconds; `undefined` when unset. Rejects zero and negative values. */
 export function positiveSeconds(duration: Duration | undefined, field: string): number | undefined {
   if (!duration) return undefined;

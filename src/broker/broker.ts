@@ -211,6 +211,15 @@ export class Broker {
     return this.waiter.wait(id, timeoutMs, wholeChain);
   }
 
+  /**
+   * The lease a stream on these queues gets, for welcome: the shortest of their lease_duration
+   * settings (the broker's default for queues that set none). A worker that plans by it never
+   * believes a lease outlives the broker's renewals by more than it does.
+   */
+  leaseSecondsFor(queues: readonly string[]): number {
+    return Math.min(...queues.map((queue) => this.settings.get(queue)?.leaseSeconds ?? this.options.config.leaseSeconds));
+  }
+
   /** Opens a worker session, first adopting the leases it resumes. */
   async openSession(params: OpenSessionParams): Promise<OpenedSession> {
     const { resume, ...init } = params;
@@ -284,6 +293,18 @@ export class Broker {
   nack(session: Session, failure: Failure): void {
     this.completer.fail(session, failure);
     this.finished(session, failure);
+  }
+
+  /**
+   * An ack or nack refused before it was written (see worker-service): the lease is no longer
+   * renewed, so the job runs again once it expires, and the slot takes the next job.
+   */
+  refuse(session: Session, lease: LeaseRef, reason: string): void {
+    if (session.holds(lease)) {
+      session.forget(lease.jobId);
+      this.dispatcher.creditFreedOn(session.queues);
+    }
+    session.sink.settled(lease.jobId, false, reason);
   }
 
   /** The worker is done with a job: its slot takes the next one while the settlement is written. */

@@ -76,7 +76,7 @@ export async function startServer(config: ServerConfig & { databaseUrl: string }
     readMaxBytes: Math.max(4 * 1024 * 1024, config.maxPayloadBytes * 2 + 64 * 1024),
     routes(router) {
       router.service(JobService, createJobService({ broker, db, limits }));
-      router.service(WorkerService, createWorkerService({ broker, db, log, limits, helloTimeoutMs: 10_000, maxResumeGraceMs: config.maxResumeGraceMs }));
+      router.service(WorkerService, createWorkerService({ broker, db, log, limits, stream: config.stream, helloTimeoutMs: 10_000, maxResumeGraceMs: config.maxResumeGraceMs }));
       router.service(QueueService, createQueueService(db));
       router.service(ScheduleService, createScheduleService({ db, limits }));
       router.service(Health, createHealthService(health));
