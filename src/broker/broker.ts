@@ -281,7 +281,7 @@ export class Broker {
 
   grantCredit(session: Session, n: number): void {
     session.grantCredit(n);
-    this.dispatcher.creditFreedOn(session.queues);
+    this.dispatcher.creditFreed(session);
   }
 
   ack(session: Session, lease: LeaseRef, result: Uint8Array, continueWith: NewJob[]): void {
@@ -302,7 +302,7 @@ export class Broker {
   refuse(session: Session, lease: LeaseRef, reason: string): void {
     if (session.holds(lease)) {
       session.forget(lease.jobId);
-      this.dispatcher.creditFreedOn(session.queues);
+      this.dispatcher.creditFreed(session);
     }
     session.sink.settled(lease.jobId, false, reason);
   }
@@ -310,7 +310,7 @@ export class Broker {
   /** The worker is done with a job: its slot takes the next one while the settlement is written. */
   private finished(session: Session, lease: LeaseRef): void {
     session.settle(lease);
-    this.dispatcher.creditFreedOn(session.queues);
+    this.dispatcher.creditFreed(session);
   }
 
   reportProgress(session: Session, update: ProgressUpdate): void {
