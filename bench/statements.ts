@@ -38,7 +38,7 @@ try {
       await jobInsertMany(db, jobs);
       const insert = performance.now() - t;
       t = performance.now();
-      const { jobs: claimed } = await jobClaim(db, { queue: "stmt", limit: BATCH, leaseSeconds: 30, owner: "bench" });
+      const { jobs: claimed } = await jobClaim(db, { queues: ["stmt"], limit: BATCH, leaseSeconds: 30, owner: "bench" });
       const claim = performance.now() - t;
       t = performance.now();
       await jobAckMany(db, claimed.map((j) => ({ jobId: j.id, leaseToken: j.lease_token!, result: new Uint8Array() })));

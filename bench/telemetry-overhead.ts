@@ -98,7 +98,7 @@ async function lifecycle(db: Database): Promise<Record<string, number[]>> {
     await timed("insert", () => jobInsertMany(db, Array.from({ length: BATCH }, () => ({ queue: "bench", payload, headers: {}, priority: 0 }))));
   }
   for (;;) {
-    const { jobs } = await timed("claim", () => jobClaim(db, { queue: "bench", limit: BATCH, leaseSeconds: 30, owner: "bench" }));
+    const { jobs } = await timed("claim", () => jobClaim(db, { queues: ["bench"], limit: BATCH, leaseSeconds: 30, owner: "bench" }));
     if (jobs.length === 0) break;
     await timed("ack", () => jobAckMany(db, jobs.map((j) => ({ jobId: j.id, leaseToken: j.lease_token!, result: new Uint8Array() }))));
   }

@@ -36,6 +36,8 @@ export interface ServerConfig {
   maxQueueDepth: number;
   /** How the port guards itself against clients that connect and say nothing. */
   connections: ConnectionLimits;
+  /** What one worker stream may ask of the broker. */
+  stream: StreamLimits;
   auth: AuthConfig;
   /** Serve TLS (and mutual TLS with a client CA); undefined serves plaintext (h2c). */
   tls: TlsConfig | undefined;
@@ -51,6 +53,19 @@ export interface DatabaseConfig {
   healthIntervalMs: number;
   /** How long serve and migrate wait for an unanswering database or a held migration lock. */
   startupTimeoutMs: number;
+}
+
+export interface StreamLimits {
+  /** Most queues one hello may name. */
+  maxQueues: number;
+  /** Most continue_with entries in one ack. */
+  maxContinuations: number;
+  /** Most bytes (UTF-8) of a nack's error text. */
+  maxErrorBytes: number;
+  /** Most bytes (UTF-8) of a progress message. */
+  maxProgressBytes: number;
+  /** Deliveries stop while more than this many bytes wait for a stream that does not read. */
+  maxBufferedBytes: number;
 }
 
 export interface TracingConfig {
@@ -186,6 +201,11 @@ export const settings = {
   maxQueueDepth: int("BATON_MAX_QUEUE_DEPTH", 0, "most jobs waiting in one queue before enqueues are refused; 0: no limit", 0),
   handshakeTimeoutSeconds: seconds("BATON_HANDSHAKE_TIMEOUT_SECONDS", 5, "how long a new connection may take to send its first request (or HTTP/2 preface, or TLS handshake)"),
   maxConnections: int("BATON_MAX_CONNECTIONS", 1000, "connections held at once; keep it below the open-file limit (ulimit -n). Beyond it only /healthz is answered"),
+  maxQueuesPerStream: int("BATON_MAX_QUEUES_PER_STREAM", 100, "most queues one worker stream may take jobs from"),
+  maxContinuations: int("BATON_MAX_CONTINUATIONS", 1000, "most continue_with entries in one ack"),
+  maxErrorBytes: int("BATON_MAX_ERROR_BYTES", 16 * 1024, "most bytes (UTF-8) of a nack's error text"),
+  maxProgressBytes: int("BATON_MAX_PROGRESS_BYTES", 4 * 1024, "most bytes (UTF-8) of a progress message"),
+  maxStreamBufferBytes: int("BATON_MAX_STREAM_BUFFER_BYTES", 8 * 1024 * 1024, "deliveries to a stream pause while this many bytes wait unread"),
   auth: authMode("BATON_AUTH", "on, off, or auto: on with a database URL, off on the embedded PostgreSQL"),
   authCacheSeconds: seconds("BATON_AUTH_CACHE_SECONDS", 5, "how long a token lookup is trusted; open streams are re-checked as often"),
   authFailureLimit: int("BATON_AUTH_FAILURE_LIMIT", 20, "failed token lookups per client address and window before its unknown tokens are refused unchecked; 0: no limit", 0),
@@ -251,6 +271,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     maxHeaderBytes: v.maxHeaderBytes,
     maxQueueDepth: v.maxQueueDepth,
     connections: { handshakeTimeoutMs: v.handshakeTimeoutSeconds * 1000, maxConnections: v.maxConnections },
+    stream: {
+      maxQueues: v.maxQueuesPerStream,
+      maxContinuations: v.maxContinuations,
+      maxErrorBytes: v.maxErrorBytes,
+      maxProgressBytes: v.maxProgressBytes,
+      maxBufferedBytes: v.maxStreamBufferBytes,
+    },
     auth: {
       // The embedded PostgreSQL is for development on one machine; anything pointed at a real
       // database is a deployment, and deployments are closed unless told otherwise.

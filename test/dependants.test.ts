@@ -30,7 +30,7 @@ afterAll(() => db?.close());
 /** Blockers leased to "test", and a dependant of all of them. */
 async function fanIn(queue: string, blockerCount: number) {
   await jobInsertMany(db, Array.from({ length: blockerCount }, () => job(`${queue}-blocker`)));
-  const { jobs: leased } = await jobClaim(db, { queue: `${queue}-blocker`, limit: blockerCount, leaseSeconds: 600, owner: "test" });
+  const { jobs: leased } = await jobClaim(db, { queues: [`${queue}-blocker`], limit: blockerCount, leaseSeconds: 600, owner: "test" });
   expect(leased).toHaveLength(blockerCount);
   const [dependant] = await db.transaction((tx) => jobInsertWithDependencies(tx, [job(queue, { dependsOn: leased.map((b) => b.id) })], 25));
   expect(dependant!.job.state).toBe("blocked");

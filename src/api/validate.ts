@@ -159,6 +159,22 @@ export function durationSeconds(duration: Duration, field: string): number {
   return value;
 }
 
+/**
+ * Longest retry_delay a nack may ask for. Beyond it the run time leaves what PostgreSQL can
+ * represent (2^62 s failed the whole batch of nacks), and a year is already "never" for a retry.
+ */
+export const MAX_RETRY_DELAY_SECONDS = 365 * 24 * 3600;
+
+/** A nack's retry_delay as seconds; `undefined` when unset (the backoff applies). */
+export function validateRetryDelay(duration: Duration | undefined, field: string): number | undefined {
+  if (!duration) return undefined;
+  const seconds = durationSeconds(duration, field);
+  if (seconds < 0 || seconds > MAX_RETRY_DELAY_SECONDS) {
+    throw invalidArgument(`${field} must be between 0 and ${MAX_RETRY_DELAY_SECONDS} seconds (365 days)`);
+  }
+  return seconds;
+}
+
 /** A Duration field as seconds; `undefined` when unset. Rejects zero and negative values. */
 export function positiveSeconds(duration: Duration | undefined, field: string): number | undefined {
   if (!duration) return undefined;

@@ -15,19 +15,29 @@ import type { Database } from "../store/database.js";
 import { workerList } from "../store/workers.js";
 import type { Session, SessionSink } from "../broker/session.js";
 import { BatonError, invalidArgument } from "../errors.js";
+import type { StreamLimits } from "../config.js";
 import type { Logger } from "../telemetry/log.js";
 import { deliveryTraceparent } from "../telemetry/trace-context.js";
 import { AsyncQueue } from "../util/async-queue.js";
 import { mapStreamErrors, toConnectError } from "./error-mapping.js";
 import { jobToProto } from "./job-mapper.js";
 import { visibleQueues } from "./visibility.js";
-import { type EnqueueLimits, validateEnqueue, validateJobId, validateLeaseToken, validateQueueName } from "./validate.js";
+import {
+  type EnqueueLimits,
+  validateEnqueue,
+  validateJobId,
+  validateLeaseToken,
+  validateQueueName,
+  validateRetryDelay,
+  validateText,
+} from "./validate.js";
 
 export interface WorkerServiceDeps {
   broker: Broker;
   db: Database;
   log: Logger;
   limits: EnqueueLimits & { maxInFlight: number };
+  stream: StreamLimits;
   /** How long a new stream may take to send hello. */
   helloTimeoutMs: number;
   /** Longest resume grace a worker may ask for. */
@@ -79,7 +89,7 @@ async function* subscribe(
 ): AsyncGenerator<SubscribeResponse> {
   const { broker, log } = deps;
   const iterator = requests[Symbol.asyncIterator]();
-  const hello = validateHello(await firstMessage(iterator, deps.helloTimeoutMs), deps.limits.maxInFlight);
+  const hello = validateHello(await firstMessage(iterator, deps.helloTimeoutMs), deps.limits.maxInFlight, deps.stream.maxQueues);
   const outbox = new AsyncQueue<SubscribeResponse>();
   let closeError: ConnectError | undefined;
   const { session, resumed } = await broker.openSession({
@@ -106,7 +116,7 @@ async function* subscribe(
     create(SubscribeResponseSchema, {
       message: {
         case: "welcome",
-        value: { sessionId: session.id, leaseDuration: durationFromMs(broker.config.leaseSeconds * 1000), resumed },
+        value: { sessionId: session.id, leaseDuration: durationFromMs(broker.leaseSecondsFor(hello.queues) * 1000), resumed },
       },
     }),
   );
@@ -163,13 +173,18 @@ async function firstMessage(iterator: AsyncIterator<SubscribeRequest>, timeoutMs
   }
 }
 
-function validateHello(request: SubscribeRequest, maxInFlightLimit: number): Hello {
+function validateHello(request: SubscribeRequest, maxInFlightLimit: number, maxQueues: number): Hello {
   if (request.message.case !== "hello") {
     throw invalidArgument(`the first message of Subscribe must be hello, not ${request.message.case ?? "an empty message"}`);
   }
   const hello = request.message.value;
-  if (hello.workerId.length > 256) throw invalidArgument("hello.worker_id is longer than 256 characters");
+  // The worker registry stores it; a NUL there once failed the write every lease renewal shared.
+  validateText(hello.workerId, "hello.worker_id", 256);
   if (hello.queues.length === 0) throw invalidArgument("hello.queues must name at least one queue");
+  // Every queue of a stream costs a claim candidate and a wakeup route: bounded before any is looked at.
+  if (hello.queues.length > maxQueues) {
+    throw invalidArgument(`hello.queues names ${hello.queues.length} queues; the limit is ${maxQueues} (BATON_MAX_QUEUES_PER_STREAM)`);
+  }
   hello.queues.forEach((queue, i) => validateQueueName(queue, `hello.queues[${i}]`));
   if (hello.maxInFlight < 1 || hello.maxInFlight > maxInFlightLimit) {
     throw invalidArgument(`hello.max_in_flight must be between 1 and ${maxInFlightLimit}`);
@@ -189,36 +204,51 @@ function handleRequest(deps: WorkerServiceDeps, session: Session, request: Subsc
     case "ack": {
       const lease = leaseOf(session, message.value);
       if (!lease) return;
-      let continueWith;
+      const { continueWith } = message.value;
+      let continuations;
       try {
-        continueWith = message.value.continueWith.map((job, i) => ({
-          ...validateEnqueue(job, deps.limits, `ack.continue_with[${i}]`),
-          parentId: lease.jobId,
-        }));
+        if (continueWith.length > deps.stream.maxContinuations) {
+          throw invalidArgument(
+            `ack.continue_with has ${continueWith.length} entries; the limit is ${deps.stream.maxContinuations} (BATON_MAX_CONTINUATIONS)`,
+          );
+        }
+        continuations = continueWith.map((job, i) => ({ ...validateEnqueue(job, deps.limits, `ack.continue_with[${i}]`), parentId: lease.jobId }));
       } catch (error) {
-        session.sink.settled(lease.jobId, false, (error as Error).message);
+        refuse(broker, session, lease, error);
         return;
       }
-      broker.ack(session, lease, message.value.result, continueWith);
+      broker.ack(session, lease, message.value.result, continuations);
       return;
     }
     case "nack": {
       const lease = leaseOf(session, message.value);
       if (!lease) return;
       const nack = message.value;
-      broker.nack(session, {
-        ...lease,
-        error: nack.error,
-        retryDelaySeconds: nack.retryDelay ? Math.max(0, durationMs(nack.retryDelay)) / 1000 : undefined,
-        deadLetter: nack.deadLetter,
-      });
+      // Checked before the nack joins a batch: one bad nack must not fail the others written with it.
+      let error, retryDelaySeconds;
+      try {
+        error = validateText(nack.error, "nack.error", deps.stream.maxErrorBytes);
+        retryDelaySeconds = validateRetryDelay(nack.retryDelay, "nack.retry_delay");
+      } catch (refusal) {
+        refuse(broker, session, lease, refusal);
+        return;
+      }
+      broker.nack(session, { ...lease, error, retryDelaySeconds, deadLetter: nack.deadLetter });
       return;
     }
     case "progress": {
       const lease = leaseOf(session, message.value);
       if (!lease) return;
+      let text;
+      try {
+        text = validateText(message.value.message, "progress.message", deps.stream.maxProgressBytes);
+      } catch (error) {
+        // Progress is advisory: the job keeps running and its lease stays held.
+        session.sink.settled(lease.jobId, false, (error as Error).message);
+        return;
+      }
       const percent = Math.min(100, Math.max(0, message.value.percent));
-      broker.reportProgress(session, { ...lease, percent, message: message.value.message.slice(0, 1000) });
+      broker.reportProgress(session, { ...lease, percent, message: text });
       return;
     }
     case "pong":
@@ -241,6 +271,17 @@ function leaseOf(session: Session, message: { jobId: string; leaseToken: string 
     session.sink.settled(message.jobId, false, (error as Error).message);
     return undefined;
   }
+}
+
+/**
+ * Refuses an ack or nack for what it carries (text the database cannot store, a bad
+ * continuation, a retry delay out of range): settled(ok=false) says why and nothing is written.
+ * Stock clients forget a job once it is settled, so the broker stops renewing its lease too:
+ * the job runs again when the lease expires, rather than staying leased while the stream lives.
+ */
+function refuse(broker: Broker, session: Session, lease: { jobId: string; leaseToken: string }, error: unknown): void {
+  if (!(error instanceof BatonError)) throw error;
+  broker.refuse(session, lease, error.message);
 }
 
 function createSink(outbox: AsyncQueue<SubscribeResponse>, close: (reason: string) => void, log: Logger): SessionSink {

@@ -226,6 +226,15 @@ export class Broker {
     return this.waiter.wait(id, timeoutMs, wholeChain);
   }
 
+  /**
+   * The lease a stream on these queues gets, for welcome: the shortest of their lease_duration
+   * settings (the broker's default for queues that set none). A worker that plans by it never
+   * believes a lease outlives the broker's renewals by more than it does.
+   */
+  leaseSecondsFor(queues: readonly string[]): number {
+    return Math.min(...queues.map((queue) => this.settings.get(queue)?.leaseSeconds ?? this.options.config.leaseSeconds));
+  }
+
   /** Opens a worker session, first adopting the leases it resumes. */
   async openSession(params: OpenSessionParams): Promise<OpenedSession> {
     const { resume, ...init } = params;
@@ -287,7 +296,7 @@ export class Broker {
 
   grantCredit(session: Session, n: number): void {
     session.grantCredit(n);
-    this.dispatcher.creditFreedOn(session.queues);
+    this.dispatcher.creditFreed(session);
   }
 
   ack(session: Session, lease: LeaseRef, result: Uint8Array, continueWith: NewJob[]): void {
@@ -301,10 +310,22 @@ export class Broker {
     this.finished(session, failure);
   }
 
+  /**
+   * An ack or nack refused before it was written (see worker-service): the lease is no longer
+   * renewed, so the job runs again once it expires, and the slot takes the next job.
+   */
+  refuse(session: Session, lease: LeaseRef, reason: string): void {
+    if (session.holds(lease)) {
+      session.forget(lease.jobId);
+      this.dispatcher.creditFreed(session);
+    }
+    session.sink.settled(lease.jobId, false, reason);
+  }
+
   /** The worker is done with a job: its slot takes the next one while the settlement is written. */
   private finished(session: Session, lease: LeaseRef): void {
     session.settle(lease);
-    this.dispatcher.creditFreedOn(session.queues);
+    this.dispatcher.creditFreed(session);
   }
 
   reportProgress(session: Session, update: ProgressUpdate): void {

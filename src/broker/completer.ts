@@ -1,3 +1,4 @@
+import { BatonError } from "../errors.js";
 import type { Database } from "../store/database.js";
 import { type NewJob, leaseKey } from "../store/job-record.js";
 import {
@@ -80,30 +81,61 @@ export class Completer {
     await Promise.all([this.acks.drain(), this.failures.drain(), this.progress.drain(), ...this.inFlight]);
   }
 
-  private async settleAcks(acks: Pending<Ack>[]): Promise<void> {
-    try {
-      const { settled, queues } = await jobAckMany(this.options.db, acks.map((a) => a.item));
+  private settleAcks(acks: Pending<Ack>[]): Promise<void> {
+    return this.settleBatch(acks, async (items) => {
+      const { settled, queues } = await jobAckMany(this.options.db, items);
       this.options.onJobsSettled(queues);
-      await this.answer(acks, settled);
-    } catch (error) {
-      this.failAll(acks, error);
-    }
+      return settled;
+    });
   }
 
-  private async settleFailures(nacks: Pending<Failure>[]): Promise<void> {
-    try {
-      const outcomes = await jobFailMany(this.options.db, nacks.map((n) => n.item), this.options.retryPolicy);
+  private settleFailures(nacks: Pending<Failure>[]): Promise<void> {
+    return this.settleBatch(nacks, async (items) => {
+      const outcomes = await jobFailMany(this.options.db, items, this.options.retryPolicy);
       this.options.onJobsSettled(outcomes.map((o) => o.queue));
       const runnable = outcomes.filter((o) => o.state === "available").map((o) => o.queue);
       if (runnable.length > 0) this.options.onJobsRunnable(runnable);
-      await this.answer(nacks, new Set(outcomes.map((o) => leaseKey({ jobId: o.id, leaseToken: o.lease_token }))));
+      return new Set(outcomes.map((o) => leaseKey({ jobId: o.id, leaseToken: o.lease_token })));
+    });
+  }
+
+  /**
+   * Writes a batch in one statement (`write` returns the leaseKeys it settled). Settlements are
+   * validated before they are batched, but should the database still refuse the statement for
+   * what it carries, its members are written one by one: only the bad one is refused, with the
+   * reason, and the others it was coalesced with are settled. Any other failure (the database
+   * is unreachable) fails the batch, as retrying each member would fail the same way.
+   */
+  private async settleBatch<T extends Ack | Failure>(pending: Pending<T>[], write: (items: T[]) => Promise<Set<string>>): Promise<void> {
+    let settled: Set<string>;
+    let written = pending;
+    try {
+      settled = await write(pending.map((p) => p.item));
     } catch (error) {
-      this.failAll(nacks, error);
+      if (!refusedForContent(error)) return this.failAll(pending, error);
+      if (pending.length === 1) return this.refuse(pending[0]!, refusal(error));
+      this.options.log.warn("a settlement batch was refused; writing its members one by one", { error, count: pending.length });
+      settled = new Set();
+      written = [];
+      for (const member of pending) {
+        try {
+          for (const key of await write([member.item])) settled.add(key);
+          written.push(member);
+        } catch (memberError) {
+          if (refusedForContent(memberError)) this.refuse(member, refusal(memberError));
+          else this.failAll([member], memberError);
+        }
+      }
+    }
+    try {
+      await this.answer(written, settled);
+    } catch (error) {
+      this.failAll(written, error);
     }
   }
 
   private async settleAckWithContinuation(session: Session, ack: AckWithContinuation): Promise<void> {
-    const pending = [{ session, item: ack }];
+    const pending = { session, item: ack };
     try {
       const { settled, queues } = await this.options.db.transaction(async (tx) => {
         const done = await jobAckMany(tx, [ack]);
@@ -117,9 +149,12 @@ export class Completer {
       });
       this.options.onJobsSettled(queues);
       if (settled.size === 1) this.options.onJobsRunnable(ack.continueWith.map((job) => job.queue));
-      await this.answer(pending, settled);
+      await this.answer([pending], settled);
     } catch (error) {
-      this.failAll(pending, error);
+      // A continuation the database refuses (a blocker that does not exist, a value it cannot
+      // store) is this ack's own fault: say why instead of "could not be written".
+      if (refusedForContent(error)) this.refuse(pending, `ack.continue_with: ${refusal(error)}`);
+      else this.failAll([pending], error);
     }
   }
 
@@ -146,6 +181,15 @@ export class Completer {
     }
   }
 
+  /**
+   * A settlement refused for what it carries: nothing was written. As for failAll, the lease
+   * is no longer renewed, so the job runs again once it expires.
+   */
+  private refuse({ session, item }: Pending<Ack | Failure>, reason: string): void {
+    if (session.holds(item)) session.forget(item.jobId);
+    session.sink.settled(item.jobId, false, reason);
+  }
+
   private failAll(pending: Pending<Ack | Failure>[], error: unknown): void {
     this.options.log.error("settling failed", { error, count: pending.length });
     // Nothing was written. The lease is no longer renewed, so it expires and the job runs
@@ -155,4 +199,23 @@ export class Completer {
       session.sink.settled(item.jobId, false, "settlement could not be written; the job will be retried");
     }
   }
+}
+
+/**
+ * SQLSTATE classes of a statement refused for the data it carries: data exceptions (22: a NUL
+ * byte, a value out of range), integrity violations (23), program limits (54). Retrying the
+ * same data fails the same way; other errors (connections, timeouts) say nothing of the data.
+ */
+const CONTENT_SQLSTATE = /^(22|23|54)/;
+
+function refusedForContent(error: unknown): boolean {
+  if (error instanceof BatonError) return true;
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return typeof code === "string" && CONTENT_SQLSTATE.test(code);
+}
+
+/** Why a settlement was refused, without SQL text. */
+function refusal(error: unknown): string {
+  if (error instanceof BatonError) return error.message;
+  return `refused by the database (SQLSTATE ${(error as { code: string }).code})`;
 }

@@ -19,80 +19,119 @@ export interface DispatcherOptions {
 }
 
 /**
- * Turns wakeups and free credit into batched claims. For each queue it claims, in one
- * statement, as many jobs as all streams on that queue can take, then spreads them over those
- * streams. At most one claim per queue is in flight; a wakeup during a claim runs another
- * right after. Credit is reserved before a claim so two queues sharing a stream never
- * over-deliver to it.
+ * The streams that take jobs from exactly the same queues: the unit of a claim. A stream on
+ * one queue shares its group with every other stream on that queue, as before; a stream on
+ * several queues is served by one claim across them, so priority and turns apply across its
+ * queues rather than queue by queue.
+ */
+interface Group {
+  key: string;
+  /** Sorted, so that [a, b] and [b, a] are one group. */
+  queues: string[];
+  sessions: Set<Session>;
+  /** Jobs claimed so far: where the queues' turns start next time (round-robin). */
+  turn: number;
+}
+
+/**
+ * Turns wakeups and free credit into batched claims. Streams are grouped by their set of
+ * queues; for each group it claims, in one statement, as many jobs as its streams can take,
+ * then spreads them over those streams. At most one claim per group is in flight; a wakeup
+ * during a claim runs another right after. A stream belongs to one group, so its credit is
+ * never reserved by two claims at once.
+ *
+ * Fairness across the queues of a stream: one claim takes the most urgent jobs of all of them
+ * (lower priority first); among equal priorities the queues take turns, and the first turn
+ * rotates from claim to claim, so a backlog on one queue never starves another (JobClaim).
+ * Limited queues (concurrency, rate or fairness limit) need their own locked claim each; they
+ * take turns with the group's other queues claim by claim (priority is honoured within each).
  */
 export class Dispatcher {
-  private readonly sessionsByQueue = new Map<string, Set<Session>>();
-  private readonly dirty = new Set<string>();
-  private readonly claiming = new Set<string>();
-  /** Queues that found no free credit because claims of other queues had reserved it. */
-  private readonly deferred = new Set<string>();
+  private readonly groups = new Map<string, Group>();
+  private readonly groupsByQueue = new Map<string, Set<Group>>();
+  private readonly dirty = new Set<Group>();
+  private readonly claiming = new Set<Group>();
   /**
-   * Queues whose last claim left free credit unused: no due job was waiting. A new job there
+   * Groups whose last claim left free credit unused: no due job was waiting. A new job there
    * can be handed to a waiting stream at insert, skipping the wakeup and the claim. Anything
    * that may add claimable jobs (a notification, a due timer, a retry) clears the mark.
    */
-  private readonly drained = new Set<string>();
+  private readonly drained = new Set<Group>();
   private pumpScheduled = false;
   private stopped = false;
-  /** When each queue's next delayed job is due; one shared timer serves them all. */
-  private readonly dueTimes = new Map<string, number>();
+  /** When each group's next delayed job is due; one shared timer serves them all. */
+  private readonly dueTimes = new Map<Group, number>();
   private dueTimer: NodeJS.Timeout | undefined;
   private dueTimerAt = Infinity;
+  private readonly groupOf = new WeakMap<Session, Group>();
 
   constructor(private readonly options: DispatcherOptions) {}
 
   add(session: Session): void {
-    for (const queue of session.queues) {
-      let sessions = this.sessionsByQueue.get(queue);
-      if (!sessions) this.sessionsByQueue.set(queue, (sessions = new Set()));
-      sessions.add(session);
+    const queues = [...new Set(session.queues)].sort();
+    const key = queues.join(" ");
+    let group = this.groups.get(key);
+    if (!group) {
+      group = { key, queues, sessions: new Set(), turn: 0 };
+      this.groups.set(key, group);
+      for (const queue of queues) {
+        let groups = this.groupsByQueue.get(queue);
+        if (!groups) this.groupsByQueue.set(queue, (groups = new Set()));
+        groups.add(group);
+      }
     }
-    this.wakeQueues(session.queues);
+    group.sessions.add(session);
+    this.groupOf.set(session, group);
+    this.drained.delete(group);
+    this.markDirty(group);
   }
 
   remove(session: Session): void {
-    for (const queue of session.queues) {
-      const sessions = this.sessionsByQueue.get(queue);
-      sessions?.delete(session);
-      if (sessions?.size === 0) {
-        this.sessionsByQueue.delete(queue);
-        this.dueTimes.delete(queue);
-        this.drained.delete(queue);
-      }
+    const group = this.groupOf.get(session);
+    if (!group) return;
+    group.sessions.delete(session);
+    if (group.sessions.size > 0) return;
+    this.groups.delete(group.key);
+    for (const queue of group.queues) {
+      const groups = this.groupsByQueue.get(queue);
+      groups?.delete(group);
+      if (groups?.size === 0) this.groupsByQueue.delete(queue);
     }
+    this.dueTimes.delete(group);
+    this.drained.delete(group);
+    this.dirty.delete(group);
   }
 
   /** A queue may have claimable jobs (notification, released jobs, retries). */
   wake(queue: string): void {
-    this.drained.delete(queue);
-    this.creditFreed(queue);
+    for (const group of this.groupsByQueue.get(queue) ?? []) {
+      this.drained.delete(group);
+      this.markDirty(group);
+    }
   }
 
   wakeQueues(queues: Iterable<string>): void {
     for (const queue of queues) this.wake(queue);
   }
 
-  /** Streams on these queues can take more: claim if jobs are waiting. */
-  creditFreedOn(queues: Iterable<string>): void {
-    for (const queue of queues) this.creditFreed(queue);
+  /** The stream can take more: claim if jobs are waiting. */
+  creditFreed(session: Session): void {
+    const group = this.groupOf.get(session);
+    if (group) this.markDirty(group);
   }
 
-  private creditFreed(queue: string): void {
-    if (this.stopped || !this.sessionsByQueue.has(queue)) return;
-    this.dirty.add(queue);
+  private markDirty(group: Group): void {
+    if (this.stopped || !this.groups.has(group.key)) return;
+    this.dirty.add(group);
     this.schedulePump();
   }
 
   /**
    * Picks the new jobs that can go straight to a waiting stream: due now, plain (no
-   * dependencies, no dedup_key), on a drained, unlimited queue with free credit on this
-   * replica. Credit is reserved until `completeHandoff`; the insert itself decides, by the
-   * database's view of the queue, which jobs it leases.
+   * dependencies, no dedup_key), on an unlimited queue, for a stream whose group is drained
+   * (none of its queues had a due job left) and has free credit on this replica. Credit is
+   * reserved until `completeHandoff`; the insert itself decides, by the database's view of
+   * the queue, which jobs it leases.
    */
   offerHandoff(jobs: NewJob[], owner: string): { handoff: Handoff; takers: (Session | undefined)[] } | undefined {
     if (this.stopped) return undefined;
@@ -112,12 +151,16 @@ export class Dispatcher {
     return { handoff: { jobs: takers.map(Boolean), owner, leaseSeconds: this.options.leaseSeconds }, takers };
   }
 
-  /** Streams of a drained, unlimited queue that could take a job now (last one first); none for other queues. */
+  /** Streams of drained groups on an unlimited queue that could take a job now (last one first). */
   private waitingSessions(queue: string): Session[] {
-    if (!this.drained.has(queue) || this.claiming.has(queue) || this.dirty.has(queue)) return [];
     const settings = this.options.settings.get(queue);
     if (settings?.paused || settings?.limited) return [];
-    return [...(this.sessionsByQueue.get(queue) ?? [])].filter((session) => session.freeCredit > 0).reverse();
+    const sessions: Session[] = [];
+    for (const group of this.groupsByQueue.get(queue) ?? []) {
+      if (!this.drained.has(group) || this.claiming.has(group) || this.dirty.has(group)) continue;
+      for (const session of group.sessions) if (session.freeCredit > 0) sessions.push(session);
+    }
+    return sessions.reverse();
   }
 
   /** Delivers the jobs the insert leased to their streams; `inserted` is undefined if it failed. */
@@ -152,7 +195,10 @@ export class Dispatcher {
 
   /** Fallback poll and reconnects: notifications may have been missed. */
   wakeAll(): void {
-    this.wakeQueues(this.sessionsByQueue.keys());
+    for (const group of this.groups.values()) {
+      this.drained.delete(group);
+      this.markDirty(group);
+    }
   }
 
   /** Stops claiming; sessions keep the jobs they have. */
@@ -167,65 +213,84 @@ export class Dispatcher {
     // Coalesces every wakeup of this turn of the event loop into one pass.
     setImmediate(() => {
       this.pumpScheduled = false;
-      for (const queue of [...this.dirty]) {
-        if (this.claiming.has(queue)) continue;
-        this.dirty.delete(queue);
-        void this.claimFor(queue);
+      for (const group of [...this.dirty]) {
+        if (this.claiming.has(group)) continue;
+        this.dirty.delete(group);
+        void this.claimFor(group);
       }
     });
   }
 
-  private async claimFor(queue: string): Promise<void> {
-    const settings = this.options.settings.get(queue);
-    // A paused queue is woken again by its resume notification.
-    if (settings?.paused) return;
-    const allocations = this.reserveCredit(queue);
+  private async claimFor(group: Group): Promise<void> {
+    const allocations = this.reserveCredit(group);
     const demand = allocations.reduce((sum, a) => sum + a.count, 0);
     if (demand === 0 || this.stopped) {
       this.release(allocations);
-      // Streams on several queues: the credit may come back unused when the other claim ends.
-      if (demand === 0 && [...(this.sessionsByQueue.get(queue) ?? [])].some((s) => s.reservedCredit > 0)) this.deferred.add(queue);
       return;
     }
-    this.claiming.add(queue);
+    this.claiming.add(group);
     let claimedAll = false;
     try {
-      const claim = settings?.limited ? jobClaimLimited : jobClaim;
-      const { jobs, nextDueTime, queueLimited } = await claim(this.options.db, {
-        queue,
-        limit: demand,
-        leaseSeconds: this.options.leaseSeconds,
-        owner: this.options.replicaId,
-      });
-      // Our settings were stale: the queue got a limit. Reload them and claim again.
-      if (queueLimited) void this.options.settings.refresh().then(() => this.wake(queue));
+      const { jobs, nextDueTime, queueLimited, rateLimited } = await this.claim(group, demand);
+      // Our settings were stale: a queue got a limit. Reload them and claim again.
+      if (queueLimited) void this.options.settings.refresh().then(() => this.markDirty(group));
       claimedAll = jobs.length === demand;
-      if (claimedAll) this.drained.delete(queue);
-      else this.drained.add(queue);
+      if (claimedAll) this.drained.delete(group);
+      else this.drained.add(group);
       await this.distribute(jobs, allocations);
       // Rate-limited: tokens refill with time, so look again when the next one is due.
-      const rateLimit = settings?.rateLimit;
-      const refill = rateLimit && !claimedAll ? new Date(Date.now() + Math.max(20, 1000 / rateLimit)) : null;
-      this.armDueTimer(queue, earliest(nextDueTime, refill));
+      const refill = rateLimited !== undefined && !claimedAll ? new Date(Date.now() + Math.max(20, 1000 / rateLimited)) : null;
+      this.armDueTimer(group, earliest(nextDueTime, refill));
     } catch (error) {
       this.release(allocations);
-      this.options.log.warn("claim failed", { queue, error });
+      this.options.log.warn("claim failed", { queues: group.queues, error });
       // The fallback poll retries; retrying at once would spin while the database is down.
       return;
     } finally {
-      this.claiming.delete(queue);
-      for (const waiting of this.deferred) this.dirty.add(waiting);
-      this.deferred.clear();
+      this.claiming.delete(group);
     }
     // A full batch suggests more jobs are waiting; new wakeups during the claim also re-run.
-    if (claimedAll) this.dirty.add(queue);
+    if (claimedAll) this.dirty.add(group);
     if (this.dirty.size > 0) this.schedulePump();
   }
 
-  private reserveCredit(queue: string): { session: Session; count: number }[] {
+  /**
+   * Claims up to `demand` jobs for a group. Its queues without limits go in one statement;
+   * each limited queue needs its own (under the queue's lock). The statements run in turn,
+   * the first rotating from claim to claim, until the demand is met.
+   */
+  private async claim(group: Group, demand: number) {
+    const { settings } = this.options;
+    const active = group.queues.filter((queue) => !settings.get(queue)?.paused);
+    const limited = active.filter((queue) => settings.get(queue)?.limited);
+    const plain = active.filter((queue) => !settings.get(queue)?.limited);
+    const parts: string[][] = [...(plain.length > 0 ? [plain] : []), ...limited.map((queue) => [queue])];
+    const start = group.turn % Math.max(1, parts.length);
+    const jobs: JobRecord[] = [];
+    let nextDueTime: Date | null = null;
+    let queueLimited = false;
+    let rateLimited: number | undefined;
+    for (const part of [...parts.slice(start), ...parts.slice(0, start)]) {
+      const common = { limit: demand - jobs.length, leaseSeconds: this.options.leaseSeconds, owner: this.options.replicaId };
+      const rateLimit = part === plain ? undefined : settings.get(part[0]!)?.rateLimit;
+      const result =
+        part === plain
+          ? await jobClaim(this.options.db, { ...common, queues: plain, first: group.turn % plain.length })
+          : await jobClaimLimited(this.options.db, { ...common, queue: part[0]! });
+      jobs.push(...result.jobs);
+      nextDueTime = earliest(nextDueTime, result.nextDueTime);
+      queueLimited ||= result.queueLimited;
+      if (rateLimit) rateLimited = Math.max(rateLimited ?? 0, rateLimit);
+      if (jobs.length === demand) break;
+    }
+    group.turn += Math.max(1, jobs.length);
+    return { jobs, nextDueTime, queueLimited, rateLimited };
+  }
+
+  private reserveCredit(group: Group): { session: Session; count: number }[] {
     const allocations: { session: Session; count: number }[] = [];
     let total = 0;
-    for (const session of this.sessionsByQueue.get(queue) ?? []) {
+    for (const session of group.sessions) {
       const count = Math.min(session.freeCredit, this.options.maxClaimBatch - total);
       if (count <= 0) continue;
       session.reserve(count);
@@ -261,12 +326,12 @@ export class Dispatcher {
     await this.giveBack(undeliverable);
   }
 
-  private armDueTimer(queue: string, nextDueTime: Date | null): void {
+  private armDueTimer(group: Group, nextDueTime: Date | null): void {
     if (nextDueTime === null) {
-      this.dueTimes.delete(queue);
+      this.dueTimes.delete(group);
       return;
     }
-    this.dueTimes.set(queue, nextDueTime.getTime());
+    this.dueTimes.set(group, nextDueTime.getTime());
     const earliest = Math.min(...this.dueTimes.values());
     if (earliest >= this.dueTimerAt) return;
     clearTimeout(this.dueTimer);
@@ -280,10 +345,11 @@ export class Dispatcher {
   private fireDueTimer(): void {
     this.dueTimerAt = Infinity;
     const now = Date.now();
-    for (const [queue, due] of this.dueTimes) {
+    for (const [group, due] of this.dueTimes) {
       if (due <= now + 5) {
-        this.dueTimes.delete(queue);
-        this.wake(queue);
+        this.dueTimes.delete(group);
+        this.drained.delete(group);
+        this.markDirty(group);
       }
     }
     if (this.dueTimes.size > 0) {

@@ -30,7 +30,8 @@ export const WORKER_STALE_SECONDS = 60;
  * Renewal: every lease held by an open stream is renewed in one statement, every third of the
  * shortest lease in use, so a lease survives two missed renewals. Workers never heartbeat per
  * job; a lease that failed to renew (reaped after a database outage, settled elsewhere) is
- * dropped and its worker told with lease_lost. The same tick refreshes the worker registry.
+ * dropped and its worker told with lease_lost. The same tick refreshes the worker registry,
+ * in its own statement that renewal never waits for.
  *
  * Timeouts: one timer for the earliest attempt deadline. When an attempt runs past its
  * timeout the worker gets cancel, the attempt is settled as failed (retried or DEAD), then
@@ -56,6 +57,7 @@ export class LeaseKeeper {
     clearTimeout(this.renewTimer);
     clearTimeout(this.deadlineTimer);
     await this.chain;
+    await (this.nextRegistration ?? this.registration)?.catch(() => {});
   }
 
   /** A job was delivered: watch its deadline. */
@@ -95,10 +97,13 @@ export class LeaseKeeper {
   }
 
   async renew(): Promise<void> {
+    // Separate statements, and the registry is not awaited: renewal must never wait for or
+    // fail with any other write (a registry row the database refused once stopped the
+    // renewals of every stream of the replica).
+    this.registerWorkers().catch((error) => this.options.log.warn("refreshing the worker registry failed", { error }));
     const { holders, leases } = this.collect(() => true);
+    if (leases.length === 0) return;
     try {
-      await this.registerWorkers();
-      if (leases.length === 0) return;
       const renewed = await jobRenewMany(this.options.db, leases, this.options.leaseSeconds);
       for (const lease of leases) {
         if (!renewed.has(lease.jobId)) this.drop(holders.get(lease.jobId)!, lease);

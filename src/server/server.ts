@@ -95,7 +95,7 @@ export async function startServer(config: ServerConfig & { databaseUrl: string }
     contextValues: (req) => createContextValues().set(peerAddress, req.socket.remoteAddress ?? "unknown"),
     routes(router) {
       router.service(JobService, createJobService({ broker, db, limits }));
-      router.service(WorkerService, createWorkerService({ broker, db, log, limits, helloTimeoutMs: 10_000, maxResumeGraceMs: config.maxResumeGraceMs }));
+      router.service(WorkerService, createWorkerService({ broker, db, log, limits, stream: config.stream, helloTimeoutMs: 10_000, maxResumeGraceMs: config.maxResumeGraceMs }));
       router.service(QueueService, createQueueService(db));
       router.service(ScheduleService, createScheduleService({ db, limits }));
       router.service(Health, createHealthService(health));

@@ -237,7 +237,6 @@ export async function jobGet(db: Queryable, id: string, now: Now = null): Promis
 }
 
 export interface ClaimParams {
-  queue: string;
   limit: number;
   leaseSeconds: number;
   /** Replica that holds the leases, kept on the row for operators. */
@@ -247,17 +246,21 @@ export interface ClaimParams {
 
 export interface ClaimResult {
   jobs: JobRecord[];
-  /** When the queue's next not-yet-due job becomes due, if any. */
+  /** When the next not-yet-due job of the queues becomes due, if any. */
   nextDueTime: Date | null;
-  /** The queue has limits: JobClaim refused, claim with jobClaimLimited. */
+  /** A queue has limits: JobClaim refused it, claim it with jobClaimLimited. */
   queueLimited: boolean;
 }
 
-export async function jobClaim(db: Queryable, params: ClaimParams): Promise<ClaimResult> {
+/**
+ * Claims from queues without limits in one statement: by priority across them, the queues
+ * taking turns among equal priorities, the turns starting at the queue at index `first`.
+ */
+export async function jobClaim(db: Queryable, params: ClaimParams & { queues: string[]; first?: number }): Promise<ClaimResult> {
   const { rows } = await db.query<ClaimRow>({
     name: "JobClaim",
     text: sql.JobClaim,
-    values: claimValues(params),
+    values: [params.queues, params.limit, params.leaseSeconds, params.owner, params.now ?? null, params.first ?? 0],
   });
   return claimResult(rows);
 }
@@ -266,19 +269,17 @@ export async function jobClaim(db: Queryable, params: ClaimParams): Promise<Clai
  * Claims from a queue with a concurrency, rate or fairness limit: one transaction that first
  * takes the queue's advisory lock, so replicas never over-claim together.
  */
-export async function jobClaimLimited(db: Database, params: ClaimParams): Promise<ClaimResult> {
+export async function jobClaimLimited(db: Database, params: ClaimParams & { queue: string }): Promise<ClaimResult> {
   return db.transaction(async (tx) => {
     await tx.query({ name: "JobClaimLockQueue", text: sql.JobClaimLockQueue, values: [params.queue] });
     const { rows } = await tx.query<ClaimRow>({
       name: "JobClaimLimited",
       text: sql.JobClaimLimited,
-      values: claimValues(params),
+      values: [params.queue, params.limit, params.leaseSeconds, params.owner, params.now ?? null],
     });
     return claimResult(rows);
   });
 }
-
-const claimValues = (params: ClaimParams) => [params.queue, params.limit, params.leaseSeconds, params.owner, params.now ?? null];
 
 type ClaimRow = JobRecord & { next_due_time: Date | null; queue_limited?: boolean };
 

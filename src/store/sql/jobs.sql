@@ -165,47 +165,68 @@ select *, (state = 'available' and run_time > coalesce($2::timestamptz, now())) 
 from baton.jobs where id = $1;
 
 -- name: JobClaim
--- Leases up to $2 due jobs of one queue to this replica, in claim order, skipping rows that
--- other replicas are claiming; nothing while the queue is paused. The lease lasts the queue's
--- lease_duration (else $3 seconds) and the attempt must end by its timeout (the job's, else
--- the queue's default). Also reports when the next not-yet-due job of the queue is due, so
--- the dispatcher can arm a timer instead of polling. For queues without limits: a queue that
--- has one claims nothing here, whatever the caller believed; see JobClaimLimited.
-with settings as (
-  select coalesce(max(extract(epoch from q.lease_duration)), $3::float8) as lease_seconds,
-         max(q.default_timeout) as default_timeout,
-         coalesce(bool_or(q.paused), false) as paused,
-         coalesce(bool_or(q.concurrency_limit is not null or q.rate_limit is not null or q.fairness_key_limit is not null), false)
+-- Leases up to $2 due jobs of the queues $1 (the queues of one or more worker streams) to this
+-- replica, skipping rows that other replicas are claiming; nothing from a paused queue. Across
+-- the queues, priority comes first; among equal priorities the queues take turns (each queue's
+-- n-th job comes after every queue's (n-1)-th), starting with the queue at position $6, so that
+-- the caller can rotate the start and no queue of a stream starves behind another's backlog.
+-- Each queue gives at most $2 candidates, locked as its own index scan finds them (one queue:
+-- the plain claim); the candidates not chosen are unlocked when the statement ends. The lease
+-- lasts the queue's lease_duration (else $3 seconds) and the attempt must end by its timeout
+-- (the job's, else the queue's default). Also reports when the next not-yet-due job of these
+-- queues is due, so the dispatcher can arm a timer instead of polling. For queues without
+-- limits: a queue that has one claims nothing here, whatever the caller believed; see
+-- JobClaimLimited.
+with clock as (select coalesce($5::timestamptz, now()) as now),
+settings as (
+  select s.queue, s.ord,
+         coalesce(extract(epoch from q.lease_duration), $3::float8) as lease_seconds,
+         q.default_timeout,
+         coalesce(q.paused, false) as paused,
+         coalesce(q.concurrency_limit is not null or q.rate_limit is not null or q.fairness_key_limit is not null, false)
            as limited
-  from (select 1) one left join baton.queues q on q.name = $1
+  from unnest($1::text[]) with ordinality as s(queue, ord)
+  left join baton.queues q on q.name = s.queue
+),
+candidates as (
+  select c.id, c.priority, c.run_time, s.ord,
+         row_number() over (partition by s.ord order by c.priority, c.run_time, c.id) as turn
+  from settings s
+  cross join lateral (
+    select j.id, j.priority, j.run_time from baton.jobs j, clock
+    where j.queue = s.queue and j.state = 'available' and j.run_time <= clock.now
+    order by j.priority, j.run_time, j.id
+    limit $2
+    for update of j skip locked
+  ) c
+  where not s.paused and not s.limited
 ),
 due as (
-  select j.id from baton.jobs j, settings
-  where j.queue = $1 and j.state = 'available' and j.run_time <= coalesce($5::timestamptz, now())
-    and not settings.paused and not settings.limited
-  order by j.priority, j.run_time, j.id
+  select c.id, c.ord from candidates c
+  order by c.priority, c.turn, (c.ord - 1 + cardinality($1::text[]) - $6::int) % cardinality($1::text[]), c.run_time, c.id
   limit $2
-  for update of j skip locked
 ),
 claimed as (
   update baton.jobs j
   set state = 'leased',
       attempt = j.attempt + 1,
       lease_token = gen_random_uuid(),
-      lease_expire_time = coalesce($5::timestamptz, now()) + make_interval(secs => settings.lease_seconds),
-      attempt_deadline = coalesce($5::timestamptz, now()) + coalesce(j.timeout, settings.default_timeout),
-      attempt_start_time = coalesce($5::timestamptz, now()),
+      lease_expire_time = clock.now + make_interval(secs => s.lease_seconds),
+      attempt_deadline = clock.now + coalesce(j.timeout, s.default_timeout),
+      attempt_start_time = clock.now,
       lease_owner = $4
-  from due, settings
+  from due
+  join settings s on s.ord = due.ord
+  cross join clock
   where j.id = due.id
   returning j.*
 )
 -- Exactly one row with a null id when nothing was claimed, so next_due_time always arrives.
 -- queue_limited tells a dispatcher whose settings were stale to claim through JobClaimLimited.
-select claimed.*, false as scheduled, next.next_due_time, (select limited from settings) as queue_limited
+select claimed.*, false as scheduled, next.next_due_time, (select bool_or(limited) from settings) as queue_limited
 from (
   select min(run_time) as next_due_time from baton.jobs
-  where queue = $1 and state = 'available' and run_time > coalesce($5::timestamptz, now())
+  where queue = any($1::text[]) and state = 'available' and run_time > coalesce($5::timestamptz, now())
 ) next
 left join claimed on true;
 
