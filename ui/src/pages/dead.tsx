@@ -38,15 +38,17 @@ export function DeadPage(props: { location: Location; queues: Queue[] | undefine
 
   const retryOne = (job: Job) =>
     act(`job:${job.id}`, async () => {
-      await api.jobs.retryJob({ id: job.id });
+      const { job: retried } = await api.jobs.retryJob({ id: job.id });
+      if (retried?.state === JobState.BLOCKED) return `Job ${job.id} has a fresh attempt budget and waits for its blockers again.`;
       return `Job ${job.id} is queued again with a fresh attempt budget.`;
     });
 
   const retryQueue = (name: string, dead: number) => {
     if (!window.confirm(`Retry all ${dead} dead jobs of queue "${name}"?`)) return;
     void act(`queue:${name}`, async () => {
-      const { count } = await api.jobs.retryJobs({ queue: name, state: JobState.DEAD });
-      return `${count} dead jobs of "${name}" are queued again.`;
+      const { count, skipped } = await api.jobs.retryJobs({ queue: name, state: JobState.DEAD });
+      const notRetried = skipped.map((job) => ` Job ${job.id} was not retried: ${job.reason}.`).join("");
+      return `${count} dead jobs of "${name}" are queued again.${notRetried}`;
     });
   };
 

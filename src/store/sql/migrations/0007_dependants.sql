@@ -25,8 +25,8 @@ create index jobs_blocked_idx on baton.jobs (id) where state = 'blocked';
 -- settlement that finished another of their blockers holds those locks until it commits, and
 -- each statement of a plpgsql function takes a fresh snapshot under READ COMMITTED, so the
 -- count runs after that commit and sees its delete. Whichever settlement comes last sees no
--- row left. (Under REPEATABLE READ the lock itself fails with a serialization error: retried,
--- never stranded.)
+-- row left. That fresh snapshot is READ COMMITTED's, PostgreSQL's default and the isolation
+-- every Baton connection uses (test/dependants.test.ts interleaves the commits by hand).
 create or replace function baton.settle_dependants() returns trigger
 language plpgsql as $$
 declare
