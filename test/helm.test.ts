@@ -220,11 +220,12 @@ describe.skipIf(skipReason !== undefined)(`Helm chart${skipReason ? ` (skipped: 
       }
     });
 
-    test("probes call grpc.health.v1 on port 7600; liveness outlasts a drain", () => {
+    test("probes call grpc.health.v1 on port 7600; liveness ignores the database and outlasts a drain", () => {
       const [broker] = brokerOf(manifests).spec.template.spec.containers;
-      for (const probe of [broker.startupProbe, broker.readinessProbe, broker.livenessProbe]) {
+      for (const probe of [broker.startupProbe, broker.readinessProbe]) {
         expect(probe?.grpc).toEqual({ port: 7600 });
       }
+      expect(broker.livenessProbe?.grpc).toEqual({ port: 7600, service: "liveness" });
       const drainSeconds = Number(env(broker, "BATON_DRAIN_SECONDS")?.value);
       const live = broker.livenessProbe!;
       expect(live.periodSeconds! * live.failureThreshold!).toBeGreaterThan(drainSeconds);
@@ -348,12 +349,13 @@ describe.skipIf(skipReason !== undefined)(`Helm chart${skipReason ? ` (skipped: 
       expect(broker.image).toMatch(/^registry\.example\.com\/baton@sha256:[0-9a-f]{64}$/);
     });
 
-    test("HTTP probes on /healthz, the native preStop sleep, and the explicit grace period", () => {
+    test("HTTP probes on /healthz (liveness on /livez), the native preStop sleep, and the explicit grace period", () => {
       const pod = brokerOf(manifests).spec.template.spec;
       const [broker] = pod.containers;
-      for (const probe of [broker.startupProbe, broker.readinessProbe, broker.livenessProbe]) {
+      for (const probe of [broker.startupProbe, broker.readinessProbe]) {
         expect(probe?.httpGet).toEqual({ path: "/healthz", port: "baton" });
       }
+      expect(broker.livenessProbe?.httpGet).toEqual({ path: "/livez", port: "baton" });
       expect(broker.lifecycle?.preStop).toEqual({ sleep: { seconds: 10 } });
       expect(pod.terminationGracePeriodSeconds).toBe(90);
       expectRestricted(pod);

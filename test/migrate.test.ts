@@ -53,6 +53,9 @@ test("the schema's constraints reject rows that break the job invariants", async
 test("a malformed setting is an error that names the variable, not a silent default", () => {
   expect(() => loadConfig({ BATON_PORT: "seventy" })).toThrow('BATON_PORT must be an integer >= 0, got "seventy"');
   expect(() => loadConfig({ BATON_LEASE_SECONDS: "-1" })).toThrow(/BATON_LEASE_SECONDS must be a positive number/);
+  expect(() => loadConfig({ BATON_DB_STATEMENT_TIMEOUT_SECONDS: "20" })).toThrow(
+    "BATON_DB_QUERY_TIMEOUT_SECONDS (15) must be greater than BATON_DB_STATEMENT_TIMEOUT_SECONDS (20)",
+  );
   expect(loadConfig({ DATABASE_URL: "postgres://x" }).databaseUrl).toBe("postgres://x");
   expect(loadConfig({ DATABASE_URL: "postgres://x", BATON_DATABASE_URL: "postgres://y" }).databaseUrl).toBe("postgres://y");
 });

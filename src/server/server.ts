@@ -157,6 +157,12 @@ function serveHttp(req: http.IncomingMessage, res: http.ServerResponse, health: 
     metrics.handle(req, res);
     return;
   }
+  // Liveness: see LIVENESS_SERVICE.
+  if (req.url === "/livez") {
+    res.writeHead(200, { "content-type": "text/plain" });
+    res.end("ok\n");
+    return;
+  }
   if (req.url === "/healthz") {
     const notReady = health.notReady;
     res.writeHead(notReady === undefined ? 200 : 503, { "content-type": "text/plain" });

@@ -3,7 +3,8 @@
  * connections go silent and new ones are never answered. The broker must notice on its own
  * (readiness NOT_SERVING, one log line), answer RPCs at once with UNAVAILABLE and a retry hint
  * rather than hold them for the whole partition, and recover without a restart when the
- * network heals (readiness SERVING, one log line), with nothing lost.
+ * network heals (readiness SERVING, one log line), with nothing lost. Liveness stays SERVING
+ * throughout.
  *
  * The partition lasts 4 s, times BATON_FAULT_SCALE: BATON_FAULT_SCALE=10 is the issue's 40 s.
  */
@@ -68,6 +69,9 @@ describe.each(SEEDS)("seed %i", (seed) => {
           what: "grpc.health.v1 to report NOT_SERVING",
         });
         expect(await healthz()).toBe("503 not serving: database unreachable");
+        // Liveness stays up: a broker restarted now would only wait for the same database.
+        expect((await health.check({ service: "liveness" })).status).toBe(HealthCheckResponse_ServingStatus.SERVING);
+        expect((await fetch(`${broker.url}/livez`)).status).toBe(200);
 
         // Known down: an RPC is refused at once. The bound is coarse on purpose: half the query
         // timeout, where a request that waited on the database would have been answered
@@ -107,6 +111,9 @@ describe.each(SEEDS)("seed %i", (seed) => {
         expect(said("database reachable again")).toHaveLength(1);
         expect(said("database reachable again")[0]!.outageMs).toBeGreaterThan(0);
         expect(said("request failed")).toHaveLength(0);
+        // Loops that ran into the known outage (claims, renewals, the reaper) said nothing more.
+        const failFast = broker.process.events.filter((e) => String((e.error as { message?: unknown } | undefined)?.message).startsWith("database unreachable"));
+        expect(failFast).toEqual([]);
       } finally {
         await scenario.cleanup();
         await proxy.close();
