@@ -57,7 +57,7 @@ export interface TracingConfig {
 export interface ConnectionLimits {
   /** How long a new connection has to finish its TLS handshake and its HTTP/2 preface or first HTTP/1.1 request. */
   handshakeTimeoutMs: number;
-  /** Connections held at once; beyond it, only /healthz is answered (see listener.ts). */
+  /** Connections held at once; beyond it, only health checks are answered (see listener.ts). */
   maxConnections: number;
 }
 
@@ -157,7 +157,7 @@ export const settings = {
   maxHeaderBytes: int("BATON_MAX_HEADER_BYTES", 16 * 1024, "most bytes of one job's header names and values"),
   maxQueueDepth: int("BATON_MAX_QUEUE_DEPTH", 0, "most jobs waiting in one queue before enqueues are refused; 0: no limit", 0),
   handshakeTimeoutSeconds: seconds("BATON_HANDSHAKE_TIMEOUT_SECONDS", 5, "how long a new connection may take to send its first request (or HTTP/2 preface, or TLS handshake)"),
-  maxConnections: int("BATON_MAX_CONNECTIONS", 1000, "connections held at once; keep it below the open-file limit (ulimit -n). Beyond it only /healthz is answered"),
+  maxConnections: int("BATON_MAX_CONNECTIONS", 1000, "connections held at once; keep it below the open-file limit (ulimit -n). Beyond it only health checks are answered"),
   auth: authMode("BATON_AUTH", "on, off, or auto: on with a database URL, off on the embedded PostgreSQL"),
   authCacheSeconds: seconds("BATON_AUTH_CACHE_SECONDS", 5, "how long a token lookup is trusted; open streams are re-checked as often"),
   authFailureLimit: int("BATON_AUTH_FAILURE_LIMIT", 20, "failed token lookups per client address and window before its unknown tokens are refused unchecked; 0: no limit", 0),
