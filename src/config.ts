@@ -88,7 +88,7 @@ export interface TracingConfig {
 export interface ConnectionLimits {
   /** How long a new connection has to finish its TLS handshake and its HTTP/2 preface or first HTTP/1.1 request. */
   handshakeTimeoutMs: number;
-  /** Connections held at once; beyond it, only /healthz is answered (see listener.ts). */
+  /** Connections held at once; beyond it, only health checks are answered (see listener.ts). */
   maxConnections: number;
 }
 
@@ -200,7 +200,7 @@ export const settings = {
   maxHeaderBytes: int("BATON_MAX_HEADER_BYTES", 16 * 1024, "most bytes of one job's header names and values"),
   maxQueueDepth: int("BATON_MAX_QUEUE_DEPTH", 0, "most jobs waiting in one queue before enqueues are refused; 0: no limit", 0),
   handshakeTimeoutSeconds: seconds("BATON_HANDSHAKE_TIMEOUT_SECONDS", 5, "how long a new connection may take to send its first request (or HTTP/2 preface, or TLS handshake)"),
-  maxConnections: int("BATON_MAX_CONNECTIONS", 1000, "connections held at once; keep it below the open-file limit (ulimit -n). Beyond it only /healthz is answered"),
+  maxConnections: int("BATON_MAX_CONNECTIONS", 1000, "connections held at once; keep it below the open-file limit (ulimit -n). Beyond it only health checks are answered"),
   maxQueuesPerStream: int("BATON_MAX_QUEUES_PER_STREAM", 100, "most queues one worker stream may take jobs from"),
   maxContinuations: int("BATON_MAX_CONTINUATIONS", 1000, "most continue_with entries in one ack"),
   maxErrorBytes: int("BATON_MAX_ERROR_BYTES", 16 * 1024, "most bytes (UTF-8) of a nack's error text"),

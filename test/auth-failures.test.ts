@@ -6,6 +6,7 @@ import { loadConfig } from "../src/config.js";
 import { JobService } from "../src/gen/baton/v1/job_service_pb.js";
 import { WorkerService } from "../src/gen/baton/v1/worker_service_pb.js";
 import { generateTokenSecret, hashTokenSecret } from "../src/server/api-tokens.js";
+import { failureSource } from "../src/server/auth.js";
 import { createDatabase } from "../src/store/database.js";
 import { tokenCreate } from "../src/store/tokens.js";
 import { type TestBroker, startTestBroker } from "./helpers/broker.js";
@@ -106,6 +107,17 @@ describe("unknown tokens", () => {
     expect((await errorOf(clients(limited, fresh).jobs.getJob({ id: "1" })))[0]).toBe("ResourceExhausted");
     // ...while one already cached is served: a flood from an address does not lock out its honest clients.
     await clients(limited, good).jobs.enqueueJob({ queue: "q" });
+  });
+
+  test("failures are counted per IPv4 address, and per /64 network for IPv6 (one host holds a whole /64)", () => {
+    expect(failureSource("203.0.113.7")).toBe("203.0.113.7");
+    expect(failureSource("::ffff:203.0.113.7")).toBe("203.0.113.7");
+    expect(failureSource("2001:db8:1:2:aaaa:bbbb:cccc:dddd")).toBe("2001:db8:1:2::/64");
+    expect(failureSource("2001:db8:1:2::1")).toBe("2001:db8:1:2::/64");
+    expect(failureSource("2001:0db8::1")).toBe("2001:db8:0:0::/64");
+    expect(failureSource("::1")).toBe("0:0:0:0::/64");
+    expect(failureSource("fe80::1%eth0")).toBe("fe80:0:0:0::/64");
+    expect(failureSource("unknown")).toBe("unknown");
   });
 
   test("the failure settings refuse bad values", () => {

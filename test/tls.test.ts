@@ -1,8 +1,11 @@
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { once } from "node:events";
 import https from "node:https";
+import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import tls from "node:tls";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -39,7 +42,8 @@ beforeAll(async () => {
   issue("server", "/CN=localhost", "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n");
   issue("client", "/CN=worker", "extendedKeyUsage=clientAuth\n");
   const files = { certFile: path.join(dir, "server.crt"), keyFile: path.join(dir, "server.key") };
-  tlsBroker = await startTestBroker({ tls: files });
+  // A short handshake timeout: connections that stall before or after the TLS handshake close soon.
+  tlsBroker = await startTestBroker({ tls: files, connections: { handshakeTimeoutMs: 500, maxConnections: 1000 } });
   mtlsBroker = await startTestBroker({ tls: { ...files, clientCaFile: path.join(dir, "ca.crt") } }, tlsBroker.databaseUrl);
 });
 
@@ -85,6 +89,17 @@ describe("TLS", () => {
     const jobs = createClient(JobService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${tlsBroker.server.port}` }));
     const error = await jobs.enqueueJob({ queue: "tls" }, { timeoutMs: 5_000 }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ConnectError);
+  });
+
+  test("a connection that stalls before its TLS handshake, or after it, is closed (BATON_HANDSHAKE_TIMEOUT_SECONDS)", async () => {
+    const raw = net.connect(tlsBroker.server.port, "127.0.0.1");
+    raw.on("error", () => {});
+    raw.resume();
+    const secure = tls.connect({ host: "127.0.0.1", port: tlsBroker.server.port, ca: pem("ca.crt"), ALPNProtocols: ["h2"] });
+    secure.on("error", () => {});
+    secure.resume();
+    await once(secure, "secureConnect");
+    await Promise.all([once(raw, "close"), once(secure, "close")]);
   });
 });
 

@@ -97,7 +97,7 @@ const rules = new Map<string, Rule>([
   on(jobs.retryJobs, admin, (m) => named(m.queue, "queue")),
   // The queues of a stream are those of its hello, checked when it arrives (see auth.ts).
   on(WorkerService.method.subscribe, worker, () => []),
-  // Without a queue, it lists only the workers (and queues) the token may see: see auth.ts.
+  // Without a queue, it lists only the workers (and queues) the token may see: api/visibility.ts.
   on(WorkerService.method.listWorkers, worker, (m) => named(m.queue, "queue")),
   on(queues.listQueues, admin, () => "all"),
   on(queues.getQueue, admin, (m) => named(m.queue, "queue")),

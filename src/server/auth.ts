@@ -1,3 +1,4 @@
+import { isIPv6 } from "node:net";
 import { Code, ConnectError, type Interceptor, type StreamRequest, type StreamResponse, createContextKey } from "@connectrpc/connect";
 import { isJobId, isQueueName } from "../api/validate.js";
 import { visibleQueues } from "../api/visibility.js";
@@ -109,6 +110,26 @@ const MAX_CACHED = 10_000;
 
 /** The longest delay setTimeout honours. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * What failed authentications are counted by: an IPv4 address, or the /64 network of an IPv6
+ * one, since a single host commonly holds a whole /64 and could otherwise pick a fresh address
+ * for every few guesses.
+ */
+export function failureSource(address: string): string {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  if (mapped) return mapped[1]!;
+  const ip = address.split("%")[0]!;
+  if (!isIPv6(ip)) return address;
+  const [head = "", tail] = ip.split("::");
+  const left = head === "" ? [] : head.split(":");
+  const right = tail === undefined || tail === "" ? [] : tail.split(":");
+  const groups = [...left, ...Array<string>(8 - left.length - right.length).fill("0"), ...right];
+  return `${groups
+    .slice(0, 4)
+    .map((group) => parseInt(group, 16).toString(16))
+    .join(":")}::/64`;
+}
 
 /** Sets `key`, first starting over if the map is full. */
 function remember<V>(map: Map<string, V>, key: string, value: V): void {
@@ -383,7 +404,7 @@ export function startAuth(options: AuthOptions): Auth {
 
   const interceptor: Interceptor = (next) => async (req) => {
     if (req.service.typeName === Health.typeName) return next(req);
-    const principal = await authenticate(req.header, req.contextValues.get(peerAddress));
+    const principal = await authenticate(req.header, failureSource(req.contextValues.get(peerAddress)));
     req.contextValues.set(visibleQueues, principal.matches);
     const usage = usageOf(principal);
     takeRequest(principal, usage);

@@ -23,26 +23,10 @@ export interface ConnectionGuard {
   handshakeTimeoutMs: number;
   /** Connections held at once. */
   maxConnections: number;
-  /** The requests a connection beyond maxConnections is still answered (health probes). */
-  answersWhenFull(req: http.IncomingMessage): boolean;
+  /** The request paths a connection beyond maxConnections is still answered (health probes). */
+  answersWhenFull(path: string): boolean;
   /** Told when the port becomes full, and when it is no longer. */
   onFull(full: boolean, open: number): void;
-}
-
-/** Disarms the handshake deadline of a socket (see armDeadline). */
-const disarm = Symbol("baton.handshakeDeadline");
-type GuardedSocket = net.Socket & { [disarm]?: () => void };
-
-/** Destroys `socket` unless handshakeDone is called within `ms`. */
-function armDeadline(socket: GuardedSocket, ms: number): void {
-  const timer = setTimeout(() => socket.destroy(), ms);
-  socket[disarm] = () => clearTimeout(timer);
-  socket.once("close", socket[disarm]);
-}
-
-// An HTTP/2 session's socket is a proxy that forwards property reads to the socket itself.
-function handshakeDone(socket: GuardedSocket): void {
-  socket[disarm]?.();
 }
 
 /** PEM material for TLS; with `clientCa`, clients must present a certificate it issued. */
@@ -63,6 +47,25 @@ export interface DualProtocolServer {
   close(graceMs: number): Promise<void>;
 }
 
+const deadlineKey = Symbol("baton.handshakeDeadline");
+/** Marks a connection accepted beyond the limit. */
+const overflowKey = Symbol("baton.overflow");
+type GuardedSocket = net.Socket & { [deadlineKey]?: NodeJS.Timeout; [overflowKey]?: true };
+
+/** Closes `socket` unless its handshake completes (handshakeDone) within `ms`. */
+function armDeadline(socket: GuardedSocket, ms: number): void {
+  const timer = setTimeout(() => socket.destroy(), ms);
+  socket[deadlineKey] = timer;
+  socket.once("close", () => clearTimeout(timer));
+}
+
+// An HTTP/2 session's socket is a proxy that forwards property reads to the socket itself.
+function handshakeDone(socket: net.Socket): void {
+  clearTimeout((socket as GuardedSocket)[deadlineKey]);
+}
+
+const isOverflow = (socket: net.Socket) => (socket as GuardedSocket)[overflowKey] === true;
+
 /**
  * One port for both protocols: gRPC and Connect clients open h2c connections, browsers and
  * curl speak HTTP/1.1. The first bytes of each connection decide which server gets it. With
@@ -74,27 +77,47 @@ export function createDualProtocolServer(
   guard: ConnectionGuard,
   tlsMaterial?: TlsMaterial,
 ): DualProtocolServer {
-  /** HTTP/1.1 connections dispatched while the port was full: health probes only, one request each. */
-  const overflow = new WeakSet<net.Socket>();
-  const h2 = http2.createServer(http2Options, handler);
-  const h1 = http.createServer((req, res) => {
-    handshakeDone(req.socket);
-    if (!overflow.has(req.socket)) return handler(req, res);
-    res.shouldKeepAlive = false;
-    if (guard.answersWhenFull(req)) return handler(req, res);
+  const full = `this broker holds its limit of ${guard.maxConnections} connections (BATON_MAX_CONNECTIONS); retry later`;
+  const refuse = (res: http.ServerResponse | http2.Http2ServerResponse) => {
     res.writeHead(503, { "content-type": "text/plain", "retry-after": "1" });
-    res.end(`this broker holds its limit of ${guard.maxConnections} connections (BATON_MAX_CONNECTIONS); retry later\n`);
+    res.end(`${full}\n`);
+  };
+  // A connection beyond the limit keeps its deadline: it lives at most that long, whatever it does.
+  const h2 = http2.createServer(http2Options, (req, res) => {
+    if (!isOverflow(req.socket) || guard.answersWhenFull(req.url)) return handler(req, res);
+    // gRPC (and gRPC-Web) clients read a "trailers-only" UNAVAILABLE; Connect clients map 503 to it.
+    const contentType = req.headers["content-type"] ?? "";
+    if (contentType.startsWith("application/grpc")) {
+      res.writeHead(200, { "content-type": contentType, "grpc-status": "14", "grpc-message": encodeURIComponent(full) });
+      return void res.end();
+    }
+    refuse(res);
   });
-  h2.on("session", (session) => session.once("remoteSettings", () => handshakeDone(session.socket as net.Socket)));
+  const h1 = http.createServer((req, res) => {
+    if (!isOverflow(req.socket)) {
+      handshakeDone(req.socket);
+      return handler(req, res);
+    }
+    res.shouldKeepAlive = false;
+    if (guard.answersWhenFull(req.url ?? "")) return handler(req, res);
+    refuse(res);
+  });
+  h2.on("session", (session) => {
+    const socket = session.socket as net.Socket;
+    // Beyond the limit, one stream: the GOAWAY sent with it refuses any other.
+    if (isOverflow(socket)) return void session.once("stream", () => session.close());
+    // The client's SETTINGS frame follows its preface: the handshake is complete.
+    session.once("remoteSettings", () => handshakeDone(socket));
+  });
 
   let open = 0;
-  let full = false;
-  /** Hands a connection to the server of its protocol; beyond the limit, HTTP/1.1 for health only. */
-  const dispatch = (socket: net.Socket, isHttp2: boolean) => {
-    if (open > guard.maxConnections) {
-      if (isHttp2) return void socket.destroy();
-      overflow.add(socket);
-    }
+  let isFull = false;
+  /**
+   * Hands a connection to the server of its protocol. Beyond the limit, a connection gets one
+   * request, answered only if it is a health probe (/healthz, grpc.health.v1), and is closed.
+   */
+  const dispatch = (socket: GuardedSocket, isHttp2: boolean) => {
+    if (open > guard.maxConnections) socket[overflowKey] = true;
     (isHttp2 ? h2 : h1).emit("connection", socket);
   };
   const tcp = tlsMaterial ? createTlsServer(tlsMaterial, guard.handshakeTimeoutMs, dispatch) : net.createServer((socket) => {
@@ -117,10 +140,10 @@ export function createDualProtocolServer(
   tcp.on("connection", (socket: net.Socket) => {
     if (open >= guard.maxConnections + OVERFLOW_CONNECTIONS) return void socket.destroy();
     open += 1;
-    if (open > guard.maxConnections && !full) guard.onFull((full = true), open);
+    if (open > guard.maxConnections && !isFull) guard.onFull((isFull = true), open);
     socket.once("close", () => {
       open -= 1;
-      if (full && open <= guard.maxConnections) guard.onFull((full = false), open);
+      if (isFull && open <= guard.maxConnections) guard.onFull((isFull = false), open);
     });
   });
   const sessions = new Set<http2.ServerHttp2Session>();

@@ -109,10 +109,10 @@ export async function startServer(config: ServerConfig & { databaseUrl: string }
     {},
     {
       ...config.connections,
-      answersWhenFull: (req) => req.url === "/healthz",
+      answersWhenFull: (path) => path === "/healthz" || path === `/${Health.typeName}/Check`,
       onFull: (full, open) =>
         full
-          ? log.warn("connection limit reached: new connections get /healthz only until some close (BATON_MAX_CONNECTIONS)", { open, limit: config.connections.maxConnections })
+          ? log.warn("connection limit reached: new connections get health checks only until some close (BATON_MAX_CONNECTIONS)", { open, limit: config.connections.maxConnections })
           : log.info("connections back under the limit", { open, limit: config.connections.maxConnections }),
     },
     tlsMaterial,
