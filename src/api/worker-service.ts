@@ -91,6 +91,7 @@ async function* subscribe(
     workerId: hello.workerId,
     queues: hello.queues,
     maxInFlight: hello.maxInFlight,
+    maxUnreadBytes: deps.stream.maxBufferedBytes,
     resume: hello.resume.map((lease, i) => ({
       jobId: validateJobId(lease.jobId, `hello.resume[${i}].job_id`),
       leaseToken: validateLeaseToken(lease.leaseToken),
@@ -140,7 +141,12 @@ async function* subscribe(
   const onAbort = () => outbox.end();
   context.signal.addEventListener("abort", onAbort);
   try {
-    for await (const message of outbox) yield message;
+    for await (const message of outbox) {
+      yield message;
+      // Connect asks for the next message once the transport took this one (HTTP/2 flow
+      // control permitting): only now has the delivery left the broker's own buffers.
+      if (message.message.case === "job" && session.sent(message.message.value.job!.id)) broker.deliveriesResumed(session);
+    }
     // The reading loop records its error before it ends the outbox; it is not awaited, since
     // a stream closed by the broker may still be waiting for the worker's next message.
     if (closeError) throw closeError;
