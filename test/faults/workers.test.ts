@@ -1,7 +1,8 @@
 /**
  * Worker faults against one broker: SIGKILL under load, SIGSTOP past the lease (the late ack
  * is refused), a poison job that kills every worker that runs it, a consumer that stops
- * reading its stream, and one that stops reading but floods acks.
+ * reading its stream, one that stops reading but floods acks, and hellos with a NUL byte in
+ * worker_id while honest workers run.
  */
 import { readFileSync } from "node:fs";
 import { createClient } from "@connectrpc/connect";
