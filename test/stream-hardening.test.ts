@@ -17,6 +17,7 @@ let broker: TestBroker;
 
 beforeAll(async () => {
   broker = await startTestBroker({
+    maxInFlight: 50,
     stream: { ...loadConfig({}).stream, maxQueues: 3, maxContinuations: 2, maxErrorBytes: 64, maxProgressBytes: 32, maxBufferedBytes: 1024 * 1024 },
     broker: { leaseSeconds: 1.5 },
   });
@@ -71,6 +72,13 @@ describe("hello", () => {
     await ok.next("welcome");
     ok.close();
     expect(await ok.ended).toBeUndefined();
+  });
+
+
+  test("more resume entries than any stream can hold (2 x BATON_MAX_IN_FLIGHT) is INVALID_ARGUMENT", async () => {
+    const resume = Array.from({ length: 101 }, (_, i) => ({ jobId: String(i + 1), leaseToken: "00000000-0000-4000-8000-000000000000" }));
+    const stream = openStream(broker.workers, { case: "hello", value: { workerId: "w", queues: ["h"], maxInFlight: 1, resume } });
+    await expectStreamError(stream, Code.InvalidArgument, /^hello\.resume names 101 leases; no stream can hold more than 100$/);
   });
 });
 

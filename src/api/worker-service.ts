@@ -190,6 +190,11 @@ function validateHello(request: SubscribeRequest, maxInFlightLimit: number, maxQ
   if (hello.maxInFlight < 1 || hello.maxInFlight > maxInFlightLimit) {
     throw invalidArgument(`hello.max_in_flight must be between 1 and ${maxInFlightLimit}`);
   }
+  // A stream holds at most twice its max_in_flight leases (see Session); a worker may come back
+  // with a smaller max_in_flight than it had, so the bound is the broker's, not this hello's.
+  if (hello.resume.length > 2 * maxInFlightLimit) {
+    throw invalidArgument(`hello.resume names ${hello.resume.length} leases; no stream can hold more than ${2 * maxInFlightLimit}`);
+  }
   hello.queues = [...new Set(hello.queues)];
   return hello;
 }
