@@ -286,8 +286,7 @@ function leaseOf(session: Session, message: { jobId: string; leaseToken: string 
  * the job runs again when the lease expires, rather than staying leased while the stream lives.
  */
 function refuse(broker: Broker, session: Session, lease: { jobId: string; leaseToken: string }, error: unknown): void {
-  if (!(error instanceof BatonError)) throw error;
-  broker.refuse(session, lease, error.message);
+  broker.refuse(session, lease, (error as Error).message);
 }
 
 function createSink(outbox: AsyncQueue<SubscribeResponse>, close: (reason: string) => void, log: Logger): SessionSink {
