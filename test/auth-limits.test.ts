@@ -103,11 +103,11 @@ describe("queue depth", () => {
 });
 
 describe("names", () => {
-  test("a worker id over 256 characters is INVALID_ARGUMENT", async () => {
+  test("a worker id over 256 bytes (UTF-8) is INVALID_ARGUMENT", async () => {
     const stream = openStream(open.workers, { case: "hello", value: { workerId: "w".repeat(257), queues: ["q"], maxInFlight: 1 } });
     const error = await streamError(stream);
     expect(Code[error.code]).toBe("InvalidArgument");
-    expect(error.rawMessage).toMatch(/hello\.worker_id is longer than 256 characters/);
+    expect(error.rawMessage).toMatch(/hello\.worker_id is 257 bytes \(UTF-8\); the limit is 256/);
   });
 
   test("the database refuses malformed names and sizes too (CHECK constraints)", async () => {

@@ -11,12 +11,14 @@ import { type TestBroker, startTestBroker } from "./helpers/broker.js";
 import { createTestDatabase, sql } from "./helpers/database.js";
 import { type TestStream, openStream } from "./helpers/stream.js";
 import { eventually } from "./helpers/wait.js";
+import { rawSubscribe } from "./faults/raw-stream.js";
 
 let broker: TestBroker;
 
 beforeAll(async () => {
   broker = await startTestBroker({
-    stream: { ...loadConfig({}).stream, maxQueues: 3, maxContinuations: 2, maxErrorBytes: 64, maxProgressBytes: 32 },
+    maxInFlight: 50,
+    stream: { ...loadConfig({}).stream, maxQueues: 3, maxContinuations: 2, maxErrorBytes: 64, maxProgressBytes: 32, maxBufferedBytes: 1024 * 1024 },
     broker: { leaseSeconds: 1.5 },
   });
 });
@@ -70,6 +72,13 @@ describe("hello", () => {
     await ok.next("welcome");
     ok.close();
     expect(await ok.ended).toBeUndefined();
+  });
+
+
+  test("more resume entries than any stream can hold (2 x BATON_MAX_IN_FLIGHT) is INVALID_ARGUMENT", async () => {
+    const resume = Array.from({ length: 101 }, (_, i) => ({ jobId: String(i + 1), leaseToken: "00000000-0000-4000-8000-000000000000" }));
+    const stream = openStream(broker.workers, { case: "hello", value: { workerId: "w", queues: ["h"], maxInFlight: 1, resume } });
+    await expectStreamError(stream, Code.InvalidArgument, /^hello\.resume names 101 leases; no stream can hold more than 100$/);
   });
 });
 
@@ -227,6 +236,49 @@ describe("ack", () => {
     expect(settled.ok).toBe(false);
     expect(settled.error).toMatch(/^ack\.continue_with/);
     stream.close();
+  });
+});
+
+describe("a stream that stops reading", () => {
+  test("gets deliveries only while less than BATON_MAX_STREAM_BUFFER_BYTES of them wait unread, whatever its max_in_flight", async () => {
+    const queue = "unread";
+    const count = (state: string) =>
+      sql<{ n: number }>(broker.databaseUrl, "select count(*)::int as n from baton.jobs where queue = $1 and state = $2::baton.job_state", [queue, state]).then(
+        ([row]) => row!.n,
+      );
+    const deaf = rawSubscribe(broker.baseUrl);
+    try {
+      deaf.send({ case: "hello", value: { workerId: "deaf", queues: [queue], maxInFlight: 50 } });
+      await eventually(async () => (await broker.workers.listWorkers({ queue })).workers.length === 1, { what: "the deaf stream to be open" });
+      const payload = new Uint8Array(256 * 1024);
+      for (let i = 0; i < 5; i++) await broker.jobs.enqueueJobs({ jobs: Array.from({ length: 8 }, () => ({ queue, payload })) });
+      await eventually(async () => (await count("leased")) > 0, { what: "deliveries to the deaf stream" });
+      // A reading worker takes every job the deaf stream does not hold.
+      const reader = openStream(broker.workers, { case: "hello", value: { workerId: "reader", queues: [queue], maxInFlight: 4 } });
+      void (async () => {
+        for (;;) {
+          const delivery = await reader.next("job").catch(() => undefined);
+          if (!delivery) return;
+          reader.send({ case: "ack", value: { jobId: delivery.job!.id, leaseToken: delivery.leaseToken } });
+          reader.send({ case: "credit", value: { n: 1 } });
+        }
+      })();
+      await eventually(async () => (await count("available")) === 0 && (await count("succeeded")) + (await count("leased")) === 40, {
+        what: "every job to be run or held by the deaf stream",
+      });
+      const held = await count("leased");
+      // 1 MiB of 256 KiB deliveries waits unread, plus what HTTP/2 took before flow control stopped it.
+      expect(held).toBeLessThanOrEqual(7);
+      reader.close();
+      await reader.ended;
+      // Once it reads, it gets its jobs, and deliveries resume.
+      deaf.read();
+      await deaf.until((r) => r.message.case === "job", held);
+      await broker.jobs.enqueueJob({ queue });
+      await deaf.until((r) => r.message.case === "job", held + 1);
+    } finally {
+      deaf.close();
+    }
   });
 });
 

@@ -96,6 +96,7 @@ async function* subscribe(
     workerId: hello.workerId,
     queues: hello.queues,
     maxInFlight: hello.maxInFlight,
+    maxUnreadBytes: deps.stream.maxBufferedBytes,
     resume: hello.resume.map((lease, i) => ({
       jobId: validateJobId(lease.jobId, `hello.resume[${i}].job_id`),
       leaseToken: validateLeaseToken(lease.leaseToken),
@@ -145,7 +146,12 @@ async function* subscribe(
   const onAbort = () => outbox.end();
   context.signal.addEventListener("abort", onAbort);
   try {
-    for await (const message of outbox) yield message;
+    for await (const message of outbox) {
+      yield message;
+      // Connect asks for the next message once the transport took this one (HTTP/2 flow
+      // control permitting): only now has the delivery left the broker's own buffers.
+      if (message.message.case === "job" && session.sent(message.message.value.job!.id)) broker.deliveriesResumed(session);
+    }
     // The reading loop records its error before it ends the outbox; it is not awaited, since
     // a stream closed by the broker may still be waiting for the worker's next message.
     if (closeError) throw closeError;
@@ -188,6 +194,11 @@ function validateHello(request: SubscribeRequest, maxInFlightLimit: number, maxQ
   hello.queues.forEach((queue, i) => validateQueueName(queue, `hello.queues[${i}]`));
   if (hello.maxInFlight < 1 || hello.maxInFlight > maxInFlightLimit) {
     throw invalidArgument(`hello.max_in_flight must be between 1 and ${maxInFlightLimit}`);
+  }
+  // A stream holds at most twice its max_in_flight leases (see Session); a worker may come back
+  // with a smaller max_in_flight than it had, so the bound is the broker's, not this hello's.
+  if (hello.resume.length > 2 * maxInFlightLimit) {
+    throw invalidArgument(`hello.resume names ${hello.resume.length} leases; no stream can hold more than ${2 * maxInFlightLimit}`);
   }
   hello.queues = [...new Set(hello.queues)];
   return hello;
@@ -280,8 +291,7 @@ function leaseOf(session: Session, message: { jobId: string; leaseToken: string 
  * the job runs again when the lease expires, rather than staying leased while the stream lives.
  */
 function refuse(broker: Broker, session: Session, lease: { jobId: string; leaseToken: string }, error: unknown): void {
-  if (!(error instanceof BatonError)) throw error;
-  broker.refuse(session, lease, error.message);
+  broker.refuse(session, lease, (error as Error).message);
 }
 
 function createSink(outbox: AsyncQueue<SubscribeResponse>, close: (reason: string) => void, log: Logger): SessionSink {

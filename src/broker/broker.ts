@@ -61,6 +61,8 @@ export interface OpenSessionParams {
   workerId: string;
   queues: string[];
   maxInFlight: number;
+  /** Deliveries pause while more than this many bytes of them wait unread (see Session). */
+  maxUnreadBytes: number;
   sink: SessionSink;
   /** Leases the worker held before it reconnected. */
   resume: LeaseRef[];
@@ -292,6 +294,11 @@ export class Broker {
       // The leases stop being renewed, so the reaper re-queues them after expiry.
       this.options.log.warn("releasing leases failed; they will expire", { error, jobs: leases.length });
     }
+  }
+
+  /** A stream that had stopped reading took enough of its deliveries: it may get more. */
+  deliveriesResumed(session: Session): void {
+    this.dispatcher.creditFreed(session);
   }
 
   grantCredit(session: Session, n: number): void {

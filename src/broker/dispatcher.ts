@@ -121,7 +121,8 @@ export class Dispatcher {
   }
 
   private markDirty(group: Group): void {
-    if (this.stopped || !this.groups.has(group.key)) return;
+    // A claim that ends after its group's last stream left must not revive the group.
+    if (this.stopped || this.groups.get(group.key) !== group) return;
     this.dirty.add(group);
     this.schedulePump();
   }

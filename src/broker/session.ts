@@ -17,6 +17,8 @@ export interface SessionInit {
   queues: string[];
   maxInFlight: number;
   sink: SessionSink;
+  /** Deliveries pause while more than this many bytes of them wait for the transport. */
+  maxUnreadBytes: number;
 }
 
 export interface HeldLease {
@@ -37,6 +39,11 @@ export interface HeldLease {
  * while its settlement is still being written: the next claim for the stream overlaps that
  * write instead of waiting for it. Leases stay held (and renewed) until the write commits, so
  * a stream holds at most twice max_in_flight leases.
+ *
+ * Bytes bound what a stream that stops reading makes the broker buffer, since max_in_flight
+ * jobs of up to a megabyte each is a lot of memory: a delivery counts as unread until the
+ * transport took it (`sent`), and while unread deliveries weigh more than maxUnreadBytes the
+ * stream gets none (a claim for it gives the jobs back).
  */
 export class Session {
   readonly id: string;
@@ -52,6 +59,10 @@ export class Session {
   /** Credit set aside for claims in flight, so concurrent claims never over-deliver. */
   private reserved = 0;
   private open = true;
+  private readonly maxUnreadBytes: number;
+  /** Size of each delivery the transport has not taken yet, by job id. */
+  private readonly unread = new Map<string, number>();
+  private unreadBytes = 0;
 
   readonly sink: SessionSink;
 
@@ -62,6 +73,7 @@ export class Session {
     this.queues = init.queues;
     this.maxInFlight = init.maxInFlight;
     this.credit = init.maxInFlight;
+    this.maxUnreadBytes = init.maxUnreadBytes;
   }
 
   get isOpen(): boolean {
@@ -70,7 +82,7 @@ export class Session {
 
   /** Deliveries this session can take now, beyond those already reserved. */
   get freeCredit(): number {
-    if (!this.open) return 0;
+    if (!this.acceptsDeliveries) return 0;
     return Math.max(0, Math.min(this.credit, this.maxInFlight - this.running) - this.reserved);
   }
 
@@ -84,11 +96,6 @@ export class Session {
     this.credit = Math.min(this.maxInFlight, this.credit + n);
   }
 
-  /** Credit held back for claims in flight. */
-  get reservedCredit(): number {
-    return this.reserved;
-  }
-
   reserve(n: number): void {
     this.reserved += n;
   }
@@ -97,13 +104,30 @@ export class Session {
     this.reserved -= n;
   }
 
-  /** Hands a claimed job to the worker; false if the stream closed meanwhile. */
+  private get acceptsDeliveries(): boolean {
+    return this.open && this.unreadBytes <= this.maxUnreadBytes;
+  }
+
+  /** Hands a claimed job to the worker; false if the stream closed or stopped reading meanwhile. */
   deliver(job: JobRecord): boolean {
-    if (!this.open) return false;
+    if (!this.acceptsDeliveries) return false;
+    const size = deliverySize(job);
+    this.unread.set(job.id, size);
+    this.unreadBytes += size;
     this.credit -= 1;
     this.held.set(job.id, { jobId: job.id, leaseToken: job.lease_token!, queue: job.queue, deadline: job.attempt_deadline });
     this.sink.job(job, job.lease_token!, job.lease_expire_time!);
     return true;
+  }
+
+  /** The transport took this job's delivery; true when that lets deliveries resume. */
+  sent(jobId: string): boolean {
+    const size = this.unread.get(jobId);
+    if (size === undefined) return false;
+    this.unread.delete(jobId);
+    const full = !this.acceptsDeliveries;
+    this.unreadBytes -= size;
+    return full && this.acceptsDeliveries;
   }
 
   /** Takes over a lease the worker held before it reconnected (hello.resume). */
@@ -143,4 +167,11 @@ export class Session {
     this.settling.clear();
     return leases;
   }
+}
+
+/** What a delivery weighs on the wire, near enough: its payload and headers plus the fixed fields. */
+function deliverySize(job: JobRecord): number {
+  let bytes = 256 + job.payload.byteLength;
+  for (const [name, value] of Object.entries(job.headers)) bytes += name.length + value.length;
+  return bytes;
 }

@@ -1,7 +1,8 @@
 /**
  * Worker faults against one broker: SIGKILL under load, SIGSTOP past the lease (the late ack
  * is refused), a poison job that kills every worker that runs it, a consumer that stops
- * reading its stream, and one that stops reading but floods acks.
+ * reading its stream, one that stops reading but floods acks, and hellos with a NUL byte in
+ * worker_id while honest workers run.
  */
 import { readFileSync } from "node:fs";
 import { createClient } from "@connectrpc/connect";
@@ -246,6 +247,45 @@ describe.each(SEEDS)("seed %i", (seed) => {
       }
     },
     timeoutMs(60_000),
+  );
+
+  // Regression: a NUL byte in hello.worker_id made the worker-registry write fail, and the
+  // lease renewal of every stream waited on that write: honest workers lost their leases
+  // mid-job and their acks were refused. The hello is now refused, and renewal never depends
+  // on the registry.
+  test(
+    "hellos with a NUL byte in worker_id while honest workers run long jobs: nothing lost, no honest ack refused",
+    async () => {
+      const scenario = new Scenario("nul-worker-id", seed);
+      // Jobs outlive the lease: they only finish if renewal keeps going.
+      const broker = await startTestBroker({ broker: { leaseSeconds: 1, reapIntervalMs: 200 } });
+      const hostile: ReturnType<typeof rawSubscribe>[] = [];
+      try {
+        const queue = `nul-${seed}`;
+        const urls = [broker.baseUrl];
+        await Promise.all([0, 1].map((i) => scenario.worker({ urls, queues: [queue], id: `honest${i}`, concurrency: 8, workMs: "1200-2500" })));
+        const total = size(40);
+        const producing = scenario.producer(urls).run(queue, total, 8, 300);
+        const attacks = size(5);
+        for (let k = 0; k < attacks; k++) {
+          await waitUntil(() => scenario.confirmedAcks() >= Math.floor((total * k) / (attacks + 1)), `${k} attack points`, 60_000);
+          const stream = rawSubscribe(broker.baseUrl);
+          stream.send({ case: "hello", value: { workerId: `evil\0${k}`, queues: [queue], maxInFlight: 8 } });
+          hostile.push(stream);
+          scenario.history.fault("hello with a NUL byte in worker_id", { attack: k });
+        }
+        await producing;
+        const report = await scenario.verify(broker.databaseUrl, [queue], { notes: { attacks } });
+        expect(report.processed).toBe(total);
+        const refused = scenario.history.workerEvents().filter((e) => e.event === "settled" && !e.ok);
+        expect(refused).toEqual([]);
+      } finally {
+        for (const stream of hostile) stream.close();
+        await scenario.cleanup();
+        await broker.stop();
+      }
+    },
+    timeoutMs(90_000),
   );
 
   // Regression: the stream's read loop used to ignore its outbox, so a consumer that stops
