@@ -168,10 +168,12 @@ export const MAX_RETRY_DELAY_SECONDS = 365 * 24 * 3600;
 /** A nack's retry_delay as seconds; `undefined` when unset (the backoff applies). */
 export function validateRetryDelay(duration: Duration | undefined, field: string): number | undefined {
   if (!duration) return undefined;
+  // The range is checked on the raw seconds first, so that a huge value is refused with this
+  // field's own bounds rather than the generic Duration range.
+  const outOfRange = () => invalidArgument(`${field} must be between 0 and ${MAX_RETRY_DELAY_SECONDS} seconds (365 days)`);
+  if (duration.seconds < 0n || duration.seconds > BigInt(MAX_RETRY_DELAY_SECONDS)) throw outOfRange();
   const seconds = durationSeconds(duration, field);
-  if (seconds < 0 || seconds > MAX_RETRY_DELAY_SECONDS) {
-    throw invalidArgument(`${field} must be between 0 and ${MAX_RETRY_DELAY_SECONDS} seconds (365 days)`);
-  }
+  if (seconds < 0 || seconds > MAX_RETRY_DELAY_SECONDS) throw outOfRange();
   return seconds;
 }
 
