@@ -128,6 +128,12 @@ async function callGrpcWeb(rpc: string, body: Uint8Array): Promise<string> {
   return Buffer.from(await response.arrayBuffer()).toString("latin1");
 }
 
+function varint(n: number): number[] {
+  const bytes: number[] = [];
+  for (; n > 0x7f; n >>>= 7) bytes.push((n & 0x7f) | 0x80);
+  return [...bytes, n];
+}
+
 async function rowCounts() {
   const [row] = await sql(
     broker.databaseUrl,
@@ -168,7 +174,11 @@ test("random field values and random bytes never get INTERNAL from any unary RPC
   const text = fc.oneof(fc.string({ maxLength: 20 }), fc.constantFrom("", "\0", "a\0b", "q", "1", "9223372036854775808", "9999999999999999999"));
   const int64 = fc.oneof(fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }), fc.bigInt({ min: -400_000_000_000n, max: 400_000_000_000n }));
   const int32 = fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 });
-  const duration = fc.record({ seconds: int64, nanos: int32 });
+  // Edges matter most: zero, a nanosecond, a second, and the extremes.
+  const duration = fc.record({
+    seconds: fc.oneof(int64, fc.constantFrom(0n, 1n, -1n)),
+    nanos: fc.oneof(int32, fc.integer({ min: -3, max: 3 }), fc.constantFrom(999_999_999, 1_000_000_000, 500)),
+  });
   const job = fc.record({
     queue: fc.constantFrom("q", "other"),
     headers: fc.dictionary(text, text, { maxKeys: 3 }),
@@ -199,6 +209,11 @@ test("random field values and random bytes never get INTERNAL from any unary RPC
       rpc: "ScheduleService/CreateSchedule",
       body: schedule(s),
     })),
+    fc.record({
+      rpc: fc.constantFrom("JobService/CancelJob", "JobService/RetryJob", "QueueService/GetQueue", "QueueService/PauseQueue", "ScheduleService/DeleteSchedule", "WorkerService/ListWorkers"),
+      // Field 1 of each of these is its one string (id, queue or name).
+      body: text.map((value) => new Uint8Array([0x0a, ...varint(Buffer.byteLength(value)), ...Buffer.from(value)])),
+    }),
     fc.record({ rpc: fc.constantFrom("JobService/EnqueueJob", "JobService/ListJobs", "QueueService/UpdateQueue", "ScheduleService/CreateSchedule"), body: fc.uint8Array({ maxLength: 40 }) }),
   );
   await fc.assert(
