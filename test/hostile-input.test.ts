@@ -160,6 +160,12 @@ test("a gRPC message flagged compressed in a request without grpc-encoding is IN
   expect(message).toBe("the request is not valid: a message is flagged compressed, but the request names no encoding");
 });
 
+test("a Subscribe message that is not protobuf ends the stream with INVALID_ARGUMENT", async () => {
+  const { status, message } = await callGrpc("WorkerService/Subscribe", new Uint8Array([0x0f]));
+  expect(status).toBe("3");
+  expect(message).toBe("the request is not valid protobuf: illegal tag: field no 1 wire type 7");
+});
+
 test("a body that is not protobuf is INVALID_ARGUMENT over gRPC-Web too", async () => {
   const trailer = await callGrpcWeb("JobService/GetJob", new Uint8Array([0x0f]));
   expect(trailer).toMatch(/grpc-status: ?3\r\n/);
