@@ -1,4 +1,5 @@
 import http2 from "node:http2";
+import { gzipSync } from "node:zlib";
 import { type DescMessage, type MessageInitShape, create, toBinary } from "@bufbuild/protobuf";
 import fc from "fast-check";
 import { afterAll, beforeAll, expect, test } from "vitest";
@@ -164,6 +165,16 @@ test("a Subscribe message that is not protobuf ends the stream with INVALID_ARGU
   const { status, message } = await callGrpc("WorkerService/Subscribe", new Uint8Array([0x0f]));
   expect(status).toBe("3");
   expect(message).toBe("the request is not valid protobuf: illegal tag: field no 1 wire type 7");
+});
+
+test("a gzip body cut short is INVALID_ARGUMENT", async () => {
+  const gzipped = gzipSync(bin(GetJobRequestSchema, { id: "1" }));
+  const response = await fetch(`${broker.baseUrl}/baton.v1.JobService/GetJob`, {
+    method: "POST",
+    headers: { "content-type": "application/proto", "content-encoding": "gzip" },
+    body: gzipped.subarray(0, gzipped.byteLength - 4),
+  });
+  expect(await response.json()).toEqual({ code: "invalid_argument", message: "the request is not valid: its compressed body cannot be decompressed" });
 });
 
 test("a body that is not protobuf is INVALID_ARGUMENT over gRPC-Web too", async () => {
