@@ -1,4 +1,5 @@
 import http2 from "node:http2";
+import { gzipSync } from "node:zlib";
 import { type DescMessage, type MessageInitShape, create, toBinary } from "@bufbuild/protobuf";
 import fc from "fast-check";
 import { afterAll, beforeAll, expect, test } from "vitest";
@@ -52,6 +53,7 @@ const cases: Case[] = [
   { name: "run_time before year 1", rpc: "JobService/EnqueueJob", body: enqueue({ start: { case: "runTime", value: { seconds: -9_400_000_000_000n } } }), message: /^run_time is -9400000000000s since the epoch/ },
   { name: "run_time with negative nanos", rpc: "JobService/EnqueueJob", body: enqueue({ start: { case: "runTime", value: { seconds: 1n, nanos: -1 } } }), message: /^run_time is not a valid Timestamp: nanos -1/ },
   { name: "timeout of 2^62 s", rpc: "JobService/EnqueueJob", body: enqueue({ timeout: { seconds: TOO_LONG } }), message: /^timeout is 4611686018427387904s/ },
+  { name: "timeout of 1 ns", rpc: "JobService/EnqueueJob", body: enqueue({ timeout: { nanos: 1 } }), message: /^timeout must be at least 1 microsecond$/ },
   { name: "dedup_window of 2^62 s", rpc: "JobService/EnqueueJob", body: enqueue({ dedupKey: "k", dedupWindow: { seconds: TOO_LONG } }), message: /^dedup_window is 4611686018427387904s/ },
   { name: "NUL in dedup_key", rpc: "JobService/EnqueueJob", body: enqueue({ dedupKey: "a\0b" }), message: /^dedup_key contains a NUL byte$/ },
   { name: "dedup_key over 512 bytes", rpc: "JobService/EnqueueJob", body: enqueue({ dedupKey: "é".repeat(300) }), message: /^dedup_key is 600 bytes \(UTF-8\); the limit is 512$/ },
@@ -75,6 +77,7 @@ const cases: Case[] = [
   { name: "queue lease_duration of 2^62 s", rpc: "QueueService/UpdateQueue", body: bin(UpdateQueueRequestSchema, { queue: "q", config: { leaseDuration: { seconds: TOO_LONG } } }), message: /^config\.lease_duration is 4611686018427387904s/ },
   { name: "queue retry_base_delay of 2^62 s", rpc: "QueueService/UpdateQueue", body: bin(UpdateQueueRequestSchema, { queue: "q", config: { retryBaseDelay: { seconds: TOO_LONG } } }), message: /^config\.retry_base_delay is 4611686018427387904s/ },
   { name: "queue rate_limit of 1e308 per second", rpc: "QueueService/UpdateQueue", body: bin(UpdateQueueRequestSchema, { queue: "q", config: { rateLimit: 1e308 } }), message: /^config\.rate_limit must be positive and at most 1000000 per second/ },
+  { name: "queue retry_base_delay of 1 ns", rpc: "QueueService/UpdateQueue", body: bin(UpdateQueueRequestSchema, { queue: "q", config: { retryBaseDelay: { nanos: 1 } } }), message: /^config\.retry_base_delay must be at least 1 microsecond$/ },
   { name: "NUL in a schedule header", rpc: "ScheduleService/CreateSchedule", body: schedule({ headers: { a: "\0" } }), message: /^schedule\.headers\["a"\] contains a NUL byte$/ },
   { name: "schedule with more headers than a job may have", rpc: "ScheduleService/CreateSchedule", body: schedule({ headers: Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`h${i}`, "v"])) }), message: /^schedule\.headers has 65 entries; the limit is 64 \(BATON_MAX_HEADERS\)$/ },
   { name: "NUL in a schedule's cron", rpc: "ScheduleService/CreateSchedule", body: schedule({ cron: "* * * * *\0" }), message: /^schedule\.cron contains a NUL byte$/ },
@@ -126,6 +129,12 @@ async function callGrpcWeb(rpc: string, body: Uint8Array): Promise<string> {
   return Buffer.from(await response.arrayBuffer()).toString("latin1");
 }
 
+function varint(n: number): number[] {
+  const bytes: number[] = [];
+  for (; n > 0x7f; n >>>= 7) bytes.push((n & 0x7f) | 0x80);
+  return [...bytes, n];
+}
+
 async function rowCounts() {
   const [row] = await sql(
     broker.databaseUrl,
@@ -152,6 +161,22 @@ test("a gRPC message flagged compressed in a request without grpc-encoding is IN
   expect(message).toBe("the request is not valid: a message is flagged compressed, but the request names no encoding");
 });
 
+test("a Subscribe message that is not protobuf ends the stream with INVALID_ARGUMENT", async () => {
+  const { status, message } = await callGrpc("WorkerService/Subscribe", new Uint8Array([0x0f]));
+  expect(status).toBe("3");
+  expect(message).toBe("the request is not valid protobuf: illegal tag: field no 1 wire type 7");
+});
+
+test("a gzip body cut short is INVALID_ARGUMENT", async () => {
+  const gzipped = gzipSync(bin(GetJobRequestSchema, { id: "1" }));
+  const response = await fetch(`${broker.baseUrl}/baton.v1.JobService/GetJob`, {
+    method: "POST",
+    headers: { "content-type": "application/proto", "content-encoding": "gzip" },
+    body: gzipped.subarray(0, gzipped.byteLength - 4),
+  });
+  expect(await response.json()).toEqual({ code: "invalid_argument", message: "the request is not valid: its compressed body cannot be decompressed" });
+});
+
 test("a body that is not protobuf is INVALID_ARGUMENT over gRPC-Web too", async () => {
   const trailer = await callGrpcWeb("JobService/GetJob", new Uint8Array([0x0f]));
   expect(trailer).toMatch(/grpc-status: ?3\r\n/);
@@ -166,7 +191,11 @@ test("random field values and random bytes never get INTERNAL from any unary RPC
   const text = fc.oneof(fc.string({ maxLength: 20 }), fc.constantFrom("", "\0", "a\0b", "q", "1", "9223372036854775808", "9999999999999999999"));
   const int64 = fc.oneof(fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }), fc.bigInt({ min: -400_000_000_000n, max: 400_000_000_000n }));
   const int32 = fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 });
-  const duration = fc.record({ seconds: int64, nanos: int32 });
+  // Edges matter most: zero, a nanosecond, a second, and the extremes.
+  const duration = fc.record({
+    seconds: fc.oneof(int64, fc.constantFrom(0n, 1n, -1n)),
+    nanos: fc.oneof(int32, fc.integer({ min: -3, max: 3 }), fc.constantFrom(999_999_999, 1_000_000_000, 500)),
+  });
   const job = fc.record({
     queue: fc.constantFrom("q", "other"),
     headers: fc.dictionary(text, text, { maxKeys: 3 }),
@@ -197,6 +226,11 @@ test("random field values and random bytes never get INTERNAL from any unary RPC
       rpc: "ScheduleService/CreateSchedule",
       body: schedule(s),
     })),
+    fc.record({
+      rpc: fc.constantFrom("JobService/CancelJob", "JobService/RetryJob", "QueueService/GetQueue", "QueueService/PauseQueue", "ScheduleService/DeleteSchedule", "WorkerService/ListWorkers"),
+      // Field 1 of each of these is its one string (id, queue or name).
+      body: text.map((value) => new Uint8Array([0x0a, ...varint(Buffer.byteLength(value)), ...Buffer.from(value)])),
+    }),
     fc.record({ rpc: fc.constantFrom("JobService/EnqueueJob", "JobService/ListJobs", "QueueService/UpdateQueue", "ScheduleService/CreateSchedule"), body: fc.uint8Array({ maxLength: 40 }) }),
   );
   await fc.assert(

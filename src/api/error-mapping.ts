@@ -29,12 +29,20 @@ export function toConnectError(error: unknown, log: Logger): ConnectError {
 
 /** How @connectrpc/connect 2.x words requests it cannot decode (and answers INTERNAL). */
 const PARSE_BINARY = "parse binary: ";
-const COMPRESSED_WITHOUT_ENCODING = "received compressed envelope, but do not know how to decompress";
+const UNDECODABLE = new Map([
+  [
+    "received compressed envelope, but do not know how to decompress",
+    "the request is not valid: a message is flagged compressed, but the request names no encoding",
+  ],
+  // connect-node's wording for a zlib failure other than corrupt data, e.g. a body cut short.
+  ["decompression failed", "the request is not valid: its compressed body cannot be decompressed"],
+]);
 
 /**
  * A request that cannot be decoded (not valid protobuf: truncated, a bad wire type, a string
- * field that is not UTF-8; or a message flagged compressed in a request that names no
- * encoding) is the client's fault, yet Connect answers it with INTERNAL. Returns the
+ * field that is not UTF-8; a message flagged compressed in a request that names no encoding;
+ * a compressed body cut short) is the client's fault, yet Connect answers it with INTERNAL.
+ * On the server these errors only ever come from reading a request. Returns the
  * INVALID_ARGUMENT to answer instead, or undefined for any other error. Stream messages reach
  * this through the handlers; a unary request fails before any interceptor runs, so
  * server/decode-errors.ts rewrites those answers with it.
@@ -42,9 +50,8 @@ const COMPRESSED_WITHOUT_ENCODING = "received compressed envelope, but do not kn
 export function asDecodeError(error: ConnectError): ConnectError | undefined {
   if (error.code !== Code.Internal) return undefined;
   const message = error.rawMessage;
-  if (message === COMPRESSED_WITHOUT_ENCODING) {
-    return new ConnectError("the request is not valid: a message is flagged compressed, but the request names no encoding", Code.InvalidArgument);
-  }
+  const known = UNDECODABLE.get(message);
+  if (known) return new ConnectError(known, Code.InvalidArgument);
   if (!message.startsWith(PARSE_BINARY)) return undefined;
   const detail = message.slice(PARSE_BINARY.length);
   // TextDecoder's own wording names no field; protobuf-es does not say which one either.

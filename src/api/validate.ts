@@ -177,11 +177,16 @@ export function validateRetryDelay(duration: Duration | undefined, field: string
   return seconds;
 }
 
-/** A Duration field as seconds; `undefined` when unset. Rejects zero and negative values. */
+/**
+ * A Duration field as seconds; `undefined` when unset. Rejects zero and negative values, and
+ * those under a microsecond: PostgreSQL intervals round to microseconds, so 1 ns would be
+ * stored as zero and break the tables' "positive" constraints.
+ */
 export function positiveSeconds(duration: Duration | undefined, field: string): number | undefined {
   if (!duration) return undefined;
   const seconds = durationSeconds(duration, field);
   if (seconds <= 0) throw invalidArgument(`${field} must be positive`);
+  if (seconds < 1e-6) throw invalidArgument(`${field} must be at least 1 microsecond`);
   return seconds;
 }
 

@@ -1,13 +1,14 @@
 import { type ConnectRouter, ConnectError } from "@connectrpc/connect";
-import { type UniversalHandler, type UniversalServerResponse, encodeEnvelope, readAllBytes } from "@connectrpc/connect/protocol";
+import { type UniversalServerRequest, type UniversalServerResponse, encodeEnvelope, readAllBytes } from "@connectrpc/connect/protocol";
 import { codeToHttpStatus, errorFromJsonBytes, errorToJsonBytes } from "@connectrpc/connect/protocol-connect";
 import { findTrailerError, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { trailerFlag, trailerParse, trailerSerialize } from "@connectrpc/connect/protocol-grpc-web";
 import { asDecodeError } from "../api/error-mapping.js";
 
 /**
- * Connect decodes a unary request before any interceptor runs, and answers a body that is not
- * valid protobuf with INTERNAL in every protocol. Each unary handler of `router` is wrapped so
+ * Connect decodes a unary request before any interceptor runs, and answers one it cannot decode
+ * (not protobuf, or a compressed body that does not decompress) with INTERNAL in every
+ * protocol. Each unary handler of `router` is wrapped so
  * that such an answer says INVALID_ARGUMENT instead (see asDecodeError), whatever the
  * protocol: a Connect error body, a gRPC trailer, or a gRPC-Web trailer frame. Streams decode
  * inside the handler, where the error mapping sees the error, so their hot path stays as it is.
@@ -16,7 +17,7 @@ import { asDecodeError } from "../api/error-mapping.js";
 export function answerDecodeErrorsAsInvalidArgument(router: ConnectRouter): void {
   router.handlers.forEach((handler, i) => {
     if (handler.method.methodKind !== "unary") return;
-    const wrapped = async (request: Parameters<UniversalHandler>[0]) => rewrite(await handler(request));
+    const wrapped = async (request: UniversalServerRequest) => rewrite(await handler(request));
     router.handlers[i] = Object.assign(wrapped, handler);
   });
 }
