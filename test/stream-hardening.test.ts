@@ -184,6 +184,32 @@ describe("nack", () => {
   });
 });
 
+describe("ack batches", () => {
+  test("a batch the database refuses is written member by member: only the bad ack is refused", async () => {
+    const { stream, deliveries } = await holding("ack-isolate", 3);
+    await sql(
+      broker.databaseUrl,
+      `create function baton.test_refuse_result() returns trigger language plpgsql as $$
+       begin if new.result = convert_to('refuse me', 'UTF8') then raise exception 'refused' using errcode = '22023'; end if; return new; end $$`,
+    );
+    await sql(broker.databaseUrl, "create trigger refuse_result before update on baton.jobs for each row execute function baton.test_refuse_result()");
+    try {
+      deliveries.forEach((d, i) =>
+        stream.send({ case: "ack", value: { jobId: d.job!.id, leaseToken: d.leaseToken, result: new TextEncoder().encode(i === 0 ? "refuse me" : "fine") } }),
+      );
+      const answers = await Promise.all(deliveries.map(() => stream.next("settled")));
+      const byJob = new Map(answers.map((a) => [a.jobId, a]));
+      expect(byJob.get(deliveries[0]!.job!.id)).toMatchObject({ ok: false, error: "refused by the database (SQLSTATE 22023)" });
+      expect(byJob.get(deliveries[1]!.job!.id)).toMatchObject({ ok: true });
+      expect(byJob.get(deliveries[2]!.job!.id)).toMatchObject({ ok: true });
+      expect((await jobRow(deliveries[1]!.job!.id)).state).toBe("succeeded");
+    } finally {
+      await sql(broker.databaseUrl, "drop trigger refuse_result on baton.jobs");
+      stream.close();
+    }
+  });
+});
+
 describe("progress", () => {
   test("a message with a NUL byte or over BATON_MAX_PROGRESS_BYTES is refused; the job keeps its lease", async () => {
     const { stream, deliveries } = await holding("progress-bad", 1);

@@ -225,7 +225,7 @@ function handleRequest(deps: WorkerServiceDeps, session: Session, request: Subsc
         }
         continuations = continueWith.map((job, i) => ({ ...validateEnqueue(job, deps.limits, `ack.continue_with[${i}]`), parentId: lease.jobId }));
       } catch (error) {
-        refuse(broker, session, lease, error);
+        broker.refuse(session, lease, (error as Error).message);
         return;
       }
       broker.ack(session, lease, message.value.result, continuations);
@@ -241,7 +241,7 @@ function handleRequest(deps: WorkerServiceDeps, session: Session, request: Subsc
         error = validateText(nack.error, "nack.error", deps.stream.maxErrorBytes);
         retryDelaySeconds = validateRetryDelay(nack.retryDelay, "nack.retry_delay");
       } catch (refusal) {
-        refuse(broker, session, lease, refusal);
+        broker.refuse(session, lease, (refusal as Error).message);
         return;
       }
       broker.nack(session, { ...lease, error, retryDelaySeconds, deadLetter: nack.deadLetter });
@@ -282,16 +282,6 @@ function leaseOf(session: Session, message: { jobId: string; leaseToken: string 
     session.sink.settled(message.jobId, false, (error as Error).message);
     return undefined;
   }
-}
-
-/**
- * Refuses an ack or nack for what it carries (text the database cannot store, a bad
- * continuation, a retry delay out of range): settled(ok=false) says why and nothing is written.
- * Stock clients forget a job once it is settled, so the broker stops renewing its lease too:
- * the job runs again when the lease expires, rather than staying leased while the stream lives.
- */
-function refuse(broker: Broker, session: Session, lease: { jobId: string; leaseToken: string }, error: unknown): void {
-  broker.refuse(session, lease, (error as Error).message);
 }
 
 function createSink(outbox: AsyncQueue<SubscribeResponse>, close: (reason: string) => void, log: Logger): SessionSink {

@@ -318,8 +318,11 @@ export class Broker {
   }
 
   /**
-   * An ack or nack refused before it was written (see worker-service): the lease is no longer
-   * renewed, so the job runs again once it expires, and the slot takes the next job.
+   * An ack or nack refused for what it carries (text the database cannot store, a bad
+   * continuation, a retry delay out of range), before anything was written: settled(ok=false)
+   * says why. Stock clients forget a job once it is settled, so the broker stops renewing its
+   * lease too: the job runs again when the lease expires instead of staying leased while the
+   * stream lives, and the slot takes the next job.
    */
   refuse(session: Session, lease: LeaseRef, reason: string): void {
     if (session.holds(lease)) {
