@@ -129,8 +129,8 @@ describe("nack", () => {
     expect(answers).toContainEqual(expect.objectContaining({ jobId: bad.job!.id, ok: false, error: "nack.error contains a NUL byte" }));
     expect(answers).toContainEqual(expect.objectContaining({ jobId: honest.job!.id, ok: true }));
     expect(await jobRow(honest.job!.id)).toMatchObject({ state: "dead", last_error: "honest" });
-    // The refused one stays leased, untouched, until its lease (no longer renewed) expires.
-    expect(await jobRow(bad.job!.id)).toMatchObject({ state: "leased", last_error: "" });
+    // The refused one's attempt failed with the reason, and it waits out its backoff.
+    expect(await jobRow(bad.job!.id)).toMatchObject({ state: "available", last_error: "settlement refused: nack.error contains a NUL byte" });
     stream.close();
   });
 
@@ -236,7 +236,11 @@ describe("ack", () => {
       ok: false,
       error: "ack.continue_with has 3 entries; the limit is 2 (BATON_MAX_CONTINUATIONS)",
     });
-    expect((await jobRow(d!.job!.id)).state).toBe("leased");
+    expect(await jobRow(d!.job!.id)).toMatchObject({
+      state: "available",
+      last_error: "settlement refused: ack.continue_with has 3 entries; the limit is 2 (BATON_MAX_CONTINUATIONS)",
+    });
+    expect(await sql(broker.databaseUrl, "select 1 from baton.jobs where queue = 'n'")).toHaveLength(0);
     stream.close();
   });
 
@@ -251,6 +255,7 @@ describe("ack", () => {
       ok: false,
       error: "ack.continue_with: depends_on names job 999999999, which does not exist",
     });
+    expect((await jobRow(d!.job!.id)).last_error).toBe("settlement refused: ack.continue_with: depends_on names job 999999999, which does not exist");
     stream.close();
   });
 

@@ -318,18 +318,17 @@ export class Broker {
   }
 
   /**
-   * An ack or nack refused for what it carries (text the database cannot store, a bad
-   * continuation, a retry delay out of range), before anything was written: settled(ok=false)
-   * says why. Stock clients forget a job once it is settled, so the broker stops renewing its
-   * lease too: the job runs again when the lease expires instead of staying leased while the
-   * stream lives, and the slot takes the next job.
+   * An ack or nack refused for what it carries, before anything was written: the attempt fails
+   * with the reason and the worker is told it (see Completer.failRefused); its slot takes the
+   * next job.
    */
   refuse(session: Session, lease: LeaseRef, reason: string): void {
-    if (session.holds(lease)) {
-      session.forget(lease.jobId);
-      this.dispatcher.creditFreed(session);
+    if (!session.holds(lease)) {
+      session.sink.settled(lease.jobId, false, reason);
+      return;
     }
-    session.sink.settled(lease.jobId, false, reason);
+    this.completer.failRefused(session, lease, reason);
+    this.finished(session, lease);
   }
 
   /** The worker is done with a job: its slot takes the next one while the settlement is written. */

@@ -1,6 +1,6 @@
 import { BatonError } from "../errors.js";
 import type { Database } from "../store/database.js";
-import { type NewJob, leaseKey } from "../store/job-record.js";
+import { type LeaseRef, type NewJob, leaseKey } from "../store/job-record.js";
 import {
   type Ack,
   type Failure,
@@ -31,6 +31,11 @@ export interface CompleterOptions {
 interface Pending<T> {
   session: Session;
   item: T;
+  /**
+   * Set on the failure that stands for a settlement the broker refused: the worker is told this
+   * reason (ok=false) once the failure is written, whatever the outcome.
+   */
+  refusal?: string;
 }
 
 export interface AckWithContinuation extends Ack {
@@ -64,6 +69,18 @@ export class Completer {
 
   fail(session: Session, failure: Failure): void {
     this.failures.add({ session, item: failure });
+  }
+
+  /**
+   * An ack or nack refused for what it carries (text the database cannot store, a bad
+   * continuation, a retry delay out of range): the attempt fails with the reason in the job's
+   * error history, and takes the queue's backoff, as if the worker had nacked; the worker is
+   * answered ok=false with the reason. Without this the job would stay leased while the stream
+   * lives (stock clients forget a settled job) or rerun only at lease expiry as "lease expired",
+   * hiding why.
+   */
+  failRefused(session: Session, lease: LeaseRef, reason: string): void {
+    this.failures.add({ session, item: { ...lease, error: `settlement refused: ${reason}`, deadLetter: false }, refusal: reason });
   }
 
   reportProgress(update: ProgressUpdate): void {
@@ -173,21 +190,24 @@ export class Completer {
   private async answer(pending: Pending<Ack | Failure>[], settled: Set<string>): Promise<void> {
     const refused = pending.filter((p) => !settled.has(leaseKey(p.item)));
     const reasons = refused.length > 0 ? await jobSettleFailureReasons(this.options.db, refused.map((p) => p.item)) : new Map();
-    for (const { session, item } of pending) {
+    for (const { session, item, refusal } of pending) {
       const ok = settled.has(leaseKey(item));
       // A refused settlement of a lease the session still holds means the lease is gone.
       if (ok || session.holds(item)) session.forget(item.jobId);
-      session.sink.settled(item.jobId, ok, ok ? "" : (reasons.get(item.jobId) ?? "lease not held"));
+      if (refusal !== undefined) session.sink.settled(item.jobId, false, refusal);
+      else session.sink.settled(item.jobId, ok, ok ? "" : (reasons.get(item.jobId) ?? "lease not held"));
     }
   }
 
   /**
-   * A settlement refused for what it carries: nothing was written. As for failAll, the lease
-   * is no longer renewed, so the job runs again once it expires.
+   * A settlement the database refused for what it carries: nothing was written, so the attempt
+   * fails with the reason (see failRefused). Should even that failure be refused, the lease is
+   * no longer renewed, as for failAll, and the job runs again once it expires.
    */
-  private refuse({ session, item }: Pending<Ack | Failure>, reason: string): void {
+  private refuse({ session, item, refusal }: Pending<Ack | Failure>, reason: string): void {
+    if (refusal === undefined) return this.failRefused(session, { jobId: item.jobId, leaseToken: item.leaseToken }, reason);
     if (session.holds(item)) session.forget(item.jobId);
-    session.sink.settled(item.jobId, false, reason);
+    session.sink.settled(item.jobId, false, refusal);
   }
 
   private failAll(pending: Pending<Ack | Failure>[], error: unknown): void {
