@@ -1,6 +1,4 @@
-import { once } from "node:events";
 import { type Client, Code, ConnectError, createClient } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { loadConfig } from "../src/config.js";
 import { JobService } from "../src/gen/baton/v1/job_service_pb.js";
@@ -9,9 +7,9 @@ import { generateTokenSecret, hashTokenSecret } from "../src/server/api-tokens.j
 import { failureSource } from "../src/server/auth.js";
 import { createDatabase } from "../src/store/database.js";
 import { tokenCreate } from "../src/store/tokens.js";
-import { type TestBroker, startTestBroker } from "./helpers/broker.js";
+import { type TestBroker, bearerTransport, startTestBroker } from "./helpers/broker.js";
 import { sql } from "./helpers/database.js";
-import { type TestProcess, killAll, spawnTs } from "./helpers/process.js";
+import { type CompletedRun, type TestProcess, killAll, runTs } from "./helpers/process.js";
 import { openStream } from "./helpers/stream.js";
 import { eventually } from "./helpers/wait.js";
 
@@ -45,15 +43,7 @@ interface Clients {
 }
 
 function clients(broker: TestBroker, secret: string): Clients {
-  const transport = createGrpcTransport({
-    baseUrl: broker.baseUrl,
-    interceptors: [
-      (next) => (req) => {
-        req.header.set("authorization", `Bearer ${secret}`);
-        return next(req);
-      },
-    ],
-  });
+  const transport = bearerTransport(broker.baseUrl, secret);
   return { jobs: createClient(JobService, transport), workers: createClient(WorkerService, transport) };
 }
 
@@ -166,15 +156,8 @@ describe("token expiry", () => {
 });
 
 describe("baton tokens create --expires-in", () => {
-  async function tokens(args: string[]): Promise<{ code: number | string; stdout: string; stderr: string }> {
-    const child = spawnTs("src/cli/main.ts", { BATON_DATABASE_URL: cached.databaseUrl, DATABASE_URL: undefined }, ["tokens", ...args]);
-    processes.push(child);
-    let stdout = "";
-    let stderr = "";
-    child.child.stdout!.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-    child.child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    await once(child.child, "close");
-    return { code: await child.exited, stdout, stderr };
+  function tokens(args: string[]): Promise<CompletedRun> {
+    return runTs("src/cli/main.ts", { BATON_DATABASE_URL: cached.databaseUrl, DATABASE_URL: undefined }, ["tokens", ...args], processes);
   }
 
   test("sets the expiry from database time; tokens list shows it, and marks expired tokens", async () => {

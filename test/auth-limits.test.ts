@@ -1,5 +1,4 @@
 import { type Client, Code, ConnectError, createClient } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { loadConfig } from "../src/config.js";
 import { JobService } from "../src/gen/baton/v1/job_service_pb.js";
@@ -7,7 +6,7 @@ import { WorkerService } from "../src/gen/baton/v1/worker_service_pb.js";
 import { generateTokenSecret, hashTokenSecret } from "../src/server/api-tokens.js";
 import { createDatabase } from "../src/store/database.js";
 import { type NewToken, tokenCreate } from "../src/store/tokens.js";
-import { type TestBroker, startTestBroker } from "./helpers/broker.js";
+import { type TestBroker, bearerTransport, startTestBroker } from "./helpers/broker.js";
 import { sql } from "./helpers/database.js";
 import { type TestStream, openStream } from "./helpers/stream.js";
 import { eventually } from "./helpers/wait.js";
@@ -142,15 +141,7 @@ describe("per-token limits", () => {
   async function tokenClients(token: Omit<NewToken, "secretSha256" | "name">) {
     const secret = generateTokenSecret();
     const record = await tokenCreate(db, { name: "limited", ...token, secretSha256: hashTokenSecret(secret) });
-    const transport = createGrpcTransport({
-      baseUrl: guarded.baseUrl,
-      interceptors: [
-        (next) => (req) => {
-          req.header.set("authorization", `Bearer ${secret}`);
-          return next(req);
-        },
-      ],
-    });
+    const transport = bearerTransport(guarded.baseUrl, secret);
     return { id: record.id, jobs: createClient(JobService, transport), workers: createClient(WorkerService, transport) };
   }
 

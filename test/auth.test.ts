@@ -1,5 +1,4 @@
 import { createHash } from "node:crypto";
-import { once } from "node:events";
 import { type Client, Code, ConnectError, type Interceptor, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -12,7 +11,7 @@ import { WorkerService } from "../src/gen/baton/v1/worker_service_pb.js";
 import { Health, HealthCheckResponse_ServingStatus } from "../src/gen/grpc/health/v1/health_pb.js";
 import { type TestBroker, startTestBroker } from "./helpers/broker.js";
 import { sql } from "./helpers/database.js";
-import { type TestProcess, killAll, spawnTs } from "./helpers/process.js";
+import { type CompletedRun, type TestProcess, killAll, runTs, spawnTs } from "./helpers/process.js";
 import { openStream } from "./helpers/stream.js";
 import { eventually } from "./helpers/wait.js";
 
@@ -57,15 +56,8 @@ afterAll(async () => {
   await broker?.stop();
 });
 
-async function tokens(args: string[]): Promise<{ code: number | string; stdout: string; stderr: string }> {
-  const child = spawnTs("src/cli/main.ts", { BATON_DATABASE_URL: broker.databaseUrl, DATABASE_URL: undefined }, ["tokens", ...args]);
-  processes.push(child);
-  let stdout = "";
-  let stderr = "";
-  child.child.stdout!.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-  child.child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-  await once(child.child, "close");
-  return { code: await child.exited, stdout, stderr };
+function tokens(args: string[]): Promise<CompletedRun> {
+  return runTs("src/cli/main.ts", { BATON_DATABASE_URL: broker.databaseUrl, DATABASE_URL: undefined }, ["tokens", ...args], processes);
 }
 
 async function createToken(args: string[]): Promise<CreatedToken> {

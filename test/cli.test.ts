@@ -1,4 +1,3 @@
-import { once } from "node:events";
 import http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
@@ -8,7 +7,7 @@ import { formatDuration, parseDuration } from "../src/cli/duration.js";
 import { JobState } from "../src/gen/baton/v1/job_pb.js";
 import { QueueService } from "../src/gen/baton/v1/queue_service_pb.js";
 import { type TestBroker, startTestBroker } from "./helpers/broker.js";
-import { type TestProcess, killAll, spawnTs } from "./helpers/process.js";
+import { type CompletedRun, type TestProcess, killAll, runTs } from "./helpers/process.js";
 
 /**
  * The `baton` command line as a user runs it: a separate process talking to a real broker over
@@ -32,22 +31,9 @@ afterAll(async () => {
   await broker?.stop();
 });
 
-interface Run {
-  code: number | string;
-  stdout: string;
-  stderr: string;
-}
-
 /** Runs `baton ...args` against the test broker (BATON_URL) and collects everything it wrote. */
-async function baton(args: string[], env: Record<string, string | undefined> = {}): Promise<Run> {
-  const child = spawnTs("src/cli/main.ts", { BATON_URL: broker.baseUrl, ...env }, args);
-  processes.push(child);
-  let stdout = "";
-  let stderr = "";
-  child.child.stdout!.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-  child.child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-  await once(child.child, "close");
-  return { code: await child.exited, stdout, stderr };
+function baton(args: string[], env: Record<string, string | undefined> = {}): Promise<CompletedRun> {
+  return runTs("src/cli/main.ts", { BATON_URL: broker.baseUrl, ...env }, args, processes);
 }
 
 /** Like baton(), but the command must succeed and print one JSON document. */

@@ -59,24 +59,32 @@ async function settledOrBlocked(pending: Promise<unknown>, pid: number): Promise
   );
 }
 
+/**
+ * Settles with `first` in one transaction and, while it is uncommitted, with `second` in
+ * another (which then waits for the dependant's lock, or finishes); commits the first, then
+ * the second.
+ */
+async function interleaved(first: (tx: pg.Client) => Promise<unknown>, second: (tx: pg.Client) => Promise<unknown>): Promise<void> {
+  const [a, b] = [await openTransaction(), await openTransaction()];
+  try {
+    await first(a);
+    const pending = second(b);
+    await settledOrBlocked(pending, b.pid);
+    await a.query("commit");
+    await pending;
+    await b.query("commit");
+  } finally {
+    await Promise.all([a.end(), b.end()]);
+  }
+}
+
 describe("fan-in under concurrent settlement", () => {
   // Regression: both settlements counted the dependant's remaining blockers in their own
   // snapshot; each still saw the other's dependency row, so neither unblocked it.
   test("two acks in flight at once, each of one blocker: the one that commits last unblocks the dependant", async () => {
     const { blockers, dependant } = await fanIn("fan-ack", 2);
-    const first = await openTransaction();
-    const second = await openTransaction();
-    try {
-      await jobAckMany(first, [blockers[0]!]);
-      // The second ack runs while the first is uncommitted: now it waits for the dependant's lock.
-      const pending = jobAckMany(second, [blockers[1]!]);
-      await settledOrBlocked(pending, second.pid);
-      await first.query("commit");
-      await pending;
-      await second.query("commit");
-    } finally {
-      await Promise.all([first.end(), second.end()]);
-    }
+    // The second ack runs while the first is uncommitted: it waits for the dependant's lock.
+    await interleaved((tx) => jobAckMany(tx, [blockers[0]!]), (tx) => jobAckMany(tx, [blockers[1]!]));
     const after = await jobGet(db, dependant.id);
     expect(after!.state).toBe("available");
     expect(await sql(url, "select * from baton.job_dependencies where job_id = $1", [dependant.id])).toEqual([]);
@@ -84,18 +92,10 @@ describe("fan-in under concurrent settlement", () => {
 
   test("an ack and a dead-letter nack in flight at once: the dependant is cancelled with the dead blocker named", async () => {
     const { blockers, dependant } = await fanIn("fan-mixed", 2);
-    const first = await openTransaction();
-    const second = await openTransaction();
-    try {
-      await jobAckMany(first, [blockers[0]!]);
-      const pending = jobFailMany(second, [{ ...blockers[1]!, error: "broken", deadLetter: true }], policy);
-      await settledOrBlocked(pending, second.pid);
-      await first.query("commit");
-      await pending;
-      await second.query("commit");
-    } finally {
-      await Promise.all([first.end(), second.end()]);
-    }
+    await interleaved(
+      (tx) => jobAckMany(tx, [blockers[0]!]),
+      (tx) => jobFailMany(tx, [{ ...blockers[1]!, error: "broken", deadLetter: true }], policy),
+    );
     const after = await jobGet(db, dependant.id);
     expect(after).toMatchObject({ state: "cancelled", last_error: `blocker ${blockers[1]!.jobId} ended dead` });
     expect(await sql(url, "select * from baton.job_dependencies where job_id = $1", [dependant.id])).toEqual([]);

@@ -1,5 +1,4 @@
 import { type Client, Code, ConnectError, createClient } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { loadConfig } from "../src/config.js";
 import { JobService } from "../src/gen/baton/v1/job_service_pb.js";
@@ -7,7 +6,7 @@ import { WorkerService } from "../src/gen/baton/v1/worker_service_pb.js";
 import { generateTokenSecret, hashTokenSecret } from "../src/server/api-tokens.js";
 import { createDatabase } from "../src/store/database.js";
 import { type TokenRole, tokenCreate } from "../src/store/tokens.js";
-import { type TestBroker, startTestBroker } from "./helpers/broker.js";
+import { type TestBroker, bearerTransport, startTestBroker } from "./helpers/broker.js";
 import { sql } from "./helpers/database.js";
 import { openStream } from "./helpers/stream.js";
 import { eventually } from "./helpers/wait.js";
@@ -35,15 +34,7 @@ interface Clients {
 async function tokenClients(role: TokenRole, queues: string[]): Promise<Clients> {
   const secret = generateTokenSecret();
   await tokenCreate(db, { name: role, role, queues, secretSha256: hashTokenSecret(secret) });
-  const transport = createGrpcTransport({
-    baseUrl: broker.baseUrl,
-    interceptors: [
-      (next) => (req) => {
-        req.header.set("authorization", `Bearer ${secret}`);
-        return next(req);
-      },
-    ],
-  });
+  const transport = bearerTransport(broker.baseUrl, secret);
   return { jobs: createClient(JobService, transport), workers: createClient(WorkerService, transport) };
 }
 

@@ -1,4 +1,4 @@
-import { type Client, createClient } from "@connectrpc/connect";
+import { type Client, type Transport, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { type ServerConfig, loadConfig } from "../../src/config.js";
 import { JobService } from "../../src/gen/baton/v1/job_service_pb.js";
@@ -56,4 +56,17 @@ export async function startReplicas(count: number, overrides: BrokerOverrides = 
 /** Stops brokers, last started first. */
 export async function stopAll(brokers: TestBroker[]): Promise<void> {
   for (const broker of [...brokers].reverse()) await broker?.stop();
+}
+
+/** A gRPC transport to `baseUrl` that sends `secret` as the bearer token of every call. */
+export function bearerTransport(baseUrl: string, secret: string): Transport {
+  return createGrpcTransport({
+    baseUrl,
+    interceptors: [
+      (next) => (req) => {
+        req.header.set("authorization", `Bearer ${secret}`);
+        return next(req);
+      },
+    ],
+  });
 }

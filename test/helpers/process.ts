@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { once } from "node:events";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 
@@ -80,4 +81,25 @@ export function spawnProcess(command: string, args: string[], env: ChildEnv): Te
 export async function killAll(processes: TestProcess[]): Promise<void> {
   for (const p of processes) p.killGroup("SIGKILL");
   await Promise.all(processes.map((p) => p.exited));
+}
+
+export interface CompletedRun {
+  code: number | string;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs a TypeScript file of this repo (the CLI, mostly) to completion and collects everything
+ * it wrote. The process is added to `processes`, so a test that fails midway still ends it.
+ */
+export async function runTs(file: string, env: ChildEnv, args: string[], processes: TestProcess[]): Promise<CompletedRun> {
+  const run = spawnTs(file, env, args);
+  processes.push(run);
+  let stdout = "";
+  let stderr = "";
+  run.child.stdout!.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+  run.child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+  await once(run.child, "close");
+  return { code: await run.exited, stdout, stderr };
 }
