@@ -213,6 +213,7 @@ export const settings = {
   tokenRateLimit: int("BATON_TOKEN_RATE_LIMIT", 1000, "requests per second per API token on each replica; 0: no limit", 0),
   tokenMaxStreams: int("BATON_TOKEN_MAX_STREAMS", 1000, "open worker streams per API token on each replica"),
   tokenMaxInFlight: int("BATON_TOKEN_MAX_IN_FLIGHT", 100_000, "sum of max_in_flight over an API token's streams on each replica"),
+  tokenMaxQueues: int("BATON_TOKEN_MAX_QUEUES", 10_000, "sum of the queues named by an API token's streams (their hellos) on each replica"),
   tlsCertFile: text("BATON_TLS_CERT_FILE", "", "PEM certificate chain; with the key file, the port serves TLS only"),
   tlsKeyFile: text("BATON_TLS_KEY_FILE", "", "PEM private key of the certificate"),
   tlsClientCaFile: text("BATON_TLS_CLIENT_CA_FILE", "", "PEM CA bundle; when set, clients must present a certificate it issued (mutual TLS)"),
@@ -283,7 +284,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
       // database is a deployment, and deployments are closed unless told otherwise.
       enabled: v.auth === "auto" ? databaseUrl !== undefined : v.auth === "on",
       cacheMs: v.authCacheSeconds * 1000,
-      limits: { rateLimit: v.tokenRateLimit, maxStreams: v.tokenMaxStreams, maxInFlight: v.tokenMaxInFlight },
+      limits: { rateLimit: v.tokenRateLimit, maxStreams: v.tokenMaxStreams, maxInFlight: v.tokenMaxInFlight, maxQueues: v.tokenMaxQueues },
       maxFailures: v.authFailureLimit,
       failureWindowMs: v.authFailureWindowSeconds * 1000,
     },

@@ -22,7 +22,7 @@ let guarded: TestBroker;
 
 beforeAll(async () => {
   open = await startTestBroker({ maxHeaders: 3, maxHeaderBytes: 64, maxQueueDepth: 3 });
-  const auth = loadConfig({ BATON_AUTH: "on", BATON_TOKEN_RATE_LIMIT: "0", BATON_TOKEN_MAX_STREAMS: "2" }).auth;
+  const auth = loadConfig({ BATON_AUTH: "on", BATON_TOKEN_RATE_LIMIT: "0", BATON_TOKEN_MAX_STREAMS: "2", BATON_TOKEN_MAX_QUEUES: "5" }).auth;
   guarded = await startTestBroker({ auth });
 });
 
@@ -145,8 +145,8 @@ describe("per-token limits", () => {
     return { id: record.id, jobs: createClient(JobService, transport), workers: createClient(WorkerService, transport) };
   }
 
-  const hello = (workers: Client<typeof WorkerService>, maxInFlight: number) =>
-    openStream(workers, { case: "hello", value: { workerId: "w", queues: ["work"], maxInFlight } });
+  const hello = (workers: Client<typeof WorkerService>, maxInFlight: number, queues = ["work"]) =>
+    openStream(workers, { case: "hello", value: { workerId: "w", queues, maxInFlight } });
 
   test("requests beyond the token's rate are RESOURCE_EXHAUSTED and say when to retry", async () => {
     const { id, jobs } = await tokenClients({ role: "producer", queues: ["*"], rateLimit: 1 });
@@ -199,5 +199,26 @@ describe("per-token limits", () => {
     await b.next("welcome");
     for (const stream of [a, b]) stream.close();
     await Promise.all([a.ended, b.ended]);
+  });
+
+  test("queues beyond the token's BATON_TOKEN_MAX_QUEUES, over all its streams, are RESOURCE_EXHAUSTED; a closed stream gives its back", async () => {
+    const { id, workers } = await tokenClients({ role: "worker", queues: ["*"] });
+    const a = hello(workers, 1, ["q1", "q2", "q3"]);
+    await a.next("welcome");
+    const error = await streamError(hello(workers, 1, ["q4", "q5", "q6"]));
+    expect(Code[error.code]).toBe("ResourceExhausted");
+    expect(error.rawMessage).toBe(
+      `hello.queues (3) would bring the queues subscribed by token ${id} ("limited") on this broker replica to 6; the limit is 5 (BATON_TOKEN_MAX_QUEUES)`,
+    );
+    a.close();
+    await a.ended;
+    // The broker releases the closed stream's queues when it sees the call end.
+    await eventually(async () => {
+      const next = hello(workers, 1, ["q4", "q5", "q6", "q7", "q8"]);
+      const ok = await Promise.race([next.next("welcome").then(() => true), next.ended.then(() => false)]);
+      next.close();
+      await next.ended;
+      return ok;
+    }, { intervalMs: 50, what: "a closed stream's queues to be given back to the token" });
   });
 });

@@ -22,6 +22,11 @@ export interface TokenLimits {
   maxStreams: number;
   /** Sum of hello.max_in_flight over the open streams. */
   maxInFlight: number;
+  /**
+   * Sum of the queues named by the hellos of the open streams: each queue of a stream costs
+   * claims and wakeups, so many streams of few queues each must not add up to a flood.
+   */
+  maxQueues: number;
 }
 
 export interface AuthOptions {
@@ -81,6 +86,7 @@ interface TokenUsage {
   refillTime: number;
   streams: Set<OpenStream>;
   inFlight: number;
+  queues: number;
 }
 
 interface OpenStream {
@@ -88,6 +94,8 @@ interface OpenStream {
   usage: TokenUsage;
   /** The hello's max_in_flight, counted against the token once admitted. */
   inFlight: number;
+  /** How many queues the hello named, counted against the token once admitted. */
+  queues: number;
   /** Aborts the handler's signal, which ends the stream (and releases its leases). */
   controller: AbortController;
   /** Why the stream must end, once its token is revoked. */
@@ -160,6 +168,7 @@ export function startAuth(options: AuthOptions): Auth {
       rateLimit: token.rateLimit ?? options.limits.rateLimit,
       maxStreams: token.maxStreams ?? options.limits.maxStreams,
       maxInFlight: token.maxInFlight ?? options.limits.maxInFlight,
+      maxQueues: options.limits.maxQueues,
     },
     ...(token.expiresInMs !== null && { expiresAt: Date.now() + token.expiresInMs }),
   });
@@ -251,7 +260,7 @@ export function startAuth(options: AuthOptions): Auth {
   const usageOf = (principal: Principal): TokenUsage => {
     let usage = usages.get(principal.token.id);
     if (!usage) {
-      usage = { tokens: principal.limits.rateLimit, refillTime: Date.now(), streams: new Set(), inFlight: 0 };
+      usage = { tokens: principal.limits.rateLimit, refillTime: Date.now(), streams: new Set(), inFlight: 0, queues: 0 };
       usages.set(principal.token.id, usage);
     }
     return usage;
@@ -345,8 +354,17 @@ export function startAuth(options: AuthOptions): Auth {
         `hello.max_in_flight ${n} would bring the jobs in flight of ${principal.label} on this broker replica to ${usage.inFlight + n}; the limit is ${max}`,
       );
     }
+    const queues = new Set(hello.queues).size;
+    const maxQueues = principal.limits.maxQueues;
+    if (usage.queues + queues > maxQueues) {
+      throw exhausted(
+        `hello.queues (${queues}) would bring the queues subscribed by ${principal.label} on this broker replica to ${usage.queues + queues}; the limit is ${maxQueues} (BATON_TOKEN_MAX_QUEUES)`,
+      );
+    }
     usage.inFlight += n;
     stream.inFlight = n;
+    usage.queues += queues;
+    stream.queues = queues;
   };
 
   async function* guardRequests(stream: OpenStream, requests: AsyncIterable<SubscribeRequest>): AsyncGenerator<SubscribeRequest> {
@@ -376,7 +394,7 @@ export function startAuth(options: AuthOptions): Auth {
     if (usage.streams.size >= max) {
       throw exhausted(`${principal.label} already has ${usage.streams.size} open streams on this broker replica; the limit is ${max}`);
     }
-    const stream: OpenStream = { principal, usage, inFlight: 0, controller: new AbortController() };
+    const stream: OpenStream = { principal, usage, inFlight: 0, queues: 0, controller: new AbortController() };
     usage.streams.add(stream);
     openStreams.add(stream);
     // A token that expires ends its streams then; one that expires beyond a timer's range
@@ -390,6 +408,8 @@ export function startAuth(options: AuthOptions): Auth {
       openStreams.delete(stream);
       usage.inFlight -= stream.inFlight;
       stream.inFlight = 0;
+      usage.queues -= stream.queues;
+      stream.queues = 0;
     };
     // The call's signal aborts when the call ends, however it ends.
     if (req.signal.aborted) end();
