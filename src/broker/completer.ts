@@ -1,4 +1,4 @@
-import { BatonError } from "../errors.js";
+import { BatonError, type BatonErrorCode } from "../errors.js";
 import type { Database } from "../store/database.js";
 import { type LeaseRef, type NewJob, leaseKey } from "../store/job-record.js";
 import {
@@ -228,8 +228,11 @@ export class Completer {
  */
 const CONTENT_SQLSTATE = /^(22|23|54)/;
 
+/** Domain errors that speak of the database's state, not of what the settlement carries. */
+const TRANSIENT_CODES = new Set<BatonErrorCode>(["unavailable", "deadline_exceeded"]);
+
 function refusedForContent(error: unknown): boolean {
-  if (error instanceof BatonError) return true;
+  if (error instanceof BatonError) return !TRANSIENT_CODES.has(error.code);
   const code = (error as { code?: unknown } | undefined)?.code;
   return typeof code === "string" && CONTENT_SQLSTATE.test(code);
 }
