@@ -85,7 +85,9 @@ export type SubscribeRequest_Hello = Message<"baton.v1.SubscribeRequest.Hello"> 
   workerId: string;
 
   /**
-   * Queues to take jobs from.
+   * Queues to take jobs from (at most BATON_MAX_QUEUES_PER_STREAM). Jobs come by priority
+   * across all of them, then round-robin among queues whose best jobs tie, so a backlog on
+   * one queue never starves another.
    *
    * @generated from field: repeated string queues = 2;
    */
@@ -359,7 +361,9 @@ export type SubscribeResponse_Welcome = Message<"baton.v1.SubscribeResponse.Welc
   sessionId: string;
 
   /**
-   * How long a lease lasts without renewal; the broker renews leases itself while the stream lives.
+   * How long a lease lasts without renewal: the shortest lease_duration of the subscribed
+   * queues (the broker's default for a queue that sets none). The broker renews leases itself
+   * while the stream lives; each delivery carries its own lease_expire_time.
    *
    * @generated from field: google.protobuf.Duration lease_duration = 2;
    */

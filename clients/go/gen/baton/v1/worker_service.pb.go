@@ -566,7 +566,9 @@ type SubscribeRequest_Hello struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Stable name of the worker process, for operators; need not be unique.
 	WorkerId string `protobuf:"bytes,1,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
-	// Queues to take jobs from.
+	// Queues to take jobs from (at most BATON_MAX_QUEUES_PER_STREAM). Jobs come by priority
+	// across all of them, then round-robin among queues whose best jobs tie, so a backlog on
+	// one queue never starves another.
 	Queues []string `protobuf:"bytes,2,rep,name=queues,proto3" json:"queues,omitempty"`
 	// Most jobs held at once; also the initial credit.
 	MaxInFlight int32 `protobuf:"varint,3,opt,name=max_in_flight,json=maxInFlight,proto3" json:"max_in_flight,omitempty"`
@@ -948,7 +950,9 @@ func (*SubscribeRequest_Pong) Descriptor() ([]byte, []int) {
 type SubscribeResponse_Welcome struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	SessionId string                 `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
-	// How long a lease lasts without renewal; the broker renews leases itself while the stream lives.
+	// How long a lease lasts without renewal: the shortest lease_duration of the subscribed
+	// queues (the broker's default for a queue that sets none). The broker renews leases itself
+	// while the stream lives; each delivery carries its own lease_expire_time.
 	LeaseDuration *durationpb.Duration `protobuf:"bytes,2,opt,name=lease_duration,json=leaseDuration,proto3" json:"lease_duration,omitempty"`
 	// The resumed leases that the broker accepted, each with a fresh lease_token to use from
 	// now on; leases named in hello.resume but missing here are gone (stop those jobs).
