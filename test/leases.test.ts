@@ -5,6 +5,7 @@ import { type TestBroker, startTestBroker } from "./helpers/broker.js";
 import { sql } from "./helpers/database.js";
 import { type TestProcess, killAll, spawnTs } from "./helpers/process.js";
 import { openStream } from "./helpers/stream.js";
+import { eventually } from "./helpers/wait.js";
 
 let broker: TestBroker;
 const processes: TestProcess[] = [];
@@ -66,7 +67,10 @@ test("a lease outlives its initial duration while the stream stays open, without
   const firstExpiry = delivery.leaseExpireTime!.seconds;
 
   // Three lease lengths pass by database time; the reaper runs every 200 ms meanwhile.
-  await sql(broker.databaseUrl, "select pg_sleep(4.5)");
+  await eventually(
+    async () => (await sql<{ past: boolean }>(broker.databaseUrl, "select now() > to_timestamp($1) + interval '3 seconds' as past", [Number(firstExpiry)]))[0]!.past,
+    { intervalMs: 200, what: "three lease lengths to pass by database time" },
+  );
   const [row] = await sql<{ state: string; lease_token: string; lease_expire_time: Date }>(
     broker.databaseUrl,
     "select state, lease_token, lease_expire_time from baton.jobs where id = $1",
