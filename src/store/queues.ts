@@ -3,7 +3,7 @@ import { QUEUE_CONFIG_COLUMNS, type QueueConfigValues, type QueueSettings, type 
 import { intervalSeconds } from "./interval.js";
 import { loadQueries } from "./sql-file.js";
 
-const sql = loadQueries<"QueueListSettings" | "QueueGet" | "QueueStats" | "QueueSetPaused" | "QueueUpdateConfig">(
+const sql = loadQueries<"QueueListSettings" | "QueueGet" | "QueueStats" | "QueueNamesPage" | "QueueSetPaused" | "QueueUpdateConfig">(
   new URL("./sql/queues.sql", import.meta.url),
 );
 
@@ -49,6 +49,23 @@ export async function queueViews(db: Queryable, names?: string[]): Promise<Queue
     });
   }
   return views;
+}
+
+export interface QueuePage {
+  queues: QueueView[];
+  /** Whether queues follow the last of this page. */
+  more: boolean;
+}
+
+/** Up to `limit` queues in name order, named after `afterName` (the last name of the previous page). */
+export async function queuePage(db: Queryable, limit: number, afterName?: string): Promise<QueuePage> {
+  const { rows } = await db.query<{ name: string }>({
+    name: "QueueNamesPage",
+    text: sql.QueueNamesPage,
+    values: [afterName ?? null, limit + 1],
+  });
+  const names = rows.slice(0, limit).map((row) => row.name);
+  return { queues: names.length === 0 ? [] : await queueViews(db, names), more: rows.length > limit };
 }
 
 export async function queueSetPaused(db: Queryable, name: string, paused: boolean): Promise<void> {

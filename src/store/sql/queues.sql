@@ -34,6 +34,20 @@ left join baton.jobs j on j.queue = n.name
 group by n.name
 order by n.name;
 
+-- name: QueueNamesPage
+-- A page of queue names in name order, after the keyset cursor $1 (a name; from the first when
+-- null): at most $2 names, of queues with settings (by the primary key of baton.queues) or with
+-- jobs. Each side stops at $2 names, so the page never holds more than that whatever the number
+-- of queues. Jobs have no index on queue alone (every claim would write an entry in it), so
+-- their side reads the table, as the counts of QueueStats do.
+select name from (
+  (select name from baton.queues where $1::text is null or name > $1 order by name limit $2)
+  union
+  (select distinct queue from baton.jobs where $1::text is null or queue > $1 order by queue limit $2)
+) names
+order by name
+limit $2;
+
 -- name: QueueSetPaused
 -- Pauses or resumes a queue on every replica: baton_queues tells them, and a resume also
 -- wakes the queue's claimers.
