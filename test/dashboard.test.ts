@@ -281,4 +281,16 @@ describe.skipIf(skipReason !== undefined)(`the dashboard in headless Chromium${s
     await until(() => page.locator("table.workers").textContent()).toContain("ui-test-worker");
     await page.screenshot({ path: path.join(RESULTS, "dashboard-workers.png") });
   });
+
+  test("shows every queue and every schedule, past the broker's 100 per page", async () => {
+    const names = Array.from({ length: 130 }, (_, i) => `ui-many-${String(i).padStart(3, "0")}`);
+    await createClient({ baseUrl: broker.baseUrl }).enqueueMany(names.map((queue) => ({ queue })));
+    const schedules = createRpcClient(ScheduleService, createGrpcTransport({ baseUrl: broker.baseUrl }));
+    for (const name of names.slice(0, 110)) await schedules.createSchedule({ schedule: { name, queue: name, cron: "0 0 1 1 *" } });
+
+    await page.click("header.top nav >> text=Queues");
+    await until(() => page.locator("tr[data-queue^=ui-many-]").count()).toBe(130);
+    await page.click("header.top nav >> text=Schedules");
+    await until(() => page.locator("tr[data-schedule^=ui-many-]").count()).toBe(110);
+  });
 });
