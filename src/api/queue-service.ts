@@ -48,10 +48,10 @@ export function createQueueService(db: Database): Partial<ServiceImpl<typeof Que
     async listQueues(request) {
       const limit = pageSize(request.pageSize);
       const after = request.pageToken === "" ? undefined : decodeNamePageToken("ListQueues", request.pageToken);
-      const { queues, more } = await queuePage(db, limit, after);
+      const { queues, lastName } = await queuePage(db, limit, after);
       return create(ListQueuesResponseSchema, {
         queues: queues.map(queueToProto),
-        nextPageToken: more ? encodeNamePageToken("ListQueues", queues[queues.length - 1]!.name) : "",
+        nextPageToken: lastName === undefined ? "" : encodeNamePageToken("ListQueues", lastName),
       });
     },
     async getQueue(request) {
