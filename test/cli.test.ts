@@ -481,26 +481,33 @@ describe("schedules", () => {
 });
 
 describe("lists longer than one page", () => {
-  test("queues list and schedules list follow every page (the broker sends 100 per page)", async () => {
-    const queueNames = Array.from({ length: 230 }, (_, i) => `cli-many-${String(i).padStart(3, "0")}`);
+  test("queues list and schedules list follow every page (1000 queues, or BATON_MAX_PAGE_BYTES of schedules, per page)", async () => {
+    const queueNames = Array.from({ length: 1050 }, (_, i) => `cli-many-${String(i).padStart(4, "0")}`);
     await broker.jobs.enqueueJobs({ jobs: queueNames.map((queue) => ({ queue })) });
-    const schedules = createClient(ScheduleService, createGrpcTransport({ baseUrl: broker.baseUrl }));
-    const scheduleNames = queueNames.slice(0, 130);
-    for (const name of scheduleNames) await schedules.createSchedule({ schedule: { name, queue: name, cron: "0 0 1 1 *" } });
-    cleanup.push(async () => {
-      for (const name of scheduleNames) await schedules.deleteSchedule({ name });
-    });
-
-    const queuesJson = (await batonJson(["queues", "list"])) as { queues: { name: string }[]; nextPageToken?: string };
+    const queuesJson = (await batonJson(["queues", "list"])) as { queues: { name: string }[]; nextPageToken: string };
     expect(queuesJson.queues.map((q) => q.name).filter((name) => name.startsWith("cli-many-"))).toEqual(queueNames);
     expect(queuesJson.nextPageToken).toBe("");
     const queuesTable = await baton(["queues", "list"]);
-    expect(queuesTable.stdout.split("\n").filter((line) => line.startsWith("cli-many-"))).toHaveLength(230);
+    expect(queuesTable.stdout.split("\n").filter((line) => line.startsWith("cli-many-"))).toHaveLength(1050);
 
-    const schedulesJson = (await batonJson(["schedules", "list"])) as { schedules: { name: string }[]; nextPageToken?: string };
+    // A replica whose pages hold 2 KB of schedule payloads: two or three schedules each.
+    const tight = await startTestBroker({ maxPageBytes: 2000 }, broker.databaseUrl);
+    cleanup.push(() => tight.stop());
+    const schedules = createClient(ScheduleService, createGrpcTransport({ baseUrl: tight.baseUrl }));
+    const scheduleNames = queueNames.slice(0, 12);
+    for (const name of scheduleNames) {
+      await schedules.createSchedule({ schedule: { name, queue: name, cron: "0 0 1 1 *", payload: new Uint8Array(700) } });
+    }
+    cleanup.push(async () => {
+      for (const name of scheduleNames) await schedules.deleteSchedule({ name });
+    });
+    expect((await schedules.listSchedules({})).nextPageToken).not.toBe("");
+    const run = await baton(["schedules", "list", "--json", "--url", tight.baseUrl]);
+    expect(run.code).toBe(0);
+    const schedulesJson = JSON.parse(run.stdout) as { schedules: { name: string }[]; nextPageToken: string };
     expect(schedulesJson.schedules.map((s) => s.name)).toEqual(scheduleNames);
     expect(schedulesJson.nextPageToken).toBe("");
-    const schedulesTable = await baton(["schedules", "list"]);
-    expect(schedulesTable.stdout.split("\n").filter((line) => line.startsWith("cli-many-"))).toHaveLength(130);
+    const schedulesTable = await baton(["schedules", "list", "--url", tight.baseUrl]);
+    expect(schedulesTable.stdout.split("\n").filter((line) => line.startsWith("cli-many-"))).toHaveLength(12);
   });
 });

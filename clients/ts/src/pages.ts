@@ -1,3 +1,6 @@
+/** The largest page_size a broker accepts: callers that read every page ask for it. */
+export const MAX_PAGE_SIZE = 1000;
+
 /**
  * Every item of a paged List call (ListJobs, ListQueues, ListSchedules), in order: calls
  * `fetch` with an empty page_token, then with each next_page_token, until a page has none.

@@ -10,7 +10,7 @@ import {
   ResumeQueueResponseSchema,
   UpdateQueueResponseSchema,
 } from "../../gen/baton/v1/queue_service_pb.js";
-import { allPages } from "../../../clients/ts/src/pages.js";
+import { MAX_PAGE_SIZE, allPages } from "../../../clients/ts/src/pages.js";
 import type { Command, FlagSpec, Flags } from "../args.js";
 import { connect } from "../client.js";
 import { ExitCode, UsageError } from "../errors.js";
@@ -102,7 +102,7 @@ const list: Command = {
   examples: ["baton queues list", "baton queues list --json | jq '.queues[] | select(.dead != \"0\") | .name'"],
   async run({ url, json, out }) {
     const client = connect(url).queues;
-    const queues = await allPages((pageToken) => client.listQueues({ pageToken }), (page) => page.queues);
+    const queues = await allPages((pageToken) => client.listQueues({ pageSize: MAX_PAGE_SIZE, pageToken }), (page) => page.queues);
     if (json) out.json(ListQueuesResponseSchema, create(ListQueuesResponseSchema, { queues }));
     else if (queues.length === 0) out.note("no queues");
     else out.print(queueTable(queues));

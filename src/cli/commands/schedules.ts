@@ -5,7 +5,7 @@ import {
   ListSchedulesResponseSchema,
   type Schedule,
 } from "../../gen/baton/v1/schedule_service_pb.js";
-import { allPages } from "../../../clients/ts/src/pages.js";
+import { MAX_PAGE_SIZE, allPages } from "../../../clients/ts/src/pages.js";
 import type { Command } from "../args.js";
 import { connect } from "../client.js";
 import { ExitCode, UsageError } from "../errors.js";
@@ -85,7 +85,7 @@ const list: Command = {
   examples: ["baton schedules list"],
   async run({ url, json, out }) {
     const client = connect(url).schedules;
-    const schedules = await allPages((pageToken) => client.listSchedules({ pageToken }), (page) => page.schedules);
+    const schedules = await allPages((pageToken) => client.listSchedules({ pageSize: MAX_PAGE_SIZE, pageToken }), (page) => page.schedules);
     if (json) out.json(ListSchedulesResponseSchema, create(ListSchedulesResponseSchema, { schedules }));
     else if (schedules.length === 0) out.note("no schedules");
     else out.print(scheduleTable(schedules));

@@ -1,5 +1,5 @@
 import { api } from "../api.js";
-import { allPages } from "../../../clients/ts/src/pages.js";
+import { MAX_PAGE_SIZE, allPages } from "../../../clients/ts/src/pages.js";
 import { Empty, ErrorBanner, Loading, Section } from "../components/common.js";
 import { formatRelative, formatTime, previewBytes } from "../format.js";
 import { usePoll } from "../poll.js";
@@ -8,7 +8,7 @@ import { href } from "../router.js";
 export function SchedulesPage() {
   const { data, error } = usePoll(
     async (signal) => ({
-      schedules: await allPages((pageToken) => api.schedules.listSchedules({ pageToken }, { signal }), (page) => page.schedules),
+      schedules: await allPages((pageToken) => api.schedules.listSchedules({ pageSize: MAX_PAGE_SIZE, pageToken }, { signal }), (page) => page.schedules),
     }),
     [],
     5000,
