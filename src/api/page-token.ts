@@ -43,7 +43,7 @@ export type NamedList = "ListQueues" | "ListSchedules";
 
 const NAME_PREFIX: Record<NamedList, string> = { ListQueues: "queue", ListSchedules: "schedule" };
 
-/** Names are at most 128 ASCII characters (validateQueueName): "schedule:" and 128, in base64url, is 184. */
+/** Names are at most 128 ASCII characters (validateQueueName): "schedule:" and 128, in base64url, is 183 characters. */
 const MAX_NAME_TOKEN_LENGTH = 184;
 
 /** ListQueues, ListSchedules: the cursor is the last name. */
