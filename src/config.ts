@@ -11,7 +11,7 @@ export interface ServerConfig {
   dataDir: string;
   maxPayloadBytes: number;
   maxBatchSize: number;
-  /** Most bytes of job data in one ListJobs page; the rest follows with next_page_token. */
+  /** Most bytes of job data in one ListJobs page, of schedule data in one ListSchedules page; the rest follows with next_page_token. */
   maxPageBytes: number;
   /** Largest request message (decompressed): an EnqueueJobs batch, a stream message. */
   maxRequestBytes: number;
@@ -171,7 +171,7 @@ export const settings = {
   maxPageBytes: int(
     "BATON_MAX_PAGE_BYTES",
     4 * 1024 * 1024,
-    "most bytes of job data (payloads, results, headers, errors) in one ListJobs page; a page ends early there, with a next_page_token",
+    "most bytes of job data (payloads, results, headers, errors) in one ListJobs page, and of schedule payloads and headers in one ListSchedules page; a page ends early there, with a next_page_token",
   ),
   maxRequestBytes: int(
     "BATON_MAX_REQUEST_BYTES",

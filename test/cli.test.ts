@@ -1,11 +1,13 @@
 import http2 from "node:http2";
 import type { AddressInfo } from "node:net";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { createClient } from "@connectrpc/connect";
+import { connectNodeAdapter, createGrpcTransport } from "@connectrpc/connect-node";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { type Worker, runWorker } from "../clients/ts/src/index.js";
 import { formatDuration, parseDuration } from "../src/cli/duration.js";
 import { JobState } from "../src/gen/baton/v1/job_pb.js";
 import { QueueService } from "../src/gen/baton/v1/queue_service_pb.js";
+import { ScheduleService } from "../src/gen/baton/v1/schedule_service_pb.js";
 import { type TestBroker, startTestBroker } from "./helpers/broker.js";
 import { type CompletedRun, type TestProcess, killAll, runTs } from "./helpers/process.js";
 
@@ -475,5 +477,37 @@ describe("schedules", () => {
     const bad = await baton(["schedules", "create", "cli-bad", "--queue", "q", "--cron", "every tuesday"]);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/^baton schedules create: invalid_argument: /);
+  });
+});
+
+describe("lists longer than one page", () => {
+  test("queues list and schedules list follow every page (1000 queues, or BATON_MAX_PAGE_BYTES of schedules, per page)", async () => {
+    const queueNames = Array.from({ length: 1050 }, (_, i) => `cli-many-${String(i).padStart(4, "0")}`);
+    await broker.jobs.enqueueJobs({ jobs: queueNames.map((queue) => ({ queue })) });
+    const queuesJson = (await batonJson(["queues", "list"])) as { queues: { name: string }[]; nextPageToken: string };
+    expect(queuesJson.queues.map((q) => q.name).filter((name) => name.startsWith("cli-many-"))).toEqual(queueNames);
+    expect(queuesJson.nextPageToken).toBe("");
+    const queuesTable = await baton(["queues", "list"]);
+    expect(queuesTable.stdout.split("\n").filter((line) => line.startsWith("cli-many-"))).toHaveLength(1050);
+
+    // A replica whose pages hold 2 KB of schedule payloads: two or three schedules each.
+    const tight = await startTestBroker({ maxPageBytes: 2000 }, broker.databaseUrl);
+    cleanup.push(() => tight.stop());
+    const schedules = createClient(ScheduleService, createGrpcTransport({ baseUrl: tight.baseUrl }));
+    const scheduleNames = queueNames.slice(0, 12);
+    for (const name of scheduleNames) {
+      await schedules.createSchedule({ schedule: { name, queue: name, cron: "0 0 1 1 *", payload: new Uint8Array(700) } });
+    }
+    cleanup.push(async () => {
+      for (const name of scheduleNames) await schedules.deleteSchedule({ name });
+    });
+    expect((await schedules.listSchedules({})).nextPageToken).not.toBe("");
+    const run = await baton(["schedules", "list", "--json", "--url", tight.baseUrl]);
+    expect(run.code).toBe(0);
+    const schedulesJson = JSON.parse(run.stdout) as { schedules: { name: string }[]; nextPageToken: string };
+    expect(schedulesJson.schedules.map((s) => s.name)).toEqual(scheduleNames);
+    expect(schedulesJson.nextPageToken).toBe("");
+    const schedulesTable = await baton(["schedules", "list", "--url", tight.baseUrl]);
+    expect(schedulesTable.stdout.split("\n").filter((line) => line.startsWith("cli-many-"))).toHaveLength(12);
   });
 });

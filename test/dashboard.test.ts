@@ -52,7 +52,8 @@ beforeAll(async () => {
   // Read by src/server/static-ui.ts on the first /ui request of this process.
   process.env.BATON_UI_DIR = uiDir;
   process.env.BATON_UI_TRACE_URL_TEMPLATE = TRACE_TEMPLATE;
-  broker = await startTestBroker();
+  // 64 KiB pages: the schedules below span several ListSchedules pages by bytes.
+  broker = await startTestBroker({ maxPageBytes: 64 * 1024 });
 });
 
 afterAll(async () => {
@@ -280,5 +281,20 @@ describe.skipIf(skipReason !== undefined)(`the dashboard in headless Chromium${s
     await page.click("header.top nav >> text=Workers");
     await until(() => page.locator("table.workers").textContent()).toContain("ui-test-worker");
     await page.screenshot({ path: path.join(RESULTS, "dashboard-workers.png") });
+  });
+
+  test("shows every queue and every schedule, past one page of each (1000 queues, 64 KiB of schedules)", async () => {
+    const names = Array.from({ length: 1010 }, (_, i) => `ui-many-${String(i).padStart(4, "0")}`);
+    await createClient({ baseUrl: broker.baseUrl }).enqueueMany(names.map((queue) => ({ queue })));
+    const schedules = createRpcClient(ScheduleService, createGrpcTransport({ baseUrl: broker.baseUrl }));
+    for (const name of names.slice(0, 12)) {
+      await schedules.createSchedule({ schedule: { name, queue: name, cron: "0 0 1 1 *", payload: new Uint8Array(20_000) } });
+    }
+    expect((await schedules.listSchedules({})).nextPageToken).not.toBe("");
+
+    await page.click("header.top nav >> text=Queues");
+    await until(() => page.locator("tr[data-queue^=ui-many-]").count()).toBe(1010);
+    await page.click("header.top nav >> text=Schedules");
+    await until(() => page.locator("tr[data-schedule^=ui-many-]").count()).toBe(12);
   });
 });

@@ -10,8 +10,8 @@ import {
   ListJobsRequestSchema,
   WaitJobRequestSchema,
 } from "../src/gen/baton/v1/job_pb.js";
-import { UpdateQueueRequestSchema } from "../src/gen/baton/v1/queue_service_pb.js";
-import { CreateScheduleRequestSchema } from "../src/gen/baton/v1/schedule_service_pb.js";
+import { ListQueuesRequestSchema, UpdateQueueRequestSchema } from "../src/gen/baton/v1/queue_service_pb.js";
+import { CreateScheduleRequestSchema, ListSchedulesRequestSchema } from "../src/gen/baton/v1/schedule_service_pb.js";
 import { type TestBroker, startTestBroker } from "./helpers/broker.js";
 import { sql } from "./helpers/database.js";
 import { openStream } from "./helpers/stream.js";
@@ -73,6 +73,10 @@ const cases: Case[] = [
     message: /^jobs\[1\]\.delay is 4611686018427387904s/,
   },
   { name: "page token with a 19-digit id past 2^63", rpc: "JobService/ListJobs", body: bin(ListJobsRequestSchema, { pageToken: base64url("id:9999999999999999999") }), message: /^page_token is not a token returned by ListJobs$/ },
+  { name: "ListQueues page token of a name with a NUL", rpc: "QueueService/ListQueues", body: bin(ListQueuesRequestSchema, { pageToken: base64url("queue:a\0") }), message: /^page_token is not a token returned by ListQueues$/ },
+  { name: "ListQueues page_size of 2^31 - 1", rpc: "QueueService/ListQueues", body: bin(ListQueuesRequestSchema, { pageSize: 2147483647 }), message: /^page_size must be between 1 and 1000 \(0 means 100\)$/ },
+  { name: "ListSchedules page token of a ListQueues cursor", rpc: "ScheduleService/ListSchedules", body: bin(ListSchedulesRequestSchema, { pageToken: base64url("queue:a") }), message: /^page_token is not a token returned by ListSchedules$/ },
+  { name: "ListSchedules page_size of -2^31", rpc: "ScheduleService/ListSchedules", body: bin(ListSchedulesRequestSchema, { pageSize: -2147483648 }), message: /^page_size must be between 1 and 1000 \(0 means 100\)$/ },
   { name: "WaitJob timeout with nanos out of range", rpc: "JobService/WaitJob", body: bin(WaitJobRequestSchema, { id: "1", timeout: { seconds: -1n, nanos: 5 } }), message: /^timeout is not a valid Duration/ },
   { name: "queue lease_duration of 2^62 s", rpc: "QueueService/UpdateQueue", body: bin(UpdateQueueRequestSchema, { queue: "q", config: { leaseDuration: { seconds: TOO_LONG } } }), message: /^config\.lease_duration is 4611686018427387904s/ },
   { name: "queue retry_base_delay of 2^62 s", rpc: "QueueService/UpdateQueue", body: bin(UpdateQueueRequestSchema, { queue: "q", config: { retryBaseDelay: { seconds: TOO_LONG } } }), message: /^config\.retry_base_delay is 4611686018427387904s/ },
@@ -216,6 +220,8 @@ test("random field values and random bytes never get INTERNAL from any unary RPC
     job.map((j) => ({ rpc: "JobService/EnqueueJob", body: bin(EnqueueJobRequestSchema, j) })),
     fc.array(job, { minLength: 1, maxLength: 3 }).map((jobs) => ({ rpc: "JobService/EnqueueJobs", body: bin(EnqueueJobsRequestSchema, { jobs }) })),
     fc.record({ pageToken: fc.oneof(text, text.map(base64url)), chainId: text, pageSize: int32 }).map((r) => ({ rpc: "JobService/ListJobs", body: bin(ListJobsRequestSchema, r) })),
+    fc.record({ pageToken: fc.oneof(text, text.map((t) => base64url(`queue:${t}`))), pageSize: int32 }).map((r) => ({ rpc: "QueueService/ListQueues", body: bin(ListQueuesRequestSchema, r) })),
+    fc.record({ pageToken: fc.oneof(text, text.map((t) => base64url(`schedule:${t}`))), pageSize: int32 }).map((r) => ({ rpc: "ScheduleService/ListSchedules", body: bin(ListSchedulesRequestSchema, r) })),
     fc.record({ id: text }).map((r) => ({ rpc: "JobService/GetJob", body: bin(GetJobRequestSchema, r) })),
     fc.record({ id: text, timeout: fc.option(duration, { nil: undefined }) }).map((r) => ({ rpc: "JobService/WaitJob", body: bin(WaitJobRequestSchema, { ...r, id: "1" }) })),
     fc.record({ leaseDuration: duration, deadRetention: duration, maxAttempts: int32, rateLimit: fc.double() }).map((config) => ({

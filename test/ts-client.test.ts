@@ -9,6 +9,7 @@ import {
   JobState,
   RetryAfterError,
   type Worker,
+  allPages,
   createClient,
   defineJob,
   runWorker,
@@ -212,4 +213,19 @@ test("enqueueManyIds answers only ids, in request order, and flags a deduplicate
   const raw = await client.jobs.enqueueJobs({ jobs: [{ queue: "ids" }], view: JobView.ID });
   expect(raw.jobs).toEqual([]);
   expect(raw.jobIds).toHaveLength(1);
+});
+
+test("allPages follows next_page_token to the last page and returns every item once, in order", async () => {
+  const ids = (await client.enqueueManyIds(Array.from({ length: 5 }, () => ({ queue: "all-pages" })))).map((e) => e.id);
+  const tokens: string[] = [];
+  const jobs = await allPages(
+    (pageToken) => {
+      tokens.push(pageToken);
+      return client.jobs.listJobs({ queue: "all-pages", pageSize: 2, pageToken });
+    },
+    (page) => page.jobs,
+  );
+  expect(jobs.map((job) => job.id)).toEqual(ids.reverse());
+  expect(tokens).toHaveLength(3);
+  expect(tokens[0]).toBe("");
 });

@@ -20,7 +20,7 @@ import type { StoredJobState } from "../store/job-record.js";
 import { jobGet, jobListPage } from "../store/jobs.js";
 import { withProducerTraceparent } from "../telemetry/trace-context.js";
 import { jobToProto } from "./job-mapper.js";
-import { decodePageToken, encodePageToken } from "./page-token.js";
+import { decodePageToken, encodePageToken, pageSize } from "./page-token.js";
 import { type EnqueueLimits, durationSeconds, validateEnqueue, validateJobId, validateQueueName } from "./validate.js";
 
 export interface JobServiceDeps {
@@ -82,15 +82,14 @@ export function createJobService({ broker, db, limits }: JobServiceDeps): Partia
     },
 
     async listJobs(request) {
-      const pageSize = request.pageSize === 0 ? 100 : request.pageSize;
-      if (pageSize < 0 || pageSize > 1000) throw invalidArgument("page_size must be between 1 and 1000 (0 means 100)");
+      const limit = pageSize(request.pageSize);
       const state = request.state === JobState.UNSPECIFIED ? undefined : storedStates[request.state];
       if (request.state !== JobState.UNSPECIFIED && state === undefined) throw invalidArgument(`state ${request.state} is not a job state`);
       const { jobs, more } = await jobListPage(db, {
         queue: request.queue === "" ? undefined : validateQueueName(request.queue),
         state,
         chainId: request.chainId === "" ? undefined : validateJobId(request.chainId, "chain_id"),
-        limit: pageSize,
+        limit,
         maxBytes: limits.maxPageBytes,
         beforeId: request.pageToken === "" ? undefined : decodePageToken(request.pageToken),
       });

@@ -16,7 +16,8 @@ import {
 import { invalidArgument, notFound } from "../errors.js";
 import type { Database } from "../store/database.js";
 import type { QueueConfigValues, QueueView } from "../store/queue-record.js";
-import { queueSetPaused, queueUpdateConfig, queueViews } from "../store/queues.js";
+import { queuePage, queueSetPaused, queueUpdateConfig, queueViews } from "../store/queues.js";
+import { decodeNamePageToken, encodeNamePageToken, pageSize } from "./page-token.js";
 import { positiveSeconds, validateQueueName } from "./validate.js";
 
 /** Highest concurrency, fairness and rate limit of a queue. */
@@ -44,8 +45,14 @@ export function createQueueService(db: Database): Partial<ServiceImpl<typeof Que
     return queueToProto(found);
   };
   return {
-    async listQueues() {
-      return create(ListQueuesResponseSchema, { queues: (await queueViews(db)).map(queueToProto) });
+    async listQueues(request) {
+      const limit = pageSize(request.pageSize);
+      const after = request.pageToken === "" ? undefined : decodeNamePageToken("ListQueues", request.pageToken);
+      const { queues, lastName } = await queuePage(db, limit, after);
+      return create(ListQueuesResponseSchema, {
+        queues: queues.map(queueToProto),
+        nextPageToken: lastName === undefined ? "" : encodeNamePageToken("ListQueues", lastName),
+      });
     },
     async getQueue(request) {
       return create(GetQueueResponseSchema, { queue: await view(validateQueueName(request.queue)) });

@@ -11,14 +11,18 @@ import {
 } from "../gen/baton/v1/schedule_service_pb.js";
 import { BatonError, invalidArgument, notFound } from "../errors.js";
 import type { Database } from "../store/database.js";
-import { type NewSchedule, type ScheduleRecord, scheduleCreate, scheduleDelete, scheduleList, scheduleNow } from "../store/schedules.js";
+import { type NewSchedule, type ScheduleRecord, scheduleCreate, scheduleDelete, scheduleNow, schedulePage } from "../store/schedules.js";
 import { type Cron, parseCron } from "../util/cron.js";
+import { decodeNamePageToken, encodeNamePageToken, pageSize } from "./page-token.js";
 import { type EnqueueLimits, validateHeaders, validateQueueName, validateText } from "./validate.js";
 
 export interface ScheduleServiceDeps {
   db: Database;
   /** A schedule's payload and headers become a job's at every fire: the same limits apply. */
-  limits: EnqueueLimits;
+  limits: EnqueueLimits & {
+    /** Most bytes of payloads and headers in one ListSchedules page (BATON_MAX_PAGE_BYTES). */
+    maxPageBytes: number;
+  };
 }
 
 /** Longest IANA zone name is about 30 characters; this only bounds what is echoed and parsed. */
@@ -39,9 +43,17 @@ export function createScheduleService({ db, limits }: ScheduleServiceDeps): Part
       return create(CreateScheduleResponseSchema, { schedule: scheduleToProto(created) });
     },
 
-    async listSchedules() {
-      const schedules = await scheduleList(db);
-      return create(ListSchedulesResponseSchema, { schedules: schedules.map(scheduleToProto) });
+    async listSchedules(request) {
+      const limit = pageSize(request.pageSize);
+      const { schedules, more } = await schedulePage(db, {
+        limit,
+        maxBytes: limits.maxPageBytes,
+        afterName: request.pageToken === "" ? undefined : decodeNamePageToken("ListSchedules", request.pageToken),
+      });
+      return create(ListSchedulesResponseSchema, {
+        schedules: schedules.map(scheduleToProto),
+        nextPageToken: more ? encodeNamePageToken("ListSchedules", schedules[schedules.length - 1]!.name) : "",
+      });
     },
 
     async deleteSchedule(request) {

@@ -3,7 +3,7 @@ import { QUEUE_CONFIG_COLUMNS, type QueueConfigValues, type QueueSettings, type 
 import { intervalSeconds } from "./interval.js";
 import { loadQueries } from "./sql-file.js";
 
-const sql = loadQueries<"QueueListSettings" | "QueueGet" | "QueueStats" | "QueueSetPaused" | "QueueUpdateConfig">(
+const sql = loadQueries<"QueueListSettings" | "QueueStats" | "QueueNamesPage" | "QueueSetPaused" | "QueueUpdateConfig">(
   new URL("./sql/queues.sql", import.meta.url),
 );
 
@@ -22,33 +22,50 @@ export async function queueListSettings(db: Queryable): Promise<QueueSettings[]>
   }));
 }
 
-/** Queues with their counts and settings; all known queues when `names` is undefined. */
-export async function queueViews(db: Queryable, names?: string[]): Promise<QueueView[]> {
-  const { rows: stats } = await db.query<Record<string, string> & { name: string }>({
+/** The queues among `names` that have jobs or settings, with their counts and settings, in name order. */
+export async function queueViews(db: Queryable, names: string[]): Promise<QueueView[]> {
+  const { rows } = await db.query<QueueRow & Record<QueueCount | "oldest_available_seconds", string> & { name: string }>({
     name: "QueueStats",
     text: sql.QueueStats,
-    values: [names ?? null],
+    values: [names],
   });
-  const views: QueueView[] = [];
-  for (const row of stats) {
-    const { rows } = await db.query<QueueRow>({ name: "QueueGet", text: sql.QueueGet, values: [row.name] });
-    views.push({
-      name: row.name,
-      paused: rows[0]?.paused ?? false,
-      config: configOf(rows[0]),
-      counts: {
-        scheduled: Number(row.scheduled),
-        available: Number(row.available),
-        blocked: Number(row.blocked),
-        leased: Number(row.leased),
-        succeeded: Number(row.succeeded),
-        dead: Number(row.dead),
-        cancelled: Number(row.cancelled),
-      },
-      oldestAvailableSeconds: Number(row.oldest_available_seconds),
-    });
-  }
-  return views;
+  return rows.map((row) => ({
+    name: row.name,
+    paused: row.paused ?? false,
+    config: configOf(row),
+    counts: {
+      scheduled: Number(row.scheduled),
+      available: Number(row.available),
+      blocked: Number(row.blocked),
+      leased: Number(row.leased),
+      succeeded: Number(row.succeeded),
+      dead: Number(row.dead),
+      cancelled: Number(row.cancelled),
+    },
+    oldestAvailableSeconds: Number(row.oldest_available_seconds),
+  }));
+}
+
+type QueueCount = "scheduled" | "available" | "blocked" | "leased" | "succeeded" | "dead" | "cancelled";
+
+export interface QueuePage {
+  queues: QueueView[];
+  /**
+   * The last name of the page when queues follow it, else undefined. Not always the last of
+   * `queues`: a queue whose jobs were all deleted between the two statements is left out.
+   */
+  lastName: string | undefined;
+}
+
+/** Up to `limit` queues in name order, named after `afterName` (the last name of the previous page). */
+export async function queuePage(db: Queryable, limit: number, afterName?: string): Promise<QueuePage> {
+  const { rows } = await db.query<{ name: string }>({
+    name: "QueueNamesPage",
+    text: sql.QueueNamesPage,
+    values: [afterName ?? null, limit + 1],
+  });
+  const names = rows.slice(0, limit).map((row) => row.name);
+  return { queues: names.length === 0 ? [] : await queueViews(db, names), lastName: rows.length > limit ? names.at(-1) : undefined };
 }
 
 export async function queueSetPaused(db: Queryable, name: string, paused: boolean): Promise<void> {
@@ -69,8 +86,9 @@ export async function queueUpdateConfig(db: Queryable, name: string, changes: Pa
   });
 }
 
+/** The settings columns of baton.queues; all null for a queue without a row. */
 interface QueueRow {
-  paused: boolean;
+  paused: boolean | null;
   max_attempts: number | null;
   lease_duration: object | null;
   retry_base_delay: object | null;
@@ -84,18 +102,18 @@ interface QueueRow {
   fairness_key_limit: number | null;
 }
 
-function configOf(row: QueueRow | undefined): QueueConfigValues {
+function configOf(row: QueueRow): QueueConfigValues {
   return {
-    maxAttempts: row?.max_attempts ?? null,
-    leaseSeconds: intervalSeconds(row?.lease_duration),
-    retryBaseSeconds: intervalSeconds(row?.retry_base_delay),
-    retryMaxSeconds: intervalSeconds(row?.retry_max_delay),
-    defaultTimeoutSeconds: intervalSeconds(row?.default_timeout),
-    succeededRetentionSeconds: intervalSeconds(row?.succeeded_retention),
-    deadRetentionSeconds: intervalSeconds(row?.dead_retention),
-    cancelledRetentionSeconds: intervalSeconds(row?.cancelled_retention),
-    concurrencyLimit: row?.concurrency_limit ?? null,
-    rateLimit: row?.rate_limit ?? null,
-    fairnessKeyLimit: row?.fairness_key_limit ?? null,
+    maxAttempts: row.max_attempts ?? null,
+    leaseSeconds: intervalSeconds(row.lease_duration),
+    retryBaseSeconds: intervalSeconds(row.retry_base_delay),
+    retryMaxSeconds: intervalSeconds(row.retry_max_delay),
+    defaultTimeoutSeconds: intervalSeconds(row.default_timeout),
+    succeededRetentionSeconds: intervalSeconds(row.succeeded_retention),
+    deadRetentionSeconds: intervalSeconds(row.dead_retention),
+    cancelledRetentionSeconds: intervalSeconds(row.cancelled_retention),
+    concurrencyLimit: row.concurrency_limit ?? null,
+    rateLimit: row.rate_limit ?? null,
+    fairnessKeyLimit: row.fairness_key_limit ?? null,
   };
 }

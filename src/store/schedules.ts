@@ -2,7 +2,7 @@ import type { Queryable } from "./database.js";
 import type { Now } from "./jobs.js";
 import { loadQueries } from "./sql-file.js";
 
-const sql = loadQueries<"ScheduleNow" | "ScheduleCreate" | "ScheduleList" | "ScheduleDelete" | "ScheduleClaimDue" | "ScheduleAdvance">(
+const sql = loadQueries<"ScheduleNow" | "ScheduleCreate" | "SchedulePage" | "ScheduleDelete" | "ScheduleClaimDue" | "ScheduleAdvance">(
   new URL("./sql/schedules.sql", import.meta.url),
 );
 
@@ -61,9 +61,28 @@ export async function scheduleCreate(db: Queryable, schedule: NewSchedule): Prom
   return rows[0];
 }
 
-export async function scheduleList(db: Queryable): Promise<ScheduleRecord[]> {
-  const { rows } = await db.query<ScheduleRecord>({ name: "ScheduleList", text: sql.ScheduleList, values: [] });
-  return rows;
+export interface SchedulePageFilter {
+  limit: number;
+  /** Most bytes of payloads and headers in the page; the first schedule is always included. */
+  maxBytes: number;
+  /** Only schedules named after this: the last name of the previous page. */
+  afterName?: string;
+}
+
+export interface SchedulePage {
+  schedules: ScheduleRecord[];
+  /** Whether schedules follow the last of this page (it was cut by the limit or by bytes). */
+  more: boolean;
+}
+
+/** A page of schedules in name order. */
+export async function schedulePage(db: Queryable, filter: SchedulePageFilter): Promise<SchedulePage> {
+  const { rows } = await db.query<ScheduleRecord & { more: boolean }>({
+    name: "SchedulePage",
+    text: sql.SchedulePage,
+    values: [filter.afterName ?? null, filter.limit, filter.maxBytes],
+  });
+  return { schedules: rows, more: rows.at(-1)?.more ?? false };
 }
 
 /** Returns false when no schedule has that name. */

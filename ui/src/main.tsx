@@ -2,6 +2,7 @@
 // Connect API from the browser. Every view polls, so it stays live without reloads.
 import { render } from "preact";
 import { useEffect, useMemo, useState } from "preact/hooks";
+import { MAX_PAGE_SIZE, allPages } from "../../clients/ts/src/pages.js";
 import { type UiConfig, api, getToken, loadConfig, setToken } from "./api.js";
 import { errorText } from "./components/common.js";
 import { QueueHistory } from "./metrics.js";
@@ -32,7 +33,7 @@ function App() {
   const history = useMemo(() => new QueueHistory(), []);
   const queues = usePoll(
     async (signal) => {
-      const { queues } = await api.queues.listQueues({}, { signal });
+      const queues = await allPages((pageToken) => api.queues.listQueues({ pageSize: MAX_PAGE_SIZE, pageToken }, { signal }), (page) => page.queues);
       history.record(queues, Date.now());
       return { queues, at: new Date() };
     },

@@ -10,6 +10,7 @@ import {
   ResumeQueueResponseSchema,
   UpdateQueueResponseSchema,
 } from "../../gen/baton/v1/queue_service_pb.js";
+import { MAX_PAGE_SIZE, allPages } from "../../../clients/ts/src/pages.js";
 import type { Command, FlagSpec, Flags } from "../args.js";
 import { connect } from "../client.js";
 import { ExitCode, UsageError } from "../errors.js";
@@ -100,10 +101,11 @@ const list: Command = {
   flags: {},
   examples: ["baton queues list", "baton queues list --json | jq '.queues[] | select(.dead != \"0\") | .name'"],
   async run({ url, json, out }) {
-    const response = await connect(url).queues.listQueues({});
-    if (json) out.json(ListQueuesResponseSchema, response);
-    else if (response.queues.length === 0) out.note("no queues");
-    else out.print(queueTable(response.queues));
+    const client = connect(url).queues;
+    const queues = await allPages((pageToken) => client.listQueues({ pageSize: MAX_PAGE_SIZE, pageToken }), (page) => page.queues);
+    if (json) out.json(ListQueuesResponseSchema, create(ListQueuesResponseSchema, { queues }));
+    else if (queues.length === 0) out.note("no queues");
+    else out.print(queueTable(queues));
     return ExitCode.ok;
   },
 };

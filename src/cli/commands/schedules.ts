@@ -1,9 +1,11 @@
+import { create } from "@bufbuild/protobuf";
 import {
   CreateScheduleResponseSchema,
   DeleteScheduleResponseSchema,
   ListSchedulesResponseSchema,
   type Schedule,
 } from "../../gen/baton/v1/schedule_service_pb.js";
+import { MAX_PAGE_SIZE, allPages } from "../../../clients/ts/src/pages.js";
 import type { Command } from "../args.js";
 import { connect } from "../client.js";
 import { ExitCode, UsageError } from "../errors.js";
@@ -82,10 +84,11 @@ const list: Command = {
   flags: {},
   examples: ["baton schedules list"],
   async run({ url, json, out }) {
-    const response = await connect(url).schedules.listSchedules({});
-    if (json) out.json(ListSchedulesResponseSchema, response);
-    else if (response.schedules.length === 0) out.note("no schedules");
-    else out.print(scheduleTable(response.schedules));
+    const client = connect(url).schedules;
+    const schedules = await allPages((pageToken) => client.listSchedules({ pageSize: MAX_PAGE_SIZE, pageToken }), (page) => page.schedules);
+    if (json) out.json(ListSchedulesResponseSchema, create(ListSchedulesResponseSchema, { schedules }));
+    else if (schedules.length === 0) out.note("no schedules");
+    else out.print(scheduleTable(schedules));
     return ExitCode.ok;
   },
 };

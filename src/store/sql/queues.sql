@@ -8,31 +8,45 @@ select name, paused,
        rate_limit, extract(epoch from lease_duration) as lease_seconds
 from baton.queues;
 
--- name: QueueGet
-select * from baton.queues where name = $1;
-
 -- name: QueueStats
--- Jobs per state and the age of the oldest due available job, for the queues in $1 (all
--- queues that have jobs or settings when $1 is null).
+-- The queues named in $1 that have jobs or settings, in name order: their settings (null
+-- columns when the queue has no row), jobs per state and the age of the oldest due available
+-- job. One statement for a whole page of ListQueues.
 with names as (
-  select name from baton.queues where $1::text[] is null or name = any($1)
+  select name from baton.queues where name = any($1::text[])
   union
-  select distinct queue from baton.jobs where $1::text[] is null or queue = any($1)
+  select distinct queue from baton.jobs where queue = any($1::text[])
 )
-select n.name,
-       count(*) filter (where j.state = 'available' and j.run_time > now()) as scheduled,
-       count(*) filter (where j.state = 'available' and j.run_time <= now()) as available,
-       count(*) filter (where j.state = 'blocked') as blocked,
-       count(*) filter (where j.state = 'leased') as leased,
-       count(*) filter (where j.state = 'succeeded') as succeeded,
-       count(*) filter (where j.state = 'dead') as dead,
-       count(*) filter (where j.state = 'cancelled') as cancelled,
+select n.name, q.paused, q.max_attempts, q.lease_duration, q.retry_base_delay, q.retry_max_delay, q.default_timeout,
+       q.succeeded_retention, q.dead_retention, q.cancelled_retention, q.concurrency_limit, q.rate_limit, q.fairness_key_limit,
+       count(j.id) filter (where j.state = 'available' and j.run_time > now()) as scheduled,
+       count(j.id) filter (where j.state = 'available' and j.run_time <= now()) as available,
+       count(j.id) filter (where j.state = 'blocked') as blocked,
+       count(j.id) filter (where j.state = 'leased') as leased,
+       count(j.id) filter (where j.state = 'succeeded') as succeeded,
+       count(j.id) filter (where j.state = 'dead') as dead,
+       count(j.id) filter (where j.state = 'cancelled') as cancelled,
        coalesce(extract(epoch from now() - min(j.run_time) filter (where j.state = 'available' and j.run_time <= now())), 0)
          as oldest_available_seconds
 from names n
+left join baton.queues q on q.name = n.name
 left join baton.jobs j on j.queue = n.name
-group by n.name
+group by n.name, q.name
 order by n.name;
+
+-- name: QueueNamesPage
+-- A page of queue names in name order, after the keyset cursor $1 (a name; from the first when
+-- null): at most $2 names, of queues with settings (by the primary key of baton.queues) or with
+-- jobs. Each side stops at $2 names, so the page never holds more than that whatever the number
+-- of queues. Jobs have no index on queue alone (every claim would write an entry in it), so
+-- their side reads the table, as the counts of QueueStats do.
+select name from (
+  (select name from baton.queues where $1::text is null or name > $1 order by name limit $2)
+  union
+  (select distinct queue from baton.jobs where $1::text is null or queue > $1 order by queue limit $2)
+) names
+order by name
+limit $2;
 
 -- name: QueueSetPaused
 -- Pauses or resumes a queue on every replica: baton_queues tells them, and a resume also

@@ -15,8 +15,23 @@ values ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 on conflict (name) do nothing
 returning *;
 
--- name: ScheduleList
-select * from baton.schedules order by name;
+-- name: SchedulePage
+-- A page of schedules in name order, after the keyset cursor $1 (a name; from the first when
+-- null), read along the primary key: at most $2 rows, and only as many as keep their payloads
+-- and headers within $3 bytes (the first row always), like JobListPage. `more` says whether a
+-- row follows the row it is on.
+select * from (
+  select *, row_number() over by_name as position,
+         sum(octet_length(payload) + pg_column_size(headers)) over by_name as bytes_so_far,
+         lead(name) over by_name is not null as more
+  from baton.schedules
+  where $1::text is null or name > $1
+  window by_name as (order by name rows between unbounded preceding and current row)
+  order by name
+  limit $2
+) page
+where position = 1 or bytes_so_far <= $3
+order by name;
 
 -- name: ScheduleDelete
 delete from baton.schedules where name = $1 returning name;

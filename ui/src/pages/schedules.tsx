@@ -1,11 +1,18 @@
 import { api } from "../api.js";
+import { MAX_PAGE_SIZE, allPages } from "../../../clients/ts/src/pages.js";
 import { Empty, ErrorBanner, Loading, Section } from "../components/common.js";
 import { formatRelative, formatTime, previewBytes } from "../format.js";
 import { usePoll } from "../poll.js";
 import { href } from "../router.js";
 
 export function SchedulesPage() {
-  const { data, error } = usePoll((signal) => api.schedules.listSchedules({}, { signal }), [], 5000);
+  const { data, error } = usePoll(
+    async (signal) => ({
+      schedules: await allPages((pageToken) => api.schedules.listSchedules({ pageSize: MAX_PAGE_SIZE, pageToken }, { signal }), (page) => page.schedules),
+    }),
+    [],
+    5000,
+  );
   return (
     <Section title="Schedules">
       <ErrorBanner error={error} />

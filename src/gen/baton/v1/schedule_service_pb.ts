@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file baton/v1/schedule_service.proto.
  */
 export const file_baton_v1_schedule_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch9iYXRvbi92MS9zY2hlZHVsZV9zZXJ2aWNlLnByb3RvEghiYXRvbi52MSLJAgoIU2NoZWR1bGUSDAoEbmFtZRgBIAEoCRINCgVxdWV1ZRgCIAEoCRIMCgRjcm9uGAMgASgJEhEKCXRpbWVfem9uZRgEIAEoCRIPCgdwYXlsb2FkGAUgASgMEjAKB2hlYWRlcnMYBiADKAsyHy5iYXRvbi52MS5TY2hlZHVsZS5IZWFkZXJzRW50cnkSMQoNbmV4dF9ydW5fdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMQoNbGFzdF9ydW5fdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIcHJpb3JpdHkYCSABKAUSFAoMbWF4X2F0dGVtcHRzGAogASgFGi4KDEhlYWRlcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIj0KFUNyZWF0ZVNjaGVkdWxlUmVxdWVzdBIkCghzY2hlZHVsZRgBIAEoCzISLmJhdG9uLnYxLlNjaGVkdWxlIj4KFkNyZWF0ZVNjaGVkdWxlUmVzcG9uc2USJAoIc2NoZWR1bGUYASABKAsyEi5iYXRvbi52MS5TY2hlZHVsZSIWChRMaXN0U2NoZWR1bGVzUmVxdWVzdCI+ChVMaXN0U2NoZWR1bGVzUmVzcG9uc2USJQoJc2NoZWR1bGVzGAEgAygLMhIuYmF0b24udjEuU2NoZWR1bGUiJQoVRGVsZXRlU2NoZWR1bGVSZXF1ZXN0EgwKBG5hbWUYASABKAkiGAoWRGVsZXRlU2NoZWR1bGVSZXNwb25zZTKSAgoPU2NoZWR1bGVTZXJ2aWNlElMKDkNyZWF0ZVNjaGVkdWxlEh8uYmF0b24udjEuQ3JlYXRlU2NoZWR1bGVSZXF1ZXN0GiAuYmF0b24udjEuQ3JlYXRlU2NoZWR1bGVSZXNwb25zZRJVCg1MaXN0U2NoZWR1bGVzEh4uYmF0b24udjEuTGlzdFNjaGVkdWxlc1JlcXVlc3QaHy5iYXRvbi52MS5MaXN0U2NoZWR1bGVzUmVzcG9uc2UiA5ACARJTCg5EZWxldGVTY2hlZHVsZRIfLmJhdG9uLnYxLkRlbGV0ZVNjaGVkdWxlUmVxdWVzdBogLmJhdG9uLnYxLkRlbGV0ZVNjaGVkdWxlUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp]);
+  fileDesc("Ch9iYXRvbi92MS9zY2hlZHVsZV9zZXJ2aWNlLnByb3RvEghiYXRvbi52MSLJAgoIU2NoZWR1bGUSDAoEbmFtZRgBIAEoCRINCgVxdWV1ZRgCIAEoCRIMCgRjcm9uGAMgASgJEhEKCXRpbWVfem9uZRgEIAEoCRIPCgdwYXlsb2FkGAUgASgMEjAKB2hlYWRlcnMYBiADKAsyHy5iYXRvbi52MS5TY2hlZHVsZS5IZWFkZXJzRW50cnkSMQoNbmV4dF9ydW5fdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMQoNbGFzdF9ydW5fdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIcHJpb3JpdHkYCSABKAUSFAoMbWF4X2F0dGVtcHRzGAogASgFGi4KDEhlYWRlcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIj0KFUNyZWF0ZVNjaGVkdWxlUmVxdWVzdBIkCghzY2hlZHVsZRgBIAEoCzISLmJhdG9uLnYxLlNjaGVkdWxlIj4KFkNyZWF0ZVNjaGVkdWxlUmVzcG9uc2USJAoIc2NoZWR1bGUYASABKAsyEi5iYXRvbi52MS5TY2hlZHVsZSI9ChRMaXN0U2NoZWR1bGVzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCSJXChVMaXN0U2NoZWR1bGVzUmVzcG9uc2USJQoJc2NoZWR1bGVzGAEgAygLMhIuYmF0b24udjEuU2NoZWR1bGUSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIiUKFURlbGV0ZVNjaGVkdWxlUmVxdWVzdBIMCgRuYW1lGAEgASgJIhgKFkRlbGV0ZVNjaGVkdWxlUmVzcG9uc2UykgIKD1NjaGVkdWxlU2VydmljZRJTCg5DcmVhdGVTY2hlZHVsZRIfLmJhdG9uLnYxLkNyZWF0ZVNjaGVkdWxlUmVxdWVzdBogLmJhdG9uLnYxLkNyZWF0ZVNjaGVkdWxlUmVzcG9uc2USVQoNTGlzdFNjaGVkdWxlcxIeLmJhdG9uLnYxLkxpc3RTY2hlZHVsZXNSZXF1ZXN0Gh8uYmF0b24udjEuTGlzdFNjaGVkdWxlc1Jlc3BvbnNlIgOQAgESUwoORGVsZXRlU2NoZWR1bGUSHy5iYXRvbi52MS5EZWxldGVTY2hlZHVsZVJlcXVlc3QaIC5iYXRvbi52MS5EZWxldGVTY2hlZHVsZVJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
 
 /**
  * Schedule enqueues a job on queue each time its cron expression fires.
@@ -125,9 +125,26 @@ export const CreateScheduleResponseSchema: GenMessage<CreateScheduleResponse> = 
   messageDesc(file_baton_v1_schedule_service, 2);
 
 /**
+ * Schedules come in pages, in name order.
+ *
  * @generated from message baton.v1.ListSchedulesRequest
  */
 export type ListSchedulesRequest = Message<"baton.v1.ListSchedulesRequest"> & {
+  /**
+   * At most this many schedules; 0 means 100, the maximum is 1000. A page also ends early
+   * once its payloads and headers reach the broker's BATON_MAX_PAGE_BYTES (always at least
+   * one schedule).
+   *
+   * @generated from field: int32 page_size = 1;
+   */
+  pageSize: number;
+
+  /**
+   * next_page_token of the previous page.
+   *
+   * @generated from field: string page_token = 2;
+   */
+  pageToken: string;
 };
 
 /**
@@ -145,6 +162,13 @@ export type ListSchedulesResponse = Message<"baton.v1.ListSchedulesResponse"> & 
    * @generated from field: repeated baton.v1.Schedule schedules = 1;
    */
   schedules: Schedule[];
+
+  /**
+   * Empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
 };
 
 /**

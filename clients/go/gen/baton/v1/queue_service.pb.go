@@ -285,8 +285,13 @@ func (x *QueueConfig) GetFairnessKeyLimit() int32 {
 	return 0
 }
 
+// Queues come in pages, in name order.
 type ListQueuesRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// At most this many queues; 0 means 100, the maximum is 1000.
+	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// next_page_token of the previous page.
+	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -321,9 +326,25 @@ func (*ListQueuesRequest) Descriptor() ([]byte, []int) {
 	return file_baton_v1_queue_service_proto_rawDescGZIP(), []int{2}
 }
 
+func (x *ListQueuesRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListQueuesRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
 type ListQueuesResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Queues        []*Queue               `protobuf:"bytes,1,rep,name=queues,proto3" json:"queues,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Queues []*Queue               `protobuf:"bytes,1,rep,name=queues,proto3" json:"queues,omitempty"`
+	// Empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -363,6 +384,13 @@ func (x *ListQueuesResponse) GetQueues() []*Queue {
 		return x.Queues
 	}
 	return nil
+}
+
+func (x *ListQueuesResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 type GetQueueRequest struct {
@@ -766,10 +794,14 @@ const file_baton_v1_queue_service_proto_rawDesc = "" +
 	"\n" +
 	"rate_limit\x18\n" +
 	" \x01(\x01R\trateLimit\x12,\n" +
-	"\x12fairness_key_limit\x18\v \x01(\x05R\x10fairnessKeyLimit\"\x13\n" +
-	"\x11ListQueuesRequest\"=\n" +
+	"\x12fairness_key_limit\x18\v \x01(\x05R\x10fairnessKeyLimit\"O\n" +
+	"\x11ListQueuesRequest\x12\x1b\n" +
+	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\"e\n" +
 	"\x12ListQueuesResponse\x12'\n" +
-	"\x06queues\x18\x01 \x03(\v2\x0f.baton.v1.QueueR\x06queues\"'\n" +
+	"\x06queues\x18\x01 \x03(\v2\x0f.baton.v1.QueueR\x06queues\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"'\n" +
 	"\x0fGetQueueRequest\x12\x14\n" +
 	"\x05queue\x18\x01 \x01(\tR\x05queue\"9\n" +
 	"\x10GetQueueResponse\x12%\n" +

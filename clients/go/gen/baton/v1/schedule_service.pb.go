@@ -233,8 +233,15 @@ func (x *CreateScheduleResponse) GetSchedule() *Schedule {
 	return nil
 }
 
+// Schedules come in pages, in name order.
 type ListSchedulesRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// At most this many schedules; 0 means 100, the maximum is 1000. A page also ends early
+	// once its payloads and headers reach the broker's BATON_MAX_PAGE_BYTES (always at least
+	// one schedule).
+	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// next_page_token of the previous page.
+	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -269,9 +276,25 @@ func (*ListSchedulesRequest) Descriptor() ([]byte, []int) {
 	return file_baton_v1_schedule_service_proto_rawDescGZIP(), []int{3}
 }
 
+func (x *ListSchedulesRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListSchedulesRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
 type ListSchedulesResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Schedules     []*Schedule            `protobuf:"bytes,1,rep,name=schedules,proto3" json:"schedules,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Schedules []*Schedule            `protobuf:"bytes,1,rep,name=schedules,proto3" json:"schedules,omitempty"`
+	// Empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -311,6 +334,13 @@ func (x *ListSchedulesResponse) GetSchedules() []*Schedule {
 		return x.Schedules
 	}
 	return nil
+}
+
+func (x *ListSchedulesResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 type DeleteScheduleRequest struct {
@@ -416,10 +446,14 @@ const file_baton_v1_schedule_service_proto_rawDesc = "" +
 	"\x15CreateScheduleRequest\x12.\n" +
 	"\bschedule\x18\x01 \x01(\v2\x12.baton.v1.ScheduleR\bschedule\"H\n" +
 	"\x16CreateScheduleResponse\x12.\n" +
-	"\bschedule\x18\x01 \x01(\v2\x12.baton.v1.ScheduleR\bschedule\"\x16\n" +
-	"\x14ListSchedulesRequest\"I\n" +
+	"\bschedule\x18\x01 \x01(\v2\x12.baton.v1.ScheduleR\bschedule\"R\n" +
+	"\x14ListSchedulesRequest\x12\x1b\n" +
+	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\"q\n" +
 	"\x15ListSchedulesResponse\x120\n" +
-	"\tschedules\x18\x01 \x03(\v2\x12.baton.v1.ScheduleR\tschedules\"+\n" +
+	"\tschedules\x18\x01 \x03(\v2\x12.baton.v1.ScheduleR\tschedules\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"+\n" +
 	"\x15DeleteScheduleRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"\x18\n" +
 	"\x16DeleteScheduleResponse2\x92\x02\n" +

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x62\x61ton/v1/schedule_service.proto\x12\x08\x62\x61ton.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb5\x03\n\x08Schedule\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n\x05queue\x18\x02 \x01(\tR\x05queue\x12\x12\n\x04\x63ron\x18\x03 \x01(\tR\x04\x63ron\x12\x1b\n\ttime_zone\x18\x04 \x01(\tR\x08timeZone\x12\x18\n\x07payload\x18\x05 \x01(\x0cR\x07payload\x12\x39\n\x07headers\x18\x06 \x03(\x0b\x32\x1f.baton.v1.Schedule.HeadersEntryR\x07headers\x12>\n\rnext_run_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0bnextRunTime\x12>\n\rlast_run_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0blastRunTime\x12\x1a\n\x08priority\x18\t \x01(\x05R\x08priority\x12!\n\x0cmax_attempts\x18\n \x01(\x05R\x0bmaxAttempts\x1a:\n\x0cHeadersEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"G\n\x15\x43reateScheduleRequest\x12.\n\x08schedule\x18\x01 \x01(\x0b\x32\x12.baton.v1.ScheduleR\x08schedule\"H\n\x16\x43reateScheduleResponse\x12.\n\x08schedule\x18\x01 \x01(\x0b\x32\x12.baton.v1.ScheduleR\x08schedule\"\x16\n\x14ListSchedulesRequest\"I\n\x15ListSchedulesResponse\x12\x30\n\tschedules\x18\x01 \x03(\x0b\x32\x12.baton.v1.ScheduleR\tschedules\"+\n\x15\x44\x65leteScheduleRequest\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\"\x18\n\x16\x44\x65leteScheduleResponse2\x92\x02\n\x0fScheduleService\x12S\n\x0e\x43reateSchedule\x12\x1f.baton.v1.CreateScheduleRequest\x1a .baton.v1.CreateScheduleResponse\x12U\n\rListSchedules\x12\x1e.baton.v1.ListSchedulesRequest\x1a\x1f.baton.v1.ListSchedulesResponse\"\x03\x90\x02\x01\x12S\n\x0e\x44\x65leteSchedule\x12\x1f.baton.v1.DeleteScheduleRequest\x1a .baton.v1.DeleteScheduleResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x62\x61ton/v1/schedule_service.proto\x12\x08\x62\x61ton.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb5\x03\n\x08Schedule\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n\x05queue\x18\x02 \x01(\tR\x05queue\x12\x12\n\x04\x63ron\x18\x03 \x01(\tR\x04\x63ron\x12\x1b\n\ttime_zone\x18\x04 \x01(\tR\x08timeZone\x12\x18\n\x07payload\x18\x05 \x01(\x0cR\x07payload\x12\x39\n\x07headers\x18\x06 \x03(\x0b\x32\x1f.baton.v1.Schedule.HeadersEntryR\x07headers\x12>\n\rnext_run_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0bnextRunTime\x12>\n\rlast_run_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0blastRunTime\x12\x1a\n\x08priority\x18\t \x01(\x05R\x08priority\x12!\n\x0cmax_attempts\x18\n \x01(\x05R\x0bmaxAttempts\x1a:\n\x0cHeadersEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"G\n\x15\x43reateScheduleRequest\x12.\n\x08schedule\x18\x01 \x01(\x0b\x32\x12.baton.v1.ScheduleR\x08schedule\"H\n\x16\x43reateScheduleResponse\x12.\n\x08schedule\x18\x01 \x01(\x0b\x32\x12.baton.v1.ScheduleR\x08schedule\"R\n\x14ListSchedulesRequest\x12\x1b\n\tpage_size\x18\x01 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x02 \x01(\tR\tpageToken\"q\n\x15ListSchedulesResponse\x12\x30\n\tschedules\x18\x01 \x03(\x0b\x32\x12.baton.v1.ScheduleR\tschedules\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"+\n\x15\x44\x65leteScheduleRequest\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\"\x18\n\x16\x44\x65leteScheduleResponse2\x92\x02\n\x0fScheduleService\x12S\n\x0e\x43reateSchedule\x12\x1f.baton.v1.CreateScheduleRequest\x1a .baton.v1.CreateScheduleResponse\x12U\n\rListSchedules\x12\x1e.baton.v1.ListSchedulesRequest\x1a\x1f.baton.v1.ListSchedulesResponse\"\x03\x90\x02\x01\x12S\n\x0e\x44\x65leteSchedule\x12\x1f.baton.v1.DeleteScheduleRequest\x1a .baton.v1.DeleteScheduleResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -45,13 +45,13 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CREATESCHEDULERESPONSE']._serialized_start=591
   _globals['_CREATESCHEDULERESPONSE']._serialized_end=663
   _globals['_LISTSCHEDULESREQUEST']._serialized_start=665
-  _globals['_LISTSCHEDULESREQUEST']._serialized_end=687
-  _globals['_LISTSCHEDULESRESPONSE']._serialized_start=689
-  _globals['_LISTSCHEDULESRESPONSE']._serialized_end=762
-  _globals['_DELETESCHEDULEREQUEST']._serialized_start=764
-  _globals['_DELETESCHEDULEREQUEST']._serialized_end=807
-  _globals['_DELETESCHEDULERESPONSE']._serialized_start=809
-  _globals['_DELETESCHEDULERESPONSE']._serialized_end=833
-  _globals['_SCHEDULESERVICE']._serialized_start=836
-  _globals['_SCHEDULESERVICE']._serialized_end=1110
+  _globals['_LISTSCHEDULESREQUEST']._serialized_end=747
+  _globals['_LISTSCHEDULESRESPONSE']._serialized_start=749
+  _globals['_LISTSCHEDULESRESPONSE']._serialized_end=862
+  _globals['_DELETESCHEDULEREQUEST']._serialized_start=864
+  _globals['_DELETESCHEDULEREQUEST']._serialized_end=907
+  _globals['_DELETESCHEDULERESPONSE']._serialized_start=909
+  _globals['_DELETESCHEDULERESPONSE']._serialized_end=933
+  _globals['_SCHEDULESERVICE']._serialized_start=936
+  _globals['_SCHEDULESERVICE']._serialized_end=1210
 # @@protoc_insertion_point(module_scope)
