@@ -53,6 +53,25 @@ async function jobRow(id: string) {
   return row!;
 }
 
+/**
+ * Runs `check` while the database refuses every update of a job row where `condition` holds
+ * (SQLSTATE 22023): a value that passes validation, standing in for any value only the
+ * database knows it cannot store.
+ */
+async function refusingUpdatesWhere(condition: string, check: () => Promise<void>): Promise<void> {
+  await sql(
+    broker.databaseUrl,
+    `create or replace function baton.test_refuse() returns trigger language plpgsql as $$
+     begin if ${condition} then raise exception 'refused' using errcode = '22023'; end if; return new; end $$`,
+  );
+  await sql(broker.databaseUrl, "create trigger test_refuse before update on baton.jobs for each row execute function baton.test_refuse()");
+  try {
+    await check();
+  } finally {
+    await sql(broker.databaseUrl, "drop trigger test_refuse on baton.jobs");
+  }
+}
+
 describe("hello", () => {
   // A lone surrogate cannot arrive here: the binary protobuf of a stream is UTF-8 already.
   test("a worker_id with a NUL byte or over 256 bytes is INVALID_ARGUMENT", async () => {
@@ -159,15 +178,7 @@ describe("nack", () => {
 
   test("a batch the database refuses is written member by member: only the bad nack is refused", async () => {
     const { stream, deliveries } = await holding("nack-isolate", 3);
-    // Passes validation, but the database refuses it: a stand-in for any value only the
-    // database knows it cannot store.
-    await sql(
-      broker.databaseUrl,
-      `create function baton.test_refuse_error() returns trigger language plpgsql as $$
-       begin if new.last_error = 'refuse me' then raise exception 'refused' using errcode = '22023'; end if; return new; end $$`,
-    );
-    await sql(broker.databaseUrl, "create trigger refuse_error before update on baton.jobs for each row execute function baton.test_refuse_error()");
-    try {
+    await refusingUpdatesWhere("new.last_error = 'refuse me'", async () => {
       deliveries.forEach((d, i) =>
         stream.send({ case: "nack", value: { jobId: d.job!.id, leaseToken: d.leaseToken, error: i === 1 ? "refuse me" : `honest ${i}` } }),
       );
@@ -177,23 +188,15 @@ describe("nack", () => {
       expect(byJob.get(deliveries[1]!.job!.id)).toMatchObject({ ok: false, error: "refused by the database (SQLSTATE 22023)" });
       expect(byJob.get(deliveries[2]!.job!.id)).toMatchObject({ ok: true });
       expect((await jobRow(deliveries[2]!.job!.id)).last_error).toBe("honest 2");
-    } finally {
-      await sql(broker.databaseUrl, "drop trigger refuse_error on baton.jobs");
-      stream.close();
-    }
+    });
+    stream.close();
   });
 });
 
 describe("ack batches", () => {
   test("a batch the database refuses is written member by member: only the bad ack is refused", async () => {
     const { stream, deliveries } = await holding("ack-isolate", 3);
-    await sql(
-      broker.databaseUrl,
-      `create function baton.test_refuse_result() returns trigger language plpgsql as $$
-       begin if new.result = convert_to('refuse me', 'UTF8') then raise exception 'refused' using errcode = '22023'; end if; return new; end $$`,
-    );
-    await sql(broker.databaseUrl, "create trigger refuse_result before update on baton.jobs for each row execute function baton.test_refuse_result()");
-    try {
+    await refusingUpdatesWhere("new.result = convert_to('refuse me', 'UTF8')", async () => {
       deliveries.forEach((d, i) =>
         stream.send({ case: "ack", value: { jobId: d.job!.id, leaseToken: d.leaseToken, result: new TextEncoder().encode(i === 0 ? "refuse me" : "fine") } }),
       );
@@ -203,10 +206,8 @@ describe("ack batches", () => {
       expect(byJob.get(deliveries[1]!.job!.id)).toMatchObject({ ok: true });
       expect(byJob.get(deliveries[2]!.job!.id)).toMatchObject({ ok: true });
       expect((await jobRow(deliveries[1]!.job!.id)).state).toBe("succeeded");
-    } finally {
-      await sql(broker.databaseUrl, "drop trigger refuse_result on baton.jobs");
-      stream.close();
-    }
+    });
+    stream.close();
   });
 });
 
