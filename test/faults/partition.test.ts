@@ -23,7 +23,7 @@ import { startTcpProxy } from "./tcp-proxy.js";
 
 afterAll(() => flushSummary("partition"));
 
-/** Short timeouts, so the test runs in seconds; the query timeout is the bound a fail-fast answer must beat. */
+/** Short timeouts, so that requests caught by the partition end well inside it. */
 const QUERY_TIMEOUT_SECONDS = 6;
 const DATABASE_ENV = {
   BATON_DB_CONNECT_TIMEOUT_SECONDS: "1",
@@ -75,21 +75,18 @@ describe.each(SEEDS)("seed %i", (seed) => {
         expect((await health.check({ service: "liveness" })).status).toBe(HealthCheckResponse_ServingStatus.SERVING);
         expect((await fetch(`${broker.url}/livez`)).status).toBe(200);
 
-        // Known down: an RPC is refused at once. The bound is coarse on purpose: half the query
-        // timeout, where a request that waited on the database would have been answered
-        // (also UNAVAILABLE) only after the query timeout, and before the fix only once the
-        // partition healed.
+        // Known down: an RPC is refused without touching the database. Only that path answers
+        // "database unreachable"; a request that waited on the database would have ended at the
+        // query timeout as "database unavailable", and before the fix only once the partition
+        // healed. The message proves it, no clock needed.
         const jobs = jobClient(broker.url);
-        const asked = Date.now();
         const refused = await jobs.enqueueJob({ queue, payload: new Uint8Array([1]) }).then(
           () => undefined,
           (error: unknown) => error,
         );
-        const answeredInMs = Date.now() - asked;
         expect(refused).toBeInstanceOf(ConnectError);
         expect((refused as ConnectError).code).toBe(Code.Unavailable);
         expect((refused as ConnectError).rawMessage).toMatch(/^database unreachable; retry in \d+ s$/);
-        expect(answeredInMs).toBeLessThan((QUERY_TIMEOUT_SECONDS * 1000) / 2);
         await expect(jobs.getJob({ id: "1" })).rejects.toMatchObject({ code: Code.Unavailable });
 
         // Hold the partition for its whole length: a fault schedule, not a wait for an outcome.
