@@ -15,7 +15,7 @@ import { eventually } from "./helpers/wait.js";
 /**
  * The port against clients that connect and say nothing: connections that do not send their
  * HTTP/2 preface or first HTTP/1.1 request in time are closed, and beyond BATON_MAX_CONNECTIONS
- * the broker still answers health checks (/healthz, grpc.health.v1), and nothing else. Real sockets throughout.
+ * the broker still answers health checks (/healthz, /livez, grpc.health.v1), and nothing else. Real sockets throughout.
  */
 
 let quick: TestBroker;
@@ -108,6 +108,8 @@ describe("connection limit (BATON_MAX_CONNECTIONS)", () => {
   test("at the limit, health checks are still answered (one request per connection); other requests are UNAVAILABLE", async () => {
     for (let i = 0; i < MAX_CONNECTIONS; i++) await connect(small);
     expect(await get(small, "/healthz")).toEqual({ status: 200, body: "ok\n", connection: "close" });
+    // Liveness too: a broker at its limit is busy, not dead, and must not be restarted.
+    expect((await get(small, "/livez")).status).toBe(200);
     const metrics = await get(small, "/metrics");
     expect([metrics.status, metrics.body]).toEqual([503, `this broker holds its limit of ${MAX_CONNECTIONS} connections (BATON_MAX_CONNECTIONS); retry later\n`]);
     const transport = createGrpcTransport({ baseUrl: small.baseUrl });

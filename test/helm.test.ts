@@ -281,6 +281,9 @@ describe.skipIf(skipReason !== undefined)(`Helm chart${skipReason ? ` (skipped: 
       const pod = job.spec.template.spec;
       expect(pod.restartPolicy).toBe("Never");
       expect(pod.containers[0].args).toEqual(["migrate"]);
+      // It waits for the database as long as the broker is told to.
+      const patient = migrateJobOf(render(...requiredValues, "--set", "config.dbStartupTimeoutSeconds=300")).spec.template.spec.containers[0];
+      expect(patient.env).toContainEqual({ name: "BATON_DB_STARTUP_TIMEOUT_SECONDS", value: "300" });
       expect(pod.containers[0].image).toBe(brokerOf(manifests).spec.template.spec.containers[0].image);
       expectRestricted(pod);
       const selector = brokerOf(manifests).spec.selector!.matchLabels;

@@ -109,7 +109,7 @@ export async function startServer(config: ServerConfig & { databaseUrl: string }
     {},
     {
       ...config.connections,
-      answersWhenFull: (path) => path === "/healthz" || path === `/${Health.typeName}/Check`,
+      answersWhenFull: (path) => path === "/healthz" || path === "/livez" || path === `/${Health.typeName}/Check`,
       onFull: (full, open) =>
         full
           ? log.warn("connection limit reached: new connections get health checks only until some close (BATON_MAX_CONNECTIONS)", { open, limit: config.connections.maxConnections })
