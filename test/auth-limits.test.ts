@@ -201,6 +201,16 @@ describe("per-token limits", () => {
     await Promise.all([a.ended, b.ended]);
   });
 
+  test("a hello over BATON_MAX_QUEUES_PER_STREAM is INVALID_ARGUMENT for that cap, whatever the token's budget", async () => {
+    const { workers } = await tokenClients({ role: "worker", queues: ["*"] });
+    const many = Array.from({ length: 101 }, (_, i) => `many-${i}`);
+    const error = await streamError(hello(workers, 1, many));
+    expect([Code[error.code], error.rawMessage]).toEqual([
+      "InvalidArgument",
+      "hello.queues names 101 queues; the limit is 100 (BATON_MAX_QUEUES_PER_STREAM)",
+    ]);
+  });
+
   test("queues beyond the token's BATON_TOKEN_MAX_QUEUES, over all its streams, are RESOURCE_EXHAUSTED; a closed stream gives its back", async () => {
     const { id, workers } = await tokenClients({ role: "worker", queues: ["*"] });
     const a = hello(workers, 1, ["q1", "q2", "q3"]);

@@ -184,7 +184,7 @@ function validateHello(request: SubscribeRequest, maxInFlightLimit: number, maxQ
     throw invalidArgument(`the first message of Subscribe must be hello, not ${request.message.case ?? "an empty message"}`);
   }
   const hello = request.message.value;
-  // The worker registry stores it; a NUL there once failed the write every lease renewal shared.
+  // The worker registry stores it.
   validateText(hello.workerId, "hello.worker_id", 256);
   if (hello.queues.length === 0) throw invalidArgument("hello.queues must name at least one queue");
   // Every queue of a stream costs a claim candidate and a wakeup route: bounded before any is looked at.

@@ -75,9 +75,9 @@ export class Completer {
    * An ack or nack refused for what it carries (text the database cannot store, a bad
    * continuation, a retry delay out of range): the attempt fails with the reason in the job's
    * error history, and takes the queue's backoff, as if the worker had nacked; the worker is
-   * answered ok=false with the reason. Without this the job would stay leased while the stream
-   * lives (stock clients forget a settled job) or rerun only at lease expiry as "lease expired",
-   * hiding why.
+   * answered ok=false with the reason. Stock clients forget a job once it is settled, so the
+   * lease must end here; failing the attempt records why, where a lapsed lease would say only
+   * "lease expired".
    */
   failRefused(session: Session, lease: LeaseRef, reason: string): void {
     this.failures.add({ session, item: { ...lease, error: `settlement refused: ${reason}`, deadLetter: false }, refusal: reason });
@@ -134,13 +134,18 @@ export class Completer {
       this.options.log.warn("a settlement batch was refused; writing its members one by one", { error, count: pending.length });
       settled = new Set();
       written = [];
-      for (const member of pending) {
+      for (const [i, member] of pending.entries()) {
         try {
           for (const key of await write([member.item])) settled.add(key);
           written.push(member);
         } catch (memberError) {
-          if (refusedForContent(memberError)) this.refuse(member, refusal(memberError));
-          else this.failAll([member], memberError);
+          if (refusedForContent(memberError)) {
+            this.refuse(member, refusal(memberError));
+            continue;
+          }
+          // The database itself failed: the members left would each wait out the same failure.
+          this.failAll(pending.slice(i), memberError);
+          break;
         }
       }
     }

@@ -1,3 +1,4 @@
+import { setCappedTimeout } from "../util/timer.js";
 import type { Database } from "../store/database.js";
 import type { JobRecord, NewJob } from "../store/job-record.js";
 import { type Handoff, type InsertedJob, jobClaim, jobClaimLimited, jobUnclaim } from "../store/jobs.js";
@@ -20,7 +21,7 @@ export interface DispatcherOptions {
 
 /**
  * The streams that take jobs from exactly the same queues: the unit of a claim. A stream on
- * one queue shares its group with every other stream on that queue, as before; a stream on
+ * one queue shares its group with every other stream on that queue; a stream on
  * several queues is served by one claim across them, so priority and turns apply across its
  * queues rather than queue by queue.
  */
@@ -31,6 +32,8 @@ interface Group {
   sessions: Set<Session>;
   /** Jobs claimed so far: where the queues' turns start next time (round-robin). */
   turn: number;
+  /** Claims so far: which of the group's claim statements goes first next time. */
+  round: number;
 }
 
 /**
@@ -72,7 +75,7 @@ export class Dispatcher {
     const key = queues.join(" ");
     let group = this.groups.get(key);
     if (!group) {
-      group = { key, queues, sessions: new Set(), turn: 0 };
+      group = { key, queues, sessions: new Set(), turn: 0, round: 0 };
       this.groups.set(key, group);
       for (const queue of queues) {
         let groups = this.groupsByQueue.get(queue);
@@ -82,8 +85,7 @@ export class Dispatcher {
     }
     group.sessions.add(session);
     this.groupOf.set(session, group);
-    this.drained.delete(group);
-    this.markDirty(group);
+    this.wakeGroup(group);
   }
 
   remove(session: Session): void {
@@ -105,8 +107,7 @@ export class Dispatcher {
   /** A queue may have claimable jobs (notification, released jobs, retries). */
   wake(queue: string): void {
     for (const group of this.groupsByQueue.get(queue) ?? []) {
-      this.drained.delete(group);
-      this.markDirty(group);
+      this.wakeGroup(group);
     }
   }
 
@@ -118,6 +119,12 @@ export class Dispatcher {
   creditFreed(session: Session): void {
     const group = this.groupOf.get(session);
     if (group) this.markDirty(group);
+  }
+
+  /** The group may have claimable jobs again: claim for it, even if its last claim came up short. */
+  private wakeGroup(group: Group): void {
+    this.drained.delete(group);
+    this.markDirty(group);
   }
 
   private markDirty(group: Group): void {
@@ -197,8 +204,7 @@ export class Dispatcher {
   /** Fallback poll and reconnects: notifications may have been missed. */
   wakeAll(): void {
     for (const group of this.groups.values()) {
-      this.drained.delete(group);
-      this.markDirty(group);
+      this.wakeGroup(group);
     }
   }
 
@@ -251,7 +257,7 @@ export class Dispatcher {
       this.claiming.delete(group);
     }
     // A full batch suggests more jobs are waiting; new wakeups during the claim also re-run.
-    if (claimedAll) this.dirty.add(group);
+    if (claimedAll) this.markDirty(group);
     if (this.dirty.size > 0) this.schedulePump();
   }
 
@@ -266,7 +272,9 @@ export class Dispatcher {
     const limited = active.filter((queue) => settings.get(queue)?.limited);
     const plain = active.filter((queue) => !settings.get(queue)?.limited);
     const parts: string[][] = [...(plain.length > 0 ? [plain] : []), ...limited.map((queue) => [queue])];
-    const start = group.turn % Math.max(1, parts.length);
+    // Counted in claims, not jobs: a count of jobs that is always a multiple of the number
+    // of statements would start with the same one every time.
+    const start = group.round++ % Math.max(1, parts.length);
     const jobs: JobRecord[] = [];
     let nextDueTime: Date | null = null;
     let queueLimited = false;
@@ -339,8 +347,7 @@ export class Dispatcher {
     this.dueTimerAt = earliest;
     // Due times are database time; a small margin absorbs clock skew between broker and
     // database, and the claim itself decides by database time.
-    const delay = Math.max(0, earliest - Date.now()) + 5;
-    this.dueTimer = setTimeout(() => this.fireDueTimer(), Math.min(delay, 2 ** 31 - 1));
+    this.dueTimer = setCappedTimeout(() => this.fireDueTimer(), earliest - Date.now() + 5);
   }
 
   private fireDueTimer(): void {
@@ -349,14 +356,13 @@ export class Dispatcher {
     for (const [group, due] of this.dueTimes) {
       if (due <= now + 5) {
         this.dueTimes.delete(group);
-        this.drained.delete(group);
-        this.markDirty(group);
+        this.wakeGroup(group);
       }
     }
     if (this.dueTimes.size > 0) {
       const earliest = Math.min(...this.dueTimes.values());
       this.dueTimerAt = earliest;
-      this.dueTimer = setTimeout(() => this.fireDueTimer(), Math.max(0, earliest - now) + 5);
+      this.dueTimer = setCappedTimeout(() => this.fireDueTimer(), earliest - now + 5);
     }
   }
 }

@@ -1,3 +1,4 @@
+import { setCappedTimeout } from "../util/timer.js";
 import type { Database } from "../store/database.js";
 import type { LeaseRef } from "../store/job-record.js";
 import { type RetryPolicy, jobFailMany, jobRenewMany } from "../store/jobs.js";
@@ -67,9 +68,7 @@ export class LeaseKeeper {
     if (at >= this.deadlineAt) return;
     clearTimeout(this.deadlineTimer);
     this.deadlineAt = at;
-    // Node fires a delay past 2^31 - 1 ms (24.8 days, a valid job timeout) after 1 ms instead,
-    // and expireOverdue re-arms it: capped, a far deadline is just looked at again in 24.8 days.
-    this.deadlineTimer = setTimeout(() => void this.serialize(() => this.expireOverdue()), Math.min(Math.max(0, at - Date.now()), 2 ** 31 - 1));
+    this.deadlineTimer = setCappedTimeout(() => void this.serialize(() => this.expireOverdue()), at - Date.now());
   }
 
   private scheduleRenewal(): void {
@@ -98,8 +97,8 @@ export class LeaseKeeper {
 
   async renew(): Promise<void> {
     // Separate statements, and the registry is not awaited: renewal must never wait for or
-    // fail with any other write (a registry row the database refused once stopped the
-    // renewals of every stream of the replica).
+    // fail with any other write, or one row the database refuses would cost every stream of
+    // the replica its leases.
     this.registerWorkers().catch((error) => this.options.log.warn("refreshing the worker registry failed", { error }));
     const { holders, leases } = this.collect(() => true);
     if (leases.length === 0) return;

@@ -1,3 +1,4 @@
+import { MAX_TIMER_MS } from "../util/timer.js";
 import { isIPv6 } from "node:net";
 import { Code, ConnectError, type Interceptor, type StreamRequest, type StreamResponse, createContextKey } from "@connectrpc/connect";
 import { isJobId, isQueueName } from "../api/validate.js";
@@ -50,6 +51,8 @@ export interface AuthOptions {
   failureWindowMs: number;
   /** BATON_MAX_IN_FLIGHT: a hello above it is left to the handler, which refuses it as INVALID_ARGUMENT. */
   maxInFlightPerStream: number;
+  /** BATON_MAX_QUEUES_PER_STREAM: a hello naming more is the handler's to refuse, unchecked here. */
+  maxQueuesPerStream: number;
 }
 
 export interface Auth {
@@ -115,9 +118,6 @@ const notFound = (message: string) => new BatonError("not_found", message);
  * own kind.
  */
 const MAX_CACHED = 10_000;
-
-/** The longest delay setTimeout honours. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * What failed authentications are counted by: an IPv4 address, or the /64 network of an IPv6
@@ -343,6 +343,9 @@ export function startAuth(options: AuthOptions): Auth {
    */
   const admitHello = async (stream: OpenStream, hello: Extract<SubscribeRequest["message"], { case: "hello" }>["value"]) => {
     const { principal, usage } = stream;
+    // Too many queues is the handler's INVALID_ARGUMENT; checking each of them first would
+    // spend the very CPU the cap is there to save.
+    if (hello.queues.length > options.maxQueuesPerStream) return;
     hello.queues.forEach((queue, i) => checkQueue(principal, queue, `hello.queues[${i}]`));
     const hidden = new Set((await hiddenJobs(principal, hello.resume.map((lease) => ({ id: lease.jobId })))).map((ref) => ref.id));
     if (hidden.size > 0) hello.resume = hello.resume.filter((lease) => !hidden.has(lease.jobId));
@@ -397,8 +400,9 @@ export function startAuth(options: AuthOptions): Auth {
     const stream: OpenStream = { principal, usage, inFlight: 0, queues: 0, controller: new AbortController() };
     usage.streams.add(stream);
     openStreams.add(stream);
-    // A token that expires ends its streams then; one that expires beyond a timer's range
-    // (about 24 days) is left to the periodic check.
+    // A token that expires ends its streams then, not at the next periodic check, which a long
+    // BATON_AUTH_CACHE_SECONDS makes late; one that expires beyond a timer's range (about
+    // 24 days) is left to that check.
     const untilExpiry = principal.expiresAt === undefined ? Infinity : principal.expiresAt - Date.now();
     const expiry = untilExpiry <= MAX_TIMER_MS ? setTimeout(() => revoke(stream, expiredText(principal)), Math.max(0, untilExpiry)) : undefined;
     const end = () => {

@@ -71,6 +71,7 @@ export async function startServer(config: ServerConfig & { databaseUrl: string }
         maxFailures: config.auth.maxFailures,
         failureWindowMs: config.auth.failureWindowMs,
         maxInFlightPerStream: config.maxInFlight,
+        maxQueuesPerStream: config.stream.maxQueues,
       })
     : undefined;
   if (!auth) {

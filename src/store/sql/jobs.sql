@@ -171,9 +171,10 @@ from baton.jobs where id = $1;
 -- n-th job comes after every queue's (n-1)-th), starting with the queue at position $6, so that
 -- the caller can rotate the start and no queue of a stream starves behind another's backlog.
 -- Each queue gives at most $2 candidates, locked as its own index scan finds them (one queue:
--- the plain claim); the candidates not chosen are unlocked when the statement ends. The lease
--- lasts the queue's lease_duration (else $3 seconds) and the attempt must end by its timeout
--- (the job's, else the queue's default). Also reports when the next not-yet-due job of these
+-- the plain claim); the candidates not chosen stay locked until the transaction ends, so this
+-- runs in a transaction of its own (autocommit). The lease lasts the queue's lease_duration
+-- (else $3 seconds) and the attempt must end by its timeout (the job's, else the queue's
+-- default). Also reports when the next not-yet-due job of these
 -- queues is due, so the dispatcher can arm a timer instead of polling. For queues without
 -- limits: a queue that has one claims nothing here, whatever the caller believed; see
 -- JobClaimLimited.
