@@ -7,6 +7,7 @@ import {
   DeadLetterError,
   InvalidPayloadError,
   JobState,
+  MAX_PAGE_SIZE,
   RetryAfterError,
   type Worker,
   allPages,
@@ -14,6 +15,7 @@ import {
   defineJob,
   runWorker,
 } from "../clients/ts/src/index.js";
+import { MAX_PAGE_SIZE as BROKER_MAX_PAGE_SIZE } from "../src/api/page-token.js";
 import { JobView } from "../src/gen/baton/v1/job_pb.js";
 import { type TestBroker, startTestBroker } from "./helpers/broker.js";
 import { root } from "./polyglot/toolchains.js";
@@ -228,4 +230,10 @@ test("allPages follows next_page_token to the last page and returns every item o
   expect(jobs.map((job) => job.id)).toEqual(ids.reverse());
   expect(tokens).toHaveLength(3);
   expect(tokens[0]).toBe("");
+});
+
+test("MAX_PAGE_SIZE, which callers of allPages ask for, is the broker's largest page_size", async () => {
+  expect(MAX_PAGE_SIZE).toBe(BROKER_MAX_PAGE_SIZE);
+  const page = await client.jobs.listJobs({ queue: "all-pages", pageSize: MAX_PAGE_SIZE });
+  expect(page.nextPageToken).toBe("");
 });

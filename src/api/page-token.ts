@@ -17,10 +17,17 @@ function decode(token: string, prefix: string, maxLength: number): string | unde
   return text.startsWith(`${prefix}:`) ? text.slice(prefix.length + 1) : undefined;
 }
 
-/** page_size of a List call: 0 means 100, at most 1000. */
+/** The page size of a List call that names none. */
+export const DEFAULT_PAGE_SIZE = 100;
+/** The largest page_size accepted; the TypeScript client's MAX_PAGE_SIZE must equal it. */
+export const MAX_PAGE_SIZE = 1000;
+
+/** page_size of a List call: 0 means DEFAULT_PAGE_SIZE, at most MAX_PAGE_SIZE. */
 export function pageSize(value: number): number {
-  if (value < 0 || value > 1000) throw invalidArgument("page_size must be between 1 and 1000 (0 means 100)");
-  return value === 0 ? 100 : value;
+  if (value < 0 || value > MAX_PAGE_SIZE) {
+    throw invalidArgument(`page_size must be between 1 and ${MAX_PAGE_SIZE} (0 means ${DEFAULT_PAGE_SIZE})`);
+  }
+  return value === 0 ? DEFAULT_PAGE_SIZE : value;
 }
 
 /** ListJobs: the cursor is the last job id. */

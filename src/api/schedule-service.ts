@@ -12,7 +12,7 @@ import {
 import { BatonError, invalidArgument, notFound } from "../errors.js";
 import type { Database } from "../store/database.js";
 import { type NewSchedule, type ScheduleRecord, scheduleCreate, scheduleDelete, scheduleNow, schedulePage } from "../store/schedules.js";
-import { type Cron, parseCron } from "../util/cron.js";
+import { type Cron, MAX_EXPRESSION_LENGTH, parseCron } from "../util/cron.js";
 import { decodeNamePageToken, encodeNamePageToken, pageSize } from "./page-token.js";
 import { type EnqueueLimits, validateHeaders, validateQueueName, validateText } from "./validate.js";
 
@@ -27,8 +27,6 @@ export interface ScheduleServiceDeps {
 
 /** Longest IANA zone name is about 30 characters; this only bounds what is echoed and parsed. */
 const MAX_TIME_ZONE_BYTES = 128;
-/** Same as util/cron's expression limit, which counts characters after trimming. */
-const MAX_CRON_BYTES = 256;
 
 export function createScheduleService({ db, limits }: ScheduleServiceDeps): Partial<ServiceImpl<typeof ScheduleService>> {
   return {
@@ -75,7 +73,7 @@ function validateSchedule(schedule: Schedule, limits: ScheduleServiceDeps["limit
   const name = validateQueueName(schedule.name, "schedule.name");
   const queue = validateQueueName(schedule.queue, "schedule.queue");
   const timeZone = validateText(schedule.timeZone.trim(), "schedule.time_zone", MAX_TIME_ZONE_BYTES) || "UTC";
-  const cron = parseCron(validateText(schedule.cron, "schedule.cron", MAX_CRON_BYTES), timeZone, { cron: "schedule.cron", timeZone: "schedule.time_zone" });
+  const cron = parseCron(validateText(schedule.cron, "schedule.cron", MAX_EXPRESSION_LENGTH), timeZone, { cron: "schedule.cron", timeZone: "schedule.time_zone" });
   if (schedule.payload.byteLength > limits.maxPayloadBytes) {
     throw new BatonError(
       "resource_exhausted",

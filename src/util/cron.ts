@@ -3,7 +3,8 @@ import { invalidArgument } from "../errors.js";
 
 /** Aliases for common expressions, as in Vixie cron (`@reboot` means nothing to a broker). */
 const ALIASES = new Set(["@yearly", "@annually", "@monthly", "@weekly", "@daily", "@hourly"]);
-const MAX_EXPRESSION_LENGTH = 256;
+/** The longest expression parsed, in characters after trimming (ASCII in every valid one). */
+export const MAX_EXPRESSION_LENGTH = 256;
 
 /** A cron expression read in one IANA time zone; every instant it yields is a fire time. */
 export interface Cron {
