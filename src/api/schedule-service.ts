@@ -14,7 +14,7 @@ import type { Database } from "../store/database.js";
 import { type NewSchedule, type ScheduleRecord, scheduleCreate, scheduleDelete, scheduleNow, schedulePage } from "../store/schedules.js";
 import { type Cron, MAX_EXPRESSION_LENGTH, parseCron } from "../util/cron.js";
 import { decodeNamePageToken, encodeNamePageToken, pageSize } from "./page-token.js";
-import { type EnqueueLimits, validateHeaders, validateQueueName, validateText } from "./validate.js";
+import { type EnqueueLimits, validateHeaders, validateMaxAttempts, validatePayload, validateQueueName, validateText } from "./validate.js";
 
 export interface ScheduleServiceDeps {
   db: Database;
@@ -74,16 +74,9 @@ function validateSchedule(schedule: Schedule, limits: ScheduleServiceDeps["limit
   const queue = validateQueueName(schedule.queue, "schedule.queue");
   const timeZone = validateText(schedule.timeZone.trim(), "schedule.time_zone", MAX_TIME_ZONE_BYTES) || "UTC";
   const cron = parseCron(validateText(schedule.cron, "schedule.cron", MAX_EXPRESSION_LENGTH), timeZone, { cron: "schedule.cron", timeZone: "schedule.time_zone" });
-  if (schedule.payload.byteLength > limits.maxPayloadBytes) {
-    throw new BatonError(
-      "resource_exhausted",
-      `schedule.payload is ${schedule.payload.byteLength} bytes; the limit is ${limits.maxPayloadBytes} (BATON_MAX_PAYLOAD_BYTES)`,
-    );
-  }
+  validatePayload(schedule.payload, limits, "schedule.payload");
   validateHeaders(schedule.headers, limits, "schedule.headers");
-  if (schedule.maxAttempts < 0 || schedule.maxAttempts > 1000) {
-    throw invalidArgument("schedule.max_attempts must be between 1 and 1000 (0 takes the default)");
-  }
+  validateMaxAttempts(schedule.maxAttempts, "schedule.max_attempts");
   return {
     schedule: {
       name,

@@ -75,20 +75,28 @@ export function validateLeaseToken(token: string): string {
   return token;
 }
 
+/** A job's (or a schedule's) payload, within BATON_MAX_PAYLOAD_BYTES. */
+export function validatePayload(payload: Uint8Array, limits: EnqueueLimits, field: string): void {
+  if (payload.byteLength > limits.maxPayloadBytes) {
+    throw new BatonError(
+      "resource_exhausted",
+      `${field} is ${payload.byteLength} bytes; the limit is ${limits.maxPayloadBytes} (BATON_MAX_PAYLOAD_BYTES)`,
+    );
+  }
+}
+
+/** max_attempts of a job or schedule: 0 takes the default. */
+export function validateMaxAttempts(value: number, field: string): void {
+  if (value < 0 || value > 1000) throw invalidArgument(`${field} must be between 1 and 1000 (0 takes the default)`);
+}
+
 export function validateEnqueue(request: EnqueueJobRequest, limits: EnqueueLimits, field?: string): NewJob {
   /** Names a field as the caller sent it: "queue" for one job, "jobs[3].queue" in a batch. */
   const at = (name: string) => (field ? `${field}.${name}` : name);
   const queue = validateQueueName(request.queue, at("queue"));
-  if (request.payload.byteLength > limits.maxPayloadBytes) {
-    throw new BatonError(
-      "resource_exhausted",
-      `${at("payload")} is ${request.payload.byteLength} bytes; the limit is ${limits.maxPayloadBytes} (BATON_MAX_PAYLOAD_BYTES)`,
-    );
-  }
+  validatePayload(request.payload, limits, at("payload"));
   validateHeaders(request.headers, limits, at("headers"));
-  if (request.maxAttempts < 0 || request.maxAttempts > 1000) {
-    throw invalidArgument(`${at("max_attempts")} must be between 1 and 1000 (0 takes the default)`);
-  }
+  validateMaxAttempts(request.maxAttempts, at("max_attempts"));
   const job: NewJob = {
     queue,
     payload: request.payload,
@@ -168,13 +176,12 @@ export const MAX_RETRY_DELAY_SECONDS = 365 * 24 * 3600;
 /** A nack's retry_delay as seconds; `undefined` when unset (the backoff applies). */
 export function validateRetryDelay(duration: Duration | undefined, field: string): number | undefined {
   if (!duration) return undefined;
-  // The range is checked on the raw seconds first, so that a huge value is refused with this
-  // field's own bounds rather than the generic Duration range.
-  const outOfRange = () => invalidArgument(`${field} must be between 0 and ${MAX_RETRY_DELAY_SECONDS} seconds (365 days)`);
-  if (duration.seconds < 0n || duration.seconds > BigInt(MAX_RETRY_DELAY_SECONDS)) throw outOfRange();
-  const seconds = durationSeconds(duration, field);
-  if (seconds < 0 || seconds > MAX_RETRY_DELAY_SECONDS) throw outOfRange();
-  return seconds;
+  // Checked on the whole seconds, before the generic Duration checks, so that a huge value is
+  // refused with this field's own bounds.
+  if (duration.seconds < 0n || duration.seconds >= BigInt(MAX_RETRY_DELAY_SECONDS)) {
+    throw invalidArgument(`${field} must be between 0 and ${MAX_RETRY_DELAY_SECONDS} seconds (365 days)`);
+  }
+  return durationSeconds(duration, field);
 }
 
 /**
