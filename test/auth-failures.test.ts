@@ -99,6 +99,24 @@ describe("unknown tokens", () => {
     await clients(limited, good).jobs.enqueueJob({ queue: "q" });
   });
 
+  test("only lookups count as failures: the same wrong secret answered from the cache costs its address nothing", async () => {
+    const patient = await startTestBroker({
+      auth: loadConfig({ BATON_AUTH: "on", BATON_AUTH_CACHE_SECONDS: "60", BATON_AUTH_FAILURE_LIMIT: "2" }).auth,
+    });
+    try {
+      const stale = generateTokenSecret();
+      for (let i = 0; i < 5; i++) {
+        expect(await errorOf(clients(patient, stale).jobs.getJob({ id: "1" }))).toEqual(["Unauthenticated", "unknown API token"]);
+      }
+      // One failure so far: a second, new secret is still looked up...
+      expect(await errorOf(clients(patient, generateTokenSecret()).jobs.getJob({ id: "1" }))).toEqual(["Unauthenticated", "unknown API token"]);
+      // ...and that made two: the limit.
+      expect((await errorOf(clients(patient, generateTokenSecret()).jobs.getJob({ id: "1" })))[0]).toBe("ResourceExhausted");
+    } finally {
+      await patient.stop();
+    }
+  });
+
   test("failures are counted per IPv4 address, and per /64 network for IPv6 (one host holds a whole /64)", () => {
     expect(failureSource("203.0.113.7")).toBe("203.0.113.7");
     expect(failureSource("::ffff:203.0.113.7")).toBe("203.0.113.7");

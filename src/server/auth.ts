@@ -202,8 +202,10 @@ export function startAuth(options: AuthOptions): Auth {
 
   /**
    * The token of a secret, cached for cacheMs; unknown secrets too, so a client retrying a
-   * wrong one costs a query per period. A client address past its failure limit gets no
-   * lookup for a secret not already known: random tokens from it cost nothing.
+   * wrong one costs a query per period. Only a lookup that finds no usable token counts as a
+   * failure of the client's address (a cached answer costs nothing); an address past its
+   * limit gets no lookup for a secret that was not valid recently, so random tokens from it
+   * cost nothing while its known tokens, even past their cache period, still work.
    */
   const findPrincipal = async (secret: string, peer: string): Promise<Principal | undefined> => {
     const key = hashTokenSecret(secret);
@@ -214,14 +216,15 @@ export function startAuth(options: AuthOptions): Auth {
     if ((unknown.get(cacheKey) ?? 0) > now) return undefined;
     const pending = inFlight.get(cacheKey);
     if (pending) return pending;
-    checkFailures(peer, now);
+    if (!hit) checkFailures(peer, now);
     const revocationsBefore = revocations;
     // A failed lookup is not remembered: the next request asks again.
     const lookup = tokenFindBySecret(db, key)
       .then((token) => {
         const expires = Date.now() + options.cacheMs;
-        if (!token) return void remember(unknown, cacheKey, expires);
-        const principal = principalOf(token);
+        const principal = token ? principalOf(token) : undefined;
+        if (refusalOf(principal) !== undefined) countFailure(peer);
+        if (!principal) return void remember(unknown, cacheKey, expires);
         if (revocations === revocationsBefore) remember(known, cacheKey, { expires, principal });
         return principal;
       })
@@ -239,10 +242,7 @@ export function startAuth(options: AuthOptions): Auth {
     if (secret === undefined) throw unauthenticated('malformed authorization header: expected "Bearer <token>"');
     const principal = await findPrincipal(secret, peer);
     const refusal = refusalOf(principal);
-    if (refusal !== undefined) {
-      countFailure(peer);
-      throw unauthenticated(refusal);
-    }
+    if (refusal !== undefined) throw unauthenticated(refusal);
     return principal!;
   };
 
