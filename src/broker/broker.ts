@@ -174,11 +174,7 @@ export class Broker {
         db,
         log,
         intervalMs: config.retentionIntervalMs,
-        onRepaired: (jobs) => {
-          this.dispatcher.wakeQueues(new Set(jobs.filter((job) => job.state === "available").map((job) => job.queue)));
-          const cancelled = jobs.filter((job) => job.state === "cancelled").map((job) => job.queue);
-          if (cancelled.length > 0) this.notifier.notify(CHANNELS.finished, new Set(cancelled));
-        },
+        onCancelled: (queues) => this.notifier.notify(CHANNELS.finished, queues),
       }),
     );
     this.leaseKeeper.start();

@@ -1,5 +1,5 @@
 import type { Database } from "../store/database.js";
-import { type RepairedDependant, jobRepairDependants } from "../store/jobs.js";
+import { jobRepairDependants } from "../store/jobs.js";
 import type { Logger } from "../telemetry/log.js";
 import { type Periodic, startPeriodic } from "./periodic.js";
 
@@ -9,8 +9,11 @@ export interface DependantRepairOptions {
   intervalMs: number;
   /** Jobs per pass; the sweep loops until a pass comes back short. */
   batchSize?: number;
-  /** The repaired jobs, once committed: some AVAILABLE (wake their queues), some CANCELLED. */
-  onRepaired(jobs: RepairedDependant[]): void;
+  /**
+   * The queues of jobs the repair cancelled, once committed (for baton_finished). The jobs it
+   * made AVAILABLE need nothing: the repair statement wakes their queues itself.
+   */
+  onCancelled(queues: Set<string>): void;
 }
 
 /**
@@ -26,12 +29,13 @@ export function startDependantRepair(options: DependantRepairOptions): Periodic 
     for (;;) {
       const repaired = await jobRepairDependants(options.db, batchSize);
       if (repaired.length > 0) {
+        const cancelled = repaired.filter((job) => job.state === "cancelled");
         options.log.warn("repaired blocked jobs that had nothing left to wait for", {
-          available: repaired.filter((job) => job.state === "available").length,
-          cancelled: repaired.filter((job) => job.state === "cancelled").length,
+          available: repaired.length - cancelled.length,
+          cancelled: cancelled.length,
           firstIds: repaired.slice(0, 20).map((job) => job.id),
         });
-        options.onRepaired(repaired);
+        if (cancelled.length > 0) options.onCancelled(new Set(cancelled.map((job) => job.queue)));
       }
       if (repaired.length < batchSize) return;
     }
