@@ -64,6 +64,18 @@ export function isJobId(id: string): boolean {
   return JOB_ID.test(id) && BigInt(id) <= MAX_BIGINT;
 }
 
+/**
+ * A report's text (a nack's error, a progress message) for the database: refused like
+ * validateText if the database cannot store it, else cut to `maxBytes` of UTF-8 at a character
+ * boundary. The start of a long stack trace says more than a refusal would.
+ */
+export function reportText(value: string, field: string, maxBytes: number): string {
+  validateText(value, field, Infinity);
+  if (Buffer.byteLength(value) <= maxBytes) return value;
+  // Decoding a cut that splits a character yields U+FFFD at the end; dropping it keeps the rest.
+  return Buffer.from(value).subarray(0, maxBytes).toString().replace(/\uFFFD+$/, "");
+}
+
 export function validateJobId(id: string, field = "id"): string {
   if (id === "") throw invalidArgument(`${field} must not be empty`);
   if (!isJobId(id)) throw invalidArgument(`${field} "${id.slice(0, 40)}" is not a job id`);

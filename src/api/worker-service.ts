@@ -24,6 +24,7 @@ import { jobToProto } from "./job-mapper.js";
 import { visibleQueues } from "./visibility.js";
 import {
   type EnqueueLimits,
+  reportText,
   validateEnqueue,
   validateJobId,
   validateLeaseToken,
@@ -238,7 +239,7 @@ function handleRequest(deps: WorkerServiceDeps, session: Session, request: Subsc
       // Checked before the nack joins a batch: one bad nack must not fail the others written with it.
       let error, retryDelaySeconds;
       try {
-        error = validateText(nack.error, "nack.error", deps.stream.maxErrorBytes);
+        error = reportText(nack.error, "nack.error", deps.stream.maxErrorBytes);
         retryDelaySeconds = validateRetryDelay(nack.retryDelay, "nack.retry_delay");
       } catch (refusal) {
         broker.refuse(session, lease, (refusal as Error).message);
@@ -252,7 +253,7 @@ function handleRequest(deps: WorkerServiceDeps, session: Session, request: Subsc
       if (!lease) return;
       let text;
       try {
-        text = validateText(message.value.message, "progress.message", deps.stream.maxProgressBytes);
+        text = reportText(message.value.message, "progress.message", deps.stream.maxProgressBytes);
       } catch (error) {
         // Progress is advisory: the job keeps running and its lease stays held.
         session.sink.settled(lease.jobId, false, (error as Error).message);
