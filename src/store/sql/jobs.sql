@@ -507,34 +507,51 @@ blockers as (
   order by b.id
   for share of b
 ),
+-- The sets below join candidates with blockers and with each other as whole sets (hash joins),
+-- not row by row: a bulk retry of a queue's M dead jobs stays linear in M.
+missing as (
+  -- The first blocker of each candidate that no longer exists.
+  select distinct on (c.id) c.id, x.id as blocker_id
+  from candidates c
+  cross join unnest(c.depends_on) x(id)
+  left join blockers b on b.id = x.id
+  where b.id is null
+  order by c.id, x.id
+),
+waiting as (
+  -- Candidates with a blocker that has not succeeded: they go back to BLOCKED.
+  select distinct c.id
+  from candidates c
+  cross join unnest(c.depends_on) x(id)
+  join blockers b on b.id = x.id
+  where b.state <> 'succeeded'
+),
+newest as (
+  -- Of the candidates sharing a dedup_key, the newest; only it may be revived.
+  select c.id, max(c.id) over (partition by c.queue, c.dedup_key) as newest_id
+  from candidates c
+  where c.dedup_key is not null
+),
 checked as (
   select c.id, c.depends_on,
          case
-           when missing.id is not null then format('it depends on job %s, which no longer exists', missing.id)
+           when missing.id is not null then format('it depends on job %s, which no longer exists', missing.blocker_id)
            when holder.id is not null then format('its dedup_key %s is held by job %s, which is %s', c.dedup_key, holder.id, holder.state)
-           when newer.id is not null then format('job %s, retried in the same call, has the same dedup_key %s', newer.id, c.dedup_key)
+           when newest.newest_id <> c.id then format('job %s, retried in the same call, has the same dedup_key %s', newest.newest_id, c.dedup_key)
          end as refusal
   from candidates c
+  left join missing on missing.id = c.id
+  left join newest on newest.id = c.id
   left join lateral (
-    select x.id from unnest(c.depends_on) x(id)
-    where not exists (select 1 from blockers b where b.id = x.id)
-    order by x.id limit 1
-  ) missing on true
-  left join lateral (
+    -- By jobs_dedup_idx: one index probe per candidate with a key.
     select h.id, h.state from baton.jobs h
     where h.queue = c.queue and h.dedup_key = c.dedup_key and h.state in ('available', 'blocked', 'leased')
     limit 1
   ) holder on true
-  left join lateral (
-    select n.id from candidates n
-    where n.queue = c.queue and n.dedup_key = c.dedup_key and n.id > c.id
-    order by n.id desc limit 1
-  ) newer on true
 ),
 revived as (
   update baton.jobs j
-  set state = case when exists (select 1 from blockers b where b.id = any(c.depends_on) and b.state <> 'succeeded')
-                   then 'blocked'::baton.job_state else 'available' end,
+  set state = case when c.id in (select id from waiting) then 'blocked'::baton.job_state else 'available' end,
       attempt = 0, run_time = coalesce($4::timestamptz, now()), finish_time = null,
       cancel_requested = false, progress_percent = 0, progress_message = '', result = null
   from checked c
