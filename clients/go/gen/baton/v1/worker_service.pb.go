@@ -34,6 +34,7 @@ type SubscribeRequest struct {
 	//	*SubscribeRequest_Nack_
 	//	*SubscribeRequest_Progress_
 	//	*SubscribeRequest_Pong_
+	//	*SubscribeRequest_Settle_
 	Message       isSubscribeRequest_Message `protobuf_oneof:"message"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -130,6 +131,15 @@ func (x *SubscribeRequest) GetPong() *SubscribeRequest_Pong {
 	return nil
 }
 
+func (x *SubscribeRequest) GetSettle() *SubscribeRequest_Settle {
+	if x != nil {
+		if x, ok := x.Message.(*SubscribeRequest_Settle_); ok {
+			return x.Settle
+		}
+	}
+	return nil
+}
+
 type isSubscribeRequest_Message interface {
 	isSubscribeRequest_Message()
 }
@@ -158,6 +168,10 @@ type SubscribeRequest_Pong_ struct {
 	Pong *SubscribeRequest_Pong `protobuf:"bytes,6,opt,name=pong,proto3,oneof"`
 }
 
+type SubscribeRequest_Settle_ struct {
+	Settle *SubscribeRequest_Settle `protobuf:"bytes,7,opt,name=settle,proto3,oneof"`
+}
+
 func (*SubscribeRequest_Hello_) isSubscribeRequest_Message() {}
 
 func (*SubscribeRequest_Credit_) isSubscribeRequest_Message() {}
@@ -169,6 +183,8 @@ func (*SubscribeRequest_Nack_) isSubscribeRequest_Message() {}
 func (*SubscribeRequest_Progress_) isSubscribeRequest_Message() {}
 
 func (*SubscribeRequest_Pong_) isSubscribeRequest_Message() {}
+
+func (*SubscribeRequest_Settle_) isSubscribeRequest_Message() {}
 
 // LeaseRef names one lease.
 type LeaseRef struct {
@@ -234,6 +250,8 @@ type SubscribeResponse struct {
 	//	*SubscribeResponse_LeaseLost_
 	//	*SubscribeResponse_Settled_
 	//	*SubscribeResponse_Ping_
+	//	*SubscribeResponse_Jobs
+	//	*SubscribeResponse_SettledBatch_
 	Message       isSubscribeResponse_Message `protobuf_oneof:"message"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -330,6 +348,24 @@ func (x *SubscribeResponse) GetPing() *SubscribeResponse_Ping {
 	return nil
 }
 
+func (x *SubscribeResponse) GetJobs() *SubscribeResponse_JobBatch {
+	if x != nil {
+		if x, ok := x.Message.(*SubscribeResponse_Jobs); ok {
+			return x.Jobs
+		}
+	}
+	return nil
+}
+
+func (x *SubscribeResponse) GetSettledBatch() *SubscribeResponse_SettledBatch {
+	if x != nil {
+		if x, ok := x.Message.(*SubscribeResponse_SettledBatch_); ok {
+			return x.SettledBatch
+		}
+	}
+	return nil
+}
+
 type isSubscribeResponse_Message interface {
 	isSubscribeResponse_Message()
 }
@@ -358,6 +394,14 @@ type SubscribeResponse_Ping_ struct {
 	Ping *SubscribeResponse_Ping `protobuf:"bytes,6,opt,name=ping,proto3,oneof"`
 }
 
+type SubscribeResponse_Jobs struct {
+	Jobs *SubscribeResponse_JobBatch `protobuf:"bytes,7,opt,name=jobs,proto3,oneof"`
+}
+
+type SubscribeResponse_SettledBatch_ struct {
+	SettledBatch *SubscribeResponse_SettledBatch `protobuf:"bytes,8,opt,name=settled_batch,json=settledBatch,proto3,oneof"`
+}
+
 func (*SubscribeResponse_Welcome_) isSubscribeResponse_Message() {}
 
 func (*SubscribeResponse_Job) isSubscribeResponse_Message() {}
@@ -369,6 +413,10 @@ func (*SubscribeResponse_LeaseLost_) isSubscribeResponse_Message() {}
 func (*SubscribeResponse_Settled_) isSubscribeResponse_Message() {}
 
 func (*SubscribeResponse_Ping_) isSubscribeResponse_Message() {}
+
+func (*SubscribeResponse_Jobs) isSubscribeResponse_Message() {}
+
+func (*SubscribeResponse_SettledBatch_) isSubscribeResponse_Message() {}
 
 type ListWorkersRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -576,7 +624,19 @@ type SubscribeRequest_Hello struct {
 	Resume []*LeaseRef `protobuf:"bytes,4,rep,name=resume,proto3" json:"resume,omitempty"`
 	// If this stream breaks (not a clean end), how long the broker keeps its leases for a
 	// reconnect with resume before releasing them; unset releases at once. Capped by the broker.
-	ResumeGrace   *durationpb.Duration `protobuf:"bytes,5,opt,name=resume_grace,json=resumeGrace,proto3" json:"resume_grace,omitempty"`
+	ResumeGrace *durationpb.Duration `protobuf:"bytes,5,opt,name=resume_grace,json=resumeGrace,proto3" json:"resume_grace,omitempty"`
+	// The batched protocol (what the Baton clients use): the broker sends jobs in `jobs`
+	// messages, several deliveries each, and answers settlements with `settled_batch`; the
+	// worker may settle many jobs per `settle` message. Unset: one `job` per delivery and one
+	// `settled` per settlement. Either way the worker may send single ack/nack/progress too.
+	Batch bool `protobuf:"varint,6,opt,name=batch,proto3" json:"batch,omitempty"`
+	// Each settled job (ack or nack received) returns its credit: the worker sends no credit
+	// messages, and at most max_in_flight jobs run at once.
+	CreditOnSettle bool `protobuf:"varint,7,opt,name=credit_on_settle,json=creditOnSettle,proto3" json:"credit_on_settle,omitempty"`
+	// Deliveries carry the lean job, only what a handler needs: id, queue, payload, headers,
+	// priority, attempt, max_attempts, chain_id, parent_id, timeout and lease_expire_time.
+	// The other fields of Job (state, times, errors, result...) are left unset.
+	LeanJobs      bool `protobuf:"varint,8,opt,name=lean_jobs,json=leanJobs,proto3" json:"lean_jobs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -644,6 +704,27 @@ func (x *SubscribeRequest_Hello) GetResumeGrace() *durationpb.Duration {
 		return x.ResumeGrace
 	}
 	return nil
+}
+
+func (x *SubscribeRequest_Hello) GetBatch() bool {
+	if x != nil {
+		return x.Batch
+	}
+	return false
+}
+
+func (x *SubscribeRequest_Hello) GetCreditOnSettle() bool {
+	if x != nil {
+		return x.CreditOnSettle
+	}
+	return false
+}
+
+func (x *SubscribeRequest_Hello) GetLeanJobs() bool {
+	if x != nil {
+		return x.LeanJobs
+	}
+	return false
 }
 
 // Credit grants the broker n more job deliveries.
@@ -946,6 +1027,68 @@ func (*SubscribeRequest_Pong) Descriptor() ([]byte, []int) {
 	return file_baton_v1_worker_service_proto_rawDescGZIP(), []int{0, 5}
 }
 
+// Settle carries the outcomes of many jobs in one message. Each entry is fenced by its own
+// lease and answered on its own: a stale or malformed one is refused alone.
+type SubscribeRequest_Settle struct {
+	state         protoimpl.MessageState       `protogen:"open.v1"`
+	Acks          []*SubscribeRequest_Ack      `protobuf:"bytes,1,rep,name=acks,proto3" json:"acks,omitempty"`
+	Nacks         []*SubscribeRequest_Nack     `protobuf:"bytes,2,rep,name=nacks,proto3" json:"nacks,omitempty"`
+	Progress      []*SubscribeRequest_Progress `protobuf:"bytes,3,rep,name=progress,proto3" json:"progress,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SubscribeRequest_Settle) Reset() {
+	*x = SubscribeRequest_Settle{}
+	mi := &file_baton_v1_worker_service_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubscribeRequest_Settle) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubscribeRequest_Settle) ProtoMessage() {}
+
+func (x *SubscribeRequest_Settle) ProtoReflect() protoreflect.Message {
+	mi := &file_baton_v1_worker_service_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubscribeRequest_Settle.ProtoReflect.Descriptor instead.
+func (*SubscribeRequest_Settle) Descriptor() ([]byte, []int) {
+	return file_baton_v1_worker_service_proto_rawDescGZIP(), []int{0, 6}
+}
+
+func (x *SubscribeRequest_Settle) GetAcks() []*SubscribeRequest_Ack {
+	if x != nil {
+		return x.Acks
+	}
+	return nil
+}
+
+func (x *SubscribeRequest_Settle) GetNacks() []*SubscribeRequest_Nack {
+	if x != nil {
+		return x.Nacks
+	}
+	return nil
+}
+
+func (x *SubscribeRequest_Settle) GetProgress() []*SubscribeRequest_Progress {
+	if x != nil {
+		return x.Progress
+	}
+	return nil
+}
+
 // Welcome answers hello.
 type SubscribeResponse_Welcome struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
@@ -963,7 +1106,7 @@ type SubscribeResponse_Welcome struct {
 
 func (x *SubscribeResponse_Welcome) Reset() {
 	*x = SubscribeResponse_Welcome{}
-	mi := &file_baton_v1_worker_service_proto_msgTypes[12]
+	mi := &file_baton_v1_worker_service_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -975,7 +1118,7 @@ func (x *SubscribeResponse_Welcome) String() string {
 func (*SubscribeResponse_Welcome) ProtoMessage() {}
 
 func (x *SubscribeResponse_Welcome) ProtoReflect() protoreflect.Message {
-	mi := &file_baton_v1_worker_service_proto_msgTypes[12]
+	mi := &file_baton_v1_worker_service_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1024,7 +1167,7 @@ type SubscribeResponse_JobDelivery struct {
 
 func (x *SubscribeResponse_JobDelivery) Reset() {
 	*x = SubscribeResponse_JobDelivery{}
-	mi := &file_baton_v1_worker_service_proto_msgTypes[13]
+	mi := &file_baton_v1_worker_service_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1036,7 +1179,7 @@ func (x *SubscribeResponse_JobDelivery) String() string {
 func (*SubscribeResponse_JobDelivery) ProtoMessage() {}
 
 func (x *SubscribeResponse_JobDelivery) ProtoReflect() protoreflect.Message {
-	mi := &file_baton_v1_worker_service_proto_msgTypes[13]
+	mi := &file_baton_v1_worker_service_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1083,7 +1226,7 @@ type SubscribeResponse_Cancel struct {
 
 func (x *SubscribeResponse_Cancel) Reset() {
 	*x = SubscribeResponse_Cancel{}
-	mi := &file_baton_v1_worker_service_proto_msgTypes[14]
+	mi := &file_baton_v1_worker_service_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1095,7 +1238,7 @@ func (x *SubscribeResponse_Cancel) String() string {
 func (*SubscribeResponse_Cancel) ProtoMessage() {}
 
 func (x *SubscribeResponse_Cancel) ProtoReflect() protoreflect.Message {
-	mi := &file_baton_v1_worker_service_proto_msgTypes[14]
+	mi := &file_baton_v1_worker_service_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1128,7 +1271,7 @@ type SubscribeResponse_LeaseLost struct {
 
 func (x *SubscribeResponse_LeaseLost) Reset() {
 	*x = SubscribeResponse_LeaseLost{}
-	mi := &file_baton_v1_worker_service_proto_msgTypes[15]
+	mi := &file_baton_v1_worker_service_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1140,7 +1283,7 @@ func (x *SubscribeResponse_LeaseLost) String() string {
 func (*SubscribeResponse_LeaseLost) ProtoMessage() {}
 
 func (x *SubscribeResponse_LeaseLost) ProtoReflect() protoreflect.Message {
-	mi := &file_baton_v1_worker_service_proto_msgTypes[15]
+	mi := &file_baton_v1_worker_service_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1175,7 +1318,7 @@ type SubscribeResponse_Settled struct {
 
 func (x *SubscribeResponse_Settled) Reset() {
 	*x = SubscribeResponse_Settled{}
-	mi := &file_baton_v1_worker_service_proto_msgTypes[16]
+	mi := &file_baton_v1_worker_service_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1187,7 +1330,7 @@ func (x *SubscribeResponse_Settled) String() string {
 func (*SubscribeResponse_Settled) ProtoMessage() {}
 
 func (x *SubscribeResponse_Settled) ProtoReflect() protoreflect.Message {
-	mi := &file_baton_v1_worker_service_proto_msgTypes[16]
+	mi := &file_baton_v1_worker_service_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1233,7 +1376,7 @@ type SubscribeResponse_Ping struct {
 
 func (x *SubscribeResponse_Ping) Reset() {
 	*x = SubscribeResponse_Ping{}
-	mi := &file_baton_v1_worker_service_proto_msgTypes[17]
+	mi := &file_baton_v1_worker_service_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1245,7 +1388,7 @@ func (x *SubscribeResponse_Ping) String() string {
 func (*SubscribeResponse_Ping) ProtoMessage() {}
 
 func (x *SubscribeResponse_Ping) ProtoReflect() protoreflect.Message {
-	mi := &file_baton_v1_worker_service_proto_msgTypes[17]
+	mi := &file_baton_v1_worker_service_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1261,24 +1404,129 @@ func (*SubscribeResponse_Ping) Descriptor() ([]byte, []int) {
 	return file_baton_v1_worker_service_proto_rawDescGZIP(), []int{2, 5}
 }
 
+// JobBatch hands the worker several jobs at once (hello.batch). The broker sends what it has
+// once per turn of its event loop, capped by count and bytes.
+type SubscribeResponse_JobBatch struct {
+	state         protoimpl.MessageState           `protogen:"open.v1"`
+	Deliveries    []*SubscribeResponse_JobDelivery `protobuf:"bytes,1,rep,name=deliveries,proto3" json:"deliveries,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SubscribeResponse_JobBatch) Reset() {
+	*x = SubscribeResponse_JobBatch{}
+	mi := &file_baton_v1_worker_service_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubscribeResponse_JobBatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubscribeResponse_JobBatch) ProtoMessage() {}
+
+func (x *SubscribeResponse_JobBatch) ProtoReflect() protoreflect.Message {
+	mi := &file_baton_v1_worker_service_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubscribeResponse_JobBatch.ProtoReflect.Descriptor instead.
+func (*SubscribeResponse_JobBatch) Descriptor() ([]byte, []int) {
+	return file_baton_v1_worker_service_proto_rawDescGZIP(), []int{2, 6}
+}
+
+func (x *SubscribeResponse_JobBatch) GetDeliveries() []*SubscribeResponse_JobDelivery {
+	if x != nil {
+		return x.Deliveries
+	}
+	return nil
+}
+
+// SettledBatch answers settlements (hello.batch): the jobs whose ack or nack was committed,
+// and those refused, each with the reason. A refused progress report appears in refused too.
+type SubscribeResponse_SettledBatch struct {
+	state         protoimpl.MessageState       `protogen:"open.v1"`
+	Committed     []string                     `protobuf:"bytes,1,rep,name=committed,proto3" json:"committed,omitempty"`
+	Refused       []*SubscribeResponse_Settled `protobuf:"bytes,2,rep,name=refused,proto3" json:"refused,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SubscribeResponse_SettledBatch) Reset() {
+	*x = SubscribeResponse_SettledBatch{}
+	mi := &file_baton_v1_worker_service_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubscribeResponse_SettledBatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubscribeResponse_SettledBatch) ProtoMessage() {}
+
+func (x *SubscribeResponse_SettledBatch) ProtoReflect() protoreflect.Message {
+	mi := &file_baton_v1_worker_service_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubscribeResponse_SettledBatch.ProtoReflect.Descriptor instead.
+func (*SubscribeResponse_SettledBatch) Descriptor() ([]byte, []int) {
+	return file_baton_v1_worker_service_proto_rawDescGZIP(), []int{2, 7}
+}
+
+func (x *SubscribeResponse_SettledBatch) GetCommitted() []string {
+	if x != nil {
+		return x.Committed
+	}
+	return nil
+}
+
+func (x *SubscribeResponse_SettledBatch) GetRefused() []*SubscribeResponse_Settled {
+	if x != nil {
+		return x.Refused
+	}
+	return nil
+}
+
 var File_baton_v1_worker_service_proto protoreflect.FileDescriptor
 
 const file_baton_v1_worker_service_proto_rawDesc = "" +
 	"\n" +
-	"\x1dbaton/v1/worker_service.proto\x12\bbaton.v1\x1a\x12baton/v1/job.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xac\b\n" +
+	"\x1dbaton/v1/worker_service.proto\x12\bbaton.v1\x1a\x12baton/v1/job.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfd\n" +
+	"\n" +
 	"\x10SubscribeRequest\x128\n" +
 	"\x05hello\x18\x01 \x01(\v2 .baton.v1.SubscribeRequest.HelloH\x00R\x05hello\x12;\n" +
 	"\x06credit\x18\x02 \x01(\v2!.baton.v1.SubscribeRequest.CreditH\x00R\x06credit\x122\n" +
 	"\x03ack\x18\x03 \x01(\v2\x1e.baton.v1.SubscribeRequest.AckH\x00R\x03ack\x125\n" +
 	"\x04nack\x18\x04 \x01(\v2\x1f.baton.v1.SubscribeRequest.NackH\x00R\x04nack\x12A\n" +
 	"\bprogress\x18\x05 \x01(\v2#.baton.v1.SubscribeRequest.ProgressH\x00R\bprogress\x125\n" +
-	"\x04pong\x18\x06 \x01(\v2\x1f.baton.v1.SubscribeRequest.PongH\x00R\x04pong\x1a\xca\x01\n" +
+	"\x04pong\x18\x06 \x01(\v2\x1f.baton.v1.SubscribeRequest.PongH\x00R\x04pong\x12;\n" +
+	"\x06settle\x18\a \x01(\v2!.baton.v1.SubscribeRequest.SettleH\x00R\x06settle\x1a\xa7\x02\n" +
 	"\x05Hello\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12\x16\n" +
 	"\x06queues\x18\x02 \x03(\tR\x06queues\x12\"\n" +
 	"\rmax_in_flight\x18\x03 \x01(\x05R\vmaxInFlight\x12*\n" +
 	"\x06resume\x18\x04 \x03(\v2\x12.baton.v1.LeaseRefR\x06resume\x12<\n" +
-	"\fresume_grace\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\vresumeGrace\x1a\x16\n" +
+	"\fresume_grace\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\vresumeGrace\x12\x14\n" +
+	"\x05batch\x18\x06 \x01(\bR\x05batch\x12(\n" +
+	"\x10credit_on_settle\x18\a \x01(\bR\x0ecreditOnSettle\x12\x1b\n" +
+	"\tlean_jobs\x18\b \x01(\bR\bleanJobs\x1a\x16\n" +
 	"\x06Credit\x12\f\n" +
 	"\x01n\x18\x01 \x01(\x05R\x01n\x1a\x97\x01\n" +
 	"\x03Ack\x12\x15\n" +
@@ -1302,12 +1550,16 @@ const file_baton_v1_worker_service_proto_rawDesc = "" +
 	"leaseToken\x12\x18\n" +
 	"\apercent\x18\x03 \x01(\x05R\apercent\x12\x18\n" +
 	"\amessage\x18\x04 \x01(\tR\amessage\x1a\x06\n" +
-	"\x04PongB\t\n" +
+	"\x04Pong\x1a\xb4\x01\n" +
+	"\x06Settle\x122\n" +
+	"\x04acks\x18\x01 \x03(\v2\x1e.baton.v1.SubscribeRequest.AckR\x04acks\x125\n" +
+	"\x05nacks\x18\x02 \x03(\v2\x1f.baton.v1.SubscribeRequest.NackR\x05nacks\x12?\n" +
+	"\bprogress\x18\x03 \x03(\v2#.baton.v1.SubscribeRequest.ProgressR\bprogressB\t\n" +
 	"\amessage\"B\n" +
 	"\bLeaseRef\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x1f\n" +
 	"\vlease_token\x18\x02 \x01(\tR\n" +
-	"leaseToken\"\xe5\x06\n" +
+	"leaseToken\"\xb4\t\n" +
 	"\x11SubscribeResponse\x12?\n" +
 	"\awelcome\x18\x01 \x01(\v2#.baton.v1.SubscribeResponse.WelcomeH\x00R\awelcome\x12;\n" +
 	"\x03job\x18\x02 \x01(\v2'.baton.v1.SubscribeResponse.JobDeliveryH\x00R\x03job\x12<\n" +
@@ -1315,7 +1567,9 @@ const file_baton_v1_worker_service_proto_rawDesc = "" +
 	"\n" +
 	"lease_lost\x18\x04 \x01(\v2%.baton.v1.SubscribeResponse.LeaseLostH\x00R\tleaseLost\x12?\n" +
 	"\asettled\x18\x05 \x01(\v2#.baton.v1.SubscribeResponse.SettledH\x00R\asettled\x126\n" +
-	"\x04ping\x18\x06 \x01(\v2 .baton.v1.SubscribeResponse.PingH\x00R\x04ping\x1a\x98\x01\n" +
+	"\x04ping\x18\x06 \x01(\v2 .baton.v1.SubscribeResponse.PingH\x00R\x04ping\x12:\n" +
+	"\x04jobs\x18\a \x01(\v2$.baton.v1.SubscribeResponse.JobBatchH\x00R\x04jobs\x12O\n" +
+	"\rsettled_batch\x18\b \x01(\v2(.baton.v1.SubscribeResponse.SettledBatchH\x00R\fsettledBatch\x1a\x98\x01\n" +
 	"\aWelcome\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12@\n" +
@@ -1334,7 +1588,14 @@ const file_baton_v1_worker_service_proto_rawDesc = "" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x0e\n" +
 	"\x02ok\x18\x02 \x01(\bR\x02ok\x12\x14\n" +
 	"\x05error\x18\x03 \x01(\tR\x05error\x1a\x06\n" +
-	"\x04PingB\t\n" +
+	"\x04Ping\x1aS\n" +
+	"\bJobBatch\x12G\n" +
+	"\n" +
+	"deliveries\x18\x01 \x03(\v2'.baton.v1.SubscribeResponse.JobDeliveryR\n" +
+	"deliveries\x1ak\n" +
+	"\fSettledBatch\x12\x1c\n" +
+	"\tcommitted\x18\x01 \x03(\tR\tcommitted\x12=\n" +
+	"\arefused\x18\x02 \x03(\v2#.baton.v1.SubscribeResponse.SettledR\arefusedB\t\n" +
 	"\amessage\"*\n" +
 	"\x12ListWorkersRequest\x12\x14\n" +
 	"\x05queue\x18\x01 \x01(\tR\x05queue\"A\n" +
@@ -1366,30 +1627,33 @@ func file_baton_v1_worker_service_proto_rawDescGZIP() []byte {
 	return file_baton_v1_worker_service_proto_rawDescData
 }
 
-var file_baton_v1_worker_service_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_baton_v1_worker_service_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_baton_v1_worker_service_proto_goTypes = []any{
-	(*SubscribeRequest)(nil),              // 0: baton.v1.SubscribeRequest
-	(*LeaseRef)(nil),                      // 1: baton.v1.LeaseRef
-	(*SubscribeResponse)(nil),             // 2: baton.v1.SubscribeResponse
-	(*ListWorkersRequest)(nil),            // 3: baton.v1.ListWorkersRequest
-	(*ListWorkersResponse)(nil),           // 4: baton.v1.ListWorkersResponse
-	(*Worker)(nil),                        // 5: baton.v1.Worker
-	(*SubscribeRequest_Hello)(nil),        // 6: baton.v1.SubscribeRequest.Hello
-	(*SubscribeRequest_Credit)(nil),       // 7: baton.v1.SubscribeRequest.Credit
-	(*SubscribeRequest_Ack)(nil),          // 8: baton.v1.SubscribeRequest.Ack
-	(*SubscribeRequest_Nack)(nil),         // 9: baton.v1.SubscribeRequest.Nack
-	(*SubscribeRequest_Progress)(nil),     // 10: baton.v1.SubscribeRequest.Progress
-	(*SubscribeRequest_Pong)(nil),         // 11: baton.v1.SubscribeRequest.Pong
-	(*SubscribeResponse_Welcome)(nil),     // 12: baton.v1.SubscribeResponse.Welcome
-	(*SubscribeResponse_JobDelivery)(nil), // 13: baton.v1.SubscribeResponse.JobDelivery
-	(*SubscribeResponse_Cancel)(nil),      // 14: baton.v1.SubscribeResponse.Cancel
-	(*SubscribeResponse_LeaseLost)(nil),   // 15: baton.v1.SubscribeResponse.LeaseLost
-	(*SubscribeResponse_Settled)(nil),     // 16: baton.v1.SubscribeResponse.Settled
-	(*SubscribeResponse_Ping)(nil),        // 17: baton.v1.SubscribeResponse.Ping
-	(*timestamppb.Timestamp)(nil),         // 18: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),           // 19: google.protobuf.Duration
-	(*EnqueueJobRequest)(nil),             // 20: baton.v1.EnqueueJobRequest
-	(*Job)(nil),                           // 21: baton.v1.Job
+	(*SubscribeRequest)(nil),               // 0: baton.v1.SubscribeRequest
+	(*LeaseRef)(nil),                       // 1: baton.v1.LeaseRef
+	(*SubscribeResponse)(nil),              // 2: baton.v1.SubscribeResponse
+	(*ListWorkersRequest)(nil),             // 3: baton.v1.ListWorkersRequest
+	(*ListWorkersResponse)(nil),            // 4: baton.v1.ListWorkersResponse
+	(*Worker)(nil),                         // 5: baton.v1.Worker
+	(*SubscribeRequest_Hello)(nil),         // 6: baton.v1.SubscribeRequest.Hello
+	(*SubscribeRequest_Credit)(nil),        // 7: baton.v1.SubscribeRequest.Credit
+	(*SubscribeRequest_Ack)(nil),           // 8: baton.v1.SubscribeRequest.Ack
+	(*SubscribeRequest_Nack)(nil),          // 9: baton.v1.SubscribeRequest.Nack
+	(*SubscribeRequest_Progress)(nil),      // 10: baton.v1.SubscribeRequest.Progress
+	(*SubscribeRequest_Pong)(nil),          // 11: baton.v1.SubscribeRequest.Pong
+	(*SubscribeRequest_Settle)(nil),        // 12: baton.v1.SubscribeRequest.Settle
+	(*SubscribeResponse_Welcome)(nil),      // 13: baton.v1.SubscribeResponse.Welcome
+	(*SubscribeResponse_JobDelivery)(nil),  // 14: baton.v1.SubscribeResponse.JobDelivery
+	(*SubscribeResponse_Cancel)(nil),       // 15: baton.v1.SubscribeResponse.Cancel
+	(*SubscribeResponse_LeaseLost)(nil),    // 16: baton.v1.SubscribeResponse.LeaseLost
+	(*SubscribeResponse_Settled)(nil),      // 17: baton.v1.SubscribeResponse.Settled
+	(*SubscribeResponse_Ping)(nil),         // 18: baton.v1.SubscribeResponse.Ping
+	(*SubscribeResponse_JobBatch)(nil),     // 19: baton.v1.SubscribeResponse.JobBatch
+	(*SubscribeResponse_SettledBatch)(nil), // 20: baton.v1.SubscribeResponse.SettledBatch
+	(*timestamppb.Timestamp)(nil),          // 21: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),            // 22: google.protobuf.Duration
+	(*EnqueueJobRequest)(nil),              // 23: baton.v1.EnqueueJobRequest
+	(*Job)(nil),                            // 24: baton.v1.Job
 }
 var file_baton_v1_worker_service_proto_depIdxs = []int32{
 	6,  // 0: baton.v1.SubscribeRequest.hello:type_name -> baton.v1.SubscribeRequest.Hello
@@ -1398,32 +1662,40 @@ var file_baton_v1_worker_service_proto_depIdxs = []int32{
 	9,  // 3: baton.v1.SubscribeRequest.nack:type_name -> baton.v1.SubscribeRequest.Nack
 	10, // 4: baton.v1.SubscribeRequest.progress:type_name -> baton.v1.SubscribeRequest.Progress
 	11, // 5: baton.v1.SubscribeRequest.pong:type_name -> baton.v1.SubscribeRequest.Pong
-	12, // 6: baton.v1.SubscribeResponse.welcome:type_name -> baton.v1.SubscribeResponse.Welcome
-	13, // 7: baton.v1.SubscribeResponse.job:type_name -> baton.v1.SubscribeResponse.JobDelivery
-	14, // 8: baton.v1.SubscribeResponse.cancel:type_name -> baton.v1.SubscribeResponse.Cancel
-	15, // 9: baton.v1.SubscribeResponse.lease_lost:type_name -> baton.v1.SubscribeResponse.LeaseLost
-	16, // 10: baton.v1.SubscribeResponse.settled:type_name -> baton.v1.SubscribeResponse.Settled
-	17, // 11: baton.v1.SubscribeResponse.ping:type_name -> baton.v1.SubscribeResponse.Ping
-	5,  // 12: baton.v1.ListWorkersResponse.workers:type_name -> baton.v1.Worker
-	18, // 13: baton.v1.Worker.connect_time:type_name -> google.protobuf.Timestamp
-	18, // 14: baton.v1.Worker.last_seen_time:type_name -> google.protobuf.Timestamp
-	1,  // 15: baton.v1.SubscribeRequest.Hello.resume:type_name -> baton.v1.LeaseRef
-	19, // 16: baton.v1.SubscribeRequest.Hello.resume_grace:type_name -> google.protobuf.Duration
-	20, // 17: baton.v1.SubscribeRequest.Ack.continue_with:type_name -> baton.v1.EnqueueJobRequest
-	19, // 18: baton.v1.SubscribeRequest.Nack.retry_delay:type_name -> google.protobuf.Duration
-	19, // 19: baton.v1.SubscribeResponse.Welcome.lease_duration:type_name -> google.protobuf.Duration
-	1,  // 20: baton.v1.SubscribeResponse.Welcome.resumed:type_name -> baton.v1.LeaseRef
-	21, // 21: baton.v1.SubscribeResponse.JobDelivery.job:type_name -> baton.v1.Job
-	18, // 22: baton.v1.SubscribeResponse.JobDelivery.lease_expire_time:type_name -> google.protobuf.Timestamp
-	0,  // 23: baton.v1.WorkerService.Subscribe:input_type -> baton.v1.SubscribeRequest
-	3,  // 24: baton.v1.WorkerService.ListWorkers:input_type -> baton.v1.ListWorkersRequest
-	2,  // 25: baton.v1.WorkerService.Subscribe:output_type -> baton.v1.SubscribeResponse
-	4,  // 26: baton.v1.WorkerService.ListWorkers:output_type -> baton.v1.ListWorkersResponse
-	25, // [25:27] is the sub-list for method output_type
-	23, // [23:25] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	12, // 6: baton.v1.SubscribeRequest.settle:type_name -> baton.v1.SubscribeRequest.Settle
+	13, // 7: baton.v1.SubscribeResponse.welcome:type_name -> baton.v1.SubscribeResponse.Welcome
+	14, // 8: baton.v1.SubscribeResponse.job:type_name -> baton.v1.SubscribeResponse.JobDelivery
+	15, // 9: baton.v1.SubscribeResponse.cancel:type_name -> baton.v1.SubscribeResponse.Cancel
+	16, // 10: baton.v1.SubscribeResponse.lease_lost:type_name -> baton.v1.SubscribeResponse.LeaseLost
+	17, // 11: baton.v1.SubscribeResponse.settled:type_name -> baton.v1.SubscribeResponse.Settled
+	18, // 12: baton.v1.SubscribeResponse.ping:type_name -> baton.v1.SubscribeResponse.Ping
+	19, // 13: baton.v1.SubscribeResponse.jobs:type_name -> baton.v1.SubscribeResponse.JobBatch
+	20, // 14: baton.v1.SubscribeResponse.settled_batch:type_name -> baton.v1.SubscribeResponse.SettledBatch
+	5,  // 15: baton.v1.ListWorkersResponse.workers:type_name -> baton.v1.Worker
+	21, // 16: baton.v1.Worker.connect_time:type_name -> google.protobuf.Timestamp
+	21, // 17: baton.v1.Worker.last_seen_time:type_name -> google.protobuf.Timestamp
+	1,  // 18: baton.v1.SubscribeRequest.Hello.resume:type_name -> baton.v1.LeaseRef
+	22, // 19: baton.v1.SubscribeRequest.Hello.resume_grace:type_name -> google.protobuf.Duration
+	23, // 20: baton.v1.SubscribeRequest.Ack.continue_with:type_name -> baton.v1.EnqueueJobRequest
+	22, // 21: baton.v1.SubscribeRequest.Nack.retry_delay:type_name -> google.protobuf.Duration
+	8,  // 22: baton.v1.SubscribeRequest.Settle.acks:type_name -> baton.v1.SubscribeRequest.Ack
+	9,  // 23: baton.v1.SubscribeRequest.Settle.nacks:type_name -> baton.v1.SubscribeRequest.Nack
+	10, // 24: baton.v1.SubscribeRequest.Settle.progress:type_name -> baton.v1.SubscribeRequest.Progress
+	22, // 25: baton.v1.SubscribeResponse.Welcome.lease_duration:type_name -> google.protobuf.Duration
+	1,  // 26: baton.v1.SubscribeResponse.Welcome.resumed:type_name -> baton.v1.LeaseRef
+	24, // 27: baton.v1.SubscribeResponse.JobDelivery.job:type_name -> baton.v1.Job
+	21, // 28: baton.v1.SubscribeResponse.JobDelivery.lease_expire_time:type_name -> google.protobuf.Timestamp
+	14, // 29: baton.v1.SubscribeResponse.JobBatch.deliveries:type_name -> baton.v1.SubscribeResponse.JobDelivery
+	17, // 30: baton.v1.SubscribeResponse.SettledBatch.refused:type_name -> baton.v1.SubscribeResponse.Settled
+	0,  // 31: baton.v1.WorkerService.Subscribe:input_type -> baton.v1.SubscribeRequest
+	3,  // 32: baton.v1.WorkerService.ListWorkers:input_type -> baton.v1.ListWorkersRequest
+	2,  // 33: baton.v1.WorkerService.Subscribe:output_type -> baton.v1.SubscribeResponse
+	4,  // 34: baton.v1.WorkerService.ListWorkers:output_type -> baton.v1.ListWorkersResponse
+	33, // [33:35] is the sub-list for method output_type
+	31, // [31:33] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_baton_v1_worker_service_proto_init() }
@@ -1439,6 +1711,7 @@ func file_baton_v1_worker_service_proto_init() {
 		(*SubscribeRequest_Nack_)(nil),
 		(*SubscribeRequest_Progress_)(nil),
 		(*SubscribeRequest_Pong_)(nil),
+		(*SubscribeRequest_Settle_)(nil),
 	}
 	file_baton_v1_worker_service_proto_msgTypes[2].OneofWrappers = []any{
 		(*SubscribeResponse_Welcome_)(nil),
@@ -1447,6 +1720,8 @@ func file_baton_v1_worker_service_proto_init() {
 		(*SubscribeResponse_LeaseLost_)(nil),
 		(*SubscribeResponse_Settled_)(nil),
 		(*SubscribeResponse_Ping_)(nil),
+		(*SubscribeResponse_Jobs)(nil),
+		(*SubscribeResponse_SettledBatch_)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1454,7 +1729,7 @@ func file_baton_v1_worker_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_baton_v1_worker_service_proto_rawDesc), len(file_baton_v1_worker_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   18,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

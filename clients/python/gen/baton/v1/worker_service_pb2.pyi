@@ -12,20 +12,26 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class SubscribeRequest(_message.Message):
-    __slots__ = ("hello", "credit", "ack", "nack", "progress", "pong")
+    __slots__ = ("hello", "credit", "ack", "nack", "progress", "pong", "settle")
     class Hello(_message.Message):
-        __slots__ = ("worker_id", "queues", "max_in_flight", "resume", "resume_grace")
+        __slots__ = ("worker_id", "queues", "max_in_flight", "resume", "resume_grace", "batch", "credit_on_settle", "lean_jobs")
         WORKER_ID_FIELD_NUMBER: _ClassVar[int]
         QUEUES_FIELD_NUMBER: _ClassVar[int]
         MAX_IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
         RESUME_FIELD_NUMBER: _ClassVar[int]
         RESUME_GRACE_FIELD_NUMBER: _ClassVar[int]
+        BATCH_FIELD_NUMBER: _ClassVar[int]
+        CREDIT_ON_SETTLE_FIELD_NUMBER: _ClassVar[int]
+        LEAN_JOBS_FIELD_NUMBER: _ClassVar[int]
         worker_id: str
         queues: _containers.RepeatedScalarFieldContainer[str]
         max_in_flight: int
         resume: _containers.RepeatedCompositeFieldContainer[LeaseRef]
         resume_grace: _duration_pb2.Duration
-        def __init__(self, worker_id: _Optional[str] = ..., queues: _Optional[_Iterable[str]] = ..., max_in_flight: _Optional[int] = ..., resume: _Optional[_Iterable[_Union[LeaseRef, _Mapping]]] = ..., resume_grace: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+        batch: bool
+        credit_on_settle: bool
+        lean_jobs: bool
+        def __init__(self, worker_id: _Optional[str] = ..., queues: _Optional[_Iterable[str]] = ..., max_in_flight: _Optional[int] = ..., resume: _Optional[_Iterable[_Union[LeaseRef, _Mapping]]] = ..., resume_grace: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., batch: _Optional[bool] = ..., credit_on_settle: _Optional[bool] = ..., lean_jobs: _Optional[bool] = ...) -> None: ...
     class Credit(_message.Message):
         __slots__ = ("n",)
         N_FIELD_NUMBER: _ClassVar[int]
@@ -69,19 +75,30 @@ class SubscribeRequest(_message.Message):
     class Pong(_message.Message):
         __slots__ = ()
         def __init__(self) -> None: ...
+    class Settle(_message.Message):
+        __slots__ = ("acks", "nacks", "progress")
+        ACKS_FIELD_NUMBER: _ClassVar[int]
+        NACKS_FIELD_NUMBER: _ClassVar[int]
+        PROGRESS_FIELD_NUMBER: _ClassVar[int]
+        acks: _containers.RepeatedCompositeFieldContainer[SubscribeRequest.Ack]
+        nacks: _containers.RepeatedCompositeFieldContainer[SubscribeRequest.Nack]
+        progress: _containers.RepeatedCompositeFieldContainer[SubscribeRequest.Progress]
+        def __init__(self, acks: _Optional[_Iterable[_Union[SubscribeRequest.Ack, _Mapping]]] = ..., nacks: _Optional[_Iterable[_Union[SubscribeRequest.Nack, _Mapping]]] = ..., progress: _Optional[_Iterable[_Union[SubscribeRequest.Progress, _Mapping]]] = ...) -> None: ...
     HELLO_FIELD_NUMBER: _ClassVar[int]
     CREDIT_FIELD_NUMBER: _ClassVar[int]
     ACK_FIELD_NUMBER: _ClassVar[int]
     NACK_FIELD_NUMBER: _ClassVar[int]
     PROGRESS_FIELD_NUMBER: _ClassVar[int]
     PONG_FIELD_NUMBER: _ClassVar[int]
+    SETTLE_FIELD_NUMBER: _ClassVar[int]
     hello: SubscribeRequest.Hello
     credit: SubscribeRequest.Credit
     ack: SubscribeRequest.Ack
     nack: SubscribeRequest.Nack
     progress: SubscribeRequest.Progress
     pong: SubscribeRequest.Pong
-    def __init__(self, hello: _Optional[_Union[SubscribeRequest.Hello, _Mapping]] = ..., credit: _Optional[_Union[SubscribeRequest.Credit, _Mapping]] = ..., ack: _Optional[_Union[SubscribeRequest.Ack, _Mapping]] = ..., nack: _Optional[_Union[SubscribeRequest.Nack, _Mapping]] = ..., progress: _Optional[_Union[SubscribeRequest.Progress, _Mapping]] = ..., pong: _Optional[_Union[SubscribeRequest.Pong, _Mapping]] = ...) -> None: ...
+    settle: SubscribeRequest.Settle
+    def __init__(self, hello: _Optional[_Union[SubscribeRequest.Hello, _Mapping]] = ..., credit: _Optional[_Union[SubscribeRequest.Credit, _Mapping]] = ..., ack: _Optional[_Union[SubscribeRequest.Ack, _Mapping]] = ..., nack: _Optional[_Union[SubscribeRequest.Nack, _Mapping]] = ..., progress: _Optional[_Union[SubscribeRequest.Progress, _Mapping]] = ..., pong: _Optional[_Union[SubscribeRequest.Pong, _Mapping]] = ..., settle: _Optional[_Union[SubscribeRequest.Settle, _Mapping]] = ...) -> None: ...
 
 class LeaseRef(_message.Message):
     __slots__ = ("job_id", "lease_token")
@@ -92,7 +109,7 @@ class LeaseRef(_message.Message):
     def __init__(self, job_id: _Optional[str] = ..., lease_token: _Optional[str] = ...) -> None: ...
 
 class SubscribeResponse(_message.Message):
-    __slots__ = ("welcome", "job", "cancel", "lease_lost", "settled", "ping")
+    __slots__ = ("welcome", "job", "cancel", "lease_lost", "settled", "ping", "jobs", "settled_batch")
     class Welcome(_message.Message):
         __slots__ = ("session_id", "lease_duration", "resumed")
         SESSION_ID_FIELD_NUMBER: _ClassVar[int]
@@ -133,19 +150,35 @@ class SubscribeResponse(_message.Message):
     class Ping(_message.Message):
         __slots__ = ()
         def __init__(self) -> None: ...
+    class JobBatch(_message.Message):
+        __slots__ = ("deliveries",)
+        DELIVERIES_FIELD_NUMBER: _ClassVar[int]
+        deliveries: _containers.RepeatedCompositeFieldContainer[SubscribeResponse.JobDelivery]
+        def __init__(self, deliveries: _Optional[_Iterable[_Union[SubscribeResponse.JobDelivery, _Mapping]]] = ...) -> None: ...
+    class SettledBatch(_message.Message):
+        __slots__ = ("committed", "refused")
+        COMMITTED_FIELD_NUMBER: _ClassVar[int]
+        REFUSED_FIELD_NUMBER: _ClassVar[int]
+        committed: _containers.RepeatedScalarFieldContainer[str]
+        refused: _containers.RepeatedCompositeFieldContainer[SubscribeResponse.Settled]
+        def __init__(self, committed: _Optional[_Iterable[str]] = ..., refused: _Optional[_Iterable[_Union[SubscribeResponse.Settled, _Mapping]]] = ...) -> None: ...
     WELCOME_FIELD_NUMBER: _ClassVar[int]
     JOB_FIELD_NUMBER: _ClassVar[int]
     CANCEL_FIELD_NUMBER: _ClassVar[int]
     LEASE_LOST_FIELD_NUMBER: _ClassVar[int]
     SETTLED_FIELD_NUMBER: _ClassVar[int]
     PING_FIELD_NUMBER: _ClassVar[int]
+    JOBS_FIELD_NUMBER: _ClassVar[int]
+    SETTLED_BATCH_FIELD_NUMBER: _ClassVar[int]
     welcome: SubscribeResponse.Welcome
     job: SubscribeResponse.JobDelivery
     cancel: SubscribeResponse.Cancel
     lease_lost: SubscribeResponse.LeaseLost
     settled: SubscribeResponse.Settled
     ping: SubscribeResponse.Ping
-    def __init__(self, welcome: _Optional[_Union[SubscribeResponse.Welcome, _Mapping]] = ..., job: _Optional[_Union[SubscribeResponse.JobDelivery, _Mapping]] = ..., cancel: _Optional[_Union[SubscribeResponse.Cancel, _Mapping]] = ..., lease_lost: _Optional[_Union[SubscribeResponse.LeaseLost, _Mapping]] = ..., settled: _Optional[_Union[SubscribeResponse.Settled, _Mapping]] = ..., ping: _Optional[_Union[SubscribeResponse.Ping, _Mapping]] = ...) -> None: ...
+    jobs: SubscribeResponse.JobBatch
+    settled_batch: SubscribeResponse.SettledBatch
+    def __init__(self, welcome: _Optional[_Union[SubscribeResponse.Welcome, _Mapping]] = ..., job: _Optional[_Union[SubscribeResponse.JobDelivery, _Mapping]] = ..., cancel: _Optional[_Union[SubscribeResponse.Cancel, _Mapping]] = ..., lease_lost: _Optional[_Union[SubscribeResponse.LeaseLost, _Mapping]] = ..., settled: _Optional[_Union[SubscribeResponse.Settled, _Mapping]] = ..., ping: _Optional[_Union[SubscribeResponse.Ping, _Mapping]] = ..., jobs: _Optional[_Union[SubscribeResponse.JobBatch, _Mapping]] = ..., settled_batch: _Optional[_Union[SubscribeResponse.SettledBatch, _Mapping]] = ...) -> None: ...
 
 class ListWorkersRequest(_message.Message):
     __slots__ = ("queue",)

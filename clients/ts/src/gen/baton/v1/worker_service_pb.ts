@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file baton/v1/worker_service.proto.
  */
 export const file_baton_v1_worker_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch1iYXRvbi92MS93b3JrZXJfc2VydmljZS5wcm90bxIIYmF0b24udjEiyQYKEFN1YnNjcmliZVJlcXVlc3QSMQoFaGVsbG8YASABKAsyIC5iYXRvbi52MS5TdWJzY3JpYmVSZXF1ZXN0LkhlbGxvSAASMwoGY3JlZGl0GAIgASgLMiEuYmF0b24udjEuU3Vic2NyaWJlUmVxdWVzdC5DcmVkaXRIABItCgNhY2sYAyABKAsyHi5iYXRvbi52MS5TdWJzY3JpYmVSZXF1ZXN0LkFja0gAEi8KBG5hY2sYBCABKAsyHy5iYXRvbi52MS5TdWJzY3JpYmVSZXF1ZXN0Lk5hY2tIABI3Cghwcm9ncmVzcxgFIAEoCzIjLmJhdG9uLnYxLlN1YnNjcmliZVJlcXVlc3QuUHJvZ3Jlc3NIABIvCgRwb25nGAYgASgLMh8uYmF0b24udjEuU3Vic2NyaWJlUmVxdWVzdC5Qb25nSAAalgEKBUhlbGxvEhEKCXdvcmtlcl9pZBgBIAEoCRIOCgZxdWV1ZXMYAiADKAkSFQoNbWF4X2luX2ZsaWdodBgDIAEoBRIiCgZyZXN1bWUYBCADKAsyEi5iYXRvbi52MS5MZWFzZVJlZhIvCgxyZXN1bWVfZ3JhY2UYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24aEwoGQ3JlZGl0EgkKAW4YASABKAUabgoDQWNrEg4KBmpvYl9pZBgBIAEoCRITCgtsZWFzZV90b2tlbhgCIAEoCRIOCgZyZXN1bHQYAyABKAwSMgoNY29udGludWVfd2l0aBgEIAMoCzIbLmJhdG9uLnYxLkVucXVldWVKb2JSZXF1ZXN0Gn8KBE5hY2sSDgoGam9iX2lkGAEgASgJEhMKC2xlYXNlX3Rva2VuGAIgASgJEg0KBWVycm9yGAMgASgJEi4KC3JldHJ5X2RlbGF5GAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhMKC2RlYWRfbGV0dGVyGAUgASgIGlEKCFByb2dyZXNzEg4KBmpvYl9pZBgBIAEoCRITCgtsZWFzZV90b2tlbhgCIAEoCRIPCgdwZXJjZW50GAMgASgFEg8KB21lc3NhZ2UYBCABKAkaBgoEUG9uZ0IJCgdtZXNzYWdlIi8KCExlYXNlUmVmEg4KBmpvYl9pZBgBIAEoCRITCgtsZWFzZV90b2tlbhgCIAEoCSLOBQoRU3Vic2NyaWJlUmVzcG9uc2USNgoHd2VsY29tZRgBIAEoCzIjLmJhdG9uLnYxLlN1YnNjcmliZVJlc3BvbnNlLldlbGNvbWVIABI2CgNqb2IYAiABKAsyJy5iYXRvbi52MS5TdWJzY3JpYmVSZXNwb25zZS5Kb2JEZWxpdmVyeUgAEjQKBmNhbmNlbBgDIAEoCzIiLmJhdG9uLnYxLlN1YnNjcmliZVJlc3BvbnNlLkNhbmNlbEgAEjsKCmxlYXNlX2xvc3QYBCABKAsyJS5iYXRvbi52MS5TdWJzY3JpYmVSZXNwb25zZS5MZWFzZUxvc3RIABI2CgdzZXR0bGVkGAUgASgLMiMuYmF0b24udjEuU3Vic2NyaWJlUmVzcG9uc2UuU2V0dGxlZEgAEjAKBHBpbmcYBiABKAsyIC5iYXRvbi52MS5TdWJzY3JpYmVSZXNwb25zZS5QaW5nSAAadQoHV2VsY29tZRISCgpzZXNzaW9uX2lkGAEgASgJEjEKDmxlYXNlX2R1cmF0aW9uGAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEiMKB3Jlc3VtZWQYAyADKAsyEi5iYXRvbi52MS5MZWFzZVJlZhp1CgtKb2JEZWxpdmVyeRIaCgNqb2IYASABKAsyDS5iYXRvbi52MS5Kb2ISEwoLbGVhc2VfdG9rZW4YAiABKAkSNQoRbGVhc2VfZXhwaXJlX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wGhgKBkNhbmNlbBIOCgZqb2JfaWQYASABKAkaGwoJTGVhc2VMb3N0Eg4KBmpvYl9pZBgBIAEoCRo0CgdTZXR0bGVkEg4KBmpvYl9pZBgBIAEoCRIKCgJvaxgCIAEoCBINCgVlcnJvchgDIAEoCRoGCgRQaW5nQgkKB21lc3NhZ2UiIwoSTGlzdFdvcmtlcnNSZXF1ZXN0Eg0KBXF1ZXVlGAEgASgJIjgKE0xpc3RXb3JrZXJzUmVzcG9uc2USIQoHd29ya2VycxgBIAMoCzIQLmJhdG9uLnYxLldvcmtlciLgAQoGV29ya2VyEhEKCXdvcmtlcl9pZBgBIAEoCRISCgpzZXNzaW9uX2lkGAIgASgJEg4KBnF1ZXVlcxgDIAMoCRIRCglpbl9mbGlnaHQYBCABKAUSFQoNbWF4X2luX2ZsaWdodBgFIAEoBRIwCgxjb25uZWN0X3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjIKDmxhc3Rfc2Vlbl90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdyZXBsaWNhGAggASgJMqoBCg1Xb3JrZXJTZXJ2aWNlEkgKCVN1YnNjcmliZRIaLmJhdG9uLnYxLlN1YnNjcmliZVJlcXVlc3QaGy5iYXRvbi52MS5TdWJzY3JpYmVSZXNwb25zZSgBMAESTwoLTGlzdFdvcmtlcnMSHC5iYXRvbi52MS5MaXN0V29ya2Vyc1JlcXVlc3QaHS5iYXRvbi52MS5MaXN0V29ya2Vyc1Jlc3BvbnNlIgOQAgFiBnByb3RvMw", [file_baton_v1_job, file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("Ch1iYXRvbi92MS93b3JrZXJfc2VydmljZS5wcm90bxIIYmF0b24udjEi2ggKEFN1YnNjcmliZVJlcXVlc3QSMQoFaGVsbG8YASABKAsyIC5iYXRvbi52MS5TdWJzY3JpYmVSZXF1ZXN0LkhlbGxvSAASMwoGY3JlZGl0GAIgASgLMiEuYmF0b24udjEuU3Vic2NyaWJlUmVxdWVzdC5DcmVkaXRIABItCgNhY2sYAyABKAsyHi5iYXRvbi52MS5TdWJzY3JpYmVSZXF1ZXN0LkFja0gAEi8KBG5hY2sYBCABKAsyHy5iYXRvbi52MS5TdWJzY3JpYmVSZXF1ZXN0Lk5hY2tIABI3Cghwcm9ncmVzcxgFIAEoCzIjLmJhdG9uLnYxLlN1YnNjcmliZVJlcXVlc3QuUHJvZ3Jlc3NIABIvCgRwb25nGAYgASgLMh8uYmF0b24udjEuU3Vic2NyaWJlUmVxdWVzdC5Qb25nSAASMwoGc2V0dGxlGAcgASgLMiEuYmF0b24udjEuU3Vic2NyaWJlUmVxdWVzdC5TZXR0bGVIABrSAQoFSGVsbG8SEQoJd29ya2VyX2lkGAEgASgJEg4KBnF1ZXVlcxgCIAMoCRIVCg1tYXhfaW5fZmxpZ2h0GAMgASgFEiIKBnJlc3VtZRgEIAMoCzISLmJhdG9uLnYxLkxlYXNlUmVmEi8KDHJlc3VtZV9ncmFjZRgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhINCgViYXRjaBgGIAEoCBIYChBjcmVkaXRfb25fc2V0dGxlGAcgASgIEhEKCWxlYW5fam9icxgIIAEoCBoTCgZDcmVkaXQSCQoBbhgBIAEoBRpuCgNBY2sSDgoGam9iX2lkGAEgASgJEhMKC2xlYXNlX3Rva2VuGAIgASgJEg4KBnJlc3VsdBgDIAEoDBIyCg1jb250aW51ZV93aXRoGAQgAygLMhsuYmF0b24udjEuRW5xdWV1ZUpvYlJlcXVlc3QafwoETmFjaxIOCgZqb2JfaWQYASABKAkSEwoLbGVhc2VfdG9rZW4YAiABKAkSDQoFZXJyb3IYAyABKAkSLgoLcmV0cnlfZGVsYXkYBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SEwoLZGVhZF9sZXR0ZXIYBSABKAgaUQoIUHJvZ3Jlc3MSDgoGam9iX2lkGAEgASgJEhMKC2xlYXNlX3Rva2VuGAIgASgJEg8KB3BlcmNlbnQYAyABKAUSDwoHbWVzc2FnZRgEIAEoCRoGCgRQb25nGp0BCgZTZXR0bGUSLAoEYWNrcxgBIAMoCzIeLmJhdG9uLnYxLlN1YnNjcmliZVJlcXVlc3QuQWNrEi4KBW5hY2tzGAIgAygLMh8uYmF0b24udjEuU3Vic2NyaWJlUmVxdWVzdC5OYWNrEjUKCHByb2dyZXNzGAMgAygLMiMuYmF0b24udjEuU3Vic2NyaWJlUmVxdWVzdC5Qcm9ncmVzc0IJCgdtZXNzYWdlIi8KCExlYXNlUmVmEg4KBmpvYl9pZBgBIAEoCRITCgtsZWFzZV90b2tlbhgCIAEoCSLpBwoRU3Vic2NyaWJlUmVzcG9uc2USNgoHd2VsY29tZRgBIAEoCzIjLmJhdG9uLnYxLlN1YnNjcmliZVJlc3BvbnNlLldlbGNvbWVIABI2CgNqb2IYAiABKAsyJy5iYXRvbi52MS5TdWJzY3JpYmVSZXNwb25zZS5Kb2JEZWxpdmVyeUgAEjQKBmNhbmNlbBgDIAEoCzIiLmJhdG9uLnYxLlN1YnNjcmliZVJlc3BvbnNlLkNhbmNlbEgAEjsKCmxlYXNlX2xvc3QYBCABKAsyJS5iYXRvbi52MS5TdWJzY3JpYmVSZXNwb25zZS5MZWFzZUxvc3RIABI2CgdzZXR0bGVkGAUgASgLMiMuYmF0b24udjEuU3Vic2NyaWJlUmVzcG9uc2UuU2V0dGxlZEgAEjAKBHBpbmcYBiABKAsyIC5iYXRvbi52MS5TdWJzY3JpYmVSZXNwb25zZS5QaW5nSAASNAoEam9icxgHIAEoCzIkLmJhdG9uLnYxLlN1YnNjcmliZVJlc3BvbnNlLkpvYkJhdGNoSAASQQoNc2V0dGxlZF9iYXRjaBgIIAEoCzIoLmJhdG9uLnYxLlN1YnNjcmliZVJlc3BvbnNlLlNldHRsZWRCYXRjaEgAGnUKB1dlbGNvbWUSEgoKc2Vzc2lvbl9pZBgBIAEoCRIxCg5sZWFzZV9kdXJhdGlvbhgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIjCgdyZXN1bWVkGAMgAygLMhIuYmF0b24udjEuTGVhc2VSZWYadQoLSm9iRGVsaXZlcnkSGgoDam9iGAEgASgLMg0uYmF0b24udjEuSm9iEhMKC2xlYXNlX3Rva2VuGAIgASgJEjUKEWxlYXNlX2V4cGlyZV90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBoYCgZDYW5jZWwSDgoGam9iX2lkGAEgASgJGhsKCUxlYXNlTG9zdBIOCgZqb2JfaWQYASABKAkaNAoHU2V0dGxlZBIOCgZqb2JfaWQYASABKAkSCgoCb2sYAiABKAgSDQoFZXJyb3IYAyABKAkaBgoEUGluZxpHCghKb2JCYXRjaBI7CgpkZWxpdmVyaWVzGAEgAygLMicuYmF0b24udjEuU3Vic2NyaWJlUmVzcG9uc2UuSm9iRGVsaXZlcnkaVwoMU2V0dGxlZEJhdGNoEhEKCWNvbW1pdHRlZBgBIAMoCRI0CgdyZWZ1c2VkGAIgAygLMiMuYmF0b24udjEuU3Vic2NyaWJlUmVzcG9uc2UuU2V0dGxlZEIJCgdtZXNzYWdlIiMKEkxpc3RXb3JrZXJzUmVxdWVzdBINCgVxdWV1ZRgBIAEoCSI4ChNMaXN0V29ya2Vyc1Jlc3BvbnNlEiEKB3dvcmtlcnMYASADKAsyEC5iYXRvbi52MS5Xb3JrZXIi4AEKBldvcmtlchIRCgl3b3JrZXJfaWQYASABKAkSEgoKc2Vzc2lvbl9pZBgCIAEoCRIOCgZxdWV1ZXMYAyADKAkSEQoJaW5fZmxpZ2h0GAQgASgFEhUKDW1heF9pbl9mbGlnaHQYBSABKAUSMAoMY29ubmVjdF90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIyCg5sYXN0X3NlZW5fdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDwoHcmVwbGljYRgIIAEoCTKqAQoNV29ya2VyU2VydmljZRJICglTdWJzY3JpYmUSGi5iYXRvbi52MS5TdWJzY3JpYmVSZXF1ZXN0GhsuYmF0b24udjEuU3Vic2NyaWJlUmVzcG9uc2UoATABEk8KC0xpc3RXb3JrZXJzEhwuYmF0b24udjEuTGlzdFdvcmtlcnNSZXF1ZXN0Gh0uYmF0b24udjEuTGlzdFdvcmtlcnNSZXNwb25zZSIDkAIBYgZwcm90bzM", [file_baton_v1_job, file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * SubscribeRequest is a message from worker to broker.
@@ -61,6 +61,12 @@ export type SubscribeRequest = Message<"baton.v1.SubscribeRequest"> & {
      */
     value: SubscribeRequest_Pong;
     case: "pong";
+  } | {
+    /**
+     * @generated from field: baton.v1.SubscribeRequest.Settle settle = 7;
+     */
+    value: SubscribeRequest_Settle;
+    case: "settle";
   } | { case: undefined; value?: undefined };
 };
 
@@ -114,6 +120,33 @@ export type SubscribeRequest_Hello = Message<"baton.v1.SubscribeRequest.Hello"> 
    * @generated from field: google.protobuf.Duration resume_grace = 5;
    */
   resumeGrace?: Duration | undefined;
+
+  /**
+   * The batched protocol (what the Baton clients use): the broker sends jobs in `jobs`
+   * messages, several deliveries each, and answers settlements with `settled_batch`; the
+   * worker may settle many jobs per `settle` message. Unset: one `job` per delivery and one
+   * `settled` per settlement. Either way the worker may send single ack/nack/progress too.
+   *
+   * @generated from field: bool batch = 6;
+   */
+  batch: boolean;
+
+  /**
+   * Each settled job (ack or nack received) returns its credit: the worker sends no credit
+   * messages, and at most max_in_flight jobs run at once.
+   *
+   * @generated from field: bool credit_on_settle = 7;
+   */
+  creditOnSettle: boolean;
+
+  /**
+   * Deliveries carry the lean job, only what a handler needs: id, queue, payload, headers,
+   * priority, attempt, max_attempts, chain_id, parent_id, timeout and lease_expire_time.
+   * The other fields of Job (state, times, errors, result...) are left unset.
+   *
+   * @generated from field: bool lean_jobs = 8;
+   */
+  leanJobs: boolean;
 };
 
 /**
@@ -271,6 +304,36 @@ export const SubscribeRequest_PongSchema: GenMessage<SubscribeRequest_Pong> = /*
   messageDesc(file_baton_v1_worker_service, 0, 5);
 
 /**
+ * Settle carries the outcomes of many jobs in one message. Each entry is fenced by its own
+ * lease and answered on its own: a stale or malformed one is refused alone.
+ *
+ * @generated from message baton.v1.SubscribeRequest.Settle
+ */
+export type SubscribeRequest_Settle = Message<"baton.v1.SubscribeRequest.Settle"> & {
+  /**
+   * @generated from field: repeated baton.v1.SubscribeRequest.Ack acks = 1;
+   */
+  acks: SubscribeRequest_Ack[];
+
+  /**
+   * @generated from field: repeated baton.v1.SubscribeRequest.Nack nacks = 2;
+   */
+  nacks: SubscribeRequest_Nack[];
+
+  /**
+   * @generated from field: repeated baton.v1.SubscribeRequest.Progress progress = 3;
+   */
+  progress: SubscribeRequest_Progress[];
+};
+
+/**
+ * Describes the message baton.v1.SubscribeRequest.Settle.
+ * Use `create(SubscribeRequest_SettleSchema)` to create a new message.
+ */
+export const SubscribeRequest_SettleSchema: GenMessage<SubscribeRequest_Settle> = /*@__PURE__*/
+  messageDesc(file_baton_v1_worker_service, 0, 6);
+
+/**
  * LeaseRef names one lease.
  *
  * @generated from message baton.v1.LeaseRef
@@ -339,6 +402,18 @@ export type SubscribeResponse = Message<"baton.v1.SubscribeResponse"> & {
      */
     value: SubscribeResponse_Ping;
     case: "ping";
+  } | {
+    /**
+     * @generated from field: baton.v1.SubscribeResponse.JobBatch jobs = 7;
+     */
+    value: SubscribeResponse_JobBatch;
+    case: "jobs";
+  } | {
+    /**
+     * @generated from field: baton.v1.SubscribeResponse.SettledBatch settled_batch = 8;
+     */
+    value: SubscribeResponse_SettledBatch;
+    case: "settledBatch";
   } | { case: undefined; value?: undefined };
 };
 
@@ -495,6 +570,51 @@ export type SubscribeResponse_Ping = Message<"baton.v1.SubscribeResponse.Ping"> 
  */
 export const SubscribeResponse_PingSchema: GenMessage<SubscribeResponse_Ping> = /*@__PURE__*/
   messageDesc(file_baton_v1_worker_service, 2, 5);
+
+/**
+ * JobBatch hands the worker several jobs at once (hello.batch). The broker sends what it has
+ * once per turn of its event loop, capped by count and bytes.
+ *
+ * @generated from message baton.v1.SubscribeResponse.JobBatch
+ */
+export type SubscribeResponse_JobBatch = Message<"baton.v1.SubscribeResponse.JobBatch"> & {
+  /**
+   * @generated from field: repeated baton.v1.SubscribeResponse.JobDelivery deliveries = 1;
+   */
+  deliveries: SubscribeResponse_JobDelivery[];
+};
+
+/**
+ * Describes the message baton.v1.SubscribeResponse.JobBatch.
+ * Use `create(SubscribeResponse_JobBatchSchema)` to create a new message.
+ */
+export const SubscribeResponse_JobBatchSchema: GenMessage<SubscribeResponse_JobBatch> = /*@__PURE__*/
+  messageDesc(file_baton_v1_worker_service, 2, 6);
+
+/**
+ * SettledBatch answers settlements (hello.batch): the jobs whose ack or nack was committed,
+ * and those refused, each with the reason. A refused progress report appears in refused too.
+ *
+ * @generated from message baton.v1.SubscribeResponse.SettledBatch
+ */
+export type SubscribeResponse_SettledBatch = Message<"baton.v1.SubscribeResponse.SettledBatch"> & {
+  /**
+   * @generated from field: repeated string committed = 1;
+   */
+  committed: string[];
+
+  /**
+   * @generated from field: repeated baton.v1.SubscribeResponse.Settled refused = 2;
+   */
+  refused: SubscribeResponse_Settled[];
+};
+
+/**
+ * Describes the message baton.v1.SubscribeResponse.SettledBatch.
+ * Use `create(SubscribeResponse_SettledBatchSchema)` to create a new message.
+ */
+export const SubscribeResponse_SettledBatchSchema: GenMessage<SubscribeResponse_SettledBatch> = /*@__PURE__*/
+  messageDesc(file_baton_v1_worker_service, 2, 7);
 
 /**
  * @generated from message baton.v1.ListWorkersRequest
