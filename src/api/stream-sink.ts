@@ -9,12 +9,10 @@ import {
   SubscribeResponseSchema,
 } from "../gen/baton/v1/worker_service_pb.js";
 import { type SessionSink, deliverySize } from "../broker/session.js";
-import type { JobRecord } from "../store/job-record.js";
+import type { ClaimedJob } from "../store/job-record.js";
 import type { Logger } from "../telemetry/log.js";
-import { deliveryTraceparent } from "../telemetry/trace-context.js";
 import type { AsyncQueue } from "../util/async-queue.js";
 import { type LeanDelivery, jobBatchResponse } from "./job-batch-codec.js";
-import { intervalSeconds } from "../store/interval.js";
 import { jobToProto } from "./job-mapper.js";
 
 /**
@@ -52,10 +50,10 @@ export function createSink(outbox: AsyncQueue<SubscribeResponse>, options: SinkO
   const debug = log.debugEnabled;
   // When each held job was pushed, for the debug line of its settlement.
   const deliveredAt = new Map<string, number>();
-  const delivered = (job: JobRecord) => {
+  const delivered = (job: ClaimedJob) => {
     if (!debug) return;
     deliveredAt.set(job.id, Date.now());
-    log.debug("job delivered", { job: job.id, queue: job.queue, attempt: job.attempt, waitMs: Date.now() - job.run_time.getTime() });
+    log.debug("job delivered", { job: job.id, queue: job.queue, attempt: job.attempt, waitMs: Date.now() - job.runTime.getTime() });
   };
   const settledDebug = (settled: SubscribeResponse_Settled) => {
     if (!debug) return;
@@ -65,36 +63,36 @@ export function createSink(outbox: AsyncQueue<SubscribeResponse>, options: SinkO
     log.debug("job settled", { job, ok, ...(since !== undefined && { runMs: Date.now() - since }), ...(error && { error }) });
   };
   /** A full delivery: the whole Job, as protobuf-es builds it. */
-  const fullDelivery = (job: JobRecord, leaseToken: string, leaseExpireTime: Date): SubscribeResponse_JobDelivery => {
-    const proto = jobToProto(job);
+  const fullDelivery = (job: ClaimedJob): SubscribeResponse_JobDelivery => {
+    const proto = jobToProto(job.record!);
     // The worker's spans nest under this attempt's process span (written when it ends).
-    proto.headers.traceparent = deliveryTraceparent(job);
-    return create(SubscribeResponse_JobDeliverySchema, { job: proto, leaseToken, leaseExpireTime: timestampFromDate(leaseExpireTime) });
+    proto.headers.traceparent = job.traceparent;
+    return create(SubscribeResponse_JobDeliverySchema, { job: proto, leaseToken: job.leaseToken, leaseExpireTime: timestampFromDate(job.leaseExpireTime) });
   };
 
   const outgoing = (response: SubscribeResponse, ids: string[]) => {
     deliveredIds.set(response, ids);
     outbox.push(response);
   };
-  let deliver: (job: JobRecord, leaseToken: string, leaseExpireTime: Date) => void;
+  let deliver: (job: ClaimedJob) => void;
   let batcher: TurnBatcher<unknown> | undefined;
   if (!options.batch) {
-    deliver = (job, leaseToken, leaseExpireTime) => push({ case: "job", value: fullDelivery(job, leaseToken, leaseExpireTime) });
+    deliver = (job) => push({ case: "job", value: fullDelivery(job) });
   } else if (options.leanJobs) {
     const lean = new TurnBatcher<LeanDelivery>(push, (items) => outgoing(jobBatchResponse(items), items.map((d) => d.id)));
-    deliver = (job, leaseToken, leaseExpireTime) => lean.delivery(leanDelivery(job, leaseToken, leaseExpireTime), deliverySize(job));
+    deliver = (job) => lean.delivery(leanDelivery(job), deliverySize(job));
     batcher = lean as TurnBatcher<unknown>;
   } else {
     const full = new TurnBatcher<SubscribeResponse_JobDelivery>(push, (items) =>
       outgoing(create(SubscribeResponseSchema, { message: { case: "jobs", value: { deliveries: items } } }), items.map((d) => d.job!.id)),
     );
-    deliver = (job, leaseToken, leaseExpireTime) => full.delivery(fullDelivery(job, leaseToken, leaseExpireTime), deliverySize(job));
+    deliver = (job) => full.delivery(fullDelivery(job), deliverySize(job));
     batcher = full as TurnBatcher<unknown>;
   }
   return {
-    job: (job, leaseToken, leaseExpireTime) => {
+    job: (job) => {
       delivered(job);
-      deliver(job, leaseToken, leaseExpireTime);
+      deliver(job);
     },
     settled: (jobId, ok, error) => {
       const value = create(SubscribeResponse_SettledSchema, { jobId, ok, error });
@@ -121,22 +119,21 @@ export function createSink(outbox: AsyncQueue<SubscribeResponse>, options: SinkO
 }
 
 /** What a handler needs of a claimed job (hello.lean_jobs), with the attempt's traceparent. */
-function leanDelivery(job: JobRecord, leaseToken: string, leaseExpireTime: Date): LeanDelivery {
-  const timeout = intervalSeconds(job.timeout);
+function leanDelivery(job: ClaimedJob): LeanDelivery {
   return {
     id: job.id,
     queue: job.queue,
     payload: job.payload,
     // The worker's spans nest under this attempt's process span (written when it ends).
-    headers: { ...job.headers, traceparent: deliveryTraceparent(job) },
+    headers: { ...job.headers, traceparent: job.traceparent },
     priority: job.priority,
     attempt: job.attempt,
-    maxAttempts: job.max_attempts,
-    chainId: job.chain_id,
-    parentId: job.parent_id ?? "",
-    timeoutMs: timeout === null ? undefined : Math.round(timeout * 1000),
-    leaseToken,
-    leaseExpireMs: leaseExpireTime.getTime(),
+    maxAttempts: job.maxAttempts,
+    chainId: job.chainId,
+    parentId: job.parentId ?? "",
+    timeoutMs: job.timeoutSeconds === null ? undefined : Math.round(job.timeoutSeconds * 1000),
+    leaseToken: job.leaseToken,
+    leaseExpireMs: job.leaseExpireTime.getTime(),
   };
 }
 

@@ -101,6 +101,7 @@ async function* subscribe(
     maxInFlight: hello.maxInFlight,
     maxUnreadBytes: deps.stream.maxBufferedBytes,
     creditOnSettle: hello.creditOnSettle,
+    leanJobs: hello.leanJobs,
     resume: hello.resume.map((lease, i) => ({
       jobId: validateJobId(lease.jobId, `hello.resume[${i}].job_id`),
       leaseToken: validateLeaseToken(lease.leaseToken),

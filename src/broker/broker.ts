@@ -65,6 +65,8 @@ export interface OpenSessionParams {
   maxUnreadBytes: number;
   /** Each settled job returns its credit (hello.credit_on_settle). */
   creditOnSettle: boolean;
+  /** Deliveries carry lean jobs (hello.lean_jobs). */
+  leanJobs: boolean;
   sink: SessionSink;
   /** Leases the worker held before it reconnected. */
   resume: LeaseRef[];

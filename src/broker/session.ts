@@ -1,8 +1,9 @@
-import type { JobRecord, LeaseRef } from "../store/job-record.js";
+import type { ClaimedJob, JobRecord, LeaseRef } from "../store/job-record.js";
 
 /** What the broker sends down one worker stream; the API layer turns it into protobuf. */
 export interface SessionSink {
-  job(job: JobRecord, leaseToken: string, leaseExpireTime: Date): void;
+  /** A claimed job under its lease; `job.record` is set for streams that take full jobs. */
+  job(job: ClaimedJob): void;
   settled(jobId: string, ok: boolean, error: string): void;
   leaseLost(jobId: string): void;
   cancel(jobId: string): void;
@@ -21,6 +22,8 @@ export interface SessionInit {
   maxUnreadBytes: number;
   /** Each settled job returns its credit (hello.credit_on_settle); credit messages are then moot. */
   creditOnSettle: boolean;
+  /** Deliveries carry lean jobs (hello.lean_jobs); otherwise each needs the whole row. */
+  leanJobs: boolean;
 }
 
 export interface HeldLease {
@@ -53,6 +56,7 @@ export class Session {
   readonly workerId: string;
   readonly queues: readonly string[];
   readonly maxInFlight: number;
+  readonly leanJobs: boolean;
   readonly connectTime = new Date();
   lastSeenTime = new Date();
   readonly held = new Map<string, HeldLease>();
@@ -81,6 +85,7 @@ export class Session {
     this.credit = init.maxInFlight;
     this.maxUnreadBytes = init.maxUnreadBytes;
     this.creditOnSettle = init.creditOnSettle;
+    this.leanJobs = init.leanJobs;
   }
 
   get isOpen(): boolean {
@@ -121,14 +126,14 @@ export class Session {
   }
 
   /** Hands a claimed job to the worker; false if the stream closed or stopped reading meanwhile. */
-  deliver(job: JobRecord): boolean {
+  deliver(job: ClaimedJob): boolean {
     if (!this.acceptsDeliveries) return false;
     const size = deliverySize(job);
     this.unread.set(job.id, size);
     this.unreadBytes += size;
     if (!this.creditOnSettle) this.credit -= 1;
-    this.held.set(job.id, { jobId: job.id, leaseToken: job.lease_token!, queue: job.queue, deadline: job.attempt_deadline });
-    this.sink.job(job, job.lease_token!, job.lease_expire_time!);
+    this.held.set(job.id, { jobId: job.id, leaseToken: job.leaseToken, queue: job.queue, deadline: job.attemptDeadline });
+    this.sink.job(job);
     return true;
   }
 
@@ -182,7 +187,7 @@ export class Session {
 }
 
 /** What a delivery weighs on the wire, near enough: its payload and headers plus the fixed fields. */
-export function deliverySize(job: JobRecord): number {
+export function deliverySize(job: Pick<ClaimedJob, "payload" | "headers">): number {
   let bytes = 256 + job.payload.byteLength;
   for (const [name, value] of Object.entries(job.headers)) bytes += name.length + value.length;
   return bytes;
