@@ -189,6 +189,7 @@ func (w *Worker) runStream() error {
 		if err != nil {
 			return err
 		}
+		s.observe(response)
 		w.handle(s, response)
 	}
 }
@@ -197,14 +198,24 @@ func (w *Worker) handle(s *stream, response *batonv1.SubscribeResponse) {
 	switch message := response.GetMessage().(type) {
 	case *batonv1.SubscribeResponse_Welcome_:
 		w.welcome(s, message.Welcome.GetResumed())
+	case *batonv1.SubscribeResponse_Jobs:
+		for _, delivery := range message.Jobs.GetDeliveries() {
+			w.start(delivery)
+		}
 	case *batonv1.SubscribeResponse_Job:
-		w.start(message.Job.GetJob(), message.Job.GetLeaseToken())
+		w.start(message.Job)
 	case *batonv1.SubscribeResponse_Cancel_:
 		w.interrupt(message.Cancel.GetJobId(), ErrJobCancelled, false)
 	case *batonv1.SubscribeResponse_LeaseLost_:
 		w.interrupt(message.LeaseLost.GetJobId(), ErrLeaseLost, true)
+	case *batonv1.SubscribeResponse_SettledBatch_:
+		w.settled(message.SettledBatch.GetCommitted(), message.SettledBatch.GetRefused())
 	case *batonv1.SubscribeResponse_Settled_:
-		w.settled(message.Settled)
+		if message.Settled.GetOk() {
+			w.settled([]string{message.Settled.GetJobId()}, nil)
+		} else {
+			w.settled(nil, []*batonv1.SubscribeResponse_Settled{message.Settled})
+		}
 	case *batonv1.SubscribeResponse_Ping_:
 		s.send(pong())
 	}
@@ -230,20 +241,28 @@ func (w *Worker) welcome(s *stream, resumed []*batonv1.LeaseRef) {
 		}
 		held.token = token
 		if held.outcome != nil {
-			setLeaseToken(held.outcome, token)
+			held.outcome = withLeaseToken(held.outcome, token)
 			s.send(held.outcome)
 		}
 	}
 	w.closeIfDoneLocked()
 }
 
-func (w *Worker) start(job *Job, leaseToken string) {
+// start runs a delivered job. A stopping worker starts nothing new: with credit returned on
+// settle the broker may still deliver while running jobs finish, and such a job is left
+// unheld, so that the broker takes it back when the stream ends.
+func (w *Worker) start(delivery *batonv1.SubscribeResponse_JobDelivery) {
+	job := delivery.GetJob()
 	ctx, cancel := context.WithCancelCause(context.Background())
-	held := &heldJob{job: job, token: leaseToken, cancel: cancel}
+	held := &heldJob{job: job, token: delivery.GetLeaseToken(), cancel: cancel}
 	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.stopping {
+		cancel(nil)
+		return
+	}
 	w.held[job.GetId()] = held
 	w.lastActivity = time.Now()
-	w.mu.Unlock()
 	go w.run(ctx, held)
 }
 
@@ -264,8 +283,8 @@ func (w *Worker) run(ctx context.Context, held *heldJob) {
 		w.sendLocked(held.outcome)
 	}
 	// The slot is free again: room for one more delivery, unless the worker is winding down.
-	if !w.stopping {
-		w.sendLocked(credit(1))
+	if !w.stopping && w.stream != nil {
+		w.stream.slotFreed()
 	}
 }
 
@@ -293,17 +312,28 @@ func (w *Worker) interrupt(jobID string, cause error, forget bool) {
 	}
 }
 
-func (w *Worker) settled(settled *batonv1.SubscribeResponse_Settled) {
-	if !settled.GetOk() {
-		w.opts.OnError(fmt.Errorf("baton: job %s not settled: %s", settled.GetJobId(), settled.GetError()))
+// settled forgets the jobs whose outcome the broker committed or refused; a refused one is the
+// broker's again. A refused progress report leaves its running job alone.
+func (w *Worker) settled(committed []string, refused []*batonv1.SubscribeResponse_Settled) {
+	for _, refusal := range refused {
+		w.opts.OnError(fmt.Errorf("baton: job %s not settled: %s", refusal.GetJobId(), refusal.GetError()))
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if held := w.held[settled.GetJobId()]; held != nil && held.outcome != nil {
-		delete(w.held, settled.GetJobId())
+	for _, jobID := range committed {
+		w.forgetSettledLocked(jobID)
+	}
+	for _, refusal := range refused {
+		w.forgetSettledLocked(refusal.GetJobId())
 	}
 	w.lastActivity = time.Now()
 	w.closeIfDoneLocked()
+}
+
+func (w *Worker) forgetSettledLocked(jobID string) {
+	if held := w.held[jobID]; held != nil && held.outcome != nil {
+		delete(w.held, jobID)
+	}
 }
 
 // disconnect forgets the stream; held jobs wait for the next stream to resume them.
