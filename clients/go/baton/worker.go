@@ -252,15 +252,14 @@ func (w *Worker) welcome(s *stream, resumed []*batonv1.LeaseRef) {
 // settle the broker may still deliver while running jobs finish, and such a job is left
 // unheld, so that the broker takes it back when the stream ends.
 func (w *Worker) start(delivery *batonv1.SubscribeResponse_JobDelivery) {
-	job := delivery.GetJob()
-	ctx, cancel := context.WithCancelCause(context.Background())
-	held := &heldJob{job: job, token: delivery.GetLeaseToken(), cancel: cancel}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.stopping {
-		cancel(nil)
 		return
 	}
+	job := delivery.GetJob()
+	ctx, cancel := context.WithCancelCause(context.Background())
+	held := &heldJob{job: job, token: delivery.GetLeaseToken(), cancel: cancel}
 	w.held[job.GetId()] = held
 	w.lastActivity = time.Now()
 	go w.run(ctx, held)
