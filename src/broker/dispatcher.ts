@@ -115,10 +115,16 @@ export class Dispatcher {
     for (const queue of queues) this.wake(queue);
   }
 
-  /** The stream can take more: claim if jobs are waiting. */
+  /**
+   * The stream can take more. A claim costs about as much for one job as for hundreds, so a
+   * stream's window refills once half of it is free, not job by job. A group whose last claim
+   * came up short waits for a wakeup instead (a notification, its due timer, a retry, the
+   * fallback poll): claiming after every ack would find nothing again.
+   */
   creditFreed(session: Session): void {
     const group = this.groupOf.get(session);
-    if (group) this.markDirty(group);
+    if (!group || this.drained.has(group)) return;
+    if (session.freeCredit * 2 >= session.maxInFlight) this.markDirty(group);
   }
 
   /** The group may have claimable jobs again: claim for it, even if its last claim came up short. */

@@ -19,6 +19,8 @@ export interface SessionInit {
   sink: SessionSink;
   /** Deliveries pause while more than this many bytes of them wait for the transport. */
   maxUnreadBytes: number;
+  /** Each settled job returns its credit (hello.credit_on_settle); credit messages are then moot. */
+  creditOnSettle: boolean;
 }
 
 export interface HeldLease {
@@ -33,7 +35,8 @@ export interface HeldLease {
  * One open worker stream: its credit, the leases it holds and when it was last heard from.
  *
  * Flow control: hello's max_in_flight is the initial credit; each delivery spends one credit
- * and `credit` messages grant more. At most max_in_flight jobs run on a stream (delivered, not
+ * and `credit` messages grant more, unless the worker asked for credit_on_settle: then a
+ * delivery spends none and the max_in_flight bound alone limits what runs. At most max_in_flight jobs run on a stream (delivered, not
  * yet acked or nacked), whatever credit says, so a worker that stops reading cannot make the
  * broker buffer more than that. A job whose ack or nack has arrived stops counting at once,
  * while its settlement is still being written: the next claim for the stream overlaps that
@@ -59,7 +62,10 @@ export class Session {
   /** Credit set aside for claims in flight, so concurrent claims never over-deliver. */
   private reserved = 0;
   private open = true;
+  /** The worker is stopping (drain): no more deliveries, its leases stay held and renewed. */
+  private draining = false;
   private readonly maxUnreadBytes: number;
+  private readonly creditOnSettle: boolean;
   /** Size of each delivery the transport has not taken yet, by job id. */
   private readonly unread = new Map<string, number>();
   private unreadBytes = 0;
@@ -74,6 +80,7 @@ export class Session {
     this.maxInFlight = init.maxInFlight;
     this.credit = init.maxInFlight;
     this.maxUnreadBytes = init.maxUnreadBytes;
+    this.creditOnSettle = init.creditOnSettle;
   }
 
   get isOpen(): boolean {
@@ -105,7 +112,12 @@ export class Session {
   }
 
   private get acceptsDeliveries(): boolean {
-    return this.open && this.unreadBytes <= this.maxUnreadBytes;
+    return this.open && !this.draining && this.unreadBytes <= this.maxUnreadBytes;
+  }
+
+  /** No more deliveries: the worker asked to finish what it holds (drain). */
+  drain(): void {
+    this.draining = true;
   }
 
   /** Hands a claimed job to the worker; false if the stream closed or stopped reading meanwhile. */
@@ -114,7 +126,7 @@ export class Session {
     const size = deliverySize(job);
     this.unread.set(job.id, size);
     this.unreadBytes += size;
-    this.credit -= 1;
+    if (!this.creditOnSettle) this.credit -= 1;
     this.held.set(job.id, { jobId: job.id, leaseToken: job.lease_token!, queue: job.queue, deadline: job.attempt_deadline });
     this.sink.job(job, job.lease_token!, job.lease_expire_time!);
     return true;
@@ -170,7 +182,7 @@ export class Session {
 }
 
 /** What a delivery weighs on the wire, near enough: its payload and headers plus the fixed fields. */
-function deliverySize(job: JobRecord): number {
+export function deliverySize(job: JobRecord): number {
   let bytes = 256 + job.payload.byteLength;
   for (const [name, value] of Object.entries(job.headers)) bytes += name.length + value.length;
   return bytes;
