@@ -30,11 +30,13 @@ type stream struct {
 	grpc   batonv1.WorkerService_SubscribeClient
 	cancel context.CancelFunc
 
-	mu      sync.Mutex
-	queue   []*batonv1.SubscribeRequest
-	form    wireForm
-	closing bool
-	wake    chan struct{}
+	mu    sync.Mutex
+	queue []*batonv1.SubscribeRequest
+	form  wireForm
+	// draining: the worker is stopping and wants no more deliveries.
+	draining bool
+	closing  bool
+	wake     chan struct{}
 }
 
 func newStream(grpc batonv1.WorkerService_SubscribeClient, cancel context.CancelFunc) *stream {
@@ -46,11 +48,15 @@ func newStream(grpc batonv1.WorkerService_SubscribeClient, cancel context.Cancel
 // send queues a message: hello, pong, or a single ack, nack or progress (settlement).
 func (s *stream) send(message *batonv1.SubscribeRequest) {
 	s.mu.Lock()
+	s.queueLocked(message)
+	s.mu.Unlock()
+}
+
+func (s *stream) queueLocked(message *batonv1.SubscribeRequest) {
 	if !s.closing {
 		s.queue = append(s.queue, message)
+		s.notify()
 	}
-	s.mu.Unlock()
-	s.notify()
 }
 
 // observe learns the broker's wire form from what it sends.
@@ -59,12 +65,28 @@ func (s *stream) observe(response *batonv1.SubscribeResponse) {
 	defer s.mu.Unlock()
 	switch response.GetMessage().(type) {
 	case *batonv1.SubscribeResponse_Jobs, *batonv1.SubscribeResponse_SettledBatch_:
+		if s.form != formBatched && s.draining {
+			s.queueLocked(drainMessage())
+		}
 		s.form = formBatched
 	case *batonv1.SubscribeResponse_Job:
 		if s.form == formUnknown {
 			s.form = formSingle
 		}
 	}
+}
+
+// drain asks the broker for no more deliveries: the worker is stopping. Only a broker that
+// speaks the batched form knows the message (an older one would end the stream over it), so it
+// is sent once the broker has shown its form; in the single form a stopping worker simply
+// returns no more credit.
+func (s *stream) drain() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.draining && s.form == formBatched {
+		s.queueLocked(drainMessage())
+	}
+	s.draining = true
 }
 
 // slotFreed gives the broker room for one more delivery after a job finished. In the batched
@@ -138,6 +160,10 @@ func hello(workerID string, queues []string, maxInFlight int32, resumeGrace time
 
 func credit(n int32) *batonv1.SubscribeRequest {
 	return &batonv1.SubscribeRequest{Message: &batonv1.SubscribeRequest_Credit_{Credit: &batonv1.SubscribeRequest_Credit{N: n}}}
+}
+
+func drainMessage() *batonv1.SubscribeRequest {
+	return &batonv1.SubscribeRequest{Message: &batonv1.SubscribeRequest_Drain_{Drain: &batonv1.SubscribeRequest_Drain{}}}
 }
 
 func pong() *batonv1.SubscribeRequest {

@@ -231,6 +231,10 @@ func (w *Worker) welcome(s *stream, resumed []*batonv1.LeaseRef) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.stream = s
+	// A worker that reconnects only to settle what it holds takes nothing new.
+	if w.stopping {
+		s.drain()
+	}
 	w.lastActivity = time.Now()
 	for id, held := range w.held {
 		token, ok := tokens[id]
@@ -248,20 +252,18 @@ func (w *Worker) welcome(s *stream, resumed []*batonv1.LeaseRef) {
 	w.closeIfDoneLocked()
 }
 
-// start runs a delivered job. A stopping worker starts nothing new: with credit returned on
-// settle the broker may still deliver while running jobs finish, and such a job is left
-// unheld, so that the broker takes it back when the stream ends.
 func (w *Worker) start(delivery *batonv1.SubscribeResponse_JobDelivery) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.stopping {
-		return
-	}
 	job := delivery.GetJob()
+	// A lean job leaves the lease's end to the delivery.
+	if job.LeaseExpireTime == nil {
+		job.LeaseExpireTime = delivery.GetLeaseExpireTime()
+	}
 	ctx, cancel := context.WithCancelCause(context.Background())
 	held := &heldJob{job: job, token: delivery.GetLeaseToken(), cancel: cancel}
+	w.mu.Lock()
 	w.held[job.GetId()] = held
 	w.lastActivity = time.Now()
+	w.mu.Unlock()
 	go w.run(ctx, held)
 }
 
@@ -369,6 +371,9 @@ func (w *Worker) beginStop() {
 	}
 	w.stopping = true
 	close(w.stopped)
+	if w.stream != nil {
+		w.stream.drain()
+	}
 	time.AfterFunc(w.opts.ShutdownTimeout, w.forceStop)
 	w.closeIfDoneLocked()
 }

@@ -146,10 +146,10 @@ async def test_graceful_stop_finishes_running_jobs(client: Client, queue: str) -
     assert (job.state, job.result) == (JobState.JOB_STATE_SUCCEEDED, b"finished")
 
 
-async def test_graceful_stop_starts_no_new_job(client: Client, queue: str) -> None:
-    # Settling the running jobs returns their credit, so the broker may deliver more while the
-    # worker stops; none of them may start.
-    await client.enqueue_many([JobSpec(queue=queue) for _ in range(10)])
+async def test_graceful_stop_drains_the_stream(client: Client, queue: str) -> None:
+    # Settling the running jobs returns their credit; the stopping worker's drain keeps the
+    # broker from handing out more, so no job loses an attempt to the stop.
+    enqueued = await client.enqueue_many([JobSpec(queue=queue) for _ in range(10)])
     started = 0
     both_running, release = asyncio.Event(), asyncio.Event()
 
@@ -168,6 +168,10 @@ async def test_graceful_stop_starts_no_new_job(client: Client, queue: str) -> No
     async with asyncio.timeout(30):
         await run
     assert started == 2
+    jobs = [await client.get(e.job.id) for e in enqueued]
+    assert sorted((job.state, job.attempt) for job in jobs) == sorted(
+        [(JobState.JOB_STATE_SUCCEEDED, 1)] * 2 + [(JobState.JOB_STATE_AVAILABLE, 0)] * 8
+    )
 
 
 async def test_burst_mode_returns_when_the_queue_is_drained(client: Client, queue: str) -> None:

@@ -31,10 +31,10 @@ class Task:
 
     def __init__(self, job: Job, worker: Worker, held: _Held) -> None:
         #: The job as delivered (lean): id, queue, payload, headers, priority, attempt (1 on the
-        #: first run), max_attempts, chain and parent ids, timeout and lease_expire_time. The
-        #: fields that describe the job's history rather than this attempt (state, times,
-        #: dedup_key, fairness_key, depends_on, progress, errors, last_error) are unset;
-        #: Client.get has them.
+        #: first run), max_attempts, chain and parent ids, timeout and lease_expire_time (the
+        #: lease's end at delivery; the broker renews it). The fields that describe the job's
+        #: history rather than this attempt (state, times, dedup_key, fairness_key, depends_on,
+        #: progress, errors, last_error) are unset; Client.get has them.
         self.job = job
         self._worker = worker
         self._held = held
@@ -92,6 +92,9 @@ class _WireForm(enum.Enum):
     SINGLE = enum.auto()
 
 
+_DRAIN = pb.SubscribeRequest(drain=pb.SubscribeRequest.Drain())
+
+
 @dataclass
 class _Outbox:
     """Requests for one stream, written by gRPC from the iterator; put() never blocks. Whatever
@@ -101,6 +104,8 @@ class _Outbox:
     queue: asyncio.Queue[pb.SubscribeRequest | None] = field(default_factory=asyncio.Queue)
     closed: bool = False
     form: _WireForm = _WireForm.UNKNOWN
+    #: The worker is stopping and wants no more deliveries.
+    draining: bool = False
 
     def put(self, message: pb.SubscribeRequest) -> None:
         """Queues hello, pong, or a single ack, nack or progress report (settlement)."""
@@ -111,9 +116,20 @@ class _Outbox:
         """Learns the broker's wire form from what it sends."""
         kind = response.WhichOneof("message")
         if kind in ("jobs", "settled_batch"):
+            if self.form is not _WireForm.BATCHED and self.draining:
+                self.put(_DRAIN)
             self.form = _WireForm.BATCHED
         elif kind == "job" and self.form is _WireForm.UNKNOWN:
             self.form = _WireForm.SINGLE
+
+    def drain(self) -> None:
+        """Asks the broker for no more deliveries: the worker is stopping. Only a broker that
+        speaks the batched form knows the message (an older one would end the stream over it),
+        so it is sent once the broker has shown its form; in the single form a stopping worker
+        simply returns no more credit."""
+        if not self.draining and self.form is _WireForm.BATCHED:
+            self.put(_DRAIN)
+        self.draining = True
 
     def slot_freed(self) -> None:
         """Gives the broker room for one more delivery after a job finished. In the batched form
@@ -210,6 +226,8 @@ class Worker:
         if self._stopping:
             return
         self._stopping = True
+        if self._outbox is not None:
+            self._outbox.drain()
         asyncio.get_running_loop().call_later(self._shutdown_timeout, self._force_stop)
         self._close_if_done()
 
@@ -310,6 +328,9 @@ class Worker:
         """Adopts the stream. Resumed leases come with fresh tokens; the others are gone. The
         outcomes of resumed jobs that finished while disconnected are sent again."""
         self._outbox = outbox
+        # A worker that reconnects only to settle what it holds takes nothing new.
+        if self._stopping:
+            outbox.drain()
         self._last_activity = asyncio.get_running_loop().time()
         for job_id, held in list(self._held.items()):
             if job_id not in resumed:
@@ -323,12 +344,10 @@ class Worker:
         self._close_if_done()
 
     def _start(self, delivery: pb.SubscribeResponse.JobDelivery) -> None:
-        """Runs a delivered job. A stopping worker starts nothing new: with credit returned on
-        settle the broker may still deliver while running jobs finish, and such a job is left
-        unheld, so that the broker takes it back when the stream ends."""
-        if self._stopping:
-            return
         job = delivery.job
+        # A lean job leaves the lease's end to the delivery.
+        if not job.HasField("lease_expire_time"):
+            job.lease_expire_time.CopyFrom(delivery.lease_expire_time)
         held = _Held(job=job, token=delivery.lease_token)
         self._held[job.id] = held
         self._last_activity = asyncio.get_running_loop().time()
