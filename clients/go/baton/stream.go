@@ -94,10 +94,9 @@ func (s *stream) drain() {
 // (hello.credit_on_settle); a broker speaking the single form needs a credit message.
 func (s *stream) slotFreed() {
 	s.mu.Lock()
-	single := s.form == formSingle
-	s.mu.Unlock()
-	if single {
-		s.send(credit(1))
+	defer s.mu.Unlock()
+	if s.form == formSingle {
+		s.queueLocked(credit(1))
 	}
 }
 
