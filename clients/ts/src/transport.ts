@@ -23,6 +23,8 @@ export function resolveTransport(options: ConnectionOptions): Transport {
       pingTimeoutMs: 10_000,
       pingIdleConnection: true,
       acceptCompression: [],
+      // Batches of jobs are larger than HTTP/2's default 64 KiB stream window.
+      nodeOptions: { settings: { initialWindowSize: 4 * 1024 * 1024 } },
     })
   );
 }

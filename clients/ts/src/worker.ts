@@ -90,7 +90,7 @@ type Nack = Extract<Outgoing, { case: "nack" }>["value"];
 /** A job the worker holds a lease on: running, or finished and awaiting `settled`. */
 interface Held {
   leaseToken: string;
-  abort: AbortController;
+  abort: LazyAbort;
   /** The ack or nack, kept until settled so it can be sent again after a resume. */
   outcome?: Outcome;
 }
@@ -204,12 +204,14 @@ export function runWorker(options: WorkerOptions): Worker {
   };
 
   const runJob = async (job: Job, leaseToken: string) => {
-    const entry: Held = { leaseToken, abort: new AbortController() };
+    const entry: Held = { leaseToken, abort: new LazyAbort() };
     held.set(job.id, entry);
     lastActivity = Date.now();
     const continuations: JobSpec[] = [];
     const context: JobContext = {
-      signal: entry.abort.signal,
+      get signal() {
+        return entry.abort.signal;
+      },
       progress: (percent, text = "") => {
         if (held.get(job.id) === entry) {
           current?.settle({ case: "progress", value: { jobId: job.id, leaseToken: entry.leaseToken, percent: Math.round(percent), message: text } });
@@ -298,6 +300,31 @@ function nackOf(jobId: string, error: unknown): Nack {
     deadLetter: error instanceof DeadLetterError,
     retryDelay: error instanceof RetryAfterError ? durationFromMs(error.retryAfterMs) : undefined,
   };
+}
+
+/**
+ * An AbortController made only when a handler reads its signal: most handlers never do, and one
+ * controller per job cost a worker more than decoding the job.
+ */
+class LazyAbort {
+  private controller: AbortController | undefined;
+  private reason: unknown;
+  private aborted = false;
+
+  get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.aborted) this.controller.abort(this.reason);
+    }
+    return this.controller.signal;
+  }
+
+  abort(reason: unknown): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.reason = reason;
+    this.controller?.abort(reason);
+  }
 }
 
 /** Most entries, and about the most bytes, in one settle message; more go in the next. */
