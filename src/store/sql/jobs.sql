@@ -17,6 +17,8 @@
 -- available, whatever the flag, and woken as usual.
 -- Columns that no job of the batch sets arrive as a NULL array, which unnest pads with NULLs:
 -- parsing 1,000 NULL elements per column cost more than the insert of some columns.
+-- A continuation's chain is looked up through a function that always reads the primary key,
+-- whatever this statement's plan (see migration 0009_claim_plans).
 with input as (
   -- The sequence by name, not pg_get_serial_sequence(): that is a catalog lookup per row.
   select nextval('baton.jobs_id_seq'::regclass) as id, t.*
@@ -48,7 +50,7 @@ inserted as (
                           attempt_deadline)
   select p.id, p.queue, p.payload, p.headers, p.priority, p.due_time,
          coalesce(p.max_attempts, p.queue_max_attempts, $13::int), p.dedup_key,
-         coalesce(p.chain_id, (select j.chain_id from baton.jobs j where j.id = p.parent_id), p.id), p.parent_id,
+         coalesce(p.chain_id, baton.chain_of(p.parent_id), p.id), p.parent_id,
          make_interval(secs => p.timeout_seconds), p.fairness_key,
          case when p.blocked then 'blocked'::baton.job_state when p.leased then 'leased' else 'available' end,
          coalesce(string_to_array(p.depends_on, ',')::bigint[], '{}'),
@@ -225,10 +227,7 @@ claimed as (
 -- Exactly one row with a null id when nothing was claimed, so next_due_time always arrives.
 -- queue_limited tells a dispatcher whose settings were stale to claim through JobClaimLimited.
 select claimed.*, false as scheduled, next.next_due_time, (select bool_or(limited) from settings) as queue_limited
-from (
-  select min(run_time) as next_due_time from baton.jobs
-  where queue = any($1::text[]) and state = 'available' and run_time > coalesce($5::timestamptz, now())
-) next
+from (select baton.next_due_time($1::text[], (select now from clock)) as next_due_time) next
 left join claimed on true;
 
 -- name: JobClaimLockQueue
@@ -309,10 +308,7 @@ spent as (
   returning 1
 )
 select claimed.*, false as scheduled, next.next_due_time, (select count(*) from spent) as rate_updated
-from (
-  select min(run_time) as next_due_time from baton.jobs
-  where queue = $1 and state = 'available' and run_time > coalesce($5::timestamptz, now())
-) next
+from (select baton.next_due_time(array[$1::text], (select now from clock)) as next_due_time) next
 left join claimed on true;
 
 -- name: JobUnclaim
