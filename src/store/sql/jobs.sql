@@ -223,11 +223,15 @@ claimed as (
   cross join clock
   where j.id = due.id
   returning j.*
+),
+-- Materialized, so that it runs once and not once per claimed row.
+next_due as materialized (
+  select baton.next_due_time($1::text[], (select now from clock)) as next_due_time
 )
 -- Exactly one row with a null id when nothing was claimed, so next_due_time always arrives.
 -- queue_limited tells a dispatcher whose settings were stale to claim through JobClaimLimited.
 select claimed.*, false as scheduled, next.next_due_time, (select bool_or(limited) from settings) as queue_limited
-from (select baton.next_due_time($1::text[], (select now from clock)) as next_due_time) next
+from next_due next
 left join claimed on true;
 
 -- name: JobClaimLockQueue
@@ -306,9 +310,13 @@ spent as (
   from tokens, clock
   where name = $1
   returning 1
+),
+-- Materialized, so that it runs once and not once per claimed row.
+next_due as materialized (
+  select baton.next_due_time(array[$1::text], (select now from clock)) as next_due_time
 )
 select claimed.*, false as scheduled, next.next_due_time, (select count(*) from spent) as rate_updated
-from (select baton.next_due_time(array[$1::text], (select now from clock)) as next_due_time) next
+from next_due next
 left join claimed on true;
 
 -- name: JobUnclaim
