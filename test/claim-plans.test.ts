@@ -169,9 +169,11 @@ test("plans built while the jobs table was empty still find chains and the next 
     await fillSkippingTriggers(emptyUrl);
     for (const [name, { text, values }] of Object.entries(statements)) {
       const plans = await executedPlans(empty, () => empty.query({ name, text, values }));
-      const lookups = plans.filter((plan) => NEXT_DUE_BODY.test(plan.text) || CHAIN_OF_BODY.test(plan.text));
-      expect(lookups.length, name).toBeGreaterThan(0);
-      expect(lookups.flatMap((plan) => plan.scans).filter((scan) => !/^Index (Only )?Scan/.test(scan))).toEqual([]);
+      expect(plans.some((plan) => NEXT_DUE_BODY.test(plan.text) || CHAIN_OF_BODY.test(plan.text)), name).toBe(true);
+      // Every statement run inside: the functions' and the insert triggers' (trace context,
+      // telemetry), which read jobs by primary key if at all.
+      const nested = plans.filter((plan) => plan.text !== text);
+      expect(nested.flatMap((plan) => plan.scans).filter((scan) => !/^Index (Only )?Scan/.test(scan) && scan !== "ModifyTable")).toEqual([]);
     }
   } finally {
     await empty.end();

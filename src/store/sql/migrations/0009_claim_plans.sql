@@ -36,3 +36,8 @@ create function baton.chain_of(parent bigint) returns bigint
 language sql stable strict set enable_seqscan = off as $$
   select j.chain_id from baton.jobs j where j.id = parent
 $$;
+
+-- The insert trigger that carries a continuation's trace reads its parent and its chain's root
+-- by primary key, once per such row, through plans of its own that are cached like the
+-- statements'.
+alter function baton.jobs_trace_context() set enable_seqscan = off;
