@@ -1,6 +1,6 @@
 import type { Database, Queryable } from "./database.js";
 import { BatonError } from "../errors.js";
-import { type JobRecord, type LeaseRef, type NewJob, type StoredJobState, leaseKey } from "./job-record.js";
+import { type ClaimedJob, type JobRecord, type LeaseRef, type NewJob, type StoredJobState, leaseKey } from "./job-record.js";
 import { loadQueries } from "./sql-file.js";
 
 const sql = loadQueries<
@@ -27,6 +27,7 @@ const sql = loadQueries<
   | "JobRetry"
   | "JobRepairDependants"
   | "JobListPage"
+  | "JobGetMany"
   | "JobGetFinished"
   | "JobDeleteExpired"
 >(new URL("./sql/jobs.sql", import.meta.url));
@@ -267,7 +268,7 @@ export interface ClaimParams {
 }
 
 export interface ClaimResult {
-  jobs: JobRecord[];
+  jobs: ClaimedJob[];
   /** When the next not-yet-due job of the queues becomes due, if any. */
   nextDueTime: Date | null;
   /** A queue has limits: JobClaim refused it, claim it with jobClaimLimited. */
@@ -303,14 +304,55 @@ export async function jobClaimLimited(db: Database, params: ClaimParams & { queu
   });
 }
 
-type ClaimRow = JobRecord & { next_due_time: Date | null; queue_limited?: boolean };
+interface ClaimRow {
+  id: string | null;
+  queue: string;
+  payload: Buffer;
+  headers: Record<string, string>;
+  priority: number;
+  attempt: number;
+  max_attempts: number;
+  chain_id: string;
+  parent_id: string | null;
+  timeout_seconds: number | null;
+  lease_token: string;
+  lease_expire_time: Date;
+  attempt_deadline: Date | null;
+  run_time: Date;
+  traceparent: string;
+  next_due_time: Date | null;
+  queue_limited?: boolean;
+}
 
 function claimResult(rows: ClaimRow[]): ClaimResult {
-  return {
-    jobs: rows.filter((row) => row.id !== null),
-    nextDueTime: rows[0]?.next_due_time ?? null,
-    queueLimited: rows[0]?.queue_limited ?? false,
-  };
+  const jobs: ClaimedJob[] = [];
+  for (const row of rows) {
+    if (row.id === null) continue;
+    jobs.push({
+      id: row.id,
+      queue: row.queue,
+      payload: row.payload,
+      headers: row.headers,
+      priority: row.priority,
+      attempt: row.attempt,
+      maxAttempts: row.max_attempts,
+      chainId: row.chain_id,
+      parentId: row.parent_id,
+      timeoutSeconds: row.timeout_seconds,
+      leaseToken: row.lease_token,
+      leaseExpireTime: row.lease_expire_time,
+      attemptDeadline: row.attempt_deadline,
+      runTime: row.run_time,
+      traceparent: row.traceparent,
+    });
+  }
+  return { jobs, nextDueTime: rows[0]?.next_due_time ?? null, queueLimited: rows[0]?.queue_limited ?? false };
+}
+
+/** Whole rows, for the claimed jobs of streams that take full jobs. */
+export async function jobGetMany(db: Queryable, ids: string[]): Promise<JobRecord[]> {
+  const { rows } = await db.query<JobRecord>({ name: "JobGetMany", text: sql.JobGetMany, values: [ids] });
+  return rows;
 }
 
 /** Returns the queues of the jobs given back. */
