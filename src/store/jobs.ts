@@ -69,12 +69,13 @@ export async function jobInsertMany(db: Queryable | Database, jobs: NewJob[], op
   // transaction: outside one, open it here.
   if (windowed && "transaction" in db) return db.transaction((tx) => jobInsertMany(tx, jobs, options));
   const { defaultMaxAttempts = DEFAULT_MAX_ATTEMPTS, now = null, blocked = [], handoff } = options;
-  const { rows } = await db.query<JobRecord>({
+  const payloads = jobs.map((j) => Buffer.from(j.payload));
+  const { rows } = await db.query<InsertedRow>({
     name: "JobInsertMany",
     text: sql.JobInsertMany,
     values: [
       jobs.map((j) => j.queue),
-      jobs.map((j) => Buffer.from(j.payload)),
+      payloads,
       jobs.map((j) => JSON.stringify(j.headers)),
       jobs.map((j) => j.priority),
       column(jobs, (j) => j.delaySeconds),
@@ -95,8 +96,24 @@ export async function jobInsertMany(db: Queryable | Database, jobs: NewJob[], op
       handoff?.leaseSeconds ?? null,
     ],
   });
-  const inserted = await matchInsertedToRequests(db, jobs, rows);
+  const inserted = await matchInsertedToRequests(db, jobs, rows, (row, i) => ({ ...row, ...newJobColumns(), payload: payloads[i]!, headers: jobs[i]!.headers }));
   return windowed ? settleDedupWindowRaces(db, jobs, inserted) : inserted;
+}
+
+/** A row of JobInsertMany: the job without what its request holds or every new job starts with. */
+type InsertedRow = Omit<JobRecord, keyof ReturnType<typeof newJobColumns> | "payload" | "headers">;
+
+/** The columns every job starts with (the defaults of baton.jobs), which the insert does not return. */
+function newJobColumns() {
+  return {
+    finish_time: null,
+    progress_percent: 0,
+    progress_message: "",
+    result: null,
+    last_error: "",
+    errors: [],
+    cancel_requested: false,
+  } satisfies Partial<JobRecord>;
 }
 
 /**
@@ -189,7 +206,12 @@ export async function jobChainUnfinished(db: Queryable, chainIds: string[]): Pro
  * up with the requests that were not deduplicated. A request is deduplicated when its key was
  * not inserted, or was inserted by an earlier request of the same batch.
  */
-async function matchInsertedToRequests(db: Queryable, jobs: NewJob[], rows: JobRecord[]): Promise<InsertedJob[]> {
+async function matchInsertedToRequests<Row extends Pick<JobRecord, "queue" | "dedup_key">>(
+  db: Queryable,
+  jobs: NewJob[],
+  rows: Row[],
+  toJob: (row: Row, request: number) => JobRecord,
+): Promise<InsertedJob[]> {
   const insertedKeys = new Set(rows.filter((r) => r.dedup_key !== null).map((r) => dedupIdentity(r.queue, r.dedup_key!)));
   const claimedKeys = new Set<string>();
   const results: (InsertedJob | undefined)[] = [];
@@ -205,7 +227,7 @@ async function matchInsertedToRequests(db: Queryable, jobs: NewJob[], rows: JobR
       }
       claimedKeys.add(key);
     }
-    results.push({ job: rows[next++]!, deduplicated: false });
+    results.push({ job: toJob(rows[next++]!, index), deduplicated: false });
   });
   if (duplicates.length > 0) {
     const existing = await jobGetByDedupKeys(db, duplicates.map((i) => jobs[i]!));

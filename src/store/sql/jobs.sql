@@ -17,6 +17,11 @@
 -- available, whatever the flag, and woken as usual.
 -- Columns that no job of the batch sets arrive as a NULL array, which unnest pads with NULLs:
 -- parsing 1,000 NULL elements per column cost more than the insert of some columns.
+-- A continuation's chain is looked up through a function that always reads the primary key,
+-- whatever this statement's plan (see migration 0009_claim_plans).
+-- Returns only what the request does not know: not the payload and headers it sent, nor the
+-- columns every new job starts with (see jobInsertMany); parsing them back cost about a tenth
+-- of the statement's time for a batch of 1,000. trace_id: a hand-off's delivery traceparent.
 with input as (
   -- The sequence by name, not pg_get_serial_sequence(): that is a catalog lookup per row.
   select nextval('baton.jobs_id_seq'::regclass) as id, t.*
@@ -48,7 +53,7 @@ inserted as (
                           attempt_deadline)
   select p.id, p.queue, p.payload, p.headers, p.priority, p.due_time,
          coalesce(p.max_attempts, p.queue_max_attempts, $13::int), p.dedup_key,
-         coalesce(p.chain_id, (select j.chain_id from baton.jobs j where j.id = p.parent_id), p.id), p.parent_id,
+         coalesce(p.chain_id, baton.chain_of(p.parent_id), p.id), p.parent_id,
          make_interval(secs => p.timeout_seconds), p.fairness_key,
          case when p.blocked then 'blocked'::baton.job_state when p.leased then 'leased' else 'available' end,
          coalesce(string_to_array(p.depends_on, ',')::bigint[], '{}'),
@@ -68,7 +73,8 @@ inserted as (
   on conflict (queue, dedup_key)
     where dedup_key is not null and state in ('available', 'blocked', 'leased')
     do nothing
-  returning *
+  returning id, queue, state, priority, attempt, max_attempts, run_time, create_time, dedup_key, chain_id, parent_id,
+            depends_on, timeout, lease_token, lease_expire_time, lease_owner, fairness_key, attempt_deadline, trace_id
 ),
 -- One notification per queue with claimable jobs (Postgres also folds identical ones within a
 -- transaction); handed-off jobs need none.
@@ -228,14 +234,15 @@ claimed as (
             j.attempt_deadline, j.run_time,
             '00-' || replace(baton.job_trace_id(j.trace_id, j.chain_id)::text, '-', '') || '-'
               || baton.process_span_id(j.id, j.attempt, jsonb_array_length(j.errors)) || '-01' as traceparent
+),
+-- Materialized, so that it runs once and not once per claimed row.
+next_due as materialized (
+  select baton.next_due_time($1::text[], (select now from clock)) as next_due_time
 )
 -- Exactly one row with a null id when nothing was claimed, so next_due_time always arrives.
 -- queue_limited tells a dispatcher whose settings were stale to claim through JobClaimLimited.
 select claimed.*, next.next_due_time, (select bool_or(limited) from settings) as queue_limited
-from (
-  select min(run_time) as next_due_time from baton.jobs
-  where queue = any($1::text[]) and state = 'available' and run_time > coalesce($5::timestamptz, now())
-) next
+from next_due next
 left join claimed on true;
 
 -- name: JobClaimLockQueue
@@ -321,12 +328,13 @@ spent as (
   from tokens, clock
   where name = $1
   returning 1
+),
+-- Materialized, so that it runs once and not once per claimed row.
+next_due as materialized (
+  select baton.next_due_time(array[$1::text], (select now from clock)) as next_due_time
 )
 select claimed.*, next.next_due_time, (select count(*) from spent) as rate_updated
-from (
-  select min(run_time) as next_due_time from baton.jobs
-  where queue = $1 and state = 'available' and run_time > coalesce($5::timestamptz, now())
-) next
+from next_due next
 left join claimed on true;
 
 -- name: JobUnclaim
