@@ -13,6 +13,7 @@ import type { BenchPostgres } from "./postgres.js";
 import type { FromStreams, ToStreams } from "./stream-process.js";
 
 export interface FloorResult {
+  postgresVersion: string;
   jobs: number;
   batchSize: number;
   /** Batched insert via unnest, one statement and commit per batch. */
@@ -71,7 +72,7 @@ export async function measureFloor(postgres: BenchPostgres, jobs: number, batchS
     }
     const drainSeconds = (performance.now() - started) / 1000;
     if (done !== jobs) throw new Error(`sql floor: drained ${done} of ${jobs} jobs`);
-    return { jobs, batchSize, enqueueJobsPerSecond: jobs / enqueueSeconds, drainJobsPerSecond: jobs / drainSeconds };
+    return { postgresVersion: postgres.version, jobs, batchSize, enqueueJobsPerSecond: jobs / enqueueSeconds, drainJobsPerSecond: jobs / drainSeconds };
   } finally {
     await client.end();
   }

@@ -4,8 +4,10 @@ import { createClient, runWorker } from "../../clients/ts/src/index.js";
 import { startBroker } from "../broker.js";
 import { terminate } from "../children.js";
 import { measureScale } from "../extras.js";
+import { seedBacklog, seedFinishedJobs } from "../seed.js";
 import { freePort } from "../../src/util/free-port.js";
 import { type BenchQueues, type JobPayload, type OnJob, PHASES, type WorkerHandle, type WorkerSpec, phaseOf } from "../protocol.js";
+import { installedVersion } from "../versions.js";
 import type { SystemFactory } from "./system.js";
 
 /**
@@ -50,8 +52,10 @@ export const createBaton: SystemFactory = async ({ postgres, config }) => {
   };
   return {
     key: "baton",
+    version: installedVersion("baton"),
     description: `broker process; ${config.workerProcesses} worker processes x concurrency ${config.batonConcurrency} (one gRPC stream each)`,
     workerSpec: { system: "baton", baseUrl, concurrency: config.batonConcurrency },
+    workerProcesses: config.workerProcesses,
     async enqueueBatch(queue, payloads) {
       await client.enqueueManyIds(payloads.map((payload) => ({ queue, payload })));
     },
@@ -76,6 +80,10 @@ export const createBaton: SystemFactory = async ({ postgres, config }) => {
         processes: config.streamProcesses,
         streamJobs: config.streamJobs,
       });
+    },
+    seed: {
+      finished: (queue, n) => seedFinishedJobs(databaseUrl, queue, n),
+      backlog: (queue, n) => seedBacklog(databaseUrl, queue, n),
     },
     async close() {
       await db.end();
