@@ -149,6 +149,18 @@ export function describeMixed({ mixed }: SystemResult): string {
   );
 }
 
+/** The scale phase in one line, each number next to its empty-database value of the same run. */
+export function describeStoreScale(result: SystemResult): string | undefined {
+  const scale = result.storeScale;
+  if (!scale) return undefined;
+  const { history, backlog } = scale;
+  return (
+    `scale: with ${scale.rows} finished jobs in the db, drain ${formatNumber(history.drain.jobsPerSecond)} jobs/s = ${history.ratioToEmpty.toFixed(2)}x the empty db ` +
+    `(${formatNumber(result.drain.jobsPerSecond)}); with ${scale.rows} jobs waiting in another queue, idle latency p50 ${backlog.latency.p50Ms} ms, p99 ${backlog.latency.p99Ms} ms ` +
+    `(empty db: p50 ${result.latency.p50Ms} ms, p99 ${result.latency.p99Ms} ms); seeding took ${history.seedSeconds.toFixed(0)} s and ${backlog.seedSeconds.toFixed(0)} s`
+  );
+}
+
 export function formatTable(table: Row[]): string {
   const header = ["system", "metric", "value", `÷ ${REFERENCE}`, `÷ ${FLOOR_KEY}`];
   const body = table.map((row) => [

@@ -13,7 +13,7 @@ import { type SystemResult, benchSystem } from "./measure.js";
 import { type BenchPostgres, startBenchPostgres } from "./postgres.js";
 import { hasSeed, measureStoreScale } from "./scale.js";
 import type { BenchQueues } from "./protocol.js";
-import { REFERENCE, type Target, describeMixed, doneMeans, formatTable, rows, targets, writeChart, writeJson } from "./report.js";
+import { REFERENCE, type Target, describeMixed, describeStoreScale, doneMeans, formatTable, rows, targets, writeChart, writeJson } from "./report.js";
 import { createBaton } from "./systems/baton.js";
 import { graphileFactory } from "./systems/graphile.js";
 import { createPgBoss } from "./systems/pgboss.js";
@@ -96,6 +96,8 @@ async function main(): Promise<number> {
   process.stdout.write("\n");
   for (const result of results) {
     process.stdout.write(`${result.key}: ${result.description}\n  ${describeMixed(result)}\n`);
+    const scale = describeStoreScale(result);
+    if (scale) process.stdout.write(`  ${scale}\n`);
     const duplicates = result.drain.duplicates + result.mixed.duplicates;
     if (duplicates > 0) process.stdout.write(`  ${duplicates} jobs ran more than once\n`);
     for (const problem of result.problems.slice(0, 10)) process.stdout.write(`  logged: ${problem}\n`);
@@ -160,12 +162,7 @@ async function runOne(
     if (hasSeed(system)) {
       say(`${key}: scale phase: seeding ${context.config.scaleJobs} finished jobs, then ${context.config.scaleJobs} waiting jobs`);
       result.storeScale = await measureStoreScale(system, context.config, result);
-      const { history, backlog } = result.storeScale;
-      say(
-        `${key}: with ${result.storeScale.rows} finished jobs (seeded in ${history.seedSeconds.toFixed(1)} s): drain ${Math.round(history.drain.jobsPerSecond)} jobs/s ` +
-          `(${history.ratioToEmpty.toFixed(2)}x the empty database); with ${result.storeScale.rows} waiting in another queue (seeded in ${backlog.seedSeconds.toFixed(1)} s): ` +
-          `latency p50 ${backlog.latency.p50Ms} ms p99 ${backlog.latency.p99Ms} ms`,
-      );
+      say(`${key}: ${describeStoreScale(result)}`);
     }
     return result;
   } catch (error) {
