@@ -82,7 +82,20 @@ export interface ScaleResult {
   /** Broker VmRSS with no worker stream open, after the per-system phases. */
   idleRssMb: number;
   inFlight: { jobs: number; held: number; rssMb: number; seconds: number };
-  streams: { streams: number; processes: number; jobs: number; handled: number; workersWithJobs: number; seconds: number; jobsPerSecond: number; errors: number; rssMb: number; ok: boolean };
+  streams: {
+    streams: number;
+    processes: number;
+    jobs: number;
+    handled: number;
+    workersWithJobs: number;
+    seconds: number;
+    jobsPerSecond: number;
+    errors: number;
+    /** The last error a stream reported, when one did: what a failed check needs explained. */
+    lastError?: string;
+    rssMb: number;
+    ok: boolean;
+  };
 }
 
 /** VmRSS of a process, in MB (Linux). */
@@ -189,6 +202,7 @@ export async function measureScale(options: {
     const handled = sum((m) => m.handled);
     const workersWithJobs = sum((m) => m.workersWithJobs);
     const errors = sum((m) => m.errors);
+    const lastError = children.map((c) => c.latest.lastError).find((e) => e !== undefined);
     return {
       idleRssMb,
       inFlight,
@@ -201,6 +215,7 @@ export async function measureScale(options: {
         seconds,
         jobsPerSecond: options.streamJobs / seconds,
         errors,
+        ...(lastError !== undefined && { lastError }),
         rssMb: streamRss,
         ok: handled >= options.streamJobs && workersWithJobs === options.streams && errors === 0,
       },

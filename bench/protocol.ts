@@ -34,7 +34,7 @@ export function phaseOf(queues: BenchQueues, queue: string): Phase {
 /** How a worker process consumes jobs of one system; plain data, sent over IPC. */
 export type WorkerSpec =
   | { system: "baton"; baseUrl: string; concurrency: number }
-  | { system: "graphile"; connectionString: string; concurrency: number; workerOptions?: GraphileWorkerOptions }
+  | { system: "graphile"; connectionString: string; concurrency: number; maxPoolSize?: number; workerOptions?: GraphileWorkerOptions }
   | { system: "pgboss"; connectionString: string; localConcurrency: number; batchSize: number; pollingIntervalSeconds: number };
 
 /** The performance options of graphile-worker's preset (`preset.worker`) the bench sets. */

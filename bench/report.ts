@@ -117,7 +117,7 @@ export function targets(results: SystemResult[], floor?: FloorResult): Target[] 
     out.push({ target: "broker RSS <= 200 MB with 10k jobs in flight", actual: `${inFlight.rssMb.toFixed(0)} MB with ${inFlight.held} held (idle ${baton.scale.idleRssMb.toFixed(0)} MB)`, met: inFlight.rssMb <= 200 && inFlight.held >= 10_000 });
     out.push({
       target: "one broker serves 1,000 concurrent worker streams",
-      actual: `${streams.streams} streams in ${streams.processes} processes: ${streams.handled}/${streams.jobs} jobs, ${streams.workersWithJobs} streams got jobs, ${streams.errors} errors, RSS ${streams.rssMb.toFixed(0)} MB`,
+      actual: `${streams.streams} streams in ${streams.processes} processes: ${streams.handled}/${streams.jobs} jobs, ${streams.workersWithJobs} streams got jobs, ${streams.errors} errors${streams.lastError ? ` (last: ${streams.lastError})` : ""}, RSS ${streams.rssMb.toFixed(0)} MB`,
       met: streams.ok && streams.streams >= 1000,
     });
   }

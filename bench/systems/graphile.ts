@@ -13,7 +13,7 @@ import type { SystemFactory } from "./system.js";
  * - tuned: the library's performance options (worker.graphile.org/docs/performance): a local
  *   queue of 500 (one get_jobs call locks up to 500 jobs for the process) and batched completion
  *   (`completeJobBatchDelay: 0`: completions of one event-loop turn share one statement), at
- *   concurrency 20, in `graphileProcesses` processes (2 drained faster than 1 on 2 cores, bench/README.md).
+ *   concurrency 20 with a pool as large, in `graphileProcesses` processes (2 drained faster than 1 on 2 cores, bench/README.md).
  * - default: the library's defaults (concurrency 1, pool 10, poll 2 s, no local queue, one
  *   complete_job per job) in each of `workerProcesses` processes.
  */
@@ -29,12 +29,13 @@ export function graphileFactory(variant: "default" | "tuned"): SystemFactory {
     const tuned = variant === "tuned";
     const concurrency = tuned ? config.graphileConcurrency : 1;
     const processes = tuned ? config.graphileProcesses : config.workerProcesses;
-    const spec: WorkerSpec = { system: "graphile", connectionString, concurrency, ...(tuned && { workerOptions: TUNED_OPTIONS }) };
+    // Tuned: a pool as large as the concurrency, which graphile asks for (it warns otherwise).
+    const spec: WorkerSpec = { system: "graphile", connectionString, concurrency, ...(tuned && { maxPoolSize: concurrency, workerOptions: TUNED_OPTIONS }) };
     return {
       key: `graphile-${variant}`,
       version: installedVersion("graphile-worker"),
       description: tuned
-        ? `${processes} worker process(es) x concurrency ${concurrency}, localQueue.size ${TUNED_OPTIONS.localQueue!.size}, completeJobBatchDelay ${TUNED_OPTIONS.completeJobBatchDelay}; addJobs`
+        ? `${processes} worker process(es) x concurrency ${concurrency}, pool ${concurrency}, localQueue.size ${TUNED_OPTIONS.localQueue!.size}, completeJobBatchDelay ${TUNED_OPTIONS.completeJobBatchDelay}; addJobs`
         : `library defaults (concurrency 1, pool 10, poll 2 s); ${processes} worker processes`,
       workerSpec: spec,
       workerProcesses: processes,
@@ -68,6 +69,7 @@ export async function startGraphileWorker(
   const runner = await run({
     connectionString: spec.connectionString,
     concurrency: spec.concurrency,
+    ...(spec.maxPoolSize !== undefined && { maxPoolSize: spec.maxPoolSize }),
     ...(spec.workerOptions && { preset: { worker: spec.workerOptions } }),
     noHandleSignals: true,
     logger: quietLogger("graphile-worker"),
