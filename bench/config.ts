@@ -22,8 +22,9 @@ export interface BenchConfig {
   workerProcesses: number;
   /** Baton worker concurrency (= max_in_flight) per process. */
   batonConcurrency: number;
-  /** graphile-worker "tuned": concurrency (and pool size) per worker process. */
+  /** graphile-worker "tuned": concurrency per worker process, and its worker processes. */
   graphileConcurrency: number;
+  graphileProcesses: number;
   /** Systems to run, by key; all when empty. */
   only: string[];
   /** Longest a drain may take before the run fails. */
@@ -34,6 +35,8 @@ export interface BenchConfig {
   streams: number;
   streamJobs: number;
   streamProcesses: number;
+  /** Scale phase (bench/scale.ts): finished jobs, then waiting jobs, seeded into the store. */
+  scaleJobs: number;
 }
 
 /** "sql-floor" is no system but the raw SQL lifecycle on one connection, the physical reference. */
@@ -63,12 +66,14 @@ export function loadBenchConfig(argv: string[], env: NodeJS.ProcessEnv): BenchCo
     mixedRate: int("BENCH_MIXED_RATE", 1_000, 500),
     workerProcesses: int("BENCH_WORKER_PROCESSES", 2, 2),
     batonConcurrency: int("BENCH_BATON_CONCURRENCY", 200, 200),
-    graphileConcurrency: int("BENCH_GRAPHILE_CONCURRENCY", 32, 32),
+    graphileConcurrency: int("BENCH_GRAPHILE_CONCURRENCY", 20, 20),
+    graphileProcesses: int("BENCH_GRAPHILE_PROCESSES", 2, 2),
     only,
     drainTimeoutMs: int("BENCH_DRAIN_TIMEOUT_S", 300, 60) * 1000,
     inFlight: int("BENCH_IN_FLIGHT", 10_000, 1_000),
     streams: int("BENCH_STREAMS", 1_000, 100),
     streamJobs: int("BENCH_STREAM_JOBS", 5_000, 500),
     streamProcesses: int("BENCH_STREAM_PROCESSES", 2, 2),
+    scaleJobs: int("BENCH_SCALE_JOBS", 1_000_000, 20_000),
   };
 }

@@ -13,6 +13,7 @@ import type { BenchPostgres } from "./postgres.js";
 import type { FromStreams, ToStreams } from "./stream-process.js";
 
 export interface FloorResult {
+  postgresVersion: string;
   jobs: number;
   batchSize: number;
   /** Batched insert via unnest, one statement and commit per batch. */
@@ -71,7 +72,7 @@ export async function measureFloor(postgres: BenchPostgres, jobs: number, batchS
     }
     const drainSeconds = (performance.now() - started) / 1000;
     if (done !== jobs) throw new Error(`sql floor: drained ${done} of ${jobs} jobs`);
-    return { jobs, batchSize, enqueueJobsPerSecond: jobs / enqueueSeconds, drainJobsPerSecond: jobs / drainSeconds };
+    return { postgresVersion: postgres.version, jobs, batchSize, enqueueJobsPerSecond: jobs / enqueueSeconds, drainJobsPerSecond: jobs / drainSeconds };
   } finally {
     await client.end();
   }
@@ -81,7 +82,20 @@ export interface ScaleResult {
   /** Broker VmRSS with no worker stream open, after the per-system phases. */
   idleRssMb: number;
   inFlight: { jobs: number; held: number; rssMb: number; seconds: number };
-  streams: { streams: number; processes: number; jobs: number; handled: number; workersWithJobs: number; seconds: number; jobsPerSecond: number; errors: number; rssMb: number; ok: boolean };
+  streams: {
+    streams: number;
+    processes: number;
+    jobs: number;
+    handled: number;
+    workersWithJobs: number;
+    seconds: number;
+    jobsPerSecond: number;
+    errors: number;
+    /** The last error a stream reported, when one did: what a failed check needs explained. */
+    lastError?: string;
+    rssMb: number;
+    ok: boolean;
+  };
 }
 
 /** VmRSS of a process, in MB (Linux). */
@@ -188,6 +202,7 @@ export async function measureScale(options: {
     const handled = sum((m) => m.handled);
     const workersWithJobs = sum((m) => m.workersWithJobs);
     const errors = sum((m) => m.errors);
+    const lastError = children.map((c) => c.latest.lastError).find((e) => e !== undefined);
     return {
       idleRssMb,
       inFlight,
@@ -200,6 +215,7 @@ export async function measureScale(options: {
         seconds,
         jobsPerSecond: options.streamJobs / seconds,
         errors,
+        ...(lastError !== undefined && { lastError }),
         rssMb: streamRss,
         ok: handled >= options.streamJobs && workersWithJobs === options.streams && errors === 0,
       },

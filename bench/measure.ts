@@ -2,6 +2,7 @@ import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { BenchConfig } from "./config.js";
 import type { ScaleResult } from "./extras.js";
+import type { StoreScaleResult } from "./scale.js";
 import type { BenchQueues, JobPayload, Phase } from "./protocol.js";
 import type { SystemUnderTest } from "./systems/system.js";
 import { WorkerPool } from "./worker-pool.js";
@@ -43,6 +44,7 @@ export interface MixedResult extends Tally {
 
 export interface SystemResult {
   key: string;
+  version: string;
   description: string;
   enqueue: { jobs: number; batchSize: number; seconds: number; jobsPerSecond: number };
   drain: { jobs: number; seconds: number; jobsPerSecond: number } & Tally;
@@ -50,6 +52,8 @@ export interface SystemResult {
   mixed: MixedResult;
   /** Broker memory and stream count (Baton only). */
   scale?: ScaleResult;
+  /** The same drain and latency with a million rows in the store (Baton only; bench/scale.ts). */
+  storeScale?: StoreScaleResult;
   /** Warnings and errors the system logged during its run. */
   problems: string[];
 }
@@ -79,7 +83,7 @@ const FINISH_TIMEOUT_MS = 30_000;
  */
 export async function benchSystem(system: SystemUnderTest, config: BenchConfig, queues: BenchQueues, jobs: number): Promise<SystemResult> {
   const enqueue = await measureEnqueue(system, queues.drain, jobs, config.batchSize);
-  const pool = await WorkerPool.start(system.workerSpec, queues, config.workerProcesses);
+  const pool = await WorkerPool.start(system.workerSpec, queues, system.workerProcesses);
   try {
     const drainSeconds = await measureDrain(system, pool, queues, jobs, config.drainTimeoutMs);
     const latency = await measureLatency(system, pool, queues.latency, config.latencySamples, config.latencyRate);
@@ -94,6 +98,7 @@ export async function benchSystem(system: SystemUnderTest, config: BenchConfig, 
     const scale = await system.scale?.();
     return {
       key: system.key,
+      version: system.version,
       description: system.description,
       enqueue,
       drain: { jobs, seconds: drainSeconds, jobsPerSecond: jobs / drainSeconds, ...drained },
@@ -108,7 +113,7 @@ export async function benchSystem(system: SystemUnderTest, config: BenchConfig, 
 }
 
 /** The first batch warms up connections, prepared statements and JIT, and is not timed. */
-async function measureEnqueue(system: SystemUnderTest, queue: string, jobs: number, batchSize: number): Promise<SystemResult["enqueue"]> {
+export async function measureEnqueue(system: SystemUnderTest, queue: string, jobs: number, batchSize: number): Promise<SystemResult["enqueue"]> {
   const batch = (first: number) => Array.from({ length: Math.min(batchSize, jobs - first) }, (_, k) => ({ i: first + k }));
   const warmup = Math.min(batchSize, jobs);
   await system.enqueueBatch(queue, batch(0));
@@ -119,7 +124,7 @@ async function measureEnqueue(system: SystemUnderTest, queue: string, jobs: numb
 }
 
 /** From "go" to the moment the database has no unfinished job of the drain queue left. */
-async function measureDrain(system: SystemUnderTest, pool: WorkerPool, queues: BenchQueues, jobs: number, timeoutMs: number): Promise<number> {
+export async function measureDrain(system: SystemUnderTest, pool: WorkerPool, queues: BenchQueues, jobs: number, timeoutMs: number): Promise<number> {
   const started = performance.now();
   pool.go();
   await untilDone(system, pool, queues, "drain", jobs, timeoutMs);
@@ -127,7 +132,7 @@ async function measureDrain(system: SystemUnderTest, pool: WorkerPool, queues: B
 }
 
 /** Single jobs, one per call, at `rate` per second (open loop); latencies of all of them. */
-async function measureLatency(system: SystemUnderTest, pool: WorkerPool, queue: string, samples: number, rate: number): Promise<SystemResult["latency"]> {
+export async function measureLatency(system: SystemUnderTest, pool: WorkerPool, queue: string, samples: number, rate: number): Promise<SystemResult["latency"]> {
   await openLoop(samples, 1000 / rate, () => system.enqueueOne(queue, { t: Date.now() }));
   await pool.until(() => pool.latencies("latency").length >= samples, 30_000, `${system.key} latency samples`);
   return { samples, offeredRatePerSecond: rate, ...summarize(pool.latencies("latency")) };
@@ -207,7 +212,7 @@ async function untilDone(system: SystemUnderTest, pool: WorkerPool, queues: Benc
 }
 
 /** Final counts of a phase, once the workers have stopped; throws if a job was never handled. */
-function tally(system: SystemUnderTest, pool: WorkerPool, phase: Phase, jobs: number): Tally {
+export function tally(system: SystemUnderTest, pool: WorkerPool, phase: Phase, jobs: number): Tally {
   const handled = pool.handled(phase);
   if (handled < jobs) throw new Error(`${system.key}: only ${handled} of ${jobs} ${phase} jobs were handled`);
   return { handled, duplicates: handled - jobs };

@@ -34,8 +34,14 @@ export function phaseOf(queues: BenchQueues, queue: string): Phase {
 /** How a worker process consumes jobs of one system; plain data, sent over IPC. */
 export type WorkerSpec =
   | { system: "baton"; baseUrl: string; concurrency: number }
-  | { system: "graphile"; connectionString: string; concurrency: number; maxPoolSize: number; pollInterval?: number }
-  | { system: "pgboss"; connectionString: string; workersPerProcess: number; batchSize: number; pollingIntervalSeconds: number };
+  | { system: "graphile"; connectionString: string; concurrency: number; maxPoolSize?: number; workerOptions?: GraphileWorkerOptions }
+  | { system: "pgboss"; connectionString: string; localConcurrency: number; batchSize: number; pollingIntervalSeconds: number };
+
+/** The performance options of graphile-worker's preset (`preset.worker`) the bench sets. */
+export interface GraphileWorkerOptions {
+  localQueue?: { size: number };
+  completeJobBatchDelay?: number;
+}
 
 export type ToWorker =
   | { type: "init"; spec: WorkerSpec; queues: BenchQueues }

@@ -11,8 +11,9 @@ import { renderChart } from "./chart.js";
 import { type FloorResult, measureFloor } from "./extras.js";
 import { type SystemResult, benchSystem } from "./measure.js";
 import { type BenchPostgres, startBenchPostgres } from "./postgres.js";
+import { hasSeed, measureStoreScale } from "./scale.js";
 import type { BenchQueues } from "./protocol.js";
-import { REFERENCE, describeMixed, formatTable, rows, targets, writeChart, writeJson } from "./report.js";
+import { REFERENCE, type Target, describeMixed, describeStoreScale, doneMeans, formatTable, rows, targets, writeChart, writeJson } from "./report.js";
 import { createBaton } from "./systems/baton.js";
 import { graphileFactory } from "./systems/graphile.js";
 import { createPgBoss } from "./systems/pgboss.js";
@@ -85,11 +86,18 @@ async function main(): Promise<number> {
 
   const table = rows(results, floor);
   const goals = targets(results, floor);
+  const done = doneMeans(results);
   process.stdout.write(`\n${formatTable(table)}\n\n`);
-  for (const goal of goals) process.stdout.write(`${goal.met ? "met   " : "MISSED"}  ${goal.target}: ${goal.actual}\n`);
+  const printGoal = (goal: Target) => process.stdout.write(`${goal.met ? "met   " : "MISSED"}  ${goal.target}: ${goal.actual}\n`);
+  if (goals.length > 0) process.stdout.write("issue 14 targets:\n");
+  goals.forEach(printGoal);
+  if (done.length > 0) process.stdout.write("issue 14 done means (the floor):\n");
+  done.forEach(printGoal);
   process.stdout.write("\n");
   for (const result of results) {
     process.stdout.write(`${result.key}: ${result.description}\n  ${describeMixed(result)}\n`);
+    const scale = describeStoreScale(result);
+    if (scale) process.stdout.write(`  ${scale}\n`);
     const duplicates = result.drain.duplicates + result.mixed.duplicates;
     if (duplicates > 0) process.stdout.write(`  ${duplicates} jobs ran more than once\n`);
     for (const problem of result.problems.slice(0, 10)) process.stdout.write(`  logged: ${problem}\n`);
@@ -113,9 +121,11 @@ async function main(): Promise<number> {
     results,
     table,
     targets: goals,
+    doneMeans: done,
     failures,
   });
-  const subtitle = `${config.smoke ? "smoke, " : ""}${config.jobs} jobs, mixed load ${config.mixedRate} jobs/s for ${config.mixedSeconds} s, ${os.cpus().length} CPUs, ${started.toISOString().slice(0, 16)}Z`;
+  const versions = results.map((r) => `${r.key} ${r.version}`).join(", ");
+  const subtitle = `${config.smoke ? "smoke, " : ""}${config.jobs} jobs, mixed load ${config.mixedRate} jobs/s for ${config.mixedSeconds} s, ${os.cpus().length} CPUs, ${started.toISOString().slice(0, 16)}Z; ${versions}`;
   writeChart(CHART_FILE, renderChart(table, subtitle));
   process.stdout.write(`\nresults written to ${RESULTS_FILE} and ${CHART_FILE}\n`);
   if (failures.length > 0) process.stdout.write(`FAILED: ${failures.map((f) => f.key).join(", ")}\n`);
@@ -148,6 +158,11 @@ async function runOne(
           `${streams.streams} streams drained ${streams.handled}/${streams.jobs} jobs at ${Math.round(streams.jobsPerSecond)} jobs/s, ` +
           `${streams.workersWithJobs} streams got jobs, ${streams.errors} errors`,
       );
+    }
+    if (hasSeed(system)) {
+      say(`${key}: scale phase: seeding ${context.config.scaleJobs} finished jobs, then ${context.config.scaleJobs} waiting jobs`);
+      result.storeScale = await measureStoreScale(system, context.config, result);
+      say(`${key}: ${describeStoreScale(result)}`);
     }
     return result;
   } catch (error) {

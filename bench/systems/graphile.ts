@@ -1,19 +1,24 @@
 import { Logger, makeWorkerUtils, run, runMigrations } from "graphile-worker";
 import pg from "pg";
-import { type BenchQueues, type JobPayload, type OnJob, PHASES, type WorkerHandle, type WorkerSpec } from "../protocol.js";
+import { type BenchQueues, type GraphileWorkerOptions, type JobPayload, type OnJob, PHASES, type WorkerHandle, type WorkerSpec } from "../protocol.js";
+import { installedVersion } from "../versions.js";
 import type { SystemFactory } from "./system.js";
 
 /**
- * graphile-worker 0.16.6 (the last release for Node 20). It has no broker: every worker process
- * runs `run()` and talks to PostgreSQL itself, one get_job and one complete_job call per job
- * (0.16 has neither the local queue nor batched completion of 0.17+). Jobs are added with the
- * SQL function graphile_worker.add_jobs (0.16's batch API; WorkerUtils.addJobs came later), and
- * single jobs with WorkerUtils.addJob. Bench "queues" are task identifiers: graphile's
- * queue_name would make jobs run one at a time.
+ * graphile-worker 0.17 (0.18 needs Node 22.18; the bench runs on Node 20). It has no broker:
+ * every worker process runs `run()` and talks to PostgreSQL itself. Batches are added with
+ * `WorkerUtils.addJobs` (one `add_jobs` call), single jobs with `WorkerUtils.addJob`. Bench
+ * "queues" are task identifiers: graphile's queue_name would make jobs run one at a time.
  *
- * - default: the library's defaults (concurrency 1, pool 10, poll 2 s) in each worker process.
- * - tuned: high concurrency with a pool as large (graphile warns when the pool is smaller).
+ * - tuned: the library's performance options (worker.graphile.org/docs/performance): a local
+ *   queue of 500 (one get_jobs call locks up to 500 jobs for the process) and batched completion
+ *   (`completeJobBatchDelay: 0`: completions of one event-loop turn share one statement), at
+ *   concurrency 20 with a pool as large, in `graphileProcesses` processes (2 drained faster than 1 on 2 cores, bench/README.md).
+ * - default: the library's defaults (concurrency 1, pool 10, poll 2 s, no local queue, one
+ *   complete_job per job) in each of `workerProcesses` processes.
  */
+export const TUNED_OPTIONS: GraphileWorkerOptions = { localQueue: { size: 500 }, completeJobBatchDelay: 0 };
+
 export function graphileFactory(variant: "default" | "tuned"): SystemFactory {
   return async ({ postgres, config }) => {
     const connectionString = await postgres.createDatabase(`bench_graphile_${variant}`);
@@ -21,24 +26,21 @@ export function graphileFactory(variant: "default" | "tuned"): SystemFactory {
     await runMigrations({ connectionString, logger });
     const utils = await makeWorkerUtils({ connectionString, logger });
     const db = new pg.Pool({ connectionString, max: 2 });
-    const tuned = config.graphileConcurrency;
-    const spec: WorkerSpec =
-      variant === "default"
-        ? { system: "graphile", connectionString, concurrency: 1, maxPoolSize: 10 }
-        : { system: "graphile", connectionString, concurrency: tuned, maxPoolSize: tuned };
+    const tuned = variant === "tuned";
+    const concurrency = tuned ? config.graphileConcurrency : 1;
+    const processes = tuned ? config.graphileProcesses : config.workerProcesses;
+    // Tuned: a pool as large as the concurrency, which graphile asks for (it warns otherwise).
+    const spec: WorkerSpec = { system: "graphile", connectionString, concurrency, ...(tuned && { maxPoolSize: concurrency, workerOptions: TUNED_OPTIONS }) };
     return {
       key: `graphile-${variant}`,
-      description:
-        variant === "default"
-          ? `library defaults (concurrency 1, pool 10); ${config.workerProcesses} worker processes`
-          : `${config.workerProcesses} worker processes x concurrency ${tuned}, pool ${tuned}`,
+      version: installedVersion("graphile-worker"),
+      description: tuned
+        ? `${processes} worker process(es) x concurrency ${concurrency}, pool ${concurrency}, localQueue.size ${TUNED_OPTIONS.localQueue!.size}, completeJobBatchDelay ${TUNED_OPTIONS.completeJobBatchDelay}; addJobs`
+        : `library defaults (concurrency 1, pool 10, poll 2 s); ${processes} worker processes`,
       workerSpec: spec,
+      workerProcesses: processes,
       async enqueueBatch(task, payloads) {
-        const specs = payloads.map((payload) => ({ identifier: task, payload }));
-        await db.query(
-          "select count(*) from graphile_worker.add_jobs(array(select json_populate_recordset(null::graphile_worker.job_spec, $1::json)))",
-          [JSON.stringify(specs)],
-        );
+        await utils.addJobs(payloads.map((payload) => ({ identifier: task, payload })));
       },
       async enqueueOne(task, payload) {
         await utils.addJob(task, payload);
@@ -67,8 +69,8 @@ export async function startGraphileWorker(
   const runner = await run({
     connectionString: spec.connectionString,
     concurrency: spec.concurrency,
-    maxPoolSize: spec.maxPoolSize,
-    ...(spec.pollInterval !== undefined && { pollInterval: spec.pollInterval }),
+    ...(spec.maxPoolSize !== undefined && { maxPoolSize: spec.maxPoolSize }),
+    ...(spec.workerOptions && { preset: { worker: spec.workerOptions } }),
     noHandleSignals: true,
     logger: quietLogger("graphile-worker"),
     taskList,

@@ -10,9 +10,13 @@ import type { BenchQueues, JobPayload, WorkerSpec } from "../protocol.js";
 export interface SystemUnderTest {
   /** Short key used in results and ratios, e.g. "graphile-tuned". */
   readonly key: string;
+  /** Release of the software measured (from its installed package.json), shown next to the key. */
+  readonly version: string;
   /** How it is set up, in a few words for the table and README. */
   readonly description: string;
   readonly workerSpec: WorkerSpec;
+  /** How many worker processes run `workerSpec`. */
+  readonly workerProcesses: number;
   /** Jobs for `queue`, all in one call (the system's batch API). */
   enqueueBatch(queue: string, payloads: JobPayload[]): Promise<void>;
   /** One job for `queue`, the way a producer adds a single job. */
@@ -23,6 +27,13 @@ export interface SystemUnderTest {
   problems(): string[];
   /** Checks beyond the per-system phases that only a broker has (Baton: memory, stream count). */
   scale?(): Promise<ScaleResult>;
+  /** Rows written straight into the store for the scale phase (bench/scale.ts, bench/seed.ts). */
+  seed?: {
+    /** `n` succeeded jobs of `queue`. */
+    finished(queue: string, n: number): Promise<void>;
+    /** `n` due jobs of `queue` waiting to be claimed. */
+    backlog(queue: string, n: number): Promise<void>;
+  };
   close(): Promise<void>;
 }
 
