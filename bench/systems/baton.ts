@@ -28,6 +28,9 @@ export const createBaton: SystemFactory = async ({ postgres, config }) => {
       // graphile-worker and pg-boss have no API authentication to pay for; with a database URL
       // Baton turns its bearer tokens on by default.
       BATON_AUTH: "off",
+      // The 1,000-stream check opens one connection per stream (as 1,000 worker processes
+      // would), plus the bench's own; the default limit is exactly 1,000 connections.
+      BATON_MAX_CONNECTIONS: "1100",
     },
     stdio: ["ignore", "ignore", "pipe", "ipc"],
     // e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the broker during the bench.
