@@ -1,5 +1,5 @@
 /**
- * The claim and the insert read baton.jobs through indexes, never the whole table: plans are
+ * The claim, the settlements and the insert read baton.jobs through indexes, never the whole table: plans are
  * checked with EXPLAIN on a table of realistic size (240,000 jobs in every state, a backlog of
  * 20,000 in one queue) after ANALYZE, both as production plans them (generic plans, see
  * store/database.ts) and with the parameters' values known. The lookups that must read an
@@ -132,6 +132,47 @@ test("the claims' next due time is a few descents of jobs_claim_idx per priority
     expect(result!.rows[0].next_due_time).toEqual(rows[0]!.next);
   }
 });
+
+test("acks, nacks and renewals lock their rows through jobs_pkey, on a big table and on a drain's", async () => {
+  // A join with the batch made PostgreSQL hash the whole table once the batch looked large
+  // next to it: a drain of 40,000 jobs, half of them leased, and acks of 1,000.
+  const drainUrl = await createTestDatabase();
+  const drain = new pg.Client({ connectionString: drainUrl });
+  await drain.connect();
+  try {
+    await drain.query(`insert into baton.jobs (queue, max_attempts, chain_id, state, attempt, lease_token, lease_expire_time, lease_owner)
+      select 'backlog', 3, g, s.state, s.attempt, s.token, s.expiry, s.owner
+      from generate_series(1, 40000) g
+      cross join lateral (select case when g % 2 = 0 then 'leased' else 'available' end::baton.job_state as state) k
+      cross join lateral (select k.state, (k.state = 'leased')::int as attempt,
+                                 case when k.state = 'leased' then gen_random_uuid() end as token,
+                                 case when k.state = 'leased' then now() + interval '1 minute' end as expiry,
+                                 case when k.state = 'leased' then 'replica' end as owner) s`);
+    await drain.query("vacuum analyze baton.jobs");
+    for (const [db, n] of [[client, 1], [client, 1000], [drain, 1], [drain, 1000]] as const) {
+      const { rows } = await db.query<{ id: string; lease_token: string }>(
+        "select id, lease_token from baton.jobs where state = 'leased' order by id limit $1",
+        [n],
+      );
+      const ids = rows.map((row) => row.id);
+      const tokens = rows.map((row) => row.lease_token);
+      const statements: [string, unknown[]][] = [
+        ["JobAckMany", [ids, tokens, rows.map(() => Buffer.alloc(0)), null]],
+        ["JobFailMany", [ids, tokens, rows.map(() => "failed"), rows.map(() => null), 1, 60, rows.map(() => false), null]],
+        ["JobRenewMany", [ids, tokens, 30, null]],
+      ];
+      for (const [name, values] of statements) {
+        for (const found of [await genericScans(db, queries[name]!, values), await customScans(db, queries[name]!, values)]) {
+          const what = `${name}, ${n} of ${db === drain ? "a drain's" : "the big"} table`;
+          expect(found.filter((scan) => scan.startsWith("Seq Scan")), what).toEqual([]);
+          expect(found, what).toContain("Index Scan jobs_pkey");
+        }
+      }
+    }
+  } finally {
+    await drain.end();
+  }
+}, 120_000);
 
 test("JobInsertMany finds each continuation's chain by primary key", async () => {
   const { rows } = await client.query<{ id: string }>("select id from baton.jobs where queue = 'q1' and state = 'succeeded' limit 1");

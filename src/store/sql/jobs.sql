@@ -357,10 +357,13 @@ with locked as (
   -- their locked rows, so the update below joins jobs by primary key only: joining a CTE of
   -- locked ids with the acks made the generic plan of this prepared statement a nested loop
   -- over both (1,000 acks: 150-350 ms instead of 10-25 ms).
+  -- Each row is locked through its primary key, the acks sorted first: a join let the planner
+  -- hash the whole table for a batch of a few hundred (11 ms of 28 for 1,000 acks on 40k jobs).
   select a.id, a.lease_token, a.result
-  from baton.jobs j join unnest($1::bigint[], $2::uuid[], $3::bytea[]) as a(id, lease_token, result) on j.id = a.id
-  order by j.id
-  for update of j
+  from (
+    select * from unnest($1::bigint[], $2::uuid[], $3::bytea[]) as u(id, lease_token, result) order by u.id
+  ) a
+  cross join lateral (select j.id from baton.jobs j where j.id = a.id for update of j) row_lock
 ),
 acked as (
   update baton.jobs j
@@ -392,14 +395,18 @@ with failed as (
                  coalesce(extract(epoch from q.retry_base_delay), $5::float8) * power(2, j.attempt - 1))
              * (0.5 + random() / 2)
          ) as delay_seconds
-  from baton.jobs j
-  join unnest($1::bigint[], $2::uuid[], $3::text[], $4::float8[], $7::bool[])
-    as n(id, lease_token, error, retry_delay_seconds, dead_letter)
-    on j.id = n.id and j.lease_token = n.lease_token
+  -- Rows locked one by one through the primary key, in id order, as in JobAckMany.
+  from (
+    select * from unnest($1::bigint[], $2::uuid[], $3::text[], $4::float8[], $7::bool[])
+      as u(id, lease_token, error, retry_delay_seconds, dead_letter)
+    order by u.id
+  ) n
+  cross join lateral (
+    select j.id, j.queue, j.cancel_requested, j.attempt, j.max_attempts from baton.jobs j
+    where j.id = n.id and j.lease_token = n.lease_token and j.state = 'leased'
+    for update of j
+  ) j
   left join baton.queues q on q.name = j.queue
-  where j.state = 'leased'
-  order by j.id
-  for update of j
 ),
 updated as (
   update baton.jobs j
@@ -413,7 +420,8 @@ updated as (
         'attempt', j.attempt, 'message', f.error, 'time', coalesce($8::timestamptz, now())),
       lease_token = null, lease_expire_time = null, lease_owner = null, attempt_deadline = null
   from failed f
-  where j.id = f.id
+  -- Always true of a locked row; lets a large batch read the leased rows' index, not the table.
+  where j.id = f.id and j.state = 'leased'
   returning j.id, j.queue, j.state, j.run_time, f.lease_token
 )
 -- The caller announces the queues on baton_finished once committed, as for JobAckMany.
@@ -453,9 +461,8 @@ where j.id = p.id and j.lease_token = p.lease_token and j.state = 'leased';
 -- Locks in id order like JobAckMany, with the leases carried along for the same reason.
 with locked as (
   select l.id, l.lease_token
-  from baton.jobs j join unnest($1::bigint[], $2::uuid[]) as l(id, lease_token) on j.id = l.id
-  order by j.id
-  for update of j
+  from (select * from unnest($1::bigint[], $2::uuid[]) as u(id, lease_token) order by u.id) l
+  cross join lateral (select j.id from baton.jobs j where j.id = l.id for update of j) row_lock
 )
 update baton.jobs j
 set lease_expire_time = least(
