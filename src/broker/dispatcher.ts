@@ -2,6 +2,7 @@ import { setCappedTimeout } from "../util/timer.js";
 import type { Database } from "../store/database.js";
 import type { JobRecord, NewJob } from "../store/job-record.js";
 import { type Handoff, type InsertedJob, jobClaim, jobClaimLimited, jobUnclaim } from "../store/jobs.js";
+import type { JobMetrics } from "../telemetry/job-metrics.js";
 import type { Logger } from "../telemetry/log.js";
 import type { QueueSettingsCache } from "./queue-settings.js";
 import type { Session } from "./session.js";
@@ -15,6 +16,8 @@ export interface DispatcherOptions {
   /** Largest claim in one statement. */
   maxClaimBatch: number;
   settings: QueueSettingsCache;
+  /** Observes the queue wait of each claimed job. */
+  metrics: JobMetrics;
   /** Called with each job handed to a stream (the lease keeper watches its deadline). */
   onDelivered(session: Session, job: JobRecord): void;
 }
@@ -286,6 +289,7 @@ export class Dispatcher {
         part === plain
           ? await jobClaim(this.options.db, { ...common, queues: plain, first: group.turn % plain.length })
           : await jobClaimLimited(this.options.db, { ...common, queue: part[0]! });
+      this.options.metrics.claimed(result.jobs);
       jobs.push(...result.jobs);
       nextDueTime = earliest(nextDueTime, result.nextDueTime);
       queueLimited ||= result.queueLimited;

@@ -38,6 +38,8 @@ export interface JobRecord {
   cancel_requested: boolean;
   fairness_key: string | null;
   attempt_deadline: Date | null;
+  /** When the current (or last) attempt started; null before the first. */
+  attempt_start_time: Date | null;
 }
 
 /** A validated request to create a job. */

@@ -305,16 +305,24 @@ export interface Ack extends LeaseRef {
   result: Uint8Array;
 }
 
+/** An attempt that ended: its queue and how long it ran (for the metrics). */
+export interface EndedAttempt {
+  queue: string;
+  run_seconds: number;
+}
+
 /** Returns the leases (as leaseKey) that were settled; the others were refused by the fence. */
 export interface AckOutcome {
   /** leaseKey of each settled lease; the others were refused by the fence. */
   settled: Set<string>;
   /** Queues of the settled jobs, to announce on baton_finished once committed. */
   queues: Set<string>;
+  /** The attempts that succeeded. */
+  ended: EndedAttempt[];
 }
 
 export async function jobAckMany(db: Queryable, acks: Ack[], now: Now = null): Promise<AckOutcome> {
-  const { rows } = await db.query<{ id: string; lease_token: string; queue: string }>({
+  const { rows } = await db.query<{ id: string; lease_token: string; queue: string; run_seconds: number }>({
     name: "JobAckMany",
     text: sql.JobAckMany,
     values: [acks.map((a) => a.jobId), acks.map((a) => a.leaseToken), acks.map((a) => Buffer.from(a.result)), now],
@@ -322,6 +330,7 @@ export async function jobAckMany(db: Queryable, acks: Ack[], now: Now = null): P
   return {
     settled: new Set(rows.map((row) => leaseKey({ jobId: row.id, leaseToken: row.lease_token }))),
     queues: new Set(rows.map((row) => row.queue)),
+    ended: rows,
   };
 }
 
@@ -338,12 +347,13 @@ export interface RetryPolicy {
   maxDelaySeconds: number;
 }
 
-export interface FailOutcome {
+export interface FailOutcome extends EndedAttempt {
   id: string;
   lease_token: string;
-  queue: string;
   state: StoredJobState;
   run_time: Date;
+  /** The lease had expired, or the attempt had outlived its timeout. */
+  lease_ran_out: boolean;
 }
 
 /** Settles failed attempts (nack, released stream, timeout, expired lease) in one statement. */

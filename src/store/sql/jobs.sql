@@ -346,11 +346,13 @@ acked as (
       lease_token = null, lease_expire_time = null, lease_owner = null, attempt_deadline = null
   from locked a
   where j.id = a.id and j.lease_token = a.lease_token and j.state = 'leased'
-  returning j.id, j.queue, a.lease_token
+  returning j.id, j.queue, a.lease_token,
+            -- For the run-duration histogram (src/telemetry/job-metrics.ts).
+            greatest(extract(epoch from j.finish_time - j.attempt_start_time), 0)::float8 as run_seconds
 )
 -- Settled leases are named by id and token: a stale ack of the same job in the same batch
 -- must not be told it won.
-select acked.id, acked.lease_token, acked.queue from acked;
+select acked.id, acked.lease_token, acked.queue, acked.run_seconds from acked;
 
 -- name: JobFailMany
 -- Settles attempts as failed, fenced like JobAckMany: CANCELLED if a cancel was requested,
@@ -359,6 +361,11 @@ select acked.id, acked.lease_token, acked.queue from acked;
 -- half random, so delays grow with each attempt) from the queue's retry settings, else $5/$6.
 with failed as (
   select j.id, j.queue, n.lease_token, n.error,
+         -- For the metrics (src/telemetry/job-metrics.ts): how long the attempt ran, and
+         -- whether its lease had run out (its holder vanished, or it outlived its timeout).
+         greatest(extract(epoch from coalesce($8::timestamptz, now()) - j.attempt_start_time), 0)::float8 as run_seconds,
+         (j.lease_expire_time <= coalesce($8::timestamptz, now())
+           or coalesce(j.attempt_deadline <= coalesce($8::timestamptz, now()), false)) as lease_ran_out,
          case
            when j.cancel_requested then 'cancelled'::baton.job_state
            when n.dead_letter or j.attempt >= j.max_attempts then 'dead'::baton.job_state
@@ -392,7 +399,7 @@ updated as (
       lease_token = null, lease_expire_time = null, lease_owner = null, attempt_deadline = null
   from failed f
   where j.id = f.id
-  returning j.id, j.queue, j.state, j.run_time, f.lease_token
+  returning j.id, j.queue, j.state, j.run_time, f.lease_token, f.run_seconds, f.lease_ran_out
 )
 -- The caller announces the queues on baton_finished once committed, as for JobAckMany.
 select updated.* from updated;
