@@ -22,20 +22,20 @@ export interface TelemetryOptions {
 
 /**
  * The telemetry of one replica: /metrics, and the span relay when an OTLP endpoint is
- * configured. Resolves once the relay is registered, so
- * the jobs of the first request after it already get spans.
+ * configured. Resolves once the relay is registered, so the jobs of the first request after it
+ * already get spans.
  */
 export async function startTelemetry({ db, log, replicaId, tracing, jobMetrics }: TelemetryOptions): Promise<Telemetry> {
   let relay: SpanRelay | undefined;
   if (tracing.url) {
     relay = await startSpanRelay({
-        db,
-        log: log.child({ component: "span-relay" }),
-        replicaId,
-        url: tracing.url,
-        serviceName: tracing.serviceName,
-        intervalMs: tracing.relayIntervalMs,
-        batchSize: tracing.relayBatchSize,
+      db,
+      log: log.child({ component: "span-relay" }),
+      replicaId,
+      url: tracing.url,
+      serviceName: tracing.serviceName,
+      intervalMs: tracing.relayIntervalMs,
+      batchSize: tracing.relayBatchSize,
       maxRows: tracing.outboxMaxRows,
       metrics: jobMetrics,
     });

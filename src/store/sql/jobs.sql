@@ -109,18 +109,13 @@ cross join lateral (
 ) other;
 
 -- name: JobDedupWindowUndo
--- Takes back the inserts that lost that race, inside their transaction: the rows, their send
--- spans and their count in jobs_enqueued_total (the insert trigger counted them).
+-- Takes back the inserts that lost that race, inside their transaction: the rows and their
+-- send spans (the broker counts them as deduplicated, not created).
 with gone as (
-  delete from baton.jobs where id = any($1::bigint[]) returning id, queue
+  delete from baton.jobs where id = any($1::bigint[]) returning id
 ),
 spans as (
   delete from baton.span_outbox s using gone where s.job_id = gone.id
-),
-counted as (
-  update baton.metric_counters m set value = m.value - g.n
-  from (select queue, count(*) as n from gone group by queue) g
-  where m.name = 'jobs_enqueued_total' and m.queue = g.queue and m.label = '' and m.backend = pg_backend_pid()
 )
 select count(*)::int as undone from gone;
 
