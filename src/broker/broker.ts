@@ -13,6 +13,7 @@ import {
   type RetryOutcome,
   type RetryPolicy,
   type RetryTarget,
+  createdJobs,
   jobCancel,
   jobAdoptMany,
   jobFailMany,
@@ -193,7 +194,7 @@ export class Broker {
     const { db, config } = this.options;
     if (jobs.some((job) => job.dependsOn?.length)) {
       const inserted = await db.transaction((tx) => jobInsertWithDependencies(tx, jobs, config.defaultMaxAttempts));
-      this.metrics.enqueued(created(inserted));
+      this.metrics.enqueued(createdJobs(inserted));
       this.dispatcher.wakeQueues(new Set(jobs.map((job) => job.queue)));
       return inserted;
     }
@@ -201,7 +202,7 @@ export class Broker {
     let inserted: InsertedJob[] | undefined;
     try {
       inserted = await jobInsertMany(db, jobs, { defaultMaxAttempts: config.defaultMaxAttempts, handoff: offer?.handoff });
-      this.metrics.enqueued(created(inserted));
+      this.metrics.enqueued(createdJobs(inserted));
       return inserted;
     } finally {
       if (offer) await this.dispatcher.completeHandoff(offer.takers, inserted);
@@ -405,9 +406,4 @@ export class Broker {
       }
     }
   }
-}
-
-/** The jobs an insert created (a deduplicated request names a job created before). */
-function created(inserted: InsertedJob[]): JobRecord[] {
-  return inserted.flatMap(({ job, deduplicated }) => (deduplicated ? [] : [job]));
 }

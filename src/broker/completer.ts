@@ -6,6 +6,7 @@ import {
   type Failure,
   type ProgressUpdate,
   type RetryPolicy,
+  createdJobs,
   jobAckMany,
   jobFailMany,
   jobInsertMany,
@@ -172,7 +173,7 @@ export class Completer {
         const inserted = ack.continueWith.some((job) => job.dependsOn?.length)
           ? await jobInsertWithDependencies(tx, ack.continueWith, defaultMaxAttempts)
           : await jobInsertMany(tx, ack.continueWith, { defaultMaxAttempts });
-        return { ...done, continuations: inserted.flatMap(({ job, deduplicated }) => (deduplicated ? [] : [job])) };
+        return { ...done, continuations: createdJobs(inserted) };
       });
       this.options.metrics.acked(ended);
       this.options.metrics.enqueued(continuations);

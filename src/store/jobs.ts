@@ -39,6 +39,11 @@ export interface InsertedJob {
   deduplicated: boolean;
 }
 
+/** The jobs an insert created (a deduplicated request names a job created before). */
+export function createdJobs(inserted: InsertedJob[]): JobRecord[] {
+  return inserted.flatMap(({ job, deduplicated }) => (deduplicated ? [] : [job]));
+}
+
 /**
  * Inserts jobs in one statement (all or none) and returns them in request order. A request
  * whose dedup_key matches an unfinished job resolves to that job instead.
