@@ -6,7 +6,7 @@
  * and for sampled root jobs, which write their spans. Reports the minimum and median time of
  * each 1000-row statement over the runs; the minimum is the one to compare on a busy machine.
  *
- *   npx tsx bench/telemetry-overhead.ts [admin database URL] [runs]
+ *   npx tsx bench/telemetry-overhead.ts [admin database URL] [runs] [jobs per run]
  *
  * Without a URL it starts an embedded PostgreSQL in a temporary directory.
  */
@@ -19,8 +19,9 @@ import { startEmbeddedPostgres } from "../src/store/embedded.js";
 import { jobAckMany, jobClaim, jobInsertMany } from "../src/store/jobs.js";
 import { migrate } from "../src/store/migrate.js";
 
-const JOBS = 10_000;
 const BATCH = 1000;
+/** Jobs per run (a multiple of BATCH); one batch keeps every statement on a near-empty table. */
+const JOBS = Number(process.argv[4] ?? 10_000);
 const modes = ["no triggers", "spans off", "unsampled", "sampled"] as const;
 type Mode = (typeof modes)[number];
 

@@ -6,13 +6,13 @@
 -- row at all.
 
 -- Whether the job's trace is sampled, decided once when the job is created (see
--- baton.jobs_trace_context): the producer's traceparent flags, else the trace of the job it
--- continues or the chain it joins, else sampled while some replica exports spans. Rows from
--- before this migration were traced by the earlier rules, which knew no sampling.
+-- baton.jobs_trace_context): the producer's traceparent flags (in `serve` with an OTLP
+-- endpoint, the broker's RPC span is that producer, sampled by OTEL_TRACES_SAMPLER), else the
+-- trace of the job it continues or the chain it joins, else sampled. Spans are written only
+-- while some replica exports them, whatever the flag. A constant default: a function here
+-- would run once per inserted row. Rows from before this migration were traced by the earlier
+-- rules, which knew no sampling.
 alter table baton.jobs add column trace_sampled boolean not null default true;
--- Set apart from the column, so existing rows are not rewritten. Evaluated once per statement
--- (the planner inlines the function into an uncorrelated subquery).
-alter table baton.jobs alter column trace_sampled set default baton.span_export_active();
 
 -- As in 0005, plus the sampled flag: bit 0 of a traceparent's flags, a continuation's parent's
 -- flag, a chain root's flag.
@@ -59,8 +59,7 @@ begin
   if tp_trace is not null then
     new.trace_id := tp_trace;
     new.send_parent_span_id := tp_span;
-    -- The producer decided; a job nobody exports spans for stays unsampled all the same.
-    new.trace_sampled := tp_sampled and new.trace_sampled;
+    new.trace_sampled := tp_sampled;
   end if;
   return new;
 end;
