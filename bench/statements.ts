@@ -59,7 +59,7 @@ try {
   process.stdout.write(`median per statement, batches of ${BATCH}, ${ROUNDS} rounds, one connection\n`);
   await variant("all triggers");
   for (const name of TRACING_TRIGGERS) await admin.query(`alter table baton.jobs disable trigger ${name}`);
-  await variant("span triggers (0005, 0010) disabled");
+  await variant("span triggers disabled");
   for (const name of TRACING_TRIGGERS) await admin.query(`alter table baton.jobs enable trigger ${name}`);
   await variant("all triggers, again");
   await admin.end();
