@@ -21,9 +21,13 @@ export function forkNode(
   return child;
 }
 
-/** Starts a TypeScript module of bench/ (path relative to this file) through tsx, like `forkNode`. */
+/**
+ * Starts a TypeScript module of bench/ (path relative to this file) through tsx, like `forkNode`.
+ * BENCH_WORKER_NODE_ARGS adds Node flags, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`.
+ */
 export function forkTs(modulePath: string): ChildProcess {
-  return forkNode(fileURLToPath(new URL(modulePath, import.meta.url)), { execArgv: ["--import", "tsx"] });
+  const nodeArgs = (process.env.BENCH_WORKER_NODE_ARGS ?? "").split(" ").filter(Boolean);
+  return forkNode(fileURLToPath(new URL(modulePath, import.meta.url)), { execArgv: ["--import", "tsx", ...nodeArgs] });
 }
 
 /** Resolves when the child has exited. */

@@ -41,7 +41,7 @@ try {
       const { jobs: claimed } = await jobClaim(db, { queues: ["stmt"], limit: BATCH, leaseSeconds: 30, owner: "bench" });
       const claim = performance.now() - t;
       t = performance.now();
-      await jobAckMany(db, claimed.map((j) => ({ jobId: j.id, leaseToken: j.lease_token!, result: new Uint8Array() })));
+      await jobAckMany(db, claimed.map((j) => ({ jobId: j.id, leaseToken: j.leaseToken, result: new Uint8Array() })));
       const ack = performance.now() - t;
       await admin.query("delete from baton.jobs");
       // The first rounds warm up plans and caches.

@@ -101,7 +101,7 @@ async function lifecycle(db: Database, headers: Record<string, string>): Promise
   for (;;) {
     const { jobs } = await timed("claim", () => jobClaim(db, { queues: ["bench"], limit: BATCH, leaseSeconds: 30, owner: "bench" }));
     if (jobs.length === 0) break;
-    await timed("ack", () => jobAckMany(db, jobs.map((j) => ({ jobId: j.id, leaseToken: j.lease_token!, result: new Uint8Array() }))));
+    await timed("ack", () => jobAckMany(db, jobs.map((j) => ({ jobId: j.id, leaseToken: j.leaseToken, result: new Uint8Array() }))));
   }
   times.claim!.pop(); // the empty claim that ended the loop
   // The relay's share in the database: deleting what it exported.

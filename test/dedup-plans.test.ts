@@ -8,6 +8,7 @@ import pg from "pg";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { loadQueries } from "../src/store/sql-file.js";
 import { createTestDatabase } from "./helpers/database.js";
+import { customScans, genericScans } from "./helpers/plans.js";
 
 const queries = loadQueries<string>(new URL("../src/store/sql/jobs.sql", import.meta.url));
 
@@ -32,69 +33,12 @@ beforeAll(async () => {
 
 afterAll(() => client?.end());
 
-interface PlanNode {
-  "Node Type": string;
-  "Relation Name"?: string;
-  "Index Name"?: string;
-  Filter?: string;
-  Plans?: PlanNode[];
-}
-
-/**
- * Every scan of baton.jobs in the plan, as "<node type> <index>"; a sequential scan is marked
- * "(dedup_key)" when it is the one that looks for a key.
- */
-function jobScans(node: PlanNode): string[] {
-  const byKey = node.Filter?.includes("dedup_key") ? " (dedup_key)" : "";
-  const own = node["Relation Name"] === "jobs" ? [`${node["Node Type"]} ${node["Index Name"] ?? ""}`.trim() + byKey] : [];
-  return [...own, ...(node.Plans ?? []).flatMap(jobScans)];
-}
-
-/** A parameter value as an SQL literal in PostgreSQL's text form, typed by the statement. */
-function literal(value: unknown): string {
-  return value === null || value === undefined ? "NULL" : client.escapeLiteral(textForm(value));
-}
-
-function textForm(value: unknown): string {
-  if (Buffer.isBuffer(value)) return `\\x${value.toString("hex")}`;
-  if (Array.isArray(value)) {
-    const element = (item: unknown) => (item === null || item === undefined ? "NULL" : `"${textForm(item).replace(/[\\"]/g, "\\$&")}"`);
-    return `{${value.map(element).join(",")}}`;
-  }
-  return String(value);
-}
-
-/** The scans of the plan with the parameters' values known. */
-async function customScans(text: string, values: unknown[]): Promise<string[]> {
-  const { rows } = await client.query<{ "QUERY PLAN": [{ Plan: PlanNode }] }>(`explain (format json) ${text}`, values);
-  return jobScans(rows[0]!["QUERY PLAN"][0].Plan);
-}
-
-/**
- * The scans of the generic plan, the one production runs: a prepared statement under
- * plan_cache_mode = force_generic_plan (EXPLAIN (GENERIC_PLAN) would do, but only from
- * PostgreSQL 16, and CI also runs PostgreSQL 15).
- */
-async function genericScans(text: string, values: unknown[]): Promise<string[]> {
-  await client.query("set plan_cache_mode = force_generic_plan");
-  await client.query(`prepare plan_check as ${text}`);
-  try {
-    // EXECUTE takes no bind parameters: the values travel as literals, typed by the statement.
-    const args = values.length > 0 ? `(${values.map(literal).join(", ")})` : "";
-    const { rows } = await client.query<{ "QUERY PLAN": [{ Plan: PlanNode }] }>(`explain (format json) execute plan_check${args}`);
-    return jobScans(rows[0]!["QUERY PLAN"][0].Plan);
-  } finally {
-    await client.query("deallocate plan_check");
-    await client.query("reset plan_cache_mode");
-  }
-}
-
 /**
  * Both plans read `index`, and neither scans the jobs table sequentially (`except` the scans
  * that are not about dedup_key: a bulk retry reads a whole queue).
  */
 async function expectIndexBacked(text: string, values: unknown[], index: string, except: "none" | "not-by-key" = "none"): Promise<void> {
-  for (const found of [await genericScans(text, values), await customScans(text, values)]) {
+  for (const found of [await genericScans(client, text, values), await customScans(client, text, values)]) {
     const forbidden = except === "none" ? /^Seq Scan/ : /^Seq Scan.*\(dedup_key\)$/;
     expect(found.filter((scan) => forbidden.test(scan))).toEqual([]);
     expect(found.some((scan) => scan.endsWith(index))).toBe(true);

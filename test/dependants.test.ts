@@ -34,7 +34,7 @@ async function fanIn(queue: string, blockerCount: number) {
   expect(leased).toHaveLength(blockerCount);
   const [dependant] = await db.transaction((tx) => jobInsertWithDependencies(tx, [job(queue, { dependsOn: leased.map((b) => b.id) })], 25));
   expect(dependant!.job.state).toBe("blocked");
-  return { blockers: leased.map((b) => ({ jobId: b.id, leaseToken: b.lease_token!, result: new Uint8Array() })), dependant: dependant!.job };
+  return { blockers: leased.map((b) => ({ jobId: b.id, leaseToken: b.leaseToken, result: new Uint8Array() })), dependant: dependant!.job };
 }
 
 /** A connection of its own, in a transaction, for interleaving statements by hand. */

@@ -1,9 +1,12 @@
-import { type MessageInitShape, create } from "@bufbuild/protobuf";
+import { create } from "@bufbuild/protobuf";
 import { durationFromMs, durationMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import {
   ListWorkersResponseSchema,
   type SubscribeRequest,
+  type SubscribeRequest_Ack,
+  type SubscribeRequest_Nack,
+  type SubscribeRequest_Progress,
   type SubscribeResponse,
   SubscribeResponseSchema,
   WorkerSchema,
@@ -13,14 +16,13 @@ import type { Broker } from "../broker/broker.js";
 import { WORKER_STALE_SECONDS } from "../broker/lease-keeper.js";
 import type { Database } from "../store/database.js";
 import { workerList } from "../store/workers.js";
-import type { Session, SessionSink } from "../broker/session.js";
+import type { Session } from "../broker/session.js";
 import { BatonError, invalidArgument } from "../errors.js";
 import type { StreamLimits } from "../config.js";
 import type { Logger } from "../telemetry/log.js";
-import { deliveryTraceparent } from "../telemetry/trace-context.js";
 import { AsyncQueue } from "../util/async-queue.js";
 import { mapStreamErrors, toConnectError } from "./error-mapping.js";
-import { jobToProto } from "./job-mapper.js";
+import { createSink, deliveredJobIds } from "./stream-sink.js";
 import { visibleQueues } from "./visibility.js";
 import {
   type EnqueueLimits,
@@ -98,18 +100,21 @@ async function* subscribe(
     queues: hello.queues,
     maxInFlight: hello.maxInFlight,
     maxUnreadBytes: deps.stream.maxBufferedBytes,
+    creditOnSettle: hello.creditOnSettle,
+    leanJobs: hello.leanJobs,
     resume: hello.resume.map((lease, i) => ({
       jobId: validateJobId(lease.jobId, `hello.resume[${i}].job_id`),
       leaseToken: validateLeaseToken(lease.leaseToken),
     })),
-    sink: createSink(
-      outbox,
-      (reason) => {
+    sink: createSink(outbox, {
+      batch: hello.batch,
+      leanJobs: hello.leanJobs,
+      close: (reason) => {
         closeError = new ConnectError(reason, Code.Unavailable);
         outbox.end();
       },
-      log.child({ worker: hello.workerId }),
-    ),
+      log: log.child({ worker: hello.workerId }),
+    }),
   });
   const resumeGraceMs = Math.min(deps.maxResumeGraceMs, hello.resumeGrace ? Math.max(0, durationMs(hello.resumeGrace)) : 0);
   const sessionLog = log.child({ session: session.id, worker: hello.workerId });
@@ -151,7 +156,7 @@ async function* subscribe(
       yield message;
       // Connect asks for the next message once the transport took this one (HTTP/2 flow
       // control permitting): only now has the delivery left the broker's own buffers.
-      if (message.message.case === "job" && session.sent(message.message.value.job!.id)) broker.deliveriesResumed(session);
+      if (deliveriesSent(session, message)) broker.deliveriesResumed(session);
     }
     // The reading loop records its error before it ends the outbox; it is not awaited, since
     // a stream closed by the broker may still be waiting for the worker's next message.
@@ -206,63 +211,33 @@ function validateHello(request: SubscribeRequest, maxInFlightLimit: number, maxQ
 }
 
 function handleRequest(deps: WorkerServiceDeps, session: Session, request: SubscribeRequest): void {
-  const { broker } = deps;
   const message = request.message;
   switch (message.case) {
     case "credit":
       if (message.value.n < 0) throw invalidArgument("credit.n must not be negative");
-      broker.grantCredit(session, message.value.n);
+      deps.broker.grantCredit(session, message.value.n);
       return;
-    case "ack": {
-      const lease = leaseOf(session, message.value);
-      if (!lease) return;
-      const { continueWith } = message.value;
-      let continuations;
-      try {
-        if (continueWith.length > deps.stream.maxContinuations) {
-          throw invalidArgument(
-            `ack.continue_with has ${continueWith.length} entries; the limit is ${deps.stream.maxContinuations} (BATON_MAX_CONTINUATIONS)`,
-          );
-        }
-        continuations = continueWith.map((job, i) => ({ ...validateEnqueue(job, deps.limits, `ack.continue_with[${i}]`), parentId: lease.jobId }));
-      } catch (error) {
-        broker.refuse(session, lease, (error as Error).message);
-        return;
-      }
-      broker.ack(session, lease, message.value.result, continuations);
-      return;
-    }
-    case "nack": {
-      const lease = leaseOf(session, message.value);
-      if (!lease) return;
-      const nack = message.value;
-      // Checked before the nack joins a batch: one bad nack must not fail the others written with it.
-      let error, retryDelaySeconds;
-      try {
-        error = reportText(nack.error, "nack.error", deps.stream.maxErrorBytes);
-        retryDelaySeconds = validateRetryDelay(nack.retryDelay, "nack.retry_delay");
-      } catch (refusal) {
-        broker.refuse(session, lease, (refusal as Error).message);
-        return;
-      }
-      broker.nack(session, { ...lease, error, retryDelaySeconds, deadLetter: nack.deadLetter });
+    case "ack":
+      return handleAck(deps, session, message.value, "ack");
+    case "nack":
+      return handleNack(deps, session, message.value, "nack");
+    case "progress":
+      return handleProgress(deps, session, message.value, "progress");
+    case "settle": {
+      const { acks, nacks, progress } = message.value;
+      // A stream holds at most twice max_in_flight leases (see Session), each with at most an
+      // ack or nack and a progress report pending: more entries than that is a broken client.
+      const limit = 4 * deps.limits.maxInFlight;
+      const entries = acks.length + nacks.length + progress.length;
+      if (entries > limit) throw invalidArgument(`settle carries ${entries} entries; the limit is ${limit}`);
+      acks.forEach((ack, i) => handleAck(deps, session, ack, `settle.acks[${i}]`));
+      nacks.forEach((nack, i) => handleNack(deps, session, nack, `settle.nacks[${i}]`));
+      progress.forEach((report, i) => handleProgress(deps, session, report, `settle.progress[${i}]`));
       return;
     }
-    case "progress": {
-      const lease = leaseOf(session, message.value);
-      if (!lease) return;
-      let text;
-      try {
-        text = reportText(message.value.message, "progress.message", deps.stream.maxProgressBytes);
-      } catch (error) {
-        // Progress is advisory: the job keeps running and its lease stays held.
-        session.sink.settled(lease.jobId, false, (error as Error).message);
-        return;
-      }
-      const percent = Math.min(100, Math.max(0, message.value.percent));
-      broker.reportProgress(session, { ...lease, percent, message: text });
+    case "drain":
+      session.drain();
       return;
-    }
     case "pong":
       return;
     case "hello":
@@ -272,44 +247,75 @@ function handleRequest(deps: WorkerServiceDeps, session: Session, request: Subsc
   }
 }
 
+type Ack = SubscribeRequest_Ack;
+type Nack = SubscribeRequest_Nack;
+type Progress = SubscribeRequest_Progress;
+
+function handleAck(deps: WorkerServiceDeps, session: Session, ack: Ack, field: string): void {
+  const lease = leaseOf(session, ack, field);
+  if (!lease) return;
+  const { continueWith } = ack;
+  let continuations;
+  try {
+    if (continueWith.length > deps.stream.maxContinuations) {
+      throw invalidArgument(
+        `${field}.continue_with has ${continueWith.length} entries; the limit is ${deps.stream.maxContinuations} (BATON_MAX_CONTINUATIONS)`,
+      );
+    }
+    continuations = continueWith.map((job, i) => ({ ...validateEnqueue(job, deps.limits, `${field}.continue_with[${i}]`), parentId: lease.jobId }));
+  } catch (error) {
+    deps.broker.refuse(session, lease, (error as Error).message);
+    return;
+  }
+  deps.broker.ack(session, lease, ack.result, continuations);
+}
+
+function handleNack(deps: WorkerServiceDeps, session: Session, nack: Nack, field: string): void {
+  const lease = leaseOf(session, nack, field);
+  if (!lease) return;
+  // Checked before the nack joins a batch: one bad nack must not fail the others written with it.
+  let error, retryDelaySeconds;
+  try {
+    error = reportText(nack.error, `${field}.error`, deps.stream.maxErrorBytes);
+    retryDelaySeconds = validateRetryDelay(nack.retryDelay, `${field}.retry_delay`);
+  } catch (refusal) {
+    deps.broker.refuse(session, lease, (refusal as Error).message);
+    return;
+  }
+  deps.broker.nack(session, { ...lease, error, retryDelaySeconds, deadLetter: nack.deadLetter });
+}
+
+function handleProgress(deps: WorkerServiceDeps, session: Session, progress: Progress, field: string): void {
+  const lease = leaseOf(session, progress, field);
+  if (!lease) return;
+  let text;
+  try {
+    text = reportText(progress.message, `${field}.message`, deps.stream.maxProgressBytes);
+  } catch (error) {
+    // Progress is advisory: the job keeps running and its lease stays held.
+    session.sink.settled(lease.jobId, false, (error as Error).message);
+    return;
+  }
+  const percent = Math.min(100, Math.max(0, progress.percent));
+  deps.broker.reportProgress(session, { ...lease, percent, message: text });
+}
+
 /**
  * Checks the lease fields of an ack, nack or progress message. Malformed ones are answered
  * with settled(ok=false) and otherwise ignored, so one bad message does not end the stream.
  */
-function leaseOf(session: Session, message: { jobId: string; leaseToken: string }) {
+function leaseOf(session: Session, message: { jobId: string; leaseToken: string }, field: string) {
   try {
-    return { jobId: validateJobId(message.jobId, "job_id"), leaseToken: validateLeaseToken(message.leaseToken) };
+    return { jobId: validateJobId(message.jobId, `${field}.job_id`), leaseToken: validateLeaseToken(message.leaseToken) };
   } catch (error) {
     session.sink.settled(message.jobId, false, (error as Error).message);
     return undefined;
   }
 }
 
-function createSink(outbox: AsyncQueue<SubscribeResponse>, close: (reason: string) => void, log: Logger): SessionSink {
-  const push = (message: MessageInitShape<typeof SubscribeResponseSchema>["message"]) => outbox.push(create(SubscribeResponseSchema, { message }));
-  // When each held job was pushed, for the debug line of its settlement.
-  const deliveredAt = new Map<string, number>();
-  return {
-    job: (job, leaseToken, leaseExpireTime) => {
-      const proto = jobToProto(job);
-      // The worker's spans nest under this attempt's process span (written when it ends).
-      proto.headers.traceparent = deliveryTraceparent(job);
-      deliveredAt.set(job.id, Date.now());
-      log.debug("job delivered", { job: job.id, queue: job.queue, attempt: job.attempt, waitMs: Date.now() - job.run_time.getTime() });
-      push({ case: "job", value: { job: proto, leaseToken, leaseExpireTime: timestampFromDate(leaseExpireTime) } });
-    },
-    settled: (jobId, ok, error) => {
-      const since = deliveredAt.get(jobId);
-      deliveredAt.delete(jobId);
-      log.debug("job settled", { job: jobId, ok, ...(since !== undefined && { runMs: Date.now() - since }), ...(error && { error }) });
-      push({ case: "settled", value: { jobId, ok, error } });
-    },
-    leaseLost: (jobId) => {
-      deliveredAt.delete(jobId);
-      push({ case: "leaseLost", value: { jobId } });
-    },
-    cancel: (jobId) => push({ case: "cancel", value: { jobId } }),
-    ping: () => push({ case: "ping", value: {} }),
-    close,
-  };
+/** Marks a message's deliveries as taken by the transport; true when that lets deliveries resume. */
+function deliveriesSent(session: Session, message: SubscribeResponse): boolean {
+  let resumed = false;
+  for (const jobId of deliveredJobIds(message)) resumed = session.sent(jobId) || resumed;
+  return resumed;
 }

@@ -65,6 +65,10 @@ export interface OpenSessionParams {
   maxInFlight: number;
   /** Deliveries pause while more than this many bytes of them wait unread (see Session). */
   maxUnreadBytes: number;
+  /** Each settled job returns its credit (hello.credit_on_settle). */
+  creditOnSettle: boolean;
+  /** Deliveries carry lean jobs (hello.lean_jobs). */
+  leanJobs: boolean;
   sink: SessionSink;
   /** Leases the worker held before it reconnected. */
   resume: LeaseRef[];

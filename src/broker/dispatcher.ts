@@ -1,8 +1,10 @@
 import { setCappedTimeout } from "../util/timer.js";
 import type { Database } from "../store/database.js";
-import type { JobRecord, NewJob } from "../store/job-record.js";
-import { type Handoff, type InsertedJob, jobClaim, jobClaimLimited, jobUnclaim } from "../store/jobs.js";
-import type { JobMetrics } from "../telemetry/job-metrics.js";
+import type { ClaimedJob, JobRecord, NewJob } from "../store/job-record.js";
+import { type Handoff, type InsertedJob, jobClaim, jobClaimLimited, jobGetMany, jobUnclaim } from "../store/jobs.js";
+import { intervalSeconds } from "../store/interval.js";
+import { type JobMetrics, queueWaitSeconds } from "../telemetry/job-metrics.js";
+import { deliveryTraceparent } from "../telemetry/trace-context.js";
 import type { Logger } from "../telemetry/log.js";
 import type { QueueSettingsCache } from "./queue-settings.js";
 import type { Session } from "./session.js";
@@ -19,7 +21,7 @@ export interface DispatcherOptions {
   /** Observes the queue wait of each claimed job. */
   metrics: JobMetrics;
   /** Called with each job handed to a stream (the lease keeper watches its deadline). */
-  onDelivered(session: Session, job: JobRecord): void;
+  onDelivered(session: Session, job: ClaimedJob): void;
 }
 
 /**
@@ -118,10 +120,16 @@ export class Dispatcher {
     for (const queue of queues) this.wake(queue);
   }
 
-  /** The stream can take more: claim if jobs are waiting. */
+  /**
+   * The stream can take more. A claim costs about as much for one job as for hundreds, so a
+   * stream's window refills once half of it is free, not job by job. A group whose last claim
+   * came up short waits for a wakeup instead (a notification, its due timer, a retry, the
+   * fallback poll): claiming after every ack would find nothing again.
+   */
   creditFreed(session: Session): void {
     const group = this.groupOf.get(session);
-    if (group) this.markDirty(group);
+    if (!group || this.drained.has(group)) return;
+    if (session.freeCredit * 2 >= session.maxInFlight) this.markDirty(group);
   }
 
   /** The group may have claimable jobs again: claim for it, even if its last claim came up short. */
@@ -176,14 +184,15 @@ export class Dispatcher {
 
   /** Delivers the jobs the insert leased to their streams; `inserted` is undefined if it failed. */
   async completeHandoff(takers: (Session | undefined)[], inserted: InsertedJob[] | undefined): Promise<void> {
-    const undeliverable: JobRecord[] = [];
+    const undeliverable: ClaimedJob[] = [];
     takers.forEach((session, i) => {
       if (!session) return;
       session.unreserve(1);
       const result = inserted?.[i];
       if (!result) return;
-      const { job, deduplicated } = result;
-      if (deduplicated || job.state !== "leased") return;
+      const { job: record, deduplicated } = result;
+      if (deduplicated || record.state !== "leased") return;
+      const job = handedOff(record);
       if (session.deliver(job)) this.options.onDelivered(session, job);
       else undeliverable.push(job);
     });
@@ -195,10 +204,10 @@ export class Dispatcher {
    * never started. If that fails, the leases, which nobody renews, expire and the reaper
    * re-queues the jobs.
    */
-  private async giveBack(jobs: JobRecord[]): Promise<void> {
+  private async giveBack(jobs: ClaimedJob[]): Promise<void> {
     if (jobs.length === 0) return;
     try {
-      this.wakeQueues(await jobUnclaim(this.options.db, jobs.map((job) => ({ jobId: job.id, leaseToken: job.lease_token! }))));
+      this.wakeQueues(await jobUnclaim(this.options.db, jobs.map((job) => ({ jobId: job.id, leaseToken: job.leaseToken }))));
     } catch (error) {
       this.options.log.warn("returning undelivered jobs failed; their leases will expire", { error, jobs: jobs.length });
     }
@@ -247,7 +256,7 @@ export class Dispatcher {
       claimedAll = jobs.length === demand;
       if (claimedAll) this.drained.delete(group);
       else this.drained.add(group);
-      await this.distribute(jobs, allocations);
+      await this.distribute(await this.withRecords(jobs, allocations), allocations);
       // Rate-limited: tokens refill with time, so look again when the next one is due.
       const refill = rateLimited !== undefined && !claimedAll ? new Date(Date.now() + Math.max(20, 1000 / rateLimited)) : null;
       this.armDueTimer(group, earliest(nextDueTime, refill));
@@ -278,7 +287,7 @@ export class Dispatcher {
     // Counted in claims, not jobs: a count of jobs that is always a multiple of the number
     // of statements would start with the same one every time.
     const start = group.round++ % Math.max(1, parts.length);
-    const jobs: JobRecord[] = [];
+    const jobs: ClaimedJob[] = [];
     let nextDueTime: Date | null = null;
     let queueLimited = false;
     let rateLimited: number | undefined;
@@ -318,10 +327,20 @@ export class Dispatcher {
     for (const { session, count } of allocations) session.unreserve(count);
   }
 
+  /**
+   * Claims return lean rows; streams that take full jobs (hello.lean_jobs unset) get the whole
+   * rows in one more query, which only their claims pay.
+   */
+  private async withRecords(jobs: ClaimedJob[], allocations: { session: Session }[]): Promise<ClaimedJob[]> {
+    if (jobs.length === 0 || allocations.every(({ session }) => session.leanJobs)) return jobs;
+    const records = new Map((await jobGetMany(this.options.db, jobs.map((job) => job.id))).map((record) => [record.id, record]));
+    return jobs.map((job) => ({ ...job, record: records.get(job.id) }));
+  }
+
   /** Spreads claimed jobs over the streams that reserved credit, in turn. */
-  private async distribute(jobs: JobRecord[], allocations: { session: Session; count: number }[]): Promise<void> {
+  private async distribute(jobs: ClaimedJob[], allocations: { session: Session; count: number }[]): Promise<void> {
     this.release(allocations);
-    const undeliverable: JobRecord[] = [];
+    const undeliverable: ClaimedJob[] = [];
     let next = 0;
     for (const job of jobs) {
       let delivered = false;
@@ -369,6 +388,29 @@ export class Dispatcher {
       this.dueTimer = setCappedTimeout(() => this.fireDueTimer(), earliest - now + 5);
     }
   }
+}
+
+/** A job leased at insert (hand-off), in the shape of a claimed one; it carries its whole row. */
+function handedOff(record: JobRecord): ClaimedJob {
+  return {
+    id: record.id,
+    queue: record.queue,
+    payload: record.payload,
+    headers: record.headers,
+    priority: record.priority,
+    attempt: record.attempt,
+    maxAttempts: record.max_attempts,
+    chainId: record.chain_id,
+    parentId: record.parent_id,
+    timeoutSeconds: intervalSeconds(record.timeout),
+    leaseToken: record.lease_token!,
+    leaseExpireTime: record.lease_expire_time!,
+    attemptDeadline: record.attempt_deadline,
+    runTime: record.run_time,
+    queueWaitSeconds: queueWaitSeconds(record),
+    traceparent: deliveryTraceparent(record),
+    record,
+  };
 }
 
 function earliest(a: Date | null, b: Date | null): Date | null {

@@ -1,8 +1,9 @@
-import type { JobRecord, LeaseRef } from "../store/job-record.js";
+import type { ClaimedJob, JobRecord, LeaseRef } from "../store/job-record.js";
 
 /** What the broker sends down one worker stream; the API layer turns it into protobuf. */
 export interface SessionSink {
-  job(job: JobRecord, leaseToken: string, leaseExpireTime: Date): void;
+  /** A claimed job under its lease; `job.record` is set for streams that take full jobs. */
+  job(job: ClaimedJob): void;
   settled(jobId: string, ok: boolean, error: string): void;
   leaseLost(jobId: string): void;
   cancel(jobId: string): void;
@@ -19,6 +20,10 @@ export interface SessionInit {
   sink: SessionSink;
   /** Deliveries pause while more than this many bytes of them wait for the transport. */
   maxUnreadBytes: number;
+  /** Each settled job returns its credit (hello.credit_on_settle); credit messages are then moot. */
+  creditOnSettle: boolean;
+  /** Deliveries carry lean jobs (hello.lean_jobs); otherwise each needs the whole row. */
+  leanJobs: boolean;
 }
 
 export interface HeldLease {
@@ -33,7 +38,8 @@ export interface HeldLease {
  * One open worker stream: its credit, the leases it holds and when it was last heard from.
  *
  * Flow control: hello's max_in_flight is the initial credit; each delivery spends one credit
- * and `credit` messages grant more. At most max_in_flight jobs run on a stream (delivered, not
+ * and `credit` messages grant more, unless the worker asked for credit_on_settle: then a
+ * delivery spends none and the max_in_flight bound alone limits what runs. At most max_in_flight jobs run on a stream (delivered, not
  * yet acked or nacked), whatever credit says, so a worker that stops reading cannot make the
  * broker buffer more than that. A job whose ack or nack has arrived stops counting at once,
  * while its settlement is still being written: the next claim for the stream overlaps that
@@ -50,6 +56,7 @@ export class Session {
   readonly workerId: string;
   readonly queues: readonly string[];
   readonly maxInFlight: number;
+  readonly leanJobs: boolean;
   readonly connectTime = new Date();
   lastSeenTime = new Date();
   readonly held = new Map<string, HeldLease>();
@@ -59,7 +66,10 @@ export class Session {
   /** Credit set aside for claims in flight, so concurrent claims never over-deliver. */
   private reserved = 0;
   private open = true;
+  /** The worker is stopping (drain): no more deliveries, its leases stay held and renewed. */
+  private draining = false;
   private readonly maxUnreadBytes: number;
+  private readonly creditOnSettle: boolean;
   /** Size of each delivery the transport has not taken yet, by job id. */
   private readonly unread = new Map<string, number>();
   private unreadBytes = 0;
@@ -74,6 +84,8 @@ export class Session {
     this.maxInFlight = init.maxInFlight;
     this.credit = init.maxInFlight;
     this.maxUnreadBytes = init.maxUnreadBytes;
+    this.creditOnSettle = init.creditOnSettle;
+    this.leanJobs = init.leanJobs;
   }
 
   get isOpen(): boolean {
@@ -105,18 +117,23 @@ export class Session {
   }
 
   private get acceptsDeliveries(): boolean {
-    return this.open && this.unreadBytes <= this.maxUnreadBytes;
+    return this.open && !this.draining && this.unreadBytes <= this.maxUnreadBytes;
+  }
+
+  /** No more deliveries: the worker asked to finish what it holds (drain). */
+  drain(): void {
+    this.draining = true;
   }
 
   /** Hands a claimed job to the worker; false if the stream closed or stopped reading meanwhile. */
-  deliver(job: JobRecord): boolean {
+  deliver(job: ClaimedJob): boolean {
     if (!this.acceptsDeliveries) return false;
     const size = deliverySize(job);
     this.unread.set(job.id, size);
     this.unreadBytes += size;
-    this.credit -= 1;
-    this.held.set(job.id, { jobId: job.id, leaseToken: job.lease_token!, queue: job.queue, deadline: job.attempt_deadline });
-    this.sink.job(job, job.lease_token!, job.lease_expire_time!);
+    if (!this.creditOnSettle) this.credit -= 1;
+    this.held.set(job.id, { jobId: job.id, leaseToken: job.leaseToken, queue: job.queue, deadline: job.attemptDeadline });
+    this.sink.job(job);
     return true;
   }
 
@@ -170,7 +187,7 @@ export class Session {
 }
 
 /** What a delivery weighs on the wire, near enough: its payload and headers plus the fixed fields. */
-function deliverySize(job: JobRecord): number {
+export function deliverySize(job: Pick<ClaimedJob, "payload" | "headers">): number {
   let bytes = 256 + job.payload.byteLength;
   for (const [name, value] of Object.entries(job.headers)) bytes += name.length + value.length;
   return bytes;

@@ -31,6 +31,9 @@ import { queueDepthInterceptor } from "./queue-depth.js";
 import { serveUi } from "./static-ui.js";
 import { tracingInterceptor } from "./tracing.js";
 
+/** HTTP/2 flow-control window per stream, both ways (the worker clients use the same). */
+const STREAM_WINDOW_BYTES = 4 * 1024 * 1024;
+
 export interface RunningServer {
   /** The port actually bound (useful with port 0). */
   port: number;
@@ -107,7 +110,9 @@ export async function startServer(config: ServerConfig & { databaseUrl: string }
 
   const server = createDualProtocolServer(
     rpcHandler,
-    {},
+    // Settle messages of a busy worker carry hundreds of results: a stream window of 64 KiB
+    // (HTTP/2's default) would make each wait for a window update.
+    { settings: { initialWindowSize: STREAM_WINDOW_BYTES } },
     {
       ...config.connections,
       answersWhenFull: (path) => path === "/healthz" || path === "/livez" || path === `/${Health.typeName}/Check`,

@@ -42,6 +42,33 @@ export interface JobRecord {
   attempt_start_time: Date | null;
 }
 
+/**
+ * A job as a claim hands it to a stream: what its delivery and its lease need, mapped from the
+ * claim's narrow rows. `record` holds the whole row when a stream wants full jobs.
+ */
+export interface ClaimedJob {
+  id: string;
+  queue: string;
+  payload: Buffer;
+  headers: Record<string, string>;
+  priority: number;
+  attempt: number;
+  maxAttempts: number;
+  chainId: string;
+  parentId: string | null;
+  timeoutSeconds: number | null;
+  leaseToken: string;
+  leaseExpireTime: Date;
+  /** When the attempt times out (database time), if it has a timeout. */
+  attemptDeadline: Date | null;
+  runTime: Date;
+  /** From when the job became due to this claim, for the metrics. */
+  queueWaitSeconds: number;
+  /** The W3C traceparent of this attempt's process span, for the worker's spans. */
+  traceparent: string;
+  record?: JobRecord;
+}
+
 /** A validated request to create a job. */
 export interface NewJob {
   queue: string;

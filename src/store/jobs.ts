@@ -1,6 +1,6 @@
 import type { Database, Queryable } from "./database.js";
 import { BatonError } from "../errors.js";
-import { type JobRecord, type LeaseRef, type NewJob, type StoredJobState, leaseKey } from "./job-record.js";
+import { type ClaimedJob, type JobRecord, type LeaseRef, type NewJob, type StoredJobState, leaseKey } from "./job-record.js";
 import { loadQueries } from "./sql-file.js";
 
 const sql = loadQueries<
@@ -27,6 +27,7 @@ const sql = loadQueries<
   | "JobRetry"
   | "JobRepairDependants"
   | "JobListPage"
+  | "JobGetMany"
   | "JobGetFinished"
   | "JobDeleteExpired"
 >(new URL("./sql/jobs.sql", import.meta.url));
@@ -73,12 +74,13 @@ export async function jobInsertMany(db: Queryable | Database, jobs: NewJob[], op
   // transaction: outside one, open it here.
   if (windowed && "transaction" in db) return db.transaction((tx) => jobInsertMany(tx, jobs, options));
   const { defaultMaxAttempts = DEFAULT_MAX_ATTEMPTS, now = null, blocked = [], handoff } = options;
-  const { rows } = await db.query<JobRecord>({
+  const payloads = jobs.map((j) => Buffer.from(j.payload));
+  const { rows } = await db.query<InsertedRow>({
     name: "JobInsertMany",
     text: sql.JobInsertMany,
     values: [
       jobs.map((j) => j.queue),
-      jobs.map((j) => Buffer.from(j.payload)),
+      payloads,
       jobs.map((j) => JSON.stringify(j.headers)),
       jobs.map((j) => j.priority),
       column(jobs, (j) => j.delaySeconds),
@@ -99,8 +101,24 @@ export async function jobInsertMany(db: Queryable | Database, jobs: NewJob[], op
       handoff?.leaseSeconds ?? null,
     ],
   });
-  const inserted = await matchInsertedToRequests(db, jobs, rows);
+  const inserted = await matchInsertedToRequests(db, jobs, rows, (row, i) => ({ ...row, ...newJobColumns(), payload: payloads[i]!, headers: jobs[i]!.headers }));
   return windowed ? settleDedupWindowRaces(db, jobs, inserted) : inserted;
+}
+
+/** A row of JobInsertMany: the job without what its request holds or every new job starts with. */
+type InsertedRow = Omit<JobRecord, keyof ReturnType<typeof newJobColumns> | "payload" | "headers">;
+
+/** The columns every job starts with (the defaults of baton.jobs), which the insert does not return. */
+function newJobColumns() {
+  return {
+    finish_time: null,
+    progress_percent: 0,
+    progress_message: "",
+    result: null,
+    last_error: "",
+    errors: [],
+    cancel_requested: false,
+  } satisfies Partial<JobRecord>;
 }
 
 /**
@@ -193,7 +211,12 @@ export async function jobChainUnfinished(db: Queryable, chainIds: string[]): Pro
  * up with the requests that were not deduplicated. A request is deduplicated when its key was
  * not inserted, or was inserted by an earlier request of the same batch.
  */
-async function matchInsertedToRequests(db: Queryable, jobs: NewJob[], rows: JobRecord[]): Promise<InsertedJob[]> {
+async function matchInsertedToRequests<Row extends Pick<JobRecord, "queue" | "dedup_key">>(
+  db: Queryable,
+  jobs: NewJob[],
+  rows: Row[],
+  toJob: (row: Row, request: number) => JobRecord,
+): Promise<InsertedJob[]> {
   const insertedKeys = new Set(rows.filter((r) => r.dedup_key !== null).map((r) => dedupIdentity(r.queue, r.dedup_key!)));
   const claimedKeys = new Set<string>();
   const results: (InsertedJob | undefined)[] = [];
@@ -209,7 +232,7 @@ async function matchInsertedToRequests(db: Queryable, jobs: NewJob[], rows: JobR
       }
       claimedKeys.add(key);
     }
-    results.push({ job: rows[next++]!, deduplicated: false });
+    results.push({ job: toJob(rows[next++]!, index), deduplicated: false });
   });
   if (duplicates.length > 0) {
     const existing = await jobGetByDedupKeys(db, duplicates.map((i) => jobs[i]!));
@@ -250,7 +273,7 @@ export interface ClaimParams {
 }
 
 export interface ClaimResult {
-  jobs: JobRecord[];
+  jobs: ClaimedJob[];
   /** When the next not-yet-due job of the queues becomes due, if any. */
   nextDueTime: Date | null;
   /** A queue has limits: JobClaim refused it, claim it with jobClaimLimited. */
@@ -286,14 +309,57 @@ export async function jobClaimLimited(db: Database, params: ClaimParams & { queu
   });
 }
 
-type ClaimRow = JobRecord & { next_due_time: Date | null; queue_limited?: boolean };
+interface ClaimRow {
+  id: string | null;
+  queue: string;
+  payload: Buffer;
+  headers: Record<string, string>;
+  priority: number;
+  attempt: number;
+  max_attempts: number;
+  chain_id: string;
+  parent_id: string | null;
+  timeout_seconds: number | null;
+  lease_token: string;
+  lease_expire_time: Date;
+  attempt_deadline: Date | null;
+  run_time: Date;
+  queue_wait_seconds: number;
+  traceparent: string;
+  next_due_time: Date | null;
+  queue_limited?: boolean;
+}
 
 function claimResult(rows: ClaimRow[]): ClaimResult {
-  return {
-    jobs: rows.filter((row) => row.id !== null),
-    nextDueTime: rows[0]?.next_due_time ?? null,
-    queueLimited: rows[0]?.queue_limited ?? false,
-  };
+  const jobs: ClaimedJob[] = [];
+  for (const row of rows) {
+    if (row.id === null) continue;
+    jobs.push({
+      id: row.id,
+      queue: row.queue,
+      payload: row.payload,
+      headers: row.headers,
+      priority: row.priority,
+      attempt: row.attempt,
+      maxAttempts: row.max_attempts,
+      chainId: row.chain_id,
+      parentId: row.parent_id,
+      timeoutSeconds: row.timeout_seconds,
+      leaseToken: row.lease_token,
+      leaseExpireTime: row.lease_expire_time,
+      attemptDeadline: row.attempt_deadline,
+      runTime: row.run_time,
+      queueWaitSeconds: row.queue_wait_seconds,
+      traceparent: row.traceparent,
+    });
+  }
+  return { jobs, nextDueTime: rows[0]?.next_due_time ?? null, queueLimited: rows[0]?.queue_limited ?? false };
+}
+
+/** Whole rows, for the claimed jobs of streams that take full jobs. */
+export async function jobGetMany(db: Queryable, ids: string[]): Promise<JobRecord[]> {
+  const { rows } = await db.query<JobRecord>({ name: "JobGetMany", text: sql.JobGetMany, values: [ids] });
+  return rows;
 }
 
 /** Returns the queues of the jobs given back. */

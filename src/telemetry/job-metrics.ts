@@ -19,12 +19,17 @@ const BOUNDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
 const OUTCOMES = ["succeeded", "dead", "cancelled"] as const;
 type Outcome = (typeof OUTCOMES)[number];
 
-/** A job as created or claimed: when it became due, and when its attempt started if it did. */
-export interface StartedJob {
+/** A created job: when it became due, and when its attempt started if it was handed off. */
+export interface CreatedJob {
   queue: string;
   state: StoredJobState;
   run_time: Date;
   attempt_start_time: Date | null;
+}
+
+/** How long a job leased at insert waited: the little between its run time and the insert. */
+export function queueWaitSeconds(job: CreatedJob): number {
+  return job.attempt_start_time === null ? 0 : Math.max(0, (job.attempt_start_time.getTime() - job.run_time.getTime()) / 1000);
 }
 
 class Histogram {
@@ -80,17 +85,14 @@ export class JobMetrics {
   private spanOutboxDropped = 0;
 
   /** Jobs created (enqueues, continuations, cron); those handed to a stream at insert also started. */
-  enqueued(jobs: readonly StartedJob[]): void {
+  enqueued(jobs: readonly CreatedJob[]): void {
     for (const job of jobs) this.enqueuedTotal.of(job.queue).value++;
-    this.claimed(jobs.filter((job) => job.state === "leased"));
+    this.claimed(jobs.filter((job) => job.state === "leased").map((job) => ({ queue: job.queue, queueWaitSeconds: queueWaitSeconds(job) })));
   }
 
   /** Attempts started: the queue wait, from when each job became due to the claim. */
-  claimed(jobs: readonly StartedJob[]): void {
-    for (const job of jobs) {
-      if (job.attempt_start_time === null) continue;
-      this.queueWait.of(job.queue).observe(Math.max(0, (job.attempt_start_time.getTime() - job.run_time.getTime()) / 1000));
-    }
+  claimed(jobs: readonly { queue: string; queueWaitSeconds: number }[]): void {
+    for (const job of jobs) this.queueWait.of(job.queue).observe(job.queueWaitSeconds);
   }
 
   /** Attempts that succeeded. */

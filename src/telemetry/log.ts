@@ -14,6 +14,8 @@ export interface Logger {
   warn(message: string, fields?: Record<string, unknown>): void;
   error(message: string, fields?: Record<string, unknown>): void;
   child(fields: Record<string, unknown>): Logger;
+  /** False when debug lines are dropped: per-job bookkeeping for them can be skipped. */
+  readonly debugEnabled: boolean;
 }
 
 export function createLogger(
@@ -33,6 +35,7 @@ export function createLogger(
     warn: (m, f) => write("warn", m, f),
     error: (m, f) => write("error", m, f),
     child: (fields) => createLogger({ ...base, ...fields }, threshold),
+    debugEnabled: levels.debug >= (levels[threshold] ?? levels.info),
   };
 }
 

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	batonv1 "github.com/baton-dev/baton/clients/go/gen/baton/v1"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 )
 
@@ -59,14 +60,17 @@ func nackMessage(jobID, leaseToken string, err error) *batonv1.SubscribeRequest 
 	return &batonv1.SubscribeRequest{Message: &batonv1.SubscribeRequest_Nack_{Nack: nack}}
 }
 
-// setLeaseToken points a kept ack or nack at the fresh token a resume handed out.
-func setLeaseToken(outcome *batonv1.SubscribeRequest, token string) {
-	switch message := outcome.GetMessage().(type) {
+// withLeaseToken is a kept ack or nack pointed at the fresh token a resume handed out. It is a
+// copy: the stream that carried the original may still be encoding it.
+func withLeaseToken(outcome *batonv1.SubscribeRequest, token string) *batonv1.SubscribeRequest {
+	resent := proto.Clone(outcome).(*batonv1.SubscribeRequest)
+	switch message := resent.GetMessage().(type) {
 	case *batonv1.SubscribeRequest_Ack_:
 		message.Ack.LeaseToken = token
 	case *batonv1.SubscribeRequest_Nack_:
 		message.Nack.LeaseToken = token
 	}
+	return resent
 }
 
 // panicError turns a handler's panic into a failed attempt rather than a dead worker process.

@@ -9,17 +9,34 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 )
 
+// wireForm is which form of the worker protocol the broker speaks on a stream. The hello asks
+// for the batched form; a broker that predates it ignores the request and delivers single
+// `job` messages, and the stream then falls back to single settlements and credit messages.
+type wireForm int
+
+const (
+	// formUnknown: nothing delivered yet. Settlements go out singly, which every broker takes.
+	formUnknown wireForm = iota
+	formBatched
+	formSingle
+)
+
 // stream is one Subscribe stream. A gRPC stream allows one sender at a time, so messages are
 // queued here and written by a single goroutine; queueing never blocks, so a handler reporting
-// its outcome never waits on the network or holds the worker's lock while it does.
+// its outcome never waits on the network or holds the worker's lock while it does. Whatever
+// accumulated while the sender was busy goes out together: in the batched form, all pending
+// settlements in as few `settle` messages as the caps allow.
 type stream struct {
 	grpc   batonv1.WorkerService_SubscribeClient
 	cancel context.CancelFunc
 
-	mu      sync.Mutex
-	queue   []*batonv1.SubscribeRequest
-	closing bool
-	wake    chan struct{}
+	mu    sync.Mutex
+	queue []*batonv1.SubscribeRequest
+	form  wireForm
+	// draining: the worker is stopping and wants no more deliveries.
+	draining bool
+	closing  bool
+	wake     chan struct{}
 }
 
 func newStream(grpc batonv1.WorkerService_SubscribeClient, cancel context.CancelFunc) *stream {
@@ -28,13 +45,59 @@ func newStream(grpc batonv1.WorkerService_SubscribeClient, cancel context.Cancel
 	return s
 }
 
+// send queues a message: hello, pong, or a single ack, nack or progress (settlement).
 func (s *stream) send(message *batonv1.SubscribeRequest) {
 	s.mu.Lock()
+	s.queueLocked(message)
+	s.mu.Unlock()
+}
+
+func (s *stream) queueLocked(message *batonv1.SubscribeRequest) {
 	if !s.closing {
 		s.queue = append(s.queue, message)
+		s.notify()
 	}
-	s.mu.Unlock()
-	s.notify()
+}
+
+// observe learns the broker's wire form from what it sends.
+func (s *stream) observe(response *batonv1.SubscribeResponse) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch response.GetMessage().(type) {
+	case *batonv1.SubscribeResponse_Jobs, *batonv1.SubscribeResponse_SettledBatch_:
+		if s.form != formBatched && s.draining {
+			s.queueLocked(drainMessage())
+		}
+		s.form = formBatched
+	case *batonv1.SubscribeResponse_Job:
+		if s.form == formUnknown {
+			s.form = formSingle
+		}
+	}
+}
+
+// drain asks the broker for no more deliveries: the worker is stopping. Only a broker that
+// speaks the batched form knows the message (an older one would end the stream over it), so it
+// is sent once the broker has shown its form; in the single form a stopping worker simply
+// returns no more credit.
+func (s *stream) drain() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.draining && s.form == formBatched {
+		s.queueLocked(drainMessage())
+	}
+	s.draining = true
+}
+
+// slotFreed gives the broker room for one more delivery after a job finished. In the batched
+// form the broker returns the credit itself when the job's settlement arrives
+// (hello.credit_on_settle); a broker speaking the single form needs a credit message.
+func (s *stream) slotFreed() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.form == formSingle {
+		s.queueLocked(credit(1))
+	}
 }
 
 // closeSend half-closes the stream once everything queued is written; the broker then ends it.
@@ -55,17 +118,20 @@ func (s *stream) notify() {
 func (s *stream) sendLoop() {
 	for {
 		s.mu.Lock()
-		batch, closing := s.queue, s.closing
+		pending, form, closing := s.queue, s.form, s.closing
 		s.queue = nil
 		s.mu.Unlock()
-		for _, message := range batch {
+		if form == formBatched {
+			pending = packSettlements(pending)
+		}
+		for _, message := range pending {
 			if err := s.grpc.Send(message); err != nil {
 				// The receiving side sees the stream's real error and reconnects.
 				s.cancel()
 				return
 			}
 		}
-		if len(batch) > 0 {
+		if len(pending) > 0 {
 			continue
 		}
 		if closing {
@@ -81,7 +147,10 @@ func (s *stream) sendLoop() {
 }
 
 func hello(workerID string, queues []string, maxInFlight int32, resumeGrace time.Duration, resume []*batonv1.LeaseRef) *batonv1.SubscribeRequest {
-	message := &batonv1.SubscribeRequest_Hello{WorkerId: workerID, Queues: queues, MaxInFlight: maxInFlight, Resume: resume}
+	message := &batonv1.SubscribeRequest_Hello{
+		WorkerId: workerID, Queues: queues, MaxInFlight: maxInFlight, Resume: resume,
+		Batch: true, CreditOnSettle: true, LeanJobs: true,
+	}
 	if resumeGrace > 0 {
 		message.ResumeGrace = durationpb.New(resumeGrace)
 	}
@@ -90,6 +159,10 @@ func hello(workerID string, queues []string, maxInFlight int32, resumeGrace time
 
 func credit(n int32) *batonv1.SubscribeRequest {
 	return &batonv1.SubscribeRequest{Message: &batonv1.SubscribeRequest_Credit_{Credit: &batonv1.SubscribeRequest_Credit{N: n}}}
+}
+
+func drainMessage() *batonv1.SubscribeRequest {
+	return &batonv1.SubscribeRequest{Message: &batonv1.SubscribeRequest_Drain_{Drain: &batonv1.SubscribeRequest_Drain{}}}
 }
 
 func pong() *batonv1.SubscribeRequest {

@@ -8,7 +8,11 @@ import (
 
 // Task is a job being run by a handler, with the means to report on it.
 type Task struct {
-	// Job as delivered: payload, headers, attempt (1 on the first run), chain and parent ids.
+	// Job as delivered (lean): id, queue, payload, headers, priority, attempt (1 on the first
+	// run), max_attempts, chain and parent ids, timeout and lease_expire_time (the lease's end
+	// at delivery; the broker renews it). The fields that describe the job's history rather than
+	// this attempt (state, times, dedup_key, fairness_key, depends_on, progress, errors,
+	// last_error) are unset; Client.Get has them.
 	Job *Job
 
 	worker *Worker

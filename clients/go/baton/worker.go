@@ -189,6 +189,7 @@ func (w *Worker) runStream() error {
 		if err != nil {
 			return err
 		}
+		s.observe(response)
 		w.handle(s, response)
 	}
 }
@@ -197,14 +198,24 @@ func (w *Worker) handle(s *stream, response *batonv1.SubscribeResponse) {
 	switch message := response.GetMessage().(type) {
 	case *batonv1.SubscribeResponse_Welcome_:
 		w.welcome(s, message.Welcome.GetResumed())
+	case *batonv1.SubscribeResponse_Jobs:
+		for _, delivery := range message.Jobs.GetDeliveries() {
+			w.start(delivery)
+		}
 	case *batonv1.SubscribeResponse_Job:
-		w.start(message.Job.GetJob(), message.Job.GetLeaseToken())
+		w.start(message.Job)
 	case *batonv1.SubscribeResponse_Cancel_:
 		w.interrupt(message.Cancel.GetJobId(), ErrJobCancelled, false)
 	case *batonv1.SubscribeResponse_LeaseLost_:
 		w.interrupt(message.LeaseLost.GetJobId(), ErrLeaseLost, true)
+	case *batonv1.SubscribeResponse_SettledBatch_:
+		w.settled(message.SettledBatch.GetCommitted(), message.SettledBatch.GetRefused())
 	case *batonv1.SubscribeResponse_Settled_:
-		w.settled(message.Settled)
+		if message.Settled.GetOk() {
+			w.settled([]string{message.Settled.GetJobId()}, nil)
+		} else {
+			w.settled(nil, []*batonv1.SubscribeResponse_Settled{message.Settled})
+		}
 	case *batonv1.SubscribeResponse_Ping_:
 		s.send(pong())
 	}
@@ -220,6 +231,10 @@ func (w *Worker) welcome(s *stream, resumed []*batonv1.LeaseRef) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.stream = s
+	// A worker that reconnects only to settle what it holds takes nothing new.
+	if w.stopping {
+		s.drain()
+	}
 	w.lastActivity = time.Now()
 	for id, held := range w.held {
 		token, ok := tokens[id]
@@ -230,16 +245,21 @@ func (w *Worker) welcome(s *stream, resumed []*batonv1.LeaseRef) {
 		}
 		held.token = token
 		if held.outcome != nil {
-			setLeaseToken(held.outcome, token)
+			held.outcome = withLeaseToken(held.outcome, token)
 			s.send(held.outcome)
 		}
 	}
 	w.closeIfDoneLocked()
 }
 
-func (w *Worker) start(job *Job, leaseToken string) {
+func (w *Worker) start(delivery *batonv1.SubscribeResponse_JobDelivery) {
+	job := delivery.GetJob()
+	// A lean job leaves the lease's end to the delivery.
+	if job.LeaseExpireTime == nil {
+		job.LeaseExpireTime = delivery.GetLeaseExpireTime()
+	}
 	ctx, cancel := context.WithCancelCause(context.Background())
-	held := &heldJob{job: job, token: leaseToken, cancel: cancel}
+	held := &heldJob{job: job, token: delivery.GetLeaseToken(), cancel: cancel}
 	w.mu.Lock()
 	w.held[job.GetId()] = held
 	w.lastActivity = time.Now()
@@ -264,8 +284,8 @@ func (w *Worker) run(ctx context.Context, held *heldJob) {
 		w.sendLocked(held.outcome)
 	}
 	// The slot is free again: room for one more delivery, unless the worker is winding down.
-	if !w.stopping {
-		w.sendLocked(credit(1))
+	if !w.stopping && w.stream != nil {
+		w.stream.slotFreed()
 	}
 }
 
@@ -293,17 +313,28 @@ func (w *Worker) interrupt(jobID string, cause error, forget bool) {
 	}
 }
 
-func (w *Worker) settled(settled *batonv1.SubscribeResponse_Settled) {
-	if !settled.GetOk() {
-		w.opts.OnError(fmt.Errorf("baton: job %s not settled: %s", settled.GetJobId(), settled.GetError()))
+// settled forgets the jobs whose outcome the broker committed or refused; a refused one is the
+// broker's again. A refused progress report leaves its running job alone.
+func (w *Worker) settled(committed []string, refused []*batonv1.SubscribeResponse_Settled) {
+	for _, refusal := range refused {
+		w.opts.OnError(fmt.Errorf("baton: job %s not settled: %s", refusal.GetJobId(), refusal.GetError()))
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if held := w.held[settled.GetJobId()]; held != nil && held.outcome != nil {
-		delete(w.held, settled.GetJobId())
+	for _, jobID := range committed {
+		w.forgetSettledLocked(jobID)
+	}
+	for _, refusal := range refused {
+		w.forgetSettledLocked(refusal.GetJobId())
 	}
 	w.lastActivity = time.Now()
 	w.closeIfDoneLocked()
+}
+
+func (w *Worker) forgetSettledLocked(jobID string) {
+	if held := w.held[jobID]; held != nil && held.outcome != nil {
+		delete(w.held, jobID)
+	}
 }
 
 // disconnect forgets the stream; held jobs wait for the next stream to resume them.
@@ -340,6 +371,9 @@ func (w *Worker) beginStop() {
 	}
 	w.stopping = true
 	close(w.stopped)
+	if w.stream != nil {
+		w.stream.drain()
+	}
 	time.AfterFunc(w.opts.ShutdownTimeout, w.forceStop)
 	w.closeIfDoneLocked()
 }

@@ -185,6 +185,44 @@ func TestGracefulStopFinishesRunningJobs(t *testing.T) {
 	}
 }
 
+func TestGracefulStopDrainsTheStream(t *testing.T) {
+	// Settling the running jobs returns their credit; the stopping worker's drain keeps the
+	// broker from handing out more, so no job loses an attempt to the stop.
+	queue := newQueue(t)
+	specs := make([]baton.JobSpec, 20)
+	for i := range specs {
+		specs[i] = baton.JobSpec{Queue: queue}
+	}
+	enqueued, err := client.EnqueueMany(testContext(t), specs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	running, release := make(chan struct{}, len(specs)), make(chan struct{})
+	stop, wait := startWorker(t, baton.WorkerOptions{Queues: []string{queue}, Concurrency: 2}, func(ctx context.Context, task *baton.Task) ([]byte, error) {
+		running <- struct{}{}
+		<-release
+		return nil, nil
+	})
+	<-running
+	<-running
+	stop()
+	close(release)
+	if err := wait(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	for _, e := range enqueued {
+		job, err := client.Get(testContext(t), e.Job.GetId())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ran := job.GetState() == batonv1.JobState_JOB_STATE_SUCCEEDED
+		untouched := job.GetState() == batonv1.JobState_JOB_STATE_AVAILABLE && job.GetAttempt() == 0
+		if !ran && !untouched {
+			t.Fatalf("job %s after stop: %v, attempt %d", job.GetId(), job.GetState(), job.GetAttempt())
+		}
+	}
+}
+
 func TestBurstModeReturnsWhenTheQueueIsDrained(t *testing.T) {
 	queue := newQueue(t)
 	specs := make([]baton.JobSpec, 25)

@@ -146,6 +146,34 @@ async def test_graceful_stop_finishes_running_jobs(client: Client, queue: str) -
     assert (job.state, job.result) == (JobState.JOB_STATE_SUCCEEDED, b"finished")
 
 
+async def test_graceful_stop_drains_the_stream(client: Client, queue: str) -> None:
+    # Settling the running jobs returns their credit; the stopping worker's drain keeps the
+    # broker from handing out more, so no job loses an attempt to the stop.
+    enqueued = await client.enqueue_many([JobSpec(queue=queue) for _ in range(10)])
+    started = 0
+    both_running, release = asyncio.Event(), asyncio.Event()
+
+    async def handle(task: Task) -> None:
+        nonlocal started
+        started += 1
+        if started == 2:
+            both_running.set()
+        await release.wait()
+
+    worker = Worker(client, [queue], handle, concurrency=2)
+    run = asyncio.create_task(worker.run())
+    await both_running.wait()
+    worker.stop()
+    release.set()
+    async with asyncio.timeout(30):
+        await run
+    assert started == 2
+    jobs = [await client.get(e.job.id) for e in enqueued]
+    assert sorted((job.state, job.attempt) for job in jobs) == sorted(
+        [(JobState.JOB_STATE_SUCCEEDED, 1)] * 2 + [(JobState.JOB_STATE_AVAILABLE, 0)] * 8
+    )
+
+
 async def test_burst_mode_returns_when_the_queue_is_drained(client: Client, queue: str) -> None:
     await client.enqueue_many([JobSpec(queue=queue) for _ in range(25)])
     processed: list[str] = []

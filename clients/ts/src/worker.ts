@@ -79,12 +79,18 @@ export interface Worker {
 
 type Outgoing = MessageInitShape<typeof SubscribeRequestSchema>["message"];
 type Outcome = Extract<Outgoing, { case: "ack" | "nack" }>;
+type Report = Outcome | Extract<Outgoing, { case: "progress" }>;
+type Settle = {
+  acks: Extract<Outgoing, { case: "ack" }>["value"][];
+  nacks: Extract<Outgoing, { case: "nack" }>["value"][];
+  progress: Extract<Outgoing, { case: "progress" }>["value"][];
+};
 type Nack = Extract<Outgoing, { case: "nack" }>["value"];
 
 /** A job the worker holds a lease on: running, or finished and awaiting `settled`. */
 interface Held {
   leaseToken: string;
-  abort: AbortController;
+  abort: LazyAbort;
   /** The ack or nack, kept until settled so it can be sent again after a resume. */
   outcome?: Outcome;
 }
@@ -108,26 +114,18 @@ export function runWorker(options: WorkerOptions): Worker {
   let stopping = false;
   let hardStopped = false;
   let lastActivity = Date.now();
-  let pendingCredit = 0;
-
-  const send = (message: Outgoing) => current?.send(message);
-
-  const grantCredit = () => {
-    // One credit message per event-loop turn, however many jobs finished in it.
-    if (pendingCredit === 0)
-      queueMicrotask(() => {
-        if (!stopping) send({ case: "credit", value: { n: pendingCredit } });
-        pendingCredit = 0;
-      });
-    pendingCredit += 1;
-  };
 
   const runStream = async (): Promise<void> => {
     const outbox = new Outbox();
     closeStream = () => outbox.end();
     const resume = [...held].map(([jobId, entry]) => ({ jobId, leaseToken: entry.leaseToken }));
     const resumeGrace = options.resumeGraceMs ? durationFromMs(options.resumeGraceMs) : undefined;
-    outbox.send({ case: "hello", value: { workerId, queues: options.queues, maxInFlight: concurrency, resume, resumeGrace } });
+    // The batched protocol: jobs arrive in batches, settlements leave in batches, and a settled
+    // job returns its credit without a message of its own.
+    outbox.send({
+      case: "hello",
+      value: { workerId, queues: options.queues, maxInFlight: concurrency, resume, resumeGrace, batch: true, creditOnSettle: true, leanJobs: true },
+    });
     try {
       for await (const response of client.subscribe(outbox)) handleResponse(response, outbox);
     } finally {
@@ -146,6 +144,9 @@ export function runWorker(options: WorkerOptions): Worker {
       case "job":
         void runJob(message.value.job!, message.value.leaseToken);
         return;
+      case "jobs":
+        for (const delivery of message.value.deliveries) void runJob(delivery.job!, delivery.leaseToken);
+        return;
       case "cancel":
         held.get(message.value.jobId)?.abort.abort(new Error("job cancelled"));
         return;
@@ -156,13 +157,15 @@ export function runWorker(options: WorkerOptions): Worker {
         closeIfDone();
         return;
       }
-      case "settled": {
-        if (!message.value.ok) onError(new Error(`job ${message.value.jobId} not settled: ${message.value.error}`));
-        if (held.get(message.value.jobId)?.outcome) held.delete(message.value.jobId);
-        lastActivity = Date.now();
+      case "settled":
+        settled(message.value);
         closeIfDone();
         return;
-      }
+      case "settledBatch":
+        for (const jobId of message.value.committed) settled({ jobId, ok: true, error: "" });
+        for (const refusal of message.value.refused) settled(refusal);
+        closeIfDone();
+        return;
       case "ping":
         outbox.send({ case: "pong", value: {} });
         return;
@@ -171,9 +174,17 @@ export function runWorker(options: WorkerOptions): Worker {
     }
   };
 
+  const settled = ({ jobId, ok, error }: { jobId: string; ok: boolean; error: string }) => {
+    if (!ok) onError(new Error(`job ${jobId} not settled: ${error}`));
+    if (held.get(jobId)?.outcome) held.delete(jobId);
+    lastActivity = Date.now();
+  };
+
   /** Adopts a stream: resumed leases get their fresh tokens, the others are gone. */
   const welcome = (outbox: Outbox, resumed: LeaseRef[]) => {
     current = outbox;
+    // A worker that reconnects only to settle what it holds takes nothing new.
+    if (stopping) outbox.send({ case: "drain", value: {} });
     lastActivity = Date.now();
     const tokens = new Map(resumed.map((lease) => [lease.jobId, lease.leaseToken]));
     for (const [jobId, entry] of held) {
@@ -186,22 +197,24 @@ export function runWorker(options: WorkerOptions): Worker {
       entry.leaseToken = token;
       if (entry.outcome) {
         entry.outcome.value.leaseToken = token;
-        outbox.send(entry.outcome);
+        outbox.settle(entry.outcome);
       }
     }
     closeIfDone();
   };
 
   const runJob = async (job: Job, leaseToken: string) => {
-    const entry: Held = { leaseToken, abort: new AbortController() };
+    const entry: Held = { leaseToken, abort: new LazyAbort() };
     held.set(job.id, entry);
     lastActivity = Date.now();
     const continuations: JobSpec[] = [];
     const context: JobContext = {
-      signal: entry.abort.signal,
+      get signal() {
+        return entry.abort.signal;
+      },
       progress: (percent, text = "") => {
         if (held.get(job.id) === entry) {
-          send({ case: "progress", value: { jobId: job.id, leaseToken: entry.leaseToken, percent: Math.round(percent), message: text } });
+          current?.settle({ case: "progress", value: { jobId: job.id, leaseToken: entry.leaseToken, percent: Math.round(percent), message: text } });
         }
       },
       // Named explicitly: the broker takes a continuation without chain_id as a new chain.
@@ -219,9 +232,8 @@ export function runWorker(options: WorkerOptions): Worker {
     if (held.get(job.id) === entry) {
       outcome.value.leaseToken = entry.leaseToken;
       entry.outcome = outcome;
-      send(outcome);
+      current?.settle(outcome);
     }
-    grantCredit();
   };
 
   /** Once stopping and every held job is settled, end the stream: the worker is done. */
@@ -240,6 +252,7 @@ export function runWorker(options: WorkerOptions): Worker {
   const beginStop = () => {
     if (stopping) return;
     stopping = true;
+    current?.send({ case: "drain", value: {} });
     shutdownTimer = setTimeout(stopNow, options.shutdownTimeoutMs ?? 30_000);
     closeIfDone();
   };
@@ -289,11 +302,47 @@ function nackOf(jobId: string, error: unknown): Nack {
   };
 }
 
-/** Request messages waiting to be sent on the stream, drained by the transport. */
+/**
+ * An AbortController made only when a handler reads its signal: most handlers never do, and one
+ * controller per job cost a worker more than decoding the job.
+ */
+class LazyAbort {
+  private controller: AbortController | undefined;
+  private reason: unknown;
+  private aborted = false;
+
+  get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.aborted) this.controller.abort(this.reason);
+    }
+    return this.controller.signal;
+  }
+
+  abort(reason: unknown): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.reason = reason;
+    this.controller?.abort(reason);
+  }
+}
+
+/** Most entries, and about the most bytes, in one settle message; more go in the next. */
+const MAX_SETTLE_ENTRIES = 1000;
+const MAX_SETTLE_BYTES = 1024 * 1024;
+
+/**
+ * Request messages waiting to be sent on the stream, drained by the transport. Acks, nacks and
+ * progress reports of one event-loop turn leave together, in one settle message.
+ */
 class Outbox implements AsyncIterable<SubscribeRequest> {
   private items: SubscribeRequest[] = [];
   private wake: (() => void) | undefined;
   private ended = false;
+  private pending: Settle = { acks: [], nacks: [], progress: [] };
+  private pendingEntries = 0;
+  private pendingBytes = 0;
+  private flushScheduled = false;
 
   send(message: Outgoing): void {
     if (this.ended) return;
@@ -301,7 +350,34 @@ class Outbox implements AsyncIterable<SubscribeRequest> {
     this.wake?.();
   }
 
+  settle(report: Report): void {
+    if (this.ended) return;
+    const bytes = reportBytes(report);
+    if (this.pendingEntries >= MAX_SETTLE_ENTRIES || this.pendingBytes + bytes > MAX_SETTLE_BYTES) this.flush();
+    if (report.case === "ack") this.pending.acks.push(report.value);
+    else if (report.case === "nack") this.pending.nacks.push(report.value);
+    else this.pending.progress.push(report.value);
+    this.pendingEntries += 1;
+    this.pendingBytes += bytes;
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => {
+        this.flushScheduled = false;
+        this.flush();
+      });
+    }
+  }
+
+  private flush(): void {
+    if (this.pendingEntries === 0) return;
+    this.send({ case: "settle", value: this.pending });
+    this.pending = { acks: [], nacks: [], progress: [] };
+    this.pendingEntries = 0;
+    this.pendingBytes = 0;
+  }
+
   end(): void {
+    this.flush();
     this.ended = true;
     this.wake?.();
   }
@@ -319,6 +395,16 @@ class Outbox implements AsyncIterable<SubscribeRequest> {
       this.wake = undefined;
     }
   }
+}
+
+/** About what a report weighs on the wire: its variable parts plus the ids. */
+function reportBytes(report: Report): number {
+  if (report.case === "ack") {
+    const continuations = report.value.continueWith ?? [];
+    return continuations.reduce((sum, job) => sum + 256 + (job.payload?.byteLength ?? 0), 64 + (report.value.result?.byteLength ?? 0));
+  }
+  if (report.case === "nack") return 64 + (report.value.error?.length ?? 0);
+  return 64 + (report.value.message?.length ?? 0);
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

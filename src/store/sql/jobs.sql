@@ -17,6 +17,11 @@
 -- available, whatever the flag, and woken as usual.
 -- Columns that no job of the batch sets arrive as a NULL array, which unnest pads with NULLs:
 -- parsing 1,000 NULL elements per column cost more than the insert of some columns.
+-- A continuation's chain is looked up through a function that always reads the primary key,
+-- whatever this statement's plan (see migration 0009_claim_plans).
+-- Returns only what the request does not know: not the payload and headers it sent, nor the
+-- columns every new job starts with (see jobInsertMany); parsing them back cost about a tenth
+-- of the statement's time for a batch of 1,000. trace_id: a hand-off's delivery traceparent.
 with input as (
   -- The sequence by name, not pg_get_serial_sequence(): that is a catalog lookup per row.
   select nextval('baton.jobs_id_seq'::regclass) as id, t.*
@@ -48,7 +53,7 @@ inserted as (
                           attempt_deadline)
   select p.id, p.queue, p.payload, p.headers, p.priority, p.due_time,
          coalesce(p.max_attempts, p.queue_max_attempts, $13::int), p.dedup_key,
-         coalesce(p.chain_id, (select j.chain_id from baton.jobs j where j.id = p.parent_id), p.id), p.parent_id,
+         coalesce(p.chain_id, baton.chain_of(p.parent_id), p.id), p.parent_id,
          make_interval(secs => p.timeout_seconds), p.fairness_key,
          case when p.blocked then 'blocked'::baton.job_state when p.leased then 'leased' else 'available' end,
          coalesce(string_to_array(p.depends_on, ',')::bigint[], '{}'),
@@ -68,7 +73,8 @@ inserted as (
   on conflict (queue, dedup_key)
     where dedup_key is not null and state in ('available', 'blocked', 'leased')
     do nothing
-  returning *
+  returning id, queue, state, priority, attempt, max_attempts, run_time, create_time, dedup_key, chain_id, parent_id,
+            depends_on, timeout, lease_token, lease_expire_time, lease_owner, fairness_key, attempt_deadline, trace_id
 ),
 -- One notification per queue with claimable jobs (Postgres also folds identical ones within a
 -- transaction); handed-off jobs need none.
@@ -215,15 +221,27 @@ claimed as (
   join settings s on s.ord = due.ord
   cross join clock
   where j.id = due.id
-  returning j.*
+  -- Only what a delivery and its lease need (see ClaimedJob), the traceparent included: its
+  -- span id is a hash the database computes faster than the broker, and every other column
+  -- parsed per job cost the broker more than the rest of the delivery.
+  returning j.id, j.queue, j.payload, j.headers, j.priority, j.attempt, j.max_attempts, j.chain_id, j.parent_id,
+            extract(epoch from j.timeout)::float8 as timeout_seconds, j.lease_token, j.lease_expire_time,
+            j.attempt_deadline, j.run_time,
+            -- For the queue-wait histogram (src/telemetry/job-metrics.ts).
+            greatest(extract(epoch from clock.now - j.run_time), 0)::float8 as queue_wait_seconds,
+            -- Flags 00 for an unsampled trace: the worker records no spans of it either.
+            '00-' || replace(baton.job_trace_id(j.trace_id, j.chain_id)::text, '-', '') || '-'
+              || baton.process_span_id(j.id, j.attempt, jsonb_array_length(j.errors))
+              || case when j.trace_sampled then '-01' else '-00' end as traceparent
+),
+-- Materialized, so that it runs once and not once per claimed row.
+next_due as materialized (
+  select baton.next_due_time($1::text[], (select now from clock)) as next_due_time
 )
 -- Exactly one row with a null id when nothing was claimed, so next_due_time always arrives.
 -- queue_limited tells a dispatcher whose settings were stale to claim through JobClaimLimited.
-select claimed.*, false as scheduled, next.next_due_time, (select bool_or(limited) from settings) as queue_limited
-from (
-  select min(run_time) as next_due_time from baton.jobs
-  where queue = any($1::text[]) and state = 'available' and run_time > coalesce($5::timestamptz, now())
-) next
+select claimed.*, next.next_due_time, (select bool_or(limited) from settings) as queue_limited
+from next_due next
 left join claimed on true;
 
 -- name: JobClaimLockQueue
@@ -295,19 +313,31 @@ claimed as (
       lease_owner = $4
   from due, q, clock
   where j.id = due.id
-  returning j.*
+  -- Only what a delivery and its lease need (see ClaimedJob), the traceparent included: its
+  -- span id is a hash the database computes faster than the broker, and every other column
+  -- parsed per job cost the broker more than the rest of the delivery.
+  returning j.id, j.queue, j.payload, j.headers, j.priority, j.attempt, j.max_attempts, j.chain_id, j.parent_id,
+            extract(epoch from j.timeout)::float8 as timeout_seconds, j.lease_token, j.lease_expire_time,
+            j.attempt_deadline, j.run_time,
+            -- For the queue-wait histogram (src/telemetry/job-metrics.ts).
+            greatest(extract(epoch from clock.now - j.run_time), 0)::float8 as queue_wait_seconds,
+            -- Flags 00 for an unsampled trace: the worker records no spans of it either.
+            '00-' || replace(baton.job_trace_id(j.trace_id, j.chain_id)::text, '-', '') || '-'
+              || baton.process_span_id(j.id, j.attempt, jsonb_array_length(j.errors))
+              || case when j.trace_sampled then '-01' else '-00' end as traceparent
 ),
 spent as (
   update baton.queues set rate_tokens = tokens.available - (select count(*) from claimed), rate_refill_time = clock.now
   from tokens, clock
   where name = $1
   returning 1
+),
+-- Materialized, so that it runs once and not once per claimed row.
+next_due as materialized (
+  select baton.next_due_time(array[$1::text], (select now from clock)) as next_due_time
 )
-select claimed.*, false as scheduled, next.next_due_time, (select count(*) from spent) as rate_updated
-from (
-  select min(run_time) as next_due_time from baton.jobs
-  where queue = $1 and state = 'available' and run_time > coalesce($5::timestamptz, now())
-) next
+select claimed.*, next.next_due_time, (select count(*) from spent) as rate_updated
+from next_due next
 left join claimed on true;
 
 -- name: JobUnclaim
@@ -604,6 +634,10 @@ select * from (
 ) page
 where position = 1 or bytes_so_far <= $6
 order by id desc;
+
+-- name: JobGetMany
+-- Whole rows of claimed jobs, for streams that take full jobs (hello.lean_jobs unset).
+select *, false as scheduled from baton.jobs where id = any($1::bigint[]);
 
 -- name: JobGetFinished
 -- The jobs among $1 that reached a terminal state, for WaitJob.

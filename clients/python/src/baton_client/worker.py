@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 import os
 import random
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import grpc
@@ -17,6 +18,7 @@ from baton.v1 import job_pb2, worker_service_pb2 as pb
 from .client import Client
 from .jobs import Job, JobSpec
 from .outcome import DeadLetter, JobCancelled, LeaseLost, RetryAfter, ShutdownTimeout
+from .settle import pack_settlements
 
 log = logging.getLogger("baton_client")
 
@@ -28,7 +30,11 @@ class Task:
     """A job being run by a handler, with the means to report on it."""
 
     def __init__(self, job: Job, worker: Worker, held: _Held) -> None:
-        #: The job as delivered: payload, headers, attempt (1 on the first run), chain ids.
+        #: The job as delivered (lean): id, queue, payload, headers, priority, attempt (1 on the
+        #: first run), max_attempts, chain and parent ids, timeout and lease_expire_time (the
+        #: lease's end at delivery; the broker renews it). The fields that describe the job's
+        #: history rather than this attempt (state, times, dedup_key, fairness_key, depends_on,
+        #: progress, errors, last_error) are unset; Client.get has them.
         self.job = job
         self._worker = worker
         self._held = held
@@ -75,16 +81,62 @@ class _Held:
     outcome: pb.SubscribeRequest | None = None
 
 
+class _WireForm(enum.Enum):
+    """Which form of the worker protocol the broker speaks on a stream. The hello asks for the
+    batched form; a broker that predates it ignores the request and delivers single ``job``
+    messages, and the stream then falls back to single settlements and credit messages."""
+
+    #: Nothing delivered yet. Settlements go out singly, which every broker takes.
+    UNKNOWN = enum.auto()
+    BATCHED = enum.auto()
+    SINGLE = enum.auto()
+
+
+_DRAIN = pb.SubscribeRequest(drain=pb.SubscribeRequest.Drain())
+
+
 @dataclass
 class _Outbox:
-    """Requests for one stream, written by gRPC from the iterator; put() never blocks."""
+    """Requests for one stream, written by gRPC from the iterator; put() never blocks. Whatever
+    accumulated while gRPC was writing goes out together: in the batched form, all pending
+    settlements in as few ``settle`` messages as the caps allow."""
 
     queue: asyncio.Queue[pb.SubscribeRequest | None] = field(default_factory=asyncio.Queue)
     closed: bool = False
+    form: _WireForm = _WireForm.UNKNOWN
+    #: The worker is stopping and wants no more deliveries.
+    draining: bool = False
 
     def put(self, message: pb.SubscribeRequest) -> None:
+        """Queues hello, pong, or a single ack, nack or progress report (settlement)."""
         if not self.closed:
             self.queue.put_nowait(message)
+
+    def observe(self, response: pb.SubscribeResponse) -> None:
+        """Learns the broker's wire form from what it sends."""
+        kind = response.WhichOneof("message")
+        if kind in ("jobs", "settled_batch"):
+            if self.form is not _WireForm.BATCHED and self.draining:
+                self.put(_DRAIN)
+            self.form = _WireForm.BATCHED
+        elif kind == "job" and self.form is _WireForm.UNKNOWN:
+            self.form = _WireForm.SINGLE
+
+    def drain(self) -> None:
+        """Asks the broker for no more deliveries: the worker is stopping. Only a broker that
+        speaks the batched form knows the message (an older one would end the stream over it),
+        so it is sent once the broker has shown its form; in the single form a stopping worker
+        simply returns no more credit."""
+        if not self.draining and self.form is _WireForm.BATCHED:
+            self.put(_DRAIN)
+        self.draining = True
+
+    def slot_freed(self) -> None:
+        """Gives the broker room for one more delivery after a job finished. In the batched form
+        the broker returns the credit itself when the job's settlement arrives
+        (hello.credit_on_settle); a broker speaking the single form needs a credit message."""
+        if self.form is _WireForm.SINGLE:
+            self.put(pb.SubscribeRequest(credit=pb.SubscribeRequest.Credit(n=1)))
 
     def close(self) -> None:
         """Half-closes the stream once everything queued is written; the broker then ends it."""
@@ -93,8 +145,16 @@ class _Outbox:
             self.queue.put_nowait(None)
 
     async def __aiter__(self) -> AsyncIterator[pb.SubscribeRequest]:
-        while (message := await self.queue.get()) is not None:
-            yield message
+        while True:
+            pending = [await self.queue.get()]
+            while not self.queue.empty():
+                pending.append(self.queue.get_nowait())
+            # close() queues None last, and nothing after it.
+            messages = [message for message in pending if message is not None]
+            for message in pack_settlements(messages) if self.form is _WireForm.BATCHED else messages:
+                yield message
+            if pending[-1] is None:
+                return
 
 
 class Worker:
@@ -166,6 +226,8 @@ class Worker:
         if self._stopping:
             return
         self._stopping = True
+        if self._outbox is not None:
+            self._outbox.drain()
         asyncio.get_running_loop().call_later(self._shutdown_timeout, self._force_stop)
         self._close_if_done()
 
@@ -208,7 +270,13 @@ class Worker:
         outbox = _Outbox()
         resume = [pb.LeaseRef(job_id=job_id, lease_token=held.token) for job_id, held in self._held.items()]
         hello = pb.SubscribeRequest.Hello(
-            worker_id=self._worker_id, queues=self._queues, max_in_flight=self._concurrency, resume=resume
+            worker_id=self._worker_id,
+            queues=self._queues,
+            max_in_flight=self._concurrency,
+            resume=resume,
+            batch=True,
+            credit_on_settle=True,
+            lean_jobs=True,
         )
         if self._resume_grace > 0:
             hello.resume_grace.FromMilliseconds(int(self._resume_grace * 1000))
@@ -217,6 +285,7 @@ class Worker:
         self._call = call
         try:
             async for response in call:
+                outbox.observe(response)
                 self._handle(outbox, response)
         except asyncio.CancelledError:
             # A hard stop cancels the call; anything else cancelling run() propagates.
@@ -232,8 +301,11 @@ class Worker:
         kind = response.WhichOneof("message")
         if kind == "welcome":
             self._welcome(outbox, {lease.job_id: lease.lease_token for lease in response.welcome.resumed})
+        elif kind == "jobs":
+            for delivery in response.jobs.deliveries:
+                self._start(delivery)
         elif kind == "job":
-            self._start(response.job.job, response.job.lease_token)
+            self._start(response.job)
         elif kind == "cancel":
             self._interrupt(response.cancel.job_id, JobCancelled(f"job {response.cancel.job_id} cancelled"))
         elif kind == "lease_lost":
@@ -241,8 +313,14 @@ class Worker:
             if held is not None:
                 self._cancel(held, LeaseLost(f"lease of job {held.job.id} lost"))
             self._close_if_done()
+        elif kind == "settled_batch":
+            self._settled(response.settled_batch.committed, response.settled_batch.refused)
         elif kind == "settled":
-            self._settled(response.settled)
+            settled = response.settled
+            if settled.ok:
+                self._settled([settled.job_id], [])
+            else:
+                self._settled([], [settled])
         elif kind == "ping":
             outbox.put(pb.SubscribeRequest(pong=pb.SubscribeRequest.Pong()))
 
@@ -250,6 +328,9 @@ class Worker:
         """Adopts the stream. Resumed leases come with fresh tokens; the others are gone. The
         outcomes of resumed jobs that finished while disconnected are sent again."""
         self._outbox = outbox
+        # A worker that reconnects only to settle what it holds takes nothing new.
+        if self._stopping:
+            outbox.drain()
         self._last_activity = asyncio.get_running_loop().time()
         for job_id, held in list(self._held.items()):
             if job_id not in resumed:
@@ -262,8 +343,12 @@ class Worker:
                 outbox.put(held.outcome)
         self._close_if_done()
 
-    def _start(self, job: Job, token: str) -> None:
-        held = _Held(job=job, token=token)
+    def _start(self, delivery: pb.SubscribeResponse.JobDelivery) -> None:
+        job = delivery.job
+        # A lean job leaves the lease's end to the delivery.
+        if not job.HasField("lease_expire_time"):
+            job.lease_expire_time.CopyFrom(delivery.lease_expire_time)
+        held = _Held(job=job, token=delivery.lease_token)
         self._held[job.id] = held
         self._last_activity = asyncio.get_running_loop().time()
         held.runner = asyncio.create_task(self._run_job(held))
@@ -284,8 +369,8 @@ class Worker:
             held.outcome = outcome
             self._send(outcome)
         # The slot is free again: room for one more delivery, unless the worker is winding down.
-        if not self._stopping:
-            self._send(pb.SubscribeRequest(credit=pb.SubscribeRequest.Credit(n=1)))
+        if not self._stopping and self._outbox is not None:
+            self._outbox.slot_freed()
 
     def _interrupt(self, job_id: str, reason: Exception) -> None:
         held = self._held.get(job_id)
@@ -298,12 +383,15 @@ class Worker:
             held.cancel_reason = reason
             held.runner.cancel()
 
-    def _settled(self, settled: pb.SubscribeResponse.Settled) -> None:
-        if not settled.ok:
-            self._on_error(RuntimeError(f"job {settled.job_id} not settled: {settled.error}"))
-        held = self._held.get(settled.job_id)
-        if held is not None and held.outcome is not None:
-            del self._held[settled.job_id]
+    def _settled(self, committed: Iterable[str], refused: Iterable[pb.SubscribeResponse.Settled]) -> None:
+        """Forgets the jobs whose outcome the broker committed or refused; a refused one is the
+        broker's again. A refused progress report leaves its running job alone."""
+        for refusal in refused:
+            self._on_error(RuntimeError(f"job {refusal.job_id} not settled: {refusal.error}"))
+        for job_id in [*committed, *(refusal.job_id for refusal in refused)]:
+            held = self._held.get(job_id)
+            if held is not None and held.outcome is not None:
+                del self._held[job_id]
         self._last_activity = asyncio.get_running_loop().time()
         self._close_if_done()
 

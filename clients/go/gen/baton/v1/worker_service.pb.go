@@ -35,6 +35,7 @@ type SubscribeRequest struct {
 	//	*SubscribeRequest_Progress_
 	//	*SubscribeRequest_Pong_
 	//	*SubscribeRequest_Settle_
+	//	*SubscribeRequest_Drain_
 	Message       isSubscribeRequest_Message `protobuf_oneof:"message"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -140,6 +141,15 @@ func (x *SubscribeRequest) GetSettle() *SubscribeRequest_Settle {
 	return nil
 }
 
+func (x *SubscribeRequest) GetDrain() *SubscribeRequest_Drain {
+	if x != nil {
+		if x, ok := x.Message.(*SubscribeRequest_Drain_); ok {
+			return x.Drain
+		}
+	}
+	return nil
+}
+
 type isSubscribeRequest_Message interface {
 	isSubscribeRequest_Message()
 }
@@ -172,6 +182,10 @@ type SubscribeRequest_Settle_ struct {
 	Settle *SubscribeRequest_Settle `protobuf:"bytes,7,opt,name=settle,proto3,oneof"`
 }
 
+type SubscribeRequest_Drain_ struct {
+	Drain *SubscribeRequest_Drain `protobuf:"bytes,8,opt,name=drain,proto3,oneof"`
+}
+
 func (*SubscribeRequest_Hello_) isSubscribeRequest_Message() {}
 
 func (*SubscribeRequest_Credit_) isSubscribeRequest_Message() {}
@@ -185,6 +199,8 @@ func (*SubscribeRequest_Progress_) isSubscribeRequest_Message() {}
 func (*SubscribeRequest_Pong_) isSubscribeRequest_Message() {}
 
 func (*SubscribeRequest_Settle_) isSubscribeRequest_Message() {}
+
+func (*SubscribeRequest_Drain_) isSubscribeRequest_Message() {}
 
 // LeaseRef names one lease.
 type LeaseRef struct {
@@ -631,11 +647,12 @@ type SubscribeRequest_Hello struct {
 	// `settled` per settlement. Either way the worker may send single ack/nack/progress too.
 	Batch bool `protobuf:"varint,6,opt,name=batch,proto3" json:"batch,omitempty"`
 	// Each settled job (ack or nack received) returns its credit: the worker sends no credit
-	// messages, and at most max_in_flight jobs run at once.
+	// messages, at most max_in_flight jobs run at once, and `drain` stops the deliveries.
 	CreditOnSettle bool `protobuf:"varint,7,opt,name=credit_on_settle,json=creditOnSettle,proto3" json:"credit_on_settle,omitempty"`
 	// Deliveries carry the lean job, only what a handler needs: id, queue, payload, headers,
-	// priority, attempt, max_attempts, chain_id, parent_id, timeout and lease_expire_time.
-	// The other fields of Job (state, times, errors, result...) are left unset.
+	// priority, attempt, max_attempts, chain_id, parent_id and timeout. The other fields of Job
+	// (state, times, errors, result...) are left unset; the lease's end is the delivery's
+	// lease_expire_time.
 	LeanJobs      bool `protobuf:"varint,8,opt,name=lean_jobs,json=leanJobs,proto3" json:"lean_jobs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1027,6 +1044,44 @@ func (*SubscribeRequest_Pong) Descriptor() ([]byte, []int) {
 	return file_baton_v1_worker_service_proto_rawDescGZIP(), []int{0, 5}
 }
 
+// Drain asks for no more deliveries on this stream: the worker is stopping and finishes what
+// it holds. It cannot be taken back; open a new stream to take jobs again.
+type SubscribeRequest_Drain struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SubscribeRequest_Drain) Reset() {
+	*x = SubscribeRequest_Drain{}
+	mi := &file_baton_v1_worker_service_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubscribeRequest_Drain) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubscribeRequest_Drain) ProtoMessage() {}
+
+func (x *SubscribeRequest_Drain) ProtoReflect() protoreflect.Message {
+	mi := &file_baton_v1_worker_service_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubscribeRequest_Drain.ProtoReflect.Descriptor instead.
+func (*SubscribeRequest_Drain) Descriptor() ([]byte, []int) {
+	return file_baton_v1_worker_service_proto_rawDescGZIP(), []int{0, 6}
+}
+
 // Settle carries the outcomes of many jobs in one message. Each entry is fenced by its own
 // lease and answered on its own: a stale or malformed one is refused alone.
 type SubscribeRequest_Settle struct {
@@ -1040,7 +1095,7 @@ type SubscribeRequest_Settle struct {
 
 func (x *SubscribeRequest_Settle) Reset() {
 	*x = SubscribeRequest_Settle{}
-	mi := &file_baton_v1_worker_service_proto_msgTypes[12]
+	mi := &file_baton_v1_worker_service_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1052,7 +1107,7 @@ func (x *SubscribeRequest_Settle) String() string {
 func (*SubscribeRequest_Settle) ProtoMessage() {}
 
 func (x *SubscribeRequest_Settle) ProtoReflect() protoreflect.Message {
-	mi := &file_baton_v1_worker_service_proto_msgTypes[12]
+	mi := &file_baton_v1_worker_service_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1065,7 +1120,7 @@ func (x *SubscribeRequest_Settle) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeRequest_Settle.ProtoReflect.Descriptor instead.
 func (*SubscribeRequest_Settle) Descriptor() ([]byte, []int) {
-	return file_baton_v1_worker_service_proto_rawDescGZIP(), []int{0, 6}
+	return file_baton_v1_worker_service_proto_rawDescGZIP(), []int{0, 7}
 }
 
 func (x *SubscribeRequest_Settle) GetAcks() []*SubscribeRequest_Ack {
@@ -1106,7 +1161,7 @@ type SubscribeResponse_Welcome struct {
 
 func (x *SubscribeResponse_Welcome) Reset() {
 	*x = SubscribeResponse_Welcome{}
-	mi := &file_baton_v1_worker_service_proto_msgTypes[13]
+	mi := &file_baton_v1_worker_service_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1118,7 +1173,7 @@ func (x *SubscribeResponse_Welcome) String() string {
 func (*SubscribeResponse_Welcome) ProtoMessage() {}
 
 func (x *SubscribeResponse_Welcome) ProtoReflect() protoreflect.Message {
-	mi := &file_baton_v1_worker_service_proto_msgTypes[13]
+	mi := &file_baton_v1_worker_service_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1167,7 +1222,7 @@ type SubscribeResponse_JobDelivery struct {
 
 func (x *SubscribeResponse_JobDelivery) Reset() {
 	*x = SubscribeResponse_JobDelivery{}
-	mi := &file_baton_v1_worker_service_proto_msgTypes[14]
+	mi := &file_baton_v1_worker_service_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1179,7 +1234,7 @@ func (x *SubscribeResponse_JobDelivery) String() string {
 func (*SubscribeResponse_JobDelivery) ProtoMessage() {}
 
 func (x *SubscribeResponse_JobDelivery) ProtoReflect() protoreflect.Message {
-	mi := &file_baton_v1_worker_service_proto_msgTypes[14]
+	mi := &file_baton_v1_worker_service_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1226,7 +1281,7 @@ type SubscribeResponse_Cancel struct {
 
 func (x *SubscribeResponse_Cancel) Reset() {
 	*x = SubscribeResponse_Cancel{}
-	mi := &file_baton_v1_worker_service_proto_msgTypes[15]
+	mi := &file_baton_v1_worker_service_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1238,7 +1293,7 @@ func (x *SubscribeResponse_Cancel) String() string {
 func (*SubscribeResponse_Cancel) ProtoMessage() {}
 
 func (x *SubscribeResponse_Cancel) ProtoReflect() protoreflect.Message {
-	mi := &file_baton_v1_worker_service_proto_msgTypes[15]
+	mi := &file_baton_v1_worker_service_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1271,7 +1326,7 @@ type SubscribeResponse_LeaseLost struct {
 
 func (x *SubscribeResponse_LeaseLost) Reset() {
 	*x = SubscribeResponse_LeaseLost{}
-	mi := &file_baton_v1_worker_service_proto_msgTypes[16]
+	mi := &file_baton_v1_worker_service_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1283,7 +1338,7 @@ func (x *SubscribeResponse_LeaseLost) String() string {
 func (*SubscribeResponse_LeaseLost) ProtoMessage() {}
 
 func (x *SubscribeResponse_LeaseLost) ProtoReflect() protoreflect.Message {
-	mi := &file_baton_v1_worker_service_proto_msgTypes[16]
+	mi := &file_baton_v1_worker_service_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1318,7 +1373,7 @@ type SubscribeResponse_Settled struct {
 
 func (x *SubscribeResponse_Settled) Reset() {
 	*x = SubscribeResponse_Settled{}
-	mi := &file_baton_v1_worker_service_proto_msgTypes[17]
+	mi := &file_baton_v1_worker_service_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1330,7 +1385,7 @@ func (x *SubscribeResponse_Settled) String() string {
 func (*SubscribeResponse_Settled) ProtoMessage() {}
 
 func (x *SubscribeResponse_Settled) ProtoReflect() protoreflect.Message {
-	mi := &file_baton_v1_worker_service_proto_msgTypes[17]
+	mi := &file_baton_v1_worker_service_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1376,7 +1431,7 @@ type SubscribeResponse_Ping struct {
 
 func (x *SubscribeResponse_Ping) Reset() {
 	*x = SubscribeResponse_Ping{}
-	mi := &file_baton_v1_worker_service_proto_msgTypes[18]
+	mi := &file_baton_v1_worker_service_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1388,7 +1443,7 @@ func (x *SubscribeResponse_Ping) String() string {
 func (*SubscribeResponse_Ping) ProtoMessage() {}
 
 func (x *SubscribeResponse_Ping) ProtoReflect() protoreflect.Message {
-	mi := &file_baton_v1_worker_service_proto_msgTypes[18]
+	mi := &file_baton_v1_worker_service_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1415,7 +1470,7 @@ type SubscribeResponse_JobBatch struct {
 
 func (x *SubscribeResponse_JobBatch) Reset() {
 	*x = SubscribeResponse_JobBatch{}
-	mi := &file_baton_v1_worker_service_proto_msgTypes[19]
+	mi := &file_baton_v1_worker_service_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1427,7 +1482,7 @@ func (x *SubscribeResponse_JobBatch) String() string {
 func (*SubscribeResponse_JobBatch) ProtoMessage() {}
 
 func (x *SubscribeResponse_JobBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_baton_v1_worker_service_proto_msgTypes[19]
+	mi := &file_baton_v1_worker_service_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1462,7 +1517,7 @@ type SubscribeResponse_SettledBatch struct {
 
 func (x *SubscribeResponse_SettledBatch) Reset() {
 	*x = SubscribeResponse_SettledBatch{}
-	mi := &file_baton_v1_worker_service_proto_msgTypes[20]
+	mi := &file_baton_v1_worker_service_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1474,7 +1529,7 @@ func (x *SubscribeResponse_SettledBatch) String() string {
 func (*SubscribeResponse_SettledBatch) ProtoMessage() {}
 
 func (x *SubscribeResponse_SettledBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_baton_v1_worker_service_proto_msgTypes[20]
+	mi := &file_baton_v1_worker_service_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1508,8 +1563,7 @@ var File_baton_v1_worker_service_proto protoreflect.FileDescriptor
 
 const file_baton_v1_worker_service_proto_rawDesc = "" +
 	"\n" +
-	"\x1dbaton/v1/worker_service.proto\x12\bbaton.v1\x1a\x12baton/v1/job.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfd\n" +
-	"\n" +
+	"\x1dbaton/v1/worker_service.proto\x12\bbaton.v1\x1a\x12baton/v1/job.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc0\v\n" +
 	"\x10SubscribeRequest\x128\n" +
 	"\x05hello\x18\x01 \x01(\v2 .baton.v1.SubscribeRequest.HelloH\x00R\x05hello\x12;\n" +
 	"\x06credit\x18\x02 \x01(\v2!.baton.v1.SubscribeRequest.CreditH\x00R\x06credit\x122\n" +
@@ -1517,7 +1571,8 @@ const file_baton_v1_worker_service_proto_rawDesc = "" +
 	"\x04nack\x18\x04 \x01(\v2\x1f.baton.v1.SubscribeRequest.NackH\x00R\x04nack\x12A\n" +
 	"\bprogress\x18\x05 \x01(\v2#.baton.v1.SubscribeRequest.ProgressH\x00R\bprogress\x125\n" +
 	"\x04pong\x18\x06 \x01(\v2\x1f.baton.v1.SubscribeRequest.PongH\x00R\x04pong\x12;\n" +
-	"\x06settle\x18\a \x01(\v2!.baton.v1.SubscribeRequest.SettleH\x00R\x06settle\x1a\xa7\x02\n" +
+	"\x06settle\x18\a \x01(\v2!.baton.v1.SubscribeRequest.SettleH\x00R\x06settle\x128\n" +
+	"\x05drain\x18\b \x01(\v2 .baton.v1.SubscribeRequest.DrainH\x00R\x05drain\x1a\xa7\x02\n" +
 	"\x05Hello\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12\x16\n" +
 	"\x06queues\x18\x02 \x03(\tR\x06queues\x12\"\n" +
@@ -1550,7 +1605,8 @@ const file_baton_v1_worker_service_proto_rawDesc = "" +
 	"leaseToken\x12\x18\n" +
 	"\apercent\x18\x03 \x01(\x05R\apercent\x12\x18\n" +
 	"\amessage\x18\x04 \x01(\tR\amessage\x1a\x06\n" +
-	"\x04Pong\x1a\xb4\x01\n" +
+	"\x04Pong\x1a\a\n" +
+	"\x05Drain\x1a\xb4\x01\n" +
 	"\x06Settle\x122\n" +
 	"\x04acks\x18\x01 \x03(\v2\x1e.baton.v1.SubscribeRequest.AckR\x04acks\x125\n" +
 	"\x05nacks\x18\x02 \x03(\v2\x1f.baton.v1.SubscribeRequest.NackR\x05nacks\x12?\n" +
@@ -1627,7 +1683,7 @@ func file_baton_v1_worker_service_proto_rawDescGZIP() []byte {
 	return file_baton_v1_worker_service_proto_rawDescData
 }
 
-var file_baton_v1_worker_service_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_baton_v1_worker_service_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_baton_v1_worker_service_proto_goTypes = []any{
 	(*SubscribeRequest)(nil),               // 0: baton.v1.SubscribeRequest
 	(*LeaseRef)(nil),                       // 1: baton.v1.LeaseRef
@@ -1641,19 +1697,20 @@ var file_baton_v1_worker_service_proto_goTypes = []any{
 	(*SubscribeRequest_Nack)(nil),          // 9: baton.v1.SubscribeRequest.Nack
 	(*SubscribeRequest_Progress)(nil),      // 10: baton.v1.SubscribeRequest.Progress
 	(*SubscribeRequest_Pong)(nil),          // 11: baton.v1.SubscribeRequest.Pong
-	(*SubscribeRequest_Settle)(nil),        // 12: baton.v1.SubscribeRequest.Settle
-	(*SubscribeResponse_Welcome)(nil),      // 13: baton.v1.SubscribeResponse.Welcome
-	(*SubscribeResponse_JobDelivery)(nil),  // 14: baton.v1.SubscribeResponse.JobDelivery
-	(*SubscribeResponse_Cancel)(nil),       // 15: baton.v1.SubscribeResponse.Cancel
-	(*SubscribeResponse_LeaseLost)(nil),    // 16: baton.v1.SubscribeResponse.LeaseLost
-	(*SubscribeResponse_Settled)(nil),      // 17: baton.v1.SubscribeResponse.Settled
-	(*SubscribeResponse_Ping)(nil),         // 18: baton.v1.SubscribeResponse.Ping
-	(*SubscribeResponse_JobBatch)(nil),     // 19: baton.v1.SubscribeResponse.JobBatch
-	(*SubscribeResponse_SettledBatch)(nil), // 20: baton.v1.SubscribeResponse.SettledBatch
-	(*timestamppb.Timestamp)(nil),          // 21: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),            // 22: google.protobuf.Duration
-	(*EnqueueJobRequest)(nil),              // 23: baton.v1.EnqueueJobRequest
-	(*Job)(nil),                            // 24: baton.v1.Job
+	(*SubscribeRequest_Drain)(nil),         // 12: baton.v1.SubscribeRequest.Drain
+	(*SubscribeRequest_Settle)(nil),        // 13: baton.v1.SubscribeRequest.Settle
+	(*SubscribeResponse_Welcome)(nil),      // 14: baton.v1.SubscribeResponse.Welcome
+	(*SubscribeResponse_JobDelivery)(nil),  // 15: baton.v1.SubscribeResponse.JobDelivery
+	(*SubscribeResponse_Cancel)(nil),       // 16: baton.v1.SubscribeResponse.Cancel
+	(*SubscribeResponse_LeaseLost)(nil),    // 17: baton.v1.SubscribeResponse.LeaseLost
+	(*SubscribeResponse_Settled)(nil),      // 18: baton.v1.SubscribeResponse.Settled
+	(*SubscribeResponse_Ping)(nil),         // 19: baton.v1.SubscribeResponse.Ping
+	(*SubscribeResponse_JobBatch)(nil),     // 20: baton.v1.SubscribeResponse.JobBatch
+	(*SubscribeResponse_SettledBatch)(nil), // 21: baton.v1.SubscribeResponse.SettledBatch
+	(*timestamppb.Timestamp)(nil),          // 22: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),            // 23: google.protobuf.Duration
+	(*EnqueueJobRequest)(nil),              // 24: baton.v1.EnqueueJobRequest
+	(*Job)(nil),                            // 25: baton.v1.Job
 }
 var file_baton_v1_worker_service_proto_depIdxs = []int32{
 	6,  // 0: baton.v1.SubscribeRequest.hello:type_name -> baton.v1.SubscribeRequest.Hello
@@ -1662,40 +1719,41 @@ var file_baton_v1_worker_service_proto_depIdxs = []int32{
 	9,  // 3: baton.v1.SubscribeRequest.nack:type_name -> baton.v1.SubscribeRequest.Nack
 	10, // 4: baton.v1.SubscribeRequest.progress:type_name -> baton.v1.SubscribeRequest.Progress
 	11, // 5: baton.v1.SubscribeRequest.pong:type_name -> baton.v1.SubscribeRequest.Pong
-	12, // 6: baton.v1.SubscribeRequest.settle:type_name -> baton.v1.SubscribeRequest.Settle
-	13, // 7: baton.v1.SubscribeResponse.welcome:type_name -> baton.v1.SubscribeResponse.Welcome
-	14, // 8: baton.v1.SubscribeResponse.job:type_name -> baton.v1.SubscribeResponse.JobDelivery
-	15, // 9: baton.v1.SubscribeResponse.cancel:type_name -> baton.v1.SubscribeResponse.Cancel
-	16, // 10: baton.v1.SubscribeResponse.lease_lost:type_name -> baton.v1.SubscribeResponse.LeaseLost
-	17, // 11: baton.v1.SubscribeResponse.settled:type_name -> baton.v1.SubscribeResponse.Settled
-	18, // 12: baton.v1.SubscribeResponse.ping:type_name -> baton.v1.SubscribeResponse.Ping
-	19, // 13: baton.v1.SubscribeResponse.jobs:type_name -> baton.v1.SubscribeResponse.JobBatch
-	20, // 14: baton.v1.SubscribeResponse.settled_batch:type_name -> baton.v1.SubscribeResponse.SettledBatch
-	5,  // 15: baton.v1.ListWorkersResponse.workers:type_name -> baton.v1.Worker
-	21, // 16: baton.v1.Worker.connect_time:type_name -> google.protobuf.Timestamp
-	21, // 17: baton.v1.Worker.last_seen_time:type_name -> google.protobuf.Timestamp
-	1,  // 18: baton.v1.SubscribeRequest.Hello.resume:type_name -> baton.v1.LeaseRef
-	22, // 19: baton.v1.SubscribeRequest.Hello.resume_grace:type_name -> google.protobuf.Duration
-	23, // 20: baton.v1.SubscribeRequest.Ack.continue_with:type_name -> baton.v1.EnqueueJobRequest
-	22, // 21: baton.v1.SubscribeRequest.Nack.retry_delay:type_name -> google.protobuf.Duration
-	8,  // 22: baton.v1.SubscribeRequest.Settle.acks:type_name -> baton.v1.SubscribeRequest.Ack
-	9,  // 23: baton.v1.SubscribeRequest.Settle.nacks:type_name -> baton.v1.SubscribeRequest.Nack
-	10, // 24: baton.v1.SubscribeRequest.Settle.progress:type_name -> baton.v1.SubscribeRequest.Progress
-	22, // 25: baton.v1.SubscribeResponse.Welcome.lease_duration:type_name -> google.protobuf.Duration
-	1,  // 26: baton.v1.SubscribeResponse.Welcome.resumed:type_name -> baton.v1.LeaseRef
-	24, // 27: baton.v1.SubscribeResponse.JobDelivery.job:type_name -> baton.v1.Job
-	21, // 28: baton.v1.SubscribeResponse.JobDelivery.lease_expire_time:type_name -> google.protobuf.Timestamp
-	14, // 29: baton.v1.SubscribeResponse.JobBatch.deliveries:type_name -> baton.v1.SubscribeResponse.JobDelivery
-	17, // 30: baton.v1.SubscribeResponse.SettledBatch.refused:type_name -> baton.v1.SubscribeResponse.Settled
-	0,  // 31: baton.v1.WorkerService.Subscribe:input_type -> baton.v1.SubscribeRequest
-	3,  // 32: baton.v1.WorkerService.ListWorkers:input_type -> baton.v1.ListWorkersRequest
-	2,  // 33: baton.v1.WorkerService.Subscribe:output_type -> baton.v1.SubscribeResponse
-	4,  // 34: baton.v1.WorkerService.ListWorkers:output_type -> baton.v1.ListWorkersResponse
-	33, // [33:35] is the sub-list for method output_type
-	31, // [31:33] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	13, // 6: baton.v1.SubscribeRequest.settle:type_name -> baton.v1.SubscribeRequest.Settle
+	12, // 7: baton.v1.SubscribeRequest.drain:type_name -> baton.v1.SubscribeRequest.Drain
+	14, // 8: baton.v1.SubscribeResponse.welcome:type_name -> baton.v1.SubscribeResponse.Welcome
+	15, // 9: baton.v1.SubscribeResponse.job:type_name -> baton.v1.SubscribeResponse.JobDelivery
+	16, // 10: baton.v1.SubscribeResponse.cancel:type_name -> baton.v1.SubscribeResponse.Cancel
+	17, // 11: baton.v1.SubscribeResponse.lease_lost:type_name -> baton.v1.SubscribeResponse.LeaseLost
+	18, // 12: baton.v1.SubscribeResponse.settled:type_name -> baton.v1.SubscribeResponse.Settled
+	19, // 13: baton.v1.SubscribeResponse.ping:type_name -> baton.v1.SubscribeResponse.Ping
+	20, // 14: baton.v1.SubscribeResponse.jobs:type_name -> baton.v1.SubscribeResponse.JobBatch
+	21, // 15: baton.v1.SubscribeResponse.settled_batch:type_name -> baton.v1.SubscribeResponse.SettledBatch
+	5,  // 16: baton.v1.ListWorkersResponse.workers:type_name -> baton.v1.Worker
+	22, // 17: baton.v1.Worker.connect_time:type_name -> google.protobuf.Timestamp
+	22, // 18: baton.v1.Worker.last_seen_time:type_name -> google.protobuf.Timestamp
+	1,  // 19: baton.v1.SubscribeRequest.Hello.resume:type_name -> baton.v1.LeaseRef
+	23, // 20: baton.v1.SubscribeRequest.Hello.resume_grace:type_name -> google.protobuf.Duration
+	24, // 21: baton.v1.SubscribeRequest.Ack.continue_with:type_name -> baton.v1.EnqueueJobRequest
+	23, // 22: baton.v1.SubscribeRequest.Nack.retry_delay:type_name -> google.protobuf.Duration
+	8,  // 23: baton.v1.SubscribeRequest.Settle.acks:type_name -> baton.v1.SubscribeRequest.Ack
+	9,  // 24: baton.v1.SubscribeRequest.Settle.nacks:type_name -> baton.v1.SubscribeRequest.Nack
+	10, // 25: baton.v1.SubscribeRequest.Settle.progress:type_name -> baton.v1.SubscribeRequest.Progress
+	23, // 26: baton.v1.SubscribeResponse.Welcome.lease_duration:type_name -> google.protobuf.Duration
+	1,  // 27: baton.v1.SubscribeResponse.Welcome.resumed:type_name -> baton.v1.LeaseRef
+	25, // 28: baton.v1.SubscribeResponse.JobDelivery.job:type_name -> baton.v1.Job
+	22, // 29: baton.v1.SubscribeResponse.JobDelivery.lease_expire_time:type_name -> google.protobuf.Timestamp
+	15, // 30: baton.v1.SubscribeResponse.JobBatch.deliveries:type_name -> baton.v1.SubscribeResponse.JobDelivery
+	18, // 31: baton.v1.SubscribeResponse.SettledBatch.refused:type_name -> baton.v1.SubscribeResponse.Settled
+	0,  // 32: baton.v1.WorkerService.Subscribe:input_type -> baton.v1.SubscribeRequest
+	3,  // 33: baton.v1.WorkerService.ListWorkers:input_type -> baton.v1.ListWorkersRequest
+	2,  // 34: baton.v1.WorkerService.Subscribe:output_type -> baton.v1.SubscribeResponse
+	4,  // 35: baton.v1.WorkerService.ListWorkers:output_type -> baton.v1.ListWorkersResponse
+	34, // [34:36] is the sub-list for method output_type
+	32, // [32:34] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_baton_v1_worker_service_proto_init() }
@@ -1712,6 +1770,7 @@ func file_baton_v1_worker_service_proto_init() {
 		(*SubscribeRequest_Progress_)(nil),
 		(*SubscribeRequest_Pong_)(nil),
 		(*SubscribeRequest_Settle_)(nil),
+		(*SubscribeRequest_Drain_)(nil),
 	}
 	file_baton_v1_worker_service_proto_msgTypes[2].OneofWrappers = []any{
 		(*SubscribeResponse_Welcome_)(nil),
@@ -1729,7 +1788,7 @@ func file_baton_v1_worker_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_baton_v1_worker_service_proto_rawDesc), len(file_baton_v1_worker_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   21,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

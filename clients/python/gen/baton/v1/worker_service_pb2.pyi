@@ -12,7 +12,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class SubscribeRequest(_message.Message):
-    __slots__ = ("hello", "credit", "ack", "nack", "progress", "pong", "settle")
+    __slots__ = ("hello", "credit", "ack", "nack", "progress", "pong", "settle", "drain")
     class Hello(_message.Message):
         __slots__ = ("worker_id", "queues", "max_in_flight", "resume", "resume_grace", "batch", "credit_on_settle", "lean_jobs")
         WORKER_ID_FIELD_NUMBER: _ClassVar[int]
@@ -75,6 +75,9 @@ class SubscribeRequest(_message.Message):
     class Pong(_message.Message):
         __slots__ = ()
         def __init__(self) -> None: ...
+    class Drain(_message.Message):
+        __slots__ = ()
+        def __init__(self) -> None: ...
     class Settle(_message.Message):
         __slots__ = ("acks", "nacks", "progress")
         ACKS_FIELD_NUMBER: _ClassVar[int]
@@ -91,6 +94,7 @@ class SubscribeRequest(_message.Message):
     PROGRESS_FIELD_NUMBER: _ClassVar[int]
     PONG_FIELD_NUMBER: _ClassVar[int]
     SETTLE_FIELD_NUMBER: _ClassVar[int]
+    DRAIN_FIELD_NUMBER: _ClassVar[int]
     hello: SubscribeRequest.Hello
     credit: SubscribeRequest.Credit
     ack: SubscribeRequest.Ack
@@ -98,7 +102,8 @@ class SubscribeRequest(_message.Message):
     progress: SubscribeRequest.Progress
     pong: SubscribeRequest.Pong
     settle: SubscribeRequest.Settle
-    def __init__(self, hello: _Optional[_Union[SubscribeRequest.Hello, _Mapping]] = ..., credit: _Optional[_Union[SubscribeRequest.Credit, _Mapping]] = ..., ack: _Optional[_Union[SubscribeRequest.Ack, _Mapping]] = ..., nack: _Optional[_Union[SubscribeRequest.Nack, _Mapping]] = ..., progress: _Optional[_Union[SubscribeRequest.Progress, _Mapping]] = ..., pong: _Optional[_Union[SubscribeRequest.Pong, _Mapping]] = ..., settle: _Optional[_Union[SubscribeRequest.Settle, _Mapping]] = ...) -> None: ...
+    drain: SubscribeRequest.Drain
+    def __init__(self, hello: _Optional[_Union[SubscribeRequest.Hello, _Mapping]] = ..., credit: _Optional[_Union[SubscribeRequest.Credit, _Mapping]] = ..., ack: _Optional[_Union[SubscribeRequest.Ack, _Mapping]] = ..., nack: _Optional[_Union[SubscribeRequest.Nack, _Mapping]] = ..., progress: _Optional[_Union[SubscribeRequest.Progress, _Mapping]] = ..., pong: _Optional[_Union[SubscribeRequest.Pong, _Mapping]] = ..., settle: _Optional[_Union[SubscribeRequest.Settle, _Mapping]] = ..., drain: _Optional[_Union[SubscribeRequest.Drain, _Mapping]] = ...) -> None: ...
 
 class LeaseRef(_message.Message):
     __slots__ = ("job_id", "lease_token")
