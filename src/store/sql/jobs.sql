@@ -74,7 +74,9 @@ inserted as (
     where dedup_key is not null and state in ('available', 'blocked', 'leased')
     do nothing
   returning id, queue, state, priority, attempt, max_attempts, run_time, create_time, dedup_key, chain_id, parent_id,
-            depends_on, timeout, lease_token, lease_expire_time, lease_owner, fairness_key, attempt_deadline, trace_id
+            depends_on, timeout, lease_token, lease_expire_time, lease_owner, fairness_key, attempt_deadline, trace_id,
+            -- A hand-off's queue wait (metrics) and its traceparent's sampled flag.
+            attempt_start_time, trace_sampled
 ),
 -- One notification per queue with claimable jobs (Postgres also folds identical ones within a
 -- transaction); handed-off jobs need none.
