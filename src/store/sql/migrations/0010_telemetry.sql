@@ -15,9 +15,10 @@
 alter table baton.jobs add column trace_sampled boolean not null default true;
 
 -- As in 0005, plus the sampled flag: bit 0 of a traceparent's flags, a continuation's parent's
--- flag, a chain root's flag.
+-- flag, a chain root's flag. Reads by primary key whatever the plan, as 0009 set it to (a
+-- replaced function keeps no setting of the one it replaces).
 create or replace function baton.jobs_trace_context() returns trigger
-language plpgsql as $$
+language plpgsql set enable_seqscan = off as $$
 declare
   tp text := new.headers->>'traceparent';
   tp_trace uuid;
