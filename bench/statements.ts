@@ -1,8 +1,8 @@
 /**
  * `npx tsx bench/statements.ts`: the database time of Baton's three hot statements for a batch
  * of 1,000 jobs (JobInsertMany, JobClaim, JobAckMany, exactly as the broker sends them, on one
- * connection), with every trigger of baton.jobs on, then with the tracing triggers
- * (migration 0005) disabled, next to the SQL floor's statements. Tells where the database time
+ * connection), with every trigger of baton.jobs on (no replica exports spans), then with the
+ * span triggers (migrations 0005, 0010) disabled, next to the SQL floor's statements. Tells where the database time
  * of a Baton job goes. BENCH_STATEMENT_ROUNDS (default 20) batches per variant.
  */
 import { performance } from "node:perf_hooks";
@@ -59,7 +59,7 @@ try {
   process.stdout.write(`median per statement, batches of ${BATCH}, ${ROUNDS} rounds, one connection\n`);
   await variant("all triggers");
   for (const name of TRACING_TRIGGERS) await admin.query(`alter table baton.jobs disable trigger ${name}`);
-  await variant("tracing triggers (0005) disabled");
+  await variant("span triggers disabled");
   for (const name of TRACING_TRIGGERS) await admin.query(`alter table baton.jobs enable trigger ${name}`);
   await variant("all triggers, again");
   await admin.end();

@@ -1,12 +1,12 @@
 /**
- * What the telemetry triggers of migration 0005 cost the hot path: 10,000 jobs inserted in
+ * What the span triggers (migrations 0005 and 0010) cost the hot path: 10,000 jobs inserted in
  * batches of 1000 (JobInsertMany), then claimed (JobClaim) and acked (JobAckMany) 1000 at a
- * time, in three databases of one cluster: without the triggers, with them while no replica
- * exports spans (counters and histograms only), and with span writing on. Reports the minimum
- * and median time of each 1000-row statement over the runs; the minimum is the one to compare
- * on a busy machine.
+ * time, in four databases of one cluster: without the triggers; with them while no replica
+ * exports spans; while one does, for jobs whose producer's traceparent says unsampled (-00);
+ * and for sampled root jobs, which write their spans. Reports the minimum and median time of
+ * each 1000-row statement over the runs; the minimum is the one to compare on a busy machine.
  *
- *   npx tsx bench/telemetry-overhead.ts [admin database URL] [runs]
+ *   npx tsx bench/telemetry-overhead.ts [admin database URL] [runs] [jobs per run]
  *
  * Without a URL it starts an embedded PostgreSQL in a temporary directory.
  */
@@ -19,9 +19,10 @@ import { startEmbeddedPostgres } from "../src/store/embedded.js";
 import { jobAckMany, jobClaim, jobInsertMany } from "../src/store/jobs.js";
 import { migrate } from "../src/store/migrate.js";
 
-const JOBS = 10_000;
 const BATCH = 1000;
-const modes = ["no triggers", "counters only", "counters + spans"] as const;
+/** Jobs per run (a multiple of BATCH); one batch keeps every statement on a near-empty table. */
+const JOBS = Number(process.argv[4] ?? 10_000);
+const modes = ["no triggers", "spans off", "unsampled", "sampled"] as const;
 type Mode = (typeof modes)[number];
 
 async function main() {
@@ -44,8 +45,8 @@ async function main() {
     const record = (mode: Mode, step: string, ms: number) => samples.set(`${mode}\0${step}`, [...(samples.get(`${mode}\0${step}`) ?? []), ms]);
     for (let run = 0; run < runs; run++) {
       // Rotated, so no mode always runs right after another's cleanup.
-      for (const mode of [...modes.slice(run % 3), ...modes.slice(0, run % 3)]) {
-        const times = await lifecycle(dbs.get(mode)!);
+      for (const mode of [...modes.slice(run % modes.length), ...modes.slice(0, run % modes.length)]) {
+        const times = await lifecycle(dbs.get(mode)!, mode === "unsampled" ? { traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00" } : {});
         if (run === 0) continue; // warm-up: plans, caches
         for (const [step, list] of Object.entries(times)) for (const ms of list) record(mode, step, ms);
       }
@@ -80,12 +81,12 @@ async function prepare(adminUrl: string, name: string, mode: Mode): Promise<Data
       "drop trigger jobs_trace_context on baton.jobs; drop trigger jobs_inserted_telemetry on baton.jobs; drop trigger jobs_updated_telemetry on baton.jobs",
     );
   }
-  // As if a replica's relay were running: the triggers write spans.
-  if (mode === "counters + spans") await db.pool.query("insert into baton.span_exporters values ('bench', 'infinity')");
+  // As if a replica's relay were running: the triggers write spans of sampled traces.
+  if (mode === "unsampled" || mode === "sampled") await db.pool.query("insert into baton.span_exporters values ('bench', 'infinity')");
   return db;
 }
 
-async function lifecycle(db: Database): Promise<Record<string, number[]>> {
+async function lifecycle(db: Database, headers: Record<string, string>): Promise<Record<string, number[]>> {
   const times: Record<string, number[]> = { insert: [], claim: [], ack: [], "outbox delete": [] };
   const timed = async <T>(step: string, work: () => Promise<T>) => {
     const start = performance.now();
@@ -95,7 +96,7 @@ async function lifecycle(db: Database): Promise<Record<string, number[]>> {
   };
   const payload = new Uint8Array(64);
   for (let i = 0; i < JOBS; i += BATCH) {
-    await timed("insert", () => jobInsertMany(db, Array.from({ length: BATCH }, () => ({ queue: "bench", payload, headers: {}, priority: 0 }))));
+    await timed("insert", () => jobInsertMany(db, Array.from({ length: BATCH }, () => ({ queue: "bench", payload, headers, priority: 0 }))));
   }
   for (;;) {
     const { jobs } = await timed("claim", () => jobClaim(db, { queues: ["bench"], limit: BATCH, leaseSeconds: 30, owner: "bench" }));

@@ -1,8 +1,10 @@
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { JobState } from "../src/gen/baton/v1/job_pb.js";
 import { type TestBroker, startTestBroker } from "./helpers/broker.js";
+import { parseExposition, sampleValue } from "./fixtures/prometheus.js";
 import { sql } from "./helpers/database.js";
 import { type TestStream, openStream } from "./helpers/stream.js";
+import { eventually } from "./helpers/wait.js";
 
 /**
  * Hand-off: a job enqueued while a stream of the same replica waits for work is inserted
@@ -38,12 +40,11 @@ test("a job enqueued for a waiting stream is leased at insert, delivered with th
   expect(delivery.job!.attempt).toBe(1);
   expect((await broker.jobs.getJob({ id: job.id })).job!.state).toBe(JobState.SUCCEEDED);
   // Its queue wait is observed like a claimed job's: one observation per job in the histogram.
-  const [waits] = await sql<{ n: number }>(
-    broker.databaseUrl,
-    "select sum(value)::int as n from baton.metric_counters where name = 'job_queue_wait_seconds' and queue = 'handoff' and label <> 'sum'",
-  );
   const [jobs] = await sql<{ n: number }>(broker.databaseUrl, "select count(*)::int as n from baton.jobs where queue = 'handoff'");
-  expect(waits!.n).toBe(jobs!.n);
+  const waits = async () =>
+    sampleValue(parseExposition(await (await fetch(`${broker.baseUrl}/metrics`)).text()), "baton_job_queue_wait_seconds_count", { queue: "handoff" });
+  // Scrapes are cached for a second.
+  await eventually(async () => (await waits()) === jobs!.n, { intervalMs: 200 });
   stream.close();
   await stream.ended;
 });

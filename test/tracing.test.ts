@@ -189,6 +189,59 @@ test("a job with two blockers becomes available only after both succeed, and its
   expect(process.startNanos).toBeGreaterThanOrEqual(blocked.endNanos);
 });
 
+test("an unsampled trace costs no span rows: a -00 producer, its attempts and its continuations", async () => {
+  const traceId = hex(16);
+  const { job } = await broker.jobs.enqueueJob({ queue: "trace-unsampled" }, { headers: { traceparent: `00-${traceId}-${hex(8)}-00` } });
+  const stream = openStream(broker.workers, { case: "hello", value: { workerId: "w", queues: ["trace-unsampled", "trace-unsampled-next"], maxInFlight: 1 } });
+  const first = await ackNext(stream, [{ queue: "trace-unsampled-next" }]);
+  const next = await ackNext(stream);
+  // Workers are told the trace is not sampled, so their own spans are not recorded either.
+  expect(first.job!.headers.traceparent).toMatch(new RegExp(`^00-${traceId}-[0-9a-f]{16}-00$`));
+  expect(next.job!.headers.traceparent).toMatch(new RegExp(`^00-${traceId}-[0-9a-f]{16}-00$`));
+
+  // A sampled job after them: once its spans arrived, the relay is past where theirs would be.
+  const sampledTrace = hex(16);
+  await broker.jobs.enqueueJob({ queue: "trace-unsampled" }, { headers: { traceparent: `00-${sampledTrace}-${hex(8)}-01` } });
+  await ackNext(stream);
+  stream.close();
+  await receiver.waitFor(() => spansOf(sampledTrace).length === 2);
+  expect(spansOf(traceId)).toEqual([]);
+  expect(await sql(broker.databaseUrl, "select 1 from baton.span_outbox where job_id = any($1)", [[job!.id, next.job!.id]])).toEqual([]);
+});
+
+test("the triggers write spans only for sampled traces, in the transaction of the change", async () => {
+  const client = new pg.Client({ connectionString: broker.databaseUrl });
+  await client.connect();
+  try {
+    await client.query("begin");
+    const enqueue = async (flags: string) =>
+      (await client.query<{ id: string }>("select baton.enqueue('trace-sql', headers => $1) as id", [{ traceparent: `00-${hex(16)}-${hex(8)}-${flags}` }])).rows[0]!.id;
+    const sampled = await enqueue("01");
+    const unsampled = await enqueue("00");
+    const root = (await client.query<{ id: string }>("select baton.enqueue('trace-sql') as id")).rows[0]!.id;
+    // Uncommitted: no relay can have exported (and deleted) these rows yet.
+    const { rows } = await client.query<{ job_id: string; operation: string }>(
+      "select job_id::text, operation from baton.span_outbox where job_id = any($1) order by job_id",
+      [[sampled, unsampled, root]],
+    );
+    expect(rows).toEqual([
+      { job_id: sampled, operation: "send" },
+      { job_id: root, operation: "send" },
+    ]);
+    const flags = await client.query<{ id: string; trace_sampled: boolean }>("select id::text, trace_sampled from baton.jobs where id = any($1) order by id", [
+      [sampled, unsampled, root],
+    ]);
+    expect(flags.rows).toEqual([
+      { id: sampled, trace_sampled: true },
+      { id: unsampled, trace_sampled: false },
+      { id: root, trace_sampled: true },
+    ]);
+  } finally {
+    await client.query("rollback");
+    await client.end();
+  }
+});
+
 test("an enqueue whose transaction rolls back produces no span", async () => {
   const client = new pg.Client({ connectionString: broker.databaseUrl });
   await client.connect();

@@ -13,6 +13,7 @@ import {
   type RetryOutcome,
   type RetryPolicy,
   type RetryTarget,
+  createdJobs,
   jobCancel,
   jobAdoptMany,
   jobFailMany,
@@ -23,6 +24,7 @@ import {
 import { CHANNELS, type Listener, startListener } from "../store/listener.js";
 import { Notifier } from "../store/notifier.js";
 import { workerDelete } from "../store/workers.js";
+import { JobMetrics } from "../telemetry/job-metrics.js";
 import type { Logger } from "../telemetry/log.js";
 import { Completer } from "./completer.js";
 import { Dispatcher } from "./dispatcher.js";
@@ -85,6 +87,8 @@ export interface OpenedSession {
  */
 export class Broker {
   readonly replicaId: string;
+  /** This replica's counters and histograms, observed where its statements return rows. */
+  readonly metrics = new JobMetrics();
   private readonly sessions = new Map<string, Session>();
   /** Broken streams whose leases wait for a resume until their grace period ends. */
   private readonly detached = new Set<Session>();
@@ -113,6 +117,7 @@ export class Broker {
       retryPolicy: config.retryPolicy,
       settings: this.settings,
       sessions: () => [...this.sessions.values(), ...this.detached],
+      metrics: this.metrics,
       onJobsRunnable: wakeQueues,
       onJobsSettled: announceSettled,
     });
@@ -123,6 +128,7 @@ export class Broker {
       leaseSeconds: config.leaseSeconds,
       maxClaimBatch: config.maxClaimBatch,
       settings: this.settings,
+      metrics: this.metrics,
       onDelivered: (session, job) => this.leaseKeeper.watch(session.held.get(job.id)!),
     });
     this.completer = new Completer({
@@ -130,6 +136,7 @@ export class Broker {
       log,
       retryPolicy: config.retryPolicy,
       defaultMaxAttempts: config.defaultMaxAttempts,
+      metrics: this.metrics,
       onJobsRunnable: wakeQueues,
       onJobsSettled: announceSettled,
     });
@@ -167,6 +174,7 @@ export class Broker {
         log,
         intervalMs: config.reapIntervalMs,
         retryPolicy: config.retryPolicy,
+        metrics: this.metrics,
         onSettled: (queues) => {
           this.notifier.notify(CHANNELS.finished, new Set(queues));
           this.dispatcher.wakeQueues(queues);
@@ -190,6 +198,7 @@ export class Broker {
     const { db, config } = this.options;
     if (jobs.some((job) => job.dependsOn?.length)) {
       const inserted = await db.transaction((tx) => jobInsertWithDependencies(tx, jobs, config.defaultMaxAttempts));
+      this.metrics.enqueued(createdJobs(inserted));
       this.dispatcher.wakeQueues(new Set(jobs.map((job) => job.queue)));
       return inserted;
     }
@@ -197,6 +206,7 @@ export class Broker {
     let inserted: InsertedJob[] | undefined;
     try {
       inserted = await jobInsertMany(db, jobs, { defaultMaxAttempts: config.defaultMaxAttempts, handoff: offer?.handoff });
+      this.metrics.enqueued(createdJobs(inserted));
       return inserted;
     } finally {
       if (offer) await this.dispatcher.completeHandoff(offer.takers, inserted);
@@ -207,14 +217,17 @@ export class Broker {
     }
   }
 
-  /** Jobs became runnable on these queues by other means (the scheduler): claim now. */
-  wakeQueues(queues: Iterable<string>): void {
-    this.dispatcher.wakeQueues(queues);
+  /** Jobs the scheduler of this replica created, once committed: counted, and claimed now. */
+  scheduled(jobs: JobRecord[]): void {
+    this.metrics.enqueued(jobs);
+    this.dispatcher.wakeQueues(new Set(jobs.map((job) => job.queue)));
   }
 
   /** Cancels a job; its holder, on whichever replica, is told through baton_cancel. */
-  cancel(id: string): Promise<JobRecord | undefined> {
-    return jobCancel(this.options.db, id);
+  async cancel(id: string): Promise<JobRecord | undefined> {
+    const job = await jobCancel(this.options.db, id);
+    if (job) this.metrics.cancelled(job);
+    return job;
   }
 
   async retry(target: RetryTarget): Promise<RetryOutcome> {
@@ -288,6 +301,7 @@ export class Broker {
     try {
       const failures = leases.map((lease) => ({ ...lease, error: reason, retryDelaySeconds: 0, deadLetter: false }));
       const outcomes = await jobFailMany(this.options.db, failures, this.options.config.retryPolicy);
+      this.metrics.failed(outcomes);
       this.notifier.notify(CHANNELS.finished, new Set(outcomes.map((o) => o.queue)));
       this.dispatcher.wakeQueues(outcomes.filter((o) => o.state === "available").map((o) => o.queue));
     } catch (error) {

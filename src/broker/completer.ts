@@ -6,6 +6,7 @@ import {
   type Failure,
   type ProgressUpdate,
   type RetryPolicy,
+  createdJobs,
   jobAckMany,
   jobFailMany,
   jobInsertMany,
@@ -13,6 +14,7 @@ import {
   jobProgressMany,
   jobSettleFailureReasons,
 } from "../store/jobs.js";
+import type { JobMetrics } from "../telemetry/job-metrics.js";
 import type { Logger } from "../telemetry/log.js";
 import { WriteBatcher } from "../util/write-batcher.js";
 import type { Session } from "./session.js";
@@ -22,6 +24,8 @@ export interface CompleterOptions {
   log: Logger;
   retryPolicy: RetryPolicy;
   defaultMaxAttempts: number;
+  /** Observes every settlement written, and the continuations created. */
+  metrics: JobMetrics;
   /** Queues that got runnable jobs from a settlement (a retry due now, a continuation). */
   onJobsRunnable(queues: Iterable<string>): void;
   /** Queues whose jobs were settled, once the settlement committed (baton_finished). */
@@ -100,7 +104,8 @@ export class Completer {
 
   private settleAcks(acks: Pending<Ack>[]): Promise<void> {
     return this.settleBatch(acks, async (items) => {
-      const { settled, queues } = await jobAckMany(this.options.db, items);
+      const { settled, queues, ended } = await jobAckMany(this.options.db, items);
+      this.options.metrics.acked(ended);
       this.options.onJobsSettled(queues);
       return settled;
     });
@@ -109,6 +114,7 @@ export class Completer {
   private settleFailures(nacks: Pending<Failure>[]): Promise<void> {
     return this.settleBatch(nacks, async (items) => {
       const outcomes = await jobFailMany(this.options.db, items, this.options.retryPolicy);
+      this.options.metrics.failed(outcomes);
       this.options.onJobsSettled(outcomes.map((o) => o.queue));
       const runnable = outcomes.filter((o) => o.state === "available").map((o) => o.queue);
       if (runnable.length > 0) this.options.onJobsRunnable(runnable);
@@ -159,16 +165,18 @@ export class Completer {
   private async settleAckWithContinuation(session: Session, ack: AckWithContinuation): Promise<void> {
     const pending = { session, item: ack };
     try {
-      const { settled, queues } = await this.options.db.transaction(async (tx) => {
+      const { settled, queues, ended, continuations } = await this.options.db.transaction(async (tx) => {
         const done = await jobAckMany(tx, [ack]);
         // Refused by the fence: create nothing, the ack changes nothing.
-        if (done.settled.size === 1) {
-          const { defaultMaxAttempts } = this.options;
-          if (ack.continueWith.some((job) => job.dependsOn?.length)) await jobInsertWithDependencies(tx, ack.continueWith, defaultMaxAttempts);
-          else await jobInsertMany(tx, ack.continueWith, { defaultMaxAttempts });
-        }
-        return done;
+        if (done.settled.size === 0) return { ...done, continuations: [] };
+        const { defaultMaxAttempts } = this.options;
+        const inserted = ack.continueWith.some((job) => job.dependsOn?.length)
+          ? await jobInsertWithDependencies(tx, ack.continueWith, defaultMaxAttempts)
+          : await jobInsertMany(tx, ack.continueWith, { defaultMaxAttempts });
+        return { ...done, continuations: createdJobs(inserted) };
       });
+      this.options.metrics.acked(ended);
+      this.options.metrics.enqueued(continuations);
       this.options.onJobsSettled(queues);
       if (settled.size === 1) this.options.onJobsRunnable(ack.continueWith.map((job) => job.queue));
       await this.answer([pending], settled);

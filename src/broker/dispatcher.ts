@@ -3,6 +3,7 @@ import type { Database } from "../store/database.js";
 import type { ClaimedJob, JobRecord, NewJob } from "../store/job-record.js";
 import { type Handoff, type InsertedJob, jobClaim, jobClaimLimited, jobGetMany, jobUnclaim } from "../store/jobs.js";
 import { intervalSeconds } from "../store/interval.js";
+import { type JobMetrics, queueWaitSeconds } from "../telemetry/job-metrics.js";
 import { deliveryTraceparent } from "../telemetry/trace-context.js";
 import type { Logger } from "../telemetry/log.js";
 import type { QueueSettingsCache } from "./queue-settings.js";
@@ -17,6 +18,8 @@ export interface DispatcherOptions {
   /** Largest claim in one statement. */
   maxClaimBatch: number;
   settings: QueueSettingsCache;
+  /** Observes the queue wait of each claimed job. */
+  metrics: JobMetrics;
   /** Called with each job handed to a stream (the lease keeper watches its deadline). */
   onDelivered(session: Session, job: ClaimedJob): void;
 }
@@ -295,6 +298,7 @@ export class Dispatcher {
         part === plain
           ? await jobClaim(this.options.db, { ...common, queues: plain, first: group.turn % plain.length })
           : await jobClaimLimited(this.options.db, { ...common, queue: part[0]! });
+      this.options.metrics.claimed(result.jobs);
       jobs.push(...result.jobs);
       nextDueTime = earliest(nextDueTime, result.nextDueTime);
       queueLimited ||= result.queueLimited;
@@ -403,6 +407,7 @@ function handedOff(record: JobRecord): ClaimedJob {
     leaseExpireTime: record.lease_expire_time!,
     attemptDeadline: record.attempt_deadline,
     runTime: record.run_time,
+    queueWaitSeconds: queueWaitSeconds(record),
     traceparent: deliveryTraceparent(record),
     record,
   };

@@ -3,6 +3,7 @@ import type { Database } from "../store/database.js";
 import type { LeaseRef } from "../store/job-record.js";
 import { type RetryPolicy, jobFailMany, jobRenewMany } from "../store/jobs.js";
 import { workerUpsertMany } from "../store/workers.js";
+import type { JobMetrics } from "../telemetry/job-metrics.js";
 import type { Logger } from "../telemetry/log.js";
 import type { QueueSettingsCache } from "./queue-settings.js";
 import type { HeldLease, Session } from "./session.js";
@@ -16,6 +17,8 @@ export interface LeaseKeeperOptions {
   retryPolicy: RetryPolicy;
   settings: QueueSettingsCache;
   sessions(): Iterable<Session>;
+  /** Observes the attempts it times out. */
+  metrics: JobMetrics;
   /** Queues that got runnable jobs back (a timed-out attempt that will be retried). */
   onJobsRunnable(queues: Iterable<string>): void;
   /** Queues of attempts it timed out, once committed (baton_finished). */
@@ -124,6 +127,7 @@ export class LeaseKeeper {
           leases.map((lease) => ({ ...lease, error: "attempt timed out", deadLetter: false })),
           this.options.retryPolicy,
         );
+        this.options.metrics.failed(outcomes);
         this.options.onJobsSettled(outcomes.map((o) => o.queue));
         this.options.onJobsRunnable(outcomes.filter((o) => o.state === "available").map((o) => o.queue));
       } catch (error) {

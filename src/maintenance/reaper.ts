@@ -1,5 +1,6 @@
 import type { Database } from "../store/database.js";
 import { type RetryPolicy, jobFailMany, jobFindExpired } from "../store/jobs.js";
+import type { JobMetrics } from "../telemetry/job-metrics.js";
 import type { Logger } from "../telemetry/log.js";
 import { type Periodic, startPeriodic } from "./periodic.js";
 
@@ -10,6 +11,7 @@ export interface ReaperOptions {
   retryPolicy: RetryPolicy;
   /** Rows per pass; the reaper loops until a pass comes back short. */
   batchSize?: number;
+  metrics: JobMetrics;
   /** Queues of the settled jobs (some re-queued, some finished), once committed. */
   onSettled(queues: string[]): void;
 }
@@ -37,6 +39,7 @@ export function startReaper(options: ReaperOptions): Periodic {
         })),
         options.retryPolicy,
       );
+      options.metrics.failed(outcomes);
       options.log.info("settled expired leases", { jobs: outcomes.length });
       options.onSettled(outcomes.map((o) => o.queue));
       if (expired.length < batchSize) return;

@@ -1,5 +1,5 @@
 import type { Database, Queryable } from "../store/database.js";
-import type { NewJob } from "../store/job-record.js";
+import type { JobRecord, NewJob } from "../store/job-record.js";
 import { type Now, jobInsertMany } from "../store/jobs.js";
 import { type ScheduleAdvance, type ScheduleRecord, scheduleAdvance, scheduleClaimDue } from "../store/schedules.js";
 import type { Logger } from "../telemetry/log.js";
@@ -15,8 +15,8 @@ export interface SchedulerOptions {
   defaultMaxAttempts: number;
   /** Schedules per transaction; the scheduler loops until a batch comes back short. */
   batchSize?: number;
-  /** Called after a batch commits with the queues that got jobs, so this replica can deliver at once. */
-  onEnqueued?(queues: string[]): void;
+  /** Called after a batch commits with the jobs it created, so this replica can count and deliver them at once. */
+  onEnqueued?(jobs: JobRecord[]): void;
   /** Fixed time for tests; null (the default) means database time. */
   now?: () => Now;
 }
@@ -40,8 +40,8 @@ export function startScheduler(options: SchedulerOptions): Periodic {
   const batchSize = options.batchSize ?? 100;
   return startPeriodic("scheduler", options.intervalMs, 0.2, options.log, async () => {
     for (;;) {
-      const { claimed, queues } = await options.db.transaction((tx) => fireDue(tx, batchSize, options));
-      if (queues.length > 0) options.onEnqueued?.(queues);
+      const { claimed, created } = await options.db.transaction((tx) => fireDue(tx, batchSize, options));
+      if (created.length > 0) options.onEnqueued?.(created);
       if (claimed < batchSize) return;
     }
   });
@@ -49,13 +49,13 @@ export function startScheduler(options: SchedulerOptions): Periodic {
 
 interface BatchOutcome {
   claimed: number;
-  queues: string[];
+  created: JobRecord[];
 }
 
 async function fireDue(tx: Queryable, batchSize: number, options: SchedulerOptions): Promise<BatchOutcome> {
   const now = options.now?.() ?? null;
   const due = await scheduleClaimDue(tx, batchSize, now);
-  if (due.now === undefined) return { claimed: 0, queues: [] };
+  if (due.now === undefined) return { claimed: 0, created: [] };
   const jobs: NewJob[] = [];
   const advances: ScheduleAdvance[] = [];
   for (const schedule of due.schedules) {
@@ -63,16 +63,18 @@ async function fireDue(tx: Queryable, batchSize: number, options: SchedulerOptio
     advances.push({ name: schedule.name, lastRunTime: fire.fireTime, nextRunTime: fire.nextRunTime });
     if (fire.fireTime) jobs.push(scheduledJob(schedule, fire.fireTime));
   }
+  const created: JobRecord[] = [];
   if (jobs.length > 0) {
     const inserted = await jobInsertMany(tx, jobs, { defaultMaxAttempts: options.defaultMaxAttempts, now });
     for (const { job, deduplicated } of inserted) {
       // Locking makes this unreachable; the dedup key only guards against a double fire.
       if (deduplicated) options.log.warn("schedule fire was already enqueued", { dedupKey: job.dedup_key, job: job.id });
+      else created.push(job);
     }
   }
   await scheduleAdvance(tx, advances);
   if (jobs.length > 0) options.log.debug("fired schedules", { schedules: jobs.length });
-  return { claimed: due.schedules.length, queues: [...new Set(jobs.map((job) => job.queue))] };
+  return { claimed: due.schedules.length, created };
 }
 
 interface PlannedFire {

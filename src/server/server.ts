@@ -82,7 +82,7 @@ export async function startServer(config: ServerConfig & { databaseUrl: string }
       'anywhere else set BATON_AUTH=on and create API tokens with "baton tokens create"');
   }
 
-  const telemetry = await startTelemetry({ db, log, replicaId: broker.replicaId, tracing: config.tracing });
+  const telemetry = await startTelemetry({ db, log, replicaId: broker.replicaId, tracing: config.tracing, jobMetrics: broker.metrics });
 
   const rpcHandler = connectNodeAdapter({
     // Error mapping first, so it also maps what the guards after it throw; the RPC span
@@ -131,7 +131,7 @@ export async function startServer(config: ServerConfig & { databaseUrl: string }
     log,
     intervalMs: config.schedulerIntervalMs,
     defaultMaxAttempts: config.defaultMaxAttempts,
-    onEnqueued: (queues) => broker.wakeQueues(queues),
+    onEnqueued: (jobs) => broker.scheduled(jobs),
   });
   await new Promise<void>((resolve, reject) => {
     server.tcp.once("error", reject);

@@ -38,6 +38,8 @@ export interface JobRecord {
   cancel_requested: boolean;
   fairness_key: string | null;
   attempt_deadline: Date | null;
+  /** When the current (or last) attempt started; null before the first. */
+  attempt_start_time: Date | null;
 }
 
 /**
@@ -60,6 +62,8 @@ export interface ClaimedJob {
   /** When the attempt times out (database time), if it has a timeout. */
   attemptDeadline: Date | null;
   runTime: Date;
+  /** From when the job became due to this claim, for the metrics. */
+  queueWaitSeconds: number;
   /** The W3C traceparent of this attempt's process span, for the worker's spans. */
   traceparent: string;
   record?: JobRecord;

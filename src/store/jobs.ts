@@ -40,6 +40,11 @@ export interface InsertedJob {
   deduplicated: boolean;
 }
 
+/** The jobs an insert created (a deduplicated request names a job created before). */
+export function createdJobs(inserted: InsertedJob[]): JobRecord[] {
+  return inserted.flatMap(({ job, deduplicated }) => (deduplicated ? [] : [job]));
+}
+
 /**
  * Inserts jobs in one statement (all or none) and returns them in request order. A request
  * whose dedup_key matches an unfinished job resolves to that job instead.
@@ -319,6 +324,7 @@ interface ClaimRow {
   lease_expire_time: Date;
   attempt_deadline: Date | null;
   run_time: Date;
+  queue_wait_seconds: number;
   traceparent: string;
   next_due_time: Date | null;
   queue_limited?: boolean;
@@ -343,6 +349,7 @@ function claimResult(rows: ClaimRow[]): ClaimResult {
       leaseExpireTime: row.lease_expire_time,
       attemptDeadline: row.attempt_deadline,
       runTime: row.run_time,
+      queueWaitSeconds: row.queue_wait_seconds,
       traceparent: row.traceparent,
     });
   }
@@ -369,16 +376,24 @@ export interface Ack extends LeaseRef {
   result: Uint8Array;
 }
 
+/** An attempt that ended: its queue and how long it ran (for the metrics). */
+export interface EndedAttempt {
+  queue: string;
+  run_seconds: number;
+}
+
 /** Returns the leases (as leaseKey) that were settled; the others were refused by the fence. */
 export interface AckOutcome {
   /** leaseKey of each settled lease; the others were refused by the fence. */
   settled: Set<string>;
   /** Queues of the settled jobs, to announce on baton_finished once committed. */
   queues: Set<string>;
+  /** The attempts that succeeded. */
+  ended: EndedAttempt[];
 }
 
 export async function jobAckMany(db: Queryable, acks: Ack[], now: Now = null): Promise<AckOutcome> {
-  const { rows } = await db.query<{ id: string; lease_token: string; queue: string }>({
+  const { rows } = await db.query<{ id: string; lease_token: string; queue: string; run_seconds: number }>({
     name: "JobAckMany",
     text: sql.JobAckMany,
     values: [acks.map((a) => a.jobId), acks.map((a) => a.leaseToken), acks.map((a) => Buffer.from(a.result)), now],
@@ -386,6 +401,7 @@ export async function jobAckMany(db: Queryable, acks: Ack[], now: Now = null): P
   return {
     settled: new Set(rows.map((row) => leaseKey({ jobId: row.id, leaseToken: row.lease_token }))),
     queues: new Set(rows.map((row) => row.queue)),
+    ended: rows,
   };
 }
 
@@ -402,12 +418,13 @@ export interface RetryPolicy {
   maxDelaySeconds: number;
 }
 
-export interface FailOutcome {
+export interface FailOutcome extends EndedAttempt {
   id: string;
   lease_token: string;
-  queue: string;
   state: StoredJobState;
   run_time: Date;
+  /** The lease had expired, or the attempt had outlived its timeout. */
+  lease_ran_out: boolean;
 }
 
 /** Settles failed attempts (nack, released stream, timeout, expired lease) in one statement. */

@@ -7,12 +7,7 @@ const sql = loadQueries<
   | "SpanOutboxTrim"
   | "SpanExporterSeen"
   | "SpanExporterForget"
-  | "TelemetryCounters"
-  | "TelemetryHistogramBounds"
-  | "TelemetryFoldCounters"
-  | "TelemetryJobCounts"
-  | "TelemetryWorkerStreams"
-  | "TelemetryOutboxRows"
+  | "TelemetryGauges"
 >(new URL("./sql/telemetry.sql", import.meta.url));
 
 /** What a span-outbox row says; ids are decimal strings, times microseconds since the epoch. */
@@ -70,44 +65,16 @@ export async function spanExporterForget(db: Queryable, replica: string): Promis
   await db.query({ name: "SpanExporterForget", text: sql.SpanExporterForget, values: [replica] });
 }
 
-export interface CounterRow {
-  name: string;
+export interface GaugeRow {
+  /** jobs: per queue and state; queue: a queue with settings (value 0); the others: one value. */
+  kind: "jobs" | "queue" | "worker_streams" | "span_outbox_rows";
   queue: string;
-  /** outcome, a bucket's le, 'sum', or empty. */
-  label: string;
+  state: string;
   value: number;
 }
 
-export async function telemetryCounters(db: Queryable): Promise<CounterRow[]> {
-  const { rows } = await db.query<CounterRow>({ name: "TelemetryCounters", text: sql.TelemetryCounters, values: [] });
+/** The gauges of /metrics; workers not heard from within `staleSeconds` are not counted. */
+export async function telemetryGauges(db: Queryable, staleSeconds: number): Promise<GaugeRow[]> {
+  const { rows } = await db.query<GaugeRow>({ name: "TelemetryGauges", text: sql.TelemetryGauges, values: [staleSeconds] });
   return rows;
-}
-
-/** The le labels of the histogram buckets, in increasing order, without +Inf. */
-export async function telemetryHistogramBounds(db: Queryable): Promise<string[]> {
-  const { rows } = await db.query<{ bounds: string[] }>({ name: "TelemetryHistogramBounds", text: sql.TelemetryHistogramBounds, values: [] });
-  return rows[0]!.bounds;
-}
-
-export async function telemetryFoldCounters(db: Queryable): Promise<void> {
-  await db.query({ name: "TelemetryFoldCounters", text: sql.TelemetryFoldCounters, values: [] });
-}
-
-export async function telemetryJobCounts(db: Queryable): Promise<{ queue: string; state: string; count: number }[]> {
-  const { rows } = await db.query<{ queue: string; state: string; count: number }>({
-    name: "TelemetryJobCounts",
-    text: sql.TelemetryJobCounts,
-    values: [],
-  });
-  return rows;
-}
-
-export async function telemetryWorkerStreams(db: Queryable, staleSeconds: number): Promise<number> {
-  const { rows } = await db.query<{ count: number }>({ name: "TelemetryWorkerStreams", text: sql.TelemetryWorkerStreams, values: [staleSeconds] });
-  return rows[0]!.count;
-}
-
-export async function telemetryOutboxRows(db: Queryable): Promise<number> {
-  const { rows } = await db.query<{ count: number }>({ name: "TelemetryOutboxRows", text: sql.TelemetryOutboxRows, values: [] });
-  return rows[0]!.count;
 }

@@ -4,6 +4,7 @@ import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
 import { type Resource, detectResources, envDetector, resourceFromAttributes } from "@opentelemetry/resources";
 import type { ReadableSpan, SpanExporter, TimedEvent } from "@opentelemetry/sdk-trace-base";
 import type { Database } from "../store/database.js";
+import type { JobMetrics } from "./job-metrics.js";
 import { type SpanRow, spanExporterForget, spanExporterSeen, spanOutboxClaim, spanOutboxDelete, spanOutboxTrim } from "../store/telemetry.js";
 import type { Logger } from "./log.js";
 import { blockedSpanId, processSpanId, sendSpanId } from "./trace-context.js";
@@ -23,6 +24,8 @@ export interface SpanRelayOptions {
   batchSize: number;
   /** The outbox holds at most this many spans; the oldest beyond it are dropped and counted. */
   maxRows: number;
+  /** Counts the spans this relay drops. */
+  metrics: JobMetrics;
   /** Longest pause between attempts while the collector fails. */
   maxBackoffMs?: number;
   /** Replaces the OTLP exporter (tests). */
@@ -64,6 +67,7 @@ export async function startSpanRelay(options: SpanRelayOptions): Promise<SpanRel
 
   const pass = async (): Promise<number> => {
     const dropped = await spanOutboxTrim(db, options.maxRows);
+    options.metrics.outboxSpansDropped(dropped);
     if (dropped > 0) log.warn("span outbox over its bound: dropped the oldest spans", { dropped, maxRows: options.maxRows });
     return db.transaction(async (tx) => {
       const rows = await spanOutboxClaim(tx, options.batchSize);

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { context as otelContext, isSpanContextValid, trace } from "@opentelemetry/api";
+import { TraceFlags, context as otelContext, isSpanContextValid, trace } from "@opentelemetry/api";
 
 /**
  * W3C trace context for jobs. The database derives span ids (migration 0005); these functions
@@ -8,10 +8,11 @@ import { context as otelContext, isSpanContextValid, trace } from "@opentelemetr
  * attempt ends.
  */
 
-/** A parsed `traceparent`: 32 and 16 lowercase hex digits. */
+/** A parsed `traceparent`: 32 and 16 lowercase hex digits, and the sampled flag. */
 export interface TraceParent {
   traceId: string;
   spanId: string;
+  sampled: boolean;
 }
 
 const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-|$)/;
@@ -20,11 +21,11 @@ const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(
 export function parseTraceparent(value: string | null | undefined): TraceParent | undefined {
   const match = value ? TRACEPARENT.exec(value) : null;
   if (!match || match[1] === "ff" || /^0+$/.test(match[2]!) || /^0+$/.test(match[3]!)) return undefined;
-  return { traceId: match[2]!, spanId: match[3]! };
+  return { traceId: match[2]!, spanId: match[3]!, sampled: (parseInt(match[4]!, 16) & TraceFlags.SAMPLED) !== 0 };
 }
 
-export function formatTraceparent({ traceId, spanId }: TraceParent): string {
-  return `00-${traceId}-${spanId}-01`;
+export function formatTraceparent({ traceId, spanId, sampled }: TraceParent): string {
+  return `00-${traceId}-${spanId}-${sampled ? "01" : "00"}`;
 }
 
 const md5 = (text: string) => createHash("md5").update(text).digest("hex");
@@ -52,6 +53,8 @@ export interface JobTraceColumns {
   errors: unknown[];
   /** A uuid; null on rows created before migration 0005. */
   trace_id?: string | null;
+  /** Whether the job's spans are recorded (migration 0010); absent counts as sampled. */
+  trace_sampled?: boolean;
 }
 
 /** baton.job_trace_id: the job's trace, 32 hex digits. */
@@ -61,19 +64,28 @@ export function jobTraceId(job: Pick<JobTraceColumns, "chain_id" | "trace_id">):
 
 /**
  * The traceparent a worker receives with a leased job: its spans become children of this
- * attempt's `process` span. Call with the row as claimed (attempt already counted).
+ * attempt's `process` span, and are sampled when the job's trace is. Call with the row as
+ * claimed (attempt already counted).
  */
 export function deliveryTraceparent(job: JobTraceColumns): string {
-  return formatTraceparent({ traceId: jobTraceId(job), spanId: processSpanId(job.id, job.attempt, job.errors.length) });
+  return formatTraceparent({
+    traceId: jobTraceId(job),
+    spanId: processSpanId(job.id, job.attempt, job.errors.length),
+    sampled: job.trace_sampled !== false,
+  });
 }
 
 /**
  * The producer's trace context for an enqueue: the broker's own RPC span when live tracing
- * runs (so `send` nests under it), else the request's `traceparent` header, else none.
+ * runs (so `send` nests under it, sampled as the SDK's sampler decided for it), else the
+ * request's `traceparent` header, else none. Its sampled flag decides whether the job's
+ * trace is recorded (see baton.jobs_trace_context).
  */
 export function producerTraceparent(header: Headers): string | undefined {
   const active = trace.getSpan(otelContext.active())?.spanContext();
-  if (active && isSpanContextValid(active)) return formatTraceparent({ traceId: active.traceId, spanId: active.spanId });
+  if (active && isSpanContextValid(active)) {
+    return formatTraceparent({ traceId: active.traceId, spanId: active.spanId, sampled: (active.traceFlags & TraceFlags.SAMPLED) !== 0 });
+  }
   const value = header.get("traceparent")?.trim().toLowerCase();
   // Only the 55 characters of version, trace id, span id and flags: a later version's extra
   // fields (or any tail a client adds) would go into the job's headers unchecked and unbounded.

@@ -74,7 +74,9 @@ inserted as (
     where dedup_key is not null and state in ('available', 'blocked', 'leased')
     do nothing
   returning id, queue, state, priority, attempt, max_attempts, run_time, create_time, dedup_key, chain_id, parent_id,
-            depends_on, timeout, lease_token, lease_expire_time, lease_owner, fairness_key, attempt_deadline, trace_id
+            depends_on, timeout, lease_token, lease_expire_time, lease_owner, fairness_key, attempt_deadline, trace_id,
+            -- A hand-off's queue wait (metrics) and its traceparent's sampled flag.
+            attempt_start_time, trace_sampled
 ),
 -- One notification per queue with claimable jobs (Postgres also folds identical ones within a
 -- transaction); handed-off jobs need none.
@@ -115,18 +117,13 @@ cross join lateral (
 ) other;
 
 -- name: JobDedupWindowUndo
--- Takes back the inserts that lost that race, inside their transaction: the rows, their send
--- spans and their count in jobs_enqueued_total (the insert trigger counted them).
+-- Takes back the inserts that lost that race, inside their transaction: the rows and their
+-- send spans (the broker counts them as deduplicated, not created).
 with gone as (
-  delete from baton.jobs where id = any($1::bigint[]) returning id, queue
+  delete from baton.jobs where id = any($1::bigint[]) returning id
 ),
 spans as (
   delete from baton.span_outbox s using gone where s.job_id = gone.id
-),
-counted as (
-  update baton.metric_counters m set value = m.value - g.n
-  from (select queue, count(*) as n from gone group by queue) g
-  where m.name = 'jobs_enqueued_total' and m.queue = g.queue and m.label = '' and m.backend = pg_backend_pid()
 )
 select count(*)::int as undone from gone;
 
@@ -232,8 +229,12 @@ claimed as (
   returning j.id, j.queue, j.payload, j.headers, j.priority, j.attempt, j.max_attempts, j.chain_id, j.parent_id,
             extract(epoch from j.timeout)::float8 as timeout_seconds, j.lease_token, j.lease_expire_time,
             j.attempt_deadline, j.run_time,
+            -- For the queue-wait histogram (src/telemetry/job-metrics.ts).
+            greatest(extract(epoch from clock.now - j.run_time), 0)::float8 as queue_wait_seconds,
+            -- Flags 00 for an unsampled trace: the worker records no spans of it either.
             '00-' || replace(baton.job_trace_id(j.trace_id, j.chain_id)::text, '-', '') || '-'
-              || baton.process_span_id(j.id, j.attempt, jsonb_array_length(j.errors)) || '-01' as traceparent
+              || baton.process_span_id(j.id, j.attempt, jsonb_array_length(j.errors))
+              || case when j.trace_sampled then '-01' else '-00' end as traceparent
 ),
 -- Materialized, so that it runs once and not once per claimed row.
 next_due as materialized (
@@ -320,8 +321,12 @@ claimed as (
   returning j.id, j.queue, j.payload, j.headers, j.priority, j.attempt, j.max_attempts, j.chain_id, j.parent_id,
             extract(epoch from j.timeout)::float8 as timeout_seconds, j.lease_token, j.lease_expire_time,
             j.attempt_deadline, j.run_time,
+            -- For the queue-wait histogram (src/telemetry/job-metrics.ts).
+            greatest(extract(epoch from clock.now - j.run_time), 0)::float8 as queue_wait_seconds,
+            -- Flags 00 for an unsampled trace: the worker records no spans of it either.
             '00-' || replace(baton.job_trace_id(j.trace_id, j.chain_id)::text, '-', '') || '-'
-              || baton.process_span_id(j.id, j.attempt, jsonb_array_length(j.errors)) || '-01' as traceparent
+              || baton.process_span_id(j.id, j.attempt, jsonb_array_length(j.errors))
+              || case when j.trace_sampled then '-01' else '-00' end as traceparent
 ),
 spent as (
   update baton.queues set rate_tokens = tokens.available - (select count(*) from claimed), rate_refill_time = clock.now
@@ -371,11 +376,13 @@ acked as (
       lease_token = null, lease_expire_time = null, lease_owner = null, attempt_deadline = null
   from locked a
   where j.id = a.id and j.lease_token = a.lease_token and j.state = 'leased'
-  returning j.id, j.queue, a.lease_token
+  returning j.id, j.queue, a.lease_token,
+            -- For the run-duration histogram (src/telemetry/job-metrics.ts).
+            greatest(extract(epoch from j.finish_time - j.attempt_start_time), 0)::float8 as run_seconds
 )
 -- Settled leases are named by id and token: a stale ack of the same job in the same batch
 -- must not be told it won.
-select acked.id, acked.lease_token, acked.queue from acked;
+select acked.id, acked.lease_token, acked.queue, acked.run_seconds from acked;
 
 -- name: JobFailMany
 -- Settles attempts as failed, fenced like JobAckMany: CANCELLED if a cancel was requested,
@@ -384,6 +391,11 @@ select acked.id, acked.lease_token, acked.queue from acked;
 -- half random, so delays grow with each attempt) from the queue's retry settings, else $5/$6.
 with failed as (
   select j.id, j.queue, n.lease_token, n.error,
+         -- For the metrics (src/telemetry/job-metrics.ts): how long the attempt ran, and
+         -- whether its lease had run out (its holder vanished, or it outlived its timeout).
+         greatest(extract(epoch from coalesce($8::timestamptz, now()) - j.attempt_start_time), 0)::float8 as run_seconds,
+         (j.lease_expire_time <= coalesce($8::timestamptz, now())
+           or coalesce(j.attempt_deadline <= coalesce($8::timestamptz, now()), false)) as lease_ran_out,
          case
            when j.cancel_requested then 'cancelled'::baton.job_state
            when n.dead_letter or j.attempt >= j.max_attempts then 'dead'::baton.job_state
@@ -402,7 +414,9 @@ with failed as (
     order by u.id
   ) n
   cross join lateral (
-    select j.id, j.queue, j.cancel_requested, j.attempt, j.max_attempts from baton.jobs j
+    select j.id, j.queue, j.cancel_requested, j.attempt, j.max_attempts, j.attempt_start_time,
+           j.lease_expire_time, j.attempt_deadline
+    from baton.jobs j
     where j.id = n.id and j.lease_token = n.lease_token and j.state = 'leased'
     for update of j
   ) j
@@ -422,7 +436,7 @@ updated as (
   from failed f
   -- Always true of a locked row; lets a large batch read the leased rows' index, not the table.
   where j.id = f.id and j.state = 'leased'
-  returning j.id, j.queue, j.state, j.run_time, f.lease_token
+  returning j.id, j.queue, j.state, j.run_time, f.lease_token, f.run_seconds, f.lease_ran_out
 )
 -- The caller announces the queues on baton_finished once committed, as for JobAckMany.
 select updated.* from updated;

@@ -1,5 +1,5 @@
 -- Queries of the telemetry tables (migration 0005): the span outbox, the replicas that export
--- it, and the counters behind /metrics.
+-- it, and the gauges behind /metrics.
 
 -- name: SpanOutboxClaim
 -- The oldest $1 committed spans that no other replica is exporting; they stay locked until
@@ -35,14 +35,8 @@ dropped as (
     limit coalesce((select n from excess), 0)
     for update skip locked)
   returning 1
-),
-counted as (
-  insert into baton.metric_counters as m (name, queue, label, backend, value)
-  select 'span_outbox_dropped_total', '', '', pg_backend_pid(), count(*) from dropped having count(*) > 0
-  on conflict (name, queue, label, backend) do update set value = m.value + excluded.value
-  returning 1
 )
-select (select count(*) from dropped)::int as dropped, (select count(*) from counted) as counted;
+select count(*)::int as dropped from dropped;
 
 -- name: SpanExporterSeen
 -- This replica exports spans: the triggers keep writing them for a minute after this.
@@ -52,38 +46,21 @@ on conflict (replica) do update set seen_time = now();
 -- name: SpanExporterForget
 delete from baton.span_exporters where replica = $1;
 
--- name: TelemetryCounters
--- Cluster-wide totals: every backend's share added up.
-select name, queue, label, sum(value)::float8 as value
-from baton.metric_counters
-group by name, queue, label;
-
--- name: TelemetryHistogramBounds
--- The le labels of the histogram buckets, as the triggers write them.
-select array(select b::text from unnest(baton.metric_bounds()) b) as bounds;
-
--- name: TelemetryFoldCounters
--- Moves the shares of backends that ended into backend 0 (no live backend has pid 0), so the
--- table keeps one row per live backend rather than one per backend ever.
-with gone as (
-  delete from baton.metric_counters m
-  where m.backend <> 0 and not exists (select 1 from pg_stat_activity a where a.pid = m.backend)
-  returning name, queue, label, value
-)
-insert into baton.metric_counters as m (name, queue, label, backend, value)
-select name, queue, label, 0, sum(value) from gone group by name, queue, label order by name, queue, label
-on conflict (name, queue, label, backend) do update set value = m.value + excluded.value;
-
--- name: TelemetryJobCounts
--- Jobs per queue and state, SCHEDULED told apart from AVAILABLE by database time.
-select queue, case when state = 'available' and run_time > now() then 'scheduled' else state::text end as state,
-       count(*)::float8 as count
-from baton.jobs
-group by 1, 2;
-
--- name: TelemetryWorkerStreams
--- Open worker streams of every replica, heard from within $1 seconds.
-select count(*)::float8 as count from baton.workers where last_seen_time > now() - make_interval(secs => $1::float8);
-
--- name: TelemetryOutboxRows
-select count(*)::float8 as count from baton.span_outbox;
+-- name: TelemetryGauges
+-- Every gauge of /metrics in one statement, each part read through a partial index of live
+-- jobs (finished ones are never counted: there may be millions): jobs per queue and live
+-- state, SCHEDULED told apart from AVAILABLE by database time; the queues with settings (their
+-- gauges read zero when empty); open worker streams of every replica heard from within $1
+-- seconds; the span outbox backlog.
+select 'jobs' as kind, queue, case when run_time > now() then 'scheduled' else 'available' end as state, count(*)::float8 as value
+from baton.jobs where state = 'available' group by 2, 3
+union all
+select 'jobs', queue, 'leased', count(*)::float8 from baton.jobs where state = 'leased' group by queue
+union all
+select 'jobs', queue, 'blocked', count(*)::float8 from baton.jobs where state = 'blocked' group by queue
+union all
+select 'queue', name, '', 0 from baton.queues
+union all
+select 'worker_streams', '', '', count(*)::float8 from baton.workers where last_seen_time > now() - make_interval(secs => $1::float8)
+union all
+select 'span_outbox_rows', '', '', count(*)::float8 from baton.span_outbox;
