@@ -15,6 +15,8 @@ export interface ServerConfig {
   maxPageBytes: number;
   /** Largest request message (decompressed): an EnqueueJobs batch, a stream message. */
   maxRequestBytes: number;
+  /** Smallest response gzipped for a client that accepts it; 0 never compresses. */
+  compressMinBytes: number;
   /** Most depends_on entries over all the jobs of one EnqueueJobs call. */
   maxBatchDependencies: number;
   defaultMaxAttempts: number;
@@ -179,6 +181,12 @@ export const settings = {
     "largest request message, decompressed (an EnqueueJobs batch, a worker stream message); 0: twice BATON_MAX_PAYLOAD_BYTES plus 64 KiB, at least 4 MiB",
     0,
   ),
+  compressMinBytes: int(
+    "BATON_COMPRESS_MIN_BYTES",
+    0,
+    "smallest response message gzipped when the client accepts gzip; 0 never compresses (between a broker and its workers, gzip costs more CPU than it saves)",
+    0,
+  ),
   maxBatchDependencies: int("BATON_MAX_BATCH_DEPENDENCIES", 10_000, "most depends_on entries over all the jobs of one EnqueueJobs call"),
   defaultMaxAttempts: int("BATON_DEFAULT_MAX_ATTEMPTS", 25, "attempts of a job that names none"),
   maxInFlight: int("BATON_MAX_IN_FLIGHT", 10_000, "highest max_in_flight a worker stream may ask for"),
@@ -260,6 +268,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     maxPageBytes: v.maxPageBytes,
     // A message must hold the largest payload (and an ack its result) with room for the rest.
     maxRequestBytes: v.maxRequestBytes || Math.max(4 * 1024 * 1024, v.maxPayloadBytes * 2 + 64 * 1024),
+    compressMinBytes: v.compressMinBytes,
     maxBatchDependencies: v.maxBatchDependencies,
     defaultMaxAttempts: v.defaultMaxAttempts,
     maxInFlight: v.maxInFlight,

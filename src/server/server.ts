@@ -31,8 +31,12 @@ import { queueDepthInterceptor } from "./queue-depth.js";
 import { serveUi } from "./static-ui.js";
 import { tracingInterceptor } from "./tracing.js";
 
-/** HTTP/2 flow-control window per stream, both ways (the worker clients use the same). */
-const STREAM_WINDOW_BYTES = 4 * 1024 * 1024;
+/**
+ * HTTP/2 flow-control window of each request stream: room for one full settle message (the
+ * clients cap theirs at about 1 MiB) and bounded, since it is what a worker that writes
+ * without reading makes the broker buffer.
+ */
+const STREAM_WINDOW_BYTES = 1024 * 1024;
 
 export interface RunningServer {
   /** The port actually bound (useful with port 0). */
@@ -95,6 +99,8 @@ export async function startServer(config: ServerConfig & { databaseUrl: string }
     ],
     // The payload limit is checked per job with a precise error; this bounds a whole message.
     readMaxBytes: config.maxRequestBytes,
+    // Requests may come compressed; responses only when configured (BATON_COMPRESS_MIN_BYTES).
+    compressMinBytes: config.compressMinBytes || Number.POSITIVE_INFINITY,
     // Failed authentications are limited per client address (see auth.ts).
     contextValues: (req) => createContextValues().set(peerAddress, req.socket.remoteAddress ?? "unknown"),
     routes(router) {
@@ -110,8 +116,8 @@ export async function startServer(config: ServerConfig & { databaseUrl: string }
 
   const server = createDualProtocolServer(
     rpcHandler,
-    // Settle messages of a busy worker carry hundreds of results: a stream window of 64 KiB
-    // (HTTP/2's default) would make each wait for a window update.
+    // Settle messages of a busy worker carry hundreds of results: with HTTP/2's default
+    // window of 64 KiB each would wait for window updates.
     { settings: { initialWindowSize: STREAM_WINDOW_BYTES } },
     {
       ...config.connections,
