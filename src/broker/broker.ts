@@ -139,6 +139,7 @@ export class Broker {
       metrics: this.metrics,
       onJobsRunnable: wakeQueues,
       onJobsSettled: announceSettled,
+      onLeasesReleased: (session) => this.dispatcher.creditFreed(session),
     });
     this.waiter = new JobWaiter(db, log);
   }

@@ -30,6 +30,8 @@ export interface CompleterOptions {
   onJobsRunnable(queues: Iterable<string>): void;
   /** Queues whose jobs were settled, once the settlement committed (baton_finished). */
   onJobsSettled(queues: Iterable<string>): void;
+  /** A stream's settlements were answered: the leases they held are gone, room for more jobs. */
+  onLeasesReleased(session: Session): void;
 }
 
 interface Pending<T> {
@@ -203,13 +205,16 @@ export class Completer {
   private async answer(pending: Pending<Ack | Failure>[], settled: Set<string>): Promise<void> {
     const refused = pending.filter((p) => !settled.has(leaseKey(p.item)));
     const reasons = refused.length > 0 ? await jobSettleFailureReasons(this.options.db, refused.map((p) => p.item)) : new Map();
+    const sessions = new Set<Session>();
     for (const { session, item, refusal } of pending) {
       const ok = settled.has(leaseKey(item));
       // A refused settlement of a lease the session still holds means the lease is gone.
       if (ok || session.holds(item)) session.forget(item.jobId);
       if (refusal !== undefined) session.sink.settled(item.jobId, false, refusal);
       else session.sink.settled(item.jobId, ok, ok ? "" : (reasons.get(item.jobId) ?? "lease not held"));
+      sessions.add(session);
     }
+    for (const session of sessions) this.options.onLeasesReleased(session);
   }
 
   /**

@@ -43,8 +43,8 @@ export interface HeldLease {
  * yet acked or nacked), whatever credit says, so a worker that stops reading cannot make the
  * broker buffer more than that. A job whose ack or nack has arrived stops counting at once,
  * while its settlement is still being written: the next claim for the stream overlaps that
- * write instead of waiting for it. Leases stay held (and renewed) until the write commits, so
- * a stream holds at most twice max_in_flight leases.
+ * write instead of waiting for it. Leases stay held (and renewed) until the write commits, and
+ * a stream gets no delivery while it holds twice max_in_flight leases.
  *
  * Bytes bound what a stream that stops reading makes the broker buffer, since max_in_flight
  * jobs of up to a megabyte each is a lot of memory: a delivery counts as unread until the
@@ -95,7 +95,11 @@ export class Session {
   /** Deliveries this session can take now, beyond those already reserved. */
   get freeCredit(): number {
     if (!this.acceptsDeliveries) return 0;
-    return Math.max(0, Math.min(this.credit, this.maxInFlight - this.running) - this.reserved);
+    // Settlements still being written hold their leases too: capping the leases at twice
+    // max_in_flight makes a database that writes them slowly slow the claims down as well,
+    // instead of each ever larger settle batch letting ever more jobs out.
+    const room = Math.min(this.credit, this.maxInFlight - this.running, 2 * this.maxInFlight - this.held.size);
+    return Math.max(0, room - this.reserved);
   }
 
   /** Delivered jobs the worker is still running. */
