@@ -4,6 +4,7 @@
  * back with each settlement, and `drain` stops the deliveries.
  */
 import { Code, ConnectError } from "@connectrpc/connect";
+import pg from "pg";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { JobState, JobView } from "../src/gen/baton/v1/job_pb.js";
 import type { SubscribeResponse_JobDelivery } from "../src/gen/baton/v1/worker_service_pb.js";
@@ -136,6 +137,45 @@ describe("the batched worker stream", () => {
     draining.close();
     other.close();
     await Promise.all([draining.ended, other.ended]);
+  });
+
+  test("while its settlements cannot commit, a stream holds at most twice max_in_flight leases", async () => {
+    const stream = openStream(broker.workers, {
+      case: "hello",
+      value: { workerId: "stuck-settlements", queues: ["batched-held"], maxInFlight: 2, batch: true, creditOnSettle: true, leanJobs: true },
+    });
+    await stream.next("welcome");
+    const { jobIds } = await broker.jobs.enqueueJobs({ jobs: Array.from({ length: 8 }, () => ({ queue: "batched-held" })), view: JobView.ID });
+    const session = () => broker.server.broker.listSessions().find((s) => s.workerId === "stuck-settlements")!;
+    // Each batch's rows are locked elsewhere before it is acked, so no ack can commit.
+    const blocker = new pg.Client({ connectionString: broker.databaseUrl });
+    await blocker.connect();
+    const got: SubscribeResponse_JobDelivery[] = [];
+    try {
+      await blocker.query("begin");
+      while (got.length < 4) {
+        const batch = await deliveries(stream, 1);
+        await blocker.query("select 1 from baton.jobs where id = any($1::bigint[]) for update", [batch.map((d) => d.job!.id)]);
+        stream.send({ case: "settle", value: { acks: batch.map((d) => ({ jobId: d.job!.id, leaseToken: d.leaseToken })) } });
+        got.push(...batch);
+      }
+      // Nothing runs on the stream, but its four leases wait for their acks to commit.
+      await eventually(() => session().running === 0 && session().held.size === 4, { what: "four acks in flight" });
+      expect(session().freeCredit).toBe(0);
+      expect(Object.values(await states(jobIds)).filter((state) => state === "available")).toHaveLength(4);
+    } finally {
+      await blocker.query("rollback");
+      await blocker.end();
+    }
+    // Once they commit, the rest flows.
+    while (got.length < jobIds.length) {
+      const batch = await deliveries(stream, 1);
+      stream.send({ case: "settle", value: { acks: batch.map((d) => ({ jobId: d.job!.id, leaseToken: d.leaseToken })) } });
+      got.push(...batch);
+    }
+    expect(new Set(got.map((d) => d.job!.id))).toEqual(new Set(jobIds));
+    stream.close();
+    await stream.ended;
   });
 
   test("a settle with more entries than any stream could hold ends the stream with INVALID_ARGUMENT", async () => {
