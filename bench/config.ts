@@ -65,7 +65,7 @@ export function loadBenchConfig(argv: string[], env: NodeJS.ProcessEnv): BenchCo
     mixedSeconds: int("BENCH_MIXED_SECONDS", 10, 2),
     mixedRate: int("BENCH_MIXED_RATE", 1_000, 500),
     workerProcesses: int("BENCH_WORKER_PROCESSES", 2, 2),
-    batonConcurrency: int("BENCH_BATON_CONCURRENCY", 200, 200),
+    batonConcurrency: int("BENCH_BATON_CONCURRENCY", 500, 500),
     graphileConcurrency: int("BENCH_GRAPHILE_CONCURRENCY", 20, 20),
     graphileProcesses: int("BENCH_GRAPHILE_PROCESSES", 2, 2),
     only,
