@@ -2,7 +2,6 @@ import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { BenchConfig } from "./config.js";
 import type { ScaleResult } from "./extras.js";
-import type { StoreScaleResult } from "./scale.js";
 import type { BenchQueues, JobPayload, Phase } from "./protocol.js";
 import type { SystemUnderTest } from "./systems/system.js";
 import { WorkerPool } from "./worker-pool.js";
@@ -40,6 +39,25 @@ export interface MixedResult extends Tally {
   latency: LatencyStats;
   /** How long the enqueue calls took: tells a producer-side backlog from a consumer-side one. */
   enqueueCall: LatencyStats;
+}
+
+/** The scale phase's results (bench/scale.ts): drain with a large history, latency with a large backlog. */
+export interface StoreScaleResult {
+  /** Rows seeded for each step. */
+  rows: number;
+  history: {
+    seedSeconds: number;
+    enqueue: SystemResult["enqueue"];
+    drain: { jobs: number; seconds: number; jobsPerSecond: number; duplicates: number };
+    /** Drain rate with the history ÷ the drain rate on the empty database, same run. */
+    ratioToEmpty: number;
+  };
+  backlog: {
+    seedSeconds: number;
+    /** The queue holding the waiting rows, consumed by nobody. */
+    queue: string;
+    latency: { samples: number; offeredRatePerSecond: number } & LatencyStats;
+  };
 }
 
 export interface SystemResult {

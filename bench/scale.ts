@@ -13,28 +13,10 @@
  */
 import { performance } from "node:perf_hooks";
 import type { BenchConfig } from "./config.js";
-import { type LatencyStats, type SystemResult, measureDrain, measureEnqueue, measureLatency, tally } from "./measure.js";
+import { type StoreScaleResult, type SystemResult, measureDrain, measureEnqueue, measureLatency, tally } from "./measure.js";
 import type { BenchQueues } from "./protocol.js";
 import type { SystemUnderTest } from "./systems/system.js";
 import { WorkerPool } from "./worker-pool.js";
-
-export interface StoreScaleResult {
-  /** Rows seeded for each step. */
-  rows: number;
-  history: {
-    seedSeconds: number;
-    enqueue: SystemResult["enqueue"];
-    drain: { jobs: number; seconds: number; jobsPerSecond: number; duplicates: number };
-    /** Drain rate with the history ÷ the drain rate on the empty database, same run. */
-    ratioToEmpty: number;
-  };
-  backlog: {
-    seedSeconds: number;
-    /** The queue holding the waiting rows, consumed by nobody. */
-    queue: string;
-    latency: { samples: number; offeredRatePerSecond: number } & LatencyStats;
-  };
-}
 
 /** Queues of their own, so that the counts of the earlier phases and of this one cannot mix. */
 const SCALE_QUEUES: BenchQueues = { drain: "bench_scale_drain", latency: "bench_scale_latency", mixed: "bench_scale_mixed" };

@@ -4,7 +4,7 @@
  */
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { formatExposition } from "../src/telemetry/metrics.js";
+import { formatExposition } from "../src/telemetry/exposition.js";
 import { type ParsedFamily, parseExposition, sampleValue } from "./fixtures/prometheus.js";
 import { type TestBroker, startTestBroker } from "./helpers/broker.js";
 import { sql } from "./helpers/database.js";

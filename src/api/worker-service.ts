@@ -13,9 +13,8 @@ import {
   type WorkerService,
 } from "../gen/baton/v1/worker_service_pb.js";
 import type { Broker } from "../broker/broker.js";
-import { WORKER_STALE_SECONDS } from "../broker/lease-keeper.js";
 import type { Database } from "../store/database.js";
-import { workerList } from "../store/workers.js";
+import { WORKER_STALE_SECONDS, workerList } from "../store/workers.js";
 import type { Session } from "../broker/session.js";
 import { BatonError, invalidArgument } from "../errors.js";
 import type { StreamLimits } from "../config.js";

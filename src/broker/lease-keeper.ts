@@ -2,7 +2,7 @@ import { setCappedTimeout } from "../util/timer.js";
 import type { Database } from "../store/database.js";
 import type { LeaseRef } from "../store/job-record.js";
 import { type RetryPolicy, jobFailMany, jobRenewMany } from "../store/jobs.js";
-import { workerUpsertMany } from "../store/workers.js";
+import { WORKER_STALE_SECONDS, workerUpsertMany } from "../store/workers.js";
 import type { JobMetrics } from "../telemetry/job-metrics.js";
 import type { Logger } from "../telemetry/log.js";
 import type { QueueSettingsCache } from "./queue-settings.js";
@@ -24,9 +24,6 @@ export interface LeaseKeeperOptions {
   /** Queues of attempts it timed out, once committed (baton_finished). */
   onJobsSettled(queues: Iterable<string>): void;
 }
-
-/** Rows of the worker registry older than this belong to a replica that died. */
-export const WORKER_STALE_SECONDS = 60;
 
 /**
  * Keeps this replica's leases alive and honest.

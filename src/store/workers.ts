@@ -3,6 +3,9 @@ import { loadQueries } from "./sql-file.js";
 
 const sql = loadQueries<"WorkerUpsertMany" | "WorkerDelete" | "WorkerList">(new URL("./sql/workers.sql", import.meta.url));
 
+/** Rows of the worker registry older than this belong to a replica that died. */
+export const WORKER_STALE_SECONDS = 60;
+
 export interface WorkerRecord {
   sessionId: string;
   workerId: string;

@@ -1,6 +1,6 @@
 import type { EndedAttempt, FailOutcome } from "../store/jobs.js";
 import type { StoredJobState } from "../store/job-record.js";
-import type { MetricFamily, Sample } from "./metrics.js";
+import type { MetricFamily, Sample } from "./exposition.js";
 
 /**
  * The counters and histograms of one replica, kept in memory from the rows its own statements
