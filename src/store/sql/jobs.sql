@@ -167,6 +167,21 @@ cross join lateral (
 select *, (state = 'available' and run_time > coalesce($2::timestamptz, now())) as scheduled
 from baton.jobs where id = $1;
 
+-- fragment: ClaimedColumns
+-- What a claim returns of each job it leased (j, at database time clock.now): only what a
+-- delivery and its lease need (see ClaimedJob), the traceparent included. Its span id is a
+-- hash the database computes faster than the broker, and every other column parsed per job
+-- cost the broker more than the rest of the delivery.
+j.id, j.queue, j.payload, j.headers, j.priority, j.attempt, j.max_attempts, j.chain_id, j.parent_id,
+extract(epoch from j.timeout)::float8 as timeout_seconds, j.lease_token, j.lease_expire_time,
+j.attempt_deadline, j.run_time,
+-- For the queue-wait histogram (src/telemetry/job-metrics.ts).
+greatest(extract(epoch from clock.now - j.run_time), 0)::float8 as queue_wait_seconds,
+-- Flags 00 for an unsampled trace: the worker records no spans of it either.
+'00-' || replace(baton.job_trace_id(j.trace_id, j.chain_id)::text, '-', '') || '-'
+  || baton.process_span_id(j.id, j.attempt, jsonb_array_length(j.errors))
+  || case when j.trace_sampled then '-01' else '-00' end as traceparent
+
 -- name: JobClaim
 -- Leases up to $2 due jobs of the queues $1 (the queues of one or more worker streams) to this
 -- replica, skipping rows that other replicas are claiming; nothing from a paused queue. Across
@@ -223,18 +238,7 @@ claimed as (
   join settings s on s.ord = due.ord
   cross join clock
   where j.id = due.id
-  -- Only what a delivery and its lease need (see ClaimedJob), the traceparent included: its
-  -- span id is a hash the database computes faster than the broker, and every other column
-  -- parsed per job cost the broker more than the rest of the delivery.
-  returning j.id, j.queue, j.payload, j.headers, j.priority, j.attempt, j.max_attempts, j.chain_id, j.parent_id,
-            extract(epoch from j.timeout)::float8 as timeout_seconds, j.lease_token, j.lease_expire_time,
-            j.attempt_deadline, j.run_time,
-            -- For the queue-wait histogram (src/telemetry/job-metrics.ts).
-            greatest(extract(epoch from clock.now - j.run_time), 0)::float8 as queue_wait_seconds,
-            -- Flags 00 for an unsampled trace: the worker records no spans of it either.
-            '00-' || replace(baton.job_trace_id(j.trace_id, j.chain_id)::text, '-', '') || '-'
-              || baton.process_span_id(j.id, j.attempt, jsonb_array_length(j.errors))
-              || case when j.trace_sampled then '-01' else '-00' end as traceparent
+  returning {{ClaimedColumns}}
 ),
 -- Materialized, so that it runs once and not once per claimed row.
 next_due as materialized (
@@ -315,18 +319,7 @@ claimed as (
       lease_owner = $4
   from due, q, clock
   where j.id = due.id
-  -- Only what a delivery and its lease need (see ClaimedJob), the traceparent included: its
-  -- span id is a hash the database computes faster than the broker, and every other column
-  -- parsed per job cost the broker more than the rest of the delivery.
-  returning j.id, j.queue, j.payload, j.headers, j.priority, j.attempt, j.max_attempts, j.chain_id, j.parent_id,
-            extract(epoch from j.timeout)::float8 as timeout_seconds, j.lease_token, j.lease_expire_time,
-            j.attempt_deadline, j.run_time,
-            -- For the queue-wait histogram (src/telemetry/job-metrics.ts).
-            greatest(extract(epoch from clock.now - j.run_time), 0)::float8 as queue_wait_seconds,
-            -- Flags 00 for an unsampled trace: the worker records no spans of it either.
-            '00-' || replace(baton.job_trace_id(j.trace_id, j.chain_id)::text, '-', '') || '-'
-              || baton.process_span_id(j.id, j.attempt, jsonb_array_length(j.errors))
-              || case when j.trace_sampled then '-01' else '-00' end as traceparent
+  returning {{ClaimedColumns}}
 ),
 spent as (
   update baton.queues set rate_tokens = tokens.available - (select count(*) from claimed), rate_refill_time = clock.now
