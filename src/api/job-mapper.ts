@@ -13,27 +13,6 @@ const states: Record<StoredJobState, JobState> = {
   cancelled: JobState.CANCELLED,
 };
 
-/**
- * The job as a handler needs it (hello.lean_jobs): what it runs, how often it ran, its chain and
- * its time budget. Serialising the whole Job for every delivery cost more than the rest of the
- * delivery did.
- */
-export function leanJobToProto(row: JobRecord): Job {
-  return create(JobSchema, {
-    id: row.id,
-    queue: row.queue,
-    payload: row.payload,
-    headers: { ...row.headers },
-    priority: row.priority,
-    attempt: row.attempt,
-    maxAttempts: row.max_attempts,
-    chainId: row.chain_id,
-    parentId: row.parent_id ?? "",
-    timeout: timeoutOf(row),
-    leaseExpireTime: row.lease_expire_time ? timestampFromDate(row.lease_expire_time) : undefined,
-  });
-}
-
 export function jobToProto(row: JobRecord): Job {
   return create(JobSchema, {
     id: row.id,
@@ -55,14 +34,10 @@ export function jobToProto(row: JobRecord): Job {
     progressMessage: row.progress_message,
     result: row.result ?? new Uint8Array(),
     lastError: row.last_error,
-    timeout: timeoutOf(row),
+    timeout: row.timeout ? durationFromMs(Math.round(intervalSeconds(row.timeout)! * 1000)) : undefined,
     cancelRequested: row.cancel_requested,
     fairnessKey: row.fairness_key ?? "",
     leaseExpireTime: row.lease_expire_time ? timestampFromDate(row.lease_expire_time) : undefined,
     errors: row.errors.map((e) => create(JobErrorSchema, { attempt: e.attempt, message: e.message, time: timestampFromDate(new Date(e.time)) })),
   });
-}
-
-function timeoutOf(row: JobRecord) {
-  return row.timeout ? durationFromMs(Math.round(intervalSeconds(row.timeout)! * 1000)) : undefined;
 }

@@ -75,19 +75,20 @@ export function createSink(outbox: AsyncQueue<SubscribeResponse>, options: SinkO
     outbox.push(response);
   };
   let deliver: (job: ClaimedJob) => void;
-  let batcher: TurnBatcher<unknown> | undefined;
+  // What every batcher does whatever its deliveries: answer settlements, flush before control messages.
+  let batcher: Pick<TurnBatcher<unknown>, "settled" | "flush"> | undefined;
   if (!options.batch) {
     deliver = (job) => push({ case: "job", value: fullDelivery(job) });
   } else if (options.leanJobs) {
     const lean = new TurnBatcher<LeanDelivery>(push, (items) => outgoing(jobBatchResponse(items), items.map((d) => d.id)));
     deliver = (job) => lean.delivery(leanDelivery(job), deliverySize(job));
-    batcher = lean as TurnBatcher<unknown>;
+    batcher = lean;
   } else {
     const full = new TurnBatcher<SubscribeResponse_JobDelivery>(push, (items) =>
       outgoing(create(SubscribeResponseSchema, { message: { case: "jobs", value: { deliveries: items } } }), items.map((d) => d.job!.id)),
     );
     deliver = (job) => full.delivery(fullDelivery(job), deliverySize(job));
-    batcher = full as TurnBatcher<unknown>;
+    batcher = full;
   }
   return {
     job: (job) => {
