@@ -1,9 +1,12 @@
 import { create } from "@bufbuild/protobuf";
-import type { ServiceImpl } from "@connectrpc/connect";
+import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import {
   CancelJobResponseSchema,
   EnqueueJobResponseSchema,
   EnqueueJobsResponseSchema,
+  type EnqueueJobRequest,
+  type EnqueueJobsStreamRequest,
+  EnqueueJobsStreamResponseSchema,
   GetJobResponseSchema,
   JobState,
   JobView,
@@ -18,7 +21,11 @@ import { BatonError, invalidArgument, notFound } from "../errors.js";
 import type { Database } from "../store/database.js";
 import type { StoredJobState } from "../store/job-record.js";
 import { jobGet, jobListPage } from "../store/jobs.js";
+import type { Logger } from "../telemetry/log.js";
 import { withProducerTraceparent } from "../telemetry/trace-context.js";
+import { mapConcurrently } from "../util/map-concurrently.js";
+import { admitStreamBatch } from "./admission.js";
+import { mapStreamErrors, toConnectError } from "./error-mapping.js";
 import { jobToProto } from "./job-mapper.js";
 import { decodePageToken, encodePageToken, pageSize } from "./page-token.js";
 import { type EnqueueLimits, durationSeconds, validateEnqueue, validateJobId, validateQueueName } from "./validate.js";
@@ -26,6 +33,7 @@ import { type EnqueueLimits, durationSeconds, validateEnqueue, validateJobId, va
 export interface JobServiceDeps {
   broker: Broker;
   db: Database;
+  log: Logger;
   limits: EnqueueLimits & {
     maxBatchSize: number;
     /** Most bytes of job data in one ListJobs page (BATON_MAX_PAGE_BYTES). */
@@ -34,6 +42,12 @@ export interface JobServiceDeps {
     maxBatchDependencies: number;
   };
 }
+
+/**
+ * Batches of one EnqueueJobsStream worked on at once. More would only queue for the database
+ * pool; the producer's further batches wait in HTTP/2 flow control instead of broker memory.
+ */
+export const STREAM_BATCHES_AT_ONCE = 8;
 
 /** Longest WaitJob; a longer wait is better done as several calls. */
 export const MAX_WAIT_MS = 5 * 60_000;
@@ -48,7 +62,41 @@ const storedStates: Partial<Record<JobState, StoredJobState | "scheduled">> = {
   [JobState.CANCELLED]: "cancelled",
 };
 
-export function createJobService({ broker, db, limits }: JobServiceDeps): Partial<ServiceImpl<typeof JobService>> {
+export function createJobService({ broker, db, log, limits }: JobServiceDeps): Partial<ServiceImpl<typeof JobService>> {
+  /**
+   * EnqueueJobs' work: one transaction for the whole batch. `header` is the call's metadata, whose
+   * traceparent the jobs inherit; a stream's batches have none of their own.
+   */
+  const enqueueBatch = async (requests: EnqueueJobRequest[], view: JobView, header: Headers | undefined) => {
+    if (requests.length === 0) throw invalidArgument("jobs must not be empty");
+    if (requests.length > limits.maxBatchSize) {
+      throw invalidArgument(`jobs has ${requests.length} entries; the limit is ${limits.maxBatchSize} (BATON_MAX_BATCH_SIZE)`);
+    }
+    // Each entry is a lookup and a row written in the batch's one transaction.
+    const dependencies = requests.reduce((sum, job) => sum + job.dependsOn.length, 0);
+    if (dependencies > limits.maxBatchDependencies) {
+      throw invalidArgument(
+        `jobs name ${dependencies} depends_on entries in all; the limit is ${limits.maxBatchDependencies} (BATON_MAX_BATCH_DEPENDENCIES)`,
+      );
+    }
+    const jobs = requests.map((job, i) => validateEnqueue(job, limits, `jobs[${i}]`));
+    const inserted = await broker.enqueue(header ? withProducerTraceparent(jobs, header) : jobs);
+    const deduplicated = inserted.map((i) => i.deduplicated);
+    if (view === JobView.ID) return { jobIds: inserted.map((i) => i.job.id), deduplicated };
+    return { jobs: inserted.map((i) => jobToProto(i.job)), deduplicated };
+  };
+
+  const answerStreamBatch = async (request: EnqueueJobsStreamRequest, context: HandlerContext) => {
+    const { requestId } = request;
+    try {
+      await context.values.get(admitStreamBatch)(request);
+      return create(EnqueueJobsStreamResponseSchema, { requestId, ...(await enqueueBatch(request.jobs, request.view, undefined)) });
+    } catch (error) {
+      const { code, rawMessage: message } = toConnectError(error, log);
+      return create(EnqueueJobsStreamResponseSchema, { requestId, error: { code, message } });
+    }
+  };
+
   return {
     // The caller's trace context goes into the jobs' headers: their send spans are its children.
     async enqueueJob(request, context) {
@@ -57,23 +105,17 @@ export function createJobService({ broker, db, limits }: JobServiceDeps): Partia
     },
 
     async enqueueJobs(request, context) {
-      if (request.jobs.length === 0) throw invalidArgument("jobs must not be empty");
-      if (request.jobs.length > limits.maxBatchSize) {
-        throw invalidArgument(`jobs has ${request.jobs.length} entries; the limit is ${limits.maxBatchSize} (BATON_MAX_BATCH_SIZE)`);
-      }
-      // Each entry is a lookup and a row written in the batch's one transaction.
-      const dependencies = request.jobs.reduce((sum, job) => sum + job.dependsOn.length, 0);
-      if (dependencies > limits.maxBatchDependencies) {
-        throw invalidArgument(
-          `jobs name ${dependencies} depends_on entries in all; the limit is ${limits.maxBatchDependencies} (BATON_MAX_BATCH_DEPENDENCIES)`,
-        );
-      }
-      const jobs = request.jobs.map((job, i) => validateEnqueue(job, limits, `jobs[${i}]`));
-      const inserted = await broker.enqueue(withProducerTraceparent(jobs, context.requestHeader));
-      const deduplicated = inserted.map((i) => i.deduplicated);
-      if (request.view === JobView.ID) return create(EnqueueJobsResponseSchema, { jobIds: inserted.map((i) => i.job.id), deduplicated });
-      return create(EnqueueJobsResponseSchema, { jobs: inserted.map((i) => jobToProto(i.job)), deduplicated });
+      return create(EnqueueJobsResponseSchema, await enqueueBatch(request.jobs, request.view, context.requestHeader));
     },
+
+    // Each batch is checked and answered alone: a refused one leaves the stream open. At
+    // shutdown the stream ends cleanly once the batches it took are answered, so the producer
+    // knows that any batch still unanswered was not read, and sends it again elsewhere.
+    enqueueJobsStream: (requests, context) =>
+      mapStreamErrors(
+        mapConcurrently(requests, STREAM_BATCHES_AT_ONCE, (request) => answerStreamBatch(request, context), broker.shutdownSignal),
+        log,
+      ),
 
     async getJob(request) {
       const job = await jobGet(db, validateJobId(request.id));

@@ -112,6 +112,7 @@ export function createSink(outbox: AsyncQueue<SubscribeResponse>, options: SinkO
       push({ case: "cancel", value: { jobId } });
     },
     ping: () => push({ case: "ping", value: {} }),
+    flush: () => batcher?.flush(),
     close: (reason) => {
       batcher?.flush();
       options.close(reason);

@@ -101,6 +101,7 @@ export class Broker {
   private readonly notifier: Notifier;
   private listener: Listener | undefined;
   private pingTimer: NodeJS.Timeout | undefined;
+  private readonly stopping = new AbortController();
 
   constructor(private readonly options: BrokerOptions) {
     const { db, log, config } = options;
@@ -142,6 +143,14 @@ export class Broker {
       onLeasesReleased: (session) => this.dispatcher.creditFreed(session),
     });
     this.waiter = new JobWaiter(db, log);
+  }
+
+  /**
+   * Aborts when shutdown starts: long-lived producer streams stop taking batches then, and
+   * end once the ones they took are answered.
+   */
+  get shutdownSignal(): AbortSignal {
+    return this.stopping.signal;
   }
 
   get config(): BrokerConfig {
@@ -365,6 +374,7 @@ export class Broker {
    * then release the rest and stop the background loops.
    */
   async shutdown(drainMs: number): Promise<void> {
+    this.stopping.abort();
     this.dispatcher.stop();
     const deadline = Date.now() + drainMs;
     while (Date.now() < deadline && [...this.sessions.values()].some((s) => s.held.size > 0)) {

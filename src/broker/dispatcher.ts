@@ -196,6 +196,7 @@ export class Dispatcher {
       if (session.deliver(job)) this.options.onDelivered(session, job);
       else undeliverable.push(job);
     });
+    for (const session of new Set(takers)) session?.flush();
     await this.giveBack(undeliverable);
   }
 
@@ -355,6 +356,7 @@ export class Dispatcher {
       }
       if (!delivered) undeliverable.push(job);
     }
+    for (const { session } of allocations) session.flush();
     await this.giveBack(undeliverable);
   }
 

@@ -89,6 +89,8 @@ const rules = new Map<string, Rule>([
     (m) => m.jobs.flatMap((job, i) => named(job.queue, `jobs[${i}].queue`)),
     (m) => m.jobs.flatMap((job, i) => enqueueJobRefs(job, `jobs[${i}]`)),
   ),
+  // Each batch is checked as an EnqueueJobs call when it arrives (see auth.ts).
+  on(jobs.enqueueJobsStream, producer, () => []),
   on(jobs.getJob, producer, () => [], target),
   on(jobs.waitJob, producer, () => [], target),
   on(jobs.cancelJob, producer, () => [], target),

@@ -1,9 +1,11 @@
 import { MAX_TIMER_MS } from "../util/timer.js";
 import { isIPv6 } from "node:net";
 import { Code, ConnectError, type Interceptor, type StreamRequest, type StreamResponse, createContextKey } from "@connectrpc/connect";
+import { admitStreamBatch } from "../api/admission.js";
 import { isJobId, isQueueName } from "../api/validate.js";
 import { visibleQueues } from "../api/visibility.js";
 import { BatonError } from "../errors.js";
+import { JobService } from "../gen/baton/v1/job_service_pb.js";
 import { type SubscribeRequest, WorkerService } from "../gen/baton/v1/worker_service_pb.js";
 import { Health } from "../gen/grpc/health/v1/health_pb.js";
 import { startPeriodic } from "../maintenance/periodic.js";
@@ -144,6 +146,9 @@ function remember<V>(map: Map<string, V>, key: string, value: V): void {
   if (map.size >= MAX_CACHED && !map.has(key)) map.clear();
   map.set(key, value);
 }
+
+/** What a batch of EnqueueJobsStream is checked by: the rule of EnqueueJobs. */
+const batchRule = ruleOf(JobService.method.enqueueJobs);
 
 export function startAuth(options: AuthOptions): Auth {
   const { db, log } = options;
@@ -391,8 +396,17 @@ export function startAuth(options: AuthOptions): Auth {
     if (stream.revoked !== undefined) throw new ConnectError(stream.revoked, Code.Unauthenticated);
   }
 
-  /** A Subscribe stream: counted against its token until it ends, and ended if the token is revoked. */
-  const openStream = async (principal: Principal, usage: TokenUsage, req: StreamRequest, next: (req: StreamRequest) => Promise<StreamResponse>) => {
+  /**
+   * A stream (Subscribe or EnqueueJobsStream): counted against its token until it ends, and
+   * ended if the token is revoked. `guard` checks what arrives on it, from the stream it is given.
+   */
+  const openStream = async (
+    principal: Principal,
+    usage: TokenUsage,
+    req: StreamRequest,
+    next: (req: StreamRequest) => Promise<StreamResponse>,
+    guard: (stream: OpenStream, requests: StreamRequest["message"]) => StreamRequest["message"],
+  ) => {
     const max = principal.limits.maxStreams;
     if (usage.streams.size >= max) {
       throw exhausted(`${principal.label} already has ${usage.streams.size} open streams on this broker replica; the limit is ${max}`);
@@ -418,12 +432,23 @@ export function startAuth(options: AuthOptions): Auth {
     // The call's signal aborts when the call ends, however it ends.
     if (req.signal.aborted) end();
     else req.signal.addEventListener("abort", end, { once: true });
-    const response = await next({
-      ...req,
-      signal: stream.controller.signal,
-      message: guardRequests(stream, req.message as AsyncIterable<SubscribeRequest>),
-    });
+    const response = await next({ ...req, signal: stream.controller.signal, message: guard(stream, req.message) });
     return { ...response, message: endIfRevoked(stream, response.message) };
+  };
+
+  /**
+   * Each batch of an EnqueueJobsStream pays and is checked as an EnqueueJobs call would be.
+   * The handler asks (api/admission.ts), so that a refusal answers that batch alone.
+   */
+  const admitBatches = (stream: OpenStream, req: StreamRequest) => {
+    const { principal, usage } = stream;
+    const method = methodKey(JobService.method.enqueueJobsStream);
+    req.contextValues.set(admitStreamBatch, async (request) => {
+      if (stream.revoked !== undefined) throw unauthenticated(stream.revoked);
+      takeRequest(principal, usage);
+      checkScope(principal, method, await batchRule.scope({ jobs: request.jobs }, lookups));
+      await checkJobs(principal, batchRule.jobs({ jobs: request.jobs }));
+    });
   };
 
   const interceptor: Interceptor = (next) => async (req) => {
@@ -442,8 +467,14 @@ export function startAuth(options: AuthOptions): Auth {
       await checkJobs(principal, rule.jobs(req.message));
       return next(req);
     }
-    if (req.method.parent.typeName !== WorkerService.typeName) return next(req);
-    return openStream(principal, usage, req, next as (req: StreamRequest) => Promise<StreamResponse>);
+    const nextStream = next as (req: StreamRequest) => Promise<StreamResponse>;
+    if (req.method.parent.typeName === WorkerService.typeName) {
+      return openStream(principal, usage, req, nextStream, (stream, requests) => guardRequests(stream, requests as AsyncIterable<SubscribeRequest>) as StreamRequest["message"]);
+    }
+    return openStream(principal, usage, req, nextStream, (stream, requests) => {
+      admitBatches(stream, req);
+      return requests;
+    });
   };
 
   // Revocations reach every replica at once; the periodic check covers notifications missed

@@ -104,7 +104,7 @@ export async function startServer(config: ServerConfig & { databaseUrl: string }
     // Failed authentications are limited per client address (see auth.ts).
     contextValues: (req) => createContextValues().set(peerAddress, req.socket.remoteAddress ?? "unknown"),
     routes(router) {
-      router.service(JobService, createJobService({ broker, db, limits }));
+      router.service(JobService, createJobService({ broker, db, log, limits }));
       router.service(WorkerService, createWorkerService({ broker, db, log, limits, stream: config.stream, helloTimeoutMs: 10_000, maxResumeGraceMs: config.maxResumeGraceMs }));
       router.service(QueueService, createQueueService(db));
       router.service(ScheduleService, createScheduleService({ db, limits }));

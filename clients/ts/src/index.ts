@@ -1,5 +1,6 @@
 export {
   type BatonClient,
+  type ClientOptions,
   type EnqueueOptions,
   type EnqueueResult,
   type EnqueuedId,

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file baton/v1/job.proto.
  */
 export const file_baton_v1_job: GenFile = /*@__PURE__*/
-  fileDesc("ChJiYXRvbi92MS9qb2IucHJvdG8SCGJhdG9uLnYxItUFCgNKb2ISCgoCaWQYASABKAkSDQoFcXVldWUYAiABKAkSIQoFc3RhdGUYAyABKA4yEi5iYXRvbi52MS5Kb2JTdGF0ZRIPCgdwYXlsb2FkGAQgASgMEisKB2hlYWRlcnMYBSADKAsyGi5iYXRvbi52MS5Kb2IuSGVhZGVyc0VudHJ5EhAKCHByaW9yaXR5GAYgASgFEg8KB2F0dGVtcHQYByABKAUSFAoMbWF4X2F0dGVtcHRzGAggASgFEiwKCHJ1bl90aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtjcmVhdGVfdGltZRgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZmluaXNoX3RpbWUYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCWRlZHVwX2tleRgMIAEoCRIQCghjaGFpbl9pZBgNIAEoCRIRCglwYXJlbnRfaWQYDiABKAkSEgoKZGVwZW5kc19vbhgPIAMoCRIYChBwcm9ncmVzc19wZXJjZW50GBAgASgFEhgKEHByb2dyZXNzX21lc3NhZ2UYESABKAkSDgoGcmVzdWx0GBIgASgMEhIKCmxhc3RfZXJyb3IYEyABKAkSKgoHdGltZW91dBgUIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIiCgZlcnJvcnMYFSADKAsyEi5iYXRvbi52MS5Kb2JFcnJvchIYChBjYW5jZWxfcmVxdWVzdGVkGBYgASgIEhQKDGZhaXJuZXNzX2tleRgXIAEoCRI1ChFsZWFzZV9leHBpcmVfdGltZRgYIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAaLgoMSGVhZGVyc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiVgoISm9iRXJyb3ISDwoHYXR0ZW1wdBgBIAEoBRIPCgdtZXNzYWdlGAIgASgJEigKBHRpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wItcDChFFbnF1ZXVlSm9iUmVxdWVzdBINCgVxdWV1ZRgBIAEoCRIPCgdwYXlsb2FkGAIgASgMEjkKB2hlYWRlcnMYAyADKAsyKC5iYXRvbi52MS5FbnF1ZXVlSm9iUmVxdWVzdC5IZWFkZXJzRW50cnkSEAoIcHJpb3JpdHkYBCABKAUSLgoIcnVuX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wSAASKgoFZGVsYXkYBiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25IABIUCgxtYXhfYXR0ZW1wdHMYByABKAUSEQoJZGVkdXBfa2V5GAggASgJEhIKCmRlcGVuZHNfb24YCSADKAkSEAoIY2hhaW5faWQYCiABKAkSKgoHdGltZW91dBgLIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIvCgxkZWR1cF93aW5kb3cYDCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SFAoMZmFpcm5lc3Nfa2V5GA0gASgJGi4KDEhlYWRlcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBQgcKBXN0YXJ0IkYKEkVucXVldWVKb2JSZXNwb25zZRIaCgNqb2IYASABKAsyDS5iYXRvbi52MS5Kb2ISFAoMZGVkdXBsaWNhdGVkGAIgASgIImAKEkVucXVldWVKb2JzUmVxdWVzdBIpCgRqb2JzGAEgAygLMhsuYmF0b24udjEuRW5xdWV1ZUpvYlJlcXVlc3QSHwoEdmlldxgCIAEoDjIRLmJhdG9uLnYxLkpvYlZpZXciWQoTRW5xdWV1ZUpvYnNSZXNwb25zZRIbCgRqb2JzGAEgAygLMg0uYmF0b24udjEuSm9iEhQKDGRlZHVwbGljYXRlZBgCIAMoCBIPCgdqb2JfaWRzGAMgAygJIhsKDUdldEpvYlJlcXVlc3QSCgoCaWQYASABKAkiLAoOR2V0Sm9iUmVzcG9uc2USGgoDam9iGAEgASgLMg0uYmF0b24udjEuSm9iInwKD0xpc3RKb2JzUmVxdWVzdBINCgVxdWV1ZRgBIAEoCRIhCgVzdGF0ZRgCIAEoDjISLmJhdG9uLnYxLkpvYlN0YXRlEhAKCGNoYWluX2lkGAMgASgJEhEKCXBhZ2Vfc2l6ZRgEIAEoBRISCgpwYWdlX3Rva2VuGAUgASgJIkgKEExpc3RKb2JzUmVzcG9uc2USGwoEam9icxgBIAMoCzINLmJhdG9uLnYxLkpvYhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiHgoQQ2FuY2VsSm9iUmVxdWVzdBIKCgJpZBgBIAEoCSIvChFDYW5jZWxKb2JSZXNwb25zZRIaCgNqb2IYASABKAsyDS5iYXRvbi52MS5Kb2IiHQoPUmV0cnlKb2JSZXF1ZXN0EgoKAmlkGAEgASgJIi4KEFJldHJ5Sm9iUmVzcG9uc2USGgoDam9iGAEgASgLMg0uYmF0b24udjEuSm9iIkQKEFJldHJ5Sm9ic1JlcXVlc3QSDQoFcXVldWUYASABKAkSIQoFc3RhdGUYAiABKA4yEi5iYXRvbi52MS5Kb2JTdGF0ZSJJChFSZXRyeUpvYnNSZXNwb25zZRINCgVjb3VudBgBIAEoAxIlCgdza2lwcGVkGAIgAygLMhQuYmF0b24udjEuU2tpcHBlZEpvYiIoCgpTa2lwcGVkSm9iEgoKAmlkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSJXCg5XYWl0Sm9iUmVxdWVzdBIKCgJpZBgBIAEoCRIqCgd0aW1lb3V0GAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEg0KBWNoYWluGAMgASgIIkAKD1dhaXRKb2JSZXNwb25zZRIaCgNqb2IYASABKAsyDS5iYXRvbi52MS5Kb2ISEQoJdGltZWRfb3V0GAIgASgIKsoBCghKb2JTdGF0ZRIZChVKT0JfU1RBVEVfVU5TUEVDSUZJRUQQABIXChNKT0JfU1RBVEVfU0NIRURVTEVEEAESFwoTSk9CX1NUQVRFX0FWQUlMQUJMRRACEhUKEUpPQl9TVEFURV9CTE9DS0VEEAMSFAoQSk9CX1NUQVRFX0xFQVNFRBAEEhcKE0pPQl9TVEFURV9TVUNDRUVERUQQBRISCg5KT0JfU1RBVEVfREVBRBAGEhcKE0pPQl9TVEFURV9DQU5DRUxMRUQQBypHCgdKb2JWaWV3EhgKFEpPQl9WSUVXX1VOU1BFQ0lGSUVEEAASEQoNSk9CX1ZJRVdfRlVMTBABEg8KC0pPQl9WSUVXX0lEEAJiBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChJiYXRvbi92MS9qb2IucHJvdG8SCGJhdG9uLnYxItUFCgNKb2ISCgoCaWQYASABKAkSDQoFcXVldWUYAiABKAkSIQoFc3RhdGUYAyABKA4yEi5iYXRvbi52MS5Kb2JTdGF0ZRIPCgdwYXlsb2FkGAQgASgMEisKB2hlYWRlcnMYBSADKAsyGi5iYXRvbi52MS5Kb2IuSGVhZGVyc0VudHJ5EhAKCHByaW9yaXR5GAYgASgFEg8KB2F0dGVtcHQYByABKAUSFAoMbWF4X2F0dGVtcHRzGAggASgFEiwKCHJ1bl90aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtjcmVhdGVfdGltZRgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZmluaXNoX3RpbWUYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCWRlZHVwX2tleRgMIAEoCRIQCghjaGFpbl9pZBgNIAEoCRIRCglwYXJlbnRfaWQYDiABKAkSEgoKZGVwZW5kc19vbhgPIAMoCRIYChBwcm9ncmVzc19wZXJjZW50GBAgASgFEhgKEHByb2dyZXNzX21lc3NhZ2UYESABKAkSDgoGcmVzdWx0GBIgASgMEhIKCmxhc3RfZXJyb3IYEyABKAkSKgoHdGltZW91dBgUIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIiCgZlcnJvcnMYFSADKAsyEi5iYXRvbi52MS5Kb2JFcnJvchIYChBjYW5jZWxfcmVxdWVzdGVkGBYgASgIEhQKDGZhaXJuZXNzX2tleRgXIAEoCRI1ChFsZWFzZV9leHBpcmVfdGltZRgYIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAaLgoMSGVhZGVyc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiVgoISm9iRXJyb3ISDwoHYXR0ZW1wdBgBIAEoBRIPCgdtZXNzYWdlGAIgASgJEigKBHRpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wItcDChFFbnF1ZXVlSm9iUmVxdWVzdBINCgVxdWV1ZRgBIAEoCRIPCgdwYXlsb2FkGAIgASgMEjkKB2hlYWRlcnMYAyADKAsyKC5iYXRvbi52MS5FbnF1ZXVlSm9iUmVxdWVzdC5IZWFkZXJzRW50cnkSEAoIcHJpb3JpdHkYBCABKAUSLgoIcnVuX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wSAASKgoFZGVsYXkYBiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25IABIUCgxtYXhfYXR0ZW1wdHMYByABKAUSEQoJZGVkdXBfa2V5GAggASgJEhIKCmRlcGVuZHNfb24YCSADKAkSEAoIY2hhaW5faWQYCiABKAkSKgoHdGltZW91dBgLIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIvCgxkZWR1cF93aW5kb3cYDCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SFAoMZmFpcm5lc3Nfa2V5GA0gASgJGi4KDEhlYWRlcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBQgcKBXN0YXJ0IkYKEkVucXVldWVKb2JSZXNwb25zZRIaCgNqb2IYASABKAsyDS5iYXRvbi52MS5Kb2ISFAoMZGVkdXBsaWNhdGVkGAIgASgIImAKEkVucXVldWVKb2JzUmVxdWVzdBIpCgRqb2JzGAEgAygLMhsuYmF0b24udjEuRW5xdWV1ZUpvYlJlcXVlc3QSHwoEdmlldxgCIAEoDjIRLmJhdG9uLnYxLkpvYlZpZXciWQoTRW5xdWV1ZUpvYnNSZXNwb25zZRIbCgRqb2JzGAEgAygLMg0uYmF0b24udjEuSm9iEhQKDGRlZHVwbGljYXRlZBgCIAMoCBIPCgdqb2JfaWRzGAMgAygJInoKGEVucXVldWVKb2JzU3RyZWFtUmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgEEikKBGpvYnMYAiADKAsyGy5iYXRvbi52MS5FbnF1ZXVlSm9iUmVxdWVzdBIfCgR2aWV3GAMgASgOMhEuYmF0b24udjEuSm9iVmlldyKaAQoZRW5xdWV1ZUpvYnNTdHJlYW1SZXNwb25zZRISCgpyZXF1ZXN0X2lkGAEgASgEEhsKBGpvYnMYAiADKAsyDS5iYXRvbi52MS5Kb2ISFAoMZGVkdXBsaWNhdGVkGAMgAygIEg8KB2pvYl9pZHMYBCADKAkSJQoFZXJyb3IYBSABKAsyFi5iYXRvbi52MS5FbnF1ZXVlRXJyb3IiLQoMRW5xdWV1ZUVycm9yEgwKBGNvZGUYASABKAUSDwoHbWVzc2FnZRgCIAEoCSIbCg1HZXRKb2JSZXF1ZXN0EgoKAmlkGAEgASgJIiwKDkdldEpvYlJlc3BvbnNlEhoKA2pvYhgBIAEoCzINLmJhdG9uLnYxLkpvYiJ8Cg9MaXN0Sm9ic1JlcXVlc3QSDQoFcXVldWUYASABKAkSIQoFc3RhdGUYAiABKA4yEi5iYXRvbi52MS5Kb2JTdGF0ZRIQCghjaGFpbl9pZBgDIAEoCRIRCglwYWdlX3NpemUYBCABKAUSEgoKcGFnZV90b2tlbhgFIAEoCSJIChBMaXN0Sm9ic1Jlc3BvbnNlEhsKBGpvYnMYASADKAsyDS5iYXRvbi52MS5Kb2ISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIh4KEENhbmNlbEpvYlJlcXVlc3QSCgoCaWQYASABKAkiLwoRQ2FuY2VsSm9iUmVzcG9uc2USGgoDam9iGAEgASgLMg0uYmF0b24udjEuSm9iIh0KD1JldHJ5Sm9iUmVxdWVzdBIKCgJpZBgBIAEoCSIuChBSZXRyeUpvYlJlc3BvbnNlEhoKA2pvYhgBIAEoCzINLmJhdG9uLnYxLkpvYiJEChBSZXRyeUpvYnNSZXF1ZXN0Eg0KBXF1ZXVlGAEgASgJEiEKBXN0YXRlGAIgASgOMhIuYmF0b24udjEuSm9iU3RhdGUiSQoRUmV0cnlKb2JzUmVzcG9uc2USDQoFY291bnQYASABKAMSJQoHc2tpcHBlZBgCIAMoCzIULmJhdG9uLnYxLlNraXBwZWRKb2IiKAoKU2tpcHBlZEpvYhIKCgJpZBgBIAEoCRIOCgZyZWFzb24YAiABKAkiVwoOV2FpdEpvYlJlcXVlc3QSCgoCaWQYASABKAkSKgoHdGltZW91dBgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhINCgVjaGFpbhgDIAEoCCJACg9XYWl0Sm9iUmVzcG9uc2USGgoDam9iGAEgASgLMg0uYmF0b24udjEuSm9iEhEKCXRpbWVkX291dBgCIAEoCCrKAQoISm9iU3RhdGUSGQoVSk9CX1NUQVRFX1VOU1BFQ0lGSUVEEAASFwoTSk9CX1NUQVRFX1NDSEVEVUxFRBABEhcKE0pPQl9TVEFURV9BVkFJTEFCTEUQAhIVChFKT0JfU1RBVEVfQkxPQ0tFRBADEhQKEEpPQl9TVEFURV9MRUFTRUQQBBIXChNKT0JfU1RBVEVfU1VDQ0VFREVEEAUSEgoOSk9CX1NUQVRFX0RFQUQQBhIXChNKT0JfU1RBVEVfQ0FOQ0VMTEVEEAcqRwoHSm9iVmlldxIYChRKT0JfVklFV19VTlNQRUNJRklFRBAAEhEKDUpPQl9WSUVXX0ZVTEwQARIPCgtKT0JfVklFV19JRBACYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * Job is a unit of work and everything the broker knows about it.
@@ -397,6 +397,104 @@ export const EnqueueJobsResponseSchema: GenMessage<EnqueueJobsResponse> = /*@__P
   messageDesc(file_baton_v1_job, 5);
 
 /**
+ * EnqueueJobsStreamRequest is one batch of EnqueueJobsStream.
+ *
+ * @generated from message baton.v1.EnqueueJobsStreamRequest
+ */
+export type EnqueueJobsStreamRequest = Message<"baton.v1.EnqueueJobsStreamRequest"> & {
+  /**
+   * Chosen by the producer and echoed in the response; the broker does not interpret it.
+   *
+   * @generated from field: uint64 request_id = 1;
+   */
+  requestId: bigint;
+
+  /**
+   * @generated from field: repeated baton.v1.EnqueueJobRequest jobs = 2;
+   */
+  jobs: EnqueueJobRequest[];
+
+  /**
+   * @generated from field: baton.v1.JobView view = 3;
+   */
+  view: JobView;
+};
+
+/**
+ * Describes the message baton.v1.EnqueueJobsStreamRequest.
+ * Use `create(EnqueueJobsStreamRequestSchema)` to create a new message.
+ */
+export const EnqueueJobsStreamRequestSchema: GenMessage<EnqueueJobsStreamRequest> = /*@__PURE__*/
+  messageDesc(file_baton_v1_job, 6);
+
+/**
+ * EnqueueJobsStreamResponse answers one EnqueueJobsStreamRequest: like EnqueueJobsResponse
+ * when the batch was committed, or with error set (and nothing else) when it was refused.
+ *
+ * @generated from message baton.v1.EnqueueJobsStreamResponse
+ */
+export type EnqueueJobsStreamResponse = Message<"baton.v1.EnqueueJobsStreamResponse"> & {
+  /**
+   * @generated from field: uint64 request_id = 1;
+   */
+  requestId: bigint;
+
+  /**
+   * @generated from field: repeated baton.v1.Job jobs = 2;
+   */
+  jobs: Job[];
+
+  /**
+   * @generated from field: repeated bool deduplicated = 3;
+   */
+  deduplicated: boolean[];
+
+  /**
+   * @generated from field: repeated string job_ids = 4;
+   */
+  jobIds: string[];
+
+  /**
+   * @generated from field: baton.v1.EnqueueError error = 5;
+   */
+  error?: EnqueueError | undefined;
+};
+
+/**
+ * Describes the message baton.v1.EnqueueJobsStreamResponse.
+ * Use `create(EnqueueJobsStreamResponseSchema)` to create a new message.
+ */
+export const EnqueueJobsStreamResponseSchema: GenMessage<EnqueueJobsStreamResponse> = /*@__PURE__*/
+  messageDesc(file_baton_v1_job, 7);
+
+/**
+ * EnqueueError is why a batch of EnqueueJobsStream was refused: what EnqueueJobs would have
+ * failed with.
+ *
+ * @generated from message baton.v1.EnqueueError
+ */
+export type EnqueueError = Message<"baton.v1.EnqueueError"> & {
+  /**
+   * The gRPC status code (google.rpc.Code), e.g. 3 for INVALID_ARGUMENT.
+   *
+   * @generated from field: int32 code = 1;
+   */
+  code: number;
+
+  /**
+   * @generated from field: string message = 2;
+   */
+  message: string;
+};
+
+/**
+ * Describes the message baton.v1.EnqueueError.
+ * Use `create(EnqueueErrorSchema)` to create a new message.
+ */
+export const EnqueueErrorSchema: GenMessage<EnqueueError> = /*@__PURE__*/
+  messageDesc(file_baton_v1_job, 8);
+
+/**
  * @generated from message baton.v1.GetJobRequest
  */
 export type GetJobRequest = Message<"baton.v1.GetJobRequest"> & {
@@ -411,7 +509,7 @@ export type GetJobRequest = Message<"baton.v1.GetJobRequest"> & {
  * Use `create(GetJobRequestSchema)` to create a new message.
  */
 export const GetJobRequestSchema: GenMessage<GetJobRequest> = /*@__PURE__*/
-  messageDesc(file_baton_v1_job, 6);
+  messageDesc(file_baton_v1_job, 9);
 
 /**
  * @generated from message baton.v1.GetJobResponse
@@ -428,7 +526,7 @@ export type GetJobResponse = Message<"baton.v1.GetJobResponse"> & {
  * Use `create(GetJobResponseSchema)` to create a new message.
  */
 export const GetJobResponseSchema: GenMessage<GetJobResponse> = /*@__PURE__*/
-  messageDesc(file_baton_v1_job, 7);
+  messageDesc(file_baton_v1_job, 10);
 
 /**
  * @generated from message baton.v1.ListJobsRequest
@@ -469,7 +567,7 @@ export type ListJobsRequest = Message<"baton.v1.ListJobsRequest"> & {
  * Use `create(ListJobsRequestSchema)` to create a new message.
  */
 export const ListJobsRequestSchema: GenMessage<ListJobsRequest> = /*@__PURE__*/
-  messageDesc(file_baton_v1_job, 8);
+  messageDesc(file_baton_v1_job, 11);
 
 /**
  * @generated from message baton.v1.ListJobsResponse
@@ -493,7 +591,7 @@ export type ListJobsResponse = Message<"baton.v1.ListJobsResponse"> & {
  * Use `create(ListJobsResponseSchema)` to create a new message.
  */
 export const ListJobsResponseSchema: GenMessage<ListJobsResponse> = /*@__PURE__*/
-  messageDesc(file_baton_v1_job, 9);
+  messageDesc(file_baton_v1_job, 12);
 
 /**
  * @generated from message baton.v1.CancelJobRequest
@@ -510,7 +608,7 @@ export type CancelJobRequest = Message<"baton.v1.CancelJobRequest"> & {
  * Use `create(CancelJobRequestSchema)` to create a new message.
  */
 export const CancelJobRequestSchema: GenMessage<CancelJobRequest> = /*@__PURE__*/
-  messageDesc(file_baton_v1_job, 10);
+  messageDesc(file_baton_v1_job, 13);
 
 /**
  * @generated from message baton.v1.CancelJobResponse
@@ -527,7 +625,7 @@ export type CancelJobResponse = Message<"baton.v1.CancelJobResponse"> & {
  * Use `create(CancelJobResponseSchema)` to create a new message.
  */
 export const CancelJobResponseSchema: GenMessage<CancelJobResponse> = /*@__PURE__*/
-  messageDesc(file_baton_v1_job, 11);
+  messageDesc(file_baton_v1_job, 14);
 
 /**
  * @generated from message baton.v1.RetryJobRequest
@@ -544,7 +642,7 @@ export type RetryJobRequest = Message<"baton.v1.RetryJobRequest"> & {
  * Use `create(RetryJobRequestSchema)` to create a new message.
  */
 export const RetryJobRequestSchema: GenMessage<RetryJobRequest> = /*@__PURE__*/
-  messageDesc(file_baton_v1_job, 12);
+  messageDesc(file_baton_v1_job, 15);
 
 /**
  * @generated from message baton.v1.RetryJobResponse
@@ -561,7 +659,7 @@ export type RetryJobResponse = Message<"baton.v1.RetryJobResponse"> & {
  * Use `create(RetryJobResponseSchema)` to create a new message.
  */
 export const RetryJobResponseSchema: GenMessage<RetryJobResponse> = /*@__PURE__*/
-  messageDesc(file_baton_v1_job, 13);
+  messageDesc(file_baton_v1_job, 16);
 
 /**
  * RetryJobsRequest revives every job of a queue in a failed end state. A job with depends_on
@@ -588,7 +686,7 @@ export type RetryJobsRequest = Message<"baton.v1.RetryJobsRequest"> & {
  * Use `create(RetryJobsRequestSchema)` to create a new message.
  */
 export const RetryJobsRequestSchema: GenMessage<RetryJobsRequest> = /*@__PURE__*/
-  messageDesc(file_baton_v1_job, 14);
+  messageDesc(file_baton_v1_job, 17);
 
 /**
  * @generated from message baton.v1.RetryJobsResponse
@@ -615,7 +713,7 @@ export type RetryJobsResponse = Message<"baton.v1.RetryJobsResponse"> & {
  * Use `create(RetryJobsResponseSchema)` to create a new message.
  */
 export const RetryJobsResponseSchema: GenMessage<RetryJobsResponse> = /*@__PURE__*/
-  messageDesc(file_baton_v1_job, 15);
+  messageDesc(file_baton_v1_job, 18);
 
 /**
  * A job a bulk operation left as it was.
@@ -641,7 +739,7 @@ export type SkippedJob = Message<"baton.v1.SkippedJob"> & {
  * Use `create(SkippedJobSchema)` to create a new message.
  */
 export const SkippedJobSchema: GenMessage<SkippedJob> = /*@__PURE__*/
-  messageDesc(file_baton_v1_job, 16);
+  messageDesc(file_baton_v1_job, 19);
 
 /**
  * @generated from message baton.v1.WaitJobRequest
@@ -673,7 +771,7 @@ export type WaitJobRequest = Message<"baton.v1.WaitJobRequest"> & {
  * Use `create(WaitJobRequestSchema)` to create a new message.
  */
 export const WaitJobRequestSchema: GenMessage<WaitJobRequest> = /*@__PURE__*/
-  messageDesc(file_baton_v1_job, 17);
+  messageDesc(file_baton_v1_job, 20);
 
 /**
  * @generated from message baton.v1.WaitJobResponse
@@ -697,7 +795,7 @@ export type WaitJobResponse = Message<"baton.v1.WaitJobResponse"> & {
  * Use `create(WaitJobResponseSchema)` to create a new message.
  */
 export const WaitJobResponseSchema: GenMessage<WaitJobResponse> = /*@__PURE__*/
-  messageDesc(file_baton_v1_job, 18);
+  messageDesc(file_baton_v1_job, 21);
 
 /**
  * JobState is where a job is in its lifecycle.

@@ -806,6 +806,201 @@ func (x *EnqueueJobsResponse) GetJobIds() []string {
 	return nil
 }
 
+// EnqueueJobsStreamRequest is one batch of EnqueueJobsStream.
+type EnqueueJobsStreamRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Chosen by the producer and echoed in the response; the broker does not interpret it.
+	RequestId     uint64               `protobuf:"varint,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Jobs          []*EnqueueJobRequest `protobuf:"bytes,2,rep,name=jobs,proto3" json:"jobs,omitempty"`
+	View          JobView              `protobuf:"varint,3,opt,name=view,proto3,enum=baton.v1.JobView" json:"view,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EnqueueJobsStreamRequest) Reset() {
+	*x = EnqueueJobsStreamRequest{}
+	mi := &file_baton_v1_job_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EnqueueJobsStreamRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EnqueueJobsStreamRequest) ProtoMessage() {}
+
+func (x *EnqueueJobsStreamRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_baton_v1_job_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EnqueueJobsStreamRequest.ProtoReflect.Descriptor instead.
+func (*EnqueueJobsStreamRequest) Descriptor() ([]byte, []int) {
+	return file_baton_v1_job_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *EnqueueJobsStreamRequest) GetRequestId() uint64 {
+	if x != nil {
+		return x.RequestId
+	}
+	return 0
+}
+
+func (x *EnqueueJobsStreamRequest) GetJobs() []*EnqueueJobRequest {
+	if x != nil {
+		return x.Jobs
+	}
+	return nil
+}
+
+func (x *EnqueueJobsStreamRequest) GetView() JobView {
+	if x != nil {
+		return x.View
+	}
+	return JobView_JOB_VIEW_UNSPECIFIED
+}
+
+// EnqueueJobsStreamResponse answers one EnqueueJobsStreamRequest: like EnqueueJobsResponse
+// when the batch was committed, or with error set (and nothing else) when it was refused.
+type EnqueueJobsStreamResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RequestId     uint64                 `protobuf:"varint,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Jobs          []*Job                 `protobuf:"bytes,2,rep,name=jobs,proto3" json:"jobs,omitempty"`
+	Deduplicated  []bool                 `protobuf:"varint,3,rep,packed,name=deduplicated,proto3" json:"deduplicated,omitempty"`
+	JobIds        []string               `protobuf:"bytes,4,rep,name=job_ids,json=jobIds,proto3" json:"job_ids,omitempty"`
+	Error         *EnqueueError          `protobuf:"bytes,5,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EnqueueJobsStreamResponse) Reset() {
+	*x = EnqueueJobsStreamResponse{}
+	mi := &file_baton_v1_job_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EnqueueJobsStreamResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EnqueueJobsStreamResponse) ProtoMessage() {}
+
+func (x *EnqueueJobsStreamResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_baton_v1_job_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EnqueueJobsStreamResponse.ProtoReflect.Descriptor instead.
+func (*EnqueueJobsStreamResponse) Descriptor() ([]byte, []int) {
+	return file_baton_v1_job_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *EnqueueJobsStreamResponse) GetRequestId() uint64 {
+	if x != nil {
+		return x.RequestId
+	}
+	return 0
+}
+
+func (x *EnqueueJobsStreamResponse) GetJobs() []*Job {
+	if x != nil {
+		return x.Jobs
+	}
+	return nil
+}
+
+func (x *EnqueueJobsStreamResponse) GetDeduplicated() []bool {
+	if x != nil {
+		return x.Deduplicated
+	}
+	return nil
+}
+
+func (x *EnqueueJobsStreamResponse) GetJobIds() []string {
+	if x != nil {
+		return x.JobIds
+	}
+	return nil
+}
+
+func (x *EnqueueJobsStreamResponse) GetError() *EnqueueError {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
+// EnqueueError is why a batch of EnqueueJobsStream was refused: what EnqueueJobs would have
+// failed with.
+type EnqueueError struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The gRPC status code (google.rpc.Code), e.g. 3 for INVALID_ARGUMENT.
+	Code          int32  `protobuf:"varint,1,opt,name=code,proto3" json:"code,omitempty"`
+	Message       string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EnqueueError) Reset() {
+	*x = EnqueueError{}
+	mi := &file_baton_v1_job_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EnqueueError) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EnqueueError) ProtoMessage() {}
+
+func (x *EnqueueError) ProtoReflect() protoreflect.Message {
+	mi := &file_baton_v1_job_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EnqueueError.ProtoReflect.Descriptor instead.
+func (*EnqueueError) Descriptor() ([]byte, []int) {
+	return file_baton_v1_job_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *EnqueueError) GetCode() int32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *EnqueueError) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
 type GetJobRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -815,7 +1010,7 @@ type GetJobRequest struct {
 
 func (x *GetJobRequest) Reset() {
 	*x = GetJobRequest{}
-	mi := &file_baton_v1_job_proto_msgTypes[6]
+	mi := &file_baton_v1_job_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -827,7 +1022,7 @@ func (x *GetJobRequest) String() string {
 func (*GetJobRequest) ProtoMessage() {}
 
 func (x *GetJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_baton_v1_job_proto_msgTypes[6]
+	mi := &file_baton_v1_job_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -840,7 +1035,7 @@ func (x *GetJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobRequest.ProtoReflect.Descriptor instead.
 func (*GetJobRequest) Descriptor() ([]byte, []int) {
-	return file_baton_v1_job_proto_rawDescGZIP(), []int{6}
+	return file_baton_v1_job_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetJobRequest) GetId() string {
@@ -859,7 +1054,7 @@ type GetJobResponse struct {
 
 func (x *GetJobResponse) Reset() {
 	*x = GetJobResponse{}
-	mi := &file_baton_v1_job_proto_msgTypes[7]
+	mi := &file_baton_v1_job_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -871,7 +1066,7 @@ func (x *GetJobResponse) String() string {
 func (*GetJobResponse) ProtoMessage() {}
 
 func (x *GetJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_baton_v1_job_proto_msgTypes[7]
+	mi := &file_baton_v1_job_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -884,7 +1079,7 @@ func (x *GetJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobResponse.ProtoReflect.Descriptor instead.
 func (*GetJobResponse) Descriptor() ([]byte, []int) {
-	return file_baton_v1_job_proto_rawDescGZIP(), []int{7}
+	return file_baton_v1_job_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GetJobResponse) GetJob() *Job {
@@ -909,7 +1104,7 @@ type ListJobsRequest struct {
 
 func (x *ListJobsRequest) Reset() {
 	*x = ListJobsRequest{}
-	mi := &file_baton_v1_job_proto_msgTypes[8]
+	mi := &file_baton_v1_job_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -921,7 +1116,7 @@ func (x *ListJobsRequest) String() string {
 func (*ListJobsRequest) ProtoMessage() {}
 
 func (x *ListJobsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_baton_v1_job_proto_msgTypes[8]
+	mi := &file_baton_v1_job_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -934,7 +1129,7 @@ func (x *ListJobsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJobsRequest.ProtoReflect.Descriptor instead.
 func (*ListJobsRequest) Descriptor() ([]byte, []int) {
-	return file_baton_v1_job_proto_rawDescGZIP(), []int{8}
+	return file_baton_v1_job_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListJobsRequest) GetQueue() string {
@@ -983,7 +1178,7 @@ type ListJobsResponse struct {
 
 func (x *ListJobsResponse) Reset() {
 	*x = ListJobsResponse{}
-	mi := &file_baton_v1_job_proto_msgTypes[9]
+	mi := &file_baton_v1_job_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -995,7 +1190,7 @@ func (x *ListJobsResponse) String() string {
 func (*ListJobsResponse) ProtoMessage() {}
 
 func (x *ListJobsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_baton_v1_job_proto_msgTypes[9]
+	mi := &file_baton_v1_job_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1008,7 +1203,7 @@ func (x *ListJobsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJobsResponse.ProtoReflect.Descriptor instead.
 func (*ListJobsResponse) Descriptor() ([]byte, []int) {
-	return file_baton_v1_job_proto_rawDescGZIP(), []int{9}
+	return file_baton_v1_job_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListJobsResponse) GetJobs() []*Job {
@@ -1034,7 +1229,7 @@ type CancelJobRequest struct {
 
 func (x *CancelJobRequest) Reset() {
 	*x = CancelJobRequest{}
-	mi := &file_baton_v1_job_proto_msgTypes[10]
+	mi := &file_baton_v1_job_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1046,7 +1241,7 @@ func (x *CancelJobRequest) String() string {
 func (*CancelJobRequest) ProtoMessage() {}
 
 func (x *CancelJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_baton_v1_job_proto_msgTypes[10]
+	mi := &file_baton_v1_job_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1059,7 +1254,7 @@ func (x *CancelJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelJobRequest.ProtoReflect.Descriptor instead.
 func (*CancelJobRequest) Descriptor() ([]byte, []int) {
-	return file_baton_v1_job_proto_rawDescGZIP(), []int{10}
+	return file_baton_v1_job_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CancelJobRequest) GetId() string {
@@ -1078,7 +1273,7 @@ type CancelJobResponse struct {
 
 func (x *CancelJobResponse) Reset() {
 	*x = CancelJobResponse{}
-	mi := &file_baton_v1_job_proto_msgTypes[11]
+	mi := &file_baton_v1_job_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1090,7 +1285,7 @@ func (x *CancelJobResponse) String() string {
 func (*CancelJobResponse) ProtoMessage() {}
 
 func (x *CancelJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_baton_v1_job_proto_msgTypes[11]
+	mi := &file_baton_v1_job_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1103,7 +1298,7 @@ func (x *CancelJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelJobResponse.ProtoReflect.Descriptor instead.
 func (*CancelJobResponse) Descriptor() ([]byte, []int) {
-	return file_baton_v1_job_proto_rawDescGZIP(), []int{11}
+	return file_baton_v1_job_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *CancelJobResponse) GetJob() *Job {
@@ -1122,7 +1317,7 @@ type RetryJobRequest struct {
 
 func (x *RetryJobRequest) Reset() {
 	*x = RetryJobRequest{}
-	mi := &file_baton_v1_job_proto_msgTypes[12]
+	mi := &file_baton_v1_job_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1134,7 +1329,7 @@ func (x *RetryJobRequest) String() string {
 func (*RetryJobRequest) ProtoMessage() {}
 
 func (x *RetryJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_baton_v1_job_proto_msgTypes[12]
+	mi := &file_baton_v1_job_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1147,7 +1342,7 @@ func (x *RetryJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetryJobRequest.ProtoReflect.Descriptor instead.
 func (*RetryJobRequest) Descriptor() ([]byte, []int) {
-	return file_baton_v1_job_proto_rawDescGZIP(), []int{12}
+	return file_baton_v1_job_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *RetryJobRequest) GetId() string {
@@ -1166,7 +1361,7 @@ type RetryJobResponse struct {
 
 func (x *RetryJobResponse) Reset() {
 	*x = RetryJobResponse{}
-	mi := &file_baton_v1_job_proto_msgTypes[13]
+	mi := &file_baton_v1_job_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1178,7 +1373,7 @@ func (x *RetryJobResponse) String() string {
 func (*RetryJobResponse) ProtoMessage() {}
 
 func (x *RetryJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_baton_v1_job_proto_msgTypes[13]
+	mi := &file_baton_v1_job_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1191,7 +1386,7 @@ func (x *RetryJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetryJobResponse.ProtoReflect.Descriptor instead.
 func (*RetryJobResponse) Descriptor() ([]byte, []int) {
-	return file_baton_v1_job_proto_rawDescGZIP(), []int{13}
+	return file_baton_v1_job_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RetryJobResponse) GetJob() *Job {
@@ -1214,7 +1409,7 @@ type RetryJobsRequest struct {
 
 func (x *RetryJobsRequest) Reset() {
 	*x = RetryJobsRequest{}
-	mi := &file_baton_v1_job_proto_msgTypes[14]
+	mi := &file_baton_v1_job_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1226,7 +1421,7 @@ func (x *RetryJobsRequest) String() string {
 func (*RetryJobsRequest) ProtoMessage() {}
 
 func (x *RetryJobsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_baton_v1_job_proto_msgTypes[14]
+	mi := &file_baton_v1_job_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1239,7 +1434,7 @@ func (x *RetryJobsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetryJobsRequest.ProtoReflect.Descriptor instead.
 func (*RetryJobsRequest) Descriptor() ([]byte, []int) {
-	return file_baton_v1_job_proto_rawDescGZIP(), []int{14}
+	return file_baton_v1_job_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RetryJobsRequest) GetQueue() string {
@@ -1269,7 +1464,7 @@ type RetryJobsResponse struct {
 
 func (x *RetryJobsResponse) Reset() {
 	*x = RetryJobsResponse{}
-	mi := &file_baton_v1_job_proto_msgTypes[15]
+	mi := &file_baton_v1_job_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1281,7 +1476,7 @@ func (x *RetryJobsResponse) String() string {
 func (*RetryJobsResponse) ProtoMessage() {}
 
 func (x *RetryJobsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_baton_v1_job_proto_msgTypes[15]
+	mi := &file_baton_v1_job_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1294,7 +1489,7 @@ func (x *RetryJobsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetryJobsResponse.ProtoReflect.Descriptor instead.
 func (*RetryJobsResponse) Descriptor() ([]byte, []int) {
-	return file_baton_v1_job_proto_rawDescGZIP(), []int{15}
+	return file_baton_v1_job_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RetryJobsResponse) GetCount() int64 {
@@ -1323,7 +1518,7 @@ type SkippedJob struct {
 
 func (x *SkippedJob) Reset() {
 	*x = SkippedJob{}
-	mi := &file_baton_v1_job_proto_msgTypes[16]
+	mi := &file_baton_v1_job_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1335,7 +1530,7 @@ func (x *SkippedJob) String() string {
 func (*SkippedJob) ProtoMessage() {}
 
 func (x *SkippedJob) ProtoReflect() protoreflect.Message {
-	mi := &file_baton_v1_job_proto_msgTypes[16]
+	mi := &file_baton_v1_job_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1348,7 +1543,7 @@ func (x *SkippedJob) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SkippedJob.ProtoReflect.Descriptor instead.
 func (*SkippedJob) Descriptor() ([]byte, []int) {
-	return file_baton_v1_job_proto_rawDescGZIP(), []int{16}
+	return file_baton_v1_job_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *SkippedJob) GetId() string {
@@ -1379,7 +1574,7 @@ type WaitJobRequest struct {
 
 func (x *WaitJobRequest) Reset() {
 	*x = WaitJobRequest{}
-	mi := &file_baton_v1_job_proto_msgTypes[17]
+	mi := &file_baton_v1_job_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1391,7 +1586,7 @@ func (x *WaitJobRequest) String() string {
 func (*WaitJobRequest) ProtoMessage() {}
 
 func (x *WaitJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_baton_v1_job_proto_msgTypes[17]
+	mi := &file_baton_v1_job_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1404,7 +1599,7 @@ func (x *WaitJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitJobRequest.ProtoReflect.Descriptor instead.
 func (*WaitJobRequest) Descriptor() ([]byte, []int) {
-	return file_baton_v1_job_proto_rawDescGZIP(), []int{17}
+	return file_baton_v1_job_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *WaitJobRequest) GetId() string {
@@ -1439,7 +1634,7 @@ type WaitJobResponse struct {
 
 func (x *WaitJobResponse) Reset() {
 	*x = WaitJobResponse{}
-	mi := &file_baton_v1_job_proto_msgTypes[18]
+	mi := &file_baton_v1_job_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1451,7 +1646,7 @@ func (x *WaitJobResponse) String() string {
 func (*WaitJobResponse) ProtoMessage() {}
 
 func (x *WaitJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_baton_v1_job_proto_msgTypes[18]
+	mi := &file_baton_v1_job_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1464,7 +1659,7 @@ func (x *WaitJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitJobResponse.ProtoReflect.Descriptor instead.
 func (*WaitJobResponse) Descriptor() ([]byte, []int) {
-	return file_baton_v1_job_proto_rawDescGZIP(), []int{18}
+	return file_baton_v1_job_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *WaitJobResponse) GetJob() *Job {
@@ -1552,7 +1747,22 @@ const file_baton_v1_job_proto_rawDesc = "" +
 	"\x13EnqueueJobsResponse\x12!\n" +
 	"\x04jobs\x18\x01 \x03(\v2\r.baton.v1.JobR\x04jobs\x12\"\n" +
 	"\fdeduplicated\x18\x02 \x03(\bR\fdeduplicated\x12\x17\n" +
-	"\ajob_ids\x18\x03 \x03(\tR\x06jobIds\"\x1f\n" +
+	"\ajob_ids\x18\x03 \x03(\tR\x06jobIds\"\x91\x01\n" +
+	"\x18EnqueueJobsStreamRequest\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\x04R\trequestId\x12/\n" +
+	"\x04jobs\x18\x02 \x03(\v2\x1b.baton.v1.EnqueueJobRequestR\x04jobs\x12%\n" +
+	"\x04view\x18\x03 \x01(\x0e2\x11.baton.v1.JobViewR\x04view\"\xc8\x01\n" +
+	"\x19EnqueueJobsStreamResponse\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\x04R\trequestId\x12!\n" +
+	"\x04jobs\x18\x02 \x03(\v2\r.baton.v1.JobR\x04jobs\x12\"\n" +
+	"\fdeduplicated\x18\x03 \x03(\bR\fdeduplicated\x12\x17\n" +
+	"\ajob_ids\x18\x04 \x03(\tR\x06jobIds\x12,\n" +
+	"\x05error\x18\x05 \x01(\v2\x16.baton.v1.EnqueueErrorR\x05error\"<\n" +
+	"\fEnqueueError\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x18\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"\x1f\n" +
 	"\rGetJobRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"1\n" +
 	"\x0eGetJobResponse\x12\x1f\n" +
@@ -1619,67 +1829,74 @@ func file_baton_v1_job_proto_rawDescGZIP() []byte {
 }
 
 var file_baton_v1_job_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_baton_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_baton_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_baton_v1_job_proto_goTypes = []any{
-	(JobState)(0),                 // 0: baton.v1.JobState
-	(JobView)(0),                  // 1: baton.v1.JobView
-	(*Job)(nil),                   // 2: baton.v1.Job
-	(*JobError)(nil),              // 3: baton.v1.JobError
-	(*EnqueueJobRequest)(nil),     // 4: baton.v1.EnqueueJobRequest
-	(*EnqueueJobResponse)(nil),    // 5: baton.v1.EnqueueJobResponse
-	(*EnqueueJobsRequest)(nil),    // 6: baton.v1.EnqueueJobsRequest
-	(*EnqueueJobsResponse)(nil),   // 7: baton.v1.EnqueueJobsResponse
-	(*GetJobRequest)(nil),         // 8: baton.v1.GetJobRequest
-	(*GetJobResponse)(nil),        // 9: baton.v1.GetJobResponse
-	(*ListJobsRequest)(nil),       // 10: baton.v1.ListJobsRequest
-	(*ListJobsResponse)(nil),      // 11: baton.v1.ListJobsResponse
-	(*CancelJobRequest)(nil),      // 12: baton.v1.CancelJobRequest
-	(*CancelJobResponse)(nil),     // 13: baton.v1.CancelJobResponse
-	(*RetryJobRequest)(nil),       // 14: baton.v1.RetryJobRequest
-	(*RetryJobResponse)(nil),      // 15: baton.v1.RetryJobResponse
-	(*RetryJobsRequest)(nil),      // 16: baton.v1.RetryJobsRequest
-	(*RetryJobsResponse)(nil),     // 17: baton.v1.RetryJobsResponse
-	(*SkippedJob)(nil),            // 18: baton.v1.SkippedJob
-	(*WaitJobRequest)(nil),        // 19: baton.v1.WaitJobRequest
-	(*WaitJobResponse)(nil),       // 20: baton.v1.WaitJobResponse
-	nil,                           // 21: baton.v1.Job.HeadersEntry
-	nil,                           // 22: baton.v1.EnqueueJobRequest.HeadersEntry
-	(*timestamppb.Timestamp)(nil), // 23: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 24: google.protobuf.Duration
+	(JobState)(0),                     // 0: baton.v1.JobState
+	(JobView)(0),                      // 1: baton.v1.JobView
+	(*Job)(nil),                       // 2: baton.v1.Job
+	(*JobError)(nil),                  // 3: baton.v1.JobError
+	(*EnqueueJobRequest)(nil),         // 4: baton.v1.EnqueueJobRequest
+	(*EnqueueJobResponse)(nil),        // 5: baton.v1.EnqueueJobResponse
+	(*EnqueueJobsRequest)(nil),        // 6: baton.v1.EnqueueJobsRequest
+	(*EnqueueJobsResponse)(nil),       // 7: baton.v1.EnqueueJobsResponse
+	(*EnqueueJobsStreamRequest)(nil),  // 8: baton.v1.EnqueueJobsStreamRequest
+	(*EnqueueJobsStreamResponse)(nil), // 9: baton.v1.EnqueueJobsStreamResponse
+	(*EnqueueError)(nil),              // 10: baton.v1.EnqueueError
+	(*GetJobRequest)(nil),             // 11: baton.v1.GetJobRequest
+	(*GetJobResponse)(nil),            // 12: baton.v1.GetJobResponse
+	(*ListJobsRequest)(nil),           // 13: baton.v1.ListJobsRequest
+	(*ListJobsResponse)(nil),          // 14: baton.v1.ListJobsResponse
+	(*CancelJobRequest)(nil),          // 15: baton.v1.CancelJobRequest
+	(*CancelJobResponse)(nil),         // 16: baton.v1.CancelJobResponse
+	(*RetryJobRequest)(nil),           // 17: baton.v1.RetryJobRequest
+	(*RetryJobResponse)(nil),          // 18: baton.v1.RetryJobResponse
+	(*RetryJobsRequest)(nil),          // 19: baton.v1.RetryJobsRequest
+	(*RetryJobsResponse)(nil),         // 20: baton.v1.RetryJobsResponse
+	(*SkippedJob)(nil),                // 21: baton.v1.SkippedJob
+	(*WaitJobRequest)(nil),            // 22: baton.v1.WaitJobRequest
+	(*WaitJobResponse)(nil),           // 23: baton.v1.WaitJobResponse
+	nil,                               // 24: baton.v1.Job.HeadersEntry
+	nil,                               // 25: baton.v1.EnqueueJobRequest.HeadersEntry
+	(*timestamppb.Timestamp)(nil),     // 26: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),       // 27: google.protobuf.Duration
 }
 var file_baton_v1_job_proto_depIdxs = []int32{
 	0,  // 0: baton.v1.Job.state:type_name -> baton.v1.JobState
-	21, // 1: baton.v1.Job.headers:type_name -> baton.v1.Job.HeadersEntry
-	23, // 2: baton.v1.Job.run_time:type_name -> google.protobuf.Timestamp
-	23, // 3: baton.v1.Job.create_time:type_name -> google.protobuf.Timestamp
-	23, // 4: baton.v1.Job.finish_time:type_name -> google.protobuf.Timestamp
-	24, // 5: baton.v1.Job.timeout:type_name -> google.protobuf.Duration
+	24, // 1: baton.v1.Job.headers:type_name -> baton.v1.Job.HeadersEntry
+	26, // 2: baton.v1.Job.run_time:type_name -> google.protobuf.Timestamp
+	26, // 3: baton.v1.Job.create_time:type_name -> google.protobuf.Timestamp
+	26, // 4: baton.v1.Job.finish_time:type_name -> google.protobuf.Timestamp
+	27, // 5: baton.v1.Job.timeout:type_name -> google.protobuf.Duration
 	3,  // 6: baton.v1.Job.errors:type_name -> baton.v1.JobError
-	23, // 7: baton.v1.Job.lease_expire_time:type_name -> google.protobuf.Timestamp
-	23, // 8: baton.v1.JobError.time:type_name -> google.protobuf.Timestamp
-	22, // 9: baton.v1.EnqueueJobRequest.headers:type_name -> baton.v1.EnqueueJobRequest.HeadersEntry
-	23, // 10: baton.v1.EnqueueJobRequest.run_time:type_name -> google.protobuf.Timestamp
-	24, // 11: baton.v1.EnqueueJobRequest.delay:type_name -> google.protobuf.Duration
-	24, // 12: baton.v1.EnqueueJobRequest.timeout:type_name -> google.protobuf.Duration
-	24, // 13: baton.v1.EnqueueJobRequest.dedup_window:type_name -> google.protobuf.Duration
+	26, // 7: baton.v1.Job.lease_expire_time:type_name -> google.protobuf.Timestamp
+	26, // 8: baton.v1.JobError.time:type_name -> google.protobuf.Timestamp
+	25, // 9: baton.v1.EnqueueJobRequest.headers:type_name -> baton.v1.EnqueueJobRequest.HeadersEntry
+	26, // 10: baton.v1.EnqueueJobRequest.run_time:type_name -> google.protobuf.Timestamp
+	27, // 11: baton.v1.EnqueueJobRequest.delay:type_name -> google.protobuf.Duration
+	27, // 12: baton.v1.EnqueueJobRequest.timeout:type_name -> google.protobuf.Duration
+	27, // 13: baton.v1.EnqueueJobRequest.dedup_window:type_name -> google.protobuf.Duration
 	2,  // 14: baton.v1.EnqueueJobResponse.job:type_name -> baton.v1.Job
 	4,  // 15: baton.v1.EnqueueJobsRequest.jobs:type_name -> baton.v1.EnqueueJobRequest
 	1,  // 16: baton.v1.EnqueueJobsRequest.view:type_name -> baton.v1.JobView
 	2,  // 17: baton.v1.EnqueueJobsResponse.jobs:type_name -> baton.v1.Job
-	2,  // 18: baton.v1.GetJobResponse.job:type_name -> baton.v1.Job
-	0,  // 19: baton.v1.ListJobsRequest.state:type_name -> baton.v1.JobState
-	2,  // 20: baton.v1.ListJobsResponse.jobs:type_name -> baton.v1.Job
-	2,  // 21: baton.v1.CancelJobResponse.job:type_name -> baton.v1.Job
-	2,  // 22: baton.v1.RetryJobResponse.job:type_name -> baton.v1.Job
-	0,  // 23: baton.v1.RetryJobsRequest.state:type_name -> baton.v1.JobState
-	18, // 24: baton.v1.RetryJobsResponse.skipped:type_name -> baton.v1.SkippedJob
-	24, // 25: baton.v1.WaitJobRequest.timeout:type_name -> google.protobuf.Duration
-	2,  // 26: baton.v1.WaitJobResponse.job:type_name -> baton.v1.Job
-	27, // [27:27] is the sub-list for method output_type
-	27, // [27:27] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	4,  // 18: baton.v1.EnqueueJobsStreamRequest.jobs:type_name -> baton.v1.EnqueueJobRequest
+	1,  // 19: baton.v1.EnqueueJobsStreamRequest.view:type_name -> baton.v1.JobView
+	2,  // 20: baton.v1.EnqueueJobsStreamResponse.jobs:type_name -> baton.v1.Job
+	10, // 21: baton.v1.EnqueueJobsStreamResponse.error:type_name -> baton.v1.EnqueueError
+	2,  // 22: baton.v1.GetJobResponse.job:type_name -> baton.v1.Job
+	0,  // 23: baton.v1.ListJobsRequest.state:type_name -> baton.v1.JobState
+	2,  // 24: baton.v1.ListJobsResponse.jobs:type_name -> baton.v1.Job
+	2,  // 25: baton.v1.CancelJobResponse.job:type_name -> baton.v1.Job
+	2,  // 26: baton.v1.RetryJobResponse.job:type_name -> baton.v1.Job
+	0,  // 27: baton.v1.RetryJobsRequest.state:type_name -> baton.v1.JobState
+	21, // 28: baton.v1.RetryJobsResponse.skipped:type_name -> baton.v1.SkippedJob
+	27, // 29: baton.v1.WaitJobRequest.timeout:type_name -> google.protobuf.Duration
+	2,  // 30: baton.v1.WaitJobResponse.job:type_name -> baton.v1.Job
+	31, // [31:31] is the sub-list for method output_type
+	31, // [31:31] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_baton_v1_job_proto_init() }
@@ -1697,7 +1914,7 @@ func file_baton_v1_job_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_baton_v1_job_proto_rawDesc), len(file_baton_v1_job_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   21,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

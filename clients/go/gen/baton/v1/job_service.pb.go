@@ -24,12 +24,13 @@ var File_baton_v1_job_service_proto protoreflect.FileDescriptor
 
 const file_baton_v1_job_service_proto_rawDesc = "" +
 	"\n" +
-	"\x1abaton/v1/job_service.proto\x12\bbaton.v1\x1a\x12baton/v1/job.proto2\xba\x04\n" +
+	"\x1abaton/v1/job_service.proto\x12\bbaton.v1\x1a\x12baton/v1/job.proto2\x9c\x05\n" +
 	"\n" +
 	"JobService\x12G\n" +
 	"\n" +
 	"EnqueueJob\x12\x1b.baton.v1.EnqueueJobRequest\x1a\x1c.baton.v1.EnqueueJobResponse\x12J\n" +
-	"\vEnqueueJobs\x12\x1c.baton.v1.EnqueueJobsRequest\x1a\x1d.baton.v1.EnqueueJobsResponse\x12@\n" +
+	"\vEnqueueJobs\x12\x1c.baton.v1.EnqueueJobsRequest\x1a\x1d.baton.v1.EnqueueJobsResponse\x12`\n" +
+	"\x11EnqueueJobsStream\x12\".baton.v1.EnqueueJobsStreamRequest\x1a#.baton.v1.EnqueueJobsStreamResponse(\x010\x01\x12@\n" +
 	"\x06GetJob\x12\x17.baton.v1.GetJobRequest\x1a\x18.baton.v1.GetJobResponse\"\x03\x90\x02\x01\x12F\n" +
 	"\bListJobs\x12\x19.baton.v1.ListJobsRequest\x1a\x1a.baton.v1.ListJobsResponse\"\x03\x90\x02\x01\x12D\n" +
 	"\tCancelJob\x12\x1a.baton.v1.CancelJobRequest\x1a\x1b.baton.v1.CancelJobResponse\x12A\n" +
@@ -38,42 +39,46 @@ const file_baton_v1_job_service_proto_rawDesc = "" +
 	"\aWaitJob\x12\x18.baton.v1.WaitJobRequest\x1a\x19.baton.v1.WaitJobResponseb\x06proto3"
 
 var file_baton_v1_job_service_proto_goTypes = []any{
-	(*EnqueueJobRequest)(nil),   // 0: baton.v1.EnqueueJobRequest
-	(*EnqueueJobsRequest)(nil),  // 1: baton.v1.EnqueueJobsRequest
-	(*GetJobRequest)(nil),       // 2: baton.v1.GetJobRequest
-	(*ListJobsRequest)(nil),     // 3: baton.v1.ListJobsRequest
-	(*CancelJobRequest)(nil),    // 4: baton.v1.CancelJobRequest
-	(*RetryJobRequest)(nil),     // 5: baton.v1.RetryJobRequest
-	(*RetryJobsRequest)(nil),    // 6: baton.v1.RetryJobsRequest
-	(*WaitJobRequest)(nil),      // 7: baton.v1.WaitJobRequest
-	(*EnqueueJobResponse)(nil),  // 8: baton.v1.EnqueueJobResponse
-	(*EnqueueJobsResponse)(nil), // 9: baton.v1.EnqueueJobsResponse
-	(*GetJobResponse)(nil),      // 10: baton.v1.GetJobResponse
-	(*ListJobsResponse)(nil),    // 11: baton.v1.ListJobsResponse
-	(*CancelJobResponse)(nil),   // 12: baton.v1.CancelJobResponse
-	(*RetryJobResponse)(nil),    // 13: baton.v1.RetryJobResponse
-	(*RetryJobsResponse)(nil),   // 14: baton.v1.RetryJobsResponse
-	(*WaitJobResponse)(nil),     // 15: baton.v1.WaitJobResponse
+	(*EnqueueJobRequest)(nil),         // 0: baton.v1.EnqueueJobRequest
+	(*EnqueueJobsRequest)(nil),        // 1: baton.v1.EnqueueJobsRequest
+	(*EnqueueJobsStreamRequest)(nil),  // 2: baton.v1.EnqueueJobsStreamRequest
+	(*GetJobRequest)(nil),             // 3: baton.v1.GetJobRequest
+	(*ListJobsRequest)(nil),           // 4: baton.v1.ListJobsRequest
+	(*CancelJobRequest)(nil),          // 5: baton.v1.CancelJobRequest
+	(*RetryJobRequest)(nil),           // 6: baton.v1.RetryJobRequest
+	(*RetryJobsRequest)(nil),          // 7: baton.v1.RetryJobsRequest
+	(*WaitJobRequest)(nil),            // 8: baton.v1.WaitJobRequest
+	(*EnqueueJobResponse)(nil),        // 9: baton.v1.EnqueueJobResponse
+	(*EnqueueJobsResponse)(nil),       // 10: baton.v1.EnqueueJobsResponse
+	(*EnqueueJobsStreamResponse)(nil), // 11: baton.v1.EnqueueJobsStreamResponse
+	(*GetJobResponse)(nil),            // 12: baton.v1.GetJobResponse
+	(*ListJobsResponse)(nil),          // 13: baton.v1.ListJobsResponse
+	(*CancelJobResponse)(nil),         // 14: baton.v1.CancelJobResponse
+	(*RetryJobResponse)(nil),          // 15: baton.v1.RetryJobResponse
+	(*RetryJobsResponse)(nil),         // 16: baton.v1.RetryJobsResponse
+	(*WaitJobResponse)(nil),           // 17: baton.v1.WaitJobResponse
 }
 var file_baton_v1_job_service_proto_depIdxs = []int32{
 	0,  // 0: baton.v1.JobService.EnqueueJob:input_type -> baton.v1.EnqueueJobRequest
 	1,  // 1: baton.v1.JobService.EnqueueJobs:input_type -> baton.v1.EnqueueJobsRequest
-	2,  // 2: baton.v1.JobService.GetJob:input_type -> baton.v1.GetJobRequest
-	3,  // 3: baton.v1.JobService.ListJobs:input_type -> baton.v1.ListJobsRequest
-	4,  // 4: baton.v1.JobService.CancelJob:input_type -> baton.v1.CancelJobRequest
-	5,  // 5: baton.v1.JobService.RetryJob:input_type -> baton.v1.RetryJobRequest
-	6,  // 6: baton.v1.JobService.RetryJobs:input_type -> baton.v1.RetryJobsRequest
-	7,  // 7: baton.v1.JobService.WaitJob:input_type -> baton.v1.WaitJobRequest
-	8,  // 8: baton.v1.JobService.EnqueueJob:output_type -> baton.v1.EnqueueJobResponse
-	9,  // 9: baton.v1.JobService.EnqueueJobs:output_type -> baton.v1.EnqueueJobsResponse
-	10, // 10: baton.v1.JobService.GetJob:output_type -> baton.v1.GetJobResponse
-	11, // 11: baton.v1.JobService.ListJobs:output_type -> baton.v1.ListJobsResponse
-	12, // 12: baton.v1.JobService.CancelJob:output_type -> baton.v1.CancelJobResponse
-	13, // 13: baton.v1.JobService.RetryJob:output_type -> baton.v1.RetryJobResponse
-	14, // 14: baton.v1.JobService.RetryJobs:output_type -> baton.v1.RetryJobsResponse
-	15, // 15: baton.v1.JobService.WaitJob:output_type -> baton.v1.WaitJobResponse
-	8,  // [8:16] is the sub-list for method output_type
-	0,  // [0:8] is the sub-list for method input_type
+	2,  // 2: baton.v1.JobService.EnqueueJobsStream:input_type -> baton.v1.EnqueueJobsStreamRequest
+	3,  // 3: baton.v1.JobService.GetJob:input_type -> baton.v1.GetJobRequest
+	4,  // 4: baton.v1.JobService.ListJobs:input_type -> baton.v1.ListJobsRequest
+	5,  // 5: baton.v1.JobService.CancelJob:input_type -> baton.v1.CancelJobRequest
+	6,  // 6: baton.v1.JobService.RetryJob:input_type -> baton.v1.RetryJobRequest
+	7,  // 7: baton.v1.JobService.RetryJobs:input_type -> baton.v1.RetryJobsRequest
+	8,  // 8: baton.v1.JobService.WaitJob:input_type -> baton.v1.WaitJobRequest
+	9,  // 9: baton.v1.JobService.EnqueueJob:output_type -> baton.v1.EnqueueJobResponse
+	10, // 10: baton.v1.JobService.EnqueueJobs:output_type -> baton.v1.EnqueueJobsResponse
+	11, // 11: baton.v1.JobService.EnqueueJobsStream:output_type -> baton.v1.EnqueueJobsStreamResponse
+	12, // 12: baton.v1.JobService.GetJob:output_type -> baton.v1.GetJobResponse
+	13, // 13: baton.v1.JobService.ListJobs:output_type -> baton.v1.ListJobsResponse
+	14, // 14: baton.v1.JobService.CancelJob:output_type -> baton.v1.CancelJobResponse
+	15, // 15: baton.v1.JobService.RetryJob:output_type -> baton.v1.RetryJobResponse
+	16, // 16: baton.v1.JobService.RetryJobs:output_type -> baton.v1.RetryJobsResponse
+	17, // 17: baton.v1.JobService.WaitJob:output_type -> baton.v1.WaitJobResponse
+	9,  // [9:18] is the sub-list for method output_type
+	0,  // [0:9] is the sub-list for method input_type
 	0,  // [0:0] is the sub-list for extension type_name
 	0,  // [0:0] is the sub-list for extension extendee
 	0,  // [0:0] is the sub-list for field type_name

@@ -19,14 +19,15 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	JobService_EnqueueJob_FullMethodName  = "/baton.v1.JobService/EnqueueJob"
-	JobService_EnqueueJobs_FullMethodName = "/baton.v1.JobService/EnqueueJobs"
-	JobService_GetJob_FullMethodName      = "/baton.v1.JobService/GetJob"
-	JobService_ListJobs_FullMethodName    = "/baton.v1.JobService/ListJobs"
-	JobService_CancelJob_FullMethodName   = "/baton.v1.JobService/CancelJob"
-	JobService_RetryJob_FullMethodName    = "/baton.v1.JobService/RetryJob"
-	JobService_RetryJobs_FullMethodName   = "/baton.v1.JobService/RetryJobs"
-	JobService_WaitJob_FullMethodName     = "/baton.v1.JobService/WaitJob"
+	JobService_EnqueueJob_FullMethodName        = "/baton.v1.JobService/EnqueueJob"
+	JobService_EnqueueJobs_FullMethodName       = "/baton.v1.JobService/EnqueueJobs"
+	JobService_EnqueueJobsStream_FullMethodName = "/baton.v1.JobService/EnqueueJobsStream"
+	JobService_GetJob_FullMethodName            = "/baton.v1.JobService/GetJob"
+	JobService_ListJobs_FullMethodName          = "/baton.v1.JobService/ListJobs"
+	JobService_CancelJob_FullMethodName         = "/baton.v1.JobService/CancelJob"
+	JobService_RetryJob_FullMethodName          = "/baton.v1.JobService/RetryJob"
+	JobService_RetryJobs_FullMethodName         = "/baton.v1.JobService/RetryJobs"
+	JobService_WaitJob_FullMethodName           = "/baton.v1.JobService/WaitJob"
 )
 
 // JobServiceClient is the client API for JobService service.
@@ -39,6 +40,16 @@ type JobServiceClient interface {
 	EnqueueJob(ctx context.Context, in *EnqueueJobRequest, opts ...grpc.CallOption) (*EnqueueJobResponse, error)
 	// EnqueueJobs creates several jobs in one transaction: all of them or none.
 	EnqueueJobs(ctx context.Context, in *EnqueueJobsRequest, opts ...grpc.CallOption) (*EnqueueJobsResponse, error)
+	// EnqueueJobsStream is EnqueueJobs over one long-lived stream, for producers that enqueue
+	// often: each request is one batch (one transaction, all or none, with EnqueueJobs' limits)
+	// and is answered by one response carrying its request_id. A producer may send the next
+	// batches before the first is answered; the broker works on a few of a stream's batches at
+	// once and answers each when it commits, so answers can arrive out of order. A refused batch
+	// is answered with its error and changes nothing; the stream stays open. A stream that ends
+	// with batches unanswered leaves their outcome unknown, as a failed EnqueueJobs call does.
+	// Jobs take their trace context from their own "traceparent" header: the stream's
+	// metadata is not applied to them.
+	EnqueueJobsStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[EnqueueJobsStreamRequest, EnqueueJobsStreamResponse], error)
 	// GetJob returns a job by id.
 	GetJob(ctx context.Context, in *GetJobRequest, opts ...grpc.CallOption) (*GetJobResponse, error)
 	// ListJobs pages through jobs, newest first.
@@ -84,6 +95,19 @@ func (c *jobServiceClient) EnqueueJobs(ctx context.Context, in *EnqueueJobsReque
 	}
 	return out, nil
 }
+
+func (c *jobServiceClient) EnqueueJobsStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[EnqueueJobsStreamRequest, EnqueueJobsStreamResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &JobService_ServiceDesc.Streams[0], JobService_EnqueueJobsStream_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[EnqueueJobsStreamRequest, EnqueueJobsStreamResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type JobService_EnqueueJobsStreamClient = grpc.BidiStreamingClient[EnqueueJobsStreamRequest, EnqueueJobsStreamResponse]
 
 func (c *jobServiceClient) GetJob(ctx context.Context, in *GetJobRequest, opts ...grpc.CallOption) (*GetJobResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
@@ -155,6 +179,16 @@ type JobServiceServer interface {
 	EnqueueJob(context.Context, *EnqueueJobRequest) (*EnqueueJobResponse, error)
 	// EnqueueJobs creates several jobs in one transaction: all of them or none.
 	EnqueueJobs(context.Context, *EnqueueJobsRequest) (*EnqueueJobsResponse, error)
+	// EnqueueJobsStream is EnqueueJobs over one long-lived stream, for producers that enqueue
+	// often: each request is one batch (one transaction, all or none, with EnqueueJobs' limits)
+	// and is answered by one response carrying its request_id. A producer may send the next
+	// batches before the first is answered; the broker works on a few of a stream's batches at
+	// once and answers each when it commits, so answers can arrive out of order. A refused batch
+	// is answered with its error and changes nothing; the stream stays open. A stream that ends
+	// with batches unanswered leaves their outcome unknown, as a failed EnqueueJobs call does.
+	// Jobs take their trace context from their own "traceparent" header: the stream's
+	// metadata is not applied to them.
+	EnqueueJobsStream(grpc.BidiStreamingServer[EnqueueJobsStreamRequest, EnqueueJobsStreamResponse]) error
 	// GetJob returns a job by id.
 	GetJob(context.Context, *GetJobRequest) (*GetJobResponse, error)
 	// ListJobs pages through jobs, newest first.
@@ -186,6 +220,9 @@ func (UnimplementedJobServiceServer) EnqueueJob(context.Context, *EnqueueJobRequ
 }
 func (UnimplementedJobServiceServer) EnqueueJobs(context.Context, *EnqueueJobsRequest) (*EnqueueJobsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method EnqueueJobs not implemented")
+}
+func (UnimplementedJobServiceServer) EnqueueJobsStream(grpc.BidiStreamingServer[EnqueueJobsStreamRequest, EnqueueJobsStreamResponse]) error {
+	return status.Error(codes.Unimplemented, "method EnqueueJobsStream not implemented")
 }
 func (UnimplementedJobServiceServer) GetJob(context.Context, *GetJobRequest) (*GetJobResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetJob not implemented")
@@ -261,6 +298,13 @@ func _JobService_EnqueueJobs_Handler(srv interface{}, ctx context.Context, dec f
 	}
 	return interceptor(ctx, in, info, handler)
 }
+
+func _JobService_EnqueueJobsStream_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(JobServiceServer).EnqueueJobsStream(&grpc.GenericServerStream[EnqueueJobsStreamRequest, EnqueueJobsStreamResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type JobService_EnqueueJobsStreamServer = grpc.BidiStreamingServer[EnqueueJobsStreamRequest, EnqueueJobsStreamResponse]
 
 func _JobService_GetJob_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GetJobRequest)
@@ -410,6 +454,13 @@ var JobService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _JobService_WaitJob_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "EnqueueJobsStream",
+			Handler:       _JobService_EnqueueJobsStream_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
+	},
 	Metadata: "baton/v1/job_service.proto",
 }

@@ -26,7 +26,7 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12\x62\x61ton/v1/job.proto\x12\x08\x62\x61ton.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe3\x07\n\x03Job\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n\x05queue\x18\x02 \x01(\tR\x05queue\x12(\n\x05state\x18\x03 \x01(\x0e\x32\x12.baton.v1.JobStateR\x05state\x12\x18\n\x07payload\x18\x04 \x01(\x0cR\x07payload\x12\x34\n\x07headers\x18\x05 \x03(\x0b\x32\x1a.baton.v1.Job.HeadersEntryR\x07headers\x12\x1a\n\x08priority\x18\x06 \x01(\x05R\x08priority\x12\x18\n\x07\x61ttempt\x18\x07 \x01(\x05R\x07\x61ttempt\x12!\n\x0cmax_attempts\x18\x08 \x01(\x05R\x0bmaxAttempts\x12\x35\n\x08run_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x07runTime\x12;\n\x0b\x63reate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampR\ncreateTime\x12;\n\x0b\x66inish_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nfinishTime\x12\x1b\n\tdedup_key\x18\x0c \x01(\tR\x08\x64\x65\x64upKey\x12\x19\n\x08\x63hain_id\x18\r \x01(\tR\x07\x63hainId\x12\x1b\n\tparent_id\x18\x0e \x01(\tR\x08parentId\x12\x1d\n\ndepends_on\x18\x0f \x03(\tR\tdependsOn\x12)\n\x10progress_percent\x18\x10 \x01(\x05R\x0fprogressPercent\x12)\n\x10progress_message\x18\x11 \x01(\tR\x0fprogressMessage\x12\x16\n\x06result\x18\x12 \x01(\x0cR\x06result\x12\x1d\n\nlast_error\x18\x13 \x01(\tR\tlastError\x12\x33\n\x07timeout\x18\x14 \x01(\x0b\x32\x19.google.protobuf.DurationR\x07timeout\x12*\n\x06\x65rrors\x18\x15 \x03(\x0b\x32\x12.baton.v1.JobErrorR\x06\x65rrors\x12)\n\x10\x63\x61ncel_requested\x18\x16 \x01(\x08R\x0f\x63\x61ncelRequested\x12!\n\x0c\x66\x61irness_key\x18\x17 \x01(\tR\x0b\x66\x61irnessKey\x12\x46\n\x11lease_expire_time\x18\x18 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0fleaseExpireTime\x1a:\n\x0cHeadersEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"n\n\x08JobError\x12\x18\n\x07\x61ttempt\x18\x01 \x01(\x05R\x07\x61ttempt\x12\x18\n\x07message\x18\x02 \x01(\tR\x07message\x12.\n\x04time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x04time\"\xe4\x04\n\x11\x45nqueueJobRequest\x12\x14\n\x05queue\x18\x01 \x01(\tR\x05queue\x12\x18\n\x07payload\x18\x02 \x01(\x0cR\x07payload\x12\x42\n\x07headers\x18\x03 \x03(\x0b\x32(.baton.v1.EnqueueJobRequest.HeadersEntryR\x07headers\x12\x1a\n\x08priority\x18\x04 \x01(\x05R\x08priority\x12\x37\n\x08run_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampH\x00R\x07runTime\x12\x31\n\x05\x64\x65lay\x18\x06 \x01(\x0b\x32\x19.google.protobuf.DurationH\x00R\x05\x64\x65lay\x12!\n\x0cmax_attempts\x18\x07 \x01(\x05R\x0bmaxAttempts\x12\x1b\n\tdedup_key\x18\x08 \x01(\tR\x08\x64\x65\x64upKey\x12\x1d\n\ndepends_on\x18\t \x03(\tR\tdependsOn\x12\x19\n\x08\x63hain_id\x18\n \x01(\tR\x07\x63hainId\x12\x33\n\x07timeout\x18\x0b \x01(\x0b\x32\x19.google.protobuf.DurationR\x07timeout\x12<\n\x0c\x64\x65\x64up_window\x18\x0c \x01(\x0b\x32\x19.google.protobuf.DurationR\x0b\x64\x65\x64upWindow\x12!\n\x0c\x66\x61irness_key\x18\r \x01(\tR\x0b\x66\x61irnessKey\x1a:\n\x0cHeadersEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\x42\x07\n\x05start\"Y\n\x12\x45nqueueJobResponse\x12\x1f\n\x03job\x18\x01 \x01(\x0b\x32\r.baton.v1.JobR\x03job\x12\"\n\x0c\x64\x65\x64uplicated\x18\x02 \x01(\x08R\x0c\x64\x65\x64uplicated\"l\n\x12\x45nqueueJobsRequest\x12/\n\x04jobs\x18\x01 \x03(\x0b\x32\x1b.baton.v1.EnqueueJobRequestR\x04jobs\x12%\n\x04view\x18\x02 \x01(\x0e\x32\x11.baton.v1.JobViewR\x04view\"u\n\x13\x45nqueueJobsResponse\x12!\n\x04jobs\x18\x01 \x03(\x0b\x32\r.baton.v1.JobR\x04jobs\x12\"\n\x0c\x64\x65\x64uplicated\x18\x02 \x03(\x08R\x0c\x64\x65\x64uplicated\x12\x17\n\x07job_ids\x18\x03 \x03(\tR\x06jobIds\"\x1f\n\rGetJobRequest\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\"1\n\x0eGetJobResponse\x12\x1f\n\x03job\x18\x01 \x01(\x0b\x32\r.baton.v1.JobR\x03job\"\xa8\x01\n\x0fListJobsRequest\x12\x14\n\x05queue\x18\x01 \x01(\tR\x05queue\x12(\n\x05state\x18\x02 \x01(\x0e\x32\x12.baton.v1.JobStateR\x05state\x12\x19\n\x08\x63hain_id\x18\x03 \x01(\tR\x07\x63hainId\x12\x1b\n\tpage_size\x18\x04 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x05 \x01(\tR\tpageToken\"]\n\x10ListJobsResponse\x12!\n\x04jobs\x18\x01 \x03(\x0b\x32\r.baton.v1.JobR\x04jobs\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\"\n\x10\x43\x61ncelJobRequest\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\"4\n\x11\x43\x61ncelJobResponse\x12\x1f\n\x03job\x18\x01 \x01(\x0b\x32\r.baton.v1.JobR\x03job\"!\n\x0fRetryJobRequest\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\"3\n\x10RetryJobResponse\x12\x1f\n\x03job\x18\x01 \x01(\x0b\x32\r.baton.v1.JobR\x03job\"R\n\x10RetryJobsRequest\x12\x14\n\x05queue\x18\x01 \x01(\tR\x05queue\x12(\n\x05state\x18\x02 \x01(\x0e\x32\x12.baton.v1.JobStateR\x05state\"Y\n\x11RetryJobsResponse\x12\x14\n\x05\x63ount\x18\x01 \x01(\x03R\x05\x63ount\x12.\n\x07skipped\x18\x02 \x03(\x0b\x32\x14.baton.v1.SkippedJobR\x07skipped\"4\n\nSkippedJob\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n\x06reason\x18\x02 \x01(\tR\x06reason\"k\n\x0eWaitJobRequest\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x33\n\x07timeout\x18\x02 \x01(\x0b\x32\x19.google.protobuf.DurationR\x07timeout\x12\x14\n\x05\x63hain\x18\x03 \x01(\x08R\x05\x63hain\"O\n\x0fWaitJobResponse\x12\x1f\n\x03job\x18\x01 \x01(\x0b\x32\r.baton.v1.JobR\x03job\x12\x1b\n\ttimed_out\x18\x02 \x01(\x08R\x08timedOut*\xca\x01\n\x08JobState\x12\x19\n\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x17\n\x13JOB_STATE_SCHEDULED\x10\x01\x12\x17\n\x13JOB_STATE_AVAILABLE\x10\x02\x12\x15\n\x11JOB_STATE_BLOCKED\x10\x03\x12\x14\n\x10JOB_STATE_LEASED\x10\x04\x12\x17\n\x13JOB_STATE_SUCCEEDED\x10\x05\x12\x12\n\x0eJOB_STATE_DEAD\x10\x06\x12\x17\n\x13JOB_STATE_CANCELLED\x10\x07*G\n\x07JobView\x12\x18\n\x14JOB_VIEW_UNSPECIFIED\x10\x00\x12\x11\n\rJOB_VIEW_FULL\x10\x01\x12\x0f\n\x0bJOB_VIEW_ID\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12\x62\x61ton/v1/job.proto\x12\x08\x62\x61ton.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe3\x07\n\x03Job\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n\x05queue\x18\x02 \x01(\tR\x05queue\x12(\n\x05state\x18\x03 \x01(\x0e\x32\x12.baton.v1.JobStateR\x05state\x12\x18\n\x07payload\x18\x04 \x01(\x0cR\x07payload\x12\x34\n\x07headers\x18\x05 \x03(\x0b\x32\x1a.baton.v1.Job.HeadersEntryR\x07headers\x12\x1a\n\x08priority\x18\x06 \x01(\x05R\x08priority\x12\x18\n\x07\x61ttempt\x18\x07 \x01(\x05R\x07\x61ttempt\x12!\n\x0cmax_attempts\x18\x08 \x01(\x05R\x0bmaxAttempts\x12\x35\n\x08run_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x07runTime\x12;\n\x0b\x63reate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampR\ncreateTime\x12;\n\x0b\x66inish_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nfinishTime\x12\x1b\n\tdedup_key\x18\x0c \x01(\tR\x08\x64\x65\x64upKey\x12\x19\n\x08\x63hain_id\x18\r \x01(\tR\x07\x63hainId\x12\x1b\n\tparent_id\x18\x0e \x01(\tR\x08parentId\x12\x1d\n\ndepends_on\x18\x0f \x03(\tR\tdependsOn\x12)\n\x10progress_percent\x18\x10 \x01(\x05R\x0fprogressPercent\x12)\n\x10progress_message\x18\x11 \x01(\tR\x0fprogressMessage\x12\x16\n\x06result\x18\x12 \x01(\x0cR\x06result\x12\x1d\n\nlast_error\x18\x13 \x01(\tR\tlastError\x12\x33\n\x07timeout\x18\x14 \x01(\x0b\x32\x19.google.protobuf.DurationR\x07timeout\x12*\n\x06\x65rrors\x18\x15 \x03(\x0b\x32\x12.baton.v1.JobErrorR\x06\x65rrors\x12)\n\x10\x63\x61ncel_requested\x18\x16 \x01(\x08R\x0f\x63\x61ncelRequested\x12!\n\x0c\x66\x61irness_key\x18\x17 \x01(\tR\x0b\x66\x61irnessKey\x12\x46\n\x11lease_expire_time\x18\x18 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0fleaseExpireTime\x1a:\n\x0cHeadersEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"n\n\x08JobError\x12\x18\n\x07\x61ttempt\x18\x01 \x01(\x05R\x07\x61ttempt\x12\x18\n\x07message\x18\x02 \x01(\tR\x07message\x12.\n\x04time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x04time\"\xe4\x04\n\x11\x45nqueueJobRequest\x12\x14\n\x05queue\x18\x01 \x01(\tR\x05queue\x12\x18\n\x07payload\x18\x02 \x01(\x0cR\x07payload\x12\x42\n\x07headers\x18\x03 \x03(\x0b\x32(.baton.v1.EnqueueJobRequest.HeadersEntryR\x07headers\x12\x1a\n\x08priority\x18\x04 \x01(\x05R\x08priority\x12\x37\n\x08run_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampH\x00R\x07runTime\x12\x31\n\x05\x64\x65lay\x18\x06 \x01(\x0b\x32\x19.google.protobuf.DurationH\x00R\x05\x64\x65lay\x12!\n\x0cmax_attempts\x18\x07 \x01(\x05R\x0bmaxAttempts\x12\x1b\n\tdedup_key\x18\x08 \x01(\tR\x08\x64\x65\x64upKey\x12\x1d\n\ndepends_on\x18\t \x03(\tR\tdependsOn\x12\x19\n\x08\x63hain_id\x18\n \x01(\tR\x07\x63hainId\x12\x33\n\x07timeout\x18\x0b \x01(\x0b\x32\x19.google.protobuf.DurationR\x07timeout\x12<\n\x0c\x64\x65\x64up_window\x18\x0c \x01(\x0b\x32\x19.google.protobuf.DurationR\x0b\x64\x65\x64upWindow\x12!\n\x0c\x66\x61irness_key\x18\r \x01(\tR\x0b\x66\x61irnessKey\x1a:\n\x0cHeadersEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\x42\x07\n\x05start\"Y\n\x12\x45nqueueJobResponse\x12\x1f\n\x03job\x18\x01 \x01(\x0b\x32\r.baton.v1.JobR\x03job\x12\"\n\x0c\x64\x65\x64uplicated\x18\x02 \x01(\x08R\x0c\x64\x65\x64uplicated\"l\n\x12\x45nqueueJobsRequest\x12/\n\x04jobs\x18\x01 \x03(\x0b\x32\x1b.baton.v1.EnqueueJobRequestR\x04jobs\x12%\n\x04view\x18\x02 \x01(\x0e\x32\x11.baton.v1.JobViewR\x04view\"u\n\x13\x45nqueueJobsResponse\x12!\n\x04jobs\x18\x01 \x03(\x0b\x32\r.baton.v1.JobR\x04jobs\x12\"\n\x0c\x64\x65\x64uplicated\x18\x02 \x03(\x08R\x0c\x64\x65\x64uplicated\x12\x17\n\x07job_ids\x18\x03 \x03(\tR\x06jobIds\"\x91\x01\n\x18\x45nqueueJobsStreamRequest\x12\x1d\n\nrequest_id\x18\x01 \x01(\x04R\trequestId\x12/\n\x04jobs\x18\x02 \x03(\x0b\x32\x1b.baton.v1.EnqueueJobRequestR\x04jobs\x12%\n\x04view\x18\x03 \x01(\x0e\x32\x11.baton.v1.JobViewR\x04view\"\xc8\x01\n\x19\x45nqueueJobsStreamResponse\x12\x1d\n\nrequest_id\x18\x01 \x01(\x04R\trequestId\x12!\n\x04jobs\x18\x02 \x03(\x0b\x32\r.baton.v1.JobR\x04jobs\x12\"\n\x0c\x64\x65\x64uplicated\x18\x03 \x03(\x08R\x0c\x64\x65\x64uplicated\x12\x17\n\x07job_ids\x18\x04 \x03(\tR\x06jobIds\x12,\n\x05\x65rror\x18\x05 \x01(\x0b\x32\x16.baton.v1.EnqueueErrorR\x05\x65rror\"<\n\x0c\x45nqueueError\x12\x12\n\x04\x63ode\x18\x01 \x01(\x05R\x04\x63ode\x12\x18\n\x07message\x18\x02 \x01(\tR\x07message\"\x1f\n\rGetJobRequest\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\"1\n\x0eGetJobResponse\x12\x1f\n\x03job\x18\x01 \x01(\x0b\x32\r.baton.v1.JobR\x03job\"\xa8\x01\n\x0fListJobsRequest\x12\x14\n\x05queue\x18\x01 \x01(\tR\x05queue\x12(\n\x05state\x18\x02 \x01(\x0e\x32\x12.baton.v1.JobStateR\x05state\x12\x19\n\x08\x63hain_id\x18\x03 \x01(\tR\x07\x63hainId\x12\x1b\n\tpage_size\x18\x04 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x05 \x01(\tR\tpageToken\"]\n\x10ListJobsResponse\x12!\n\x04jobs\x18\x01 \x03(\x0b\x32\r.baton.v1.JobR\x04jobs\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\"\n\x10\x43\x61ncelJobRequest\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\"4\n\x11\x43\x61ncelJobResponse\x12\x1f\n\x03job\x18\x01 \x01(\x0b\x32\r.baton.v1.JobR\x03job\"!\n\x0fRetryJobRequest\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\"3\n\x10RetryJobResponse\x12\x1f\n\x03job\x18\x01 \x01(\x0b\x32\r.baton.v1.JobR\x03job\"R\n\x10RetryJobsRequest\x12\x14\n\x05queue\x18\x01 \x01(\tR\x05queue\x12(\n\x05state\x18\x02 \x01(\x0e\x32\x12.baton.v1.JobStateR\x05state\"Y\n\x11RetryJobsResponse\x12\x14\n\x05\x63ount\x18\x01 \x01(\x03R\x05\x63ount\x12.\n\x07skipped\x18\x02 \x03(\x0b\x32\x14.baton.v1.SkippedJobR\x07skipped\"4\n\nSkippedJob\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n\x06reason\x18\x02 \x01(\tR\x06reason\"k\n\x0eWaitJobRequest\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x33\n\x07timeout\x18\x02 \x01(\x0b\x32\x19.google.protobuf.DurationR\x07timeout\x12\x14\n\x05\x63hain\x18\x03 \x01(\x08R\x05\x63hain\"O\n\x0fWaitJobResponse\x12\x1f\n\x03job\x18\x01 \x01(\x0b\x32\r.baton.v1.JobR\x03job\x12\x1b\n\ttimed_out\x18\x02 \x01(\x08R\x08timedOut*\xca\x01\n\x08JobState\x12\x19\n\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x17\n\x13JOB_STATE_SCHEDULED\x10\x01\x12\x17\n\x13JOB_STATE_AVAILABLE\x10\x02\x12\x15\n\x11JOB_STATE_BLOCKED\x10\x03\x12\x14\n\x10JOB_STATE_LEASED\x10\x04\x12\x17\n\x13JOB_STATE_SUCCEEDED\x10\x05\x12\x12\n\x0eJOB_STATE_DEAD\x10\x06\x12\x17\n\x13JOB_STATE_CANCELLED\x10\x07*G\n\x07JobView\x12\x18\n\x14JOB_VIEW_UNSPECIFIED\x10\x00\x12\x11\n\rJOB_VIEW_FULL\x10\x01\x12\x0f\n\x0bJOB_VIEW_ID\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,10 +37,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_JOB_HEADERSENTRY']._serialized_options = b'8\001'
   _globals['_ENQUEUEJOBREQUEST_HEADERSENTRY']._loaded_options = None
   _globals['_ENQUEUEJOBREQUEST_HEADERSENTRY']._serialized_options = b'8\001'
-  _globals['_JOBSTATE']._serialized_start=3090
-  _globals['_JOBSTATE']._serialized_end=3292
-  _globals['_JOBVIEW']._serialized_start=3294
-  _globals['_JOBVIEW']._serialized_end=3365
+  _globals['_JOBSTATE']._serialized_start=3503
+  _globals['_JOBSTATE']._serialized_end=3705
+  _globals['_JOBVIEW']._serialized_start=3707
+  _globals['_JOBVIEW']._serialized_end=3778
   _globals['_JOB']._serialized_start=98
   _globals['_JOB']._serialized_end=1093
   _globals['_JOB_HEADERSENTRY']._serialized_start=1035
@@ -57,30 +57,36 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ENQUEUEJOBSREQUEST']._serialized_end=2021
   _globals['_ENQUEUEJOBSRESPONSE']._serialized_start=2023
   _globals['_ENQUEUEJOBSRESPONSE']._serialized_end=2140
-  _globals['_GETJOBREQUEST']._serialized_start=2142
-  _globals['_GETJOBREQUEST']._serialized_end=2173
-  _globals['_GETJOBRESPONSE']._serialized_start=2175
-  _globals['_GETJOBRESPONSE']._serialized_end=2224
-  _globals['_LISTJOBSREQUEST']._serialized_start=2227
-  _globals['_LISTJOBSREQUEST']._serialized_end=2395
-  _globals['_LISTJOBSRESPONSE']._serialized_start=2397
-  _globals['_LISTJOBSRESPONSE']._serialized_end=2490
-  _globals['_CANCELJOBREQUEST']._serialized_start=2492
-  _globals['_CANCELJOBREQUEST']._serialized_end=2526
-  _globals['_CANCELJOBRESPONSE']._serialized_start=2528
-  _globals['_CANCELJOBRESPONSE']._serialized_end=2580
-  _globals['_RETRYJOBREQUEST']._serialized_start=2582
-  _globals['_RETRYJOBREQUEST']._serialized_end=2615
-  _globals['_RETRYJOBRESPONSE']._serialized_start=2617
-  _globals['_RETRYJOBRESPONSE']._serialized_end=2668
-  _globals['_RETRYJOBSREQUEST']._serialized_start=2670
-  _globals['_RETRYJOBSREQUEST']._serialized_end=2752
-  _globals['_RETRYJOBSRESPONSE']._serialized_start=2754
-  _globals['_RETRYJOBSRESPONSE']._serialized_end=2843
-  _globals['_SKIPPEDJOB']._serialized_start=2845
-  _globals['_SKIPPEDJOB']._serialized_end=2897
-  _globals['_WAITJOBREQUEST']._serialized_start=2899
-  _globals['_WAITJOBREQUEST']._serialized_end=3006
-  _globals['_WAITJOBRESPONSE']._serialized_start=3008
-  _globals['_WAITJOBRESPONSE']._serialized_end=3087
+  _globals['_ENQUEUEJOBSSTREAMREQUEST']._serialized_start=2143
+  _globals['_ENQUEUEJOBSSTREAMREQUEST']._serialized_end=2288
+  _globals['_ENQUEUEJOBSSTREAMRESPONSE']._serialized_start=2291
+  _globals['_ENQUEUEJOBSSTREAMRESPONSE']._serialized_end=2491
+  _globals['_ENQUEUEERROR']._serialized_start=2493
+  _globals['_ENQUEUEERROR']._serialized_end=2553
+  _globals['_GETJOBREQUEST']._serialized_start=2555
+  _globals['_GETJOBREQUEST']._serialized_end=2586
+  _globals['_GETJOBRESPONSE']._serialized_start=2588
+  _globals['_GETJOBRESPONSE']._serialized_end=2637
+  _globals['_LISTJOBSREQUEST']._serialized_start=2640
+  _globals['_LISTJOBSREQUEST']._serialized_end=2808
+  _globals['_LISTJOBSRESPONSE']._serialized_start=2810
+  _globals['_LISTJOBSRESPONSE']._serialized_end=2903
+  _globals['_CANCELJOBREQUEST']._serialized_start=2905
+  _globals['_CANCELJOBREQUEST']._serialized_end=2939
+  _globals['_CANCELJOBRESPONSE']._serialized_start=2941
+  _globals['_CANCELJOBRESPONSE']._serialized_end=2993
+  _globals['_RETRYJOBREQUEST']._serialized_start=2995
+  _globals['_RETRYJOBREQUEST']._serialized_end=3028
+  _globals['_RETRYJOBRESPONSE']._serialized_start=3030
+  _globals['_RETRYJOBRESPONSE']._serialized_end=3081
+  _globals['_RETRYJOBSREQUEST']._serialized_start=3083
+  _globals['_RETRYJOBSREQUEST']._serialized_end=3165
+  _globals['_RETRYJOBSRESPONSE']._serialized_start=3167
+  _globals['_RETRYJOBSRESPONSE']._serialized_end=3256
+  _globals['_SKIPPEDJOB']._serialized_start=3258
+  _globals['_SKIPPEDJOB']._serialized_end=3310
+  _globals['_WAITJOBREQUEST']._serialized_start=3312
+  _globals['_WAITJOBREQUEST']._serialized_end=3419
+  _globals['_WAITJOBRESPONSE']._serialized_start=3421
+  _globals['_WAITJOBRESPONSE']._serialized_end=3500
 # @@protoc_insertion_point(module_scope)

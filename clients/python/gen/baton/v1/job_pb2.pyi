@@ -171,6 +171,38 @@ class EnqueueJobsResponse(_message.Message):
     job_ids: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, jobs: _Optional[_Iterable[_Union[Job, _Mapping]]] = ..., deduplicated: _Optional[_Iterable[bool]] = ..., job_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
+class EnqueueJobsStreamRequest(_message.Message):
+    __slots__ = ("request_id", "jobs", "view")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    JOBS_FIELD_NUMBER: _ClassVar[int]
+    VIEW_FIELD_NUMBER: _ClassVar[int]
+    request_id: int
+    jobs: _containers.RepeatedCompositeFieldContainer[EnqueueJobRequest]
+    view: JobView
+    def __init__(self, request_id: _Optional[int] = ..., jobs: _Optional[_Iterable[_Union[EnqueueJobRequest, _Mapping]]] = ..., view: _Optional[_Union[JobView, str]] = ...) -> None: ...
+
+class EnqueueJobsStreamResponse(_message.Message):
+    __slots__ = ("request_id", "jobs", "deduplicated", "job_ids", "error")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    JOBS_FIELD_NUMBER: _ClassVar[int]
+    DEDUPLICATED_FIELD_NUMBER: _ClassVar[int]
+    JOB_IDS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    request_id: int
+    jobs: _containers.RepeatedCompositeFieldContainer[Job]
+    deduplicated: _containers.RepeatedScalarFieldContainer[bool]
+    job_ids: _containers.RepeatedScalarFieldContainer[str]
+    error: EnqueueError
+    def __init__(self, request_id: _Optional[int] = ..., jobs: _Optional[_Iterable[_Union[Job, _Mapping]]] = ..., deduplicated: _Optional[_Iterable[bool]] = ..., job_ids: _Optional[_Iterable[str]] = ..., error: _Optional[_Union[EnqueueError, _Mapping]] = ...) -> None: ...
+
+class EnqueueError(_message.Message):
+    __slots__ = ("code", "message")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    code: int
+    message: str
+    def __init__(self, code: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
+
 class GetJobRequest(_message.Message):
     __slots__ = ("id",)
     ID_FIELD_NUMBER: _ClassVar[int]

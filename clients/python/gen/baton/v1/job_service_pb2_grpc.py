@@ -45,6 +45,11 @@ class JobServiceStub:
                 request_serializer=baton_dot_v1_dot_job__pb2.EnqueueJobsRequest.SerializeToString,
                 response_deserializer=baton_dot_v1_dot_job__pb2.EnqueueJobsResponse.FromString,
                 _registered_method=True)
+        self.EnqueueJobsStream = channel.stream_stream(
+                '/baton.v1.JobService/EnqueueJobsStream',
+                request_serializer=baton_dot_v1_dot_job__pb2.EnqueueJobsStreamRequest.SerializeToString,
+                response_deserializer=baton_dot_v1_dot_job__pb2.EnqueueJobsStreamResponse.FromString,
+                _registered_method=True)
         self.GetJob = channel.unary_unary(
                 '/baton.v1.JobService/GetJob',
                 request_serializer=baton_dot_v1_dot_job__pb2.GetJobRequest.SerializeToString,
@@ -90,6 +95,21 @@ class JobServiceServicer:
 
     def EnqueueJobs(self, request, context):
         """EnqueueJobs creates several jobs in one transaction: all of them or none.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EnqueueJobsStream(self, request_iterator, context):
+        """EnqueueJobsStream is EnqueueJobs over one long-lived stream, for producers that enqueue
+        often: each request is one batch (one transaction, all or none, with EnqueueJobs' limits)
+        and is answered by one response carrying its request_id. A producer may send the next
+        batches before the first is answered; the broker works on a few of a stream's batches at
+        once and answers each when it commits, so answers can arrive out of order. A refused batch
+        is answered with its error and changes nothing; the stream stays open. A stream that ends
+        with batches unanswered leaves their outcome unknown, as a failed EnqueueJobs call does.
+        Jobs take their trace context from their own "traceparent" header: the stream's
+        metadata is not applied to them.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -153,6 +173,11 @@ def add_JobServiceServicer_to_server(servicer, server):
                     servicer.EnqueueJobs,
                     request_deserializer=baton_dot_v1_dot_job__pb2.EnqueueJobsRequest.FromString,
                     response_serializer=baton_dot_v1_dot_job__pb2.EnqueueJobsResponse.SerializeToString,
+            ),
+            'EnqueueJobsStream': grpc.stream_stream_rpc_method_handler(
+                    servicer.EnqueueJobsStream,
+                    request_deserializer=baton_dot_v1_dot_job__pb2.EnqueueJobsStreamRequest.FromString,
+                    response_serializer=baton_dot_v1_dot_job__pb2.EnqueueJobsStreamResponse.SerializeToString,
             ),
             'GetJob': grpc.unary_unary_rpc_method_handler(
                     servicer.GetJob,
@@ -240,6 +265,33 @@ class JobService:
             '/baton.v1.JobService/EnqueueJobs',
             baton_dot_v1_dot_job__pb2.EnqueueJobsRequest.SerializeToString,
             baton_dot_v1_dot_job__pb2.EnqueueJobsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EnqueueJobsStream(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/baton.v1.JobService/EnqueueJobsStream',
+            baton_dot_v1_dot_job__pb2.EnqueueJobsStreamRequest.SerializeToString,
+            baton_dot_v1_dot_job__pb2.EnqueueJobsStreamResponse.FromString,
             options,
             channel_credentials,
             insecure,

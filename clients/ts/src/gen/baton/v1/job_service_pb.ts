@@ -4,14 +4,14 @@
 
 import type { GenFile, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { CancelJobRequestSchema, CancelJobResponseSchema, EnqueueJobRequestSchema, EnqueueJobResponseSchema, EnqueueJobsRequestSchema, EnqueueJobsResponseSchema, GetJobRequestSchema, GetJobResponseSchema, ListJobsRequestSchema, ListJobsResponseSchema, RetryJobRequestSchema, RetryJobResponseSchema, RetryJobsRequestSchema, RetryJobsResponseSchema, WaitJobRequestSchema, WaitJobResponseSchema } from "./job_pb.js";
+import type { CancelJobRequestSchema, CancelJobResponseSchema, EnqueueJobRequestSchema, EnqueueJobResponseSchema, EnqueueJobsRequestSchema, EnqueueJobsResponseSchema, EnqueueJobsStreamRequestSchema, EnqueueJobsStreamResponseSchema, GetJobRequestSchema, GetJobResponseSchema, ListJobsRequestSchema, ListJobsResponseSchema, RetryJobRequestSchema, RetryJobResponseSchema, RetryJobsRequestSchema, RetryJobsResponseSchema, WaitJobRequestSchema, WaitJobResponseSchema } from "./job_pb.js";
 import { file_baton_v1_job } from "./job_pb.js";
 
 /**
  * Describes the file baton/v1/job_service.proto.
  */
 export const file_baton_v1_job_service: GenFile = /*@__PURE__*/
-  fileDesc("ChpiYXRvbi92MS9qb2Jfc2VydmljZS5wcm90bxIIYmF0b24udjEyugQKCkpvYlNlcnZpY2USRwoKRW5xdWV1ZUpvYhIbLmJhdG9uLnYxLkVucXVldWVKb2JSZXF1ZXN0GhwuYmF0b24udjEuRW5xdWV1ZUpvYlJlc3BvbnNlEkoKC0VucXVldWVKb2JzEhwuYmF0b24udjEuRW5xdWV1ZUpvYnNSZXF1ZXN0Gh0uYmF0b24udjEuRW5xdWV1ZUpvYnNSZXNwb25zZRJACgZHZXRKb2ISFy5iYXRvbi52MS5HZXRKb2JSZXF1ZXN0GhguYmF0b24udjEuR2V0Sm9iUmVzcG9uc2UiA5ACARJGCghMaXN0Sm9icxIZLmJhdG9uLnYxLkxpc3RKb2JzUmVxdWVzdBoaLmJhdG9uLnYxLkxpc3RKb2JzUmVzcG9uc2UiA5ACARJECglDYW5jZWxKb2ISGi5iYXRvbi52MS5DYW5jZWxKb2JSZXF1ZXN0GhsuYmF0b24udjEuQ2FuY2VsSm9iUmVzcG9uc2USQQoIUmV0cnlKb2ISGS5iYXRvbi52MS5SZXRyeUpvYlJlcXVlc3QaGi5iYXRvbi52MS5SZXRyeUpvYlJlc3BvbnNlEkQKCVJldHJ5Sm9icxIaLmJhdG9uLnYxLlJldHJ5Sm9ic1JlcXVlc3QaGy5iYXRvbi52MS5SZXRyeUpvYnNSZXNwb25zZRI+CgdXYWl0Sm9iEhguYmF0b24udjEuV2FpdEpvYlJlcXVlc3QaGS5iYXRvbi52MS5XYWl0Sm9iUmVzcG9uc2ViBnByb3RvMw", [file_baton_v1_job]);
+  fileDesc("ChpiYXRvbi92MS9qb2Jfc2VydmljZS5wcm90bxIIYmF0b24udjEynAUKCkpvYlNlcnZpY2USRwoKRW5xdWV1ZUpvYhIbLmJhdG9uLnYxLkVucXVldWVKb2JSZXF1ZXN0GhwuYmF0b24udjEuRW5xdWV1ZUpvYlJlc3BvbnNlEkoKC0VucXVldWVKb2JzEhwuYmF0b24udjEuRW5xdWV1ZUpvYnNSZXF1ZXN0Gh0uYmF0b24udjEuRW5xdWV1ZUpvYnNSZXNwb25zZRJgChFFbnF1ZXVlSm9ic1N0cmVhbRIiLmJhdG9uLnYxLkVucXVldWVKb2JzU3RyZWFtUmVxdWVzdBojLmJhdG9uLnYxLkVucXVldWVKb2JzU3RyZWFtUmVzcG9uc2UoATABEkAKBkdldEpvYhIXLmJhdG9uLnYxLkdldEpvYlJlcXVlc3QaGC5iYXRvbi52MS5HZXRKb2JSZXNwb25zZSIDkAIBEkYKCExpc3RKb2JzEhkuYmF0b24udjEuTGlzdEpvYnNSZXF1ZXN0GhouYmF0b24udjEuTGlzdEpvYnNSZXNwb25zZSIDkAIBEkQKCUNhbmNlbEpvYhIaLmJhdG9uLnYxLkNhbmNlbEpvYlJlcXVlc3QaGy5iYXRvbi52MS5DYW5jZWxKb2JSZXNwb25zZRJBCghSZXRyeUpvYhIZLmJhdG9uLnYxLlJldHJ5Sm9iUmVxdWVzdBoaLmJhdG9uLnYxLlJldHJ5Sm9iUmVzcG9uc2USRAoJUmV0cnlKb2JzEhouYmF0b24udjEuUmV0cnlKb2JzUmVxdWVzdBobLmJhdG9uLnYxLlJldHJ5Sm9ic1Jlc3BvbnNlEj4KB1dhaXRKb2ISGC5iYXRvbi52MS5XYWl0Sm9iUmVxdWVzdBoZLmJhdG9uLnYxLldhaXRKb2JSZXNwb25zZWIGcHJvdG8z", [file_baton_v1_job]);
 
 /**
  * JobService is the producers' API: create jobs, look at them, steer them.
@@ -38,6 +38,24 @@ export const JobService: GenService<{
     methodKind: "unary";
     input: typeof EnqueueJobsRequestSchema;
     output: typeof EnqueueJobsResponseSchema;
+  },
+  /**
+   * EnqueueJobsStream is EnqueueJobs over one long-lived stream, for producers that enqueue
+   * often: each request is one batch (one transaction, all or none, with EnqueueJobs' limits)
+   * and is answered by one response carrying its request_id. A producer may send the next
+   * batches before the first is answered; the broker works on a few of a stream's batches at
+   * once and answers each when it commits, so answers can arrive out of order. A refused batch
+   * is answered with its error and changes nothing; the stream stays open. A stream that ends
+   * with batches unanswered leaves their outcome unknown, as a failed EnqueueJobs call does.
+   * Jobs take their trace context from their own "traceparent" header: the stream's
+   * metadata is not applied to them.
+   *
+   * @generated from rpc baton.v1.JobService.EnqueueJobsStream
+   */
+  enqueueJobsStream: {
+    methodKind: "bidi_streaming";
+    input: typeof EnqueueJobsStreamRequestSchema;
+    output: typeof EnqueueJobsStreamResponseSchema;
   },
   /**
    * GetJob returns a job by id.
