@@ -1,8 +1,23 @@
-import { fromBinary, toBinary } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import fc from "fast-check";
 import { describe, expect, test } from "vitest";
-import { SubscribeResponseSchema } from "../src/gen/baton/v1/worker_service_pb.js";
+import { decodeJobBatch } from "../clients/ts/src/job-batch.js";
+import { JobSchema, JobState } from "../src/gen/baton/v1/job_pb.js";
+import { SubscribeResponseSchema, SubscribeResponse_JobBatchSchema } from "../src/gen/baton/v1/worker_service_pb.js";
 import { type LeanDelivery, jobBatchResponse } from "../src/api/job-batch-codec.js";
+
+/** The bytes of the `jobs` field (7) of a response, as the TypeScript worker receives them. */
+function batchBytes(deliveries: LeanDelivery[]): Uint8Array {
+  const decoded = fromBinary(SubscribeResponseSchema, toBinary(SubscribeResponseSchema, jobBatchResponse(deliveries)));
+  if (decoded.message.case !== "jobs") throw new Error("not a jobs message");
+  return toBinary(SubscribeResponse_JobBatchSchema, decoded.message.value);
+}
+
+/** What the generated decoder makes of a batch, in the client's terms. */
+function generic(bytes: Uint8Array) {
+  return fromBinary(SubscribeResponse_JobBatchSchema, bytes).deliveries.map((d) => ({ job: d.job!, leaseToken: d.leaseToken }));
+}
 
 const delivery = fc.record<LeanDelivery>({
   id: fc.bigInt({ min: 1n, max: 2n ** 63n - 1n }).map(String),
@@ -46,5 +61,35 @@ describe("the hand-written JobBatch encoder", () => {
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+describe("the TypeScript worker's JobBatch decoder", () => {
+  test("reads any lean batch into exactly the messages the generated decoder builds", () => {
+    fc.assert(
+      fc.property(fc.array(delivery, { minLength: 1, maxLength: 5 }), (deliveries) => {
+        const bytes = batchBytes(deliveries);
+        expect(decodeJobBatch(bytes)).toEqual(generic(bytes));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  test("a job at its defaults is create(JobSchema), field for field", () => {
+    const bytes = toBinary(SubscribeResponse_JobBatchSchema, create(SubscribeResponse_JobBatchSchema, { deliveries: [{ job: {}, leaseToken: "t" }] }));
+    const [decoded] = decodeJobBatch(bytes);
+    expect(decoded!.job).toStrictEqual(create(JobSchema));
+  });
+
+  test("a batch with fields the fast path does not read (full jobs) is decoded by the generated code", () => {
+    const full = create(SubscribeResponse_JobBatchSchema, {
+      deliveries: [
+        { job: { id: "7", queue: "q", state: JobState.LEASED, runTime: timestampFromMs(1_700_000_000_000), dependsOn: ["3"] }, leaseToken: "a" },
+        { job: { id: "8", queue: "q" }, leaseToken: "b" },
+      ],
+    });
+    const bytes = toBinary(SubscribeResponse_JobBatchSchema, full);
+    expect(decodeJobBatch(bytes)).toEqual(generic(bytes));
+    expect(decodeJobBatch(bytes)[0]!.job.state).toBe(JobState.LEASED);
   });
 });

@@ -1,16 +1,10 @@
 import { type MessageInitShape, create } from "@bufbuild/protobuf";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
-import { createClient as createRpcClient } from "@connectrpc/connect";
 import type { Job } from "./gen/baton/v1/job_pb.js";
-import {
-  type LeaseRef,
-  type SubscribeRequest,
-  SubscribeRequestSchema,
-  type SubscribeResponse,
-  WorkerService,
-} from "./gen/baton/v1/worker_service_pb.js";
+import { type LeaseRef, type SubscribeRequest, SubscribeRequestSchema } from "./gen/baton/v1/worker_service_pb.js";
 import { type JobSpec, toRequest } from "./client.js";
 import { DeadLetterError, RetryAfterError, errorMessage } from "./errors.js";
+import { type RawSubscribeResponse, decodeJobBatch, subscribeRawJobs } from "./job-batch.js";
 import { type Payload, encodePayload } from "./payload.js";
 import { type ConnectionOptions, resolveTransport } from "./transport.js";
 
@@ -103,7 +97,7 @@ interface Held {
  * handlers of the others are aborted with "lease lost".
  */
 export function runWorker(options: WorkerOptions): Worker {
-  const client = createRpcClient(WorkerService, resolveTransport(options));
+  const transport = resolveTransport(options);
   const concurrency = options.concurrency ?? 10;
   const workerId = options.workerId ?? `${process.env.HOSTNAME ?? "worker"}-${process.pid}`;
   const onError = options.onError ?? (() => {});
@@ -127,7 +121,7 @@ export function runWorker(options: WorkerOptions): Worker {
       value: { workerId, queues: options.queues, maxInFlight: concurrency, resume, resumeGrace, batch: true, creditOnSettle: true, leanJobs: true },
     });
     try {
-      for await (const response of client.subscribe(outbox)) handleResponse(response, outbox);
+      for await (const response of subscribeRawJobs(transport, outbox)) handleResponse(response, outbox);
     } finally {
       outbox.end();
       if (current === outbox) current = undefined;
@@ -135,7 +129,7 @@ export function runWorker(options: WorkerOptions): Worker {
     }
   };
 
-  const handleResponse = (response: SubscribeResponse, outbox: Outbox) => {
+  const handleResponse = (response: RawSubscribeResponse, outbox: Outbox) => {
     const message = response.message;
     switch (message.case) {
       case "welcome":
@@ -145,7 +139,7 @@ export function runWorker(options: WorkerOptions): Worker {
         void runJob(message.value.job!, message.value.leaseToken);
         return;
       case "jobs":
-        for (const delivery of message.value.deliveries) void runJob(delivery.job!, delivery.leaseToken);
+        for (const delivery of decodeJobBatch(message.value)) void runJob(delivery.job, delivery.leaseToken);
         return;
       case "cancel":
         held.get(message.value.jobId)?.abort.abort(new Error("job cancelled"));
