@@ -94,6 +94,7 @@ export const createBaton: SystemFactory = async ({ postgres, config }) => {
       backlog: (queue, n) => seedBacklog(databaseUrl, queue, n),
     },
     async close() {
+      client.close();
       await db.end();
       await terminate(broker, "SIGTERM", 15_000);
     },
