@@ -1,6 +1,39 @@
-import type { BrokerConfig } from "./broker/broker.js";
-import type { TokenLimits } from "./server/auth.js";
 import type { DatabaseTimeouts } from "./store/database.js";
+import type { Retention, RetryPolicy } from "./store/jobs.js";
+
+/** What the broker of one replica is told (BATON_LEASE_SECONDS, BATON_POLL_SECONDS, …). */
+export interface BrokerConfig {
+  /** Lease length for queues that set none; renewed every third of it while a stream lives. */
+  leaseSeconds: number;
+  /** Fallback poll for missed notifications, jittered ±20%. */
+  pollIntervalMs: number;
+  /** How often each replica looks for expired leases. */
+  reapIntervalMs: number;
+  /** How often each replica deletes finished jobs past retention. */
+  retentionIntervalMs: number;
+  /** App-level ping period; a stream silent for three periods is closed. */
+  pingIntervalMs: number;
+  retryPolicy: RetryPolicy;
+  /** Retention for queues that set none. */
+  retention: Retention;
+  defaultMaxAttempts: number;
+  maxClaimBatch: number;
+}
+
+/** What one token may use on one replica. Every count is in memory, per replica. */
+export interface TokenLimits {
+  /** Requests per second (a bucket holding one second's worth); 0 means unlimited. */
+  rateLimit: number;
+  /** Open Subscribe streams. */
+  maxStreams: number;
+  /** Sum of hello.max_in_flight over the open streams. */
+  maxInFlight: number;
+  /**
+   * Sum of the queues named by the hellos of the open streams: each queue of a stream costs
+   * claims and wakeups, so many streams of few queues each must not add up to a flood.
+   */
+  maxQueues: number;
+}
 
 /** Everything `baton serve` can be told, from flags or environment. */
 export interface ServerConfig {

@@ -1,6 +1,6 @@
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { BatonError, type BatonErrorCode } from "../errors.js";
-import type { Logger } from "../telemetry/log.js";
+import type { Logger } from "../util/log.js";
 
 const codes: Record<BatonErrorCode, Code> = {
   invalid_argument: Code.InvalidArgument,

@@ -21,7 +21,7 @@ import { BatonError, invalidArgument, notFound } from "../errors.js";
 import type { Database } from "../store/database.js";
 import type { StoredJobState } from "../store/job-record.js";
 import { jobGet, jobListPage } from "../store/jobs.js";
-import type { Logger } from "../telemetry/log.js";
+import type { Logger } from "../util/log.js";
 import { withProducerTraceparent } from "../telemetry/trace-context.js";
 import { mapConcurrently } from "../util/map-concurrently.js";
 import { admitStreamBatch } from "./admission.js";

@@ -10,7 +10,7 @@ import {
 } from "../gen/baton/v1/worker_service_pb.js";
 import { type SessionSink, deliverySize } from "../broker/session.js";
 import type { ClaimedJob } from "../store/job-record.js";
-import type { Logger } from "../telemetry/log.js";
+import type { Logger } from "../util/log.js";
 import type { AsyncQueue } from "../util/async-queue.js";
 import { type LeanDelivery, jobBatchResponse } from "./job-batch-codec.js";
 import { jobToProto } from "./job-mapper.js";

@@ -18,7 +18,7 @@ import { WORKER_STALE_SECONDS, workerList } from "../store/workers.js";
 import type { Session } from "../broker/session.js";
 import { BatonError, invalidArgument } from "../errors.js";
 import type { StreamLimits } from "../config.js";
-import type { Logger } from "../telemetry/log.js";
+import type { Logger } from "../util/log.js";
 import { AsyncQueue } from "../util/async-queue.js";
 import { mapStreamErrors, toConnectError } from "./error-mapping.js";
 import { createSink, deliveredJobIds } from "./stream-sink.js";

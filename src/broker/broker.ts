@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { type Periodic, startPeriodic } from "../maintenance/periodic.js";
+import type { BrokerConfig } from "../config.js";
 import { startDependantRepair } from "../maintenance/dependants.js";
 import { startReaper } from "../maintenance/reaper.js";
 import { startRetentionSweeper } from "../maintenance/retention.js";
@@ -9,9 +9,7 @@ import {
   type Failure,
   type InsertedJob,
   type ProgressUpdate,
-  type Retention,
   type RetryOutcome,
-  type RetryPolicy,
   type RetryTarget,
   createdJobs,
   jobCancel,
@@ -22,34 +20,17 @@ import {
   jobRetry,
 } from "../store/jobs.js";
 import { CHANNELS, type Listener, startListener } from "../store/listener.js";
+import { type Periodic, startPeriodic } from "../util/periodic.js";
 import { Notifier } from "../store/notifier.js";
 import { workerDelete } from "../store/workers.js";
 import { JobMetrics } from "../telemetry/job-metrics.js";
-import type { Logger } from "../telemetry/log.js";
+import type { Logger } from "../util/log.js";
 import { Completer } from "./completer.js";
 import { Dispatcher } from "./dispatcher.js";
 import { JobWaiter } from "./job-waiter.js";
 import { LeaseKeeper } from "./lease-keeper.js";
 import { QueueSettingsCache } from "./queue-settings.js";
 import { Session, type SessionSink } from "./session.js";
-
-export interface BrokerConfig {
-  /** Lease length for queues that set none; renewed every third of it while a stream lives. */
-  leaseSeconds: number;
-  /** Fallback poll for missed notifications, jittered ±20%. */
-  pollIntervalMs: number;
-  /** How often each replica looks for expired leases. */
-  reapIntervalMs: number;
-  /** How often each replica deletes finished jobs past retention. */
-  retentionIntervalMs: number;
-  /** App-level ping period; a stream silent for three periods is closed. */
-  pingIntervalMs: number;
-  retryPolicy: RetryPolicy;
-  /** Retention for queues that set none. */
-  retention: Retention;
-  defaultMaxAttempts: number;
-  maxClaimBatch: number;
-}
 
 export interface BrokerOptions {
   db: Database;

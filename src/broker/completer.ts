@@ -15,7 +15,7 @@ import {
   jobSettleFailureReasons,
 } from "../store/jobs.js";
 import type { JobMetrics } from "../telemetry/job-metrics.js";
-import type { Logger } from "../telemetry/log.js";
+import type { Logger } from "../util/log.js";
 import { WriteBatcher } from "../util/write-batcher.js";
 import type { Session } from "./session.js";
 

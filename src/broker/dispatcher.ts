@@ -5,7 +5,7 @@ import { type Handoff, type InsertedJob, jobClaim, jobClaimLimited, jobGetMany, 
 import { intervalSeconds } from "../store/interval.js";
 import { type JobMetrics, queueWaitSeconds } from "../telemetry/job-metrics.js";
 import { deliveryTraceparent } from "../telemetry/trace-context.js";
-import type { Logger } from "../telemetry/log.js";
+import type { Logger } from "../util/log.js";
 import type { QueueSettingsCache } from "./queue-settings.js";
 import type { Session } from "./session.js";
 

@@ -1,7 +1,7 @@
 import type { Database } from "../store/database.js";
 import type { JobRecord } from "../store/job-record.js";
 import { jobChainUnfinished, jobGet, jobGetFinished } from "../store/jobs.js";
-import type { Logger } from "../telemetry/log.js";
+import type { Logger } from "../util/log.js";
 
 /**
  * WaitJob for many waiters at once. Waiters register by job id (or chain); every baton_finished

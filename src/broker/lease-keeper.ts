@@ -4,7 +4,7 @@ import type { LeaseRef } from "../store/job-record.js";
 import { type RetryPolicy, jobFailMany, jobRenewMany } from "../store/jobs.js";
 import { WORKER_STALE_SECONDS, workerUpsertMany } from "../store/workers.js";
 import type { JobMetrics } from "../telemetry/job-metrics.js";
-import type { Logger } from "../telemetry/log.js";
+import type { Logger } from "../util/log.js";
 import type { QueueSettingsCache } from "./queue-settings.js";
 import type { HeldLease, Session } from "./session.js";
 

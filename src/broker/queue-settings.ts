@@ -1,7 +1,7 @@
 import type { Database } from "../store/database.js";
 import type { QueueSettings } from "../store/queue-record.js";
 import { queueListSettings } from "../store/queues.js";
-import type { Logger } from "../telemetry/log.js";
+import type { Logger } from "../util/log.js";
 
 /**
  * This replica's copy of the queues' settings: which are paused, which claim through the

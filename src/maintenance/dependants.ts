@@ -1,7 +1,7 @@
 import type { Database } from "../store/database.js";
 import { jobRepairDependants } from "../store/jobs.js";
-import type { Logger } from "../telemetry/log.js";
-import { type Periodic, startPeriodic } from "./periodic.js";
+import type { Logger } from "../util/log.js";
+import { type Periodic, startPeriodic } from "../util/periodic.js";
 
 export interface DependantRepairOptions {
   db: Database;

@@ -1,8 +1,8 @@
 import type { Database } from "../store/database.js";
 import { type RetryPolicy, jobFailMany, jobFindExpired } from "../store/jobs.js";
 import type { JobMetrics } from "../telemetry/job-metrics.js";
-import type { Logger } from "../telemetry/log.js";
-import { type Periodic, startPeriodic } from "./periodic.js";
+import type { Logger } from "../util/log.js";
+import { type Periodic, startPeriodic } from "../util/periodic.js";
 
 export interface ReaperOptions {
   db: Database;

@@ -2,9 +2,9 @@ import type { Database, Queryable } from "../store/database.js";
 import type { JobRecord, NewJob } from "../store/job-record.js";
 import { type Now, jobInsertMany } from "../store/jobs.js";
 import { type ScheduleAdvance, type ScheduleRecord, scheduleAdvance, scheduleClaimDue } from "../store/schedules.js";
-import type { Logger } from "../telemetry/log.js";
+import type { Logger } from "../util/log.js";
 import { parseCron } from "../util/cron.js";
-import { type Periodic, startPeriodic } from "./periodic.js";
+import { type Periodic, startPeriodic } from "../util/periodic.js";
 
 export interface SchedulerOptions {
   db: Database;

@@ -1,36 +1,22 @@
-import { MAX_TIMER_MS } from "../util/timer.js";
 import { isIPv6 } from "node:net";
 import { Code, ConnectError, type Interceptor, type StreamRequest, type StreamResponse, createContextKey } from "@connectrpc/connect";
 import { admitStreamBatch } from "../api/admission.js";
 import { isJobId, isQueueName } from "../api/validate.js";
 import { visibleQueues } from "../api/visibility.js";
+import type { TokenLimits } from "../config.js";
 import { BatonError } from "../errors.js";
 import { JobService } from "../gen/baton/v1/job_service_pb.js";
 import { type SubscribeRequest, WorkerService } from "../gen/baton/v1/worker_service_pb.js";
 import { Health } from "../gen/grpc/health/v1/health_pb.js";
-import { startPeriodic } from "../maintenance/periodic.js";
 import { jobQueues, scheduleQueue } from "../store/access.js";
 import type { Database } from "../store/database.js";
 import { CHANNELS, startListener } from "../store/listener.js";
 import { type FoundToken, tokenFindBySecret, tokenRevokedAmong } from "../store/tokens.js";
-import type { Logger } from "../telemetry/log.js";
+import type { Logger } from "../util/log.js";
+import { startPeriodic } from "../util/periodic.js";
+import { MAX_TIMER_MS } from "../util/timer.js";
 import { type JobRef, type Scope, type ScopeLookups, enqueueJobRefs, methodKey, roleAllows, rolesText, ruleOf } from "./access.js";
 import { compileQueuePatterns, hashTokenSecret } from "./api-tokens.js";
-
-/** What one token may use on one replica. Every count is in memory, per replica. */
-export interface TokenLimits {
-  /** Requests per second (a bucket holding one second's worth); 0 means unlimited. */
-  rateLimit: number;
-  /** Open Subscribe streams. */
-  maxStreams: number;
-  /** Sum of hello.max_in_flight over the open streams. */
-  maxInFlight: number;
-  /**
-   * Sum of the queues named by the hellos of the open streams: each queue of a stream costs
-   * claims and wakeups, so many streams of few queues each must not add up to a flood.
-   */
-  maxQueues: number;
-}
 
 export interface AuthOptions {
   db: Database;

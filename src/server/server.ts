@@ -19,7 +19,7 @@ import { startScheduler } from "../maintenance/scheduler.js";
 import { DatabaseAvailability } from "../store/availability.js";
 import { createDatabase } from "../store/database.js";
 import { migrate } from "../store/migrate.js";
-import type { Logger } from "../telemetry/log.js";
+import type { Logger } from "../util/log.js";
 import type { MetricsEndpoint } from "../telemetry/metrics.js";
 import { startTelemetry } from "../telemetry/telemetry.js";
 import { peerAddress, startAuth } from "./auth.js";

@@ -1,6 +1,6 @@
 import pg from "pg";
 import { DatabaseUnreachableError } from "../errors.js";
-import type { Logger } from "../telemetry/log.js";
+import type { Logger } from "../util/log.js";
 
 export interface AvailabilityOptions {
   url: string;

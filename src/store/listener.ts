@@ -1,5 +1,5 @@
 import pg from "pg";
-import type { Logger } from "../telemetry/log.js";
+import type { Logger } from "../util/log.js";
 import type { DatabaseAvailability } from "./availability.js";
 
 /** Notification channels. Payloads are queue names, except baton_cancel's (a job id) and baton_tokens' (a token id). */

@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from "node:fs";
 import pg from "pg";
-import type { Logger } from "../telemetry/log.js";
+import type { Logger } from "../util/log.js";
 
 const migrationsDir = new URL("./sql/migrations/", import.meta.url);
 

@@ -1,5 +1,5 @@
 import { WriteBatcher } from "../util/write-batcher.js";
-import type { Logger } from "../telemetry/log.js";
+import type { Logger } from "../util/log.js";
 import type { Queryable } from "./database.js";
 import type { Channel } from "./listener.js";
 import { loadQueries } from "./sql-file.js";

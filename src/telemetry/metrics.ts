@@ -4,7 +4,7 @@ import type { Database } from "../store/database.js";
 import { type GaugeRow, telemetryGauges } from "../store/telemetry.js";
 import { type MetricFamily, formatExposition } from "./exposition.js";
 import type { JobMetrics } from "./job-metrics.js";
-import type { Logger } from "./log.js";
+import type { Logger } from "../util/log.js";
 
 /**
  * Prometheus metrics of one replica. Counters and histograms are this replica's own, kept in

@@ -1,4 +1,4 @@
-import type { Logger } from "./log.js";
+import type { Logger } from "../util/log.js";
 import type { TracingConfig } from "../config.js";
 
 export interface TracingSdk {

@@ -6,7 +6,7 @@ import type { ReadableSpan, SpanExporter, TimedEvent } from "@opentelemetry/sdk-
 import type { Database } from "../store/database.js";
 import type { JobMetrics } from "./job-metrics.js";
 import { type SpanRow, spanExporterForget, spanExporterSeen, spanOutboxClaim, spanOutboxDelete, spanOutboxTrim } from "../store/telemetry.js";
-import type { Logger } from "./log.js";
+import type { Logger } from "../util/log.js";
 import { blockedSpanId, processSpanId, sendSpanId } from "./trace-context.js";
 
 export interface SpanRelayOptions {

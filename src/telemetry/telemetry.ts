@@ -1,7 +1,7 @@
 import type { TracingConfig } from "../config.js";
 import type { Database } from "../store/database.js";
 import type { JobMetrics } from "./job-metrics.js";
-import type { Logger } from "./log.js";
+import type { Logger } from "../util/log.js";
 import { type MetricsEndpoint, createMetricsEndpoint } from "./metrics.js";
 import { type SpanRelay, startSpanRelay } from "./span-relay.js";
 

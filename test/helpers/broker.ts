@@ -4,7 +4,7 @@ import { type ServerConfig, loadConfig } from "../../src/config.js";
 import { JobService } from "../../src/gen/baton/v1/job_service_pb.js";
 import { WorkerService } from "../../src/gen/baton/v1/worker_service_pb.js";
 import { type RunningServer, startServer } from "../../src/server/server.js";
-import { type LogLevel, createLogger } from "../../src/telemetry/log.js";
+import { type LogLevel, createLogger } from "../../src/util/log.js";
 import { createTestDatabase } from "./database.js";
 
 export interface TestBroker {

@@ -3,7 +3,7 @@ import { loadConfig, settings } from "../../config.js";
 import { type RunningServer, startServer } from "../../server/server.js";
 import { type EmbeddedDatabase, startEmbeddedPostgres } from "../../store/embedded.js";
 import { StartupError, migrate } from "../../store/migrate.js";
-import { createLogger } from "../../telemetry/log.js";
+import { createLogger } from "../../util/log.js";
 import { startTracingSdk } from "../../telemetry/sdk.js";
 import { ExitCode, UsageError } from "../errors.js";
 

@@ -1,4 +1,4 @@
-import type { Logger } from "../telemetry/log.js";
+import type { Logger } from "./log.js";
 
 export interface Periodic {
   stop(): Promise<void>;
