@@ -10,6 +10,7 @@ import { QueueService } from "../src/gen/baton/v1/queue_service_pb.js";
 import { ScheduleService } from "../src/gen/baton/v1/schedule_service_pb.js";
 import { type TestBroker, startTestBroker } from "./helpers/broker.js";
 import { type CompletedRun, type TestProcess, killAll, runTs } from "./helpers/process.js";
+import { eventually } from "./helpers/wait.js";
 
 /**
  * The `baton` command line as a user runs it: a separate process talking to a real broker over
@@ -55,7 +56,7 @@ function startWorker(queue: string, handler: Parameters<typeof runWorker>[0]["ha
 }
 
 async function waitForState(id: string, state: JobState): Promise<void> {
-  while ((await broker.jobs.getJob({ id })).job!.state !== state) await new Promise((resolve) => setTimeout(resolve, 50));
+  await eventually(async () => (await broker.jobs.getJob({ id })).job!.state === state, { what: `job ${id} to be ${JobState[state]}` });
 }
 
 test("durations read as people write them and print back short", () => {
@@ -224,9 +225,7 @@ describe("usage", () => {
 describe("workers", () => {
   test("workers list shows the stream of a running worker", async () => {
     startWorker("cli-workers", () => "ok", "cli-test-worker");
-    while ((await broker.workers.listWorkers({ queue: "cli-workers" })).workers.length === 0) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    await eventually(async () => (await broker.workers.listWorkers({ queue: "cli-workers" })).workers.length > 0, { what: "the worker's stream to be listed" });
     const run = await baton(["workers", "list", "--queue", "cli-workers"]);
     expect(run.code).toBe(0);
     const [header, row, extra] = run.stdout.trimEnd().split("\n");

@@ -32,7 +32,7 @@ test("a job whose worker is killed with SIGKILL is delivered to another worker a
   processes.push(rescuer);
   const done = await rescuer.waitFor((e) => e.event === "done" && e.id === job!.id);
   expect(done.attempt).toBe(2);
-  await waitFor(async () => (await broker.jobs.getJob({ id: job!.id })).job!.state === JobState.SUCCEEDED);
+  await eventually(async () => (await broker.jobs.getJob({ id: job!.id })).job!.state === JobState.SUCCEEDED, { what: "the rescued job to succeed" });
   const finished = (await broker.jobs.getJob({ id: job!.id })).job!;
   expect(finished.attempt).toBe(2);
   expect(finished.errors.map((e) => e.message)).toEqual(["worker stream ended"]);
@@ -91,7 +91,7 @@ test("a job that always fails ends DEAD after max_attempts with its error, and t
     const { job } = await retrying.jobs.enqueueJob({ queue: "doomed", maxAttempts: 4 });
     const worker = spawnTs("test/fixtures/worker-process.ts", { BATON_URL: retrying.baseUrl, QUEUES: "doomed", MODE: "fail" });
     processes.push(worker);
-    await waitFor(async () => (await retrying.jobs.getJob({ id: job!.id })).job!.state === JobState.DEAD);
+    await eventually(async () => (await retrying.jobs.getJob({ id: job!.id })).job!.state === JobState.DEAD, { what: "the failing job to be DEAD" });
     const dead = (await retrying.jobs.getJob({ id: job!.id })).job!;
     expect(dead.attempt).toBe(4);
     expect(dead.lastError).toBe("failing on purpose (attempt 4)");
@@ -112,10 +112,6 @@ test("a job that always fails ends DEAD after max_attempts with its error, and t
     await retrying.stop();
   }
 });
-
-async function waitFor(condition: () => Promise<boolean>): Promise<void> {
-  while (!(await condition())) await new Promise((resolve) => setTimeout(resolve, 50));
-}
 
 test("an acked job frees its worker's slot before the ack commits, and a stuck ack holds back no other", async () => {
   const first = (await broker.jobs.enqueueJob({ queue: "overlap", priority: 0 })).job!;

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, expect, test } from "vitest";
 import { ScheduleService } from "../src/gen/baton/v1/schedule_service_pb.js";
 import { type TestBroker, startTestBroker } from "./helpers/broker.js";
 import { createTestDatabase, sql } from "./helpers/database.js";
+import { eventually } from "./helpers/wait.js";
 
 /** Two replicas on one database, each looking for due schedules every ~100 ms. */
 let first: TestBroker;
@@ -109,10 +110,13 @@ test("an every-second schedule fires exactly once per fire time with two replica
   await schedules.createSchedule({
     schedule: { name: "every-second", queue: "ticks", cron: "* * * * * *", payload: new TextEncoder().encode("tick"), priority: 5, maxAttempts: 2 },
   });
-  await waitFor(async () => {
-    const [row] = await sql<{ fires: number }>(first.databaseUrl, "select count(distinct dedup_key)::int as fires from public.fire_log");
-    return row!.fires >= 3;
-  });
+  await eventually(
+    async () => {
+      const [row] = await sql<{ fires: number }>(first.databaseUrl, "select count(distinct dedup_key)::int as fires from public.fire_log");
+      return row!.fires >= 3;
+    },
+    { what: "three fire times of the every-second schedule" },
+  );
   // Deleting waits for a firing transaction that holds the row, so no fire lands afterwards.
   await schedules.deleteSchedule({ name: "every-second" });
 
@@ -143,7 +147,9 @@ test("after downtime across many fire times, a schedule fires once for the lates
   );
   const broker = await startTestBroker({ schedulerIntervalMs: 100 }, url);
   try {
-    await waitFor(async () => (await sql(url, "select 1 from baton.schedules where last_run_time is not null")).length > 0);
+    await eventually(async () => (await sql(url, "select 1 from baton.schedules where last_run_time is not null")).length > 0, {
+      what: "the schedule's first fire",
+    });
     // Postgres, not the broker's cron library, says which local midnights these are.
     const [expected] = await sql<{ latest: Date; next: Date }>(
       url,
@@ -170,8 +176,4 @@ async function expectCode(call: Promise<unknown>, code: Code, message: string): 
   expect(error, `expected ${Code[code]}: ${message}`).toBeInstanceOf(ConnectError);
   expect(Code[(error as ConnectError).code]).toBe(Code[code]);
   expect((error as ConnectError).rawMessage).toContain(message);
-}
-
-async function waitFor(condition: () => Promise<boolean>): Promise<void> {
-  while (!(await condition())) await new Promise((resolve) => setTimeout(resolve, 50));
 }

@@ -10,6 +10,7 @@ import { JobService } from "../src/gen/baton/v1/job_service_pb.js";
 import { Health, HealthCheckResponse_ServingStatus } from "../src/gen/grpc/health/v1/health_pb.js";
 import { type TestProcess, killAll, spawnProcess } from "./helpers/process.js";
 import { freePort } from "../src/util/free-port.js";
+import { eventually } from "./helpers/wait.js";
 
 /**
  * The newcomer's path: `npm start` with no database configured brings the broker up on an
@@ -49,11 +50,10 @@ const transport = () => createGrpcTransport({ baseUrl: baseUrl() });
 
 async function waitServing(): Promise<void> {
   const health = createClient(Health, transport());
-  for (;;) {
-    const status = await health.check({}).then((r) => r.status, () => undefined);
-    if (status === HealthCheckResponse_ServingStatus.SERVING) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+  await eventually(
+    async () => (await health.check({}).then((r) => r.status, () => undefined)) === HealthCheckResponse_ServingStatus.SERVING,
+    { timeoutMs: 60_000, intervalMs: 100, what: "the broker to serve" },
+  );
 }
 
 test("npm start serves on the embedded database, keeps data across restarts, and drains on SIGTERM", async () => {

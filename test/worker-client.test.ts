@@ -3,6 +3,7 @@ import { type Worker, createClient, runWorker } from "../clients/ts/src/index.js
 import { JobState } from "../src/gen/baton/v1/job_pb.js";
 import { type TestBroker, startTestBroker } from "./helpers/broker.js";
 import { openStream } from "./helpers/stream.js";
+import { eventually } from "./helpers/wait.js";
 
 const cleanup: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -10,7 +11,7 @@ afterEach(async () => {
 });
 
 async function waitForState(broker: TestBroker, id: string, state: JobState): Promise<void> {
-  while ((await broker.jobs.getJob({ id })).job!.state !== state) await new Promise((resolve) => setTimeout(resolve, 50));
+  await eventually(async () => (await broker.jobs.getJob({ id })).job!.state === state, { what: `job ${id} to be ${JobState[state]}` });
 }
 
 test("runWorker reconnects after its broker restarts and keeps processing", async () => {

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, expect, test } from "vitest";
 import { type TestBroker, startTestBroker } from "./helpers/broker.js";
 import { sql } from "./helpers/database.js";
 import { type TestProcess, killAll, spawnTs } from "./helpers/process.js";
+import { eventually } from "./helpers/wait.js";
 
 let broker: TestBroker;
 const processes: TestProcess[] = [];
@@ -22,7 +23,7 @@ test("a worker process acks 1,000 jobs enqueued by another process, each exactly
 
   const { ids } = (await producer.waitFor((e) => e.event === "enqueued")) as { ids: string[] };
   expect(new Set(ids).size).toBe(1000);
-  await waitUntil(async () => (await countByState(broker.databaseUrl)).succeeded === 1000);
+  await eventually(async () => (await countByState(broker.databaseUrl)).succeeded === 1000, { what: "all 1000 jobs to succeed" });
 
   const rows = await sql<{ id: string; attempt: number; state: string }>(broker.databaseUrl, "select id, attempt, state from baton.jobs");
   expect(rows).toHaveLength(1000);
@@ -35,8 +36,4 @@ test("a worker process acks 1,000 jobs enqueued by another process, each exactly
 async function countByState(url: string): Promise<Record<string, number>> {
   const rows = await sql<{ state: string; n: number }>(url, "select state, count(*)::int as n from baton.jobs group by state");
   return Object.fromEntries(rows.map((r) => [r.state, r.n]));
-}
-
-async function waitUntil(condition: () => Promise<boolean>): Promise<void> {
-  while (!(await condition())) await new Promise((resolve) => setTimeout(resolve, 50));
 }

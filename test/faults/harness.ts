@@ -22,17 +22,14 @@ import {
 } from "./history.js";
 import { recordReport } from "./summary.js";
 import { freePort } from "../../src/util/free-port.js";
+import { eventually } from "../helpers/wait.js";
 
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Polls until `condition` holds; a timeout says what was awaited (tests wait on outcomes). */
-export async function waitUntil(condition: () => Promise<boolean> | boolean, what: string, limitMs = 30_000, intervalMs = 50): Promise<void> {
-  const deadline = Date.now() + timeoutMs(limitMs);
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs(limitMs)} ms waiting for ${what}`);
-    await sleep(intervalMs);
-  }
+/** `eventually`, with the fault suite's deadlines (scaled by timeoutMs) and arguments. */
+export function waitUntil(condition: () => Promise<boolean> | boolean, what: string, limitMs = 30_000, intervalMs = 50): Promise<void> {
+  return eventually(condition, { what, timeoutMs: timeoutMs(limitMs), intervalMs });
 }
 
 
