@@ -137,6 +137,23 @@ describe("EnqueueJobsStream", () => {
     expect(await stream.ended).toBeUndefined();
   });
 
+  test("each batch pays BATON_MAX_QUEUE_DEPTH, refused alone when it would overfill its queue", async () => {
+    const own = await startTestBroker({ maxQueueDepth: 3 });
+    try {
+      const stream = rawStream(own.jobs);
+      expect((await stream.send({ jobs: [{ queue: "s-deep" }, { queue: "s-deep" }] })).error).toBeUndefined();
+      const over = await stream.send({ jobs: [{ queue: "s-deep" }, { queue: "s-deep" }] });
+      expect(Code[over.error!.code]).toBe("ResourceExhausted");
+      expect(over.error!.message).toBe('queue "s-deep" has 2 jobs waiting; 2 more would exceed its limit of 3 (BATON_MAX_QUEUE_DEPTH)');
+      expect((await stream.send({ jobs: [{ queue: "s-deep" }] })).error).toBeUndefined();
+      expect(await countJobs(own.databaseUrl, "s-deep")).toBe(3);
+      stream.close();
+      await stream.ended;
+    } finally {
+      await own.stop();
+    }
+  });
+
   test("a broker that shuts down answers the batches it read, then ends the stream cleanly", async () => {
     const own = await startTestBroker();
     const stream = rawStream(own.jobs);

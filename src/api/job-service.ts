@@ -19,12 +19,13 @@ import type { JobService } from "../gen/baton/v1/job_service_pb.js";
 import type { Broker } from "../broker/broker.js";
 import { BatonError, invalidArgument, notFound } from "../errors.js";
 import type { Database } from "../store/database.js";
-import type { StoredJobState } from "../store/job-record.js";
+import type { NewJob, StoredJobState } from "../store/job-record.js";
 import { jobGet, jobListPage } from "../store/jobs.js";
 import type { Logger } from "../util/log.js";
 import { withProducerTraceparent } from "../telemetry/trace-context.js";
 import { mapConcurrently } from "../util/map-concurrently.js";
 import { admitStreamBatch } from "./admission.js";
+import { checkQueueDepth } from "./queue-depth.js";
 import { mapStreamErrors, toConnectError } from "./error-mapping.js";
 import { jobToProto } from "./job-mapper.js";
 import { decodePageToken, encodePageToken, pageSize } from "./page-token.js";
@@ -34,6 +35,8 @@ export interface JobServiceDeps {
   broker: Broker;
   db: Database;
   log: Logger;
+  /** BATON_MAX_QUEUE_DEPTH; 0 means no limit (see queue-depth.ts). */
+  maxQueueDepth: number;
   limits: EnqueueLimits & {
     maxBatchSize: number;
     /** Most bytes of job data in one ListJobs page (BATON_MAX_PAGE_BYTES). */
@@ -62,7 +65,13 @@ const storedStates: Partial<Record<JobState, StoredJobState | "scheduled">> = {
   [JobState.CANCELLED]: "cancelled",
 };
 
-export function createJobService({ broker, db, log, limits }: JobServiceDeps): Partial<ServiceImpl<typeof JobService>> {
+export function createJobService({ broker, db, log, limits, maxQueueDepth }: JobServiceDeps): Partial<ServiceImpl<typeof JobService>> {
+  /** Validated jobs, once their queues have room (BATON_MAX_QUEUE_DEPTH). */
+  const admitted = async (jobs: NewJob[]): Promise<NewJob[]> => {
+    if (maxQueueDepth > 0) await checkQueueDepth(db, jobs.map((job) => job.queue), maxQueueDepth);
+    return jobs;
+  };
+
   /**
    * EnqueueJobs' work: one transaction for the whole batch. `header` is the call's metadata, whose
    * traceparent the jobs inherit; a stream's batches have none of their own.
@@ -79,7 +88,7 @@ export function createJobService({ broker, db, log, limits }: JobServiceDeps): P
         `jobs name ${dependencies} depends_on entries in all; the limit is ${limits.maxBatchDependencies} (BATON_MAX_BATCH_DEPENDENCIES)`,
       );
     }
-    const jobs = requests.map((job, i) => validateEnqueue(job, limits, `jobs[${i}]`));
+    const jobs = await admitted(requests.map((job, i) => validateEnqueue(job, limits, `jobs[${i}]`)));
     const inserted = await broker.enqueue(header ? withProducerTraceparent(jobs, header) : jobs);
     const deduplicated = inserted.map((i) => i.deduplicated);
     if (view === JobView.ID) return { jobIds: inserted.map((i) => i.job.id), deduplicated };
@@ -100,7 +109,8 @@ export function createJobService({ broker, db, log, limits }: JobServiceDeps): P
   return {
     // The caller's trace context goes into the jobs' headers: their send spans are its children.
     async enqueueJob(request, context) {
-      const [inserted] = await broker.enqueue(withProducerTraceparent([validateEnqueue(request, limits)], context.requestHeader));
+      const jobs = await admitted([validateEnqueue(request, limits)]);
+      const [inserted] = await broker.enqueue(withProducerTraceparent(jobs, context.requestHeader));
       return create(EnqueueJobResponseSchema, { job: jobToProto(inserted!.job), deduplicated: inserted!.deduplicated });
     },
 

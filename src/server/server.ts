@@ -27,7 +27,6 @@ import { answerDecodeErrorsAsInvalidArgument } from "./decode-errors.js";
 import { HealthState, createHealthService } from "./health.js";
 import { startKeepalive } from "./keepalive.js";
 import { type TlsMaterial, createDualProtocolServer } from "./listener.js";
-import { queueDepthInterceptor } from "./queue-depth.js";
 import { serveUi } from "./static-ui.js";
 import { tracingInterceptor } from "./tracing.js";
 
@@ -95,7 +94,6 @@ export async function startServer(config: ServerConfig & { databaseUrl: string }
       ...(config.tracing.url ? [tracingInterceptor()] : []),
       errorMappingInterceptor(log),
       ...(auth ? [auth.interceptor] : []),
-      ...(config.maxQueueDepth > 0 ? [queueDepthInterceptor(db, config.maxQueueDepth)] : []),
     ],
     // The payload limit is checked per job with a precise error; this bounds a whole message.
     readMaxBytes: config.maxRequestBytes,
@@ -104,7 +102,7 @@ export async function startServer(config: ServerConfig & { databaseUrl: string }
     // Failed authentications are limited per client address (see auth.ts).
     contextValues: (req) => createContextValues().set(peerAddress, req.socket.remoteAddress ?? "unknown"),
     routes(router) {
-      router.service(JobService, createJobService({ broker, db, log, limits }));
+      router.service(JobService, createJobService({ broker, db, log, limits, maxQueueDepth: config.maxQueueDepth }));
       router.service(WorkerService, createWorkerService({ broker, db, log, limits, stream: config.stream, helloTimeoutMs: 10_000, maxResumeGraceMs: config.maxResumeGraceMs }));
       router.service(QueueService, createQueueService(db));
       router.service(ScheduleService, createScheduleService({ db, limits }));
