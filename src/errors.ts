@@ -12,17 +12,28 @@ export type BatonErrorCode =
   | "permission_denied"
   | "unavailable"
   | "deadline_exceeded"
+  | "aborted"
   | "unimplemented";
+
+export interface BatonErrorOptions extends ErrorOptions {
+  /**
+   * When a retry may succeed: sent to the client as a google.rpc.RetryInfo detail besides the
+   * message's "retry in …", so that clients need not parse prose.
+   */
+  retryAfterMs?: number;
+}
 
 export class BatonError extends Error {
   override readonly name = "BatonError";
+  readonly retryAfterMs: number | undefined;
 
   constructor(
     readonly code: BatonErrorCode,
     message: string,
-    options?: ErrorOptions,
+    options?: BatonErrorOptions,
   ) {
     super(message, options);
+    this.retryAfterMs = options?.retryAfterMs;
   }
 }
 
@@ -33,7 +44,7 @@ export class BatonError extends Error {
  */
 export class DatabaseUnreachableError extends BatonError {
   constructor(retryAfterMs: number) {
-    super("unavailable", `database unreachable; retry in ${Math.max(1, Math.ceil(retryAfterMs / 1000))} s`);
+    super("unavailable", `database unreachable; retry in ${Math.max(1, Math.ceil(retryAfterMs / 1000))} s`, { retryAfterMs });
   }
 }
 

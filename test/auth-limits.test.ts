@@ -1,3 +1,6 @@
+import { fromBinary } from "@bufbuild/protobuf";
+import { DurationSchema } from "@bufbuild/protobuf/wkt";
+import { BinaryReader } from "@bufbuild/protobuf/wire";
 import { type Client, Code, ConnectError, createClient } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { loadConfig } from "../src/config.js";
@@ -39,6 +42,15 @@ async function expectError(call: Promise<unknown>, code: Code, message: RegExp) 
   expect(error).toBeInstanceOf(ConnectError);
   expect(Code[(error as ConnectError).code]).toBe(Code[code]);
   expect((error as ConnectError).rawMessage).toMatch(message);
+}
+
+/** The retry_delay of an encoded google.rpc.RetryInfo, in milliseconds. */
+function retryDelayMs(bytes: Uint8Array): number {
+  const reader = new BinaryReader(bytes);
+  const [field] = reader.tag();
+  expect(field).toBe(1);
+  const delay = fromBinary(DurationSchema, reader.bytes());
+  return Number(delay.seconds) * 1000 + delay.nanos / 1e6;
 }
 
 async function streamError(stream: TestStream): Promise<ConnectError> {
@@ -148,14 +160,20 @@ describe("per-token limits", () => {
   const hello = (workers: Client<typeof WorkerService>, maxInFlight: number, queues = ["work"]) =>
     openStream(workers, { case: "hello", value: { workerId: "w", queues, maxInFlight } });
 
-  test("requests beyond the token's rate are RESOURCE_EXHAUSTED and say when to retry", async () => {
+  test("requests beyond the token's rate are RESOURCE_EXHAUSTED and say when to retry, in words and as RetryInfo", async () => {
     const { id, jobs } = await tokenClients({ role: "producer", queues: ["*"], rateLimit: 1 });
     await jobs.enqueueJob({ queue: "rated" });
+    const refused = jobs.enqueueJob({ queue: "rated" });
     await expectError(
-      jobs.enqueueJob({ queue: "rated" }),
+      refused,
       Code.ResourceExhausted,
       new RegExp(`^token ${id} \\("limited"\\) is over its rate limit of 1 requests per second on this broker replica; retry in \\d+ ms$`),
     );
+    const error = (await refused.catch((e: unknown) => e)) as ConnectError;
+    const waitMs = Number(/retry in (\d+) ms$/.exec(error.rawMessage)![1]);
+    const details = error.details.filter((detail) => !("desc" in detail) && detail.type === "google.rpc.RetryInfo");
+    expect(details).toHaveLength(1);
+    expect(retryDelayMs((details[0] as { value: Uint8Array }).value)).toBe(waitMs);
   });
 
   test("streams beyond the token's cap are RESOURCE_EXHAUSTED; closing one makes room", async () => {

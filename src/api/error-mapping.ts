@@ -1,3 +1,6 @@
+import { toBinary } from "@bufbuild/protobuf";
+import { DurationSchema, durationFromMs } from "@bufbuild/protobuf/wkt";
+import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { BatonError, type BatonErrorCode } from "../errors.js";
 import type { Logger } from "../util/log.js";
@@ -12,8 +15,24 @@ const codes: Record<BatonErrorCode, Code> = {
   permission_denied: Code.PermissionDenied,
   unavailable: Code.Unavailable,
   deadline_exceeded: Code.DeadlineExceeded,
+  aborted: Code.Aborted,
   unimplemented: Code.Unimplemented,
 };
+
+/** The canonical name of a code, as Connect spells it on the wire ("invalid_argument"). */
+export function codeName(code: Code): string {
+  return Code[code].replace(/(?<=[a-z])(?=[A-Z])/g, "_").toLowerCase();
+}
+
+/**
+ * A google.rpc.RetryInfo detail (`retry_delay`, field 1, a Duration), encoded here rather than
+ * from generated code: the contract does not import google/rpc, and clients decode the detail
+ * with their own googleapis types (Go's errdetails.RetryInfo, Python's error_details_pb2).
+ */
+function retryInfo(retryAfterMs: number): { type: string; value: Uint8Array } {
+  const delay = toBinary(DurationSchema, durationFromMs(Math.max(0, Math.round(retryAfterMs))));
+  return { type: "google.rpc.RetryInfo", value: new BinaryWriter().tag(1, WireType.LengthDelimited).bytes(delay).finish() };
+}
 
 /**
  * The one place where errors become Connect codes. Domain errors keep their message (the store
@@ -22,7 +41,12 @@ const codes: Record<BatonErrorCode, Code> = {
  */
 export function toConnectError(error: unknown, log: Logger): ConnectError {
   if (error instanceof ConnectError) return asDecodeError(error) ?? error;
-  if (error instanceof BatonError) return new ConnectError(error.message, codes[error.code]);
+  if (error instanceof BatonError) {
+    const connectError = new ConnectError(error.message, codes[error.code]);
+    // Connect writes a detail given as bytes as it is, in gRPC trailers and Connect JSON alike.
+    if (error.retryAfterMs !== undefined) connectError.details.push(retryInfo(error.retryAfterMs));
+    return connectError;
+  }
   log.error("request failed", { error });
   return new ConnectError("internal error", Code.Internal);
 }

@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { durationFromMs, durationMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import { type ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import {
   ListWorkersResponseSchema,
   type SubscribeRequest,
@@ -109,7 +109,7 @@ async function* subscribe(
       batch: hello.batch,
       leanJobs: hello.leanJobs,
       close: (reason) => {
-        closeError = new ConnectError(reason, Code.Unavailable);
+        closeError = toConnectError(new BatonError("unavailable", reason), log);
         outbox.end();
       },
       log: log.child({ worker: hello.workerId }),
@@ -173,7 +173,7 @@ async function* subscribe(
 async function firstMessage(iterator: AsyncIterator<SubscribeRequest>, timeoutMs: number): Promise<SubscribeRequest> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new ConnectError(`no hello within ${timeoutMs} ms`, Code.DeadlineExceeded)), timeoutMs);
+    timer = setTimeout(() => reject(new BatonError("deadline_exceeded", `no hello within ${timeoutMs} ms`)), timeoutMs);
   });
   try {
     const first = await Promise.race([iterator.next(), timeout]);

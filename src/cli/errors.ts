@@ -1,5 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import { codeToString } from "@connectrpc/connect/protocol-connect";
+import { codeName } from "../api/error-mapping.js";
 
 /** What `baton` exits with; scripts branch on these, so they never change meaning. */
 export const ExitCode = {
@@ -43,7 +43,7 @@ export function reportError(error: unknown, context: { command: string; url?: st
     return ExitCode.usage;
   }
   if (error instanceof ConnectError) {
-    let line = `${prefix}: ${codeToString(error.code)}: ${error.rawMessage}`;
+    let line = `${prefix}: ${codeName(error.code)}: ${error.rawMessage}`;
     if (error.code === Code.Unavailable && context.url) {
       line += ` (is a broker running at ${context.url}? Set --url or BATON_URL)`;
     } else if (error.code === Code.Unimplemented) {

@@ -1,6 +1,7 @@
 import { isIPv6 } from "node:net";
-import { Code, ConnectError, type Interceptor, type StreamRequest, type StreamResponse, createContextKey } from "@connectrpc/connect";
+import { type Interceptor, type StreamRequest, type StreamResponse, createContextKey } from "@connectrpc/connect";
 import { admitStreamBatch } from "../api/admission.js";
+import { toConnectError } from "../api/error-mapping.js";
 import { isJobId, isQueueName } from "../api/validate.js";
 import { visibleQueues } from "../api/visibility.js";
 import type { TokenLimits } from "../config.js";
@@ -97,7 +98,7 @@ interface OpenStream {
 // including when they surface from the stream of requests a handler reads.
 const unauthenticated = (message: string) => new BatonError("unauthenticated", message);
 const denied = (message: string) => new BatonError("permission_denied", message);
-const exhausted = (message: string) => new BatonError("resource_exhausted", message);
+const exhausted = (message: string, retryAfterMs?: number) => new BatonError("resource_exhausted", message, { retryAfterMs });
 const notFound = (message: string) => new BatonError("not_found", message);
 
 /**
@@ -173,6 +174,7 @@ export function startAuth(options: AuthOptions): Auth {
     throw exhausted(
       `too many failed authentications from ${peer}: ${entry.count} in ${options.failureWindowMs / 1000}s (BATON_AUTH_FAILURE_LIMIT); ` +
         `retry in ${Math.ceil(retryMs / 1000)} s`,
+      retryMs,
     );
   };
 
@@ -267,9 +269,7 @@ export function startAuth(options: AuthOptions): Auth {
     usage.refillTime = now;
     if (usage.tokens < 1) {
       const waitMs = Math.ceil(((1 - usage.tokens) / rate) * 1000);
-      throw exhausted(
-        `${principal.label} is over its rate limit of ${rate} requests per second on this broker replica; retry in ${waitMs} ms`,
-      );
+      throw exhausted(`${principal.label} is over its rate limit of ${rate} requests per second on this broker replica; retry in ${waitMs} ms`, waitMs);
     }
     usage.tokens -= 1;
   };
@@ -377,9 +377,9 @@ export function startAuth(options: AuthOptions): Auth {
 
   async function* endIfRevoked<T>(stream: OpenStream, responses: AsyncIterable<T>): AsyncGenerator<T> {
     yield* responses;
-    // Past the interceptors, so a Connect error: the stream ended cleanly only because the
-    // token was revoked, and the worker must hear why.
-    if (stream.revoked !== undefined) throw new ConnectError(stream.revoked, Code.Unauthenticated);
+    // Past the interceptors, so mapped here: the stream ended cleanly only because the token
+    // was revoked, and the worker must hear why.
+    if (stream.revoked !== undefined) throw toConnectError(unauthenticated(stream.revoked), log);
   }
 
   /**

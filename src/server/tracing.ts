@@ -1,6 +1,6 @@
 import { ConnectError, type Interceptor } from "@connectrpc/connect";
-import { codeToString } from "@connectrpc/connect/protocol-connect";
 import { SpanKind, SpanStatusCode, type TextMapGetter, context, propagation, trace } from "@opentelemetry/api";
+import { codeName } from "../api/error-mapping.js";
 
 const headerGetter: TextMapGetter<Headers> = {
   keys: (carrier) => [...carrier.keys()],
@@ -31,7 +31,7 @@ export function tracingInterceptor(): Interceptor {
       return await context.with(trace.setSpan(parent, span), () => next(req));
     } catch (error) {
       const connectError = ConnectError.from(error);
-      span.setAttribute(grpc ? "rpc.grpc.status_code" : "rpc.connect_rpc.error_code", grpc ? connectError.code : codeToString(connectError.code));
+      span.setAttribute(grpc ? "rpc.grpc.status_code" : "rpc.connect_rpc.error_code", grpc ? connectError.code : codeName(connectError.code));
       span.setStatus({ code: SpanStatusCode.ERROR, message: connectError.rawMessage });
       throw error;
     } finally {

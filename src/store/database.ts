@@ -127,7 +127,8 @@ const UNAVAILABLE_MESSAGES = /^(timeout expired|timeout exceeded when trying to 
 /**
  * The client-facing error for a database failure that is not the request's fault: UNAVAILABLE
  * with a retry hint when the database cannot be reached or did not answer, DEADLINE_EXCEEDED
- * when it cancelled a statement at statement_timeout. The driver's error stays as the cause
+ * when it cancelled a statement at statement_timeout, ABORTED when a deadlock or serialization
+ * failure rolled the request back. The driver's error stays as the cause
  * (for logs); its text, which may name hosts or SQL, never reaches a client. Anything else is
  * returned as undefined.
  */
@@ -136,11 +137,16 @@ function classifyFailure(error: unknown, retryAfterMs: number): BatonError | und
   const code = (error as { code?: unknown }).code;
   const retry = `retry in ${Math.max(1, Math.ceil(retryAfterMs / 1000))} s`;
   if (code === "57014" && /statement timeout/.test(error.message)) {
-    return new BatonError("deadline_exceeded", `the database did not finish the request within the statement timeout; ${retry}`, { cause: error });
+    return new BatonError("deadline_exceeded", `the database did not finish the request within the statement timeout; ${retry}`, { cause: error, retryAfterMs });
+  }
+  // A deadlock or serialization failure between concurrent requests rolled this one back:
+  // nothing of it took effect, and the same request can simply run again.
+  if (code === "40P01" || code === "40001") {
+    return new BatonError("aborted", "the request collided with a concurrent one and was rolled back; retry it", { cause: error, retryAfterMs: 0 });
   }
   const unreachable =
     typeof code === "string" ? UNAVAILABLE_SQLSTATES.has(code) || UNAVAILABLE_SYSCALL_CODES.has(code) : UNAVAILABLE_MESSAGES.test(error.message);
-  return unreachable ? new BatonError("unavailable", `database unavailable; ${retry}`, { cause: error }) : undefined;
+  return unreachable ? new BatonError("unavailable", `database unavailable; ${retry}`, { cause: error, retryAfterMs }) : undefined;
 }
 
 /**
