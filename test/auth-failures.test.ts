@@ -1,8 +1,8 @@
 import { type Client, Code, ConnectError, createClient } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { loadConfig } from "../src/config.js";
-import { JobService } from "../src/gen/baton/v1/job_service_pb.js";
-import { WorkerService } from "../src/gen/baton/v1/worker_service_pb.js";
+import { JobService } from "../clients/ts/src/gen/baton/v1/job_service_pb.js";
+import { WorkerService } from "../clients/ts/src/gen/baton/v1/worker_service_pb.js";
 import { generateTokenSecret, hashTokenSecret } from "../src/server/api-tokens.js";
 import { failureSource } from "../src/server/auth.js";
 import { createDatabase } from "../src/store/database.js";

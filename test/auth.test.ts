@@ -3,12 +3,12 @@ import { type Client, Code, ConnectError, type Interceptor, createClient } from 
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { loadConfig } from "../src/config.js";
-import { JobState } from "../src/gen/baton/v1/job_pb.js";
-import { JobService } from "../src/gen/baton/v1/job_service_pb.js";
-import { QueueService } from "../src/gen/baton/v1/queue_service_pb.js";
-import { ScheduleService } from "../src/gen/baton/v1/schedule_service_pb.js";
-import { WorkerService } from "../src/gen/baton/v1/worker_service_pb.js";
-import { Health, HealthCheckResponse_ServingStatus } from "../src/gen/grpc/health/v1/health_pb.js";
+import { JobState } from "../clients/ts/src/gen/baton/v1/job_pb.js";
+import { JobService } from "../clients/ts/src/gen/baton/v1/job_service_pb.js";
+import { QueueService } from "../clients/ts/src/gen/baton/v1/queue_service_pb.js";
+import { ScheduleService } from "../clients/ts/src/gen/baton/v1/schedule_service_pb.js";
+import { WorkerService } from "../clients/ts/src/gen/baton/v1/worker_service_pb.js";
+import { Health, HealthCheckResponse_ServingStatus } from "../clients/ts/src/gen/grpc/health/v1/health_pb.js";
 import { type TestBroker, startTestBroker } from "./helpers/broker.js";
 import { sql } from "./helpers/database.js";
 import { type CompletedRun, type TestProcess, killAll, runTs, spawnTs } from "./helpers/process.js";

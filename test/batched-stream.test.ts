@@ -6,8 +6,8 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { JobState, JobView } from "../src/gen/baton/v1/job_pb.js";
-import type { SubscribeResponse_JobDelivery } from "../src/gen/baton/v1/worker_service_pb.js";
+import { JobState, JobView } from "../clients/ts/src/gen/baton/v1/job_pb.js";
+import type { SubscribeResponse_JobDelivery } from "../clients/ts/src/gen/baton/v1/worker_service_pb.js";
 import { type TestBroker, startTestBroker } from "./helpers/broker.js";
 import { sql } from "./helpers/database.js";
 import { type TestStream, openStream } from "./helpers/stream.js";

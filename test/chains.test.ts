@@ -1,7 +1,7 @@
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { JobState } from "../src/gen/baton/v1/job_pb.js";
+import { JobState } from "../clients/ts/src/gen/baton/v1/job_pb.js";
 import { type TestBroker, startReplicas, stopAll } from "./helpers/broker.js";
 import { type TestStream, openStream } from "./helpers/stream.js";
 import { eventually } from "./helpers/wait.js";

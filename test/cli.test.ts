@@ -5,9 +5,9 @@ import { connectNodeAdapter, createGrpcTransport } from "@connectrpc/connect-nod
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { type Worker, runWorker } from "../clients/ts/src/index.js";
 import { formatDuration, parseDuration } from "../src/cli/duration.js";
-import { JobState } from "../src/gen/baton/v1/job_pb.js";
-import { QueueService } from "../src/gen/baton/v1/queue_service_pb.js";
-import { ScheduleService } from "../src/gen/baton/v1/schedule_service_pb.js";
+import { JobState } from "../clients/ts/src/gen/baton/v1/job_pb.js";
+import { QueueService } from "../clients/ts/src/gen/baton/v1/queue_service_pb.js";
+import { ScheduleService } from "../clients/ts/src/gen/baton/v1/schedule_service_pb.js";
 import { type TestBroker, startTestBroker } from "./helpers/broker.js";
 import { type CompletedRun, type TestProcess, killAll, runTs } from "./helpers/process.js";
 import { eventually } from "./helpers/wait.js";

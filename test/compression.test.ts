@@ -6,7 +6,7 @@
 import http2 from "node:http2";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { afterAll, expect, test } from "vitest";
-import { GetJobRequestSchema } from "../src/gen/baton/v1/job_pb.js";
+import { GetJobRequestSchema } from "../clients/ts/src/gen/baton/v1/job_pb.js";
 import { type TestBroker, startTestBroker } from "./helpers/broker.js";
 
 const brokers: TestBroker[] = [];

@@ -17,8 +17,8 @@ import {
   EnqueueJobsStreamRequestSchema,
   type EnqueueJobsStreamResponse,
   JobView,
-} from "../src/gen/baton/v1/job_pb.js";
-import { JobService } from "../src/gen/baton/v1/job_service_pb.js";
+} from "../clients/ts/src/gen/baton/v1/job_pb.js";
+import { JobService } from "../clients/ts/src/gen/baton/v1/job_service_pb.js";
 import { generateTokenSecret, hashTokenSecret } from "../src/server/api-tokens.js";
 import { createDatabase } from "../src/store/database.js";
 import { type NewToken, tokenCreate } from "../src/store/tokens.js";

@@ -9,9 +9,9 @@ import {
   GetJobRequestSchema,
   ListJobsRequestSchema,
   WaitJobRequestSchema,
-} from "../src/gen/baton/v1/job_pb.js";
-import { ListQueuesRequestSchema, UpdateQueueRequestSchema } from "../src/gen/baton/v1/queue_service_pb.js";
-import { CreateScheduleRequestSchema, ListSchedulesRequestSchema } from "../src/gen/baton/v1/schedule_service_pb.js";
+} from "../clients/ts/src/gen/baton/v1/job_pb.js";
+import { ListQueuesRequestSchema, UpdateQueueRequestSchema } from "../clients/ts/src/gen/baton/v1/queue_service_pb.js";
+import { CreateScheduleRequestSchema, ListSchedulesRequestSchema } from "../clients/ts/src/gen/baton/v1/schedule_service_pb.js";
 import { type TestBroker, startTestBroker } from "./helpers/broker.js";
 import { sql } from "./helpers/database.js";
 import { openStream } from "./helpers/stream.js";

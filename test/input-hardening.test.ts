@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { JobState } from "../src/gen/baton/v1/job_pb.js";
+import { JobState } from "../clients/ts/src/gen/baton/v1/job_pb.js";
 import { type TestBroker, startTestBroker } from "./helpers/broker.js";
 import { openStream } from "./helpers/stream.js";
 

@@ -3,8 +3,8 @@ import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import fc from "fast-check";
 import { describe, expect, test } from "vitest";
 import { decodeJobBatch } from "../clients/ts/src/job-batch.js";
-import { JobSchema, JobState } from "../src/gen/baton/v1/job_pb.js";
-import { SubscribeResponseSchema, SubscribeResponse_JobBatchSchema } from "../src/gen/baton/v1/worker_service_pb.js";
+import { JobSchema, JobState } from "../clients/ts/src/gen/baton/v1/job_pb.js";
+import { SubscribeResponseSchema, SubscribeResponse_JobBatchSchema } from "../clients/ts/src/gen/baton/v1/worker_service_pb.js";
 import { type LeanDelivery, jobBatchResponse } from "../src/api/job-batch-codec.js";
 
 /** The bytes of the `jobs` field (7) of a response, as the TypeScript worker receives them. */

@@ -1,8 +1,8 @@
 import { Code, ConnectError, type Client, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { QueueService } from "../src/gen/baton/v1/queue_service_pb.js";
-import { ScheduleService } from "../src/gen/baton/v1/schedule_service_pb.js";
+import { QueueService } from "../clients/ts/src/gen/baton/v1/queue_service_pb.js";
+import { ScheduleService } from "../clients/ts/src/gen/baton/v1/schedule_service_pb.js";
 import { type TestBroker, startTestBroker } from "./helpers/broker.js";
 
 /**

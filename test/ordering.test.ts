@@ -1,6 +1,6 @@
 import { durationFromMs, timestampDate } from "@bufbuild/protobuf/wkt";
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { JobState } from "../src/gen/baton/v1/job_pb.js";
+import { JobState } from "../clients/ts/src/gen/baton/v1/job_pb.js";
 import { type TestBroker, startReplicas, stopAll } from "./helpers/broker.js";
 import { sql } from "./helpers/database.js";
 import { openStream } from "./helpers/stream.js";

@@ -6,7 +6,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { JobState } from "../src/gen/baton/v1/job_pb.js";
+import { JobState } from "../clients/ts/src/gen/baton/v1/job_pb.js";
 import { createDatabase } from "../src/store/database.js";
 import { jobRetry } from "../src/store/jobs.js";
 import { type TestBroker, startTestBroker } from "./helpers/broker.js";

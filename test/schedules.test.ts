@@ -1,7 +1,7 @@
 import { Code, ConnectError, type Client, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { ScheduleService } from "../src/gen/baton/v1/schedule_service_pb.js";
+import { ScheduleService } from "../clients/ts/src/gen/baton/v1/schedule_service_pb.js";
 import { type TestBroker, startTestBroker } from "./helpers/broker.js";
 import { createTestDatabase, sql } from "./helpers/database.js";
 import { eventually } from "./helpers/wait.js";

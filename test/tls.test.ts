@@ -9,9 +9,9 @@ import tls from "node:tls";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { JobService } from "../src/gen/baton/v1/job_service_pb.js";
-import { WorkerService } from "../src/gen/baton/v1/worker_service_pb.js";
-import { Health, HealthCheckResponse_ServingStatus } from "../src/gen/grpc/health/v1/health_pb.js";
+import { JobService } from "../clients/ts/src/gen/baton/v1/job_service_pb.js";
+import { WorkerService } from "../clients/ts/src/gen/baton/v1/worker_service_pb.js";
+import { Health, HealthCheckResponse_ServingStatus } from "../clients/ts/src/gen/grpc/health/v1/health_pb.js";
 import { type TestBroker, startTestBroker } from "./helpers/broker.js";
 import { openStream } from "./helpers/stream.js";
 

@@ -7,7 +7,7 @@
 import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { JobState } from "../src/gen/baton/v1/job_pb.js";
+import { JobState } from "../clients/ts/src/gen/baton/v1/job_pb.js";
 import { processSpanId, sendSpanId } from "../src/telemetry/trace-context.js";
 import { type OtlpReceiver, type ReceivedSpan, startOtlpReceiver } from "./fixtures/otlp-receiver.js";
 import { parseExposition, sampleValue } from "./fixtures/prometheus.js";
@@ -18,8 +18,8 @@ import { type TestStream, openStream } from "./helpers/stream.js";
 import { eventually } from "./helpers/wait.js";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
-import { JobService } from "../src/gen/baton/v1/job_service_pb.js";
-import { WorkerService } from "../src/gen/baton/v1/worker_service_pb.js";
+import { JobService } from "../clients/ts/src/gen/baton/v1/job_service_pb.js";
+import { WorkerService } from "../clients/ts/src/gen/baton/v1/worker_service_pb.js";
 
 const PRODUCER = 4;
 const CONSUMER = 5;

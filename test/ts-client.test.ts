@@ -16,7 +16,7 @@ import {
   runWorker,
 } from "../clients/ts/src/index.js";
 import { MAX_PAGE_SIZE as BROKER_MAX_PAGE_SIZE } from "../src/api/page-token.js";
-import { JobView } from "../src/gen/baton/v1/job_pb.js";
+import { JobView } from "../clients/ts/src/gen/baton/v1/job_pb.js";
 import { type TestBroker, startTestBroker } from "./helpers/broker.js";
 import { root } from "./polyglot/toolchains.js";
 

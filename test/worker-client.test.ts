@@ -1,6 +1,6 @@
 import { afterEach, expect, test } from "vitest";
 import { type Worker, createClient, runWorker } from "../clients/ts/src/index.js";
-import { JobState } from "../src/gen/baton/v1/job_pb.js";
+import { JobState } from "../clients/ts/src/gen/baton/v1/job_pb.js";
 import { type TestBroker, startTestBroker } from "./helpers/broker.js";
 import { openStream } from "./helpers/stream.js";
 import { eventually } from "./helpers/wait.js";

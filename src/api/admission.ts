@@ -1,5 +1,5 @@
 import { createContextKey } from "@connectrpc/connect";
-import type { EnqueueJobsStreamRequest } from "../gen/baton/v1/job_pb.js";
+import type { EnqueueJobsStreamRequest } from "../../clients/ts/src/gen/baton/v1/job_pb.js";
 
 /**
  * Checks one batch of an EnqueueJobsStream as a call is checked when it opens: set by the auth

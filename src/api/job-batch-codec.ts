@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { WireType } from "@bufbuild/protobuf/wire";
-import { type SubscribeResponse, SubscribeResponseSchema } from "../gen/baton/v1/worker_service_pb.js";
+import { type SubscribeResponse, SubscribeResponseSchema } from "../../clients/ts/src/gen/baton/v1/worker_service_pb.js";
 
 /** One lean delivery (hello.lean_jobs): the fields of Job a handler needs, and its lease. */
 export interface LeanDelivery {

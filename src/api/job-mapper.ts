@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { durationFromMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { type Job, JobErrorSchema, JobSchema, JobState } from "../gen/baton/v1/job_pb.js";
+import { type Job, JobErrorSchema, JobSchema, JobState } from "../../clients/ts/src/gen/baton/v1/job_pb.js";
 import { intervalSeconds } from "../store/interval.js";
 import type { JobRecord, StoredJobState } from "../store/job-record.js";
 

@@ -14,8 +14,8 @@ import {
   RetryJobResponseSchema,
   RetryJobsResponseSchema,
   WaitJobResponseSchema,
-} from "../gen/baton/v1/job_pb.js";
-import type { JobService } from "../gen/baton/v1/job_service_pb.js";
+} from "../../clients/ts/src/gen/baton/v1/job_pb.js";
+import type { JobService } from "../../clients/ts/src/gen/baton/v1/job_service_pb.js";
 import type { Broker } from "../broker/broker.js";
 import { BatonError, invalidArgument, notFound } from "../errors.js";
 import type { Database } from "../store/database.js";

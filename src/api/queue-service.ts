@@ -12,7 +12,7 @@ import {
   type QueueService,
   ResumeQueueResponseSchema,
   UpdateQueueResponseSchema,
-} from "../gen/baton/v1/queue_service_pb.js";
+} from "../../clients/ts/src/gen/baton/v1/queue_service_pb.js";
 import { invalidArgument, notFound } from "../errors.js";
 import type { Database } from "../store/database.js";
 import type { QueueConfigValues, QueueView } from "../store/queue-record.js";

@@ -8,7 +8,7 @@ import {
   type Schedule,
   ScheduleSchema,
   type ScheduleService,
-} from "../gen/baton/v1/schedule_service_pb.js";
+} from "../../clients/ts/src/gen/baton/v1/schedule_service_pb.js";
 import { BatonError, invalidArgument, notFound } from "../errors.js";
 import type { Database } from "../store/database.js";
 import { type NewSchedule, type ScheduleRecord, scheduleCreate, scheduleDelete, scheduleNow, schedulePage } from "../store/schedules.js";

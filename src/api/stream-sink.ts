@@ -7,7 +7,7 @@ import {
   type SubscribeResponse_Settled,
   SubscribeResponse_SettledSchema,
   SubscribeResponseSchema,
-} from "../gen/baton/v1/worker_service_pb.js";
+} from "../../clients/ts/src/gen/baton/v1/worker_service_pb.js";
 import { type SessionSink, deliverySize } from "../broker/session.js";
 import type { ClaimedJob } from "../store/job-record.js";
 import type { Logger } from "../util/log.js";

@@ -1,5 +1,5 @@
 import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
-import type { EnqueueJobRequest } from "../gen/baton/v1/job_pb.js";
+import type { EnqueueJobRequest } from "../../clients/ts/src/gen/baton/v1/job_pb.js";
 import { BatonError, invalidArgument } from "../errors.js";
 import type { NewJob } from "../store/job-record.js";
 

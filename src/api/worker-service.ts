@@ -11,7 +11,7 @@ import {
   SubscribeResponseSchema,
   WorkerSchema,
   type WorkerService,
-} from "../gen/baton/v1/worker_service_pb.js";
+} from "../../clients/ts/src/gen/baton/v1/worker_service_pb.js";
 import type { Broker } from "../broker/broker.js";
 import type { Database } from "../store/database.js";
 import { WORKER_STALE_SECONDS, workerList } from "../store/workers.js";

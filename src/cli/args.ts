@@ -1,7 +1,7 @@
 import { parseArgs } from "node:util";
 import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
 import { durationFromMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { JobState } from "../gen/baton/v1/job_pb.js";
+import { JobState } from "../../clients/ts/src/gen/baton/v1/job_pb.js";
 import { DURATION_HINT, parseDuration } from "./duration.js";
 import { EXIT_CODES_HELP, UsageError } from "./errors.js";
 import type { Output } from "./output.js";

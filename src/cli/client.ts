@@ -1,9 +1,9 @@
 import { type Client, type Interceptor, type Transport, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
-import { JobService } from "../gen/baton/v1/job_service_pb.js";
-import { QueueService } from "../gen/baton/v1/queue_service_pb.js";
-import { ScheduleService } from "../gen/baton/v1/schedule_service_pb.js";
-import { WorkerService } from "../gen/baton/v1/worker_service_pb.js";
+import { JobService } from "../../clients/ts/src/gen/baton/v1/job_service_pb.js";
+import { QueueService } from "../../clients/ts/src/gen/baton/v1/queue_service_pb.js";
+import { ScheduleService } from "../../clients/ts/src/gen/baton/v1/schedule_service_pb.js";
+import { WorkerService } from "../../clients/ts/src/gen/baton/v1/worker_service_pb.js";
 
 /**
  * How long one ordinary call may take. A command line should fail rather than hang when the

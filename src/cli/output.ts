@@ -1,6 +1,6 @@
 import { type DescMessage, type MessageShape, toJson } from "@bufbuild/protobuf";
 import { type Duration, type Timestamp, durationMs, timestampMs } from "@bufbuild/protobuf/wkt";
-import { type Job, JobState } from "../gen/baton/v1/job_pb.js";
+import { type Job, JobState } from "../../clients/ts/src/gen/baton/v1/job_pb.js";
 import { formatDuration } from "./duration.js";
 
 /**

@@ -1,9 +1,9 @@
 import type { DescMessage, DescMethod, MessageShape } from "@bufbuild/protobuf";
-import type { EnqueueJobRequest } from "../gen/baton/v1/job_pb.js";
-import { JobService } from "../gen/baton/v1/job_service_pb.js";
-import { QueueService } from "../gen/baton/v1/queue_service_pb.js";
-import { ScheduleService } from "../gen/baton/v1/schedule_service_pb.js";
-import { WorkerService } from "../gen/baton/v1/worker_service_pb.js";
+import type { EnqueueJobRequest } from "../../clients/ts/src/gen/baton/v1/job_pb.js";
+import { JobService } from "../../clients/ts/src/gen/baton/v1/job_service_pb.js";
+import { QueueService } from "../../clients/ts/src/gen/baton/v1/queue_service_pb.js";
+import { ScheduleService } from "../../clients/ts/src/gen/baton/v1/schedule_service_pb.js";
+import { WorkerService } from "../../clients/ts/src/gen/baton/v1/worker_service_pb.js";
 import type { TokenRole } from "../store/tokens.js";
 
 /**

@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
-import { type Health, HealthCheckResponseSchema, HealthCheckResponse_ServingStatus } from "../gen/grpc/health/v1/health_pb.js";
+import { type Health, HealthCheckResponseSchema, HealthCheckResponse_ServingStatus } from "../../clients/ts/src/gen/grpc/health/v1/health_pb.js";
 
 /** Serving state shared by the gRPC health service and /healthz. */
 export class HealthState {

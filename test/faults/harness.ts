@@ -6,7 +6,7 @@ import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { type Client, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { expect } from "vitest";
-import { JobService } from "../../src/gen/baton/v1/job_service_pb.js";
+import { JobService } from "../../clients/ts/src/gen/baton/v1/job_service_pb.js";
 import { sql } from "../helpers/database.js";
 import { type ChildEnv, type TestProcess, killAll, spawnTs } from "../helpers/process.js";
 import { type Rng, rng, timeoutMs } from "./config.js";

@@ -13,7 +13,7 @@
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { afterAll, describe, expect, test } from "vitest";
-import { Health, HealthCheckResponse_ServingStatus } from "../../src/gen/grpc/health/v1/health_pb.js";
+import { Health, HealthCheckResponse_ServingStatus } from "../../clients/ts/src/gen/grpc/health/v1/health_pb.js";
 import { createTestDatabase } from "../helpers/database.js";
 import { eventually } from "../helpers/wait.js";
 import { SEEDS, size, timeoutMs } from "./config.js";

@@ -4,7 +4,7 @@
  */
 import http2 from "node:http2";
 import { type MessageInitShape, create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import { SubscribeRequestSchema, type SubscribeResponse, SubscribeResponseSchema } from "../../src/gen/baton/v1/worker_service_pb.js";
+import { SubscribeRequestSchema, type SubscribeResponse, SubscribeResponseSchema } from "../../clients/ts/src/gen/baton/v1/worker_service_pb.js";
 
 export type RequestMessage = MessageInitShape<typeof SubscribeRequestSchema>["message"];
 

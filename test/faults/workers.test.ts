@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { afterAll, describe, expect, test } from "vitest";
-import { Health, HealthCheckResponse_ServingStatus } from "../../src/gen/grpc/health/v1/health_pb.js";
+import { Health, HealthCheckResponse_ServingStatus } from "../../clients/ts/src/gen/grpc/health/v1/health_pb.js";
 import { type TestBroker, startTestBroker } from "../helpers/broker.js";
 import { createTestDatabase, sql } from "../helpers/database.js";
 import type { TestProcess } from "../helpers/process.js";

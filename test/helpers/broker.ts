@@ -1,8 +1,8 @@
 import { type Client, type Transport, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { type ServerConfig, loadConfig } from "../../src/config.js";
-import { JobService } from "../../src/gen/baton/v1/job_service_pb.js";
-import { WorkerService } from "../../src/gen/baton/v1/worker_service_pb.js";
+import { JobService } from "../../clients/ts/src/gen/baton/v1/job_service_pb.js";
+import { WorkerService } from "../../clients/ts/src/gen/baton/v1/worker_service_pb.js";
 import { type RunningServer, startServer } from "../../src/server/server.js";
 import { type LogLevel, createLogger } from "../../src/util/log.js";
 import { createTestDatabase } from "./database.js";

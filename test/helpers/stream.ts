@@ -5,7 +5,7 @@ import {
   SubscribeRequestSchema,
   type SubscribeResponse,
   type WorkerService,
-} from "../../src/gen/baton/v1/worker_service_pb.js";
+} from "../../clients/ts/src/gen/baton/v1/worker_service_pb.js";
 import { AsyncQueue } from "../../src/util/async-queue.js";
 
 type Message = MessageInitShape<typeof SubscribeRequestSchema>["message"];

@@ -1,5 +1,5 @@
 import { type MessageInitShape } from "@bufbuild/protobuf";
-import { EnqueueJobRequestSchema, EnqueueJobResponseSchema } from "../../gen/baton/v1/job_pb.js";
+import { EnqueueJobRequestSchema, EnqueueJobResponseSchema } from "../../../clients/ts/src/gen/baton/v1/job_pb.js";
 import type { Command } from "../args.js";
 import { connect } from "../client.js";
 import { ExitCode, UsageError } from "../errors.js";

@@ -9,7 +9,7 @@ import {
   RetryJobResponseSchema,
   RetryJobsResponseSchema,
   WaitJobResponseSchema,
-} from "../../gen/baton/v1/job_pb.js";
+} from "../../../clients/ts/src/gen/baton/v1/job_pb.js";
 import { type Command, type CommandInput, jobIdArg } from "../args.js";
 import { CALL_TIMEOUT_MS, connect } from "../client.js";
 import { formatDuration } from "../duration.js";

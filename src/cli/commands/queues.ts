@@ -9,7 +9,7 @@ import {
   QueueConfigSchema,
   ResumeQueueResponseSchema,
   UpdateQueueResponseSchema,
-} from "../../gen/baton/v1/queue_service_pb.js";
+} from "../../../clients/ts/src/gen/baton/v1/queue_service_pb.js";
 import { MAX_PAGE_SIZE, allPages } from "../../../clients/ts/src/pages.js";
 import type { Command, FlagSpec, Flags } from "../args.js";
 import { connect } from "../client.js";

@@ -4,7 +4,7 @@ import {
   DeleteScheduleResponseSchema,
   ListSchedulesResponseSchema,
   type Schedule,
-} from "../../gen/baton/v1/schedule_service_pb.js";
+} from "../../../clients/ts/src/gen/baton/v1/schedule_service_pb.js";
 import { MAX_PAGE_SIZE, allPages } from "../../../clients/ts/src/pages.js";
 import type { Command } from "../args.js";
 import { connect } from "../client.js";

@@ -1,4 +1,4 @@
-import { ListWorkersResponseSchema, type Worker } from "../../gen/baton/v1/worker_service_pb.js";
+import { ListWorkersResponseSchema, type Worker } from "../../../clients/ts/src/gen/baton/v1/worker_service_pb.js";
 import type { Command } from "../args.js";
 import { connect } from "../client.js";
 import { ExitCode } from "../errors.js";
