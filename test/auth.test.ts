@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { type Client, Code, ConnectError, type Interceptor, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { connectServices, createClient as createBatonClient, runWorker } from "../clients/ts/src/index.js";
 import { loadConfig } from "../src/config.js";
 import { JobState } from "../clients/ts/src/gen/baton/v1/job_pb.js";
 import { JobService } from "../clients/ts/src/gen/baton/v1/job_service_pb.js";
@@ -297,4 +298,23 @@ test("the baton CLI sends BATON_TOKEN as its bearer token", async () => {
   };
   expect(await run({ BATON_TOKEN: undefined })).toBe(1);
   expect(await run({ BATON_TOKEN: admin.secret })).toBe(0);
+});
+
+test("the TypeScript client sends its token option on every call, its enqueue stream and its worker's stream", async () => {
+  const client = createBatonClient({ baseUrl: broker.baseUrl, token: producer.secret });
+  const anonymous = createBatonClient({ baseUrl: broker.baseUrl });
+  const handled: string[] = [];
+  const mailer = runWorker({ baseUrl: broker.baseUrl, token: worker.secret, queues: ["emails.token"], concurrency: 2, handler: (job) => void handled.push(job.id) });
+  try {
+    await expectError(anonymous.enqueue("emails.token", "x"), Code.Unauthenticated, /^missing API token/);
+    const { job } = await client.enqueue("emails.token", "hello");
+    expect((await client.getJob(job.id)).queue).toBe("emails.token");
+    await eventually(() => handled.includes(job.id), { what: "the worker with a token to run the job" });
+    const { queues } = connectServices({ baseUrl: broker.baseUrl, token: admin.secret, timeoutMs: 10_000 });
+    expect((await queues.getQueue({ queue: "emails.token" })).queue!.name).toBe("emails.token");
+  } finally {
+    await mailer.stop();
+    client.close();
+    anonymous.close();
+  }
 });

@@ -1,10 +1,20 @@
-import type { Transport } from "@connectrpc/connect";
+import type { Interceptor, Transport } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 
 export interface ConnectionOptions {
   /** Broker address, e.g. "http://localhost:7600". */
   baseUrl: string;
-  /** A ready transport; overrides baseUrl (for TLS settings, interceptors, tests). */
+  /**
+   * API token (from `baton tokens create`), sent on every call as "authorization: Bearer
+   * <token>"; needed by brokers with authentication on (BATON_AUTH).
+   */
+  token?: string;
+  /**
+   * Longest an ordinary call may take, in milliseconds, unless the call sets its own; default
+   * none. Streams (a worker's Subscribe, the enqueue stream) are not bounded by it.
+   */
+  timeoutMs?: number;
+  /** A ready transport; overrides baseUrl, token and timeoutMs (for TLS settings, interceptors, tests). */
   transport?: Transport;
 }
 
@@ -15,16 +25,21 @@ export interface ConnectionOptions {
  * saves (pass a transport of your own to accept compression).
  */
 export function resolveTransport(options: ConnectionOptions): Transport {
-  return (
-    options.transport ??
-    createGrpcTransport({
-      baseUrl: options.baseUrl,
-      pingIntervalMs: 10_000,
-      pingTimeoutMs: 10_000,
-      pingIdleConnection: true,
-      acceptCompression: [],
-      // Batches of jobs are larger than HTTP/2's default 64 KiB stream window.
-      nodeOptions: { settings: { initialWindowSize: 4 * 1024 * 1024 } },
-    })
-  );
+  if (options.transport) return options.transport;
+  const { token } = options;
+  const bearer: Interceptor = (next) => (request) => {
+    request.header.set("authorization", `Bearer ${token}`);
+    return next(request);
+  };
+  return createGrpcTransport({
+    baseUrl: options.baseUrl,
+    pingIntervalMs: 10_000,
+    pingTimeoutMs: 10_000,
+    pingIdleConnection: true,
+    acceptCompression: [],
+    // Batches of jobs are larger than HTTP/2's default 64 KiB stream window.
+    nodeOptions: { settings: { initialWindowSize: 4 * 1024 * 1024 } },
+    ...(options.timeoutMs !== undefined && { defaultTimeoutMs: options.timeoutMs }),
+    interceptors: token === undefined || token === "" ? [] : [bearer],
+  });
 }
