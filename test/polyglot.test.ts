@@ -4,6 +4,10 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, expect, test } from "vitest";
 import { JobState, createClient } from "../clients/ts/src/index.js";
+import { loadConfig } from "../src/config.js";
+import { generateTokenSecret, hashTokenSecret } from "../src/server/api-tokens.js";
+import { createDatabase } from "../src/store/database.js";
+import { tokenCreate } from "../src/store/tokens.js";
 import { startTestBroker } from "./helpers/broker.js";
 import { sql } from "./helpers/database.js";
 import { type TestProcess, killAll, spawnProcess } from "./helpers/process.js";
@@ -76,6 +80,48 @@ test("a chain crosses languages: TypeScript enqueues, Python continues, Go finis
     expect(traces).toHaveLength(1);
   } finally {
     await killAll(processes);
+    await broker.stop();
+  }
+}, 300_000);
+
+test("Go and Python workers connect with an API token (WithToken, token=); without one they are refused", async (context) => {
+  skipWithout(goReason ?? pythonReason, context);
+  installCodegen();
+  const goWorker = path.join(scratch, "fixtureworker-token");
+  await run("go", ["build", "-o", goWorker, "./internal/fixtureworker"], path.join(root, "clients/go"));
+  const broker = await startTestBroker({ auth: loadConfig({ BATON_AUTH: "on" }).auth });
+  const db = createDatabase({ url: broker.databaseUrl, maxConnections: 1 });
+  try {
+    const token = async (role: "worker" | "producer") => {
+      const secret = generateTokenSecret();
+      await tokenCreate(db, { name: `polyglot-${role}`, role, queues: ["tok-*"], secretSha256: hashTokenSecret(secret) });
+      return secret;
+    };
+    const [workerToken, producerToken] = [await token("worker"), await token("producer")];
+    const python = spawnProcess(path.join(root, "clients/python/.venv/bin/python"), ["clients/python/tests/fixture_worker.py"], {
+      BATON_URL: broker.baseUrl,
+      QUEUE: "tok-py",
+      BATON_TOKEN: workerToken,
+    });
+    const go = spawnProcess(goWorker, [], { BATON_URL: broker.baseUrl, QUEUE: "tok-go", BATON_TOKEN: workerToken });
+    const anonymous = spawnProcess(goWorker, [], { BATON_URL: broker.baseUrl, QUEUE: "tok-go" });
+    processes.push(python, go, anonymous);
+    const client = createClient({ baseUrl: broker.baseUrl, token: producerToken });
+    try {
+      const [{ job: forPython }, { job: forGo }] = await Promise.all([client.enqueue("tok-py", "p"), client.enqueue("tok-go", "g")]);
+      const [pythonDone, goDone] = await Promise.all([
+        python.waitFor((e) => e.event === "done"),
+        go.waitFor((e) => e.event === "done"),
+      ]);
+      expect([pythonDone.id, goDone.id]).toEqual([forPython.id, forGo.id]);
+      const refused = await anonymous.waitFor((e) => e.event === "error");
+      expect(String(refused.error)).toMatch(/missing API token/);
+    } finally {
+      client.close();
+    }
+  } finally {
+    await killAll(processes);
+    await db.close();
     await broker.stop();
   }
 }, 300_000);

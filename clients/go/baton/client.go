@@ -3,6 +3,7 @@
 package baton
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
 	"strings"
@@ -53,6 +54,22 @@ func New(address string, options ...grpc.DialOption) (*Client, error) {
 		Workers: batonv1.NewWorkerServiceClient(conn),
 	}, nil
 }
+
+// WithToken sends an API token (from "baton tokens create") as "authorization: Bearer <token>"
+// on every call and stream, as a broker with authentication on (BATON_AUTH) requires. It is
+// sent over plaintext connections too ("http://" addresses, e.g. inside a cluster): use
+// "https://" wherever the network is not trusted.
+func WithToken(token string) grpc.DialOption {
+	return grpc.WithPerRPCCredentials(bearerToken(token))
+}
+
+type bearerToken string
+
+func (t bearerToken) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{"authorization": "Bearer " + string(t)}, nil
+}
+
+func (bearerToken) RequireTransportSecurity() bool { return false }
 
 // Close ends the connection; workers using the client must have stopped.
 func (c *Client) Close() error {

@@ -3,7 +3,8 @@
 It takes jobs from QUEUE and prints JSON lines: {"event": "started"} when a job starts and
 {"event": "done"} once it finished. HOLD_MS keeps each job running that long first. The result
 is the payload with "|py" appended; with CONTINUE_TO set, the job also continues into a job on
-that queue carrying the result as its payload.
+that queue carrying the result as its payload. BATON_TOKEN, when set, is the API token it
+connects with.
 """
 
 import asyncio
@@ -30,7 +31,7 @@ async def handle(task: Task) -> bytes:
 
 
 async def main() -> None:
-    async with Client(os.environ["BATON_URL"]) as client:
+    async with Client(os.environ["BATON_URL"], token=os.environ.get("BATON_TOKEN")) as client:
         worker = Worker(client, [os.environ["QUEUE"]], handle, on_error=lambda error: emit("error", error=str(error)))
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):

@@ -3,6 +3,7 @@
 // It takes jobs from QUEUE and prints JSON lines: {"event":"started"} when a job starts and
 // {"event":"done"} after its ack is sent. HOLD_MS keeps each job running that long first. The
 // result is the payload with "|go" appended, so a chain's result shows who ran each step.
+// BATON_TOKEN, when set, is the API token it connects with.
 package main
 
 import (
@@ -17,10 +18,15 @@ import (
 	"time"
 
 	"github.com/baton-dev/baton/clients/go/baton"
+	"google.golang.org/grpc"
 )
 
 func main() {
-	client, err := baton.New(os.Getenv("BATON_URL"))
+	var options []grpc.DialOption
+	if token := os.Getenv("BATON_TOKEN"); token != "" {
+		options = append(options, baton.WithToken(token))
+	}
+	client, err := baton.New(os.Getenv("BATON_URL"), options...)
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -45,19 +45,54 @@ class EnqueuedId:
     deduplicated: bool
 
 
+def _bearer_token_interceptors(token: str) -> list[grpc.aio.ClientInterceptor]:
+    """Add "authorization: Bearer <token>" to every call and stream. Interceptors rather than
+    call credentials, which gRPC sends only over TLS: brokers inside a cluster often speak h2c.
+    One per kind of call: a channel files each interceptor under the first kind it implements."""
+    header = ("authorization", f"Bearer {token}")
+
+    def with_token(details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
+        metadata = grpc.aio.Metadata(*(details.metadata or ()), header)
+        return grpc.aio.ClientCallDetails(details.method, details.timeout, metadata, details.credentials, details.wait_for_ready)
+
+    class UnaryUnary(grpc.aio.UnaryUnaryClientInterceptor):
+        async def intercept_unary_unary(self, continuation: Any, client_call_details: Any, request: Any) -> Any:
+            return await continuation(with_token(client_call_details), request)
+
+    class UnaryStream(grpc.aio.UnaryStreamClientInterceptor):
+        async def intercept_unary_stream(self, continuation: Any, client_call_details: Any, request: Any) -> Any:
+            return await continuation(with_token(client_call_details), request)
+
+    class StreamUnary(grpc.aio.StreamUnaryClientInterceptor):
+        async def intercept_stream_unary(self, continuation: Any, client_call_details: Any, request_iterator: Any) -> Any:
+            return await continuation(with_token(client_call_details), request_iterator)
+
+    class StreamStream(grpc.aio.StreamStreamClientInterceptor):
+        async def intercept_stream_stream(self, continuation: Any, client_call_details: Any, request_iterator: Any) -> Any:
+            return await continuation(with_token(client_call_details), request_iterator)
+
+    return [UnaryUnary(), UnaryStream(), StreamUnary(), StreamStream()]
+
+
 class Client:
     """An asyncio client of one broker. Share one per process; close it when done.
 
     ``address`` is "host:port", "http://host:port" (plaintext HTTP/2) or "https://host:port"
-    (TLS with the system roots).
+    (TLS with the system roots). ``token`` is an API token (from "baton tokens create"), sent as
+    "authorization: Bearer <token>" on every call and stream, as a broker with authentication
+    on requires; over "http://" it travels in plaintext, so use "https://" wherever the network
+    is not trusted.
     """
 
-    def __init__(self, address: str) -> None:
+    def __init__(self, address: str, *, token: str | None = None) -> None:
         target, secure = _parse_address(address)
+        interceptors = _bearer_token_interceptors(token) if token else None
         if secure:
-            self.channel = grpc.aio.secure_channel(target, grpc.ssl_channel_credentials(), options=KEEPALIVE_OPTIONS)
+            self.channel = grpc.aio.secure_channel(
+                target, grpc.ssl_channel_credentials(), options=KEEPALIVE_OPTIONS, interceptors=interceptors
+            )
         else:
-            self.channel = grpc.aio.insecure_channel(target, options=KEEPALIVE_OPTIONS)
+            self.channel = grpc.aio.insecure_channel(target, options=KEEPALIVE_OPTIONS, interceptors=interceptors)
         #: The generated JobService stub, for RPCs without a helper.
         self.jobs: Any = job_service_pb2_grpc.JobServiceStub(self.channel)  # type: ignore[no-untyped-call]
         #: The generated WorkerService stub.
