@@ -165,3 +165,17 @@ test("/metrics answers GET only", async () => {
   const response = await fetch(`${broker.baseUrl}/metrics`, { method: "POST" });
   expect(response.status).toBe(405);
 });
+
+test("every background task of a replica reports its passes, its failures and its last success", async () => {
+  // The reaper runs every 100 ms on this replica (reapIntervalMs above).
+  await eventually(async () => (sampleValue(await scrape(), "baton_maintenance_runs_total", { task: "reaper" }) ?? 0) >= 2, {
+    what: "two passes of the reaper",
+    intervalMs: 100,
+  });
+  const families = await scrape();
+  for (const task of ["poll", "reaper", "retention", "dependant repair", "scheduler"]) {
+    expect(sampleValue(families, "baton_maintenance_failures_total", { task }), task).toBe(0);
+  }
+  const lastSuccess = sampleValue(families, "baton_maintenance_last_success_timestamp_seconds", { task: "reaper" })!;
+  expect(Math.abs(lastSuccess - Date.now() / 1000)).toBeLessThan(60);
+});

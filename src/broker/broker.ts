@@ -1,8 +1,9 @@
 import { randomUUID } from "node:crypto";
 import type { BrokerConfig } from "../config.js";
-import { startDependantRepair } from "../maintenance/dependants.js";
-import { startReaper } from "../maintenance/reaper.js";
-import { startRetentionSweeper } from "../maintenance/retention.js";
+import { dependantRepairTask } from "../maintenance/dependants.js";
+import type { Maintainer } from "../maintenance/maintainer.js";
+import { reaperTask } from "../maintenance/reaper.js";
+import { retentionTask } from "../maintenance/retention.js";
 import type { Database } from "../store/database.js";
 import type { JobRecord, LeaseRef, NewJob } from "../store/job-record.js";
 import {
@@ -19,8 +20,7 @@ import {
   jobInsertWithDependencies,
   jobRetry,
 } from "../store/jobs.js";
-import { CHANNELS, type Listener, startListener } from "../store/listener.js";
-import { type Periodic, startPeriodic } from "../util/periodic.js";
+import { CHANNELS, type NotificationHandlers } from "../store/listener.js";
 import { Notifier } from "../store/notifier.js";
 import { workerDelete } from "../store/workers.js";
 import { JobMetrics } from "../telemetry/job-metrics.js";
@@ -34,7 +34,6 @@ import { Session, type SessionSink } from "./session.js";
 
 export interface BrokerOptions {
   db: Database;
-  databaseUrl: string;
   log: Logger;
   config: BrokerConfig;
   replicaId?: string;
@@ -78,9 +77,7 @@ export class Broker {
   private readonly completer: Completer;
   private readonly leaseKeeper: LeaseKeeper;
   private readonly waiter: JobWaiter;
-  private readonly background: Periodic[] = [];
   private readonly notifier: Notifier;
-  private listener: Listener | undefined;
   private pingTimer: NodeJS.Timeout | undefined;
   private readonly stopping = new AbortController();
 
@@ -138,29 +135,31 @@ export class Broker {
     return this.options.config;
   }
 
-  async start(): Promise<void> {
-    const { db, log, config, databaseUrl } = this.options;
-    await this.settings.refresh();
-    this.listener = startListener({
-      url: databaseUrl,
-      log,
-      connectTimeoutMs: db.timeouts?.connectMs,
-      availability: db.availability,
-      handlers: {
-        [CHANNELS.jobs]: (queue) => this.dispatcher.wake(queue),
-        [CHANNELS.finished]: (queue) => {
-          void this.waiter.check();
-          // Finished jobs free room in limited queues; unlimited ones have none to free.
-          if (this.settings.get(queue)?.limited) this.dispatcher.wake(queue);
-        },
-        [CHANNELS.cancel]: (jobId) => this.pushCancel(jobId),
-        [CHANNELS.queues]: (queue) => void this.settings.refresh().then(() => this.dispatcher.wake(queue)),
+  /**
+   * What this broker does with each notification, for the replica's one LISTEN connection (see
+   * server.ts), and what it does after every (re)connect: poll for what it may have missed.
+   */
+  readonly notifications: { handlers: NotificationHandlers; onConnected(): void } = {
+    handlers: {
+      [CHANNELS.jobs]: (queue) => this.dispatcher.wake(queue),
+      [CHANNELS.finished]: (queue) => {
+        void this.waiter.check();
+        // Finished jobs free room in limited queues; unlimited ones have none to free.
+        if (this.settings.get(queue)?.limited) this.dispatcher.wake(queue);
       },
-      onConnected: () => this.poll(),
-    });
-    this.background.push(
-      startPeriodic("poll", config.pollIntervalMs, 0.2, log, async () => this.poll()),
-      startReaper({
+      [CHANNELS.cancel]: (jobId) => this.pushCancel(jobId),
+      [CHANNELS.queues]: (queue) => void this.settings.refresh().then(() => this.dispatcher.wake(queue)),
+    },
+    onConnected: () => this.poll(),
+  };
+
+  /** Starts the lease keeper and pings, and hands the broker's periodic tasks to `maintainer`. */
+  async start(maintainer: Maintainer): Promise<void> {
+    const { db, log, config } = this.options;
+    await this.settings.refresh();
+    maintainer.add(
+      { name: "poll", intervalMs: config.pollIntervalMs, run: async () => this.poll() },
+      reaperTask({
         db,
         log,
         intervalMs: config.reapIntervalMs,
@@ -171,9 +170,9 @@ export class Broker {
           this.dispatcher.wakeQueues(queues);
         },
       }),
-      startRetentionSweeper({ db, log, intervalMs: config.retentionIntervalMs, retention: config.retention }),
+      retentionTask({ db, log, intervalMs: config.retentionIntervalMs, retention: config.retention }),
       // A safety net, not part of any job's path: the retention sweeper's pace is enough.
-      startDependantRepair({
+      dependantRepairTask({
         db,
         log,
         intervalMs: config.retentionIntervalMs,
@@ -352,7 +351,8 @@ export class Broker {
 
   /**
    * Graceful stop: claim nothing more, give workers up to `drainMs` to settle what they hold,
-   * then release the rest and stop the background loops.
+   * then release the rest. The replica's maintainer stops next (its passes may still notify),
+   * and close() last.
    */
   async shutdown(drainMs: number): Promise<void> {
     this.stopping.abort();
@@ -373,9 +373,11 @@ export class Broker {
     this.detached.clear();
     clearInterval(this.pingTimer);
     await this.leaseKeeper.stop();
-    await Promise.all(this.background.map((loop) => loop.stop()));
+  }
+
+  /** Sends the notifications still batched; after shutdown() and the maintainer's stop. */
+  async close(): Promise<void> {
     await this.notifier.drain();
-    await this.listener?.close();
   }
 
   /** Fallback for missed notifications: settings, claims and waiters are all re-checked. */

@@ -1,7 +1,7 @@
 import type { Database } from "../store/database.js";
 import { jobRepairDependants } from "../store/jobs.js";
 import type { Logger } from "../util/log.js";
-import { type Periodic, startPeriodic } from "../util/periodic.js";
+import type { MaintenanceTask } from "./maintainer.js";
 
 export interface DependantRepairOptions {
   db: Database;
@@ -23,21 +23,25 @@ export interface DependantRepairOptions {
  * deleted while they waited (they are cancelled with that reason). Safe on every replica: it
  * skips the dependants another transaction holds.
  */
-export function startDependantRepair(options: DependantRepairOptions): Periodic {
+export function dependantRepairTask(options: DependantRepairOptions): MaintenanceTask {
   const batchSize = options.batchSize ?? 1000;
-  return startPeriodic("dependant repair", options.intervalMs, 0.2, options.log, async () => {
-    for (;;) {
-      const repaired = await jobRepairDependants(options.db, batchSize);
-      if (repaired.length > 0) {
-        const cancelled = repaired.filter((job) => job.state === "cancelled");
-        options.log.warn("repaired blocked jobs that had nothing left to wait for", {
-          available: repaired.length - cancelled.length,
-          cancelled: cancelled.length,
-          firstIds: repaired.slice(0, 20).map((job) => job.id),
-        });
-        if (cancelled.length > 0) options.onCancelled(new Set(cancelled.map((job) => job.queue)));
+  return {
+    name: "dependant repair",
+    intervalMs: options.intervalMs,
+    async run() {
+      for (;;) {
+        const repaired = await jobRepairDependants(options.db, batchSize);
+        if (repaired.length > 0) {
+          const cancelled = repaired.filter((job) => job.state === "cancelled");
+          options.log.warn("repaired blocked jobs that had nothing left to wait for", {
+            available: repaired.length - cancelled.length,
+            cancelled: cancelled.length,
+            firstIds: repaired.slice(0, 20).map((job) => job.id),
+          });
+          if (cancelled.length > 0) options.onCancelled(new Set(cancelled.map((job) => job.queue)));
+        }
+        if (repaired.length < batchSize) return;
       }
-      if (repaired.length < batchSize) return;
-    }
-  });
+    },
+  };
 }

@@ -2,7 +2,7 @@ import type { Database } from "../store/database.js";
 import { type RetryPolicy, jobFailMany, jobFindExpired } from "../store/jobs.js";
 import type { JobMetrics } from "../telemetry/job-metrics.js";
 import type { Logger } from "../util/log.js";
-import { type Periodic, startPeriodic } from "../util/periodic.js";
+import type { MaintenanceTask } from "./maintainer.js";
 
 export interface ReaperOptions {
   db: Database;
@@ -22,27 +22,31 @@ export interface ReaperOptions {
  * Runs on every replica; the settlement is fenced by lease token, so two reapers (or a late
  * ack) never both win.
  */
-export function startReaper(options: ReaperOptions): Periodic {
+export function reaperTask(options: ReaperOptions): MaintenanceTask {
   const batchSize = options.batchSize ?? 1000;
-  return startPeriodic("reaper", options.intervalMs, 0.2, options.log, async () => {
-    for (;;) {
-      const expired = await jobFindExpired(options.db, batchSize);
-      if (expired.length === 0) return;
-      const outcomes = await jobFailMany(
-        options.db,
-        expired.map((lease) => ({
-          ...lease,
-          error: lease.timedOut ? "attempt timed out" : "lease expired",
-          // A dead replica is no fault of the job: retry at once. A timeout backs off.
-          retryDelaySeconds: lease.timedOut ? undefined : 0,
-          deadLetter: false,
-        })),
-        options.retryPolicy,
-      );
-      options.metrics.failed(outcomes);
-      options.log.info("settled expired leases", { jobs: outcomes.length });
-      options.onSettled(outcomes.map((o) => o.queue));
-      if (expired.length < batchSize) return;
-    }
-  });
+  return {
+    name: "reaper",
+    intervalMs: options.intervalMs,
+    async run() {
+      for (;;) {
+        const expired = await jobFindExpired(options.db, batchSize);
+        if (expired.length === 0) return;
+        const outcomes = await jobFailMany(
+          options.db,
+          expired.map((lease) => ({
+            ...lease,
+            error: lease.timedOut ? "attempt timed out" : "lease expired",
+            // A dead replica is no fault of the job: retry at once. A timeout backs off.
+            retryDelaySeconds: lease.timedOut ? undefined : 0,
+            deadLetter: false,
+          })),
+          options.retryPolicy,
+        );
+        options.metrics.failed(outcomes);
+        options.log.info("settled expired leases", { jobs: outcomes.length });
+        options.onSettled(outcomes.map((o) => o.queue));
+        if (expired.length < batchSize) return;
+      }
+    },
+  };
 }

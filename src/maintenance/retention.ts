@@ -1,7 +1,7 @@
 import type { Database } from "../store/database.js";
 import { type Retention, jobDeleteExpired } from "../store/jobs.js";
 import type { Logger } from "../util/log.js";
-import { type Periodic, startPeriodic } from "../util/periodic.js";
+import type { MaintenanceTask } from "./maintainer.js";
 
 export interface RetentionOptions {
   db: Database;
@@ -16,15 +16,19 @@ export interface RetentionOptions {
  * Deletes finished jobs past their queue's retention, in batches so no statement holds many
  * locks or runs long, and keeps the live table small. Safe on every replica (SKIP LOCKED).
  */
-export function startRetentionSweeper(options: RetentionOptions): Periodic {
+export function retentionTask(options: RetentionOptions): MaintenanceTask {
   const batchSize = options.batchSize ?? 1000;
-  return startPeriodic("retention", options.intervalMs, 0.2, options.log, async () => {
-    let total = 0;
-    for (;;) {
-      const deleted = await jobDeleteExpired(options.db, batchSize, options.retention);
-      total += deleted;
-      if (deleted < batchSize) break;
-    }
-    if (total > 0) options.log.info("deleted finished jobs past retention", { jobs: total });
-  });
+  return {
+    name: "retention",
+    intervalMs: options.intervalMs,
+    async run() {
+      let total = 0;
+      for (;;) {
+        const deleted = await jobDeleteExpired(options.db, batchSize, options.retention);
+        total += deleted;
+        if (deleted < batchSize) break;
+      }
+      if (total > 0) options.log.info("deleted finished jobs past retention", { jobs: total });
+    },
+  };
 }

@@ -3,8 +3,8 @@ import type { JobRecord, NewJob } from "../store/job-record.js";
 import { type Now, jobInsertMany } from "../store/jobs.js";
 import { type ScheduleAdvance, type ScheduleRecord, scheduleAdvance, scheduleClaimDue } from "../store/schedules.js";
 import type { Logger } from "../util/log.js";
+import type { MaintenanceTask } from "./maintainer.js";
 import { parseCron } from "../util/cron.js";
-import { type Periodic, startPeriodic } from "../util/periodic.js";
 
 export interface SchedulerOptions {
   db: Database;
@@ -36,15 +36,19 @@ const BROKEN_RETRY_MS = 60 * 60 * 1000;
  * same work; jobs that need every interval covered can read the interval from the job's
  * dedup_key (`schedule:<name>:<fire time>`) and the previous run.
  */
-export function startScheduler(options: SchedulerOptions): Periodic {
+export function schedulerTask(options: SchedulerOptions): MaintenanceTask {
   const batchSize = options.batchSize ?? 100;
-  return startPeriodic("scheduler", options.intervalMs, 0.2, options.log, async () => {
-    for (;;) {
-      const { claimed, created } = await options.db.transaction((tx) => fireDue(tx, batchSize, options));
-      if (created.length > 0) options.onEnqueued?.(created);
-      if (claimed < batchSize) return;
-    }
-  });
+  return {
+    name: "scheduler",
+    intervalMs: options.intervalMs,
+    async run() {
+      for (;;) {
+        const { claimed, created } = await options.db.transaction((tx) => fireDue(tx, batchSize, options));
+        if (created.length > 0) options.onEnqueued?.(created);
+        if (claimed < batchSize) return;
+      }
+    },
+  };
 }
 
 interface BatchOutcome {

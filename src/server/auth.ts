@@ -6,22 +6,21 @@ import { isJobId, isQueueName } from "../api/validate.js";
 import { visibleQueues } from "../api/visibility.js";
 import type { TokenLimits } from "../config.js";
 import { BatonError } from "../errors.js";
+import type { MaintenanceTask } from "../maintenance/maintainer.js";
 import { JobService } from "../../clients/ts/src/gen/baton/v1/job_service_pb.js";
 import { type SubscribeRequest, WorkerService } from "../../clients/ts/src/gen/baton/v1/worker_service_pb.js";
 import { Health } from "../../clients/ts/src/gen/grpc/health/v1/health_pb.js";
 import { jobQueues, scheduleQueue } from "../store/access.js";
 import type { Database } from "../store/database.js";
-import { CHANNELS, startListener } from "../store/listener.js";
+import { CHANNELS, type NotificationHandlers } from "../store/listener.js";
 import { type FoundToken, tokenFindBySecret, tokenRevokedAmong } from "../store/tokens.js";
 import type { Logger } from "../util/log.js";
-import { startPeriodic } from "../util/periodic.js";
 import { MAX_TIMER_MS } from "../util/timer.js";
 import { type JobRef, type Scope, type ScopeLookups, enqueueJobRefs, methodKey, roleAllows, rolesText, ruleOf } from "./access.js";
 import { compileQueuePatterns, hashTokenSecret } from "./api-tokens.js";
 
 export interface AuthOptions {
   db: Database;
-  databaseUrl: string;
   log: Logger;
   /**
    * How long a token lookup is trusted, and how often open streams are re-checked. A
@@ -47,7 +46,10 @@ export interface AuthOptions {
 export interface Auth {
   /** Authenticates and authorizes every RPC but grpc.health.v1; applies per-token limits. */
   readonly interceptor: Interceptor;
-  close(): Promise<void>;
+  /** Revocations, for the replica's one LISTEN connection; after a reconnect, a re-check. */
+  readonly notifications: { handlers: NotificationHandlers; onConnected(): void };
+  /** The periodic re-check of open streams' tokens, for the replica's maintainer. */
+  readonly task: MaintenanceTask;
 }
 
 /** The client address of a request, set by the server from the connection. */
@@ -474,21 +476,12 @@ export function startAuth(options: AuthOptions): Auth {
     if (ids.length === 0) return;
     for (const id of await tokenRevokedAmong(db, ids)) revokeToken(id);
   };
-  const listener = startListener({
-    url: options.databaseUrl,
-    log,
-    connectTimeoutMs: db.timeouts?.connectMs,
-    availability: db.availability,
-    handlers: { [CHANNELS.tokens]: revokeToken },
-    onConnected: () => void recheck().catch((error: unknown) => log.warn("API token check failed", { error })),
-  });
-  const periodic = startPeriodic("API token check", options.cacheMs, 0.2, log, recheck);
-
   return {
     interceptor,
-    async close() {
-      await periodic.stop();
-      await listener.close();
+    notifications: {
+      handlers: { [CHANNELS.tokens]: revokeToken },
+      onConnected: () => void recheck().catch((error: unknown) => log.warn("API token check failed", { error })),
     },
+    task: { name: "API token check", intervalMs: options.cacheMs, run: recheck },
   };
 }

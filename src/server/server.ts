@@ -15,9 +15,11 @@ import { QueueService } from "../../clients/ts/src/gen/baton/v1/queue_service_pb
 import { ScheduleService } from "../../clients/ts/src/gen/baton/v1/schedule_service_pb.js";
 import { WorkerService } from "../../clients/ts/src/gen/baton/v1/worker_service_pb.js";
 import { Health } from "../../clients/ts/src/gen/grpc/health/v1/health_pb.js";
-import { startScheduler } from "../maintenance/scheduler.js";
+import { Maintainer } from "../maintenance/maintainer.js";
+import { schedulerTask } from "../maintenance/scheduler.js";
 import { DatabaseAvailability } from "../store/availability.js";
 import { createDatabase } from "../store/database.js";
+import { startListener } from "../store/listener.js";
 import { migrate } from "../store/migrate.js";
 import type { Logger } from "../util/log.js";
 import type { MetricsEndpoint } from "../telemetry/metrics.js";
@@ -55,7 +57,7 @@ export async function startServer(config: ServerConfig & { databaseUrl: string }
   const availability = new DatabaseAvailability({ url: config.databaseUrl, log, intervalMs: healthIntervalMs, timeoutMs: timeouts.connectMs });
   availability.start();
   const db = createDatabase({ url: config.databaseUrl, applicationName: "baton", timeouts, availability });
-  const broker = new Broker({ db, databaseUrl: config.databaseUrl, log, config: config.broker });
+  const broker = new Broker({ db, log, config: config.broker });
   const health = new HealthState(availability);
   const limits = {
     maxPayloadBytes: config.maxPayloadBytes,
@@ -70,7 +72,6 @@ export async function startServer(config: ServerConfig & { databaseUrl: string }
   const auth = config.auth.enabled
     ? startAuth({
         db,
-        databaseUrl: config.databaseUrl,
         log,
         cacheMs: config.auth.cacheMs,
         limits: config.auth.limits,
@@ -85,7 +86,16 @@ export async function startServer(config: ServerConfig & { databaseUrl: string }
       'anywhere else set BATON_AUTH=on and create API tokens with "baton tokens create"');
   }
 
-  const telemetry = await startTelemetry({ db, log, replicaId: broker.replicaId, tracing: config.tracing, jobMetrics: broker.metrics });
+  // One owner for the replica's periodic work (see maintenance/maintainer.ts).
+  const maintainer = new Maintainer(log);
+  const telemetry = await startTelemetry({
+    db,
+    log,
+    replicaId: broker.replicaId,
+    tracing: config.tracing,
+    jobMetrics: broker.metrics,
+    metricSources: [maintainer],
+  });
 
   const rpcHandler = connectNodeAdapter({
     // Error mapping first, so it also maps what the guards after it throw; the RPC span
@@ -128,15 +138,31 @@ export async function startServer(config: ServerConfig & { databaseUrl: string }
     tlsMaterial,
   );
   const keepalive = startKeepalive(server.http2, { intervalMs: config.keepaliveIntervalMs, timeoutMs: config.keepaliveTimeoutMs });
-  await broker.start();
+  await broker.start(maintainer);
   // Fired jobs wake every replica's dispatcher, this one's included, through the enqueue NOTIFY.
-  const scheduler = startScheduler({
-    db,
+  maintainer.add(
+    schedulerTask({
+      db,
+      log,
+      intervalMs: config.schedulerIntervalMs,
+      defaultMaxAttempts: config.defaultMaxAttempts,
+      onEnqueued: (jobs) => broker.scheduled(jobs),
+    }),
+    ...(auth ? [auth.task] : []),
+  );
+  // One LISTEN connection for every channel of the replica.
+  const listener = startListener({
+    url: config.databaseUrl,
     log,
-    intervalMs: config.schedulerIntervalMs,
-    defaultMaxAttempts: config.defaultMaxAttempts,
-    onEnqueued: (jobs) => broker.scheduled(jobs),
+    connectTimeoutMs: timeouts.connectMs,
+    availability,
+    handlers: { ...broker.notifications.handlers, ...auth?.notifications.handlers },
+    onConnected: () => {
+      broker.notifications.onConnected();
+      auth?.notifications.onConnected();
+    },
   });
+  maintainer.start();
   await new Promise<void>((resolve, reject) => {
     server.tcp.once("error", reject);
     server.tcp.listen(config.port, config.host, resolve);
@@ -151,11 +177,12 @@ export async function startServer(config: ServerConfig & { databaseUrl: string }
     // New connections are refused; open streams stay up while their jobs drain.
     server.tcp.close();
     await broker.shutdown(config.drainMs);
+    await maintainer.stop();
+    await broker.close();
+    await listener.close();
     keepalive.stop();
     await server.close(1_000);
-    await scheduler.stop();
     await telemetry.stop();
-    await auth?.close();
     await availability.stop();
     await db.close();
   };

@@ -18,11 +18,13 @@ export const CHANNELS = {
 
 export type Channel = (typeof CHANNELS)[keyof typeof CHANNELS];
 
+/** Handler per channel, called with each notification's payload. */
+export type NotificationHandlers = Partial<Record<Channel, (payload: string) => void>>;
+
 export interface ListenerOptions {
   url: string;
   log: Logger;
-  /** Handler per channel, called with each notification's payload. */
-  handlers: Partial<Record<Channel, (payload: string) => void>>;
+  handlers: NotificationHandlers;
   /**
    * Called after every (re)connect: notifications sent while no connection listened are
    * lost, so the caller polls at once.

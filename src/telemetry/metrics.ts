@@ -3,7 +3,6 @@ import { WORKER_STALE_SECONDS } from "../store/workers.js";
 import type { Database } from "../store/database.js";
 import { type GaugeRow, telemetryGauges } from "../store/telemetry.js";
 import { type MetricFamily, formatExposition } from "./exposition.js";
-import type { JobMetrics } from "./job-metrics.js";
 import type { Logger } from "../util/log.js";
 
 /**
@@ -16,8 +15,13 @@ import type { Logger } from "../util/log.js";
 /** The states of live jobs; finished ones are counted by baton_jobs_finished_total. */
 const LIVE_STATES = ["scheduled", "available", "blocked", "leased"];
 
+/** Metric families kept in this replica's memory (job counters, background tasks). */
+export interface MetricSource {
+  families(): MetricFamily[];
+}
+
 /** Everything /metrics shows: this replica's counters, and the gauges from one query. */
-export async function collectMetrics(db: Database, jobMetrics: JobMetrics): Promise<MetricFamily[]> {
+export async function collectMetrics(db: Database, sources: readonly MetricSource[]): Promise<MetricFamily[]> {
   const gauges = await telemetryGauges(db, WORKER_STALE_SECONDS);
   const single = (kind: GaugeRow["kind"]) => gauges.find((row) => row.kind === kind)?.value ?? 0;
   const jobCounts = gauges.filter((row) => row.kind === "jobs");
@@ -27,7 +31,7 @@ export async function collectMetrics(db: Database, jobMetrics: JobMetrics): Prom
     LIVE_STATES.map((state) => ({ labels: { queue, state }, value: jobCounts.find((row) => row.queue === queue && row.state === state)?.value ?? 0 })),
   );
   return [
-    ...jobMetrics.families(),
+    ...sources.flatMap((source) => source.families()),
     { name: "baton_jobs", help: "Live jobs stored, per queue and state (scheduled, available, blocked, leased).", type: "gauge", samples: jobSamples },
     {
       name: "baton_worker_streams",
@@ -53,12 +57,12 @@ export interface MetricsEndpoint {
  * /metrics for one replica. A scrape queries the database; scrapes within `cacheMs` of one
  * another (several Prometheus servers, or a burst) share one answer.
  */
-export function createMetricsEndpoint(db: Database, jobMetrics: JobMetrics, log: Logger, cacheMs = 1000): MetricsEndpoint {
+export function createMetricsEndpoint(db: Database, sources: readonly MetricSource[], log: Logger, cacheMs = 1000): MetricsEndpoint {
   let cached: { time: number; text: Promise<string> } | undefined;
   const render = () => {
     const now = Date.now();
     if (!cached || now - cached.time >= cacheMs) {
-      const text = collectMetrics(db, jobMetrics).then(formatExposition);
+      const text = collectMetrics(db, sources).then(formatExposition);
       cached = { time: now, text };
       // A failed scrape is not kept: the next one asks the database again.
       text.catch(() => {

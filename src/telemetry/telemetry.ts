@@ -2,7 +2,7 @@ import type { TracingConfig } from "../config.js";
 import type { Database } from "../store/database.js";
 import type { JobMetrics } from "./job-metrics.js";
 import type { Logger } from "../util/log.js";
-import { type MetricsEndpoint, createMetricsEndpoint } from "./metrics.js";
+import { type MetricSource, type MetricsEndpoint, createMetricsEndpoint } from "./metrics.js";
 import { type SpanRelay, startSpanRelay } from "./span-relay.js";
 
 export interface Telemetry {
@@ -18,6 +18,8 @@ export interface TelemetryOptions {
   tracing: TracingConfig;
   /** This replica's counters and histograms, kept by the broker. */
   jobMetrics: JobMetrics;
+  /** Other families this replica keeps in memory (its background tasks). */
+  metricSources?: readonly MetricSource[];
 }
 
 /**
@@ -25,7 +27,7 @@ export interface TelemetryOptions {
  * configured. Resolves once the relay is registered, so the jobs of the first request after it
  * already get spans.
  */
-export async function startTelemetry({ db, log, replicaId, tracing, jobMetrics }: TelemetryOptions): Promise<Telemetry> {
+export async function startTelemetry({ db, log, replicaId, tracing, jobMetrics, metricSources = [] }: TelemetryOptions): Promise<Telemetry> {
   let relay: SpanRelay | undefined;
   if (tracing.url) {
     relay = await startSpanRelay({
@@ -42,7 +44,7 @@ export async function startTelemetry({ db, log, replicaId, tracing, jobMetrics }
     log.info("exporting job spans", { url: tracing.url, serviceName: tracing.serviceName });
   }
   return {
-    metrics: createMetricsEndpoint(db, jobMetrics, log),
+    metrics: createMetricsEndpoint(db, [jobMetrics, ...metricSources], log),
     async stop() {
       await relay?.stop();
     },
