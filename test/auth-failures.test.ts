@@ -141,7 +141,8 @@ describe("token expiry", () => {
     const id = await storeToken(cached, secret, 2);
     const jobs = clients(cached, secret).jobs;
     await jobs.enqueueJob({ queue: "q" });
-    const [{ expire_time: expireTime }] = await sql<{ expire_time: Date }>(cached.databaseUrl, "select expire_time from baton.api_tokens where id = $1", [id]);
+    const [token] = await sql<{ expire_time: Date }>(cached.databaseUrl, "select expire_time from baton.api_tokens where id = $1", [id]);
+    const expireTime = token!.expire_time;
     let refusal: [string, string] | undefined;
     await eventually(
       async () => {

@@ -77,6 +77,13 @@ interface Container {
   securityContext?: SecurityContext;
   volumeMounts?: { name: string; mountPath: string; readOnly?: boolean }[];
 }
+
+/** A pod's first container; the test fails, naming the pod, if it has none. */
+function firstContainer(pod: { containers: Container[] }): Container {
+  const [container] = pod.containers;
+  if (!container) throw new Error(`no container in ${JSON.stringify(pod).slice(0, 200)}`);
+  return container;
+}
 interface PodSpec {
   containers: Container[];
   securityContext?: SecurityContext;
@@ -201,7 +208,7 @@ describe.skipIf(skipReason !== undefined)(`Helm chart${skipReason ? ` (skipped: 
     test("the Deployment runs two restricted replicas of `baton serve`, spread over nodes and zones", () => {
       const deployment = brokerOf(manifests);
       const pod = deployment.spec.template.spec;
-      const [broker] = pod.containers;
+      const broker = firstContainer(pod);
       expect(deployment.spec.replicas).toBe(2);
       expect(broker.image).toBe(`baton:${chartYaml.appVersion}`);
       expect(broker.args).toEqual(["serve"]);
@@ -221,7 +228,7 @@ describe.skipIf(skipReason !== undefined)(`Helm chart${skipReason ? ` (skipped: 
     });
 
     test("probes call grpc.health.v1 on port 7600; liveness ignores the database and outlasts a drain", () => {
-      const [broker] = brokerOf(manifests).spec.template.spec.containers;
+      const broker = firstContainer(brokerOf(manifests).spec.template.spec);
       for (const probe of [broker.startupProbe, broker.readinessProbe]) {
         expect(probe?.grpc).toEqual({ port: 7600 });
       }
@@ -233,7 +240,7 @@ describe.skipIf(skipReason !== undefined)(`Helm chart${skipReason ? ` (skipped: 
 
     test("the grace period covers the preStop pause plus the broker's drain", () => {
       const pod = brokerOf(manifests).spec.template.spec;
-      const [broker] = pod.containers;
+      const broker = firstContainer(pod);
       const command = broker.lifecycle?.preStop?.exec?.command;
       expect(command?.[0]).toBe("sleep");
       const pause = Number(command?.[1]);
@@ -245,7 +252,7 @@ describe.skipIf(skipReason !== undefined)(`Helm chart${skipReason ? ` (skipped: 
 
     test("the database URL comes from the named Secret, in the broker and the migration Job", () => {
       for (const workload of [brokerOf(manifests), migrateJobOf(manifests)]) {
-        const [container] = workload.spec.template.spec.containers;
+        const container = firstContainer(workload.spec.template.spec);
         expect(env(container, "BATON_DATABASE_URL"), workload.kind).toEqual({
           name: "BATON_DATABASE_URL",
           valueFrom: { secretKeyRef: { name: "baton-database", key: "url" } },
@@ -255,7 +262,7 @@ describe.skipIf(skipReason !== undefined)(`Helm chart${skipReason ? ` (skipped: 
     });
 
     test("auth is on by default; no tokens file without a Secret; no OTLP endpoint unless given", () => {
-      const [broker] = brokerOf(manifests).spec.template.spec.containers;
+      const broker = firstContainer(brokerOf(manifests).spec.template.spec);
       expect(env(broker, "BATON_AUTH")?.value).toBe("on");
       expect(env(broker, "BATON_AUTH_TOKENS_FILE")).toBeUndefined();
       expect(env(broker, "OTEL_EXPORTER_OTLP_ENDPOINT")).toBeUndefined();
@@ -280,11 +287,11 @@ describe.skipIf(skipReason !== undefined)(`Helm chart${skipReason ? ` (skipped: 
       expect(annotations["helm.sh/hook-delete-policy"]?.split(",")).toContain("hook-succeeded");
       const pod = job.spec.template.spec;
       expect(pod.restartPolicy).toBe("Never");
-      expect(pod.containers[0].args).toEqual(["migrate"]);
+      expect(firstContainer(pod).args).toEqual(["migrate"]);
       // It waits for the database as long as the broker is told to.
-      const patient = migrateJobOf(render(...requiredValues, "--set", "config.dbStartupTimeoutSeconds=300")).spec.template.spec.containers[0];
+      const patient = firstContainer(migrateJobOf(render(...requiredValues, "--set", "config.dbStartupTimeoutSeconds=300")).spec.template.spec);
       expect(patient.env).toContainEqual({ name: "BATON_DB_STARTUP_TIMEOUT_SECONDS", value: "300" });
-      expect(pod.containers[0].image).toBe(brokerOf(manifests).spec.template.spec.containers[0].image);
+      expect(firstContainer(pod).image).toBe(firstContainer(brokerOf(manifests).spec.template.spec).image);
       expectRestricted(pod);
       const selector = brokerOf(manifests).spec.selector!.matchLabels;
       const jobLabels = job.spec.template.metadata.labels;
@@ -339,7 +346,7 @@ describe.skipIf(skipReason !== undefined)(`Helm chart${skipReason ? ` (skipped: 
 
     test("API tokens are mounted from their Secret; the OTLP endpoint and settings become variables", () => {
       const pod = brokerOf(manifests).spec.template.spec;
-      const [broker] = pod.containers;
+      const broker = firstContainer(pod);
       expect(env(broker, "BATON_DATABASE_URL")?.valueFrom?.secretKeyRef).toEqual({ name: "baton-database", key: "database-url" });
       expect(pod.volumes).toContainEqual(expect.objectContaining({ name: "auth", secret: expect.objectContaining({ secretName: "baton-api-tokens" }) }));
       expect(broker.volumeMounts).toContainEqual({ name: "auth", mountPath: "/etc/baton/auth", readOnly: true });
@@ -354,7 +361,7 @@ describe.skipIf(skipReason !== undefined)(`Helm chart${skipReason ? ` (skipped: 
 
     test("HTTP probes on /healthz (liveness on /livez), the native preStop sleep, and the explicit grace period", () => {
       const pod = brokerOf(manifests).spec.template.spec;
-      const [broker] = pod.containers;
+      const broker = firstContainer(pod);
       for (const probe of [broker.startupProbe, broker.readinessProbe]) {
         expect(probe?.httpGet).toEqual({ path: "/healthz", port: "baton" });
       }
@@ -370,7 +377,7 @@ describe.skipIf(skipReason !== undefined)(`Helm chart${skipReason ? ` (skipped: 
     const chartOwned = new Set(["port", "host", "dataDir"]);
     const configurable = Object.entries(settings).filter(([key]) => !chartOwned.has(key));
     const sets = configurable.flatMap(([key, setting]) => ["--set", `config.${key}=${setting.default}`]);
-    const [broker] = brokerOf(render(...requiredValues, ...sets)).spec.template.spec.containers;
+    const broker = firstContainer(brokerOf(render(...requiredValues, ...sets)).spec.template.spec);
     for (const [key, setting] of configurable) {
       expect(env(broker, setting.env)?.value, `config.${key} (add it to values.schema.json)`).toBe(String(setting.default));
     }
@@ -430,7 +437,7 @@ describe.skipIf(skipReason !== undefined)(`Helm chart${skipReason ? ` (skipped: 
 
     test("values-dev.yaml passes the schema and sends traces to the example Jaeger", () => {
       const manifests = render("-f", path.join(examples, "values-dev.yaml"));
-      const [broker] = brokerOf(manifests).spec.template.spec.containers;
+      const broker = firstContainer(brokerOf(manifests).spec.template.spec);
       const jaeger = find(readExample("jaeger.yaml"), "Service", "jaeger");
       const otlpHttp = (jaeger.spec as { ports: { name: string; port: number }[] }).ports.find((p) => p.name === "otlp-http");
       expect(env(broker, "OTEL_EXPORTER_OTLP_ENDPOINT")?.value).toBe(`http://jaeger:${otlpHttp?.port}`);
@@ -445,9 +452,9 @@ describe.skipIf(skipReason !== undefined)(`Helm chart${skipReason ? ` (skipped: 
       const grpcPort = (service.spec as { ports: { name: string; port: number }[] }).ports.find((p) => p.name === "grpc")?.port;
       const worker = find<Workload>(readExample("worker-deployment.yaml"), "Deployment", "emails-worker");
       const pod = worker.spec.template.spec;
-      expect(env(pod.containers[0], "BATON_URL")?.value).toBe(`http://${service.metadata.name}:${grpcPort}`);
+      expect(env(firstContainer(pod), "BATON_URL")?.value).toBe(`http://${service.metadata.name}:${grpcPort}`);
       expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } });
-      expect(pod.containers[0].securityContext).toMatchObject({
+      expect(firstContainer(pod).securityContext).toMatchObject({
         allowPrivilegeEscalation: false,
         readOnlyRootFilesystem: true,
         capabilities: { drop: ["ALL"] },

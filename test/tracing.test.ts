@@ -253,7 +253,8 @@ test("an enqueue whose transaction rolls back produces no span", async () => {
   } finally {
     await client.end();
   }
-  const [{ id: committed }] = await sql<{ id: string }>(broker.databaseUrl, "select baton.enqueue('trace-rollback') as id");
+  const [row] = await sql<{ id: string }>(broker.databaseUrl, "select baton.enqueue('trace-rollback') as id");
+  const committed = row!.id;
   // Spans are exported in commit order of their rows; the committed one arriving means the
   // relay has passed the point where the rolled-back one would have been.
   await receiver.waitFor((spans) => spans.some((s) => s.name === "send trace-rollback" && s.attributes["messaging.message.id"] === committed));
