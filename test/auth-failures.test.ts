@@ -154,7 +154,7 @@ describe("token expiry", () => {
       },
       { what: "the token to expire", timeoutMs: 10_000 },
     );
-    expect(refusal).toEqual(["Unauthenticated", `token expired: API token ${id} ("t") expired at ${expireTime!.toISOString()}`]);
+    expect(refusal).toEqual(["Unauthenticated", `token expired: API token ${id} ("t") expired at ${expireTime.toISOString()}`]);
   });
 
   test("an expired token is refused at its first use; its open stream is closed when it expires", async () => {

@@ -52,7 +52,7 @@ test("a running job's worker, on another replica, receives cancel and its handle
             resolve();
             signal.addEventListener("abort", () => {
               aborted = signal.reason;
-              reject(signal.reason);
+              reject(signal.reason as Error);
             });
           }),
       }),

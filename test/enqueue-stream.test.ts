@@ -125,10 +125,10 @@ describe("EnqueueJobsStream", () => {
       ["InvalidArgument", 0, 0],
       ["InvalidArgument", 0, 0],
     ]);
-    expect(refusals[0]!.error!.message).toBe("jobs must not be empty");
-    expect(refusals[1]!.error!.message).toMatch(/^jobs\[1\]\.queue /);
-    expect(refusals[2]!.error!.message).toBe("jobs has 6 entries; the limit is 5 (BATON_MAX_BATCH_SIZE)");
-    expect(refusals[3]!.error!.message).toMatch(/names job 12345678, which does not exist$/);
+    expect(refusals[0].error!.message).toBe("jobs must not be empty");
+    expect(refusals[1].error!.message).toMatch(/^jobs\[1\]\.queue /);
+    expect(refusals[2].error!.message).toBe("jobs has 6 entries; the limit is 5 (BATON_MAX_BATCH_SIZE)");
+    expect(refusals[3].error!.message).toMatch(/names job 12345678, which does not exist$/);
     expect(await countJobs(broker.databaseUrl, "s-bad")).toBe(0);
     const fine = await stream.send({ jobs: [{ queue: "s-bad" }], view: JobView.ID });
     expect(fine.error).toBeUndefined();

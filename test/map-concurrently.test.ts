@@ -68,6 +68,7 @@ test("after stop, reads nothing more, finishes the work under way, and ends", as
 test("a failed read ends the iteration with its error", async () => {
   async function* failing(): AsyncGenerator<number> {
     yield 1;
+    await Promise.resolve();
     throw new Error("stream broke");
   }
   const results: number[] = [];

@@ -39,7 +39,7 @@ function summed(scrapes: Map<string, ParsedFamily>[], name: string, labels: Reco
 
 async function settle(stream: TestStream, kind: "ack" | "nack", value: Record<string, unknown> = {}) {
   const delivery = await stream.next("job");
-  stream.send({ case: kind, value: { jobId: delivery.job!.id, leaseToken: delivery.leaseToken, ...value } } as never);
+  stream.send({ case: kind, value: { jobId: delivery.job!.id, leaseToken: delivery.leaseToken, ...value } });
   expect(await stream.next("settled")).toMatchObject({ jobId: delivery.job!.id, ok: true });
   stream.send({ case: "credit", value: { n: 1 } });
   return delivery.job!;
@@ -120,16 +120,16 @@ test("counters and histograms summed over replicas match the jobs processed; gau
   }
   expect(summed(both, "baton_leases_expired_total", { queue: "m-ok" })).toBeUndefined();
   // Each replica counts what it did itself: the replica that served nothing counted no ack.
-  expect(sampleValue(both[1]!, "baton_jobs_finished_total", { queue: "m-ok", outcome: "succeeded" })).toBeUndefined();
+  expect(sampleValue(both[1], "baton_jobs_finished_total", { queue: "m-ok", outcome: "succeeded" })).toBeUndefined();
 
   // A run of about a second landed in the le="1" bucket or above, and in the sum.
   expect(summed(both, "baton_job_run_duration_seconds_sum", { queue: "m-timeout" })).toBeGreaterThanOrEqual(0.9);
   expect(summed(both, "baton_job_run_duration_seconds_bucket", { queue: "m-timeout", le: "0.5" })).toBe(0);
   expect(summed(both, "baton_job_run_duration_seconds_bucket", { queue: "m-timeout", le: "+Inf" })).toBe(1);
   const [mine] = both;
-  expect(mine!.get("baton_jobs_enqueued_total")!.type).toBe("counter");
-  expect(mine!.get("baton_job_run_duration_seconds")!.type).toBe("histogram");
-  expect(mine!.get("baton_jobs")!.type).toBe("gauge");
+  expect(mine.get("baton_jobs_enqueued_total")!.type).toBe("counter");
+  expect(mine.get("baton_job_run_duration_seconds")!.type).toBe("histogram");
+  expect(mine.get("baton_jobs")!.type).toBe("gauge");
   ok.close();
 });
 

@@ -102,7 +102,7 @@ export const createBaton: SystemFactory = async ({ postgres, config }) => {
 };
 
 /** Worker-process half: one runWorker on every bench queue. */
-export async function startBatonWorker(
+export function startBatonWorker(
   spec: Extract<WorkerSpec, { system: "baton" }>,
   queues: BenchQueues,
   onJob: OnJob,
@@ -118,7 +118,7 @@ export async function startBatonWorker(
     },
     onError: (error) => process.stderr.write(`baton worker: ${error instanceof Error ? error.message : String(error)}\n`),
   });
-  return { stop: () => worker.stop() };
+  return Promise.resolve({ stop: () => worker.stop() });
 }
 
 /** Warnings the bench's own settings cause (BATON_AUTH=off): not problems of the run. */

@@ -65,7 +65,7 @@ export async function startGraphileWorker(
   queues: BenchQueues,
   onJob: OnJob,
 ): Promise<WorkerHandle> {
-  const taskList = Object.fromEntries(PHASES.map((phase) => [queues[phase], async (payload: unknown) => onJob(phase, payload as JobPayload)]));
+  const taskList = Object.fromEntries(PHASES.map((phase) => [queues[phase], (payload: unknown) => Promise.resolve(onJob(phase, payload as JobPayload))]));
   const runner = await run({
     connectionString: spec.connectionString,
     concurrency: spec.concurrency,

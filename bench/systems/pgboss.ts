@@ -88,8 +88,9 @@ export async function startPgBossWorker(
   const bulk = { batchSize: spec.batchSize, localConcurrency: spec.localConcurrency, burstWhenBatchFull: true };
   const options: PerPhase<typeof bulk> = { drain: bulk, latency: { batchSize: 1, localConcurrency: 1, burstWhenBatchFull: false }, mixed: bulk };
   for (const phase of PHASES) {
-    const handler = async (jobs: Job<JobPayload>[]) => {
+    const handler = (jobs: Job<JobPayload>[]) => {
       for (const job of jobs) onJob(phase, job.data);
+      return Promise.resolve();
     };
     await boss.work(queues[phase], { ...options[phase], pollingIntervalSeconds: spec.pollingIntervalSeconds }, handler);
   }

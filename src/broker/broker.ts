@@ -158,7 +158,14 @@ export class Broker {
     const { db, log, config } = this.options;
     await this.settings.refresh();
     maintainer.add(
-      { name: "poll", intervalMs: config.pollIntervalMs, run: async () => this.poll() },
+      {
+        name: "poll",
+        intervalMs: config.pollIntervalMs,
+        run: () => {
+          this.poll();
+          return Promise.resolve();
+        },
+      },
       reaperTask({
         db,
         log,

@@ -204,7 +204,7 @@ export class Completer {
   /** Answers each settlement: ok for those written, the fence's reason for the others. */
   private async answer(pending: Pending<Ack | Failure>[], settled: Set<string>): Promise<void> {
     const refused = pending.filter((p) => !settled.has(leaseKey(p.item)));
-    const reasons = refused.length > 0 ? await jobSettleFailureReasons(this.options.db, refused.map((p) => p.item)) : new Map();
+    const reasons = refused.length > 0 ? await jobSettleFailureReasons(this.options.db, refused.map((p) => p.item)) : new Map<string, string>();
     const sessions = new Set<Session>();
     for (const { session, item, refusal } of pending) {
       const ok = settled.has(leaseKey(item));

@@ -171,7 +171,7 @@ process.stdout.on("error", (error: NodeJS.ErrnoException) => {
   process.exit(ExitCode.ok);
 });
 const out = createOutput();
-main(process.argv.slice(2), out)
+void main(process.argv.slice(2), out)
   .catch((error: unknown) => reportError(error, { command: "" }))
   .then(async (code) => {
     await out.flush();

@@ -57,7 +57,7 @@ export class Maintainer {
   /** Stops every task, after the passes under way. */
   async stop(): Promise<void> {
     this.started = false;
-    await Promise.all([...this.entries.values()].map((entry) => entry.periodic?.stop()));
+    await Promise.all([...this.entries.values()].flatMap((entry) => (entry.periodic ? [entry.periodic.stop()] : [])));
   }
 
   reports(): TaskReport[] {

@@ -71,7 +71,7 @@ function on<I extends DescMessage>(
   scope: (message: MessageShape<I>, lookups: ScopeLookups) => Scope | Promise<Scope>,
   jobs: (message: MessageShape<I>) => JobRef[] = () => [],
 ): [string, Rule] {
-  return [methodKey(method), { roles, scope: scope as Rule["scope"], jobs: jobs as Rule["jobs"] }];
+  return [methodKey(method), { roles, scope, jobs }];
 }
 
 const producer = ["producer"] as const;

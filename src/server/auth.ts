@@ -60,7 +60,7 @@ interface Principal {
   token: FoundToken;
   /** `token 3 ("ci-producer")`, for messages. */
   label: string;
-  matches(queue: string): boolean;
+  matches: (queue: string) => boolean;
   /** Has the pattern '*': may call RPCs that span every queue. */
   everyQueue: boolean;
   limits: TokenLimits;

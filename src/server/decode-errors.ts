@@ -1,5 +1,5 @@
 import { type ConnectRouter, ConnectError } from "@connectrpc/connect";
-import { type UniversalServerRequest, type UniversalServerResponse, encodeEnvelope, readAllBytes } from "@connectrpc/connect/protocol";
+import { type UniversalServerRequest, type UniversalServerResponse, createAsyncIterable, encodeEnvelope, readAllBytes } from "@connectrpc/connect/protocol";
 import { codeToHttpStatus, errorFromJsonBytes, errorToJsonBytes } from "@connectrpc/connect/protocol-connect";
 import { findTrailerError, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { trailerFlag, trailerParse, trailerSerialize } from "@connectrpc/connect/protocol-grpc-web";
@@ -32,10 +32,10 @@ async function rewrite(response: UniversalServerResponse): Promise<UniversalServ
   if (response.status === 500 && type === "application/json" && !response.header?.has("content-encoding")) {
     const bytes = await readAllBytes(body, Number.MAX_SAFE_INTEGER);
     const decodeError = asDecodeError(errorFromJsonBytes(bytes, undefined, new ConnectError("")));
-    if (!decodeError) return { ...response, body: once(bytes) };
+    if (!decodeError) return { ...response, body: createAsyncIterable([bytes]) };
     const json = errorToJsonBytes(decodeError, {});
     response.header!.set("content-length", String(json.byteLength));
-    return { ...response, status: codeToHttpStatus(decodeError.code), body: once(json) };
+    return { ...response, status: codeToHttpStatus(decodeError.code), body: createAsyncIterable([json]) };
   }
   return response;
 }
@@ -58,8 +58,4 @@ async function* rewriteGrpcWebTrailer(body: AsyncIterable<Uint8Array>): AsyncIte
     const decodeError = asDecodeError(findTrailerError(trailer) ?? new ConnectError(""));
     yield decodeError ? encodeEnvelope(trailerFlag, trailerSerialize(setTrailerStatus(trailer, decodeError))) : chunk;
   }
-}
-
-async function* once(bytes: Uint8Array): AsyncIterable<Uint8Array> {
-  yield bytes;
 }

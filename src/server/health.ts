@@ -38,7 +38,7 @@ export function createHealthService(state: HealthState): Partial<ServiceImpl<typ
           : HealthCheckResponse_ServingStatus.NOT_SERVING,
     });
   return {
-    check: async (request) => status(request.service),
+    check: (request) => status(request.service),
     async *watch(request, context) {
       let last: HealthCheckResponse_ServingStatus | undefined;
       while (!context.signal.aborted) {

@@ -103,7 +103,7 @@ export function createDualProtocolServer(
     refuse(res);
   });
   h2.on("session", (session) => {
-    const socket = session.socket as net.Socket;
+    const socket = session.socket;
     // Beyond the limit, one stream: the GOAWAY sent with it refuses any other.
     if (isOverflow(socket)) return void session.once("stream", () => session.close());
     // The client's SETTINGS frame follows its preface: the handshake is complete.
@@ -124,7 +124,7 @@ export function createDualProtocolServer(
     let head = Buffer.alloc(0);
     const onReadable = () => {
       let chunk: Buffer | null;
-      while ((chunk = socket.read()) !== null) head = Buffer.concat([head, chunk]);
+      while ((chunk = socket.read() as Buffer | null) !== null) head = Buffer.concat([head, chunk]);
       // "PRI " and "POST" share their first letter: decide only once four bytes are in.
       if (head.length < DECISIVE_BYTES && head.length > 0) return;
       socket.off("readable", onReadable);

@@ -130,7 +130,7 @@ function newJobColumns() {
  */
 async function settleDedupWindowRaces(tx: Queryable, jobs: NewJob[], inserted: InsertedJob[]): Promise<InsertedJob[]> {
   const candidates = inserted.flatMap(({ job, deduplicated }, i) =>
-    deduplicated || jobs[i]!.dedupWindowSeconds === undefined ? [] : [{ id: job.id, window: jobs[i]!.dedupWindowSeconds! }],
+    deduplicated || jobs[i]!.dedupWindowSeconds === undefined ? [] : [{ id: job.id, window: jobs[i]!.dedupWindowSeconds }],
   );
   if (candidates.length === 0) return inserted;
   const { rows } = await tx.query<JobRecord & { raced_id: string }>({
@@ -140,7 +140,7 @@ async function settleDedupWindowRaces(tx: Queryable, jobs: NewJob[], inserted: I
   });
   if (rows.length === 0) return inserted;
   await tx.query({ name: "JobDedupWindowUndo", text: sql.JobDedupWindowUndo, values: [rows.map((row) => row.raced_id)] });
-  const existing = new Map(rows.map(({ raced_id, ...job }) => [raced_id, job as JobRecord]));
+  const existing = new Map(rows.map(({ raced_id, ...job }) => [raced_id, job]));
   return inserted.map((result) => {
     const other = existing.get(result.job.id);
     return other ? { job: other, deduplicated: true } : result;

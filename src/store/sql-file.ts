@@ -24,5 +24,5 @@ export function loadQueries<Name extends string>(file: URL): Record<Name, string
       return shared;
     });
   }
-  return queries as Record<Name, string>;
+  return queries;
 }

@@ -77,7 +77,7 @@ const counter = () => ({ value: 0 });
 
 export class JobMetrics {
   private readonly enqueuedTotal = new PerQueue(counter);
-  private readonly finishedTotal = new PerQueue(() => ({ succeeded: 0, dead: 0, cancelled: 0 }) as Record<Outcome, number>);
+  private readonly finishedTotal = new PerQueue(() => ({ succeeded: 0, dead: 0, cancelled: 0 }));
   private readonly retriedTotal = new PerQueue(counter);
   private readonly leasesExpiredTotal = new PerQueue(counter);
   private readonly runDuration = new PerQueue(() => new Histogram());

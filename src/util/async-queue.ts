@@ -67,7 +67,7 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
       throw: (error?: unknown) => {
         this.end();
         this.items = [];
-        return Promise.reject(error);
+        return Promise.reject(error instanceof Error ? error : new Error(String(error)));
       },
     };
   }

@@ -8,7 +8,7 @@ import { afterAll, describe, expect, test } from "vitest";
 import { createTestDatabase, sql } from "../helpers/database.js";
 import { spawnTs } from "../helpers/process.js";
 import { SEEDS, size, timeoutMs } from "./config.js";
-import { type BrokerProcess, Scenario, jobClient, startBrokerProcess, waitUntil } from "./harness.js";
+import { Scenario, jobClient, startBrokerProcess, waitUntil } from "./harness.js";
 import { unfinished } from "./history.js";
 import { flushSummary } from "./summary.js";
 
@@ -105,10 +105,7 @@ describe.each(SEEDS)("seed %i", (seed) => {
       // No fallback poll within the test: an idle replica learns of new jobs only by NOTIFY
       // (or by the poll its listener runs right after reconnecting).
       const env = { BATON_POLL_SECONDS: "3600" };
-      const [consumerSide, producerSide] = (await Promise.all([startBrokerProcess(databaseUrl, { env }), startBrokerProcess(databaseUrl, { env })])) as [
-        BrokerProcess,
-        BrokerProcess,
-      ];
+      const [consumerSide, producerSide] = await Promise.all([startBrokerProcess(databaseUrl, { env }), startBrokerProcess(databaseUrl, { env })]);
       scenario.track(consumerSide.process);
       scenario.track(producerSide.process);
       try {

@@ -11,7 +11,6 @@ import { afterAll, describe, expect, test } from "vitest";
 import { Health, HealthCheckResponse_ServingStatus } from "../../clients/ts/src/gen/grpc/health/v1/health_pb.js";
 import { type TestBroker, startTestBroker } from "../helpers/broker.js";
 import { createTestDatabase, sql } from "../helpers/database.js";
-import type { TestProcess } from "../helpers/process.js";
 import { SEEDS, size, timeoutMs } from "./config.js";
 import { type BrokerProcess, Scenario, startBrokerProcess, waitUntil } from "./harness.js";
 import { frame, rawSubscribe } from "./raw-stream.js";
@@ -342,7 +341,7 @@ async function pauseAndResume(scenario: Scenario, broker: TestBroker, queue: str
     [slow],
   );
   expect(row!.state).toBe("succeeded");
-  return { late, paused: paused as TestProcess, row: row! };
+  return { late, paused: paused, row: row! };
 }
 
 /**

@@ -38,7 +38,7 @@ export function spawnProcess(command: string, args: string[], env: ChildEnv): Te
   const events: Record<string, unknown>[] = [];
   const waiters: { match(event: Record<string, unknown>): boolean; resolve(event: Record<string, unknown>): void }[] = [];
   let stderr = "";
-  child.stderr!.on("data", (chunk: Buffer) => {
+  child.stderr.on("data", (chunk: Buffer) => {
     stderr = (stderr + chunk.toString()).slice(-4000);
   });
   const onLine = (line: string) => {
@@ -53,8 +53,8 @@ export function spawnProcess(command: string, args: string[], env: ChildEnv): Te
       if (waiters[i]!.match(event)) waiters.splice(i, 1)[0]!.resolve(event);
     }
   };
-  createInterface({ input: child.stdout! }).on("line", onLine);
-  createInterface({ input: child.stderr! }).on("line", onLine);
+  createInterface({ input: child.stdout }).on("line", onLine);
+  createInterface({ input: child.stderr }).on("line", onLine);
   const exited = new Promise<number | string>((resolve) => child.once("exit", (code, signal) => resolve(code ?? signal ?? -1)));
   return {
     child,

@@ -67,7 +67,7 @@ export function openStream(workers: Client<typeof WorkerService>, first?: Messag
     send: (message) => requests.push(create(SubscribeRequestSchema, { message })),
     next: (kind) =>
       new Promise((resolve, reject) => {
-        waiters.push({ kind, resolve: resolve as (value: unknown) => void, reject });
+        waiters.push({ kind, resolve: resolve, reject });
         deliver();
       }),
     received,

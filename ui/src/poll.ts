@@ -8,7 +8,7 @@ export interface Polled<T> {
   data: T | undefined;
   error: unknown;
   /** Fetches now (after an action) instead of waiting for the next tick. */
-  refresh(): void;
+  refresh: () => void;
 }
 
 /**
@@ -45,7 +45,7 @@ export function usePoll<T>(load: (signal: AbortSignal) => Promise<T>, deps: read
       } finally {
         inFlight = false;
       }
-      timer = setTimeout(run, intervalMs);
+      timer = setTimeout(() => void run(), intervalMs);
     };
     const onVisibility = () => {
       if (!document.hidden && timer === undefined && !inFlight) void run();

@@ -128,7 +128,7 @@ class OpenStream implements AsyncIterable<EnqueueJobsStreamRequest> {
     const waiting = this.waiting.get(response.requestId);
     if (!waiting) return;
     this.waiting.delete(response.requestId);
-    if (response.error) waiting.reject(new ConnectError(response.error.message, response.error.code as Code));
+    if (response.error) waiting.reject(new ConnectError(response.error.message, response.error.code));
     else waiting.resolve(create(EnqueueJobsResponseSchema, { jobs: response.jobs, deduplicated: response.deduplicated, jobIds: response.jobIds }));
     if (this.waiting.size === 0 && !this.ended) this.idleTimer = setTimeout(() => this.end(), this.idleMs);
   }

@@ -15,9 +15,9 @@ export interface JobContext {
    */
   signal: AbortSignal;
   /** Reports progress; only the latest report per job is stored. Dropped while reconnecting. */
-  progress(percent: number, message?: string): void;
+  progress: (percent: number, message?: string) => void;
   /** Next jobs of the chain, created in the same transaction as this job's ack. */
-  continueWith(...jobs: JobSpec[]): void;
+  continueWith: (...jobs: JobSpec[]) => void;
 }
 
 /**
@@ -34,7 +34,7 @@ export interface WorkerOptions extends ConnectionOptions {
   /** Name shown to operators. Default: "<hostname>-<pid>". */
   workerId?: string;
   /** Called with errors the worker survives (a dropped stream, a refused ack). */
-  onError?(error: unknown): void;
+  onError?: (error: unknown) => void;
   /** Reconnect backoff bounds, in milliseconds. Default 100 and 5000. */
   minBackoffMs?: number;
   maxBackoffMs?: number;

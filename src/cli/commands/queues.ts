@@ -52,7 +52,7 @@ function queueTable(queues: Queue[]): string {
 interface Setting {
   flag: string;
   path: string;
-  field: keyof QueueConfig & string;
+  field: keyof QueueConfig;
   kind: "int" | "number" | "duration";
   description: string;
   /** How a zero value reads in `queues get`. */

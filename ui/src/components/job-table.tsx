@@ -61,7 +61,7 @@ export function JobTable(props: { jobs: Job[]; action?: (job: Job) => ComponentC
 }
 
 /** Previous / next over ListJobs page tokens: the stack holds the tokens of earlier pages. */
-export function Pager(props: { page: number; hasPrevious: boolean; hasNext: boolean; onPrevious(): void; onNext(): void; onFirst(): void }) {
+export function Pager(props: { page: number; hasPrevious: boolean; hasNext: boolean; onPrevious: () => void; onNext: () => void; onFirst: () => void }) {
   return (
     <nav class="pager" aria-label="pages">
       <button type="button" disabled={!props.hasPrevious} onClick={props.onFirst}>
