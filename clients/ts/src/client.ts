@@ -8,6 +8,7 @@ import { type Payload, encodePayload } from "./payload.js";
 import { type ConnectionOptions, resolveTransport } from "./transport.js";
 
 export interface EnqueueOptions {
+  /** String metadata stored with the job and handed to its worker (a "traceparent" links the job to a trace). */
   headers?: Record<string, string>;
   /** Lower runs first. */
   priority?: number;
@@ -30,11 +31,14 @@ export interface EnqueueOptions {
 }
 
 export interface JobSpec extends EnqueueOptions {
+  /** The queue the job goes to. */
   queue: string;
+  /** The job's data: bytes as they are, a string as UTF-8, anything else as JSON. */
   payload?: Payload;
 }
 
 export interface EnqueueResult {
+  /** The job as stored (LEASED at attempt 1 when it was handed straight to a waiting worker). */
   job: Job;
   /** True when an existing job with the same dedupKey was returned. */
   deduplicated: boolean;
@@ -42,6 +46,7 @@ export interface EnqueueResult {
 
 /** What enqueueManyIds answers for each job. */
 export interface EnqueuedId {
+  /** The job's id. */
   id: string;
   /** True when an existing job with the same dedupKey was found; id is that job's. */
   deduplicated: boolean;

@@ -8,6 +8,7 @@ type Input<S extends StandardSchemaV1> = StandardSchemaV1.InferInput<S>;
 type Output<S extends StandardSchemaV1> = StandardSchemaV1.InferOutput<S>;
 
 export interface JobTypeDefinition<P extends StandardSchemaV1, R extends StandardSchemaV1> {
+  /** The queue every job of this type goes to. */
   queue: string;
   /** Schema of the payload: any Standard Schema validator (zod, valibot, arktype, ...). */
   payload: P;
@@ -24,11 +25,15 @@ export interface JobTypeDefinition<P extends StandardSchemaV1, R extends Standar
  * sees the schema's output type.
  */
 export interface JobType<P extends StandardSchemaV1, R extends StandardSchemaV1> {
+  /** The queue every job of this type goes to. */
   readonly queue: string;
+  /** The payload schema of the definition. */
   readonly payloadSchema: P;
+  /** The result schema of the definition. */
   readonly resultSchema: R;
   /** Validates the payload (or throws InvalidPayloadError) and makes a spec for enqueueMany or continueWith. */
   spec(payload: Input<P>, options?: EnqueueOptions): Promise<JobSpec>;
+  /** Validates the payload (or throws InvalidPayloadError) and enqueues it with `client`. */
   enqueue(client: BatonClient, payload: Input<P>, options?: EnqueueOptions): Promise<EnqueueResult>;
   /** Reads and validates a job's payload. */
   parsePayload(job: Job): Promise<Output<P>>;

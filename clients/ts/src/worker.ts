@@ -27,7 +27,9 @@ export interface JobContext {
 export type JobHandler = (job: Job, context: JobContext) => Promise<Payload> | Payload;
 
 export interface WorkerOptions extends ConnectionOptions {
+  /** Queues to take jobs from, over one stream; served by priority across them. */
   queues: string[];
+  /** Runs each job; see JobHandler. */
   handler: JobHandler;
   /** Jobs run at once; also the stream's max_in_flight. Default 10. */
   concurrency?: number;
@@ -35,8 +37,9 @@ export interface WorkerOptions extends ConnectionOptions {
   workerId?: string;
   /** Called with errors the worker survives (a dropped stream, a refused ack). */
   onError?: (error: unknown) => void;
-  /** Reconnect backoff bounds, in milliseconds. Default 100 and 5000. */
+  /** First reconnect delay after the stream drops, in milliseconds; it doubles per failure. Default 100. */
   minBackoffMs?: number;
+  /** Longest reconnect delay, in milliseconds. Default 5000. */
   maxBackoffMs?: number;
   /**
    * How long the broker keeps this worker's leases when its stream breaks, so that the worker
