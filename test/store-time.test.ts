@@ -1,0 +1,158 @@
+/**
+ * The store's statements against PostgreSQL directly, with time passed in as `now` (as River's
+ * riverdrivertest does): scheduling, claims and leases, renewal, expiry, backoff, dead jobs,
+ * retention and cron fire times, each checked at chosen instants instead of after sleeps.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { type Database, createDatabase } from "../src/store/database.js";
+import type { NewJob } from "../src/store/job-record.js";
+import {
+  jobAckMany,
+  jobClaim,
+  jobDeleteExpired,
+  jobFailMany,
+  jobFindExpired,
+  jobGet,
+  jobInsertMany,
+  jobRenewMany,
+} from "../src/store/jobs.js";
+import { scheduleClaimDue, scheduleCreate } from "../src/store/schedules.js";
+import { createTestDatabase } from "./helpers/database.js";
+
+let db: Database;
+
+beforeAll(async () => {
+  db = createDatabase({ url: await createTestDatabase(), maxConnections: 2 });
+});
+
+afterAll(async () => {
+  await db?.close();
+});
+
+const T0 = new Date("2030-01-01T00:00:00Z");
+const at = (seconds: number) => new Date(T0.getTime() + seconds * 1000);
+const job = (queue: string, extra: Partial<NewJob> = {}): NewJob => ({ queue, payload: new Uint8Array(), headers: {}, priority: 0, ...extra });
+/** Inserts one job at T0; its id. */
+async function insertOne(queue: string): Promise<string> {
+  const [inserted] = await jobInsertMany(db, [job(queue)], { now: T0 });
+  return inserted!.job.id;
+}
+const claim = (queue: string, now: Date, leaseSeconds = 30) => jobClaim(db, { queues: [queue], limit: 10, leaseSeconds, owner: "replica-a", now });
+
+describe("scheduling and claims", () => {
+  test("a delayed job is claimed only once its run time has come, and says when that is", async () => {
+    const [inserted] = await jobInsertMany(db, [job("t-delay", { delaySeconds: 60 })], { now: T0 });
+    expect(inserted!.job.run_time).toEqual(at(60));
+    const early = await claim("t-delay", at(59));
+    expect(early.jobs).toEqual([]);
+    expect(early.nextDueTime).toEqual(at(60));
+    const due = await claim("t-delay", at(60));
+    expect(due.jobs.map((j) => j.id)).toEqual([inserted!.job.id]);
+    expect(due.jobs[0]!.leaseExpireTime).toEqual(at(90));
+    expect(due.jobs[0]!.queueWaitSeconds).toBe(0);
+  });
+
+  test("a claim takes due jobs by priority, then run time, then id", async () => {
+    const inserted = await jobInsertMany(
+      db,
+      [job("t-order", { priority: 5 }), job("t-order", { runTime: at(-10) }), job("t-order"), job("t-order", { priority: -1, runTime: at(5) })],
+      { now: T0 },
+    );
+    const ids = inserted.map((i) => i.job.id);
+    expect((await claim("t-order", T0)).jobs.map((j) => j.id)).toEqual([ids[1], ids[2], ids[0]]);
+    expect((await claim("t-order", at(5))).jobs.map((j) => j.id)).toEqual([ids[3]]);
+  });
+});
+
+describe("leases", () => {
+  test("renewal moves the lease to now + its length; an expired lease is found only once past it", async () => {
+    const record = { id: await insertOne("t-lease") };
+    const [claimed] = (await claim("t-lease", T0, 30)).jobs;
+    const lease = { jobId: record.id, leaseToken: claimed!.leaseToken };
+    expect(await jobRenewMany(db, [lease], 30, at(20))).toEqual(new Set([record.id]));
+    expect((await jobGet(db, record.id))!.lease_expire_time).toEqual(at(50));
+    expect((await jobFindExpired(db, 10, at(49))).map((l) => l.jobId)).not.toContain(record.id);
+    expect(await jobFindExpired(db, 10, at(51))).toContainEqual({ ...lease, timedOut: false });
+  });
+
+  test("an attempt past its timeout is expired as timed out, however recently its lease was renewed", async () => {
+    await jobInsertMany(db, [job("t-timeout", { timeoutSeconds: 10 })], { now: T0 });
+    const [claimed] = (await claim("t-timeout", T0, 30)).jobs;
+    expect(claimed!.attemptDeadline).toEqual(at(10));
+    await jobRenewMany(db, [{ jobId: claimed!.id, leaseToken: claimed!.leaseToken }], 30, at(9));
+    expect((await jobFindExpired(db, 10, at(11))).find((l) => l.jobId === claimed!.id)).toMatchObject({ timedOut: true });
+  });
+});
+
+describe("failures", () => {
+  test("a failed attempt waits out an exponential backoff from now, half of it jittered; the last attempt is dead", async () => {
+    const policy = { baseDelaySeconds: 10, maxDelaySeconds: 1000 };
+    const [inserted] = await jobInsertMany(db, [job("t-backoff", { maxAttempts: 3 })], { now: T0 });
+    const record = inserted!.job;
+    const delays: number[] = [];
+    let now = T0;
+    for (let attempt = 1; attempt <= 2; attempt++) {
+      const [claimed] = (await claim("t-backoff", now)).jobs;
+      expect(claimed!.attempt).toBe(attempt);
+      const [outcome] = await jobFailMany(db, [{ jobId: record.id, leaseToken: claimed!.leaseToken, error: `boom ${attempt}`, deadLetter: false }], policy, now);
+      expect(outcome!.state).toBe("available");
+      delays.push((outcome!.run_time.getTime() - now.getTime()) / 1000);
+      // Not before its backoff is over. (The database keeps microseconds; Dates, milliseconds.)
+      expect((await claim("t-backoff", new Date(outcome!.run_time.getTime() - 1))).jobs).toEqual([]);
+      now = new Date(outcome!.run_time.getTime() + 1);
+    }
+    // base·2^(n-1), of which the second half is random.
+    expect(delays[0]).toBeGreaterThanOrEqual(5);
+    expect(delays[0]).toBeLessThanOrEqual(10);
+    expect(delays[1]).toBeGreaterThanOrEqual(10);
+    expect(delays[1]).toBeLessThanOrEqual(20);
+    const [last] = (await claim("t-backoff", now)).jobs;
+    const [dead] = await jobFailMany(db, [{ jobId: record.id, leaseToken: last!.leaseToken, error: "boom 3", deadLetter: false }], policy, now);
+    expect(dead!.state).toBe("dead");
+    const stored = (await jobGet(db, record.id))!;
+    expect(stored.finish_time).toEqual(now);
+    expect(stored.errors.map((e) => e.message)).toEqual(["boom 1", "boom 2", "boom 3"]);
+  });
+
+  test("a stale lease token settles nothing", async () => {
+    const record = { id: await insertOne("t-fence") };
+    await claim("t-fence", T0);
+    const stale = { jobId: record.id, leaseToken: "00000000-0000-4000-8000-000000000000" };
+    expect(await jobFailMany(db, [{ ...stale, error: "late", deadLetter: true }], { baseDelaySeconds: 1, maxDelaySeconds: 1 }, T0)).toEqual([]);
+    expect((await jobAckMany(db, [{ ...stale, result: new Uint8Array() }], T0)).settled).toEqual(new Set());
+    expect((await jobGet(db, record.id))!.state).toBe("leased");
+  });
+});
+
+describe("retention", () => {
+  test("a finished job is deleted once its queue's retention has passed since it finished", async () => {
+    const record = { id: await insertOne("t-retain") };
+    const [claimed] = (await claim("t-retain", T0)).jobs;
+    await jobAckMany(db, [{ jobId: record.id, leaseToken: claimed!.leaseToken, result: new Uint8Array() }], at(5));
+    expect((await jobGet(db, record.id))!.finish_time).toEqual(at(5));
+    const retention = { succeededSeconds: 3600, deadSeconds: 7200, cancelledSeconds: 7200 };
+    await jobDeleteExpired(db, 1000, retention, at(3604));
+    expect(await jobGet(db, record.id)).toBeDefined();
+    await jobDeleteExpired(db, 1000, retention, at(3606));
+    expect(await jobGet(db, record.id)).toBeUndefined();
+  });
+});
+
+describe("cron schedules", () => {
+  test("a schedule is due at its fire time, by the `now` the claim is given", async () => {
+    const created = await scheduleCreate(db, {
+      name: "t-every-minute",
+      queue: "t-cron",
+      cron: "0 * * * * *",
+      timeZone: "UTC",
+      maxAttempts: null,
+      payload: new Uint8Array(),
+      headers: {},
+      priority: 0,
+      nextRunTime: at(60),
+    });
+    expect(created?.next_run_time).toEqual(at(60));
+    expect((await db.transaction((tx) => scheduleClaimDue(tx, 10, at(59)))).schedules.map((s) => s.name)).not.toContain("t-every-minute");
+    expect((await db.transaction((tx) => scheduleClaimDue(tx, 10, at(60)))).schedules.map((s) => s.name)).toContain("t-every-minute");
+  });
+});
