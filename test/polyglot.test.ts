@@ -52,9 +52,7 @@ test.concurrent("Python client: mypy --strict and pytest in clients/python", asy
 
 test("a chain crosses languages: TypeScript enqueues, Python continues, Go finishes", async (context) => {
   skipWithout(goReason ?? pythonReason, context);
-  installCodegen();
-  const goWorker = path.join(scratch, "fixtureworker");
-  await run("go", ["build", "-o", goWorker, "./internal/fixtureworker"], path.join(root, "clients/go"));
+  const goWorker = await buildGoFixtureWorker("fixtureworker");
   const broker = await startTestBroker();
   try {
     const python = spawnProcess(
@@ -86,9 +84,7 @@ test("a chain crosses languages: TypeScript enqueues, Python continues, Go finis
 
 test("Go and Python workers connect with an API token (WithToken, token=); without one they are refused", async (context) => {
   skipWithout(goReason ?? pythonReason, context);
-  installCodegen();
-  const goWorker = path.join(scratch, "fixtureworker-token");
-  await run("go", ["build", "-o", goWorker, "./internal/fixtureworker"], path.join(root, "clients/go"));
+  const goWorker = await buildGoFixtureWorker("fixtureworker-token");
   const broker = await startTestBroker({ auth: loadConfig({ BATON_AUTH: "on" }).auth });
   const db = createDatabase({ url: broker.databaseUrl, maxConnections: 1 });
   try {
@@ -125,6 +121,14 @@ test("Go and Python workers connect with an API token (WithToken, token=); witho
     await broker.stop();
   }
 }, 300_000);
+
+/** Builds the Go fixture worker (clients/go/internal/fixtureworker) into the scratch folder; its path. */
+async function buildGoFixtureWorker(name: string): Promise<string> {
+  installCodegen();
+  const binary = path.join(scratch, name);
+  await run("go", ["build", "-o", binary, "./internal/fixtureworker"], path.join(root, "clients/go"));
+  return binary;
+}
 
 /** Runs a command to completion and returns its stdout; fails with the tail of its output if it exits non-zero. */
 function run(command: string, args: string[], cwd: string): Promise<string> {

@@ -1,4 +1,5 @@
-import { type BatonServices, connectServices } from "../../clients/ts/src/services.js";
+import type { BatonServices } from "../../clients/ts/src/services.js";
+import { connectServices } from "../../clients/ts/src/transport.js";
 
 /**
  * How long one ordinary call may take. A command line should fail rather than hang when the

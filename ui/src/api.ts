@@ -1,11 +1,8 @@
 // The dashboard's only door to the broker: the generated clients over the Connect protocol
 // (HTTP/1.1 POSTs with JSON bodies, same origin), the same API every other client uses.
-import { type Client, type Interceptor, createClient } from "@connectrpc/connect";
+import type { Interceptor } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-web";
-import { JobService } from "../../clients/ts/src/gen/baton/v1/job_service_pb.js";
-import { QueueService } from "../../clients/ts/src/gen/baton/v1/queue_service_pb.js";
-import { ScheduleService } from "../../clients/ts/src/gen/baton/v1/schedule_service_pb.js";
-import { WorkerService } from "../../clients/ts/src/gen/baton/v1/worker_service_pb.js";
+import { type BatonServices, serviceClients } from "../../clients/ts/src/services.js";
 
 const TOKEN_KEY = "baton.token";
 
@@ -34,21 +31,10 @@ const bearerAuth: Interceptor = (next) => (request) => {
   return next(request);
 };
 
-export interface Api {
-  jobs: Client<typeof JobService>;
-  queues: Client<typeof QueueService>;
-  schedules: Client<typeof ScheduleService>;
-  workers: Client<typeof WorkerService>;
-}
+export type Api = BatonServices;
 
 export function createApi(baseUrl: string): Api {
-  const transport = createConnectTransport({ baseUrl, interceptors: [bearerAuth] });
-  return {
-    jobs: createClient(JobService, transport),
-    queues: createClient(QueueService, transport),
-    schedules: createClient(ScheduleService, transport),
-    workers: createClient(WorkerService, transport),
-  };
+  return serviceClients(createConnectTransport({ baseUrl, interceptors: [bearerAuth] }));
 }
 
 /** The broker that served this page. */

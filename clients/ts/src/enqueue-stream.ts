@@ -10,6 +10,7 @@ import {
   type JobView,
 } from "./gen/baton/v1/job_pb.js";
 import type { JobService } from "./gen/baton/v1/job_service_pb.js";
+import { Outgoing } from "./outgoing.js";
 
 type Jobs = MessageInitShape<typeof EnqueueJobRequestSchema>[];
 
@@ -72,11 +73,8 @@ export class EnqueueStream {
 }
 
 /** One EnqueueJobsStream call: its outgoing batches, and the ones awaiting an answer. */
-class OpenStream implements AsyncIterable<EnqueueJobsStreamRequest> {
-  private outgoing: EnqueueJobsStreamRequest[] = [];
-  private wake: (() => void) | undefined;
-  /** Half-closed: takes no more batches. */
-  ended = false;
+class OpenStream {
+  private readonly outgoing = new Outgoing<EnqueueJobsStreamRequest>();
   private readonly waiting = new Map<bigint, Waiting>();
   private idleTimer: ReturnType<typeof setTimeout> | undefined;
   /** An answer came back: the broker knows the RPC. */
@@ -89,21 +87,24 @@ class OpenStream implements AsyncIterable<EnqueueJobsStreamRequest> {
   ) {}
 
   start(rpc: RpcClient<typeof JobService>): void {
-    void this.read(rpc.enqueueJobsStream(this));
+    void this.read(rpc.enqueueJobsStream(this.outgoing));
+  }
+
+  /** Half-closed: takes no more batches. */
+  get ended(): boolean {
+    return this.outgoing.ended;
   }
 
   send(waiting: Waiting): void {
     clearTimeout(this.idleTimer);
     this.waiting.set(waiting.request.requestId, waiting);
     this.outgoing.push(waiting.request);
-    this.wake?.();
   }
 
   /** Half-closes: the broker answers what it has and ends the call. */
   end(): void {
     clearTimeout(this.idleTimer);
-    this.ended = true;
-    this.wake?.();
+    this.outgoing.end();
   }
 
   private async read(responses: AsyncIterable<EnqueueJobsStreamResponse>): Promise<void> {
@@ -131,19 +132,5 @@ class OpenStream implements AsyncIterable<EnqueueJobsStreamRequest> {
     if (response.error) waiting.reject(new ConnectError(response.error.message, response.error.code));
     else waiting.resolve(create(EnqueueJobsResponseSchema, { jobs: response.jobs, deduplicated: response.deduplicated, jobIds: response.jobIds }));
     if (this.waiting.size === 0 && !this.ended) this.idleTimer = setTimeout(() => this.end(), this.idleMs);
-  }
-
-  async *[Symbol.asyncIterator](): AsyncIterator<EnqueueJobsStreamRequest> {
-    for (;;) {
-      if (this.outgoing.length > 0) {
-        const batch = this.outgoing;
-        this.outgoing = [];
-        yield* batch;
-        continue;
-      }
-      if (this.ended) return;
-      await new Promise<void>((resolve) => (this.wake = resolve));
-      this.wake = undefined;
-    }
   }
 }

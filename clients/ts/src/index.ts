@@ -14,6 +14,6 @@ export type { Job } from "./gen/baton/v1/job_pb.js";
 export { type JobType, type JobTypeDefinition, defineJob } from "./job-type.js";
 export { MAX_PAGE_SIZE, allPages } from "./pages.js";
 export type { Payload } from "./payload.js";
-export { type BatonServices, connectServices } from "./services.js";
-export type { ConnectionOptions } from "./transport.js";
+export { type BatonServices, serviceClients } from "./services.js";
+export { type ConnectionOptions, connectServices } from "./transport.js";
 export { type JobContext, type JobHandler, type Worker, type WorkerOptions, runWorker } from "./worker.js";

@@ -1,9 +1,8 @@
-import { type Client, createClient } from "@connectrpc/connect";
+import { type Client, type Transport, createClient } from "@connectrpc/connect";
 import { JobService } from "./gen/baton/v1/job_service_pb.js";
 import { QueueService } from "./gen/baton/v1/queue_service_pb.js";
 import { ScheduleService } from "./gen/baton/v1/schedule_service_pb.js";
 import { WorkerService } from "./gen/baton/v1/worker_service_pb.js";
-import { type ConnectionOptions, resolveTransport } from "./transport.js";
 
 /** The generated client of every Baton service. */
 export interface BatonServices {
@@ -14,11 +13,10 @@ export interface BatonServices {
 }
 
 /**
- * Every service over one connection, with the client's transport (keepalive, token, timeout):
- * for operators' tools, such as the `baton` CLI, that call RPCs without a helper.
+ * Every service over one transport. Free of Node's modules, so that a browser (the dashboard)
+ * uses it with a Connect web transport; from Node, connectServices adds the client's transport.
  */
-export function connectServices(options: ConnectionOptions): BatonServices {
-  const transport = resolveTransport(options);
+export function serviceClients(transport: Transport): BatonServices {
   return {
     jobs: createClient(JobService, transport),
     queues: createClient(QueueService, transport),

@@ -1,5 +1,6 @@
 import type { Interceptor, Transport } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
+import { type BatonServices, serviceClients } from "./services.js";
 
 export interface ConnectionOptions {
   /** Broker address, e.g. "http://localhost:7600". */
@@ -42,4 +43,12 @@ export function resolveTransport(options: ConnectionOptions): Transport {
     ...(options.timeoutMs !== undefined && { defaultTimeoutMs: options.timeoutMs }),
     interceptors: token === undefined || token === "" ? [] : [bearer],
   });
+}
+
+/**
+ * Every service over one connection, with the client's transport (keepalive, token, timeout):
+ * for operators' tools, such as the `baton` CLI, that call RPCs without a helper.
+ */
+export function connectServices(options: ConnectionOptions): BatonServices {
+  return serviceClients(resolveTransport(options));
 }

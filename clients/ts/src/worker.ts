@@ -5,6 +5,7 @@ import { type LeaseRef, type SubscribeRequest, SubscribeRequestSchema } from "./
 import { type JobSpec, toRequest } from "./client.js";
 import { DeadLetterError, RetryAfterError, errorMessage } from "./errors.js";
 import { type RawSubscribeResponse, decodeJobBatch, subscribeRawJobs } from "./job-batch.js";
+import { Outgoing } from "./outgoing.js";
 import { type Payload, encodePayload } from "./payload.js";
 import { type ConnectionOptions, resolveTransport } from "./transport.js";
 
@@ -74,15 +75,15 @@ export interface Worker {
   readonly done: Promise<void>;
 }
 
-type Outgoing = MessageInitShape<typeof SubscribeRequestSchema>["message"];
-type Outcome = Extract<Outgoing, { case: "ack" | "nack" }>;
-type Report = Outcome | Extract<Outgoing, { case: "progress" }>;
+type OutgoingMessage = MessageInitShape<typeof SubscribeRequestSchema>["message"];
+type Outcome = Extract<OutgoingMessage, { case: "ack" | "nack" }>;
+type Report = Outcome | Extract<OutgoingMessage, { case: "progress" }>;
 type Settle = {
-  acks: Extract<Outgoing, { case: "ack" }>["value"][];
-  nacks: Extract<Outgoing, { case: "nack" }>["value"][];
-  progress: Extract<Outgoing, { case: "progress" }>["value"][];
+  acks: Extract<OutgoingMessage, { case: "ack" }>["value"][];
+  nacks: Extract<OutgoingMessage, { case: "nack" }>["value"][];
+  progress: Extract<OutgoingMessage, { case: "progress" }>["value"][];
 };
-type Nack = Extract<Outgoing, { case: "nack" }>["value"];
+type Nack = Extract<OutgoingMessage, { case: "nack" }>["value"];
 
 /** A job the worker holds a lease on: running, or finished and awaiting `settled`. */
 interface Held {
@@ -333,22 +334,18 @@ const MAX_SETTLE_BYTES = 1024 * 1024;
  * progress reports of one event-loop turn leave together, in one settle message.
  */
 class Outbox implements AsyncIterable<SubscribeRequest> {
-  private items: SubscribeRequest[] = [];
-  private wake: (() => void) | undefined;
-  private ended = false;
+  private readonly outgoing = new Outgoing<SubscribeRequest>();
   private pending: Settle = { acks: [], nacks: [], progress: [] };
   private pendingEntries = 0;
   private pendingBytes = 0;
   private flushScheduled = false;
 
-  send(message: Outgoing): void {
-    if (this.ended) return;
-    this.items.push(create(SubscribeRequestSchema, { message }));
-    this.wake?.();
+  send(message: OutgoingMessage): void {
+    this.outgoing.push(create(SubscribeRequestSchema, { message }));
   }
 
   settle(report: Report): void {
-    if (this.ended) return;
+    if (this.outgoing.ended) return;
     const bytes = reportBytes(report);
     if (this.pendingEntries >= MAX_SETTLE_ENTRIES || this.pendingBytes + bytes > MAX_SETTLE_BYTES) this.flush();
     if (report.case === "ack") this.pending.acks.push(report.value);
@@ -375,22 +372,11 @@ class Outbox implements AsyncIterable<SubscribeRequest> {
 
   end(): void {
     this.flush();
-    this.ended = true;
-    this.wake?.();
+    this.outgoing.end();
   }
 
-  async *[Symbol.asyncIterator](): AsyncIterator<SubscribeRequest> {
-    for (;;) {
-      if (this.items.length > 0) {
-        const batch = this.items;
-        this.items = [];
-        yield* batch;
-        continue;
-      }
-      if (this.ended) return;
-      await new Promise<void>((resolve) => (this.wake = resolve));
-      this.wake = undefined;
-    }
+  [Symbol.asyncIterator](): AsyncIterator<SubscribeRequest> {
+    return this.outgoing[Symbol.asyncIterator]();
   }
 }
 
