@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds Baton with the README's "Production build" commands — the same ones
+# Builds Baton with the "Production build" commands of docs/OPERATIONS.md — the same ones
 # deploy/docker/Dockerfile runs — in a clean copy of the work tree, then starts the compiled
 # broker outside a container (embedded PostgreSQL) and checks that it migrates, serves
 # /healthz over HTTP/1.1 and grpc.health.v1 over h2c on one port, runs a job for the example
@@ -14,8 +14,9 @@ START='node dist/src/cli/main.js serve'
 
 fail() { echo "check-production-build: $*" >&2; exit 1; }
 
-grep -qF "$BUILD" README.md || fail "README.md does not give the build command: $BUILD"
-grep -qF "$START" README.md || fail "README.md does not give the start command: $START"
+DOC=docs/OPERATIONS.md
+grep -qF "$BUILD" "$DOC" || fail "$DOC does not give the build command: $BUILD"
+grep -qF "$START" "$DOC" || fail "$DOC does not give the start command: $START"
 grep -qF "$BUILD" deploy/docker/Dockerfile || fail "deploy/docker/Dockerfile does not run: $BUILD"
 grep -qF 'ENTRYPOINT ["node", "dist/src/cli/main.js"]' deploy/docker/Dockerfile &&
   grep -qF 'CMD ["serve"]' deploy/docker/Dockerfile || fail "deploy/docker/Dockerfile does not start: $START"

@@ -76,7 +76,7 @@ export interface ServerConfig {
   auth: AuthConfig;
   /** Serve TLS (and mutual TLS with a client CA); undefined serves plaintext (h2c). */
   tls: TlsConfig | undefined;
-  /** Job spans (the outbox relay) and live RPC spans; see README "Tracing job chains in Jaeger". */
+  /** Job spans (the outbox relay) and live RPC spans; see docs/OPERATIONS.md, "Tracing job chains in Jaeger". */
   tracing: TracingConfig;
   database: DatabaseConfig;
   broker: BrokerConfig;
@@ -196,7 +196,7 @@ const authMode = (env: string, description: string): Setting<AuthMode> => ({
   },
 });
 
-/** The settings table; README's configuration section lists the same. */
+/** The settings table; docs/CONFIGURATION.md lists the same. */
 export const settings = {
   port: int("BATON_PORT", 7600, "gRPC, gRPC-Web, Connect and HTTP/1.1 (/healthz) on one port", 0),
   host: text("BATON_HOST", "0.0.0.0", "interface to listen on"),
