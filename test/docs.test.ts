@@ -1,0 +1,91 @@
+/**
+ * The documentation cannot drift from the code it shows: every `baton` command line in a shell
+ * block of README.md and docs/ names a real command with flags it takes, and every BATON_*
+ * variable the documentation names exists in the code. (The walkthrough's programs run in
+ * examples.test.ts; the production build's commands in scripts/check-production-build.sh.)
+ */
+import { readFileSync, readdirSync } from "node:fs";
+import path from "node:path";
+import { expect, test } from "vitest";
+import { type Command, GLOBAL_FLAGS } from "../src/cli/args.js";
+import { enqueueCommands } from "../src/cli/commands/enqueue.js";
+import { jobCommands } from "../src/cli/commands/jobs.js";
+import { queueCommands } from "../src/cli/commands/queues.js";
+import { scheduleCommands } from "../src/cli/commands/schedules.js";
+import { serverUsage } from "../src/cli/commands/server.js";
+import { tokenCommands } from "../src/cli/commands/tokens.js";
+import { workerCommands } from "../src/cli/commands/workers.js";
+
+const root = path.resolve(import.meta.dirname, "..");
+const documents = [
+  "README.md",
+  "deploy/README.md",
+  "bench/README.md",
+  ...readdirSync(path.join(root, "docs"))
+    .filter((name) => name.endsWith(".md"))
+    .map((name) => `docs/${name}`),
+  ...["ts", "go", "python"].map((client) => `clients/${client}/README.md`),
+];
+
+const commands: Command[] = [...enqueueCommands, ...jobCommands, ...queueCommands, ...scheduleCommands, ...tokenCommands, ...workerCommands];
+
+/** The flags a command line may give, or undefined for a command that does not exist. */
+function flagsOf(words: string[]): Set<string> | undefined {
+  if (words[0] === "serve" || words[0] === "migrate") return new Set([...serverUsage.matchAll(/--([a-z-]+)/g)].map((m) => m[1]!));
+  if (words[0] === "help" || words[0] === "--help" || words[0] === "-h") return new Set();
+  const command = commands.find((c) => c.name === words.slice(0, 2).join(" ")) ?? commands.find((c) => c.name === words[0]);
+  return command && new Set([...Object.keys(command.flags), ...Object.keys(GLOBAL_FLAGS)]);
+}
+
+/** The `baton …` invocations of a document's shell blocks, with where they stand. */
+function invocations(file: string): { where: string; words: string[] }[] {
+  const text = readFileSync(path.join(root, file), "utf8");
+  const found: { where: string; words: string[] }[] = [];
+  for (const block of text.matchAll(/^[ \t]*```(?:sh|bash|console)\n([\s\S]*?)^[ \t]*```/gm)) {
+    // Continuation lines joined, comments dropped, each command of a pipeline or list apart.
+    const lines = block[1]!.replace(/\\\n/g, " ").split("\n");
+    for (const line of lines) {
+      const code = line.replace(/\s#.*$/, "");
+      // `baton` as a command: at the start, in $(…), or after a pipe or a list operator (not,
+      // say, a Helm release called baton).
+      for (const match of code.matchAll(/(?:^\s*|\$\(|[|;&]\s*)baton\s+([^|;&)<>]*)/g)) {
+        const words = match[1]!.trim().split(/\s+/).filter(Boolean);
+        if (words.length > 0) found.push({ where: `${file}: ${line.trim()}`, words });
+      }
+    }
+  }
+  return found;
+}
+
+test("every baton command line in the documentation names a command and flags it takes", () => {
+  const problems: string[] = [];
+  let checked = 0;
+  for (const file of documents) {
+    for (const { where, words } of invocations(file)) {
+      checked += 1;
+      const flags = flagsOf(words);
+      if (!flags) {
+        problems.push(`${where}: no command "${words.slice(0, 2).join(" ")}"`);
+        continue;
+      }
+      for (const word of words) {
+        const flag = /^--([a-z][a-z-]*)/.exec(word)?.[1];
+        if (flag !== undefined && !flags.has(flag)) problems.push(`${where}: --${flag} is not a flag of it`);
+      }
+    }
+  }
+  expect(problems).toEqual([]);
+  // The documentation does show commands: a parser that found none would pass vacuously.
+  expect(checked).toBeGreaterThan(15);
+});
+
+test("every BATON_* variable the documentation names is read somewhere in the code", () => {
+  const code = ["src", "test", "scripts", "bench", "clients/ts/src", "clients/go", "clients/python/tests", "clients/python/src", ".ci", "deploy"]
+    .flatMap((dir) => readdirSync(path.join(root, dir), { recursive: true, encoding: "utf8" }).map((file) => path.join(dir, file)))
+    .filter((file) => /\.(ts|mjs|sh|yaml|tpl|json|go|py)$|^\.ci\/run$/.test(file) && !/node_modules|\/gen\/|\.venv/.test(file))
+    .map((file) => readFileSync(path.join(root, file), "utf8"))
+    .join("\n");
+  const named = new Set(documents.flatMap((file) => [...readFileSync(path.join(root, file), "utf8").matchAll(/\bBATON_[A-Z][A-Z0-9_]*[A-Z0-9]\b/g)].map((m) => m[0])));
+  expect(named.size).toBeGreaterThan(30);
+  expect([...named].filter((name) => !code.includes(name))).toEqual([]);
+});
