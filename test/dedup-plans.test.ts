@@ -63,7 +63,7 @@ test("the insert's dedup_window check reads finished jobs by (queue, dedup_key)"
 
 test("the dedup_window race check after the insert reads unfinished and finished jobs by key, not the table", async () => {
   const { rows } = await client.query<{ id: string }>("select id from baton.jobs where state = 'available' limit 25");
-  const values = [rows.map((r) => r.id), rows.map(() => 3600)];
+  const values = [rows.map((r) => r.id), rows.map(() => 3600), null];
   await expectIndexBacked(queries.JobDedupWindowRaced!, values, "jobs_dedup_finished_idx");
   await expectIndexBacked(queries.JobDedupWindowRaced!, values, "jobs_dedup_idx");
 });

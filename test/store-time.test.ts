@@ -8,21 +8,28 @@ import { type Database, createDatabase } from "../src/store/database.js";
 import type { NewJob } from "../src/store/job-record.js";
 import {
   jobAckMany,
+  jobAdoptMany,
   jobClaim,
   jobDeleteExpired,
   jobFailMany,
   jobFindExpired,
   jobGet,
   jobInsertMany,
+  jobInsertWithDependencies,
+  jobListPage,
   jobRenewMany,
+  jobRepairDependants,
+  jobRetry,
 } from "../src/store/jobs.js";
-import { scheduleClaimDue, scheduleCreate } from "../src/store/schedules.js";
-import { createTestDatabase } from "./helpers/database.js";
+import { scheduleAdvance, scheduleClaimDue, scheduleCreate } from "../src/store/schedules.js";
+import { createTestDatabase, sql } from "./helpers/database.js";
 
 let db: Database;
+let url: string;
 
 beforeAll(async () => {
-  db = createDatabase({ url: await createTestDatabase(), maxConnections: 2 });
+  url = await createTestDatabase();
+  db = createDatabase({ url, maxConnections: 2 });
 });
 
 afterAll(async () => {
@@ -154,5 +161,97 @@ describe("cron schedules", () => {
     expect(created?.next_run_time).toEqual(at(60));
     expect((await db.transaction((tx) => scheduleClaimDue(tx, 10, at(59)))).schedules.map((s) => s.name)).not.toContain("t-every-minute");
     expect((await db.transaction((tx) => scheduleClaimDue(tx, 10, at(60)))).schedules.map((s) => s.name)).toContain("t-every-minute");
+  });
+});
+
+describe("dependants, retries and deduplication", () => {
+  const policy = { baseDelaySeconds: 1, maxDelaySeconds: 1 };
+
+  test("a dependant waits BLOCKED and is released in the transaction that settles its last blocker", async () => {
+    const [blockerA, blockerB] = (await jobInsertMany(db, [job("t-dep-a"), job("t-dep-b")], { now: T0 })).map((i) => i.job.id);
+    const [dependant] = await db.transaction((tx) => jobInsertWithDependencies(tx, [job("t-dep", { dependsOn: [blockerA!, blockerB!] })], 25));
+    expect(dependant!.job.state).toBe("blocked");
+    for (const queue of ["t-dep-a", "t-dep-b"]) {
+      const [claimed] = (await claim(queue, T0)).jobs;
+      await jobAckMany(db, [{ jobId: claimed!.id, leaseToken: claimed!.leaseToken, result: new Uint8Array() }], T0);
+      const expected = queue === "t-dep-a" ? "blocked" : "available";
+      expect((await jobGet(db, dependant!.job.id))!.state).toBe(expected);
+    }
+  });
+
+  test("a dead blocker cancels its dependant; retrying both runs the dependant once the blocker succeeds", async () => {
+    const [blocker] = await jobInsertMany(db, [job("t-dead-blocker", { maxAttempts: 1 })], { now: T0 });
+    const [dependant] = await db.transaction((tx) => jobInsertWithDependencies(tx, [job("t-dead-dep", { dependsOn: [blocker!.job.id] })], 25));
+    const [claimed] = (await claim("t-dead-blocker", T0)).jobs;
+    await jobFailMany(db, [{ jobId: claimed!.id, leaseToken: claimed!.leaseToken, error: "no", deadLetter: false }], policy, T0);
+    const cancelled = (await jobGet(db, dependant!.job.id))!;
+    expect(cancelled.state).toBe("cancelled");
+    expect(cancelled.last_error).toMatch(/blocker .* ended dead/);
+    const retriedDependant = await jobRetry(db, { id: dependant!.job.id }, at(1));
+    expect(retriedDependant.revived.map((job) => job.state)).toEqual(["blocked"]);
+    const retriedBlocker = await jobRetry(db, { id: blocker!.job.id }, at(1));
+    expect(retriedBlocker.revived.map((job) => job.state)).toEqual(["available"]);
+    const [again] = (await claim("t-dead-blocker", at(1))).jobs;
+    await jobAckMany(db, [{ jobId: again!.id, leaseToken: again!.leaseToken, result: new Uint8Array() }], at(2));
+    expect((await jobGet(db, dependant!.job.id))!.state).toBe("available");
+  });
+
+  test("the repair sweep cancels a dependant whose blocker was deleted while it waited", async () => {
+    const [blocker] = await jobInsertMany(db, [job("t-repair-blocker")], { now: T0 });
+    const [dependant] = await db.transaction((tx) => jobInsertWithDependencies(tx, [job("t-repair", { dependsOn: [blocker!.job.id] })], 25));
+    await sql(url, "delete from baton.jobs where id = $1", [blocker!.job.id]);
+    const repaired = await jobRepairDependants(db, 100, at(10));
+    expect(repaired).toContainEqual({ id: dependant!.job.id, queue: "t-repair", state: "cancelled" });
+    expect((await jobRepairDependants(db, 100, at(11))).map((r) => r.id)).not.toContain(dependant!.job.id);
+  });
+
+  test("a dedup key returns the unfinished job that holds it, and, within a dedup window, the one that finished", async () => {
+    const [first] = await jobInsertMany(db, [job("t-dedup", { dedupKey: "k" })], { now: T0 });
+    const [again] = await jobInsertMany(db, [job("t-dedup", { dedupKey: "k" })], { now: at(1) });
+    expect(again).toMatchObject({ deduplicated: true, job: { id: first!.job.id } });
+    const [claimed] = (await claim("t-dedup", at(1))).jobs;
+    await jobAckMany(db, [{ jobId: claimed!.id, leaseToken: claimed!.leaseToken, result: new Uint8Array() }], at(2));
+    const [windowed] = await jobInsertMany(db, [job("t-dedup", { dedupKey: "k", dedupWindowSeconds: 60 })], { now: at(30) });
+    expect(windowed).toMatchObject({ deduplicated: true, job: { id: first!.job.id } });
+    const [fresh] = await jobInsertMany(db, [job("t-dedup", { dedupKey: "k", dedupWindowSeconds: 60 })], { now: at(63) });
+    expect(fresh!.deduplicated).toBe(false);
+    expect(fresh!.job.id).not.toBe(first!.job.id);
+  });
+});
+
+describe("adoption and listing", () => {
+  test("a resumed lease is adopted with a fresh token and lease; the old token stops working", async () => {
+    const [inserted] = await jobInsertMany(db, [job("t-adopt")], { now: T0 });
+    const [claimed] = (await claim("t-adopt", T0, 30)).jobs;
+    const [adopted] = await jobAdoptMany(db, [{ jobId: inserted!.job.id, leaseToken: claimed!.leaseToken }], "replica-b", 60, at(5));
+    expect(adopted).toMatchObject({ id: inserted!.job.id, lease_owner: "replica-b", lease_expire_time: at(65) });
+    expect(adopted!.lease_token).not.toBe(claimed!.leaseToken);
+    expect(await jobRenewMany(db, [{ jobId: inserted!.job.id, leaseToken: claimed!.leaseToken }], 30, at(6))).toEqual(new Set());
+  });
+
+  test("a page lists newest first by queue and state, bounded by count, with a marker for more", async () => {
+    const ids = (await jobInsertMany(db, [job("t-list"), job("t-list"), job("t-list"), job("t-list", { delaySeconds: 600 })], { now: T0 })).map((i) => i.job.id);
+    const first = await jobListPage(db, { queue: "t-list", state: "available", limit: 2, maxBytes: 1 << 20, now: T0 });
+    expect(first.jobs.map((j) => j.id)).toEqual([ids[2], ids[1]]);
+    expect(first.more).toBe(true);
+    const second = await jobListPage(db, { queue: "t-list", state: "available", limit: 2, maxBytes: 1 << 20, beforeId: ids[1], now: T0 });
+    expect(second.jobs.map((j) => j.id)).toEqual([ids[0]]);
+    expect(second.more).toBe(false);
+    expect((await jobListPage(db, { queue: "t-list", state: "scheduled", limit: 10, maxBytes: 1 << 20, now: T0 })).jobs.map((j) => j.id)).toEqual([ids[3]]);
+  });
+});
+
+describe("schedule advance", () => {
+  test("a fired schedule records its fire time and waits for the next one", async () => {
+    await scheduleCreate(db, { name: "t-advance", queue: "t-cron", cron: "0 * * * * *", timeZone: "UTC", maxAttempts: null, payload: new Uint8Array(), headers: {}, priority: 0, nextRunTime: at(60) });
+    await db.transaction(async (tx) => {
+      const due = await scheduleClaimDue(tx, 10, at(61));
+      expect(due.schedules.map((s) => s.name)).toContain("t-advance");
+      await scheduleAdvance(tx, [{ name: "t-advance", lastRunTime: at(60), nextRunTime: at(120) }]);
+    });
+    const due = await db.transaction((tx) => scheduleClaimDue(tx, 10, at(90)));
+    expect(due.schedules.map((s) => s.name)).not.toContain("t-advance");
+    const [row] = await sql<{ last_run_time: Date; next_run_time: Date }>(url, "select last_run_time, next_run_time from baton.schedules where name = 't-advance'");
+    expect(row).toEqual({ last_run_time: at(60), next_run_time: at(120) });
   });
 });

@@ -102,7 +102,7 @@ export async function jobInsertMany(db: Queryable | Database, jobs: NewJob[], op
     ],
   });
   const inserted = await matchInsertedToRequests(db, jobs, rows, (row, i) => ({ ...row, ...newJobColumns(), payload: payloads[i]!, headers: jobs[i]!.headers }));
-  return windowed ? settleDedupWindowRaces(db, jobs, inserted) : inserted;
+  return windowed ? settleDedupWindowRaces(db, jobs, inserted, now) : inserted;
 }
 
 /** A row of JobInsertMany: the job without what its request holds or every new job starts with. */
@@ -128,7 +128,7 @@ function newJobColumns() {
  * snapshot, finished. The next statement sees it; a job inserted next to it is taken back and
  * the request answered with the existing job, as a deduplicated one.
  */
-async function settleDedupWindowRaces(tx: Queryable, jobs: NewJob[], inserted: InsertedJob[]): Promise<InsertedJob[]> {
+async function settleDedupWindowRaces(tx: Queryable, jobs: NewJob[], inserted: InsertedJob[], now: Now): Promise<InsertedJob[]> {
   const candidates = inserted.flatMap(({ job, deduplicated }, i) =>
     deduplicated || jobs[i]!.dedupWindowSeconds === undefined ? [] : [{ id: job.id, window: jobs[i]!.dedupWindowSeconds }],
   );
@@ -136,7 +136,7 @@ async function settleDedupWindowRaces(tx: Queryable, jobs: NewJob[], inserted: I
   const { rows } = await tx.query<JobRecord & { raced_id: string }>({
     name: "JobDedupWindowRaced",
     text: sql.JobDedupWindowRaced,
-    values: [candidates.map((c) => c.id), candidates.map((c) => c.window)],
+    values: [candidates.map((c) => c.id), candidates.map((c) => c.window), now],
   });
   if (rows.length === 0) return inserted;
   await tx.query({ name: "JobDedupWindowUndo", text: sql.JobDedupWindowUndo, values: [rows.map((row) => row.raced_id)] });
@@ -579,6 +579,8 @@ export interface ListFilter {
   maxBytes: number;
   /** Only jobs with a smaller id: the last id of the previous page. */
   beforeId?: string;
+  /** What tells scheduled from available jobs; null or absent means database time. */
+  now?: Now;
 }
 
 export interface JobPage {
@@ -591,7 +593,7 @@ export async function jobListPage(db: Queryable, filter: ListFilter): Promise<Jo
   const { rows } = await db.query<JobRecord & { more: boolean }>({
     name: "JobListPage",
     text: sql.JobListPage,
-    values: [filter.queue ?? null, filter.state ?? null, filter.chainId ?? null, filter.limit, filter.beforeId ?? null, filter.maxBytes],
+    values: [filter.queue ?? null, filter.state ?? null, filter.chainId ?? null, filter.limit, filter.beforeId ?? null, filter.maxBytes, filter.now ?? null],
   });
   return { jobs: rows, more: rows.at(-1)?.more ?? false };
 }

@@ -96,8 +96,11 @@ order by inserted.id;
 -- on that job's row; the insert's own window check could not see it (see jobInsertMany).
 -- Unfinished and finished jobs are looked up apart, each through its own partial index: one
 -- lookup over both states matched neither index and read the whole table for every job.
-select mine.id as raced_id, other.*, (other.state = 'available' and other.run_time > now()) as scheduled
+-- The window ends at $3 (the insert's now), else at the database's now.
+with clock as (select coalesce($3::timestamptz, now()) as now)
+select mine.id as raced_id, other.*, (other.state = 'available' and other.run_time > clock.now) as scheduled
 from unnest($1::bigint[], $2::float8[]) as n(id, window_seconds)
+cross join clock
 join baton.jobs mine on mine.id = n.id
 cross join lateral (
   select c.* from (
@@ -108,7 +111,7 @@ cross join lateral (
     union all
     (select j.* from baton.jobs j
      where j.queue = mine.queue and j.dedup_key = mine.dedup_key
-       and j.state in ('succeeded', 'dead', 'cancelled') and j.finish_time > now() - make_interval(secs => n.window_seconds)
+       and j.state in ('succeeded', 'dead', 'cancelled') and j.finish_time > clock.now - make_interval(secs => n.window_seconds)
      order by j.id desc
      limit 1)
   ) c
@@ -617,9 +620,10 @@ select * from baton.repair_dependants($1::int, $2::timestamptz);
 -- as many as keep their payloads, results, headers, errors and progress within $6 bytes (the
 -- first row always), so a page of 1 MB payloads is cut short instead of loading hundreds of MB.
 -- Sizes are read from the tuples without detoasting. `more` says whether a row follows the
--- row it is on. SCHEDULED and AVAILABLE are both stored as available and told apart by run_time.
+-- row it is on. SCHEDULED and AVAILABLE are both stored as available and told apart by run_time,
+-- against $7 (else the database's now).
 select * from (
-  select *, (state = 'available' and run_time > now()) as scheduled,
+  select *, (state = 'available' and run_time > coalesce($7::timestamptz, now())) as scheduled,
          row_number() over newest as position,
          sum(octet_length(payload) + coalesce(octet_length(result), 0) + pg_column_size(headers)
              + pg_column_size(errors) + octet_length(last_error) + octet_length(progress_message)) over newest as bytes_so_far,
@@ -627,8 +631,8 @@ select * from (
   from baton.jobs
   where ($1::text is null or queue = $1)
     and ($2::text is null
-         or ($2 = 'scheduled' and state = 'available' and run_time > now())
-         or ($2 = 'available' and state = 'available' and run_time <= now())
+         or ($2 = 'scheduled' and state = 'available' and run_time > coalesce($7::timestamptz, now()))
+         or ($2 = 'available' and state = 'available' and run_time <= coalesce($7::timestamptz, now()))
          or ($2 not in ('scheduled', 'available') and state = $2::baton.job_state))
     and ($3::bigint is null or (chain_id = $3 and (id = $3 or chain_id <> id)))
     and ($5::bigint is null or id < $5)
