@@ -8,11 +8,8 @@
  */
 import pg from "pg";
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { loadQueries } from "../src/store/sql-file.js";
 import { createTestDatabase } from "./helpers/database.js";
-import { customScans, executedPlans, genericScans } from "./helpers/plans.js";
-
-const queries = loadQueries<string>(new URL("../src/store/sql/jobs.sql", import.meta.url));
+import { customScans, executedPlans, genericScans, jobsQuery } from "./helpers/plans.js";
 
 /**
  * 240,000 jobs over 10 queues, most finished, some available (a few of them not yet due, at
@@ -65,7 +62,7 @@ async function fillSkippingTriggers(databaseUrl: string): Promise<void> {
 }
 
 /** Both plans read `index` and neither scans the jobs table sequentially. */
-async function expectIndexBacked(text: string, values: unknown[], index: string): Promise<void> {
+async function expectIndexBacked({ text, values }: { text: string; values: unknown[] }, index: string): Promise<void> {
   for (const found of [await genericScans(client, text, values), await customScans(client, text, values)]) {
     expect(found.filter((scan) => scan.startsWith("Seq Scan"))).toEqual([]);
     expect(found.some((scan) => scan.endsWith(index))).toBe(true);
@@ -84,47 +81,42 @@ const NEXT_DUE_BODY = /with recursive priorities/;
 const CHAIN_OF_BODY = /select j\.chain_id from baton\.jobs j where j\.id = parent/;
 
 /** JobClaim's parameters: a batch of 160 from `queues`, starting with the first. */
-const claimOf = (queues: string[]) => [queues, 160, 30, "replica-1", null, 0];
+const claimOf = (queues: string[]) => jobsQuery("JobClaim", { queues, limit: 160, leaseSeconds: 30, owner: "replica-1", first: 0 });
+const limitedClaim = () => jobsQuery("JobClaimLimited", { queue: "q7", limit: 160, leaseSeconds: 30, owner: "replica-1" });
 
-/** JobInsertMany's parameters for `n` continuations of `parent` in queue q1. */
-function continuations(n: number, parent: string): unknown[] {
+/** JobInsertMany for `n` continuations of `parent` in queue q1. */
+function continuations(n: number, parent: string) {
   const some = <T>(value: T) => Array.from({ length: n }, () => value);
-  const values: unknown[] = Array.from({ length: 20 }, () => null);
-  Object.assign(values, { 0: some("q1"), 1: some(Buffer.alloc(0)), 2: some("{}"), 3: some(0), 9: some(parent), 12: 25 });
-  return values;
+  return jobsQuery("JobInsertMany", { queues: some("q1"), payloads: some(Buffer.alloc(0)), headers: some("{}"), priorities: some(0), parentIds: some(parent), defaultMaxAttempts: 25 });
 }
 
-/** Runs `statement` with `values` in a transaction that is rolled back, as the app runs it. */
-async function runAndRollBack(name: string, values: unknown[]): Promise<pg.QueryResult> {
+/** Runs `query` in a transaction that is rolled back, as the app runs it. */
+async function runAndRollBack(query: { name: string; text: string; values: unknown[] }): Promise<pg.QueryResult> {
   await client.query("begin");
   try {
-    return await client.query({ name, text: queries[name]!, values });
+    return await client.query(query);
   } finally {
     await client.query("rollback");
   }
 }
 
 test("JobClaim reads its candidates from jobs_claim_idx, for one queue's backlog and for several queues", async () => {
-  await expectIndexBacked(queries.JobClaim!, claimOf(["backlog"]), "jobs_claim_idx");
-  await expectIndexBacked(queries.JobClaim!, claimOf(["q1", "q2", "q3"]), "jobs_claim_idx");
+  await expectIndexBacked(claimOf(["backlog"]), "jobs_claim_idx");
+  await expectIndexBacked(claimOf(["q1", "q2", "q3"]), "jobs_claim_idx");
 });
 
 test("JobClaimLimited reads its candidates from jobs_claim_idx and its running jobs from jobs_leased_queue_idx", async () => {
-  const values = ["q7", 160, 30, "replica-1", null];
-  await expectIndexBacked(queries.JobClaimLimited!, values, "jobs_claim_idx");
+  await expectIndexBacked(limitedClaim(), "jobs_claim_idx");
 });
 
 test("the claims' next due time is a few descents of jobs_claim_idx per priority, and right", async () => {
-  for (const [name, values] of [
-    ["JobClaim", claimOf(["backlog", "q1"])],
-    ["JobClaimLimited", ["q7", 160, 30, "replica-1", null]],
-  ] as const) {
+  for (const query of [claimOf(["backlog", "q1"]), limitedClaim()]) {
     let result: pg.QueryResult | undefined;
     const scans = await scansInside("baton.next_due_time", NEXT_DUE_BODY, async () => {
-      result = await runAndRollBack(name, [...values]);
+      result = await runAndRollBack(query);
     });
     expect(scans.filter((scan) => !scan.endsWith("jobs_claim_idx"))).toEqual([]);
-    const queues = name === "JobClaim" ? ["backlog", "q1"] : ["q7"];
+    const queues = query.name === "JobClaim" ? ["backlog", "q1"] : ["q7"];
     const { rows } = await client.query<{ next: Date }>(
       "select min(run_time) as next from baton.jobs where queue = any($1) and state = 'available' and run_time > now()",
       [queues],
@@ -156,13 +148,14 @@ test("acks, nacks and renewals lock their rows through jobs_pkey, on a big table
       );
       const ids = rows.map((row) => row.id);
       const tokens = rows.map((row) => row.lease_token);
-      const statements: [string, unknown[]][] = [
-        ["JobAckMany", [ids, tokens, rows.map(() => Buffer.alloc(0)), null]],
-        ["JobFailMany", [ids, tokens, rows.map(() => "failed"), rows.map(() => null), 1, 60, rows.map(() => false), null]],
-        ["JobRenewMany", [ids, tokens, 30, null]],
+      const leases = { ids, leaseTokens: tokens };
+      const statements = [
+        jobsQuery("JobAckMany", { ...leases, results: rows.map(() => Buffer.alloc(0)) }),
+        jobsQuery("JobFailMany", { ...leases, errors: rows.map(() => "failed"), retryDelaySeconds: rows.map(() => null), retryBaseSeconds: 1, retryMaxSeconds: 60, deadLetters: rows.map(() => false) }),
+        jobsQuery("JobRenewMany", { ...leases, leaseSeconds: 30 }),
       ];
-      for (const [name, values] of statements) {
-        for (const found of [await genericScans(db, queries[name]!, values), await customScans(db, queries[name]!, values)]) {
+      for (const { name, text, values } of statements) {
+        for (const found of [await genericScans(db, text, values), await customScans(db, text, values)]) {
           const what = `${name}, ${n} of ${db === drain ? "a drain's" : "the big"} table`;
           expect(found.filter((scan) => scan.startsWith("Seq Scan")), what).toEqual([]);
           expect(found, what).toContain("Index Scan jobs_pkey");
@@ -176,11 +169,11 @@ test("acks, nacks and renewals lock their rows through jobs_pkey, on a big table
 
 test("JobInsertMany finds each continuation's chain by primary key", async () => {
   const { rows } = await client.query<{ id: string }>("select id from baton.jobs where queue = 'q1' and state = 'succeeded' limit 1");
-  const values = continuations(25, rows[0]!.id);
-  for (const found of [await genericScans(client, queries.JobInsertMany!, values), await customScans(client, queries.JobInsertMany!, values)]) {
+  const insert = continuations(25, rows[0]!.id);
+  for (const found of [await genericScans(client, insert.text, insert.values), await customScans(client, insert.text, insert.values)]) {
     expect(found.filter((scan) => scan.startsWith("Seq Scan"))).toEqual([]);
   }
-  const scans = await scansInside("baton.chain_of", CHAIN_OF_BODY, () => runAndRollBack("JobInsertMany", values));
+  const scans = await scansInside("baton.chain_of", CHAIN_OF_BODY, () => runAndRollBack(insert));
   expect(new Set(scans)).toEqual(new Set(["Index Scan jobs_pkey"]));
 });
 
@@ -199,7 +192,7 @@ test("plans built while the jobs table was empty still find chains and the next 
     // whole queue (see the report of migration 0009); the claims call next_due_time as this does.
     const statements = {
       NextDueTime: { text: "select baton.next_due_time($1::text[], now())", values: [["backlog", "q1"]] },
-      JobInsertMany: { text: queries.JobInsertMany!, values: continuations(3, root.rows[0]!.id) },
+      JobInsertMany: continuations(3, root.rows[0]!.id),
     };
     // The first run builds each statement's generic plan on the table as it is now: one job.
     for (const [name, { text, values }] of Object.entries(statements)) await empty.query({ name, text, values });

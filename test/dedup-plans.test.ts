@@ -6,11 +6,8 @@
  */
 import pg from "pg";
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { loadQueries } from "../src/store/sql-file.js";
 import { createTestDatabase } from "./helpers/database.js";
-import { customScans, genericScans } from "./helpers/plans.js";
-
-const queries = loadQueries<string>(new URL("../src/store/sql/jobs.sql", import.meta.url));
+import { customScans, genericScans, jobsQuery } from "./helpers/plans.js";
 
 let client: pg.Client;
 
@@ -37,7 +34,11 @@ afterAll(() => client?.end());
  * Both plans read `index`, and neither scans the jobs table sequentially (`except` the scans
  * that are not about dedup_key: a bulk retry reads a whole queue).
  */
-async function expectIndexBacked(text: string, values: unknown[], index: string, except: "none" | "not-by-key" = "none"): Promise<void> {
+async function expectIndexBacked(
+  { text, values }: { text: string; values: unknown[] },
+  index: string,
+  except: "none" | "not-by-key" = "none",
+): Promise<void> {
   for (const found of [await genericScans(client, text, values), await customScans(client, text, values)]) {
     const forbidden = except === "none" ? /^Seq Scan/ : /^Seq Scan.*\(dedup_key\)$/;
     expect(found.filter((scan) => forbidden.test(scan))).toEqual([]);
@@ -48,43 +49,45 @@ async function expectIndexBacked(text: string, values: unknown[], index: string,
 test("the insert's dedup_window check reads finished jobs by (queue, dedup_key)", async () => {
   const n = 25;
   const some = <T>(value: T) => Array.from({ length: n }, () => value);
-  const values: unknown[] = Array.from({ length: 20 }, () => null);
-  Object.assign(values, {
-    0: some("q1"),
-    1: some(Buffer.alloc(0)),
-    2: some("{}"),
-    3: some(0),
-    7: Array.from({ length: n }, (_, i) => `new-${i}`),
-    12: 25,
-    13: some(3600),
+  const insert = jobsQuery("JobInsertMany", {
+    queues: some("q1"),
+    payloads: some(Buffer.alloc(0)),
+    headers: some("{}"),
+    priorities: some(0),
+    dedupKeys: Array.from({ length: n }, (_, i) => `new-${i}`),
+    defaultMaxAttempts: 25,
+    dedupWindowSeconds: some(3600),
   });
-  await expectIndexBacked(queries.JobInsertMany!, values, "jobs_dedup_finished_idx");
+  await expectIndexBacked(insert, "jobs_dedup_finished_idx");
 });
 
 test("the dedup_window race check after the insert reads unfinished and finished jobs by key, not the table", async () => {
   const { rows } = await client.query<{ id: string }>("select id from baton.jobs where state = 'available' limit 25");
-  const values = [rows.map((r) => r.id), rows.map(() => 3600), null];
-  await expectIndexBacked(queries.JobDedupWindowRaced!, values, "jobs_dedup_finished_idx");
-  await expectIndexBacked(queries.JobDedupWindowRaced!, values, "jobs_dedup_idx");
+  const raced = jobsQuery("JobDedupWindowRaced", { ids: rows.map((r) => r.id), windowSeconds: rows.map(() => 3600) });
+  await expectIndexBacked(raced, "jobs_dedup_finished_idx");
+  await expectIndexBacked(raced, "jobs_dedup_idx");
 });
 
 test("the jobs that deduplicated requests resolved to are read by key", async () => {
-  await expectIndexBacked(queries.JobGetUnfinishedByDedupKey!, [["q1", "q2"], ["key-11", "key-22"]], "jobs_dedup_idx");
+  await expectIndexBacked(jobsQuery("JobGetUnfinishedByDedupKey", { queues: ["q1", "q2"], dedupKeys: ["key-11", "key-22"] }), "jobs_dedup_idx");
 });
 
 test("RetryJob finds its job by primary key and the holder of its dedup_key by index", async () => {
   const { rows } = await client.query<{ id: string }>("select id from baton.jobs where state = 'dead' limit 1");
-  await expectIndexBacked(queries.JobRetry!, [rows[0]!.id, null, null, null], "jobs_pkey", "not-by-key");
-  await expectIndexBacked(queries.JobRetry!, [rows[0]!.id, null, null, null], "jobs_dedup_idx", "not-by-key");
-  await expectIndexBacked(queries.JobRetry!, [null, "q9", "dead", null], "jobs_dedup_idx", "not-by-key");
+  const byId = jobsQuery("JobRetry", { id: rows[0]!.id });
+  await expectIndexBacked(byId, "jobs_pkey", "not-by-key");
+  await expectIndexBacked(byId, "jobs_dedup_idx", "not-by-key");
+  await expectIndexBacked(jobsQuery("JobRetry", { queue: "q9", state: "dead" }), "jobs_dedup_idx", "not-by-key");
 });
 
 test("baton.enqueue (SQL) finds the holder of a key by index", async () => {
   const { rows } = await client.query<{ prosrc: string }>("select prosrc from pg_proc where proname = 'enqueue'");
   expect(rows[0]!.prosrc).toMatch(/on conflict \(queue, dedup_key\)/);
   await expectIndexBacked(
-    "select j.id from baton.jobs j where j.queue = $1 and j.dedup_key = $2 and j.state in ('available', 'blocked', 'leased')",
-    ["q1", "key-18"],
+    {
+      text: "select j.id from baton.jobs j where j.queue = $1 and j.dedup_key = $2 and j.state in ('available', 'blocked', 'leased')",
+      values: ["q1", "key-18"],
+    },
     "jobs_dedup_idx",
   );
 });

@@ -97,7 +97,7 @@ describe("fan-in under concurrent settlement", () => {
       (tx) => jobFailMany(tx, [{ ...blockers[1]!, error: "broken", deadLetter: true }], policy),
     );
     const after = await jobGet(db, dependant.id);
-    expect(after).toMatchObject({ state: "cancelled", last_error: `blocker ${blockers[1]!.jobId} ended dead` });
+    expect(after).toMatchObject({ state: "cancelled", lastError: `blocker ${blockers[1]!.jobId} ended dead` });
     expect(await sql(url, "select * from baton.job_dependencies where job_id = $1", [dependant.id])).toEqual([]);
   });
 

@@ -2,7 +2,7 @@
  * /metrics: valid Prometheus text exposition; counters and histograms of each replica that add
  * up over replicas to the jobs processed; gauges of the shared database, from one indexed query.
  */
-import { readFileSync } from "node:fs";
+import { readStatements } from "../src/store/statements.js";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { formatExposition } from "../src/telemetry/exposition.js";
 import { type ParsedFamily, parseExposition, sampleValue } from "./fixtures/prometheus.js";
@@ -146,8 +146,7 @@ test("the gauges are read through indexes of live jobs, however many finished jo
   await insert("m-history", 20_000, true);
   await insert("m-live", 100, false);
   await sql(broker.databaseUrl, "analyze baton.jobs");
-  const text = readFileSync(new URL("../src/store/sql/telemetry.sql", import.meta.url), "utf8");
-  const query = text.split("-- name: TelemetryGauges")[1]!.split("-- name:")[0]!;
+  const query = readStatements(new URL("../src/store/sql/telemetry.sql", import.meta.url)).TelemetryGauges!.text;
   const plan = (await sql<{ "QUERY PLAN": string }>(broker.databaseUrl, `explain ${query.replace("$1::float8", "60::float8")}`))
     .map((row) => row["QUERY PLAN"])
     .join("\n");

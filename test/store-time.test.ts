@@ -37,7 +37,7 @@ const claim = (queue: string, now: Date, leaseSeconds = 30) => jobClaim(store.db
 describe("scheduling and claims", () => {
   test("a delayed job is claimed only once its run time has come, and says when that is", async () => {
     const [inserted] = await jobInsertMany(store.db, [job("t-delay", { delaySeconds: 60 })], { now: T0 });
-    expect(inserted!.job.run_time).toEqual(at(60));
+    expect(inserted!.job.runTime).toEqual(at(60));
     const early = await claim("t-delay", at(59));
     expect(early.jobs).toEqual([]);
     expect(early.nextDueTime).toEqual(at(60));
@@ -65,7 +65,7 @@ describe("leases", () => {
     const [claimed] = (await claim("t-lease", T0, 30)).jobs;
     const lease = { jobId: record.id, leaseToken: claimed!.leaseToken };
     expect(await jobRenewMany(store.db, [lease], 30, at(20))).toEqual(new Set([record.id]));
-    expect((await jobGet(store.db, record.id))!.lease_expire_time).toEqual(at(50));
+    expect((await jobGet(store.db, record.id))!.leaseExpireTime).toEqual(at(50));
     expect((await jobFindExpired(store.db, 10, at(49))).map((l) => l.jobId)).not.toContain(record.id);
     expect(await jobFindExpired(store.db, 10, at(51))).toContainEqual({ ...lease, timedOut: false });
   });
@@ -91,10 +91,10 @@ describe("failures", () => {
       expect(claimed!.attempt).toBe(attempt);
       const [outcome] = await jobFailMany(store.db, [{ jobId: record.id, leaseToken: claimed!.leaseToken, error: `boom ${attempt}`, deadLetter: false }], policy, now);
       expect(outcome!.state).toBe("available");
-      delays.push((outcome!.run_time.getTime() - now.getTime()) / 1000);
+      delays.push((outcome!.runTime.getTime() - now.getTime()) / 1000);
       // Not before its backoff is over. (The database keeps microseconds; Dates, milliseconds.)
-      expect((await claim("t-backoff", new Date(outcome!.run_time.getTime() - 1))).jobs).toEqual([]);
-      now = new Date(outcome!.run_time.getTime() + 1);
+      expect((await claim("t-backoff", new Date(outcome!.runTime.getTime() - 1))).jobs).toEqual([]);
+      now = new Date(outcome!.runTime.getTime() + 1);
     }
     // base·2^(n-1), of which the second half is random.
     expect(delays[0]).toBeGreaterThanOrEqual(5);
@@ -105,7 +105,7 @@ describe("failures", () => {
     const [dead] = await jobFailMany(store.db, [{ jobId: record.id, leaseToken: last!.leaseToken, error: "boom 3", deadLetter: false }], policy, now);
     expect(dead!.state).toBe("dead");
     const stored = (await jobGet(store.db, record.id))!;
-    expect(stored.finish_time).toEqual(now);
+    expect(stored.finishTime).toEqual(now);
     expect(stored.errors.map((e) => e.message)).toEqual(["boom 1", "boom 2", "boom 3"]);
   });
 
@@ -124,7 +124,7 @@ describe("retention", () => {
     const record = { id: await insertOne("t-retain") };
     const [claimed] = (await claim("t-retain", T0)).jobs;
     await jobAckMany(store.db, [{ jobId: record.id, leaseToken: claimed!.leaseToken, result: new Uint8Array() }], at(5));
-    expect((await jobGet(store.db, record.id))!.finish_time).toEqual(at(5));
+    expect((await jobGet(store.db, record.id))!.finishTime).toEqual(at(5));
     const retention = { succeededSeconds: 3600, deadSeconds: 7200, cancelledSeconds: 7200 };
     await jobDeleteExpired(store.db, 1000, retention, at(3604));
     expect(await jobGet(store.db, record.id)).toBeDefined();
@@ -146,7 +146,7 @@ describe("cron schedules", () => {
       priority: 0,
       nextRunTime: at(60),
     });
-    expect(created?.next_run_time).toEqual(at(60));
+    expect(created?.nextRunTime).toEqual(at(60));
     expect((await store.db.transaction((tx) => scheduleClaimDue(tx, 10, at(59)))).schedules.map((s) => s.name)).not.toContain("t-every-minute");
     expect((await store.db.transaction((tx) => scheduleClaimDue(tx, 10, at(60)))).schedules.map((s) => s.name)).toContain("t-every-minute");
   });
@@ -174,7 +174,7 @@ describe("dependants, retries and deduplication", () => {
     await jobFailMany(store.db, [{ jobId: claimed!.id, leaseToken: claimed!.leaseToken, error: "no", deadLetter: false }], policy, T0);
     const cancelled = (await jobGet(store.db, dependant!.job.id))!;
     expect(cancelled.state).toBe("cancelled");
-    expect(cancelled.last_error).toMatch(/blocker .* ended dead/);
+    expect(cancelled.lastError).toMatch(/blocker .* ended dead/);
     const retriedDependant = await jobRetry(store.db, { id: dependant!.job.id }, at(1));
     expect(retriedDependant.revived.map((job) => job.state)).toEqual(["blocked"]);
     const retriedBlocker = await jobRetry(store.db, { id: blocker!.job.id }, at(1));
@@ -212,8 +212,8 @@ describe("adoption and listing", () => {
     const [inserted] = await jobInsertMany(store.db, [job("t-adopt")], { now: T0 });
     const [claimed] = (await claim("t-adopt", T0, 30)).jobs;
     const [adopted] = await jobAdoptMany(store.db, [{ jobId: inserted!.job.id, leaseToken: claimed!.leaseToken }], "replica-b", 60, at(5));
-    expect(adopted).toMatchObject({ id: inserted!.job.id, lease_owner: "replica-b", lease_expire_time: at(65) });
-    expect(adopted!.lease_token).not.toBe(claimed!.leaseToken);
+    expect(adopted).toMatchObject({ id: inserted!.job.id, leaseOwner: "replica-b", leaseExpireTime: at(65) });
+    expect(adopted!.leaseToken).not.toBe(claimed!.leaseToken);
     expect(await jobRenewMany(store.db, [{ jobId: inserted!.job.id, leaseToken: claimed!.leaseToken }], 30, at(6))).toEqual(new Set());
   });
 

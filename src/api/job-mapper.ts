@@ -1,7 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { durationFromMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { type Job, JobErrorSchema, JobSchema, JobState } from "../../clients/ts/src/gen/baton/v1/job_pb.js";
-import { intervalSeconds } from "../store/interval.js";
 import type { JobRecord, StoredJobState } from "../store/job-record.js";
 
 const states: Record<StoredJobState, JobState> = {
@@ -22,22 +21,22 @@ export function jobToProto(row: JobRecord): Job {
     headers: row.headers,
     priority: row.priority,
     attempt: row.attempt,
-    maxAttempts: row.max_attempts,
-    runTime: timestampFromDate(row.run_time),
-    createTime: timestampFromDate(row.create_time),
-    finishTime: row.finish_time ? timestampFromDate(row.finish_time) : undefined,
-    dedupKey: row.dedup_key ?? "",
-    chainId: row.chain_id,
-    parentId: row.parent_id ?? "",
-    dependsOn: row.depends_on,
-    progressPercent: row.progress_percent,
-    progressMessage: row.progress_message,
+    maxAttempts: row.maxAttempts,
+    runTime: timestampFromDate(row.runTime),
+    createTime: timestampFromDate(row.createTime),
+    finishTime: row.finishTime ? timestampFromDate(row.finishTime) : undefined,
+    dedupKey: row.dedupKey ?? "",
+    chainId: row.chainId,
+    parentId: row.parentId ?? "",
+    dependsOn: row.dependsOn,
+    progressPercent: row.progressPercent,
+    progressMessage: row.progressMessage,
     result: row.result ?? new Uint8Array(),
-    lastError: row.last_error,
-    timeout: row.timeout ? durationFromMs(Math.round(intervalSeconds(row.timeout)! * 1000)) : undefined,
-    cancelRequested: row.cancel_requested,
-    fairnessKey: row.fairness_key ?? "",
-    leaseExpireTime: row.lease_expire_time ? timestampFromDate(row.lease_expire_time) : undefined,
+    lastError: row.lastError,
+    timeout: row.timeoutSeconds === null ? undefined : durationFromMs(Math.round(row.timeoutSeconds * 1000)),
+    cancelRequested: row.cancelRequested,
+    fairnessKey: row.fairnessKey ?? "",
+    leaseExpireTime: row.leaseExpireTime ? timestampFromDate(row.leaseExpireTime) : undefined,
     errors: row.errors.map((e) => create(JobErrorSchema, { attempt: e.attempt, message: e.message, time: timestampFromDate(new Date(e.time)) })),
   });
 }

@@ -97,12 +97,12 @@ function scheduleToProto(row: ScheduleRecord): Schedule {
     name: row.name,
     queue: row.queue,
     cron: row.cron,
-    timeZone: row.time_zone,
+    timeZone: row.timeZone,
     payload: row.payload,
     headers: row.headers,
     priority: row.priority,
-    maxAttempts: row.max_attempts ?? 0,
-    nextRunTime: timestampFromDate(row.next_run_time),
-    lastRunTime: row.last_run_time ? timestampFromDate(row.last_run_time) : undefined,
+    maxAttempts: row.maxAttempts ?? 0,
+    nextRunTime: timestampFromDate(row.nextRunTime),
+    lastRunTime: row.lastRunTime ? timestampFromDate(row.lastRunTime) : undefined,
   });
 }

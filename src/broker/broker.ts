@@ -259,7 +259,7 @@ export class Broker {
         for (const old of this.detached) old.forget(job.id);
         session.adopt(job);
         this.leaseKeeper.watch(session.held.get(job.id)!);
-        resumed.push({ jobId: job.id, leaseToken: job.lease_token! });
+        resumed.push({ jobId: job.id, leaseToken: job.leaseToken! });
       }
     }
     this.sessions.set(session.id, session);

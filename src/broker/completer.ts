@@ -120,7 +120,7 @@ export class Completer {
       this.options.onJobsSettled(outcomes.map((o) => o.queue));
       const runnable = outcomes.filter((o) => o.state === "available").map((o) => o.queue);
       if (runnable.length > 0) this.options.onJobsRunnable(runnable);
-      return new Set(outcomes.map((o) => leaseKey({ jobId: o.id, leaseToken: o.lease_token })));
+      return new Set(outcomes.map((o) => leaseKey(o)));
     });
   }
 

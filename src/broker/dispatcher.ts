@@ -2,7 +2,6 @@ import { setCappedTimeout } from "../util/timer.js";
 import type { Database } from "../store/database.js";
 import type { ClaimedJob, JobRecord, NewJob } from "../store/job-record.js";
 import { type Handoff, type InsertedJob, jobClaim, jobClaimLimited, jobGetMany, jobUnclaim } from "../store/jobs.js";
-import { intervalSeconds } from "../store/interval.js";
 import { type JobMetrics, queueWaitSeconds } from "../telemetry/job-metrics.js";
 import { deliveryTraceparent } from "../telemetry/trace-context.js";
 import type { Logger } from "../util/log.js";
@@ -401,14 +400,14 @@ function handedOff(record: JobRecord): ClaimedJob {
     headers: record.headers,
     priority: record.priority,
     attempt: record.attempt,
-    maxAttempts: record.max_attempts,
-    chainId: record.chain_id,
-    parentId: record.parent_id,
-    timeoutSeconds: intervalSeconds(record.timeout),
-    leaseToken: record.lease_token!,
-    leaseExpireTime: record.lease_expire_time!,
-    attemptDeadline: record.attempt_deadline,
-    runTime: record.run_time,
+    maxAttempts: record.maxAttempts,
+    chainId: record.chainId,
+    parentId: record.parentId,
+    timeoutSeconds: record.timeoutSeconds,
+    leaseToken: record.leaseToken!,
+    leaseExpireTime: record.leaseExpireTime!,
+    attemptDeadline: record.attemptDeadline,
+    runTime: record.runTime,
     queueWaitSeconds: queueWaitSeconds(record),
     traceparent: deliveryTraceparent(record),
     record,

@@ -26,7 +26,7 @@ export class JobWaiter {
     const first = await jobGet(this.db, id);
     if (!first) return { job: undefined, timedOut: false };
     // Chain waiters register under the chain id, so one query answers all of them.
-    const key = wholeChain ? `chain:${first.chain_id}` : id;
+    const key = wholeChain ? `chain:${first.chainId}` : id;
     let resolveFinished!: () => void;
     const finished = new Promise<void>((resolve) => (resolveFinished = resolve));
     let set = this.waiters.get(key);

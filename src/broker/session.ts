@@ -163,7 +163,7 @@ export class Session {
 
   /** Takes over a lease the worker held before it reconnected (hello.resume). */
   adopt(job: JobRecord): void {
-    this.held.set(job.id, { jobId: job.id, leaseToken: job.lease_token!, queue: job.queue, deadline: job.attempt_deadline });
+    this.held.set(job.id, { jobId: job.id, leaseToken: job.leaseToken!, queue: job.queue, deadline: job.attemptDeadline });
   }
 
   /** Stops deliveries but keeps the leases: the stream broke and the worker may resume them. */

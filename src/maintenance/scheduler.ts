@@ -72,7 +72,7 @@ async function fireDue(tx: Queryable, batchSize: number, options: SchedulerOptio
     const inserted = await jobInsertMany(tx, jobs, { defaultMaxAttempts: options.defaultMaxAttempts, now });
     for (const { job, deduplicated } of inserted) {
       // Locking makes this unreachable; the dedup key only guards against a double fire.
-      if (deduplicated) options.log.warn("schedule fire was already enqueued", { dedupKey: job.dedup_key, job: job.id });
+      if (deduplicated) options.log.warn("schedule fire was already enqueued", { dedupKey: job.dedupKey, job: job.id });
       else created.push(job);
     }
   }
@@ -94,9 +94,9 @@ interface PlannedFire {
  */
 function planFire(schedule: ScheduleRecord, now: Date, log: Logger): PlannedFire {
   try {
-    const cron = parseCron(schedule.cron, schedule.time_zone);
+    const cron = parseCron(schedule.cron, schedule.timeZone);
     const latest = cron.latestAtOrBefore(now);
-    const fireTime = latest && latest > schedule.next_run_time ? latest : schedule.next_run_time;
+    const fireTime = latest && latest > schedule.nextRunTime ? latest : schedule.nextRunTime;
     return { fireTime, nextRunTime: cron.nextAfter(now) };
   } catch (error) {
     // Only a definition written around the API gets here; it must not stall the other schedules.
@@ -114,6 +114,6 @@ function scheduledJob(schedule: ScheduleRecord, fireTime: Date): NewJob {
     dedupKey: `schedule:${schedule.name}:${fireTime.toISOString()}`,
   };
   // Left unset, max_attempts comes from the queue's setting, then the broker's default.
-  if (schedule.max_attempts !== null) job.maxAttempts = schedule.max_attempts;
+  if (schedule.maxAttempts !== null) job.maxAttempts = schedule.maxAttempts;
   return job;
 }

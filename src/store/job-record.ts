@@ -7,39 +7,43 @@ export interface JobErrorRecord {
   time: string;
 }
 
-/** A row of baton.jobs as the store returns it. Ids are decimal strings (Postgres bigint). */
+/** A job as the store returns it. Ids are decimal strings (PostgreSQL bigint). */
 export interface JobRecord {
   id: string;
   queue: string;
   state: StoredJobState;
-  /** True when state is available but run_time is still ahead (by database time). */
+  /** True when state is available but runTime is still ahead (by database time). */
   scheduled: boolean;
   payload: Buffer;
   headers: Record<string, string>;
   priority: number;
   attempt: number;
-  max_attempts: number;
-  run_time: Date;
-  create_time: Date;
-  finish_time: Date | null;
-  dedup_key: string | null;
-  chain_id: string;
-  parent_id: string | null;
-  depends_on: string[];
-  timeout: { toPostgres(): string } | null;
-  lease_token: string | null;
-  lease_expire_time: Date | null;
-  lease_owner: string | null;
-  progress_percent: number;
-  progress_message: string;
+  maxAttempts: number;
+  runTime: Date;
+  createTime: Date;
+  finishTime: Date | null;
+  dedupKey: string | null;
+  chainId: string;
+  parentId: string | null;
+  dependsOn: string[];
+  timeoutSeconds: number | null;
+  leaseToken: string | null;
+  leaseExpireTime: Date | null;
+  leaseOwner: string | null;
+  progressPercent: number;
+  progressMessage: string;
   result: Buffer | null;
-  last_error: string;
+  lastError: string;
   errors: JobErrorRecord[];
-  cancel_requested: boolean;
-  fairness_key: string | null;
-  attempt_deadline: Date | null;
+  cancelRequested: boolean;
+  fairnessKey: string | null;
+  attemptDeadline: Date | null;
   /** When the current (or last) attempt started; null before the first. */
-  attempt_start_time: Date | null;
+  attemptStartTime: Date | null;
+  /** The job's trace (a uuid); null on jobs created before tracing was added. */
+  traceId: string | null;
+  /** Whether the job's spans are recorded. */
+  traceSampled: boolean;
 }
 
 /**

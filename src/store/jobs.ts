@@ -1,39 +1,97 @@
 import type { Database, Queryable } from "./database.js";
 import { BatonError } from "../errors.js";
 import { type ClaimedJob, type JobRecord, type LeaseRef, type NewJob, type StoredJobState, leaseKey } from "./job-record.js";
-import { loadQueries } from "./sql-file.js";
+import { type JobRow, toJobRecord } from "./job-row.js";
+import { type Now, loadStatements, param, row, run, statement } from "./statements.js";
 
-const sql = loadQueries<
-  | "JobInsertMany"
-  | "JobDedupWindowRaced"
-  | "JobDedupWindowUndo"
-  | "JobLockBlockers"
-  | "JobDependencyInsertMany"
-  | "JobChainUnfinished"
-  | "JobGetUnfinishedByDedupKey"
-  | "JobGet"
-  | "JobClaim"
-  | "JobClaimLockQueue"
-  | "JobClaimLimited"
-  | "JobUnclaim"
-  | "JobAckMany"
-  | "JobAdoptMany"
-  | "JobFailMany"
-  | "JobSettleFailureReasons"
-  | "JobProgressMany"
-  | "JobRenewMany"
-  | "JobFindExpired"
-  | "JobCancel"
-  | "JobRetry"
-  | "JobRepairDependants"
-  | "JobListPage"
-  | "JobGetMany"
-  | "JobGetFinished"
-  | "JobDeleteExpired"
->(new URL("./sql/jobs.sql", import.meta.url));
+export type { Now } from "./statements.js";
 
-/** Every statement takes an optional `now`; null means database time (production). */
-export type Now = Date | null;
+const ids = param<string[]>();
+const leaseTokens = param<string[]>();
+const now = param<Now>();
+const limit = param<number>();
+
+const sql = loadStatements(new URL("./sql/jobs.sql", import.meta.url), {
+  JobInsertMany: statement(
+    {
+      queues: param<string[]>(),
+      payloads: param<Buffer[]>(),
+      headers: param<string[]>(),
+      priorities: param<number[]>(),
+      delaySeconds: param<(number | null)[] | null>(),
+      runTimes: param<(Date | null)[] | null>(),
+      maxAttempts: param<(number | null)[] | null>(),
+      dedupKeys: param<(string | null)[] | null>(),
+      chainIds: param<(string | null)[] | null>(),
+      parentIds: param<(string | null)[] | null>(),
+      timeoutSeconds: param<(number | null)[] | null>(),
+      now,
+      defaultMaxAttempts: param<number>(),
+      dedupWindowSeconds: param<(number | null)[] | null>(),
+      fairnessKeys: param<(string | null)[] | null>(),
+      blocked: param<boolean[] | null>(),
+      dependsOn: param<(string | null)[] | null>(),
+      handoff: param<boolean[] | null>(),
+      handoffOwner: param<string | null>(),
+      handoffLeaseSeconds: param<number | null>(),
+    },
+    row<InsertedRow>(),
+  ),
+  JobDedupWindowRaced: statement({ ids, windowSeconds: param<(number | undefined)[]>(), now }, row<JobRow & { raced_id: string }>()),
+  JobDedupWindowUndo: statement({ ids }),
+  JobLockBlockers: statement({ ids }, row<{ id: string; state: StoredJobState }>()),
+  JobDependencyInsertMany: statement({ jobIds: param<string[]>(), blockerIds: param<string[]>() }),
+  JobChainUnfinished: statement({ chainIds: param<string[]>() }, row<{ chain_id: string }>()),
+  JobGetUnfinishedByDedupKey: statement({ queues: param<string[]>(), dedupKeys: param<(string | undefined)[]>() }, row<JobRow>()),
+  JobGet: statement({ id: param<string>(), now }, row<JobRow>()),
+  JobClaim: statement(
+    { queues: param<string[]>(), limit, leaseSeconds: param<number>(), owner: param<string>(), now, first: param<number>() },
+    row<ClaimRow>(),
+  ),
+  JobClaimLockQueue: statement({ queue: param<string>() }),
+  JobClaimLimited: statement({ queue: param<string>(), limit, leaseSeconds: param<number>(), owner: param<string>(), now }, row<ClaimRow>()),
+  JobUnclaim: statement({ ids, leaseTokens }, row<{ queue: string }>()),
+  JobAckMany: statement({ ids, leaseTokens, results: param<Buffer[]>(), now }, row<{ id: string; lease_token: string; queue: string; run_seconds: number }>()),
+  JobFailMany: statement(
+    {
+      ids,
+      leaseTokens,
+      errors: param<string[]>(),
+      retryDelaySeconds: param<(number | null)[]>(),
+      retryBaseSeconds: param<number>(),
+      retryMaxSeconds: param<number>(),
+      deadLetters: param<boolean[]>(),
+      now,
+    },
+    row<FailRow>(),
+  ),
+  JobAdoptMany: statement({ ids, leaseTokens, owner: param<string>(), leaseSeconds: param<number>(), now }, row<JobRow>()),
+  JobSettleFailureReasons: statement({ ids, leaseTokens }, row<{ id: string; state: StoredJobState | null; token_matches: boolean | null }>()),
+  JobProgressMany: statement({ ids, leaseTokens, percents: param<number[]>(), messages: param<string[]>() }),
+  JobRenewMany: statement({ ids, leaseTokens, leaseSeconds: param<number>(), now }, row<{ id: string }>()),
+  JobFindExpired: statement({ limit, now }, row<{ id: string; lease_token: string; timed_out: boolean }>()),
+  JobCancel: statement({ id: param<string>(), now }, row<JobRow>()),
+  JobRetry: statement(
+    { id: param<string | null>(), queue: param<string | null>(), state: param<"dead" | "cancelled" | null>(), now },
+    row<JobRow & { refusal: string | null }>(),
+  ),
+  JobRepairDependants: statement({ limit, now }, row<RepairedDependant>()),
+  JobListPage: statement(
+    {
+      queue: param<string | null>(),
+      state: param<StoredJobState | "scheduled" | null>(),
+      chainId: param<string | null>(),
+      limit,
+      beforeId: param<string | null>(),
+      maxBytes: param<number>(),
+      now,
+    },
+    row<JobRow & { more: boolean }>(),
+  ),
+  JobGetMany: statement({ ids }, row<JobRow>()),
+  JobGetFinished: statement({ ids }, row<JobRow>()),
+  JobDeleteExpired: statement({ limit, succeededSeconds: param<number>(), deadSeconds: param<number>(), cancelledSeconds: param<number>(), now }),
+});
 
 export interface InsertedJob {
   job: JobRecord;
@@ -75,38 +133,36 @@ export async function jobInsertMany(db: Queryable | Database, jobs: NewJob[], op
   if (windowed && "transaction" in db) return db.transaction((tx) => jobInsertMany(tx, jobs, options));
   const { defaultMaxAttempts = DEFAULT_MAX_ATTEMPTS, now = null, blocked = [], handoff } = options;
   const payloads = jobs.map((j) => Buffer.from(j.payload));
-  const { rows } = await db.query<InsertedRow>({
-    name: "JobInsertMany",
-    text: sql.JobInsertMany,
-    values: [
-      jobs.map((j) => j.queue),
-      payloads,
-      jobs.map((j) => JSON.stringify(j.headers)),
-      jobs.map((j) => j.priority),
-      column(jobs, (j) => j.delaySeconds),
-      column(jobs, (j) => j.runTime),
-      column(jobs, (j) => j.maxAttempts),
-      column(jobs, (j) => j.dedupKey),
-      column(jobs, (j) => j.chainId),
-      column(jobs, (j) => j.parentId),
-      column(jobs, (j) => j.timeoutSeconds),
-      now,
-      defaultMaxAttempts,
-      column(jobs, (j) => j.dedupWindowSeconds),
-      column(jobs, (j) => j.fairnessKey),
-      blocked.some(Boolean) ? jobs.map((_, i) => blocked[i] ?? false) : null,
-      column(jobs, (j) => (j.dependsOn?.length ? j.dependsOn.join(",") : undefined)),
-      handoff?.jobs.some(Boolean) ? handoff.jobs : null,
-      handoff?.owner ?? null,
-      handoff?.leaseSeconds ?? null,
-    ],
+  const { rows } = await run(db, sql.JobInsertMany, {
+    queues: jobs.map((j) => j.queue),
+    payloads,
+    headers: jobs.map((j) => JSON.stringify(j.headers)),
+    priorities: jobs.map((j) => j.priority),
+    delaySeconds: column(jobs, (j) => j.delaySeconds),
+    runTimes: column(jobs, (j) => j.runTime),
+    maxAttempts: column(jobs, (j) => j.maxAttempts),
+    dedupKeys: column(jobs, (j) => j.dedupKey),
+    chainIds: column(jobs, (j) => j.chainId),
+    parentIds: column(jobs, (j) => j.parentId),
+    timeoutSeconds: column(jobs, (j) => j.timeoutSeconds),
+    now,
+    defaultMaxAttempts,
+    dedupWindowSeconds: column(jobs, (j) => j.dedupWindowSeconds),
+    fairnessKeys: column(jobs, (j) => j.fairnessKey),
+    blocked: blocked.some(Boolean) ? jobs.map((_, i) => blocked[i] ?? false) : null,
+    dependsOn: column(jobs, (j) => (j.dependsOn?.length ? j.dependsOn.join(",") : undefined)),
+    handoff: handoff?.jobs.some(Boolean) ? handoff.jobs : null,
+    handoffOwner: handoff?.owner ?? null,
+    handoffLeaseSeconds: handoff?.leaseSeconds ?? null,
   });
-  const inserted = await matchInsertedToRequests(db, jobs, rows, (row, i) => ({ ...row, ...newJobColumns(), payload: payloads[i]!, headers: jobs[i]!.headers }));
+  const inserted = await matchInsertedToRequests(db, jobs, rows, (row, i) =>
+    toJobRecord({ ...row, ...newJobColumns(), payload: payloads[i]!, headers: jobs[i]!.headers }),
+  );
   return windowed ? settleDedupWindowRaces(db, jobs, inserted, now) : inserted;
 }
 
 /** A row of JobInsertMany: the job without what its request holds or every new job starts with. */
-type InsertedRow = Omit<JobRecord, keyof ReturnType<typeof newJobColumns> | "payload" | "headers">;
+type InsertedRow = Omit<JobRow, keyof ReturnType<typeof newJobColumns> | "payload" | "headers">;
 
 /** The columns every job starts with (the defaults of baton.jobs), which the insert does not return. */
 function newJobColumns() {
@@ -118,7 +174,7 @@ function newJobColumns() {
     last_error: "",
     errors: [],
     cancel_requested: false,
-  } satisfies Partial<JobRecord>;
+  } satisfies Partial<JobRow>;
 }
 
 /**
@@ -133,18 +189,19 @@ async function settleDedupWindowRaces(tx: Queryable, jobs: NewJob[], inserted: I
     deduplicated || jobs[i]!.dedupWindowSeconds === undefined ? [] : [{ id: job.id, window: jobs[i]!.dedupWindowSeconds }],
   );
   if (candidates.length === 0) return inserted;
-  const { rows } = await tx.query<JobRecord & { raced_id: string }>({
-    name: "JobDedupWindowRaced",
-    text: sql.JobDedupWindowRaced,
-    values: [candidates.map((c) => c.id), candidates.map((c) => c.window), now],
-  });
+  const { rows } = await run(tx, sql.JobDedupWindowRaced, { ids: candidates.map((c) => c.id), windowSeconds: candidates.map((c) => c.window), now });
   if (rows.length === 0) return inserted;
-  await tx.query({ name: "JobDedupWindowUndo", text: sql.JobDedupWindowUndo, values: [rows.map((row) => row.raced_id)] });
-  const existing = new Map(rows.map(({ raced_id, ...job }) => [raced_id, job]));
+  await run(tx, sql.JobDedupWindowUndo, { ids: rows.map((row) => row.raced_id) });
+  const existing = new Map(rows.map((row) => [row.raced_id, toJobRecord(row)]));
   return inserted.map((result) => {
     const other = existing.get(result.job.id);
     return other ? { job: other, deduplicated: true } : result;
   });
+}
+
+/** The ids and tokens of leases as the two array parameters that statements pair up. */
+function leaseColumns(leases: LeaseRef[]): { ids: string[]; leaseTokens: string[] } {
+  return { ids: leases.map((l) => l.jobId), leaseTokens: leases.map((l) => l.leaseToken) };
 }
 
 /**
@@ -170,11 +227,7 @@ function column<T>(jobs: NewJob[], field: (job: NewJob) => T | undefined): (T | 
  */
 export async function jobInsertWithDependencies(tx: Queryable, jobs: NewJob[], defaultMaxAttempts: number): Promise<InsertedJob[]> {
   const blockerIds = [...new Set(jobs.flatMap((j) => j.dependsOn ?? []))];
-  const { rows } = await tx.query<{ id: string; state: StoredJobState }>({
-    name: "JobLockBlockers",
-    text: sql.JobLockBlockers,
-    values: [blockerIds],
-  });
+  const { rows } = await run(tx, sql.JobLockBlockers, { ids: blockerIds });
   const states = new Map(rows.map((row) => [row.id, row.state]));
   for (const id of blockerIds) {
     const state = states.get(id);
@@ -195,14 +248,14 @@ export async function jobInsertWithDependencies(tx: Queryable, jobs: NewJob[], d
     }
   });
   if (jobIds.length > 0) {
-    await tx.query({ name: "JobDependencyInsertMany", text: sql.JobDependencyInsertMany, values: [jobIds, blockers] });
+    await run(tx, sql.JobDependencyInsertMany, { jobIds, blockerIds: blockers });
   }
   return inserted;
 }
 
 /** The chains among `chainIds` that still have unfinished jobs. */
 export async function jobChainUnfinished(db: Queryable, chainIds: string[]): Promise<Set<string>> {
-  const { rows } = await db.query<{ chain_id: string }>({ name: "JobChainUnfinished", text: sql.JobChainUnfinished, values: [chainIds] });
+  const { rows } = await run(db, sql.JobChainUnfinished, { chainIds });
   return new Set(rows.map((row) => row.chain_id));
 }
 
@@ -211,7 +264,7 @@ export async function jobChainUnfinished(db: Queryable, chainIds: string[]): Pro
  * up with the requests that were not deduplicated. A request is deduplicated when its key was
  * not inserted, or was inserted by an earlier request of the same batch.
  */
-async function matchInsertedToRequests<Row extends Pick<JobRecord, "queue" | "dedup_key">>(
+async function matchInsertedToRequests<Row extends Pick<JobRow, "queue" | "dedup_key">>(
   db: Queryable,
   jobs: NewJob[],
   rows: Row[],
@@ -251,17 +304,13 @@ async function matchInsertedToRequests<Row extends Pick<JobRecord, "queue" | "de
 const dedupIdentity = (queue: string, dedupKey: string) => `${queue}\u0000${dedupKey}`;
 
 async function jobGetByDedupKeys(db: Queryable, jobs: NewJob[]): Promise<Map<string, JobRecord>> {
-  const { rows } = await db.query<JobRecord>({
-    name: "JobGetUnfinishedByDedupKey",
-    text: sql.JobGetUnfinishedByDedupKey,
-    values: [jobs.map((j) => j.queue), jobs.map((j) => j.dedupKey)],
-  });
-  return new Map(rows.map((row) => [dedupIdentity(row.queue, row.dedup_key!), row]));
+  const { rows } = await run(db, sql.JobGetUnfinishedByDedupKey, { queues: jobs.map((j) => j.queue), dedupKeys: jobs.map((j) => j.dedupKey) });
+  return new Map(rows.map((row) => [dedupIdentity(row.queue, row.dedup_key!), toJobRecord(row)]));
 }
 
 export async function jobGet(db: Queryable, id: string, now: Now = null): Promise<JobRecord | undefined> {
-  const { rows } = await db.query<JobRecord>({ name: "JobGet", text: sql.JobGet, values: [id, now] });
-  return rows[0];
+  const { rows } = await run(db, sql.JobGet, { id, now });
+  return rows[0] && toJobRecord(rows[0]);
 }
 
 export interface ClaimParams {
@@ -285,11 +334,8 @@ export interface ClaimResult {
  * taking turns among equal priorities, the turns starting at the queue at index `first`.
  */
 export async function jobClaim(db: Queryable, params: ClaimParams & { queues: string[]; first?: number }): Promise<ClaimResult> {
-  const { rows } = await db.query<ClaimRow>({
-    name: "JobClaim",
-    text: sql.JobClaim,
-    values: [params.queues, params.limit, params.leaseSeconds, params.owner, params.now ?? null, params.first ?? 0],
-  });
+  const { queues, limit, leaseSeconds, owner, now = null, first = 0 } = params;
+  const { rows } = await run(db, sql.JobClaim, { queues, limit, leaseSeconds, owner, now, first });
   return claimResult(rows);
 }
 
@@ -299,12 +345,9 @@ export async function jobClaim(db: Queryable, params: ClaimParams & { queues: st
  */
 export async function jobClaimLimited(db: Database, params: ClaimParams & { queue: string }): Promise<ClaimResult> {
   return db.transaction(async (tx) => {
-    await tx.query({ name: "JobClaimLockQueue", text: sql.JobClaimLockQueue, values: [params.queue] });
-    const { rows } = await tx.query<ClaimRow>({
-      name: "JobClaimLimited",
-      text: sql.JobClaimLimited,
-      values: [params.queue, params.limit, params.leaseSeconds, params.owner, params.now ?? null],
-    });
+    const { queue, limit, leaseSeconds, owner, now = null } = params;
+    await run(tx, sql.JobClaimLockQueue, { queue });
+    const { rows } = await run(tx, sql.JobClaimLimited, { queue, limit, leaseSeconds, owner, now });
     return claimResult(rows);
   });
 }
@@ -358,17 +401,13 @@ function claimResult(rows: ClaimRow[]): ClaimResult {
 
 /** Whole rows, for the claimed jobs of streams that take full jobs. */
 export async function jobGetMany(db: Queryable, ids: string[]): Promise<JobRecord[]> {
-  const { rows } = await db.query<JobRecord>({ name: "JobGetMany", text: sql.JobGetMany, values: [ids] });
-  return rows;
+  const { rows } = await run(db, sql.JobGetMany, { ids });
+  return rows.map(toJobRecord);
 }
 
 /** Returns the queues of the jobs given back. */
 export async function jobUnclaim(db: Queryable, leases: LeaseRef[]): Promise<string[]> {
-  const { rows } = await db.query<{ queue: string }>({
-    name: "JobUnclaim",
-    text: sql.JobUnclaim,
-    values: [leases.map((l) => l.jobId), leases.map((l) => l.leaseToken)],
-  });
+  const { rows } = await run(db, sql.JobUnclaim, leaseColumns(leases));
   return rows.map((row) => row.queue);
 }
 
@@ -379,7 +418,7 @@ export interface Ack extends LeaseRef {
 /** An attempt that ended: its queue and how long it ran (for the metrics). */
 export interface EndedAttempt {
   queue: string;
-  run_seconds: number;
+  runSeconds: number;
 }
 
 /** Returns the leases (as leaseKey) that were settled; the others were refused by the fence. */
@@ -393,15 +432,11 @@ export interface AckOutcome {
 }
 
 export async function jobAckMany(db: Queryable, acks: Ack[], now: Now = null): Promise<AckOutcome> {
-  const { rows } = await db.query<{ id: string; lease_token: string; queue: string; run_seconds: number }>({
-    name: "JobAckMany",
-    text: sql.JobAckMany,
-    values: [acks.map((a) => a.jobId), acks.map((a) => a.leaseToken), acks.map((a) => Buffer.from(a.result)), now],
-  });
+  const { rows } = await run(db, sql.JobAckMany, { ...leaseColumns(acks), results: acks.map((a) => Buffer.from(a.result)), now });
   return {
     settled: new Set(rows.map((row) => leaseKey({ jobId: row.id, leaseToken: row.lease_token }))),
     queues: new Set(rows.map((row) => row.queue)),
-    ended: rows,
+    ended: rows.map((row) => ({ queue: row.queue, runSeconds: row.run_seconds })),
   };
 }
 
@@ -418,51 +453,54 @@ export interface RetryPolicy {
   maxDelaySeconds: number;
 }
 
-export interface FailOutcome extends EndedAttempt {
+export interface FailOutcome extends EndedAttempt, LeaseRef {
+  state: StoredJobState;
+  runTime: Date;
+  /** The lease had expired, or the attempt had outlived its timeout. */
+  leaseRanOut: boolean;
+}
+
+interface FailRow {
   id: string;
   lease_token: string;
+  queue: string;
   state: StoredJobState;
   run_time: Date;
-  /** The lease had expired, or the attempt had outlived its timeout. */
+  run_seconds: number;
   lease_ran_out: boolean;
 }
 
 /** Settles failed attempts (nack, released stream, timeout, expired lease) in one statement. */
 export async function jobFailMany(db: Queryable, failures: Failure[], policy: RetryPolicy, now: Now = null): Promise<FailOutcome[]> {
-  const { rows } = await db.query<FailOutcome>({
-    name: "JobFailMany",
-    text: sql.JobFailMany,
-    values: [
-      failures.map((f) => f.jobId),
-      failures.map((f) => f.leaseToken),
-      failures.map((f) => f.error),
-      failures.map((f) => f.retryDelaySeconds ?? null),
-      policy.baseDelaySeconds,
-      policy.maxDelaySeconds,
-      failures.map((f) => f.deadLetter),
-      now,
-    ],
+  const { rows } = await run(db, sql.JobFailMany, {
+    ...leaseColumns(failures),
+    errors: failures.map((f) => f.error),
+    retryDelaySeconds: failures.map((f) => f.retryDelaySeconds ?? null),
+    retryBaseSeconds: policy.baseDelaySeconds,
+    retryMaxSeconds: policy.maxDelaySeconds,
+    deadLetters: failures.map((f) => f.deadLetter),
+    now,
   });
-  return rows;
+  return rows.map((row) => ({
+    jobId: row.id,
+    leaseToken: row.lease_token,
+    queue: row.queue,
+    state: row.state,
+    runTime: row.run_time,
+    runSeconds: row.run_seconds,
+    leaseRanOut: row.lease_ran_out,
+  }));
 }
 
 /** Gives leases held before a reconnect to this replica, each with a fresh token. */
 export async function jobAdoptMany(db: Queryable, leases: LeaseRef[], owner: string, leaseSeconds: number, now: Now = null): Promise<JobRecord[]> {
-  const { rows } = await db.query<JobRecord>({
-    name: "JobAdoptMany",
-    text: sql.JobAdoptMany,
-    values: [leases.map((l) => l.jobId), leases.map((l) => l.leaseToken), owner, leaseSeconds, now],
-  });
-  return rows;
+  const { rows } = await run(db, sql.JobAdoptMany, { ...leaseColumns(leases), owner, leaseSeconds, now });
+  return rows.map(toJobRecord);
 }
 
 /** Explains, for settlements the fence refused, why each one was refused. */
 export async function jobSettleFailureReasons(db: Queryable, leases: LeaseRef[]): Promise<Map<string, string>> {
-  const { rows } = await db.query<{ id: string; state: StoredJobState | null; token_matches: boolean | null }>({
-    name: "JobSettleFailureReasons",
-    text: sql.JobSettleFailureReasons,
-    values: [leases.map((l) => l.jobId), leases.map((l) => l.leaseToken)],
-  });
+  const { rows } = await run(db, sql.JobSettleFailureReasons, leaseColumns(leases));
   return new Map(
     rows.map((row) => {
       if (row.state === null) return [row.id, `job ${row.id} does not exist`];
@@ -478,20 +516,12 @@ export interface ProgressUpdate extends LeaseRef {
 }
 
 export async function jobProgressMany(db: Queryable, updates: ProgressUpdate[]): Promise<void> {
-  await db.query({
-    name: "JobProgressMany",
-    text: sql.JobProgressMany,
-    values: [updates.map((u) => u.jobId), updates.map((u) => u.leaseToken), updates.map((u) => u.percent), updates.map((u) => u.message)],
-  });
+  await run(db, sql.JobProgressMany, { ...leaseColumns(updates), percents: updates.map((u) => u.percent), messages: updates.map((u) => u.message) });
 }
 
 /** Renews the leases in one statement; returns the ids still held. */
 export async function jobRenewMany(db: Queryable, leases: LeaseRef[], leaseSeconds: number, now: Now = null): Promise<Set<string>> {
-  const { rows } = await db.query<{ id: string }>({
-    name: "JobRenewMany",
-    text: sql.JobRenewMany,
-    values: [leases.map((l) => l.jobId), leases.map((l) => l.leaseToken), leaseSeconds, now],
-  });
+  const { rows } = await run(db, sql.JobRenewMany, { ...leaseColumns(leases), leaseSeconds, now });
   return new Set(rows.map((row) => row.id));
 }
 
@@ -501,18 +531,14 @@ export interface ExpiredLease extends LeaseRef {
 }
 
 export async function jobFindExpired(db: Queryable, limit: number, now: Now = null): Promise<ExpiredLease[]> {
-  const { rows } = await db.query<{ id: string; lease_token: string; timed_out: boolean }>({
-    name: "JobFindExpired",
-    text: sql.JobFindExpired,
-    values: [limit, now],
-  });
+  const { rows } = await run(db, sql.JobFindExpired, { limit, now });
   return rows.map((row) => ({ jobId: row.id, leaseToken: row.lease_token, timedOut: row.timed_out }));
 }
 
 /** The job after the cancel, or undefined if it was already finished (or does not exist). */
 export async function jobCancel(db: Queryable, id: string, now: Now = null): Promise<JobRecord | undefined> {
-  const { rows } = await db.query<JobRecord>({ name: "JobCancel", text: sql.JobCancel, values: [id, now] });
-  return rows[0];
+  const { rows } = await run(db, sql.JobCancel, { id, now });
+  return rows[0] && toJobRecord(rows[0]);
 }
 
 export type RetryTarget = { id: string } | { queue: string; state: "dead" | "cancelled" };
@@ -530,15 +556,16 @@ const RETRY_DEDUP_RACES = 3;
 /** Revives DEAD or CANCELLED jobs with a fresh attempt budget; see JobRetry. */
 export async function jobRetry(db: Queryable, target: RetryTarget, now: Now = null): Promise<RetryOutcome> {
   const byId = "id" in target;
-  for (let run = 1; ; run++) {
+  for (let attempt = 1; ; attempt++) {
     try {
-      const { rows } = await db.query<JobRecord & { refusal: string | null }>({
-        name: "JobRetry",
-        text: sql.JobRetry,
-        values: [byId ? target.id : null, byId ? null : target.queue, byId ? null : target.state, now],
+      const { rows } = await run(db, sql.JobRetry, {
+        id: byId ? target.id : null,
+        queue: byId ? null : target.queue,
+        state: byId ? null : target.state,
+        now,
       });
       return {
-        revived: rows.filter((row) => row.refusal === null),
+        revived: rows.filter((row) => row.refusal === null).map(toJobRecord),
         refused: rows.flatMap((row) => (row.refusal === null ? [] : [{ id: row.id, reason: row.refusal }])),
       };
     } catch (error) {
@@ -546,7 +573,7 @@ export async function jobRetry(db: Queryable, target: RetryTarget, now: Now = nu
       // refuses the job that wanted the key.
       const { code, constraint } = error as { code?: string; constraint?: string };
       if (code !== "23505" || constraint !== "jobs_dedup_idx") throw error;
-      if (run === RETRY_DEDUP_RACES) {
+      if (attempt === RETRY_DEDUP_RACES) {
         throw new BatonError("unavailable", "jobs kept taking the dedup_keys of the jobs to retry while they were revived; retry the call");
       }
     }
@@ -565,7 +592,7 @@ export interface RepairedDependant {
  * CANCELLED when a blocker no longer exists.
  */
 export async function jobRepairDependants(db: Queryable, limit: number, now: Now = null): Promise<RepairedDependant[]> {
-  const { rows } = await db.query<RepairedDependant>({ name: "JobRepairDependants", text: sql.JobRepairDependants, values: [limit, now] });
+  const { rows } = await run(db, sql.JobRepairDependants, { limit, now });
   return rows;
 }
 
@@ -590,17 +617,21 @@ export interface JobPage {
 }
 
 export async function jobListPage(db: Queryable, filter: ListFilter): Promise<JobPage> {
-  const { rows } = await db.query<JobRecord & { more: boolean }>({
-    name: "JobListPage",
-    text: sql.JobListPage,
-    values: [filter.queue ?? null, filter.state ?? null, filter.chainId ?? null, filter.limit, filter.beforeId ?? null, filter.maxBytes, filter.now ?? null],
+  const { rows } = await run(db, sql.JobListPage, {
+    queue: filter.queue ?? null,
+    state: filter.state ?? null,
+    chainId: filter.chainId ?? null,
+    limit: filter.limit,
+    beforeId: filter.beforeId ?? null,
+    maxBytes: filter.maxBytes,
+    now: filter.now ?? null,
   });
-  return { jobs: rows, more: rows.at(-1)?.more ?? false };
+  return { jobs: rows.map(toJobRecord), more: rows.at(-1)?.more ?? false };
 }
 
 export async function jobGetFinished(db: Queryable, ids: string[]): Promise<JobRecord[]> {
-  const { rows } = await db.query<JobRecord>({ name: "JobGetFinished", text: sql.JobGetFinished, values: [ids] });
-  return rows;
+  const { rows } = await run(db, sql.JobGetFinished, { ids });
+  return rows.map(toJobRecord);
 }
 
 export interface Retention {
@@ -611,10 +642,12 @@ export interface Retention {
 
 /** Deletes up to `limit` finished jobs past their retention; returns how many. */
 export async function jobDeleteExpired(db: Queryable, limit: number, retention: Retention, now: Now = null): Promise<number> {
-  const result = await db.query({
-    name: "JobDeleteExpired",
-    text: sql.JobDeleteExpired,
-    values: [limit, retention.succeededSeconds, retention.deadSeconds, retention.cancelledSeconds, now],
+  const result = await run(db, sql.JobDeleteExpired, {
+    limit,
+    succeededSeconds: retention.succeededSeconds,
+    deadSeconds: retention.deadSeconds,
+    cancelledSeconds: retention.cancelledSeconds,
+    now,
   });
   return result.rowCount ?? 0;
 }

@@ -2,9 +2,11 @@ import { WriteBatcher } from "../util/write-batcher.js";
 import type { Logger } from "../util/log.js";
 import type { Queryable } from "./database.js";
 import type { Channel } from "./listener.js";
-import { loadQueries } from "./sql-file.js";
+import { loadStatements, param, run, statement } from "./statements.js";
 
-const sql = loadQueries<"NotifyMany">(new URL("./sql/notify.sql", import.meta.url));
+const sql = loadStatements(new URL("./sql/notify.sql", import.meta.url), {
+  NotifyMany: statement({ channels: param<Channel[]>(), payloads: param<string[]>() }),
+});
 
 /**
  * Sends the wakeups of settled jobs after their writes commit, outside those transactions.
@@ -22,7 +24,7 @@ export class Notifier {
     this.batcher = new WriteBatcher(async (batch) => {
       const unique = [...new Map(batch.map((n) => [`${n.channel}\u0000${n.payload}`, n])).values()];
       try {
-        await db.query({ name: "NotifyMany", text: sql.NotifyMany, values: [unique.map((n) => n.channel), unique.map((n) => n.payload)] });
+        await run(db, sql.NotifyMany, { channels: unique.map((n) => n.channel), payloads: unique.map((n) => n.payload) });
       } catch (error) {
         log.warn("sending wakeups failed; replicas find the work at their next poll", { error, notifications: unique.length });
       }

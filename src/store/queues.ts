@@ -1,18 +1,38 @@
 import type { Queryable } from "./database.js";
 import { QUEUE_CONFIG_COLUMNS, type QueueConfigValues, type QueueSettings, type QueueView } from "./queue-record.js";
 import { intervalSeconds } from "./interval.js";
-import { loadQueries } from "./sql-file.js";
+import { loadStatements, param, row, run, statement } from "./statements.js";
 
-const sql = loadQueries<"QueueListSettings" | "QueueStats" | "QueueNamesPage" | "QueueSetPaused" | "QueueUpdateConfig">(
-  new URL("./sql/queues.sql", import.meta.url),
-);
+const setting = param<number | null>();
+/** QueueUpdateConfig's value of each setting, by the name QueueConfigValues gives it. */
+const settings = {
+  maxAttempts: setting,
+  leaseSeconds: setting,
+  retryBaseSeconds: setting,
+  retryMaxSeconds: setting,
+  defaultTimeoutSeconds: setting,
+  succeededRetentionSeconds: setting,
+  deadRetentionSeconds: setting,
+  cancelledRetentionSeconds: setting,
+  concurrencyLimit: setting,
+  rateLimit: setting,
+  fairnessKeyLimit: setting,
+} satisfies Record<keyof QueueConfigValues, typeof setting>;
+
+const sql = loadStatements(new URL("./sql/queues.sql", import.meta.url), {
+  QueueListSettings: statement({}, row<{ name: string; paused: boolean; limited: boolean; rate_limit: number | null; lease_seconds: string | null }>()),
+  QueueStats: statement({ names: param<string[]>() }, row<QueueRow & Record<QueueCount | "oldest_available_seconds", string> & { name: string }>()),
+  QueueNamesPage: statement({ afterName: param<string | null>(), limit: param<number>() }, row<{ name: string }>()),
+  QueueSetPaused: statement({ name: param<string>(), paused: param<boolean>() }),
+  QueueUpdateConfig: statement({
+    name: param<string>(),
+    columns: param<string[]>(),
+    ...settings,
+  }),
+});
 
 export async function queueListSettings(db: Queryable): Promise<QueueSettings[]> {
-  const { rows } = await db.query<{ name: string; paused: boolean; limited: boolean; rate_limit: number | null; lease_seconds: string | null }>({
-    name: "QueueListSettings",
-    text: sql.QueueListSettings,
-    values: [],
-  });
+  const { rows } = await run(db, sql.QueueListSettings, {});
   return rows.map((row) => ({
     name: row.name,
     paused: row.paused,
@@ -24,11 +44,7 @@ export async function queueListSettings(db: Queryable): Promise<QueueSettings[]>
 
 /** The queues among `names` that have jobs or settings, with their counts and settings, in name order. */
 export async function queueViews(db: Queryable, names: string[]): Promise<QueueView[]> {
-  const { rows } = await db.query<QueueRow & Record<QueueCount | "oldest_available_seconds", string> & { name: string }>({
-    name: "QueueStats",
-    text: sql.QueueStats,
-    values: [names],
-  });
+  const { rows } = await run(db, sql.QueueStats, { names });
   return rows.map((row) => ({
     name: row.name,
     paused: row.paused ?? false,
@@ -59,31 +75,20 @@ export interface QueuePage {
 
 /** Up to `limit` queues in name order, named after `afterName` (the last name of the previous page). */
 export async function queuePage(db: Queryable, limit: number, afterName?: string): Promise<QueuePage> {
-  const { rows } = await db.query<{ name: string }>({
-    name: "QueueNamesPage",
-    text: sql.QueueNamesPage,
-    values: [afterName ?? null, limit + 1],
-  });
+  const { rows } = await run(db, sql.QueueNamesPage, { afterName: afterName ?? null, limit: limit + 1 });
   const names = rows.slice(0, limit).map((row) => row.name);
   return { queues: names.length === 0 ? [] : await queueViews(db, names), lastName: rows.length > limit ? names.at(-1) : undefined };
 }
 
 export async function queueSetPaused(db: Queryable, name: string, paused: boolean): Promise<void> {
-  await db.query({ name: "QueueSetPaused", text: sql.QueueSetPaused, values: [name, paused] });
+  await run(db, sql.QueueSetPaused, { name, paused });
 }
 
 /** Sets the given settings (a null resets one to the default); the others stay. */
 export async function queueUpdateConfig(db: Queryable, name: string, changes: Partial<QueueConfigValues>): Promise<void> {
   const keys = Object.keys(QUEUE_CONFIG_COLUMNS) as (keyof QueueConfigValues)[];
-  await db.query({
-    name: "QueueUpdateConfig",
-    text: sql.QueueUpdateConfig,
-    values: [
-      name,
-      keys.filter((key) => key in changes).map((key) => QUEUE_CONFIG_COLUMNS[key]),
-      ...keys.map((key) => changes[key] ?? null),
-    ],
-  });
+  const values = Object.fromEntries(keys.map((key) => [key, changes[key] ?? null])) as Record<keyof QueueConfigValues, number | null>;
+  await run(db, sql.QueueUpdateConfig, { name, columns: keys.filter((key) => key in changes).map((key) => QUEUE_CONFIG_COLUMNS[key]), ...values });
 }
 
 /** The settings columns of baton.queues; all null for a queue without a row. */

@@ -1,14 +1,16 @@
 import type { Queryable } from "./database.js";
-import { loadQueries } from "./sql-file.js";
+import { loadStatements, param, row, run, statement } from "./statements.js";
 
-const sql = loadQueries<
-  | "SpanOutboxClaim"
-  | "SpanOutboxDelete"
-  | "SpanOutboxTrim"
-  | "SpanExporterSeen"
-  | "SpanExporterForget"
-  | "TelemetryGauges"
->(new URL("./sql/telemetry.sql", import.meta.url));
+const replica = param<string>();
+
+const sql = loadStatements(new URL("./sql/telemetry.sql", import.meta.url), {
+  SpanOutboxClaim: statement({ limit: param<number>() }, row<SpanRow>()),
+  SpanOutboxDelete: statement({ ids: param<string[]>() }),
+  SpanOutboxTrim: statement({ maxRows: param<number>() }, row<{ dropped: number }>()),
+  SpanExporterSeen: statement({ replica }),
+  SpanExporterForget: statement({ replica }),
+  TelemetryGauges: statement({ staleSeconds: param<number>() }, row<GaugeRow>()),
+});
 
 /** What a span-outbox row says; ids are decimal strings, times microseconds since the epoch. */
 export interface SpanRow {
@@ -43,26 +45,26 @@ export interface SpanLinkRow {
 
 /** Locks and returns the oldest spans no one else is exporting; call inside a transaction. */
 export async function spanOutboxClaim(tx: Queryable, limit: number): Promise<SpanRow[]> {
-  const { rows } = await tx.query<SpanRow>({ name: "SpanOutboxClaim", text: sql.SpanOutboxClaim, values: [limit] });
+  const { rows } = await run(tx, sql.SpanOutboxClaim, { limit });
   return rows;
 }
 
 export async function spanOutboxDelete(tx: Queryable, ids: string[]): Promise<void> {
-  await tx.query({ name: "SpanOutboxDelete", text: sql.SpanOutboxDelete, values: [ids] });
+  await run(tx, sql.SpanOutboxDelete, { ids });
 }
 
 /** Drops the oldest spans beyond `maxRows`; returns how many went. */
 export async function spanOutboxTrim(db: Queryable, maxRows: number): Promise<number> {
-  const { rows } = await db.query<{ dropped: number }>({ name: "SpanOutboxTrim", text: sql.SpanOutboxTrim, values: [maxRows] });
+  const { rows } = await run(db, sql.SpanOutboxTrim, { maxRows });
   return rows[0]?.dropped ?? 0;
 }
 
 export async function spanExporterSeen(db: Queryable, replica: string): Promise<void> {
-  await db.query({ name: "SpanExporterSeen", text: sql.SpanExporterSeen, values: [replica] });
+  await run(db, sql.SpanExporterSeen, { replica });
 }
 
 export async function spanExporterForget(db: Queryable, replica: string): Promise<void> {
-  await db.query({ name: "SpanExporterForget", text: sql.SpanExporterForget, values: [replica] });
+  await run(db, sql.SpanExporterForget, { replica });
 }
 
 export interface GaugeRow {
@@ -75,6 +77,6 @@ export interface GaugeRow {
 
 /** The gauges of /metrics; workers not heard from within `staleSeconds` are not counted. */
 export async function telemetryGauges(db: Queryable, staleSeconds: number): Promise<GaugeRow[]> {
-  const { rows } = await db.query<GaugeRow>({ name: "TelemetryGauges", text: sql.TelemetryGauges, values: [staleSeconds] });
+  const { rows } = await run(db, sql.TelemetryGauges, { staleSeconds });
   return rows;
 }

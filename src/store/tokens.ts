@@ -1,9 +1,28 @@
 import type { Queryable } from "./database.js";
-import { loadQueries } from "./sql-file.js";
+import { loadStatements, param, row, run, statement } from "./statements.js";
 
-const sql = loadQueries<"TokenCreate" | "TokenList" | "TokenGet" | "TokenFindBySecret" | "TokenRevoke" | "TokenRevokedAmong">(
-  new URL("./sql/tokens.sql", import.meta.url),
-);
+const id = param<string>();
+
+const sql = loadStatements(new URL("./sql/tokens.sql", import.meta.url), {
+  TokenCreate: statement(
+    {
+      name: param<string>(),
+      role: param<TokenRole>(),
+      queues: param<string[]>(),
+      secretSha256: param<Buffer>(),
+      rateLimit: param<number | null>(),
+      maxStreams: param<number | null>(),
+      maxInFlight: param<number | null>(),
+      expiresInSeconds: param<number | null>(),
+    },
+    row<TokenRow>(),
+  ),
+  TokenList: statement({}, row<TokenRow>()),
+  TokenGet: statement({ id }, row<TokenRow>()),
+  TokenFindBySecret: statement({ secretSha256: param<Buffer>() }, row<TokenRow & { expires_in_ms: string | null }>()),
+  TokenRevoke: statement({ id }, row<TokenRow>()),
+  TokenRevokedAmong: statement({ ids: param<string[]>() }, row<{ id: string }>()),
+});
 
 export const TOKEN_ROLES = ["producer", "worker", "admin"] as const;
 export type TokenRole = (typeof TOKEN_ROLES)[number];
@@ -58,7 +77,7 @@ interface TokenRow {
 }
 
 const toRecord = (row: TokenRow): TokenRecord => ({
-  id: String(row.id),
+  id: row.id,
   name: row.name,
   role: row.role,
   queues: row.queues,
@@ -71,42 +90,43 @@ const toRecord = (row: TokenRow): TokenRecord => ({
 });
 
 export async function tokenCreate(db: Queryable, token: NewToken): Promise<TokenRecord> {
-  const { rows } = await db.query<TokenRow>({
-    name: "TokenCreate",
-    text: sql.TokenCreate,
-    values: [token.name, token.role, token.queues, token.secretSha256, token.rateLimit ?? null, token.maxStreams ?? null, token.maxInFlight ?? null, token.expiresInSeconds ?? null],
+  const { rows } = await run(db, sql.TokenCreate, {
+    name: token.name,
+    role: token.role,
+    queues: token.queues,
+    secretSha256: token.secretSha256,
+    rateLimit: token.rateLimit ?? null,
+    maxStreams: token.maxStreams ?? null,
+    maxInFlight: token.maxInFlight ?? null,
+    expiresInSeconds: token.expiresInSeconds ?? null,
   });
   return toRecord(rows[0]!);
 }
 
 export async function tokenList(db: Queryable): Promise<TokenRecord[]> {
-  const { rows } = await db.query<TokenRow>({ name: "TokenList", text: sql.TokenList, values: [] });
+  const { rows } = await run(db, sql.TokenList, {});
   return rows.map(toRecord);
 }
 
 export async function tokenGet(db: Queryable, id: string): Promise<TokenRecord | undefined> {
-  const { rows } = await db.query<TokenRow>({ name: "TokenGet", text: sql.TokenGet, values: [id] });
+  const { rows } = await run(db, sql.TokenGet, { id });
   return rows[0] && toRecord(rows[0]);
 }
 
 export async function tokenFindBySecret(db: Queryable, secretSha256: Buffer): Promise<FoundToken | undefined> {
-  const { rows } = await db.query<TokenRow & { expires_in_ms: string | null }>({
-    name: "TokenFindBySecret",
-    text: sql.TokenFindBySecret,
-    values: [secretSha256],
-  });
+  const { rows } = await run(db, sql.TokenFindBySecret, { secretSha256 });
   const row = rows[0];
   return row && { ...toRecord(row), expiresInMs: row.expires_in_ms === null ? null : Number(row.expires_in_ms) };
 }
 
 /** Revokes a token and notifies every replica; undefined when it is unknown or already revoked. */
 export async function tokenRevoke(db: Queryable, id: string): Promise<TokenRecord | undefined> {
-  const { rows } = await db.query<TokenRow>({ name: "TokenRevoke", text: sql.TokenRevoke, values: [id] });
+  const { rows } = await run(db, sql.TokenRevoke, { id });
   return rows[0] && toRecord(rows[0]);
 }
 
 /** The ids among `ids` that are revoked or deleted. */
 export async function tokenRevokedAmong(db: Queryable, ids: string[]): Promise<string[]> {
-  const { rows } = await db.query<{ id: string }>({ name: "TokenRevokedAmong", text: sql.TokenRevokedAmong, values: [ids] });
+  const { rows } = await run(db, sql.TokenRevokedAmong, { ids });
   return rows.map((row) => row.id);
 }

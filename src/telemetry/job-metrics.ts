@@ -23,13 +23,13 @@ type Outcome = (typeof OUTCOMES)[number];
 export interface CreatedJob {
   queue: string;
   state: StoredJobState;
-  run_time: Date;
-  attempt_start_time: Date | null;
+  runTime: Date;
+  attemptStartTime: Date | null;
 }
 
 /** How long a job leased at insert waited: the little between its run time and the insert. */
 export function queueWaitSeconds(job: CreatedJob): number {
-  return job.attempt_start_time === null ? 0 : Math.max(0, (job.attempt_start_time.getTime() - job.run_time.getTime()) / 1000);
+  return job.attemptStartTime === null ? 0 : Math.max(0, (job.attemptStartTime.getTime() - job.runTime.getTime()) / 1000);
 }
 
 class Histogram {
@@ -99,7 +99,7 @@ export class JobMetrics {
   acked(attempts: readonly EndedAttempt[]): void {
     for (const attempt of attempts) {
       this.finishedTotal.of(attempt.queue).succeeded++;
-      this.runDuration.of(attempt.queue).observe(attempt.run_seconds);
+      this.runDuration.of(attempt.queue).observe(attempt.runSeconds);
     }
   }
 
@@ -108,8 +108,8 @@ export class JobMetrics {
     for (const outcome of outcomes) {
       if (outcome.state === "available") this.retriedTotal.of(outcome.queue).value++;
       else this.finishedTotal.of(outcome.queue)[outcome.state as Outcome]++;
-      if (outcome.lease_ran_out) this.leasesExpiredTotal.of(outcome.queue).value++;
-      this.runDuration.of(outcome.queue).observe(outcome.run_seconds);
+      if (outcome.leaseRanOut) this.leasesExpiredTotal.of(outcome.queue).value++;
+      this.runDuration.of(outcome.queue).observe(outcome.runSeconds);
     }
   }
 

@@ -45,21 +45,21 @@ export function blockedSpanId(jobId: string): string {
   return md5(`blocked:${jobId}`).slice(0, 16);
 }
 
-/** The trace columns of a job row (migration 0005), beside what JobRecord declares. */
+/** What a job's trace context is derived from. */
 export interface JobTraceColumns {
   id: string;
-  chain_id: string;
+  chainId: string;
   attempt: number;
   errors: unknown[];
-  /** A uuid; null on rows created before migration 0005. */
-  trace_id?: string | null;
-  /** Whether the job's spans are recorded (migration 0010); absent counts as sampled. */
-  trace_sampled?: boolean;
+  /** A uuid; null on jobs created before tracing was added (migration 0005). */
+  traceId: string | null;
+  /** Whether the job's spans are recorded (migration 0010). */
+  traceSampled: boolean;
 }
 
 /** baton.job_trace_id: the job's trace, 32 hex digits. */
-export function jobTraceId(job: Pick<JobTraceColumns, "chain_id" | "trace_id">): string {
-  return job.trace_id ? job.trace_id.replaceAll("-", "") : md5(`baton-trace:${job.chain_id}`);
+export function jobTraceId(job: Pick<JobTraceColumns, "chainId" | "traceId">): string {
+  return job.traceId ? job.traceId.replaceAll("-", "") : md5(`baton-trace:${job.chainId}`);
 }
 
 /**
@@ -71,7 +71,7 @@ export function deliveryTraceparent(job: JobTraceColumns): string {
   return formatTraceparent({
     traceId: jobTraceId(job),
     spanId: processSpanId(job.id, job.attempt, job.errors.length),
-    sampled: job.trace_sampled !== false,
+    sampled: job.traceSampled,
   });
 }
 

@@ -213,7 +213,7 @@ describe.each(SEEDS)("seed %i", (seed) => {
       const broker = await startBrokerProcess(databaseUrl, { env: { BATON_SCHEDULER_SECONDS: "0.2" } });
       try {
         await withLock(databaseUrl, "lock table baton.schedules in access exclusive mode", [], () =>
-          terminateWaiting(databaseUrl, "%Locks up to $1 due schedules%"),
+          terminateWaiting(databaseUrl, "%Locks up to @limit due schedules%"),
         );
         // The broker must still take work: an enqueue through it commits.
         const client = jobClient(broker.url);

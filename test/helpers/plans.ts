@@ -1,3 +1,4 @@
+import { readStatements, toQuery } from "../../src/store/statements.js";
 import type pg from "pg";
 
 /** A node of a plan as EXPLAIN (FORMAT JSON) prints it. */
@@ -89,4 +90,16 @@ export async function executedPlans(client: pg.Client, run: () => Promise<unknow
     await client.query("reset auto_explain.log_min_duration");
   }
   return plans;
+}
+
+const jobStatements = readStatements(new URL("../../src/store/sql/jobs.sql", import.meta.url));
+
+/** A statement of jobs.sql as the store sends it; parameters not given are null. */
+export function jobsQuery(name: string, params: Record<string, unknown>): { name: string; text: string; values: unknown[] } {
+  const statement = jobStatements[name];
+  if (!statement) throw new Error(`jobs.sql has no statement ${name}`);
+  for (const key of Object.keys(params)) {
+    if (!statement.parameters.includes(key)) throw new Error(`${name} has no parameter @${key}`);
+  }
+  return toQuery(statement, Object.fromEntries(statement.parameters.map((key) => [key, params[key] ?? null])));
 }

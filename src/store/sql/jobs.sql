@@ -1,5 +1,5 @@
 -- Queries of the jobs table. Each block starts with "-- name: <name>" and becomes a named
--- prepared statement. $now, where a query takes it, is NULL in production (database time)
+-- prepared statement. @now, where a statement takes it, is NULL in production (database time)
 -- and a fixed instant in tests.
 
 -- name: JobInsertMany
@@ -7,11 +7,11 @@
 -- in input order so that the caller can match rows to requests; a row skipped by dedup_key
 -- (an unfinished job holds it, or one finished within the request's dedup window) is absent
 -- from the output. Root jobs are their own chain; a continuation joins its parent's.
--- max_attempts falls back to the queue's setting, then to $13. Jobs flagged blocked ($16) wait
--- for the blockers in $17 (comma-joined ids); the caller writes their dependency rows in the
+-- max_attempts falls back to the queue's setting, then to @defaultMaxAttempts. Jobs flagged blocked (@blocked) wait
+-- for the blockers in @dependsOn (comma-joined ids); the caller writes their dependency rows in the
 -- same transaction.
--- Hand-off: a job flagged in $18 is inserted already leased to this replica ($19, lease of
--- the queue's duration else $20 seconds), for a worker stream that is waiting for work: it
+-- Hand-off: a job flagged in @handoff is inserted already leased to this replica (@handoffOwner, lease of
+-- the queue's duration else @handoffLeaseSeconds seconds), for a worker stream that is waiting for work: it
 -- skips the wakeup and the claim. Only a job that could be claimed at once qualifies (due now,
 -- not blocked, no dedup_key, its queue neither paused nor limited); the others are inserted
 -- available, whatever the flag, and woken as usual.
@@ -26,15 +26,15 @@ with input as (
   -- The sequence by name, not pg_get_serial_sequence(): that is a catalog lookup per row.
   select nextval('baton.jobs_id_seq'::regclass) as id, t.*
   from unnest(
-    $1::text[], $2::bytea[], $3::jsonb[], $4::int[], $5::float8[], $6::timestamptz[],
-    $7::int[], $8::text[], $9::bigint[], $10::bigint[], $11::float8[], $14::float8[], $15::text[],
-    $16::bool[], $17::text[], $18::bool[]
+    @queues::text[], @payloads::bytea[], @headers::jsonb[], @priorities::int[], @delaySeconds::float8[], @runTimes::timestamptz[],
+    @maxAttempts::int[], @dedupKeys::text[], @chainIds::bigint[], @parentIds::bigint[], @timeoutSeconds::float8[], @dedupWindowSeconds::float8[], @fairnessKeys::text[],
+    @blocked::bool[], @dependsOn::text[], @handoff::bool[]
   ) with ordinality as t(queue, payload, headers, priority, delay_seconds, run_time,
                         max_attempts, dedup_key, chain_id, parent_id, timeout_seconds,
                         dedup_window_seconds, fairness_key, blocked, depends_on, handoff, ord)
   order by t.ord
 ),
-clock as (select coalesce($12::timestamptz, now()) as now),
+clock as (select coalesce(@now::timestamptz, now()) as now),
 prepared as (
   select i.*, q.max_attempts as queue_max_attempts, q.default_timeout, q.lease_duration,
          coalesce(i.run_time, clock.now + make_interval(secs => coalesce(i.delay_seconds, 0))) as due_time,
@@ -52,15 +52,15 @@ inserted as (
                           attempt, lease_token, lease_expire_time, lease_owner, attempt_start_time,
                           attempt_deadline)
   select p.id, p.queue, p.payload, p.headers, p.priority, p.due_time,
-         coalesce(p.max_attempts, p.queue_max_attempts, $13::int), p.dedup_key,
+         coalesce(p.max_attempts, p.queue_max_attempts, @defaultMaxAttempts::int), p.dedup_key,
          coalesce(p.chain_id, baton.chain_of(p.parent_id), p.id), p.parent_id,
          make_interval(secs => p.timeout_seconds), p.fairness_key,
          case when p.blocked then 'blocked'::baton.job_state when p.leased then 'leased' else 'available' end,
          coalesce(string_to_array(p.depends_on, ',')::bigint[], '{}'),
          case when p.leased then 1 else 0 end,
          case when p.leased then gen_random_uuid() end,
-         case when p.leased then clock.now + coalesce(p.lease_duration, make_interval(secs => $20::float8)) end,
-         case when p.leased then $19::text end,
+         case when p.leased then clock.now + coalesce(p.lease_duration, make_interval(secs => @handoffLeaseSeconds::float8)) end,
+         case when p.leased then @handoffOwner::text end,
          case when p.leased then clock.now end,
          case when p.leased then clock.now + coalesce(make_interval(secs => p.timeout_seconds), p.default_timeout) end
   from prepared p
@@ -74,7 +74,7 @@ inserted as (
     where dedup_key is not null and state in ('available', 'blocked', 'leased')
     do nothing
   returning id, queue, state, priority, attempt, max_attempts, run_time, create_time, dedup_key, chain_id, parent_id,
-            depends_on, timeout, lease_token, lease_expire_time, lease_owner, fairness_key, attempt_deadline, trace_id,
+            depends_on, extract(epoch from timeout)::float8 as timeout_seconds, lease_token, lease_expire_time, lease_owner, fairness_key, attempt_deadline, trace_id,
             -- A hand-off's queue wait (metrics) and its traceparent's sampled flag.
             attempt_start_time, trace_sampled
 ),
@@ -89,17 +89,17 @@ from inserted
 order by inserted.id;
 
 -- name: JobDedupWindowRaced
--- Of the jobs $1 just inserted with a dedup window ($2 seconds each), those that another job
+-- Of the jobs @ids just inserted with a dedup window (@windowSeconds seconds each), those that another job
 -- with the same (queue, dedup_key) made redundant while the insert ran: one unfinished, or one
 -- finished within the window, and that job (the newest such). Runs as the next statement of the
 -- insert's transaction, so its snapshot includes an ack that committed while the insert waited
 -- on that job's row; the insert's own window check could not see it (see jobInsertMany).
 -- Unfinished and finished jobs are looked up apart, each through its own partial index: one
 -- lookup over both states matched neither index and read the whole table for every job.
--- The window ends at $3 (the insert's now), else at the database's now.
-with clock as (select coalesce($3::timestamptz, now()) as now)
-select mine.id as raced_id, other.*, (other.state = 'available' and other.run_time > clock.now) as scheduled
-from unnest($1::bigint[], $2::float8[]) as n(id, window_seconds)
+-- The window ends at @now (the insert's now), else at the database's now.
+with clock as (select coalesce(@now::timestamptz, now()) as now)
+select mine.id as raced_id, {{JobColumns}}, (j.state = 'available' and j.run_time > clock.now) as scheduled
+from unnest(@ids::bigint[], @windowSeconds::float8[]) as n(id, window_seconds)
 cross join clock
 join baton.jobs mine on mine.id = n.id
 cross join lateral (
@@ -117,13 +117,13 @@ cross join lateral (
   ) c
   order by c.id desc
   limit 1
-) other;
+) j;
 
 -- name: JobDedupWindowUndo
 -- Takes back the inserts that lost that race, inside their transaction: the rows and their
 -- send spans (the broker counts them as deduplicated, not created).
 with gone as (
-  delete from baton.jobs where id = any($1::bigint[]) returning id
+  delete from baton.jobs where id = any(@ids::bigint[]) returning id
 ),
 spans as (
   delete from baton.span_outbox s using gone where s.job_id = gone.id
@@ -133,24 +133,24 @@ select count(*)::int as undone from gone;
 -- name: JobLockBlockers
 -- The would-be blockers of new jobs, locked against state changes until the enqueue commits,
 -- so none can finish between this check and the dependency rows being written.
-select id, state from baton.jobs where id = any($1::bigint[]) for share;
+select id, state from baton.jobs where id = any(@ids::bigint[]) for share;
 
 -- name: JobDependencyInsertMany
 insert into baton.job_dependencies (job_id, blocker_id)
-select * from unnest($1::bigint[], $2::bigint[]);
+select * from unnest(@jobIds::bigint[], @blockerIds::bigint[]);
 
 -- name: JobChainUnfinished
--- The chains among $1 that still have a job not finished. A chain is its root (id = chain_id,
+-- The chains among @chainIds that still have a job not finished. A chain is its root (id = chain_id,
 -- found by primary key) and the jobs that joined it (jobs_chain_idx holds only those).
 select distinct chain_id from baton.jobs
-where (id = any($1::bigint[]) or (chain_id = any($1::bigint[]) and chain_id <> id))
-  and chain_id = any($1::bigint[]) and state not in ('succeeded', 'dead', 'cancelled');
+where (id = any(@chainIds::bigint[]) or (chain_id = any(@chainIds::bigint[]) and chain_id <> id))
+  and chain_id = any(@chainIds::bigint[]) and state not in ('succeeded', 'dead', 'cancelled');
 
 -- name: JobGetUnfinishedByDedupKey
 -- The jobs that deduplicated requests resolved to: the unfinished job that holds the key, else
 -- the newest finished one (a dedup window). Each is looked up through its partial index.
-select j.*, (j.state = 'available' and j.run_time > now()) as scheduled
-from unnest($1::text[], $2::text[]) as k(queue, dedup_key)
+select {{JobColumns}}, (j.state = 'available' and j.run_time > now()) as scheduled
+from unnest(@queues::text[], @dedupKeys::text[]) as k(queue, dedup_key)
 cross join lateral (
   select c.* from (
     (select u.* from baton.jobs u
@@ -167,8 +167,16 @@ cross join lateral (
 ) j;
 
 -- name: JobGet
-select *, (state = 'available' and run_time > coalesce($2::timestamptz, now())) as scheduled
-from baton.jobs where id = $1;
+select {{JobColumns}}, (j.state = 'available' and j.run_time > coalesce(@now::timestamptz, now())) as scheduled
+from baton.jobs j where j.id = @id;
+
+-- fragment: JobColumns
+-- A whole job, as JobRow reads it (src/store/job-row.ts), of the row the statement names j.
+j.id, j.queue, j.state, j.payload, j.headers, j.priority, j.attempt, j.max_attempts, j.run_time,
+j.create_time, j.finish_time, j.dedup_key, j.chain_id, j.parent_id, j.depends_on,
+extract(epoch from j.timeout)::float8 as timeout_seconds, j.lease_token, j.lease_expire_time,
+j.lease_owner, j.progress_percent, j.progress_message, j.result, j.last_error, j.errors,
+j.cancel_requested, j.fairness_key, j.attempt_deadline, j.attempt_start_time, j.trace_id, j.trace_sampled
 
 -- fragment: ClaimedColumns
 -- What a claim returns of each job it leased (j, at database time clock.now): only what a
@@ -186,28 +194,28 @@ greatest(extract(epoch from clock.now - j.run_time), 0)::float8 as queue_wait_se
   || case when j.trace_sampled then '-01' else '-00' end as traceparent
 
 -- name: JobClaim
--- Leases up to $2 due jobs of the queues $1 (the queues of one or more worker streams) to this
+-- Leases up to @limit due jobs of the queues @queues (the queues of one or more worker streams) to this
 -- replica, skipping rows that other replicas are claiming; nothing from a paused queue. Across
 -- the queues, priority comes first; among equal priorities the queues take turns (each queue's
--- n-th job comes after every queue's (n-1)-th), starting with the queue at position $6, so that
+-- n-th job comes after every queue's (n-1)-th), starting with the queue at position @first, so that
 -- the caller can rotate the start and no queue of a stream starves behind another's backlog.
--- Each queue gives at most $2 candidates, locked as its own index scan finds them (one queue:
+-- Each queue gives at most @limit candidates, locked as its own index scan finds them (one queue:
 -- the plain claim); the candidates not chosen stay locked until the transaction ends, so this
 -- runs in a transaction of its own (autocommit). The lease lasts the queue's lease_duration
--- (else $3 seconds) and the attempt must end by its timeout (the job's, else the queue's
+-- (else @leaseSeconds seconds) and the attempt must end by its timeout (the job's, else the queue's
 -- default). Also reports when the next not-yet-due job of these
 -- queues is due, so the dispatcher can arm a timer instead of polling. For queues without
 -- limits: a queue that has one claims nothing here, whatever the caller believed; see
 -- JobClaimLimited.
-with clock as (select coalesce($5::timestamptz, now()) as now),
+with clock as (select coalesce(@now::timestamptz, now()) as now),
 settings as (
   select s.queue, s.ord,
-         coalesce(extract(epoch from q.lease_duration), $3::float8) as lease_seconds,
+         coalesce(extract(epoch from q.lease_duration), @leaseSeconds::float8) as lease_seconds,
          q.default_timeout,
          coalesce(q.paused, false) as paused,
          coalesce(q.concurrency_limit is not null or q.rate_limit is not null or q.fairness_key_limit is not null, false)
            as limited
-  from unnest($1::text[]) with ordinality as s(queue, ord)
+  from unnest(@queues::text[]) with ordinality as s(queue, ord)
   left join baton.queues q on q.name = s.queue
 ),
 candidates as (
@@ -218,15 +226,15 @@ candidates as (
     select j.id, j.priority, j.run_time from baton.jobs j, clock
     where j.queue = s.queue and j.state = 'available' and j.run_time <= clock.now
     order by j.priority, j.run_time, j.id
-    limit $2
+    limit @limit
     for update of j skip locked
   ) c
   where not s.paused and not s.limited
 ),
 due as (
   select c.id, c.ord from candidates c
-  order by c.priority, c.turn, (c.ord - 1 + cardinality($1::text[]) - $6::int) % cardinality($1::text[]), c.run_time, c.id
-  limit $2
+  order by c.priority, c.turn, (c.ord - 1 + cardinality(@queues::text[]) - @first::int) % cardinality(@queues::text[]), c.run_time, c.id
+  limit @limit
 ),
 claimed as (
   update baton.jobs j
@@ -236,7 +244,7 @@ claimed as (
       lease_expire_time = clock.now + make_interval(secs => s.lease_seconds),
       attempt_deadline = clock.now + coalesce(j.timeout, s.default_timeout),
       attempt_start_time = clock.now,
-      lease_owner = $4
+      lease_owner = @owner
   from due
   join settings s on s.ord = due.ord
   cross join clock
@@ -245,7 +253,7 @@ claimed as (
 ),
 -- Materialized, so that it runs once and not once per claimed row.
 next_due as materialized (
-  select baton.next_due_time($1::text[], (select now from clock)) as next_due_time
+  select baton.next_due_time(@queues::text[], (select now from clock)) as next_due_time
 )
 -- Exactly one row with a null id when nothing was claimed, so next_due_time always arrives.
 -- queue_limited tells a dispatcher whose settings were stale to claim through JobClaimLimited.
@@ -256,7 +264,7 @@ left join claimed on true;
 -- name: JobClaimLockQueue
 -- Serialises the claims of one limited queue across replicas until the transaction ends, so
 -- the next statement counts running jobs and rate tokens without a race.
-select pg_advisory_xact_lock(hashtextextended('baton.queue:' || $1::text, 0));
+select pg_advisory_xact_lock(hashtextextended('baton.queue:' || @queue::text, 0));
 
 -- name: JobClaimLimited
 -- Like JobClaim, for a queue with a concurrency limit, a rate limit or a fairness-key limit;
@@ -265,9 +273,9 @@ select pg_advisory_xact_lock(hashtextextended('baton.queue:' || $1::text, 0));
 -- fairness-key limit, keys take turns: each key's n-th job comes after every key's (n-1)-th,
 -- and no key exceeds its limit. Candidates are the first 10,000 due jobs in claim order.
 with q as (
-  select * from baton.queues where name = $1
+  select * from baton.queues where name = @queue
 ),
-clock as (select coalesce($5::timestamptz, now()) as now),
+clock as (select coalesce(@now::timestamptz, now()) as now),
 tokens as (
   select least(greatest(q.rate_limit, 1), q.rate_tokens + q.rate_limit *
            extract(epoch from clock.now - coalesce(q.rate_refill_time, clock.now - interval '1 second'))) as available
@@ -275,16 +283,16 @@ tokens as (
 ),
 budget as (
   select greatest(0, least(
-    $2::int,
-    coalesce(q.concurrency_limit - (select count(*) from baton.jobs where queue = $1 and state = 'leased'), $2::int),
-    coalesce(floor((select available from tokens))::int, $2::int)
+    @limit::int,
+    coalesce(q.concurrency_limit - (select count(*) from baton.jobs where queue = @queue and state = 'leased'), @limit::int),
+    coalesce(floor((select available from tokens))::int, @limit::int)
   )) as n
   from q
   where not q.paused
 ),
 running_per_key as (
   select fairness_key, count(*) as running
-  from baton.jobs where queue = $1 and state = 'leased' and fairness_key is not null
+  from baton.jobs where queue = @queue and state = 'leased' and fairness_key is not null
   group by fairness_key
 ),
 candidates as (
@@ -292,7 +300,7 @@ candidates as (
          row_number() over (partition by c.fairness_key order by c.priority, c.run_time, c.id) as turn
   from (
     select id, priority, run_time, fairness_key from baton.jobs, clock
-    where queue = $1 and state = 'available' and run_time <= clock.now
+    where queue = @queue and state = 'available' and run_time <= clock.now
     order by priority, run_time, id
     limit 10000
   ) c
@@ -316,10 +324,10 @@ claimed as (
   set state = 'leased',
       attempt = j.attempt + 1,
       lease_token = gen_random_uuid(),
-      lease_expire_time = clock.now + coalesce(q.lease_duration, make_interval(secs => $3::float8)),
+      lease_expire_time = clock.now + coalesce(q.lease_duration, make_interval(secs => @leaseSeconds::float8)),
       attempt_deadline = clock.now + coalesce(j.timeout, q.default_timeout),
       attempt_start_time = clock.now,
-      lease_owner = $4
+      lease_owner = @owner
   from due, q, clock
   where j.id = due.id
   returning {{ClaimedColumns}}
@@ -327,12 +335,12 @@ claimed as (
 spent as (
   update baton.queues set rate_tokens = tokens.available - (select count(*) from claimed), rate_refill_time = clock.now
   from tokens, clock
-  where name = $1
+  where name = @queue
   returning 1
 ),
 -- Materialized, so that it runs once and not once per claimed row.
 next_due as materialized (
-  select baton.next_due_time(array[$1::text], (select now from clock)) as next_due_time
+  select baton.next_due_time(array[@queue::text], (select now from clock)) as next_due_time
 )
 select claimed.*, next.next_due_time, (select count(*) from spent) as rate_updated
 from next_due next
@@ -344,7 +352,7 @@ left join claimed on true;
 update baton.jobs j
 set state = 'available', attempt = j.attempt - 1,
     lease_token = null, lease_expire_time = null, lease_owner = null, attempt_deadline = null
-from unnest($1::bigint[], $2::uuid[]) as l(id, lease_token)
+from unnest(@ids::bigint[], @leaseTokens::uuid[]) as l(id, lease_token)
 where j.id = l.id and j.lease_token = l.lease_token and j.state = 'leased'
 returning j.queue;
 
@@ -362,13 +370,13 @@ with locked as (
   -- hash the whole table for a batch of a few hundred (11 ms of 28 for 1,000 acks on 40k jobs).
   select a.id, a.lease_token, a.result
   from (
-    select * from unnest($1::bigint[], $2::uuid[], $3::bytea[]) as u(id, lease_token, result) order by u.id
+    select * from unnest(@ids::bigint[], @leaseTokens::uuid[], @results::bytea[]) as u(id, lease_token, result) order by u.id
   ) a
   cross join lateral (select j.id from baton.jobs j where j.id = a.id for update of j) row_lock
 ),
 acked as (
   update baton.jobs j
-  set state = 'succeeded', finish_time = coalesce($4::timestamptz, now()), result = a.result,
+  set state = 'succeeded', finish_time = coalesce(@now::timestamptz, now()), result = a.result,
       lease_token = null, lease_expire_time = null, lease_owner = null, attempt_deadline = null
   from locked a
   where j.id = a.id and j.lease_token = a.lease_token and j.state = 'leased'
@@ -384,14 +392,14 @@ select acked.id, acked.lease_token, acked.queue, acked.run_seconds from acked;
 -- Settles attempts as failed, fenced like JobAckMany: CANCELLED if a cancel was requested,
 -- DEAD if the worker asked for it or the budget is spent, else back to the queue after
 -- retry_delay or, when that is null, an exponential backoff with equal jitter (half fixed,
--- half random, so delays grow with each attempt) from the queue's retry settings, else $5/$6.
+-- half random, so delays grow with each attempt) from the queue's retry settings, else @retryBaseSeconds/@retryMaxSeconds.
 with failed as (
   select j.id, j.queue, n.lease_token, n.error,
          -- For the metrics (src/telemetry/job-metrics.ts): how long the attempt ran, and
          -- whether its lease had run out (its holder vanished, or it outlived its timeout).
-         greatest(extract(epoch from coalesce($8::timestamptz, now()) - j.attempt_start_time), 0)::float8 as run_seconds,
-         (j.lease_expire_time <= coalesce($8::timestamptz, now())
-           or coalesce(j.attempt_deadline <= coalesce($8::timestamptz, now()), false)) as lease_ran_out,
+         greatest(extract(epoch from coalesce(@now::timestamptz, now()) - j.attempt_start_time), 0)::float8 as run_seconds,
+         (j.lease_expire_time <= coalesce(@now::timestamptz, now())
+           or coalesce(j.attempt_deadline <= coalesce(@now::timestamptz, now()), false)) as lease_ran_out,
          case
            when j.cancel_requested then 'cancelled'::baton.job_state
            when n.dead_letter or j.attempt >= j.max_attempts then 'dead'::baton.job_state
@@ -399,13 +407,13 @@ with failed as (
          end as next_state,
          coalesce(
            n.retry_delay_seconds,
-           least(coalesce(extract(epoch from q.retry_max_delay), $6::float8),
-                 coalesce(extract(epoch from q.retry_base_delay), $5::float8) * power(2, j.attempt - 1))
+           least(coalesce(extract(epoch from q.retry_max_delay), @retryMaxSeconds::float8),
+                 coalesce(extract(epoch from q.retry_base_delay), @retryBaseSeconds::float8) * power(2, j.attempt - 1))
              * (0.5 + random() / 2)
          ) as delay_seconds
   -- Rows locked one by one through the primary key, in id order, as in JobAckMany.
   from (
-    select * from unnest($1::bigint[], $2::uuid[], $3::text[], $4::float8[], $7::bool[])
+    select * from unnest(@ids::bigint[], @leaseTokens::uuid[], @errors::text[], @retryDelaySeconds::float8[], @deadLetters::bool[])
       as u(id, lease_token, error, retry_delay_seconds, dead_letter)
     order by u.id
   ) n
@@ -422,12 +430,12 @@ updated as (
   update baton.jobs j
   set state = f.next_state,
       run_time = case when f.next_state = 'available'
-                      then coalesce($8::timestamptz, now()) + make_interval(secs => f.delay_seconds)
+                      then coalesce(@now::timestamptz, now()) + make_interval(secs => f.delay_seconds)
                       else j.run_time end,
-      finish_time = case when f.next_state <> 'available' then coalesce($8::timestamptz, now()) end,
+      finish_time = case when f.next_state <> 'available' then coalesce(@now::timestamptz, now()) end,
       last_error = f.error,
       errors = j.errors || jsonb_build_object(
-        'attempt', j.attempt, 'message', f.error, 'time', coalesce($8::timestamptz, now())),
+        'attempt', j.attempt, 'message', f.error, 'time', coalesce(@now::timestamptz, now())),
       lease_token = null, lease_expire_time = null, lease_owner = null, attempt_deadline = null
   from failed f
   -- Always true of a locked row; lets a large batch read the leased rows' index, not the table.
@@ -443,71 +451,71 @@ select updated.* from updated;
 -- that held them before can no longer release or settle them.
 update baton.jobs j
 set lease_token = gen_random_uuid(),
-    lease_owner = $3,
+    lease_owner = @owner,
     lease_expire_time = least(
-      coalesce($5::timestamptz, now()) + coalesce(
-        (select q.lease_duration from baton.queues q where q.name = j.queue), make_interval(secs => $4::float8)),
+      coalesce(@now::timestamptz, now()) + coalesce(
+        (select q.lease_duration from baton.queues q where q.name = j.queue), make_interval(secs => @leaseSeconds::float8)),
       coalesce(j.attempt_deadline, 'infinity'))
-from unnest($1::bigint[], $2::uuid[]) as l(id, lease_token)
+from unnest(@ids::bigint[], @leaseTokens::uuid[]) as l(id, lease_token)
 where j.id = l.id and j.lease_token = l.lease_token and j.state = 'leased'
-returning j.*, false as scheduled;
+returning {{JobColumns}}, false as scheduled;
 
 -- name: JobSettleFailureReasons
 -- Why settling these jobs matched nothing: the job is gone, not leased, or leased anew.
 select k.id, j.state, j.lease_token = k.lease_token as token_matches
-from unnest($1::bigint[], $2::uuid[]) as k(id, lease_token)
+from unnest(@ids::bigint[], @leaseTokens::uuid[]) as k(id, lease_token)
 left join baton.jobs j on j.id = k.id;
 
 -- name: JobProgressMany
 update baton.jobs j
 set progress_percent = p.percent, progress_message = p.message
-from unnest($1::bigint[], $2::uuid[], $3::int[], $4::text[]) as p(id, lease_token, percent, message)
+from unnest(@ids::bigint[], @leaseTokens::uuid[], @percents::int[], @messages::text[]) as p(id, lease_token, percent, message)
 where j.id = p.id and j.lease_token = p.lease_token and j.state = 'leased';
 
 -- name: JobRenewMany
--- Extends every listed lease by its queue's lease duration (else $3 seconds), never past the
+-- Extends every listed lease by its queue's lease duration (else @leaseSeconds seconds), never past the
 -- attempt's deadline; a lease missing from the output was lost (reaped, settled elsewhere)
 -- and its worker must be told.
 -- Locks in id order like JobAckMany, with the leases carried along for the same reason.
 with locked as (
   select l.id, l.lease_token
-  from (select * from unnest($1::bigint[], $2::uuid[]) as u(id, lease_token) order by u.id) l
+  from (select * from unnest(@ids::bigint[], @leaseTokens::uuid[]) as u(id, lease_token) order by u.id) l
   cross join lateral (select j.id from baton.jobs j where j.id = l.id for update of j) row_lock
 )
 update baton.jobs j
 set lease_expire_time = least(
-      coalesce($4::timestamptz, now()) + coalesce(
-        (select q.lease_duration from baton.queues q where q.name = j.queue), make_interval(secs => $3::float8)),
+      coalesce(@now::timestamptz, now()) + coalesce(
+        (select q.lease_duration from baton.queues q where q.name = j.queue), make_interval(secs => @leaseSeconds::float8)),
       coalesce(j.attempt_deadline, 'infinity'))
 from locked l
 where j.id = l.id and j.lease_token = l.lease_token and j.state = 'leased'
 returning j.id;
 
 -- name: JobFindExpired
--- Up to $1 leases that ended by database time: their replica died, lost the database, or
+-- Up to @limit leases that ended by database time: their replica died, lost the database, or
 -- let the attempt's deadline pass. JobFailMany then settles them, fenced by token. Reads the
 -- leased rows through jobs_leased_queue_idx: no index on lease_expire_time, which every claim
 -- and renewal would have to update.
-select id, lease_token, attempt_deadline is not null and attempt_deadline <= coalesce($2::timestamptz, now()) as timed_out
+select id, lease_token, attempt_deadline is not null and attempt_deadline <= coalesce(@now::timestamptz, now()) as timed_out
 from baton.jobs
-where state = 'leased' and lease_expire_time < coalesce($2::timestamptz, now())
+where state = 'leased' and lease_expire_time < coalesce(@now::timestamptz, now())
 order by lease_expire_time
-limit $1;
+limit @limit;
 
 -- name: JobCancel
 -- Cancels a job: at once if it waits; a leased one is marked, its holder is told through
 -- baton_cancel, and whoever ends the lease without an ack makes it CANCELLED.
 with target as (
-  select id, state from baton.jobs where id = $1 for update
+  select id, state from baton.jobs where id = @id for update
 ),
 changed as (
   update baton.jobs j
   set state = case when t.state = 'leased' then j.state else 'cancelled' end,
-      finish_time = case when t.state = 'leased' then null else coalesce($2::timestamptz, now()) end,
+      finish_time = case when t.state = 'leased' then null else coalesce(@now::timestamptz, now()) end,
       cancel_requested = (t.state = 'leased')
   from target t
   where j.id = t.id and t.state in ('available', 'blocked', 'leased')
-  returning j.*
+  returning {{JobColumns}}
 ),
 notified as (
   select pg_notify(case when state = 'leased' then 'baton_cancel' else 'baton_finished' end,
@@ -517,7 +525,7 @@ notified as (
 select changed.*, false as scheduled, (select count(*) from notified) as notified from changed;
 
 -- name: JobRetry
--- Revives DEAD or CANCELLED jobs, by id ($1) or all of a queue in one state ($2, $3), with a
+-- Revives DEAD or CANCELLED jobs, by id (@id) or all of a queue in one state (@queue, @state), with a
 -- fresh attempt budget; their error history stays. A job with depends_on goes back to
 -- BLOCKED, its dependency rows rebuilt, while a blocker has not succeeded (a DEAD or CANCELLED
 -- one included: the dependant then runs once that blocker is retried and succeeds); else it is
@@ -532,9 +540,9 @@ select changed.*, false as scheduled, (select count(*) from notified) as notifie
 with candidates as (
   -- One job by primary key, or a queue's (a scan: bulk retries are rare).
   select j.id, j.queue, j.dedup_key, j.depends_on from baton.jobs j
-  where j.id in (select $1::bigint where $1::bigint is not null
+  where j.id in (select @id::bigint where @id::bigint is not null
                  union all
-                 select f.id from baton.jobs f where $1::bigint is null and f.queue = $2 and f.state = $3::baton.job_state)
+                 select f.id from baton.jobs f where @id::bigint is null and f.queue = @queue and f.state = @state::baton.job_state)
     and j.state in ('dead', 'cancelled')
   order by j.id
   for update of j
@@ -591,11 +599,11 @@ checked as (
 revived as (
   update baton.jobs j
   set state = case when c.id in (select id from waiting) then 'blocked'::baton.job_state else 'available' end,
-      attempt = 0, run_time = coalesce($4::timestamptz, now()), finish_time = null,
+      attempt = 0, run_time = coalesce(@now::timestamptz, now()), finish_time = null,
       cancel_requested = false, progress_percent = 0, progress_message = '', result = null
   from checked c
   where j.id = c.id and c.refusal is null
-  returning j.*
+  returning {{JobColumns}}
 ),
 dependencies as (
   insert into baton.job_dependencies (job_id, blocker_id)
@@ -608,63 +616,63 @@ woken as (
 )
 select revived.*, false as scheduled, null::text as refusal, (select count(*) from woken) as woken from revived
 union all
-select j.*, false, c.refusal, 0 from checked c join baton.jobs j on j.id = c.id
+select {{JobColumns}}, false, c.refusal, 0 from checked c join baton.jobs j on j.id = c.id
 where c.refusal is not null;
 
 -- name: JobRepairDependants
--- Up to $1 BLOCKED jobs with nothing left to wait for, repaired: see baton.repair_dependants.
-select * from baton.repair_dependants($1::int, $2::timestamptz);
+-- Up to @limit BLOCKED jobs with nothing left to wait for, repaired: see baton.repair_dependants.
+select * from baton.repair_dependants(@limit::int, @now::timestamptz);
 
 -- name: JobListPage
--- A page of jobs, newest first, after the keyset cursor $5 (an id): at most $4 rows, and only
--- as many as keep their payloads, results, headers, errors and progress within $6 bytes (the
+-- A page of jobs, newest first, after the keyset cursor @beforeId (an id): at most @limit rows, and only
+-- as many as keep their payloads, results, headers, errors and progress within @maxBytes bytes (the
 -- first row always), so a page of 1 MB payloads is cut short instead of loading hundreds of MB.
 -- Sizes are read from the tuples without detoasting. `more` says whether a row follows the
 -- row it is on. SCHEDULED and AVAILABLE are both stored as available and told apart by run_time,
--- against $7 (else the database's now).
-select * from (
-  select *, (state = 'available' and run_time > coalesce($7::timestamptz, now())) as scheduled,
+-- against @now (else the database's now).
+select page.* from (
+  select {{JobColumns}}, (state = 'available' and run_time > coalesce(@now::timestamptz, now())) as scheduled,
          row_number() over newest as position,
          sum(octet_length(payload) + coalesce(octet_length(result), 0) + pg_column_size(headers)
              + pg_column_size(errors) + octet_length(last_error) + octet_length(progress_message)) over newest as bytes_so_far,
          lead(id) over newest is not null as more
-  from baton.jobs
-  where ($1::text is null or queue = $1)
-    and ($2::text is null
-         or ($2 = 'scheduled' and state = 'available' and run_time > coalesce($7::timestamptz, now()))
-         or ($2 = 'available' and state = 'available' and run_time <= coalesce($7::timestamptz, now()))
-         or ($2 not in ('scheduled', 'available') and state = $2::baton.job_state))
-    and ($3::bigint is null or (chain_id = $3 and (id = $3 or chain_id <> id)))
-    and ($5::bigint is null or id < $5)
+  from baton.jobs j
+  where (@queue::text is null or queue = @queue)
+    and (@state::text is null
+         or (@state = 'scheduled' and state = 'available' and run_time > coalesce(@now::timestamptz, now()))
+         or (@state = 'available' and state = 'available' and run_time <= coalesce(@now::timestamptz, now()))
+         or (@state not in ('scheduled', 'available') and state = @state::baton.job_state))
+    and (@chainId::bigint is null or (chain_id = @chainId and (id = @chainId or chain_id <> id)))
+    and (@beforeId::bigint is null or id < @beforeId)
   window newest as (order by id desc rows between unbounded preceding and current row)
   order by id desc
-  limit $4
+  limit @limit
 ) page
-where position = 1 or bytes_so_far <= $6
+where position = 1 or bytes_so_far <= @maxBytes
 order by id desc;
 
 -- name: JobGetMany
 -- Whole rows of claimed jobs, for streams that take full jobs (hello.lean_jobs unset).
-select *, false as scheduled from baton.jobs where id = any($1::bigint[]);
+select {{JobColumns}}, false as scheduled from baton.jobs j where j.id = any(@ids::bigint[]);
 
 -- name: JobGetFinished
--- The jobs among $1 that reached a terminal state, for WaitJob.
-select *, false as scheduled from baton.jobs
-where id = any($1::bigint[]) and state in ('succeeded', 'dead', 'cancelled');
+-- The jobs among @ids that reached a terminal state, for WaitJob.
+select {{JobColumns}}, false as scheduled from baton.jobs j
+where j.id = any(@ids::bigint[]) and j.state in ('succeeded', 'dead', 'cancelled');
 
 -- name: JobDeleteExpired
--- Deletes up to $1 finished jobs older than their queue's retention for their end state
--- (defaults $2, $3, $4 seconds for succeeded, dead, cancelled). Returns how many.
+-- Deletes up to @limit finished jobs older than their queue's retention for their end state
+-- (defaults @succeededSeconds, @deadSeconds, @cancelledSeconds seconds for succeeded, dead, cancelled). Returns how many.
 with expired as (
   select j.id from baton.jobs j
   left join baton.queues q on q.name = j.queue
   where j.state in ('succeeded', 'dead', 'cancelled')
-    and j.finish_time < coalesce($5::timestamptz, now()) - case j.state
-      when 'succeeded' then coalesce(q.succeeded_retention, make_interval(secs => $2::float8))
-      when 'dead' then coalesce(q.dead_retention, make_interval(secs => $3::float8))
-      else coalesce(q.cancelled_retention, make_interval(secs => $4::float8)) end
+    and j.finish_time < coalesce(@now::timestamptz, now()) - case j.state
+      when 'succeeded' then coalesce(q.succeeded_retention, make_interval(secs => @succeededSeconds::float8))
+      when 'dead' then coalesce(q.dead_retention, make_interval(secs => @deadSeconds::float8))
+      else coalesce(q.cancelled_retention, make_interval(secs => @cancelledSeconds::float8)) end
   order by j.finish_time
-  limit $1
+  limit @limit
   for update of j skip locked
 )
 delete from baton.jobs j using expired where j.id = expired.id;

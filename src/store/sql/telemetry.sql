@@ -2,7 +2,7 @@
 -- it, and the gauges behind /metrics.
 
 -- name: SpanOutboxClaim
--- The oldest $1 committed spans that no other replica is exporting; they stay locked until
+-- The oldest @limit committed spans that no other replica is exporting; they stay locked until
 -- this transaction deletes them (exported) or rolls back (the export failed). Times in
 -- microseconds since the epoch, exactly.
 select id, replace(trace_id::text, '-', '') as trace_id, parent_span_id, operation,
@@ -12,21 +12,21 @@ select id, replace(trace_id::text, '-', '') as trace_id, parent_span_id, operati
        (extract(epoch from ready_time) * 1000000)::bigint as ready_us, links
 from baton.span_outbox
 order by id
-limit $1
+limit @limit
 for update skip locked;
 
 -- name: SpanOutboxDelete
-delete from baton.span_outbox where id = any($1::bigint[]);
+delete from baton.span_outbox where id = any(@ids::bigint[]);
 
 -- name: SpanOutboxTrim
--- Keeps the outbox to $1 rows by dropping the oldest (unlocked) ones, and counts them. Cheap
+-- Keeps the outbox to @maxRows rows by dropping the oldest (unlocked) ones, and counts them. Cheap
 -- while under the bound: min and max of the primary key say so without counting.
 with bounds as (
   select min(id) as lo, max(id) as hi from baton.span_outbox
 ),
 excess as (
-  select greatest(0, (select count(*) from baton.span_outbox) - $1::bigint) as n
-  from bounds where hi - lo + 1 > $1::bigint
+  select greatest(0, (select count(*) from baton.span_outbox) - @maxRows::bigint) as n
+  from bounds where hi - lo + 1 > @maxRows::bigint
 ),
 dropped as (
   delete from baton.span_outbox o
@@ -40,17 +40,17 @@ select count(*)::int as dropped from dropped;
 
 -- name: SpanExporterSeen
 -- This replica exports spans: the triggers keep writing them for a minute after this.
-insert into baton.span_exporters (replica, seen_time) values ($1, now())
+insert into baton.span_exporters (replica, seen_time) values (@replica, now())
 on conflict (replica) do update set seen_time = now();
 
 -- name: SpanExporterForget
-delete from baton.span_exporters where replica = $1;
+delete from baton.span_exporters where replica = @replica;
 
 -- name: TelemetryGauges
 -- Every gauge of /metrics in one statement, each part read through a partial index of live
 -- jobs (finished ones are never counted: there may be millions): jobs per queue and live
 -- state, SCHEDULED told apart from AVAILABLE by database time; the queues with settings (their
--- gauges read zero when empty); open worker streams of every replica heard from within $1
+-- gauges read zero when empty); open worker streams of every replica heard from within @staleSeconds
 -- seconds; the span outbox backlog.
 select 'jobs' as kind, queue, case when run_time > now() then 'scheduled' else 'available' end as state, count(*)::float8 as value
 from baton.jobs where state = 'available' group by 2, 3
@@ -61,6 +61,6 @@ select 'jobs', queue, 'blocked', count(*)::float8 from baton.jobs where state = 
 union all
 select 'queue', name, '', 0 from baton.queues
 union all
-select 'worker_streams', '', '', count(*)::float8 from baton.workers where last_seen_time > now() - make_interval(secs => $1::float8)
+select 'worker_streams', '', '', count(*)::float8 from baton.workers where last_seen_time > now() - make_interval(secs => @staleSeconds::float8)
 union all
 select 'span_outbox_rows', '', '', count(*)::float8 from baton.span_outbox;
