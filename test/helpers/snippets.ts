@@ -10,8 +10,10 @@ import { fileURLToPath } from "node:url";
  * An HTML comment on the line before a block says what it is, when it is not a complete
  * program to run against a broker:
  *
- *   <!-- snippet: compile -->    compiled (type-checked) but not run: a program that waits for
- *                                a worker or a signal, or a few lines that use names given
+ *   <!-- snippet: worker -->     a worker: started before the other programs of its language
+ *                                run, then stopped with SIGTERM, on which it must exit cleanly
+ *   <!-- snippet: compile -->    compiled (type-checked) but not run: a program that needs what
+ *                                the test broker lacks, or a few lines that use names given
  *   <!-- snippet: fragment -->   neither: a signature, or a listing with elided parts
  *
  * What `compile` blocks take as given (imports, declarations) is stated in a comment that
@@ -25,7 +27,7 @@ import { fileURLToPath } from "node:url";
  */
 const root = fileURLToPath(new URL("../../", import.meta.url));
 
-export type SnippetMode = "run" | "compile" | "fragment";
+export type SnippetMode = "run" | "worker" | "compile" | "fragment";
 
 export interface CodeBlock {
   /** The document, relative to the repo root. */
@@ -99,8 +101,8 @@ export function parseCodeBlocks(text: string, file: string): CodeBlock[] {
       i = end;
       continue;
     }
-    const mode = /^\s*<!--\s*snippet:\s*(compile|fragment)\s*-->\s*$/.exec(line)?.[1] as SnippetMode | undefined;
-    if (!mode) throw new Error(`${where}: unknown snippet marker ${line.trim()} (known: "<!-- snippet: compile -->", "<!-- snippet: fragment -->", "<!-- snippet: given <language>")`);
+    const mode = /^\s*<!--\s*snippet:\s*(worker|compile|fragment)\s*-->\s*$/.exec(line)?.[1] as SnippetMode | undefined;
+    if (!mode) throw new Error(`${where}: unknown snippet marker ${line.trim()} (known: worker, compile, fragment and given <language>)`);
     marker = { mode, line: i + 1 };
   }
   if (marker) throw new Error(`${file}:${marker.line}: a snippet marker must stand right before a code block`);
