@@ -61,9 +61,9 @@ function atTestBroker(snippet: Snippet): string {
 }
 
 /**
- * Runs the worker programs in the background and, once their streams are open, every other
- * program to a clean exit against the test broker; then stops the workers with SIGTERM, on
- * which they must exit 0 too.
+ * Against the test broker: starts the `worker` programs and, once their streams are open, runs
+ * each `run` program to a clean exit; then stops the workers with SIGTERM, on which they must
+ * exit 0 too. `compile` blocks are left alone.
  */
 async function runPrograms(programs: { snippet: Snippet; command: string; args: string[] }[], cwd: string, env: ChildEnv = {}): Promise<void> {
   const where = ({ block }: Snippet) => `${block.file}:${block.line}`;
