@@ -2,7 +2,7 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["dist/", "clients/ts/dist/", "**/gen/", "node_modules/", ".baton/", "scratch/", "clients/go/", "clients/python/"] },
+  { ignores: ["dist/", "clients/ts/dist/", "**/gen/", "node_modules/", ".baton/", "scratch/", ".scratch/", "clients/go/", "clients/python/"] },
   js.configs.recommended,
   // Rules that read the types: floating promises, unsafe any, unbound methods, needless casts.
   ...tseslint.configs.recommendedTypeChecked,

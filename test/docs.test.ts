@@ -2,7 +2,8 @@
  * The documentation cannot drift from the code it shows: every `baton` command line in a shell
  * block of README.md and docs/ names a real command with flags it takes, and every BATON_*
  * variable the documentation names exists in the code. (The walkthrough's programs run in
- * examples.test.ts; the production build's commands in scripts/check-production-build.sh.)
+ * examples.test.ts, the TypeScript, Go and Python blocks in snippets.test.ts; the production
+ * build's commands in scripts/check-production-build.sh.)
  */
 import { readFileSync, readdirSync } from "node:fs";
 import path from "node:path";
@@ -15,17 +16,9 @@ import { scheduleCommands } from "../src/cli/commands/schedules.js";
 import { serverUsage } from "../src/cli/commands/server.js";
 import { tokenCommands } from "../src/cli/commands/tokens.js";
 import { workerCommands } from "../src/cli/commands/workers.js";
+import { documents, parseCodeBlocks, readCodeBlocks } from "./helpers/snippets.js";
 
 const root = path.resolve(import.meta.dirname, "..");
-const documents = [
-  "README.md",
-  "deploy/README.md",
-  "bench/README.md",
-  ...readdirSync(path.join(root, "docs"))
-    .filter((name) => name.endsWith(".md"))
-    .map((name) => `docs/${name}`),
-  ...["ts", "go", "python"].map((client) => `clients/${client}/README.md`),
-];
 
 const commands: Command[] = [...enqueueCommands, ...jobCommands, ...queueCommands, ...scheduleCommands, ...tokenCommands, ...workerCommands];
 
@@ -39,11 +32,10 @@ function flagsOf(words: string[]): Set<string> | undefined {
 
 /** The `baton …` invocations of a document's shell blocks, with where they stand. */
 function invocations(file: string): { where: string; words: string[] }[] {
-  const text = readFileSync(path.join(root, file), "utf8");
   const found: { where: string; words: string[] }[] = [];
-  for (const block of text.matchAll(/^[ \t]*```(?:sh|bash|console)\n([\s\S]*?)^[ \t]*```/gm)) {
+  for (const block of readCodeBlocks(file).filter((b) => b.language === "sh")) {
     // Continuation lines joined, comments dropped, each command of a pipeline or list apart.
-    const lines = block[1]!.replace(/\\\n/g, " ").split("\n");
+    const lines = block.code.replace(/\\\n/g, " ").split("\n");
     for (const line of lines) {
       const code = line.replace(/\s#.*$/, "");
       // `baton` as a command: at the start, in $(…), or after a pipe or a list operator (not,
@@ -88,4 +80,22 @@ test("every BATON_* variable the documentation names is read somewhere in the co
   const named = new Set(documents.flatMap((file) => [...readFileSync(path.join(root, file), "utf8").matchAll(/\bBATON_[A-Z][A-Z0-9_]*[A-Z0-9]\b/g)].map((m) => m[0])));
   expect(named.size).toBeGreaterThan(30);
   expect([...named].filter((name) => !code.includes(name))).toEqual([]);
+});
+
+test("snippet markers are read from the line before a block; a wrong one is an error naming its line", () => {
+  const page = [
+    ...["<!-- snippet: given ts", "declare const id: string;", "-->", "", "<!-- snippet: compile -->", "```ts", "console.log(id);", "```"],
+    ...["", "```sh", "baton jobs get 1", "```", "<!-- snippet: fragment -->", "```typescript", "function f(id: string): Job;", "```"],
+  ];
+  expect(parseCodeBlocks(page.join("\n"), "page.md")).toEqual([
+    { file: "page.md", line: 6, language: "ts", code: "console.log(id);\n", mode: "compile", given: "declare const id: string;\n" },
+    { file: "page.md", line: 10, language: "sh", code: "baton jobs get 1\n", mode: "run", given: "" },
+    { file: "page.md", line: 14, language: "ts", code: "function f(id: string): Job;\n", mode: "fragment", given: "" },
+  ]);
+  expect(() => parseCodeBlocks("<!-- snippet: fragmant -->\n```go\n```\n", "page.md")).toThrow(/page\.md:1: unknown snippet marker/);
+  expect(() => parseCodeBlocks("<!-- snippet: fragment -->\nSome text.\n```go\n```\n", "page.md")).toThrow(/page\.md:1: a snippet marker must stand right before a code block/);
+  expect(() => parseCodeBlocks("<!-- snippet: compile -->\n```sh\n```\n", "page.md")).toThrow(/page\.md:1: a snippet marker applies to ts, go, python blocks, not to "sh"/);
+  expect(() => parseCodeBlocks("<!-- snippet: given rust\nfn main() {}\n", "page.md")).toThrow(/page\.md:1: given code is for ts, go, python, not "rust"/);
+  expect(() => parseCodeBlocks("<!-- snippet: given ts\nlet a = 1;\n", "page.md")).toThrow(/page\.md:1: given code is never closed/);
+  expect(() => parseCodeBlocks("```ts\nlet a = 1;\n", "page.md")).toThrow(/page\.md:1: code block is never closed/);
 });

@@ -1,4 +1,3 @@
-import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -10,8 +9,8 @@ import { createDatabase } from "../src/store/database.js";
 import { tokenCreate } from "../src/store/tokens.js";
 import { startTestBroker } from "./helpers/broker.js";
 import { sql } from "./helpers/database.js";
-import { type TestProcess, killAll, spawnProcess } from "./helpers/process.js";
-import { goMissing, installCodegen, installPythonVenv, pythonMissing, requirePolyglot, root } from "./polyglot/toolchains.js";
+import { type TestProcess, killAll, runCommand, spawnProcess } from "./helpers/process.js";
+import { goMissing, installCodegen, installPythonVenv, pythonMissing, root, skipWithout } from "./polyglot/toolchains.js";
 
 /**
  * The Go and Python clients' own suites (each starts its own broker on an embedded database),
@@ -28,26 +27,20 @@ afterAll(async () => {
   rmSync(scratch, { recursive: true, force: true });
 });
 
-function skipWithout(reason: string | undefined, context: { skip(note?: string): never }): void {
-  if (reason === undefined) return;
-  if (requirePolyglot) throw new Error(`BATON_REQUIRE_POLYGLOT=1 but ${reason}`);
-  context.skip(reason);
-}
-
 test.concurrent("Go client: gofmt, go vet and go test ./... in clients/go", async (context) => {
   skipWithout(goReason, context);
   const dir = path.join(root, "clients/go");
-  expect(await run("gofmt", ["-l", "."], dir), "files gofmt would change").toBe("");
-  await run("go", ["vet", "./..."], dir);
-  await run("go", ["test", "-count=1", "./..."], dir);
+  expect(await runCommand("gofmt", ["-l", "."], dir), "files gofmt would change").toBe("");
+  await runCommand("go", ["vet", "./..."], dir);
+  await runCommand("go", ["test", "-count=1", "./..."], dir);
 }, 600_000);
 
 test.concurrent("Python client: mypy --strict and pytest in clients/python", async (context) => {
   skipWithout(pythonReason, context);
   installPythonVenv();
   const python = path.join(root, "clients/python/.venv/bin/python");
-  await run(python, ["-m", "mypy"], path.join(root, "clients/python"));
-  await run(python, ["-m", "pytest", "-q"], path.join(root, "clients/python"));
+  await runCommand(python, ["-m", "mypy"], path.join(root, "clients/python"));
+  await runCommand(python, ["-m", "pytest", "-q"], path.join(root, "clients/python"));
 }, 600_000);
 
 test("a chain crosses languages: TypeScript enqueues, Python continues, Go finishes", async (context) => {
@@ -126,29 +119,6 @@ test("Go and Python workers connect with an API token (WithToken, token=); witho
 async function buildGoFixtureWorker(name: string): Promise<string> {
   installCodegen();
   const binary = path.join(scratch, name);
-  await run("go", ["build", "-o", binary, "./internal/fixtureworker"], path.join(root, "clients/go"));
+  await runCommand("go", ["build", "-o", binary, "./internal/fixtureworker"], path.join(root, "clients/go"));
   return binary;
-}
-
-/** Runs a command to completion and returns its stdout; fails with the tail of its output if it exits non-zero. */
-function run(command: string, args: string[], cwd: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const env = Object.fromEntries(
-      Object.entries(process.env).filter(([name]) => name !== "BATON_DATABASE_URL" && name !== "DATABASE_URL"),
-    );
-    const child = spawn(command, args, { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
-    let output = "";
-    let stdout = "";
-    const keep = (chunk: Buffer) => (output = (output + chunk.toString()).slice(-20_000));
-    child.stdout.on("data", (chunk: Buffer) => {
-      stdout += chunk.toString();
-      keep(chunk);
-    });
-    child.stderr.on("data", keep);
-    child.once("error", reject);
-    child.once("close", (code, signal) => {
-      if (code === 0) resolve(stdout);
-      else reject(new Error(`${command} ${args.join(" ")} exited ${code ?? signal}:\n${output}`));
-    });
-  });
 }

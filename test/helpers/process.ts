@@ -103,3 +103,33 @@ export async function runTs(file: string, env: ChildEnv, args: string[], process
   await once(run.child, "close");
   return { code: await run.exited, stdout, stderr };
 }
+
+export interface RunOptions {
+  /** Extra environment; the test database's URL is never passed on (a child starts its own broker). */
+  env?: ChildEnv;
+  /** Ends the command with SIGKILL (so it "exited SIGKILL") if it runs longer; default none. */
+  timeoutMs?: number;
+}
+
+/** Runs a command to completion and returns its stdout; fails with the tail of its output if it exits non-zero. */
+export function runCommand(command: string, args: string[], cwd: string, { env = {}, timeoutMs }: RunOptions = {}): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const merged = Object.fromEntries(
+      Object.entries({ ...process.env, ...env }).filter(([name, value]) => value !== undefined && name !== "BATON_DATABASE_URL" && name !== "DATABASE_URL"),
+    );
+    const child = spawn(command, args, { cwd, env: merged, stdio: ["ignore", "pipe", "pipe"], timeout: timeoutMs, killSignal: "SIGKILL" });
+    let output = "";
+    let stdout = "";
+    const keep = (chunk: Buffer) => (output = (output + chunk.toString()).slice(-20_000));
+    child.stdout.on("data", (chunk: Buffer) => {
+      stdout += chunk.toString();
+      keep(chunk);
+    });
+    child.stderr.on("data", keep);
+    child.once("error", reject);
+    child.once("close", (code, signal) => {
+      if (code === 0) resolve(stdout);
+      else reject(new Error(`${command} ${args.join(" ")} exited ${code ?? signal}:\n${output}`));
+    });
+  });
+}

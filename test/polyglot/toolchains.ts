@@ -24,6 +24,13 @@ export function pythonMissing(): string | undefined {
   return undefined;
 }
 
+/** Skips a test for want of a toolchain, saying why; fails it instead under BATON_REQUIRE_POLYGLOT=1. */
+export function skipWithout(reason: string | undefined, context: { skip(note?: string): never }): void {
+  if (reason === undefined) return;
+  if (requirePolyglot) throw new Error(`BATON_REQUIRE_POLYGLOT=1 but ${reason}`);
+  context.skip(reason);
+}
+
 /** Why the Go and Python code generators cannot run here, if they cannot. */
 export function codegenMissing(): string | undefined {
   return goMissing() ?? pythonMissing();
