@@ -1,9 +1,14 @@
+import { execFile } from "node:child_process";
+import { readFileSync } from "node:fs";
 import http2 from "node:http2";
 import type { AddressInfo } from "node:net";
+import { promisify } from "node:util";
 import { createClient } from "@connectrpc/connect";
 import { connectNodeAdapter, createGrpcTransport } from "@connectrpc/connect-node";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
+import { parse as parseYaml } from "yaml";
 import { type Worker, runWorker } from "../clients/ts/src/index.js";
+import { NOUNS } from "../src/cli/command-table.js";
 import { formatDuration, parseDuration } from "../src/cli/duration.js";
 import { JobState } from "../clients/ts/src/gen/baton/v1/job_pb.js";
 import { QueueService } from "../clients/ts/src/gen/baton/v1/queue_service_pb.js";
@@ -176,6 +181,16 @@ describe("usage", () => {
     [["jobs"], "baton jobs: missing verb"],
     [["frobnicate"], 'baton: unknown command "frobnicate"'],
     [["jobs", "list", "--url", "localhost:7600"], '--url must be an http:// or https:// address, got "localhost:7600"'],
+    [["jobs", "list", "-o", "xml"], 'baton jobs list: -o/--output must be one of json, yaml, wide, got "xml"'],
+    [["queues", "ls", "--output=table"], 'baton queues list: -o/--output must be one of json, yaml, wide, got "table"'],
+    // A record already shows every field: there are no more columns for wide to add.
+    [["jobs", "get", "1", "-o", "wide"], 'baton jobs get: -o/--output must be one of json, yaml, got "wide"'],
+    [["jobs", "list", "--json", "-o", "yaml"], "give either --json or -o yaml, not both"],
+    [["tokens", "revoke", "1", "--json"], "baton tokens revoke: unknown flag --json"],
+    [["version", "--url", "http://localhost:7600"], "baton version: unknown flag --url"],
+    [["completion"], "baton completion: missing <shell>"],
+    [["completion", "powershell"], 'baton completion: <shell> must be one of bash, zsh, fish, got "powershell"'],
+    [["serve", "--port", "http"], "baton serve: --port must be an integer from 0 to 65535"],
   ])("baton %j exits 2: %s", async (args, message) => {
     const run = await baton(args);
     expect(run.code).toBe(2);
@@ -214,6 +229,9 @@ describe("usage", () => {
       }),
     ]);
     expect(runs.length).toBe(4 + 1 + 14);
+    // Where a command prints a table, -o offers wide; where it prints one record, it does not.
+    expect((await baton(["jobs", "list", "--help"])).stdout).toMatch(/^ {2}-o, --output <format>\s+json\|yaml: .*; wide: /m);
+    expect((await baton(["jobs", "get", "--help"])).stdout).toMatch(/^ {2}-o, --output <format>\s+json\|yaml: [^;]*$/m);
     const helpVerb = await baton(["help", "jobs", "wait"]);
     expect(helpVerb.stdout).toContain("usage: baton jobs wait <id>");
     const serveHelp = await baton(["serve", "--help"]);
@@ -508,5 +526,134 @@ describe("lists longer than one page", () => {
     expect(schedulesJson.nextPageToken).toBe("");
     const schedulesTable = await baton(["schedules", "list", "--url", tight.baseUrl]);
     expect(schedulesTable.stdout.split("\n").filter((line) => line.startsWith("cli-many-"))).toHaveLength(12);
+  });
+});
+
+describe("version", () => {
+  const { version } = JSON.parse(readFileSync("package.json", "utf8")) as { version: string };
+
+  test("baton version, --version and -v print the package version and the Node.js it runs on", async () => {
+    const runs = await Promise.all([["version"], ["--version"], ["-v"]].map((args) => baton(args)));
+    for (const run of runs) {
+      expect(run).toMatchObject({ code: 0, stderr: "" });
+      expect(run.stdout).toBe(`baton  ${version}\nnode   ${process.version} (${process.platform} ${process.arch})\n`);
+    }
+  });
+
+  test("-o json and -o yaml print it as a document", async () => {
+    const expected = { version, node: process.version, platform: process.platform, arch: process.arch };
+    expect(await batonJson(["version"])).toEqual(expected);
+    const json = await baton(["--version", "-o", "json"]);
+    expect(JSON.parse(json.stdout)).toEqual(expected);
+    const yaml = await baton(["version", "-o", "yaml"]);
+    expect(yaml.code).toBe(0);
+    expect(parseYaml(yaml.stdout)).toEqual(expected);
+  });
+});
+
+describe("shell completion", () => {
+  const bash = promisify(execFile);
+
+  /** What the bash script offers for a command line whose last word is being typed. */
+  async function complete(script: string, line: string[]): Promise<string[]> {
+    const { stdout } = await bash(
+      "bash",
+      ["-c", 'eval "$SCRIPT"; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _baton; printf "%s\\n" "${COMPREPLY[@]}"', "bash", ...line],
+      { env: { PATH: process.env.PATH, SCRIPT: script } },
+    );
+    return stdout.split("\n").filter(Boolean);
+  }
+
+  test("the bash script completes commands, verbs, aliases, flags and flag values in a real bash", async () => {
+    const run = await baton(["completion", "bash"]);
+    expect(run).toMatchObject({ code: 0, stderr: "" });
+    const script = run.stdout;
+    // The script registers itself for the baton command.
+    const { stdout: registered } = await bash("bash", ["-c", 'eval "$SCRIPT"; complete -p baton'], { env: { PATH: process.env.PATH, SCRIPT: script } });
+    expect(registered.trim()).toBe("complete -o default -F _baton baton");
+
+    // Every command of the table, and only those: nothing is listed twice by hand.
+    expect(await complete(script, ["baton", ""])).toEqual(NOUNS.map((noun) => noun.name));
+    expect(await complete(script, ["baton", "jo"])).toEqual(["jobs"]);
+    expect(await complete(script, ["baton", "schedules", ""])).toEqual(["create", "list", "ls", "delete", "rm"]);
+    expect(await complete(script, ["baton", "jobs", "ls", "--st"])).toEqual(["--state"]);
+    expect(await complete(script, ["baton", "jobs", "list", "--queue", "emails", "--state", "d"])).toEqual(["dead"]);
+    // Flags before the command and their values are stepped over.
+    expect(await complete(script, ["baton", "--url", "http://localhost:7600", "queues", "ls", "-o", ""])).toEqual(["json", "yaml", "wide"]);
+    expect(await complete(script, ["baton", "jobs", "get", "42", "-o", ""])).toEqual(["json", "yaml"]);
+    expect(await complete(script, ["baton", "enqueue", "emails", "--pri"])).toEqual(["--priority"]);
+    expect(await complete(script, ["baton", "completion", ""])).toEqual(["bash", "zsh", "fish"]);
+  });
+
+  test("zsh and fish get scripts of their own", async () => {
+    const [zsh, fish] = await Promise.all([baton(["completion", "zsh"]), baton(["completion", "fish"])]);
+    expect(zsh).toMatchObject({ code: 0, stderr: "" });
+    expect(zsh.stdout).toMatch(/^#compdef baton\n/);
+    expect(zsh.stdout).toContain("compdef _baton baton");
+    expect(fish).toMatchObject({ code: 0, stderr: "" });
+    expect(fish.stdout).toContain("complete -c baton -f -a '(__baton_complete)'");
+    // The same table: the verb and its alias lead to the same flags.
+    for (const script of [zsh.stdout, fish.stdout]) expect(script).toMatch(/'jobs list'[| ]'jobs ls'/);
+  });
+});
+
+describe("output formats and aliases", () => {
+  test("jobs list: ls is list, -o yaml is the JSON document as YAML, -o wide adds columns", async () => {
+    const { job: keyed } = await broker.jobs.enqueueJob({ queue: "cli-formats", dedupKey: "report-7", fairnessKey: "acme" });
+    const { job: plain } = await broker.jobs.enqueueJob({ queue: "cli-formats" });
+
+    const list = await baton(["jobs", "list", "--queue", "cli-formats"]);
+    const ls = await baton(["jobs", "ls", "--queue", "cli-formats"]);
+    expect(ls).toMatchObject({ code: 0, stderr: "" });
+    expect(ls.stdout.replace(/\d+[smhd] ago|now/g, "T")).toBe(list.stdout.replace(/\d+[smhd] ago|now/g, "T"));
+
+    const json = await batonJson(["jobs", "ls", "--queue", "cli-formats"]);
+    const yaml = await baton(["jobs", "ls", "--queue", "cli-formats", "-o", "yaml"]);
+    expect(yaml).toMatchObject({ code: 0, stderr: "" });
+    expect(parseYaml(yaml.stdout)).toEqual(json);
+    expect(JSON.parse((await baton(["jobs", "ls", "--queue", "cli-formats", "--output", "json"])).stdout)).toEqual(json);
+
+    const wide = await baton(["jobs", "list", "--queue", "cli-formats", "-o", "wide"]);
+    expect(wide).toMatchObject({ code: 0, stderr: "" });
+    const [header, ...rows] = wide.stdout.trimEnd().split("\n");
+    expect(header).toMatch(/^\s*ID\s+QUEUE\s+STATE\s.*\sFINISHED\s+CHAIN\s+PARENT\s+DEDUP KEY\s+FAIRNESS KEY\s+LEASE EXPIRES\s+PROGRESS\s+LAST ERROR$/);
+    expect(list.stdout).not.toContain("DEDUP KEY");
+    // The dedup and fairness keys, then no lease and no progress: the job is waiting.
+    expect(rows.find((row) => row.trim().startsWith(`${keyed!.id} `))).toMatch(/\sreport-7\s+acme\s+-\s+-$/);
+    expect(rows.find((row) => row.trim().startsWith(`${plain!.id} `))).toMatch(/\s-\s+-\s+-\s+-$/);
+  });
+
+  test("queues, schedules and workers take -o wide and -o yaml; schedules rm deletes", async () => {
+    await broker.jobs.enqueueJob({ queue: "cli-wide-queue" });
+    expect((await baton(["queues", "update", "cli-wide-queue", "--concurrency-limit", "4"])).code).toBe(0);
+    const queues = await baton(["queues", "ls", "-o", "wide"]);
+    expect(queues.code).toBe(0);
+    expect(queues.stdout).toMatch(/^QUEUE\s+STATUS\s.*OLDEST WAIT\s+MAX ATTEMPTS\s+LEASE\s+CONCURRENCY LIMIT\s+RATE LIMIT\s+FAIRNESS KEY LIMIT$/m);
+    expect(queues.stdout).toMatch(/^cli-wide-queue\s+active\s.*\s-\s+-\s+4\s+-\s+-$/m);
+
+    const created = await baton(["schedules", "create", "cli-wide", "--queue", "cli-wide-queue", "--cron", "0 3 * * *", "--priority", "3", "-o", "yaml"]);
+    expect(created.code).toBe(0);
+    expect(parseYaml(created.stdout)).toMatchObject({ schedule: { name: "cli-wide", priority: 3 } });
+    const schedules = await baton(["schedules", "ls", "-o", "wide"]);
+    expect(schedules.stdout).toMatch(/^NAME\s+QUEUE\s+CRON\s+TIME ZONE\s+NEXT RUN\s+LAST RUN\s+PRIORITY\s+MAX ATTEMPTS\s+HEADERS$/m);
+    expect(schedules.stdout).toMatch(/^cli-wide\s+cli-wide-queue\s+0 3 \* \* \*\s+UTC\s+\d{4}-\d\d-\d\dT03:00:00\.000Z \(in [^)]+\)\s+-\s+3\s+queue default\s+-$/m);
+    expect(await baton(["schedules", "rm", "cli-wide"])).toMatchObject({ code: 0, stdout: "deleted schedule cli-wide\n" });
+    expect((await baton(["schedules", "rm", "cli-wide"])).code).toBe(4);
+
+    startWorker("cli-wide-workers", () => "ok", "cli-wide-worker");
+    await eventually(async () => (await broker.workers.listWorkers({ queue: "cli-wide-workers" })).workers.length > 0, { what: "the worker's stream" });
+    const workers = await baton(["workers", "ls", "--queue", "cli-wide-workers", "-o", "wide"]);
+    expect(workers.stdout).toMatch(/^cli-wide-worker\s+\S+\s+cli-wide-workers\s+0\/2\s+\d{4}-\d\d-\d\dT[\d:.]+Z \([^)]+\)\s/m);
+  });
+
+  test("help lists the aliases and resolves them", async () => {
+    const top = await baton(["--help"]);
+    for (const line of ["jobs list (ls)", "queues list (ls)", "schedules delete <name> (rm)", "workers list (ls)", "tokens list (ls)", "version", "completion <shell>"]) {
+      expect(top.stdout).toContain(line);
+    }
+    const help = await baton(["help", "schedules", "rm"]);
+    expect(help.stdout).toContain("usage: baton schedules delete <name>");
+    expect(help.stdout).toContain("aliases: baton schedules rm");
+    expect((await baton(["queues", "ls", "--help"])).stdout).toContain("usage: baton queues list");
   });
 });

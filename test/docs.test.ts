@@ -8,26 +8,19 @@
 import { readFileSync, readdirSync } from "node:fs";
 import path from "node:path";
 import { expect, test } from "vitest";
-import { type Command, GLOBAL_FLAGS } from "../src/cli/args.js";
-import { enqueueCommands } from "../src/cli/commands/enqueue.js";
-import { jobCommands } from "../src/cli/commands/jobs.js";
-import { queueCommands } from "../src/cli/commands/queues.js";
-import { scheduleCommands } from "../src/cli/commands/schedules.js";
-import { serverUsage } from "../src/cli/commands/server.js";
-import { tokenCommands } from "../src/cli/commands/tokens.js";
-import { workerCommands } from "../src/cli/commands/workers.js";
+import { commandFlags } from "../src/cli/args.js";
+import { findNoun, findVerb, nounCommand } from "../src/cli/command-table.js";
 import { documents, parseCodeBlocks, readCodeBlocks } from "./helpers/snippets.js";
 
 const root = path.resolve(import.meta.dirname, "..");
 
-const commands: Command[] = [...enqueueCommands, ...jobCommands, ...queueCommands, ...scheduleCommands, ...tokenCommands, ...workerCommands];
-
 /** The flags a command line may give, or undefined for a command that does not exist. */
 function flagsOf(words: string[]): Set<string> | undefined {
-  if (words[0] === "serve" || words[0] === "migrate") return new Set([...serverUsage.matchAll(/--([a-z-]+)/g)].map((m) => m[1]!));
   if (words[0] === "help" || words[0] === "--help" || words[0] === "-h") return new Set();
-  const command = commands.find((c) => c.name === words.slice(0, 2).join(" ")) ?? commands.find((c) => c.name === words[0]);
-  return command && new Set([...Object.keys(command.flags), ...Object.keys(GLOBAL_FLAGS)]);
+  // `baton --version` is `baton version`.
+  const noun = findNoun(words[0] === "--version" || words[0] === "-v" ? "version" : words[0]!);
+  const command = noun && (nounCommand(noun) ?? (words[1] === undefined ? undefined : findVerb(noun, words[1])));
+  return command && new Set(Object.keys(commandFlags(command)));
 }
 
 /** The `baton …` invocations of a document's shell blocks, with where they stand. */

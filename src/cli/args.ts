@@ -16,21 +16,42 @@ export type FlagSpec =
       description: string;
       /** The flag may be given several times (`--header a=1 --header b=2`). */
       multiple?: boolean;
+      short?: string;
+      /** The values shell completion offers; the command checks the value itself. */
+      choices?: readonly string[];
     }
   | { type: "boolean"; description: string; short?: string };
 
 export interface PositionalSpec {
   name: string;
   optional?: boolean;
+  /** The values shell completion offers; the command checks the value itself. */
+  choices?: readonly string[];
 }
+
+/** How `-o` may print a command's result instead of its table or record. */
+export type OutputFormat = "json" | "yaml" | "wide";
+/** The formats that print a document rather than text. */
+export type DocumentFormat = Exclude<OutputFormat, "wide">;
+
+/** A command that prints a table: documents, or the table with more columns. */
+export const TABLE_OUTPUTS: readonly OutputFormat[] = ["json", "yaml", "wide"];
+/** A command that prints one record, which already shows everything: documents only. */
+export const RECORD_OUTPUTS: readonly OutputFormat[] = ["json", "yaml"];
 
 /** One `baton <noun> [verb]` command: its flags, its help, and what it does. */
 export interface Command {
   /** The words after `baton`, e.g. "jobs list". */
   name: string;
+  /** Other words for its verb: "ls" for "list". */
+  aliases?: string[];
   summary: string;
   positionals?: PositionalSpec[];
   flags: Record<string, FlagSpec>;
+  /** What `-o` takes; none means the command prints no data and takes neither `-o` nor `--json`. */
+  outputs: readonly OutputFormat[];
+  /** Runs without a broker: no --url. */
+  offline?: boolean;
   /** Paragraphs printed after the flags in `--help`. */
   notes?: string;
   examples: string[];
@@ -42,32 +63,64 @@ export interface CommandInput {
   flags: Flags;
   /** Broker address: --url, else BATON_URL, else http://localhost:7600. */
   url: string;
-  /** --json: print the response as protobuf JSON instead of tables. */
-  json: boolean;
+  /** `-o json|yaml` or `--json`: print the response as one document instead of text. */
+  document: DocumentFormat | undefined;
+  /** `-o wide`: tables get more columns. */
+  wide: boolean;
   out: Output;
 }
 
-/** Flags every client command takes. */
-export const GLOBAL_FLAGS: Record<string, FlagSpec> = {
-  url: { type: "string", value: "<url>", description: `broker address (env BATON_URL, default ${DEFAULT_URL})` },
-  json: { type: "boolean", description: "print the response as protobuf JSON (one document) instead of a table" },
-  help: { type: "boolean", short: "h", description: "show this help" },
-};
+const URL_FLAG: FlagSpec = { type: "string", value: "<url>", description: `broker address (env BATON_URL, default ${DEFAULT_URL})` };
+const HELP_FLAG: FlagSpec = { type: "boolean", short: "h", description: "show this help" };
+
+function outputFlags(outputs: readonly OutputFormat[]): Record<string, FlagSpec> {
+  if (outputs.length === 0) return {};
+  const documents = outputs.filter((format) => format !== "wide");
+  const description = [
+    `${documents.join("|")}: the whole response as one document`,
+    ...(outputs.includes("wide") ? ["wide: the table with more columns"] : []),
+  ].join("; ");
+  return {
+    output: { type: "string", short: "o", value: "<format>", choices: outputs, description },
+    json: { type: "boolean", description: "the same as -o json" },
+  };
+}
+
+/** The flags a command shares with others, given what it prints and whether it needs a broker. */
+export function sharedFlags({ outputs, offline = false }: Pick<Command, "outputs" | "offline">): Record<string, FlagSpec> {
+  return { ...(!offline && { url: URL_FLAG }), ...outputFlags(outputs), help: HELP_FLAG };
+}
+
+/**
+ * Every flag a command takes: its own, then the ones it shares with other commands. Parsing,
+ * help and shell completion all read this, so they cannot disagree.
+ */
+export function commandFlags(command: Command): Record<string, FlagSpec> {
+  return { ...command.flags, ...sharedFlags(command) };
+}
+
+/** Every way to type a command's words: its name, then its name with each verb alias ("jobs ls"). */
+export function commandPaths(command: Command): string[] {
+  const words = command.name.split(" ");
+  return [command.name, ...(command.aliases ?? []).map((alias) => [...words.slice(0, -1), alias].join(" "))];
+}
+
+/** How a flag may be written: `--name`, and `-s` if it has a short form. */
+export function flagSpellings(name: string, spec: FlagSpec): string[] {
+  return spec.short === undefined ? [`--${name}`] : [`-${spec.short}`, `--${name}`];
+}
+
+/** The spellings of a command's flags that take a value. */
+export function valueFlagSpellings(command: Command): string[] {
+  return Object.entries(commandFlags(command)).flatMap(([name, spec]) => (spec.type === "string" ? flagSpellings(name, spec) : []));
+}
 
 /** Parses `argv` (the words after the command's name) against the command's flags. */
 export function parseCommand(command: Command, argv: string[], env: NodeJS.ProcessEnv) {
-  const specs = { ...command.flags, ...GLOBAL_FLAGS };
-  const options = Object.fromEntries(
-    Object.entries(specs).map(([name, spec]) => [
-      name,
-      spec.type === "string"
-        ? { type: "string" as const, multiple: spec.multiple ?? false }
-        : { type: "boolean" as const, ...(spec.short !== undefined && { short: spec.short }) },
-    ]),
-  );
+  const specs = commandFlags(command);
   let parsed: ReturnType<typeof parseArgs>;
   try {
-    parsed = parseArgs({ args: joinNegativeValues(argv, specs), options, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: joinNegativeValues(argv, specs), options: parseArgsOptions(specs), allowPositionals: true, strict: true });
   } catch (error) {
     throw new UsageError(cleanParseError(error));
   }
@@ -81,9 +134,45 @@ export function parseCommand(command: Command, argv: string[], env: NodeJS.Proce
   if (parsed.positionals.length > positionals.length) {
     throw new UsageError(`unexpected argument "${parsed.positionals[positionals.length]}"`);
   }
+  const format = outputFormat(command, flags);
+  return {
+    help: false as const,
+    args: parsed.positionals,
+    flags,
+    url: command.offline ? "" : brokerUrl(flags, env),
+    document: format === "wide" ? undefined : format,
+    wide: format === "wide",
+  };
+}
+
+/** node:util parseArgs options for flag specs. */
+function parseArgsOptions(specs: Record<string, FlagSpec>) {
+  return Object.fromEntries(
+    Object.entries(specs).map(([name, spec]) => [
+      name,
+      {
+        type: spec.type,
+        ...(spec.type === "string" && { multiple: spec.multiple ?? false }),
+        ...(spec.short !== undefined && { short: spec.short }),
+      },
+    ]),
+  );
+}
+
+function brokerUrl(flags: Flags, env: NodeJS.ProcessEnv): string {
   const url = flags.string("url") ?? env.BATON_URL ?? DEFAULT_URL;
   if (!/^https?:\/\/[^/]/.test(url)) throw new UsageError(`--url must be an http:// or https:// address, got "${url}"`);
-  return { help: false as const, args: parsed.positionals, flags, url: url.replace(/\/+$/, ""), json: flags.bool("json") };
+  return url.replace(/\/+$/, "");
+}
+
+/** `-o`/`--output`, or `--json` as its shorthand; undefined for the command's default text. */
+function outputFormat(command: Command, flags: Flags): OutputFormat | undefined {
+  if (command.outputs.length === 0) return undefined;
+  const format = flags.choice("output", command.outputs, "-o/--output");
+  if (flags.bool("json") && format !== undefined && format !== "json") {
+    throw new UsageError(`--json asks for -o json: give either --json or -o ${format}, not both`);
+  }
+  return flags.bool("json") ? "json" : format;
 }
 
 /**
@@ -140,6 +229,16 @@ export class Flags {
   string(name: string): string | undefined {
     const value = this.values[name];
     return typeof value === "string" ? value : undefined;
+  }
+
+  /** A value from a fixed set; `label` names the flag in the error (default `--name`). */
+  choice<T extends string>(name: string, allowed: readonly T[], label = `--${name}`): T | undefined {
+    const text = this.string(name);
+    if (text === undefined) return undefined;
+    if (!(allowed as readonly string[]).includes(text)) {
+      throw new UsageError(`${label} must be one of ${allowed.join(", ")}, got "${text}"`);
+    }
+    return text as T;
   }
 
   list(name: string): string[] {
@@ -217,6 +316,7 @@ export class Flags {
   }
 }
 
+/** Job states a command may filter by, in lifecycle order. */
 const STATES = [
   JobState.SCHEDULED,
   JobState.AVAILABLE,
@@ -227,25 +327,36 @@ const STATES = [
   JobState.CANCELLED,
 ];
 
+/** The short names of STATES, for help and shell completion. */
+export const STATE_NAMES: readonly string[] = STATES.map((s) => JobState[s].toLowerCase());
+
 /** Job ids are decimal strings; checking here turns a typo into a usage error, not a round trip. */
 export function jobIdArg(text: string): string {
   if (!/^[1-9]\d{0,18}$/.test(text)) throw new UsageError(`"${text}" is not a job id (ids are positive integers)`);
   return text;
 }
 
+/** The command line of a command: its words and positionals. */
+export function synopsis(command: Command): string {
+  const positionals = (command.positionals ?? []).map((p) => (p.optional ? `[<${p.name}>]` : `<${p.name}>`));
+  return [command.name, ...positionals].join(" ");
+}
+
 /** `--help` text of one command. */
 export function commandHelp(command: Command): string {
-  const positionals = (command.positionals ?? []).map((p) => (p.optional ? `[<${p.name}>]` : `<${p.name}>`));
-  const lines = [`usage: baton ${[command.name, ...positionals].join(" ")} [flags]`, "", command.summary, ""];
-  lines.push("flags:", ...flagLines({ ...command.flags, ...GLOBAL_FLAGS }), "");
+  const lines = [`usage: baton ${synopsis(command)} [flags]`, ""];
+  const aliases = commandPaths(command).slice(1);
+  if (aliases.length > 0) lines.push(`aliases: ${aliases.map((alias) => `baton ${alias}`).join(", ")}`, "");
+  lines.push(command.summary, "", "flags:", ...flagLines(commandFlags(command)), "");
   if (command.notes) lines.push(command.notes, "");
   lines.push("examples:", ...command.examples.map((e) => `  ${e}`), "", EXIT_CODES_HELP, "");
   return lines.join("\n");
 }
 
-function flagLines(flags: Record<string, FlagSpec>): string[] {
+/** Flags as aligned `  -s, --name <value>  description` lines. */
+export function flagLines(flags: Record<string, FlagSpec>): string[] {
   const heads = Object.entries(flags).map(([name, spec]) => {
-    const short = spec.type === "boolean" && spec.short ? `-${spec.short}, ` : "";
+    const short = spec.short ? `-${spec.short}, ` : "";
     const value = spec.type === "string" ? ` ${spec.value}` : "";
     const repeat = spec.type === "string" && spec.multiple ? " ..." : "";
     return [`  ${short}--${name}${value}${repeat}`, spec.description] as const;

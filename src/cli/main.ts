@@ -1,80 +1,69 @@
 #!/usr/bin/env node
-import { type Command, GLOBAL_FLAGS, commandHelp, parseCommand } from "./args.js";
-import { enqueueCommands } from "./commands/enqueue.js";
-import { jobCommands } from "./commands/jobs.js";
-import { queueCommands } from "./commands/queues.js";
-import { scheduleCommands } from "./commands/schedules.js";
-import { tokenCommands } from "./commands/tokens.js";
-import { workerCommands } from "./commands/workers.js";
+import {
+  type Command,
+  TABLE_OUTPUTS,
+  commandHelp,
+  commandPaths,
+  flagLines,
+  parseCommand,
+  sharedFlags,
+  synopsis,
+  valueFlagSpellings,
+} from "./args.js";
+import { COMMANDS, COMMAND_GROUPS, type Noun, findNoun, findVerb, nounCommand } from "./command-table.js";
+import { versionCommand } from "./commands/version.js";
 import { EXIT_CODES_HELP, ExitCode, UsageError, reportError } from "./errors.js";
 import { type Output, createOutput } from "./output.js";
 
 /**
- * `baton <noun> [verb] [args] [flags]`. `serve` and `migrate` run the broker and its
- * migrations; every other command is a client of a running broker's API.
+ * `baton <noun> [verb] [args] [flags]`: finds the command in the command table and runs it.
+ * `serve` and `migrate` run the broker and its migrations; the client commands talk to a
+ * running broker's API.
  */
 
-interface Noun {
-  summary: string;
-  /** Named "<noun> <verb>", or just "<noun>" for a noun that is itself the command. */
-  commands: Command[];
-}
-
-const NOUNS: Record<string, Noun> = {
-  enqueue: { summary: "create a job", commands: enqueueCommands },
-  jobs: { summary: "list, show, cancel, retry and wait for jobs", commands: jobCommands },
-  queues: { summary: "show queues, pause and resume them, change their settings", commands: queueCommands },
-  schedules: { summary: "create, list and delete cron schedules", commands: scheduleCommands },
-  workers: { summary: "show connected worker streams", commands: workerCommands },
-  tokens: { summary: "create, list and revoke API tokens (in the database: BATON_DATABASE_URL)", commands: tokenCommands },
-};
-
-const SERVER_COMMANDS = new Set(["serve", "migrate"]);
 /** Flags that may come before the command and take a value, so that value is not the command. */
-const VALUE_FLAGS = new Set(["--url", "--port", "--data-dir"]);
+const VALUE_FLAGS = new Set(COMMANDS.flatMap(valueFlagSpellings));
 const HELP_FLAGS = new Set(["--help", "-h"]);
+const VERSION_FLAGS = new Set(["--version", "-v"]);
 
-function synopsis(command: Command): string {
-  return [command.name, ...(command.positionals ?? []).map((p) => (p.optional ? `[<${p.name}>]` : `<${p.name}>`))].join(" ");
-}
-
+/** Help's list of commands, each with its aliases: "jobs list (ls)". */
 function commandList(commands: Command[]): string {
-  const width = Math.max(...commands.map((c) => synopsis(c).length)) + 2;
-  return commands.map((c) => `  ${synopsis(c).padEnd(width)}${c.summary}`).join("\n");
+  const heads = commands.map((command) => {
+    const aliases = commandPaths(command)
+      .slice(1)
+      .map((path) => path.split(" ").at(-1)!);
+    return aliases.length > 0 ? `${synopsis(command)} (${aliases.join(", ")})` : synopsis(command);
+  });
+  const width = Math.max(...heads.map((head) => head.length)) + 2;
+  return commands.map((command, i) => `  ${heads[i]!.padEnd(width)}${command.summary}`).join("\n");
 }
 
 const usage = () => `usage: baton <command> [flags]
 
-Baton is a job-queue broker. "baton serve" runs it; the other commands talk to a running
+Baton is a job-queue broker. "baton serve" runs it; the client commands talk to a running
 broker over its API.
 
-broker:
-  serve     run the broker (embedded PostgreSQL unless BATON_DATABASE_URL or DATABASE_URL is set)
-  migrate   apply database migrations and exit
+${COMMAND_GROUPS.map((group) => `${group.title}:\n${commandList(group.nouns.flatMap((noun) => noun.commands))}`).join("\n\n")}
 
-client commands:
-${commandList(Object.values(NOUNS).flatMap((n) => n.commands))}
+flags of the client commands (-o wide where a table has more columns to show):
+${flagLines(sharedFlags({ outputs: TABLE_OUTPUTS })).join("\n")}
 
-flags of every client command:
-${Object.entries(GLOBAL_FLAGS)
-  .map(([name, spec]) => `  ${spec.type === "boolean" && spec.short ? `-${spec.short}, ` : ""}--${name}`.padEnd(14) + spec.description)
-  .join("\n")}
-
-Run "baton <command> --help" for a command's flags and examples, and "baton serve --help"
-for every broker setting.
+Run "baton <command> --help" for a command's flags and examples; "baton --version" prints the
+version.
 
 ${EXIT_CODES_HELP}
 `;
 
-function nounHelp(name: string, noun: Noun): string {
-  return `usage: baton ${name} <verb> [flags]
+function nounHelp(noun: Noun): string {
+  const summary = noun.summary ?? "";
+  return `usage: baton ${noun.name} <verb> [flags]
 
-${noun.summary[0]!.toUpperCase()}${noun.summary.slice(1)}.
+${summary.charAt(0).toUpperCase()}${summary.slice(1)}.
 
 verbs:
 ${commandList(noun.commands)}
 
-Run "baton ${name} <verb> --help" for its flags and examples.
+Run "baton ${noun.name} <verb> --help" for its flags and examples.
 `;
 }
 
@@ -93,60 +82,53 @@ async function main(argv: string[], out: Output): Promise<number> {
   const at = findCommand(argv);
   const wantsHelp = argv.some((a) => HELP_FLAGS.has(a));
   if (at === -1) {
+    // `baton --version`: the version command, with whatever else was given (`--json`).
+    if (!wantsHelp && argv.some((a) => VERSION_FLAGS.has(a))) {
+      return runCommand(versionCommand, argv.filter((a) => !VERSION_FLAGS.has(a)), out);
+    }
     process.stdout.write(usage());
     return wantsHelp ? ExitCode.ok : ExitCode.usage;
   }
   const word = argv[at]!;
   const before = argv.slice(0, at);
   const after = argv.slice(at + 1);
-  if (SERVER_COMMANDS.has(word)) {
-    const { runServerCommand } = await import("./commands/server.js");
-    return runServerCommand(argv);
-  }
   if (word === "help") return help(after);
-  const noun = NOUNS[word];
+  const noun = findNoun(word);
   if (!noun) {
     process.stderr.write(`baton: unknown command "${word}"\n\n${usage()}`);
     return ExitCode.usage;
   }
-  const single = noun.commands.find((c) => c.name === word);
+  const single = nounCommand(noun);
   if (single) return runCommand(single, [...before, ...after], out);
 
   const verb = after[0] !== undefined && !after[0].startsWith("-") ? after[0] : undefined;
   if (verb === undefined) {
     if (wantsHelp) {
-      process.stdout.write(nounHelp(word, noun));
+      process.stdout.write(nounHelp(noun));
       return ExitCode.ok;
     }
-    process.stderr.write(`baton ${word}: missing verb\n\n${nounHelp(word, noun)}`);
+    process.stderr.write(`baton ${word}: missing verb\n\n${nounHelp(noun)}`);
     return ExitCode.usage;
   }
-  const command = noun.commands.find((c) => c.name === `${word} ${verb}`);
+  const command = findVerb(noun, verb);
   if (!command) {
-    process.stderr.write(`baton ${word}: unknown verb "${verb}"\n\n${nounHelp(word, noun)}`);
+    process.stderr.write(`baton ${word}: unknown verb "${verb}"\n\n${nounHelp(noun)}`);
     return ExitCode.usage;
   }
   return runCommand(command, [...before, ...after.slice(1)], out);
 }
 
 /** `baton help [noun [verb]]`, the same text as `--help`. */
-async function help(words: string[]): Promise<number> {
+function help(words: string[]): Promise<number> {
   const [nounName, verb] = words;
-  const noun = nounName === undefined ? undefined : NOUNS[nounName];
+  const noun = nounName === undefined ? undefined : findNoun(nounName);
   if (nounName === undefined) process.stdout.write(usage());
-  else if (SERVER_COMMANDS.has(nounName)) return runServerHelp();
   else if (!noun) throw new UsageError(`no help for "${nounName}": it is not a command`);
   else {
-    const command = noun.commands.find((c) => c.name === (verb === undefined ? nounName : `${nounName} ${verb}`));
-    process.stdout.write(command ? commandHelp(command) : nounHelp(nounName, noun));
+    const command = nounCommand(noun) ?? (verb === undefined ? undefined : findVerb(noun, verb));
+    process.stdout.write(command ? commandHelp(command) : nounHelp(noun));
   }
-  return ExitCode.ok;
-}
-
-async function runServerHelp(): Promise<number> {
-  const { serverUsage } = await import("./commands/server.js");
-  process.stdout.write(serverUsage);
-  return ExitCode.ok;
+  return Promise.resolve(ExitCode.ok);
 }
 
 async function runCommand(command: Command, argv: string[], out: Output): Promise<number> {
@@ -157,8 +139,8 @@ async function runCommand(command: Command, argv: string[], out: Output): Promis
       process.stdout.write(commandHelp(command));
       return ExitCode.ok;
     }
-    url = parsed.url;
-    return await command.run({ args: parsed.args, flags: parsed.flags, url, json: parsed.json, out });
+    if (parsed.url !== "") url = parsed.url;
+    return await command.run({ args: parsed.args, flags: parsed.flags, url: parsed.url, document: parsed.document, wide: parsed.wide, out });
   } catch (error) {
     out.endProgress();
     return reportError(error, { command: command.name, ...(url !== undefined && { url }) });

@@ -1,15 +1,19 @@
 import { type DescMessage, type MessageShape, toJson } from "@bufbuild/protobuf";
 import { type Duration, type Timestamp, durationMs, timestampMs } from "@bufbuild/protobuf/wkt";
 import { type Job, JobState } from "../../clients/ts/src/gen/baton/v1/job_pb.js";
+import { stringify as yamlStringify } from "yaml";
+import type { DocumentFormat } from "./args.js";
 import { formatDuration } from "./duration.js";
 
 /**
- * Where a command writes: results on stdout (a table for people, or one JSON document for
- * scripts), progress and notes on stderr so that a pipe only ever sees the result.
+ * Where a command writes: results on stdout (a table for people, or one JSON or YAML document
+ * for scripts), progress and notes on stderr so that a pipe only ever sees the result.
  */
 export interface Output {
-  /** Writes one protobuf message as JSON: every field, defaults included. */
-  json<Desc extends DescMessage>(schema: Desc, message: MessageShape<Desc>): void;
+  /** Writes one protobuf message as a document of its JSON form: every field, defaults included. */
+  message<Desc extends DescMessage>(format: DocumentFormat, schema: Desc, message: MessageShape<Desc>): void;
+  /** Writes a plain value as one JSON or YAML document. */
+  document(format: DocumentFormat, value: unknown): void;
   /** Writes text; a missing final newline is added. */
   print(text: string): void;
   /** A remark for people (e.g. "no jobs"), on stderr. */
@@ -29,10 +33,15 @@ export function createOutput(stdout: NodeJS.WriteStream = process.stdout, stderr
     if (live && lastProgress !== undefined) stderr.write("\r\x1b[K");
     lastProgress = undefined;
   };
+  const document = (format: DocumentFormat, value: unknown) => {
+    endProgress();
+    stdout.write(format === "yaml" ? yamlStringify(value) : `${JSON.stringify(value, null, 2)}\n`);
+  };
   return {
-    json(schema, message) {
-      stdout.write(`${JSON.stringify(toJson(schema, message, { alwaysEmitImplicit: true }), null, 2)}\n`);
+    message(format, schema, message) {
+      document(format, toJson(schema, message, { alwaysEmitImplicit: true }));
     },
+    document,
     print(text) {
       endProgress();
       stdout.write(text.endsWith("\n") ? text : `${text}\n`);

@@ -1,6 +1,6 @@
 import { type MessageInitShape } from "@bufbuild/protobuf";
 import { EnqueueJobRequestSchema, EnqueueJobResponseSchema } from "../../../clients/ts/src/gen/baton/v1/job_pb.js";
-import type { Command } from "../args.js";
+import { type Command, TABLE_OUTPUTS } from "../args.js";
 import { connect } from "../client.js";
 import { ExitCode, UsageError } from "../errors.js";
 import { PAYLOAD_FLAGS, payloadFromFlags } from "../payload.js";
@@ -26,12 +26,13 @@ const enqueue: Command = {
     timeout: { type: "string", value: "<duration>", description: "longest one attempt may run (default: the queue's)" },
     header: { type: "string", value: "<key=value>", multiple: true, description: "a header for the job; repeat for more" },
   },
+  outputs: TABLE_OUTPUTS,
   notes: "The job is printed on stdout; a deduplicated enqueue says so on stderr.",
   examples: [
     `baton enqueue emails --json-payload '{"to":"bob@example.com"}' --priority -1`,
     "baton enqueue reports --payload-file report.csv --delay 5m --header tenant=acme",
   ],
-  async run({ args, flags, url, json, out }) {
+  async run({ args, flags, url, document, wide, out }) {
     if (flags.has("delay") && flags.has("run-at")) throw new UsageError("give at most one of --delay and --run-at");
     if (flags.has("dedup-window") && !flags.has("dedup-key")) throw new UsageError("--dedup-window needs --dedup-key");
     const delay = flags.duration("delay");
@@ -52,11 +53,11 @@ const enqueue: Command = {
       ...(dedupWindow && { dedupWindow }),
     };
     const response = await connect(url).jobs.enqueueJob(request);
-    if (json) {
-      out.json(EnqueueJobResponseSchema, response);
+    if (document) {
+      out.message(document, EnqueueJobResponseSchema, response);
       return ExitCode.ok;
     }
-    out.print(jobTable([response.job!]));
+    out.print(jobTable([response.job!], { wide }));
     if (response.deduplicated) out.note(`deduplicated: job ${response.job!.id} already had dedup key "${request.dedupKey}"`);
     return ExitCode.ok;
   },

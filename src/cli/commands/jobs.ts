@@ -10,7 +10,7 @@ import {
   RetryJobsResponseSchema,
   WaitJobResponseSchema,
 } from "../../../clients/ts/src/gen/baton/v1/job_pb.js";
-import { type Command, type CommandInput, jobIdArg } from "../args.js";
+import { type Command, type CommandInput, RECORD_OUTPUTS, STATE_NAMES, TABLE_OUTPUTS, jobIdArg } from "../args.js";
 import { CALL_TIMEOUT_MS, connect } from "../client.js";
 import { formatDuration } from "../duration.js";
 import { ExitCode, UsageError } from "../errors.js";
@@ -40,13 +40,25 @@ const JOB_COLUMNS: Column[] = [
   { header: "CREATED" },
   { header: "RUN AT" },
   { header: "FINISHED" },
-  { header: "LAST ERROR" },
 ];
 
-/** Jobs as a table: one row each, times relative to now. */
-export function jobTable(jobs: Job[], now = Date.now()): string {
+/** `-o wide`: where a job belongs and what holds it, which `jobs get` would otherwise be needed for. */
+const WIDE_JOB_COLUMNS: Column[] = [
+  { header: "CHAIN" },
+  { header: "PARENT" },
+  { header: "DEDUP KEY" },
+  { header: "FAIRNESS KEY" },
+  { header: "LEASE EXPIRES" },
+  { header: "PROGRESS" },
+];
+
+/**
+ * Jobs as a table: one row each, times relative to now. `wide` adds WIDE_JOB_COLUMNS and shows
+ * more of the last error, which stays last because it is the longest.
+ */
+export function jobTable(jobs: Job[], { wide = false, now = Date.now() } = {}): string {
   return table(
-    JOB_COLUMNS,
+    [...JOB_COLUMNS, ...(wide ? WIDE_JOB_COLUMNS : []), { header: "LAST ERROR" }],
     jobs.map((job) => [
       job.id,
       job.queue,
@@ -56,9 +68,21 @@ export function jobTable(jobs: Job[], now = Date.now()): string {
       relativeTime(job.createTime, now),
       relativeTime(job.runTime, now),
       relativeTime(job.finishTime, now),
-      oneLine(job.lastError, 50),
+      ...(wide ? wideJobCells(job, now) : []),
+      oneLine(job.lastError, wide ? 200 : 50),
     ]),
   );
+}
+
+function wideJobCells(job: Job, now: number): string[] {
+  return [
+    orDash(job.chainId),
+    orDash(job.parentId),
+    orDash(job.dedupKey),
+    orDash(job.fairnessKey),
+    relativeTime(job.leaseExpireTime, now),
+    job.progressPercent > 0 || job.progressMessage ? oneLine(`${job.progressPercent}% ${job.progressMessage}`, 40) : "-",
+  ];
 }
 
 /** Everything about one job, for `jobs get` and `jobs wait`. */
@@ -98,13 +122,16 @@ export function jobDetails(job: Job, now = Date.now()): string {
 
 const list: Command = {
   name: "jobs list",
+  aliases: ["ls"],
+  outputs: TABLE_OUTPUTS,
   summary: "List jobs, newest first, by queue, state and chain.",
   flags: {
     queue: { type: "string", value: "<queue>", description: "only jobs of this queue" },
     state: {
       type: "string",
       value: "<state>",
-      description: "only jobs in this state: scheduled, available, blocked, leased, succeeded, dead, cancelled",
+      description: `only jobs in this state: ${STATE_NAMES.join(", ")}`,
+      choices: STATE_NAMES,
     },
     chain: { type: "string", value: "<id>", description: "only jobs of the chain rooted at this job" },
     limit: { type: "string", value: "<n>", description: "jobs per page, 1-1000 (default 100)" },
@@ -112,8 +139,8 @@ const list: Command = {
     all: { type: "boolean", description: "follow every page to the end (progress on stderr)" },
   },
   notes: "Without --all, one page is shown and the command to fetch the next one is printed on stderr.",
-  examples: ["baton jobs list --queue emails --state dead", "baton jobs list --chain 42 --all --json"],
-  async run({ flags, url, json, out }) {
+  examples: ["baton jobs list --queue emails --state dead", "baton jobs list --chain 42 --all --json", "baton jobs ls --queue emails -o wide"],
+  async run({ flags, url, document, wide, out }) {
     const chain = flags.string("chain");
     const request = {
       queue: flags.string("queue") ?? "",
@@ -136,12 +163,12 @@ const list: Command = {
     } while (all && nextPageToken !== "");
     out.endProgress();
 
-    if (json) {
-      out.json(ListJobsResponseSchema, create(ListJobsResponseSchema, { jobs: collected, nextPageToken }));
+    if (document) {
+      out.message(document, ListJobsResponseSchema, create(ListJobsResponseSchema, { jobs: collected, nextPageToken }));
       return ExitCode.ok;
     }
     if (collected.length === 0) out.note("no jobs");
-    else out.print(jobTable(collected));
+    else out.print(jobTable(collected, { wide }));
     if (nextPageToken !== "") {
       out.note(`more jobs: add --page-token ${nextPageToken} for the next page, or --all for every page`);
     }
@@ -154,10 +181,11 @@ const get: Command = {
   summary: "Show a job with its payload, result and error history.",
   positionals: [{ name: "id" }],
   flags: {},
-  examples: ["baton jobs get 42", "baton jobs get 42 --json | jq -r .job.state"],
-  async run({ args, url, json, out }) {
+  outputs: RECORD_OUTPUTS,
+  examples: ["baton jobs get 42", "baton jobs get 42 --json | jq -r .job.state", "baton jobs get 42 -o yaml"],
+  async run({ args, url, document, out }) {
     const response = await connect(url).jobs.getJob({ id: jobIdArg(args[0]!) });
-    if (json) out.json(GetJobResponseSchema, response);
+    if (document) out.message(document, GetJobResponseSchema, response);
     else out.print(jobDetails(response.job!));
     return ExitCode.ok;
   },
@@ -169,15 +197,16 @@ const cancel: Command = {
   notes: "A waiting job becomes CANCELLED at once; the worker of a running job is asked to stop it.",
   positionals: [{ name: "id" }],
   flags: {},
+  outputs: TABLE_OUTPUTS,
   examples: ["baton jobs cancel 42"],
-  async run({ args, url, json, out }) {
+  async run({ args, url, document, wide, out }) {
     const response = await connect(url).jobs.cancelJob({ id: jobIdArg(args[0]!) });
-    if (json) {
-      out.json(CancelJobResponseSchema, response);
+    if (document) {
+      out.message(document, CancelJobResponseSchema, response);
       return ExitCode.ok;
     }
     const job = response.job!;
-    out.print(jobTable([job]));
+    out.print(jobTable([job], { wide }));
     if (job.state === JobState.LEASED) out.note(`job ${job.id} is running; its worker was asked to stop`);
     return ExitCode.ok;
   },
@@ -193,8 +222,9 @@ const retry: Command = {
   positionals: [{ name: "id", optional: true }],
   flags: {
     queue: { type: "string", value: "<queue>", description: "retry every job of this queue in --state (instead of one <id>)" },
-    state: { type: "string", value: "<state>", description: "with --queue: dead (default) or cancelled" },
+    state: { type: "string", value: "<state>", description: "with --queue: dead (default) or cancelled", choices: ["dead", "cancelled"] },
   },
+  outputs: TABLE_OUTPUTS,
   examples: ["baton jobs retry 42", "baton jobs retry --queue emails --state dead"],
   async run(input) {
     const { args, flags } = input;
@@ -206,17 +236,17 @@ const retry: Command = {
   },
 };
 
-async function retryOne({ url, json, out }: CommandInput, id: string): Promise<number> {
+async function retryOne({ url, document, wide, out }: CommandInput, id: string): Promise<number> {
   const response = await connect(url).jobs.retryJob({ id });
-  if (json) out.json(RetryJobResponseSchema, response);
-  else out.print(jobTable([response.job!]));
+  if (document) out.message(document, RetryJobResponseSchema, response);
+  else out.print(jobTable([response.job!], { wide }));
   return ExitCode.ok;
 }
 
-async function retryQueue({ flags, url, json, out }: CommandInput, queue: string): Promise<number> {
+async function retryQueue({ flags, url, document, out }: CommandInput, queue: string): Promise<number> {
   const state = flags.state("state", [JobState.DEAD, JobState.CANCELLED]) ?? JobState.DEAD;
   const response = await connect(url).jobs.retryJobs({ queue, state });
-  if (json) out.json(RetryJobsResponseSchema, response);
+  if (document) out.message(document, RetryJobsResponseSchema, response);
   else {
     out.print(`retried ${response.count} ${stateName(state)} jobs of queue ${queue}`);
     if (response.skipped.length > 0) {
@@ -246,8 +276,9 @@ const wait: Command = {
   notes:
     "A job finishes SUCCEEDED (exit 0), DEAD or CANCELLED (exit 5). While waiting, its state, attempt\n" +
     "and progress are reported on stderr.",
+  outputs: RECORD_OUTPUTS,
   examples: ["baton jobs wait 42 --timeout 5m", "baton jobs wait 42 --json | jq -r .job.result | base64 -d"],
-  async run({ args, flags, url, json, out }) {
+  async run({ args, flags, url, document, out }) {
     const id = jobIdArg(args[0]!);
     const timeoutMs = flags.durationMs("timeout");
     const { jobs } = connect(url);
@@ -272,7 +303,7 @@ const wait: Command = {
     }
     out.endProgress();
     const finished = TERMINAL.has(job.state);
-    if (json) out.json(WaitJobResponseSchema, create(WaitJobResponseSchema, { job, timedOut: !finished }));
+    if (document) out.message(document, WaitJobResponseSchema, create(WaitJobResponseSchema, { job, timedOut: !finished }));
     else out.print(jobDetails(job));
     if (!finished) {
       out.note(`baton jobs wait: timed out after ${formatDuration(Date.now() - started)}; job ${id} is ${waitStatus(job)}`);

@@ -11,7 +11,7 @@ import {
   UpdateQueueResponseSchema,
 } from "../../../clients/ts/src/gen/baton/v1/queue_service_pb.js";
 import { MAX_PAGE_SIZE, allPages } from "../../../clients/ts/src/pages.js";
-import type { Command, FlagSpec, Flags } from "../args.js";
+import { type Command, type FlagSpec, type Flags, RECORD_OUTPUTS, TABLE_OUTPUTS } from "../args.js";
 import { connect } from "../client.js";
 import { ExitCode, UsageError } from "../errors.js";
 import { type Column, details, durationText, table } from "../output.js";
@@ -32,16 +32,25 @@ function oldestWait(queue: Queue): string {
   return queue.oldestAvailableAge && durationMs(queue.oldestAvailableAge) > 0 ? durationText(queue.oldestAvailableAge) : "-";
 }
 
-function queueTable(queues: Queue[]): string {
+/** `wide` adds the settings that most change how a queue runs. */
+function queueTable(queues: Queue[], wide: boolean): string {
+  const wideSettings = wide ? SETTINGS.filter((s) => WIDE_SETTINGS.includes(s.flag)) : [];
   const columns: Column[] = [
     { header: "QUEUE" },
     { header: "STATUS" },
     ...COUNT_COLUMNS.map(([header]) => ({ header, align: "right" as const })),
     { header: "OLDEST WAIT" },
+    ...wideSettings.map((s) => ({ header: s.flag.toUpperCase().replace(/-/g, " ") })),
   ];
   return table(
     columns,
-    queues.map((q) => [q.name, q.paused ? "paused" : "active", ...COUNT_COLUMNS.map(([, count]) => String(count(q))), oldestWait(q)]),
+    queues.map((q) => [
+      q.name,
+      q.paused ? "paused" : "active",
+      ...COUNT_COLUMNS.map(([, count]) => String(count(q))),
+      oldestWait(q),
+      ...wideSettings.map((s) => settingText(q.config, s, "-")),
+    ]),
   );
 }
 
@@ -73,16 +82,20 @@ const SETTINGS: Setting[] = [
   { flag: "fairness-key-limit", path: "fairness_key_limit", field: "fairnessKeyLimit", kind: "int", zero: "none", description: "most jobs of one fairness key running at once (0: no limit)" },
 ];
 
-function settingText(config: QueueConfig | undefined, setting: Setting): string {
+/** `zero` replaces the setting's own wording of an unset value, e.g. "-" in a table. */
+function settingText(config: QueueConfig | undefined, setting: Setting, zero = setting.zero): string {
   const value = config?.[setting.field];
-  if (value === undefined) return setting.zero;
+  if (value === undefined) return zero;
   if (typeof value === "number") {
-    if (value === 0) return setting.zero;
+    if (value === 0) return zero;
     return setting.kind === "number" ? `${value}/s` : String(value);
   }
   const ms = durationMs(value as Parameters<typeof durationMs>[0]);
-  return ms === 0 ? setting.zero : durationText(value as Parameters<typeof durationMs>[0]);
+  return ms === 0 ? zero : durationText(value as Parameters<typeof durationMs>[0]);
 }
+
+/** The settings `queues list -o wide` shows (in SETTINGS' order): attempts, lease and the limits. */
+const WIDE_SETTINGS = ["concurrency-limit", "rate-limit", "fairness-key-limit", "max-attempts", "lease"];
 
 function queueDetails(queue: Queue): string {
   return details([
@@ -96,16 +109,18 @@ function queueDetails(queue: Queue): string {
 
 const list: Command = {
   name: "queues list",
+  aliases: ["ls"],
   summary: "List queues with job counts per state.",
-  notes: "OLDEST WAIT is how long the oldest due AVAILABLE job has waited.",
+  notes: "OLDEST WAIT is how long the oldest due AVAILABLE job has waited. -o wide adds the queue's limits,\nmax attempts and lease (- where the broker's default applies).",
   flags: {},
-  examples: ["baton queues list", "baton queues list --json | jq '.queues[] | select(.dead != \"0\") | .name'"],
-  async run({ url, json, out }) {
+  outputs: TABLE_OUTPUTS,
+  examples: ["baton queues list", "baton queues ls -o wide", "baton queues list --json | jq '.queues[] | select(.dead != \"0\") | .name'"],
+  async run({ url, document, wide, out }) {
     const client = connect(url).queues;
     const queues = await allPages((pageToken) => client.listQueues({ pageSize: MAX_PAGE_SIZE, pageToken }), (page) => page.queues);
-    if (json) out.json(ListQueuesResponseSchema, create(ListQueuesResponseSchema, { queues }));
+    if (document) out.message(document, ListQueuesResponseSchema, create(ListQueuesResponseSchema, { queues }));
     else if (queues.length === 0) out.note("no queues");
-    else out.print(queueTable(queues));
+    else out.print(queueTable(queues, wide));
     return ExitCode.ok;
   },
 };
@@ -115,10 +130,11 @@ const get: Command = {
   summary: "Show a queue: status, job counts and settings.",
   positionals: queueArg,
   flags: {},
+  outputs: RECORD_OUTPUTS,
   examples: ["baton queues get emails"],
-  async run({ args, url, json, out }) {
+  async run({ args, url, document, out }) {
     const response = await connect(url).queues.getQueue({ queue: args[0]! });
-    if (json) out.json(GetQueueResponseSchema, response);
+    if (document) out.message(document, GetQueueResponseSchema, response);
     else out.print(queueDetails(response.queue!));
     return ExitCode.ok;
   },
@@ -130,10 +146,11 @@ const pause: Command = {
   notes: "The pause holds on every broker replica until \"baton queues resume\".",
   positionals: queueArg,
   flags: {},
+  outputs: RECORD_OUTPUTS,
   examples: ["baton queues pause emails"],
-  async run({ args, url, json, out }) {
+  async run({ args, url, document, out }) {
     const response = await connect(url).queues.pauseQueue({ queue: args[0]! });
-    if (json) out.json(PauseQueueResponseSchema, response);
+    if (document) out.message(document, PauseQueueResponseSchema, response);
     else out.print(queueDetails(response.queue!));
     return ExitCode.ok;
   },
@@ -144,10 +161,11 @@ const resume: Command = {
   summary: "Deliver a paused queue's jobs again.",
   positionals: queueArg,
   flags: {},
+  outputs: RECORD_OUTPUTS,
   examples: ["baton queues resume emails"],
-  async run({ args, url, json, out }) {
+  async run({ args, url, document, out }) {
     const response = await connect(url).queues.resumeQueue({ queue: args[0]! });
-    if (json) out.json(ResumeQueueResponseSchema, response);
+    if (document) out.message(document, ResumeQueueResponseSchema, response);
     else out.print(queueDetails(response.queue!));
     return ExitCode.ok;
   },
@@ -163,9 +181,10 @@ const update: Command = {
       { type: "string", value: s.kind === "duration" ? "<duration>" : "<n>", description: s.description },
     ]),
   ),
+  outputs: RECORD_OUTPUTS,
   notes: 'Give "default" as a value to reset a setting to the broker\'s default.',
   examples: ["baton queues update emails --concurrency-limit 5 --rate-limit 10 --dead-retention 7d", "baton queues update emails --lease default"],
-  async run({ args, flags, url, json, out }) {
+  async run({ args, flags, url, document, out }) {
     const { config, paths } = configFromFlags(flags);
     if (paths.length === 0) throw new UsageError(`nothing to update: give at least one of ${SETTINGS.map((s) => `--${s.flag}`).join(", ")}`);
     const response = await connect(url).queues.updateQueue({
@@ -173,7 +192,7 @@ const update: Command = {
       config,
       updateMask: create(FieldMaskSchema, { paths }),
     });
-    if (json) out.json(UpdateQueueResponseSchema, response);
+    if (document) out.message(document, UpdateQueueResponseSchema, response);
     else out.print(queueDetails(response.queue!));
     return ExitCode.ok;
   },

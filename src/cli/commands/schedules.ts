@@ -6,22 +6,25 @@ import {
   type Schedule,
 } from "../../../clients/ts/src/gen/baton/v1/schedule_service_pb.js";
 import { MAX_PAGE_SIZE, allPages } from "../../../clients/ts/src/pages.js";
-import type { Command } from "../args.js";
+import { type Command, RECORD_OUTPUTS, TABLE_OUTPUTS } from "../args.js";
 import { connect } from "../client.js";
 import { ExitCode, UsageError } from "../errors.js";
 import { bytesText, details, fullTime, mapText, relativeTime, table } from "../output.js";
 import { PAYLOAD_FLAGS, payloadFromFlags } from "../payload.js";
 
-function scheduleTable(schedules: Schedule[], now = Date.now()): string {
+/** `wide` adds what each job gets and the times in full. */
+function scheduleTable(schedules: Schedule[], { wide = false, now = Date.now() } = {}): string {
+  const time = (ts: Schedule["nextRunTime"]) => (wide ? fullTime(ts, now) : relativeTime(ts, now));
   return table(
-    ["NAME", "QUEUE", "CRON", "TIME ZONE", "NEXT RUN", "LAST RUN"],
+    ["NAME", "QUEUE", "CRON", "TIME ZONE", "NEXT RUN", "LAST RUN", ...(wide ? ["PRIORITY", "MAX ATTEMPTS", "HEADERS"] : [])],
     schedules.map((s) => [
       s.name,
       s.queue,
       s.cron,
       s.timeZone || "UTC",
-      relativeTime(s.nextRunTime, now),
-      relativeTime(s.lastRunTime, now),
+      time(s.nextRunTime),
+      time(s.lastRunTime),
+      ...(wide ? [String(s.priority), s.maxAttempts === 0 ? "queue default" : String(s.maxAttempts), mapText(s.headers).replace(/\n/g, ",")] : []),
     ]),
   );
 }
@@ -54,8 +57,9 @@ const createCommand: Command = {
     priority: { type: "string", value: "<n>", description: "priority of each job (lower runs first)" },
     "max-attempts": { type: "string", value: "<n>", description: "attempts of each job (default: the queue's)" },
   },
+  outputs: RECORD_OUTPUTS,
   examples: [`baton schedules create nightly-report --queue reports --cron "0 3 * * *" --time-zone Europe/Paris`],
-  async run({ args, flags, url, json, out }) {
+  async run({ args, flags, url, document, out }) {
     const queue = flags.string("queue");
     const cron = flags.string("cron");
     if (queue === undefined) throw new UsageError("--queue is required");
@@ -72,7 +76,7 @@ const createCommand: Command = {
         maxAttempts: flags.int("max-attempts", { min: 1 }) ?? 0,
       },
     });
-    if (json) out.json(CreateScheduleResponseSchema, response);
+    if (document) out.message(document, CreateScheduleResponseSchema, response);
     else out.print(scheduleDetails(response.schedule!));
     return ExitCode.ok;
   },
@@ -80,28 +84,33 @@ const createCommand: Command = {
 
 const list: Command = {
   name: "schedules list",
+  aliases: ["ls"],
   summary: "List schedules with their next and last run times.",
+  notes: "-o wide shows the times in full and adds each job's priority, max attempts and headers.",
   flags: {},
-  examples: ["baton schedules list"],
-  async run({ url, json, out }) {
+  outputs: TABLE_OUTPUTS,
+  examples: ["baton schedules list", "baton schedules ls -o wide"],
+  async run({ url, document, wide, out }) {
     const client = connect(url).schedules;
     const schedules = await allPages((pageToken) => client.listSchedules({ pageSize: MAX_PAGE_SIZE, pageToken }), (page) => page.schedules);
-    if (json) out.json(ListSchedulesResponseSchema, create(ListSchedulesResponseSchema, { schedules }));
+    if (document) out.message(document, ListSchedulesResponseSchema, create(ListSchedulesResponseSchema, { schedules }));
     else if (schedules.length === 0) out.note("no schedules");
-    else out.print(scheduleTable(schedules));
+    else out.print(scheduleTable(schedules, { wide }));
     return ExitCode.ok;
   },
 };
 
 const deleteCommand: Command = {
   name: "schedules delete",
+  aliases: ["rm"],
   summary: "Delete a schedule (jobs it already enqueued stay).",
   positionals: [{ name: "name" }],
   flags: {},
-  examples: ["baton schedules delete nightly-report"],
-  async run({ args, url, json, out }) {
+  outputs: RECORD_OUTPUTS,
+  examples: ["baton schedules delete nightly-report", "baton schedules rm nightly-report"],
+  async run({ args, url, document, out }) {
     const response = await connect(url).schedules.deleteSchedule({ name: args[0]! });
-    if (json) out.json(DeleteScheduleResponseSchema, response);
+    if (document) out.message(document, DeleteScheduleResponseSchema, response);
     else out.print(`deleted schedule ${args[0]!}`);
     return ExitCode.ok;
   },

@@ -1,64 +1,22 @@
-import { parseArgs } from "node:util";
-import { loadConfig, settings } from "../../config.js";
+import { loadConfig } from "../../config.js";
 import { type RunningServer, startServer } from "../../server/server.js";
 import { type EmbeddedDatabase, startEmbeddedPostgres } from "../../store/embedded.js";
 import { StartupError, migrate } from "../../store/migrate.js";
 import { createLogger } from "../../util/log.js";
 import { startTracingSdk } from "../../telemetry/sdk.js";
-import { ExitCode, UsageError } from "../errors.js";
+import { ExitCode } from "../errors.js";
 
 /**
- * `baton serve` and `baton migrate`: the commands that run against the database rather than
- * talk to a broker. main.ts imports this module only for them, so the client commands start
- * without loading the server.
+ * What `baton serve` and `baton migrate` do: run against the database rather than talk to a
+ * broker. broker.ts imports this module only when one of them runs, so the client commands
+ * start without loading the server.
  */
-
-export const serverUsage = `usage: baton serve|migrate [flags]
-
-commands:
-  serve     run the broker (embedded PostgreSQL unless BATON_DATABASE_URL or DATABASE_URL is set)
-  migrate   apply database migrations and exit
-
-flags:
-  --port <n>        listen port (BATON_PORT, default 7600)
-  --data-dir <dir>  embedded database directory (BATON_DATA_DIR, default .baton)
-  -h, --help        show this help
-
-Every setting is also read from the environment:
-${Object.values(settings)
-  .map((s) => `  ${s.env.padEnd(28)} ${s.description} (default ${s.default})`)
-  .join("\n")}
-`;
 
 type Logger = ReturnType<typeof createLogger>;
 
-/** Runs `serve` or `migrate`; `argv` is the whole command line after `baton`. */
-export async function runServerCommand(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        port: { type: "string" },
-        "data-dir": { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-    });
-  } catch (error) {
-    throw new UsageError((error as Error).message.split("\n")[0]!);
-  }
-  const { values, positionals } = parsed;
-  const command = positionals[0];
-  if (values.help) {
-    process.stdout.write(serverUsage);
-    return 0;
-  }
-  if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`);
-  const config = loadConfig(process.env, {
-    ...(values.port !== undefined && { port: settings.port.parse(values.port) }),
-    ...(values["data-dir"] !== undefined && { dataDir: values["data-dir"] }),
-  });
+/** Runs `serve` or `migrate`; the options are the command line's, over the environment. */
+export async function runServer(command: "serve" | "migrate", options: { port?: number; dataDir?: string }): Promise<number> {
+  const config = loadConfig(process.env, options);
   const log = createLogger({ service: "baton" });
   try {
     if (command === "serve") return await serve(config, log);

@@ -1,7 +1,7 @@
 import type { Database } from "../../store/database.js";
 import type { TokenRecord, TokenRole } from "../../store/tokens.js";
 import { generateTokenSecret, hashTokenSecret, validateQueuePattern } from "../../server/api-tokens.js";
-import type { Command, Flags, FlagSpec } from "../args.js";
+import { type Command, type Flags, type FlagSpec, RECORD_OUTPUTS } from "../args.js";
 import { ExitCode, UsageError } from "../errors.js";
 import { table } from "../output.js";
 
@@ -98,7 +98,12 @@ const create: Command = {
   name: "tokens create",
   summary: "Create an API token; its secret is printed once, on stdout.",
   flags: {
-    role: { type: "string", value: "<role>", description: "producer (JobService), worker (Subscribe, ListWorkers) or admin (everything)" },
+    role: {
+      type: "string",
+      value: "<role>",
+      description: "producer (JobService), worker (Subscribe, ListWorkers) or admin (everything)",
+      choices: TOKEN_ROLES,
+    },
     queues: {
       type: "string",
       value: "<patterns>",
@@ -116,6 +121,7 @@ const create: Command = {
     "expires-in": { type: "string", value: "<duration>", description: "refuse it after this long (30d, 12h); default: never expires" },
     ...databaseFlag,
   },
+  outputs: RECORD_OUTPUTS,
   notes: `${NOTES}
 
 The secret goes to stdout and nothing else does, so TOKEN=$(baton tokens create ...) keeps it.
@@ -127,7 +133,7 @@ Clients send it as "authorization: Bearer <secret>".`,
     "baton tokens create --role admin --queues '*' --name ops",
     "baton tokens create --role producer --queues 'ci.*' --name ci --expires-in 30d",
   ],
-  async run({ flags, json, out }) {
+  async run({ flags, document, out }) {
     const role = roleFlag(flags);
     const queues = queuesFlag(flags);
     const name = flags.string("name") ?? role;
@@ -156,8 +162,8 @@ Clients send it as "authorization: Bearer <secret>".`,
         ...(expiresInMs !== undefined && { expiresInSeconds: expiresInMs / 1000 }),
       }),
     );
-    if (json) {
-      out.print(JSON.stringify({ ...tokenJson(token), secret }, null, 2));
+    if (document) {
+      out.document(document, { ...tokenJson(token), secret });
     } else {
       out.print(secret);
       out.note(
@@ -172,14 +178,17 @@ Clients send it as "authorization: Bearer <secret>".`,
 
 const list: Command = {
   name: "tokens list",
+  aliases: ["ls"],
   summary: "List API tokens (never their secrets), revoked and expired ones included.",
   flags: { ...databaseFlag },
+  // The table already shows every field: there is nothing for -o wide to add.
+  outputs: RECORD_OUTPUTS,
   notes: NOTES,
   examples: ["baton tokens list", "baton tokens list --json | jq '.[] | select(.revokeTime == null)'"],
-  async run({ flags, json, out }) {
+  async run({ flags, document, out }) {
     const { tokenList } = await store();
     const tokens = await withDatabase(flags, (db) => tokenList(db));
-    if (json) out.print(JSON.stringify(tokens.map(tokenJson), null, 2));
+    if (document) out.document(document, tokens.map(tokenJson));
     else if (tokens.length === 0) out.note('no API tokens; create one with "baton tokens create"');
     else {
       out.print(
@@ -207,6 +216,7 @@ const revoke: Command = {
   summary: "Revoke an API token: its requests are refused and its open streams closed, on every replica.",
   positionals: [{ name: "id" }],
   flags: { ...databaseFlag },
+  outputs: [],
   notes: NOTES,
   examples: ["baton tokens revoke 3"],
   async run({ args, flags, out }) {

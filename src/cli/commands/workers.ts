@@ -1,10 +1,12 @@
 import { ListWorkersResponseSchema, type Worker } from "../../../clients/ts/src/gen/baton/v1/worker_service_pb.js";
-import type { Command } from "../args.js";
+import { type Command, TABLE_OUTPUTS } from "../args.js";
 import { connect } from "../client.js";
 import { ExitCode } from "../errors.js";
-import { relativeTime, table } from "../output.js";
+import { fullTime, relativeTime, table } from "../output.js";
 
-function workerTable(workers: Worker[], now = Date.now()): string {
+/** `wide` shows the times in full. */
+function workerTable(workers: Worker[], { wide = false, now = Date.now() } = {}): string {
+  const time = (ts: Worker["connectTime"]) => (wide ? fullTime(ts, now) : relativeTime(ts, now));
   return table(
     ["WORKER", "SESSION", "QUEUES", { header: "IN FLIGHT", align: "right" }, "CONNECTED", "LAST SEEN", "REPLICA"],
     workers.map((w) => [
@@ -12,8 +14,8 @@ function workerTable(workers: Worker[], now = Date.now()): string {
       w.sessionId,
       w.queues.join(","),
       `${w.inFlight}/${w.maxInFlight}`,
-      relativeTime(w.connectTime, now),
-      relativeTime(w.lastSeenTime, now),
+      time(w.connectTime),
+      time(w.lastSeenTime),
       w.replica,
     ]),
   );
@@ -21,16 +23,19 @@ function workerTable(workers: Worker[], now = Date.now()): string {
 
 const list: Command = {
   name: "workers list",
+  aliases: ["ls"],
   summary: "List the worker streams open on every broker replica.",
+  notes: "-o wide shows when each stream connected and was last heard from in full.",
   flags: {
     queue: { type: "string", value: "<queue>", description: "only workers subscribed to this queue" },
   },
-  examples: ["baton workers list --queue emails"],
-  async run({ flags, url, json, out }) {
+  outputs: TABLE_OUTPUTS,
+  examples: ["baton workers list --queue emails", "baton workers ls -o wide"],
+  async run({ flags, url, document, wide, out }) {
     const response = await connect(url).workers.listWorkers({ queue: flags.string("queue") ?? "" });
-    if (json) out.json(ListWorkersResponseSchema, response);
+    if (document) out.message(document, ListWorkersResponseSchema, response);
     else if (response.workers.length === 0) out.note("no workers connected");
-    else out.print(workerTable(response.workers));
+    else out.print(workerTable(response.workers, { wide }));
     return ExitCode.ok;
   },
 };
