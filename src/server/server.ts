@@ -1,7 +1,6 @@
 import { readFileSync } from "node:fs";
 import type http from "node:http";
-import type net from "node:net";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Server as TcpServer } from "node:net";
 import { createContextValues } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { createJobService } from "../api/job-service.js";
@@ -29,8 +28,8 @@ import { peerAddress, startAuth } from "./auth.js";
 import { answerDecodeErrorsAsInvalidArgument } from "./decode-errors.js";
 import { HealthState, createHealthService } from "./health.js";
 import { startKeepalive } from "./keepalive.js";
+import { type DualProtocolServer, type TlsMaterial, createDualProtocolServer } from "./listener.js";
 import { createMonitoringServer, isHealthCheck, serveHealthAndMetrics } from "./monitoring.js";
-import { type TlsMaterial, createDualProtocolServer } from "./listener.js";
 import { serveUi } from "./static-ui.js";
 import { readTokensFile, seedTokens } from "./tokens-file.js";
 import { tracingInterceptor } from "./tracing.js";
@@ -169,9 +168,12 @@ export async function startServer(config: ServerConfig & { databaseUrl: string }
     },
   });
   maintainer.start();
-  const monitoring = config.monitoringPort === undefined ? undefined : createMonitoringServer(health, telemetry.metrics, config.connections, log);
-  // Probes see NOT_SERVING on it until the main port listens too.
-  if (monitoring) await listen(monitoring.tcp, config.monitoringPort!, config.host);
+  let monitoring: DualProtocolServer | undefined;
+  if (config.monitoringPort !== undefined) {
+    monitoring = createMonitoringServer(health, telemetry.metrics, config.connections, log);
+    // Probes hear NOT_SERVING on it until the main port listens too.
+    await listen(monitoring.tcp, config.monitoringPort, config.host);
+  }
   await listen(server.tcp, config.port, config.host);
   health.serving = true;
   const port = (server.tcp.address() as AddressInfo).port;
@@ -212,7 +214,7 @@ function serveHttp(req: http.IncomingMessage, res: http.ServerResponse, health: 
   res.end("not found\n");
 }
 
-function listen(tcp: net.Server, port: number, host: string): Promise<void> {
+function listen(tcp: TcpServer, port: number, host: string): Promise<void> {
   return new Promise((resolve, reject) => {
     tcp.once("error", reject);
     tcp.listen(port, host, resolve);
