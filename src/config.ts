@@ -40,6 +40,11 @@ export interface ServerConfig {
   /** PostgreSQL URL; undefined starts the embedded server. */
   databaseUrl: string | undefined;
   port: number;
+  /**
+   * A second, plaintext port for health checks and /metrics only (BATON_MONITORING_PORT), for
+   * kubelet probes and scrapers that cannot speak the main port's TLS; undefined opens none.
+   */
+  monitoringPort: number | undefined;
   host: string;
   dataDir: string;
   maxPayloadBytes: number;
@@ -130,6 +135,8 @@ export interface ConnectionLimits {
 export interface AuthConfig {
   /** Whether every RPC but grpc.health.v1 needs a bearer API token. */
   enabled: boolean;
+  /** API tokens to create at start if missing (BATON_AUTH_TOKENS_FILE; see server/tokens-file.ts). */
+  tokensFile: string | undefined;
   /** How long a token lookup is trusted; also how often open streams are re-checked. */
   cacheMs: number;
   /** Per-token limits on each replica, for tokens that set none of their own. */
@@ -199,6 +206,12 @@ const authMode = (env: string, description: string): Setting<AuthMode> => ({
 /** The settings table; docs/CONFIGURATION.md lists the same. */
 export const settings = {
   port: int("BATON_PORT", 7600, "gRPC, gRPC-Web, Connect and HTTP/1.1 (/healthz) on one port", 0),
+  monitoringPort: int(
+    "BATON_MONITORING_PORT",
+    0,
+    "a second port, always plaintext, serving only health checks (/healthz, /livez, grpc.health.v1) and /metrics: for probes and scrapers when the main port speaks TLS; 0: none",
+    0,
+  ),
   host: text("BATON_HOST", "0.0.0.0", "interface to listen on"),
   dataDir: text("BATON_DATA_DIR", ".baton", "where the embedded PostgreSQL keeps its data"),
   maxPayloadBytes: int("BATON_MAX_PAYLOAD_BYTES", 1024 * 1024, "largest job payload accepted"),
@@ -248,6 +261,11 @@ export const settings = {
   maxProgressBytes: int("BATON_MAX_PROGRESS_BYTES", 4 * 1024, "most bytes (UTF-8) of a progress message kept; a longer one is cut there"),
   maxStreamBufferBytes: int("BATON_MAX_STREAM_BUFFER_BYTES", 8 * 1024 * 1024, "deliveries to a stream pause while this many bytes wait unread"),
   auth: authMode("BATON_AUTH", "on, off, or auto: on with a database URL, off on the embedded PostgreSQL"),
+  authTokensFile: text(
+    "BATON_AUTH_TOKENS_FILE",
+    "",
+    "a file of API tokens (one \"name role queues secret\" per line) created at start when missing; a bad line stops the broker",
+  ),
   authCacheSeconds: seconds("BATON_AUTH_CACHE_SECONDS", 5, "how long a token lookup is trusted; open streams are re-checked as often"),
   authFailureLimit: int("BATON_AUTH_FAILURE_LIMIT", 20, "failed token lookups per client address and window before its unknown tokens are refused unchecked; 0: no limit", 0),
   authFailureWindowSeconds: seconds("BATON_AUTH_FAILURE_WINDOW_SECONDS", 60, "the window of BATON_AUTH_FAILURE_LIMIT"),
@@ -290,10 +308,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
       `BATON_DB_QUERY_TIMEOUT_SECONDS (${v.dbQueryTimeoutSeconds}) must be greater than BATON_DB_STATEMENT_TIMEOUT_SECONDS (${v.dbStatementTimeoutSeconds})`,
     );
   }
+  if (v.monitoringPort !== 0 && v.monitoringPort === v.port) {
+    throw new Error(`BATON_MONITORING_PORT (${v.monitoringPort}) must differ from BATON_PORT: it is a second port`);
+  }
   const databaseUrl = env.BATON_DATABASE_URL || env.DATABASE_URL || undefined;
   return {
     databaseUrl,
     port: v.port,
+    monitoringPort: v.monitoringPort === 0 ? undefined : v.monitoringPort,
     host: v.host,
     dataDir: v.dataDir,
     maxPayloadBytes: v.maxPayloadBytes,
@@ -325,6 +347,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
       // The embedded PostgreSQL is for development on one machine; anything pointed at a real
       // database is a deployment, and deployments are closed unless told otherwise.
       enabled: v.auth === "auto" ? databaseUrl !== undefined : v.auth === "on",
+      tokensFile: v.authTokensFile === "" ? undefined : v.authTokensFile,
       cacheMs: v.authCacheSeconds * 1000,
       limits: { rateLimit: v.tokenRateLimit, maxStreams: v.tokenMaxStreams, maxInFlight: v.tokenMaxInFlight, maxQueues: v.tokenMaxQueues },
       maxFailures: v.authFailureLimit,

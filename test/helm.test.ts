@@ -20,7 +20,8 @@ const examples = path.join(root, "deploy/examples");
 const release = "baton";
 const namespace = "jobs";
 const requiredValues = ["-f", path.join(chart, "ci/default-values.yaml")];
-const allFeatures = ["-f", path.join(chart, "ci/all-features-values.yaml"), "--api-versions", "monitoring.coreos.com/v1"];
+// Its ServiceMonitor is forced: no --api-versions, as in a GitOps render.
+const allFeatures = ["-f", path.join(chart, "ci/all-features-values.yaml")];
 
 /** A tool from .tools/bin (scripts/install-deploy-tools.sh), else from PATH when `probe` runs there. */
 function findTool(name: string, probe?: string[]): string | undefined {
@@ -86,10 +87,14 @@ function firstContainer(pod: { containers: Container[] }): Container {
 }
 interface PodSpec {
   containers: Container[];
+  initContainers?: Container[];
+  nodeSelector?: Record<string, string>;
+  affinity?: Record<string, unknown>;
+  tolerations?: Record<string, unknown>[];
   securityContext?: SecurityContext;
   terminationGracePeriodSeconds?: number;
   topologySpreadConstraints?: { topologyKey: string; labelSelector?: { matchLabels?: Record<string, string> } }[];
-  volumes?: { name: string; secret?: { secretName: string } }[];
+  volumes?: { name: string; secret?: { secretName: string; items?: { key: string; path: string }[] }; configMap?: { name: string } }[];
   restartPolicy?: string;
   automountServiceAccountToken?: boolean;
 }
@@ -180,7 +185,7 @@ describe.skipIf(skipReason !== undefined)(`Helm chart${skipReason ? ` (skipped: 
 
   test.for([
     ["the default values", requiredValues],
-    ["every optional feature", allFeatures.slice(0, 2)],
+    ["every optional feature", allFeatures],
   ] as const)("helm lint --strict passes with %s", ([, values]) => {
     const result = helm(["lint", "--strict", chart, ...values]);
     expect(result.ok, result.stdout + result.stderr).toBe(true);
@@ -305,7 +310,9 @@ describe.skipIf(skipReason !== undefined)(`Helm chart${skipReason ? ` (skipped: 
     test("renders the HorizontalPodAutoscaler, ServiceMonitor and NetworkPolicy too", () => {
       expect(kinds(manifests)).toEqual([
         "Deployment",
+        "HTTPRoute",
         "HorizontalPodAutoscaler",
+        "Ingress",
         "Job",
         "NetworkPolicy",
         "PodDisruptionBudget",
@@ -324,23 +331,67 @@ describe.skipIf(skipReason !== undefined)(`Helm chart${skipReason ? ` (skipped: 
       expect(brokerOf(manifests).spec.replicas).toBeUndefined();
     });
 
-    test("the ServiceMonitor scrapes /metrics on the http port; the NetworkPolicy admits the listed peers", () => {
+    test("the forced ServiceMonitor scrapes /metrics on the plaintext monitoring port; the NetworkPolicy admits the listed peers to both ports", () => {
       const selector = brokerOf(manifests).spec.selector!.matchLabels;
       expect(find(manifests, "ServiceMonitor").spec).toMatchObject({
         selector: { matchLabels: selector },
-        endpoints: [{ port: "http", path: "/metrics" }],
+        endpoints: [{ port: "monitoring", path: "/metrics" }],
       });
       expect(find(manifests, "NetworkPolicy").spec).toMatchObject({
         podSelector: { matchLabels: selector },
         ingress: [
           {
-            ports: [{ port: 7600 }],
+            ports: [{ port: 7600 }, { port: 7601 }],
             from: [
               { podSelector: { matchLabels: { "baton-client": "true" } } },
               { namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "monitoring" } } },
             ],
           },
         ],
+      });
+    });
+
+    test("escape hatches: placement for broker and migration Job, pod metadata, extra volumes, sidecars and init containers", () => {
+      const deployment = brokerOf(manifests);
+      const pod = deployment.spec.template.spec;
+      const job = migrateJobOf(manifests).spec.template.spec;
+      for (const spec of [pod, job]) {
+        expect(spec.nodeSelector).toEqual({ "kubernetes.io/os": "linux" });
+        expect(spec.affinity).toMatchObject({ nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: expect.anything() } });
+        expect(spec.tolerations).toEqual([{ key: "dedicated", operator: "Equal", value: "jobs", effect: "NoSchedule" }]);
+        expect(spec.volumes).toContainEqual({ name: "database-ca", configMap: { name: "database-ca" } });
+        expect(firstContainer(spec).volumeMounts).toContainEqual({ name: "database-ca", mountPath: "/etc/baton/database-ca", readOnly: true });
+      }
+      const template = deployment.spec.template as { metadata: { labels: Record<string, string>; annotations?: Record<string, string> } };
+      expect(template.metadata.annotations).toEqual({ "example.com/team": "jobs" });
+      expect(template.metadata.labels["example.com/tier"]).toBe("backend");
+      expect(pod.containers.map((c) => c.name)).toEqual(["baton", "log-shipper"]);
+      expect(pod.initContainers?.map((c) => c.name)).toEqual(["wait-for-database"]);
+      // Sidecars and init containers belong to the broker pods, not to the migration.
+      expect(job.containers.map((c) => c.name)).toEqual(["migrate"]);
+      expect(job.initContainers).toBeUndefined();
+    });
+
+    test("the dashboard is published by an Ingress and an HTTPRoute, both to the Service's http port", () => {
+      const service = find(manifests, "Service");
+      const ingress = find(manifests, "Ingress");
+      expect(ingress.spec).toEqual({
+        ingressClassName: "nginx",
+        tls: [{ secretName: "baton-ingress-tls", hosts: ["baton.example.com"] }],
+        rules: [
+          {
+            host: "baton.example.com",
+            http: { paths: [{ path: "/", pathType: "Prefix", backend: { service: { name: service.metadata.name, port: { name: "http" } } } }] },
+          },
+        ],
+      });
+      expect(ingress.metadata.annotations).toEqual({ "nginx.ingress.kubernetes.io/backend-protocol": "HTTPS" });
+      const route = find(manifests, "HTTPRoute");
+      expect(route.apiVersion).toBe("gateway.networking.k8s.io/v1");
+      expect(route.spec).toEqual({
+        parentRefs: [{ name: "public", namespace: "gateways" }],
+        hostnames: ["baton.example.com"],
+        rules: [{ matches: [{ path: { type: "PathPrefix", value: "/" } }], backendRefs: [{ name: service.metadata.name, port: 8080 }] }],
       });
     });
 
@@ -359,13 +410,37 @@ describe.skipIf(skipReason !== undefined)(`Helm chart${skipReason ? ` (skipped: 
       expect(broker.image).toMatch(/^registry\.example\.com\/baton@sha256:[0-9a-f]{64}$/);
     });
 
-    test("HTTP probes on /healthz (liveness on /livez), the native preStop sleep, and the explicit grace period", () => {
+    test("TLS: the certificate, key and client CA are mounted from their Secret and named to the broker, which opens the monitoring port", () => {
+      const pod = brokerOf(manifests).spec.template.spec;
+      const broker = firstContainer(pod);
+      expect(pod.volumes).toContainEqual({
+        name: "tls",
+        secret: expect.objectContaining({ secretName: "baton-tls", items: ["tls.crt", "tls.key", "ca.crt"].map((key) => ({ key, path: key })) }),
+      });
+      expect(broker.volumeMounts).toContainEqual({ name: "tls", mountPath: "/etc/baton/tls", readOnly: true });
+      expect(env(broker, "BATON_TLS_CERT_FILE")?.value).toBe("/etc/baton/tls/tls.crt");
+      expect(env(broker, "BATON_TLS_KEY_FILE")?.value).toBe("/etc/baton/tls/tls.key");
+      expect(env(broker, "BATON_TLS_CLIENT_CA_FILE")?.value).toBe("/etc/baton/tls/ca.crt");
+      expect(env(broker, "BATON_MONITORING_PORT")?.value).toBe("7601");
+      expect(broker.ports).toEqual([
+        expect.objectContaining({ name: "baton", containerPort: 7600 }),
+        expect.objectContaining({ name: "monitoring", containerPort: 7601 }),
+      ]);
+      const ports = (find(manifests, "Service").spec as { ports: Record<string, unknown>[] }).ports;
+      expect(ports).toEqual([
+        expect.objectContaining({ name: "grpc", targetPort: "baton", appProtocol: "https" }),
+        expect.objectContaining({ name: "http", targetPort: "baton", appProtocol: "https" }),
+        expect.objectContaining({ name: "monitoring", port: 7601, targetPort: "monitoring", appProtocol: "http" }),
+      ]);
+    });
+
+    test("HTTP probes on /healthz (liveness on /livez) of the plaintext monitoring port, the native preStop sleep, and the explicit grace period", () => {
       const pod = brokerOf(manifests).spec.template.spec;
       const broker = firstContainer(pod);
       for (const probe of [broker.startupProbe, broker.readinessProbe]) {
-        expect(probe?.httpGet).toEqual({ path: "/healthz", port: "baton" });
+        expect(probe?.httpGet).toEqual({ path: "/healthz", port: "monitoring" });
       }
-      expect(broker.livenessProbe?.httpGet).toEqual({ path: "/livez", port: "baton" });
+      expect(broker.livenessProbe?.httpGet).toEqual({ path: "/livez", port: "monitoring" });
       expect(broker.lifecycle?.preStop).toEqual({ sleep: { seconds: 10 } });
       expect(pod.terminationGracePeriodSeconds).toBe(90);
       expectRestricted(pod);
@@ -373,8 +448,9 @@ describe.skipIf(skipReason !== undefined)(`Helm chart${skipReason ? ` (skipped: 
   });
 
   test("every broker setting of src/config.ts can be set through `config`, as its BATON_* variable", () => {
-    // The listener's address and the embedded database's directory belong to the chart.
-    const chartOwned = new Set(["port", "host", "dataDir"]);
+    // The ports, the listener's address, the embedded database's directory, and the files the
+    // chart mounts (tls, auth.existingSecret) belong to the chart.
+    const chartOwned = new Set(["port", "monitoringPort", "host", "dataDir", "authTokensFile", "tlsCertFile", "tlsKeyFile", "tlsClientCaFile"]);
     const configurable = Object.entries(settings).filter(([key]) => !chartOwned.has(key));
     const sets = configurable.flatMap(([key, setting]) => ["--set", `config.${key}=${setting.default}`]);
     const broker = firstContainer(brokerOf(render(...requiredValues, ...sets)).spec.template.spec);
@@ -383,8 +459,23 @@ describe.skipIf(skipReason !== undefined)(`Helm chart${skipReason ? ` (skipped: 
     }
   });
 
-  test("the ServiceMonitor is left out when the cluster does not serve monitoring.coreos.com/v1", () => {
+  test("the ServiceMonitor is left out when the cluster does not serve monitoring.coreos.com/v1, unless forced", () => {
     expect(kinds(render(...requiredValues, "--set", "serviceMonitor.enabled=true"))).not.toContain("ServiceMonitor");
+    const served = render(...requiredValues, "--set", "serviceMonitor.enabled=true", "--api-versions", "monitoring.coreos.com/v1");
+    expect(find(served, "ServiceMonitor").spec).toMatchObject({ endpoints: [{ port: "http", path: "/metrics" }] });
+    expect(kinds(render(...requiredValues, "--set", "serviceMonitor.enabled=true", "--set", "serviceMonitor.force=true"))).toContain("ServiceMonitor");
+    expect(kinds(render(...requiredValues, "--set", "serviceMonitor.force=true"))).not.toContain("ServiceMonitor");
+  });
+
+  test("with TLS and the default gRPC probes, the probes call the plaintext monitoring port", () => {
+    const broker = firstContainer(brokerOf(render(...requiredValues, "--set", "tls.existingSecret=baton-tls")).spec.template.spec);
+    for (const probe of [broker.startupProbe, broker.readinessProbe]) expect(probe?.grpc).toEqual({ port: 7601 });
+    expect(broker.livenessProbe?.grpc).toEqual({ port: 7601, service: "liveness" });
+    expect(env(broker, "BATON_TLS_CLIENT_CA_FILE")).toBeUndefined();
+  });
+
+  test("an HTTPRoute without parentRefs is refused", () => {
+    expect(renderError(...requiredValues, "--set", "httpRoute.enabled=true")).toMatch(/httpRoute\.parentRefs is required/);
   });
 
   test("rendering without database.existingSecret fails and says how to create it", () => {
@@ -403,6 +494,9 @@ describe.skipIf(skipReason !== undefined)(`Helm chart${skipReason ? ` (skipped: 
     ["a misspelt broker setting", ["--set", "config.drainSecond=5"], /at '\/config': additional properties 'drainSecond' not allowed/],
     ["a string for an integer", ["--set", "replicaCount=two"], /at '\/replicaCount': got string, want integer/],
     ["a value outside an enum", ["--set", "probes.type=tcp"], /at '\/probes\/type': value must be one of/],
+    ["a TLS file as a broker setting (the chart mounts them)", ["--set", "config.tlsCertFile=/tls.crt"], /at '\/config': additional properties 'tlsCertFile' not allowed/],
+    ["an extra container without an image", ["--set-json", 'extraContainers=[{"name":"sidecar"}]'], /at '\/extraContainers\/0': missing property 'image'/],
+    ["a misspelt TLS key", ["--set", "tls.certkey=tls.crt"], /at '\/tls': additional properties 'certkey' not allowed/],
     [
       "the database URL as a plain variable",
       ["--set-json", 'extraEnv=[{"name":"BATON_DATABASE_URL","value":"postgres://u:p@db/baton"}]'],

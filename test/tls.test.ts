@@ -12,12 +12,16 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { JobService } from "../clients/ts/src/gen/baton/v1/job_service_pb.js";
 import { WorkerService } from "../clients/ts/src/gen/baton/v1/worker_service_pb.js";
 import { Health, HealthCheckResponse_ServingStatus } from "../clients/ts/src/gen/grpc/health/v1/health_pb.js";
+import { loadConfig } from "../src/config.js";
+import { freePort } from "../src/util/free-port.js";
 import { type TestBroker, startTestBroker } from "./helpers/broker.js";
 import { openStream } from "./helpers/stream.js";
+import { eventually } from "./helpers/wait.js";
 
 /**
  * TLS and mutual TLS on the broker's one port, with certificates made here by openssl: a CA,
- * a server certificate for 127.0.0.1, and a client certificate.
+ * a server certificate for 127.0.0.1, and a client certificate. And the plaintext monitoring
+ * port beside a mutual-TLS one, for probes and scrapers that hold no certificate.
  */
 
 let dir: string;
@@ -136,5 +140,66 @@ describe("mutual TLS", () => {
     } finally {
       rmSync(other, { recursive: true, force: true });
     }
+  });
+});
+
+describe("the monitoring port (BATON_MONITORING_PORT) beside a mutual-TLS port", () => {
+  const withCert = () => ({ ca: pem("ca.crt"), cert: pem("client.crt"), key: pem("client.key") });
+  let broker: TestBroker;
+  let monitoringUrl: string;
+  beforeAll(async () => {
+    const monitoringPort = await freePort();
+    monitoringUrl = `http://127.0.0.1:${monitoringPort}`;
+    const files = { certFile: path.join(dir, "server.crt"), keyFile: path.join(dir, "server.key"), clientCaFile: path.join(dir, "ca.crt") };
+    // A long drain, which the test below ends by letting go of its job.
+    broker = await startTestBroker({ tls: files, monitoringPort, drainMs: 60_000 });
+  });
+  afterAll(() => broker?.stop());
+
+  const healthOf = (service: string) =>
+    createClient(Health, createGrpcTransport({ baseUrl: monitoringUrl }))
+      .check({ service })
+      .then((r) => HealthCheckResponse_ServingStatus[r.status]);
+  const get = (pathname: string) => fetch(`${monitoringUrl}${pathname}`).then(async (r) => ({ status: r.status, body: await r.text() }));
+
+  test("answers grpc.health.v1 over h2c and /healthz, /livez, /metrics over HTTP/1.1, in plaintext and without a client certificate", async () => {
+    expect(await healthOf("")).toBe("SERVING");
+    expect(await healthOf("liveness")).toBe("SERVING");
+    expect(await get("/healthz")).toEqual({ status: 200, body: "ok\n" });
+    expect(await get("/livez")).toEqual({ status: 200, body: "ok\n" });
+    const metrics = await get("/metrics");
+    expect(metrics.status).toBe(200);
+    expect(metrics.body).toMatch(/^# (HELP|TYPE) baton_/m);
+  });
+
+  test("a malformed port, or the main port again, is refused", () => {
+    expect(() => loadConfig({ BATON_MONITORING_PORT: "-1" })).toThrow('BATON_MONITORING_PORT must be an integer >= 0, got "-1"');
+    expect(() => loadConfig({ BATON_MONITORING_PORT: "http" })).toThrow('BATON_MONITORING_PORT must be an integer >= 0, got "http"');
+    expect(() => loadConfig({ BATON_MONITORING_PORT: "7600" })).toThrow("BATON_MONITORING_PORT (7600) must differ from BATON_PORT");
+    expect(loadConfig({ BATON_MONITORING_PORT: "0" }).monitoringPort).toBeUndefined();
+  });
+
+  test("serves nothing else: no dashboard, no API", async () => {
+    expect((await get("/ui/")).status).toBe(404);
+    const jobs = createClient(JobService, createGrpcTransport({ baseUrl: monitoringUrl }));
+    const error = await jobs.enqueueJob({ queue: "monitoring" }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConnectError);
+    expect((error as ConnectError).code).toBe(Code.Unimplemented);
+  });
+
+  test("while the broker drains, readiness turns NOT_SERVING (503) there and liveness stays SERVING", async () => {
+    // A worker holding a job keeps the drain going until it lets go.
+    const transport = createGrpcTransport({ baseUrl: httpsUrl(broker), nodeOptions: withCert() });
+    const { job } = await createClient(JobService, transport).enqueueJob({ queue: "monitoring" });
+    const stream = openStream(createClient(WorkerService, transport), { case: "hello", value: { workerId: "w", queues: ["monitoring"], maxInFlight: 1 } });
+    await stream.next("welcome");
+    expect((await stream.next("job")).job!.id).toBe(job!.id);
+    const stopped = broker.stop();
+    await eventually(async () => (await get("/healthz")).status === 503, { what: "/healthz on the monitoring port to answer 503" });
+    expect(await healthOf("")).toBe("NOT_SERVING");
+    expect(await healthOf("liveness")).toBe("SERVING");
+    expect(await get("/livez")).toEqual({ status: 200, body: "ok\n" });
+    stream.abort();
+    await stopped;
   });
 });

@@ -21,6 +21,17 @@ export function hashTokenSecret(secret: string): Buffer {
   return createHash("sha256").update(secret, "utf8").digest();
 }
 
+/** A token's name: a label for people, shown by `baton tokens list` and in logs. */
+const NAME = /^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$/;
+
+/** Throws with a message naming the name when it is malformed. */
+export function validateTokenName(name: string): string {
+  if (!NAME.test(name)) {
+    throw new Error(`name "${name.slice(0, 140)}" is invalid: use 1-128 letters, digits, '_', '-', '.', ':' or '@', starting with a letter or digit`);
+  }
+  return name;
+}
+
 /** A queue-name pattern: the queue-name rule with '*' allowed anywhere (the api_tokens CHECK). */
 const PATTERN = /^[A-Za-z0-9*][A-Za-z0-9_.:*-]{0,127}$/;
 

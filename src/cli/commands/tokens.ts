@@ -1,6 +1,6 @@
 import type { Database } from "../../store/database.js";
 import type { TokenRecord, TokenRole } from "../../store/tokens.js";
-import { generateTokenSecret, hashTokenSecret, validateQueuePattern } from "../../server/api-tokens.js";
+import { generateTokenSecret, hashTokenSecret, validateQueuePattern, validateTokenName } from "../../server/api-tokens.js";
 import { type Command, type Flags, type FlagSpec, RECORD_OUTPUTS } from "../args.js";
 import { ExitCode, UsageError } from "../errors.js";
 import { table } from "../output.js";
@@ -137,8 +137,10 @@ Clients send it as "authorization: Bearer <secret>".`,
     const role = roleFlag(flags);
     const queues = queuesFlag(flags);
     const name = flags.string("name") ?? role;
-    if (!/^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$/.test(name)) {
-      throw new UsageError(`--name "${name.slice(0, 140)}" is invalid: use 1-128 letters, digits, '_', '-', '.', ':' or '@'`);
+    try {
+      validateTokenName(name);
+    } catch (error) {
+      throw new UsageError(`--${(error as Error).message}`);
     }
     const rateLimit = flags.number("rate-limit", { min: 0 });
     if (rateLimit === 0) throw new UsageError("--rate-limit must be positive (leave it out for the broker's default)");

@@ -125,3 +125,37 @@ capabilities:
 seccompProfile:
   type: RuntimeDefault
 {{- end }}
+
+{{/*
+The broker's main port (7600) speaks TLS when tls.existingSecret is set. Probes and scrapers
+then use the monitoring port (BATON_MONITORING_PORT, always plaintext): the kubelet's gRPC probe
+cannot speak TLS, and Prometheus holds no client certificate for mutual TLS.
+*/}}
+{{- define "baton.tls" -}}
+{{- if .Values.tls.existingSecret }}true{{ end }}
+{{- end }}
+
+{{/* The container port that probes and /metrics scrapes reach: "monitoring" under TLS, else the main one. */}}
+{{- define "baton.probePortName" -}}
+{{- if include "baton.tls" . }}monitoring{{ else }}baton{{ end }}
+{{- end }}
+
+{{- define "baton.probePortNumber" -}}
+{{- if include "baton.tls" . }}7601{{ else }}7600{{ end }}
+{{- end }}
+
+{{/* Node placement shared by the broker and the migration Job. */}}
+{{- define "baton.placement" -}}
+{{- with .Values.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
