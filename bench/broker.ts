@@ -30,7 +30,7 @@ export function ensureBrokerBuilt(say: (text: string) => void): void {
     execFileSync("npm", ["run", "build"], { cwd: repoRoot, stdio: "pipe", encoding: "utf8" });
   } catch (error) {
     const { stdout = "", stderr = "" } = error as { stdout?: string; stderr?: string };
-    throw new Error(`npm run build failed:\n${stdout}${stderr}`);
+    throw new Error(`npm run build failed:\n${stdout}${stderr}`, { cause: error });
   }
 }
 

@@ -50,7 +50,7 @@ async function main(): Promise<number> {
   const postgres = (running.postgres = await startBenchPostgres());
   const results: SystemResult[] = [];
   const failures: { key: string; error: string }[] = [];
-  let commitRate = 0;
+  let commitRate: number;
   let floor: FloorResult | undefined;
   try {
     commitRate = await postgres.commitRate(config.smoke ? 0.5 : 2);

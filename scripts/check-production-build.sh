@@ -5,7 +5,8 @@
 # a container and checks that: without a database URL it refuses to start and says why; with
 # one (a development install's embedded PostgreSQL, standing in for a managed server) it
 # migrates, serves /healthz over HTTP/1.1 and grpc.health.v1 over h2c on one port, runs a job
-# for the example worker image's compiled worker, and stops cleanly on SIGTERM.
+# for the example worker image's compiled worker, and stops cleanly on SIGTERM. All of it on
+# the images' Node (scripts/install-node24.sh), which both Dockerfiles must name.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
@@ -22,6 +23,13 @@ grep -qF "$START" "$DOC" || fail "$DOC does not give the start command: $START"
 grep -qF "$BUILD" deploy/docker/Dockerfile || fail "deploy/docker/Dockerfile does not run: $BUILD"
 grep -qF 'ENTRYPOINT ["node", "dist/src/cli/main.js"]' deploy/docker/Dockerfile &&
   grep -qF 'CMD ["serve"]' deploy/docker/Dockerfile || fail "deploy/docker/Dockerfile does not start: $START"
+
+PATH=$(scripts/install-node24.sh):$PATH
+NODE_IMAGE="node:$(node --version | cut -c2-)-bookworm-slim"
+for dockerfile in deploy/docker/Dockerfile deploy/examples/worker/Dockerfile; do
+  grep -qF "ARG NODE_IMAGE=$NODE_IMAGE" "$dockerfile" || fail "$dockerfile is not built on $NODE_IMAGE, the Node checked here"
+done
+echo "on $NODE_IMAGE's Node: $(command -v node)"
 
 tmp=$(mktemp -d)
 # As root, embedded PostgreSQL runs as a "postgres" user, which must reach its data directory.

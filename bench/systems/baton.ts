@@ -41,7 +41,7 @@ export const createBaton: SystemFactory = async ({ postgres, config }) => {
     await waitHealthy(`http://127.0.0.1:${port}/healthz`, broker, 60_000);
   } catch (error) {
     await terminate(broker, "SIGKILL", 0);
-    throw new Error(`${(error as Error).message}\nbroker log:\n${log.tail.join("\n")}`);
+    throw new Error(`${(error as Error).message}\nbroker log:\n${log.tail.join("\n")}`, { cause: error });
   }
   const baseUrl = `http://127.0.0.1:${port}`;
   const client = createClient({ baseUrl });

@@ -248,7 +248,7 @@ export class Dispatcher {
       return;
     }
     this.claiming.add(group);
-    let claimedAll = false;
+    let claimedAll: boolean;
     try {
       const { jobs, nextDueTime, queueLimited, rateLimited } = await this.claim(group, demand);
       // Our settings were stale: a queue got a limit. Reload them and claim again.

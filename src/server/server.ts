@@ -227,7 +227,7 @@ function readTlsMaterial(tls: TlsConfig): TlsMaterial {
     try {
       return readFileSync(file);
     } catch (error) {
-      throw new Error(`cannot read ${variable} "${file}": ${(error as Error).message}`);
+      throw new Error(`cannot read ${variable} "${file}": ${(error as Error).message}`, { cause: error });
     }
   };
   return {

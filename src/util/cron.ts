@@ -1,4 +1,4 @@
-import cronParser from "cron-parser";
+import { CronExpressionParser } from "cron-parser";
 import { invalidArgument } from "../errors.js";
 
 /** Aliases for common expressions, as in Vixie cron (`@reboot` means nothing to a broker). */
@@ -27,10 +27,11 @@ export interface FieldNames {
  *
  * Accepted: five fields (minute hour day-of-month month day-of-week), six fields (a leading
  * seconds field), or one of the aliases above. Day-of-week takes 0-7 (0 and 7 are Sunday) and
- * names (MON-FRI); `L` (last day of month) and `#` (nth weekday) work too. Fields are local
- * wall-clock time in `timeZone`: across a DST change a daily schedule fires once per local day
- * (a skipped local time fires at the first instant after the gap; a repeated one fires once),
- * while sub-hourly schedules follow elapsed time.
+ * names (MON-FRI); `L` (last day of month), `#` (nth weekday) and `?` (same as `*`) work too;
+ * `H` (a value the parser picks at random) is refused. Fields are local wall-clock time in
+ * `timeZone`: across a DST change a daily schedule fires once per local day (a local time the
+ * change skips fires as much later as the clocks jumped, 02:30 becoming 03:30; a repeated one
+ * fires at its first occurrence only), while sub-hourly schedules follow elapsed time.
  */
 export function parseCron(expression: string, timeZone: string, fields: FieldNames = { cron: "cron", timeZone: "time_zone" }): Cron {
   const field = fields.cron;
@@ -47,12 +48,15 @@ export function parseCron(expression: string, timeZone: string, fields: FieldNam
     throw invalidArgument(
       `${field} "${text}" has ${parts.length} fields: use 5 (minute hour day-of-month month day-of-week) or 6 (seconds first)`,
     );
+  } else if (parts.some((part) => part.replace(/THU/gi, "").includes("H"))) {
+    // Each nextAfter() parses again, so a random value would move the schedule on every fire.
+    throw invalidArgument(`${field} "${text}" uses H, a value picked at random: write the value itself (e.g. 17, not H)`);
   }
   // Parsing does not check the zone (a bad one fails only when a time is computed), so check it
   // here with the runtime's own zone database, the one the parser reads too.
   validateTimeZone(timeZone, fields.timeZone);
   const source = text.startsWith("@") ? text.toLowerCase() : text;
-  const iterate = (currentDate: Date) => cronParser.parseExpression(source, { currentDate, tz: timeZone });
+  const iterate = (currentDate: Date) => CronExpressionParser.parse(source, { currentDate, tz: timeZone });
   let first: ReturnType<typeof iterate>;
   try {
     first = iterate(new Date());

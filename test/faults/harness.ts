@@ -141,7 +141,7 @@ export class Producer {
         if (error instanceof Error && error.message.startsWith("EnqueueJobs answered")) throw error;
         this.failures++;
         this.next++;
-        if (Date.now() > deadline) throw new Error(`enqueue kept failing for ${options.deadlineMs ?? 60_000} ms: ${String(error)}`);
+        if (Date.now() > deadline) throw new Error(`enqueue kept failing for ${options.deadlineMs ?? 60_000} ms: ${String(error)}`, { cause: error });
         await sleep(50 + this.random.int(0, 150));
       }
     }

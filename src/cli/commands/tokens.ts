@@ -42,7 +42,7 @@ async function withDatabase<T>(flags: Flags, work: (db: Database) => Promise<T>)
   } catch (error) {
     // undefined_table: the schema is older than API tokens.
     if ((error as { code?: unknown }).code === "42P01") {
-      throw new Error('this database has no API tokens table yet: run "baton migrate" (or start the broker) first');
+      throw new Error('this database has no API tokens table yet: run "baton migrate" (or start the broker) first', { cause: error });
     }
     throw error;
   } finally {
