@@ -37,7 +37,7 @@ export function readTokensFile(file: string): TokenSeed[] {
   try {
     text = readFileSync(file, "utf8");
   } catch (error) {
-    throw new Error(`cannot read BATON_AUTH_TOKENS_FILE "${file}": ${(error as Error).message}`);
+    throw new Error(`cannot read BATON_AUTH_TOKENS_FILE "${file}": ${(error as Error).message}`, { cause: error });
   }
   const seeds: TokenSeed[] = [];
   const lineOfSecret = new Map<string, number>();
@@ -53,7 +53,7 @@ export function readTokensFile(file: string): TokenSeed[] {
       seeds.push(seed);
     } catch (error) {
       // The message never quotes the line: it may hold a secret.
-      throw new Error(`BATON_AUTH_TOKENS_FILE "${file}", line ${line}: ${(error as Error).message}`);
+      throw new Error(`BATON_AUTH_TOKENS_FILE "${file}", line ${line}: ${(error as Error).message}`, { cause: error });
     }
   }
   return seeds;
