@@ -26,6 +26,7 @@ import { workerDelete } from "../store/workers.js";
 import { JobMetrics } from "../telemetry/job-metrics.js";
 import type { Logger } from "../util/log.js";
 import { Completer } from "./completer.js";
+import type { JobSampling } from "../telemetry/job-sampling.js";
 import { Dispatcher } from "./dispatcher.js";
 import { JobWaiter } from "./job-waiter.js";
 import { LeaseKeeper } from "./lease-keeper.js";
@@ -37,6 +38,8 @@ export interface BrokerOptions {
   log: Logger;
   config: BrokerConfig;
   replicaId?: string;
+  /** The sampler's decisions for job traces, applied to the traceparents workers get; unset when tracing is off. */
+  traceSampling?: JobSampling;
 }
 
 export interface OpenSessionParams {
@@ -108,6 +111,7 @@ export class Broker {
       maxClaimBatch: config.maxClaimBatch,
       settings: this.settings,
       metrics: this.metrics,
+      traceSampling: options.traceSampling,
       onDelivered: (session, job) => this.leaseKeeper.watch(session.held.get(job.id)!),
     });
     this.completer = new Completer({
