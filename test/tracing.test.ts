@@ -115,6 +115,8 @@ test("a three-job chain arrives as one trace: send A → process A → send B �
       "baton.attempt": 1,
       "baton.chain_id": a!.id,
       "baton.outcome": "succeeded",
+      // The worker that held the attempt, by its hello's worker_id.
+      "messaging.client.id": "w",
     });
     // Per the messaging conventions, the consumer span also links to the message's creation.
     expect(process.links).toEqual([expect.objectContaining({ traceId, spanId: send.spanId })]);

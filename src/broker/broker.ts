@@ -289,18 +289,19 @@ export class Broker {
       this.detached.add(session);
       setTimeout(() => {
         this.detached.delete(session);
-        void this.release(session.close(), `${reason}; not resumed within ${graceMs / 1000}s`);
+        void this.release(session, `${reason}; not resumed within ${graceMs / 1000}s`);
       }, graceMs).unref();
       return;
     }
-    await this.release(session.close(), reason);
+    await this.release(session, reason);
   }
 
-  /** Gives leases back: the attempt counts, so a job that kills every worker still ends. */
-  private async release(leases: LeaseRef[], reason: string): Promise<void> {
+  /** Closes a stream and gives its leases back: the attempt counts, so a job that kills every worker still ends. */
+  private async release(session: Session, reason: string): Promise<void> {
+    const leases = session.close();
     if (leases.length === 0) return;
     try {
-      const failures = leases.map((lease) => ({ ...lease, error: reason, retryDelaySeconds: 0, deadLetter: false }));
+      const failures = leases.map((lease) => ({ ...lease, error: reason, retryDelaySeconds: 0, deadLetter: false, workerId: session.workerId }));
       const outcomes = await jobFailMany(this.options.db, failures, this.options.config.retryPolicy);
       this.metrics.failed(outcomes);
       this.notifier.notify(CHANNELS.finished, new Set(outcomes.map((o) => o.queue)));
@@ -380,7 +381,7 @@ export class Broker {
         session.sink.close("broker shutting down");
       }),
     );
-    for (const session of this.detached) await this.release(session.close(), "broker shutting down");
+    for (const session of this.detached) await this.release(session, "broker shutting down");
     this.detached.clear();
     clearInterval(this.pingTimer);
     await this.leaseKeeper.stop();

@@ -374,6 +374,8 @@ export async function jobUnclaim(db: Queryable, leases: LeaseRef[]): Promise<str
 
 export interface Ack extends LeaseRef {
   result: Uint8Array;
+  /** The worker that ended the attempt (hello.worker_id), for its span. */
+  workerId?: string;
 }
 
 /** An attempt that ended: its queue and how long it ran (for the metrics). */
@@ -396,7 +398,7 @@ export async function jobAckMany(db: Queryable, acks: Ack[], now: Now = null): P
   const { rows } = await db.query<{ id: string; lease_token: string; queue: string; run_seconds: number }>({
     name: "JobAckMany",
     text: sql.JobAckMany,
-    values: [acks.map((a) => a.jobId), acks.map((a) => a.leaseToken), acks.map((a) => Buffer.from(a.result)), now],
+    values: [acks.map((a) => a.jobId), acks.map((a) => a.leaseToken), acks.map((a) => Buffer.from(a.result)), now, acks.map((a) => a.workerId ?? null)],
   });
   return {
     settled: new Set(rows.map((row) => leaseKey({ jobId: row.id, leaseToken: row.lease_token }))),
@@ -411,6 +413,8 @@ export interface Failure extends LeaseRef {
   retryDelaySeconds?: number;
   /** No further attempts. */
   deadLetter: boolean;
+  /** The worker that ended the attempt (hello.worker_id), for its span; unset when none did. */
+  workerId?: string;
 }
 
 export interface RetryPolicy {
@@ -441,6 +445,7 @@ export async function jobFailMany(db: Queryable, failures: Failure[], policy: Re
       policy.maxDelaySeconds,
       failures.map((f) => f.deadLetter),
       now,
+      failures.map((f) => f.workerId ?? null),
     ],
   });
   return rows;

@@ -168,6 +168,7 @@ export function toReadableSpan(row: SpanRow, resource: Resource): ReadableSpan {
       "baton.attempt": row.attempt,
       "baton.outcome": row.outcome ?? "",
       ...(row.replica !== null && { "baton.replica": row.replica }),
+      ...(row.worker_id !== null && { "messaging.client.id": row.worker_id }),
       ...(row.ready_us !== null && { "baton.queue_wait_seconds": Math.max(0, Number(start - BigInt(row.ready_us))) / 1e6 }),
     });
     links.push({ context: { traceId: row.trace_id, spanId: sendSpanId(row.job_id), traceFlags: TraceFlags.SAMPLED } });
