@@ -5,8 +5,7 @@
  */
 import { describe, expect, test } from "vitest";
 import { loadConfig } from "../src/config.js";
-import { JobSampling, createTraceSampler } from "../src/telemetry/job-sampling.js";
-import { jobTraceId } from "../src/telemetry/trace-context.js";
+import { JobSampling } from "../src/telemetry/job-sampling.js";
 
 const tracing = (env: NodeJS.ProcessEnv) => loadConfig(env).tracing;
 
@@ -71,27 +70,35 @@ describe("the sampler", () => {
   const kept = "00000000000000000000000000000001";
   const dropped = "000000000000000000000000ffffffff";
 
-  test("job traces started by a producer follow its sampled flag under parentbased_*, and the ratio otherwise", () => {
-    const parentBased = new JobSampling(createTraceSampler({ name: "parentbased_traceidratio", ratio: 0.5 }));
-    expect(parentBased.sampled(dropped, "1")).toBe(true);
-    const ratio = new JobSampling(createTraceSampler({ name: "traceidratio", ratio: 0.5 }));
-    expect(ratio.sampled(kept, "1")).toBe(true);
-    expect(ratio.sampled(dropped, "1")).toBe(false);
-    expect(new JobSampling(createTraceSampler({ name: "always_off", ratio: 1 })).sampled(kept, "1")).toBe(false);
-  });
-
-  test("job traces that Baton started (no producer) take the root sampler of parentbased_*", () => {
-    const chainId = "42";
-    const traceId = jobTraceId({ chain_id: chainId, trace_id: null });
-    expect(new JobSampling(createTraceSampler({ name: "parentbased_always_off", ratio: 1 })).sampled(traceId, chainId)).toBe(false);
-    expect(new JobSampling(createTraceSampler({ name: "parentbased_always_on", ratio: 1 })).sampled(traceId, chainId)).toBe(true);
+  test("a job's spans exist only under a sampled parent: parentbased_* keep them, the others decide by the trace id", () => {
+    expect(new JobSampling({ name: "parentbased_traceidratio", ratio: 0.5 }).sampled(dropped)).toBe(true);
+    const ratio = new JobSampling({ name: "traceidratio", ratio: 0.5 });
+    expect(ratio.sampled(kept)).toBe(true);
+    expect(ratio.sampled(dropped)).toBe(false);
+    expect(new JobSampling({ name: "always_off", ratio: 1 }).sampled(kept)).toBe(false);
   });
 
   test("workers get an unsampled traceparent for dropped traces, and an unsampled one stays unsampled", () => {
-    const sampling = new JobSampling(createTraceSampler({ name: "traceidratio", ratio: 0.5 }));
-    expect(sampling.deliveryTraceparent(`00-${dropped}-00000000000000aa-01`, "1")).toBe(`00-${dropped}-00000000000000aa-00`);
-    expect(sampling.deliveryTraceparent(`00-${kept}-00000000000000aa-01`, "1")).toBe(`00-${kept}-00000000000000aa-01`);
-    expect(sampling.deliveryTraceparent(`00-${kept}-00000000000000aa-00`, "1")).toBe(`00-${kept}-00000000000000aa-00`);
+    const sampling = new JobSampling({ name: "traceidratio", ratio: 0.5 });
+    expect(sampling.deliveryTraceparent(`00-${dropped}-00000000000000aa-01`)).toBe(`00-${dropped}-00000000000000aa-00`);
+    expect(sampling.deliveryTraceparent(`00-${kept}-00000000000000aa-01`)).toBe(`00-${kept}-00000000000000aa-01`);
+    expect(sampling.deliveryTraceparent(`00-${kept}-00000000000000aa-00`)).toBe(`00-${kept}-00000000000000aa-00`);
+  });
+
+  test("under parentbased_*, a job that starts a trace takes the root sampler when it is created", () => {
+    const jobs: { headers: Record<string, string>; chainId?: string; parentId?: string }[] = [
+      { headers: {} },
+      { headers: { traceparent: `00-${kept}-00000000000000aa-01` } },
+      { headers: {}, chainId: "7" },
+      { headers: {}, parentId: "7" },
+    ];
+    const [root, ...others] = new JobSampling({ name: "parentbased_always_off", ratio: 1 }).startTraces(jobs);
+    // Dropped: an unsampled trace of its own, so nothing of it is recorded.
+    expect(root!.headers.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-00$/);
+    // A producer's, a chain's or a parent's trace is not the root sampler's to decide.
+    expect(others).toEqual(jobs.slice(1));
+    // The default keeps every root: the database starts a sampled trace as before.
+    expect(new JobSampling({ name: "parentbased_always_on", ratio: 1 }).startTraces(jobs)).toBe(jobs);
   });
 });
 

@@ -195,8 +195,9 @@ export class Broker {
   }
 
   /** Creates jobs atomically; queues with runnable jobs on this replica are woken at once. */
-  async enqueue(jobs: NewJob[]): Promise<InsertedJob[]> {
+  async enqueue(newJobs: NewJob[]): Promise<InsertedJob[]> {
     const { db, config } = this.options;
+    const jobs = this.options.traceSampling?.startTraces(newJobs) ?? newJobs;
     if (jobs.some((job) => job.dependsOn?.length)) {
       const inserted = await db.transaction((tx) => jobInsertWithDependencies(tx, jobs, config.defaultMaxAttempts));
       this.metrics.enqueued(createdJobs(inserted));

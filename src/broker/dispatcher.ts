@@ -367,7 +367,7 @@ export class Dispatcher {
   /** The job as its worker gets it: the traceparent says whether the trace is sampled. */
   private sampled(job: ClaimedJob): ClaimedJob {
     const sampling = this.options.traceSampling;
-    return sampling ? { ...job, traceparent: sampling.deliveryTraceparent(job.traceparent, job.chainId) } : job;
+    return sampling ? { ...job, traceparent: sampling.deliveryTraceparent(job.traceparent) } : job;
   }
 
   private armDueTimer(group: Group, nextDueTime: Date | null): void {

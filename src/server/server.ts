@@ -23,7 +23,7 @@ import { createDatabase } from "../store/database.js";
 import { startListener } from "../store/listener.js";
 import { migrate } from "../store/migrate.js";
 import type { Logger } from "../util/log.js";
-import { JobSampling, createTraceSampler } from "../telemetry/job-sampling.js";
+import { JobSampling } from "../telemetry/job-sampling.js";
 import type { MetricsEndpoint } from "../telemetry/metrics.js";
 import { startTelemetry } from "../telemetry/telemetry.js";
 import { peerAddress, startAuth } from "./auth.js";
@@ -64,7 +64,7 @@ export async function startServer(config: ServerConfig & { databaseUrl: string }
   const db = createDatabase({ url: config.databaseUrl, applicationName: "baton", timeouts, availability });
   // One sampler (OTEL_TRACES_SAMPLER) decides for job spans as the SDK's does for RPC spans;
   // the traceparents handed to workers carry its decisions.
-  const sampling = config.tracing.url ? new JobSampling(createTraceSampler(config.tracing.sampler)) : undefined;
+  const sampling = config.tracing.url ? new JobSampling(config.tracing.sampler) : undefined;
   const broker = new Broker({ db, log, config: config.broker, traceSampling: sampling });
   const health = new HealthState(availability);
   const limits = {
@@ -157,6 +157,7 @@ export async function startServer(config: ServerConfig & { databaseUrl: string }
       intervalMs: config.schedulerIntervalMs,
       defaultMaxAttempts: config.defaultMaxAttempts,
       onEnqueued: (jobs) => broker.scheduled(jobs),
+      traceSampling: sampling,
     }),
     ...(auth ? [auth.task] : []),
   );

@@ -71,7 +71,7 @@ export async function startSpanRelay(options: SpanRelayOptions): Promise<SpanRel
     return db.transaction(async (tx) => {
       const rows = await spanOutboxClaim(tx, options.batchSize);
       if (rows.length === 0) return 0;
-      const sampled = rows.filter((row) => sampling.sampled(row.trace_id, row.chain_id));
+      const sampled = rows.filter((row) => sampling.sampled(row.trace_id));
       if (sampled.length > 0) await exportSpans(exporter, sampled.map((row) => toReadableSpan(row, resource)));
       await spanOutboxDelete(tx, rows.map((row) => row.id));
       return rows.length;
