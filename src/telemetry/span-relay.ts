@@ -52,6 +52,8 @@ export async function startSpanRelay(options: SpanRelayOptions): Promise<SpanRel
   const { db, log } = options;
   const maxBackoffMs = options.maxBackoffMs ?? 60_000;
   const { exporter, resource, sampling } = options;
+  // Detectors may answer later (host.id is read from a file): every span carries the whole resource.
+  await resource.waitForAsyncAttributes?.();
   await spanExporterSeen(db, options.replicaId);
   // On its own timer: a relay backing off from a failing collector still wants spans written.
   const heartbeat = setInterval(() => {
