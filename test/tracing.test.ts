@@ -151,7 +151,7 @@ test("a failed attempt is an error span with the exception; the retry is a span 
     .sort((x, y) => Number(x.attributes["baton.attempt"]) - Number(y.attributes["baton.attempt"]));
   expect(failed).toMatchObject({
     status: { code: 2, message: "smtp timeout" },
-    attributes: expect.objectContaining({ "baton.attempt": 1, "baton.outcome": "retried", "error.type": "baton.attempt.retried" }),
+    attributes: expect.objectContaining({ "baton.attempt": 1, "baton.outcome": "retried", "error.type": "baton.attempt.retried", "messaging.client.id": "w" }),
     events: [{ name: "exception", attributes: expect.objectContaining({ "exception.message": "smtp timeout" }) }],
   });
   expect(succeeded).toMatchObject({ status: { code: 0 }, attributes: expect.objectContaining({ "baton.attempt": 2, "baton.outcome": "succeeded" }) });
