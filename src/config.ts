@@ -1,4 +1,13 @@
 import type { DatabaseTimeouts } from "./store/database.js";
+import {
+  type OtlpProtocol,
+  type ResourceDetectorName,
+  type TraceSamplerConfig,
+  otlpTarget,
+  resourceDetectorNames,
+  serviceName,
+  traceSamplerConfig,
+} from "./otel-env.js";
 import type { Retention, RetryPolicy } from "./store/jobs.js";
 
 /** What the broker of one replica is told (BATON_LEASE_SECONDS, BATON_POLL_SECONDS, …). */
@@ -110,12 +119,18 @@ export interface StreamLimits {
 
 export interface TracingConfig {
   /**
-   * OTLP/HTTP traces URL: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT as given, else
-   * OTEL_EXPORTER_OTLP_ENDPOINT + "/v1/traces". Undefined (neither set, OTEL_SDK_DISABLED=true
-   * or OTEL_TRACES_EXPORTER=none) turns the relay and live tracing off.
+   * Traces endpoint: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT as given, else
+   * OTEL_EXPORTER_OTLP_ENDPOINT (+ "/v1/traces" over HTTP). Undefined (neither set,
+   * OTEL_SDK_DISABLED=true or OTEL_TRACES_EXPORTER=none) turns the relay and live tracing off.
    */
   url: string | undefined;
-  /** service.name: OTEL_SERVICE_NAME, default "baton". */
+  /** OTEL_EXPORTER_OTLP_TRACES_PROTOCOL, else OTEL_EXPORTER_OTLP_PROTOCOL, else http/protobuf. */
+  protocol: OtlpProtocol;
+  /** OTEL_TRACES_SAMPLER(_ARG), for RPC spans and job spans alike. */
+  sampler: TraceSamplerConfig;
+  /** OTEL_NODE_RESOURCE_DETECTORS: what the resource of every span is detected from. */
+  resourceDetectors: ResourceDetectorName[];
+  /** service.name: OTEL_SERVICE_NAME, else OTEL_RESOURCE_ATTRIBUTES' service.name, else "baton". */
   serviceName: string;
   /** Pause of each replica's relay when the outbox is empty. */
   relayIntervalMs: number;
@@ -312,6 +327,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     throw new Error(`BATON_MONITORING_PORT (${v.monitoringPort}) must differ from BATON_PORT: it is a second port`);
   }
   const databaseUrl = env.BATON_DATABASE_URL || env.DATABASE_URL || undefined;
+  const target = otlpTarget(env);
   return {
     databaseUrl,
     port: v.port,
@@ -355,8 +371,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     },
     tls: tlsConfig(v.tlsCertFile, v.tlsKeyFile, v.tlsClientCaFile),
     tracing: {
-      url: otlpTracesUrl(env),
-      serviceName: env.OTEL_SERVICE_NAME || "baton",
+      url: target?.url,
+      protocol: target?.protocol ?? "http/protobuf",
+      sampler: traceSamplerConfig(env),
+      resourceDetectors: resourceDetectorNames(env),
+      serviceName: serviceName(env),
       relayIntervalMs: v.spanRelaySeconds * 1000,
       relayBatchSize: v.spanRelayBatchSize,
       outboxMaxRows: v.spanOutboxMaxRows,
@@ -387,16 +406,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
       maxClaimBatch: 1000,
     },
   };
-}
-
-/** Where traces go, by the OpenTelemetry variables; undefined when tracing is off. */
-function otlpTracesUrl(env: NodeJS.ProcessEnv): string | undefined {
-  if (env.OTEL_SDK_DISABLED?.trim().toLowerCase() === "true") return undefined;
-  if (env.OTEL_TRACES_EXPORTER?.split(",").some((name) => name.trim() === "none")) return undefined;
-  const traces = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?.trim();
-  if (traces) return traces;
-  const base = env.OTEL_EXPORTER_OTLP_ENDPOINT?.trim();
-  return base ? `${base.replace(/\/+$/, "")}/v1/traces` : undefined;
 }
 
 function tlsConfig(certFile: string, keyFile: string, clientCaFile: string): TlsConfig | undefined {

@@ -8,6 +8,7 @@ import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { JobState } from "../clients/ts/src/gen/baton/v1/job_pb.js";
+import { loadConfig } from "../src/config.js";
 import { processSpanId, sendSpanId } from "../src/telemetry/trace-context.js";
 import { type OtlpReceiver, type ReceivedSpan, startOtlpReceiver } from "./fixtures/otlp-receiver.js";
 import { parseExposition, sampleValue } from "./fixtures/prometheus.js";
@@ -21,6 +22,9 @@ import { createGrpcTransport } from "@connectrpc/connect-node";
 import { JobService } from "../clients/ts/src/gen/baton/v1/job_service_pb.js";
 import { WorkerService } from "../clients/ts/src/gen/baton/v1/worker_service_pb.js";
 
+/** The receiver here decodes the OTLP JSON encoding. */
+const tracingDefaults = { ...loadConfig({}).tracing, protocol: "http/json" as const };
+
 const PRODUCER = 4;
 const CONSUMER = 5;
 const INTERNAL = 1;
@@ -32,7 +36,7 @@ const processes: TestProcess[] = [];
 beforeAll(async () => {
   receiver = await startOtlpReceiver();
   broker = await startTestBroker({
-    tracing: { url: receiver.tracesUrl, serviceName: "baton-test", relayIntervalMs: 50, relayBatchSize: 512, outboxMaxRows: 1_000_000 },
+    tracing: { ...tracingDefaults, url: receiver.tracesUrl, serviceName: "baton-test", relayIntervalMs: 50, relayBatchSize: 512, outboxMaxRows: 1_000_000 },
   });
 });
 
@@ -111,6 +115,8 @@ test("a three-job chain arrives as one trace: send A → process A → send B �
       "baton.attempt": 1,
       "baton.chain_id": a!.id,
       "baton.outcome": "succeeded",
+      // The worker that held the attempt, by its hello's worker_id.
+      "messaging.client.id": "w",
     });
     // Per the messaging conventions, the consumer span also links to the message's creation.
     expect(process.links).toEqual([expect.objectContaining({ traceId, spanId: send.spanId })]);
@@ -145,7 +151,7 @@ test("a failed attempt is an error span with the exception; the retry is a span 
     .sort((x, y) => Number(x.attributes["baton.attempt"]) - Number(y.attributes["baton.attempt"]));
   expect(failed).toMatchObject({
     status: { code: 2, message: "smtp timeout" },
-    attributes: expect.objectContaining({ "baton.attempt": 1, "baton.outcome": "retried" }),
+    attributes: expect.objectContaining({ "baton.attempt": 1, "baton.outcome": "retried", "error.type": "baton.attempt.retried", "messaging.client.id": "w" }),
     events: [{ name: "exception", attributes: expect.objectContaining({ "exception.message": "smtp timeout" }) }],
   });
   expect(succeeded).toMatchObject({ status: { code: 0 }, attributes: expect.objectContaining({ "baton.attempt": 2, "baton.outcome": "succeeded" }) });
@@ -287,7 +293,7 @@ test("past BATON_SPAN_OUTBOX_MAX_ROWS the oldest spans are dropped and counted",
   const down = await startOtlpReceiver();
   await down.down();
   const bounded = await startTestBroker({
-    tracing: { url: down.tracesUrl, serviceName: "baton-test", relayIntervalMs: 50, relayBatchSize: 512, outboxMaxRows: 10 },
+    tracing: { ...tracingDefaults, url: down.tracesUrl, serviceName: "baton-test", relayIntervalMs: 50, relayBatchSize: 512, outboxMaxRows: 10 },
   });
   try {
     const { jobs } = await bounded.jobs.enqueueJobs({ jobs: Array.from({ length: 30 }, () => ({ queue: "trace-bounded" })) });

@@ -26,6 +26,7 @@ import { workerDelete } from "../store/workers.js";
 import { JobMetrics } from "../telemetry/job-metrics.js";
 import type { Logger } from "../util/log.js";
 import { Completer } from "./completer.js";
+import type { JobSampling } from "../telemetry/job-sampling.js";
 import { Dispatcher } from "./dispatcher.js";
 import { JobWaiter } from "./job-waiter.js";
 import { LeaseKeeper } from "./lease-keeper.js";
@@ -37,6 +38,8 @@ export interface BrokerOptions {
   log: Logger;
   config: BrokerConfig;
   replicaId?: string;
+  /** The sampler's decisions for job traces, applied to the traceparents workers get; unset when tracing is off. */
+  traceSampling?: JobSampling;
 }
 
 export interface OpenSessionParams {
@@ -108,6 +111,7 @@ export class Broker {
       maxClaimBatch: config.maxClaimBatch,
       settings: this.settings,
       metrics: this.metrics,
+      traceSampling: options.traceSampling,
       onDelivered: (session, job) => this.leaseKeeper.watch(session.held.get(job.id)!),
     });
     this.completer = new Completer({
@@ -191,8 +195,9 @@ export class Broker {
   }
 
   /** Creates jobs atomically; queues with runnable jobs on this replica are woken at once. */
-  async enqueue(jobs: NewJob[]): Promise<InsertedJob[]> {
+  async enqueue(newJobs: NewJob[]): Promise<InsertedJob[]> {
     const { db, config } = this.options;
+    const jobs = this.options.traceSampling?.startTraces(newJobs) ?? newJobs;
     if (jobs.some((job) => job.dependsOn?.length)) {
       const inserted = await db.transaction((tx) => jobInsertWithDependencies(tx, jobs, config.defaultMaxAttempts));
       this.metrics.enqueued(createdJobs(inserted));
@@ -285,18 +290,19 @@ export class Broker {
       this.detached.add(session);
       setTimeout(() => {
         this.detached.delete(session);
-        void this.release(session.close(), `${reason}; not resumed within ${graceMs / 1000}s`);
+        void this.release(session, `${reason}; not resumed within ${graceMs / 1000}s`);
       }, graceMs).unref();
       return;
     }
-    await this.release(session.close(), reason);
+    await this.release(session, reason);
   }
 
-  /** Gives leases back: the attempt counts, so a job that kills every worker still ends. */
-  private async release(leases: LeaseRef[], reason: string): Promise<void> {
+  /** Closes a stream and gives its leases back: the attempt counts, so a job that kills every worker still ends. */
+  private async release(session: Session, reason: string): Promise<void> {
+    const leases = session.close();
     if (leases.length === 0) return;
     try {
-      const failures = leases.map((lease) => ({ ...lease, error: reason, retryDelaySeconds: 0, deadLetter: false }));
+      const failures = leases.map((lease) => ({ ...lease, error: reason, retryDelaySeconds: 0, deadLetter: false, workerId: session.workerId }));
       const outcomes = await jobFailMany(this.options.db, failures, this.options.config.retryPolicy);
       this.metrics.failed(outcomes);
       this.notifier.notify(CHANNELS.finished, new Set(outcomes.map((o) => o.queue)));
@@ -376,7 +382,7 @@ export class Broker {
         session.sink.close("broker shutting down");
       }),
     );
-    for (const session of this.detached) await this.release(session.close(), "broker shutting down");
+    for (const session of this.detached) await this.release(session, "broker shutting down");
     this.detached.clear();
     clearInterval(this.pingTimer);
     await this.leaseKeeper.stop();

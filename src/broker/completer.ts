@@ -135,7 +135,7 @@ export class Completer {
     let settled: Set<string>;
     let written = pending;
     try {
-      settled = await write(pending.map((p) => p.item));
+      settled = await write(pending.map(withWorker));
     } catch (error) {
       if (!refusedForContent(error)) return this.failAll(pending, error);
       if (pending.length === 1) return this.refuse(pending[0]!, refusal(error));
@@ -144,7 +144,7 @@ export class Completer {
       written = [];
       for (const [i, member] of pending.entries()) {
         try {
-          for (const key of await write([member.item])) settled.add(key);
+          for (const key of await write([withWorker(member)])) settled.add(key);
           written.push(member);
         } catch (memberError) {
           if (refusedForContent(memberError)) {
@@ -168,7 +168,7 @@ export class Completer {
     const pending = { session, item: ack };
     try {
       const { settled, queues, ended, continuations } = await this.options.db.transaction(async (tx) => {
-        const done = await jobAckMany(tx, [ack]);
+        const done = await jobAckMany(tx, [withWorker(pending)]);
         // Refused by the fence: create nothing, the ack changes nothing.
         if (done.settled.size === 0) return { ...done, continuations: [] };
         const { defaultMaxAttempts } = this.options;
@@ -259,4 +259,9 @@ function refusedForContent(error: unknown): boolean {
 function refusal(error: unknown): string {
   if (error instanceof BatonError) return error.message;
   return `refused by the database (SQLSTATE ${(error as { code: string }).code})`;
+}
+
+/** The settlement with the worker that sent it, for the attempt's span (messaging.client.id). */
+function withWorker<T extends Ack | Failure>({ session, item }: Pending<T>): T {
+  return { ...item, workerId: session.workerId };
 }

@@ -3,6 +3,7 @@ import type { Database } from "../store/database.js";
 import type { ClaimedJob, JobRecord, NewJob } from "../store/job-record.js";
 import { type Handoff, type InsertedJob, jobClaim, jobClaimLimited, jobGetMany, jobUnclaim } from "../store/jobs.js";
 import { type JobMetrics, queueWaitSeconds } from "../telemetry/job-metrics.js";
+import type { JobSampling } from "../telemetry/job-sampling.js";
 import { deliveryTraceparent } from "../telemetry/trace-context.js";
 import type { Logger } from "../util/log.js";
 import type { QueueSettingsCache } from "./queue-settings.js";
@@ -19,6 +20,8 @@ export interface DispatcherOptions {
   settings: QueueSettingsCache;
   /** Observes the queue wait of each claimed job. */
   metrics: JobMetrics;
+  /** Unsamples the traceparent of deliveries whose trace the sampler drops; unset when tracing is off. */
+  traceSampling?: JobSampling | undefined;
   /** Called with each job handed to a stream (the lease keeper watches its deadline). */
   onDelivered(session: Session, job: ClaimedJob): void;
 }
@@ -191,7 +194,7 @@ export class Dispatcher {
       if (!result) return;
       const { job: record, deduplicated } = result;
       if (deduplicated || record.state !== "leased") return;
-      const job = handedOff(record);
+      const job = this.sampled(handedOff(record));
       if (session.deliver(job)) this.options.onDelivered(session, job);
       else undeliverable.push(job);
     });
@@ -342,7 +345,8 @@ export class Dispatcher {
     this.release(allocations);
     const undeliverable: ClaimedJob[] = [];
     let next = 0;
-    for (const job of jobs) {
+    for (const claimed of jobs) {
+      const job = this.sampled(claimed);
       let delivered = false;
       for (let tries = 0; tries < allocations.length && !delivered; tries++) {
         const allocation = allocations[next]!;
@@ -357,6 +361,12 @@ export class Dispatcher {
     }
     for (const { session } of allocations) session.flush();
     await this.giveBack(undeliverable);
+  }
+
+  /** The job as its worker gets it: the traceparent says whether the trace is sampled. */
+  private sampled(job: ClaimedJob): ClaimedJob {
+    const sampling = this.options.traceSampling;
+    return sampling ? { ...job, traceparent: sampling.deliveryTraceparent(job.traceparent) } : job;
   }
 
   private armDueTimer(group: Group, nextDueTime: Date | null): void {

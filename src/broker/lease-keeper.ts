@@ -121,7 +121,7 @@ export class LeaseKeeper {
       try {
         const outcomes = await jobFailMany(
           this.options.db,
-          leases.map((lease) => ({ ...lease, error: "attempt timed out", deadLetter: false })),
+          leases.map((lease) => ({ ...lease, error: "attempt timed out", deadLetter: false, workerId: holders.get(lease.jobId)!.workerId })),
           this.options.retryPolicy,
         );
         this.options.metrics.failed(outcomes);

@@ -2,6 +2,7 @@ import type { Database, Queryable } from "../store/database.js";
 import type { JobRecord, NewJob } from "../store/job-record.js";
 import { type Now, jobInsertMany } from "../store/jobs.js";
 import { type ScheduleAdvance, type ScheduleRecord, scheduleAdvance, scheduleClaimDue } from "../store/schedules.js";
+import type { JobSampling } from "../telemetry/job-sampling.js";
 import type { Logger } from "../util/log.js";
 import type { MaintenanceTask } from "./maintainer.js";
 import { parseCron } from "../util/cron.js";
@@ -17,6 +18,8 @@ export interface SchedulerOptions {
   batchSize?: number;
   /** Called after a batch commits with the jobs it created, so this replica can count and deliver them at once. */
   onEnqueued?(jobs: JobRecord[]): void;
+  /** Applies OTEL_TRACES_SAMPLER's root sampler to the traces the fired jobs start; unset when tracing is off. */
+  traceSampling?: JobSampling | undefined;
   /** Fixed time for tests; null (the default) means database time. */
   now?: () => Now;
 }
@@ -69,7 +72,7 @@ async function fireDue(tx: Queryable, batchSize: number, options: SchedulerOptio
   }
   const created: JobRecord[] = [];
   if (jobs.length > 0) {
-    const inserted = await jobInsertMany(tx, jobs, { defaultMaxAttempts: options.defaultMaxAttempts, now });
+    const inserted = await jobInsertMany(tx, options.traceSampling?.startTraces(jobs) ?? jobs, { defaultMaxAttempts: options.defaultMaxAttempts, now });
     for (const { job, deduplicated } of inserted) {
       // Locking makes this unreachable; the dedup key only guards against a double fire.
       if (deduplicated) options.log.warn("schedule fire was already enqueued", { dedupKey: job.dedupKey, job: job.id });

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import type http from "node:http";
 import type { AddressInfo, Server as TcpServer } from "node:net";
+import type { Resource } from "@opentelemetry/resources";
 import { createContextValues } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { createJobService } from "../api/job-service.js";
@@ -22,6 +23,7 @@ import { createDatabase } from "../store/database.js";
 import { startListener } from "../store/listener.js";
 import { migrate } from "../store/migrate.js";
 import type { Logger } from "../util/log.js";
+import { JobSampling } from "../telemetry/job-sampling.js";
 import type { MetricsEndpoint } from "../telemetry/metrics.js";
 import { startTelemetry } from "../telemetry/telemetry.js";
 import { peerAddress, startAuth } from "./auth.js";
@@ -49,8 +51,11 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
-/** Migrates the database, starts the broker and serves every API on one port. */
-export async function startServer(config: ServerConfig & { databaseUrl: string }, log: Logger): Promise<RunningServer> {
+/**
+ * Migrates the database, starts the broker and serves every API on one port. `tracingResource`
+ * is the resource of the RPC spans (startTracingSdk's), for the job spans to carry the same.
+ */
+export async function startServer(config: ServerConfig & { databaseUrl: string }, log: Logger, tracingResource?: Resource): Promise<RunningServer> {
   const tlsMaterial = config.tls && readTlsMaterial(config.tls);
   // Read before the database is touched: a bad file stops the start without side effects.
   const tokenSeeds = config.auth.tokensFile === undefined ? undefined : readTokensFile(config.auth.tokensFile);
@@ -62,7 +67,10 @@ export async function startServer(config: ServerConfig & { databaseUrl: string }
   availability.start();
   const db = createDatabase({ url: config.databaseUrl, applicationName: "baton", timeouts, availability });
   if (tokenSeeds) await seedTokens(db, tokenSeeds, log);
-  const broker = new Broker({ db, log, config: config.broker });
+  // One sampler (OTEL_TRACES_SAMPLER) decides for job spans as the SDK's does for RPC spans;
+  // the traceparents handed to workers carry its decisions.
+  const sampling = config.tracing.url ? new JobSampling(config.tracing.sampler) : undefined;
+  const broker = new Broker({ db, log, config: config.broker, traceSampling: sampling });
   const health = new HealthState(availability);
   const limits = {
     maxPayloadBytes: config.maxPayloadBytes,
@@ -98,6 +106,8 @@ export async function startServer(config: ServerConfig & { databaseUrl: string }
     log,
     replicaId: broker.replicaId,
     tracing: config.tracing,
+    sampling,
+    resource: tracingResource,
     jobMetrics: broker.metrics,
     metricSources: [maintainer],
   });
@@ -152,6 +162,7 @@ export async function startServer(config: ServerConfig & { databaseUrl: string }
       intervalMs: config.schedulerIntervalMs,
       defaultMaxAttempts: config.defaultMaxAttempts,
       onEnqueued: (jobs) => broker.scheduled(jobs),
+      traceSampling: sampling,
     }),
     ...(auth ? [auth.task] : []),
   );

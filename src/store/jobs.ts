@@ -51,7 +51,7 @@ const sql = loadStatements(new URL("./sql/jobs.sql", import.meta.url), {
   JobClaimLockQueue: statement({ queue: param<string>() }),
   JobClaimLimited: statement({ queue: param<string>(), limit, leaseSeconds: param<number>(), owner: param<string>(), now }, row<ClaimRow>()),
   JobUnclaim: statement({ ids, leaseTokens }, row<{ queue: string }>()),
-  JobAckMany: statement({ ids, leaseTokens, results: param<Buffer[]>(), now }, row<{ id: string; lease_token: string; queue: string; run_seconds: number }>()),
+  JobAckMany: statement({ ids, leaseTokens, results: param<Buffer[]>(), now, workerIds: param<(string | null)[]>() }, row<{ id: string; lease_token: string; queue: string; run_seconds: number }>()),
   JobFailMany: statement(
     {
       ids,
@@ -62,6 +62,7 @@ const sql = loadStatements(new URL("./sql/jobs.sql", import.meta.url), {
       retryMaxSeconds: param<number>(),
       deadLetters: param<boolean[]>(),
       now,
+      workerIds: param<(string | null)[]>(),
     },
     row<FailRow>(),
   ),
@@ -413,6 +414,8 @@ export async function jobUnclaim(db: Queryable, leases: LeaseRef[]): Promise<str
 
 export interface Ack extends LeaseRef {
   result: Uint8Array;
+  /** The worker that ended the attempt (hello.worker_id), for its span. */
+  workerId?: string;
 }
 
 /** An attempt that ended: its queue and how long it ran (for the metrics). */
@@ -432,7 +435,12 @@ export interface AckOutcome {
 }
 
 export async function jobAckMany(db: Queryable, acks: Ack[], now: Now = null): Promise<AckOutcome> {
-  const { rows } = await run(db, sql.JobAckMany, { ...leaseColumns(acks), results: acks.map((a) => Buffer.from(a.result)), now });
+  const { rows } = await run(db, sql.JobAckMany, {
+    ...leaseColumns(acks),
+    results: acks.map((a) => Buffer.from(a.result)),
+    now,
+    workerIds: acks.map((a) => a.workerId ?? null),
+  });
   return {
     settled: new Set(rows.map((row) => leaseKey({ jobId: row.id, leaseToken: row.lease_token }))),
     queues: new Set(rows.map((row) => row.queue)),
@@ -446,6 +454,8 @@ export interface Failure extends LeaseRef {
   retryDelaySeconds?: number;
   /** No further attempts. */
   deadLetter: boolean;
+  /** The worker that ended the attempt (hello.worker_id), for its span; unset when none did. */
+  workerId?: string;
 }
 
 export interface RetryPolicy {
@@ -480,6 +490,7 @@ export async function jobFailMany(db: Queryable, failures: Failure[], policy: Re
     retryMaxSeconds: policy.maxDelaySeconds,
     deadLetters: failures.map((f) => f.deadLetter),
     now,
+    workerIds: failures.map((f) => f.workerId ?? null),
   });
   return rows.map((row) => ({
     jobId: row.id,

@@ -32,6 +32,8 @@ export interface SpanRow {
   outcome: string | null;
   error: string | null;
   replica: string | null;
+  /** process: the worker that ended the attempt (hello.worker_id); null when none did. */
+  worker_id: string | null;
   ready_us: string | null;
   links: SpanLinkRow[] | null;
 }

@@ -1,10 +1,10 @@
 import { type Attributes, type HrTime, type Link, SpanKind, SpanStatusCode, TraceFlags } from "@opentelemetry/api";
 import { type ExportResult, ExportResultCode } from "@opentelemetry/core";
-import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
-import { type Resource, detectResources, envDetector, resourceFromAttributes } from "@opentelemetry/resources";
+import type { Resource } from "@opentelemetry/resources";
 import type { ReadableSpan, SpanExporter, TimedEvent } from "@opentelemetry/sdk-trace-base";
 import type { Database } from "../store/database.js";
 import type { JobMetrics } from "./job-metrics.js";
+import type { JobSampling } from "./job-sampling.js";
 import { type SpanRow, spanExporterForget, spanExporterSeen, spanOutboxClaim, spanOutboxDelete, spanOutboxTrim } from "../store/telemetry.js";
 import type { Logger } from "../util/log.js";
 import { blockedSpanId, processSpanId, sendSpanId } from "./trace-context.js";
@@ -14,10 +14,12 @@ export interface SpanRelayOptions {
   log: Logger;
   /** Names this replica in baton.span_exporters. */
   replicaId: string;
-  /** OTLP/HTTP traces URL, e.g. http://localhost:4318/v1/traces. */
-  url: string;
-  /** service.name of the exported spans. */
-  serviceName: string;
+  /** Sends the spans: the OTLP exporter of the configured protocol (see otlp-exporter.ts). */
+  exporter: SpanExporter;
+  /** The resource of the exported spans, the same as the RPC spans'. */
+  resource: Resource;
+  /** Which traces are exported; spans of the others leave the outbox unsent. */
+  sampling: JobSampling;
   /** Pause between passes when the outbox is empty. 1000 ms suits production. */
   intervalMs: number;
   /** Spans per export request. */
@@ -28,8 +30,6 @@ export interface SpanRelayOptions {
   metrics: JobMetrics;
   /** Longest pause between attempts while the collector fails. */
   maxBackoffMs?: number;
-  /** Replaces the OTLP exporter (tests). */
-  exporter?: SpanExporter;
 }
 
 export interface SpanRelay {
@@ -43,7 +43,7 @@ const HEARTBEAT_MS = 10_000;
 /**
  * Exports the span outbox: on every replica, a loop locks the oldest committed spans with
  * SKIP LOCKED (so replicas share the work and never send a span twice at once), exports them
- * over OTLP/HTTP, and deletes them in the same transaction. A failed export rolls back, so the
+ * over OTLP, and deletes them in the same transaction. A failed export rolls back, so the
  * spans stay and are retried with capped exponential backoff; a crash between the export and
  * the commit sends a batch again, with the same ids. Resolves once the triggers know this
  * replica exports, so spans of everything after it are written.
@@ -51,8 +51,9 @@ const HEARTBEAT_MS = 10_000;
 export async function startSpanRelay(options: SpanRelayOptions): Promise<SpanRelay> {
   const { db, log } = options;
   const maxBackoffMs = options.maxBackoffMs ?? 60_000;
-  const exporter = options.exporter ?? new OTLPTraceExporter({ url: options.url });
-  const resource = detectResources({ detectors: [envDetector] }).merge(resourceFromAttributes({ "service.name": options.serviceName }));
+  const { exporter, resource, sampling } = options;
+  // Detectors may answer later (host.id is read from a file): every span carries the whole resource.
+  await resource.waitForAsyncAttributes?.();
   await spanExporterSeen(db, options.replicaId);
   // On its own timer: a relay backing off from a failing collector still wants spans written.
   const heartbeat = setInterval(() => {
@@ -72,7 +73,8 @@ export async function startSpanRelay(options: SpanRelayOptions): Promise<SpanRel
     return db.transaction(async (tx) => {
       const rows = await spanOutboxClaim(tx, options.batchSize);
       if (rows.length === 0) return 0;
-      await exportSpans(exporter, rows.map((row) => toReadableSpan(row, resource)));
+      const sampled = rows.filter((row) => sampling.sampled(row.trace_id));
+      if (sampled.length > 0) await exportSpans(exporter, sampled.map((row) => toReadableSpan(row, resource)));
       await spanOutboxDelete(tx, rows.map((row) => row.id));
       return rows.length;
     });
@@ -168,14 +170,16 @@ export function toReadableSpan(row: SpanRow, resource: Resource): ReadableSpan {
       "baton.attempt": row.attempt,
       "baton.outcome": row.outcome ?? "",
       ...(row.replica !== null && { "baton.replica": row.replica }),
+      ...(row.worker_id !== null && { "messaging.client.id": row.worker_id }),
       ...(row.ready_us !== null && { "baton.queue_wait_seconds": Math.max(0, Number(start - BigInt(row.ready_us))) / 1e6 }),
     });
     links.push({ context: { traceId: row.trace_id, spanId: sendSpanId(row.job_id), traceFlags: TraceFlags.SAMPLED } });
     if (failed) {
+      attributes["error.type"] = `baton.attempt.${row.outcome}`;
       events.push({
         name: "exception",
         time: microsToHrTime(end),
-        attributes: { "exception.type": `baton.attempt.${row.outcome}`, "exception.message": failure },
+        attributes: { "exception.type": attributes["error.type"], "exception.message": failure },
       });
     }
   } else {
@@ -184,6 +188,7 @@ export function toReadableSpan(row: SpanRow, resource: Resource): ReadableSpan {
     Object.assign(attributes, {
       "baton.outcome": row.outcome ?? "",
       "baton.depends_on": blockers.map((b) => b.job_id),
+      ...(failed && { "error.type": "baton.blocked.cancelled" }),
     });
     for (const blocker of blockers) {
       links.push({

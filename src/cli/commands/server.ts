@@ -75,7 +75,7 @@ async function serve(config: ReturnType<typeof loadConfig>, log: Logger): Promis
   const { url, embedded } = await resolveDatabase(config.databaseUrl, config.dataDir, log);
   let server: RunningServer;
   try {
-    server = await startServer({ ...config, databaseUrl: url }, log);
+    server = await startServer({ ...config, databaseUrl: url }, log, sdk?.resource);
   } catch (error) {
     await embedded?.stop();
     await sdk?.shutdown();

@@ -358,6 +358,7 @@ returning j.queue;
 
 -- name: JobAckMany
 -- Settles attempts as succeeded. Fenced: only the current lease of a leased job matches.
+-- @workerIds: the worker of each ack, for the attempt's span (messaging.client.id).
 -- Returns each job's queue: the caller announces them on baton_finished once committed (for
 -- WaitJob and for limited queues on other replicas; see notifier.ts for why not in here).
 with locked as (
@@ -368,15 +369,15 @@ with locked as (
   -- over both (1,000 acks: 150-350 ms instead of 10-25 ms).
   -- Each row is locked through its primary key, the acks sorted first: a join let the planner
   -- hash the whole table for a batch of a few hundred (11 ms of 28 for 1,000 acks on 40k jobs).
-  select a.id, a.lease_token, a.result
+  select a.id, a.lease_token, a.result, a.worker_id
   from (
-    select * from unnest(@ids::bigint[], @leaseTokens::uuid[], @results::bytea[]) as u(id, lease_token, result) order by u.id
+    select * from unnest(@ids::bigint[], @leaseTokens::uuid[], @results::bytea[], @workerIds::text[]) as u(id, lease_token, result, worker_id) order by u.id
   ) a
   cross join lateral (select j.id from baton.jobs j where j.id = a.id for update of j) row_lock
 ),
 acked as (
   update baton.jobs j
-  set state = 'succeeded', finish_time = coalesce(@now::timestamptz, now()), result = a.result,
+  set state = 'succeeded', finish_time = coalesce(@now::timestamptz, now()), result = a.result, worker_id = a.worker_id,
       lease_token = null, lease_expire_time = null, lease_owner = null, attempt_deadline = null
   from locked a
   where j.id = a.id and j.lease_token = a.lease_token and j.state = 'leased'
@@ -393,8 +394,9 @@ select acked.id, acked.lease_token, acked.queue, acked.run_seconds from acked;
 -- DEAD if the worker asked for it or the budget is spent, else back to the queue after
 -- retry_delay or, when that is null, an exponential backoff with equal jitter (half fixed,
 -- half random, so delays grow with each attempt) from the queue's retry settings, else @retryBaseSeconds/@retryMaxSeconds.
+-- @workerIds: the worker of each failure (null when none ended it: an expired lease), for the span.
 with failed as (
-  select j.id, j.queue, n.lease_token, n.error,
+  select j.id, j.queue, n.lease_token, n.error, n.worker_id,
          -- For the metrics (src/telemetry/job-metrics.ts): how long the attempt ran, and
          -- whether its lease had run out (its holder vanished, or it outlived its timeout).
          greatest(extract(epoch from coalesce(@now::timestamptz, now()) - j.attempt_start_time), 0)::float8 as run_seconds,
@@ -413,8 +415,8 @@ with failed as (
          ) as delay_seconds
   -- Rows locked one by one through the primary key, in id order, as in JobAckMany.
   from (
-    select * from unnest(@ids::bigint[], @leaseTokens::uuid[], @errors::text[], @retryDelaySeconds::float8[], @deadLetters::bool[])
-      as u(id, lease_token, error, retry_delay_seconds, dead_letter)
+    select * from unnest(@ids::bigint[], @leaseTokens::uuid[], @errors::text[], @retryDelaySeconds::float8[], @deadLetters::bool[], @workerIds::text[])
+      as u(id, lease_token, error, retry_delay_seconds, dead_letter, worker_id)
     order by u.id
   ) n
   cross join lateral (
@@ -434,6 +436,7 @@ updated as (
                       else j.run_time end,
       finish_time = case when f.next_state <> 'available' then coalesce(@now::timestamptz, now()) end,
       last_error = f.error,
+      worker_id = f.worker_id,
       errors = j.errors || jsonb_build_object(
         'attempt', j.attempt, 'message', f.error, 'time', coalesce(@now::timestamptz, now())),
       lease_token = null, lease_expire_time = null, lease_owner = null, attempt_deadline = null

@@ -8,7 +8,7 @@
 select id, replace(trace_id::text, '-', '') as trace_id, parent_span_id, operation,
        (extract(epoch from start_time) * 1000000)::bigint as start_us,
        (extract(epoch from end_time) * 1000000)::bigint as end_us,
-       job_id, queue, chain_id, parent_job_id, attempt, run, outcome, error, replica,
+       job_id, queue, chain_id, parent_job_id, attempt, run, outcome, error, replica, worker_id,
        (extract(epoch from ready_time) * 1000000)::bigint as ready_us, links
 from baton.span_outbox
 order by id
