@@ -1,39 +1,8 @@
-import type { JobErrorRecord, JobRecord, StoredJobState } from "./job-record.js";
+import type { JobRecord } from "./job-record.js";
+import type { RowOf } from "./statements.js";
 
 /** A job as the statements return it (the JobColumns fragment of jobs.sql). */
-export interface JobRow {
-  id: string;
-  queue: string;
-  state: StoredJobState;
-  scheduled: boolean;
-  payload: Buffer;
-  headers: Record<string, string>;
-  priority: number;
-  attempt: number;
-  max_attempts: number;
-  run_time: Date;
-  create_time: Date;
-  finish_time: Date | null;
-  dedup_key: string | null;
-  chain_id: string;
-  parent_id: string | null;
-  depends_on: string[];
-  timeout_seconds: number | null;
-  lease_token: string | null;
-  lease_expire_time: Date | null;
-  lease_owner: string | null;
-  progress_percent: number;
-  progress_message: string;
-  result: Buffer | null;
-  last_error: string;
-  errors: JobErrorRecord[];
-  cancel_requested: boolean;
-  fairness_key: string | null;
-  attempt_deadline: Date | null;
-  attempt_start_time: Date | null;
-  trace_id: string | null;
-  trace_sampled: boolean;
-}
+export type JobRow = RowOf<JobRecord>;
 
 export function toJobRecord(row: JobRow): JobRecord {
   return {

@@ -19,6 +19,14 @@ export interface RowType<Row> {
 
 export const row = <Row extends pg.QueryResultRow>(): RowType<Row> => ({});
 
+/** `maxAttempts` as PostgreSQL's column is named: `max_attempts`. */
+export type SnakeCase<Name extends string> = Name extends `${infer Head}${infer Tail}`
+  ? `${Head extends Lowercase<Head> ? Head : `_${Lowercase<Head>}`}${SnakeCase<Tail>}`
+  : Name;
+
+/** The row, with snake_case columns, that a statement returns for a camelCase record. */
+export type RowOf<Record> = { [Key in keyof Record as SnakeCase<Key & string>]: Record[Key] };
+
 /** What the code declares of a statement: its parameters by name, and the row it returns. */
 export interface StatementSpec<Params, Row> {
   params: { [K in keyof Params]: Param<Params[K]> };

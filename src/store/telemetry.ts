@@ -1,5 +1,5 @@
 import type { Queryable } from "./database.js";
-import { loadStatements, param, row, run, statement } from "./statements.js";
+import { type RowOf, loadStatements, param, row, run, statement } from "./statements.js";
 
 const replica = param<string>();
 
@@ -12,20 +12,20 @@ const sql = loadStatements(new URL("./sql/telemetry.sql", import.meta.url), {
   TelemetryGauges: statement({ staleSeconds: param<number>() }, row<GaugeRow>()),
 });
 
-/** What a span-outbox row says; ids are decimal strings, times microseconds since the epoch. */
-export interface SpanRow {
+/** A span of the outbox; ids are decimal strings, times microseconds since the epoch. */
+export interface OutboxSpan {
   id: string;
   /** 32 lowercase hex digits. */
-  trace_id: string;
+  traceId: string;
   /** send spans only: the parent, 16 lowercase hex digits; null for a root span. */
-  parent_span_id: string | null;
+  parentSpanId: string | null;
   operation: "send" | "process" | "blocked";
-  start_us: string;
-  end_us: string;
-  job_id: string;
+  startUs: string;
+  endUs: string;
+  jobId: string;
   queue: string;
-  chain_id: string;
-  parent_job_id: string | null;
+  chainId: string;
+  parentJobId: string | null;
   attempt: number;
   run: number;
   /** process: succeeded, retried, dead or cancelled; blocked: available or cancelled. */
@@ -33,22 +33,46 @@ export interface SpanRow {
   error: string | null;
   replica: string | null;
   /** process: the worker that ended the attempt (hello.worker_id); null when none did. */
-  worker_id: string | null;
-  ready_us: string | null;
-  links: SpanLinkRow[] | null;
+  workerId: string | null;
+  readyUs: string | null;
+  /** blocked: the blockers waited for. */
+  links: OutboxSpanLink[] | null;
 }
 
-export interface SpanLinkRow {
-  trace_id: string;
-  span_id: string;
-  job_id: string;
+export interface OutboxSpanLink {
+  traceId: string;
+  spanId: string;
+  jobId: string;
   state: string;
 }
 
+type SpanRow = RowOf<Omit<OutboxSpan, "links">> & { links: RowOf<OutboxSpanLink>[] | null };
+
+const toOutboxSpan = (row: SpanRow): OutboxSpan => ({
+  id: row.id,
+  traceId: row.trace_id,
+  parentSpanId: row.parent_span_id,
+  operation: row.operation,
+  startUs: row.start_us,
+  endUs: row.end_us,
+  jobId: row.job_id,
+  queue: row.queue,
+  chainId: row.chain_id,
+  parentJobId: row.parent_job_id,
+  attempt: row.attempt,
+  run: row.run,
+  outcome: row.outcome,
+  error: row.error,
+  replica: row.replica,
+  workerId: row.worker_id,
+  readyUs: row.ready_us,
+  links: row.links && row.links.map((link) => ({ traceId: link.trace_id, spanId: link.span_id, jobId: link.job_id, state: link.state })),
+});
+
 /** Locks and returns the oldest spans no one else is exporting; call inside a transaction. */
-export async function spanOutboxClaim(tx: Queryable, limit: number): Promise<SpanRow[]> {
+export async function spanOutboxClaim(tx: Queryable, limit: number): Promise<OutboxSpan[]> {
   const { rows } = await run(tx, sql.SpanOutboxClaim, { limit });
-  return rows;
+  return rows.map(toOutboxSpan);
 }
 
 export async function spanOutboxDelete(tx: Queryable, ids: string[]): Promise<void> {

@@ -5,7 +5,7 @@ import type { ReadableSpan, SpanExporter, TimedEvent } from "@opentelemetry/sdk-
 import type { Database } from "../store/database.js";
 import type { JobMetrics } from "./job-metrics.js";
 import type { JobSampling } from "./job-sampling.js";
-import { type SpanRow, spanExporterForget, spanExporterSeen, spanOutboxClaim, spanOutboxDelete, spanOutboxTrim } from "../store/telemetry.js";
+import { type OutboxSpan, spanExporterForget, spanExporterSeen, spanOutboxClaim, spanOutboxDelete, spanOutboxTrim } from "../store/telemetry.js";
 import type { Logger } from "../util/log.js";
 import { blockedSpanId, processSpanId, sendSpanId } from "./trace-context.js";
 
@@ -73,7 +73,7 @@ export async function startSpanRelay(options: SpanRelayOptions): Promise<SpanRel
     return db.transaction(async (tx) => {
       const rows = await spanOutboxClaim(tx, options.batchSize);
       if (rows.length === 0) return 0;
-      const sampled = rows.filter((row) => sampling.sampled(row.trace_id));
+      const sampled = rows.filter((row) => sampling.sampled(row.traceId));
       if (sampled.length > 0) await exportSpans(exporter, sampled.map((row) => toReadableSpan(row, resource)));
       await spanOutboxDelete(tx, rows.map((row) => row.id));
       return rows.length;
@@ -142,15 +142,15 @@ const scope = { name: "baton", version: "0.1.0" };
  * with an exception event when the attempt failed) and `blocked <queue>` (INTERNAL, linked to
  * the blockers' last attempts).
  */
-export function toReadableSpan(row: SpanRow, resource: Resource): ReadableSpan {
-  const start = BigInt(row.start_us);
-  const end = BigInt(row.end_us) < start ? start : BigInt(row.end_us);
+export function toReadableSpan(row: OutboxSpan, resource: Resource): ReadableSpan {
+  const start = BigInt(row.startUs);
+  const end = BigInt(row.endUs) < start ? start : BigInt(row.endUs);
   const attributes: Attributes = {
     "messaging.system": "baton",
     "messaging.destination.name": row.queue,
-    "messaging.message.id": row.job_id,
-    "baton.chain_id": row.chain_id,
-    ...(row.parent_job_id !== null && { "baton.parent_id": row.parent_job_id }),
+    "messaging.message.id": row.jobId,
+    "baton.chain_id": row.chainId,
+    ...(row.parentJobId !== null && { "baton.parent_id": row.parentJobId }),
   };
   const links: Link[] = [];
   const events: TimedEvent[] = [];
@@ -170,10 +170,10 @@ export function toReadableSpan(row: SpanRow, resource: Resource): ReadableSpan {
       "baton.attempt": row.attempt,
       "baton.outcome": row.outcome ?? "",
       ...(row.replica !== null && { "baton.replica": row.replica }),
-      ...(row.worker_id !== null && { "messaging.client.id": row.worker_id }),
-      ...(row.ready_us !== null && { "baton.queue_wait_seconds": Math.max(0, Number(start - BigInt(row.ready_us))) / 1e6 }),
+      ...(row.workerId !== null && { "messaging.client.id": row.workerId }),
+      ...(row.readyUs !== null && { "baton.queue_wait_seconds": Math.max(0, Number(start - BigInt(row.readyUs))) / 1e6 }),
     });
-    links.push({ context: { traceId: row.trace_id, spanId: sendSpanId(row.job_id), traceFlags: TraceFlags.SAMPLED } });
+    links.push({ context: { traceId: row.traceId, spanId: sendSpanId(row.jobId), traceFlags: TraceFlags.SAMPLED } });
     if (failed) {
       attributes["error.type"] = `baton.attempt.${row.outcome}`;
       events.push({
@@ -187,13 +187,13 @@ export function toReadableSpan(row: SpanRow, resource: Resource): ReadableSpan {
     const blockers = row.links ?? [];
     Object.assign(attributes, {
       "baton.outcome": row.outcome ?? "",
-      "baton.depends_on": blockers.map((b) => b.job_id),
+      "baton.depends_on": blockers.map((b) => b.jobId),
       ...(failed && { "error.type": "baton.blocked.cancelled" }),
     });
     for (const blocker of blockers) {
       links.push({
-        context: { traceId: blocker.trace_id.replaceAll("-", ""), spanId: blocker.span_id, traceFlags: TraceFlags.SAMPLED },
-        attributes: { "baton.job_id": blocker.job_id, "baton.state": blocker.state },
+        context: { traceId: blocker.traceId.replaceAll("-", ""), spanId: blocker.spanId, traceFlags: TraceFlags.SAMPLED },
+        attributes: { "baton.job_id": blocker.jobId, "baton.state": blocker.state },
       });
     }
   }
@@ -201,13 +201,13 @@ export function toReadableSpan(row: SpanRow, resource: Resource): ReadableSpan {
   // Ids as the database derives them (baton.send_span_id and friends): a send span's parent
   // is stored, the other spans hang under their job's send span.
   const spanId =
-    row.operation === "send" ? sendSpanId(row.job_id) : row.operation === "process" ? processSpanId(row.job_id, row.attempt, row.run) : blockedSpanId(row.job_id);
-  const parentSpanId = row.operation === "send" ? row.parent_span_id : sendSpanId(row.job_id);
+    row.operation === "send" ? sendSpanId(row.jobId) : row.operation === "process" ? processSpanId(row.jobId, row.attempt, row.run) : blockedSpanId(row.jobId);
+  const parentSpanId = row.operation === "send" ? row.parentSpanId : sendSpanId(row.jobId);
   return {
     name: `${row.operation} ${row.queue}`,
     kind,
-    spanContext: () => ({ traceId: row.trace_id, spanId, traceFlags: TraceFlags.SAMPLED }),
-    parentSpanContext: parentSpanId ? { traceId: row.trace_id, spanId: parentSpanId, traceFlags: TraceFlags.SAMPLED, isRemote: true } : undefined,
+    spanContext: () => ({ traceId: row.traceId, spanId, traceFlags: TraceFlags.SAMPLED }),
+    parentSpanContext: parentSpanId ? { traceId: row.traceId, spanId: parentSpanId, traceFlags: TraceFlags.SAMPLED, isRemote: true } : undefined,
     startTime: microsToHrTime(start),
     endTime: microsToHrTime(end),
     duration: microsToHrTime(end - start),
