@@ -4,7 +4,7 @@ import { durationFromMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { JobState } from "../../clients/ts/src/gen/baton/v1/job_pb.js";
 import { DURATION_HINT, parseDuration } from "./duration.js";
 import { EXIT_CODES_HELP, UsageError } from "./errors.js";
-import type { Output } from "./output.js";
+import type { DocumentFormat, Output, OutputFormat } from "./output.js";
 
 export const DEFAULT_URL = "http://localhost:7600";
 
@@ -22,6 +22,15 @@ export type FlagSpec =
     }
   | { type: "boolean"; description: string; short?: string };
 
+/** The first word after `baton`: a command itself, or a noun whose commands are its verbs. */
+export interface Noun {
+  name: string;
+  /** For a noun with verbs: what they do, in its help and in completion. */
+  summary?: string;
+  /** Named "<noun> <verb>", or just "<noun>" for a noun that is itself the command. */
+  commands: Command[];
+}
+
 export interface PositionalSpec {
   name: string;
   optional?: boolean;
@@ -29,10 +38,6 @@ export interface PositionalSpec {
   choices?: readonly string[];
 }
 
-/** How `-o` may print a command's result instead of its table or record. */
-export type OutputFormat = "json" | "yaml" | "wide";
-/** The formats that print a document rather than text. */
-export type DocumentFormat = Exclude<OutputFormat, "wide">;
 
 /** A command that prints a table: documents, or the table with more columns. */
 export const TABLE_OUTPUTS: readonly OutputFormat[] = ["json", "yaml", "wide"];

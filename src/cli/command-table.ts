@@ -1,4 +1,4 @@
-import type { Command } from "./args.js";
+import type { Command, Noun } from "./args.js";
 import { brokerCommands } from "./commands/broker.js";
 import { completionCommand } from "./commands/completion.js";
 import { enqueueCommands } from "./commands/enqueue.js";
@@ -13,15 +13,6 @@ import { workerCommands } from "./commands/workers.js";
  * Every command `baton` knows, in the order help lists them. Parsing, help, shell completion
  * and the documentation test all read this table; nothing else names a command or a flag.
  */
-
-/** The first word after `baton`: a command itself, or a noun whose commands are its verbs. */
-export interface Noun {
-  name: string;
-  /** For a noun with verbs: what they do, in its help and in completion. */
-  summary?: string;
-  /** Named "<noun> <verb>", or just "<noun>" for a noun that is itself the command. */
-  commands: Command[];
-}
 
 export interface CommandGroup {
   /** The heading in `baton --help`. */

@@ -1,5 +1,4 @@
-import { type Command, commandFlags, commandPaths, flagSpellings, valueFlagSpellings } from "./args.js";
-import type { Noun } from "./command-table.js";
+import { type Command, type Noun, commandFlags, commandPaths, flagSpellings, valueFlagSpellings } from "./args.js";
 
 /**
  * What shell completion offers where, read off the command table: the generated scripts carry

@@ -10,7 +10,8 @@ import {
   synopsis,
   valueFlagSpellings,
 } from "./args.js";
-import { COMMANDS, COMMAND_GROUPS, type Noun, findNoun, findVerb, nounCommand } from "./command-table.js";
+import type { Noun } from "./args.js";
+import { COMMANDS, COMMAND_GROUPS, findNoun, findVerb, nounCommand } from "./command-table.js";
 import { versionCommand } from "./commands/version.js";
 import { EXIT_CODES_HELP, ExitCode, UsageError, reportError } from "./errors.js";
 import { type Output, createOutput } from "./output.js";

@@ -2,8 +2,12 @@ import { type DescMessage, type MessageShape, toJson } from "@bufbuild/protobuf"
 import { type Duration, type Timestamp, durationMs, timestampMs } from "@bufbuild/protobuf/wkt";
 import { type Job, JobState } from "../../clients/ts/src/gen/baton/v1/job_pb.js";
 import { stringify as yamlStringify } from "yaml";
-import type { DocumentFormat } from "./args.js";
 import { formatDuration } from "./duration.js";
+
+/** How `-o` may print a command's result instead of its table or record. */
+export type OutputFormat = "json" | "yaml" | "wide";
+/** The formats that print a document rather than text. */
+export type DocumentFormat = Exclude<OutputFormat, "wide">;
 
 /**
  * Where a command writes: results on stdout (a table for people, or one JSON or YAML document

@@ -1,5 +1,4 @@
-import type { Command } from "../args.js";
-import type { Noun } from "../command-table.js";
+import type { Command, Noun } from "../args.js";
 import { completionTables } from "../completion.js";
 import { SHELLS, type Shell, completionScript } from "../completion-scripts.js";
 import { ExitCode, UsageError } from "../errors.js";
