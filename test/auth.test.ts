@@ -1,6 +1,8 @@
+import { type DescMethodStreaming, type DescMethodUnary, create } from "@bufbuild/protobuf";
 import { createHash } from "node:crypto";
 import { type Client, Code, ConnectError, type Interceptor, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
+import { createAsyncIterable } from "@connectrpc/connect/protocol";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { connectServices, createClient as createBatonClient, runWorker } from "../clients/ts/src/index.js";
 import { loadConfig } from "../src/config.js";
@@ -41,14 +43,16 @@ interface Clients {
 let producer: CreatedToken;
 let worker: CreatedToken;
 let admin: CreatedToken;
+let viewer: CreatedToken;
 
 beforeAll(async () => {
   // A short cache, so the periodic re-check of open streams runs within a test.
   broker = await startTestBroker({ auth: loadConfig({ BATON_AUTH: "on", BATON_AUTH_CACHE_SECONDS: "0.5" }).auth });
-  [producer, worker, admin] = await Promise.all([
+  [producer, worker, admin, viewer] = await Promise.all([
     createToken(["--role", "producer", "--queues", "emails.*", "--name", "shop"]),
     createToken(["--role", "worker", "--queues", "emails.*,reports", "--name", "mailer"]),
     createToken(["--role", "admin", "--queues", "*", "--name", "ops"]),
+    createToken(["--role", "viewer", "--queues", "*", "--name", "dashboard"]),
   ]);
 });
 
@@ -142,7 +146,7 @@ describe("authentication", () => {
   test("baton tokens create refuses a bad role or pattern, and needs a database URL", async () => {
     const badRole = await tokens(["create", "--role", "root", "--queues", "*"]);
     expect(badRole.code).toBe(2);
-    expect(badRole.stderr).toMatch(/--role must be one of producer, worker, admin, got "root"/);
+    expect(badRole.stderr).toMatch(/--role must be one of producer, worker, admin, viewer, got "root"/);
     const badPattern = await tokens(["create", "--role", "worker", "--queues", "emails/*"]);
     expect(badPattern.code).toBe(2);
     expect(badPattern.stderr).toMatch(/queue pattern "emails\/\*" is invalid/);
@@ -213,7 +217,7 @@ describe("authorization", () => {
 
   test("queue and schedule administration is for admins", async () => {
     await expectError(as(producer).queues.pauseQueue({ queue: "emails.welcome" }), Code.PermissionDenied, /QueueService\/PauseQueue needs the role admin/);
-    await expectError(as(worker).schedules.listSchedules({}), Code.PermissionDenied, /needs the role admin/);
+    await expectError(as(worker).schedules.listSchedules({}), Code.PermissionDenied, /needs the role viewer or admin/);
     await expectError(as(producer).jobs.retryJobs({ queue: "emails.welcome" }), Code.PermissionDenied, /RetryJobs needs the role admin/);
     await as(admin).queues.pauseQueue({ queue: "emails.paused" });
     expect((await as(admin).queues.getQueue({ queue: "emails.paused" })).queue!.paused).toBe(true);
@@ -317,4 +321,42 @@ test("the TypeScript client sends its token option on every call, its enqueue st
     client.close();
     anonymous.close();
   }
+});
+
+describe("the viewer role", () => {
+  /** What the dashboard reads; everything else changes something. */
+  const READS = new Set(["GetJob", "WaitJob", "ListJobs", "ListWorkers", "ListQueues", "GetQueue", "ListSchedules"]);
+  const services = [JobService, WorkerService, QueueService, ScheduleService];
+
+  test("a viewer reads every page of the dashboard and is refused every change, on every RPC there is", async () => {
+    const { job } = await as(admin).jobs.enqueueJob({ queue: "reports" });
+    const reader = as(viewer);
+    expect((await reader.queues.listQueues({})).queues.map((q) => q.name)).toContain("reports");
+    expect((await reader.queues.getQueue({ queue: "reports" })).queue!.name).toBe("reports");
+    expect((await reader.jobs.listJobs({})).jobs.map((j) => j.id)).toContain(job!.id);
+    expect((await reader.jobs.getJob({ id: job!.id })).job!.queue).toBe("reports");
+    expect((await reader.jobs.waitJob({ id: job!.id, timeout: { seconds: 0n, nanos: 1_000_000 } })).timedOut).toBe(true);
+    await reader.workers.listWorkers({});
+    await reader.schedules.listSchedules({});
+
+    // Every other method of every service, whatever its kind: new RPCs are covered as they come.
+    const transport = createGrpcTransport({
+      baseUrl: broker.baseUrl,
+      interceptors: [(next) => (req) => (req.header.set("authorization", `Bearer ${viewer.secret}`), next(req))],
+    });
+    const changes = services.flatMap((service) => service.methods.filter((method) => !READS.has(method.name)));
+    expect(changes.length).toBeGreaterThan(10);
+    for (const method of changes) {
+      const request = create(method.input);
+      const call =
+        method.methodKind === "unary"
+          ? transport.unary(method as DescMethodUnary, undefined, undefined, undefined, request)
+          : transport.stream(method as DescMethodStreaming, undefined, undefined, undefined, createAsyncIterable([request])).then(async (response) => {
+              for await (const message of response.message) void message;
+            });
+      await expectError(call, Code.PermissionDenied, new RegExp(`${method.parent.typeName}/${method.name} needs the role (\\w+ or )?admin`));
+    }
+    // Nothing changed: the job still waits.
+    expect((await as(admin).jobs.getJob({ id: job!.id })).job!.state).toBe(JobState.AVAILABLE);
+  });
 });

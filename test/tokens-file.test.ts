@@ -99,7 +99,7 @@ describe("a malformed tokens file stops the start, naming the line, before the d
   const secret = generateTokenSecret();
   test.for([
     ["too few fields", `ops admin ${secret}`, /line 2: expected 4 fields "name role queues secret", got 3/],
-    ["an unknown role", `ops root * ${secret}`, /line 2: role must be one of producer, worker, admin, got "root"/],
+    ["an unknown role", `ops root * ${secret}`, /line 2: role must be one of producer, worker, admin, viewer, got "root"/],
     ["a bad name", `-ops admin * ${secret}`, /line 2: name "-ops" is invalid/],
     ["a bad queue pattern", `ops admin emails/* ${secret}`, /line 2: queue pattern "emails\/\*" is invalid/],
     ["a weak secret", "ops admin * baton_short", /line 2: the secret must be "baton_" followed by at least 32 base64url characters/],

@@ -4,13 +4,14 @@ import { JobService } from "../../clients/ts/src/gen/baton/v1/job_service_pb.js"
 import { QueueService } from "../../clients/ts/src/gen/baton/v1/queue_service_pb.js";
 import { ScheduleService } from "../../clients/ts/src/gen/baton/v1/schedule_service_pb.js";
 import { WorkerService } from "../../clients/ts/src/gen/baton/v1/worker_service_pb.js";
-import type { TokenRole } from "../store/tokens.js";
+import type { TokenRole } from "../store/token-role.js";
 
 /**
  * Who may call what. A token's role decides the RPCs it may call, its queue patterns the
  * queues it may touch:
  * - producer: JobService on its queues (enqueue, get, wait, list, cancel, retry one job);
  * - worker: Subscribe to its queues, and ListWorkers;
+ * - viewer: every read (jobs, queues, schedules, workers: the whole dashboard), no change;
  * - admin: everything (queues, schedules, RetryJobs, …), still on its queues.
  * An RPC that spans every queue (ListQueues, ListSchedules, ListJobs without a queue) needs
  * the pattern '*'. Every job a request names by id (the job itself, a chain_id, a depends_on,
@@ -76,6 +77,9 @@ function on<I extends DescMessage>(
 
 const producer = ["producer"] as const;
 const worker = ["worker"] as const;
+const viewer = ["viewer"] as const;
+/** A read of jobs: producers see the jobs of their queues, viewers those of theirs. */
+const jobReader = ["producer", "viewer"] as const;
 const admin = [] as const;
 const jobs = JobService.method;
 const queues = QueueService.method;
@@ -91,23 +95,23 @@ const rules = new Map<string, Rule>([
   ),
   // Each batch is checked as an EnqueueJobs call when it arrives (see auth.ts).
   on(jobs.enqueueJobsStream, producer, () => []),
-  on(jobs.getJob, producer, () => [], target),
-  on(jobs.waitJob, producer, () => [], target),
+  on(jobs.getJob, jobReader, () => [], target),
+  on(jobs.waitJob, jobReader, () => [], target),
   on(jobs.cancelJob, producer, () => [], target),
   on(jobs.retryJob, producer, () => [], target),
-  on(jobs.listJobs, producer, (m) => (m.queue === "" ? "all" : named(m.queue, "queue"))),
+  on(jobs.listJobs, jobReader, (m) => (m.queue === "" ? "all" : named(m.queue, "queue"))),
   on(jobs.retryJobs, admin, (m) => named(m.queue, "queue")),
   // The queues of a stream are those of its hello, checked when it arrives (see auth.ts).
   on(WorkerService.method.subscribe, worker, () => []),
   // Without a queue, it lists only the workers (and queues) the token may see: api/visibility.ts.
-  on(WorkerService.method.listWorkers, worker, (m) => named(m.queue, "queue")),
-  on(queues.listQueues, admin, () => "all"),
-  on(queues.getQueue, admin, (m) => named(m.queue, "queue")),
+  on(WorkerService.method.listWorkers, ["worker", "viewer"], (m) => named(m.queue, "queue")),
+  on(queues.listQueues, viewer, () => "all"),
+  on(queues.getQueue, viewer, (m) => named(m.queue, "queue")),
   on(queues.updateQueue, admin, (m) => named(m.queue, "queue")),
   on(queues.pauseQueue, admin, (m) => named(m.queue, "queue")),
   on(queues.resumeQueue, admin, (m) => named(m.queue, "queue")),
   on(schedules.createSchedule, admin, (m) => named(m.schedule?.queue ?? "", "schedule.queue")),
-  on(schedules.listSchedules, admin, () => "all"),
+  on(schedules.listSchedules, viewer, () => "all"),
   on(schedules.deleteSchedule, admin, async (m, look) => {
     const queue = await look.scheduleQueue(m.name).catch(() => undefined);
     return queue === undefined ? [] : [{ queue, field: `schedule "${m.name}"'s queue` }];

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import type { Queryable } from "../store/database.js";
-import { TOKEN_ROLES, type TokenRole, tokenCreate, tokenFindBySecret } from "../store/tokens.js";
+import { TOKEN_ROLES, type TokenRole } from "../store/token-role.js";
+import { tokenCreate, tokenFindBySecret } from "../store/tokens.js";
 import type { Logger } from "../util/log.js";
 import { hashTokenSecret, validateQueuePattern, validateTokenName } from "./api-tokens.js";
 

@@ -1,4 +1,5 @@
 import type { Queryable } from "./database.js";
+import type { TokenRole } from "./token-role.js";
 import { loadStatements, param, row, run, statement } from "./statements.js";
 
 const id = param<string>();
@@ -24,8 +25,6 @@ const sql = loadStatements(new URL("./sql/tokens.sql", import.meta.url), {
   TokenRevokedAmong: statement({ ids: param<string[]>() }, row<{ id: string }>()),
 });
 
-export const TOKEN_ROLES = ["producer", "worker", "admin"] as const;
-export type TokenRole = (typeof TOKEN_ROLES)[number];
 
 /** An API token as stored: never its secret, only the secret's SHA-256. */
 export interface TokenRecord {

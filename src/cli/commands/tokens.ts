@@ -1,5 +1,6 @@
 import type { Database } from "../../store/database.js";
-import type { TokenRecord, TokenRole } from "../../store/tokens.js";
+import { TOKEN_ROLES, type TokenRole } from "../../store/token-role.js";
+import type { TokenRecord } from "../../store/tokens.js";
 import { generateTokenSecret, hashTokenSecret, validateQueuePattern, validateTokenName } from "../../server/api-tokens.js";
 import { type Command, type Flags, type FlagSpec, RECORD_OUTPUTS } from "../args.js";
 import { ExitCode, UsageError } from "../errors.js";
@@ -10,8 +11,6 @@ import { table } from "../output.js";
  * broker's database, not to a broker: they make the credentials a broker with auth on asks
  * for, so they cannot need one. Whoever can reach the database owns the broker anyway.
  */
-
-const TOKEN_ROLES: readonly TokenRole[] = ["producer", "worker", "admin"];
 
 /** Longest --expires-in: ten years, far beyond any sane rotation yet inside timestamptz. */
 const MAX_EXPIRES_IN_MS = 3650 * 86_400_000;
@@ -77,7 +76,7 @@ function tokenJson(token: TokenRecord) {
 function roleFlag(flags: Flags): TokenRole {
   const role = flags.string("role");
   if (role === undefined) throw new UsageError(`--role is required: ${TOKEN_ROLES.join(", ")}`);
-  if (!(TOKEN_ROLES as string[]).includes(role)) {
+  if (!(TOKEN_ROLES as readonly string[]).includes(role)) {
     throw new UsageError(`--role must be one of ${TOKEN_ROLES.join(", ")}, got "${role}"`);
   }
   return role as TokenRole;
