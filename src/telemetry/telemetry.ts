@@ -1,4 +1,5 @@
 import type { TracingConfig } from "../config.js";
+import { ClusterGauges } from "./cluster-gauges.js";
 import type { Database } from "../store/database.js";
 import type { JobMetrics } from "./job-metrics.js";
 import type { Logger } from "../util/log.js";
@@ -18,7 +19,7 @@ export interface TelemetryOptions {
   tracing: TracingConfig;
   /** This replica's counters and histograms, kept by the broker. */
   jobMetrics: JobMetrics;
-  /** Other families this replica keeps in memory (its background tasks). */
+  /** Other metrics this replica keeps in memory (RPCs, its pool and streams, its background tasks). */
   metricSources?: readonly MetricSource[];
 }
 
@@ -44,7 +45,7 @@ export async function startTelemetry({ db, log, replicaId, tracing, jobMetrics, 
     log.info("exporting job spans", { url: tracing.url, serviceName: tracing.serviceName });
   }
   return {
-    metrics: createMetricsEndpoint(db, [jobMetrics, ...metricSources], log),
+    metrics: createMetricsEndpoint(new ClusterGauges(db), [jobMetrics, ...metricSources], log),
     async stop() {
       await relay?.stop();
     },
