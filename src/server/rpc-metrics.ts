@@ -11,16 +11,18 @@ export function rpcMetricsInterceptor(metrics: RpcMetrics): Interceptor {
   return (next) => async (req) => {
     const rpc: RpcName = { service: req.service.typeName, method: req.method.name };
     const start = performance.now();
+    // Only unary calls are timed: a stream lasts as long as its client stays.
+    const seconds = () => (req.method.methodKind === "unary" ? (performance.now() - start) / 1000 : undefined);
     metrics.started(rpc);
     let res;
     try {
       res = await next(req);
     } catch (error) {
-      metrics.handled(rpc, codeOf(error), req.stream ? undefined : elapsed(start));
+      metrics.handled(rpc, codeOf(error), seconds());
       throw error;
     }
     if (!res.stream) {
-      metrics.handled(rpc, "ok", elapsed(start));
+      metrics.handled(rpc, "ok", seconds());
       return res;
     }
     return { ...res, message: observeEnd(res.message, (code) => metrics.handled(rpc, code)) };
@@ -41,4 +43,3 @@ async function* observeEnd<T>(messages: AsyncIterable<T>, handled: (code: string
 }
 
 const codeOf = (error: unknown) => codeName(ConnectError.from(error).code);
-const elapsed = (start: number) => (performance.now() - start) / 1000;
