@@ -113,7 +113,8 @@ echo "$START"
 bash -c "exec $START" 2>"$tmp/broker.log" &
 broker_pid=$!
 wait_for "$tmp/broker.log" '"msg":"baton serving"' 90
-port=$(sed -n 's/.*"msg":"baton serving".*"port":\([0-9]*\).*/\1/p' "$tmp/broker.log" | head -1)
+# Fields come in any order (the message is last in pino's lines).
+port=$(sed -n '/"msg":"baton serving"/s/.*"port":\([0-9]*\).*/\1/p' "$tmp/broker.log" | head -1)
 [[ -n $port ]] || fail "no port in the 'baton serving' log line"
 url=http://127.0.0.1:$port
 

@@ -2,9 +2,10 @@
  * /metrics: valid Prometheus text exposition; counters and histograms of each replica that add
  * up over replicas to the jobs processed; gauges of the shared database, from one indexed query.
  */
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
 import { readStatements } from "../src/store/statements.js";
-import { afterAll, beforeAll, expect, test } from "vitest";
-import { formatExposition } from "../src/telemetry/exposition.js";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { type ParsedFamily, parseExposition, sampleValue } from "./fixtures/prometheus.js";
 import { type TestBroker, startTestBroker } from "./helpers/broker.js";
 import { sql } from "./helpers/database.js";
@@ -44,21 +45,6 @@ async function settle(stream: TestStream, kind: "ack" | "nack", value: Record<st
   stream.send({ case: "credit", value: { n: 1 } });
   return delivery.job!;
 }
-
-test("the exposition escapes label values and formats special numbers", () => {
-  const text = formatExposition([
-    {
-      name: "x_total",
-      help: "a \\ help\nline",
-      type: "counter",
-      samples: [{ labels: { queue: 'a"b\\c\nd' }, value: 1 }],
-    },
-    { name: "y", help: "y", type: "gauge", samples: [{ labels: {}, value: Infinity }] },
-  ]);
-  const parsed = parseExposition(text);
-  expect(parsed.get("x_total")!.samples[0]).toEqual({ name: "x_total", labels: { queue: 'a"b\\c\nd' }, value: 1 });
-  expect(sampleValue(parsed, "y")).toBe(Infinity);
-});
 
 test("counters and histograms summed over replicas match the jobs processed; gauges are the same on every replica", async () => {
   // m-ok: four jobs succeed.
@@ -105,7 +91,7 @@ test("counters and histograms summed over replicas match the jobs processed; gau
   const matches = (scrapes: Map<string, ParsedFamily>[]) =>
     expected.every(([name, labels, value]) => summed(scrapes, name, labels) === value) &&
     scrapes.every((families) => gauges.every(([name, labels, value]) => sampleValue(families, name, labels) === value)) &&
-    scrapes.every((families) => sampleValue(families, "baton_worker_streams")! >= 1);
+    scrapes.every((families) => sampleValue(families, "baton_worker_streams", { queue: "m-ok" })! >= 1);
   let both = await Promise.all([scrape(broker), scrape(replica)]);
   // Scrapes are cached for a second; the reaper and the lease keeper finish on their own time.
   const deadline = Date.now() + 10_000;
@@ -113,7 +99,7 @@ test("counters and histograms summed over replicas match the jobs processed; gau
   for (const [name, labels, value] of expected) expect(summed(both, name, labels), `${name} ${JSON.stringify(labels)}`).toBe(value);
   for (const families of both) {
     for (const [name, labels, value] of gauges) expect(sampleValue(families, name, labels), `${name} ${JSON.stringify(labels)}`).toBe(value);
-    expect(sampleValue(families, "baton_worker_streams")).toBeGreaterThanOrEqual(1);
+    expect(sampleValue(families, "baton_worker_streams", { queue: "m-ok" })).toBeGreaterThanOrEqual(1);
     // Finished jobs are counted, not gauged: a queue without live jobs (or settings) has no gauge.
     expect(sampleValue(families, "baton_jobs", { queue: "m-ok", state: "succeeded" })).toBeUndefined();
     expect(sampleValue(families, "baton_jobs", { queue: "m-ok", state: "available" })).toBeUndefined();
@@ -145,6 +131,9 @@ test("the gauges are read through indexes of live jobs, however many finished jo
     );
   await insert("m-history", 20_000, true);
   await insert("m-live", 100, false);
+  // m-old: one job due ten minutes ago; m-later: one job due in an hour (SCHEDULED, not waiting).
+  await sql(broker.databaseUrl, "insert into baton.jobs (chain_id, queue, run_time, max_attempts) values (0, 'm-old', now() - interval '10 minutes', 1)");
+  await sql(broker.databaseUrl, "insert into baton.jobs (chain_id, queue, run_time, max_attempts) values (0, 'm-later', now() + interval '1 hour', 1)");
   await sql(broker.databaseUrl, "analyze baton.jobs");
   const query = readStatements(new URL("../src/store/sql/telemetry.sql", import.meta.url)).TelemetryGauges!.text;
   const plan = (await sql<{ "QUERY PLAN": string }>(broker.databaseUrl, `explain ${query.replace("$1::float8", "60::float8")}`))
@@ -156,7 +145,13 @@ test("the gauges are read through indexes of live jobs, however many finished jo
   expect(plan).toMatch(/jobs_blocked_idx/);
   for (const target of [broker, replica]) {
     await eventually(async () => sampleValue(await scrape(target), "baton_jobs", { queue: "m-live", state: "available" }) === 100, { intervalMs: 200 });
-    expect(sampleValue(await scrape(target), "baton_jobs", { queue: "m-live", state: "leased" })).toBe(0);
+    const families = await scrape(target);
+    expect(sampleValue(families, "baton_jobs", { queue: "m-live", state: "leased" })).toBe(0);
+    // The CLI's OLDEST WAIT: how long the oldest due job has waited; nothing waits in m-later.
+    expect(sampleValue(families, "baton_queue_oldest_job_age_seconds", { queue: "m-old" })).toBeGreaterThanOrEqual(600);
+    expect(sampleValue(families, "baton_queue_oldest_job_age_seconds", { queue: "m-old" })).toBeLessThan(3600);
+    expect(sampleValue(families, "baton_queue_oldest_job_age_seconds", { queue: "m-later" })).toBe(0);
+    expect(sampleValue(families, "baton_jobs", { queue: "m-later", state: "scheduled" })).toBe(1);
   }
 });
 
@@ -177,4 +172,70 @@ test("every background task of a replica reports its passes, its failures and it
   }
   const lastSuccess = sampleValue(families, "baton_maintenance_last_success_timestamp_seconds", { task: "reaper" })!;
   expect(Math.abs(lastSuccess - Date.now() / 1000)).toBeLessThan(60);
+});
+
+test("each replica reports its RPCs, its worker streams and its database pool, and the process's runtime", async () => {
+  const rpc = (service: string, method: string, more: Record<string, string> = {}) => ({ service: `baton.v1.${service}`, method, ...more });
+  const stream = openStream(replica.workers, { case: "hello", value: { workerId: "w-rpc", queues: ["m-rpc"], maxInFlight: 1 } });
+  await replica.jobs.enqueueJob({ queue: "m-rpc" });
+  await stream.next("job");
+  await expect(replica.jobs.enqueueJob({ queue: "not a queue name" })).rejects.toThrow();
+  await eventually(
+    async () => {
+      const families = await scrape(replica);
+      return (
+        sampleValue(families, "baton_rpc_in_flight", rpc("WorkerService", "Subscribe")) === 1 &&
+        sampleValue(families, "baton_replica_worker_streams", { queue: "m-rpc" }) === 1 &&
+        sampleValue(families, "baton_replica_jobs_in_flight") === 1 &&
+        sampleValue(families, "baton_rpc_handled_total", rpc("JobService", "EnqueueJob", { code: "invalid_argument" })) === 1
+      );
+    },
+    { what: "the open stream and the refused enqueue on the replica's metrics", intervalMs: 200 },
+  );
+  const families = await scrape(replica);
+  expect(sampleValue(families, "baton_rpc_handled_total", rpc("JobService", "EnqueueJob", { code: "ok" }))).toBe(1);
+  expect(sampleValue(families, "baton_rpc_started_total", rpc("JobService", "EnqueueJob"))).toBe(2);
+  expect(sampleValue(families, "baton_rpc_duration_seconds_count", rpc("JobService", "EnqueueJob"))).toBe(2);
+  // Streams are counted as open, not timed.
+  expect(sampleValue(families, "baton_rpc_duration_seconds_count", rpc("WorkerService", "Subscribe"))).toBeUndefined();
+  // The other replica served none of it.
+  expect(sampleValue(await scrape(broker), "baton_replica_worker_streams", { queue: "m-rpc" })).toBeUndefined();
+
+  expect(sampleValue(families, "baton_db_pool_max_connections")).toBe(10);
+  const inUse = sampleValue(families, "baton_db_pool_connections", { state: "in_use" })!;
+  const idle = sampleValue(families, "baton_db_pool_connections", { state: "idle" })!;
+  expect(inUse + idle).toBeGreaterThanOrEqual(1);
+  expect(inUse + idle).toBeLessThanOrEqual(10);
+  expect(sampleValue(families, "baton_db_pool_waiting_requests")).toBeGreaterThanOrEqual(0);
+
+  const { version } = (await import("../package.json", { with: { type: "json" } })).default;
+  expect(sampleValue(families, "baton_build_info", { version, node_version: process.version })).toBe(1);
+  for (const name of ["process_cpu_seconds_total", "process_resident_memory_bytes", "nodejs_eventloop_lag_seconds", "nodejs_heap_size_used_bytes", "nodejs_gc_duration_seconds"]) {
+    expect(families.get(name), name).toBeDefined();
+  }
+
+  stream.close();
+  await eventually(async () => sampleValue(await scrape(replica), "baton_rpc_in_flight", rpc("WorkerService", "Subscribe")) === 0, {
+    what: "the closed stream counted as handled",
+    intervalMs: 200,
+  });
+});
+
+/** promtool from .tools/bin (scripts/install-promtool.sh); CI sets BATON_REQUIRE_PROMTOOL=1 so that its absence fails. */
+const promtool = new URL("../.tools/bin/promtool", import.meta.url).pathname;
+const promtoolMissing = existsSync(promtool) ? undefined : "no .tools/bin/promtool (scripts/install-promtool.sh installs it)";
+if (promtoolMissing && process.env.BATON_REQUIRE_PROMTOOL === "1") throw new Error(`BATON_REQUIRE_PROMTOOL=1 but ${promtoolMissing}`);
+
+describe.skipIf(promtoolMissing !== undefined)(`promtool${promtoolMissing ? ` (skipped: ${promtoolMissing})` : ""}`, () => {
+  test("promtool check metrics finds nothing to fix in a live /metrics", async () => {
+    // Every family present: jobs through both replicas, an open stream, a failed RPC.
+    await broker.jobs.enqueueJob({ queue: "m-lint" });
+    const stream = openStream(broker.workers, { case: "hello", value: { workerId: "w-lint", queues: ["m-lint"], maxInFlight: 1 } });
+    await settle(stream, "ack");
+    const text = await (await fetch(`${broker.baseUrl}/metrics`)).text();
+    stream.close();
+    const check = spawnSync(promtool, ["check", "metrics"], { input: text, encoding: "utf8" });
+    expect(`${check.stdout}${check.stderr}`).toBe("");
+    expect(check.status).toBe(0);
+  });
 });

@@ -1,4 +1,4 @@
-import type { MetricFamily } from "../telemetry/exposition.js";
+import { Counter, Gauge, Registry } from "prom-client";
 import type { Logger } from "../util/log.js";
 import { type Periodic, startPeriodic } from "../util/periodic.js";
 
@@ -11,18 +11,8 @@ export interface MaintenanceTask {
   run(): Promise<void>;
 }
 
-/** What one task has done since the replica started (for /metrics). */
-export interface TaskReport {
-  name: string;
-  runs: number;
-  failures: number;
-  /** When the last pass that succeeded ended. */
-  lastSuccessTime: Date | undefined;
-}
-
 interface Entry {
   task: MaintenanceTask;
-  report: TaskReport;
   periodic?: Periodic;
 }
 
@@ -33,6 +23,26 @@ interface Entry {
  * task never overlap; intervals are jittered by ±20%, so replicas started together spread out.
  */
 export class Maintainer {
+  /** This replica's tasks for /metrics: passes, failed passes, and when each last succeeded. */
+  readonly registry = new Registry();
+  private readonly runsTotal = new Counter({
+    name: "baton_maintenance_runs_total",
+    help: "Passes of each background task of this replica.",
+    labelNames: ["task"],
+    registers: [this.registry],
+  });
+  private readonly failuresTotal = new Counter({
+    name: "baton_maintenance_failures_total",
+    help: "Passes of each background task of this replica that failed (logged; the task runs again at its next interval).",
+    labelNames: ["task"],
+    registers: [this.registry],
+  });
+  private readonly lastSuccess = new Gauge({
+    name: "baton_maintenance_last_success_timestamp_seconds",
+    help: "When each background task of this replica last finished a pass (Unix time); absent until the first.",
+    labelNames: ["task"],
+    registers: [this.registry],
+  });
   private readonly entries = new Map<string, Entry>();
   private started = false;
 
@@ -42,8 +52,11 @@ export class Maintainer {
   add(...tasks: MaintenanceTask[]): void {
     for (const task of tasks) {
       if (this.entries.has(task.name)) throw new Error(`maintenance task "${task.name}" is added twice`);
-      const entry: Entry = { task, report: { name: task.name, runs: 0, failures: 0, lastSuccessTime: undefined } };
+      const entry: Entry = { task };
       this.entries.set(task.name, entry);
+      // Zero from the start, so increase() sees the first failure.
+      this.runsTotal.inc({ task: task.name }, 0);
+      this.failuresTotal.inc({ task: task.name }, 0);
       if (this.started) this.run(entry);
     }
   }
@@ -60,42 +73,15 @@ export class Maintainer {
     await Promise.all([...this.entries.values()].flatMap((entry) => (entry.periodic ? [entry.periodic.stop()] : [])));
   }
 
-  reports(): TaskReport[] {
-    return [...this.entries.values()].map((entry) => ({ ...entry.report }));
-  }
-
-  /** This replica's tasks for /metrics: passes, failed passes, and when each last succeeded. */
-  families(): MetricFamily[] {
-    const reports = this.reports();
-    const per = (value: (report: TaskReport) => number) => reports.map((report) => ({ labels: { task: report.name }, value: value(report) }));
-    return [
-      { name: "baton_maintenance_runs_total", help: "Passes of each background task of this replica.", type: "counter", samples: per((r) => r.runs) },
-      {
-        name: "baton_maintenance_failures_total",
-        help: "Passes of each background task of this replica that failed (logged; the task runs again at its next interval).",
-        type: "counter",
-        samples: per((r) => r.failures),
-      },
-      {
-        name: "baton_maintenance_last_success_timestamp_seconds",
-        help: "When each background task of this replica last finished a pass (Unix time); absent until the first.",
-        type: "gauge",
-        samples: reports
-          .filter((report) => report.lastSuccessTime !== undefined)
-          .map((report) => ({ labels: { task: report.name }, value: report.lastSuccessTime!.getTime() / 1000 })),
-      },
-    ];
-  }
-
   private run(entry: Entry): void {
-    const { task, report } = entry;
+    const { task } = entry;
     entry.periodic = startPeriodic(task.name, task.intervalMs, 0.2, this.log, async () => {
-      report.runs += 1;
+      this.runsTotal.inc({ task: task.name });
       try {
         await task.run();
-        report.lastSuccessTime = new Date();
+        this.lastSuccess.set({ task: task.name }, Date.now() / 1000);
       } catch (error) {
-        report.failures += 1;
+        this.failuresTotal.inc({ task: task.name });
         throw error;
       }
     });

@@ -25,8 +25,11 @@ import { migrate } from "../store/migrate.js";
 import type { Logger } from "../util/log.js";
 import { JobSampling } from "../telemetry/job-sampling.js";
 import type { MetricsEndpoint } from "../telemetry/metrics.js";
+import { replicaGauges } from "../telemetry/replica-gauges.js";
+import { RpcMetrics } from "../telemetry/rpc-metrics.js";
 import { startTelemetry } from "../telemetry/telemetry.js";
 import { peerAddress, startAuth } from "./auth.js";
+import { rpcMetricsInterceptor } from "./rpc-metrics.js";
 import { answerDecodeErrorsAsInvalidArgument } from "./decode-errors.js";
 import { HealthState, createHealthService } from "./health.js";
 import { startKeepalive } from "./keepalive.js";
@@ -101,6 +104,7 @@ export async function startServer(config: ServerConfig & { databaseUrl: string }
 
   // One owner for the replica's periodic work (see maintenance/maintainer.ts).
   const maintainer = new Maintainer(log);
+  const rpcMetrics = new RpcMetrics();
   const telemetry = await startTelemetry({
     db,
     log,
@@ -109,13 +113,14 @@ export async function startServer(config: ServerConfig & { databaseUrl: string }
     sampling,
     resource: tracingResource,
     jobMetrics: broker.metrics,
-    metricSources: [maintainer],
+    metricSources: [maintainer, rpcMetrics, { registry: replicaGauges({ pool: db.pool, streams: () => broker.listSessions() }) }],
   });
 
   const rpcHandler = connectNodeAdapter({
-    // Error mapping first, so it also maps what the guards after it throw; the RPC span
-    // around everything, so it records the mapped error.
+    // Error mapping first, so it also maps what the guards after it throw; the RPC span and
+    // the RPC metrics around everything, so they record the mapped error.
     interceptors: [
+      rpcMetricsInterceptor(rpcMetrics),
       ...(config.tracing.url ? [tracingInterceptor()] : []),
       errorMappingInterceptor(log),
       ...(auth ? [auth.interceptor] : []),

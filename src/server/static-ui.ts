@@ -1,8 +1,7 @@
-import { existsSync } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import type http from "node:http";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { packageRoot } from "../util/package-root.js";
 
 /** Where the dashboard is mounted on the HTTP/1.1 side. */
 export const UI_PREFIX = "/ui";
@@ -30,15 +29,10 @@ export function uiConfigFromEnv(env: NodeJS.ProcessEnv = process.env): UiConfig 
   };
 }
 
-/** `<package root>/dist/ui`: the root is the nearest folder above this module with a package.json. */
+/** `<package root>/dist/ui`. */
 function defaultUiDir(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(path.join(dir, "package.json"))) {
-    const parent = path.dirname(dir);
-    if (parent === dir) return path.resolve("dist/ui");
-    dir = parent;
-  }
-  return path.join(dir, "dist", "ui");
+  const root = packageRoot();
+  return root === undefined ? path.resolve("dist/ui") : path.join(root, "dist", "ui");
 }
 
 const CONTENT_TYPES: Record<string, string> = {

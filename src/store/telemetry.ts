@@ -94,8 +94,12 @@ export async function spanExporterForget(db: Queryable, replica: string): Promis
 }
 
 export interface GaugeRow {
-  /** jobs: per queue and state; queue: a queue with settings (value 0); the others: one value. */
-  kind: "jobs" | "queue" | "worker_streams" | "span_outbox_rows";
+  /**
+   * jobs: per queue and state; oldest_available: per queue with due AVAILABLE jobs, the age in
+   * seconds of the oldest; queue: a queue with settings (value 0); worker_streams: per queue;
+   * span_outbox_rows: one value.
+   */
+  kind: "jobs" | "oldest_available" | "queue" | "worker_streams" | "span_outbox_rows";
   queue: string;
   state: string;
   value: number;

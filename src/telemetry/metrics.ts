@@ -1,51 +1,20 @@
 import type http from "node:http";
-import { WORKER_STALE_SECONDS } from "../store/workers.js";
-import type { Database } from "../store/database.js";
-import { type GaugeRow, telemetryGauges } from "../store/telemetry.js";
-import { type MetricFamily, formatExposition } from "./exposition.js";
+import { Registry } from "prom-client";
 import type { Logger } from "../util/log.js";
+import type { ClusterGauges } from "./cluster-gauges.js";
+import { processMetrics } from "./process-metrics.js";
 
 /**
- * Prometheus metrics of one replica. Counters and histograms are this replica's own, kept in
- * memory (src/telemetry/job-metrics.ts): sum() them over replicas. Gauges describe the shared
- * database, from one indexed query per scrape, so every replica reports the same values:
- * max() them over replicas.
+ * Prometheus metrics of one replica, with prom-client. Counters, histograms and the gauges of
+ * the replica's own resources are this replica's, kept in memory: sum() them over replicas.
+ * The cluster gauges describe the shared database, from one indexed query per scrape, so every
+ * replica reports the same values: max() them over replicas. docs/OPERATIONS.md lists which is
+ * which, with the PromQL for each.
  */
 
-/** The states of live jobs; finished ones are counted by baton_jobs_finished_total. */
-const LIVE_STATES = ["scheduled", "available", "blocked", "leased"];
-
-/** Metric families kept in this replica's memory (job counters, background tasks). */
+/** Metrics kept in this replica's memory (job counters, RPCs, background tasks…), each on a registry of its own. */
 export interface MetricSource {
-  families(): MetricFamily[];
-}
-
-/** Everything /metrics shows: this replica's counters, and the gauges from one query. */
-export async function collectMetrics(db: Database, sources: readonly MetricSource[]): Promise<MetricFamily[]> {
-  const gauges = await telemetryGauges(db, WORKER_STALE_SECONDS);
-  const single = (kind: GaugeRow["kind"]) => gauges.find((row) => row.kind === kind)?.value ?? 0;
-  const jobCounts = gauges.filter((row) => row.kind === "jobs");
-  // Every queue with live jobs or settings, zeros included: the same on every replica.
-  const queues = [...new Set(gauges.filter((row) => row.kind === "jobs" || row.kind === "queue").map((row) => row.queue))].sort();
-  const jobSamples = queues.flatMap((queue) =>
-    LIVE_STATES.map((state) => ({ labels: { queue, state }, value: jobCounts.find((row) => row.queue === queue && row.state === state)?.value ?? 0 })),
-  );
-  return [
-    ...sources.flatMap((source) => source.families()),
-    { name: "baton_jobs", help: "Live jobs stored, per queue and state (scheduled, available, blocked, leased).", type: "gauge", samples: jobSamples },
-    {
-      name: "baton_worker_streams",
-      help: "Open worker streams on all replicas.",
-      type: "gauge",
-      samples: [{ labels: {}, value: single("worker_streams") }],
-    },
-    {
-      name: "baton_span_outbox_rows",
-      help: "Committed spans waiting for export (the span outbox backlog).",
-      type: "gauge",
-      samples: [{ labels: {}, value: single("span_outbox_rows") }],
-    },
-  ];
+  readonly registry: Registry;
 }
 
 export interface MetricsEndpoint {
@@ -57,12 +26,14 @@ export interface MetricsEndpoint {
  * /metrics for one replica. A scrape queries the database; scrapes within `cacheMs` of one
  * another (several Prometheus servers, or a burst) share one answer.
  */
-export function createMetricsEndpoint(db: Database, sources: readonly MetricSource[], log: Logger, cacheMs = 1000): MetricsEndpoint {
+export function createMetricsEndpoint(cluster: ClusterGauges, sources: readonly MetricSource[], log: Logger, cacheMs = 1000): MetricsEndpoint {
+  // Merging fails at start on a metric name registered twice.
+  const registry = Registry.merge([processMetrics(), cluster.registry, ...sources.map((source) => source.registry)]);
   let cached: { time: number; text: Promise<string> } | undefined;
   const render = () => {
     const now = Date.now();
     if (!cached || now - cached.time >= cacheMs) {
-      const text = collectMetrics(db, sources).then(formatExposition);
+      const text = cluster.refresh().then(() => registry.metrics());
       cached = { time: now, text };
       // A failed scrape is not kept: the next one asks the database again.
       text.catch(() => {
@@ -80,7 +51,7 @@ export function createMetricsEndpoint(db: Database, sources: readonly MetricSour
       }
       render().then(
         (text) => {
-          res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
+          res.writeHead(200, { "content-type": registry.contentType });
           res.end(req.method === "HEAD" ? undefined : text);
         },
         (error: unknown) => {

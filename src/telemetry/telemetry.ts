@@ -1,5 +1,6 @@
 import type { Resource } from "@opentelemetry/resources";
 import type { TracingConfig } from "../config.js";
+import { ClusterGauges } from "./cluster-gauges.js";
 import type { Database } from "../store/database.js";
 import type { JobMetrics } from "./job-metrics.js";
 import type { Logger } from "../util/log.js";
@@ -26,7 +27,7 @@ export interface TelemetryOptions {
   resource?: Resource;
   /** This replica's counters and histograms, kept by the broker. */
   jobMetrics: JobMetrics;
-  /** Other families this replica keeps in memory (its background tasks). */
+  /** Other metrics this replica keeps in memory (RPCs, its pool and streams, its background tasks). */
   metricSources?: readonly MetricSource[];
 }
 
@@ -54,7 +55,7 @@ export async function startTelemetry(options: TelemetryOptions): Promise<Telemet
     log.info("exporting job spans", { url: tracing.url, protocol: tracing.protocol, sampler: tracing.sampler.name, serviceName: tracing.serviceName });
   }
   return {
-    metrics: createMetricsEndpoint(db, [jobMetrics, ...metricSources], log),
+    metrics: createMetricsEndpoint(new ClusterGauges(db), [jobMetrics, ...metricSources], log),
     async stop() {
       await relay?.stop();
     },

@@ -5,6 +5,7 @@ import { StartupError, migrate } from "../../store/migrate.js";
 import { createLogger } from "../../util/log.js";
 import { startTracingSdk } from "../../telemetry/sdk.js";
 import { ExitCode } from "../errors.js";
+import { stopOnFatalErrors } from "../fatal-errors.js";
 
 /**
  * What `baton serve` and `baton migrate` do: run against the database rather than talk to a
@@ -13,6 +14,9 @@ import { ExitCode } from "../errors.js";
  */
 
 type Logger = ReturnType<typeof createLogger>;
+
+/** After a fatal error, the time shutdown gets beyond the drain before the process exits anyway. */
+const FATAL_STOP_MARGIN_MS = 10_000;
 
 /** Runs `serve` or `migrate`; the options are the command line's, over the environment. */
 export async function runServer(command: "serve" | "migrate", options: { port?: number; dataDir?: string }): Promise<number> {
@@ -70,6 +74,16 @@ async function resolveDatabase(url: string | undefined, dataDir: string, log: Lo
 }
 
 async function serve(config: ReturnType<typeof loadConfig>, log: Logger): Promise<number> {
+  // A signal stops the broker cleanly; so does an error nothing caught, and the exit says it failed.
+  const stopRequest = new Promise<number>((resolve) => {
+    const onSignal = (signal: string) => {
+      log.info("shutting down", { signal, drainMs: config.drainMs });
+      resolve(ExitCode.ok);
+    };
+    process.once("SIGTERM", onSignal);
+    process.once("SIGINT", onSignal);
+    stopOnFatalErrors(log, () => resolve(ExitCode.error), config.drainMs + FATAL_STOP_MARGIN_MS);
+  });
   // Before anything else, so the first RPC is traced; a no-op without an OTLP endpoint.
   const sdk = await startTracingSdk(config.tracing, log);
   const { url, embedded } = await resolveDatabase(config.databaseUrl, config.dataDir, log);
@@ -81,17 +95,10 @@ async function serve(config: ReturnType<typeof loadConfig>, log: Logger): Promis
     await sdk?.shutdown();
     throw error;
   }
-  await new Promise<void>((resolve) => {
-    const onSignal = (signal: string) => {
-      log.info("shutting down", { signal, drainMs: config.drainMs });
-      resolve();
-    };
-    process.once("SIGTERM", onSignal);
-    process.once("SIGINT", onSignal);
-  });
+  const exitCode = await stopRequest;
   await server.stop();
   await embedded?.stop();
   await sdk?.shutdown().catch((error: unknown) => log.warn("flushing RPC spans failed", { error }));
   log.info("stopped");
-  return 0;
+  return exitCode;
 }

@@ -49,11 +49,19 @@ delete from baton.span_exporters where replica = @replica;
 -- name: TelemetryGauges
 -- Every gauge of /metrics in one statement, each part read through a partial index of live
 -- jobs (finished ones are never counted: there may be millions): jobs per queue and live
--- state, SCHEDULED told apart from AVAILABLE by database time; the queues with settings (their
--- gauges read zero when empty); open worker streams of every replica heard from within @staleSeconds
--- seconds; the span outbox backlog.
-select 'jobs' as kind, queue, case when run_time > now() then 'scheduled' else 'available' end as state, count(*)::float8 as value
-from baton.jobs where state = 'available' group by 2, 3
+-- state, SCHEDULED told apart from AVAILABLE by database time, and the age of each queue's
+-- oldest due AVAILABLE job, both from one pass over jobs_claim_idx (the CTE is read twice, so it
+-- is materialized once); the queues with settings (their gauges read zero when empty); open
+-- worker streams per queue, of every replica heard from within @staleSeconds seconds; the span
+-- outbox backlog.
+with available as (
+  select queue, run_time > now() as scheduled, count(*) as jobs, min(run_time) as oldest_run_time
+  from baton.jobs where state = 'available' group by 1, 2
+)
+select 'jobs' as kind, queue, case when scheduled then 'scheduled' else 'available' end as state, jobs::float8 as value
+from available
+union all
+select 'oldest_available', queue, '', extract(epoch from now() - oldest_run_time)::float8 from available where not scheduled
 union all
 select 'jobs', queue, 'leased', count(*)::float8 from baton.jobs where state = 'leased' group by queue
 union all
@@ -61,6 +69,9 @@ select 'jobs', queue, 'blocked', count(*)::float8 from baton.jobs where state = 
 union all
 select 'queue', name, '', 0 from baton.queues
 union all
-select 'worker_streams', '', '', count(*)::float8 from baton.workers where last_seen_time > now() - make_interval(secs => @staleSeconds::float8)
+select 'worker_streams', queue, '', count(*)::float8
+from baton.workers, unnest(queues) as queue
+where last_seen_time > now() - make_interval(secs => @staleSeconds::float8)
+group by queue
 union all
 select 'span_outbox_rows', '', '', count(*)::float8 from baton.span_outbox;
