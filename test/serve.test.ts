@@ -101,5 +101,5 @@ test("npm start serves on the embedded database, keeps data across restarts, and
   expect(new TextDecoder().decode(finished.result)).toBe("finished during drain");
   third.kill("SIGTERM");
   expect(await third.exited).toBe(0);
-});
-
+  // Three starts, the first through `npm start`, which builds first: minutes on a loaded machine.
+}, 180_000);
