@@ -47,6 +47,12 @@ export function toConnectError(error: unknown, log: Logger): ConnectError {
     if (error.retryAfterMs !== undefined) connectError.details.push(retryInfo(error.retryAfterMs));
     return connectError;
   }
+  // The client went away mid-request (a cancelled call, a closed connection): nothing failed
+  // on this side, and the answer reaches no one.
+  if ((error as { code?: unknown } | undefined)?.code === "ERR_STREAM_PREMATURE_CLOSE") {
+    log.debug("client closed the request", { error });
+    return new ConnectError("the client closed the request", Code.Canceled);
+  }
   log.error("request failed", { error });
   return new ConnectError("internal error", Code.Internal);
 }
