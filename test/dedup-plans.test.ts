@@ -61,6 +61,23 @@ test("the insert's dedup_window check reads finished jobs by (queue, dedup_key)"
   await expectIndexBacked(insert, "jobs_dedup_finished_idx");
 });
 
+test("the upsert of REPLACE and DEBOUNCE checks a dedup_window by key, for unfinished and finished holders", async () => {
+  const n = 25;
+  const some = <T>(value: T) => Array.from({ length: n }, () => value);
+  const upsert = jobsQuery("JobUpsertMany", {
+    queues: some("q1"),
+    payloads: some(Buffer.alloc(0)),
+    headers: some("{}"),
+    priorities: some(0),
+    dedupKeys: Array.from({ length: n }, (_, i) => `key-${i * 10 + 1}`),
+    defaultMaxAttempts: 25,
+    dedupWindowSeconds: some(3600),
+    replacePayload: some(true),
+  });
+  await expectIndexBacked(upsert, "jobs_dedup_finished_idx");
+  await expectIndexBacked(upsert, "jobs_dedup_idx");
+});
+
 test("the dedup_window race check after the insert reads unfinished and finished jobs by key, not the table", async () => {
   const { rows } = await client.query<{ id: string }>("select id from baton.jobs where state = 'available' limit 25");
   const raced = jobsQuery("JobDedupWindowRaced", { ids: rows.map((r) => r.id), windowSeconds: rows.map(() => 3600) });
