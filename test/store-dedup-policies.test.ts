@@ -6,6 +6,8 @@ import type pg from "pg";
 import { describe, expect, test } from "vitest";
 import type { InsertedJob } from "../src/store/jobs.js";
 import { jobAckMany, jobClaim, jobGet, jobInsertMany } from "../src/store/jobs.js";
+import { spanExporterSeen } from "../src/store/telemetry.js";
+import { sql } from "./helpers/database.js";
 import { interleaved } from "./helpers/interleave.js";
 import { newJob as job, useStoreDatabase } from "./helpers/store.js";
 
@@ -31,6 +33,20 @@ describe("time", () => {
     await jobInsertMany(store.db, [job("t-replace", { dedupKey: "k", delaySeconds: 3600 })], { now: T0 });
     const [replaced] = await replace(store.db, "t-replace", "now");
     expect(replaced!.job).toMatchObject({ runTime: T0, scheduled: false, payload: bytes("now") });
+  });
+});
+
+describe("trace", () => {
+  test("a replaced job keeps its trace and its one send span: the replacing enqueue writes no span", async () => {
+    await spanExporterSeen(store.db, "replica-1");
+    const traceparent = (trace: string) => `00-${trace.repeat(32)}-${"1".repeat(16)}-01`;
+    const [created] = await jobInsertMany(store.db, [job("s-trace", { dedupKey: "k", headers: { traceparent: traceparent("a") } })]);
+    const [replaced] = await jobInsertMany(store.db, [
+      job("s-trace", { dedupKey: "k", dedupPolicy: "replace", payload: bytes("new"), headers: { traceparent: traceparent("b") } }),
+    ]);
+    expect(replaced!.job).toMatchObject({ id: created!.job.id, traceId: created!.job.traceId, headers: { traceparent: traceparent("a") } });
+    const spans = await sql(store.url, "select operation from baton.span_outbox where job_id = $1", [created!.job.id]);
+    expect(spans).toEqual([{ operation: "send" }]);
   });
 });
 
