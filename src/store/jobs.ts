@@ -11,7 +11,7 @@ const leaseTokens = param<string[]>();
 const now = param<Now>();
 const limit = param<number>();
 
-/** The columns of new jobs, as JobInsertMany and JobUpsertMany take them (see newJobColumns). */
+/** The columns of new jobs, as JobInsertMany and JobUpsertMany take them (see newJobArrays). */
 const newJobParams = {
   queues: param<string[]>(),
   payloads: param<Buffer[]>(),
@@ -26,7 +26,6 @@ const newJobParams = {
   timeoutSeconds: param<(number | null)[] | null>(),
   now,
   defaultMaxAttempts: param<number>(),
-  dedupWindowSeconds: param<(number | null)[] | null>(),
   fairnessKeys: param<(string | null)[] | null>(),
   blocked: param<boolean[] | null>(),
   dependsOn: param<(string | null)[] | null>(),
@@ -36,6 +35,7 @@ const sql = loadStatements(new URL("./sql/jobs.sql", import.meta.url), {
   JobInsertMany: statement(
     {
       ...newJobParams,
+      dedupWindowSeconds: param<(number | null)[] | null>(),
       handoff: param<boolean[] | null>(),
       handoffOwner: param<string | null>(),
       handoffLeaseSeconds: param<number | null>(),
@@ -145,6 +145,7 @@ export async function jobInsertMany(db: Queryable | Database, jobs: NewJob[], op
   const payloads = jobs.map((j) => Buffer.from(j.payload));
   const { rows } = await run(db, sql.JobInsertMany, {
     ...newJobArrays(jobs, payloads, blocked),
+    dedupWindowSeconds: column(jobs, (j) => j.dedupWindowSeconds),
     now,
     defaultMaxAttempts,
     handoff: handoff?.jobs.some(Boolean) ? handoff.jobs : null,
@@ -171,7 +172,6 @@ function newJobArrays(jobs: NewJob[], payloads: Buffer[], blocked: boolean[]) {
     chainIds: column(jobs, (j) => j.chainId),
     parentIds: column(jobs, (j) => j.parentId),
     timeoutSeconds: column(jobs, (j) => j.timeoutSeconds),
-    dedupWindowSeconds: column(jobs, (j) => j.dedupWindowSeconds),
     fairnessKeys: column(jobs, (j) => j.fairnessKey),
     blocked: blocked.some(Boolean) ? jobs.map((_, i) => blocked[i] ?? false) : null,
     dependsOn: column(jobs, (j) => (j.dependsOn?.length ? j.dependsOn.join(",") : undefined)),
@@ -235,7 +235,8 @@ function foldRequests(requests: NewJob[]): NewJob {
 /**
  * Upserts one folded request per group (see JobUpsertMany); the answer of each group is the
  * job that now holds its key, deduplicated unless this statement created it. A group whose key
- * a running job holds, or that a dedup window deduplicated, resolves to that job, unaltered.
+ * a running job holds resolves to that job, unaltered; so does one whose new job a job finished
+ * within its dedup window makes redundant (settleDedupWindowRaces takes the new job back).
  */
 async function upsertFolded(tx: Queryable, groups: NewJob[][], options: InsertOptions & { blocked: boolean[] }): Promise<InsertedJob[]> {
   const { defaultMaxAttempts = DEFAULT_MAX_ATTEMPTS, now = null, blocked } = options;

@@ -95,8 +95,11 @@ order by inserted.id;
 -- one holds it while it waits (AVAILABLE, SCHEDULED or BLOCKED), that job takes the request's
 -- run time, and its payload where @replacePayload is set (REPLACE); its other columns stay, its
 -- headers among them, whose traceparent made the job's trace. A running (LEASED) job is left as
--- it was and is absent from the output, as is a request that a job finished within its dedup
--- window deduplicated: a finished job is never altered, but a waiting one counts before it.
+-- it was and is absent from the output. No dedup window is checked here: a job this inserts
+-- while one with its key finished within the window is taken back by JobDedupWindowRaced (see
+-- jobInsertMany), as for a KEEP insert that raced an ack, and the finished job is not altered.
+-- Checking the window before the insert would read the holder in this statement's snapshot,
+-- and miss one that a concurrent enqueue committed meanwhile, which must be replaced.
 -- Concurrent upserts of one key queue on the row lock of its holder, each updating the version
 -- the previous one committed: the last to commit wins. The rows are taken in (queue, dedup_key)
 -- order, the same in every transaction, so two batches never deadlock on each other's keys.
@@ -106,10 +109,10 @@ with input as (
   select nextval('baton.jobs_id_seq'::regclass) as id, t.*
   from unnest(
     @queues::text[], @payloads::bytea[], @headers::jsonb[], @priorities::int[], @delaySeconds::float8[], @runTimes::timestamptz[],
-    @maxAttempts::int[], @dedupKeys::text[], @chainIds::bigint[], @parentIds::bigint[], @timeoutSeconds::float8[], @dedupWindowSeconds::float8[], @fairnessKeys::text[],
+    @maxAttempts::int[], @dedupKeys::text[], @chainIds::bigint[], @parentIds::bigint[], @timeoutSeconds::float8[], @fairnessKeys::text[],
     @blocked::bool[], @dependsOn::text[], @replacePayload::bool[]
   ) as t(queue, payload, headers, priority, delay_seconds, run_time, max_attempts, dedup_key, chain_id, parent_id,
-         timeout_seconds, dedup_window_seconds, fairness_key, blocked, depends_on, replace_payload)
+         timeout_seconds, fairness_key, blocked, depends_on, replace_payload)
 ),
 clock as (select coalesce(@now::timestamptz, now()) as now),
 upserted as (
@@ -125,14 +128,6 @@ upserted as (
   from input i
   cross join clock
   left join baton.queues q on q.name = i.queue
-  where i.dedup_window_seconds is null
-     or exists (
-       select 1 from baton.jobs u
-       where u.queue = i.queue and u.dedup_key = i.dedup_key and u.state in ('available', 'blocked', 'leased'))
-     or not exists (
-       select 1 from baton.jobs f
-       where f.queue = i.queue and f.dedup_key = i.dedup_key and f.state in ('succeeded', 'dead', 'cancelled')
-         and f.finish_time > clock.now - make_interval(secs => i.dedup_window_seconds))
   order by i.queue, i.dedup_key
   on conflict (queue, dedup_key)
     where dedup_key is not null and state in ('available', 'blocked', 'leased')
