@@ -10,6 +10,7 @@ import { DedupPolicy, JobState } from "../clients/ts/src/gen/baton/v1/job_pb.js"
 import { type TestBroker, startReplicas, stopAll } from "./helpers/broker.js";
 import { sql } from "./helpers/database.js";
 import { openStream } from "./helpers/stream.js";
+import { eventually } from "./helpers/wait.js";
 
 let broker: TestBroker;
 let replica: TestBroker;
@@ -80,6 +81,38 @@ test("REPLACE under concurrent enqueues on two brokers leaves one job with the p
   for (let version = next.get(null); version !== undefined; version = next.get(version)) line.push(version);
   expect(line.toSorted()).toEqual(sent.toSorted());
   expect(text(job!.payload)).toBe(line.at(-1));
+});
+
+test("REPLACE racing a worker that runs the jobs: a job never changes once leased", async () => {
+  const delivered = new Map<string, string>();
+  const stream = openStream(replica.workers, { case: "hello", value: { workerId: "racer", queues: ["raced"], maxInFlight: 1 } });
+  const working = (async () => {
+    for (;;) {
+      const delivery = await stream.next("job").catch(() => undefined);
+      if (!delivery) return;
+      delivered.set(delivery.job!.id, text(delivery.job!.payload));
+      stream.send({ case: "ack", value: { jobId: delivery.job!.id, leaseToken: delivery.leaseToken } });
+      stream.send({ case: "credit", value: { n: 1 } });
+    }
+  })();
+  await stream.next("welcome");
+  const sent = Array.from({ length: 60 }, (_, i) => `payload-${i}`);
+  await Promise.all(
+    sent.map((payload, i) =>
+      (i % 2 === 0 ? broker : replica).jobs.enqueueJob({ queue: "raced", dedupKey: "k", dedupPolicy: REPLACE, payload: bytes(payload) }),
+    ),
+  );
+  await eventually(async () => (await holders("raced", "k")).length === 0, { what: "the worker to run every job of the key" });
+  stream.close();
+  await working;
+
+  const finished = await sql<{ id: string; payload: Buffer; state: string }>(
+    broker.databaseUrl,
+    "select id::text, payload, state::text from baton.jobs where queue = 'raced' order by id",
+  );
+  expect(finished.every((job) => job.state === "succeeded")).toBe(true);
+  // What each worker attempt received is what the job ended with: nothing replaced it once leased.
+  expect(finished.map((job) => [job.id, text(job.payload)])).toEqual([...delivered].sort(([a], [b]) => Number(a) - Number(b)));
 });
 
 test("the same key twice in one batch: the later REPLACE wins, the first request creates the job", async () => {
