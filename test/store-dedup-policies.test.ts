@@ -5,10 +5,10 @@
 import type pg from "pg";
 import { describe, expect, test } from "vitest";
 import type { InsertedJob } from "../src/store/jobs.js";
-import { jobAckMany, jobClaim, jobGet, jobInsertMany } from "../src/store/jobs.js";
+import { jobAckMany, jobClaim, jobGet, jobInsertMany, jobRenewMany } from "../src/store/jobs.js";
 import { spanExporterSeen } from "../src/store/telemetry.js";
 import { sql } from "./helpers/database.js";
-import { interleaved } from "./helpers/interleave.js";
+import { interleaved, openTransaction, settledOrBlocked } from "./helpers/interleave.js";
 import { newJob as job, useStoreDatabase } from "./helpers/store.js";
 
 const store = useStoreDatabase();
@@ -88,5 +88,25 @@ describe("races with the holder's own transitions", () => {
     expect(answer[0]).toMatchObject({ deduplicated: false, job: { state: "available", payload: bytes("next") } });
     expect(answer[0]!.job.id).not.toBe(created!.job.id);
     expect(await jobGet(store.db, created!.job.id)).toMatchObject({ state: "succeeded", payload: bytes("original") });
+  });
+
+  test("holders are locked in id order, as renewals lock them: a batch REPLACE and a renewal of two running jobs do not deadlock", async () => {
+    // "k-b" gets the lower id; in key order "k-a" would be locked first.
+    await jobInsertMany(store.db, [job("r-order", { dedupKey: "k-b" }), job("r-order", { dedupKey: "k-a" })], { now: T0 });
+    const { jobs } = await claimOn(store.db, "r-order");
+    const [low, high] = jobs.map((j) => ({ jobId: j.id, leaseToken: j.leaseToken })).sort((a, b) => Number(a.jobId) - Number(b.jobId));
+    const [renewal, enqueue] = [await openTransaction(store.url), await openTransaction(store.url)];
+    try {
+      await jobRenewMany(renewal, [low!], 30, T0);
+      const replacing = jobInsertMany(enqueue, ["k-a", "k-b"].map((dedupKey) => job("r-order", { dedupKey, dedupPolicy: "replace" })), { now: T0 });
+      await settledOrBlocked(store.url, replacing, enqueue.pid);
+      // Had the enqueue locked "k-a" (the higher id) first, this would close a cycle.
+      await jobRenewMany(renewal, [high!], 30, T0);
+      await renewal.query("commit");
+      expect((await replacing).map((r) => r.job.state)).toEqual(["leased", "leased"]);
+      await enqueue.query("commit");
+    } finally {
+      await Promise.all([renewal.end(), enqueue.end()]);
+    }
   });
 });

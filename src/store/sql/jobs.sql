@@ -101,8 +101,10 @@ order by inserted.id;
 -- Checking the window before the insert would read the holder in this statement's snapshot,
 -- and miss one that a concurrent enqueue committed meanwhile, which must be replaced.
 -- Concurrent upserts of one key queue on the row lock of its holder, each updating the version
--- the previous one committed: the last to commit wins. The rows are taken in (queue, dedup_key)
--- order, the same in every transaction, so two batches never deadlock on each other's keys.
+-- the previous one committed: the last to commit wins. The holders (as this statement's snapshot
+-- sees them) are locked in id order, as by every statement that locks several jobs (settlements,
+-- renewals), so that none of them deadlocks with this one; keys without a holder follow in
+-- (queue, dedup_key) order.
 -- Returns whole jobs (a waiting job keeps columns the request does not know); created tells a
 -- new job from one that held the key.
 with input as (
@@ -128,7 +130,9 @@ upserted as (
   from input i
   cross join clock
   left join baton.queues q on q.name = i.queue
-  order by i.queue, i.dedup_key
+  order by (select u.id from baton.jobs u
+            where u.queue = i.queue and u.dedup_key = i.dedup_key and u.state in ('available', 'blocked', 'leased')),
+           i.queue, i.dedup_key
   on conflict (queue, dedup_key)
     where dedup_key is not null and state in ('available', 'blocked', 'leased')
     do update set
