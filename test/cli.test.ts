@@ -121,6 +121,16 @@ describe("enqueue and jobs get", () => {
     expect((again.job as JsonJob).id).toBe(job.id);
   });
 
+  test("--dedup-policy replace gives the waiting job the new payload; debounce only moves its run time", async () => {
+    const first = await batonJson(["enqueue", "cli-policy", "--payload", "v1", "--dedup-key", "k", "--delay", "1h"]);
+    const id = (first.job as JsonJob).id;
+    const replaced = await baton(["enqueue", "cli-policy", "--payload", "v2", "--dedup-key", "k", "--dedup-policy", "replace", "--delay", "2h"]);
+    expect(replaced.code).toBe(0);
+    expect(replaced.stderr).toContain(`deduplicated: job ${id} already had dedup key "k"; it took this payload and run time`);
+    const debounced = await batonJson(["enqueue", "cli-policy", "--payload", "v3", "--dedup-key", "k", "--dedup-policy", "debounce", "--run-at", "2099-01-01T00:00:00Z"]);
+    expect(debounced).toMatchObject({ deduplicated: true, job: { id, runTime: "2099-01-01T00:00:00Z", payload: Buffer.from("v2").toString("base64") } });
+  });
+
   test("human output is a table / a record with the job id and its state", async () => {
     const enqueued = await baton(["enqueue", "cli-human", "--payload", "hello", "--run-at", "2099-01-01T00:00:00Z"]);
     expect(enqueued.code).toBe(0);
@@ -169,6 +179,8 @@ describe("usage", () => {
     [["enqueue", "q", "--delay", "5s", "--run-at", "2030-01-01T00:00:00Z"], "give at most one of --delay and --run-at"],
     [["enqueue", "q", "--header", "novalue"], '--header must look like key=value, got "novalue"'],
     [["enqueue", "q", "--colour", "red"], "baton enqueue: unknown flag --colour"],
+    [["enqueue", "q", "--dedup-key", "k", "--dedup-policy", "merge"], '--dedup-policy must be one of keep, replace, debounce, got "merge"'],
+    [["enqueue", "q", "--dedup-policy", "replace"], "--dedup-policy needs --dedup-key"],
     [["jobs", "list", "--state", "sleeping"], '--state must be one of scheduled, available, blocked, leased, succeeded, dead, cancelled, got "sleeping"'],
     [["jobs", "get", "abc"], '"abc" is not a job id'],
     [["jobs", "get", "1", "2"], 'unexpected argument "2"'],

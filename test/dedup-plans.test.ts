@@ -7,7 +7,7 @@
 import pg from "pg";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { createTestDatabase } from "./helpers/database.js";
-import { customScans, genericScans, jobsQuery } from "./helpers/plans.js";
+import { type PlanNode, customScans, genericScans, jobsQuery } from "./helpers/plans.js";
 
 let client: pg.Client;
 
@@ -60,6 +60,28 @@ test("the insert's dedup_window check reads finished jobs by (queue, dedup_key)"
   });
   await expectIndexBacked(insert, "jobs_dedup_finished_idx");
 });
+
+test("the upsert of REPLACE and DEBOUNCE finds a key's holder through the unique index, for its lock order and its conflict", async () => {
+  const n = 25;
+  const some = <T>(value: T) => Array.from({ length: n }, () => value);
+  const { text, values } = jobsQuery("JobUpsertMany", {
+    queues: some("q1"),
+    payloads: some(Buffer.alloc(0)),
+    headers: some("{}"),
+    priorities: some(0),
+    dedupKeys: Array.from({ length: n }, (_, i) => `key-${i * 10 + 8}`),
+    defaultMaxAttempts: 25,
+    replacePayload: some(true),
+  });
+  await expectIndexBacked({ text, values }, "jobs_dedup_idx");
+  const { rows } = await client.query<{ "QUERY PLAN": [{ Plan: PlanNode }] }>(`explain (format json) ${text}`, values);
+  expect(arbiters(rows[0]!["QUERY PLAN"][0].Plan)).toEqual(["jobs_dedup_idx"]);
+});
+
+/** The indexes through which the plan's inserts find their conflicts. */
+function arbiters(node: PlanNode): string[] {
+  return [...(node["Conflict Arbiter Indexes"] ?? []), ...(node.Plans ?? []).flatMap(arbiters)];
+}
 
 test("the dedup_window race check after the insert reads unfinished and finished jobs by key, not the table", async () => {
   const { rows } = await client.query<{ id: string }>("select id from baton.jobs where state = 'available' limit 25");

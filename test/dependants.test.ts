@@ -12,6 +12,7 @@ import { listMigrations, migrate } from "../src/store/migrate.js";
 import { withDatabase } from "./setup/global-postgres.js";
 import { startTestBroker } from "./helpers/broker.js";
 import { createTestDatabase, sql } from "./helpers/database.js";
+import { interleaved, openTransaction, settledOrBlocked } from "./helpers/interleave.js";
 import { eventually } from "./helpers/wait.js";
 
 const policy: RetryPolicy = { baseDelaySeconds: 1, maxDelaySeconds: 1 };
@@ -37,54 +38,13 @@ async function fanIn(queue: string, blockerCount: number) {
   return { blockers: leased.map((b) => ({ jobId: b.id, leaseToken: b.leaseToken, result: new Uint8Array() })), dependant: dependant!.job };
 }
 
-/** A connection of its own, in a transaction, for interleaving statements by hand. */
-async function openTransaction(): Promise<pg.Client & { pid: number }> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  const { rows } = await client.query<{ pid: number }>("select pg_backend_pid() as pid");
-  await client.query("begin");
-  return Object.assign(client, { pid: rows[0]!.pid });
-}
-
-/** Resolves once `pending` settled or the backend `pid` waits for a lock: it can go no further alone. */
-async function settledOrBlocked(pending: Promise<unknown>, pid: number): Promise<void> {
-  let done = false;
-  void pending.then(
-    () => (done = true),
-    () => (done = true),
-  );
-  await eventually(
-    async () => done || (await sql(url, "select 1 from pg_stat_activity where pid = $1 and wait_event_type = 'Lock'", [pid])).length > 0,
-    { timeoutMs: 10_000, what: `the second settlement to finish or wait for a lock` },
-  );
-}
-
-/**
- * Settles with `first` in one transaction and, while it is uncommitted, with `second` in
- * another (which then waits for the dependant's lock, or finishes); commits the first, then
- * the second.
- */
-async function interleaved(first: (tx: pg.Client) => Promise<unknown>, second: (tx: pg.Client) => Promise<unknown>): Promise<void> {
-  const [a, b] = [await openTransaction(), await openTransaction()];
-  try {
-    await first(a);
-    const pending = second(b);
-    await settledOrBlocked(pending, b.pid);
-    await a.query("commit");
-    await pending;
-    await b.query("commit");
-  } finally {
-    await Promise.all([a.end(), b.end()]);
-  }
-}
-
 describe("fan-in under concurrent settlement", () => {
   // Regression: both settlements counted the dependant's remaining blockers in their own
   // snapshot; each still saw the other's dependency row, so neither unblocked it.
   test("two acks in flight at once, each of one blocker: the one that commits last unblocks the dependant", async () => {
     const { blockers, dependant } = await fanIn("fan-ack", 2);
     // The second ack runs while the first is uncommitted: it waits for the dependant's lock.
-    await interleaved((tx) => jobAckMany(tx, [blockers[0]!]), (tx) => jobAckMany(tx, [blockers[1]!]));
+    await interleaved(url, (tx) => jobAckMany(tx, [blockers[0]!]), (tx) => jobAckMany(tx, [blockers[1]!]));
     const after = await jobGet(db, dependant.id);
     expect(after!.state).toBe("available");
     expect(await sql(url, "select * from baton.job_dependencies where job_id = $1", [dependant.id])).toEqual([]);
@@ -93,6 +53,7 @@ describe("fan-in under concurrent settlement", () => {
   test("an ack and a dead-letter nack in flight at once: the dependant is cancelled with the dead blocker named", async () => {
     const { blockers, dependant } = await fanIn("fan-mixed", 2);
     await interleaved(
+      url,
       (tx) => jobAckMany(tx, [blockers[0]!]),
       (tx) => jobFailMany(tx, [{ ...blockers[1]!, error: "broken", deadLetter: true }], policy),
     );
@@ -103,13 +64,13 @@ describe("fan-in under concurrent settlement", () => {
 
   test("three blockers settled by three transactions committed in reverse order", async () => {
     const { blockers, dependant } = await fanIn("fan-three", 3);
-    const clients = [await openTransaction(), await openTransaction(), await openTransaction()];
+    const clients = [await openTransaction(url), await openTransaction(url), await openTransaction(url)];
     try {
       await jobAckMany(clients[0]!, [blockers[0]!]);
       const second = jobAckMany(clients[1]!, [blockers[1]!]);
-      await settledOrBlocked(second, clients[1]!.pid);
+      await settledOrBlocked(url, second, clients[1]!.pid);
       const third = jobAckMany(clients[2]!, [blockers[2]!]);
-      await settledOrBlocked(third, clients[2]!.pid);
+      await settledOrBlocked(url, third, clients[2]!.pid);
       await clients[0]!.query("commit");
       await second;
       await clients[1]!.query("commit");

@@ -4,6 +4,7 @@ import { type DescMessage, type MessageInitShape, create, toBinary } from "@bufb
 import fc from "fast-check";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import {
+  DedupPolicy,
   EnqueueJobRequestSchema,
   EnqueueJobsRequestSchema,
   GetJobRequestSchema,
@@ -55,6 +56,8 @@ const cases: Case[] = [
   { name: "timeout of 2^62 s", rpc: "JobService/EnqueueJob", body: enqueue({ timeout: { seconds: TOO_LONG } }), message: /^timeout is 4611686018427387904s/ },
   { name: "timeout of 1 ns", rpc: "JobService/EnqueueJob", body: enqueue({ timeout: { nanos: 1 } }), message: /^timeout must be at least 1 microsecond$/ },
   { name: "dedup_window of 2^62 s", rpc: "JobService/EnqueueJob", body: enqueue({ dedupKey: "k", dedupWindow: { seconds: TOO_LONG } }), message: /^dedup_window is 4611686018427387904s/ },
+  { name: "dedup_policy -1 (no DedupPolicy)", rpc: "JobService/EnqueueJob", body: enqueue({ dedupKey: "k", dedupPolicy: -1 as DedupPolicy }), message: /^dedup_policy -1 is not a DedupPolicy/ },
+  { name: "dedup_policy REPLACE without dedup_key", rpc: "JobService/EnqueueJob", body: enqueue({ dedupPolicy: DedupPolicy.REPLACE }), message: /^dedup_policy needs a dedup_key$/ },
   { name: "NUL in dedup_key", rpc: "JobService/EnqueueJob", body: enqueue({ dedupKey: "a\0b" }), message: /^dedup_key contains a NUL byte$/ },
   { name: "dedup_key over 512 bytes", rpc: "JobService/EnqueueJob", body: enqueue({ dedupKey: "é".repeat(300) }), message: /^dedup_key is 600 bytes \(UTF-8\); the limit is 512$/ },
   { name: "NUL in fairness_key", rpc: "JobService/EnqueueJob", body: enqueue({ fairnessKey: "a\0" }), message: /^fairness_key contains a NUL byte$/ },

@@ -217,6 +217,18 @@ test("enqueueManyIds answers only ids, in request order, and flags a deduplicate
   expect(raw.jobIds).toHaveLength(1);
 });
 
+test("enqueue's dedupPolicy replaces the waiting job's payload, or only moves its run time", async () => {
+  const { job: waiting } = await client.enqueue("policy", "v1", { dedupKey: "k", delayMs: 3_600_000 });
+  const replaced = await client.enqueue("policy", "v2", { dedupKey: "k", dedupPolicy: "replace", delayMs: 7_200_000 });
+  expect(replaced.deduplicated).toBe(true);
+  expect(replaced.job.id).toBe(waiting.id);
+  expect(new TextDecoder().decode(replaced.job.payload)).toBe("v2");
+  const runAt = new Date("2099-01-01T00:00:00Z");
+  const [debounced] = await client.enqueueMany([{ queue: "policy", payload: "v3", dedupKey: "k", dedupPolicy: "debounce", runAt }]);
+  expect(new TextDecoder().decode(debounced!.job.payload)).toBe("v2");
+  expect(Number(debounced!.job.runTime!.seconds) * 1000).toBe(runAt.getTime());
+});
+
 test("allPages follows next_page_token to the last page and returns every item once, in order", async () => {
   const ids = (await client.enqueueManyIds(Array.from({ length: 5 }, () => ({ queue: "all-pages" })))).map((e) => e.id);
   const tokens: string[] = [];

@@ -1,7 +1,7 @@
 import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
-import type { EnqueueJobRequest } from "../../clients/ts/src/gen/baton/v1/job_pb.js";
+import { DedupPolicy, type EnqueueJobRequest } from "../../clients/ts/src/gen/baton/v1/job_pb.js";
 import { BatonError, invalidArgument } from "../errors.js";
-import type { NewJob } from "../store/job-record.js";
+import type { DedupPolicy as StoredDedupPolicy, NewJob } from "../store/job-record.js";
 
 /** Same rule as the jobs table's queue_name_valid constraint. */
 const QUEUE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
@@ -128,6 +128,9 @@ export function validateEnqueue(request: EnqueueJobRequest, limits: EnqueueLimit
     if (!job.dedupKey) throw invalidArgument(`${at("dedup_window")} needs a dedup_key`);
     job.dedupWindowSeconds = positiveSeconds(request.dedupWindow, at("dedup_window"));
   }
+  const dedupPolicy = validateDedupPolicy(request.dedupPolicy, at("dedup_policy"));
+  if (request.dedupPolicy !== DedupPolicy.UNSPECIFIED && !job.dedupKey) throw invalidArgument(`${at("dedup_policy")} needs a dedup_key`);
+  if (dedupPolicy) job.dedupPolicy = dedupPolicy;
   if (request.fairnessKey !== "") job.fairnessKey = validateText(request.fairnessKey, at("fairness_key"), MAX_FAIRNESS_KEY_BYTES);
   if (request.dependsOn.length > 0) {
     if (request.dependsOn.length > 100) throw invalidArgument(`${at("depends_on")} names more than 100 jobs`);
@@ -136,6 +139,20 @@ export function validateEnqueue(request: EnqueueJobRequest, limits: EnqueueLimit
   if (request.chainId !== "") job.chainId = validateJobId(request.chainId, at("chain_id"));
   if (request.timeout) job.timeoutSeconds = positiveSeconds(request.timeout, at("timeout"));
   return job;
+}
+
+/** The policies besides KEEP, which is the default and needs nothing of the store. */
+const storedDedupPolicies: Partial<Record<DedupPolicy, StoredDedupPolicy>> = {
+  [DedupPolicy.REPLACE]: "replace",
+  [DedupPolicy.DEBOUNCE]: "debounce",
+};
+
+/** dedup_policy as the store takes it: undefined for KEEP. Open enums carry any number, so this checks. */
+function validateDedupPolicy(policy: DedupPolicy, field: string): StoredDedupPolicy | undefined {
+  if (policy === DedupPolicy.UNSPECIFIED || policy === DedupPolicy.KEEP) return undefined;
+  const stored = storedDedupPolicies[policy];
+  if (!stored) throw invalidArgument(`${field} ${policy} is not a DedupPolicy (use DEDUP_POLICY_KEEP, _REPLACE or _DEBOUNCE)`);
+  return stored;
 }
 
 /**

@@ -73,6 +73,9 @@ export interface ClaimedJob {
   record?: JobRecord;
 }
 
+/** What an enqueue does to a waiting job that holds its dedup_key, besides KEEP (see NewJob). */
+export type DedupPolicy = "replace" | "debounce";
+
 /** A validated request to create a job. */
 export interface NewJob {
   queue: string;
@@ -87,6 +90,12 @@ export interface NewJob {
   dedupKey?: string;
   /** With dedupKey: also match a job with that key finished less than this long ago. */
   dedupWindowSeconds?: number;
+  /**
+   * With dedupKey: what this request does to a job that holds the key while it waits. Undefined
+   * leaves it as it is (KEEP); "replace" gives it this request's payload and run time;
+   * "debounce" only its run time. A running job is never altered.
+   */
+  dedupPolicy?: DedupPolicy;
   fairnessKey?: string;
   /** Ids of jobs that must succeed first. */
   dependsOn?: string[];

@@ -11,32 +11,38 @@ const leaseTokens = param<string[]>();
 const now = param<Now>();
 const limit = param<number>();
 
+/** The columns of new jobs, as JobInsertMany and JobUpsertMany take them (see newJobArrays). */
+const newJobParams = {
+  queues: param<string[]>(),
+  payloads: param<Buffer[]>(),
+  headers: param<string[]>(),
+  priorities: param<number[]>(),
+  delaySeconds: param<(number | null)[] | null>(),
+  runTimes: param<(Date | null)[] | null>(),
+  maxAttempts: param<(number | null)[] | null>(),
+  dedupKeys: param<(string | null)[] | null>(),
+  chainIds: param<(string | null)[] | null>(),
+  parentIds: param<(string | null)[] | null>(),
+  timeoutSeconds: param<(number | null)[] | null>(),
+  now,
+  defaultMaxAttempts: param<number>(),
+  fairnessKeys: param<(string | null)[] | null>(),
+  blocked: param<boolean[] | null>(),
+  dependsOn: param<(string | null)[] | null>(),
+};
+
 const sql = loadStatements(new URL("./sql/jobs.sql", import.meta.url), {
   JobInsertMany: statement(
     {
-      queues: param<string[]>(),
-      payloads: param<Buffer[]>(),
-      headers: param<string[]>(),
-      priorities: param<number[]>(),
-      delaySeconds: param<(number | null)[] | null>(),
-      runTimes: param<(Date | null)[] | null>(),
-      maxAttempts: param<(number | null)[] | null>(),
-      dedupKeys: param<(string | null)[] | null>(),
-      chainIds: param<(string | null)[] | null>(),
-      parentIds: param<(string | null)[] | null>(),
-      timeoutSeconds: param<(number | null)[] | null>(),
-      now,
-      defaultMaxAttempts: param<number>(),
+      ...newJobParams,
       dedupWindowSeconds: param<(number | null)[] | null>(),
-      fairnessKeys: param<(string | null)[] | null>(),
-      blocked: param<boolean[] | null>(),
-      dependsOn: param<(string | null)[] | null>(),
       handoff: param<boolean[] | null>(),
       handoffOwner: param<string | null>(),
       handoffLeaseSeconds: param<number | null>(),
     },
     row<InsertedRow>(),
   ),
+  JobUpsertMany: statement({ ...newJobParams, replacePayload: param<boolean[]>() }, row<JobRow & { created: boolean }>()),
   JobDedupWindowRaced: statement({ ids, windowSeconds: param<(number | undefined)[]>(), now }, row<JobRow & { raced_id: string }>()),
   JobDedupWindowUndo: statement({ ids }),
   JobLockBlockers: statement({ ids }, row<{ id: string; state: StoredJobState }>()),
@@ -129,12 +135,32 @@ export interface Handoff {
 
 export async function jobInsertMany(db: Queryable | Database, jobs: NewJob[], options: InsertOptions = {}): Promise<InsertedJob[]> {
   const windowed = jobs.some((job) => job.dedupWindowSeconds !== undefined);
+  const policed = jobs.some((job) => job.dedupPolicy !== undefined);
   // A dedup window is checked again after the insert, which must then be undone in the same
-  // transaction: outside one, open it here.
-  if (windowed && "transaction" in db) return db.transaction((tx) => jobInsertMany(tx, jobs, options));
+  // transaction, and a batch with dedup policies takes two statements that stand or fall
+  // together: outside a transaction, open one here.
+  if ((windowed || policed) && "transaction" in db) return db.transaction((tx) => jobInsertMany(tx, jobs, options));
+  if (policed) return insertWithDedupPolicies(db, jobs, options);
   const { defaultMaxAttempts = DEFAULT_MAX_ATTEMPTS, now = null, blocked = [], handoff } = options;
   const payloads = jobs.map((j) => Buffer.from(j.payload));
   const { rows } = await run(db, sql.JobInsertMany, {
+    ...newJobArrays(jobs, payloads, blocked),
+    dedupWindowSeconds: column(jobs, (j) => j.dedupWindowSeconds),
+    now,
+    defaultMaxAttempts,
+    handoff: handoff?.jobs.some(Boolean) ? handoff.jobs : null,
+    handoffOwner: handoff?.owner ?? null,
+    handoffLeaseSeconds: handoff?.leaseSeconds ?? null,
+  });
+  const inserted = await matchInsertedToRequests(db, jobs, rows, (row, i) =>
+    toJobRecord({ ...row, ...newJobColumns(), payload: payloads[i]!, headers: jobs[i]!.headers }),
+  );
+  return windowed ? settleDedupWindowRaces(db, jobs, inserted, now) : inserted;
+}
+
+/** The jobs' columns as the array parameters of JobInsertMany and JobUpsertMany. */
+function newJobArrays(jobs: NewJob[], payloads: Buffer[], blocked: boolean[]) {
+  return {
     queues: jobs.map((j) => j.queue),
     payloads,
     headers: jobs.map((j) => JSON.stringify(j.headers)),
@@ -146,20 +172,94 @@ export async function jobInsertMany(db: Queryable | Database, jobs: NewJob[], op
     chainIds: column(jobs, (j) => j.chainId),
     parentIds: column(jobs, (j) => j.parentId),
     timeoutSeconds: column(jobs, (j) => j.timeoutSeconds),
-    now,
-    defaultMaxAttempts,
-    dedupWindowSeconds: column(jobs, (j) => j.dedupWindowSeconds),
     fairnessKeys: column(jobs, (j) => j.fairnessKey),
     blocked: blocked.some(Boolean) ? jobs.map((_, i) => blocked[i] ?? false) : null,
     dependsOn: column(jobs, (j) => (j.dependsOn?.length ? j.dependsOn.join(",") : undefined)),
-    handoff: handoff?.jobs.some(Boolean) ? handoff.jobs : null,
-    handoffOwner: handoff?.owner ?? null,
-    handoffLeaseSeconds: handoff?.leaseSeconds ?? null,
+  };
+}
+
+/**
+ * A batch in which some requests carry REPLACE or DEBOUNCE, inside the caller's transaction.
+ * Every request whose key one of them names goes through JobUpsertMany; the others, KEEP
+ * requests of other keys, through JobInsertMany as any batch does, so that KEEP never pays for
+ * the policies. The requests of one key act as if enqueued one after another (see
+ * foldRequests): the first that finds no holder creates the job, the others are deduplicated
+ * to it.
+ */
+async function insertWithDedupPolicies(tx: Queryable, jobs: NewJob[], options: InsertOptions): Promise<InsertedJob[]> {
+  const groups = new Map<string, number[]>();
+  jobs.forEach((job) => {
+    if (job.dedupPolicy !== undefined) groups.set(dedupIdentity(job.queue, job.dedupKey!), []);
   });
-  const inserted = await matchInsertedToRequests(db, jobs, rows, (row, i) =>
-    toJobRecord({ ...row, ...newJobColumns(), payload: payloads[i]!, headers: jobs[i]!.headers }),
-  );
-  return windowed ? settleDedupWindowRaces(db, jobs, inserted, now) : inserted;
+  const plain: number[] = [];
+  jobs.forEach((job, i) => {
+    const group = job.dedupKey === undefined ? undefined : groups.get(dedupIdentity(job.queue, job.dedupKey));
+    if (group) group.push(i);
+    else plain.push(i);
+  });
+  const results: InsertedJob[] = new Array<InsertedJob>(jobs.length);
+  if (plain.length > 0) {
+    const pick = <T>(values: T[]) => plain.map((i) => values[i]!);
+    const { blocked, handoff } = options;
+    const inserted = await jobInsertMany(
+      tx,
+      pick(jobs),
+      { ...options, blocked: blocked && pick(blocked), handoff: handoff && { ...handoff, jobs: pick(handoff.jobs) } },
+    );
+    plain.forEach((index, k) => (results[index] = inserted[k]!));
+  }
+  const members = [...groups.values()];
+  const upserted = await upsertFolded(tx, members.map((group) => group.map((i) => jobs[i]!)), {
+    ...options,
+    blocked: members.map((group) => options.blocked?.[group[0]!] ?? false),
+  });
+  members.forEach((group, k) => {
+    const { job, deduplicated } = upserted[k]!;
+    group.forEach((index, position) => (results[index] = { job, deduplicated: deduplicated || position > 0 }));
+  });
+  return results;
+}
+
+/**
+ * The requests of one (queue, dedup_key) in a batch as one request, the outcome of enqueueing
+ * them one after another: the first one's fields, the payload of the last REPLACE and the run
+ * time of the last REPLACE or DEBOUNCE. At least one of them carries a policy.
+ */
+function foldRequests(requests: NewJob[]): NewJob {
+  const first = requests[0]!;
+  const replacing = requests.findLast((r) => r.dedupPolicy === "replace");
+  const moving = requests.findLast((r) => r.dedupPolicy !== undefined)!;
+  return { ...first, payload: (replacing ?? first).payload, runTime: moving.runTime, delaySeconds: moving.delaySeconds };
+}
+
+/**
+ * Upserts one folded request per group (see JobUpsertMany); the answer of each group is the
+ * job that now holds its key, deduplicated unless this statement created it. A group whose key
+ * a running job holds resolves to that job, unaltered; so does one whose new job a job finished
+ * within its dedup window makes redundant (settleDedupWindowRaces takes the new job back).
+ */
+async function upsertFolded(tx: Queryable, groups: NewJob[][], options: InsertOptions & { blocked: boolean[] }): Promise<InsertedJob[]> {
+  const { defaultMaxAttempts = DEFAULT_MAX_ATTEMPTS, now = null, blocked } = options;
+  const requests = groups.map(foldRequests);
+  const { rows } = await run(tx, sql.JobUpsertMany, {
+    ...newJobArrays(requests, requests.map((r) => Buffer.from(r.payload)), blocked),
+    now,
+    defaultMaxAttempts,
+    replacePayload: groups.map((group) => group.some((r) => r.dedupPolicy === "replace")),
+  });
+  const upserted = new Map(rows.map((row) => [dedupIdentity(row.queue, row.dedup_key!), row]));
+  const untouched = requests.filter((r) => !upserted.has(dedupIdentity(r.queue, r.dedupKey!)));
+  const holders = untouched.length > 0 ? await jobGetByDedupKeys(tx, untouched) : new Map<string, JobRecord>();
+  const results = requests.map((request) => {
+    const key = dedupIdentity(request.queue, request.dedupKey!);
+    const row = upserted.get(key);
+    if (row) return { job: toJobRecord(row), deduplicated: !row.created };
+    const holder = holders.get(key);
+    // As in matchInsertedToRequests: retention deleted the holder in between.
+    if (!holder) throw new Error(`job with dedup_key ${request.dedupKey} vanished during enqueue; retry`);
+    return { job: holder, deduplicated: true };
+  });
+  return requests.some((r) => r.dedupWindowSeconds !== undefined) ? settleDedupWindowRaces(tx, requests, results, now) : results;
 }
 
 /** A row of JobInsertMany: the job without what its request holds or every new job starts with. */

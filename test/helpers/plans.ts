@@ -7,6 +7,8 @@ export interface PlanNode {
   "Relation Name"?: string;
   "Index Name"?: string;
   Filter?: string;
+  /** Of an INSERT … ON CONFLICT: the unique indexes that detect the conflicts. */
+  "Conflict Arbiter Indexes"?: string[];
   Plans?: PlanNode[];
 }
 

@@ -27,6 +27,10 @@ type JobSpec struct {
 	MaxAttempts int32
 	// DedupKey: while an unfinished job has this key on the queue, enqueueing returns it instead.
 	DedupKey string
+	// DedupPolicy, with DedupKey: what this enqueue does to the job that holds the key while it
+	// waits. DedupKeep (the zero value) leaves it, DedupReplace gives it this payload and run
+	// time, DedupDebounce only this run time. A running or finished job is never changed.
+	DedupPolicy DedupPolicy
 	// DependsOn: ids of jobs that must succeed before this one runs.
 	DependsOn []string
 	// ChainID: the chain to join; empty starts a new chain rooted at this job.
@@ -37,6 +41,16 @@ type JobSpec struct {
 	FairnessKey string
 }
 
+// DedupPolicy is JobSpec.DedupPolicy.
+type DedupPolicy = batonv1.DedupPolicy
+
+// The dedup policies (see JobSpec.DedupPolicy and docs/JOBS.md).
+const (
+	DedupKeep     = batonv1.DedupPolicy_DEDUP_POLICY_UNSPECIFIED
+	DedupReplace  = batonv1.DedupPolicy_DEDUP_POLICY_REPLACE
+	DedupDebounce = batonv1.DedupPolicy_DEDUP_POLICY_DEBOUNCE
+)
+
 // Request maps the spec onto the wire message.
 func (s JobSpec) Request() *batonv1.EnqueueJobRequest {
 	request := &batonv1.EnqueueJobRequest{
@@ -46,6 +60,7 @@ func (s JobSpec) Request() *batonv1.EnqueueJobRequest {
 		Priority:    s.Priority,
 		MaxAttempts: s.MaxAttempts,
 		DedupKey:    s.DedupKey,
+		DedupPolicy: s.DedupPolicy,
 		DependsOn:   s.DependsOn,
 		ChainId:     s.ChainID,
 		FairnessKey: s.FairnessKey,

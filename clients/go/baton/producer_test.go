@@ -38,6 +38,30 @@ func TestEnqueueAndGet(t *testing.T) {
 	}
 }
 
+func TestDedupPolicies(t *testing.T) {
+	ctx := testContext(t)
+	queue := newQueue(t)
+	waiting, err := client.Enqueue(ctx, baton.JobSpec{Queue: queue, Payload: []byte("v1"), DedupKey: "k", Delay: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	replaced, err := client.Enqueue(ctx, baton.JobSpec{Queue: queue, Payload: []byte("v2"), DedupKey: "k", DedupPolicy: baton.DedupReplace, Delay: 2 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !replaced.Deduplicated || replaced.Job.GetId() != waiting.Job.GetId() || string(replaced.Job.GetPayload()) != "v2" {
+		t.Fatalf("REPLACE did not give job %s the new payload: %v", waiting.Job.GetId(), replaced)
+	}
+	runAt := time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)
+	debounced, err := client.Enqueue(ctx, baton.JobSpec{Queue: queue, Payload: []byte("v3"), DedupKey: "k", DedupPolicy: baton.DedupDebounce, RunAt: runAt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(debounced.Job.GetPayload()) != "v2" || !debounced.Job.GetRunTime().AsTime().Equal(runAt) {
+		t.Fatalf("DEBOUNCE should move only the run time: %v", debounced.Job)
+	}
+}
+
 func TestEnqueueManyIsAllOrNothing(t *testing.T) {
 	ctx := testContext(t)
 	queue := newQueue(t)

@@ -1,10 +1,10 @@
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import grpc
 import pytest
 
 from baton.v1 import job_pb2
-from baton_client import Client, JobSpec, JobState, JobType
+from baton_client import Client, DedupPolicy, JobSpec, JobState, JobType
 
 
 async def test_enqueue_get_and_dedup(client: Client, queue: str) -> None:
@@ -18,6 +18,20 @@ async def test_enqueue_get_and_dedup(client: Client, queue: str) -> None:
 
     again = await client.enqueue(JobSpec(queue=queue, dedup_key="once"))
     assert again.deduplicated and again.job.id == job.id
+
+
+async def test_dedup_policies(client: Client, queue: str) -> None:
+    waiting = await client.enqueue(JobSpec(queue=queue, payload=b"v1", dedup_key="k", delay=timedelta(hours=1)))
+    replaced = await client.enqueue(
+        JobSpec(queue=queue, payload=b"v2", dedup_key="k", dedup_policy=DedupPolicy.DEDUP_POLICY_REPLACE, delay=timedelta(hours=2))
+    )
+    assert replaced.deduplicated and replaced.job.id == waiting.job.id and replaced.job.payload == b"v2"
+    run_at = datetime(2099, 1, 1, tzinfo=timezone.utc)
+    debounced = await client.enqueue(
+        JobSpec(queue=queue, payload=b"v3", dedup_key="k", dedup_policy=DedupPolicy.DEDUP_POLICY_DEBOUNCE, run_at=run_at)
+    )
+    assert debounced.job.payload == b"v2"
+    assert debounced.job.run_time.ToDatetime(tzinfo=timezone.utc) == run_at
 
 
 async def test_enqueue_many_is_all_or_nothing(client: Client, queue: str) -> None:

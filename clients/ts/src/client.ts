@@ -1,7 +1,7 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { durationFromMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type Client as RpcClient, createClient as createRpcClient } from "@connectrpc/connect";
-import { type EnqueueJobRequestSchema, type Job, JobState, JobView } from "./gen/baton/v1/job_pb.js";
+import { DedupPolicy, type EnqueueJobRequestSchema, type Job, JobState, JobView } from "./gen/baton/v1/job_pb.js";
 import { JobService } from "./gen/baton/v1/job_service_pb.js";
 import { EnqueueStream } from "./enqueue-stream.js";
 import { type Payload, encodePayload } from "./payload.js";
@@ -20,6 +20,12 @@ export interface EnqueueOptions {
   maxAttempts?: number;
   /** While an unfinished job has this key on the queue, enqueueing returns it instead. */
   dedupKey?: string;
+  /**
+   * With dedupKey, what this enqueue does to the job that holds the key while it waits:
+   * "keep" (the default) leaves it, "replace" gives it this payload and run time, "debounce"
+   * only this run time. A running or finished job is never changed.
+   */
+  dedupPolicy?: "keep" | "replace" | "debounce";
   /** Longest time one attempt may run. */
   timeoutMs?: number;
   /** Ids of jobs that must succeed before this one runs. */
@@ -152,6 +158,12 @@ async function pollUntilFinished(get: () => Promise<Job>, signal: AbortSignal | 
   }
 }
 
+const DEDUP_POLICIES: Record<NonNullable<EnqueueOptions["dedupPolicy"]>, DedupPolicy> = {
+  keep: DedupPolicy.KEEP,
+  replace: DedupPolicy.REPLACE,
+  debounce: DedupPolicy.DEBOUNCE,
+};
+
 /** Maps a friendly job spec onto the wire request. */
 export function toRequest(spec: JobSpec): MessageInitShape<typeof EnqueueJobRequestSchema> {
   return {
@@ -161,6 +173,7 @@ export function toRequest(spec: JobSpec): MessageInitShape<typeof EnqueueJobRequ
     priority: spec.priority ?? 0,
     maxAttempts: spec.maxAttempts ?? 0,
     dedupKey: spec.dedupKey ?? "",
+    dedupPolicy: spec.dedupPolicy === undefined ? DedupPolicy.UNSPECIFIED : DEDUP_POLICIES[spec.dedupPolicy],
     dependsOn: spec.dependsOn ?? [],
     chainId: spec.chainId ?? "",
     fairnessKey: spec.fairnessKey ?? "",

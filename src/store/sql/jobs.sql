@@ -88,6 +88,69 @@ select inserted.*, (inserted.run_time > (select now from clock)) as scheduled,
 from inserted
 order by inserted.id;
 
+-- name: JobUpsertMany
+-- JobInsertMany for the requests of a batch whose dedup policy is REPLACE or DEBOUNCE (see
+-- jobInsertMany): one request per (queue, dedup_key), which the caller folded from the batch's
+-- requests with that key. Where no job holds the key, it inserts as JobInsertMany does. Where
+-- one holds it while it waits (AVAILABLE, SCHEDULED or BLOCKED), that job takes the request's
+-- run time, and its payload where @replacePayload is set (REPLACE); its other columns stay, its
+-- headers among them, whose traceparent made the job's trace. A running (LEASED) job is left as
+-- it was and is absent from the output. No dedup window is checked here: a job this inserts
+-- while one with its key finished within the window is taken back by JobDedupWindowRaced (see
+-- jobInsertMany), as for a KEEP insert that raced an ack, and the finished job is not altered.
+-- Checking the window before the insert would read the holder in this statement's snapshot,
+-- and miss one that a concurrent enqueue committed meanwhile, which must be replaced.
+-- Concurrent upserts of one key queue on the row lock of its holder, each updating the version
+-- the previous one committed: the last to commit wins. The holders (as this statement's snapshot
+-- sees them) are locked in id order, as by every statement that locks several jobs (settlements,
+-- renewals), so that none of them deadlocks with this one; keys without a holder follow in
+-- (queue, dedup_key) order.
+-- Returns whole jobs (a waiting job keeps columns the request does not know); created tells a
+-- new job from one that held the key.
+with input as (
+  select nextval('baton.jobs_id_seq'::regclass) as id, t.*
+  from unnest(
+    @queues::text[], @payloads::bytea[], @headers::jsonb[], @priorities::int[], @delaySeconds::float8[], @runTimes::timestamptz[],
+    @maxAttempts::int[], @dedupKeys::text[], @chainIds::bigint[], @parentIds::bigint[], @timeoutSeconds::float8[], @fairnessKeys::text[],
+    @blocked::bool[], @dependsOn::text[], @replacePayload::bool[]
+  ) as t(queue, payload, headers, priority, delay_seconds, run_time, max_attempts, dedup_key, chain_id, parent_id,
+         timeout_seconds, fairness_key, blocked, depends_on, replace_payload)
+),
+clock as (select coalesce(@now::timestamptz, now()) as now),
+upserted as (
+  insert into baton.jobs as j (id, queue, payload, headers, priority, run_time, max_attempts, dedup_key, chain_id,
+                               parent_id, timeout, fairness_key, state, depends_on)
+  select i.id, i.queue, i.payload, i.headers, i.priority,
+         coalesce(i.run_time, clock.now + make_interval(secs => coalesce(i.delay_seconds, 0))),
+         coalesce(i.max_attempts, q.max_attempts, @defaultMaxAttempts::int), i.dedup_key,
+         coalesce(i.chain_id, baton.chain_of(i.parent_id), i.id), i.parent_id,
+         make_interval(secs => i.timeout_seconds), i.fairness_key,
+         case when i.blocked then 'blocked'::baton.job_state else 'available' end,
+         coalesce(string_to_array(i.depends_on, ',')::bigint[], '{}')
+  from input i
+  cross join clock
+  left join baton.queues q on q.name = i.queue
+  order by (select u.id from baton.jobs u
+            where u.queue = i.queue and u.dedup_key = i.dedup_key and u.state in ('available', 'blocked', 'leased')),
+           i.queue, i.dedup_key
+  on conflict (queue, dedup_key)
+    where dedup_key is not null and state in ('available', 'blocked', 'leased')
+    do update set
+      run_time = excluded.run_time,
+      payload = case when (select i.replace_payload from input i where i.id = excluded.id) then excluded.payload else j.payload end
+    -- PostgreSQL locks a conflicting row whatever this says: a running job stays locked, not
+    -- altered, until the enqueue commits.
+    where j.state in ('available', 'blocked')
+  returning {{JobColumns}}
+),
+woken as (
+  select pg_notify('baton_jobs', queue) from (select distinct queue from upserted where state = 'available') q
+)
+select u.*, u.id = i.id as created, (u.state = 'available' and u.run_time > (select now from clock)) as scheduled,
+       (select count(*) from woken) as woken_queues
+from upserted u
+join input i on i.queue = u.queue and i.dedup_key = u.dedup_key;
+
 -- name: JobDedupWindowRaced
 -- Of the jobs @ids just inserted with a dedup window (@windowSeconds seconds each), those that another job
 -- with the same (queue, dedup_key) made redundant while the insert ran: one unfinished, or one

@@ -1,7 +1,7 @@
 """Python client of the Baton job-queue broker (asyncio): a producer and a worker runner."""
 
 from .client import Client, Enqueued, EnqueuedId
-from .jobs import FINISHED_STATES, Job, JobSpec, JobState, is_finished
+from .jobs import FINISHED_STATES, DedupPolicy, Job, JobSpec, JobState, is_finished
 from .outcome import DeadLetter, JobCancelled, LeaseLost, RetryAfter, ShutdownTimeout
 from .typed import Codec, JobType, JsonCodec, ProtoCodec, Router
 from .worker import Handler, Task, Worker
@@ -11,6 +11,7 @@ __all__ = [
     "Client",
     "Codec",
     "DeadLetter",
+    "DedupPolicy",
     "Enqueued",
     "EnqueuedId",
     "Handler",

@@ -10,6 +10,7 @@ from baton.v1 import job_pb2
 
 Job = job_pb2.Job
 JobState = job_pb2.JobState
+DedupPolicy = job_pb2.DedupPolicy
 
 #: States a job never leaves by itself.
 FINISHED_STATES = frozenset({JobState.JOB_STATE_SUCCEEDED, JobState.JOB_STATE_DEAD, JobState.JOB_STATE_CANCELLED})
@@ -37,6 +38,10 @@ class JobSpec:
     max_attempts: int = 0
     #: While an unfinished job has this key on the queue, enqueueing returns it instead.
     dedup_key: str = ""
+    #: With dedup_key, what this enqueue does to the job that holds the key while it waits:
+    #: DedupPolicy.DEDUP_POLICY_KEEP (the default) leaves it, _REPLACE gives it this payload
+    #: and run time, _DEBOUNCE only this run time. A running or finished job is never changed.
+    dedup_policy: DedupPolicy = DedupPolicy.DEDUP_POLICY_UNSPECIFIED
     #: Ids of jobs that must succeed before this one runs.
     depends_on: Sequence[str] = ()
     #: Chain to join; empty starts a new chain rooted at this job.
@@ -54,6 +59,7 @@ class JobSpec:
             priority=self.priority,
             max_attempts=self.max_attempts,
             dedup_key=self.dedup_key,
+            dedup_policy=self.dedup_policy,
             depends_on=list(self.depends_on),
             chain_id=self.chain_id,
             fairness_key=self.fairness_key,

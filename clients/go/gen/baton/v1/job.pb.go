@@ -95,6 +95,66 @@ func (JobState) EnumDescriptor() ([]byte, []int) {
 	return file_baton_v1_job_proto_rawDescGZIP(), []int{0}
 }
 
+// DedupPolicy says what an enqueue with a dedup_key does to the unfinished job that holds the
+// key. Either way the request is deduplicated to that job (no new job) and a running (LEASED)
+// job is never altered; a job finished within dedup_window is never altered either.
+type DedupPolicy int32
+
+const (
+	// As DEDUP_POLICY_KEEP.
+	DedupPolicy_DEDUP_POLICY_UNSPECIFIED DedupPolicy = 0
+	// The waiting job stays as it is.
+	DedupPolicy_DEDUP_POLICY_KEEP DedupPolicy = 1
+	// A waiting (AVAILABLE, SCHEDULED or BLOCKED) job takes this request's payload and run time
+	// (run_time, else now plus delay); when concurrent enqueues replace it, the last to commit wins.
+	DedupPolicy_DEDUP_POLICY_REPLACE DedupPolicy = 2
+	// A waiting job takes this request's run time; its payload stays.
+	DedupPolicy_DEDUP_POLICY_DEBOUNCE DedupPolicy = 3
+)
+
+// Enum value maps for DedupPolicy.
+var (
+	DedupPolicy_name = map[int32]string{
+		0: "DEDUP_POLICY_UNSPECIFIED",
+		1: "DEDUP_POLICY_KEEP",
+		2: "DEDUP_POLICY_REPLACE",
+		3: "DEDUP_POLICY_DEBOUNCE",
+	}
+	DedupPolicy_value = map[string]int32{
+		"DEDUP_POLICY_UNSPECIFIED": 0,
+		"DEDUP_POLICY_KEEP":        1,
+		"DEDUP_POLICY_REPLACE":     2,
+		"DEDUP_POLICY_DEBOUNCE":    3,
+	}
+)
+
+func (x DedupPolicy) Enum() *DedupPolicy {
+	p := new(DedupPolicy)
+	*p = x
+	return p
+}
+
+func (x DedupPolicy) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (DedupPolicy) Descriptor() protoreflect.EnumDescriptor {
+	return file_baton_v1_job_proto_enumTypes[1].Descriptor()
+}
+
+func (DedupPolicy) Type() protoreflect.EnumType {
+	return &file_baton_v1_job_proto_enumTypes[1]
+}
+
+func (x DedupPolicy) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use DedupPolicy.Descriptor instead.
+func (DedupPolicy) EnumDescriptor() ([]byte, []int) {
+	return file_baton_v1_job_proto_rawDescGZIP(), []int{1}
+}
+
 // JobView selects how much of each job an EnqueueJobs response carries.
 type JobView int32
 
@@ -132,11 +192,11 @@ func (x JobView) String() string {
 }
 
 func (JobView) Descriptor() protoreflect.EnumDescriptor {
-	return file_baton_v1_job_proto_enumTypes[1].Descriptor()
+	return file_baton_v1_job_proto_enumTypes[2].Descriptor()
 }
 
 func (JobView) Type() protoreflect.EnumType {
-	return &file_baton_v1_job_proto_enumTypes[1]
+	return &file_baton_v1_job_proto_enumTypes[2]
 }
 
 func (x JobView) Number() protoreflect.EnumNumber {
@@ -145,7 +205,7 @@ func (x JobView) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use JobView.Descriptor instead.
 func (JobView) EnumDescriptor() ([]byte, []int) {
-	return file_baton_v1_job_proto_rawDescGZIP(), []int{1}
+	return file_baton_v1_job_proto_rawDescGZIP(), []int{2}
 }
 
 // Job is a unit of work and everything the broker knows about it.
@@ -479,7 +539,10 @@ type EnqueueJobRequest struct {
 	// With dedup_key: also return a job with the same key that finished less than this long ago.
 	DedupWindow *durationpb.Duration `protobuf:"bytes,12,opt,name=dedup_window,json=dedupWindow,proto3" json:"dedup_window,omitempty"`
 	// Groups jobs (e.g. per tenant) for the queue's per-key concurrency limit and round-robin.
-	FairnessKey   string `protobuf:"bytes,13,opt,name=fairness_key,json=fairnessKey,proto3" json:"fairness_key,omitempty"`
+	FairnessKey string `protobuf:"bytes,13,opt,name=fairness_key,json=fairnessKey,proto3" json:"fairness_key,omitempty"`
+	// With dedup_key: what this request does to the job that holds the key while it waits.
+	// Unspecified is DEDUP_POLICY_KEEP.
+	DedupPolicy   DedupPolicy `protobuf:"varint,14,opt,name=dedup_policy,json=dedupPolicy,proto3,enum=baton.v1.DedupPolicy" json:"dedup_policy,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -614,6 +677,13 @@ func (x *EnqueueJobRequest) GetFairnessKey() string {
 		return x.FairnessKey
 	}
 	return ""
+}
+
+func (x *EnqueueJobRequest) GetDedupPolicy() DedupPolicy {
+	if x != nil {
+		return x.DedupPolicy
+	}
+	return DedupPolicy_DEDUP_POLICY_UNSPECIFIED
 }
 
 type isEnqueueJobRequest_Start interface {
@@ -1717,7 +1787,7 @@ const file_baton_v1_job_proto_rawDesc = "" +
 	"\bJobError\x12\x18\n" +
 	"\aattempt\x18\x01 \x01(\x05R\aattempt\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12.\n" +
-	"\x04time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"\xe4\x04\n" +
+	"\x04time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"\x9e\x05\n" +
 	"\x11EnqueueJobRequest\x12\x14\n" +
 	"\x05queue\x18\x01 \x01(\tR\x05queue\x12\x18\n" +
 	"\apayload\x18\x02 \x01(\fR\apayload\x12B\n" +
@@ -1733,7 +1803,8 @@ const file_baton_v1_job_proto_rawDesc = "" +
 	" \x01(\tR\achainId\x123\n" +
 	"\atimeout\x18\v \x01(\v2\x19.google.protobuf.DurationR\atimeout\x12<\n" +
 	"\fdedup_window\x18\f \x01(\v2\x19.google.protobuf.DurationR\vdedupWindow\x12!\n" +
-	"\ffairness_key\x18\r \x01(\tR\vfairnessKey\x1a:\n" +
+	"\ffairness_key\x18\r \x01(\tR\vfairnessKey\x128\n" +
+	"\fdedup_policy\x18\x0e \x01(\x0e2\x15.baton.v1.DedupPolicyR\vdedupPolicy\x1a:\n" +
 	"\fHeadersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\a\n" +
@@ -1810,7 +1881,12 @@ const file_baton_v1_job_proto_rawDesc = "" +
 	"\x10JOB_STATE_LEASED\x10\x04\x12\x17\n" +
 	"\x13JOB_STATE_SUCCEEDED\x10\x05\x12\x12\n" +
 	"\x0eJOB_STATE_DEAD\x10\x06\x12\x17\n" +
-	"\x13JOB_STATE_CANCELLED\x10\a*G\n" +
+	"\x13JOB_STATE_CANCELLED\x10\a*w\n" +
+	"\vDedupPolicy\x12\x1c\n" +
+	"\x18DEDUP_POLICY_UNSPECIFIED\x10\x00\x12\x15\n" +
+	"\x11DEDUP_POLICY_KEEP\x10\x01\x12\x18\n" +
+	"\x14DEDUP_POLICY_REPLACE\x10\x02\x12\x19\n" +
+	"\x15DEDUP_POLICY_DEBOUNCE\x10\x03*G\n" +
 	"\aJobView\x12\x18\n" +
 	"\x14JOB_VIEW_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rJOB_VIEW_FULL\x10\x01\x12\x0f\n" +
@@ -1828,75 +1904,77 @@ func file_baton_v1_job_proto_rawDescGZIP() []byte {
 	return file_baton_v1_job_proto_rawDescData
 }
 
-var file_baton_v1_job_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_baton_v1_job_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
 var file_baton_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_baton_v1_job_proto_goTypes = []any{
 	(JobState)(0),                     // 0: baton.v1.JobState
-	(JobView)(0),                      // 1: baton.v1.JobView
-	(*Job)(nil),                       // 2: baton.v1.Job
-	(*JobError)(nil),                  // 3: baton.v1.JobError
-	(*EnqueueJobRequest)(nil),         // 4: baton.v1.EnqueueJobRequest
-	(*EnqueueJobResponse)(nil),        // 5: baton.v1.EnqueueJobResponse
-	(*EnqueueJobsRequest)(nil),        // 6: baton.v1.EnqueueJobsRequest
-	(*EnqueueJobsResponse)(nil),       // 7: baton.v1.EnqueueJobsResponse
-	(*EnqueueJobsStreamRequest)(nil),  // 8: baton.v1.EnqueueJobsStreamRequest
-	(*EnqueueJobsStreamResponse)(nil), // 9: baton.v1.EnqueueJobsStreamResponse
-	(*EnqueueError)(nil),              // 10: baton.v1.EnqueueError
-	(*GetJobRequest)(nil),             // 11: baton.v1.GetJobRequest
-	(*GetJobResponse)(nil),            // 12: baton.v1.GetJobResponse
-	(*ListJobsRequest)(nil),           // 13: baton.v1.ListJobsRequest
-	(*ListJobsResponse)(nil),          // 14: baton.v1.ListJobsResponse
-	(*CancelJobRequest)(nil),          // 15: baton.v1.CancelJobRequest
-	(*CancelJobResponse)(nil),         // 16: baton.v1.CancelJobResponse
-	(*RetryJobRequest)(nil),           // 17: baton.v1.RetryJobRequest
-	(*RetryJobResponse)(nil),          // 18: baton.v1.RetryJobResponse
-	(*RetryJobsRequest)(nil),          // 19: baton.v1.RetryJobsRequest
-	(*RetryJobsResponse)(nil),         // 20: baton.v1.RetryJobsResponse
-	(*SkippedJob)(nil),                // 21: baton.v1.SkippedJob
-	(*WaitJobRequest)(nil),            // 22: baton.v1.WaitJobRequest
-	(*WaitJobResponse)(nil),           // 23: baton.v1.WaitJobResponse
-	nil,                               // 24: baton.v1.Job.HeadersEntry
-	nil,                               // 25: baton.v1.EnqueueJobRequest.HeadersEntry
-	(*timestamppb.Timestamp)(nil),     // 26: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),       // 27: google.protobuf.Duration
+	(DedupPolicy)(0),                  // 1: baton.v1.DedupPolicy
+	(JobView)(0),                      // 2: baton.v1.JobView
+	(*Job)(nil),                       // 3: baton.v1.Job
+	(*JobError)(nil),                  // 4: baton.v1.JobError
+	(*EnqueueJobRequest)(nil),         // 5: baton.v1.EnqueueJobRequest
+	(*EnqueueJobResponse)(nil),        // 6: baton.v1.EnqueueJobResponse
+	(*EnqueueJobsRequest)(nil),        // 7: baton.v1.EnqueueJobsRequest
+	(*EnqueueJobsResponse)(nil),       // 8: baton.v1.EnqueueJobsResponse
+	(*EnqueueJobsStreamRequest)(nil),  // 9: baton.v1.EnqueueJobsStreamRequest
+	(*EnqueueJobsStreamResponse)(nil), // 10: baton.v1.EnqueueJobsStreamResponse
+	(*EnqueueError)(nil),              // 11: baton.v1.EnqueueError
+	(*GetJobRequest)(nil),             // 12: baton.v1.GetJobRequest
+	(*GetJobResponse)(nil),            // 13: baton.v1.GetJobResponse
+	(*ListJobsRequest)(nil),           // 14: baton.v1.ListJobsRequest
+	(*ListJobsResponse)(nil),          // 15: baton.v1.ListJobsResponse
+	(*CancelJobRequest)(nil),          // 16: baton.v1.CancelJobRequest
+	(*CancelJobResponse)(nil),         // 17: baton.v1.CancelJobResponse
+	(*RetryJobRequest)(nil),           // 18: baton.v1.RetryJobRequest
+	(*RetryJobResponse)(nil),          // 19: baton.v1.RetryJobResponse
+	(*RetryJobsRequest)(nil),          // 20: baton.v1.RetryJobsRequest
+	(*RetryJobsResponse)(nil),         // 21: baton.v1.RetryJobsResponse
+	(*SkippedJob)(nil),                // 22: baton.v1.SkippedJob
+	(*WaitJobRequest)(nil),            // 23: baton.v1.WaitJobRequest
+	(*WaitJobResponse)(nil),           // 24: baton.v1.WaitJobResponse
+	nil,                               // 25: baton.v1.Job.HeadersEntry
+	nil,                               // 26: baton.v1.EnqueueJobRequest.HeadersEntry
+	(*timestamppb.Timestamp)(nil),     // 27: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),       // 28: google.protobuf.Duration
 }
 var file_baton_v1_job_proto_depIdxs = []int32{
 	0,  // 0: baton.v1.Job.state:type_name -> baton.v1.JobState
-	24, // 1: baton.v1.Job.headers:type_name -> baton.v1.Job.HeadersEntry
-	26, // 2: baton.v1.Job.run_time:type_name -> google.protobuf.Timestamp
-	26, // 3: baton.v1.Job.create_time:type_name -> google.protobuf.Timestamp
-	26, // 4: baton.v1.Job.finish_time:type_name -> google.protobuf.Timestamp
-	27, // 5: baton.v1.Job.timeout:type_name -> google.protobuf.Duration
-	3,  // 6: baton.v1.Job.errors:type_name -> baton.v1.JobError
-	26, // 7: baton.v1.Job.lease_expire_time:type_name -> google.protobuf.Timestamp
-	26, // 8: baton.v1.JobError.time:type_name -> google.protobuf.Timestamp
-	25, // 9: baton.v1.EnqueueJobRequest.headers:type_name -> baton.v1.EnqueueJobRequest.HeadersEntry
-	26, // 10: baton.v1.EnqueueJobRequest.run_time:type_name -> google.protobuf.Timestamp
-	27, // 11: baton.v1.EnqueueJobRequest.delay:type_name -> google.protobuf.Duration
-	27, // 12: baton.v1.EnqueueJobRequest.timeout:type_name -> google.protobuf.Duration
-	27, // 13: baton.v1.EnqueueJobRequest.dedup_window:type_name -> google.protobuf.Duration
-	2,  // 14: baton.v1.EnqueueJobResponse.job:type_name -> baton.v1.Job
-	4,  // 15: baton.v1.EnqueueJobsRequest.jobs:type_name -> baton.v1.EnqueueJobRequest
-	1,  // 16: baton.v1.EnqueueJobsRequest.view:type_name -> baton.v1.JobView
-	2,  // 17: baton.v1.EnqueueJobsResponse.jobs:type_name -> baton.v1.Job
-	4,  // 18: baton.v1.EnqueueJobsStreamRequest.jobs:type_name -> baton.v1.EnqueueJobRequest
-	1,  // 19: baton.v1.EnqueueJobsStreamRequest.view:type_name -> baton.v1.JobView
-	2,  // 20: baton.v1.EnqueueJobsStreamResponse.jobs:type_name -> baton.v1.Job
-	10, // 21: baton.v1.EnqueueJobsStreamResponse.error:type_name -> baton.v1.EnqueueError
-	2,  // 22: baton.v1.GetJobResponse.job:type_name -> baton.v1.Job
-	0,  // 23: baton.v1.ListJobsRequest.state:type_name -> baton.v1.JobState
-	2,  // 24: baton.v1.ListJobsResponse.jobs:type_name -> baton.v1.Job
-	2,  // 25: baton.v1.CancelJobResponse.job:type_name -> baton.v1.Job
-	2,  // 26: baton.v1.RetryJobResponse.job:type_name -> baton.v1.Job
-	0,  // 27: baton.v1.RetryJobsRequest.state:type_name -> baton.v1.JobState
-	21, // 28: baton.v1.RetryJobsResponse.skipped:type_name -> baton.v1.SkippedJob
-	27, // 29: baton.v1.WaitJobRequest.timeout:type_name -> google.protobuf.Duration
-	2,  // 30: baton.v1.WaitJobResponse.job:type_name -> baton.v1.Job
-	31, // [31:31] is the sub-list for method output_type
-	31, // [31:31] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	25, // 1: baton.v1.Job.headers:type_name -> baton.v1.Job.HeadersEntry
+	27, // 2: baton.v1.Job.run_time:type_name -> google.protobuf.Timestamp
+	27, // 3: baton.v1.Job.create_time:type_name -> google.protobuf.Timestamp
+	27, // 4: baton.v1.Job.finish_time:type_name -> google.protobuf.Timestamp
+	28, // 5: baton.v1.Job.timeout:type_name -> google.protobuf.Duration
+	4,  // 6: baton.v1.Job.errors:type_name -> baton.v1.JobError
+	27, // 7: baton.v1.Job.lease_expire_time:type_name -> google.protobuf.Timestamp
+	27, // 8: baton.v1.JobError.time:type_name -> google.protobuf.Timestamp
+	26, // 9: baton.v1.EnqueueJobRequest.headers:type_name -> baton.v1.EnqueueJobRequest.HeadersEntry
+	27, // 10: baton.v1.EnqueueJobRequest.run_time:type_name -> google.protobuf.Timestamp
+	28, // 11: baton.v1.EnqueueJobRequest.delay:type_name -> google.protobuf.Duration
+	28, // 12: baton.v1.EnqueueJobRequest.timeout:type_name -> google.protobuf.Duration
+	28, // 13: baton.v1.EnqueueJobRequest.dedup_window:type_name -> google.protobuf.Duration
+	1,  // 14: baton.v1.EnqueueJobRequest.dedup_policy:type_name -> baton.v1.DedupPolicy
+	3,  // 15: baton.v1.EnqueueJobResponse.job:type_name -> baton.v1.Job
+	5,  // 16: baton.v1.EnqueueJobsRequest.jobs:type_name -> baton.v1.EnqueueJobRequest
+	2,  // 17: baton.v1.EnqueueJobsRequest.view:type_name -> baton.v1.JobView
+	3,  // 18: baton.v1.EnqueueJobsResponse.jobs:type_name -> baton.v1.Job
+	5,  // 19: baton.v1.EnqueueJobsStreamRequest.jobs:type_name -> baton.v1.EnqueueJobRequest
+	2,  // 20: baton.v1.EnqueueJobsStreamRequest.view:type_name -> baton.v1.JobView
+	3,  // 21: baton.v1.EnqueueJobsStreamResponse.jobs:type_name -> baton.v1.Job
+	11, // 22: baton.v1.EnqueueJobsStreamResponse.error:type_name -> baton.v1.EnqueueError
+	3,  // 23: baton.v1.GetJobResponse.job:type_name -> baton.v1.Job
+	0,  // 24: baton.v1.ListJobsRequest.state:type_name -> baton.v1.JobState
+	3,  // 25: baton.v1.ListJobsResponse.jobs:type_name -> baton.v1.Job
+	3,  // 26: baton.v1.CancelJobResponse.job:type_name -> baton.v1.Job
+	3,  // 27: baton.v1.RetryJobResponse.job:type_name -> baton.v1.Job
+	0,  // 28: baton.v1.RetryJobsRequest.state:type_name -> baton.v1.JobState
+	22, // 29: baton.v1.RetryJobsResponse.skipped:type_name -> baton.v1.SkippedJob
+	28, // 30: baton.v1.WaitJobRequest.timeout:type_name -> google.protobuf.Duration
+	3,  // 31: baton.v1.WaitJobResponse.job:type_name -> baton.v1.Job
+	32, // [32:32] is the sub-list for method output_type
+	32, // [32:32] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_baton_v1_job_proto_init() }
@@ -1913,7 +1991,7 @@ func file_baton_v1_job_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_baton_v1_job_proto_rawDesc), len(file_baton_v1_job_proto_rawDesc)),
-			NumEnums:      2,
+			NumEnums:      3,
 			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   0,

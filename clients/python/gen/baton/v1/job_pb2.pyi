@@ -22,6 +22,13 @@ class JobState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     JOB_STATE_DEAD: _ClassVar[JobState]
     JOB_STATE_CANCELLED: _ClassVar[JobState]
 
+class DedupPolicy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DEDUP_POLICY_UNSPECIFIED: _ClassVar[DedupPolicy]
+    DEDUP_POLICY_KEEP: _ClassVar[DedupPolicy]
+    DEDUP_POLICY_REPLACE: _ClassVar[DedupPolicy]
+    DEDUP_POLICY_DEBOUNCE: _ClassVar[DedupPolicy]
+
 class JobView(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     JOB_VIEW_UNSPECIFIED: _ClassVar[JobView]
@@ -35,6 +42,10 @@ JOB_STATE_LEASED: JobState
 JOB_STATE_SUCCEEDED: JobState
 JOB_STATE_DEAD: JobState
 JOB_STATE_CANCELLED: JobState
+DEDUP_POLICY_UNSPECIFIED: DedupPolicy
+DEDUP_POLICY_KEEP: DedupPolicy
+DEDUP_POLICY_REPLACE: DedupPolicy
+DEDUP_POLICY_DEBOUNCE: DedupPolicy
 JOB_VIEW_UNSPECIFIED: JobView
 JOB_VIEW_FULL: JobView
 JOB_VIEW_ID: JobView
@@ -109,7 +120,7 @@ class JobError(_message.Message):
     def __init__(self, attempt: _Optional[int] = ..., message: _Optional[str] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class EnqueueJobRequest(_message.Message):
-    __slots__ = ("queue", "payload", "headers", "priority", "run_time", "delay", "max_attempts", "dedup_key", "depends_on", "chain_id", "timeout", "dedup_window", "fairness_key")
+    __slots__ = ("queue", "payload", "headers", "priority", "run_time", "delay", "max_attempts", "dedup_key", "depends_on", "chain_id", "timeout", "dedup_window", "fairness_key", "dedup_policy")
     class HeadersEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -130,6 +141,7 @@ class EnqueueJobRequest(_message.Message):
     TIMEOUT_FIELD_NUMBER: _ClassVar[int]
     DEDUP_WINDOW_FIELD_NUMBER: _ClassVar[int]
     FAIRNESS_KEY_FIELD_NUMBER: _ClassVar[int]
+    DEDUP_POLICY_FIELD_NUMBER: _ClassVar[int]
     queue: str
     payload: bytes
     headers: _containers.ScalarMap[str, str]
@@ -143,7 +155,8 @@ class EnqueueJobRequest(_message.Message):
     timeout: _duration_pb2.Duration
     dedup_window: _duration_pb2.Duration
     fairness_key: str
-    def __init__(self, queue: _Optional[str] = ..., payload: _Optional[bytes] = ..., headers: _Optional[_Mapping[str, str]] = ..., priority: _Optional[int] = ..., run_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., delay: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., max_attempts: _Optional[int] = ..., dedup_key: _Optional[str] = ..., depends_on: _Optional[_Iterable[str]] = ..., chain_id: _Optional[str] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., dedup_window: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., fairness_key: _Optional[str] = ...) -> None: ...
+    dedup_policy: DedupPolicy
+    def __init__(self, queue: _Optional[str] = ..., payload: _Optional[bytes] = ..., headers: _Optional[_Mapping[str, str]] = ..., priority: _Optional[int] = ..., run_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., delay: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., max_attempts: _Optional[int] = ..., dedup_key: _Optional[str] = ..., depends_on: _Optional[_Iterable[str]] = ..., chain_id: _Optional[str] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., dedup_window: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., fairness_key: _Optional[str] = ..., dedup_policy: _Optional[_Union[DedupPolicy, str]] = ...) -> None: ...
 
 class EnqueueJobResponse(_message.Message):
     __slots__ = ("job", "deduplicated")
