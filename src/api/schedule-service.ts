@@ -142,17 +142,19 @@ export function createScheduleService({ db, limits, firing }: ScheduleServiceDep
         // The lock waits for a replica firing the schedule, so the previous job is known.
         const locked = await scheduleLock(tx, name);
         if (!locked) throw notFound(`schedule "${name}" not found`);
-        const { schedule, now } = locked;
+        const { schedule } = locked;
         if (schedule.overlapPolicy === "skip" && schedule.previousJobUnfinished) {
           throw new BatonError(
             "failed_precondition",
             `schedule "${name}" has overlap_policy OVERLAP_POLICY_SKIP and the job of its previous fire (${schedule.lastJobId}) is unfinished`,
           );
         }
-        const [inserted] = await enqueueFires(tx, [{ schedule, fireTime: now, triggered: true }], firing, null);
+        // Later than the previous fire, so that each trigger has a fire time (and dedup_key) of its own.
+        const fireTime = schedule.lastRunTime && schedule.lastRunTime >= locked.now ? new Date(schedule.lastRunTime.getTime() + 1) : locked.now;
+        const [inserted] = await enqueueFires(tx, [{ schedule, fireTime, triggered: true }], firing, null);
         // next_run_time stays: a trigger is an extra fire, not one of the cron's.
-        await scheduleAdvance(tx, [{ name, lastRunTime: now, nextRunTime: schedule.nextRunTime, lastJobId: inserted!.job.id }]);
-        return { schedule: { ...schedule, lastRunTime: now, lastJobId: inserted!.job.id }, inserted: inserted! };
+        await scheduleAdvance(tx, [{ name, lastRunTime: fireTime, nextRunTime: schedule.nextRunTime, lastJobId: inserted!.job.id }]);
+        return { schedule: { ...schedule, lastRunTime: fireTime, lastJobId: inserted!.job.id }, inserted: inserted! };
       });
       if (!inserted.deduplicated) firing.onEnqueued?.([inserted.job]);
       return create(TriggerScheduleResponseSchema, { schedule: scheduleToProto(schedule), job: jobToProto(inserted.job) });
