@@ -294,7 +294,7 @@ test("bad input to the schedule control RPCs and fields is refused with a precis
     Code.InvalidArgument,
     "schedule.catchup_window is 1s",
   );
-  await expectCode(schedules.updateSchedule({ schedule: { name: base.name, overlapPolicy: 3 }, updateMask: mask("overlap_policy") }), Code.InvalidArgument, "schedule.overlap_policy 3");
+  await expectCode(schedules.updateSchedule({ schedule: { name: base.name, overlapPolicy: 3 as OverlapPolicy }, updateMask: mask("overlap_policy") }), Code.InvalidArgument, "schedule.overlap_policy 3");
   const [after] = (await schedules.listSchedules({})).schedules.filter((s) => s.name === base.name);
   expect(after).toMatchObject({ queue: "q", cron: "0 0 1 1 *", timeZone: "UTC", overlapPolicy: OverlapPolicy.ALLOW });
   expect(after!.catchupWindow).toBeUndefined();
