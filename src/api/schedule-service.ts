@@ -61,17 +61,17 @@ const overlapPolicies = new Map<OverlapPolicy, StoredOverlapPolicy>([
   [OverlapPolicy.SKIP, "skip"],
 ]);
 
-/** UpdateSchedule's field-mask paths, each with how to copy that field from the request. */
-const UPDATABLE_FIELDS: Record<string, (target: Schedule, source: Schedule) => void> = {
-  queue: (t, s) => void (t.queue = s.queue),
-  cron: (t, s) => void (t.cron = s.cron),
-  time_zone: (t, s) => void (t.timeZone = s.timeZone),
-  payload: (t, s) => void (t.payload = s.payload),
-  headers: (t, s) => void (t.headers = s.headers),
-  priority: (t, s) => void (t.priority = s.priority),
-  max_attempts: (t, s) => void (t.maxAttempts = s.maxAttempts),
-  catchup_window: (t, s) => void (t.catchupWindow = s.catchupWindow),
-  overlap_policy: (t, s) => void (t.overlapPolicy = s.overlapPolicy),
+/** UpdateSchedule's field-mask paths, and the Schedule field each one names. */
+const UPDATABLE_FIELDS: Record<string, keyof Schedule> = {
+  queue: "queue",
+  cron: "cron",
+  time_zone: "timeZone",
+  payload: "payload",
+  headers: "headers",
+  priority: "priority",
+  max_attempts: "maxAttempts",
+  catchup_window: "catchupWindow",
+  overlap_policy: "overlapPolicy",
 };
 
 export function createScheduleService({ db, limits, firing }: ScheduleServiceDeps): Partial<ServiceImpl<typeof ScheduleService>> {
@@ -172,8 +172,12 @@ export function createScheduleService({ db, limits, firing }: ScheduleServiceDep
 /** The current schedule with the fields `paths` name taken from the request. */
 function merged(current: ScheduleRecord, request: Schedule, paths: string[]): Schedule {
   const schedule = scheduleToProto(current);
-  for (const path of paths) UPDATABLE_FIELDS[path]!(schedule, request);
+  for (const path of paths) copyField(schedule, request, UPDATABLE_FIELDS[path]!);
   return schedule;
+}
+
+function copyField<K extends keyof Schedule>(target: Schedule, source: Schedule, field: K): void {
+  target[field] = source[field];
 }
 
 interface ValidSchedule {

@@ -100,8 +100,8 @@ type Schedule struct {
 	Paused bool `protobuf:"varint,11,opt,name=paused,proto3" json:"paused,omitempty"`
 	// How old a missed fire time (the broker was down, or the schedule paused) may be and still
 	// be made up: each one fires once, oldest first, with the dedup_key it would have had on
-	// time; older ones are skipped. Between 10 seconds and 366 days. Unset: a schedule that
-	// missed fire times fires once, for the latest.
+	// time; older ones are skipped. Between 10 seconds and 366 days. Unset or zero: a schedule
+	// that missed fire times fires once, for the latest.
 	CatchupWindow *durationpb.Duration `protobuf:"bytes,12,opt,name=catchup_window,json=catchupWindow,proto3" json:"catchup_window,omitempty"`
 	OverlapPolicy OverlapPolicy        `protobuf:"varint,13,opt,name=overlap_policy,json=overlapPolicy,proto3,enum=baton.v1.OverlapPolicy" json:"overlap_policy,omitempty"`
 	unknownFields protoimpl.UnknownFields

@@ -94,8 +94,8 @@ export type Schedule = Message<"baton.v1.Schedule"> & {
   /**
    * How old a missed fire time (the broker was down, or the schedule paused) may be and still
    * be made up: each one fires once, oldest first, with the dedup_key it would have had on
-   * time; older ones are skipped. Between 10 seconds and 366 days. Unset: a schedule that
-   * missed fire times fires once, for the latest.
+   * time; older ones are skipped. Between 10 seconds and 366 days. Unset or zero: a schedule
+   * that missed fire times fires once, for the latest.
    *
    * @generated from field: google.protobuf.Duration catchup_window = 12;
    */
