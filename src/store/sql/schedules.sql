@@ -12,8 +12,9 @@ s.last_job_id::text as last_job_id
 
 -- fragment: PreviousJobUnfinished
 -- Whether the job of the schedule's latest fire has yet to finish (what overlap_policy 'skip'
--- waits for), read along the jobs' primary key.
-exists (select 1 from baton.jobs j where j.id = s.last_job_id and j.state in ('available', 'blocked', 'leased'))
+-- waits for); a deleted job has finished. A scalar subquery, so that each schedule reads its job
+-- along the jobs' primary key: an EXISTS here may be planned as one hashed scan of every job.
+coalesce((select j.state in ('available', 'blocked', 'leased') from baton.jobs j where j.id = s.last_job_id), false)
 
 -- name: ScheduleNow
 -- The instant a new schedule's first fire time is computed from.
