@@ -611,7 +611,7 @@ describe("shell completion", () => {
     // Every command of the table, and only those: nothing is listed twice by hand.
     expect(await complete(script, ["baton", ""])).toEqual(NOUNS.map((noun) => noun.name));
     expect(await complete(script, ["baton", "jo"])).toEqual(["jobs"]);
-    expect(await complete(script, ["baton", "schedules", ""])).toEqual(["create", "list", "ls", "delete", "rm"]);
+    expect(await complete(script, ["baton", "schedules", ""])).toEqual(["create", "list", "ls", "update", "pause", "resume", "trigger", "delete", "rm"]);
     expect(await complete(script, ["baton", "jobs", "ls", "--st"])).toEqual(["--state"]);
     expect(await complete(script, ["baton", "jobs", "list", "--queue", "emails", "--state", "d"])).toEqual(["dead"]);
     // Flags before the command and their values are stepped over.
