@@ -223,6 +223,38 @@ describe("authorization", () => {
     expect((await as(admin).queues.getQueue({ queue: "emails.paused" })).queue!.paused).toBe(true);
     await as(admin).schedules.createSchedule({ schedule: { name: "nightly", queue: "reports", cron: "0 3 * * *" } });
     expect((await as(admin).schedules.listSchedules({})).schedules.map((s) => s.name)).toContain("nightly");
+    for (const call of [
+      () => as(producer).schedules.triggerSchedule({ name: "nightly" }),
+      () => as(producer).schedules.pauseSchedule({ name: "nightly" }),
+      () => as(worker).schedules.resumeSchedule({ name: "nightly" }),
+      () => as(producer).schedules.updateSchedule({ schedule: { name: "nightly", queue: "emails.x", cron: "0 3 * * *" } }),
+    ]) {
+      await expectError(call(), Code.PermissionDenied, /ScheduleService\/\w+Schedule needs the role admin/);
+    }
+  });
+
+  test("schedule control stays inside an admin token's queues: the schedule's queue, and the queue an update moves it to", async () => {
+    const reportsAdmin = await createToken(["--role", "admin", "--queues", "reports.*", "--name", "reports-admin"]);
+    await as(admin).schedules.createSchedule({ schedule: { name: "billing-nightly", queue: "billing", cron: "0 3 * * *" } });
+    await as(admin).schedules.createSchedule({ schedule: { name: "reports-nightly", queue: "reports.daily", cron: "0 3 * * *" } });
+    for (const call of [
+      () => as(reportsAdmin).schedules.pauseSchedule({ name: "billing-nightly" }),
+      () => as(reportsAdmin).schedules.resumeSchedule({ name: "billing-nightly" }),
+      () => as(reportsAdmin).schedules.triggerSchedule({ name: "billing-nightly" }),
+      () => as(reportsAdmin).schedules.updateSchedule({ schedule: { name: "billing-nightly", queue: "reports.daily", cron: "0 3 * * *" } }),
+    ]) {
+      await expectError(call(), Code.PermissionDenied, /schedule "billing-nightly"'s queue "billing" is outside the queues of token/);
+    }
+    await expectError(
+      as(reportsAdmin).schedules.updateSchedule({ schedule: { name: "reports-nightly", queue: "billing", cron: "0 3 * * *" } }),
+      Code.PermissionDenied,
+      /schedule\.queue "billing" is outside the queues of token/,
+    );
+    expect((await as(reportsAdmin).schedules.pauseSchedule({ name: "reports-nightly" })).schedule!.paused).toBe(true);
+    expect((await as(reportsAdmin).schedules.triggerSchedule({ name: "reports-nightly" })).job!.queue).toBe("reports.daily");
+    const { schedule } = await as(reportsAdmin).schedules.updateSchedule({ schedule: { name: "reports-nightly", queue: "reports.weekly", cron: "0 3 * * 1" } });
+    expect(schedule).toMatchObject({ queue: "reports.weekly", paused: true });
+    expect((await sql(broker.databaseUrl, "select queue from baton.schedules where name = 'billing-nightly'"))).toEqual([{ queue: "billing" }]);
   });
 
   test("a worker lists workers, and subscribes only to queues of its patterns (PERMISSION_DENIED)", async () => {

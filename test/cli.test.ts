@@ -221,7 +221,7 @@ describe("usage", () => {
     const nouns: [string, string[]][] = [
       ["jobs", ["list", "get", "cancel", "retry", "wait"]],
       ["queues", ["list", "get", "pause", "resume", "update"]],
-      ["schedules", ["create", "list", "delete"]],
+      ["schedules", ["create", "list", "update", "pause", "resume", "trigger", "delete"]],
       ["workers", ["list"]],
     ];
     const runs = await Promise.all([
@@ -240,7 +240,7 @@ describe("usage", () => {
         expect(run.stdout).toContain("exit codes:");
       }),
     ]);
-    expect(runs.length).toBe(4 + 1 + 14);
+    expect(runs.length).toBe(4 + 1 + 18);
     // Where a command prints a table, -o offers wide; where it prints one record, it does not.
     expect((await baton(["jobs", "list", "--help"])).stdout).toMatch(/^ {2}-o, --output <format>\s+json\|yaml: .*; wide: /m);
     expect((await baton(["jobs", "get", "--help"])).stdout).toMatch(/^ {2}-o, --output <format>\s+json\|yaml: [^;]*$/m);
@@ -507,6 +507,42 @@ describe("schedules", () => {
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/^baton schedules create: invalid_argument: /);
   });
+
+  test("update, pause, resume and trigger a schedule; catch-up window and overlap policy flags", async () => {
+    const created = await baton(["schedules", "create", "cli-sync", "--queue", "cli-sync", "--cron", "0 0 1 1 *", "--catchup-window", "1h", "--overlap-policy", "skip"]);
+    expect(created.code).toBe(0);
+    expect(created.stdout).toMatch(/^catch-up window\s+1h$/m);
+    expect(created.stdout).toMatch(/^overlap policy\s+skip$/m);
+
+    // Only what the flags name changes; 0s clears the window.
+    const updated = await batonJson(["schedules", "update", "cli-sync", "--priority", "4", "--catchup-window", "0s", "--overlap-policy", "allow"]);
+    expect(updated.schedule).toMatchObject({ name: "cli-sync", queue: "cli-sync", cron: "0 0 1 1 *", priority: 4, overlapPolicy: "OVERLAP_POLICY_ALLOW" });
+    expect(updated.schedule).not.toHaveProperty("catchupWindow");
+
+    expect(await baton(["schedules", "pause", "cli-sync"])).toMatchObject({ code: 0, stdout: "paused schedule cli-sync\n" });
+    const wide = await baton(["schedules", "list", "-o", "wide"]);
+    expect(wide.stdout).toMatch(/^cli-sync\s+cli-sync\s+0 0 1 1 \*\s+UTC\s+paused\s+-\s+latest only\s+allow\s+4\s/m);
+    const triggered = await baton(["schedules", "trigger", "cli-sync"]);
+    expect(triggered.stdout).toMatch(/^triggered schedule cli-sync: job \d+\n$/);
+    const jobs = (await batonJson(["jobs", "list", "--queue", "cli-sync"])) as { jobs: { dedupKey: string }[] };
+    expect(jobs.jobs.map((j) => j.dedupKey)).toEqual([expect.stringMatching(/^schedule:cli-sync:trigger:/)]);
+    const resumed = await batonJson(["schedules", "resume", "cli-sync"]);
+    expect(resumed.schedule).toMatchObject({ paused: false });
+
+    const nothing = await baton(["schedules", "update", "cli-sync"]);
+    expect(nothing).toMatchObject({ code: 2, stdout: "" });
+    expect(nothing.stderr).toContain("nothing to update: give at least one of --queue, --cron");
+    const policy = await baton(["schedules", "update", "cli-sync", "--overlap-policy", "never"]);
+    expect(policy.code).toBe(2);
+    expect(policy.stderr).toContain('--overlap-policy must be one of allow, skip, got "never"');
+    const window = await baton(["schedules", "update", "cli-sync", "--catchup-window", "5s"]);
+    expect(window.code).toBe(1);
+    expect(window.stderr).toMatch(/^baton schedules update: invalid_argument: schedule\.catchup_window is 5s/);
+    const missing = await baton(["schedules", "trigger", "no-such"]);
+    expect(missing.code).toBe(4);
+    expect(missing.stderr).toMatch(/^baton schedules trigger: not_found: schedule "no-such" not found/);
+    await baton(["schedules", "delete", "cli-sync"]);
+  });
 });
 
 describe("lists longer than one page", () => {
@@ -587,7 +623,7 @@ describe("shell completion", () => {
     // Every command of the table, and only those: nothing is listed twice by hand.
     expect(await complete(script, ["baton", ""])).toEqual(NOUNS.map((noun) => noun.name));
     expect(await complete(script, ["baton", "jo"])).toEqual(["jobs"]);
-    expect(await complete(script, ["baton", "schedules", ""])).toEqual(["create", "list", "ls", "delete", "rm"]);
+    expect(await complete(script, ["baton", "schedules", ""])).toEqual(["create", "list", "ls", "update", "pause", "resume", "trigger", "delete", "rm"]);
     expect(await complete(script, ["baton", "jobs", "ls", "--st"])).toEqual(["--state"]);
     expect(await complete(script, ["baton", "jobs", "list", "--queue", "emails", "--state", "d"])).toEqual(["dead"]);
     // Flags before the command and their values are stepped over.
@@ -649,8 +685,8 @@ describe("output formats and aliases", () => {
     expect(created.code).toBe(0);
     expect(parseYaml(created.stdout)).toMatchObject({ schedule: { name: "cli-wide", priority: 3 } });
     const schedules = await baton(["schedules", "ls", "-o", "wide"]);
-    expect(schedules.stdout).toMatch(/^NAME\s+QUEUE\s+CRON\s+TIME ZONE\s+NEXT RUN\s+LAST RUN\s+PRIORITY\s+MAX ATTEMPTS\s+HEADERS$/m);
-    expect(schedules.stdout).toMatch(/^cli-wide\s+cli-wide-queue\s+0 3 \* \* \*\s+UTC\s+\d{4}-\d\d-\d\dT03:00:00\.000Z \(in [^)]+\)\s+-\s+3\s+queue default\s+-$/m);
+    expect(schedules.stdout).toMatch(/^NAME\s+QUEUE\s+CRON\s+TIME ZONE\s+NEXT RUN\s+LAST RUN\s+CATCH-UP\s+OVERLAP\s+PRIORITY\s+MAX ATTEMPTS\s+HEADERS$/m);
+    expect(schedules.stdout).toMatch(/^cli-wide\s+cli-wide-queue\s+0 3 \* \* \*\s+UTC\s+\d{4}-\d\d-\d\dT03:00:00\.000Z \(in [^)]+\)\s+-\s+latest only\s+allow\s+3\s+queue default\s+-$/m);
     expect(await baton(["schedules", "rm", "cli-wide"])).toMatchObject({ code: 0, stdout: "deleted schedule cli-wide\n" });
     expect((await baton(["schedules", "rm", "cli-wide"])).code).toBe(4);
 

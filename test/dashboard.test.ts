@@ -275,6 +275,21 @@ describe.skipIf(skipReason !== undefined)(`the dashboard in headless Chromium${s
     const row = page.locator("tr[data-schedule=nightly-report]");
     await until(() => row.textContent()).toContain("0 3 * * *");
     expect(await row.textContent()).toContain("Europe/Paris");
+    expect(await row.textContent()).toContain("latest only");
+
+    // Pause, run now and resume from the page; the broker is the judge of each.
+    await row.locator("button", { hasText: "Pause" }).click();
+    await until(() => row.locator(".badge").textContent()).toBe("PAUSED");
+    expect((await schedules.listSchedules({})).schedules.find((s) => s.name === "nightly-report")!.paused).toBe(true);
+    await row.locator("button", { hasText: "Run now" }).click();
+    const fired = await page.locator(".banner-ok", { hasText: 'Schedule "nightly-report" fired now: job ' }).textContent();
+    const jobId = /job (\d+)\./.exec(fired!)![1]!;
+    const client = createClient({ baseUrl: broker.baseUrl });
+    expect((await client.getJob(jobId)).dedupKey).toMatch(/^schedule:nightly-report:trigger:/);
+    client.close();
+    await row.locator("button", { hasText: "Resume" }).click();
+    await until(() => row.locator(".badge").count()).toBe(0);
+    expect((await schedules.listSchedules({})).schedules.find((s) => s.name === "nightly-report")!.paused).toBe(false);
     await page.screenshot({ path: path.join(RESULTS, "dashboard-schedules.png") });
 
     workers.push(runWorker({ baseUrl: broker.baseUrl, queues: ["bulk"], workerId: "ui-test-worker", handler: () => "ok" }));

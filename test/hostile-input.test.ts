@@ -236,7 +236,7 @@ test("random field values and random bytes never get INTERNAL from any unary RPC
       body: schedule(s),
     })),
     fc.record({
-      rpc: fc.constantFrom("JobService/CancelJob", "JobService/RetryJob", "QueueService/GetQueue", "QueueService/PauseQueue", "ScheduleService/DeleteSchedule", "WorkerService/ListWorkers"),
+      rpc: fc.constantFrom("JobService/CancelJob", "JobService/RetryJob", "QueueService/GetQueue", "QueueService/PauseQueue", "ScheduleService/DeleteSchedule", "ScheduleService/PauseSchedule", "ScheduleService/ResumeSchedule", "ScheduleService/TriggerSchedule", "WorkerService/ListWorkers"),
       // Field 1 of each of these is its one string (id, queue or name).
       body: text.map((value) => new Uint8Array([0x0a, ...varint(Buffer.byteLength(value)), ...Buffer.from(value)])),
     }),

@@ -37,6 +37,10 @@ const rpcs: Record<string, string[]> = {
   "baton.v1.QueueService/PauseQueue": ["queue"],
   "baton.v1.ScheduleService/CreateSchedule": ["schedule"],
   "baton.v1.ScheduleService/DeleteSchedule": ["name"],
+  "baton.v1.ScheduleService/UpdateSchedule": ["schedule", "updateMask"],
+  "baton.v1.ScheduleService/PauseSchedule": ["name"],
+  "baton.v1.ScheduleService/ResumeSchedule": ["name"],
+  "baton.v1.ScheduleService/TriggerSchedule": ["name"],
   "baton.v1.WorkerService/ListWorkers": ["queue"],
 };
 

@@ -1,7 +1,9 @@
 import { Code, ConnectError, type Client, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { ScheduleService } from "../clients/ts/src/gen/baton/v1/schedule_service_pb.js";
+import { FieldMaskSchema } from "@bufbuild/protobuf/wkt";
+import { create } from "@bufbuild/protobuf";
+import { OverlapPolicy, ScheduleService } from "../clients/ts/src/gen/baton/v1/schedule_service_pb.js";
 import { type TestBroker, startTestBroker } from "./helpers/broker.js";
 import { createTestDatabase, sql } from "./helpers/database.js";
 import { eventually } from "./helpers/wait.js";
@@ -166,6 +168,144 @@ test("after downtime across many fire times, a schedule fires once for the lates
   } finally {
     await broker.stop();
   }
+});
+
+test("update changes a definition, recomputing next_run_time when the expression changes; pause and resume are idempotent", async () => {
+  const { schedule: created } = await schedules.createSchedule({
+    schedule: { name: "control", queue: "control", cron: "0 0 1 1 *", catchupWindow: { seconds: 3600n }, overlapPolicy: OverlapPolicy.SKIP },
+  });
+  expect(created).toMatchObject({ paused: false, catchupWindow: { seconds: 3600n }, overlapPolicy: OverlapPolicy.SKIP });
+
+  // Only the named field changes; the pending fire time stays while the expression does.
+  const { schedule: reprioritized } = await schedules.updateSchedule({
+    schedule: { name: "control", priority: 7, queue: "ignored" },
+    updateMask: create(FieldMaskSchema, { paths: ["priority"] }),
+  });
+  expect(reprioritized).toMatchObject({ queue: "control", priority: 7, cron: "0 0 1 1 *", catchupWindow: { seconds: 3600n } });
+  expect(reprioritized!.nextRunTime).toEqual(created!.nextRunTime);
+
+  // A new expression starts from now, in the schedule's zone; the second replica sees it.
+  const { schedule: recron } = await scheduleClient(second).updateSchedule({
+    schedule: { name: "control", cron: "0 9 * * *", timeZone: "Europe/Paris" },
+    updateMask: create(FieldMaskSchema, { paths: ["cron", "time_zone"] }),
+  });
+  expect(recron).toMatchObject({ cron: "0 9 * * *", timeZone: "Europe/Paris", priority: 7 });
+  const [row] = await sql<{ local_time: string; in_future: boolean; within_a_day: boolean }>(
+    first.databaseUrl,
+    `select to_char(next_run_time at time zone 'Europe/Paris', 'HH24:MI') as local_time, next_run_time > now() as in_future,
+            next_run_time <= now() + interval '1 day' as within_a_day
+     from baton.schedules where name = 'control'`,
+  );
+  expect(row).toEqual({ local_time: "09:00", in_future: true, within_a_day: true });
+
+  // Without a mask the request is the whole new definition: what it leaves out is reset.
+  const { schedule: replaced } = await schedules.updateSchedule({ schedule: { name: "control", queue: "elsewhere", cron: "0 9 * * *", timeZone: "Europe/Paris" } });
+  expect(replaced).toMatchObject({ queue: "elsewhere", priority: 0, overlapPolicy: OverlapPolicy.ALLOW });
+  expect(replaced!.catchupWindow).toBeUndefined();
+  expect(replaced!.nextRunTime).toEqual(recron!.nextRunTime);
+
+  // Twice: pausing a paused schedule is no error.
+  expect((await schedules.pauseSchedule({ name: "control" })).schedule).toMatchObject({ paused: true });
+  expect((await schedules.pauseSchedule({ name: "control" })).schedule).toMatchObject({ paused: true });
+  expect((await scheduleClient(second).listSchedules({})).schedules.find((s) => s.name === "control")).toMatchObject({ paused: true });
+  // Updating a paused schedule leaves it paused.
+  expect((await schedules.updateSchedule({ schedule: { name: "control", priority: 1 }, updateMask: create(FieldMaskSchema, { paths: ["priority"] }) })).schedule).toMatchObject({
+    paused: true,
+  });
+  expect((await schedules.resumeSchedule({ name: "control" })).schedule).toMatchObject({ paused: false });
+  expect((await schedules.resumeSchedule({ name: "control" })).schedule).toMatchObject({ paused: false });
+  await schedules.deleteSchedule({ name: "control" });
+});
+
+test("TriggerSchedule fires exactly once per call, paused or not, with calls racing on two replicas", async () => {
+  await sql(
+    first.databaseUrl,
+    `create table public.trigger_log (dedup_key text not null);
+     create function public.log_trigger() returns trigger language plpgsql as
+       $$ begin insert into public.trigger_log values (new.dedup_key); return new; end $$;
+     create trigger log_trigger before insert on baton.jobs
+       for each row when (new.dedup_key like 'schedule:manual:%') execute function public.log_trigger();`,
+  );
+  const { schedule: created } = await schedules.createSchedule({ schedule: { name: "manual", queue: "manual", cron: "0 0 1 1 *", payload: new TextEncoder().encode("now") } });
+  await schedules.pauseSchedule({ name: "manual" });
+  const calls = [first, second, first, second, first, second].map((broker) => scheduleClient(broker).triggerSchedule({ name: "manual" }));
+  const answers = await Promise.all(calls);
+
+  const ids = answers.map((a) => a.job!.id);
+  expect(new Set(ids).size).toBe(calls.length);
+  for (const { job } of answers) {
+    expect(job!.dedupKey).toMatch(/^schedule:manual:trigger:\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    expect(new TextDecoder().decode(job!.payload)).toBe("now");
+  }
+  const attempts = await sql<{ n: number; keys: number }>(first.databaseUrl, "select count(*)::int as n, count(distinct dedup_key)::int as keys from public.trigger_log");
+  expect(attempts).toEqual([{ n: calls.length, keys: calls.length }]);
+  const jobs = await sql<{ id: string }>(first.databaseUrl, "select id::text from baton.jobs where queue = 'manual' order by id");
+  expect(jobs.map((j) => j.id).sort()).toEqual([...ids].sort());
+
+  // The cron's own fire time is untouched; last_run_time is the latest trigger's.
+  const [listed] = (await schedules.listSchedules({})).schedules.filter((s) => s.name === "manual");
+  expect(listed).toMatchObject({ paused: true, nextRunTime: created!.nextRunTime });
+  const latest = answers.map((a) => a.schedule!.lastRunTime!).reduce((a, b) => (a.seconds > b.seconds || (a.seconds === b.seconds && a.nanos > b.nanos) ? a : b));
+  expect(listed!.lastRunTime).toEqual(latest);
+  await schedules.deleteSchedule({ name: "manual" });
+});
+
+test("TriggerSchedule with overlap SKIP is FAILED_PRECONDITION while the previous fire's job is unfinished", async () => {
+  await schedules.createSchedule({ schedule: { name: "single", queue: "single", cron: "0 0 1 1 *", overlapPolicy: OverlapPolicy.SKIP } });
+  const { job } = await schedules.triggerSchedule({ name: "single" });
+  await expectCode(schedules.triggerSchedule({ name: "single" }), Code.FailedPrecondition, `the job of its previous fire (${job!.id}) is unfinished`);
+  await second.jobs.cancelJob({ id: job!.id });
+  const { job: next } = await schedules.triggerSchedule({ name: "single" });
+  expect(next!.id).not.toBe(job!.id);
+  await schedules.deleteSchedule({ name: "single" });
+});
+
+test("bad input to the schedule control RPCs and fields is refused with a precise message, and changes nothing", async () => {
+  const base = { name: "bad-control", queue: "q", cron: "0 0 1 1 *" };
+  const createWith = (extra: object) => schedules.createSchedule({ schedule: { ...base, ...extra } });
+  await expectCode(createWith({ catchupWindow: { seconds: 5n } }), Code.InvalidArgument, "schedule.catchup_window is 5s; it must be between 10 seconds and 366 days, or unset");
+  await expectCode(createWith({ catchupWindow: { seconds: -60n } }), Code.InvalidArgument, "schedule.catchup_window is -60s");
+  await expectCode(createWith({ catchupWindow: { seconds: 400n * 86400n } }), Code.InvalidArgument, "schedule.catchup_window is 34560000s");
+  await expectCode(createWith({ catchupWindow: { seconds: 60n, nanos: -1 } }), Code.InvalidArgument, "schedule.catchup_window is not a valid Duration");
+  await expectCode(createWith({ overlapPolicy: 7 }), Code.InvalidArgument, "schedule.overlap_policy 7 is not an OverlapPolicy: use OVERLAP_POLICY_ALLOW or OVERLAP_POLICY_SKIP");
+  expect(await sql(first.databaseUrl, "select name from baton.schedules where name = 'bad-control'")).toEqual([]);
+
+  const { schedule: stored } = await createWith({ catchupWindow: { seconds: 0n } });
+  expect(stored!.catchupWindow).toBeUndefined();
+  const mask = (...paths: string[]) => create(FieldMaskSchema, { paths });
+  await expectCode(schedules.updateSchedule({}), Code.InvalidArgument, "schedule is required");
+  await expectCode(schedules.updateSchedule({ schedule: { ...base, name: "-x" } }), Code.InvalidArgument, 'schedule.name "-x" is invalid');
+  await expectCode(schedules.updateSchedule({ schedule: { ...base, name: "no-such" } }), Code.NotFound, 'schedule "no-such" not found');
+  await expectCode(
+    schedules.updateSchedule({ schedule: base, updateMask: mask("next_run_time") }),
+    Code.InvalidArgument,
+    'update_mask path "next_run_time" is not a Schedule field UpdateSchedule sets: use queue, cron, time_zone',
+  );
+  await expectCode(schedules.updateSchedule({ schedule: { ...base, cron: "61 * * * *" } }), Code.InvalidArgument, 'schedule.cron "61 * * * *" is invalid');
+  await expectCode(schedules.updateSchedule({ schedule: { name: base.name, cron: "* * *" }, updateMask: mask("cron") }), Code.InvalidArgument, 'schedule.cron "* * *" has 3 fields');
+  await expectCode(
+    schedules.updateSchedule({ schedule: { name: base.name, timeZone: "Nowhere/Land" }, updateMask: mask("time_zone") }),
+    Code.InvalidArgument,
+    'schedule.time_zone "Nowhere/Land" is not an IANA time zone',
+  );
+  await expectCode(schedules.updateSchedule({ schedule: { name: base.name }, updateMask: mask("queue") }), Code.InvalidArgument, "schedule.queue");
+  await expectCode(
+    schedules.updateSchedule({ schedule: { name: base.name, catchupWindow: { seconds: 1n } }, updateMask: mask("catchup_window") }),
+    Code.InvalidArgument,
+    "schedule.catchup_window is 1s",
+  );
+  await expectCode(schedules.updateSchedule({ schedule: { name: base.name, overlapPolicy: 3 as OverlapPolicy }, updateMask: mask("overlap_policy") }), Code.InvalidArgument, "schedule.overlap_policy 3");
+  const [after] = (await schedules.listSchedules({})).schedules.filter((s) => s.name === base.name);
+  expect(after).toMatchObject({ queue: "q", cron: "0 0 1 1 *", timeZone: "UTC", overlapPolicy: OverlapPolicy.ALLOW });
+  expect(after!.catchupWindow).toBeUndefined();
+  expect(after!.nextRunTime).toEqual(stored!.nextRunTime);
+
+  for (const call of [schedules.pauseSchedule, schedules.resumeSchedule, schedules.triggerSchedule]) {
+    await expectCode(call({ name: "" }), Code.InvalidArgument, "name");
+    await expectCode(call({ name: "bad name" }), Code.InvalidArgument, 'name "bad name" is invalid');
+    await expectCode(call({ name: "no-such" }), Code.NotFound, 'schedule "no-such" not found');
+  }
+  await schedules.deleteSchedule({ name: base.name });
 });
 
 async function expectCode(call: Promise<unknown>, code: Code, message: string): Promise<void> {

@@ -122,6 +122,8 @@ describe("schedules", () => {
       headers: {},
       priority: 0,
       maxAttempts: null,
+      catchupWindowSeconds: null,
+      overlapPolicy: "allow",
       nextRunTime: T0,
     });
 

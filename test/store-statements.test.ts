@@ -130,7 +130,7 @@ describe("access lookups", () => {
         [ids[3], "s-other"],
       ]),
     );
-    await scheduleCreate(store.db, { name: "s-sched", queue: "s-cron", cron: "0 * * * * *", timeZone: "UTC", payload: new Uint8Array(), headers: {}, priority: 0, maxAttempts: null, nextRunTime: new Date(Date.now() + 60_000) });
+    await scheduleCreate(store.db, { name: "s-sched", queue: "s-cron", cron: "0 * * * * *", timeZone: "UTC", payload: new Uint8Array(), headers: {}, priority: 0, maxAttempts: null, catchupWindowSeconds: null, overlapPolicy: "allow", nextRunTime: new Date(Date.now() + 60_000) });
     expect(await scheduleQueue(store.db, "s-sched")).toBe("s-cron");
     expect(await scheduleQueue(store.db, "s-missing")).toBeUndefined();
     expect(await queueDepths(store.db, ["s-depth", "s-other", "s-empty"], 2)).toEqual(

@@ -144,6 +144,8 @@ describe("cron schedules", () => {
       payload: new Uint8Array(),
       headers: {},
       priority: 0,
+      catchupWindowSeconds: null,
+      overlapPolicy: "allow",
       nextRunTime: at(60),
     });
     expect(created?.nextRunTime).toEqual(at(60));
@@ -231,11 +233,11 @@ describe("adoption and listing", () => {
 
 describe("schedule advance", () => {
   test("a fired schedule records its fire time and waits for the next one", async () => {
-    await scheduleCreate(store.db, { name: "t-advance", queue: "t-cron", cron: "0 * * * * *", timeZone: "UTC", maxAttempts: null, payload: new Uint8Array(), headers: {}, priority: 0, nextRunTime: at(60) });
+    await scheduleCreate(store.db, { name: "t-advance", queue: "t-cron", cron: "0 * * * * *", timeZone: "UTC", maxAttempts: null, catchupWindowSeconds: null, overlapPolicy: "allow", payload: new Uint8Array(), headers: {}, priority: 0, nextRunTime: at(60) });
     await store.db.transaction(async (tx) => {
       const due = await scheduleClaimDue(tx, 10, at(61));
       expect(due.schedules.map((s) => s.name)).toContain("t-advance");
-      await scheduleAdvance(tx, [{ name: "t-advance", lastRunTime: at(60), nextRunTime: at(120) }]);
+      await scheduleAdvance(tx, [{ name: "t-advance", lastRunTime: at(60), nextRunTime: at(120), lastJobId: null }]);
     });
     const due = await store.db.transaction((tx) => scheduleClaimDue(tx, 10, at(90)));
     expect(due.schedules.map((s) => s.name)).not.toContain("t-advance");

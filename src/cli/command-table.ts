@@ -30,7 +30,7 @@ export const COMMAND_GROUPS: CommandGroup[] = [
       single(enqueueCommands[0]!),
       { name: "jobs", summary: "list, show, cancel, retry and wait for jobs", commands: jobCommands },
       { name: "queues", summary: "show queues, pause and resume them, change their settings", commands: queueCommands },
-      { name: "schedules", summary: "create, list and delete cron schedules", commands: scheduleCommands },
+      { name: "schedules", summary: "create, list, update, pause, resume, trigger and delete cron schedules", commands: scheduleCommands },
       { name: "workers", summary: "show connected worker streams", commands: workerCommands },
       { name: "tokens", summary: "create, list and revoke API tokens (in the database: BATON_DATABASE_URL)", commands: tokenCommands },
     ],

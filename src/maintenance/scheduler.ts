@@ -1,25 +1,19 @@
 import type { Database, Queryable } from "../store/database.js";
-import type { JobRecord, NewJob } from "../store/job-record.js";
-import { type Now, jobInsertMany } from "../store/jobs.js";
-import { type ScheduleAdvance, type ScheduleRecord, scheduleAdvance, scheduleClaimDue } from "../store/schedules.js";
-import type { JobSampling } from "../telemetry/job-sampling.js";
+import type { JobRecord } from "../store/job-record.js";
+import { type Now, createdJobs } from "../store/jobs.js";
+import { type FireableSchedule, type ScheduleAdvance, scheduleAdvance, scheduleClaimDue } from "../store/schedules.js";
+import { parseCron } from "../util/cron.js";
 import type { Logger } from "../util/log.js";
 import type { MaintenanceTask } from "./maintainer.js";
-import { parseCron } from "../util/cron.js";
+import { type Fire, type FireJobOptions, type FirePlan, enqueueFires, planFires } from "./schedule-fires.js";
 
-export interface SchedulerOptions {
+export interface SchedulerOptions extends FireJobOptions {
   db: Database;
   log: Logger;
   /** How often due schedules are looked for (jittered ±20%); 1000 keeps seconds-level crons on time. */
   intervalMs: number;
-  /** max_attempts of a fired job when neither its schedule nor its queue names one. */
-  defaultMaxAttempts: number;
-  /** Schedules per transaction; the scheduler loops until a batch comes back short. */
+  /** Schedules per transaction; the scheduler loops until none is left due. */
   batchSize?: number;
-  /** Called after a batch commits with the jobs it created, so this replica can count and deliver them at once. */
-  onEnqueued?(jobs: JobRecord[]): void;
-  /** Applies OTEL_TRACES_SAMPLER's root sampler to the traces the fired jobs start; unset when tracing is off. */
-  traceSampling?: JobSampling | undefined;
   /** Fixed time for tests; null (the default) means database time. */
   now?: () => Now;
 }
@@ -28,16 +22,15 @@ export interface SchedulerOptions {
 const BROKEN_RETRY_MS = 60 * 60 * 1000;
 
 /**
- * Fires cron schedules. Runs on every replica: each batch locks due schedules with SKIP
- * LOCKED, enqueues one job per schedule and moves next_run_time past now, all in one
+ * Fires cron schedules. Runs on every replica: each batch locks due, unpaused schedules with
+ * SKIP LOCKED, enqueues a job per fire time and moves next_run_time on, all in one
  * transaction, so a fire time fires on exactly one replica and a crash mid-batch fires nothing.
  *
- * Missed fires: a schedule that fell behind (every replica was down, or the database was
- * unreachable, across several fire times) fires once, for the latest fire time that has
- * passed, and skips the earlier ones; its next fire is the first fire time after now. A
- * recurring job usually syncs state "as of now", so a burst of catch-up runs would repeat the
- * same work; jobs that need every interval covered can read the interval from the job's
- * dedup_key (`schedule:<name>:<fire time>`) and the previous run.
+ * Missed fires (every replica was down, the database was unreachable, or the schedule was
+ * paused): see planFires. Without a catch-up window a schedule fires once, for the latest fire
+ * time that passed: a recurring job usually syncs state "as of now", so a burst of catch-up
+ * runs would repeat the same work. With one, each fire time within it is made up once, oldest
+ * first, with the dedup_key (`schedule:<name>:<fire time>`) it would have had on time.
  */
 export function schedulerTask(options: SchedulerOptions): MaintenanceTask {
   const batchSize = options.batchSize ?? 100;
@@ -46,9 +39,9 @@ export function schedulerTask(options: SchedulerOptions): MaintenanceTask {
     intervalMs: options.intervalMs,
     async run() {
       for (;;) {
-        const { claimed, created } = await options.db.transaction((tx) => fireDue(tx, batchSize, options));
+        const { claimed, stillDue, created } = await options.db.transaction((tx) => fireDue(tx, batchSize, options));
         if (created.length > 0) options.onEnqueued?.(created);
-        if (claimed < batchSize) return;
+        if (claimed < batchSize && !stillDue) return;
       }
     },
   };
@@ -56,67 +49,41 @@ export function schedulerTask(options: SchedulerOptions): MaintenanceTask {
 
 interface BatchOutcome {
   claimed: number;
+  /** Whether a schedule of the batch has made-up fires left (its next_run_time is still due). */
+  stillDue: boolean;
   created: JobRecord[];
 }
 
 async function fireDue(tx: Queryable, batchSize: number, options: SchedulerOptions): Promise<BatchOutcome> {
   const now = options.now?.() ?? null;
   const due = await scheduleClaimDue(tx, batchSize, now);
-  if (due.now === undefined) return { claimed: 0, created: [] };
-  const jobs: NewJob[] = [];
-  const advances: ScheduleAdvance[] = [];
-  for (const schedule of due.schedules) {
-    const fire = planFire(schedule, due.now, options.log);
-    advances.push({ name: schedule.name, lastRunTime: fire.fireTime, nextRunTime: fire.nextRunTime });
-    if (fire.fireTime) jobs.push(scheduledJob(schedule, fire.fireTime));
+  if (due.now === undefined) return { claimed: 0, stillDue: false, created: [] };
+  const plans = due.schedules.map((schedule) => ({ schedule, plan: planOrPostpone(schedule, due.now!, options.log) }));
+  const fires: Fire[] = plans.flatMap(({ schedule, plan }) => plan.fireTimes.map((fireTime) => ({ schedule, fireTime, triggered: false })));
+  const inserted = await enqueueFires(tx, fires, options, now);
+  for (const { job, deduplicated } of inserted) {
+    // Locking makes this unreachable; the dedup key only guards against a double fire.
+    if (deduplicated) options.log.warn("schedule fire was already enqueued", { dedupKey: job.dedupKey, job: job.id });
   }
-  const created: JobRecord[] = [];
-  if (jobs.length > 0) {
-    const inserted = await jobInsertMany(tx, options.traceSampling?.startTraces(jobs) ?? jobs, { defaultMaxAttempts: options.defaultMaxAttempts, now });
-    for (const { job, deduplicated } of inserted) {
-      // Locking makes this unreachable; the dedup key only guards against a double fire.
-      if (deduplicated) options.log.warn("schedule fire was already enqueued", { dedupKey: job.dedupKey, job: job.id });
-      else created.push(job);
-    }
-  }
+  // The job of each schedule's latest fire: what overlap_policy "skip" looks at next time.
+  const jobOfLatestFire = new Map(fires.map((fire, i) => [fire.schedule.name, inserted[i]!.job.id]));
+  const advances: ScheduleAdvance[] = plans.map(({ schedule, plan }) => ({
+    name: schedule.name,
+    lastRunTime: plan.fireTimes.at(-1) ?? null,
+    nextRunTime: plan.nextRunTime,
+    lastJobId: jobOfLatestFire.get(schedule.name) ?? null,
+  }));
   await scheduleAdvance(tx, advances);
-  if (jobs.length > 0) options.log.debug("fired schedules", { schedules: jobs.length });
-  return { claimed: due.schedules.length, created };
+  if (fires.length > 0) options.log.debug("fired schedules", { fires: fires.length });
+  return { claimed: due.schedules.length, stillDue: plans.some(({ plan }) => plan.nextRunTime <= due.now!), created: createdJobs(inserted) };
 }
 
-interface PlannedFire {
-  /** The fire time this run stands for; null when the schedule cannot be evaluated. */
-  fireTime: Date | null;
-  nextRunTime: Date;
-}
-
-/**
- * The fire time a due schedule fires for now, and its next one. next_run_time is normally a
- * fire time itself; the latest fire time at or before now is later than it when fires were
- * missed. The max keeps a hand-edited next_run_time that is not a fire time working.
- */
-function planFire(schedule: ScheduleRecord, now: Date, log: Logger): PlannedFire {
+function planOrPostpone(schedule: FireableSchedule, now: Date, log: Logger): FirePlan {
   try {
-    const cron = parseCron(schedule.cron, schedule.timeZone);
-    const latest = cron.latestAtOrBefore(now);
-    const fireTime = latest && latest > schedule.nextRunTime ? latest : schedule.nextRunTime;
-    return { fireTime, nextRunTime: cron.nextAfter(now) };
+    return planFires(schedule, parseCron(schedule.cron, schedule.timeZone), now);
   } catch (error) {
     // Only a definition written around the API gets here; it must not stall the other schedules.
     log.error("schedule cannot be evaluated; retrying in an hour", { schedule: schedule.name, cron: schedule.cron, error });
-    return { fireTime: null, nextRunTime: new Date(now.getTime() + BROKEN_RETRY_MS) };
+    return { fireTimes: [], nextRunTime: new Date(now.getTime() + BROKEN_RETRY_MS) };
   }
-}
-
-function scheduledJob(schedule: ScheduleRecord, fireTime: Date): NewJob {
-  const job: NewJob = {
-    queue: schedule.queue,
-    payload: schedule.payload,
-    headers: schedule.headers,
-    priority: schedule.priority,
-    dedupKey: `schedule:${schedule.name}:${fireTime.toISOString()}`,
-  };
-  // Left unset, max_attempts comes from the queue's setting, then the broker's default.
-  if (schedule.maxAttempts !== null) job.maxAttempts = schedule.maxAttempts;
-  return job;
 }

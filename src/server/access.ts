@@ -112,11 +112,22 @@ const rules = new Map<string, Rule>([
   on(queues.resumeQueue, admin, (m) => named(m.queue, "queue")),
   on(schedules.createSchedule, admin, (m) => named(m.schedule?.queue ?? "", "schedule.queue")),
   on(schedules.listSchedules, viewer, () => "all"),
-  on(schedules.deleteSchedule, admin, async (m, look) => {
-    const queue = await look.scheduleQueue(m.name).catch(() => undefined);
-    return queue === undefined ? [] : [{ queue, field: `schedule "${m.name}"'s queue` }];
-  }),
+  on(schedules.deleteSchedule, admin, (m, look) => scheduleQueueOf(m.name, look)),
+  // Both the queue the schedule fires into now and the one it is moved to.
+  on(schedules.updateSchedule, admin, async (m, look) => [
+    ...(await scheduleQueueOf(m.schedule?.name ?? "", look)),
+    ...named(m.schedule?.queue ?? "", "schedule.queue"),
+  ]),
+  on(schedules.pauseSchedule, admin, (m, look) => scheduleQueueOf(m.name, look)),
+  on(schedules.resumeSchedule, admin, (m, look) => scheduleQueueOf(m.name, look)),
+  on(schedules.triggerSchedule, admin, (m, look) => scheduleQueueOf(m.name, look)),
 ]);
+
+/** The queue of the schedule a request names; none to check when it does not exist (the handler says NOT_FOUND). */
+async function scheduleQueueOf(name: string, look: ScopeLookups): Promise<QueueRef[]> {
+  const queue = await look.scheduleQueue(name).catch(() => undefined);
+  return queue === undefined ? [] : [{ queue, field: `schedule "${name}"'s queue` }];
+}
 
 const closedRule: Rule = { roles: admin, scope: () => "all", jobs: () => [] };
 

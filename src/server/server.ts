@@ -17,6 +17,7 @@ import { ScheduleService } from "../../clients/ts/src/gen/baton/v1/schedule_serv
 import { WorkerService } from "../../clients/ts/src/gen/baton/v1/worker_service_pb.js";
 import { Health } from "../../clients/ts/src/gen/grpc/health/v1/health_pb.js";
 import { Maintainer } from "../maintenance/maintainer.js";
+import type { FireJobOptions } from "../maintenance/schedule-fires.js";
 import { schedulerTask } from "../maintenance/scheduler.js";
 import { DatabaseAvailability } from "../store/availability.js";
 import { createDatabase } from "../store/database.js";
@@ -116,6 +117,14 @@ export async function startServer(config: ServerConfig & { databaseUrl: string }
     metricSources: [maintainer, rpcMetrics, { registry: replicaGauges({ pool: db.pool, streams: () => broker.listSessions() }) }],
   });
 
+  // Schedule fires (the scheduler's and TriggerSchedule's) enqueue their jobs alike. Fired jobs
+  // wake every replica's dispatcher, this one's included, through the enqueue NOTIFY.
+  const firing: FireJobOptions = {
+    defaultMaxAttempts: config.defaultMaxAttempts,
+    onEnqueued: (jobs) => broker.scheduled(jobs),
+    traceSampling: sampling,
+  };
+
   const rpcHandler = connectNodeAdapter({
     // Error mapping first, so it also maps what the guards after it throw; the RPC span and
     // the RPC metrics around everything, so they record the mapped error.
@@ -135,7 +144,7 @@ export async function startServer(config: ServerConfig & { databaseUrl: string }
       router.service(JobService, createJobService({ broker, db, log, limits, maxQueueDepth: config.maxQueueDepth }));
       router.service(WorkerService, createWorkerService({ broker, db, log, limits, stream: config.stream, helloTimeoutMs: 10_000, maxResumeGraceMs: config.maxResumeGraceMs }));
       router.service(QueueService, createQueueService(db));
-      router.service(ScheduleService, createScheduleService({ db, limits }));
+      router.service(ScheduleService, createScheduleService({ db, limits, firing }));
       router.service(Health, createHealthService(health));
       answerDecodeErrorsAsInvalidArgument(router);
     },
@@ -159,16 +168,8 @@ export async function startServer(config: ServerConfig & { databaseUrl: string }
   );
   const keepalive = startKeepalive(server.http2, { intervalMs: config.keepaliveIntervalMs, timeoutMs: config.keepaliveTimeoutMs });
   await broker.start(maintainer);
-  // Fired jobs wake every replica's dispatcher, this one's included, through the enqueue NOTIFY.
   maintainer.add(
-    schedulerTask({
-      db,
-      log,
-      intervalMs: config.schedulerIntervalMs,
-      defaultMaxAttempts: config.defaultMaxAttempts,
-      onEnqueued: (jobs) => broker.scheduled(jobs),
-      traceSampling: sampling,
-    }),
+    schedulerTask({ db, log, intervalMs: config.schedulerIntervalMs, ...firing }),
     ...(auth ? [auth.task] : []),
   );
   // One LISTEN connection for every channel of the replica.

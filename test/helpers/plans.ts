@@ -94,14 +94,18 @@ export async function executedPlans(client: pg.Client, run: () => Promise<unknow
   return plans;
 }
 
-const jobStatements = readStatements(new URL("../../src/store/sql/jobs.sql", import.meta.url));
-
-/** A statement of jobs.sql as the store sends it; parameters not given are null. */
-export function jobsQuery(name: string, params: Record<string, unknown>): { name: string; text: string; values: unknown[] } {
-  const statement = jobStatements[name];
-  if (!statement) throw new Error(`jobs.sql has no statement ${name}`);
-  for (const key of Object.keys(params)) {
-    if (!statement.parameters.includes(key)) throw new Error(`${name} has no parameter @${key}`);
-  }
-  return toQuery(statement, Object.fromEntries(statement.parameters.map((key) => [key, params[key] ?? null])));
+/** A statement of one of store/sql/*.sql as the store sends it; parameters not given are null. */
+function statementQueries(file: string) {
+  const statements = readStatements(new URL(`../../src/store/sql/${file}`, import.meta.url));
+  return (name: string, params: Record<string, unknown>): { name: string; text: string; values: unknown[] } => {
+    const statement = statements[name];
+    if (!statement) throw new Error(`${file} has no statement ${name}`);
+    for (const key of Object.keys(params)) {
+      if (!statement.parameters.includes(key)) throw new Error(`${name} has no parameter @${key}`);
+    }
+    return toQuery(statement, Object.fromEntries(statement.parameters.map((key) => [key, params[key] ?? null])));
+  };
 }
+
+export const jobsQuery = statementQueries("jobs.sql");
+export const schedulesQuery = statementQueries("schedules.sql");

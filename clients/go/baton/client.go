@@ -26,6 +26,9 @@ type Client struct {
 	Jobs batonv1.JobServiceClient
 	// Workers is the generated WorkerService client.
 	Workers batonv1.WorkerServiceClient
+	// Schedules is the generated ScheduleService client: cron schedules, and pausing, resuming,
+	// updating and triggering them.
+	Schedules batonv1.ScheduleServiceClient
 }
 
 // New connects to a broker. address is "host:port", "http://host:port" (plaintext HTTP/2) or
@@ -49,9 +52,10 @@ func New(address string, options ...grpc.DialOption) (*Client, error) {
 		return nil, fmt.Errorf("baton: connect to %q: %w", address, err)
 	}
 	return &Client{
-		conn:    conn,
-		Jobs:    batonv1.NewJobServiceClient(conn),
-		Workers: batonv1.NewWorkerServiceClient(conn),
+		conn:      conn,
+		Jobs:      batonv1.NewJobServiceClient(conn),
+		Workers:   batonv1.NewWorkerServiceClient(conn),
+		Schedules: batonv1.NewScheduleServiceClient(conn),
 	}, nil
 }
 

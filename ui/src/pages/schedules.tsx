@@ -1,21 +1,55 @@
+import { durationMs } from "@bufbuild/protobuf/wkt";
+import { useState } from "preact/hooks";
+import { OverlapPolicy, type Schedule } from "../../../clients/ts/src/gen/baton/v1/schedule_service_pb.js";
 import { api } from "../api.js";
 import { MAX_PAGE_SIZE, allPages } from "../../../clients/ts/src/pages.js";
 import { Empty, ErrorBanner, Loading, Section } from "../components/common.js";
-import { formatRelative, formatTime, previewBytes } from "../format.js";
+import { formatDurationMs, formatRelative, formatTime, previewBytes } from "../format.js";
 import { usePoll } from "../poll.js";
 import { href } from "../router.js";
 
 export function SchedulesPage() {
-  const { data, error } = usePoll(
+  const [busy, setBusy] = useState<string | undefined>();
+  const [actionError, setActionError] = useState<unknown>();
+  const [triggered, setTriggered] = useState<string | undefined>();
+  const { data, error, refresh } = usePoll(
     async (signal) => ({
       schedules: await allPages((pageToken) => api.schedules.listSchedules({ pageSize: MAX_PAGE_SIZE, pageToken }, { signal }), (page) => page.schedules),
     }),
     [],
     5000,
   );
+
+  /** Runs a pause, resume or trigger of one schedule, then shows the schedules as they are now. */
+  const act = async (schedule: Schedule, action: () => Promise<string | undefined>) => {
+    setBusy(schedule.name);
+    setActionError(undefined);
+    setTriggered(undefined);
+    try {
+      setTriggered(await action());
+      refresh();
+    } catch (e) {
+      setActionError(e);
+    } finally {
+      setBusy(undefined);
+    }
+  };
+  const togglePause = (s: Schedule) =>
+    act(s, async () => {
+      if (s.paused) await api.schedules.resumeSchedule({ name: s.name });
+      else await api.schedules.pauseSchedule({ name: s.name });
+      return undefined;
+    });
+  const trigger = (s: Schedule) =>
+    act(s, async () => {
+      const { job } = await api.schedules.triggerSchedule({ name: s.name });
+      return `Schedule "${s.name}" fired now: job ${job!.id}.`;
+    });
+
   return (
     <Section title="Schedules">
-      <ErrorBanner error={error} />
+      <ErrorBanner error={actionError ?? error} />
+      {triggered ? <div class="banner banner-ok">{triggered}</div> : null}
       {data === undefined ? (
         <Loading />
       ) : data.schedules.length === 0 ? (
@@ -33,15 +67,21 @@ export function SchedulesPage() {
                 <th>Time zone</th>
                 <th>Next run</th>
                 <th>Last run</th>
+                <th>Catch-up</th>
+                <th>Overlap</th>
                 <th class="num">Priority</th>
                 <th class="num">Max attempts</th>
                 <th>Payload</th>
+                <th />
               </tr>
             </thead>
             <tbody>
               {data.schedules.map((s) => (
                 <tr key={s.name} data-schedule={s.name}>
-                  <td>{s.name}</td>
+                  <td>
+                    {s.name}
+                    {s.paused ? <span class="badge state-paused">PAUSED</span> : null}
+                  </td>
                   <td>
                     <a href={href("jobs", { queue: s.queue })}>{s.queue}</a>
                   </td>
@@ -49,9 +89,21 @@ export function SchedulesPage() {
                   <td>{s.timeZone || "UTC"}</td>
                   <td title={formatTime(s.nextRunTime)}>{formatRelative(s.nextRunTime)}</td>
                   <td title={formatTime(s.lastRunTime)}>{formatRelative(s.lastRunTime)}</td>
+                  <td title="missed fire times made up when the broker is back or the schedule resumed">
+                    {s.catchupWindow ? `within ${formatDurationMs(durationMs(s.catchupWindow))}` : "latest only"}
+                  </td>
+                  <td>{s.overlapPolicy === OverlapPolicy.SKIP ? "skip while running" : "allow"}</td>
                   <td class="num">{s.priority}</td>
                   <td class="num">{s.maxAttempts || "queue default"}</td>
                   <td class="mono preview">{previewBytes(s.payload, 48)}</td>
+                  <td class="actions">
+                    <button type="button" disabled={busy === s.name} onClick={() => void togglePause(s)}>
+                      {s.paused ? "Resume" : "Pause"}
+                    </button>
+                    <button type="button" disabled={busy === s.name} onClick={() => void trigger(s)}>
+                      Run now
+                    </button>
+                  </td>
                 </tr>
               ))}
             </tbody>

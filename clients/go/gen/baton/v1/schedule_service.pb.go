@@ -9,6 +9,8 @@ package batonv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
+	fieldmaskpb "google.golang.org/protobuf/types/known/fieldmaskpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -21,6 +23,59 @@ const (
 	// Verify that runtime/protoimpl is sufficiently up-to-date.
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
+
+// OverlapPolicy says what a fire time does while the previous fire's job is unfinished.
+type OverlapPolicy int32
+
+const (
+	// Same as OVERLAP_POLICY_ALLOW.
+	OverlapPolicy_OVERLAP_POLICY_UNSPECIFIED OverlapPolicy = 0
+	// Enqueue a job anyway: fires may run side by side.
+	OverlapPolicy_OVERLAP_POLICY_ALLOW OverlapPolicy = 1
+	// The fire time passes without a job (and TriggerSchedule is FAILED_PRECONDITION).
+	OverlapPolicy_OVERLAP_POLICY_SKIP OverlapPolicy = 2
+)
+
+// Enum value maps for OverlapPolicy.
+var (
+	OverlapPolicy_name = map[int32]string{
+		0: "OVERLAP_POLICY_UNSPECIFIED",
+		1: "OVERLAP_POLICY_ALLOW",
+		2: "OVERLAP_POLICY_SKIP",
+	}
+	OverlapPolicy_value = map[string]int32{
+		"OVERLAP_POLICY_UNSPECIFIED": 0,
+		"OVERLAP_POLICY_ALLOW":       1,
+		"OVERLAP_POLICY_SKIP":        2,
+	}
+)
+
+func (x OverlapPolicy) Enum() *OverlapPolicy {
+	p := new(OverlapPolicy)
+	*p = x
+	return p
+}
+
+func (x OverlapPolicy) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (OverlapPolicy) Descriptor() protoreflect.EnumDescriptor {
+	return file_baton_v1_schedule_service_proto_enumTypes[0].Descriptor()
+}
+
+func (OverlapPolicy) Type() protoreflect.EnumType {
+	return &file_baton_v1_schedule_service_proto_enumTypes[0]
+}
+
+func (x OverlapPolicy) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use OverlapPolicy.Descriptor instead.
+func (OverlapPolicy) EnumDescriptor() ([]byte, []int) {
+	return file_baton_v1_schedule_service_proto_rawDescGZIP(), []int{0}
+}
 
 // Schedule enqueues a job on queue each time its cron expression fires.
 type Schedule struct {
@@ -40,7 +95,15 @@ type Schedule struct {
 	LastRunTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=last_run_time,json=lastRunTime,proto3" json:"last_run_time,omitempty"`
 	Priority    int32                  `protobuf:"varint,9,opt,name=priority,proto3" json:"priority,omitempty"`
 	// max_attempts of each job; 0 takes the queue's default.
-	MaxAttempts   int32 `protobuf:"varint,10,opt,name=max_attempts,json=maxAttempts,proto3" json:"max_attempts,omitempty"`
+	MaxAttempts int32 `protobuf:"varint,10,opt,name=max_attempts,json=maxAttempts,proto3" json:"max_attempts,omitempty"`
+	// Whether the schedule is paused (PauseSchedule, ResumeSchedule); ignored on input.
+	Paused bool `protobuf:"varint,11,opt,name=paused,proto3" json:"paused,omitempty"`
+	// How old a missed fire time (the broker was down, or the schedule paused) may be and still
+	// be made up: each one fires once, oldest first, with the dedup_key it would have had on
+	// time; older ones are skipped. Between 10 seconds and 366 days. Unset or zero: a schedule
+	// that missed fire times fires once, for the latest.
+	CatchupWindow *durationpb.Duration `protobuf:"bytes,12,opt,name=catchup_window,json=catchupWindow,proto3" json:"catchup_window,omitempty"`
+	OverlapPolicy OverlapPolicy        `protobuf:"varint,13,opt,name=overlap_policy,json=overlapPolicy,proto3,enum=baton.v1.OverlapPolicy" json:"overlap_policy,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -143,6 +206,27 @@ func (x *Schedule) GetMaxAttempts() int32 {
 		return x.MaxAttempts
 	}
 	return 0
+}
+
+func (x *Schedule) GetPaused() bool {
+	if x != nil {
+		return x.Paused
+	}
+	return false
+}
+
+func (x *Schedule) GetCatchupWindow() *durationpb.Duration {
+	if x != nil {
+		return x.CatchupWindow
+	}
+	return nil
+}
+
+func (x *Schedule) GetOverlapPolicy() OverlapPolicy {
+	if x != nil {
+		return x.OverlapPolicy
+	}
+	return OverlapPolicy_OVERLAP_POLICY_UNSPECIFIED
 }
 
 type CreateScheduleRequest struct {
@@ -423,11 +507,384 @@ func (*DeleteScheduleResponse) Descriptor() ([]byte, []int) {
 	return file_baton_v1_schedule_service_proto_rawDescGZIP(), []int{6}
 }
 
+type UpdateScheduleRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The schedule to change, by name, and its new definition.
+	Schedule *Schedule `protobuf:"bytes,1,opt,name=schedule,proto3" json:"schedule,omitempty"`
+	// Fields of schedule to set, e.g. "cron"; a named field left unset is reset to its default.
+	// Empty: schedule replaces the whole definition.
+	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateScheduleRequest) Reset() {
+	*x = UpdateScheduleRequest{}
+	mi := &file_baton_v1_schedule_service_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateScheduleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateScheduleRequest) ProtoMessage() {}
+
+func (x *UpdateScheduleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_baton_v1_schedule_service_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateScheduleRequest.ProtoReflect.Descriptor instead.
+func (*UpdateScheduleRequest) Descriptor() ([]byte, []int) {
+	return file_baton_v1_schedule_service_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *UpdateScheduleRequest) GetSchedule() *Schedule {
+	if x != nil {
+		return x.Schedule
+	}
+	return nil
+}
+
+func (x *UpdateScheduleRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.UpdateMask
+	}
+	return nil
+}
+
+type UpdateScheduleResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Schedule      *Schedule              `protobuf:"bytes,1,opt,name=schedule,proto3" json:"schedule,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateScheduleResponse) Reset() {
+	*x = UpdateScheduleResponse{}
+	mi := &file_baton_v1_schedule_service_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateScheduleResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateScheduleResponse) ProtoMessage() {}
+
+func (x *UpdateScheduleResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_baton_v1_schedule_service_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateScheduleResponse.ProtoReflect.Descriptor instead.
+func (*UpdateScheduleResponse) Descriptor() ([]byte, []int) {
+	return file_baton_v1_schedule_service_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *UpdateScheduleResponse) GetSchedule() *Schedule {
+	if x != nil {
+		return x.Schedule
+	}
+	return nil
+}
+
+type PauseScheduleRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PauseScheduleRequest) Reset() {
+	*x = PauseScheduleRequest{}
+	mi := &file_baton_v1_schedule_service_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PauseScheduleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PauseScheduleRequest) ProtoMessage() {}
+
+func (x *PauseScheduleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_baton_v1_schedule_service_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PauseScheduleRequest.ProtoReflect.Descriptor instead.
+func (*PauseScheduleRequest) Descriptor() ([]byte, []int) {
+	return file_baton_v1_schedule_service_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *PauseScheduleRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type PauseScheduleResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Schedule      *Schedule              `protobuf:"bytes,1,opt,name=schedule,proto3" json:"schedule,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PauseScheduleResponse) Reset() {
+	*x = PauseScheduleResponse{}
+	mi := &file_baton_v1_schedule_service_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PauseScheduleResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PauseScheduleResponse) ProtoMessage() {}
+
+func (x *PauseScheduleResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_baton_v1_schedule_service_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PauseScheduleResponse.ProtoReflect.Descriptor instead.
+func (*PauseScheduleResponse) Descriptor() ([]byte, []int) {
+	return file_baton_v1_schedule_service_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *PauseScheduleResponse) GetSchedule() *Schedule {
+	if x != nil {
+		return x.Schedule
+	}
+	return nil
+}
+
+type ResumeScheduleRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResumeScheduleRequest) Reset() {
+	*x = ResumeScheduleRequest{}
+	mi := &file_baton_v1_schedule_service_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResumeScheduleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResumeScheduleRequest) ProtoMessage() {}
+
+func (x *ResumeScheduleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_baton_v1_schedule_service_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResumeScheduleRequest.ProtoReflect.Descriptor instead.
+func (*ResumeScheduleRequest) Descriptor() ([]byte, []int) {
+	return file_baton_v1_schedule_service_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ResumeScheduleRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type ResumeScheduleResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Schedule      *Schedule              `protobuf:"bytes,1,opt,name=schedule,proto3" json:"schedule,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResumeScheduleResponse) Reset() {
+	*x = ResumeScheduleResponse{}
+	mi := &file_baton_v1_schedule_service_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResumeScheduleResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResumeScheduleResponse) ProtoMessage() {}
+
+func (x *ResumeScheduleResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_baton_v1_schedule_service_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResumeScheduleResponse.ProtoReflect.Descriptor instead.
+func (*ResumeScheduleResponse) Descriptor() ([]byte, []int) {
+	return file_baton_v1_schedule_service_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *ResumeScheduleResponse) GetSchedule() *Schedule {
+	if x != nil {
+		return x.Schedule
+	}
+	return nil
+}
+
+type TriggerScheduleRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TriggerScheduleRequest) Reset() {
+	*x = TriggerScheduleRequest{}
+	mi := &file_baton_v1_schedule_service_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TriggerScheduleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TriggerScheduleRequest) ProtoMessage() {}
+
+func (x *TriggerScheduleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_baton_v1_schedule_service_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TriggerScheduleRequest.ProtoReflect.Descriptor instead.
+func (*TriggerScheduleRequest) Descriptor() ([]byte, []int) {
+	return file_baton_v1_schedule_service_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *TriggerScheduleRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type TriggerScheduleResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The schedule with its last_run_time at the trigger.
+	Schedule *Schedule `protobuf:"bytes,1,opt,name=schedule,proto3" json:"schedule,omitempty"`
+	// The job the trigger enqueued; its dedup_key is "schedule:<name>:trigger:<time>".
+	Job           *Job `protobuf:"bytes,2,opt,name=job,proto3" json:"job,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TriggerScheduleResponse) Reset() {
+	*x = TriggerScheduleResponse{}
+	mi := &file_baton_v1_schedule_service_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TriggerScheduleResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TriggerScheduleResponse) ProtoMessage() {}
+
+func (x *TriggerScheduleResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_baton_v1_schedule_service_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TriggerScheduleResponse.ProtoReflect.Descriptor instead.
+func (*TriggerScheduleResponse) Descriptor() ([]byte, []int) {
+	return file_baton_v1_schedule_service_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *TriggerScheduleResponse) GetSchedule() *Schedule {
+	if x != nil {
+		return x.Schedule
+	}
+	return nil
+}
+
+func (x *TriggerScheduleResponse) GetJob() *Job {
+	if x != nil {
+		return x.Job
+	}
+	return nil
+}
+
 var File_baton_v1_schedule_service_proto protoreflect.FileDescriptor
 
 const file_baton_v1_schedule_service_proto_rawDesc = "" +
 	"\n" +
-	"\x1fbaton/v1/schedule_service.proto\x12\bbaton.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb5\x03\n" +
+	"\x1fbaton/v1/schedule_service.proto\x12\bbaton.v1\x1a\x12baton/v1/job.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcf\x04\n" +
 	"\bSchedule\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05queue\x18\x02 \x01(\tR\x05queue\x12\x12\n" +
@@ -439,7 +896,10 @@ const file_baton_v1_schedule_service_proto_rawDesc = "" +
 	"\rlast_run_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\vlastRunTime\x12\x1a\n" +
 	"\bpriority\x18\t \x01(\x05R\bpriority\x12!\n" +
 	"\fmax_attempts\x18\n" +
-	" \x01(\x05R\vmaxAttempts\x1a:\n" +
+	" \x01(\x05R\vmaxAttempts\x12\x16\n" +
+	"\x06paused\x18\v \x01(\bR\x06paused\x12@\n" +
+	"\x0ecatchup_window\x18\f \x01(\v2\x19.google.protobuf.DurationR\rcatchupWindow\x12>\n" +
+	"\x0eoverlap_policy\x18\r \x01(\x0e2\x17.baton.v1.OverlapPolicyR\roverlapPolicy\x1a:\n" +
 	"\fHeadersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"G\n" +
@@ -456,11 +916,38 @@ const file_baton_v1_schedule_service_proto_rawDesc = "" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"+\n" +
 	"\x15DeleteScheduleRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"\x18\n" +
-	"\x16DeleteScheduleResponse2\x92\x02\n" +
+	"\x16DeleteScheduleResponse\"\x84\x01\n" +
+	"\x15UpdateScheduleRequest\x12.\n" +
+	"\bschedule\x18\x01 \x01(\v2\x12.baton.v1.ScheduleR\bschedule\x12;\n" +
+	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"updateMask\"H\n" +
+	"\x16UpdateScheduleResponse\x12.\n" +
+	"\bschedule\x18\x01 \x01(\v2\x12.baton.v1.ScheduleR\bschedule\"*\n" +
+	"\x14PauseScheduleRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"G\n" +
+	"\x15PauseScheduleResponse\x12.\n" +
+	"\bschedule\x18\x01 \x01(\v2\x12.baton.v1.ScheduleR\bschedule\"+\n" +
+	"\x15ResumeScheduleRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"H\n" +
+	"\x16ResumeScheduleResponse\x12.\n" +
+	"\bschedule\x18\x01 \x01(\v2\x12.baton.v1.ScheduleR\bschedule\",\n" +
+	"\x16TriggerScheduleRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"j\n" +
+	"\x17TriggerScheduleResponse\x12.\n" +
+	"\bschedule\x18\x01 \x01(\v2\x12.baton.v1.ScheduleR\bschedule\x12\x1f\n" +
+	"\x03job\x18\x02 \x01(\v2\r.baton.v1.JobR\x03job*b\n" +
+	"\rOverlapPolicy\x12\x1e\n" +
+	"\x1aOVERLAP_POLICY_UNSPECIFIED\x10\x00\x12\x18\n" +
+	"\x14OVERLAP_POLICY_ALLOW\x10\x01\x12\x17\n" +
+	"\x13OVERLAP_POLICY_SKIP\x10\x022\xe6\x04\n" +
 	"\x0fScheduleService\x12S\n" +
 	"\x0eCreateSchedule\x12\x1f.baton.v1.CreateScheduleRequest\x1a .baton.v1.CreateScheduleResponse\x12U\n" +
 	"\rListSchedules\x12\x1e.baton.v1.ListSchedulesRequest\x1a\x1f.baton.v1.ListSchedulesResponse\"\x03\x90\x02\x01\x12S\n" +
-	"\x0eDeleteSchedule\x12\x1f.baton.v1.DeleteScheduleRequest\x1a .baton.v1.DeleteScheduleResponseb\x06proto3"
+	"\x0eDeleteSchedule\x12\x1f.baton.v1.DeleteScheduleRequest\x1a .baton.v1.DeleteScheduleResponse\x12S\n" +
+	"\x0eUpdateSchedule\x12\x1f.baton.v1.UpdateScheduleRequest\x1a .baton.v1.UpdateScheduleResponse\x12P\n" +
+	"\rPauseSchedule\x12\x1e.baton.v1.PauseScheduleRequest\x1a\x1f.baton.v1.PauseScheduleResponse\x12S\n" +
+	"\x0eResumeSchedule\x12\x1f.baton.v1.ResumeScheduleRequest\x1a .baton.v1.ResumeScheduleResponse\x12V\n" +
+	"\x0fTriggerSchedule\x12 .baton.v1.TriggerScheduleRequest\x1a!.baton.v1.TriggerScheduleResponseb\x06proto3"
 
 var (
 	file_baton_v1_schedule_service_proto_rawDescOnce sync.Once
@@ -474,36 +961,66 @@ func file_baton_v1_schedule_service_proto_rawDescGZIP() []byte {
 	return file_baton_v1_schedule_service_proto_rawDescData
 }
 
-var file_baton_v1_schedule_service_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_baton_v1_schedule_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_baton_v1_schedule_service_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_baton_v1_schedule_service_proto_goTypes = []any{
-	(*Schedule)(nil),               // 0: baton.v1.Schedule
-	(*CreateScheduleRequest)(nil),  // 1: baton.v1.CreateScheduleRequest
-	(*CreateScheduleResponse)(nil), // 2: baton.v1.CreateScheduleResponse
-	(*ListSchedulesRequest)(nil),   // 3: baton.v1.ListSchedulesRequest
-	(*ListSchedulesResponse)(nil),  // 4: baton.v1.ListSchedulesResponse
-	(*DeleteScheduleRequest)(nil),  // 5: baton.v1.DeleteScheduleRequest
-	(*DeleteScheduleResponse)(nil), // 6: baton.v1.DeleteScheduleResponse
-	nil,                            // 7: baton.v1.Schedule.HeadersEntry
-	(*timestamppb.Timestamp)(nil),  // 8: google.protobuf.Timestamp
+	(OverlapPolicy)(0),              // 0: baton.v1.OverlapPolicy
+	(*Schedule)(nil),                // 1: baton.v1.Schedule
+	(*CreateScheduleRequest)(nil),   // 2: baton.v1.CreateScheduleRequest
+	(*CreateScheduleResponse)(nil),  // 3: baton.v1.CreateScheduleResponse
+	(*ListSchedulesRequest)(nil),    // 4: baton.v1.ListSchedulesRequest
+	(*ListSchedulesResponse)(nil),   // 5: baton.v1.ListSchedulesResponse
+	(*DeleteScheduleRequest)(nil),   // 6: baton.v1.DeleteScheduleRequest
+	(*DeleteScheduleResponse)(nil),  // 7: baton.v1.DeleteScheduleResponse
+	(*UpdateScheduleRequest)(nil),   // 8: baton.v1.UpdateScheduleRequest
+	(*UpdateScheduleResponse)(nil),  // 9: baton.v1.UpdateScheduleResponse
+	(*PauseScheduleRequest)(nil),    // 10: baton.v1.PauseScheduleRequest
+	(*PauseScheduleResponse)(nil),   // 11: baton.v1.PauseScheduleResponse
+	(*ResumeScheduleRequest)(nil),   // 12: baton.v1.ResumeScheduleRequest
+	(*ResumeScheduleResponse)(nil),  // 13: baton.v1.ResumeScheduleResponse
+	(*TriggerScheduleRequest)(nil),  // 14: baton.v1.TriggerScheduleRequest
+	(*TriggerScheduleResponse)(nil), // 15: baton.v1.TriggerScheduleResponse
+	nil,                             // 16: baton.v1.Schedule.HeadersEntry
+	(*timestamppb.Timestamp)(nil),   // 17: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),     // 18: google.protobuf.Duration
+	(*fieldmaskpb.FieldMask)(nil),   // 19: google.protobuf.FieldMask
+	(*Job)(nil),                     // 20: baton.v1.Job
 }
 var file_baton_v1_schedule_service_proto_depIdxs = []int32{
-	7, // 0: baton.v1.Schedule.headers:type_name -> baton.v1.Schedule.HeadersEntry
-	8, // 1: baton.v1.Schedule.next_run_time:type_name -> google.protobuf.Timestamp
-	8, // 2: baton.v1.Schedule.last_run_time:type_name -> google.protobuf.Timestamp
-	0, // 3: baton.v1.CreateScheduleRequest.schedule:type_name -> baton.v1.Schedule
-	0, // 4: baton.v1.CreateScheduleResponse.schedule:type_name -> baton.v1.Schedule
-	0, // 5: baton.v1.ListSchedulesResponse.schedules:type_name -> baton.v1.Schedule
-	1, // 6: baton.v1.ScheduleService.CreateSchedule:input_type -> baton.v1.CreateScheduleRequest
-	3, // 7: baton.v1.ScheduleService.ListSchedules:input_type -> baton.v1.ListSchedulesRequest
-	5, // 8: baton.v1.ScheduleService.DeleteSchedule:input_type -> baton.v1.DeleteScheduleRequest
-	2, // 9: baton.v1.ScheduleService.CreateSchedule:output_type -> baton.v1.CreateScheduleResponse
-	4, // 10: baton.v1.ScheduleService.ListSchedules:output_type -> baton.v1.ListSchedulesResponse
-	6, // 11: baton.v1.ScheduleService.DeleteSchedule:output_type -> baton.v1.DeleteScheduleResponse
-	9, // [9:12] is the sub-list for method output_type
-	6, // [6:9] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	16, // 0: baton.v1.Schedule.headers:type_name -> baton.v1.Schedule.HeadersEntry
+	17, // 1: baton.v1.Schedule.next_run_time:type_name -> google.protobuf.Timestamp
+	17, // 2: baton.v1.Schedule.last_run_time:type_name -> google.protobuf.Timestamp
+	18, // 3: baton.v1.Schedule.catchup_window:type_name -> google.protobuf.Duration
+	0,  // 4: baton.v1.Schedule.overlap_policy:type_name -> baton.v1.OverlapPolicy
+	1,  // 5: baton.v1.CreateScheduleRequest.schedule:type_name -> baton.v1.Schedule
+	1,  // 6: baton.v1.CreateScheduleResponse.schedule:type_name -> baton.v1.Schedule
+	1,  // 7: baton.v1.ListSchedulesResponse.schedules:type_name -> baton.v1.Schedule
+	1,  // 8: baton.v1.UpdateScheduleRequest.schedule:type_name -> baton.v1.Schedule
+	19, // 9: baton.v1.UpdateScheduleRequest.update_mask:type_name -> google.protobuf.FieldMask
+	1,  // 10: baton.v1.UpdateScheduleResponse.schedule:type_name -> baton.v1.Schedule
+	1,  // 11: baton.v1.PauseScheduleResponse.schedule:type_name -> baton.v1.Schedule
+	1,  // 12: baton.v1.ResumeScheduleResponse.schedule:type_name -> baton.v1.Schedule
+	1,  // 13: baton.v1.TriggerScheduleResponse.schedule:type_name -> baton.v1.Schedule
+	20, // 14: baton.v1.TriggerScheduleResponse.job:type_name -> baton.v1.Job
+	2,  // 15: baton.v1.ScheduleService.CreateSchedule:input_type -> baton.v1.CreateScheduleRequest
+	4,  // 16: baton.v1.ScheduleService.ListSchedules:input_type -> baton.v1.ListSchedulesRequest
+	6,  // 17: baton.v1.ScheduleService.DeleteSchedule:input_type -> baton.v1.DeleteScheduleRequest
+	8,  // 18: baton.v1.ScheduleService.UpdateSchedule:input_type -> baton.v1.UpdateScheduleRequest
+	10, // 19: baton.v1.ScheduleService.PauseSchedule:input_type -> baton.v1.PauseScheduleRequest
+	12, // 20: baton.v1.ScheduleService.ResumeSchedule:input_type -> baton.v1.ResumeScheduleRequest
+	14, // 21: baton.v1.ScheduleService.TriggerSchedule:input_type -> baton.v1.TriggerScheduleRequest
+	3,  // 22: baton.v1.ScheduleService.CreateSchedule:output_type -> baton.v1.CreateScheduleResponse
+	5,  // 23: baton.v1.ScheduleService.ListSchedules:output_type -> baton.v1.ListSchedulesResponse
+	7,  // 24: baton.v1.ScheduleService.DeleteSchedule:output_type -> baton.v1.DeleteScheduleResponse
+	9,  // 25: baton.v1.ScheduleService.UpdateSchedule:output_type -> baton.v1.UpdateScheduleResponse
+	11, // 26: baton.v1.ScheduleService.PauseSchedule:output_type -> baton.v1.PauseScheduleResponse
+	13, // 27: baton.v1.ScheduleService.ResumeSchedule:output_type -> baton.v1.ResumeScheduleResponse
+	15, // 28: baton.v1.ScheduleService.TriggerSchedule:output_type -> baton.v1.TriggerScheduleResponse
+	22, // [22:29] is the sub-list for method output_type
+	15, // [15:22] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_baton_v1_schedule_service_proto_init() }
@@ -511,18 +1028,20 @@ func file_baton_v1_schedule_service_proto_init() {
 	if File_baton_v1_schedule_service_proto != nil {
 		return
 	}
+	file_baton_v1_job_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_baton_v1_schedule_service_proto_rawDesc), len(file_baton_v1_schedule_service_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   8,
+			NumEnums:      1,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_baton_v1_schedule_service_proto_goTypes,
 		DependencyIndexes: file_baton_v1_schedule_service_proto_depIdxs,
+		EnumInfos:         file_baton_v1_schedule_service_proto_enumTypes,
 		MessageInfos:      file_baton_v1_schedule_service_proto_msgTypes,
 	}.Build()
 	File_baton_v1_schedule_service_proto = out.File

@@ -22,10 +22,13 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from baton.v1 import job_pb2 as baton_dot_v1_dot_job__pb2
+from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
+from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x62\x61ton/v1/schedule_service.proto\x12\x08\x62\x61ton.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb5\x03\n\x08Schedule\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n\x05queue\x18\x02 \x01(\tR\x05queue\x12\x12\n\x04\x63ron\x18\x03 \x01(\tR\x04\x63ron\x12\x1b\n\ttime_zone\x18\x04 \x01(\tR\x08timeZone\x12\x18\n\x07payload\x18\x05 \x01(\x0cR\x07payload\x12\x39\n\x07headers\x18\x06 \x03(\x0b\x32\x1f.baton.v1.Schedule.HeadersEntryR\x07headers\x12>\n\rnext_run_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0bnextRunTime\x12>\n\rlast_run_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0blastRunTime\x12\x1a\n\x08priority\x18\t \x01(\x05R\x08priority\x12!\n\x0cmax_attempts\x18\n \x01(\x05R\x0bmaxAttempts\x1a:\n\x0cHeadersEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"G\n\x15\x43reateScheduleRequest\x12.\n\x08schedule\x18\x01 \x01(\x0b\x32\x12.baton.v1.ScheduleR\x08schedule\"H\n\x16\x43reateScheduleResponse\x12.\n\x08schedule\x18\x01 \x01(\x0b\x32\x12.baton.v1.ScheduleR\x08schedule\"R\n\x14ListSchedulesRequest\x12\x1b\n\tpage_size\x18\x01 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x02 \x01(\tR\tpageToken\"q\n\x15ListSchedulesResponse\x12\x30\n\tschedules\x18\x01 \x03(\x0b\x32\x12.baton.v1.ScheduleR\tschedules\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"+\n\x15\x44\x65leteScheduleRequest\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\"\x18\n\x16\x44\x65leteScheduleResponse2\x92\x02\n\x0fScheduleService\x12S\n\x0e\x43reateSchedule\x12\x1f.baton.v1.CreateScheduleRequest\x1a .baton.v1.CreateScheduleResponse\x12U\n\rListSchedules\x12\x1e.baton.v1.ListSchedulesRequest\x1a\x1f.baton.v1.ListSchedulesResponse\"\x03\x90\x02\x01\x12S\n\x0e\x44\x65leteSchedule\x12\x1f.baton.v1.DeleteScheduleRequest\x1a .baton.v1.DeleteScheduleResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x62\x61ton/v1/schedule_service.proto\x12\x08\x62\x61ton.v1\x1a\x12\x62\x61ton/v1/job.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcf\x04\n\x08Schedule\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n\x05queue\x18\x02 \x01(\tR\x05queue\x12\x12\n\x04\x63ron\x18\x03 \x01(\tR\x04\x63ron\x12\x1b\n\ttime_zone\x18\x04 \x01(\tR\x08timeZone\x12\x18\n\x07payload\x18\x05 \x01(\x0cR\x07payload\x12\x39\n\x07headers\x18\x06 \x03(\x0b\x32\x1f.baton.v1.Schedule.HeadersEntryR\x07headers\x12>\n\rnext_run_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0bnextRunTime\x12>\n\rlast_run_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0blastRunTime\x12\x1a\n\x08priority\x18\t \x01(\x05R\x08priority\x12!\n\x0cmax_attempts\x18\n \x01(\x05R\x0bmaxAttempts\x12\x16\n\x06paused\x18\x0b \x01(\x08R\x06paused\x12@\n\x0e\x63\x61tchup_window\x18\x0c \x01(\x0b\x32\x19.google.protobuf.DurationR\rcatchupWindow\x12>\n\x0eoverlap_policy\x18\r \x01(\x0e\x32\x17.baton.v1.OverlapPolicyR\roverlapPolicy\x1a:\n\x0cHeadersEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"G\n\x15\x43reateScheduleRequest\x12.\n\x08schedule\x18\x01 \x01(\x0b\x32\x12.baton.v1.ScheduleR\x08schedule\"H\n\x16\x43reateScheduleResponse\x12.\n\x08schedule\x18\x01 \x01(\x0b\x32\x12.baton.v1.ScheduleR\x08schedule\"R\n\x14ListSchedulesRequest\x12\x1b\n\tpage_size\x18\x01 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x02 \x01(\tR\tpageToken\"q\n\x15ListSchedulesResponse\x12\x30\n\tschedules\x18\x01 \x03(\x0b\x32\x12.baton.v1.ScheduleR\tschedules\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"+\n\x15\x44\x65leteScheduleRequest\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\"\x18\n\x16\x44\x65leteScheduleResponse\"\x84\x01\n\x15UpdateScheduleRequest\x12.\n\x08schedule\x18\x01 \x01(\x0b\x32\x12.baton.v1.ScheduleR\x08schedule\x12;\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskR\nupdateMask\"H\n\x16UpdateScheduleResponse\x12.\n\x08schedule\x18\x01 \x01(\x0b\x32\x12.baton.v1.ScheduleR\x08schedule\"*\n\x14PauseScheduleRequest\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\"G\n\x15PauseScheduleResponse\x12.\n\x08schedule\x18\x01 \x01(\x0b\x32\x12.baton.v1.ScheduleR\x08schedule\"+\n\x15ResumeScheduleRequest\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\"H\n\x16ResumeScheduleResponse\x12.\n\x08schedule\x18\x01 \x01(\x0b\x32\x12.baton.v1.ScheduleR\x08schedule\",\n\x16TriggerScheduleRequest\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\"j\n\x17TriggerScheduleResponse\x12.\n\x08schedule\x18\x01 \x01(\x0b\x32\x12.baton.v1.ScheduleR\x08schedule\x12\x1f\n\x03job\x18\x02 \x01(\x0b\x32\r.baton.v1.JobR\x03job*b\n\rOverlapPolicy\x12\x1e\n\x1aOVERLAP_POLICY_UNSPECIFIED\x10\x00\x12\x18\n\x14OVERLAP_POLICY_ALLOW\x10\x01\x12\x17\n\x13OVERLAP_POLICY_SKIP\x10\x02\x32\xe6\x04\n\x0fScheduleService\x12S\n\x0e\x43reateSchedule\x12\x1f.baton.v1.CreateScheduleRequest\x1a .baton.v1.CreateScheduleResponse\x12U\n\rListSchedules\x12\x1e.baton.v1.ListSchedulesRequest\x1a\x1f.baton.v1.ListSchedulesResponse\"\x03\x90\x02\x01\x12S\n\x0e\x44\x65leteSchedule\x12\x1f.baton.v1.DeleteScheduleRequest\x1a .baton.v1.DeleteScheduleResponse\x12S\n\x0eUpdateSchedule\x12\x1f.baton.v1.UpdateScheduleRequest\x1a .baton.v1.UpdateScheduleResponse\x12P\n\rPauseSchedule\x12\x1e.baton.v1.PauseScheduleRequest\x1a\x1f.baton.v1.PauseScheduleResponse\x12S\n\x0eResumeSchedule\x12\x1f.baton.v1.ResumeScheduleRequest\x1a .baton.v1.ResumeScheduleResponse\x12V\n\x0fTriggerSchedule\x12 .baton.v1.TriggerScheduleRequest\x1a!.baton.v1.TriggerScheduleResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,22 +39,40 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SCHEDULE_HEADERSENTRY']._serialized_options = b'8\001'
   _globals['_SCHEDULESERVICE'].methods_by_name['ListSchedules']._loaded_options = None
   _globals['_SCHEDULESERVICE'].methods_by_name['ListSchedules']._serialized_options = b'\220\002\001'
-  _globals['_SCHEDULE']._serialized_start=79
-  _globals['_SCHEDULE']._serialized_end=516
-  _globals['_SCHEDULE_HEADERSENTRY']._serialized_start=458
-  _globals['_SCHEDULE_HEADERSENTRY']._serialized_end=516
-  _globals['_CREATESCHEDULEREQUEST']._serialized_start=518
-  _globals['_CREATESCHEDULEREQUEST']._serialized_end=589
-  _globals['_CREATESCHEDULERESPONSE']._serialized_start=591
-  _globals['_CREATESCHEDULERESPONSE']._serialized_end=663
-  _globals['_LISTSCHEDULESREQUEST']._serialized_start=665
-  _globals['_LISTSCHEDULESREQUEST']._serialized_end=747
-  _globals['_LISTSCHEDULESRESPONSE']._serialized_start=749
-  _globals['_LISTSCHEDULESRESPONSE']._serialized_end=862
-  _globals['_DELETESCHEDULEREQUEST']._serialized_start=864
-  _globals['_DELETESCHEDULEREQUEST']._serialized_end=907
-  _globals['_DELETESCHEDULERESPONSE']._serialized_start=909
-  _globals['_DELETESCHEDULERESPONSE']._serialized_end=933
-  _globals['_SCHEDULESERVICE']._serialized_start=936
-  _globals['_SCHEDULESERVICE']._serialized_end=1210
+  _globals['_OVERLAPPOLICY']._serialized_start=1774
+  _globals['_OVERLAPPOLICY']._serialized_end=1872
+  _globals['_SCHEDULE']._serialized_start=165
+  _globals['_SCHEDULE']._serialized_end=756
+  _globals['_SCHEDULE_HEADERSENTRY']._serialized_start=698
+  _globals['_SCHEDULE_HEADERSENTRY']._serialized_end=756
+  _globals['_CREATESCHEDULEREQUEST']._serialized_start=758
+  _globals['_CREATESCHEDULEREQUEST']._serialized_end=829
+  _globals['_CREATESCHEDULERESPONSE']._serialized_start=831
+  _globals['_CREATESCHEDULERESPONSE']._serialized_end=903
+  _globals['_LISTSCHEDULESREQUEST']._serialized_start=905
+  _globals['_LISTSCHEDULESREQUEST']._serialized_end=987
+  _globals['_LISTSCHEDULESRESPONSE']._serialized_start=989
+  _globals['_LISTSCHEDULESRESPONSE']._serialized_end=1102
+  _globals['_DELETESCHEDULEREQUEST']._serialized_start=1104
+  _globals['_DELETESCHEDULEREQUEST']._serialized_end=1147
+  _globals['_DELETESCHEDULERESPONSE']._serialized_start=1149
+  _globals['_DELETESCHEDULERESPONSE']._serialized_end=1173
+  _globals['_UPDATESCHEDULEREQUEST']._serialized_start=1176
+  _globals['_UPDATESCHEDULEREQUEST']._serialized_end=1308
+  _globals['_UPDATESCHEDULERESPONSE']._serialized_start=1310
+  _globals['_UPDATESCHEDULERESPONSE']._serialized_end=1382
+  _globals['_PAUSESCHEDULEREQUEST']._serialized_start=1384
+  _globals['_PAUSESCHEDULEREQUEST']._serialized_end=1426
+  _globals['_PAUSESCHEDULERESPONSE']._serialized_start=1428
+  _globals['_PAUSESCHEDULERESPONSE']._serialized_end=1499
+  _globals['_RESUMESCHEDULEREQUEST']._serialized_start=1501
+  _globals['_RESUMESCHEDULEREQUEST']._serialized_end=1544
+  _globals['_RESUMESCHEDULERESPONSE']._serialized_start=1546
+  _globals['_RESUMESCHEDULERESPONSE']._serialized_end=1618
+  _globals['_TRIGGERSCHEDULEREQUEST']._serialized_start=1620
+  _globals['_TRIGGERSCHEDULEREQUEST']._serialized_end=1664
+  _globals['_TRIGGERSCHEDULERESPONSE']._serialized_start=1666
+  _globals['_TRIGGERSCHEDULERESPONSE']._serialized_end=1772
+  _globals['_SCHEDULESERVICE']._serialized_start=1875
+  _globals['_SCHEDULESERVICE']._serialized_end=2489
 # @@protoc_insertion_point(module_scope)

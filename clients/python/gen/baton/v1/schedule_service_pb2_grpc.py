@@ -50,6 +50,26 @@ class ScheduleServiceStub:
                 request_serializer=baton_dot_v1_dot_schedule__service__pb2.DeleteScheduleRequest.SerializeToString,
                 response_deserializer=baton_dot_v1_dot_schedule__service__pb2.DeleteScheduleResponse.FromString,
                 _registered_method=True)
+        self.UpdateSchedule = channel.unary_unary(
+                '/baton.v1.ScheduleService/UpdateSchedule',
+                request_serializer=baton_dot_v1_dot_schedule__service__pb2.UpdateScheduleRequest.SerializeToString,
+                response_deserializer=baton_dot_v1_dot_schedule__service__pb2.UpdateScheduleResponse.FromString,
+                _registered_method=True)
+        self.PauseSchedule = channel.unary_unary(
+                '/baton.v1.ScheduleService/PauseSchedule',
+                request_serializer=baton_dot_v1_dot_schedule__service__pb2.PauseScheduleRequest.SerializeToString,
+                response_deserializer=baton_dot_v1_dot_schedule__service__pb2.PauseScheduleResponse.FromString,
+                _registered_method=True)
+        self.ResumeSchedule = channel.unary_unary(
+                '/baton.v1.ScheduleService/ResumeSchedule',
+                request_serializer=baton_dot_v1_dot_schedule__service__pb2.ResumeScheduleRequest.SerializeToString,
+                response_deserializer=baton_dot_v1_dot_schedule__service__pb2.ResumeScheduleResponse.FromString,
+                _registered_method=True)
+        self.TriggerSchedule = channel.unary_unary(
+                '/baton.v1.ScheduleService/TriggerSchedule',
+                request_serializer=baton_dot_v1_dot_schedule__service__pb2.TriggerScheduleRequest.SerializeToString,
+                response_deserializer=baton_dot_v1_dot_schedule__service__pb2.TriggerScheduleResponse.FromString,
+                _registered_method=True)
 
 
 class ScheduleServiceServicer:
@@ -74,6 +94,36 @@ class ScheduleServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UpdateSchedule(self, request, context):
+        """UpdateSchedule changes a schedule's definition, checked as CreateSchedule checks it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PauseSchedule(self, request, context):
+        """PauseSchedule stops a schedule's fires; TriggerSchedule still works. Idempotent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResumeSchedule(self, request, context):
+        """ResumeSchedule restarts a paused schedule; the fire times it missed are made up as after
+        downtime (see catchup_window). Idempotent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def TriggerSchedule(self, request, context):
+        """TriggerSchedule fires a schedule now, once, outside its cron times (paused or not); its
+        next_run_time stays.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ScheduleServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -91,6 +141,26 @@ def add_ScheduleServiceServicer_to_server(servicer, server):
                     servicer.DeleteSchedule,
                     request_deserializer=baton_dot_v1_dot_schedule__service__pb2.DeleteScheduleRequest.FromString,
                     response_serializer=baton_dot_v1_dot_schedule__service__pb2.DeleteScheduleResponse.SerializeToString,
+            ),
+            'UpdateSchedule': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateSchedule,
+                    request_deserializer=baton_dot_v1_dot_schedule__service__pb2.UpdateScheduleRequest.FromString,
+                    response_serializer=baton_dot_v1_dot_schedule__service__pb2.UpdateScheduleResponse.SerializeToString,
+            ),
+            'PauseSchedule': grpc.unary_unary_rpc_method_handler(
+                    servicer.PauseSchedule,
+                    request_deserializer=baton_dot_v1_dot_schedule__service__pb2.PauseScheduleRequest.FromString,
+                    response_serializer=baton_dot_v1_dot_schedule__service__pb2.PauseScheduleResponse.SerializeToString,
+            ),
+            'ResumeSchedule': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResumeSchedule,
+                    request_deserializer=baton_dot_v1_dot_schedule__service__pb2.ResumeScheduleRequest.FromString,
+                    response_serializer=baton_dot_v1_dot_schedule__service__pb2.ResumeScheduleResponse.SerializeToString,
+            ),
+            'TriggerSchedule': grpc.unary_unary_rpc_method_handler(
+                    servicer.TriggerSchedule,
+                    request_deserializer=baton_dot_v1_dot_schedule__service__pb2.TriggerScheduleRequest.FromString,
+                    response_serializer=baton_dot_v1_dot_schedule__service__pb2.TriggerScheduleResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -175,6 +245,114 @@ class ScheduleService:
             '/baton.v1.ScheduleService/DeleteSchedule',
             baton_dot_v1_dot_schedule__service__pb2.DeleteScheduleRequest.SerializeToString,
             baton_dot_v1_dot_schedule__service__pb2.DeleteScheduleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateSchedule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/baton.v1.ScheduleService/UpdateSchedule',
+            baton_dot_v1_dot_schedule__service__pb2.UpdateScheduleRequest.SerializeToString,
+            baton_dot_v1_dot_schedule__service__pb2.UpdateScheduleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PauseSchedule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/baton.v1.ScheduleService/PauseSchedule',
+            baton_dot_v1_dot_schedule__service__pb2.PauseScheduleRequest.SerializeToString,
+            baton_dot_v1_dot_schedule__service__pb2.PauseScheduleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResumeSchedule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/baton.v1.ScheduleService/ResumeSchedule',
+            baton_dot_v1_dot_schedule__service__pb2.ResumeScheduleRequest.SerializeToString,
+            baton_dot_v1_dot_schedule__service__pb2.ResumeScheduleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TriggerSchedule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/baton.v1.ScheduleService/TriggerSchedule',
+            baton_dot_v1_dot_schedule__service__pb2.TriggerScheduleRequest.SerializeToString,
+            baton_dot_v1_dot_schedule__service__pb2.TriggerScheduleResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -2,17 +2,19 @@
 // @generated from file baton/v1/schedule_service.proto (package baton.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { Timestamp } from "@bufbuild/protobuf/wkt";
-import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { Job } from "./job_pb.js";
+import { file_baton_v1_job } from "./job_pb.js";
+import type { Duration, FieldMask, Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file baton/v1/schedule_service.proto.
  */
 export const file_baton_v1_schedule_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch9iYXRvbi92MS9zY2hlZHVsZV9zZXJ2aWNlLnByb3RvEghiYXRvbi52MSLJAgoIU2NoZWR1bGUSDAoEbmFtZRgBIAEoCRINCgVxdWV1ZRgCIAEoCRIMCgRjcm9uGAMgASgJEhEKCXRpbWVfem9uZRgEIAEoCRIPCgdwYXlsb2FkGAUgASgMEjAKB2hlYWRlcnMYBiADKAsyHy5iYXRvbi52MS5TY2hlZHVsZS5IZWFkZXJzRW50cnkSMQoNbmV4dF9ydW5fdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMQoNbGFzdF9ydW5fdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIcHJpb3JpdHkYCSABKAUSFAoMbWF4X2F0dGVtcHRzGAogASgFGi4KDEhlYWRlcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIj0KFUNyZWF0ZVNjaGVkdWxlUmVxdWVzdBIkCghzY2hlZHVsZRgBIAEoCzISLmJhdG9uLnYxLlNjaGVkdWxlIj4KFkNyZWF0ZVNjaGVkdWxlUmVzcG9uc2USJAoIc2NoZWR1bGUYASABKAsyEi5iYXRvbi52MS5TY2hlZHVsZSI9ChRMaXN0U2NoZWR1bGVzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCSJXChVMaXN0U2NoZWR1bGVzUmVzcG9uc2USJQoJc2NoZWR1bGVzGAEgAygLMhIuYmF0b24udjEuU2NoZWR1bGUSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIiUKFURlbGV0ZVNjaGVkdWxlUmVxdWVzdBIMCgRuYW1lGAEgASgJIhgKFkRlbGV0ZVNjaGVkdWxlUmVzcG9uc2UykgIKD1NjaGVkdWxlU2VydmljZRJTCg5DcmVhdGVTY2hlZHVsZRIfLmJhdG9uLnYxLkNyZWF0ZVNjaGVkdWxlUmVxdWVzdBogLmJhdG9uLnYxLkNyZWF0ZVNjaGVkdWxlUmVzcG9uc2USVQoNTGlzdFNjaGVkdWxlcxIeLmJhdG9uLnYxLkxpc3RTY2hlZHVsZXNSZXF1ZXN0Gh8uYmF0b24udjEuTGlzdFNjaGVkdWxlc1Jlc3BvbnNlIgOQAgESUwoORGVsZXRlU2NoZWR1bGUSHy5iYXRvbi52MS5EZWxldGVTY2hlZHVsZVJlcXVlc3QaIC5iYXRvbi52MS5EZWxldGVTY2hlZHVsZVJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("Ch9iYXRvbi92MS9zY2hlZHVsZV9zZXJ2aWNlLnByb3RvEghiYXRvbi52MSK9AwoIU2NoZWR1bGUSDAoEbmFtZRgBIAEoCRINCgVxdWV1ZRgCIAEoCRIMCgRjcm9uGAMgASgJEhEKCXRpbWVfem9uZRgEIAEoCRIPCgdwYXlsb2FkGAUgASgMEjAKB2hlYWRlcnMYBiADKAsyHy5iYXRvbi52MS5TY2hlZHVsZS5IZWFkZXJzRW50cnkSMQoNbmV4dF9ydW5fdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMQoNbGFzdF9ydW5fdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIcHJpb3JpdHkYCSABKAUSFAoMbWF4X2F0dGVtcHRzGAogASgFEg4KBnBhdXNlZBgLIAEoCBIxCg5jYXRjaHVwX3dpbmRvdxgMIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIvCg5vdmVybGFwX3BvbGljeRgNIAEoDjIXLmJhdG9uLnYxLk92ZXJsYXBQb2xpY3kaLgoMSGVhZGVyc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiPQoVQ3JlYXRlU2NoZWR1bGVSZXF1ZXN0EiQKCHNjaGVkdWxlGAEgASgLMhIuYmF0b24udjEuU2NoZWR1bGUiPgoWQ3JlYXRlU2NoZWR1bGVSZXNwb25zZRIkCghzY2hlZHVsZRgBIAEoCzISLmJhdG9uLnYxLlNjaGVkdWxlIj0KFExpc3RTY2hlZHVsZXNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJIlcKFUxpc3RTY2hlZHVsZXNSZXNwb25zZRIlCglzY2hlZHVsZXMYASADKAsyEi5iYXRvbi52MS5TY2hlZHVsZRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiJQoVRGVsZXRlU2NoZWR1bGVSZXF1ZXN0EgwKBG5hbWUYASABKAkiGAoWRGVsZXRlU2NoZWR1bGVSZXNwb25zZSJuChVVcGRhdGVTY2hlZHVsZVJlcXVlc3QSJAoIc2NoZWR1bGUYASABKAsyEi5iYXRvbi52MS5TY2hlZHVsZRIvCgt1cGRhdGVfbWFzaxgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE1hc2siPgoWVXBkYXRlU2NoZWR1bGVSZXNwb25zZRIkCghzY2hlZHVsZRgBIAEoCzISLmJhdG9uLnYxLlNjaGVkdWxlIiQKFFBhdXNlU2NoZWR1bGVSZXF1ZXN0EgwKBG5hbWUYASABKAkiPQoVUGF1c2VTY2hlZHVsZVJlc3BvbnNlEiQKCHNjaGVkdWxlGAEgASgLMhIuYmF0b24udjEuU2NoZWR1bGUiJQoVUmVzdW1lU2NoZWR1bGVSZXF1ZXN0EgwKBG5hbWUYASABKAkiPgoWUmVzdW1lU2NoZWR1bGVSZXNwb25zZRIkCghzY2hlZHVsZRgBIAEoCzISLmJhdG9uLnYxLlNjaGVkdWxlIiYKFlRyaWdnZXJTY2hlZHVsZVJlcXVlc3QSDAoEbmFtZRgBIAEoCSJbChdUcmlnZ2VyU2NoZWR1bGVSZXNwb25zZRIkCghzY2hlZHVsZRgBIAEoCzISLmJhdG9uLnYxLlNjaGVkdWxlEhoKA2pvYhgCIAEoCzINLmJhdG9uLnYxLkpvYipiCg1PdmVybGFwUG9saWN5Eh4KGk9WRVJMQVBfUE9MSUNZX1VOU1BFQ0lGSUVEEAASGAoUT1ZFUkxBUF9QT0xJQ1lfQUxMT1cQARIXChNPVkVSTEFQX1BPTElDWV9TS0lQEAIy5gQKD1NjaGVkdWxlU2VydmljZRJTCg5DcmVhdGVTY2hlZHVsZRIfLmJhdG9uLnYxLkNyZWF0ZVNjaGVkdWxlUmVxdWVzdBogLmJhdG9uLnYxLkNyZWF0ZVNjaGVkdWxlUmVzcG9uc2USVQoNTGlzdFNjaGVkdWxlcxIeLmJhdG9uLnYxLkxpc3RTY2hlZHVsZXNSZXF1ZXN0Gh8uYmF0b24udjEuTGlzdFNjaGVkdWxlc1Jlc3BvbnNlIgOQAgESUwoORGVsZXRlU2NoZWR1bGUSHy5iYXRvbi52MS5EZWxldGVTY2hlZHVsZVJlcXVlc3QaIC5iYXRvbi52MS5EZWxldGVTY2hlZHVsZVJlc3BvbnNlElMKDlVwZGF0ZVNjaGVkdWxlEh8uYmF0b24udjEuVXBkYXRlU2NoZWR1bGVSZXF1ZXN0GiAuYmF0b24udjEuVXBkYXRlU2NoZWR1bGVSZXNwb25zZRJQCg1QYXVzZVNjaGVkdWxlEh4uYmF0b24udjEuUGF1c2VTY2hlZHVsZVJlcXVlc3QaHy5iYXRvbi52MS5QYXVzZVNjaGVkdWxlUmVzcG9uc2USUwoOUmVzdW1lU2NoZWR1bGUSHy5iYXRvbi52MS5SZXN1bWVTY2hlZHVsZVJlcXVlc3QaIC5iYXRvbi52MS5SZXN1bWVTY2hlZHVsZVJlc3BvbnNlElYKD1RyaWdnZXJTY2hlZHVsZRIgLmJhdG9uLnYxLlRyaWdnZXJTY2hlZHVsZVJlcXVlc3QaIS5iYXRvbi52MS5UcmlnZ2VyU2NoZWR1bGVSZXNwb25zZWIGcHJvdG8z", [file_baton_v1_job, file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
 
 /**
  * Schedule enqueues a job on queue each time its cron expression fires.
@@ -81,6 +83,28 @@ export type Schedule = Message<"baton.v1.Schedule"> & {
    * @generated from field: int32 max_attempts = 10;
    */
   maxAttempts: number;
+
+  /**
+   * Whether the schedule is paused (PauseSchedule, ResumeSchedule); ignored on input.
+   *
+   * @generated from field: bool paused = 11;
+   */
+  paused: boolean;
+
+  /**
+   * How old a missed fire time (the broker was down, or the schedule paused) may be and still
+   * be made up: each one fires once, oldest first, with the dedup_key it would have had on
+   * time; older ones are skipped. Between 10 seconds and 366 days. Unset or zero: a schedule
+   * that missed fire times fires once, for the latest.
+   *
+   * @generated from field: google.protobuf.Duration catchup_window = 12;
+   */
+  catchupWindow?: Duration | undefined;
+
+  /**
+   * @generated from field: baton.v1.OverlapPolicy overlap_policy = 13;
+   */
+  overlapPolicy: OverlapPolicy;
 };
 
 /**
@@ -209,6 +233,195 @@ export const DeleteScheduleResponseSchema: GenMessage<DeleteScheduleResponse> = 
   messageDesc(file_baton_v1_schedule_service, 6);
 
 /**
+ * @generated from message baton.v1.UpdateScheduleRequest
+ */
+export type UpdateScheduleRequest = Message<"baton.v1.UpdateScheduleRequest"> & {
+  /**
+   * The schedule to change, by name, and its new definition.
+   *
+   * @generated from field: baton.v1.Schedule schedule = 1;
+   */
+  schedule?: Schedule | undefined;
+
+  /**
+   * Fields of schedule to set, e.g. "cron"; a named field left unset is reset to its default.
+   * Empty: schedule replaces the whole definition.
+   *
+   * @generated from field: google.protobuf.FieldMask update_mask = 2;
+   */
+  updateMask?: FieldMask | undefined;
+};
+
+/**
+ * Describes the message baton.v1.UpdateScheduleRequest.
+ * Use `create(UpdateScheduleRequestSchema)` to create a new message.
+ */
+export const UpdateScheduleRequestSchema: GenMessage<UpdateScheduleRequest> = /*@__PURE__*/
+  messageDesc(file_baton_v1_schedule_service, 7);
+
+/**
+ * @generated from message baton.v1.UpdateScheduleResponse
+ */
+export type UpdateScheduleResponse = Message<"baton.v1.UpdateScheduleResponse"> & {
+  /**
+   * @generated from field: baton.v1.Schedule schedule = 1;
+   */
+  schedule?: Schedule | undefined;
+};
+
+/**
+ * Describes the message baton.v1.UpdateScheduleResponse.
+ * Use `create(UpdateScheduleResponseSchema)` to create a new message.
+ */
+export const UpdateScheduleResponseSchema: GenMessage<UpdateScheduleResponse> = /*@__PURE__*/
+  messageDesc(file_baton_v1_schedule_service, 8);
+
+/**
+ * @generated from message baton.v1.PauseScheduleRequest
+ */
+export type PauseScheduleRequest = Message<"baton.v1.PauseScheduleRequest"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message baton.v1.PauseScheduleRequest.
+ * Use `create(PauseScheduleRequestSchema)` to create a new message.
+ */
+export const PauseScheduleRequestSchema: GenMessage<PauseScheduleRequest> = /*@__PURE__*/
+  messageDesc(file_baton_v1_schedule_service, 9);
+
+/**
+ * @generated from message baton.v1.PauseScheduleResponse
+ */
+export type PauseScheduleResponse = Message<"baton.v1.PauseScheduleResponse"> & {
+  /**
+   * @generated from field: baton.v1.Schedule schedule = 1;
+   */
+  schedule?: Schedule | undefined;
+};
+
+/**
+ * Describes the message baton.v1.PauseScheduleResponse.
+ * Use `create(PauseScheduleResponseSchema)` to create a new message.
+ */
+export const PauseScheduleResponseSchema: GenMessage<PauseScheduleResponse> = /*@__PURE__*/
+  messageDesc(file_baton_v1_schedule_service, 10);
+
+/**
+ * @generated from message baton.v1.ResumeScheduleRequest
+ */
+export type ResumeScheduleRequest = Message<"baton.v1.ResumeScheduleRequest"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message baton.v1.ResumeScheduleRequest.
+ * Use `create(ResumeScheduleRequestSchema)` to create a new message.
+ */
+export const ResumeScheduleRequestSchema: GenMessage<ResumeScheduleRequest> = /*@__PURE__*/
+  messageDesc(file_baton_v1_schedule_service, 11);
+
+/**
+ * @generated from message baton.v1.ResumeScheduleResponse
+ */
+export type ResumeScheduleResponse = Message<"baton.v1.ResumeScheduleResponse"> & {
+  /**
+   * @generated from field: baton.v1.Schedule schedule = 1;
+   */
+  schedule?: Schedule | undefined;
+};
+
+/**
+ * Describes the message baton.v1.ResumeScheduleResponse.
+ * Use `create(ResumeScheduleResponseSchema)` to create a new message.
+ */
+export const ResumeScheduleResponseSchema: GenMessage<ResumeScheduleResponse> = /*@__PURE__*/
+  messageDesc(file_baton_v1_schedule_service, 12);
+
+/**
+ * @generated from message baton.v1.TriggerScheduleRequest
+ */
+export type TriggerScheduleRequest = Message<"baton.v1.TriggerScheduleRequest"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message baton.v1.TriggerScheduleRequest.
+ * Use `create(TriggerScheduleRequestSchema)` to create a new message.
+ */
+export const TriggerScheduleRequestSchema: GenMessage<TriggerScheduleRequest> = /*@__PURE__*/
+  messageDesc(file_baton_v1_schedule_service, 13);
+
+/**
+ * @generated from message baton.v1.TriggerScheduleResponse
+ */
+export type TriggerScheduleResponse = Message<"baton.v1.TriggerScheduleResponse"> & {
+  /**
+   * The schedule with its last_run_time at the trigger.
+   *
+   * @generated from field: baton.v1.Schedule schedule = 1;
+   */
+  schedule?: Schedule | undefined;
+
+  /**
+   * The job the trigger enqueued; its dedup_key is "schedule:<name>:trigger:<time>".
+   *
+   * @generated from field: baton.v1.Job job = 2;
+   */
+  job?: Job | undefined;
+};
+
+/**
+ * Describes the message baton.v1.TriggerScheduleResponse.
+ * Use `create(TriggerScheduleResponseSchema)` to create a new message.
+ */
+export const TriggerScheduleResponseSchema: GenMessage<TriggerScheduleResponse> = /*@__PURE__*/
+  messageDesc(file_baton_v1_schedule_service, 14);
+
+/**
+ * OverlapPolicy says what a fire time does while the previous fire's job is unfinished.
+ *
+ * @generated from enum baton.v1.OverlapPolicy
+ */
+export enum OverlapPolicy {
+  /**
+   * Same as OVERLAP_POLICY_ALLOW.
+   *
+   * @generated from enum value: OVERLAP_POLICY_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Enqueue a job anyway: fires may run side by side.
+   *
+   * @generated from enum value: OVERLAP_POLICY_ALLOW = 1;
+   */
+  ALLOW = 1,
+
+  /**
+   * The fire time passes without a job (and TriggerSchedule is FAILED_PRECONDITION).
+   *
+   * @generated from enum value: OVERLAP_POLICY_SKIP = 2;
+   */
+  SKIP = 2,
+}
+
+/**
+ * Describes the enum baton.v1.OverlapPolicy.
+ */
+export const OverlapPolicySchema: GenEnum<OverlapPolicy> = /*@__PURE__*/
+  enumDesc(file_baton_v1_schedule_service, 0);
+
+/**
  * ScheduleService manages recurring jobs fired on a cron expression.
  *
  * @generated from service baton.v1.ScheduleService
@@ -237,6 +450,48 @@ export const ScheduleService: GenService<{
     methodKind: "unary";
     input: typeof DeleteScheduleRequestSchema;
     output: typeof DeleteScheduleResponseSchema;
+  },
+  /**
+   * UpdateSchedule changes a schedule's definition, checked as CreateSchedule checks it.
+   *
+   * @generated from rpc baton.v1.ScheduleService.UpdateSchedule
+   */
+  updateSchedule: {
+    methodKind: "unary";
+    input: typeof UpdateScheduleRequestSchema;
+    output: typeof UpdateScheduleResponseSchema;
+  },
+  /**
+   * PauseSchedule stops a schedule's fires; TriggerSchedule still works. Idempotent.
+   *
+   * @generated from rpc baton.v1.ScheduleService.PauseSchedule
+   */
+  pauseSchedule: {
+    methodKind: "unary";
+    input: typeof PauseScheduleRequestSchema;
+    output: typeof PauseScheduleResponseSchema;
+  },
+  /**
+   * ResumeSchedule restarts a paused schedule; the fire times it missed are made up as after
+   * downtime (see catchup_window). Idempotent.
+   *
+   * @generated from rpc baton.v1.ScheduleService.ResumeSchedule
+   */
+  resumeSchedule: {
+    methodKind: "unary";
+    input: typeof ResumeScheduleRequestSchema;
+    output: typeof ResumeScheduleResponseSchema;
+  },
+  /**
+   * TriggerSchedule fires a schedule now, once, outside its cron times (paused or not); its
+   * next_run_time stays.
+   *
+   * @generated from rpc baton.v1.ScheduleService.TriggerSchedule
+   */
+  triggerSchedule: {
+    methodKind: "unary";
+    input: typeof TriggerScheduleRequestSchema;
+    output: typeof TriggerScheduleResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_baton_v1_schedule_service, 0);
