@@ -56,15 +56,11 @@ export function validateJobFilter(filter: JobFilter | undefined, limits: Enqueue
   if (filter.queue !== "") search.queue = validateQueueName(filter.queue, `${field}.queue`);
   const { states, otherwise } = usable[use];
   if (filter.states.length > 0) {
-    search.states = [
-      ...new Set(
-        filter.states.map((state, i) => {
-          const stored = searchState(state, `${field}.states[${i}]`);
-          if (!states.includes(stored)) throw invalidArgument(`${field}.states[${i}] is ${stateName(state)}: ${otherwise}`);
-          return stored;
-        }),
-      ),
-    ];
+    const named = filter.states.map((state, i) => searchState(state, `${field}.states[${i}]`));
+    named.forEach((state, i) => {
+      if (!states.includes(state)) throw invalidArgument(`${field}.states[${i}] is ${stateName(filter.states[i]!)}: ${otherwise}`);
+    });
+    search.states = [...new Set(named)];
   } else if (use !== "ListJobs") {
     search.states = states;
   }

@@ -131,13 +131,13 @@ export function createJobService({ broker, db, log, limits, maxQueueDepth }: Job
       const limit = pageSize(request.pageSize);
       const filter = validateJobFilter(request.filter, limits, "ListJobs");
       // queue, state and chain_id are the filter's older spelling: one way or the other.
-      const both = (name: string) => invalidArgument(`${name} and filter.${name} are both set; set one of them`);
+      const both = (name: string, inFilter = name) => invalidArgument(`${name} and filter.${inFilter} are both set; set one of them`);
       if (request.queue !== "") {
         if (filter.queue !== undefined) throw both("queue");
         filter.queue = validateQueueName(request.queue);
       }
       if (request.state !== JobState.UNSPECIFIED) {
-        if (filter.states !== undefined) throw both("state");
+        if (filter.states !== undefined) throw both("state", "states");
         filter.states = [searchState(request.state, "state")];
       }
       if (request.chainId !== "") {
