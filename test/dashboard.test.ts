@@ -268,6 +268,36 @@ describe.skipIf(skipReason !== undefined)(`the dashboard in headless Chromium${s
     await until(() => page.locator("table.jobs tbody tr").count()).toBe(0);
   });
 
+  test("searches jobs by header and cancels, then deletes, every job matching the filter after a confirmation", async () => {
+    const client = createClient({ baseUrl: broker.baseUrl });
+    const tagged = await client.enqueueMany([1, 2, 3].map((n) => ({ queue: "ui-search", payload: { n }, headers: { batch: "ui-7" } })));
+    const { job: other } = await client.enqueue("ui-search", undefined, { headers: { batch: "ui-8" } });
+    await page.goto(`${broker.baseUrl}/ui/jobs`);
+    await page.fill("form.filters input[name=header]", "batch=ui-7");
+    await page.click("form.filters button[type=submit]");
+    await until(() => page.url()).toContain("header=batch%3Dui-7");
+    await until(() => page.locator("table.jobs tbody tr").evaluateAll((rows) => rows.map((r) => r.getAttribute("data-job-id")))).toEqual(
+      tagged.map(({ job }) => job.id).reverse(),
+    );
+    const dialogs: string[] = [];
+    page.on("dialog", (dialog) => {
+      dialogs.push(dialog.message());
+      void dialog.accept();
+    });
+    await page.click("button.cancel-matching");
+    await page.locator(".banner-ok", { hasText: "3 jobs cancelled; 0 running jobs asked to stop." }).waitFor();
+    for (const { job } of tagged) expect((await client.getJob(job.id)).state).toBe(JobState.CANCELLED);
+    await page.click("button.delete-matching");
+    await page.locator(".banner-ok", { hasText: "3 jobs deleted." }).waitFor();
+    await until(() => page.locator("table.jobs tbody tr").count()).toBe(0);
+    expect(dialogs).toEqual([
+      "Cancel every unfinished job matching this filter? Running jobs are asked to stop.",
+      "Delete every job matching this filter? Running jobs are kept.",
+    ]);
+    page.removeAllListeners("dialog");
+    expect((await client.getJob(other.id)).state).toBe(JobState.AVAILABLE);
+  });
+
   test("lists cron schedules and connected workers", async () => {
     const schedules = createRpcClient(ScheduleService, createGrpcTransport({ baseUrl: broker.baseUrl }));
     await schedules.createSchedule({ schedule: { name: "nightly-report", queue: "reports", cron: "0 3 * * *", timeZone: "Europe/Paris" } });

@@ -1,6 +1,7 @@
 import { useState } from "preact/hooks";
 import { JobState } from "../../../clients/ts/src/gen/baton/v1/job_pb.js";
 import type { Queue } from "../../../clients/ts/src/gen/baton/v1/queue_service_pb.js";
+import { useAction } from "../action.js";
 import { api } from "../api.js";
 import { Empty, ErrorBanner, Loading, Section } from "../components/common.js";
 import { JobTable, Pager } from "../components/job-table.js";
@@ -24,21 +25,47 @@ export function usePages(filterKey: string) {
   };
 }
 
+/** The `header` query parameter, "key=value", as a header filter; undefined when malformed. */
+export function parseHeader(text: string): Record<string, string> | undefined {
+  if (text === "") return {};
+  const eq = text.indexOf("=");
+  return eq <= 0 ? undefined : { [text.slice(0, eq)]: text.slice(eq + 1) };
+}
+
 export function JobsPage(props: { location: Location; queues: Queue[] | undefined }) {
   const queue = props.location.query.get("queue") ?? "";
   const state = parseState(props.location.query.get("state"));
   const chain = props.location.query.get("chain") ?? "";
-  const pages = usePages(`${queue}|${state}|${chain}`);
+  const header = props.location.query.get("header") ?? "";
+  const headers = parseHeader(header);
+  const pages = usePages(`${queue}|${state}|${chain}|${header}`);
   const [chainInput, setChainInput] = useState(chain);
+  const [headerInput, setHeaderInput] = useState(header);
 
-  const { data, error } = usePoll(
-    (signal) => api.jobs.listJobs({ queue, state, chainId: chain, pageSize: PAGE_SIZE, pageToken: pages.token }, { signal }),
-    [queue, state, chain, pages.token],
+  const filter = { queue, states: state === JobState.UNSPECIFIED ? [] : [state], chainId: chain, headers: headers ?? {} };
+  const { data, error, refresh } = usePoll(
+    (signal) => api.jobs.listJobs({ filter, pageSize: PAGE_SIZE, pageToken: pages.token }, { signal }),
+    [queue, state, chain, header, pages.token],
   );
+  const { busy, error: actionError, notice, act } = useAction(refresh);
+  const filtered = queue !== "" || state !== JobState.UNSPECIFIED || chain !== "" || header !== "";
 
   const setFilter = (changes: Record<string, string>) => {
-    const next = { queue, state: state === JobState.UNSPECIFIED ? "" : stateName(state), chain, ...changes };
+    const next = { queue, state: state === JobState.UNSPECIFIED ? "" : stateName(state), chain, header, ...changes };
     navigate(href("jobs", next), { replace: true });
+  };
+
+  // The bulk operations take the filter the list shows; the broker refuses states they never change.
+  const cancelMatching = () => {
+    if (!window.confirm("Cancel every unfinished job matching this filter? Running jobs are asked to stop.")) return;
+    void act("cancel", async () => {
+      const { cancelled, cancelRequested } = await api.jobs.cancelJobs({ filter });
+      return `${cancelled} jobs cancelled; ${cancelRequested} running jobs asked to stop.`;
+    });
+  };
+  const deleteMatching = () => {
+    if (!window.confirm("Delete every job matching this filter? Running jobs are kept.")) return;
+    void act("delete", async () => `${(await api.jobs.deleteJobs({ filter })).count} jobs deleted.`);
   };
 
   return (
@@ -49,7 +76,7 @@ export function JobsPage(props: { location: Location; queues: Queue[] | undefine
           class="filters"
           onSubmit={(e) => {
             e.preventDefault();
-            setFilter({ chain: chainInput.trim() });
+            setFilter({ chain: chainInput.trim(), header: headerInput.trim() });
           }}
         >
           <label>
@@ -79,13 +106,18 @@ export function JobsPage(props: { location: Location; queues: Queue[] | undefine
             Chain
             <input name="chain" placeholder="root job id" size={10} value={chainInput} onInput={(e) => setChainInput(e.currentTarget.value)} />
           </label>
+          <label>
+            Header
+            <input name="header" placeholder="key=value" size={14} value={headerInput} onInput={(e) => setHeaderInput(e.currentTarget.value)} />
+          </label>
           <button type="submit">Filter</button>
-          {queue || state || chain ? (
+          {filtered ? (
             <button
               type="button"
               class="link"
               onClick={() => {
                 setChainInput("");
+                setHeaderInput("");
                 navigate(href("jobs"), { replace: true });
               }}
             >
@@ -96,6 +128,19 @@ export function JobsPage(props: { location: Location; queues: Queue[] | undefine
       }
     >
       <ErrorBanner error={error} />
+      <ErrorBanner error={actionError} />
+      {headers === undefined ? <div class="banner banner-error">Header must look like key=value.</div> : null}
+      {notice ? <div class="banner banner-ok">{notice}</div> : null}
+      {filtered && headers !== undefined ? (
+        <div class="bulk-actions">
+          <button type="button" class="cancel-matching" disabled={busy !== undefined} onClick={cancelMatching}>
+            Cancel matching
+          </button>
+          <button type="button" class="delete-matching" disabled={busy !== undefined} onClick={deleteMatching}>
+            Delete matching
+          </button>
+        </div>
+      ) : null}
       {data === undefined ? (
         <Loading />
       ) : data.jobs.length === 0 ? (
