@@ -1,7 +1,7 @@
 /**
  * CancelJobs and DeleteJobs by filter on two replicas while workers run: every waiting job the
- * filter matches is cancelled, running ones are asked to stop, nothing running is deleted, and
- * calling again changes nothing.
+ * filter matches is cancelled, running ones are asked to stop, nothing running is deleted,
+ * calling again changes nothing, and concurrent callers count each job once.
  */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { JobState } from "../clients/ts/src/gen/baton/v1/job_pb.js";
@@ -118,5 +118,15 @@ describe("CancelJobs and DeleteJobs", () => {
     for (const worker of workers) await worker.close();
     // An ack of a job deleted while its worker held it would have been refused.
     expect(workers.flatMap((worker) => worker.refused())).toEqual([]);
+  });
+
+  test("two replicas cancelling the same jobs at once: each job is counted once, by one of them", async () => {
+    const [a, b] = brokers as [TestBroker, TestBroker];
+    const total = 3_000;
+    await enqueueBatch("bulk-race", "r1", total);
+    const filter = { headers: { batch: "r1" } };
+    const [first, second] = await Promise.all([a.jobs.cancelJobs({ filter }), b.jobs.cancelJobs({ filter })]);
+    expect(first.cancelled + second.cancelled).toBe(BigInt(total));
+    expect(await statesOf("r1")).toEqual({ cancelled: total });
   });
 });
