@@ -268,7 +268,7 @@ describe.skipIf(skipReason !== undefined)(`the dashboard in headless Chromium${s
     await until(() => page.locator("table.jobs tbody tr").count()).toBe(0);
   });
 
-  test("searches jobs by header and cancels, then deletes, every job matching the filter after a confirmation", async () => {
+  test("searches jobs by header; deletes a ticked job, then cancels and deletes every job the filter matches, after a confirmation each", async () => {
     const client = createClient({ baseUrl: broker.baseUrl });
     const tagged = await client.enqueueMany([1, 2, 3].map((n) => ({ queue: "ui-search", payload: { n }, headers: { batch: "ui-7" } })));
     const { job: other } = await client.enqueue("ui-search", undefined, { headers: { batch: "ui-8" } });
@@ -284,13 +284,20 @@ describe.skipIf(skipReason !== undefined)(`the dashboard in headless Chromium${s
       dialogs.push(dialog.message());
       void dialog.accept();
     });
-    await page.click("button.cancel-matching");
-    await page.locator(".banner-ok", { hasText: "3 jobs cancelled; 0 running jobs asked to stop." }).waitFor();
-    for (const { job } of tagged) expect((await client.getJob(job.id)).state).toBe(JobState.CANCELLED);
-    await page.click("button.delete-matching");
-    await page.locator(".banner-ok", { hasText: "3 jobs deleted." }).waitFor();
+    // A ticked job alone first, then everything the filter still matches.
+    await page.check(`tr[data-job-id="${tagged[0]!.job.id}"] input.select`);
+    await until(() => page.locator("button.delete-jobs").textContent()).toBe("Delete 1 selected");
+    await page.click("button.delete-jobs");
+    await page.locator(".banner-ok", { hasText: "1 jobs deleted." }).waitFor();
+    await until(() => page.locator("table.jobs tbody tr").count()).toBe(2);
+    await page.click("button.cancel-jobs");
+    await page.locator(".banner-ok", { hasText: "2 jobs cancelled; 0 running jobs asked to stop." }).waitFor();
+    for (const { job } of tagged.slice(1)) expect((await client.getJob(job.id)).state).toBe(JobState.CANCELLED);
+    await page.click("button.delete-jobs");
+    await page.locator(".banner-ok", { hasText: "2 jobs deleted." }).waitFor();
     await until(() => page.locator("table.jobs tbody tr").count()).toBe(0);
     expect(dialogs).toEqual([
+      "Delete the 1 selected jobs? Running jobs are kept.",
       "Cancel every unfinished job matching this filter? Running jobs are asked to stop.",
       "Delete every job matching this filter? Running jobs are kept.",
     ]);

@@ -47,25 +47,41 @@ export function JobsPage(props: { location: Location; queues: Queue[] | undefine
     (signal) => api.jobs.listJobs({ filter, pageSize: PAGE_SIZE, pageToken: pages.token }, { signal }),
     [queue, state, chain, header, pages.token],
   );
-  const { busy, error: actionError, notice, act } = useAction(refresh);
+  // Jobs ticked in the table; the bulk buttons act on them, else on the whole filter.
+  const [selected, setSelected] = useState<ReadonlySet<string>>(new Set());
+  const { busy, error: actionError, notice, act } = useAction(() => {
+    setSelected(new Set());
+    refresh();
+  });
   const filtered = queue !== "" || state !== JobState.UNSPECIFIED || chain !== "" || header !== "";
+  const toggle = (id: string) => {
+    const next = new Set(selected);
+    if (!next.delete(id)) next.add(id);
+    setSelected(next);
+  };
 
   const setFilter = (changes: Record<string, string>) => {
     const next = { queue, state: state === JobState.UNSPECIFIED ? "" : stateName(state), chain, header, ...changes };
+    setSelected(new Set());
     navigate(href("jobs", next), { replace: true });
   };
 
-  // The bulk operations take the filter the list shows; the broker refuses states they never change.
-  const cancelMatching = () => {
-    if (!window.confirm("Cancel every unfinished job matching this filter? Running jobs are asked to stop.")) return;
+  // The bulk operations take the ticked jobs or the filter the list shows; the broker refuses
+  // states they never change.
+  const picked = selected.size > 0;
+  const target = picked ? { ids: [...selected] } : filter;
+  const cancelTarget = () => {
+    const what = picked ? `the ${selected.size} selected jobs` : "every unfinished job matching this filter";
+    if (!window.confirm(`Cancel ${what}? Running jobs are asked to stop.`)) return;
     void act("cancel", async () => {
-      const { cancelled, cancelRequested } = await api.jobs.cancelJobs({ filter });
+      const { cancelled, cancelRequested } = await api.jobs.cancelJobs({ filter: target });
       return `${cancelled} jobs cancelled; ${cancelRequested} running jobs asked to stop.`;
     });
   };
-  const deleteMatching = () => {
-    if (!window.confirm("Delete every job matching this filter? Running jobs are kept.")) return;
-    void act("delete", async () => `${(await api.jobs.deleteJobs({ filter })).count} jobs deleted.`);
+  const deleteTarget = () => {
+    const what = picked ? `the ${selected.size} selected jobs` : "every job matching this filter";
+    if (!window.confirm(`Delete ${what}? Running jobs are kept.`)) return;
+    void act("delete", async () => `${(await api.jobs.deleteJobs({ filter: target })).count} jobs deleted.`);
   };
 
   return (
@@ -131,13 +147,13 @@ export function JobsPage(props: { location: Location; queues: Queue[] | undefine
       <ErrorBanner error={actionError} />
       {headers === undefined ? <div class="banner banner-error">Header must look like key=value.</div> : null}
       {notice ? <div class="banner banner-ok">{notice}</div> : null}
-      {filtered && headers !== undefined ? (
+      {picked || (filtered && headers !== undefined) ? (
         <div class="bulk-actions">
-          <button type="button" class="cancel-matching" disabled={busy !== undefined} onClick={cancelMatching}>
-            Cancel matching
+          <button type="button" class="cancel-jobs" disabled={busy !== undefined} onClick={cancelTarget}>
+            {picked ? `Cancel ${selected.size} selected` : "Cancel matching"}
           </button>
-          <button type="button" class="delete-matching" disabled={busy !== undefined} onClick={deleteMatching}>
-            Delete matching
+          <button type="button" class="delete-jobs" disabled={busy !== undefined} onClick={deleteTarget}>
+            {picked ? `Delete ${selected.size} selected` : "Delete matching"}
           </button>
         </div>
       ) : null}
@@ -146,7 +162,12 @@ export function JobsPage(props: { location: Location; queues: Queue[] | undefine
       ) : data.jobs.length === 0 ? (
         <Empty>No jobs match.</Empty>
       ) : (
-        <JobTable jobs={data.jobs} />
+        <JobTable
+          jobs={data.jobs}
+          action={(job) => (
+            <input type="checkbox" class="select" aria-label={`select job ${job.id}`} checked={selected.has(job.id)} onChange={() => toggle(job.id)} />
+          )}
+        />
       )}
       <Pager
         page={pages.page}
