@@ -30,7 +30,7 @@ const usable: Record<FilterUse, { states: SearchState[]; otherwise: string }> = 
 };
 
 /** A job state as the proto names it, for errors: JOB_STATE_LEASED. */
-export function stateName(state: JobState): string {
+function stateName(state: JobState): string {
   return JobState[state] === undefined ? String(state) : `JOB_STATE_${JobState[state]}`;
 }
 
