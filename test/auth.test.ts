@@ -197,6 +197,7 @@ describe("authorization", () => {
       () => jobs.getJob({ id: billing!.id }),
       () => jobs.cancelJob({ id: billing!.id }),
       () => jobs.retryJob({ id: billing!.id }),
+      () => jobs.deleteJob({ id: billing!.id }),
       () => jobs.waitJob({ id: billing!.id, timeout: { seconds: 0n } }),
     ]) {
       await expectError(call(), Code.NotFound, new RegExp(`^job ${billing!.id} not found$`));
@@ -213,6 +214,28 @@ describe("authorization", () => {
     const { jobs } = await as(producer).jobs.listJobs({ queue: "emails.welcome" });
     expect(jobs.length).toBeGreaterThan(0);
     expect((await as(admin).jobs.listJobs({})).jobs.length).toBeGreaterThan(0);
+  });
+
+  test("bulk operations by filter are for admins, on their queues: a filter without a queue needs the pattern '*'", async () => {
+    const emailsAdmin = await createToken(["--role", "admin", "--queues", "emails.*", "--name", "emails-ops"]);
+    const { job: billing } = await as(admin).jobs.enqueueJob({ queue: "billing", headers: { bulk: "auth" } });
+    await expectError(
+      as(producer).jobs.cancelJobs({ filter: { queue: "emails.welcome" } }),
+      Code.PermissionDenied,
+      /JobService\/CancelJobs needs the role admin/,
+    );
+    await expectError(as(producer).jobs.listJobs({ filter: { headers: { bulk: "auth" } } }), Code.PermissionDenied, /ListJobs spans every queue/);
+    expect((await as(producer).jobs.listJobs({ filter: { queue: "emails.welcome", headers: { bulk: "auth" } } })).jobs).toEqual([]);
+    for (const call of [
+      () => as(emailsAdmin).jobs.cancelJobs({ filter: { headers: { bulk: "auth" } } }),
+      () => as(emailsAdmin).jobs.deleteJobs({ filter: { ids: [billing!.id] } }),
+      () => as(emailsAdmin).jobs.retryJobs({ filter: { states: [JobState.DEAD] } }),
+    ]) {
+      await expectError(call(), Code.PermissionDenied, /Jobs spans every queue.*needs the pattern "\*" \(or set filter\.queue\)/);
+    }
+    await expectError(as(emailsAdmin).jobs.deleteJobs({ filter: { queue: "billing" } }), Code.PermissionDenied, /filter\.queue "billing" is outside the queues/);
+    expect(await as(emailsAdmin).jobs.deleteJobs({ filter: { queue: "emails.welcome", headers: { bulk: "auth" } } })).toMatchObject({ count: 0n });
+    expect(await as(admin).jobs.cancelJobs({ filter: { headers: { bulk: "auth" } } })).toMatchObject({ cancelled: 1n });
   });
 
   test("queue and schedule administration is for admins", async () => {

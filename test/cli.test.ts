@@ -184,7 +184,12 @@ describe("usage", () => {
     [["jobs", "list", "--state", "sleeping"], '--state must be one of scheduled, available, blocked, leased, succeeded, dead, cancelled, got "sleeping"'],
     [["jobs", "get", "abc"], '"abc" is not a job id'],
     [["jobs", "get", "1", "2"], 'unexpected argument "2"'],
-    [["jobs", "retry"], "give a job <id>, or --queue to retry a whole queue"],
+    [["jobs", "retry"], "give a job <id>, or filter flags (--queue, --state, --header, …) to retry every job they match"],
+    [["jobs", "cancel"], "give a job <id>, or filter flags (--queue, --state, --header, …) to cancel every job they match"],
+    [["jobs", "delete", "1", "--queue", "q"], "give either a job <id> or filter flags, not both"],
+    [["jobs", "delete", "--id", "x"], '"x" is not a job id'],
+    [["jobs", "cancel", "--header", "novalue"], '--header must look like key=value, got "novalue"'],
+    [["jobs", "list", "--created-after", "yesterday"], '--created-after must be an ISO 8601 time like 2030-01-31T09:00:00Z, got "yesterday"'],
     [["jobs", "retry", "--queue", "q", "--state", "succeeded"], "--state must be one of dead, cancelled"],
     [["jobs", "wait", "1", "--timeout", "soon"], "--timeout must be a duration"],
     [["queues", "update", "q"], "nothing to update"],
@@ -368,6 +373,33 @@ describe("jobs cancel and retry", () => {
         "retried 1 CANCELLED jobs of queue cli-held\n" +
         `skipped 1:\n  job ${old!.id}: its dedup_key report-1 is held by job ${holder!.id}, which is available\n`,
     });
+  });
+});
+
+describe("jobs by filter", () => {
+  test("list by header, cancel by header (again: nothing more), delete by filter, and delete one job", async () => {
+    const { jobs } = await broker.jobs.enqueueJobs({
+      jobs: [
+        { queue: "cli-bulk", headers: { batch: "x" } },
+        { queue: "cli-bulk", headers: { batch: "x" } },
+        { queue: "cli-bulk", headers: { batch: "y" } },
+      ],
+    });
+    const [x1, x2, y] = jobs.map((job) => job.id) as [string, string, string];
+    const listed = await batonJson(["jobs", "list", "--header", "batch=x", "--state", "available", "--state", "cancelled"]);
+    expect((listed.jobs as JsonJob[]).map((job) => job.id)).toEqual([x2, x1]);
+
+    expect(await baton(["jobs", "cancel", "--header", "batch=x"])).toMatchObject({
+      code: 0,
+      stdout: "cancelled 2 waiting jobs; asked the workers of 0 running jobs to stop\n",
+    });
+    expect(await batonJson(["jobs", "cancel", "--header", "batch=x", "--queue", "cli-bulk"])).toEqual({ cancelled: "0", cancelRequested: "0" });
+
+    expect(await baton(["jobs", "delete", "--queue", "cli-bulk", "--state", "cancelled"])).toMatchObject({ code: 0, stdout: "deleted 2 jobs\n" });
+    expect(await batonJson(["jobs", "delete", "--queue", "cli-bulk", "--state", "cancelled"])).toEqual({ count: "0" });
+    expect(await baton(["jobs", "delete", y])).toMatchObject({ code: 0, stdout: `deleted job ${y}\n` });
+    expect((await baton(["jobs", "delete", y])).code).toBe(4);
+    expect((await batonJson(["jobs", "list", "--queue", "cli-bulk"])).jobs ?? []).toEqual([]);
   });
 });
 

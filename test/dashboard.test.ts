@@ -268,6 +268,43 @@ describe.skipIf(skipReason !== undefined)(`the dashboard in headless Chromium${s
     await until(() => page.locator("table.jobs tbody tr").count()).toBe(0);
   });
 
+  test("searches jobs by header; deletes a ticked job, then cancels and deletes every job the filter matches, after a confirmation each", async () => {
+    const client = createClient({ baseUrl: broker.baseUrl });
+    const tagged = await client.enqueueMany([1, 2, 3].map((n) => ({ queue: "ui-search", payload: { n }, headers: { batch: "ui-7" } })));
+    const { job: other } = await client.enqueue("ui-search", undefined, { headers: { batch: "ui-8" } });
+    await page.goto(`${broker.baseUrl}/ui/jobs`);
+    await page.fill("form.filters input[name=header]", "batch=ui-7");
+    await page.click("form.filters button[type=submit]");
+    await until(() => page.url()).toContain("header=batch%3Dui-7");
+    await until(() => page.locator("table.jobs tbody tr").evaluateAll((rows) => rows.map((r) => r.getAttribute("data-job-id")))).toEqual(
+      tagged.map(({ job }) => job.id).reverse(),
+    );
+    const dialogs: string[] = [];
+    page.on("dialog", (dialog) => {
+      dialogs.push(dialog.message());
+      void dialog.accept();
+    });
+    // A ticked job alone first, then everything the filter still matches.
+    await page.check(`tr[data-job-id="${tagged[0]!.job.id}"] input.select`);
+    await until(() => page.locator("button.delete-jobs").textContent()).toBe("Delete 1 selected");
+    await page.click("button.delete-jobs");
+    await page.locator(".banner-ok", { hasText: "1 jobs deleted." }).waitFor();
+    await until(() => page.locator("table.jobs tbody tr").count()).toBe(2);
+    await page.click("button.cancel-jobs");
+    await page.locator(".banner-ok", { hasText: "2 jobs cancelled; 0 running jobs asked to stop." }).waitFor();
+    for (const { job } of tagged.slice(1)) expect((await client.getJob(job.id)).state).toBe(JobState.CANCELLED);
+    await page.click("button.delete-jobs");
+    await page.locator(".banner-ok", { hasText: "2 jobs deleted." }).waitFor();
+    await until(() => page.locator("table.jobs tbody tr").count()).toBe(0);
+    expect(dialogs).toEqual([
+      "Delete the 1 selected jobs? Running jobs are kept.",
+      "Cancel every unfinished job matching this filter? Running jobs are asked to stop.",
+      "Delete every job matching this filter? Running jobs are kept.",
+    ]);
+    page.removeAllListeners("dialog");
+    expect((await client.getJob(other.id)).state).toBe(JobState.AVAILABLE);
+  });
+
   test("lists cron schedules and connected workers", async () => {
     const schedules = createRpcClient(ScheduleService, createGrpcTransport({ baseUrl: broker.baseUrl }));
     await schedules.createSchedule({ schedule: { name: "nightly-report", queue: "reports", cron: "0 3 * * *", timeZone: "Europe/Paris" } });

@@ -98,13 +98,13 @@ describe("dedup_key conflicts", () => {
     try {
       await rival.query("begin");
       const [{ id: holder }] = (await rival.query<{ id: string }>("select baton.enqueue('retry-key-race', dedup_key => 'k') as id")).rows as [{ id: string }];
-      const retrying = jobRetry(db, { id: old!.id });
+      const retrying = jobRetry(db, [old!.id]);
       let done = false;
       void retrying.finally(() => (done = true)).catch(() => {});
       await eventually(
         async () =>
           done ||
-          (await sql(broker.databaseUrl, "select 1 from pg_stat_activity where wait_event_type = 'Lock' and query like '-- Revives DEAD or CANCELLED jobs%'")).length > 0,
+          (await sql(broker.databaseUrl, "select 1 from pg_stat_activity where wait_event_type = 'Lock' and query like '-- Revives the DEAD or CANCELLED jobs%'")).length > 0,
         { what: "the retry to wait for the uncommitted enqueue" },
       );
       await rival.query("commit");

@@ -138,7 +138,7 @@ describe("overlap policy", () => {
     // The skipped fire time moved the schedule on without being recorded as a fire.
     expect(await scheduleRow("o-skip")).toEqual({ last_run_time: at(MINUTE), next_run_time: at(3 * MINUTE), last_job_id: first });
 
-    await jobCancel(store.db, first, at(2 * MINUTE + 1));
+    await jobCancel(store.db, [first], at(2 * MINUTE + 1));
     await fireAt(at(3 * MINUTE));
     expect(await fireTimes("o-skip")).toEqual(iso(MINUTE, 3 * MINUTE));
     expect((await scheduleRow("o-skip")).last_job_id).not.toBe(first);

@@ -37,10 +37,12 @@ describe("cancel", () => {
     // The claim takes the older job.
     await jobClaim(store.db, { queues: ["j-cancel"], limit: 1, leaseSeconds: 30, owner: "replica-a", now: T0 });
     const [running, waiting] = [first, second];
-    expect(await jobCancel(store.db, waiting!, T0)).toMatchObject({ id: waiting, state: "cancelled", finishTime: T0, cancelRequested: false });
-    expect(await jobCancel(store.db, running!, T0)).toMatchObject({ id: running, state: "leased", finishTime: null, cancelRequested: true });
-    expect(await jobCancel(store.db, waiting!, T0)).toBeUndefined();
-    expect(await jobCancel(store.db, "999999999", T0)).toBeUndefined();
+    expect(await jobCancel(store.db, [waiting!], T0)).toEqual([{ id: waiting, queue: "j-cancel", state: "cancelled" }]);
+    expect(await jobGet(store.db, waiting!)).toMatchObject({ state: "cancelled", finishTime: T0, cancelRequested: false });
+    expect(await jobCancel(store.db, [running!], T0)).toEqual([{ id: running, queue: "j-cancel", state: "leased" }]);
+    expect(await jobGet(store.db, running!)).toMatchObject({ state: "leased", finishTime: null, cancelRequested: true });
+    // Cancelling again changes nothing: the waiting job is finished, the running one already asked.
+    expect(await jobCancel(store.db, [waiting!, running!, "999999999"], T0)).toEqual([]);
     // WaitJob's lookup: only the job that reached a terminal state.
     expect((await jobGetFinished(store.db, [waiting!, running!, "999999999"])).map((j) => j.id)).toEqual([waiting]);
   });

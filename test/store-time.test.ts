@@ -177,9 +177,9 @@ describe("dependants, retries and deduplication", () => {
     const cancelled = (await jobGet(store.db, dependant!.job.id))!;
     expect(cancelled.state).toBe("cancelled");
     expect(cancelled.lastError).toMatch(/blocker .* ended dead/);
-    const retriedDependant = await jobRetry(store.db, { id: dependant!.job.id }, at(1));
+    const retriedDependant = await jobRetry(store.db, [dependant!.job.id], at(1));
     expect(retriedDependant.revived.map((job) => job.state)).toEqual(["blocked"]);
-    const retriedBlocker = await jobRetry(store.db, { id: blocker!.job.id }, at(1));
+    const retriedBlocker = await jobRetry(store.db, [blocker!.job.id], at(1));
     expect(retriedBlocker.revived.map((job) => job.state)).toEqual(["available"]);
     const [again] = (await claim("t-dead-blocker", at(1))).jobs;
     await jobAckMany(store.db, [{ jobId: again!.id, leaseToken: again!.leaseToken, result: new Uint8Array() }], at(2));
@@ -221,13 +221,13 @@ describe("adoption and listing", () => {
 
   test("a page lists newest first by queue and state, bounded by count, with a marker for more", async () => {
     const ids = (await jobInsertMany(store.db, [job("t-list"), job("t-list"), job("t-list"), job("t-list", { delaySeconds: 600 })], { now: T0 })).map((i) => i.job.id);
-    const first = await jobListPage(store.db, { queue: "t-list", state: "available", limit: 2, maxBytes: 1 << 20, now: T0 });
+    const first = await jobListPage(store.db, { queue: "t-list", states: ["available"], now: T0 }, { limit: 2, maxBytes: 1 << 20 });
     expect(first.jobs.map((j) => j.id)).toEqual([ids[2], ids[1]]);
     expect(first.more).toBe(true);
-    const second = await jobListPage(store.db, { queue: "t-list", state: "available", limit: 2, maxBytes: 1 << 20, beforeId: ids[1], now: T0 });
+    const second = await jobListPage(store.db, { queue: "t-list", states: ["available"], now: T0 }, { limit: 2, maxBytes: 1 << 20, beforeId: ids[1] });
     expect(second.jobs.map((j) => j.id)).toEqual([ids[0]]);
     expect(second.more).toBe(false);
-    expect((await jobListPage(store.db, { queue: "t-list", state: "scheduled", limit: 10, maxBytes: 1 << 20, now: T0 })).jobs.map((j) => j.id)).toEqual([ids[3]]);
+    expect((await jobListPage(store.db, { queue: "t-list", states: ["scheduled"], now: T0 }, { limit: 10, maxBytes: 1 << 20 })).jobs.map((j) => j.id)).toEqual([ids[3]]);
   });
 });
 

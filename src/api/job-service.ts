@@ -2,6 +2,9 @@ import { create } from "@bufbuild/protobuf";
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import {
   CancelJobResponseSchema,
+  CancelJobsResponseSchema,
+  DeleteJobResponseSchema,
+  DeleteJobsResponseSchema,
   EnqueueJobResponseSchema,
   EnqueueJobsResponseSchema,
   type EnqueueJobRequest,
@@ -19,8 +22,8 @@ import type { JobService } from "../../clients/ts/src/gen/baton/v1/job_service_p
 import type { Broker } from "../broker/broker.js";
 import { BatonError, invalidArgument, notFound } from "../errors.js";
 import type { Database } from "../store/database.js";
-import type { NewJob, StoredJobState } from "../store/job-record.js";
-import { jobGet, jobListPage } from "../store/jobs.js";
+import type { NewJob } from "../store/job-record.js";
+import { type JobSearch, jobGet, jobListPage } from "../store/jobs.js";
 import type { Logger } from "../util/log.js";
 import { withProducerTraceparent } from "../telemetry/trace-context.js";
 import { mapConcurrently } from "../util/map-concurrently.js";
@@ -28,6 +31,7 @@ import { admitStreamBatch } from "./admission.js";
 import { checkQueueDepth } from "./queue-depth.js";
 import { mapStreamErrors, toConnectError } from "./error-mapping.js";
 import { jobToProto } from "./job-mapper.js";
+import { searchState, validateJobFilter } from "./job-filter.js";
 import { decodePageToken, encodePageToken, pageSize } from "./page-token.js";
 import { type EnqueueLimits, durationSeconds, validateEnqueue, validateJobId, validateQueueName } from "./validate.js";
 
@@ -54,16 +58,6 @@ export const STREAM_BATCHES_AT_ONCE = 8;
 
 /** Longest WaitJob; a longer wait is better done as several calls. */
 export const MAX_WAIT_MS = 5 * 60_000;
-
-const storedStates: Partial<Record<JobState, StoredJobState | "scheduled">> = {
-  [JobState.SCHEDULED]: "scheduled",
-  [JobState.AVAILABLE]: "available",
-  [JobState.BLOCKED]: "blocked",
-  [JobState.LEASED]: "leased",
-  [JobState.SUCCEEDED]: "succeeded",
-  [JobState.DEAD]: "dead",
-  [JobState.CANCELLED]: "cancelled",
-};
 
 export function createJobService({ broker, db, log, limits, maxQueueDepth }: JobServiceDeps): Partial<ServiceImpl<typeof JobService>> {
   /** Validated jobs, once their queues have room (BATON_MAX_QUEUE_DEPTH). */
@@ -135,12 +129,22 @@ export function createJobService({ broker, db, log, limits, maxQueueDepth }: Job
 
     async listJobs(request) {
       const limit = pageSize(request.pageSize);
-      const state = request.state === JobState.UNSPECIFIED ? undefined : storedStates[request.state];
-      if (request.state !== JobState.UNSPECIFIED && state === undefined) throw invalidArgument(`state ${request.state} is not a job state`);
-      const { jobs, more } = await jobListPage(db, {
-        queue: request.queue === "" ? undefined : validateQueueName(request.queue),
-        state,
-        chainId: request.chainId === "" ? undefined : validateJobId(request.chainId, "chain_id"),
+      const filter = validateJobFilter(request.filter, limits, "ListJobs");
+      // queue, state and chain_id are the filter's older spelling: one way or the other.
+      const both = (name: string, inFilter = name) => invalidArgument(`${name} and filter.${inFilter} are both set; set one of them`);
+      if (request.queue !== "") {
+        if (filter.queue !== undefined) throw both("queue");
+        filter.queue = validateQueueName(request.queue);
+      }
+      if (request.state !== JobState.UNSPECIFIED) {
+        if (filter.states !== undefined) throw both("state", "states");
+        filter.states = [searchState(request.state, "state")];
+      }
+      if (request.chainId !== "") {
+        if (filter.chainId !== undefined) throw both("chain_id");
+        filter.chainId = validateJobId(request.chainId, "chain_id");
+      }
+      const { jobs, more } = await jobListPage(db, filter, {
         limit,
         maxBytes: limits.maxPageBytes,
         beforeId: request.pageToken === "" ? undefined : decodePageToken(request.pageToken),
@@ -153,16 +157,22 @@ export function createJobService({ broker, db, log, limits, maxQueueDepth }: Job
 
     async cancelJob(request) {
       const id = validateJobId(request.id);
-      const cancelled = await broker.cancel(id);
-      if (cancelled) return create(CancelJobResponseSchema, { job: jobToProto(cancelled) });
+      const [cancelled] = await broker.cancel([id]);
       const job = await jobGet(db, id);
       if (!job) throw notFound(`job ${id} not found`);
+      // Cancelling a running job again asks nothing new, and is no error.
+      if (cancelled || (job.state === "leased" && job.cancelRequested)) return create(CancelJobResponseSchema, { job: jobToProto(job) });
       throw new BatonError("failed_precondition", `job ${id} is already finished (${job.state}); nothing to cancel`);
+    },
+
+    async cancelJobs(request) {
+      const { cancelled, cancelRequested } = await broker.cancelMatching(validateJobFilter(request.filter, limits, "CancelJobs"));
+      return create(CancelJobsResponseSchema, { cancelled: BigInt(cancelled), cancelRequested: BigInt(cancelRequested) });
     },
 
     async retryJob(request) {
       const id = validateJobId(request.id);
-      const { revived, refused } = await broker.retry({ id });
+      const { revived, refused } = await broker.retry([id]);
       if (revived[0]) return create(RetryJobResponseSchema, { job: jobToProto(revived[0]) });
       if (refused[0]) throw new BatonError("failed_precondition", `job ${id} cannot be retried: ${refused[0].reason}`);
       const job = await jobGet(db, id);
@@ -171,11 +181,26 @@ export function createJobService({ broker, db, log, limits, maxQueueDepth }: Job
     },
 
     async retryJobs(request) {
-      const queue = validateQueueName(request.queue);
-      const state = request.state === JobState.UNSPECIFIED ? JobState.DEAD : request.state;
-      if (state !== JobState.DEAD && state !== JobState.CANCELLED) throw invalidArgument("state must be JOB_STATE_DEAD or JOB_STATE_CANCELLED");
-      const { revived, refused } = await broker.retry({ queue, state: state === JobState.DEAD ? "dead" : "cancelled" });
-      return create(RetryJobsResponseSchema, { count: BigInt(revived.length), skipped: refused });
+      const filter = request.filter ? validateJobFilter(request.filter, limits, "RetryJobs") : legacyRetryFilter(request.queue, request.state);
+      if (request.filter && (request.queue !== "" || request.state !== JobState.UNSPECIFIED)) {
+        throw invalidArgument("filter is set with queue or state; with a filter, set filter.queue and filter.states instead");
+      }
+      const { revived, refused } = await broker.retryMatching(filter);
+      return create(RetryJobsResponseSchema, { count: BigInt(revived), skipped: refused });
+    },
+
+    async deleteJobs(request) {
+      const count = await broker.deleteMatching(validateJobFilter(request.filter, limits, "DeleteJobs"));
+      return create(DeleteJobsResponseSchema, { count: BigInt(count) });
+    },
+
+    async deleteJob(request) {
+      const id = validateJobId(request.id);
+      const [deleted] = await broker.delete([id]);
+      if (deleted) return create(DeleteJobResponseSchema, {});
+      const job = await jobGet(db, id);
+      if (!job) throw notFound(`job ${id} not found`);
+      throw new BatonError("failed_precondition", `job ${id} is leased: a running job is never deleted; cancel it first`);
     },
 
     async waitJob(request) {
@@ -187,4 +212,13 @@ export function createJobService({ broker, db, log, limits, maxQueueDepth }: Job
       return create(WaitJobResponseSchema, { job: jobToProto(job), timedOut });
     },
   };
+}
+
+/** RetryJobs without a filter: the DEAD (or CANCELLED) jobs of one queue. */
+function legacyRetryFilter(queue: string, state: JobState): JobSearch {
+  const wanted = state === JobState.UNSPECIFIED ? JobState.DEAD : state;
+  if (wanted !== JobState.DEAD && wanted !== JobState.CANCELLED) {
+    throw invalidArgument("state must be JOB_STATE_DEAD or JOB_STATE_CANCELLED");
+  }
+  return { queue: validateQueueName(queue), states: [wanted === JobState.DEAD ? "dead" : "cancelled"] };
 }

@@ -7,13 +7,16 @@ import { retentionTask } from "../maintenance/retention.js";
 import type { Database } from "../store/database.js";
 import type { JobRecord, LeaseRef, NewJob } from "../store/job-record.js";
 import {
+  type CancelledJob,
   type Failure,
   type InsertedJob,
+  type JobSearch,
   type ProgressUpdate,
   type RetryOutcome,
-  type RetryTarget,
   createdJobs,
   jobCancel,
+  jobDelete,
+  jobMatchBatches,
   jobAdoptMany,
   jobFailMany,
   jobInsertMany,
@@ -32,6 +35,13 @@ import { JobWaiter } from "./job-waiter.js";
 import { LeaseKeeper } from "./lease-keeper.js";
 import { QueueSettingsCache } from "./queue-settings.js";
 import { Session, type SessionSink } from "./session.js";
+
+/**
+ * Most jobs a bulk operation (CancelJobs, RetryJobs, DeleteJobs) changes in one transaction:
+ * it works through the jobs matching its filter in batches of this many, so no transaction
+ * holds thousands of row locks for long, and workers keep claiming meanwhile.
+ */
+export const BULK_BATCH_SIZE = 1000;
 
 export interface BrokerOptions {
   db: Database;
@@ -225,17 +235,55 @@ export class Broker {
     this.dispatcher.wakeQueues(new Set(jobs.map((job) => job.queue)));
   }
 
-  /** Cancels a job; its holder, on whichever replica, is told through baton_cancel. */
-  async cancel(id: string): Promise<JobRecord | undefined> {
-    const job = await jobCancel(this.options.db, id);
-    if (job) this.metrics.cancelled(job);
-    return job;
+  /** Cancels jobs; the holders of leased ones, on whichever replica, are told through baton_cancel. */
+  async cancel(ids: string[]): Promise<CancelledJob[]> {
+    const changed = await jobCancel(this.options.db, ids);
+    for (const job of changed) this.metrics.cancelled(job);
+    return changed;
   }
 
-  async retry(target: RetryTarget): Promise<RetryOutcome> {
-    const outcome = await jobRetry(this.options.db, target);
+  /** Cancels the unfinished jobs matching `filter`, one batch (one transaction) at a time. */
+  async cancelMatching(filter: JobSearch): Promise<{ cancelled: number; cancelRequested: number }> {
+    const counts = { cancelled: 0, cancelRequested: 0 };
+    for await (const ids of jobMatchBatches(this.options.db, filter, BULK_BATCH_SIZE)) {
+      for (const job of await this.cancel(ids)) {
+        if (job.state === "cancelled") counts.cancelled++;
+        else counts.cancelRequested++;
+      }
+    }
+    return counts;
+  }
+
+  async retry(ids: string[]): Promise<RetryOutcome> {
+    const outcome = await jobRetry(this.options.db, ids);
     this.dispatcher.wakeQueues(new Set(outcome.revived.filter((job) => job.state === "available").map((job) => job.queue)));
     return outcome;
+  }
+
+  /**
+   * Revives the DEAD and CANCELLED jobs matching `filter`, one batch at a time, newest first:
+   * of jobs sharing a dedup_key, the newest is revived and the older ones refused, as in one call.
+   */
+  async retryMatching(filter: JobSearch): Promise<{ revived: number; refused: RetryOutcome["refused"] }> {
+    const total = { revived: 0, refused: [] as RetryOutcome["refused"] };
+    for await (const ids of jobMatchBatches(this.options.db, filter, BULK_BATCH_SIZE)) {
+      const { revived, refused } = await this.retry(ids);
+      total.revived += revived.length;
+      total.refused.push(...refused);
+    }
+    return total;
+  }
+
+  /** Deletes the jobs of `ids` that are not leased; returns the ids deleted. */
+  async delete(ids: string[]): Promise<string[]> {
+    return (await jobDelete(this.options.db, ids)).map((job) => job.id);
+  }
+
+  /** Deletes the jobs matching `filter` that are not leased, one batch at a time; returns how many. */
+  async deleteMatching(filter: JobSearch): Promise<number> {
+    let deleted = 0;
+    for await (const ids of jobMatchBatches(this.options.db, filter, BULK_BATCH_SIZE)) deleted += (await this.delete(ids)).length;
+    return deleted;
   }
 
   /** Waits for the job to finish or, with `wholeChain`, for every job of its chain. */

@@ -296,17 +296,15 @@ export class Flags {
     return timestampFromDate(new Date(ms));
   }
 
-  /** A job state by its short name (`dead`), its enum name (`JOB_STATE_DEAD`), any case. */
+  /** A state flag's value, as parseState takes it. */
   state(name: string, allowed: JobState[] = STATES): JobState | undefined {
     const text = this.string(name);
-    if (text === undefined) return undefined;
-    const key = text.toUpperCase().replace(/^JOB_STATE_/, "");
-    const state = JobState[key as keyof typeof JobState] as JobState | undefined;
-    if (state === undefined || !allowed.includes(state)) {
-      const names = allowed.map((s) => JobState[s].toLowerCase()).join(", ");
-      throw new UsageError(`--${name} must be one of ${names}, got "${text}"`);
-    }
-    return state;
+    return text === undefined ? undefined : parseState(name, text, allowed);
+  }
+
+  /** Every value of a repeatable state flag, each as state() takes it. */
+  states(name: string, allowed: JobState[] = STATES): JobState[] {
+    return this.list(name).map((text) => parseState(name, text, allowed));
   }
 
   /** `k=v` pairs of a repeatable flag. */
@@ -319,6 +317,17 @@ export class Flags {
     }
     return pairs;
   }
+}
+
+/** A job state by its short name (`dead`), its enum name (`JOB_STATE_DEAD`), any case. */
+function parseState(name: string, text: string, allowed: JobState[]): JobState {
+  const key = text.toUpperCase().replace(/^JOB_STATE_/, "");
+  const state = JobState[key as keyof typeof JobState] as JobState | undefined;
+  if (state === undefined || !allowed.includes(state)) {
+    const names = allowed.map((s) => JobState[s].toLowerCase()).join(", ");
+    throw new UsageError(`--${name} must be one of ${names}, got "${text}"`);
+  }
+  return state;
 }
 
 /** Job states a command may filter by, in lifecycle order. */

@@ -28,7 +28,7 @@ export const COMMAND_GROUPS: CommandGroup[] = [
     title: "client commands (they talk to a running broker)",
     nouns: [
       single(enqueueCommands[0]!),
-      { name: "jobs", summary: "list, show, cancel, retry and wait for jobs", commands: jobCommands },
+      { name: "jobs", summary: "list, show, cancel, retry, delete and wait for jobs", commands: jobCommands },
       { name: "queues", summary: "show queues, pause and resume them, change their settings", commands: queueCommands },
       { name: "schedules", summary: "create, list, update, pause, resume, trigger and delete cron schedules", commands: scheduleCommands },
       { name: "workers", summary: "show connected worker streams", commands: workerCommands },

@@ -9,11 +9,13 @@ import type { TokenRole } from "../store/token-role.js";
 /**
  * Who may call what. A token's role decides the RPCs it may call, its queue patterns the
  * queues it may touch:
- * - producer: JobService on its queues (enqueue, get, wait, list, cancel, retry one job);
+ * - producer: JobService on its queues (enqueue, get, wait, list, cancel, retry, delete one job);
  * - worker: Subscribe to its queues, and ListWorkers;
  * - viewer: every read (jobs, queues, schedules, workers: the whole dashboard), no change;
- * - admin: everything (queues, schedules, RetryJobs, …), still on its queues.
- * An RPC that spans every queue (ListQueues, ListSchedules, ListJobs without a queue) needs
+ * - admin: everything (queues, schedules, the bulk CancelJobs, RetryJobs, DeleteJobs, …), still
+ *   on its queues.
+ * An RPC that spans every queue (ListQueues, ListSchedules, ListJobs or a bulk operation whose
+ * filter names no queue) needs
  * the pattern '*'. Every job a request names by id (the job itself, a chain_id, a depends_on,
  * a resumed lease) must be on the token's queues; see JobRef. An RPC missing from the table below is admin-only and needs '*', so a new
  * RPC is closed until someone decides who may call it.
@@ -66,6 +68,9 @@ export function enqueueJobRefs(job: EnqueueJobRequest, at: string): JobRef[] {
 
 const target = (m: { id: string }): JobRef[] => [{ id: m.id }];
 
+/** A request that picks jobs by filter touches its queue, or every queue when it names none. */
+const filtered = (queue: string, field: string): Scope => (queue === "" ? "all" : named(queue, field));
+
 function on<I extends DescMessage>(
   method: DescMethod & { input: I },
   roles: readonly TokenRole[],
@@ -99,8 +104,12 @@ const rules = new Map<string, Rule>([
   on(jobs.waitJob, jobReader, () => [], target),
   on(jobs.cancelJob, producer, () => [], target),
   on(jobs.retryJob, producer, () => [], target),
-  on(jobs.listJobs, jobReader, (m) => (m.queue === "" ? "all" : named(m.queue, "queue"))),
-  on(jobs.retryJobs, admin, (m) => named(m.queue, "queue")),
+  on(jobs.deleteJob, producer, () => [], target),
+  // ListJobs takes its queue as queue or filter.queue, never both.
+  on(jobs.listJobs, jobReader, (m) => (m.queue !== "" ? named(m.queue, "queue") : filtered(m.filter?.queue ?? "", "filter.queue"))),
+  on(jobs.retryJobs, admin, (m) => (m.filter ? filtered(m.filter.queue, "filter.queue") : named(m.queue, "queue"))),
+  on(jobs.cancelJobs, admin, (m) => filtered(m.filter?.queue ?? "", "filter.queue")),
+  on(jobs.deleteJobs, admin, (m) => filtered(m.filter?.queue ?? "", "filter.queue")),
   // The queues of a stream are those of its hello, checked when it arrives (see auth.ts).
   on(WorkerService.method.subscribe, worker, () => []),
   // Without a queue, it lists only the workers (and queues) the token may see: api/visibility.ts.

@@ -288,7 +288,7 @@ export function startAuth(options: AuthOptions): Auth {
     } else if (!principal.everyQueue) {
       throw denied(
         `${method} spans every queue, and ${principal.label} may use only ${principal.token.queues.join(", ")}; it needs the pattern "*"` +
-          (method.endsWith("/ListJobs") ? " (or set queue)" : ""),
+          (method.endsWith("/ListJobs") ? " (or set queue)" : /\/(Cancel|Retry|Delete)Jobs$/.test(method) ? " (or set filter.queue)" : ""),
       );
     }
   };

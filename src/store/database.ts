@@ -2,9 +2,9 @@ import pg from "pg";
 import { BatonError } from "../errors.js";
 import type { DatabaseAvailability } from "./availability.js";
 
-/** A typed query against a named prepared statement. */
+/** A typed query against a named prepared statement, or unprepared when it has no name. */
 export interface NamedQuery {
-  name: string;
+  name?: string;
   text: string;
   values: unknown[];
 }

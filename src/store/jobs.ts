@@ -2,7 +2,7 @@ import type { Database, Queryable } from "./database.js";
 import { BatonError } from "../errors.js";
 import { type ClaimedJob, type JobRecord, type LeaseRef, type NewJob, type StoredJobState, leaseKey } from "./job-record.js";
 import { type JobRow, toJobRecord } from "./job-row.js";
-import { type Now, loadStatements, param, row, run, statement } from "./statements.js";
+import { type Now, loadStatements, param, row, run, runPlannedEachTime, statement } from "./statements.js";
 
 export type { Now } from "./statements.js";
 
@@ -10,6 +10,17 @@ const ids = param<string[]>();
 const leaseTokens = param<string[]>();
 const now = param<Now>();
 const limit = param<number>();
+/** JobMatches' parameters: a {@link JobSearch} as the statements take it (see searchParams). */
+const search = {
+  queue: param<string | null>(),
+  states: param<SearchState[] | null>(),
+  chainId: param<string | null>(),
+  ids: param<string[] | null>(),
+  headers: param<string | null>(),
+  createdAfter: param<Date | null>(),
+  createdBefore: param<Date | null>(),
+  now,
+};
 
 /** The columns of new jobs, as JobInsertMany and JobUpsertMany take them (see newJobArrays). */
 const newJobParams = {
@@ -77,24 +88,12 @@ const sql = loadStatements(new URL("./sql/jobs.sql", import.meta.url), {
   JobProgressMany: statement({ ids, leaseTokens, percents: param<number[]>(), messages: param<string[]>() }),
   JobRenewMany: statement({ ids, leaseTokens, leaseSeconds: param<number>(), now }, row<{ id: string }>()),
   JobFindExpired: statement({ limit, now }, row<{ id: string; lease_token: string; timed_out: boolean }>()),
-  JobCancel: statement({ id: param<string>(), now }, row<JobRow>()),
-  JobRetry: statement(
-    { id: param<string | null>(), queue: param<string | null>(), state: param<"dead" | "cancelled" | null>(), now },
-    row<JobRow & { refusal: string | null }>(),
-  ),
+  JobCancel: statement({ ids, now }, row<{ id: string; queue: string; state: "cancelled" | "leased" }>()),
+  JobRetry: statement({ ids, now }, row<JobRow & { refusal: string | null }>()),
   JobRepairDependants: statement({ limit, now }, row<RepairedDependant>()),
-  JobListPage: statement(
-    {
-      queue: param<string | null>(),
-      state: param<StoredJobState | "scheduled" | null>(),
-      chainId: param<string | null>(),
-      limit,
-      beforeId: param<string | null>(),
-      maxBytes: param<number>(),
-      now,
-    },
-    row<JobRow & { more: boolean }>(),
-  ),
+  JobListPage: statement({ ...search, limit, beforeId: param<string | null>(), maxBytes: param<number>() }, row<JobRow & { more: boolean }>()),
+  JobMatchIds: statement({ ...search, limit, beforeId: param<string | null>() }, row<{ id: string }>()),
+  JobDelete: statement({ ids }, row<{ id: string; queue: string }>()),
   JobGetMany: statement({ ids }, row<JobRow>()),
   JobGetFinished: statement({ ids }, row<JobRow>()),
   JobDeleteExpired: statement({ limit, succeededSeconds: param<number>(), deadSeconds: param<number>(), cancelledSeconds: param<number>(), now }),
@@ -646,13 +645,21 @@ export async function jobFindExpired(db: Queryable, limit: number, now: Now = nu
   return rows.map((row) => ({ jobId: row.id, leaseToken: row.lease_token, timedOut: row.timed_out }));
 }
 
-/** The job after the cancel, or undefined if it was already finished (or does not exist). */
-export async function jobCancel(db: Queryable, id: string, now: Now = null): Promise<JobRecord | undefined> {
-  const { rows } = await run(db, sql.JobCancel, { id, now });
-  return rows[0] && toJobRecord(rows[0]);
+/** A job a cancel changed, and its state after: cancelled, or leased and asked to stop. */
+export interface CancelledJob {
+  id: string;
+  queue: string;
+  state: "cancelled" | "leased";
 }
 
-export type RetryTarget = { id: string } | { queue: string; state: "dead" | "cancelled" };
+/**
+ * Cancels the jobs of `ids` that are unfinished (see JobCancel); returns those it changed.
+ * Finished jobs, and leased ones already asked to stop, are left alone.
+ */
+export async function jobCancel(db: Queryable, ids: string[], now: Now = null): Promise<CancelledJob[]> {
+  const { rows } = await run(db, sql.JobCancel, { ids, now });
+  return rows.map(({ id, queue, state }) => ({ id, queue, state }));
+}
 
 export interface RetryOutcome {
   /** Jobs revived: AVAILABLE, or BLOCKED while a blocker has not succeeded. */
@@ -664,17 +671,11 @@ export interface RetryOutcome {
 /** A retry that lost a race for a dedup_key is run again this often before giving up. */
 const RETRY_DEDUP_RACES = 3;
 
-/** Revives DEAD or CANCELLED jobs with a fresh attempt budget; see JobRetry. */
-export async function jobRetry(db: Queryable, target: RetryTarget, now: Now = null): Promise<RetryOutcome> {
-  const byId = "id" in target;
+/** Revives the DEAD or CANCELLED jobs of `ids` with a fresh attempt budget; see JobRetry. */
+export async function jobRetry(db: Queryable, ids: string[], now: Now = null): Promise<RetryOutcome> {
   for (let attempt = 1; ; attempt++) {
     try {
-      const { rows } = await run(db, sql.JobRetry, {
-        id: byId ? target.id : null,
-        queue: byId ? null : target.queue,
-        state: byId ? null : target.state,
-        now,
-      });
+      const { rows } = await run(db, sql.JobRetry, { ids, now });
       return {
         revived: rows.filter((row) => row.refusal === null).map(toJobRecord),
         refused: rows.flatMap((row) => (row.refusal === null ? [] : [{ id: row.id, reason: row.refusal }])),
@@ -689,6 +690,12 @@ export async function jobRetry(db: Queryable, target: RetryTarget, now: Now = nu
       }
     }
   }
+}
+
+/** Deletes the jobs of `ids` that are not leased (see JobDelete); returns those it deleted. */
+export async function jobDelete(db: Queryable, ids: string[]): Promise<{ id: string; queue: string }[]> {
+  const { rows } = await run(db, sql.JobDelete, { ids });
+  return rows;
 }
 
 export interface RepairedDependant {
@@ -707,18 +714,45 @@ export async function jobRepairDependants(db: Queryable, limit: number, now: Now
   return rows;
 }
 
-export interface ListFilter {
+/** A stored state, or "scheduled": AVAILABLE with a run_time still to come. */
+export type SearchState = StoredJobState | "scheduled";
+
+/** Which jobs a search matches: all of the fields set (see JobFilter in job.proto). */
+export interface JobSearch {
   queue?: string;
-  /** A stored state, or "scheduled"/"available" told apart by run_time. */
-  state?: StoredJobState | "scheduled";
+  /** Any of these; "available" then means AVAILABLE with its run_time passed. */
+  states?: SearchState[];
   chainId?: string;
+  ids?: string[];
+  /** Every one of these headers, with exactly this value. */
+  headers?: Record<string, string>;
+  /** Created at or after this time. */
+  createdAfter?: Date;
+  /** Created before this time. */
+  createdBefore?: Date;
+  /** What tells scheduled from available jobs; null or absent means database time. */
+  now?: Now;
+}
+
+function searchParams(filter: JobSearch) {
+  return {
+    queue: filter.queue ?? null,
+    states: filter.states ?? null,
+    chainId: filter.chainId ?? null,
+    ids: filter.ids ?? null,
+    headers: filter.headers === undefined ? null : JSON.stringify(filter.headers),
+    createdAfter: filter.createdAfter ?? null,
+    createdBefore: filter.createdBefore ?? null,
+    now: filter.now ?? null,
+  };
+}
+
+export interface PageOptions {
   limit: number;
   /** Most bytes of payloads, results, headers, errors and progress in the page; the first job is always included. */
   maxBytes: number;
   /** Only jobs with a smaller id: the last id of the previous page. */
   beforeId?: string;
-  /** What tells scheduled from available jobs; null or absent means database time. */
-  now?: Now;
 }
 
 export interface JobPage {
@@ -727,17 +761,33 @@ export interface JobPage {
   more: boolean;
 }
 
-export async function jobListPage(db: Queryable, filter: ListFilter): Promise<JobPage> {
-  const { rows } = await run(db, sql.JobListPage, {
-    queue: filter.queue ?? null,
-    state: filter.state ?? null,
-    chainId: filter.chainId ?? null,
-    limit: filter.limit,
-    beforeId: filter.beforeId ?? null,
-    maxBytes: filter.maxBytes,
-    now: filter.now ?? null,
+/** A page of the jobs matching `filter`, newest first; planned for its filter each time. */
+export async function jobListPage(db: Queryable, filter: JobSearch, page: PageOptions): Promise<JobPage> {
+  const { rows } = await runPlannedEachTime(db, sql.JobListPage, {
+    ...searchParams(filter),
+    limit: page.limit,
+    beforeId: page.beforeId ?? null,
+    maxBytes: page.maxBytes,
   });
   return { jobs: rows.map(toJobRecord), more: rows.at(-1)?.more ?? false };
+}
+
+/**
+ * The ids of the jobs matching `filter`, newest first, in batches of at most `batchSize`, each
+ * read when the previous one has been handled: a bulk operation works through them one batch
+ * (one short transaction) at a time. It ends below the newest id of its first batch, so jobs
+ * created meanwhile are left out and it always ends.
+ */
+export async function* jobMatchBatches(db: Queryable, filter: JobSearch, batchSize: number): AsyncGenerator<string[]> {
+  const params = searchParams(filter);
+  let beforeId: string | null = null;
+  for (;;) {
+    const { rows }: { rows: { id: string }[] } = await runPlannedEachTime(db, sql.JobMatchIds, { ...params, limit: batchSize, beforeId });
+    if (rows.length === 0) return;
+    yield rows.map((row) => row.id);
+    if (rows.length < batchSize) return;
+    beforeId = rows.at(-1)!.id;
+  }
 }
 
 export async function jobGetFinished(db: Queryable, ids: string[]): Promise<JobRecord[]> {

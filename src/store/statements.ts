@@ -95,13 +95,27 @@ export function readStatements(file: URL): Record<string, Statement<Record<strin
 }
 
 /** The statement as a query of node-postgres, its parameters in place. */
-export function toQuery<Params>(statement: Statement<Params, unknown>, params: Params): NamedQuery {
+export function toQuery<Params>(statement: Statement<Params, unknown>, params: Params): Required<NamedQuery> {
   return { name: statement.name, text: statement.text, values: statement.parameters.map((name) => params[name]) };
 }
 
 /** Runs the statement with its parameters by name. */
 export function run<Params, Row extends pg.QueryResultRow>(db: Queryable, statement: Statement<Params, Row>, params: Params): Promise<pg.QueryResult<Row>> {
   return db.query<Row>(toQuery(statement, params));
+}
+
+/**
+ * Runs the statement unprepared, so it is planned for its parameters' values each time: for a
+ * statement whose best plan depends on which of its optional parameters are set (a search by
+ * filter), where one plan prepared for every call could not use the index the call needs.
+ */
+export function runPlannedEachTime<Params, Row extends pg.QueryResultRow>(
+  db: Queryable,
+  statement: Statement<Params, Row>,
+  params: Params,
+): Promise<pg.QueryResult<Row>> {
+  const { text, values } = toQuery(statement, params);
+  return db.query<Row>({ text, values });
 }
 
 /** String literals, quoted identifiers and comments are left alone; `@name` and `$1` outside them are parameters. */

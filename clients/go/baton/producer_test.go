@@ -120,3 +120,32 @@ func TestTypedJobRejectsBadPayloadBeforeEnqueue(t *testing.T) {
 		t.Fatal("a payload failing Validate was enqueued")
 	}
 }
+
+func TestCancelAndDeleteJobsByHeader(t *testing.T) {
+	ctx := testContext(t)
+	queue := newQueue(t)
+	batch := map[string]string{"batch": "go-bulk"}
+	if _, err := client.EnqueueMany(ctx, []baton.JobSpec{{Queue: queue, Headers: batch}, {Queue: queue, Headers: batch}, {Queue: queue}}); err != nil {
+		t.Fatal(err)
+	}
+	filter := &batonv1.JobFilter{Queue: queue, Headers: batch}
+	listed, err := client.Jobs.ListJobs(ctx, &batonv1.ListJobsRequest{Filter: filter})
+	if err != nil || len(listed.GetJobs()) != 2 {
+		t.Fatalf("ListJobs by header: %v %v", listed.GetJobs(), err)
+	}
+	cancelled, err := client.Jobs.CancelJobs(ctx, &batonv1.CancelJobsRequest{Filter: filter})
+	if err != nil || cancelled.GetCancelled() != 2 {
+		t.Fatalf("CancelJobs: %v %v", cancelled, err)
+	}
+	again, err := client.Jobs.CancelJobs(ctx, &batonv1.CancelJobsRequest{Filter: filter})
+	if err != nil || again.GetCancelled() != 0 || again.GetCancelRequested() != 0 {
+		t.Fatalf("a repeated CancelJobs changed jobs: %v %v", again, err)
+	}
+	deleted, err := client.Jobs.DeleteJobs(ctx, &batonv1.DeleteJobsRequest{Filter: filter})
+	if err != nil || deleted.GetCount() != 2 {
+		t.Fatalf("DeleteJobs: %v %v", deleted, err)
+	}
+	if _, err := client.Jobs.DeleteJobs(ctx, &batonv1.DeleteJobsRequest{Filter: &batonv1.JobFilter{}}); status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("want InvalidArgument for an empty filter, got %v", err)
+	}
+}

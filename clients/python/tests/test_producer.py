@@ -56,6 +56,23 @@ async def test_enqueue_many_ids_answers_ids_in_request_order(client: Client, que
     assert (await client.get(ids[0].id)).payload == b"a"
 
 
+async def test_cancel_and_delete_jobs_by_header(client: Client, queue: str) -> None:
+    batch = {"batch": "py-bulk"}
+    await client.enqueue_many([JobSpec(queue=queue, headers=batch), JobSpec(queue=queue, headers=batch), JobSpec(queue=queue)])
+    job_filter = job_pb2.JobFilter(queue=queue, headers=batch)
+    listed = await client.jobs.ListJobs(job_pb2.ListJobsRequest(filter=job_filter))
+    assert len(listed.jobs) == 2
+    cancelled = await client.jobs.CancelJobs(job_pb2.CancelJobsRequest(filter=job_filter))
+    assert (cancelled.cancelled, cancelled.cancel_requested) == (2, 0)
+    again = await client.jobs.CancelJobs(job_pb2.CancelJobsRequest(filter=job_filter))
+    assert (again.cancelled, again.cancel_requested) == (0, 0)
+    deleted = await client.jobs.DeleteJobs(job_pb2.DeleteJobsRequest(filter=job_filter))
+    assert deleted.count == 2
+    with pytest.raises(grpc.aio.AioRpcError) as failure:
+        await client.jobs.DeleteJobs(job_pb2.DeleteJobsRequest(filter=job_pb2.JobFilter()))
+    assert failure.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
 async def test_get_unknown_job_is_not_found(client: Client) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as failure:
         await client.get("987654321")

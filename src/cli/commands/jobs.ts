@@ -2,6 +2,8 @@ import { create } from "@bufbuild/protobuf";
 import { durationFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
 import {
   CancelJobResponseSchema,
+  CancelJobsResponseSchema,
+  DeleteJobsResponseSchema,
   GetJobResponseSchema,
   type Job,
   JobState,
@@ -10,10 +12,11 @@ import {
   RetryJobsResponseSchema,
   WaitJobResponseSchema,
 } from "../../../clients/ts/src/gen/baton/v1/job_pb.js";
-import { type Command, type CommandInput, RECORD_OUTPUTS, STATE_NAMES, TABLE_OUTPUTS, jobIdArg } from "../args.js";
+import { type Command, type CommandInput, RECORD_OUTPUTS, TABLE_OUTPUTS, jobIdArg } from "../args.js";
 import { CALL_TIMEOUT_MS, connect } from "../client.js";
 import { formatDuration } from "../duration.js";
-import { ExitCode, UsageError } from "../errors.js";
+import { ExitCode } from "../errors.js";
+import { FILTER_FLAGS, filterFromFlags, oneJobOrFilter } from "../job-filter-flags.js";
 import {
   type Column,
   bytesText,
@@ -124,28 +127,25 @@ const list: Command = {
   name: "jobs list",
   aliases: ["ls"],
   outputs: TABLE_OUTPUTS,
-  summary: "List jobs, newest first, by queue, state and chain.",
+  summary: "List jobs, newest first, by queue, state, chain, ids, headers and creation time.",
   flags: {
-    queue: { type: "string", value: "<queue>", description: "only jobs of this queue" },
-    state: {
-      type: "string",
-      value: "<state>",
-      description: `only jobs in this state: ${STATE_NAMES.join(", ")}`,
-      choices: STATE_NAMES,
-    },
-    chain: { type: "string", value: "<id>", description: "only jobs of the chain rooted at this job" },
+    ...FILTER_FLAGS,
     limit: { type: "string", value: "<n>", description: "jobs per page, 1-1000 (default 100)" },
     "page-token": { type: "string", value: "<token>", description: "continue where a previous page ended" },
     all: { type: "boolean", description: "follow every page to the end (progress on stderr)" },
   },
-  notes: "Without --all, one page is shown and the command to fetch the next one is printed on stderr.",
-  examples: ["baton jobs list --queue emails --state dead", "baton jobs list --chain 42 --all --json", "baton jobs ls --queue emails -o wide"],
+  notes:
+    "Without --all, one page is shown and the command to fetch the next one is printed on stderr.\n" +
+    "A job is listed when it matches every filter flag given.",
+  examples: [
+    "baton jobs list --queue emails --state dead",
+    "baton jobs list --chain 42 --all --json",
+    "baton jobs ls --queue emails -o wide",
+    "baton jobs list --header tenant=acme --state dead --state cancelled --created-after 2030-01-31T00:00:00Z",
+  ],
   async run({ flags, url, document, wide, out }) {
-    const chain = flags.string("chain");
     const request = {
-      queue: flags.string("queue") ?? "",
-      state: flags.state("state") ?? JobState.UNSPECIFIED,
-      chainId: chain === undefined ? "" : jobIdArg(chain),
+      filter: filterFromFlags(flags),
       pageSize: flags.int("limit", { min: 1, max: 1000 }) ?? 0,
       pageToken: flags.string("page-token") ?? "",
     };
@@ -193,14 +193,26 @@ const get: Command = {
 
 const cancel: Command = {
   name: "jobs cancel",
-  summary: "Cancel a job.",
-  notes: "A waiting job becomes CANCELLED at once; the worker of a running job is asked to stop it.",
-  positionals: [{ name: "id" }],
-  flags: {},
+  summary: "Cancel a job, or every unfinished job matching filter flags.",
+  notes:
+    "A waiting job becomes CANCELLED at once; the worker of a running job is asked to stop it.\n" +
+    "With filter flags, the broker works through the matching jobs in transactions of 1000 and\n" +
+    "reports how many it cancelled and how many running ones it asked to stop; running the same\n" +
+    "command again changes nothing more.",
+  positionals: [{ name: "id", optional: true }],
+  flags: FILTER_FLAGS,
   outputs: TABLE_OUTPUTS,
-  examples: ["baton jobs cancel 42"],
-  async run({ args, url, document, wide, out }) {
-    const response = await connect(url).jobs.cancelJob({ id: jobIdArg(args[0]!) });
+  examples: ["baton jobs cancel 42", "baton jobs cancel --header batch=2030-01-31 --queue emails"],
+  async run(input) {
+    const { flags, url, document, wide, out } = input;
+    const target = oneJobOrFilter(input, "cancel");
+    if ("filter" in target) {
+      const response = await connect(url).jobs.cancelJobs({ filter: filterFromFlags(flags) });
+      if (document) out.message(document, CancelJobsResponseSchema, response);
+      else out.print(`cancelled ${response.cancelled} waiting jobs; asked the workers of ${response.cancelRequested} running jobs to stop`);
+      return ExitCode.ok;
+    }
+    const response = await connect(url).jobs.cancelJob({ id: target.id });
     if (document) {
       out.message(document, CancelJobResponseSchema, response);
       return ExitCode.ok;
@@ -212,27 +224,23 @@ const cancel: Command = {
   },
 };
 
+const RETRYABLE = [JobState.DEAD, JobState.CANCELLED];
+
 const retry: Command = {
   name: "jobs retry",
-  summary: "Retry a DEAD or CANCELLED job, or all of a queue's with --queue.",
+  summary: "Retry a DEAD or CANCELLED job, or every one matching filter flags.",
   notes:
     "Each retried job gets a fresh attempt budget and becomes AVAILABLE, or BLOCKED while one of its\n" +
     "depends_on jobs has not succeeded. A job whose blocker no longer exists, or whose dedup_key an\n" +
-    "unfinished job holds, is refused (with --queue: skipped and listed, exit 0).",
+    "unfinished job holds, is refused (with filter flags: skipped and listed, exit 0). With filter\n" +
+    "flags and no --state, DEAD jobs are retried.",
   positionals: [{ name: "id", optional: true }],
-  flags: {
-    queue: { type: "string", value: "<queue>", description: "retry every job of this queue in --state (instead of one <id>)" },
-    state: { type: "string", value: "<state>", description: "with --queue: dead (default) or cancelled", choices: ["dead", "cancelled"] },
-  },
+  flags: FILTER_FLAGS,
   outputs: TABLE_OUTPUTS,
-  examples: ["baton jobs retry 42", "baton jobs retry --queue emails --state dead"],
+  examples: ["baton jobs retry 42", "baton jobs retry --queue emails --state dead", "baton jobs retry --header tenant=acme --state cancelled"],
   async run(input) {
-    const { args, flags } = input;
-    const queue = flags.string("queue");
-    if (args.length === 0 && queue === undefined) throw new UsageError("give a job <id>, or --queue to retry a whole queue");
-    if (args.length > 0 && queue !== undefined) throw new UsageError("give either a job <id> or --queue, not both");
-    if (queue === undefined && flags.has("state")) throw new UsageError("--state only goes with --queue");
-    return queue === undefined ? retryOne(input, jobIdArg(args[0]!)) : retryQueue(input, queue);
+    const target = oneJobOrFilter(input, "retry");
+    return "id" in target ? retryOne(input, target.id) : retryMatching(input);
   },
 };
 
@@ -243,18 +251,46 @@ async function retryOne({ url, document, wide, out }: CommandInput, id: string):
   return ExitCode.ok;
 }
 
-async function retryQueue({ flags, url, document, out }: CommandInput, queue: string): Promise<number> {
-  const state = flags.state("state", [JobState.DEAD, JobState.CANCELLED]) ?? JobState.DEAD;
-  const response = await connect(url).jobs.retryJobs({ queue, state });
+async function retryMatching({ flags, url, document, out }: CommandInput): Promise<number> {
+  const filter = filterFromFlags(flags, RETRYABLE);
+  if (filter.states!.length === 0) filter.states = [JobState.DEAD];
+  const response = await connect(url).jobs.retryJobs({ filter });
   if (document) out.message(document, RetryJobsResponseSchema, response);
   else {
-    out.print(`retried ${response.count} ${stateName(state)} jobs of queue ${queue}`);
+    out.print(`retried ${response.count} ${filter.states!.map(stateName).join(" or ")} jobs${filter.queue ? ` of queue ${filter.queue}` : ""}`);
     if (response.skipped.length > 0) {
       out.print(`skipped ${response.skipped.length}:\n${response.skipped.map((job) => `  job ${job.id}: ${job.reason}`).join("\n")}`);
     }
   }
   return ExitCode.ok;
 }
+
+const remove: Command = {
+  name: "jobs delete",
+  summary: "Delete a job, or every job matching filter flags; a running job is never deleted.",
+  notes:
+    "A LEASED job is running and is left alone (cancel it first); deleting one by <id> fails.\n" +
+    "With filter flags, the broker works through the matching jobs in transactions of 1000 and\n" +
+    "reports how many it deleted; running the same command again deletes nothing more.",
+  positionals: [{ name: "id", optional: true }],
+  flags: FILTER_FLAGS,
+  outputs: RECORD_OUTPUTS,
+  examples: ["baton jobs delete 42", "baton jobs delete --queue emails --state succeeded --created-before 2030-01-01T00:00:00Z"],
+  async run(input) {
+    const { flags, url, document, out } = input;
+    const target = oneJobOrFilter(input, "delete");
+    if ("id" in target) {
+      await connect(url).jobs.deleteJob({ id: target.id });
+      if (document) out.message(document, DeleteJobsResponseSchema, create(DeleteJobsResponseSchema, { count: 1n }));
+      else out.print(`deleted job ${target.id}`);
+      return ExitCode.ok;
+    }
+    const response = await connect(url).jobs.deleteJobs({ filter: filterFromFlags(flags) });
+    if (document) out.message(document, DeleteJobsResponseSchema, response);
+    else out.print(`deleted ${response.count} jobs`);
+    return ExitCode.ok;
+  },
+};
 
 /**
  * Each WaitJob call waits at most this long, so a long wait reports progress between calls.
@@ -324,4 +360,4 @@ function waitStatus(job: Job): string {
   return parts.join(", ");
 }
 
-export const jobCommands: Command[] = [list, get, cancel, retry, wait];
+export const jobCommands: Command[] = [list, get, cancel, retry, remove, wait];

@@ -569,10 +569,17 @@ order by lease_expire_time
 limit @limit;
 
 -- name: JobCancel
--- Cancels a job: at once if it waits; a leased one is marked, its holder is told through
--- baton_cancel, and whoever ends the lease without an ack makes it CANCELLED.
+-- Cancels the jobs of @ids: at once those that wait; a leased one is marked, its holder is
+-- told through baton_cancel, and whoever ends the lease without an ack makes it CANCELLED.
+-- Jobs already finished, or leased and already asked to stop, are left alone, so cancelling
+-- again changes nothing. Locks in id order, as JobAckMany does. Returns the jobs it changed,
+-- each with its state after: cancelled, or leased (asked to stop).
 with target as (
-  select id, state from baton.jobs where id = @id for update
+  select j.id, j.state from baton.jobs j
+  where j.id = any(@ids::bigint[])
+    and (j.state in ('available', 'blocked') or (j.state = 'leased' and not j.cancel_requested))
+  order by j.id
+  for update of j
 ),
 changed as (
   update baton.jobs j
@@ -580,19 +587,18 @@ changed as (
       finish_time = case when t.state = 'leased' then null else coalesce(@now::timestamptz, now()) end,
       cancel_requested = (t.state = 'leased')
   from target t
-  where j.id = t.id and t.state in ('available', 'blocked', 'leased')
-  returning {{JobColumns}}
+  where j.id = t.id
+  returning j.id, j.queue, j.state
 ),
 notified as (
-  select pg_notify(case when state = 'leased' then 'baton_cancel' else 'baton_finished' end,
-                   case when state = 'leased' then id::text else queue end)
-  from changed
+  select pg_notify('baton_cancel', id::text) from changed where state = 'leased'
+  union all
+  select pg_notify('baton_finished', queue) from (select distinct queue from changed where state = 'cancelled') q
 )
-select changed.*, false as scheduled, (select count(*) from notified) as notified from changed;
+select changed.*, (select count(*) from notified) as notified from changed;
 
 -- name: JobRetry
--- Revives DEAD or CANCELLED jobs, by id (@id) or all of a queue in one state (@queue, @state), with a
--- fresh attempt budget; their error history stays. A job with depends_on goes back to
+-- Revives the DEAD or CANCELLED jobs of @ids with a fresh attempt budget; their error history stays. A job with depends_on goes back to
 -- BLOCKED, its dependency rows rebuilt, while a blocker has not succeeded (a DEAD or CANCELLED
 -- one included: the dependant then runs once that blocker is retried and succeeds); else it is
 -- AVAILABLE. Some jobs are refused, each with the reason, and the others revived:
@@ -604,11 +610,8 @@ select changed.*, false as scheduled, (select count(*) from notified) as notifie
 -- snapshot and its update makes it fail on jobs_dedup_idx; the caller runs it again. Output:
 -- the revived jobs with refusal null, then the refused ones with their reason.
 with candidates as (
-  -- One job by primary key, or a queue's (a scan: bulk retries are rare).
   select j.id, j.queue, j.dedup_key, j.depends_on from baton.jobs j
-  where j.id in (select @id::bigint where @id::bigint is not null
-                 union all
-                 select f.id from baton.jobs f where @id::bigint is null and f.queue = @queue and f.state = @state::baton.job_state)
+  where j.id = any(@ids::bigint[])
     and j.state in ('dead', 'cancelled')
   order by j.id
   for update of j
@@ -689,13 +692,29 @@ where c.refusal is not null;
 -- Up to @limit BLOCKED jobs with nothing left to wait for, repaired: see baton.repair_dependants.
 select * from baton.repair_dependants(@limit::int, @now::timestamptz);
 
+-- fragment: JobMatches
+-- Whether job j matches a filter (see JobFilter in job.proto): every parameter set must
+-- match, a null one matches every job. @states holds stored states and "scheduled", which is
+-- AVAILABLE with a run_time after @now (else the database's now). The statements that use it
+-- run unprepared (see runPlannedEachTime), so the parameters left null fold away and what is
+-- left can use an index: jobs_headers_idx for @headers, jobs_create_time_idx for the times,
+-- the primary key for @ids, jobs_chain_idx for @chainId.
+(@queue::text is null or j.queue = @queue)
+and (@states::text[] is null
+     or (case when j.state = 'available' and j.run_time > coalesce(@now::timestamptz, now()) then 'scheduled'
+              else j.state::text end) = any(@states::text[]))
+and (@chainId::bigint is null or (j.chain_id = @chainId and (j.id = @chainId or j.chain_id <> j.id)))
+and (@ids::bigint[] is null or j.id = any(@ids::bigint[]))
+and (@headers::jsonb is null or j.headers @> @headers::jsonb)
+and (@createdAfter::timestamptz is null or j.create_time >= @createdAfter)
+and (@createdBefore::timestamptz is null or j.create_time < @createdBefore)
+
 -- name: JobListPage
--- A page of jobs, newest first, after the keyset cursor @beforeId (an id): at most @limit rows, and only
--- as many as keep their payloads, results, headers, errors and progress within @maxBytes bytes (the
--- first row always), so a page of 1 MB payloads is cut short instead of loading hundreds of MB.
--- Sizes are read from the tuples without detoasting. `more` says whether a row follows the
--- row it is on. SCHEDULED and AVAILABLE are both stored as available and told apart by run_time,
--- against @now (else the database's now).
+-- A page of the jobs matching the filter (JobMatches), newest first, after the keyset cursor
+-- @beforeId (an id): at most @limit rows, and only as many as keep their payloads, results,
+-- headers, errors and progress within @maxBytes bytes (the first row always), so a page of
+-- 1 MB payloads is cut short instead of loading hundreds of MB. Sizes are read from the tuples
+-- without detoasting. `more` says whether a row follows the row it is on.
 select page.* from (
   select {{JobColumns}}, (state = 'available' and run_time > coalesce(@now::timestamptz, now())) as scheduled,
          row_number() over newest as position,
@@ -703,19 +722,40 @@ select page.* from (
              + pg_column_size(errors) + octet_length(last_error) + octet_length(progress_message)) over newest as bytes_so_far,
          lead(id) over newest is not null as more
   from baton.jobs j
-  where (@queue::text is null or queue = @queue)
-    and (@state::text is null
-         or (@state = 'scheduled' and state = 'available' and run_time > coalesce(@now::timestamptz, now()))
-         or (@state = 'available' and state = 'available' and run_time <= coalesce(@now::timestamptz, now()))
-         or (@state not in ('scheduled', 'available') and state = @state::baton.job_state))
-    and (@chainId::bigint is null or (chain_id = @chainId and (id = @chainId or chain_id <> id)))
-    and (@beforeId::bigint is null or id < @beforeId)
+  where {{JobMatches}}
+    and (@beforeId::bigint is null or j.id < @beforeId)
   window newest as (order by id desc rows between unbounded preceding and current row)
   order by id desc
   limit @limit
 ) page
 where position = 1 or bytes_so_far <= @maxBytes
 order by id desc;
+
+-- name: JobMatchIds
+-- One batch of a bulk operation: the ids of at most @limit jobs matching the filter
+-- (JobMatches), newest first, below the cursor @beforeId. A plain read: the operation then
+-- locks these jobs and checks their state again, since they may have moved on meanwhile.
+select j.id from baton.jobs j
+where {{JobMatches}}
+  and (@beforeId::bigint is null or j.id < @beforeId)
+order by j.id desc
+limit @limit;
+
+-- name: JobDelete
+-- Deletes the jobs of @ids that are not leased: a running job is never deleted. They are
+-- locked in id order first, so a job a worker claims meanwhile (a claim skips locked rows, and
+-- this waits for a claim that locked it first) is seen leased and left alone. Their dependency
+-- rows go with them; a job that depended on one is cancelled by the dependants repair, as when
+-- retention deletes a blocker.
+with target as (
+  select j.id from baton.jobs j
+  where j.id = any(@ids::bigint[]) and j.state <> 'leased'
+  order by j.id
+  for update of j
+)
+delete from baton.jobs j using target t
+where j.id = t.id
+returning j.id, j.queue;
 
 -- name: JobGetMany
 -- Whole rows of claimed jobs, for streams that take full jobs (hello.lean_jobs unset).

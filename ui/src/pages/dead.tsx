@@ -1,6 +1,6 @@
-import { useState } from "preact/hooks";
 import { type Job, JobState } from "../../../clients/ts/src/gen/baton/v1/job_pb.js";
 import type { Queue } from "../../../clients/ts/src/gen/baton/v1/queue_service_pb.js";
+import { useAction } from "../action.js";
 import { api } from "../api.js";
 import { Empty, ErrorBanner, Loading, Section } from "../components/common.js";
 import { JobTable, Pager } from "../components/job-table.js";
@@ -12,29 +12,14 @@ import { PAGE_SIZE, usePages } from "./jobs.js";
 export function DeadPage(props: { location: Location; queues: Queue[] | undefined; refreshQueues(): void }) {
   const queue = props.location.query.get("queue") ?? "";
   const pages = usePages(queue);
-  const [busy, setBusy] = useState<string | undefined>();
-  const [actionError, setActionError] = useState<unknown>();
-  const [notice, setNotice] = useState<string | undefined>();
-
   const { data, error, refresh } = usePoll(
     (signal) => api.jobs.listJobs({ queue, state: JobState.DEAD, pageSize: PAGE_SIZE, pageToken: pages.token }, { signal }),
     [queue, pages.token],
   );
-
-  const act = async (key: string, action: () => Promise<string>) => {
-    setBusy(key);
-    setActionError(undefined);
-    setNotice(undefined);
-    try {
-      setNotice(await action());
-      refresh();
-      props.refreshQueues();
-    } catch (e) {
-      setActionError(e);
-    } finally {
-      setBusy(undefined);
-    }
-  };
+  const { busy, error: actionError, notice, act } = useAction(() => {
+    refresh();
+    props.refreshQueues();
+  });
 
   const retryOne = (job: Job) =>
     act(`job:${job.id}`, async () => {

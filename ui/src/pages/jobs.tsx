@@ -1,6 +1,7 @@
 import { useState } from "preact/hooks";
 import { JobState } from "../../../clients/ts/src/gen/baton/v1/job_pb.js";
 import type { Queue } from "../../../clients/ts/src/gen/baton/v1/queue_service_pb.js";
+import { useAction } from "../action.js";
 import { api } from "../api.js";
 import { Empty, ErrorBanner, Loading, Section } from "../components/common.js";
 import { JobTable, Pager } from "../components/job-table.js";
@@ -24,21 +25,63 @@ export function usePages(filterKey: string) {
   };
 }
 
+/** The `header` query parameter, "key=value", as a header filter; undefined when malformed. */
+export function parseHeader(text: string): Record<string, string> | undefined {
+  if (text === "") return {};
+  const eq = text.indexOf("=");
+  return eq <= 0 ? undefined : { [text.slice(0, eq)]: text.slice(eq + 1) };
+}
+
 export function JobsPage(props: { location: Location; queues: Queue[] | undefined }) {
   const queue = props.location.query.get("queue") ?? "";
   const state = parseState(props.location.query.get("state"));
   const chain = props.location.query.get("chain") ?? "";
-  const pages = usePages(`${queue}|${state}|${chain}`);
+  const header = props.location.query.get("header") ?? "";
+  const headers = parseHeader(header);
+  const pages = usePages(`${queue}|${state}|${chain}|${header}`);
   const [chainInput, setChainInput] = useState(chain);
+  const [headerInput, setHeaderInput] = useState(header);
 
-  const { data, error } = usePoll(
-    (signal) => api.jobs.listJobs({ queue, state, chainId: chain, pageSize: PAGE_SIZE, pageToken: pages.token }, { signal }),
-    [queue, state, chain, pages.token],
+  const filter = { queue, states: state === JobState.UNSPECIFIED ? [] : [state], chainId: chain, headers: headers ?? {} };
+  const { data, error, refresh } = usePoll(
+    (signal) => api.jobs.listJobs({ filter, pageSize: PAGE_SIZE, pageToken: pages.token }, { signal }),
+    [queue, state, chain, header, pages.token],
   );
+  // Jobs ticked in the table; the bulk buttons act on them, else on the whole filter.
+  const [selected, setSelected] = useState<ReadonlySet<string>>(new Set());
+  const { busy, error: actionError, notice, act } = useAction(() => {
+    setSelected(new Set());
+    refresh();
+  });
+  const filtered = queue !== "" || state !== JobState.UNSPECIFIED || chain !== "" || header !== "";
+  const toggle = (id: string) => {
+    const next = new Set(selected);
+    if (!next.delete(id)) next.add(id);
+    setSelected(next);
+  };
 
   const setFilter = (changes: Record<string, string>) => {
-    const next = { queue, state: state === JobState.UNSPECIFIED ? "" : stateName(state), chain, ...changes };
+    const next = { queue, state: state === JobState.UNSPECIFIED ? "" : stateName(state), chain, header, ...changes };
+    setSelected(new Set());
     navigate(href("jobs", next), { replace: true });
+  };
+
+  // The bulk operations take the ticked jobs or the filter the list shows; the broker refuses
+  // states they never change.
+  const picked = selected.size > 0;
+  const target = picked ? { ids: [...selected] } : filter;
+  const cancelTarget = () => {
+    const what = picked ? `the ${selected.size} selected jobs` : "every unfinished job matching this filter";
+    if (!window.confirm(`Cancel ${what}? Running jobs are asked to stop.`)) return;
+    void act("cancel", async () => {
+      const { cancelled, cancelRequested } = await api.jobs.cancelJobs({ filter: target });
+      return `${cancelled} jobs cancelled; ${cancelRequested} running jobs asked to stop.`;
+    });
+  };
+  const deleteTarget = () => {
+    const what = picked ? `the ${selected.size} selected jobs` : "every job matching this filter";
+    if (!window.confirm(`Delete ${what}? Running jobs are kept.`)) return;
+    void act("delete", async () => `${(await api.jobs.deleteJobs({ filter: target })).count} jobs deleted.`);
   };
 
   return (
@@ -49,7 +92,7 @@ export function JobsPage(props: { location: Location; queues: Queue[] | undefine
           class="filters"
           onSubmit={(e) => {
             e.preventDefault();
-            setFilter({ chain: chainInput.trim() });
+            setFilter({ chain: chainInput.trim(), header: headerInput.trim() });
           }}
         >
           <label>
@@ -79,13 +122,18 @@ export function JobsPage(props: { location: Location; queues: Queue[] | undefine
             Chain
             <input name="chain" placeholder="root job id" size={10} value={chainInput} onInput={(e) => setChainInput(e.currentTarget.value)} />
           </label>
+          <label>
+            Header
+            <input name="header" placeholder="key=value" size={14} value={headerInput} onInput={(e) => setHeaderInput(e.currentTarget.value)} />
+          </label>
           <button type="submit">Filter</button>
-          {queue || state || chain ? (
+          {filtered ? (
             <button
               type="button"
               class="link"
               onClick={() => {
                 setChainInput("");
+                setHeaderInput("");
                 navigate(href("jobs"), { replace: true });
               }}
             >
@@ -96,12 +144,30 @@ export function JobsPage(props: { location: Location; queues: Queue[] | undefine
       }
     >
       <ErrorBanner error={error} />
+      <ErrorBanner error={actionError} />
+      {headers === undefined ? <div class="banner banner-error">Header must look like key=value.</div> : null}
+      {notice ? <div class="banner banner-ok">{notice}</div> : null}
+      {picked || (filtered && headers !== undefined) ? (
+        <div class="bulk-actions">
+          <button type="button" class="cancel-jobs" disabled={busy !== undefined} onClick={cancelTarget}>
+            {picked ? `Cancel ${selected.size} selected` : "Cancel matching"}
+          </button>
+          <button type="button" class="delete-jobs" disabled={busy !== undefined} onClick={deleteTarget}>
+            {picked ? `Delete ${selected.size} selected` : "Delete matching"}
+          </button>
+        </div>
+      ) : null}
       {data === undefined ? (
         <Loading />
       ) : data.jobs.length === 0 ? (
         <Empty>No jobs match.</Empty>
       ) : (
-        <JobTable jobs={data.jobs} />
+        <JobTable
+          jobs={data.jobs}
+          action={(job) => (
+            <input type="checkbox" class="select" aria-label={`select job ${job.id}`} checked={selected.has(job.id)} onChange={() => toggle(job.id)} />
+          )}
+        />
       )}
       <Pager
         page={pages.page}

@@ -1167,7 +1167,10 @@ type ListJobsRequest struct {
 	// At most this many jobs; 0 means 100, the maximum is 1000.
 	PageSize int32 `protobuf:"varint,4,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// next_page_token of the previous page.
-	PageToken     string `protobuf:"bytes,5,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	PageToken string `protobuf:"bytes,5,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Jobs matching all of its fields. queue, state and chain_id above are its older spelling:
+	// a field may be set there or in the filter, not both.
+	Filter        *JobFilter `protobuf:"bytes,6,opt,name=filter,proto3" json:"filter,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1237,6 +1240,112 @@ func (x *ListJobsRequest) GetPageToken() string {
 	return ""
 }
 
+func (x *ListJobsRequest) GetFilter() *JobFilter {
+	if x != nil {
+		return x.Filter
+	}
+	return nil
+}
+
+// JobFilter picks jobs for ListJobs and the bulk operations: a job matches when it matches
+// every field that is set (an unset field matches every job).
+type JobFilter struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Queue string                 `protobuf:"bytes,1,opt,name=queue,proto3" json:"queue,omitempty"`
+	// Any of these states; JOB_STATE_SCHEDULED and JOB_STATE_AVAILABLE are told apart by run_time.
+	States  []JobState `protobuf:"varint,2,rep,packed,name=states,proto3,enum=baton.v1.JobState" json:"states,omitempty"`
+	ChainId string     `protobuf:"bytes,3,opt,name=chain_id,json=chainId,proto3" json:"chain_id,omitempty"`
+	// Any of these job ids (decimal strings), at most 1000.
+	Ids []string `protobuf:"bytes,4,rep,name=ids,proto3" json:"ids,omitempty"`
+	// Every one of these headers, with exactly this value.
+	Headers map[string]string `protobuf:"bytes,5,rep,name=headers,proto3" json:"headers,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Created at or after this time.
+	CreateTimeAfter *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=create_time_after,json=createTimeAfter,proto3" json:"create_time_after,omitempty"`
+	// Created before this time.
+	CreateTimeBefore *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=create_time_before,json=createTimeBefore,proto3" json:"create_time_before,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *JobFilter) Reset() {
+	*x = JobFilter{}
+	mi := &file_baton_v1_job_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JobFilter) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JobFilter) ProtoMessage() {}
+
+func (x *JobFilter) ProtoReflect() protoreflect.Message {
+	mi := &file_baton_v1_job_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JobFilter.ProtoReflect.Descriptor instead.
+func (*JobFilter) Descriptor() ([]byte, []int) {
+	return file_baton_v1_job_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *JobFilter) GetQueue() string {
+	if x != nil {
+		return x.Queue
+	}
+	return ""
+}
+
+func (x *JobFilter) GetStates() []JobState {
+	if x != nil {
+		return x.States
+	}
+	return nil
+}
+
+func (x *JobFilter) GetChainId() string {
+	if x != nil {
+		return x.ChainId
+	}
+	return ""
+}
+
+func (x *JobFilter) GetIds() []string {
+	if x != nil {
+		return x.Ids
+	}
+	return nil
+}
+
+func (x *JobFilter) GetHeaders() map[string]string {
+	if x != nil {
+		return x.Headers
+	}
+	return nil
+}
+
+func (x *JobFilter) GetCreateTimeAfter() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTimeAfter
+	}
+	return nil
+}
+
+func (x *JobFilter) GetCreateTimeBefore() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTimeBefore
+	}
+	return nil
+}
+
 type ListJobsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Jobs  []*Job                 `protobuf:"bytes,1,rep,name=jobs,proto3" json:"jobs,omitempty"`
@@ -1248,7 +1357,7 @@ type ListJobsResponse struct {
 
 func (x *ListJobsResponse) Reset() {
 	*x = ListJobsResponse{}
-	mi := &file_baton_v1_job_proto_msgTypes[12]
+	mi := &file_baton_v1_job_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1260,7 +1369,7 @@ func (x *ListJobsResponse) String() string {
 func (*ListJobsResponse) ProtoMessage() {}
 
 func (x *ListJobsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_baton_v1_job_proto_msgTypes[12]
+	mi := &file_baton_v1_job_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1273,7 +1382,7 @@ func (x *ListJobsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJobsResponse.ProtoReflect.Descriptor instead.
 func (*ListJobsResponse) Descriptor() ([]byte, []int) {
-	return file_baton_v1_job_proto_rawDescGZIP(), []int{12}
+	return file_baton_v1_job_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListJobsResponse) GetJobs() []*Job {
@@ -1299,7 +1408,7 @@ type CancelJobRequest struct {
 
 func (x *CancelJobRequest) Reset() {
 	*x = CancelJobRequest{}
-	mi := &file_baton_v1_job_proto_msgTypes[13]
+	mi := &file_baton_v1_job_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1311,7 +1420,7 @@ func (x *CancelJobRequest) String() string {
 func (*CancelJobRequest) ProtoMessage() {}
 
 func (x *CancelJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_baton_v1_job_proto_msgTypes[13]
+	mi := &file_baton_v1_job_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1324,7 +1433,7 @@ func (x *CancelJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelJobRequest.ProtoReflect.Descriptor instead.
 func (*CancelJobRequest) Descriptor() ([]byte, []int) {
-	return file_baton_v1_job_proto_rawDescGZIP(), []int{13}
+	return file_baton_v1_job_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *CancelJobRequest) GetId() string {
@@ -1343,7 +1452,7 @@ type CancelJobResponse struct {
 
 func (x *CancelJobResponse) Reset() {
 	*x = CancelJobResponse{}
-	mi := &file_baton_v1_job_proto_msgTypes[14]
+	mi := &file_baton_v1_job_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1355,7 +1464,7 @@ func (x *CancelJobResponse) String() string {
 func (*CancelJobResponse) ProtoMessage() {}
 
 func (x *CancelJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_baton_v1_job_proto_msgTypes[14]
+	mi := &file_baton_v1_job_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1368,7 +1477,7 @@ func (x *CancelJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelJobResponse.ProtoReflect.Descriptor instead.
 func (*CancelJobResponse) Descriptor() ([]byte, []int) {
-	return file_baton_v1_job_proto_rawDescGZIP(), []int{14}
+	return file_baton_v1_job_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CancelJobResponse) GetJob() *Job {
@@ -1387,7 +1496,7 @@ type RetryJobRequest struct {
 
 func (x *RetryJobRequest) Reset() {
 	*x = RetryJobRequest{}
-	mi := &file_baton_v1_job_proto_msgTypes[15]
+	mi := &file_baton_v1_job_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1399,7 +1508,7 @@ func (x *RetryJobRequest) String() string {
 func (*RetryJobRequest) ProtoMessage() {}
 
 func (x *RetryJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_baton_v1_job_proto_msgTypes[15]
+	mi := &file_baton_v1_job_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1412,7 +1521,7 @@ func (x *RetryJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetryJobRequest.ProtoReflect.Descriptor instead.
 func (*RetryJobRequest) Descriptor() ([]byte, []int) {
-	return file_baton_v1_job_proto_rawDescGZIP(), []int{15}
+	return file_baton_v1_job_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RetryJobRequest) GetId() string {
@@ -1431,7 +1540,7 @@ type RetryJobResponse struct {
 
 func (x *RetryJobResponse) Reset() {
 	*x = RetryJobResponse{}
-	mi := &file_baton_v1_job_proto_msgTypes[16]
+	mi := &file_baton_v1_job_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1443,7 +1552,7 @@ func (x *RetryJobResponse) String() string {
 func (*RetryJobResponse) ProtoMessage() {}
 
 func (x *RetryJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_baton_v1_job_proto_msgTypes[16]
+	mi := &file_baton_v1_job_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1456,7 +1565,7 @@ func (x *RetryJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetryJobResponse.ProtoReflect.Descriptor instead.
 func (*RetryJobResponse) Descriptor() ([]byte, []int) {
-	return file_baton_v1_job_proto_rawDescGZIP(), []int{16}
+	return file_baton_v1_job_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RetryJobResponse) GetJob() *Job {
@@ -1472,14 +1581,17 @@ type RetryJobsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Queue string                 `protobuf:"bytes,1,opt,name=queue,proto3" json:"queue,omitempty"`
 	// JOB_STATE_DEAD (the default when unspecified) or JOB_STATE_CANCELLED.
-	State         JobState `protobuf:"varint,2,opt,name=state,proto3,enum=baton.v1.JobState" json:"state,omitempty"`
+	State JobState `protobuf:"varint,2,opt,name=state,proto3,enum=baton.v1.JobState" json:"state,omitempty"`
+	// Instead of queue and state: the DEAD and CANCELLED jobs matching the filter (its states, if
+	// set, may name only those two). It must set at least one field.
+	Filter        *JobFilter `protobuf:"bytes,3,opt,name=filter,proto3" json:"filter,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RetryJobsRequest) Reset() {
 	*x = RetryJobsRequest{}
-	mi := &file_baton_v1_job_proto_msgTypes[17]
+	mi := &file_baton_v1_job_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1491,7 +1603,7 @@ func (x *RetryJobsRequest) String() string {
 func (*RetryJobsRequest) ProtoMessage() {}
 
 func (x *RetryJobsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_baton_v1_job_proto_msgTypes[17]
+	mi := &file_baton_v1_job_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1504,7 +1616,7 @@ func (x *RetryJobsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetryJobsRequest.ProtoReflect.Descriptor instead.
 func (*RetryJobsRequest) Descriptor() ([]byte, []int) {
-	return file_baton_v1_job_proto_rawDescGZIP(), []int{17}
+	return file_baton_v1_job_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RetryJobsRequest) GetQueue() string {
@@ -1521,6 +1633,13 @@ func (x *RetryJobsRequest) GetState() JobState {
 	return JobState_JOB_STATE_UNSPECIFIED
 }
 
+func (x *RetryJobsRequest) GetFilter() *JobFilter {
+	if x != nil {
+		return x.Filter
+	}
+	return nil
+}
+
 type RetryJobsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Number of jobs revived: made AVAILABLE again, or BLOCKED until their blockers succeed.
@@ -1534,7 +1653,7 @@ type RetryJobsResponse struct {
 
 func (x *RetryJobsResponse) Reset() {
 	*x = RetryJobsResponse{}
-	mi := &file_baton_v1_job_proto_msgTypes[18]
+	mi := &file_baton_v1_job_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1546,7 +1665,7 @@ func (x *RetryJobsResponse) String() string {
 func (*RetryJobsResponse) ProtoMessage() {}
 
 func (x *RetryJobsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_baton_v1_job_proto_msgTypes[18]
+	mi := &file_baton_v1_job_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1559,7 +1678,7 @@ func (x *RetryJobsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetryJobsResponse.ProtoReflect.Descriptor instead.
 func (*RetryJobsResponse) Descriptor() ([]byte, []int) {
-	return file_baton_v1_job_proto_rawDescGZIP(), []int{18}
+	return file_baton_v1_job_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *RetryJobsResponse) GetCount() int64 {
@@ -1576,6 +1695,279 @@ func (x *RetryJobsResponse) GetSkipped() []*SkippedJob {
 	return nil
 }
 
+// CancelJobsRequest cancels every unfinished job matching the filter, as CancelJob does.
+type CancelJobsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Must set at least one field: naming the states is how to mean every job.
+	Filter        *JobFilter `protobuf:"bytes,1,opt,name=filter,proto3" json:"filter,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelJobsRequest) Reset() {
+	*x = CancelJobsRequest{}
+	mi := &file_baton_v1_job_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelJobsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelJobsRequest) ProtoMessage() {}
+
+func (x *CancelJobsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_baton_v1_job_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelJobsRequest.ProtoReflect.Descriptor instead.
+func (*CancelJobsRequest) Descriptor() ([]byte, []int) {
+	return file_baton_v1_job_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *CancelJobsRequest) GetFilter() *JobFilter {
+	if x != nil {
+		return x.Filter
+	}
+	return nil
+}
+
+type CancelJobsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Waiting jobs (scheduled, available, blocked) made CANCELLED.
+	Cancelled int64 `protobuf:"varint,1,opt,name=cancelled,proto3" json:"cancelled,omitempty"`
+	// Leased jobs whose workers were asked to stop (they end CANCELLED unless they ack first);
+	// a job already asked is not counted again.
+	CancelRequested int64 `protobuf:"varint,2,opt,name=cancel_requested,json=cancelRequested,proto3" json:"cancel_requested,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *CancelJobsResponse) Reset() {
+	*x = CancelJobsResponse{}
+	mi := &file_baton_v1_job_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelJobsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelJobsResponse) ProtoMessage() {}
+
+func (x *CancelJobsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_baton_v1_job_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelJobsResponse.ProtoReflect.Descriptor instead.
+func (*CancelJobsResponse) Descriptor() ([]byte, []int) {
+	return file_baton_v1_job_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *CancelJobsResponse) GetCancelled() int64 {
+	if x != nil {
+		return x.Cancelled
+	}
+	return 0
+}
+
+func (x *CancelJobsResponse) GetCancelRequested() int64 {
+	if x != nil {
+		return x.CancelRequested
+	}
+	return 0
+}
+
+// DeleteJobsRequest deletes every job matching the filter except leased ones: a running job
+// is never deleted (cancel it first).
+type DeleteJobsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Must set at least one field, and its states may not name JOB_STATE_LEASED.
+	Filter        *JobFilter `protobuf:"bytes,1,opt,name=filter,proto3" json:"filter,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteJobsRequest) Reset() {
+	*x = DeleteJobsRequest{}
+	mi := &file_baton_v1_job_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteJobsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteJobsRequest) ProtoMessage() {}
+
+func (x *DeleteJobsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_baton_v1_job_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteJobsRequest.ProtoReflect.Descriptor instead.
+func (*DeleteJobsRequest) Descriptor() ([]byte, []int) {
+	return file_baton_v1_job_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *DeleteJobsRequest) GetFilter() *JobFilter {
+	if x != nil {
+		return x.Filter
+	}
+	return nil
+}
+
+type DeleteJobsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Jobs deleted.
+	Count         int64 `protobuf:"varint,1,opt,name=count,proto3" json:"count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteJobsResponse) Reset() {
+	*x = DeleteJobsResponse{}
+	mi := &file_baton_v1_job_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteJobsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteJobsResponse) ProtoMessage() {}
+
+func (x *DeleteJobsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_baton_v1_job_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteJobsResponse.ProtoReflect.Descriptor instead.
+func (*DeleteJobsResponse) Descriptor() ([]byte, []int) {
+	return file_baton_v1_job_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *DeleteJobsResponse) GetCount() int64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+type DeleteJobRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteJobRequest) Reset() {
+	*x = DeleteJobRequest{}
+	mi := &file_baton_v1_job_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteJobRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteJobRequest) ProtoMessage() {}
+
+func (x *DeleteJobRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_baton_v1_job_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteJobRequest.ProtoReflect.Descriptor instead.
+func (*DeleteJobRequest) Descriptor() ([]byte, []int) {
+	return file_baton_v1_job_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *DeleteJobRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type DeleteJobResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteJobResponse) Reset() {
+	*x = DeleteJobResponse{}
+	mi := &file_baton_v1_job_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteJobResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteJobResponse) ProtoMessage() {}
+
+func (x *DeleteJobResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_baton_v1_job_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteJobResponse.ProtoReflect.Descriptor instead.
+func (*DeleteJobResponse) Descriptor() ([]byte, []int) {
+	return file_baton_v1_job_proto_rawDescGZIP(), []int{25}
+}
+
 // A job a bulk operation left as it was.
 type SkippedJob struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1588,7 +1980,7 @@ type SkippedJob struct {
 
 func (x *SkippedJob) Reset() {
 	*x = SkippedJob{}
-	mi := &file_baton_v1_job_proto_msgTypes[19]
+	mi := &file_baton_v1_job_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1600,7 +1992,7 @@ func (x *SkippedJob) String() string {
 func (*SkippedJob) ProtoMessage() {}
 
 func (x *SkippedJob) ProtoReflect() protoreflect.Message {
-	mi := &file_baton_v1_job_proto_msgTypes[19]
+	mi := &file_baton_v1_job_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1613,7 +2005,7 @@ func (x *SkippedJob) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SkippedJob.ProtoReflect.Descriptor instead.
 func (*SkippedJob) Descriptor() ([]byte, []int) {
-	return file_baton_v1_job_proto_rawDescGZIP(), []int{19}
+	return file_baton_v1_job_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *SkippedJob) GetId() string {
@@ -1644,7 +2036,7 @@ type WaitJobRequest struct {
 
 func (x *WaitJobRequest) Reset() {
 	*x = WaitJobRequest{}
-	mi := &file_baton_v1_job_proto_msgTypes[20]
+	mi := &file_baton_v1_job_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1656,7 +2048,7 @@ func (x *WaitJobRequest) String() string {
 func (*WaitJobRequest) ProtoMessage() {}
 
 func (x *WaitJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_baton_v1_job_proto_msgTypes[20]
+	mi := &file_baton_v1_job_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1669,7 +2061,7 @@ func (x *WaitJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitJobRequest.ProtoReflect.Descriptor instead.
 func (*WaitJobRequest) Descriptor() ([]byte, []int) {
-	return file_baton_v1_job_proto_rawDescGZIP(), []int{20}
+	return file_baton_v1_job_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *WaitJobRequest) GetId() string {
@@ -1704,7 +2096,7 @@ type WaitJobResponse struct {
 
 func (x *WaitJobResponse) Reset() {
 	*x = WaitJobResponse{}
-	mi := &file_baton_v1_job_proto_msgTypes[21]
+	mi := &file_baton_v1_job_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1716,7 +2108,7 @@ func (x *WaitJobResponse) String() string {
 func (*WaitJobResponse) ProtoMessage() {}
 
 func (x *WaitJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_baton_v1_job_proto_msgTypes[21]
+	mi := &file_baton_v1_job_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1729,7 +2121,7 @@ func (x *WaitJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitJobResponse.ProtoReflect.Descriptor instead.
 func (*WaitJobResponse) Descriptor() ([]byte, []int) {
-	return file_baton_v1_job_proto_rawDescGZIP(), []int{21}
+	return file_baton_v1_job_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *WaitJobResponse) GetJob() *Job {
@@ -1837,14 +2229,26 @@ const file_baton_v1_job_proto_rawDesc = "" +
 	"\rGetJobRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"1\n" +
 	"\x0eGetJobResponse\x12\x1f\n" +
-	"\x03job\x18\x01 \x01(\v2\r.baton.v1.JobR\x03job\"\xa8\x01\n" +
+	"\x03job\x18\x01 \x01(\v2\r.baton.v1.JobR\x03job\"\xd5\x01\n" +
 	"\x0fListJobsRequest\x12\x14\n" +
 	"\x05queue\x18\x01 \x01(\tR\x05queue\x12(\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x12.baton.v1.JobStateR\x05state\x12\x19\n" +
 	"\bchain_id\x18\x03 \x01(\tR\achainId\x12\x1b\n" +
 	"\tpage_size\x18\x04 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
-	"page_token\x18\x05 \x01(\tR\tpageToken\"]\n" +
+	"page_token\x18\x05 \x01(\tR\tpageToken\x12+\n" +
+	"\x06filter\x18\x06 \x01(\v2\x13.baton.v1.JobFilterR\x06filter\"\x84\x03\n" +
+	"\tJobFilter\x12\x14\n" +
+	"\x05queue\x18\x01 \x01(\tR\x05queue\x12*\n" +
+	"\x06states\x18\x02 \x03(\x0e2\x12.baton.v1.JobStateR\x06states\x12\x19\n" +
+	"\bchain_id\x18\x03 \x01(\tR\achainId\x12\x10\n" +
+	"\x03ids\x18\x04 \x03(\tR\x03ids\x12:\n" +
+	"\aheaders\x18\x05 \x03(\v2 .baton.v1.JobFilter.HeadersEntryR\aheaders\x12F\n" +
+	"\x11create_time_after\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x0fcreateTimeAfter\x12H\n" +
+	"\x12create_time_before\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x10createTimeBefore\x1a:\n" +
+	"\fHeadersEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"]\n" +
 	"\x10ListJobsResponse\x12!\n" +
 	"\x04jobs\x18\x01 \x03(\v2\r.baton.v1.JobR\x04jobs\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\"\n" +
@@ -1855,13 +2259,26 @@ const file_baton_v1_job_proto_rawDesc = "" +
 	"\x0fRetryJobRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"3\n" +
 	"\x10RetryJobResponse\x12\x1f\n" +
-	"\x03job\x18\x01 \x01(\v2\r.baton.v1.JobR\x03job\"R\n" +
+	"\x03job\x18\x01 \x01(\v2\r.baton.v1.JobR\x03job\"\x7f\n" +
 	"\x10RetryJobsRequest\x12\x14\n" +
 	"\x05queue\x18\x01 \x01(\tR\x05queue\x12(\n" +
-	"\x05state\x18\x02 \x01(\x0e2\x12.baton.v1.JobStateR\x05state\"Y\n" +
+	"\x05state\x18\x02 \x01(\x0e2\x12.baton.v1.JobStateR\x05state\x12+\n" +
+	"\x06filter\x18\x03 \x01(\v2\x13.baton.v1.JobFilterR\x06filter\"Y\n" +
 	"\x11RetryJobsResponse\x12\x14\n" +
 	"\x05count\x18\x01 \x01(\x03R\x05count\x12.\n" +
-	"\askipped\x18\x02 \x03(\v2\x14.baton.v1.SkippedJobR\askipped\"4\n" +
+	"\askipped\x18\x02 \x03(\v2\x14.baton.v1.SkippedJobR\askipped\"@\n" +
+	"\x11CancelJobsRequest\x12+\n" +
+	"\x06filter\x18\x01 \x01(\v2\x13.baton.v1.JobFilterR\x06filter\"]\n" +
+	"\x12CancelJobsResponse\x12\x1c\n" +
+	"\tcancelled\x18\x01 \x01(\x03R\tcancelled\x12)\n" +
+	"\x10cancel_requested\x18\x02 \x01(\x03R\x0fcancelRequested\"@\n" +
+	"\x11DeleteJobsRequest\x12+\n" +
+	"\x06filter\x18\x01 \x01(\v2\x13.baton.v1.JobFilterR\x06filter\"*\n" +
+	"\x12DeleteJobsResponse\x12\x14\n" +
+	"\x05count\x18\x01 \x01(\x03R\x05count\"\"\n" +
+	"\x10DeleteJobRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\x13\n" +
+	"\x11DeleteJobResponse\"4\n" +
 	"\n" +
 	"SkippedJob\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
@@ -1905,7 +2322,7 @@ func file_baton_v1_job_proto_rawDescGZIP() []byte {
 }
 
 var file_baton_v1_job_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_baton_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_baton_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_baton_v1_job_proto_goTypes = []any{
 	(JobState)(0),                     // 0: baton.v1.JobState
 	(DedupPolicy)(0),                  // 1: baton.v1.DedupPolicy
@@ -1922,36 +2339,44 @@ var file_baton_v1_job_proto_goTypes = []any{
 	(*GetJobRequest)(nil),             // 12: baton.v1.GetJobRequest
 	(*GetJobResponse)(nil),            // 13: baton.v1.GetJobResponse
 	(*ListJobsRequest)(nil),           // 14: baton.v1.ListJobsRequest
-	(*ListJobsResponse)(nil),          // 15: baton.v1.ListJobsResponse
-	(*CancelJobRequest)(nil),          // 16: baton.v1.CancelJobRequest
-	(*CancelJobResponse)(nil),         // 17: baton.v1.CancelJobResponse
-	(*RetryJobRequest)(nil),           // 18: baton.v1.RetryJobRequest
-	(*RetryJobResponse)(nil),          // 19: baton.v1.RetryJobResponse
-	(*RetryJobsRequest)(nil),          // 20: baton.v1.RetryJobsRequest
-	(*RetryJobsResponse)(nil),         // 21: baton.v1.RetryJobsResponse
-	(*SkippedJob)(nil),                // 22: baton.v1.SkippedJob
-	(*WaitJobRequest)(nil),            // 23: baton.v1.WaitJobRequest
-	(*WaitJobResponse)(nil),           // 24: baton.v1.WaitJobResponse
-	nil,                               // 25: baton.v1.Job.HeadersEntry
-	nil,                               // 26: baton.v1.EnqueueJobRequest.HeadersEntry
-	(*timestamppb.Timestamp)(nil),     // 27: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),       // 28: google.protobuf.Duration
+	(*JobFilter)(nil),                 // 15: baton.v1.JobFilter
+	(*ListJobsResponse)(nil),          // 16: baton.v1.ListJobsResponse
+	(*CancelJobRequest)(nil),          // 17: baton.v1.CancelJobRequest
+	(*CancelJobResponse)(nil),         // 18: baton.v1.CancelJobResponse
+	(*RetryJobRequest)(nil),           // 19: baton.v1.RetryJobRequest
+	(*RetryJobResponse)(nil),          // 20: baton.v1.RetryJobResponse
+	(*RetryJobsRequest)(nil),          // 21: baton.v1.RetryJobsRequest
+	(*RetryJobsResponse)(nil),         // 22: baton.v1.RetryJobsResponse
+	(*CancelJobsRequest)(nil),         // 23: baton.v1.CancelJobsRequest
+	(*CancelJobsResponse)(nil),        // 24: baton.v1.CancelJobsResponse
+	(*DeleteJobsRequest)(nil),         // 25: baton.v1.DeleteJobsRequest
+	(*DeleteJobsResponse)(nil),        // 26: baton.v1.DeleteJobsResponse
+	(*DeleteJobRequest)(nil),          // 27: baton.v1.DeleteJobRequest
+	(*DeleteJobResponse)(nil),         // 28: baton.v1.DeleteJobResponse
+	(*SkippedJob)(nil),                // 29: baton.v1.SkippedJob
+	(*WaitJobRequest)(nil),            // 30: baton.v1.WaitJobRequest
+	(*WaitJobResponse)(nil),           // 31: baton.v1.WaitJobResponse
+	nil,                               // 32: baton.v1.Job.HeadersEntry
+	nil,                               // 33: baton.v1.EnqueueJobRequest.HeadersEntry
+	nil,                               // 34: baton.v1.JobFilter.HeadersEntry
+	(*timestamppb.Timestamp)(nil),     // 35: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),       // 36: google.protobuf.Duration
 }
 var file_baton_v1_job_proto_depIdxs = []int32{
 	0,  // 0: baton.v1.Job.state:type_name -> baton.v1.JobState
-	25, // 1: baton.v1.Job.headers:type_name -> baton.v1.Job.HeadersEntry
-	27, // 2: baton.v1.Job.run_time:type_name -> google.protobuf.Timestamp
-	27, // 3: baton.v1.Job.create_time:type_name -> google.protobuf.Timestamp
-	27, // 4: baton.v1.Job.finish_time:type_name -> google.protobuf.Timestamp
-	28, // 5: baton.v1.Job.timeout:type_name -> google.protobuf.Duration
+	32, // 1: baton.v1.Job.headers:type_name -> baton.v1.Job.HeadersEntry
+	35, // 2: baton.v1.Job.run_time:type_name -> google.protobuf.Timestamp
+	35, // 3: baton.v1.Job.create_time:type_name -> google.protobuf.Timestamp
+	35, // 4: baton.v1.Job.finish_time:type_name -> google.protobuf.Timestamp
+	36, // 5: baton.v1.Job.timeout:type_name -> google.protobuf.Duration
 	4,  // 6: baton.v1.Job.errors:type_name -> baton.v1.JobError
-	27, // 7: baton.v1.Job.lease_expire_time:type_name -> google.protobuf.Timestamp
-	27, // 8: baton.v1.JobError.time:type_name -> google.protobuf.Timestamp
-	26, // 9: baton.v1.EnqueueJobRequest.headers:type_name -> baton.v1.EnqueueJobRequest.HeadersEntry
-	27, // 10: baton.v1.EnqueueJobRequest.run_time:type_name -> google.protobuf.Timestamp
-	28, // 11: baton.v1.EnqueueJobRequest.delay:type_name -> google.protobuf.Duration
-	28, // 12: baton.v1.EnqueueJobRequest.timeout:type_name -> google.protobuf.Duration
-	28, // 13: baton.v1.EnqueueJobRequest.dedup_window:type_name -> google.protobuf.Duration
+	35, // 7: baton.v1.Job.lease_expire_time:type_name -> google.protobuf.Timestamp
+	35, // 8: baton.v1.JobError.time:type_name -> google.protobuf.Timestamp
+	33, // 9: baton.v1.EnqueueJobRequest.headers:type_name -> baton.v1.EnqueueJobRequest.HeadersEntry
+	35, // 10: baton.v1.EnqueueJobRequest.run_time:type_name -> google.protobuf.Timestamp
+	36, // 11: baton.v1.EnqueueJobRequest.delay:type_name -> google.protobuf.Duration
+	36, // 12: baton.v1.EnqueueJobRequest.timeout:type_name -> google.protobuf.Duration
+	36, // 13: baton.v1.EnqueueJobRequest.dedup_window:type_name -> google.protobuf.Duration
 	1,  // 14: baton.v1.EnqueueJobRequest.dedup_policy:type_name -> baton.v1.DedupPolicy
 	3,  // 15: baton.v1.EnqueueJobResponse.job:type_name -> baton.v1.Job
 	5,  // 16: baton.v1.EnqueueJobsRequest.jobs:type_name -> baton.v1.EnqueueJobRequest
@@ -1963,18 +2388,26 @@ var file_baton_v1_job_proto_depIdxs = []int32{
 	11, // 22: baton.v1.EnqueueJobsStreamResponse.error:type_name -> baton.v1.EnqueueError
 	3,  // 23: baton.v1.GetJobResponse.job:type_name -> baton.v1.Job
 	0,  // 24: baton.v1.ListJobsRequest.state:type_name -> baton.v1.JobState
-	3,  // 25: baton.v1.ListJobsResponse.jobs:type_name -> baton.v1.Job
-	3,  // 26: baton.v1.CancelJobResponse.job:type_name -> baton.v1.Job
-	3,  // 27: baton.v1.RetryJobResponse.job:type_name -> baton.v1.Job
-	0,  // 28: baton.v1.RetryJobsRequest.state:type_name -> baton.v1.JobState
-	22, // 29: baton.v1.RetryJobsResponse.skipped:type_name -> baton.v1.SkippedJob
-	28, // 30: baton.v1.WaitJobRequest.timeout:type_name -> google.protobuf.Duration
-	3,  // 31: baton.v1.WaitJobResponse.job:type_name -> baton.v1.Job
-	32, // [32:32] is the sub-list for method output_type
-	32, // [32:32] is the sub-list for method input_type
-	32, // [32:32] is the sub-list for extension type_name
-	32, // [32:32] is the sub-list for extension extendee
-	0,  // [0:32] is the sub-list for field type_name
+	15, // 25: baton.v1.ListJobsRequest.filter:type_name -> baton.v1.JobFilter
+	0,  // 26: baton.v1.JobFilter.states:type_name -> baton.v1.JobState
+	34, // 27: baton.v1.JobFilter.headers:type_name -> baton.v1.JobFilter.HeadersEntry
+	35, // 28: baton.v1.JobFilter.create_time_after:type_name -> google.protobuf.Timestamp
+	35, // 29: baton.v1.JobFilter.create_time_before:type_name -> google.protobuf.Timestamp
+	3,  // 30: baton.v1.ListJobsResponse.jobs:type_name -> baton.v1.Job
+	3,  // 31: baton.v1.CancelJobResponse.job:type_name -> baton.v1.Job
+	3,  // 32: baton.v1.RetryJobResponse.job:type_name -> baton.v1.Job
+	0,  // 33: baton.v1.RetryJobsRequest.state:type_name -> baton.v1.JobState
+	15, // 34: baton.v1.RetryJobsRequest.filter:type_name -> baton.v1.JobFilter
+	29, // 35: baton.v1.RetryJobsResponse.skipped:type_name -> baton.v1.SkippedJob
+	15, // 36: baton.v1.CancelJobsRequest.filter:type_name -> baton.v1.JobFilter
+	15, // 37: baton.v1.DeleteJobsRequest.filter:type_name -> baton.v1.JobFilter
+	36, // 38: baton.v1.WaitJobRequest.timeout:type_name -> google.protobuf.Duration
+	3,  // 39: baton.v1.WaitJobResponse.job:type_name -> baton.v1.Job
+	40, // [40:40] is the sub-list for method output_type
+	40, // [40:40] is the sub-list for method input_type
+	40, // [40:40] is the sub-list for extension type_name
+	40, // [40:40] is the sub-list for extension extendee
+	0,  // [0:40] is the sub-list for field type_name
 }
 
 func init() { file_baton_v1_job_proto_init() }
@@ -1992,7 +2425,7 @@ func file_baton_v1_job_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_baton_v1_job_proto_rawDesc), len(file_baton_v1_job_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   24,
+			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

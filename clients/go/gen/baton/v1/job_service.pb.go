@@ -24,7 +24,7 @@ var File_baton_v1_job_service_proto protoreflect.FileDescriptor
 
 const file_baton_v1_job_service_proto_rawDesc = "" +
 	"\n" +
-	"\x1abaton/v1/job_service.proto\x12\bbaton.v1\x1a\x12baton/v1/job.proto2\x9c\x05\n" +
+	"\x1abaton/v1/job_service.proto\x12\bbaton.v1\x1a\x12baton/v1/job.proto2\xf4\x06\n" +
 	"\n" +
 	"JobService\x12G\n" +
 	"\n" +
@@ -35,7 +35,12 @@ const file_baton_v1_job_service_proto_rawDesc = "" +
 	"\bListJobs\x12\x19.baton.v1.ListJobsRequest\x1a\x1a.baton.v1.ListJobsResponse\"\x03\x90\x02\x01\x12D\n" +
 	"\tCancelJob\x12\x1a.baton.v1.CancelJobRequest\x1a\x1b.baton.v1.CancelJobResponse\x12A\n" +
 	"\bRetryJob\x12\x19.baton.v1.RetryJobRequest\x1a\x1a.baton.v1.RetryJobResponse\x12D\n" +
-	"\tRetryJobs\x12\x1a.baton.v1.RetryJobsRequest\x1a\x1b.baton.v1.RetryJobsResponse\x12>\n" +
+	"\tRetryJobs\x12\x1a.baton.v1.RetryJobsRequest\x1a\x1b.baton.v1.RetryJobsResponse\x12G\n" +
+	"\n" +
+	"CancelJobs\x12\x1b.baton.v1.CancelJobsRequest\x1a\x1c.baton.v1.CancelJobsResponse\x12G\n" +
+	"\n" +
+	"DeleteJobs\x12\x1b.baton.v1.DeleteJobsRequest\x1a\x1c.baton.v1.DeleteJobsResponse\x12D\n" +
+	"\tDeleteJob\x12\x1a.baton.v1.DeleteJobRequest\x1a\x1b.baton.v1.DeleteJobResponse\x12>\n" +
 	"\aWaitJob\x12\x18.baton.v1.WaitJobRequest\x1a\x19.baton.v1.WaitJobResponseb\x06proto3"
 
 var file_baton_v1_job_service_proto_goTypes = []any{
@@ -47,16 +52,22 @@ var file_baton_v1_job_service_proto_goTypes = []any{
 	(*CancelJobRequest)(nil),          // 5: baton.v1.CancelJobRequest
 	(*RetryJobRequest)(nil),           // 6: baton.v1.RetryJobRequest
 	(*RetryJobsRequest)(nil),          // 7: baton.v1.RetryJobsRequest
-	(*WaitJobRequest)(nil),            // 8: baton.v1.WaitJobRequest
-	(*EnqueueJobResponse)(nil),        // 9: baton.v1.EnqueueJobResponse
-	(*EnqueueJobsResponse)(nil),       // 10: baton.v1.EnqueueJobsResponse
-	(*EnqueueJobsStreamResponse)(nil), // 11: baton.v1.EnqueueJobsStreamResponse
-	(*GetJobResponse)(nil),            // 12: baton.v1.GetJobResponse
-	(*ListJobsResponse)(nil),          // 13: baton.v1.ListJobsResponse
-	(*CancelJobResponse)(nil),         // 14: baton.v1.CancelJobResponse
-	(*RetryJobResponse)(nil),          // 15: baton.v1.RetryJobResponse
-	(*RetryJobsResponse)(nil),         // 16: baton.v1.RetryJobsResponse
-	(*WaitJobResponse)(nil),           // 17: baton.v1.WaitJobResponse
+	(*CancelJobsRequest)(nil),         // 8: baton.v1.CancelJobsRequest
+	(*DeleteJobsRequest)(nil),         // 9: baton.v1.DeleteJobsRequest
+	(*DeleteJobRequest)(nil),          // 10: baton.v1.DeleteJobRequest
+	(*WaitJobRequest)(nil),            // 11: baton.v1.WaitJobRequest
+	(*EnqueueJobResponse)(nil),        // 12: baton.v1.EnqueueJobResponse
+	(*EnqueueJobsResponse)(nil),       // 13: baton.v1.EnqueueJobsResponse
+	(*EnqueueJobsStreamResponse)(nil), // 14: baton.v1.EnqueueJobsStreamResponse
+	(*GetJobResponse)(nil),            // 15: baton.v1.GetJobResponse
+	(*ListJobsResponse)(nil),          // 16: baton.v1.ListJobsResponse
+	(*CancelJobResponse)(nil),         // 17: baton.v1.CancelJobResponse
+	(*RetryJobResponse)(nil),          // 18: baton.v1.RetryJobResponse
+	(*RetryJobsResponse)(nil),         // 19: baton.v1.RetryJobsResponse
+	(*CancelJobsResponse)(nil),        // 20: baton.v1.CancelJobsResponse
+	(*DeleteJobsResponse)(nil),        // 21: baton.v1.DeleteJobsResponse
+	(*DeleteJobResponse)(nil),         // 22: baton.v1.DeleteJobResponse
+	(*WaitJobResponse)(nil),           // 23: baton.v1.WaitJobResponse
 }
 var file_baton_v1_job_service_proto_depIdxs = []int32{
 	0,  // 0: baton.v1.JobService.EnqueueJob:input_type -> baton.v1.EnqueueJobRequest
@@ -67,18 +78,24 @@ var file_baton_v1_job_service_proto_depIdxs = []int32{
 	5,  // 5: baton.v1.JobService.CancelJob:input_type -> baton.v1.CancelJobRequest
 	6,  // 6: baton.v1.JobService.RetryJob:input_type -> baton.v1.RetryJobRequest
 	7,  // 7: baton.v1.JobService.RetryJobs:input_type -> baton.v1.RetryJobsRequest
-	8,  // 8: baton.v1.JobService.WaitJob:input_type -> baton.v1.WaitJobRequest
-	9,  // 9: baton.v1.JobService.EnqueueJob:output_type -> baton.v1.EnqueueJobResponse
-	10, // 10: baton.v1.JobService.EnqueueJobs:output_type -> baton.v1.EnqueueJobsResponse
-	11, // 11: baton.v1.JobService.EnqueueJobsStream:output_type -> baton.v1.EnqueueJobsStreamResponse
-	12, // 12: baton.v1.JobService.GetJob:output_type -> baton.v1.GetJobResponse
-	13, // 13: baton.v1.JobService.ListJobs:output_type -> baton.v1.ListJobsResponse
-	14, // 14: baton.v1.JobService.CancelJob:output_type -> baton.v1.CancelJobResponse
-	15, // 15: baton.v1.JobService.RetryJob:output_type -> baton.v1.RetryJobResponse
-	16, // 16: baton.v1.JobService.RetryJobs:output_type -> baton.v1.RetryJobsResponse
-	17, // 17: baton.v1.JobService.WaitJob:output_type -> baton.v1.WaitJobResponse
-	9,  // [9:18] is the sub-list for method output_type
-	0,  // [0:9] is the sub-list for method input_type
+	8,  // 8: baton.v1.JobService.CancelJobs:input_type -> baton.v1.CancelJobsRequest
+	9,  // 9: baton.v1.JobService.DeleteJobs:input_type -> baton.v1.DeleteJobsRequest
+	10, // 10: baton.v1.JobService.DeleteJob:input_type -> baton.v1.DeleteJobRequest
+	11, // 11: baton.v1.JobService.WaitJob:input_type -> baton.v1.WaitJobRequest
+	12, // 12: baton.v1.JobService.EnqueueJob:output_type -> baton.v1.EnqueueJobResponse
+	13, // 13: baton.v1.JobService.EnqueueJobs:output_type -> baton.v1.EnqueueJobsResponse
+	14, // 14: baton.v1.JobService.EnqueueJobsStream:output_type -> baton.v1.EnqueueJobsStreamResponse
+	15, // 15: baton.v1.JobService.GetJob:output_type -> baton.v1.GetJobResponse
+	16, // 16: baton.v1.JobService.ListJobs:output_type -> baton.v1.ListJobsResponse
+	17, // 17: baton.v1.JobService.CancelJob:output_type -> baton.v1.CancelJobResponse
+	18, // 18: baton.v1.JobService.RetryJob:output_type -> baton.v1.RetryJobResponse
+	19, // 19: baton.v1.JobService.RetryJobs:output_type -> baton.v1.RetryJobsResponse
+	20, // 20: baton.v1.JobService.CancelJobs:output_type -> baton.v1.CancelJobsResponse
+	21, // 21: baton.v1.JobService.DeleteJobs:output_type -> baton.v1.DeleteJobsResponse
+	22, // 22: baton.v1.JobService.DeleteJob:output_type -> baton.v1.DeleteJobResponse
+	23, // 23: baton.v1.JobService.WaitJob:output_type -> baton.v1.WaitJobResponse
+	12, // [12:24] is the sub-list for method output_type
+	0,  // [0:12] is the sub-list for method input_type
 	0,  // [0:0] is the sub-list for extension type_name
 	0,  // [0:0] is the sub-list for extension extendee
 	0,  // [0:0] is the sub-list for field type_name

@@ -27,6 +27,9 @@ const (
 	JobService_CancelJob_FullMethodName         = "/baton.v1.JobService/CancelJob"
 	JobService_RetryJob_FullMethodName          = "/baton.v1.JobService/RetryJob"
 	JobService_RetryJobs_FullMethodName         = "/baton.v1.JobService/RetryJobs"
+	JobService_CancelJobs_FullMethodName        = "/baton.v1.JobService/CancelJobs"
+	JobService_DeleteJobs_FullMethodName        = "/baton.v1.JobService/DeleteJobs"
+	JobService_DeleteJob_FullMethodName         = "/baton.v1.JobService/DeleteJob"
 	JobService_WaitJob_FullMethodName           = "/baton.v1.JobService/WaitJob"
 )
 
@@ -61,9 +64,21 @@ type JobServiceClient interface {
 	// once that blocker is retried and succeeds). FAILED_PRECONDITION, naming the other job, when
 	// a blocker no longer exists or an unfinished job holds its dedup_key.
 	RetryJob(ctx context.Context, in *RetryJobRequest, opts ...grpc.CallOption) (*RetryJobResponse, error)
-	// RetryJobs revives all DEAD (or CANCELLED) jobs of a queue, each with a fresh attempt budget,
-	// as RetryJob does; the jobs RetryJob would refuse are skipped and listed, the others revived.
+	// RetryJobs revives all DEAD (or CANCELLED) jobs of a queue, or those matching a filter, each
+	// with a fresh attempt budget, as RetryJob does; the jobs RetryJob would refuse are skipped and
+	// listed, the others revived. A filter is worked through in transactions of at most 1000 jobs,
+	// newest first.
 	RetryJobs(ctx context.Context, in *RetryJobsRequest, opts ...grpc.CallOption) (*RetryJobsResponse, error)
+	// CancelJobs cancels the unfinished jobs matching a filter, as CancelJob does, in
+	// transactions of at most 1000 jobs, newest first; the counts cover the whole call. Jobs
+	// created after the call starts are left alone. Calling it again changes nothing more.
+	CancelJobs(ctx context.Context, in *CancelJobsRequest, opts ...grpc.CallOption) (*CancelJobsResponse, error)
+	// DeleteJobs deletes the jobs matching a filter that are not leased, in transactions of at
+	// most 1000 jobs, newest first. A running job is never deleted. Jobs created after the call
+	// starts are left alone.
+	DeleteJobs(ctx context.Context, in *DeleteJobsRequest, opts ...grpc.CallOption) (*DeleteJobsResponse, error)
+	// DeleteJob deletes a job that is not leased: FAILED_PRECONDITION while it runs.
+	DeleteJob(ctx context.Context, in *DeleteJobRequest, opts ...grpc.CallOption) (*DeleteJobResponse, error)
 	// WaitJob returns when the job is finished or the timeout passes.
 	WaitJob(ctx context.Context, in *WaitJobRequest, opts ...grpc.CallOption) (*WaitJobResponse, error)
 }
@@ -159,6 +174,36 @@ func (c *jobServiceClient) RetryJobs(ctx context.Context, in *RetryJobsRequest, 
 	return out, nil
 }
 
+func (c *jobServiceClient) CancelJobs(ctx context.Context, in *CancelJobsRequest, opts ...grpc.CallOption) (*CancelJobsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CancelJobsResponse)
+	err := c.cc.Invoke(ctx, JobService_CancelJobs_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *jobServiceClient) DeleteJobs(ctx context.Context, in *DeleteJobsRequest, opts ...grpc.CallOption) (*DeleteJobsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteJobsResponse)
+	err := c.cc.Invoke(ctx, JobService_DeleteJobs_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *jobServiceClient) DeleteJob(ctx context.Context, in *DeleteJobRequest, opts ...grpc.CallOption) (*DeleteJobResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteJobResponse)
+	err := c.cc.Invoke(ctx, JobService_DeleteJob_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *jobServiceClient) WaitJob(ctx context.Context, in *WaitJobRequest, opts ...grpc.CallOption) (*WaitJobResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(WaitJobResponse)
@@ -200,9 +245,21 @@ type JobServiceServer interface {
 	// once that blocker is retried and succeeds). FAILED_PRECONDITION, naming the other job, when
 	// a blocker no longer exists or an unfinished job holds its dedup_key.
 	RetryJob(context.Context, *RetryJobRequest) (*RetryJobResponse, error)
-	// RetryJobs revives all DEAD (or CANCELLED) jobs of a queue, each with a fresh attempt budget,
-	// as RetryJob does; the jobs RetryJob would refuse are skipped and listed, the others revived.
+	// RetryJobs revives all DEAD (or CANCELLED) jobs of a queue, or those matching a filter, each
+	// with a fresh attempt budget, as RetryJob does; the jobs RetryJob would refuse are skipped and
+	// listed, the others revived. A filter is worked through in transactions of at most 1000 jobs,
+	// newest first.
 	RetryJobs(context.Context, *RetryJobsRequest) (*RetryJobsResponse, error)
+	// CancelJobs cancels the unfinished jobs matching a filter, as CancelJob does, in
+	// transactions of at most 1000 jobs, newest first; the counts cover the whole call. Jobs
+	// created after the call starts are left alone. Calling it again changes nothing more.
+	CancelJobs(context.Context, *CancelJobsRequest) (*CancelJobsResponse, error)
+	// DeleteJobs deletes the jobs matching a filter that are not leased, in transactions of at
+	// most 1000 jobs, newest first. A running job is never deleted. Jobs created after the call
+	// starts are left alone.
+	DeleteJobs(context.Context, *DeleteJobsRequest) (*DeleteJobsResponse, error)
+	// DeleteJob deletes a job that is not leased: FAILED_PRECONDITION while it runs.
+	DeleteJob(context.Context, *DeleteJobRequest) (*DeleteJobResponse, error)
 	// WaitJob returns when the job is finished or the timeout passes.
 	WaitJob(context.Context, *WaitJobRequest) (*WaitJobResponse, error)
 	mustEmbedUnimplementedJobServiceServer()
@@ -238,6 +295,15 @@ func (UnimplementedJobServiceServer) RetryJob(context.Context, *RetryJobRequest)
 }
 func (UnimplementedJobServiceServer) RetryJobs(context.Context, *RetryJobsRequest) (*RetryJobsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RetryJobs not implemented")
+}
+func (UnimplementedJobServiceServer) CancelJobs(context.Context, *CancelJobsRequest) (*CancelJobsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CancelJobs not implemented")
+}
+func (UnimplementedJobServiceServer) DeleteJobs(context.Context, *DeleteJobsRequest) (*DeleteJobsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteJobs not implemented")
+}
+func (UnimplementedJobServiceServer) DeleteJob(context.Context, *DeleteJobRequest) (*DeleteJobResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteJob not implemented")
 }
 func (UnimplementedJobServiceServer) WaitJob(context.Context, *WaitJobRequest) (*WaitJobResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method WaitJob not implemented")
@@ -396,6 +462,60 @@ func _JobService_RetryJobs_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _JobService_CancelJobs_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CancelJobsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(JobServiceServer).CancelJobs(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: JobService_CancelJobs_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(JobServiceServer).CancelJobs(ctx, req.(*CancelJobsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _JobService_DeleteJobs_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteJobsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(JobServiceServer).DeleteJobs(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: JobService_DeleteJobs_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(JobServiceServer).DeleteJobs(ctx, req.(*DeleteJobsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _JobService_DeleteJob_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteJobRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(JobServiceServer).DeleteJob(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: JobService_DeleteJob_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(JobServiceServer).DeleteJob(ctx, req.(*DeleteJobRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _JobService_WaitJob_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(WaitJobRequest)
 	if err := dec(in); err != nil {
@@ -448,6 +568,18 @@ var JobService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RetryJobs",
 			Handler:    _JobService_RetryJobs_Handler,
+		},
+		{
+			MethodName: "CancelJobs",
+			Handler:    _JobService_CancelJobs_Handler,
+		},
+		{
+			MethodName: "DeleteJobs",
+			Handler:    _JobService_DeleteJobs_Handler,
+		},
+		{
+			MethodName: "DeleteJob",
+			Handler:    _JobService_DeleteJob_Handler,
 		},
 		{
 			MethodName: "WaitJob",

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from baton.v1 import job_pb2 as baton_dot_v1_dot_job__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x62\x61ton/v1/job_service.proto\x12\x08\x62\x61ton.v1\x1a\x12\x62\x61ton/v1/job.proto2\x9c\x05\n\nJobService\x12G\n\nEnqueueJob\x12\x1b.baton.v1.EnqueueJobRequest\x1a\x1c.baton.v1.EnqueueJobResponse\x12J\n\x0b\x45nqueueJobs\x12\x1c.baton.v1.EnqueueJobsRequest\x1a\x1d.baton.v1.EnqueueJobsResponse\x12`\n\x11\x45nqueueJobsStream\x12\".baton.v1.EnqueueJobsStreamRequest\x1a#.baton.v1.EnqueueJobsStreamResponse(\x01\x30\x01\x12@\n\x06GetJob\x12\x17.baton.v1.GetJobRequest\x1a\x18.baton.v1.GetJobResponse\"\x03\x90\x02\x01\x12\x46\n\x08ListJobs\x12\x19.baton.v1.ListJobsRequest\x1a\x1a.baton.v1.ListJobsResponse\"\x03\x90\x02\x01\x12\x44\n\tCancelJob\x12\x1a.baton.v1.CancelJobRequest\x1a\x1b.baton.v1.CancelJobResponse\x12\x41\n\x08RetryJob\x12\x19.baton.v1.RetryJobRequest\x1a\x1a.baton.v1.RetryJobResponse\x12\x44\n\tRetryJobs\x12\x1a.baton.v1.RetryJobsRequest\x1a\x1b.baton.v1.RetryJobsResponse\x12>\n\x07WaitJob\x12\x18.baton.v1.WaitJobRequest\x1a\x19.baton.v1.WaitJobResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x62\x61ton/v1/job_service.proto\x12\x08\x62\x61ton.v1\x1a\x12\x62\x61ton/v1/job.proto2\xf4\x06\n\nJobService\x12G\n\nEnqueueJob\x12\x1b.baton.v1.EnqueueJobRequest\x1a\x1c.baton.v1.EnqueueJobResponse\x12J\n\x0b\x45nqueueJobs\x12\x1c.baton.v1.EnqueueJobsRequest\x1a\x1d.baton.v1.EnqueueJobsResponse\x12`\n\x11\x45nqueueJobsStream\x12\".baton.v1.EnqueueJobsStreamRequest\x1a#.baton.v1.EnqueueJobsStreamResponse(\x01\x30\x01\x12@\n\x06GetJob\x12\x17.baton.v1.GetJobRequest\x1a\x18.baton.v1.GetJobResponse\"\x03\x90\x02\x01\x12\x46\n\x08ListJobs\x12\x19.baton.v1.ListJobsRequest\x1a\x1a.baton.v1.ListJobsResponse\"\x03\x90\x02\x01\x12\x44\n\tCancelJob\x12\x1a.baton.v1.CancelJobRequest\x1a\x1b.baton.v1.CancelJobResponse\x12\x41\n\x08RetryJob\x12\x19.baton.v1.RetryJobRequest\x1a\x1a.baton.v1.RetryJobResponse\x12\x44\n\tRetryJobs\x12\x1a.baton.v1.RetryJobsRequest\x1a\x1b.baton.v1.RetryJobsResponse\x12G\n\nCancelJobs\x12\x1b.baton.v1.CancelJobsRequest\x1a\x1c.baton.v1.CancelJobsResponse\x12G\n\nDeleteJobs\x12\x1b.baton.v1.DeleteJobsRequest\x1a\x1c.baton.v1.DeleteJobsResponse\x12\x44\n\tDeleteJob\x12\x1a.baton.v1.DeleteJobRequest\x1a\x1b.baton.v1.DeleteJobResponse\x12>\n\x07WaitJob\x12\x18.baton.v1.WaitJobRequest\x1a\x19.baton.v1.WaitJobResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,5 +37,5 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_JOBSERVICE'].methods_by_name['ListJobs']._loaded_options = None
   _globals['_JOBSERVICE'].methods_by_name['ListJobs']._serialized_options = b'\220\002\001'
   _globals['_JOBSERVICE']._serialized_start=61
-  _globals['_JOBSERVICE']._serialized_end=729
+  _globals['_JOBSERVICE']._serialized_end=945
 # @@protoc_insertion_point(module_scope)

@@ -75,6 +75,21 @@ class JobServiceStub:
                 request_serializer=baton_dot_v1_dot_job__pb2.RetryJobsRequest.SerializeToString,
                 response_deserializer=baton_dot_v1_dot_job__pb2.RetryJobsResponse.FromString,
                 _registered_method=True)
+        self.CancelJobs = channel.unary_unary(
+                '/baton.v1.JobService/CancelJobs',
+                request_serializer=baton_dot_v1_dot_job__pb2.CancelJobsRequest.SerializeToString,
+                response_deserializer=baton_dot_v1_dot_job__pb2.CancelJobsResponse.FromString,
+                _registered_method=True)
+        self.DeleteJobs = channel.unary_unary(
+                '/baton.v1.JobService/DeleteJobs',
+                request_serializer=baton_dot_v1_dot_job__pb2.DeleteJobsRequest.SerializeToString,
+                response_deserializer=baton_dot_v1_dot_job__pb2.DeleteJobsResponse.FromString,
+                _registered_method=True)
+        self.DeleteJob = channel.unary_unary(
+                '/baton.v1.JobService/DeleteJob',
+                request_serializer=baton_dot_v1_dot_job__pb2.DeleteJobRequest.SerializeToString,
+                response_deserializer=baton_dot_v1_dot_job__pb2.DeleteJobResponse.FromString,
+                _registered_method=True)
         self.WaitJob = channel.unary_unary(
                 '/baton.v1.JobService/WaitJob',
                 request_serializer=baton_dot_v1_dot_job__pb2.WaitJobRequest.SerializeToString,
@@ -147,8 +162,35 @@ class JobServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def RetryJobs(self, request, context):
-        """RetryJobs revives all DEAD (or CANCELLED) jobs of a queue, each with a fresh attempt budget,
-        as RetryJob does; the jobs RetryJob would refuse are skipped and listed, the others revived.
+        """RetryJobs revives all DEAD (or CANCELLED) jobs of a queue, or those matching a filter, each
+        with a fresh attempt budget, as RetryJob does; the jobs RetryJob would refuse are skipped and
+        listed, the others revived. A filter is worked through in transactions of at most 1000 jobs,
+        newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelJobs(self, request, context):
+        """CancelJobs cancels the unfinished jobs matching a filter, as CancelJob does, in
+        transactions of at most 1000 jobs, newest first; the counts cover the whole call. Jobs
+        created after the call starts are left alone. Calling it again changes nothing more.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteJobs(self, request, context):
+        """DeleteJobs deletes the jobs matching a filter that are not leased, in transactions of at
+        most 1000 jobs, newest first. A running job is never deleted. Jobs created after the call
+        starts are left alone.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteJob(self, request, context):
+        """DeleteJob deletes a job that is not leased: FAILED_PRECONDITION while it runs.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -203,6 +245,21 @@ def add_JobServiceServicer_to_server(servicer, server):
                     servicer.RetryJobs,
                     request_deserializer=baton_dot_v1_dot_job__pb2.RetryJobsRequest.FromString,
                     response_serializer=baton_dot_v1_dot_job__pb2.RetryJobsResponse.SerializeToString,
+            ),
+            'CancelJobs': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelJobs,
+                    request_deserializer=baton_dot_v1_dot_job__pb2.CancelJobsRequest.FromString,
+                    response_serializer=baton_dot_v1_dot_job__pb2.CancelJobsResponse.SerializeToString,
+            ),
+            'DeleteJobs': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteJobs,
+                    request_deserializer=baton_dot_v1_dot_job__pb2.DeleteJobsRequest.FromString,
+                    response_serializer=baton_dot_v1_dot_job__pb2.DeleteJobsResponse.SerializeToString,
+            ),
+            'DeleteJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteJob,
+                    request_deserializer=baton_dot_v1_dot_job__pb2.DeleteJobRequest.FromString,
+                    response_serializer=baton_dot_v1_dot_job__pb2.DeleteJobResponse.SerializeToString,
             ),
             'WaitJob': grpc.unary_unary_rpc_method_handler(
                     servicer.WaitJob,
@@ -427,6 +484,87 @@ class JobService:
             '/baton.v1.JobService/RetryJobs',
             baton_dot_v1_dot_job__pb2.RetryJobsRequest.SerializeToString,
             baton_dot_v1_dot_job__pb2.RetryJobsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelJobs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/baton.v1.JobService/CancelJobs',
+            baton_dot_v1_dot_job__pb2.CancelJobsRequest.SerializeToString,
+            baton_dot_v1_dot_job__pb2.CancelJobsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteJobs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/baton.v1.JobService/DeleteJobs',
+            baton_dot_v1_dot_job__pb2.DeleteJobsRequest.SerializeToString,
+            baton_dot_v1_dot_job__pb2.DeleteJobsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/baton.v1.JobService/DeleteJob',
+            baton_dot_v1_dot_job__pb2.DeleteJobRequest.SerializeToString,
+            baton_dot_v1_dot_job__pb2.DeleteJobResponse.FromString,
             options,
             channel_credentials,
             insecure,

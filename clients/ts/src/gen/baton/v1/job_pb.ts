@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file baton/v1/job.proto.
  */
 export const file_baton_v1_job: GenFile = /*@__PURE__*/
-  fileDesc("ChJiYXRvbi92MS9qb2IucHJvdG8SCGJhdG9uLnYxItUFCgNKb2ISCgoCaWQYASABKAkSDQoFcXVldWUYAiABKAkSIQoFc3RhdGUYAyABKA4yEi5iYXRvbi52MS5Kb2JTdGF0ZRIPCgdwYXlsb2FkGAQgASgMEisKB2hlYWRlcnMYBSADKAsyGi5iYXRvbi52MS5Kb2IuSGVhZGVyc0VudHJ5EhAKCHByaW9yaXR5GAYgASgFEg8KB2F0dGVtcHQYByABKAUSFAoMbWF4X2F0dGVtcHRzGAggASgFEiwKCHJ1bl90aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtjcmVhdGVfdGltZRgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZmluaXNoX3RpbWUYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCWRlZHVwX2tleRgMIAEoCRIQCghjaGFpbl9pZBgNIAEoCRIRCglwYXJlbnRfaWQYDiABKAkSEgoKZGVwZW5kc19vbhgPIAMoCRIYChBwcm9ncmVzc19wZXJjZW50GBAgASgFEhgKEHByb2dyZXNzX21lc3NhZ2UYESABKAkSDgoGcmVzdWx0GBIgASgMEhIKCmxhc3RfZXJyb3IYEyABKAkSKgoHdGltZW91dBgUIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIiCgZlcnJvcnMYFSADKAsyEi5iYXRvbi52MS5Kb2JFcnJvchIYChBjYW5jZWxfcmVxdWVzdGVkGBYgASgIEhQKDGZhaXJuZXNzX2tleRgXIAEoCRI1ChFsZWFzZV9leHBpcmVfdGltZRgYIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAaLgoMSGVhZGVyc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiVgoISm9iRXJyb3ISDwoHYXR0ZW1wdBgBIAEoBRIPCgdtZXNzYWdlGAIgASgJEigKBHRpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIoQEChFFbnF1ZXVlSm9iUmVxdWVzdBINCgVxdWV1ZRgBIAEoCRIPCgdwYXlsb2FkGAIgASgMEjkKB2hlYWRlcnMYAyADKAsyKC5iYXRvbi52MS5FbnF1ZXVlSm9iUmVxdWVzdC5IZWFkZXJzRW50cnkSEAoIcHJpb3JpdHkYBCABKAUSLgoIcnVuX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wSAASKgoFZGVsYXkYBiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25IABIUCgxtYXhfYXR0ZW1wdHMYByABKAUSEQoJZGVkdXBfa2V5GAggASgJEhIKCmRlcGVuZHNfb24YCSADKAkSEAoIY2hhaW5faWQYCiABKAkSKgoHdGltZW91dBgLIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIvCgxkZWR1cF93aW5kb3cYDCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SFAoMZmFpcm5lc3Nfa2V5GA0gASgJEisKDGRlZHVwX3BvbGljeRgOIAEoDjIVLmJhdG9uLnYxLkRlZHVwUG9saWN5Gi4KDEhlYWRlcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBQgcKBXN0YXJ0IkYKEkVucXVldWVKb2JSZXNwb25zZRIaCgNqb2IYASABKAsyDS5iYXRvbi52MS5Kb2ISFAoMZGVkdXBsaWNhdGVkGAIgASgIImAKEkVucXVldWVKb2JzUmVxdWVzdBIpCgRqb2JzGAEgAygLMhsuYmF0b24udjEuRW5xdWV1ZUpvYlJlcXVlc3QSHwoEdmlldxgCIAEoDjIRLmJhdG9uLnYxLkpvYlZpZXciWQoTRW5xdWV1ZUpvYnNSZXNwb25zZRIbCgRqb2JzGAEgAygLMg0uYmF0b24udjEuSm9iEhQKDGRlZHVwbGljYXRlZBgCIAMoCBIPCgdqb2JfaWRzGAMgAygJInoKGEVucXVldWVKb2JzU3RyZWFtUmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgEEikKBGpvYnMYAiADKAsyGy5iYXRvbi52MS5FbnF1ZXVlSm9iUmVxdWVzdBIfCgR2aWV3GAMgASgOMhEuYmF0b24udjEuSm9iVmlldyKaAQoZRW5xdWV1ZUpvYnNTdHJlYW1SZXNwb25zZRISCgpyZXF1ZXN0X2lkGAEgASgEEhsKBGpvYnMYAiADKAsyDS5iYXRvbi52MS5Kb2ISFAoMZGVkdXBsaWNhdGVkGAMgAygIEg8KB2pvYl9pZHMYBCADKAkSJQoFZXJyb3IYBSABKAsyFi5iYXRvbi52MS5FbnF1ZXVlRXJyb3IiLQoMRW5xdWV1ZUVycm9yEgwKBGNvZGUYASABKAUSDwoHbWVzc2FnZRgCIAEoCSIbCg1HZXRKb2JSZXF1ZXN0EgoKAmlkGAEgASgJIiwKDkdldEpvYlJlc3BvbnNlEhoKA2pvYhgBIAEoCzINLmJhdG9uLnYxLkpvYiJ8Cg9MaXN0Sm9ic1JlcXVlc3QSDQoFcXVldWUYASABKAkSIQoFc3RhdGUYAiABKA4yEi5iYXRvbi52MS5Kb2JTdGF0ZRIQCghjaGFpbl9pZBgDIAEoCRIRCglwYWdlX3NpemUYBCABKAUSEgoKcGFnZV90b2tlbhgFIAEoCSJIChBMaXN0Sm9ic1Jlc3BvbnNlEhsKBGpvYnMYASADKAsyDS5iYXRvbi52MS5Kb2ISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIh4KEENhbmNlbEpvYlJlcXVlc3QSCgoCaWQYASABKAkiLwoRQ2FuY2VsSm9iUmVzcG9uc2USGgoDam9iGAEgASgLMg0uYmF0b24udjEuSm9iIh0KD1JldHJ5Sm9iUmVxdWVzdBIKCgJpZBgBIAEoCSIuChBSZXRyeUpvYlJlc3BvbnNlEhoKA2pvYhgBIAEoCzINLmJhdG9uLnYxLkpvYiJEChBSZXRyeUpvYnNSZXF1ZXN0Eg0KBXF1ZXVlGAEgASgJEiEKBXN0YXRlGAIgASgOMhIuYmF0b24udjEuSm9iU3RhdGUiSQoRUmV0cnlKb2JzUmVzcG9uc2USDQoFY291bnQYASABKAMSJQoHc2tpcHBlZBgCIAMoCzIULmJhdG9uLnYxLlNraXBwZWRKb2IiKAoKU2tpcHBlZEpvYhIKCgJpZBgBIAEoCRIOCgZyZWFzb24YAiABKAkiVwoOV2FpdEpvYlJlcXVlc3QSCgoCaWQYASABKAkSKgoHdGltZW91dBgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhINCgVjaGFpbhgDIAEoCCJACg9XYWl0Sm9iUmVzcG9uc2USGgoDam9iGAEgASgLMg0uYmF0b24udjEuSm9iEhEKCXRpbWVkX291dBgCIAEoCCrKAQoISm9iU3RhdGUSGQoVSk9CX1NUQVRFX1VOU1BFQ0lGSUVEEAASFwoTSk9CX1NUQVRFX1NDSEVEVUxFRBABEhcKE0pPQl9TVEFURV9BVkFJTEFCTEUQAhIVChFKT0JfU1RBVEVfQkxPQ0tFRBADEhQKEEpPQl9TVEFURV9MRUFTRUQQBBIXChNKT0JfU1RBVEVfU1VDQ0VFREVEEAUSEgoOSk9CX1NUQVRFX0RFQUQQBhIXChNKT0JfU1RBVEVfQ0FOQ0VMTEVEEAcqdwoLRGVkdXBQb2xpY3kSHAoYREVEVVBfUE9MSUNZX1VOU1BFQ0lGSUVEEAASFQoRREVEVVBfUE9MSUNZX0tFRVAQARIYChRERURVUF9QT0xJQ1lfUkVQTEFDRRACEhkKFURFRFVQX1BPTElDWV9ERUJPVU5DRRADKkcKB0pvYlZpZXcSGAoUSk9CX1ZJRVdfVU5TUEVDSUZJRUQQABIRCg1KT0JfVklFV19GVUxMEAESDwoLSk9CX1ZJRVdfSUQQAmIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChJiYXRvbi92MS9qb2IucHJvdG8SCGJhdG9uLnYxItUFCgNKb2ISCgoCaWQYASABKAkSDQoFcXVldWUYAiABKAkSIQoFc3RhdGUYAyABKA4yEi5iYXRvbi52MS5Kb2JTdGF0ZRIPCgdwYXlsb2FkGAQgASgMEisKB2hlYWRlcnMYBSADKAsyGi5iYXRvbi52MS5Kb2IuSGVhZGVyc0VudHJ5EhAKCHByaW9yaXR5GAYgASgFEg8KB2F0dGVtcHQYByABKAUSFAoMbWF4X2F0dGVtcHRzGAggASgFEiwKCHJ1bl90aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtjcmVhdGVfdGltZRgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZmluaXNoX3RpbWUYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCWRlZHVwX2tleRgMIAEoCRIQCghjaGFpbl9pZBgNIAEoCRIRCglwYXJlbnRfaWQYDiABKAkSEgoKZGVwZW5kc19vbhgPIAMoCRIYChBwcm9ncmVzc19wZXJjZW50GBAgASgFEhgKEHByb2dyZXNzX21lc3NhZ2UYESABKAkSDgoGcmVzdWx0GBIgASgMEhIKCmxhc3RfZXJyb3IYEyABKAkSKgoHdGltZW91dBgUIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIiCgZlcnJvcnMYFSADKAsyEi5iYXRvbi52MS5Kb2JFcnJvchIYChBjYW5jZWxfcmVxdWVzdGVkGBYgASgIEhQKDGZhaXJuZXNzX2tleRgXIAEoCRI1ChFsZWFzZV9leHBpcmVfdGltZRgYIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAaLgoMSGVhZGVyc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiVgoISm9iRXJyb3ISDwoHYXR0ZW1wdBgBIAEoBRIPCgdtZXNzYWdlGAIgASgJEigKBHRpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIoQEChFFbnF1ZXVlSm9iUmVxdWVzdBINCgVxdWV1ZRgBIAEoCRIPCgdwYXlsb2FkGAIgASgMEjkKB2hlYWRlcnMYAyADKAsyKC5iYXRvbi52MS5FbnF1ZXVlSm9iUmVxdWVzdC5IZWFkZXJzRW50cnkSEAoIcHJpb3JpdHkYBCABKAUSLgoIcnVuX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wSAASKgoFZGVsYXkYBiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25IABIUCgxtYXhfYXR0ZW1wdHMYByABKAUSEQoJZGVkdXBfa2V5GAggASgJEhIKCmRlcGVuZHNfb24YCSADKAkSEAoIY2hhaW5faWQYCiABKAkSKgoHdGltZW91dBgLIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIvCgxkZWR1cF93aW5kb3cYDCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SFAoMZmFpcm5lc3Nfa2V5GA0gASgJEisKDGRlZHVwX3BvbGljeRgOIAEoDjIVLmJhdG9uLnYxLkRlZHVwUG9saWN5Gi4KDEhlYWRlcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBQgcKBXN0YXJ0IkYKEkVucXVldWVKb2JSZXNwb25zZRIaCgNqb2IYASABKAsyDS5iYXRvbi52MS5Kb2ISFAoMZGVkdXBsaWNhdGVkGAIgASgIImAKEkVucXVldWVKb2JzUmVxdWVzdBIpCgRqb2JzGAEgAygLMhsuYmF0b24udjEuRW5xdWV1ZUpvYlJlcXVlc3QSHwoEdmlldxgCIAEoDjIRLmJhdG9uLnYxLkpvYlZpZXciWQoTRW5xdWV1ZUpvYnNSZXNwb25zZRIbCgRqb2JzGAEgAygLMg0uYmF0b24udjEuSm9iEhQKDGRlZHVwbGljYXRlZBgCIAMoCBIPCgdqb2JfaWRzGAMgAygJInoKGEVucXVldWVKb2JzU3RyZWFtUmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgEEikKBGpvYnMYAiADKAsyGy5iYXRvbi52MS5FbnF1ZXVlSm9iUmVxdWVzdBIfCgR2aWV3GAMgASgOMhEuYmF0b24udjEuSm9iVmlldyKaAQoZRW5xdWV1ZUpvYnNTdHJlYW1SZXNwb25zZRISCgpyZXF1ZXN0X2lkGAEgASgEEhsKBGpvYnMYAiADKAsyDS5iYXRvbi52MS5Kb2ISFAoMZGVkdXBsaWNhdGVkGAMgAygIEg8KB2pvYl9pZHMYBCADKAkSJQoFZXJyb3IYBSABKAsyFi5iYXRvbi52MS5FbnF1ZXVlRXJyb3IiLQoMRW5xdWV1ZUVycm9yEgwKBGNvZGUYASABKAUSDwoHbWVzc2FnZRgCIAEoCSIbCg1HZXRKb2JSZXF1ZXN0EgoKAmlkGAEgASgJIiwKDkdldEpvYlJlc3BvbnNlEhoKA2pvYhgBIAEoCzINLmJhdG9uLnYxLkpvYiKhAQoPTGlzdEpvYnNSZXF1ZXN0Eg0KBXF1ZXVlGAEgASgJEiEKBXN0YXRlGAIgASgOMhIuYmF0b24udjEuSm9iU3RhdGUSEAoIY2hhaW5faWQYAyABKAkSEQoJcGFnZV9zaXplGAQgASgFEhIKCnBhZ2VfdG9rZW4YBSABKAkSIwoGZmlsdGVyGAYgASgLMhMuYmF0b24udjEuSm9iRmlsdGVyIq8CCglKb2JGaWx0ZXISDQoFcXVldWUYASABKAkSIgoGc3RhdGVzGAIgAygOMhIuYmF0b24udjEuSm9iU3RhdGUSEAoIY2hhaW5faWQYAyABKAkSCwoDaWRzGAQgAygJEjEKB2hlYWRlcnMYBSADKAsyIC5iYXRvbi52MS5Kb2JGaWx0ZXIuSGVhZGVyc0VudHJ5EjUKEWNyZWF0ZV90aW1lX2FmdGVyGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI2ChJjcmVhdGVfdGltZV9iZWZvcmUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wGi4KDEhlYWRlcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIkgKEExpc3RKb2JzUmVzcG9uc2USGwoEam9icxgBIAMoCzINLmJhdG9uLnYxLkpvYhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiHgoQQ2FuY2VsSm9iUmVxdWVzdBIKCgJpZBgBIAEoCSIvChFDYW5jZWxKb2JSZXNwb25zZRIaCgNqb2IYASABKAsyDS5iYXRvbi52MS5Kb2IiHQoPUmV0cnlKb2JSZXF1ZXN0EgoKAmlkGAEgASgJIi4KEFJldHJ5Sm9iUmVzcG9uc2USGgoDam9iGAEgASgLMg0uYmF0b24udjEuSm9iImkKEFJldHJ5Sm9ic1JlcXVlc3QSDQoFcXVldWUYASABKAkSIQoFc3RhdGUYAiABKA4yEi5iYXRvbi52MS5Kb2JTdGF0ZRIjCgZmaWx0ZXIYAyABKAsyEy5iYXRvbi52MS5Kb2JGaWx0ZXIiSQoRUmV0cnlKb2JzUmVzcG9uc2USDQoFY291bnQYASABKAMSJQoHc2tpcHBlZBgCIAMoCzIULmJhdG9uLnYxLlNraXBwZWRKb2IiOAoRQ2FuY2VsSm9ic1JlcXVlc3QSIwoGZmlsdGVyGAEgASgLMhMuYmF0b24udjEuSm9iRmlsdGVyIkEKEkNhbmNlbEpvYnNSZXNwb25zZRIRCgljYW5jZWxsZWQYASABKAMSGAoQY2FuY2VsX3JlcXVlc3RlZBgCIAEoAyI4ChFEZWxldGVKb2JzUmVxdWVzdBIjCgZmaWx0ZXIYASABKAsyEy5iYXRvbi52MS5Kb2JGaWx0ZXIiIwoSRGVsZXRlSm9ic1Jlc3BvbnNlEg0KBWNvdW50GAEgASgDIh4KEERlbGV0ZUpvYlJlcXVlc3QSCgoCaWQYASABKAkiEwoRRGVsZXRlSm9iUmVzcG9uc2UiKAoKU2tpcHBlZEpvYhIKCgJpZBgBIAEoCRIOCgZyZWFzb24YAiABKAkiVwoOV2FpdEpvYlJlcXVlc3QSCgoCaWQYASABKAkSKgoHdGltZW91dBgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhINCgVjaGFpbhgDIAEoCCJACg9XYWl0Sm9iUmVzcG9uc2USGgoDam9iGAEgASgLMg0uYmF0b24udjEuSm9iEhEKCXRpbWVkX291dBgCIAEoCCrKAQoISm9iU3RhdGUSGQoVSk9CX1NUQVRFX1VOU1BFQ0lGSUVEEAASFwoTSk9CX1NUQVRFX1NDSEVEVUxFRBABEhcKE0pPQl9TVEFURV9BVkFJTEFCTEUQAhIVChFKT0JfU1RBVEVfQkxPQ0tFRBADEhQKEEpPQl9TVEFURV9MRUFTRUQQBBIXChNKT0JfU1RBVEVfU1VDQ0VFREVEEAUSEgoOSk9CX1NUQVRFX0RFQUQQBhIXChNKT0JfU1RBVEVfQ0FOQ0VMTEVEEAcqdwoLRGVkdXBQb2xpY3kSHAoYREVEVVBfUE9MSUNZX1VOU1BFQ0lGSUVEEAASFQoRREVEVVBfUE9MSUNZX0tFRVAQARIYChRERURVUF9QT0xJQ1lfUkVQTEFDRRACEhkKFURFRFVQX1BPTElDWV9ERUJPVU5DRRADKkcKB0pvYlZpZXcSGAoUSk9CX1ZJRVdfVU5TUEVDSUZJRUQQABIRCg1KT0JfVklFV19GVUxMEAESDwoLSk9CX1ZJRVdfSUQQAmIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * Job is a unit of work and everything the broker knows about it.
@@ -568,6 +568,14 @@ export type ListJobsRequest = Message<"baton.v1.ListJobsRequest"> & {
    * @generated from field: string page_token = 5;
    */
   pageToken: string;
+
+  /**
+   * Jobs matching all of its fields. queue, state and chain_id above are its older spelling:
+   * a field may be set there or in the filter, not both.
+   *
+   * @generated from field: baton.v1.JobFilter filter = 6;
+   */
+  filter?: JobFilter | undefined;
 };
 
 /**
@@ -576,6 +584,66 @@ export type ListJobsRequest = Message<"baton.v1.ListJobsRequest"> & {
  */
 export const ListJobsRequestSchema: GenMessage<ListJobsRequest> = /*@__PURE__*/
   messageDesc(file_baton_v1_job, 11);
+
+/**
+ * JobFilter picks jobs for ListJobs and the bulk operations: a job matches when it matches
+ * every field that is set (an unset field matches every job).
+ *
+ * @generated from message baton.v1.JobFilter
+ */
+export type JobFilter = Message<"baton.v1.JobFilter"> & {
+  /**
+   * @generated from field: string queue = 1;
+   */
+  queue: string;
+
+  /**
+   * Any of these states; JOB_STATE_SCHEDULED and JOB_STATE_AVAILABLE are told apart by run_time.
+   *
+   * @generated from field: repeated baton.v1.JobState states = 2;
+   */
+  states: JobState[];
+
+  /**
+   * @generated from field: string chain_id = 3;
+   */
+  chainId: string;
+
+  /**
+   * Any of these job ids (decimal strings), at most 1000.
+   *
+   * @generated from field: repeated string ids = 4;
+   */
+  ids: string[];
+
+  /**
+   * Every one of these headers, with exactly this value.
+   *
+   * @generated from field: map<string, string> headers = 5;
+   */
+  headers: { [key: string]: string };
+
+  /**
+   * Created at or after this time.
+   *
+   * @generated from field: google.protobuf.Timestamp create_time_after = 6;
+   */
+  createTimeAfter?: Timestamp | undefined;
+
+  /**
+   * Created before this time.
+   *
+   * @generated from field: google.protobuf.Timestamp create_time_before = 7;
+   */
+  createTimeBefore?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message baton.v1.JobFilter.
+ * Use `create(JobFilterSchema)` to create a new message.
+ */
+export const JobFilterSchema: GenMessage<JobFilter> = /*@__PURE__*/
+  messageDesc(file_baton_v1_job, 12);
 
 /**
  * @generated from message baton.v1.ListJobsResponse
@@ -599,7 +667,7 @@ export type ListJobsResponse = Message<"baton.v1.ListJobsResponse"> & {
  * Use `create(ListJobsResponseSchema)` to create a new message.
  */
 export const ListJobsResponseSchema: GenMessage<ListJobsResponse> = /*@__PURE__*/
-  messageDesc(file_baton_v1_job, 12);
+  messageDesc(file_baton_v1_job, 13);
 
 /**
  * @generated from message baton.v1.CancelJobRequest
@@ -616,7 +684,7 @@ export type CancelJobRequest = Message<"baton.v1.CancelJobRequest"> & {
  * Use `create(CancelJobRequestSchema)` to create a new message.
  */
 export const CancelJobRequestSchema: GenMessage<CancelJobRequest> = /*@__PURE__*/
-  messageDesc(file_baton_v1_job, 13);
+  messageDesc(file_baton_v1_job, 14);
 
 /**
  * @generated from message baton.v1.CancelJobResponse
@@ -633,7 +701,7 @@ export type CancelJobResponse = Message<"baton.v1.CancelJobResponse"> & {
  * Use `create(CancelJobResponseSchema)` to create a new message.
  */
 export const CancelJobResponseSchema: GenMessage<CancelJobResponse> = /*@__PURE__*/
-  messageDesc(file_baton_v1_job, 14);
+  messageDesc(file_baton_v1_job, 15);
 
 /**
  * @generated from message baton.v1.RetryJobRequest
@@ -650,7 +718,7 @@ export type RetryJobRequest = Message<"baton.v1.RetryJobRequest"> & {
  * Use `create(RetryJobRequestSchema)` to create a new message.
  */
 export const RetryJobRequestSchema: GenMessage<RetryJobRequest> = /*@__PURE__*/
-  messageDesc(file_baton_v1_job, 15);
+  messageDesc(file_baton_v1_job, 16);
 
 /**
  * @generated from message baton.v1.RetryJobResponse
@@ -667,7 +735,7 @@ export type RetryJobResponse = Message<"baton.v1.RetryJobResponse"> & {
  * Use `create(RetryJobResponseSchema)` to create a new message.
  */
 export const RetryJobResponseSchema: GenMessage<RetryJobResponse> = /*@__PURE__*/
-  messageDesc(file_baton_v1_job, 16);
+  messageDesc(file_baton_v1_job, 17);
 
 /**
  * RetryJobsRequest revives every job of a queue in a failed end state. A job with depends_on
@@ -687,6 +755,14 @@ export type RetryJobsRequest = Message<"baton.v1.RetryJobsRequest"> & {
    * @generated from field: baton.v1.JobState state = 2;
    */
   state: JobState;
+
+  /**
+   * Instead of queue and state: the DEAD and CANCELLED jobs matching the filter (its states, if
+   * set, may name only those two). It must set at least one field.
+   *
+   * @generated from field: baton.v1.JobFilter filter = 3;
+   */
+  filter?: JobFilter | undefined;
 };
 
 /**
@@ -694,7 +770,7 @@ export type RetryJobsRequest = Message<"baton.v1.RetryJobsRequest"> & {
  * Use `create(RetryJobsRequestSchema)` to create a new message.
  */
 export const RetryJobsRequestSchema: GenMessage<RetryJobsRequest> = /*@__PURE__*/
-  messageDesc(file_baton_v1_job, 17);
+  messageDesc(file_baton_v1_job, 18);
 
 /**
  * @generated from message baton.v1.RetryJobsResponse
@@ -721,7 +797,126 @@ export type RetryJobsResponse = Message<"baton.v1.RetryJobsResponse"> & {
  * Use `create(RetryJobsResponseSchema)` to create a new message.
  */
 export const RetryJobsResponseSchema: GenMessage<RetryJobsResponse> = /*@__PURE__*/
-  messageDesc(file_baton_v1_job, 18);
+  messageDesc(file_baton_v1_job, 19);
+
+/**
+ * CancelJobsRequest cancels every unfinished job matching the filter, as CancelJob does.
+ *
+ * @generated from message baton.v1.CancelJobsRequest
+ */
+export type CancelJobsRequest = Message<"baton.v1.CancelJobsRequest"> & {
+  /**
+   * Must set at least one field: naming the states is how to mean every job.
+   *
+   * @generated from field: baton.v1.JobFilter filter = 1;
+   */
+  filter?: JobFilter | undefined;
+};
+
+/**
+ * Describes the message baton.v1.CancelJobsRequest.
+ * Use `create(CancelJobsRequestSchema)` to create a new message.
+ */
+export const CancelJobsRequestSchema: GenMessage<CancelJobsRequest> = /*@__PURE__*/
+  messageDesc(file_baton_v1_job, 20);
+
+/**
+ * @generated from message baton.v1.CancelJobsResponse
+ */
+export type CancelJobsResponse = Message<"baton.v1.CancelJobsResponse"> & {
+  /**
+   * Waiting jobs (scheduled, available, blocked) made CANCELLED.
+   *
+   * @generated from field: int64 cancelled = 1;
+   */
+  cancelled: bigint;
+
+  /**
+   * Leased jobs whose workers were asked to stop (they end CANCELLED unless they ack first);
+   * a job already asked is not counted again.
+   *
+   * @generated from field: int64 cancel_requested = 2;
+   */
+  cancelRequested: bigint;
+};
+
+/**
+ * Describes the message baton.v1.CancelJobsResponse.
+ * Use `create(CancelJobsResponseSchema)` to create a new message.
+ */
+export const CancelJobsResponseSchema: GenMessage<CancelJobsResponse> = /*@__PURE__*/
+  messageDesc(file_baton_v1_job, 21);
+
+/**
+ * DeleteJobsRequest deletes every job matching the filter except leased ones: a running job
+ * is never deleted (cancel it first).
+ *
+ * @generated from message baton.v1.DeleteJobsRequest
+ */
+export type DeleteJobsRequest = Message<"baton.v1.DeleteJobsRequest"> & {
+  /**
+   * Must set at least one field, and its states may not name JOB_STATE_LEASED.
+   *
+   * @generated from field: baton.v1.JobFilter filter = 1;
+   */
+  filter?: JobFilter | undefined;
+};
+
+/**
+ * Describes the message baton.v1.DeleteJobsRequest.
+ * Use `create(DeleteJobsRequestSchema)` to create a new message.
+ */
+export const DeleteJobsRequestSchema: GenMessage<DeleteJobsRequest> = /*@__PURE__*/
+  messageDesc(file_baton_v1_job, 22);
+
+/**
+ * @generated from message baton.v1.DeleteJobsResponse
+ */
+export type DeleteJobsResponse = Message<"baton.v1.DeleteJobsResponse"> & {
+  /**
+   * Jobs deleted.
+   *
+   * @generated from field: int64 count = 1;
+   */
+  count: bigint;
+};
+
+/**
+ * Describes the message baton.v1.DeleteJobsResponse.
+ * Use `create(DeleteJobsResponseSchema)` to create a new message.
+ */
+export const DeleteJobsResponseSchema: GenMessage<DeleteJobsResponse> = /*@__PURE__*/
+  messageDesc(file_baton_v1_job, 23);
+
+/**
+ * @generated from message baton.v1.DeleteJobRequest
+ */
+export type DeleteJobRequest = Message<"baton.v1.DeleteJobRequest"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message baton.v1.DeleteJobRequest.
+ * Use `create(DeleteJobRequestSchema)` to create a new message.
+ */
+export const DeleteJobRequestSchema: GenMessage<DeleteJobRequest> = /*@__PURE__*/
+  messageDesc(file_baton_v1_job, 24);
+
+/**
+ * @generated from message baton.v1.DeleteJobResponse
+ */
+export type DeleteJobResponse = Message<"baton.v1.DeleteJobResponse"> & {
+};
+
+/**
+ * Describes the message baton.v1.DeleteJobResponse.
+ * Use `create(DeleteJobResponseSchema)` to create a new message.
+ */
+export const DeleteJobResponseSchema: GenMessage<DeleteJobResponse> = /*@__PURE__*/
+  messageDesc(file_baton_v1_job, 25);
 
 /**
  * A job a bulk operation left as it was.
@@ -747,7 +942,7 @@ export type SkippedJob = Message<"baton.v1.SkippedJob"> & {
  * Use `create(SkippedJobSchema)` to create a new message.
  */
 export const SkippedJobSchema: GenMessage<SkippedJob> = /*@__PURE__*/
-  messageDesc(file_baton_v1_job, 19);
+  messageDesc(file_baton_v1_job, 26);
 
 /**
  * @generated from message baton.v1.WaitJobRequest
@@ -779,7 +974,7 @@ export type WaitJobRequest = Message<"baton.v1.WaitJobRequest"> & {
  * Use `create(WaitJobRequestSchema)` to create a new message.
  */
 export const WaitJobRequestSchema: GenMessage<WaitJobRequest> = /*@__PURE__*/
-  messageDesc(file_baton_v1_job, 20);
+  messageDesc(file_baton_v1_job, 27);
 
 /**
  * @generated from message baton.v1.WaitJobResponse
@@ -803,7 +998,7 @@ export type WaitJobResponse = Message<"baton.v1.WaitJobResponse"> & {
  * Use `create(WaitJobResponseSchema)` to create a new message.
  */
 export const WaitJobResponseSchema: GenMessage<WaitJobResponse> = /*@__PURE__*/
-  messageDesc(file_baton_v1_job, 21);
+  messageDesc(file_baton_v1_job, 28);
 
 /**
  * JobState is where a job is in its lifecycle.

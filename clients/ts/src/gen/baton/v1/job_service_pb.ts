@@ -4,14 +4,14 @@
 
 import type { GenFile, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { CancelJobRequestSchema, CancelJobResponseSchema, EnqueueJobRequestSchema, EnqueueJobResponseSchema, EnqueueJobsRequestSchema, EnqueueJobsResponseSchema, EnqueueJobsStreamRequestSchema, EnqueueJobsStreamResponseSchema, GetJobRequestSchema, GetJobResponseSchema, ListJobsRequestSchema, ListJobsResponseSchema, RetryJobRequestSchema, RetryJobResponseSchema, RetryJobsRequestSchema, RetryJobsResponseSchema, WaitJobRequestSchema, WaitJobResponseSchema } from "./job_pb.js";
+import type { CancelJobRequestSchema, CancelJobResponseSchema, CancelJobsRequestSchema, CancelJobsResponseSchema, DeleteJobRequestSchema, DeleteJobResponseSchema, DeleteJobsRequestSchema, DeleteJobsResponseSchema, EnqueueJobRequestSchema, EnqueueJobResponseSchema, EnqueueJobsRequestSchema, EnqueueJobsResponseSchema, EnqueueJobsStreamRequestSchema, EnqueueJobsStreamResponseSchema, GetJobRequestSchema, GetJobResponseSchema, ListJobsRequestSchema, ListJobsResponseSchema, RetryJobRequestSchema, RetryJobResponseSchema, RetryJobsRequestSchema, RetryJobsResponseSchema, WaitJobRequestSchema, WaitJobResponseSchema } from "./job_pb.js";
 import { file_baton_v1_job } from "./job_pb.js";
 
 /**
  * Describes the file baton/v1/job_service.proto.
  */
 export const file_baton_v1_job_service: GenFile = /*@__PURE__*/
-  fileDesc("ChpiYXRvbi92MS9qb2Jfc2VydmljZS5wcm90bxIIYmF0b24udjEynAUKCkpvYlNlcnZpY2USRwoKRW5xdWV1ZUpvYhIbLmJhdG9uLnYxLkVucXVldWVKb2JSZXF1ZXN0GhwuYmF0b24udjEuRW5xdWV1ZUpvYlJlc3BvbnNlEkoKC0VucXVldWVKb2JzEhwuYmF0b24udjEuRW5xdWV1ZUpvYnNSZXF1ZXN0Gh0uYmF0b24udjEuRW5xdWV1ZUpvYnNSZXNwb25zZRJgChFFbnF1ZXVlSm9ic1N0cmVhbRIiLmJhdG9uLnYxLkVucXVldWVKb2JzU3RyZWFtUmVxdWVzdBojLmJhdG9uLnYxLkVucXVldWVKb2JzU3RyZWFtUmVzcG9uc2UoATABEkAKBkdldEpvYhIXLmJhdG9uLnYxLkdldEpvYlJlcXVlc3QaGC5iYXRvbi52MS5HZXRKb2JSZXNwb25zZSIDkAIBEkYKCExpc3RKb2JzEhkuYmF0b24udjEuTGlzdEpvYnNSZXF1ZXN0GhouYmF0b24udjEuTGlzdEpvYnNSZXNwb25zZSIDkAIBEkQKCUNhbmNlbEpvYhIaLmJhdG9uLnYxLkNhbmNlbEpvYlJlcXVlc3QaGy5iYXRvbi52MS5DYW5jZWxKb2JSZXNwb25zZRJBCghSZXRyeUpvYhIZLmJhdG9uLnYxLlJldHJ5Sm9iUmVxdWVzdBoaLmJhdG9uLnYxLlJldHJ5Sm9iUmVzcG9uc2USRAoJUmV0cnlKb2JzEhouYmF0b24udjEuUmV0cnlKb2JzUmVxdWVzdBobLmJhdG9uLnYxLlJldHJ5Sm9ic1Jlc3BvbnNlEj4KB1dhaXRKb2ISGC5iYXRvbi52MS5XYWl0Sm9iUmVxdWVzdBoZLmJhdG9uLnYxLldhaXRKb2JSZXNwb25zZWIGcHJvdG8z", [file_baton_v1_job]);
+  fileDesc("ChpiYXRvbi92MS9qb2Jfc2VydmljZS5wcm90bxIIYmF0b24udjEy9AYKCkpvYlNlcnZpY2USRwoKRW5xdWV1ZUpvYhIbLmJhdG9uLnYxLkVucXVldWVKb2JSZXF1ZXN0GhwuYmF0b24udjEuRW5xdWV1ZUpvYlJlc3BvbnNlEkoKC0VucXVldWVKb2JzEhwuYmF0b24udjEuRW5xdWV1ZUpvYnNSZXF1ZXN0Gh0uYmF0b24udjEuRW5xdWV1ZUpvYnNSZXNwb25zZRJgChFFbnF1ZXVlSm9ic1N0cmVhbRIiLmJhdG9uLnYxLkVucXVldWVKb2JzU3RyZWFtUmVxdWVzdBojLmJhdG9uLnYxLkVucXVldWVKb2JzU3RyZWFtUmVzcG9uc2UoATABEkAKBkdldEpvYhIXLmJhdG9uLnYxLkdldEpvYlJlcXVlc3QaGC5iYXRvbi52MS5HZXRKb2JSZXNwb25zZSIDkAIBEkYKCExpc3RKb2JzEhkuYmF0b24udjEuTGlzdEpvYnNSZXF1ZXN0GhouYmF0b24udjEuTGlzdEpvYnNSZXNwb25zZSIDkAIBEkQKCUNhbmNlbEpvYhIaLmJhdG9uLnYxLkNhbmNlbEpvYlJlcXVlc3QaGy5iYXRvbi52MS5DYW5jZWxKb2JSZXNwb25zZRJBCghSZXRyeUpvYhIZLmJhdG9uLnYxLlJldHJ5Sm9iUmVxdWVzdBoaLmJhdG9uLnYxLlJldHJ5Sm9iUmVzcG9uc2USRAoJUmV0cnlKb2JzEhouYmF0b24udjEuUmV0cnlKb2JzUmVxdWVzdBobLmJhdG9uLnYxLlJldHJ5Sm9ic1Jlc3BvbnNlEkcKCkNhbmNlbEpvYnMSGy5iYXRvbi52MS5DYW5jZWxKb2JzUmVxdWVzdBocLmJhdG9uLnYxLkNhbmNlbEpvYnNSZXNwb25zZRJHCgpEZWxldGVKb2JzEhsuYmF0b24udjEuRGVsZXRlSm9ic1JlcXVlc3QaHC5iYXRvbi52MS5EZWxldGVKb2JzUmVzcG9uc2USRAoJRGVsZXRlSm9iEhouYmF0b24udjEuRGVsZXRlSm9iUmVxdWVzdBobLmJhdG9uLnYxLkRlbGV0ZUpvYlJlc3BvbnNlEj4KB1dhaXRKb2ISGC5iYXRvbi52MS5XYWl0Sm9iUmVxdWVzdBoZLmJhdG9uLnYxLldhaXRKb2JSZXNwb25zZWIGcHJvdG8z", [file_baton_v1_job]);
 
 /**
  * JobService is the producers' API: create jobs, look at them, steer them.
@@ -101,8 +101,10 @@ export const JobService: GenService<{
     output: typeof RetryJobResponseSchema;
   },
   /**
-   * RetryJobs revives all DEAD (or CANCELLED) jobs of a queue, each with a fresh attempt budget,
-   * as RetryJob does; the jobs RetryJob would refuse are skipped and listed, the others revived.
+   * RetryJobs revives all DEAD (or CANCELLED) jobs of a queue, or those matching a filter, each
+   * with a fresh attempt budget, as RetryJob does; the jobs RetryJob would refuse are skipped and
+   * listed, the others revived. A filter is worked through in transactions of at most 1000 jobs,
+   * newest first.
    *
    * @generated from rpc baton.v1.JobService.RetryJobs
    */
@@ -110,6 +112,40 @@ export const JobService: GenService<{
     methodKind: "unary";
     input: typeof RetryJobsRequestSchema;
     output: typeof RetryJobsResponseSchema;
+  },
+  /**
+   * CancelJobs cancels the unfinished jobs matching a filter, as CancelJob does, in
+   * transactions of at most 1000 jobs, newest first; the counts cover the whole call. Jobs
+   * created after the call starts are left alone. Calling it again changes nothing more.
+   *
+   * @generated from rpc baton.v1.JobService.CancelJobs
+   */
+  cancelJobs: {
+    methodKind: "unary";
+    input: typeof CancelJobsRequestSchema;
+    output: typeof CancelJobsResponseSchema;
+  },
+  /**
+   * DeleteJobs deletes the jobs matching a filter that are not leased, in transactions of at
+   * most 1000 jobs, newest first. A running job is never deleted. Jobs created after the call
+   * starts are left alone.
+   *
+   * @generated from rpc baton.v1.JobService.DeleteJobs
+   */
+  deleteJobs: {
+    methodKind: "unary";
+    input: typeof DeleteJobsRequestSchema;
+    output: typeof DeleteJobsResponseSchema;
+  },
+  /**
+   * DeleteJob deletes a job that is not leased: FAILED_PRECONDITION while it runs.
+   *
+   * @generated from rpc baton.v1.JobService.DeleteJob
+   */
+  deleteJob: {
+    methodKind: "unary";
+    input: typeof DeleteJobRequestSchema;
+    output: typeof DeleteJobResponseSchema;
   },
   /**
    * WaitJob returns when the job is finished or the timeout passes.
