@@ -4,6 +4,7 @@ import { type Now, jobInsertMany } from "../store/jobs.js";
 import { type ScheduleAdvance, type ScheduleRecord, scheduleAdvance, scheduleClaimDue } from "../store/schedules.js";
 import type { JobSampling } from "../telemetry/job-sampling.js";
 import type { Logger } from "../util/log.js";
+import { batchedTask } from "./batched-task.js";
 import type { MaintenanceTask } from "./maintainer.js";
 import { parseCron } from "../util/cron.js";
 
@@ -40,18 +41,11 @@ const BROKEN_RETRY_MS = 60 * 60 * 1000;
  * dedup_key (`schedule:<name>:<fire time>`) and the previous run.
  */
 export function schedulerTask(options: SchedulerOptions): MaintenanceTask {
-  const batchSize = options.batchSize ?? 100;
-  return {
-    name: "scheduler",
-    intervalMs: options.intervalMs,
-    async run() {
-      for (;;) {
-        const { claimed, created } = await options.db.transaction((tx) => fireDue(tx, batchSize, options));
-        if (created.length > 0) options.onEnqueued?.(created);
-        if (claimed < batchSize) return;
-      }
-    },
-  };
+  return batchedTask("scheduler", options.intervalMs, options.batchSize ?? 100, async (batchSize) => {
+    const { claimed, created } = await options.db.transaction((tx) => fireDue(tx, batchSize, options));
+    if (created.length > 0) options.onEnqueued?.(created);
+    return claimed;
+  });
 }
 
 interface BatchOutcome {
