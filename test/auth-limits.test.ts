@@ -11,6 +11,7 @@ import { createDatabase } from "../src/store/database.js";
 import { type NewToken, tokenCreate } from "../src/store/tokens.js";
 import { type TestBroker, bearerTransport, startTestBroker } from "./helpers/broker.js";
 import { sql } from "./helpers/database.js";
+import { expectError } from "./helpers/errors.js";
 import { type TestStream, openStream } from "./helpers/stream.js";
 import { eventually } from "./helpers/wait.js";
 
@@ -33,16 +34,6 @@ afterAll(async () => {
   await guarded?.stop();
   await open?.stop();
 });
-
-async function expectError(call: Promise<unknown>, code: Code, message: RegExp) {
-  const error = await call.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(ConnectError);
-  expect(Code[(error as ConnectError).code]).toBe(Code[code]);
-  expect((error as ConnectError).rawMessage).toMatch(message);
-}
 
 /** The retry_delay of an encoded google.rpc.RetryInfo, in milliseconds. */
 function retryDelayMs(bytes: Uint8Array): number {

@@ -14,6 +14,7 @@ import { WorkerService } from "../clients/ts/src/gen/baton/v1/worker_service_pb.
 import { Health, HealthCheckResponse_ServingStatus } from "../clients/ts/src/gen/grpc/health/v1/health_pb.js";
 import { type TestBroker, startTestBroker } from "./helpers/broker.js";
 import { sql } from "./helpers/database.js";
+import { expectError } from "./helpers/errors.js";
 import { type CompletedRun, type TestProcess, killAll, runTs, spawnTs } from "./helpers/process.js";
 import { openStream } from "./helpers/stream.js";
 import { eventually } from "./helpers/wait.js";
@@ -90,16 +91,6 @@ function clients(authorization?: string): Clients {
 }
 
 const as = (token: CreatedToken) => clients(`Bearer ${token.secret}`);
-
-async function expectError(call: Promise<unknown>, code: Code, message: RegExp) {
-  const error = await call.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(ConnectError);
-  expect(Code[(error as ConnectError).code]).toBe(Code[code]);
-  expect((error as ConnectError).rawMessage).toMatch(message);
-}
 
 describe("authentication", () => {
   test("a request without a token is UNAUTHENTICATED and says how to send one", async () => {

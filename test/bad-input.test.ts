@@ -2,6 +2,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { type TestBroker, startTestBroker } from "./helpers/broker.js";
 import { sql } from "./helpers/database.js";
+import { expectError } from "./helpers/errors.js";
 import { openStream } from "./helpers/stream.js";
 
 let broker: TestBroker;
@@ -15,16 +16,6 @@ afterAll(async () => {
 });
 
 const jobCount = async () => (await sql<{ n: number }>(broker.databaseUrl, "select count(*)::int as n from baton.jobs"))[0]!.n;
-
-async function expectError(call: Promise<unknown>, code: Code, message: RegExp) {
-  const error = await call.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(ConnectError);
-  expect((error as ConnectError).code).toBe(code);
-  expect((error as ConnectError).rawMessage).toMatch(message);
-}
 
 test("an empty queue name is INVALID_ARGUMENT", async () => {
   await expectError(broker.jobs.enqueueJob({ queue: "" }), Code.InvalidArgument, /queue must not be empty/);

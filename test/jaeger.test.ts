@@ -18,6 +18,7 @@ import { WorkerService } from "../clients/ts/src/gen/baton/v1/worker_service_pb.
 import { loadConfig } from "../src/config.js";
 import { type Jaeger, type JaegerSpan, type JaegerTrace, jaegerBin, parentOf, startJaeger, tag } from "./fixtures/jaeger.js";
 import { type TestBroker, startTestBroker } from "./helpers/broker.js";
+import { chainSpans } from "./helpers/chain-spans.js";
 import { createTestDatabase, sql } from "./helpers/database.js";
 import { type TestProcess, killAll, spawnTs } from "./helpers/process.js";
 import { type TestStream, openStream } from "./helpers/stream.js";
@@ -154,19 +155,17 @@ describe.skipIf(skipReason)("Jaeger", () => {
     // The EnqueueJob server span (the SDK's, live) and six job spans (the relay's, from the outbox).
     const trace = await traceWith(traceId, 7);
     const rpc = span(trace, "baton.v1.JobService/EnqueueJob");
-    const sendA = span(trace, "send chain-first", a!.id);
-    const processA = span(trace, "process chain-first", a!.id);
-    const sendB = span(trace, "send chain-second", b.id);
-    const processB = span(trace, "process chain-second", b.id);
-    const sendC = span(trace, "send chain-first", c.id);
-    const processC = span(trace, "process chain-first", c.id);
-    expect(parentOf(rpc)).toBe(producerSpan);
-    expect(parentOf(sendA)).toBe(rpc.spanID);
-    expect(parentOf(processA)).toBe(sendA.spanID);
-    expect(parentOf(sendB)).toBe(processA.spanID);
-    expect(parentOf(processB)).toBe(sendB.spanID);
-    expect(parentOf(sendC)).toBe(processB.spanID);
-    expect(parentOf(processC)).toBe(sendC.spanID);
+    const path = chainSpans(
+      [
+        { id: a!.id, queue: "chain-first" },
+        { id: b.id, queue: "chain-second" },
+        { id: c.id, queue: "chain-first" },
+      ],
+      (name, id) => span(trace, name, id),
+    );
+    const [, processA, , processB, , processC] = path as [JaegerSpan, JaegerSpan, JaegerSpan, JaegerSpan, JaegerSpan, JaegerSpan];
+    // The RPC's parent is the producer's span; each job span's, the span before it.
+    expect([rpc, ...path].map(parentOf)).toEqual([producerSpan, rpc.spanID, ...path.slice(0, -1).map((s) => s.spanID)]);
     expect(trace.spans.every((s) => s.traceID === traceId)).toBe(true);
     expect([processA, processB, processC].map((s) => tag(s, "messaging.client.id"))).toEqual(["worker-first", "worker-second", "worker-first"]);
     // Each worker was handed its attempt's span as parent, sampled.

@@ -1,46 +1,36 @@
 import pg from "pg";
-import { afterAll, beforeAll, expect, test } from "vitest";
+import { expect, test } from "vitest";
 import { JobState } from "../clients/ts/src/gen/baton/v1/job_pb.js";
-import { type TestBroker, startTestBroker } from "./helpers/broker.js";
+import { startTestBroker, useTestBroker } from "./helpers/broker.js";
 import { sql } from "./helpers/database.js";
-import { type TestProcess, killAll, spawnTs } from "./helpers/process.js";
+import { spawnTs } from "./helpers/process.js";
 import { openStream } from "./helpers/stream.js";
 import { eventually } from "./helpers/wait.js";
 
-let broker: TestBroker;
-const processes: TestProcess[] = [];
-
-beforeAll(async () => {
-  // A short lease so renewals happen several times within one test.
-  broker = await startTestBroker({ broker: { leaseSeconds: 1.5, reapIntervalMs: 200 } });
-});
-
-afterAll(async () => {
-  await killAll(processes);
-  await broker.stop();
-});
+// A short lease so renewals happen several times within one test.
+const shared = useTestBroker({ broker: { leaseSeconds: 1.5, reapIntervalMs: 200 } });
 
 test("a job whose worker is killed with SIGKILL is delivered to another worker and completes with attempt 2", async () => {
-  const { job } = await broker.jobs.enqueueJob({ queue: "crash" });
-  const doomed = spawnTs("test/fixtures/worker-process.ts", { BATON_URL: broker.baseUrl, QUEUES: "crash", MODE: "hang" });
-  processes.push(doomed);
+  const { job } = await shared.broker.jobs.enqueueJob({ queue: "crash" });
+  const doomed = spawnTs("test/fixtures/worker-process.ts", { BATON_URL: shared.broker.baseUrl, QUEUES: "crash", MODE: "hang" });
+  shared.processes.push(doomed);
   await doomed.waitFor((e) => e.event === "start" && e.id === job!.id);
   doomed.kill("SIGKILL");
   await doomed.exited;
 
-  const rescuer = spawnTs("test/fixtures/worker-process.ts", { BATON_URL: broker.baseUrl, QUEUES: "crash" });
-  processes.push(rescuer);
+  const rescuer = spawnTs("test/fixtures/worker-process.ts", { BATON_URL: shared.broker.baseUrl, QUEUES: "crash" });
+  shared.processes.push(rescuer);
   const done = await rescuer.waitFor((e) => e.event === "done" && e.id === job!.id);
   expect(done.attempt).toBe(2);
-  await eventually(async () => (await broker.jobs.getJob({ id: job!.id })).job!.state === JobState.SUCCEEDED, { what: "the rescued job to succeed" });
-  const finished = (await broker.jobs.getJob({ id: job!.id })).job!;
+  await eventually(async () => (await shared.broker.jobs.getJob({ id: job!.id })).job!.state === JobState.SUCCEEDED, { what: "the rescued job to succeed" });
+  const finished = (await shared.broker.jobs.getJob({ id: job!.id })).job!;
   expect(finished.attempt).toBe(2);
   expect(finished.errors.map((e) => e.message)).toEqual(["worker stream ended"]);
 });
 
 test("an ack with a stale lease token is refused, changes nothing, and the stream stays usable", async () => {
-  const { job } = await broker.jobs.enqueueJob({ queue: "stale" });
-  const stream = openStream(broker.workers, { case: "hello", value: { workerId: "w", queues: ["stale"], maxInFlight: 2 } });
+  const { job } = await shared.broker.jobs.enqueueJob({ queue: "stale" });
+  const stream = openStream(shared.broker.workers, { case: "hello", value: { workerId: "w", queues: ["stale"], maxInFlight: 2 } });
   const delivery = await stream.next("job");
   expect(delivery.job!.id).toBe(job!.id);
 
@@ -48,7 +38,7 @@ test("an ack with a stale lease token is refused, changes nothing, and the strea
   const refused = await stream.next("settled");
   expect(refused.ok).toBe(false);
   expect(refused.error).toMatch(/stale lease token/);
-  expect((await broker.jobs.getJob({ id: job!.id })).job!.state).toBe(JobState.LEASED);
+  expect((await shared.broker.jobs.getJob({ id: job!.id })).job!.state).toBe(JobState.LEASED);
 
   stream.send({ case: "ack", value: { jobId: job!.id, leaseToken: delivery.leaseToken } });
   expect(await stream.next("settled")).toMatchObject({ jobId: job!.id, ok: true });
@@ -56,23 +46,23 @@ test("an ack with a stale lease token is refused, changes nothing, and the strea
   const twice = await stream.next("settled");
   expect(twice.ok).toBe(false);
   expect(twice.error).toMatch(/no longer leased \(it is succeeded\)/);
-  expect((await broker.jobs.getJob({ id: job!.id })).job!.state).toBe(JobState.SUCCEEDED);
+  expect((await shared.broker.jobs.getJob({ id: job!.id })).job!.state).toBe(JobState.SUCCEEDED);
   stream.close();
 });
 
 test("a lease outlives its initial duration while the stream stays open, without any message about the job", async () => {
-  const { job } = await broker.jobs.enqueueJob({ queue: "renew" });
-  const stream = openStream(broker.workers, { case: "hello", value: { workerId: "w", queues: ["renew"], maxInFlight: 1 } });
+  const { job } = await shared.broker.jobs.enqueueJob({ queue: "renew" });
+  const stream = openStream(shared.broker.workers, { case: "hello", value: { workerId: "w", queues: ["renew"], maxInFlight: 1 } });
   const delivery = await stream.next("job");
   const firstExpiry = delivery.leaseExpireTime!.seconds;
 
   // Three lease lengths pass by database time; the reaper runs every 200 ms meanwhile.
   await eventually(
-    async () => (await sql<{ past: boolean }>(broker.databaseUrl, "select now() > to_timestamp($1) + interval '3 seconds' as past", [Number(firstExpiry)]))[0]!.past,
+    async () => (await sql<{ past: boolean }>(shared.broker.databaseUrl, "select now() > to_timestamp($1) + interval '3 seconds' as past", [Number(firstExpiry)]))[0]!.past,
     { intervalMs: 200, what: "three lease lengths to pass by database time" },
   );
   const [row] = await sql<{ state: string; lease_token: string; lease_expire_time: Date }>(
-    broker.databaseUrl,
+    shared.broker.databaseUrl,
     "select state, lease_token, lease_expire_time from baton.jobs where id = $1",
     [job!.id],
   );
@@ -90,7 +80,7 @@ test("a job that always fails ends DEAD after max_attempts with its error, and t
   try {
     const { job } = await retrying.jobs.enqueueJob({ queue: "doomed", maxAttempts: 4 });
     const worker = spawnTs("test/fixtures/worker-process.ts", { BATON_URL: retrying.baseUrl, QUEUES: "doomed", MODE: "fail" });
-    processes.push(worker);
+    shared.processes.push(worker);
     await eventually(async () => (await retrying.jobs.getJob({ id: job!.id })).job!.state === JobState.DEAD, { what: "the failing job to be DEAD" });
     const dead = (await retrying.jobs.getJob({ id: job!.id })).job!;
     expect(dead.attempt).toBe(4);
@@ -114,14 +104,14 @@ test("a job that always fails ends DEAD after max_attempts with its error, and t
 });
 
 test("an acked job frees its worker's slot before the ack commits, and a stuck ack holds back no other", async () => {
-  const first = (await broker.jobs.enqueueJob({ queue: "overlap", priority: 0 })).job!;
-  const second = (await broker.jobs.enqueueJob({ queue: "overlap", priority: 1 })).job!;
-  const stream = openStream(broker.workers, { case: "hello", value: { workerId: "w", queues: ["overlap"], maxInFlight: 1 } });
+  const first = (await shared.broker.jobs.enqueueJob({ queue: "overlap", priority: 0 })).job!;
+  const second = (await shared.broker.jobs.enqueueJob({ queue: "overlap", priority: 1 })).job!;
+  const stream = openStream(shared.broker.workers, { case: "hello", value: { workerId: "w", queues: ["overlap"], maxInFlight: 1 } });
   const delivered = await stream.next("job");
   expect(delivered.job!.id).toBe(first.id);
 
   // The first job's row is locked elsewhere, so its ack cannot commit yet.
-  const blocker = new pg.Client({ connectionString: broker.databaseUrl });
+  const blocker = new pg.Client({ connectionString: shared.broker.databaseUrl });
   await blocker.connect();
   try {
     await blocker.query("begin");
@@ -131,7 +121,7 @@ test("an acked job frees its worker's slot before the ack commits, and a stuck a
     const next = await stream.next("job");
     expect(next.job!.id).toBe(second.id);
     expect(stream.received.some((r) => r.message.case === "settled")).toBe(false);
-    const [row] = await sql<{ state: string }>(broker.databaseUrl, "select state::text from baton.jobs where id = $1", [first.id]);
+    const [row] = await sql<{ state: string }>(shared.broker.databaseUrl, "select state::text from baton.jobs where id = $1", [first.id]);
     expect(row!.state).toBe("leased");
     // The stuck ack does not hold back the next one.
     stream.send({ case: "ack", value: { jobId: second.id, leaseToken: next.leaseToken } });
@@ -141,7 +131,7 @@ test("an acked job frees its worker's slot before the ack commits, and a stuck a
     await blocker.end();
   }
   expect(await stream.next("settled")).toMatchObject({ jobId: first.id, ok: true });
-  expect((await broker.jobs.getJob({ id: first.id })).job!.state).toBe(JobState.SUCCEEDED);
+  expect((await shared.broker.jobs.getJob({ id: first.id })).job!.state).toBe(JobState.SUCCEEDED);
   stream.close();
   await stream.ended;
 });

@@ -13,6 +13,7 @@ import { processSpanId, sendSpanId } from "../src/telemetry/trace-context.js";
 import { type OtlpReceiver, type ReceivedSpan, startOtlpReceiver } from "./fixtures/otlp-receiver.js";
 import { parseExposition, sampleValue } from "./fixtures/prometheus.js";
 import { type TestBroker, startTestBroker } from "./helpers/broker.js";
+import { chainSpans } from "./helpers/chain-spans.js";
 import { createTestDatabase, sql } from "./helpers/database.js";
 import { type TestProcess, killAll, spawnTs } from "./helpers/process.js";
 import { type TestStream, openStream } from "./helpers/stream.js";
@@ -87,20 +88,18 @@ test("a three-job chain arrives as one trace: send A → process A → send B �
   await receiver.waitFor(() => spansOf(traceId).length >= 6);
   const spans = spansOf(traceId);
   expect(spans).toHaveLength(6);
-  const sendA = one(spans, "send trace-a", a!.id);
-  const processA = one(spans, "process trace-a", a!.id);
-  const sendB = one(spans, "send trace-b", b.id);
-  const processB = one(spans, "process trace-b", b.id);
-  const sendC = one(spans, "send trace-c", c.id);
-  const processC = one(spans, "process trace-c", c.id);
+  const path = chainSpans(
+    [
+      { id: a!.id, queue: "trace-a" },
+      { id: b.id, queue: "trace-b" },
+      { id: c.id, queue: "trace-c" },
+    ],
+    (name, id) => one(spans, name, id),
+  );
+  const [sendA, processA, sendB, processB, sendC, processC] = path as [ReceivedSpan, ReceivedSpan, ReceivedSpan, ReceivedSpan, ReceivedSpan, ReceivedSpan];
 
   // The tree: producer → send A → process A → send B → process B → send C → process C.
-  expect(sendA.parentSpanId).toBe(producerSpan);
-  expect(processA.parentSpanId).toBe(sendA.spanId);
-  expect(sendB.parentSpanId).toBe(processA.spanId);
-  expect(processB.parentSpanId).toBe(sendB.spanId);
-  expect(sendC.parentSpanId).toBe(processB.spanId);
-  expect(processC.parentSpanId).toBe(sendC.spanId);
+  expect(path.map((s) => s.parentSpanId)).toEqual([producerSpan, ...path.slice(0, -1).map((s) => s.spanId)]);
 
   for (const send of [sendA, sendB, sendC]) {
     expect(send.kind).toBe(PRODUCER);

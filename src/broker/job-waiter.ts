@@ -1,6 +1,7 @@
 import type { Database } from "../store/database.js";
 import type { JobRecord } from "../store/job-record.js";
 import { jobChainUnfinished, jobGet, jobGetFinished } from "../store/jobs.js";
+import { coalesced } from "../util/coalesced.js";
 import type { Logger } from "../util/log.js";
 
 /**
@@ -10,8 +11,15 @@ import type { Logger } from "../util/log.js";
  */
 export class JobWaiter {
   private readonly waiters = new Map<string, Set<() => void>>();
-  private checking: Promise<void> | undefined;
-  private again = false;
+  private readonly checkAll = coalesced(async () => {
+    try {
+      for (const key of await this.doneKeys([...this.waiters.keys()])) {
+        for (const resolve of this.waiters.get(key) ?? []) resolve();
+      }
+    } catch (error) {
+      this.log.warn("checking waited-for jobs failed", { error });
+    }
+  });
 
   constructor(
     private readonly db: Database,
@@ -67,22 +75,6 @@ export class JobWaiter {
   /** Some jobs finished somewhere: look up the waited-for ones, once for all waiters. */
   check(): Promise<void> {
     if (this.waiters.size === 0) return Promise.resolve();
-    if (this.checking) {
-      this.again = true;
-      return this.checking;
-    }
-    this.checking = (async () => {
-      do {
-        this.again = false;
-        try {
-          for (const key of await this.doneKeys([...this.waiters.keys()])) {
-            for (const resolve of this.waiters.get(key) ?? []) resolve();
-          }
-        } catch (error) {
-          this.log.warn("checking waited-for jobs failed", { error });
-        }
-      } while (this.again);
-    })().finally(() => (this.checking = undefined));
-    return this.checking;
+    return this.checkAll();
   }
 }

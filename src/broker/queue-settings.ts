@@ -1,6 +1,7 @@
 import type { Database } from "../store/database.js";
 import type { QueueSettings } from "../store/queue-record.js";
 import { queueListSettings } from "../store/queues.js";
+import { coalesced } from "../util/coalesced.js";
 import type { Logger } from "../util/log.js";
 
 /**
@@ -11,8 +12,6 @@ import type { Logger } from "../util/log.js";
  */
 export class QueueSettingsCache {
   private settings = new Map<string, QueueSettings>();
-  private refreshing: Promise<void> | undefined;
-  private again = false;
 
   constructor(
     private readonly db: Database,
@@ -28,21 +27,11 @@ export class QueueSettingsCache {
   }
 
   /** Reloads; concurrent calls share one load and one more after it. */
-  refresh(): Promise<void> {
-    if (this.refreshing) {
-      this.again = true;
-      return this.refreshing;
+  readonly refresh = coalesced(async () => {
+    try {
+      this.settings = new Map((await queueListSettings(this.db)).map((s) => [s.name, s]));
+    } catch (error) {
+      this.log.warn("loading queue settings failed", { error });
     }
-    this.refreshing = (async () => {
-      do {
-        this.again = false;
-        try {
-          this.settings = new Map((await queueListSettings(this.db)).map((s) => [s.name, s]));
-        } catch (error) {
-          this.log.warn("loading queue settings failed", { error });
-        }
-      } while (this.again);
-    })().finally(() => (this.refreshing = undefined));
-    return this.refreshing;
-  }
+  });
 }

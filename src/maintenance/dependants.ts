@@ -1,6 +1,7 @@
 import type { Database } from "../store/database.js";
 import { jobRepairDependants } from "../store/jobs.js";
 import type { Logger } from "../util/log.js";
+import { batchedTask } from "./batched-task.js";
 import type { MaintenanceTask } from "./maintainer.js";
 
 export interface DependantRepairOptions {
@@ -24,24 +25,17 @@ export interface DependantRepairOptions {
  * skips the dependants another transaction holds.
  */
 export function dependantRepairTask(options: DependantRepairOptions): MaintenanceTask {
-  const batchSize = options.batchSize ?? 1000;
-  return {
-    name: "dependant repair",
-    intervalMs: options.intervalMs,
-    async run() {
-      for (;;) {
-        const repaired = await jobRepairDependants(options.db, batchSize);
-        if (repaired.length > 0) {
-          const cancelled = repaired.filter((job) => job.state === "cancelled");
-          options.log.warn("repaired blocked jobs that had nothing left to wait for", {
-            available: repaired.length - cancelled.length,
-            cancelled: cancelled.length,
-            firstIds: repaired.slice(0, 20).map((job) => job.id),
-          });
-          if (cancelled.length > 0) options.onCancelled(new Set(cancelled.map((job) => job.queue)));
-        }
-        if (repaired.length < batchSize) return;
-      }
-    },
-  };
+  return batchedTask("dependant repair", options.intervalMs, options.batchSize ?? 1000, async (batchSize) => {
+    const repaired = await jobRepairDependants(options.db, batchSize);
+    if (repaired.length > 0) {
+      const cancelled = repaired.filter((job) => job.state === "cancelled");
+      options.log.warn("repaired blocked jobs that had nothing left to wait for", {
+        available: repaired.length - cancelled.length,
+        cancelled: cancelled.length,
+        firstIds: repaired.slice(0, 20).map((job) => job.id),
+      });
+      if (cancelled.length > 0) options.onCancelled(new Set(cancelled.map((job) => job.queue)));
+    }
+    return repaired.length;
+  });
 }

@@ -2,6 +2,7 @@ import type { Database } from "../store/database.js";
 import { type RetryPolicy, jobFailMany, jobFindExpired } from "../store/jobs.js";
 import type { JobMetrics } from "../telemetry/job-metrics.js";
 import type { Logger } from "../util/log.js";
+import { batchedTask } from "./batched-task.js";
 import type { MaintenanceTask } from "./maintainer.js";
 
 export interface ReaperOptions {
@@ -23,30 +24,23 @@ export interface ReaperOptions {
  * ack) never both win.
  */
 export function reaperTask(options: ReaperOptions): MaintenanceTask {
-  const batchSize = options.batchSize ?? 1000;
-  return {
-    name: "reaper",
-    intervalMs: options.intervalMs,
-    async run() {
-      for (;;) {
-        const expired = await jobFindExpired(options.db, batchSize);
-        if (expired.length === 0) return;
-        const outcomes = await jobFailMany(
-          options.db,
-          expired.map((lease) => ({
-            ...lease,
-            error: lease.timedOut ? "attempt timed out" : "lease expired",
-            // A dead replica is no fault of the job: retry at once. A timeout backs off.
-            retryDelaySeconds: lease.timedOut ? undefined : 0,
-            deadLetter: false,
-          })),
-          options.retryPolicy,
-        );
-        options.metrics.failed(outcomes);
-        options.log.info("settled expired leases", { jobs: outcomes.length });
-        options.onSettled(outcomes.map((o) => o.queue));
-        if (expired.length < batchSize) return;
-      }
-    },
-  };
+  return batchedTask("reaper", options.intervalMs, options.batchSize ?? 1000, async (batchSize) => {
+    const expired = await jobFindExpired(options.db, batchSize);
+    if (expired.length === 0) return 0;
+    const outcomes = await jobFailMany(
+      options.db,
+      expired.map((lease) => ({
+        ...lease,
+        error: lease.timedOut ? "attempt timed out" : "lease expired",
+        // A dead replica is no fault of the job: retry at once. A timeout backs off.
+        retryDelaySeconds: lease.timedOut ? undefined : 0,
+        deadLetter: false,
+      })),
+      options.retryPolicy,
+    );
+    options.metrics.failed(outcomes);
+    options.log.info("settled expired leases", { jobs: outcomes.length });
+    options.onSettled(outcomes.map((o) => o.queue));
+    return expired.length;
+  });
 }

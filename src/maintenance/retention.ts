@@ -1,6 +1,7 @@
 import type { Database } from "../store/database.js";
 import { type Retention, jobDeleteExpired } from "../store/jobs.js";
 import type { Logger } from "../util/log.js";
+import { batchedTask } from "./batched-task.js";
 import type { MaintenanceTask } from "./maintainer.js";
 
 export interface RetentionOptions {
@@ -17,18 +18,13 @@ export interface RetentionOptions {
  * locks or runs long, and keeps the live table small. Safe on every replica (SKIP LOCKED).
  */
 export function retentionTask(options: RetentionOptions): MaintenanceTask {
-  const batchSize = options.batchSize ?? 1000;
-  return {
-    name: "retention",
-    intervalMs: options.intervalMs,
-    async run() {
-      let total = 0;
-      for (;;) {
-        const deleted = await jobDeleteExpired(options.db, batchSize, options.retention);
-        total += deleted;
-        if (deleted < batchSize) break;
-      }
+  return batchedTask(
+    "retention",
+    options.intervalMs,
+    options.batchSize ?? 1000,
+    (batchSize) => jobDeleteExpired(options.db, batchSize, options.retention),
+    (total) => {
       if (total > 0) options.log.info("deleted finished jobs past retention", { jobs: total });
     },
-  };
+  );
 }

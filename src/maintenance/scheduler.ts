@@ -4,6 +4,7 @@ import { type Now, createdJobs } from "../store/jobs.js";
 import { type FireableSchedule, type ScheduleAdvance, scheduleAdvance, scheduleClaimDue } from "../store/schedules.js";
 import { parseCron } from "../util/cron.js";
 import type { Logger } from "../util/log.js";
+import { batchedTask } from "./batched-task.js";
 import type { MaintenanceTask } from "./maintainer.js";
 import { type Fire, type FireJobOptions, type FirePlan, enqueueFires, planFires } from "./schedule-fires.js";
 
@@ -33,18 +34,13 @@ const BROKEN_RETRY_MS = 60 * 60 * 1000;
  * first, with the dedup_key (`schedule:<name>:<fire time>`) it would have had on time.
  */
 export function schedulerTask(options: SchedulerOptions): MaintenanceTask {
-  const batchSize = options.batchSize ?? 100;
-  return {
-    name: "scheduler",
-    intervalMs: options.intervalMs,
-    async run() {
-      for (;;) {
-        const { claimed, stillDue, created } = await options.db.transaction((tx) => fireDue(tx, batchSize, options));
-        if (created.length > 0) options.onEnqueued?.(created);
-        if (claimed < batchSize && !stillDue) return;
-      }
-    },
-  };
+  return batchedTask("scheduler", options.intervalMs, options.batchSize ?? 100, async (batchSize) => {
+    const { claimed, stillDue, created } = await options.db.transaction((tx) => fireDue(tx, batchSize, options));
+    if (created.length > 0) options.onEnqueued?.(created);
+    // A schedule with more missed fire times than one transaction fires is still due: the
+    // batch counts as full, so the run goes on.
+    return stillDue ? batchSize : claimed;
+  });
 }
 
 interface BatchOutcome {

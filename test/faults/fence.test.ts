@@ -2,7 +2,7 @@
  * The fence at protocol level, with raw streams: what each ack is told.
  */
 import { describe, expect, test } from "vitest";
-import { startTestBroker } from "../helpers/broker.js";
+import { type TestBroker, startTestBroker } from "../helpers/broker.js";
 import { openStream } from "../helpers/stream.js";
 import { SEEDS, timeoutMs } from "./config.js";
 
@@ -14,15 +14,7 @@ describe.each(SEEDS)("seed %i", (seed) => {
     async () => {
       const broker = await startTestBroker();
       try {
-        const queue = `fence-${seed}`;
-        const { job } = await broker.jobs.enqueueJob({ queue });
-        const first = openStream(broker.workers, { case: "hello", value: { workerId: "a", queues: [queue], maxInFlight: 1 } });
-        const stale = await first.next("job");
-        // A clean end releases the lease at once; the next stream gets attempt 2.
-        first.close();
-        await first.ended;
-        const second = openStream(broker.workers, { case: "hello", value: { workerId: "b", queues: [queue], maxInFlight: 1 } });
-        const current = await second.next("job");
+        const { job, stale, second, current } = await redeliver(broker, `fence-${seed}`);
         expect([stale.job!.attempt, current.job!.attempt]).toEqual([1, 2]);
         // Both acks in one write, so they settle in one batch.
         second.send({ case: "ack", value: { jobId: job!.id, leaseToken: stale.leaseToken } });
@@ -42,14 +34,7 @@ describe.each(SEEDS)("seed %i", (seed) => {
     async () => {
       const broker = await startTestBroker();
       try {
-        const queue = `fence-alone-${seed}`;
-        const { job } = await broker.jobs.enqueueJob({ queue });
-        const first = openStream(broker.workers, { case: "hello", value: { workerId: "a", queues: [queue], maxInFlight: 1 } });
-        const stale = await first.next("job");
-        first.close();
-        await first.ended;
-        const second = openStream(broker.workers, { case: "hello", value: { workerId: "b", queues: [queue], maxInFlight: 1 } });
-        const current = await second.next("job");
+        const { job, stale, second, current } = await redeliver(broker, `fence-alone-${seed}`);
         second.send({ case: "ack", value: { jobId: job!.id, leaseToken: stale.leaseToken } });
         const refused = await second.next("settled");
         expect(refused).toMatchObject({ jobId: job!.id, ok: false });
@@ -67,3 +52,19 @@ describe.each(SEEDS)("seed %i", (seed) => {
     timeoutMs(30_000),
   );
 });
+
+/**
+ * Enqueues one job and has it delivered twice: to a first stream that ends cleanly (which
+ * releases the lease at once), then as attempt 2 to a second stream, left open. Returns the job,
+ * both deliveries and the open stream.
+ */
+async function redeliver(broker: TestBroker, queue: string) {
+  const { job } = await broker.jobs.enqueueJob({ queue });
+  const first = openStream(broker.workers, { case: "hello", value: { workerId: "a", queues: [queue], maxInFlight: 1 } });
+  const stale = await first.next("job");
+  first.close();
+  await first.ended;
+  const second = openStream(broker.workers, { case: "hello", value: { workerId: "b", queues: [queue], maxInFlight: 1 } });
+  const current = await second.next("job");
+  return { job, stale, second, current };
+}

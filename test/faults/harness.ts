@@ -7,6 +7,7 @@ import { type Client, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { expect } from "vitest";
 import { JobService } from "../../clients/ts/src/gen/baton/v1/job_service_pb.js";
+import { type BrokerOverrides, type TestBroker, startTestBroker } from "../helpers/broker.js";
 import { sql } from "../helpers/database.js";
 import { type ChildEnv, type TestProcess, killAll, spawnTs } from "../helpers/process.js";
 import { type Rng, rng, timeoutMs } from "./config.js";
@@ -21,6 +22,7 @@ import {
   unfinished,
 } from "./history.js";
 import { recordReport } from "./summary.js";
+import { type TcpProxy, startTcpProxy } from "./tcp-proxy.js";
 import { freePort } from "../../src/util/free-port.js";
 import { eventually } from "../helpers/wait.js";
 
@@ -51,6 +53,20 @@ export const FAST_BROKER_ENV: ChildEnv = {
   BATON_LOG_LEVEL: "info",
 };
 
+/**
+ * In-process broker settings for a test about silent peers: a 1 s lease that is renewed as long
+ * as the broker believes the stream alive, and an app-level ping too slow to matter, so that it
+ * is the HTTP/2 keepalive (every `keepaliveMs`, answered within `keepaliveMs`) that notices a
+ * peer gone quiet, or nothing does when that is long.
+ */
+export function keepaliveBroker(keepaliveMs: number, broker: BrokerOverrides["broker"] = {}): BrokerOverrides {
+  return {
+    keepaliveIntervalMs: keepaliveMs,
+    keepaliveTimeoutMs: keepaliveMs,
+    broker: { leaseSeconds: 1, reapIntervalMs: 200, pingIntervalMs: 60_000, ...broker },
+  };
+}
+
 export interface BrokerProcess {
   process: TestProcess;
   port: number;
@@ -59,7 +75,7 @@ export interface BrokerProcess {
 }
 
 /** `baton serve` in its own process on a database of the test's choosing. */
-export async function startBrokerProcess(databaseUrl: string, options: { port?: number; env?: ChildEnv } = {}): Promise<BrokerProcess> {
+async function startBrokerProcess(databaseUrl: string, options: { port?: number; env?: ChildEnv } = {}): Promise<BrokerProcess> {
   const port = options.port ?? (await freePort());
   const child = spawnTs("src/cli/main.ts", { ...FAST_BROKER_ENV, ...options.env, BATON_DATABASE_URL: databaseUrl, BATON_HOST: "127.0.0.1", BATON_PORT: String(port) }, [
     "serve",
@@ -169,11 +185,28 @@ export interface WorkerSpec {
   backoffMs?: number;
 }
 
+/**
+ * The body of a test of one fault scenario under `seed`. Whether the body passes or fails,
+ * every process, broker and proxy the scenario started ends with it.
+ */
+export function inScenario(name: string, seed: number, body: (scenario: Scenario) => Promise<void>): () => Promise<void> {
+  return async () => {
+    const scenario = new Scenario(name, seed);
+    try {
+      await body(scenario);
+    } finally {
+      await scenario.cleanup();
+    }
+  };
+}
+
 /** One fault scenario: its history, its processes, its seed. */
 export class Scenario {
   readonly history: History;
   readonly random: Rng;
   readonly processes: TestProcess[] = [];
+  /** Closed by cleanup once the processes are gone, last registered first. */
+  private readonly closers: (() => unknown)[] = [];
   private readonly started = Date.now();
 
   constructor(
@@ -207,14 +240,55 @@ export class Scenario {
     return child;
   }
 
+  /** `count` fault workers alike but for their ids, `${spec.id}0`, `${spec.id}1`, …; started together. */
+  workers(count: number, spec: WorkerSpec): Promise<TestProcess[]> {
+    return Promise.all(Array.from({ length: count }, (_, i) => this.worker({ ...spec, id: `${spec.id}${i}` })));
+  }
+
   /** Acks the broker confirmed so far (fault schedules key off progress, not time). */
   confirmedAcks(): number {
     return this.history.workerEvents().filter((e) => e.event === "settled" && e.ok).length;
   }
 
+  /**
+   * Waits for fault point `k` of `faults` spread over a run of `total` jobs: about (k + 1) /
+   * (faults + 2) of the jobs acked, give or take a seeded ten, so that no fault strikes at the
+   * very start or end and each seed strikes at its own moments.
+   */
+  async reachFaultPoint(k: number, faults: number, total: number, limitMs = 60_000): Promise<void> {
+    const threshold = Math.floor((total * (k + 1)) / (faults + 2)) + this.random.int(-10, 10);
+    await waitUntil(() => this.confirmedAcks() >= threshold, `${threshold} acks`, limitMs);
+  }
+
   track(child: TestProcess): TestProcess {
     this.processes.push(child);
     return child;
+  }
+
+  /** Runs `close` at cleanup, after the scenario's processes have ended. */
+  onCleanup(close: () => unknown): void {
+    this.closers.push(close);
+  }
+
+  /** An in-process broker over a fresh database, stopped at cleanup. */
+  async testBroker(overrides: BrokerOverrides = {}): Promise<TestBroker> {
+    const broker = await startTestBroker(overrides);
+    this.onCleanup(() => broker.stop());
+    return broker;
+  }
+
+  /** `baton serve` in its own process, killed at cleanup. */
+  async brokerProcess(databaseUrl: string, options: { port?: number; env?: ChildEnv } = {}): Promise<BrokerProcess> {
+    const broker = await startBrokerProcess(databaseUrl, options);
+    this.track(broker.process);
+    return broker;
+  }
+
+  /** A loopback TCP proxy to `port`, with the scenario's random stream, closed at cleanup. */
+  async tcpProxy(port: number, host?: string): Promise<TcpProxy> {
+    const proxy = await startTcpProxy(port, this.random, host);
+    this.onCleanup(() => proxy.close());
+    return proxy;
   }
 
   /**
@@ -242,5 +316,6 @@ export class Scenario {
 
   async cleanup(): Promise<void> {
     await killAll(this.processes);
+    for (const close of [...this.closers].reverse()) await close();
   }
 }

@@ -11,7 +11,7 @@ import { afterAll, describe, expect, test } from "vitest";
 import { type EmbeddedDatabase, startEmbeddedPostgres } from "../../src/store/embedded.js";
 import { SEEDS, size, timeoutMs } from "./config.js";
 import { freePort } from "../../src/util/free-port.js";
-import { Scenario, sleep, startBrokerProcess, waitUntil } from "./harness.js";
+import { inScenario, sleep, waitUntil } from "./harness.js";
 import { flushSummary } from "./summary.js";
 
 afterAll(() => flushSummary("postgres"));
@@ -36,39 +36,35 @@ async function crash(server: EmbeddedDatabase): Promise<number> {
 describe.each(SEEDS)("seed %i", (seed) => {
   test(
     "PostgreSQL restarted in immediate mode under load: the broker reconnects, nothing lost, reruns explained",
-    async () => {
-      const scenario = new Scenario("postgres-immediate-restart", seed);
+    inScenario("postgres-immediate-restart", seed, async (scenario) => {
       const dataDir = mkdtempSync(path.join(tmpdir(), "baton-faults-pg-"));
       const port = await freePort();
       let server = await startEmbeddedPostgres(dataDir, port);
-      try {
-        const databaseUrl = server.url;
-        const broker = await startBrokerProcess(databaseUrl);
-        scenario.track(broker.process);
-        const queue = `pgrestart-${seed}`;
-        const urls = [broker.url];
-        await Promise.all([0, 1, 2].map((i) => scenario.worker({ urls, queues: [queue], id: `w${i}`, concurrency: 8, workMs: "5-40" })));
-        const total = size(400);
-        const producing = scenario.producer(urls).run(queue, total, 20, 40, { deadlineMs: 120_000 });
-        const restarts = size(2);
-        for (let k = 0; k < restarts; k++) {
-          const threshold = Math.floor((total * (k + 1)) / (restarts + 2)) + scenario.random.int(-10, 10);
-          await waitUntil(() => scenario.confirmedAcks() >= threshold, `${threshold} acks`, 90_000);
-          const downMs = scenario.random.int(0, 2_500);
-          await crash(server);
-          await sleep(downMs);
-          server = await startEmbeddedPostgres(dataDir, port);
-          scenario.history.fault("postgres immediate restart", { downMs });
-        }
-        await producing;
-        await scenario.verify(databaseUrl, [queue], { timeoutMs: 90_000 });
-        expect(broker.process.child.exitCode).toBeNull();
-      } finally {
-        await scenario.cleanup();
+      // After the broker is gone: the server of the moment (the last restart's) and its files.
+      scenario.onCleanup(async () => {
         await server.stop().catch(() => {});
         rmSync(dataDir, { recursive: true, force: true });
+      });
+      const databaseUrl = server.url;
+      const broker = await scenario.brokerProcess(databaseUrl);
+      const queue = `pgrestart-${seed}`;
+      const urls = [broker.url];
+      await scenario.workers(3, { urls, queues: [queue], id: "w", concurrency: 8, workMs: "5-40" });
+      const total = size(400);
+      const producing = scenario.producer(urls).run(queue, total, 20, 40, { deadlineMs: 120_000 });
+      const restarts = size(2);
+      for (let k = 0; k < restarts; k++) {
+        await scenario.reachFaultPoint(k, restarts, total, 90_000);
+        const downMs = scenario.random.int(0, 2_500);
+        await crash(server);
+        await sleep(downMs);
+        server = await startEmbeddedPostgres(dataDir, port);
+        scenario.history.fault("postgres immediate restart", { downMs });
       }
-    },
+      await producing;
+      await scenario.verify(databaseUrl, [queue], { timeoutMs: 90_000 });
+      expect(broker.process.child.exitCode).toBeNull();
+    }),
     timeoutMs(150_000),
   );
 });

@@ -9,10 +9,10 @@ import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { afterAll, describe, expect, test } from "vitest";
 import { Health, HealthCheckResponse_ServingStatus } from "../../clients/ts/src/gen/grpc/health/v1/health_pb.js";
-import { type TestBroker, startTestBroker } from "../helpers/broker.js";
+import type { TestBroker } from "../helpers/broker.js";
 import { createTestDatabase, sql } from "../helpers/database.js";
 import { SEEDS, size, timeoutMs } from "./config.js";
-import { type BrokerProcess, Scenario, startBrokerProcess, waitUntil } from "./harness.js";
+import { type BrokerProcess, type Scenario, inScenario, keepaliveBroker, waitUntil } from "./harness.js";
 import { frame, rawSubscribe } from "./raw-stream.js";
 import { flushSummary } from "./summary.js";
 
@@ -21,105 +21,70 @@ afterAll(() => flushSummary("workers"));
 describe.each(SEEDS)("seed %i", (seed) => {
   test(
     "workers killed with SIGKILL under load: nothing lost, every rerun explained by the ended stream",
-    async () => {
-      const scenario = new Scenario("worker-sigkill", seed);
-      const broker = await startTestBroker({ broker: { leaseSeconds: 2, reapIntervalMs: 250 } });
-      try {
-        const queue = `kill-${seed}`;
-        const urls = [broker.baseUrl];
-        let workers = await Promise.all(
-          [0, 1, 2].map((i) => scenario.worker({ urls, queues: [queue], id: `w${i}`, concurrency: 8, workMs: "5-40" })),
-        );
-        const total = size(400);
-        const producing = scenario.producer(urls).run(queue, total, 20, 40);
-        const kills = size(3);
-        for (let k = 0; k < kills; k++) {
-          // After a seeded share of the jobs is done, a seeded worker dies mid-flight.
-          const threshold = Math.floor((total * (k + 1)) / (kills + 2)) + scenario.random.int(-10, 10);
-          await waitUntil(() => scenario.confirmedAcks() >= threshold, `${threshold} acks`, 60_000);
-          const victim = scenario.random.int(0, workers.length - 1);
-          const doomed = workers[victim]!;
-          doomed.kill("SIGKILL");
-          scenario.history.fault("worker SIGKILL", { worker: victim });
-          await doomed.exited;
-          const replacement = await scenario.worker({ urls, queues: [queue], id: `w${victim}.${k + 1}`, concurrency: 8, workMs: "5-40" });
-          workers = workers.map((w, i) => (i === victim ? replacement : w));
-        }
-        await producing;
-        const report = await scenario.verify(broker.databaseUrl, [queue]);
-        expect(report.processed).toBe(total);
-      } finally {
-        await scenario.cleanup();
-        await broker.stop();
+    inScenario("worker-sigkill", seed, async (scenario) => {
+      const broker = await scenario.testBroker({ broker: { leaseSeconds: 2, reapIntervalMs: 250 } });
+      const queue = `kill-${seed}`;
+      const urls = [broker.baseUrl];
+      let workers = await scenario.workers(3, { urls, queues: [queue], id: "w", concurrency: 8, workMs: "5-40" });
+      const total = size(400);
+      const producing = scenario.producer(urls).run(queue, total, 20, 40);
+      const kills = size(3);
+      for (let k = 0; k < kills; k++) {
+        // After a seeded share of the jobs is done, a seeded worker dies mid-flight.
+        await scenario.reachFaultPoint(k, kills, total);
+        const victim = scenario.random.int(0, workers.length - 1);
+        const doomed = workers[victim]!;
+        doomed.kill("SIGKILL");
+        scenario.history.fault("worker SIGKILL", { worker: victim });
+        await doomed.exited;
+        const replacement = await scenario.worker({ urls, queues: [queue], id: `w${victim}.${k + 1}`, concurrency: 8, workMs: "5-40" });
+        workers = workers.map((w, i) => (i === victim ? replacement : w));
       }
-    },
+      await producing;
+      const report = await scenario.verify(broker.databaseUrl, [queue]);
+      expect(report.processed).toBe(total);
+    }),
     timeoutMs(90_000),
   );
 
   test(
     "a worker paused with SIGSTOP past its lease: keepalive ends its stream, the job reruns elsewhere, the late ack is refused",
-    async () => {
-      const scenario = new Scenario("worker-sigstop-keepalive", seed);
-      // Lease 1 s; HTTP/2 keepalive notices the frozen peer within half a second; the app-level
-      // ping is slow so that it is the keepalive, not ping silence, that ends the stream.
-      const broker = await startTestBroker({
-        keepaliveIntervalMs: 250,
-        keepaliveTimeoutMs: 250,
-        broker: { leaseSeconds: 1, reapIntervalMs: 200, pingIntervalMs: 60_000 },
-      });
-      try {
-        const queue = `stop-ka-${seed}`;
-        const { late, row } = await pauseAndResume(scenario, broker, queue);
-        // The stream broke while the worker was frozen; its ack went out again on a new stream.
-        expect(late.ok).toBe(false);
-        expect(late.error).toMatch(/stale lease token|no longer leased/);
-        expect(row.errors.map((e) => e.message)).toEqual(["worker stream ended"]);
-        await scenario.verify(broker.databaseUrl, [queue]);
-      } finally {
-        await scenario.cleanup();
-        await broker.stop();
-      }
-    },
+    inScenario("worker-sigstop-keepalive", seed, async (scenario) => {
+      // HTTP/2 keepalive notices the frozen peer within half a second, and ends its stream.
+      const broker = await scenario.testBroker(keepaliveBroker(250));
+      const queue = `stop-ka-${seed}`;
+      const { row } = await pauseAndResume(scenario, broker, queue);
+      // The stream broke while the worker was frozen; its ack went out again on a new stream.
+      expect(row.errors.map((e) => e.message)).toEqual(["worker stream ended"]);
+      await scenario.verify(broker.databaseUrl, [queue]);
+    }),
     timeoutMs(60_000),
   );
 
   test(
     "a worker paused with SIGSTOP while its stream stays open: the attempt times out, and the late ack on the same stream is refused",
-    async () => {
-      const scenario = new Scenario("worker-sigstop-timeout", seed);
+    inScenario("worker-sigstop-timeout", seed, async (scenario) => {
       // Nothing notices the frozen worker at the connection level for a minute, so its stream
       // stays open and its lease keeps being renewed: only the attempt's timeout ends it.
-      const broker = await startTestBroker({
-        keepaliveIntervalMs: 60_000,
-        keepaliveTimeoutMs: 60_000,
-        broker: { leaseSeconds: 1, reapIntervalMs: 200, pingIntervalMs: 60_000, retryPolicy: { baseDelaySeconds: 0.05, maxDelaySeconds: 0.2 } },
-      });
-      try {
-        const queue = `stop-to-${seed}`;
-        const { late, paused, row } = await pauseAndResume(scenario, broker, queue, 1_000);
-        expect(late.ok).toBe(false);
-        expect(late.error).toMatch(/stale lease token|no longer leased/);
-        // Sent once, on the stream that delivered the job, which never broke.
-        const acks = paused.events.filter((e) => e.event === "ack" && e.id === row.id);
-        expect(acks).toHaveLength(1);
-        expect(acks[0]!.resent).toBe(false);
-        expect(paused.events.some((e) => e.event === "disconnected")).toBe(false);
-        expect(paused.events.some((e) => e.event === "lease_lost" && e.id === row.id)).toBe(true);
-        expect(row.errors.map((e) => e.message)).toEqual(["attempt timed out"]);
-        await scenario.verify(broker.databaseUrl, [queue]);
-      } finally {
-        await scenario.cleanup();
-        await broker.stop();
-      }
-    },
+      const broker = await scenario.testBroker(keepaliveBroker(60_000, { retryPolicy: { baseDelaySeconds: 0.05, maxDelaySeconds: 0.2 } }));
+      const queue = `stop-to-${seed}`;
+      const { paused, row } = await pauseAndResume(scenario, broker, queue, 1_000);
+      // Sent once, on the stream that delivered the job, which never broke.
+      const acks = paused.events.filter((e) => e.event === "ack" && e.id === row.id);
+      expect(acks).toHaveLength(1);
+      expect(acks[0]!.resent).toBe(false);
+      expect(paused.events.some((e) => e.event === "disconnected")).toBe(false);
+      expect(paused.events.some((e) => e.event === "lease_lost" && e.id === row.id)).toBe(true);
+      expect(row.errors.map((e) => e.message)).toEqual(["attempt timed out"]);
+      await scenario.verify(broker.databaseUrl, [queue]);
+    }),
     timeoutMs(60_000),
   );
 
   test(
     "a poison job that kills every worker running it ends DEAD after max_attempts; the broker stays healthy",
-    async () => {
-      const scenario = new Scenario("poison-job", seed);
-      const broker = await startTestBroker({ broker: { leaseSeconds: 2, reapIntervalMs: 250 } });
+    inScenario("poison-job", seed, async (scenario) => {
+      const broker = await scenario.testBroker({ broker: { leaseSeconds: 2, reapIntervalMs: 250 } });
       const health = createClient(Health, createGrpcTransport({ baseUrl: broker.baseUrl }));
       let stopping = false;
       let crashes = 0;
@@ -142,6 +107,8 @@ describe.each(SEEDS)("seed %i", (seed) => {
           scenario.history.fault("worker crashed by poison job", { exit: code });
         }
       });
+      // The slots end once the cleanup has killed their workers, before the broker stops.
+      scenario.onCleanup(() => Promise.all(slots));
       try {
         const producer = scenario.producer(urls);
         const normal = producer.run(queue, size(100), 10, 30);
@@ -161,97 +128,83 @@ describe.each(SEEDS)("seed %i", (seed) => {
         expect(crashes).toBe(3);
         expect((await health.check({})).status).toBe(HealthCheckResponse_ServingStatus.SERVING);
       } finally {
+        // Before the cleanup kills the workers, so that no slot takes their deaths for crashes.
         stopping = true;
-        await scenario.cleanup();
-        await Promise.all(slots);
-        await broker.stop();
       }
-    },
+    }),
     timeoutMs(60_000),
   );
 
   test(
     "a consumer that stops reading its stream gets no more than max_in_flight jobs, however much credit it sends",
-    async () => {
-      const scenario = new Scenario("slow-consumer", seed);
-      const broker = await startTestBroker({ broker: { pingIntervalMs: 300 } });
+    inScenario("slow-consumer", seed, async (scenario) => {
+      const broker = await scenario.testBroker({ broker: { pingIntervalMs: 300 } });
       const maxInFlight = 5;
       const queue = `slow-${seed}`;
       const urls = [broker.baseUrl];
       const consumer = rawSubscribe(broker.baseUrl);
-      try {
-        consumer.send({ case: "hello", value: { workerId: "slow-consumer", queues: [queue], maxInFlight } });
-        scenario.history.fault("consumer stops reading");
-        // Hostile: credit far beyond max_in_flight, and pongs sent blind to keep the stream alive.
-        for (let i = 0; i < 100; i++) consumer.send({ case: "credit", value: { n: 1_000_000 } });
-        const keepAlive = setInterval(() => consumer.send({ case: "pong", value: {} }), 200);
-        const producer = scenario.producer(urls);
-        const total = size(200);
-        await producer.enqueue(queue, total);
-        // Once the slow consumer holds its share, a normal worker takes everything else.
-        await waitUntil(async () => (await leased(broker, queue)) === maxInFlight, `${maxInFlight} jobs leased to the slow consumer`);
-        await scenario.worker({ urls, queues: [queue], id: "normal", concurrency: 20, workMs: "1-5" });
-        await waitUntil(async () => (await succeeded(broker, queue)) === total - maxInFlight, "every other job to succeed");
-        // More work and more credit while the consumer still reads nothing.
-        await producer.enqueue(queue, size(50));
-        for (let i = 0; i < 100; i++) consumer.send({ case: "credit", value: { n: 1_000_000 } });
-        await waitUntil(async () => (await succeeded(broker, queue)) === total + size(50) - maxInFlight, "the later jobs to succeed");
-        expect(await leased(broker, queue)).toBe(maxInFlight);
-        const { workers } = await broker.workers.listWorkers({ queue });
-        expect(workers.find((w) => w.workerId === "slow-consumer")).toMatchObject({ inFlight: maxInFlight, maxInFlight });
+      scenario.onCleanup(() => consumer.close());
+      consumer.send({ case: "hello", value: { workerId: "slow-consumer", queues: [queue], maxInFlight } });
+      scenario.history.fault("consumer stops reading");
+      // Hostile: credit far beyond max_in_flight, and pongs sent blind to keep the stream alive.
+      for (let i = 0; i < 100; i++) consumer.send({ case: "credit", value: { n: 1_000_000 } });
+      const keepAlive = setInterval(() => consumer.send({ case: "pong", value: {} }), 200);
+      const producer = scenario.producer(urls);
+      const total = size(200);
+      await producer.enqueue(queue, total);
+      // Once the slow consumer holds its share, a normal worker takes everything else.
+      await waitUntil(async () => (await leased(broker, queue)) === maxInFlight, `${maxInFlight} jobs leased to the slow consumer`);
+      await scenario.worker({ urls, queues: [queue], id: "normal", concurrency: 20, workMs: "1-5" });
+      await waitUntil(async () => (await succeeded(broker, queue)) === total - maxInFlight, "every other job to succeed");
+      // More work and more credit while the consumer still reads nothing.
+      await producer.enqueue(queue, size(50));
+      for (let i = 0; i < 100; i++) consumer.send({ case: "credit", value: { n: 1_000_000 } });
+      await waitUntil(async () => (await succeeded(broker, queue)) === total + size(50) - maxInFlight, "the later jobs to succeed");
+      expect(await leased(broker, queue)).toBe(maxInFlight);
+      const { workers } = await broker.workers.listWorkers({ queue });
+      expect(workers.find((w) => w.workerId === "slow-consumer")).toMatchObject({ inFlight: maxInFlight, maxInFlight });
 
-        // Now read. Everything the broker queued for this stream arrives in order; an ack's
-        // answer marks the point after which the backlog has been read.
-        consumer.read();
-        const deliveries = await consumer.until((r) => r.message.case === "job", maxInFlight);
-        const first = deliveries[0]!.message.value as { job: { id: string; attempt: number; payload: Uint8Array }; leaseToken: string };
-        consumer.send({ case: "ack", value: { jobId: first.job.id, leaseToken: first.leaseToken, result: result("slow-consumer", first.leaseToken, first.job.attempt) } });
-        await consumer.until((r) => r.message.case === "settled", 1);
-        const backlog = consumer.received.slice(0, consumer.received.findIndex((r) => r.message.case === "settled"));
-        const kinds = count(backlog.map((r) => r.message.case ?? "empty"));
-        expect(kinds.job).toBe(maxInFlight);
-        expect(Object.keys(kinds).sort()).toEqual(["job", "ping", "welcome"]);
-        for (const r of backlog.filter((r) => r.message.case === "job")) {
-          const d = r.message.value as { job: { id: string; attempt: number; payload: Uint8Array }; leaseToken: string };
-          const nonce = (JSON.parse(new TextDecoder().decode(d.job.payload)) as { nonce: string }).nonce;
-          scenario.history.record({ event: "start", worker: "slow-consumer", id: d.job.id, attempt: d.job.attempt, lease: d.leaseToken, nonce });
-        }
-        clearInterval(keepAlive);
-        consumer.close();
-        // Its other jobs go back when the stream ends, and the normal worker runs them.
-        await scenario.verify(broker.databaseUrl, [queue], {
-          notes: { maxInFlight, creditGranted: 200 * 1_000_000, deliveriesWhileNotReading: kinds.job, pingsQueued: kinds.ping ?? 0 },
-        });
-      } finally {
-        consumer.close();
-        await scenario.cleanup();
-        await broker.stop();
+      // Now read. Everything the broker queued for this stream arrives in order; an ack's
+      // answer marks the point after which the backlog has been read.
+      consumer.read();
+      const deliveries = await consumer.until((r) => r.message.case === "job", maxInFlight);
+      const first = deliveries[0]!.message.value as { job: { id: string; attempt: number; payload: Uint8Array }; leaseToken: string };
+      consumer.send({ case: "ack", value: { jobId: first.job.id, leaseToken: first.leaseToken, result: result("slow-consumer", first.leaseToken, first.job.attempt) } });
+      await consumer.until((r) => r.message.case === "settled", 1);
+      const backlog = consumer.received.slice(0, consumer.received.findIndex((r) => r.message.case === "settled"));
+      const kinds = count(backlog.map((r) => r.message.case ?? "empty"));
+      expect(kinds.job).toBe(maxInFlight);
+      expect(Object.keys(kinds).sort()).toEqual(["job", "ping", "welcome"]);
+      for (const r of backlog.filter((r) => r.message.case === "job")) {
+        const d = r.message.value as { job: { id: string; attempt: number; payload: Uint8Array }; leaseToken: string };
+        const nonce = (JSON.parse(new TextDecoder().decode(d.job.payload)) as { nonce: string }).nonce;
+        scenario.history.record({ event: "start", worker: "slow-consumer", id: d.job.id, attempt: d.job.attempt, lease: d.leaseToken, nonce });
       }
-    },
+      clearInterval(keepAlive);
+      consumer.close();
+      // Its other jobs go back when the stream ends, and the normal worker runs them.
+      await scenario.verify(broker.databaseUrl, [queue], {
+        notes: { maxInFlight, creditGranted: 200 * 1_000_000, deliveriesWhileNotReading: kinds.job, pingsQueued: kinds.ping ?? 0 },
+      });
+    }),
     timeoutMs(60_000),
   );
   test(
     "a consumer that never reads but floods acks does not disturb the other workers",
-    async () => {
-      const scenario = new Scenario("ack-flood-no-read", seed);
+    inScenario("ack-flood-no-read", seed, async (scenario) => {
       const databaseUrl = await createTestDatabase();
-      const broker = await startBrokerProcess(databaseUrl, { env: { BATON_PING_SECONDS: "60" } });
-      scenario.track(broker.process);
-      try {
-        const queue = `flood-${seed}`;
-        const urls = [broker.url];
-        await scenario.worker({ urls, queues: [queue], id: "normal", concurrency: 8 });
-        const producing = scenario.producer(urls).run(queue, size(100), 20, 20);
-        scenario.history.fault("consumer floods acks without reading");
-        // Its own queue: a job delivered to a stream that never reads stays leased while it lives.
-        const flooded = await flood(broker, `${queue}-flooder`, 4);
-        await producing;
-        await scenario.verify(databaseUrl, [queue], { notes: flooded });
-        expect(broker.process.child.exitCode).toBeNull();
-      } finally {
-        await scenario.cleanup();
-      }
-    },
+      const broker = await scenario.brokerProcess(databaseUrl, { env: { BATON_PING_SECONDS: "60" } });
+      const queue = `flood-${seed}`;
+      const urls = [broker.url];
+      await scenario.worker({ urls, queues: [queue], id: "normal", concurrency: 8 });
+      const producing = scenario.producer(urls).run(queue, size(100), 20, 20);
+      scenario.history.fault("consumer floods acks without reading");
+      // Its own queue: a job delivered to a stream that never reads stays leased while it lives.
+      const flooded = await flood(broker, `${queue}-flooder`, 4);
+      await producing;
+      await scenario.verify(databaseUrl, [queue], { notes: flooded });
+      expect(broker.process.child.exitCode).toBeNull();
+    }),
     timeoutMs(60_000),
   );
 
@@ -261,36 +214,28 @@ describe.each(SEEDS)("seed %i", (seed) => {
   // on the registry.
   test(
     "hellos with a NUL byte in worker_id while honest workers run long jobs: nothing lost, no honest ack refused",
-    async () => {
-      const scenario = new Scenario("nul-worker-id", seed);
+    inScenario("nul-worker-id", seed, async (scenario) => {
       // Jobs outlive the lease: they only finish if renewal keeps going.
-      const broker = await startTestBroker({ broker: { leaseSeconds: 1, reapIntervalMs: 200 } });
-      const hostile: ReturnType<typeof rawSubscribe>[] = [];
-      try {
-        const queue = `nul-${seed}`;
-        const urls = [broker.baseUrl];
-        await Promise.all([0, 1].map((i) => scenario.worker({ urls, queues: [queue], id: `honest${i}`, concurrency: 8, workMs: "1200-2500" })));
-        const total = size(40);
-        const producing = scenario.producer(urls).run(queue, total, 8, 300);
-        const attacks = size(5);
-        for (let k = 0; k < attacks; k++) {
-          await waitUntil(() => scenario.confirmedAcks() >= Math.floor((total * k) / (attacks + 1)), `${k} attack points`, 60_000);
-          const stream = rawSubscribe(broker.baseUrl);
-          stream.send({ case: "hello", value: { workerId: `evil\0${k}`, queues: [queue], maxInFlight: 8 } });
-          hostile.push(stream);
-          scenario.history.fault("hello with a NUL byte in worker_id", { attack: k });
-        }
-        await producing;
-        const report = await scenario.verify(broker.databaseUrl, [queue], { notes: { attacks } });
-        expect(report.processed).toBe(total);
-        const refused = scenario.history.workerEvents().filter((e) => e.event === "settled" && !e.ok);
-        expect(refused).toEqual([]);
-      } finally {
-        for (const stream of hostile) stream.close();
-        await scenario.cleanup();
-        await broker.stop();
+      const broker = await scenario.testBroker({ broker: { leaseSeconds: 1, reapIntervalMs: 200 } });
+      const queue = `nul-${seed}`;
+      const urls = [broker.baseUrl];
+      await scenario.workers(2, { urls, queues: [queue], id: "honest", concurrency: 8, workMs: "1200-2500" });
+      const total = size(40);
+      const producing = scenario.producer(urls).run(queue, total, 8, 300);
+      const attacks = size(5);
+      for (let k = 0; k < attacks; k++) {
+        await waitUntil(() => scenario.confirmedAcks() >= Math.floor((total * k) / (attacks + 1)), `${k} attack points`, 60_000);
+        const stream = rawSubscribe(broker.baseUrl);
+        scenario.onCleanup(() => stream.close());
+        stream.send({ case: "hello", value: { workerId: `evil\0${k}`, queues: [queue], maxInFlight: 8 } });
+        scenario.history.fault("hello with a NUL byte in worker_id", { attack: k });
       }
-    },
+      await producing;
+      const report = await scenario.verify(broker.databaseUrl, [queue], { notes: { attacks } });
+      expect(report.processed).toBe(total);
+      const refused = scenario.history.workerEvents().filter((e) => e.event === "settled" && !e.ok);
+      expect(refused).toEqual([]);
+    }),
     timeoutMs(90_000),
   );
 
@@ -299,27 +244,23 @@ describe.each(SEEDS)("seed %i", (seed) => {
   // loop now waits for room, and HTTP/2 flow control holds the writer back.
   test(
     "a consumer that never reads cannot make the broker buffer replies without bound",
-    async () => {
+    inScenario("flood-bounded", seed, async (scenario) => {
       const databaseUrl = await createTestDatabase();
-      const broker = await startBrokerProcess(databaseUrl, { env: { BATON_PING_SECONDS: "60" } });
-      try {
-        const { bytesAccepted, brokerRssGrowthMb } = await flood(broker, `flood-bound-${seed}`, 8);
-        // Either the broker stops reading (flow control then holds the consumer back) or its
-        // memory stays flat; 4 MB of acks would already be ~80,000 buffered replies.
-        expect(bytesAccepted).toBeLessThan(4 * 1024 * 1024);
-        expect(brokerRssGrowthMb).toBeLessThan(64);
-      } finally {
-        broker.process.killGroup("SIGKILL");
-      }
-    },
+      const broker = await scenario.brokerProcess(databaseUrl, { env: { BATON_PING_SECONDS: "60" } });
+      const { bytesAccepted, brokerRssGrowthMb } = await flood(broker, `flood-bound-${seed}`, 8);
+      // Either the broker stops reading (flow control then holds the consumer back) or its
+      // memory stays flat; 4 MB of acks would already be ~80,000 buffered replies.
+      expect(bytesAccepted).toBeLessThan(4 * 1024 * 1024);
+      expect(brokerRssGrowthMb).toBeLessThan(64);
+    }),
     timeoutMs(60_000),
   );
 });
 
 /**
  * Starts a worker with concurrency 1, gives it a slow job, freezes it with SIGSTOP once the
- * handler runs, lets a second worker finish the job, then thaws the first. Returns the frozen
- * worker's answer to its late ack.
+ * handler runs, lets a second worker finish the job, then thaws the first, whose late ack must
+ * be refused. Returns the frozen worker and the job's row.
  */
 async function pauseAndResume(scenario: Scenario, broker: TestBroker, queue: string, attemptTimeoutMs?: number) {
   const urls = [broker.baseUrl];
@@ -335,13 +276,15 @@ async function pauseAndResume(scenario: Scenario, broker: TestBroker, queue: str
   paused.kill("SIGCONT");
   scenario.history.fault("worker SIGCONT", { worker: "paused" });
   const late = await paused.waitFor((e) => e.event === "settled" && e.id === slow && e.start === started.lease);
+  expect(late.ok).toBe(false);
+  expect(late.error).toMatch(/stale lease token|no longer leased/);
   const [row] = await sql<{ id: string; state: string; errors: { attempt: number; message: string }[] }>(
     broker.databaseUrl,
     "select id::text, state::text, errors from baton.jobs where id = $1",
     [slow],
   );
   expect(row!.state).toBe("succeeded");
-  return { late, paused: paused, row: row! };
+  return { paused, row: row! };
 }
 
 /**

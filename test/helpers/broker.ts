@@ -5,7 +5,9 @@ import { JobService } from "../../clients/ts/src/gen/baton/v1/job_service_pb.js"
 import { WorkerService } from "../../clients/ts/src/gen/baton/v1/worker_service_pb.js";
 import { type RunningServer, startServer } from "../../src/server/server.js";
 import { type LogLevel, createLogger } from "../../src/util/log.js";
+import { afterAll, beforeAll } from "vitest";
 import { createTestDatabase } from "./database.js";
+import { type TestProcess, killAll } from "./process.js";
 
 export interface TestBroker {
   server: RunningServer;
@@ -43,6 +45,30 @@ export async function startTestBroker(overrides: BrokerOverrides = {}, databaseU
     jobs: createClient(JobService, transport),
     workers: createClient(WorkerService, transport),
     stop: () => server.stop(),
+  };
+}
+
+/**
+ * For a file whose tests run processes against one broker: the broker starts before the file's
+ * tests; after them the processes pushed on `processes` are killed, then the broker stops. Read
+ * `broker` inside tests (it is set by then).
+ */
+export function useTestBroker(overrides: BrokerOverrides = {}): { readonly broker: TestBroker; readonly processes: TestProcess[] } {
+  let broker: TestBroker | undefined;
+  const processes: TestProcess[] = [];
+  beforeAll(async () => {
+    broker = await startTestBroker(overrides);
+  });
+  afterAll(async () => {
+    await killAll(processes);
+    await broker?.stop();
+  });
+  return {
+    get broker() {
+      if (!broker) throw new Error("the test broker is started in beforeAll; use it inside tests");
+      return broker;
+    },
+    processes,
   };
 }
 

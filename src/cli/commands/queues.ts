@@ -1,4 +1,4 @@
-import { create } from "@bufbuild/protobuf";
+import { type DescMessage, type MessageShape, create } from "@bufbuild/protobuf";
 import { FieldMaskSchema, durationFromMs, durationMs } from "@bufbuild/protobuf/wkt";
 import {
   GetQueueResponseSchema,
@@ -11,7 +11,8 @@ import {
   UpdateQueueResponseSchema,
 } from "../../../clients/ts/src/gen/baton/v1/queue_service_pb.js";
 import { MAX_PAGE_SIZE, allPages } from "../../../clients/ts/src/pages.js";
-import { type Command, type FlagSpec, type Flags, RECORD_OUTPUTS, TABLE_OUTPUTS } from "../args.js";
+import type { BatonServices } from "../../../clients/ts/src/services.js";
+import { type Command, type CommandInput, type FlagSpec, type Flags, RECORD_OUTPUTS, TABLE_OUTPUTS } from "../args.js";
 import { connect } from "../client.js";
 import { ExitCode, UsageError } from "../errors.js";
 import { type Column, details, durationText, table } from "../output.js";
@@ -125,51 +126,58 @@ const list: Command = {
   },
 };
 
-const get: Command = {
-  name: "queues get",
-  summary: "Show a queue: status, job counts and settings.",
-  positionals: queueArg,
-  flags: {},
-  outputs: RECORD_OUTPUTS,
-  examples: ["baton queues get emails"],
-  async run({ args, url, document, out }) {
-    const response = await connect(url).queues.getQueue({ queue: args[0]! });
-    if (document) out.message(document, GetQueueResponseSchema, response);
-    else out.print(queueDetails(response.queue!));
-    return ExitCode.ok;
-  },
-};
+/**
+ * Prints a reply that carries one queue: the whole reply as a document, or the queue's details.
+ */
+function printQueueReply<Desc extends DescMessage>(
+  { document, out }: CommandInput,
+  schema: Desc,
+  reply: MessageShape<Desc> & { queue?: Queue },
+): number {
+  if (document) out.message(document, schema, reply);
+  else out.print(queueDetails(reply.queue!));
+  return ExitCode.ok;
+}
 
-const pause: Command = {
-  name: "queues pause",
-  summary: "Stop delivering a queue's jobs (enqueueing still works).",
-  notes: "The pause holds on every broker replica until \"baton queues resume\".",
-  positionals: queueArg,
-  flags: {},
-  outputs: RECORD_OUTPUTS,
-  examples: ["baton queues pause emails"],
-  async run({ args, url, document, out }) {
-    const response = await connect(url).queues.pauseQueue({ queue: args[0]! });
-    if (document) out.message(document, PauseQueueResponseSchema, response);
-    else out.print(queueDetails(response.queue!));
-    return ExitCode.ok;
-  },
-};
+/** A command that makes one call about the named queue and prints the queue it answers with. */
+function queueCommand<Desc extends DescMessage>(
+  command: Pick<Command, "name" | "summary" | "notes" | "examples">,
+  schema: Desc,
+  call: (queues: BatonServices["queues"], queue: string) => Promise<MessageShape<Desc> & { queue?: Queue }>,
+): Command {
+  return {
+    ...command,
+    positionals: queueArg,
+    flags: {},
+    outputs: RECORD_OUTPUTS,
+    async run(input) {
+      return printQueueReply(input, schema, await call(connect(input.url).queues, input.args[0]!));
+    },
+  };
+}
 
-const resume: Command = {
-  name: "queues resume",
-  summary: "Deliver a paused queue's jobs again.",
-  positionals: queueArg,
-  flags: {},
-  outputs: RECORD_OUTPUTS,
-  examples: ["baton queues resume emails"],
-  async run({ args, url, document, out }) {
-    const response = await connect(url).queues.resumeQueue({ queue: args[0]! });
-    if (document) out.message(document, ResumeQueueResponseSchema, response);
-    else out.print(queueDetails(response.queue!));
-    return ExitCode.ok;
+const get = queueCommand(
+  { name: "queues get", summary: "Show a queue: status, job counts and settings.", examples: ["baton queues get emails"] },
+  GetQueueResponseSchema,
+  (queues, queue) => queues.getQueue({ queue }),
+);
+
+const pause = queueCommand(
+  {
+    name: "queues pause",
+    summary: "Stop delivering a queue's jobs (enqueueing still works).",
+    notes: "The pause holds on every broker replica until \"baton queues resume\".",
+    examples: ["baton queues pause emails"],
   },
-};
+  PauseQueueResponseSchema,
+  (queues, queue) => queues.pauseQueue({ queue }),
+);
+
+const resume = queueCommand(
+  { name: "queues resume", summary: "Deliver a paused queue's jobs again.", examples: ["baton queues resume emails"] },
+  ResumeQueueResponseSchema,
+  (queues, queue) => queues.resumeQueue({ queue }),
+);
 
 const update: Command = {
   name: "queues update",
@@ -184,17 +192,15 @@ const update: Command = {
   outputs: RECORD_OUTPUTS,
   notes: 'Give "default" as a value to reset a setting to the broker\'s default.',
   examples: ["baton queues update emails --concurrency-limit 5 --rate-limit 10 --dead-retention 7d", "baton queues update emails --lease default"],
-  async run({ args, flags, url, document, out }) {
-    const { config, paths } = configFromFlags(flags);
+  async run(input) {
+    const { config, paths } = configFromFlags(input.flags);
     if (paths.length === 0) throw new UsageError(`nothing to update: give at least one of ${SETTINGS.map((s) => `--${s.flag}`).join(", ")}`);
-    const response = await connect(url).queues.updateQueue({
-      queue: args[0]!,
+    const reply = await connect(input.url).queues.updateQueue({
+      queue: input.args[0]!,
       config,
       updateMask: create(FieldMaskSchema, { paths }),
     });
-    if (document) out.message(document, UpdateQueueResponseSchema, response);
-    else out.print(queueDetails(response.queue!));
-    return ExitCode.ok;
+    return printQueueReply(input, UpdateQueueResponseSchema, reply);
   },
 };
 

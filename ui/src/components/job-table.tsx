@@ -61,17 +61,27 @@ export function JobTable(props: { jobs: Job[]; action?: (job: Job) => ComponentC
 }
 
 /** Previous / next over ListJobs page tokens: the stack holds the tokens of earlier pages. */
-export function Pager(props: { page: number; hasPrevious: boolean; hasNext: boolean; onPrevious: () => void; onNext: () => void; onFirst: () => void }) {
+/** Where a paged list is, and how to move (what usePages returns). */
+export interface PageCursor {
+  page: number;
+  next: (token: string) => void;
+  previous: () => void;
+  first: () => void;
+}
+
+/** `nextPageToken` is the shown page's; empty or absent (while it loads) means no older page. */
+export function Pager(props: { pages: PageCursor; nextPageToken: string | undefined }) {
+  const { pages, nextPageToken = "" } = props;
   return (
     <nav class="pager" aria-label="pages">
-      <button type="button" disabled={!props.hasPrevious} onClick={props.onFirst}>
+      <button type="button" disabled={pages.page <= 1} onClick={pages.first}>
         « Newest
       </button>
-      <button type="button" disabled={!props.hasPrevious} onClick={props.onPrevious}>
+      <button type="button" disabled={pages.page <= 1} onClick={pages.previous}>
         ‹ Newer
       </button>
-      <span class="page-number">page {props.page}</span>
-      <button type="button" disabled={!props.hasNext} onClick={props.onNext}>
+      <span class="page-number">page {pages.page}</span>
+      <button type="button" disabled={nextPageToken === ""} onClick={() => pages.next(nextPageToken)}>
         Older ›
       </button>
     </nav>

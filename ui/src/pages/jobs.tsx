@@ -169,14 +169,7 @@ export function JobsPage(props: { location: Location; queues: Queue[] | undefine
           )}
         />
       )}
-      <Pager
-        page={pages.page}
-        hasPrevious={pages.page > 1}
-        hasNext={(data?.nextPageToken ?? "") !== ""}
-        onFirst={pages.first}
-        onPrevious={pages.previous}
-        onNext={() => data && pages.next(data.nextPageToken)}
-      />
+      <Pager pages={pages} nextPageToken={data?.nextPageToken} />
     </Section>
   );
 }
