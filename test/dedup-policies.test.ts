@@ -4,13 +4,14 @@
  * running job, a finished one).
  */
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { DedupPolicy, JobState } from "../clients/ts/src/gen/baton/v1/job_pb.js";
 import { type TestBroker, startReplicas, stopAll } from "./helpers/broker.js";
 import { sql } from "./helpers/database.js";
 import { openStream } from "./helpers/stream.js";
 import { eventually } from "./helpers/wait.js";
+import { refusal } from "./helpers/errors.js";
 
 let broker: TestBroker;
 let replica: TestBroker;
@@ -24,15 +25,6 @@ afterAll(() => stopAll([broker, replica]));
 const text = (payload: Uint8Array) => Buffer.from(payload).toString();
 const bytes = (value: string) => new TextEncoder().encode(value);
 const { REPLACE, DEBOUNCE, KEEP } = DedupPolicy;
-
-async function refusal(call: Promise<unknown>): Promise<ConnectError> {
-  const error = await call.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(ConnectError);
-  return error as ConnectError;
-}
 
 /** The unfinished jobs that hold `key` on `queue`, as the database has them. */
 const holders = (queue: string, key: string) =>

@@ -4,7 +4,7 @@
  * for every malformed field.
  */
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { type JobFilterSchema, JobState } from "../clients/ts/src/gen/baton/v1/job_pb.js";
@@ -12,6 +12,7 @@ import { MAX_FILTER_IDS } from "../src/api/job-filter.js";
 import { type TestBroker, startTestBroker } from "./helpers/broker.js";
 import { sql } from "./helpers/database.js";
 import { openStream } from "./helpers/stream.js";
+import { refusal } from "./helpers/errors.js";
 
 let broker: TestBroker;
 
@@ -24,15 +25,6 @@ afterAll(() => broker?.stop());
 type Filter = MessageInitShape<typeof JobFilterSchema>;
 
 const listed = async (filter: Filter) => (await broker.jobs.listJobs({ filter, pageSize: 1000 })).jobs.map((job) => job.id);
-
-async function refusal(call: Promise<unknown>): Promise<ConnectError> {
-  const error = await call.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(ConnectError);
-  return error as ConnectError;
-}
 
 async function expectInvalid(call: Promise<unknown>, message: RegExp) {
   const error = await refusal(call);

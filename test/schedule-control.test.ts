@@ -9,7 +9,7 @@ import { MAX_FIRES_PER_CLAIM } from "../src/maintenance/schedule-fires.js";
 import { jobCancel } from "../src/store/jobs.js";
 import { type NewSchedule, scheduleCreate, scheduleSetPaused } from "../src/store/schedules.js";
 import { createLogger } from "../src/util/log.js";
-import { sql } from "./helpers/database.js";
+import { logJobInserts, sql } from "./helpers/database.js";
 import { useStoreDatabase } from "./helpers/store.js";
 
 const store = useStoreDatabase();
@@ -60,14 +60,7 @@ async function scheduleRow(name: string) {
 beforeAll(async () => {
   // Counts every job insert the scheduler attempts, including any a dedup key would absorb, so
   // that a fire time fired twice cannot hide behind deduplication.
-  await sql(
-    store.url,
-    `create table public.fire_log (dedup_key text not null);
-     create function public.log_fire() returns trigger language plpgsql as
-       $$ begin insert into public.fire_log values (new.dedup_key); return new; end $$;
-     create trigger log_fire before insert on baton.jobs
-       for each row when (new.dedup_key like 'schedule:%') execute function public.log_fire();`,
-  );
+  await logJobInserts(store.url, "fire_log", "schedule:%");
 });
 
 describe("pause and catch-up", () => {

@@ -5,7 +5,7 @@ import { FieldMaskSchema } from "@bufbuild/protobuf/wkt";
 import { create } from "@bufbuild/protobuf";
 import { OverlapPolicy, ScheduleService } from "../clients/ts/src/gen/baton/v1/schedule_service_pb.js";
 import { type TestBroker, startTestBroker } from "./helpers/broker.js";
-import { createTestDatabase, sql } from "./helpers/database.js";
+import { createTestDatabase, logJobInserts, sql } from "./helpers/database.js";
 import { eventually } from "./helpers/wait.js";
 
 /** Two replicas on one database, each looking for due schedules every ~100 ms. */
@@ -101,14 +101,7 @@ test("a duplicate name is ALREADY_EXISTS and leaves the first schedule as it was
 test("an every-second schedule fires exactly once per fire time with two replicas competing", async () => {
   // Counts every job insert the scheduler commits, including any the dedup key would absorb,
   // so a fire time fired by both replicas cannot hide behind deduplication.
-  await sql(
-    first.databaseUrl,
-    `create table public.fire_log (dedup_key text not null);
-     create function public.log_fire() returns trigger language plpgsql as
-       $$ begin insert into public.fire_log values (new.dedup_key); return new; end $$;
-     create trigger log_fire before insert on baton.jobs
-       for each row when (new.dedup_key like 'schedule:%') execute function public.log_fire();`,
-  );
+  await logJobInserts(first.databaseUrl, "fire_log", "schedule:%");
   await schedules.createSchedule({
     schedule: { name: "every-second", queue: "ticks", cron: "* * * * * *", payload: new TextEncoder().encode("tick"), priority: 5, maxAttempts: 2 },
   });
@@ -218,14 +211,7 @@ test("update changes a definition, recomputing next_run_time when the expression
 });
 
 test("TriggerSchedule fires exactly once per call, paused or not, with calls racing on two replicas", async () => {
-  await sql(
-    first.databaseUrl,
-    `create table public.trigger_log (dedup_key text not null);
-     create function public.log_trigger() returns trigger language plpgsql as
-       $$ begin insert into public.trigger_log values (new.dedup_key); return new; end $$;
-     create trigger log_trigger before insert on baton.jobs
-       for each row when (new.dedup_key like 'schedule:manual:%') execute function public.log_trigger();`,
-  );
+  await logJobInserts(first.databaseUrl, "trigger_log", "schedule:manual:%");
   const { schedule: created } = await schedules.createSchedule({ schedule: { name: "manual", queue: "manual", cron: "0 0 1 1 *", payload: new TextEncoder().encode("now") } });
   await schedules.pauseSchedule({ name: "manual" });
   const calls = [first, second, first, second, first, second].map((broker) => scheduleClient(broker).triggerSchedule({ name: "manual" }));

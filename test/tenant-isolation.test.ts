@@ -11,6 +11,7 @@ import { type TestBroker, bearerTransport, startTestBroker } from "./helpers/bro
 import { sql } from "./helpers/database.js";
 import { openStream } from "./helpers/stream.js";
 import { eventually } from "./helpers/wait.js";
+import { refusal } from "./helpers/errors.js";
 
 /**
  * Tenant isolation: a token limited to some queues can neither reach nor learn of the jobs and
@@ -53,19 +54,10 @@ afterAll(async () => {
   await broker?.stop();
 });
 
-async function errorOf(call: Promise<unknown>): Promise<ConnectError> {
-  const error = await call.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(ConnectError);
-  return error as ConnectError;
-}
-
 /** The call fails with NOT_FOUND and the same message as the same call naming an unknown job. */
 async function expectUnknown(call: (id: string) => Promise<unknown>, hiddenId: string, message: (id: string) => string) {
-  const hidden = await errorOf(call(hiddenId));
-  const unknown = await errorOf(call(UNKNOWN));
+  const hidden = await refusal(call(hiddenId));
+  const unknown = await refusal(call(UNKNOWN));
   expect([Code[hidden.code], hidden.rawMessage]).toEqual(["NotFound", message(hiddenId)]);
   expect([Code[unknown.code], unknown.rawMessage]).toEqual(["NotFound", message(UNKNOWN)]);
 }

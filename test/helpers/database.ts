@@ -31,3 +31,19 @@ export async function sql<Row extends pg.QueryResultRow = pg.QueryResultRow>(
     await client.end();
   }
 }
+
+/**
+ * Records into public.<table> (dedup_key) every job insert whose dedup_key is LIKE `pattern`,
+ * those a dedup key then absorbs included: a fire time fired twice cannot hide behind
+ * deduplication.
+ */
+export async function logJobInserts(url: string, table: string, pattern: string): Promise<void> {
+  await sql(
+    url,
+    `create table public.${table} (dedup_key text not null);
+     create function public.${table}_insert() returns trigger language plpgsql as
+       $$ begin insert into public.${table} values (new.dedup_key); return new; end $$;
+     create trigger ${table}_insert before insert on baton.jobs
+       for each row when (new.dedup_key like '${pattern}') execute function public.${table}_insert();`,
+  );
+}

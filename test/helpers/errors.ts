@@ -7,11 +7,17 @@ import { expect } from "vitest";
  * "NOT_FOUND" against "INVALID_ARGUMENT" rather than 5 against 3.
  */
 export async function expectError(call: Promise<unknown>, code: Code, message: RegExp | string): Promise<void> {
+  const error = await refusal(call, `expected ${Code[code]}: ${String(message)}`);
+  expect(Code[error.code]).toBe(Code[code]);
+  expect(error.rawMessage).toMatch(message);
+}
+
+/** The ConnectError `call` rejects with; fails the test if it succeeds or fails otherwise. */
+export async function refusal(call: Promise<unknown>, what = "a refusal"): Promise<ConnectError> {
   const error = await call.then(
     () => undefined,
     (e: unknown) => e,
   );
-  expect(error, `expected ${Code[code]}: ${String(message)}`).toBeInstanceOf(ConnectError);
-  expect(Code[(error as ConnectError).code]).toBe(Code[code]);
-  expect((error as ConnectError).rawMessage).toMatch(message);
+  expect(error, what).toBeInstanceOf(ConnectError);
+  return error as ConnectError;
 }
