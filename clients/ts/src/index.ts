@@ -1,3 +1,4 @@
+export { type BatchContext, type BatchHandler, type BatchOptions } from "./batch.js";
 export {
   type BatonClient,
   type ClientOptions,

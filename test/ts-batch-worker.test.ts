@@ -1,0 +1,165 @@
+import { afterAll, beforeAll, expect, test } from "vitest";
+import { DeadLetterError, JobState, type Worker, type WorkerOptions, createClient, runWorker } from "../clients/ts/src/index.js";
+import { type TestBroker, startTestBroker } from "./helpers/broker.js";
+import { eventually } from "./helpers/wait.js";
+
+/** The TypeScript worker's batch handlers: several jobs per call, each settled on its own. */
+let broker: TestBroker;
+let client: ReturnType<typeof createClient>;
+const workers: Worker[] = [];
+
+beforeAll(async () => {
+  broker = await startTestBroker();
+  client = createClient({ baseUrl: broker.baseUrl });
+});
+
+afterAll(async () => {
+  await Promise.all(workers.map((w) => w.stop()));
+  client.close();
+  await broker.stop();
+});
+
+const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+
+async function enqueueAll(queue: string, payloads: string[], maxAttempts = 1): Promise<string[]> {
+  const enqueued = await client.enqueueManyIds(payloads.map((payload) => ({ queue, payload, maxAttempts })));
+  return enqueued.map(({ id }) => id);
+}
+
+test("a batch handler gets several jobs at once and settles each with its own result or error", async () => {
+  // Enqueued before the worker starts, so they are delivered together.
+  const ids = await enqueueAll("batched", ["bad", ...Array.from({ length: 11 }, (_, i) => `ok-${i}`), "silent"]);
+  const sizes: number[] = [];
+  const doubleSettle: unknown[] = [];
+  workers.push(
+    runWorker({
+      baseUrl: broker.baseUrl,
+      queues: ["batched"],
+      concurrency: 20,
+      batch: {
+        maxJobs: 13,
+        maxWaitMs: 1000,
+        handler: (jobs, batch) => {
+          sizes.push(jobs.length);
+          for (const job of jobs) {
+            const payload = text(job.payload);
+            if (payload === "bad") batch.fail(job, new DeadLetterError(`cannot handle ${payload}`));
+            // Left unsettled: acked with no result when the handler returns.
+            else if (payload !== "silent") batch.ack(job, `done ${payload}`);
+          }
+          try {
+            batch.ack(jobs[0]!, "again");
+          } catch (error) {
+            doubleSettle.push((error as Error).message);
+          }
+        },
+      },
+    }),
+  );
+  const finished = await Promise.all(ids.map((id) => client.waitJob(id)));
+  expect(Math.max(...sizes)).toBeGreaterThan(1);
+  expect(sizes.reduce((sum, size) => sum + size, 0)).toBe(13);
+  expect(doubleSettle[0]).toMatch(/^job \d+ is settled already$/);
+  const [bad, ...rest] = finished;
+  expect(bad).toMatchObject({ state: JobState.DEAD, lastError: "cannot handle bad" });
+  const silent = rest.pop()!;
+  expect(silent.state).toBe(JobState.SUCCEEDED);
+  expect(silent.result.length).toBe(0);
+  expect(rest.map((job) => [job.state, text(job.result)])).toEqual(rest.map((_, i) => [JobState.SUCCEEDED, `done ok-${i}`]));
+});
+
+test("a batch handler that throws fails every job it did not settle, with its error", async () => {
+  const ids = await enqueueAll("batched-throw", ["first", "second", "third"]);
+  workers.push(
+    runWorker({
+      baseUrl: broker.baseUrl,
+      queues: ["batched-throw"],
+      batch: {
+        maxJobs: 3,
+        maxWaitMs: 1000,
+        handler: (jobs, batch) => {
+          const first = jobs.find((job) => text(job.payload) === "first");
+          if (first) batch.ack(first, "kept");
+          throw new Error("the batch broke");
+        },
+      },
+    }),
+  );
+  const [first, ...others] = await Promise.all(ids.map((id) => client.waitJob(id)));
+  expect(first).toMatchObject({ state: JobState.SUCCEEDED });
+  expect(text(first!.result)).toBe("kept");
+  for (const job of others) expect(job).toMatchObject({ state: JobState.DEAD, lastError: "the batch broke" });
+});
+
+test("a batch holds one slot per job: batches never hold more jobs than the concurrency, and a full worker runs a short batch at once", async () => {
+  const ids = await enqueueAll("batched-slots", Array.from({ length: 10 }, (_, i) => String(i)));
+  const sizes: number[] = [];
+  let running = 0;
+  let mostRunning = 0;
+  let openGate!: () => void;
+  const gate = new Promise<void>((resolve) => (openGate = resolve));
+  workers.push(
+    runWorker({
+      baseUrl: broker.baseUrl,
+      queues: ["batched-slots"],
+      concurrency: 6,
+      // Longer than the test may take: the batch of 2 can only start because all 6 slots are taken.
+      batch: {
+        maxJobs: 4,
+        maxWaitMs: 600_000,
+        handler: async (jobs) => {
+          sizes.push(jobs.length);
+          running += jobs.length;
+          mostRunning = Math.max(mostRunning, running);
+          if (running === 6) openGate();
+          await gate;
+          running -= jobs.length;
+        },
+      },
+    }),
+  );
+  await Promise.all(ids.map((id) => client.waitJob(id)));
+  expect(mostRunning).toBe(6);
+  expect(sizes.slice(0, 2)).toEqual([4, 2]);
+  expect(sizes.reduce((sum, size) => sum + size, 0)).toBe(10);
+});
+
+test("a batch job's context carries its own continuations: the next job joins its chain", async () => {
+  const [id] = await enqueueAll("batched-context", ["start"]);
+  workers.push(
+    runWorker({
+      baseUrl: broker.baseUrl,
+      queues: ["batched-context", "batched-next"],
+      batch: {
+        maxJobs: 5,
+        maxWaitMs: 0,
+        handler: (jobs, batch) => {
+          for (const job of jobs) if (job.queue === "batched-context") batch.of(job).continueWith({ queue: "batched-next", payload: "next" });
+        },
+      },
+    }),
+  );
+  await client.waitJob(id!);
+  let nextId: string | undefined;
+  await eventually(
+    async () => {
+      nextId = (await client.jobs.listJobs({ chainId: id! })).jobs.find((job) => job.parentId === id)?.id;
+      return nextId !== undefined;
+    },
+    { what: "the continuation" },
+  );
+  expect(await client.waitJob(nextId!)).toMatchObject({ state: JobState.SUCCEEDED, queue: "batched-next", chainId: id });
+});
+
+test("batch options a worker cannot honour are refused, naming the option", () => {
+  const handler = () => undefined;
+  const start = (options: Partial<WorkerOptions>) => () => runWorker({ baseUrl: broker.baseUrl, queues: ["never"], ...options });
+  expect(start({ concurrency: 10, batch: { maxJobs: 0, handler } })).toThrow("batch.maxJobs must be an integer from 1 to the worker's concurrency (10), got 0");
+  expect(start({ concurrency: 10, batch: { maxJobs: 11, handler } })).toThrow("batch.maxJobs must be an integer from 1 to the worker's concurrency (10), got 11");
+  expect(start({ batch: { maxJobs: 2.5, handler } })).toThrow(/batch\.maxJobs must be an integer .* got 2\.5/);
+  expect(start({ batch: { maxJobs: 2, maxWaitMs: -1, handler } })).toThrow("batch.maxWaitMs must be a finite number of milliseconds, at least 0, got -1");
+  expect(start({ batch: { maxJobs: 2, maxWaitMs: Number.POSITIVE_INFINITY, handler } })).toThrow(/batch\.maxWaitMs must be a finite number/);
+  expect(start({ batch: { maxJobs: 2, handler: undefined as never } })).toThrow("batch.handler must be a function");
+  expect(start({ handler, batch: { maxJobs: 2, handler } })).toThrow("runWorker needs exactly one of handler and batch");
+  expect(start({})).toThrow("runWorker needs exactly one of handler and batch");
+});
