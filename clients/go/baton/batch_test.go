@@ -1,0 +1,137 @@
+package baton_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/baton-dev/baton/clients/go/baton"
+	batonv1 "github.com/baton-dev/baton/clients/go/gen/baton/v1"
+)
+
+// enqueueAll enqueues one job per payload on queue, with one attempt each; their ids in order.
+func enqueueAll(t *testing.T, queue string, payloads ...string) []string {
+	t.Helper()
+	specs := make([]baton.JobSpec, len(payloads))
+	for i, payload := range payloads {
+		specs[i] = baton.JobSpec{Queue: queue, Payload: []byte(payload), MaxAttempts: 1}
+	}
+	enqueued, err := client.EnqueueManyIDs(testContext(t), specs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := make([]string, len(enqueued))
+	for i, job := range enqueued {
+		ids[i] = job.ID
+	}
+	return ids
+}
+
+func TestBatchHandlerSettlesEachJobOnItsOwn(t *testing.T) {
+	queue := newQueue(t)
+	payloads := []string{"bad", "silent"}
+	for i := range 10 {
+		payloads = append(payloads, fmt.Sprintf("ok-%d", i))
+	}
+	// Enqueued before the worker starts, so they are delivered together.
+	ids := enqueueAll(t, queue, payloads...)
+	var mu sync.Mutex
+	var sizes []int
+	var doubleSettle error
+	worker := client.NewBatchWorker(withTestOnError(t, baton.WorkerOptions{Queues: []string{queue}, Concurrency: 20}),
+		baton.BatchOptions{MaxJobs: 12, MaxWait: 10 * time.Second},
+		func(ctx context.Context, batch *baton.Batch) error {
+			mu.Lock()
+			sizes = append(sizes, len(batch.Tasks))
+			mu.Unlock()
+			for _, task := range batch.Tasks {
+				switch payload := string(task.Job.GetPayload()); payload {
+				case "bad":
+					_ = batch.Fail(task, baton.DeadLetter(errors.New("cannot handle bad")))
+				case "silent": // acked with no result when the handler returns
+				default:
+					_ = batch.Ack(task, []byte("done "+payload))
+				}
+			}
+			err := batch.Ack(batch.Tasks[0], []byte("again"))
+			mu.Lock()
+			doubleSettle = err
+			mu.Unlock()
+			return nil
+		})
+	runWorker(t, worker)
+	for i, id := range ids {
+		job := waitFinished(t, id)
+		switch {
+		case i == 0:
+			if job.GetState() != batonv1.JobState_JOB_STATE_DEAD || job.GetLastError() != "cannot handle bad" {
+				t.Fatalf("bad job: %v", job)
+			}
+		case i == 1:
+			if job.GetState() != batonv1.JobState_JOB_STATE_SUCCEEDED || len(job.GetResult()) != 0 {
+				t.Fatalf("silent job: %v", job)
+			}
+		default:
+			if job.GetState() != batonv1.JobState_JOB_STATE_SUCCEEDED || string(job.GetResult()) != "done "+payloads[i] {
+				t.Fatalf("job %s: %v", payloads[i], job)
+			}
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	largest, total := 0, 0
+	for _, size := range sizes {
+		largest, total = max(largest, size), total+size
+	}
+	if largest < 2 || total != len(ids) {
+		t.Fatalf("batch sizes %v: want one of several jobs, %d in all", sizes, len(ids))
+	}
+	if doubleSettle == nil || !strings.HasSuffix(doubleSettle.Error(), "is settled already") {
+		t.Fatalf("a second settlement answered %v", doubleSettle)
+	}
+}
+
+func TestBatchHandlerErrorFailsTheJobsItDidNotSettle(t *testing.T) {
+	queue := newQueue(t)
+	ids := enqueueAll(t, queue, "first", "second", "third")
+	worker := client.NewBatchWorker(withTestOnError(t, baton.WorkerOptions{Queues: []string{queue}}),
+		baton.BatchOptions{MaxJobs: 3, MaxWait: 10 * time.Second},
+		func(ctx context.Context, batch *baton.Batch) error {
+			for _, task := range batch.Tasks {
+				if string(task.Job.GetPayload()) == "first" {
+					_ = batch.Ack(task, []byte("kept"))
+				}
+			}
+			return errors.New("the batch broke")
+		})
+	runWorker(t, worker)
+	if first := waitFinished(t, ids[0]); first.GetState() != batonv1.JobState_JOB_STATE_SUCCEEDED || string(first.GetResult()) != "kept" {
+		t.Fatalf("first job: %v", first)
+	}
+	for _, id := range ids[1:] {
+		if job := waitFinished(t, id); job.GetState() != batonv1.JobState_JOB_STATE_DEAD || job.GetLastError() != "the batch broke" {
+			t.Fatalf("job %s: %v", id, job)
+		}
+	}
+}
+
+func TestBatchOptionsAWorkerCannotHonourAreRefused(t *testing.T) {
+	handler := func(context.Context, *baton.Batch) error { return nil }
+	for _, tc := range []struct {
+		batch baton.BatchOptions
+		want  string
+	}{
+		{baton.BatchOptions{MaxJobs: 0}, "baton: BatchOptions.MaxJobs must be from 1 to the worker's Concurrency (10), got 0"},
+		{baton.BatchOptions{MaxJobs: 11}, "baton: BatchOptions.MaxJobs must be from 1 to the worker's Concurrency (10), got 11"},
+		{baton.BatchOptions{MaxJobs: 2, MaxWait: -1}, "baton: BatchOptions.MaxWait must not be negative, got -1ns"},
+	} {
+		err := client.NewBatchWorker(baton.WorkerOptions{Queues: []string{newQueue(t)}}, tc.batch, handler).Run(testContext(t))
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("%+v: got %v, want %q", tc.batch, err, tc.want)
+		}
+	}
+}
