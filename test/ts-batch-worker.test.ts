@@ -124,6 +124,19 @@ test("a batch holds one slot per job: batches never hold more jobs than the conc
   expect(sizes.reduce((sum, size) => sum + size, 0)).toBe(10);
 });
 
+test("a stopping worker runs its waiting batches at once: no delivery can fill them any more", async () => {
+  const [id] = await enqueueAll("batched-stop", ["alone"]);
+  const worker = runWorker({
+    baseUrl: broker.baseUrl,
+    queues: ["batched-stop"],
+    // Longer than the test may take: the batch of one can only run because the worker stops.
+    batch: { maxJobs: 5, maxWaitMs: 600_000, handler: () => undefined },
+  });
+  await eventually(async () => (await client.getJob(id!)).state === JobState.LEASED, { what: "the job to be delivered" });
+  await worker.stop();
+  expect(await client.getJob(id!)).toMatchObject({ state: JobState.SUCCEEDED });
+});
+
 test("a batch job's context carries its own continuations: the next job joins its chain", async () => {
   const [id] = await enqueueAll("batched-context", ["start"]);
   workers.push(

@@ -159,8 +159,9 @@ export function runWorker(options: WorkerOptions): Worker {
         return;
       case "jobs":
         for (const delivery of decodeJobBatch(message.value)) deliver(delivery.job, delivery.leaseToken);
-        // With every slot taken no further job can come to fill a batch: run what is there.
-        if (held.size >= concurrency) batches?.releaseAll();
+        // With every slot taken, or the worker stopping, no further job can come to fill a
+        // batch: run what is there.
+        if (held.size >= concurrency || stopping) batches?.releaseAll();
         return;
       case "cancel":
         held.get(message.value.jobId)?.abort.abort(new Error("job cancelled"));
@@ -317,6 +318,8 @@ export function runWorker(options: WorkerOptions): Worker {
     if (stopping) return;
     stopping = true;
     current?.send({ case: "drain", value: {} });
+    // No more deliveries will fill the waiting batches.
+    batches?.releaseAll();
     shutdownTimer = setTimeout(stopNow, options.shutdownTimeoutMs ?? 30_000);
     closeIfDone();
   };
