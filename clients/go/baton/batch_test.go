@@ -135,3 +135,67 @@ func TestBatchOptionsAWorkerCannotHonourAreRefused(t *testing.T) {
 		}
 	}
 }
+
+func TestBatchesHoldOneSlotPerJobAndAFullWorkerRunsAShortBatchAtOnce(t *testing.T) {
+	queue := newQueue(t)
+	payloads := make([]string, 10)
+	for i := range payloads {
+		payloads[i] = fmt.Sprint(i)
+	}
+	ids := enqueueAll(t, queue, payloads...)
+	var mu sync.Mutex
+	var sizes []int
+	running, mostRunning := 0, 0
+	gate := make(chan struct{})
+	// MaxWait is longer than the test may take: the batch of 2 can only start because all 6
+	// slots are taken.
+	worker := client.NewBatchWorker(withTestOnError(t, baton.WorkerOptions{Queues: []string{queue}, Concurrency: 6}),
+		baton.BatchOptions{MaxJobs: 4, MaxWait: 10 * time.Minute},
+		func(ctx context.Context, batch *baton.Batch) error {
+			mu.Lock()
+			sizes = append(sizes, len(batch.Tasks))
+			running += len(batch.Tasks)
+			mostRunning = max(mostRunning, running)
+			if running == 6 {
+				close(gate)
+			}
+			mu.Unlock()
+			<-gate
+			mu.Lock()
+			running -= len(batch.Tasks)
+			mu.Unlock()
+			return nil
+		})
+	runWorker(t, worker)
+	for _, id := range ids {
+		waitFinished(t, id)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	// The first two batches run side by side, in either order.
+	if mostRunning != 6 || len(sizes) < 2 || min(sizes[0], sizes[1]) != 2 || max(sizes[0], sizes[1]) != 4 {
+		t.Fatalf("batch sizes %v, at most %d jobs running: want batches of 4 and 2 filling the 6 slots first", sizes, mostRunning)
+	}
+}
+
+func TestAStoppingBatchWorkerRunsItsWaitingBatchAtOnce(t *testing.T) {
+	queue := newQueue(t)
+	ids := enqueueAll(t, queue, "alone")
+	// MaxWait is longer than the test may take: the batch of one can only run because the
+	// worker stops.
+	worker := client.NewBatchWorker(withTestOnError(t, baton.WorkerOptions{Queues: []string{queue}}),
+		baton.BatchOptions{MaxJobs: 5, MaxWait: 10 * time.Minute},
+		func(ctx context.Context, batch *baton.Batch) error { return nil })
+	stop, wait := runWorker(t, worker)
+	eventually(t, "the job to be delivered", func() bool {
+		job, err := client.Get(testContext(t), ids[0])
+		return err == nil && job.GetState() == batonv1.JobState_JOB_STATE_LEASED
+	})
+	stop()
+	if err := wait(); err != nil {
+		t.Fatal(err)
+	}
+	if job := waitFinished(t, ids[0]); job.GetState() != batonv1.JobState_JOB_STATE_SUCCEEDED {
+		t.Fatalf("job: %v", job)
+	}
+}

@@ -209,8 +209,9 @@ func (w *Worker) handle(s *stream, response *batonv1.SubscribeResponse) {
 		for _, delivery := range message.Jobs.GetDeliveries() {
 			w.start(delivery)
 		}
-		// With every slot taken no further job can come to fill a batch: run what is there.
-		if w.batches != nil && w.heldCount() >= w.opts.Concurrency {
+		// With every slot taken, or the worker stopping, no further job can come to fill a
+		// batch: run what is there.
+		if w.batches != nil && (w.heldCount() >= w.opts.Concurrency || w.isStopping()) {
 			w.batches.releaseAll()
 		}
 	case *batonv1.SubscribeResponse_Job:
@@ -399,6 +400,10 @@ func (w *Worker) beginStop() {
 	close(w.stopped)
 	if w.stream != nil {
 		w.stream.drain()
+	}
+	// No more deliveries will fill the waiting batches.
+	if w.batches != nil {
+		w.batches.releaseAll()
 	}
 	time.AfterFunc(w.opts.ShutdownTimeout, w.forceStop)
 	w.closeIfDoneLocked()
