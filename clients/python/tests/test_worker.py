@@ -256,3 +256,47 @@ async def test_batch_options_a_worker_cannot_honour_are_refused(
 
     with pytest.raises(ValueError, match=message):
         BatchWorker(client, [queue], handle, **options)  # type: ignore[arg-type]
+
+
+async def test_batches_hold_one_slot_per_job_and_a_full_worker_runs_a_short_batch_at_once(
+    client: Client, queue: str
+) -> None:
+    ids = await enqueue_all(client, queue, [str(i).encode() for i in range(10)])
+    sizes: list[int] = []
+    in_handler = most_in_handler = 0
+    gate = asyncio.Event()
+
+    async def handle(batch: Batch) -> None:
+        nonlocal in_handler, most_in_handler
+        sizes.append(len(batch.tasks))
+        in_handler += len(batch.tasks)
+        most_in_handler = max(most_in_handler, in_handler)
+        if in_handler == 6:
+            gate.set()
+        await gate.wait()
+        in_handler -= len(batch.tasks)
+
+    # max_wait is longer than the test may take: the batch of 2 can only start because all 6
+    # slots are taken.
+    async with running(BatchWorker(client, [queue], handle, concurrency=6, max_jobs=4, max_wait=600)):
+        for job_id in ids:
+            await finished(client, job_id)
+    assert most_in_handler == 6
+    assert sizes[:2] == [4, 2] and sum(sizes) == 10
+
+
+async def test_a_stopping_batch_worker_runs_its_waiting_batch_at_once(client: Client, queue: str) -> None:
+    [job_id] = await enqueue_all(client, queue, [b"alone"])
+
+    async def handle(batch: Batch) -> None:
+        pass
+
+    # max_wait is longer than the test may take: the batch of one can only run because the
+    # worker stops.
+    async with running(BatchWorker(client, [queue], handle, max_jobs=5, max_wait=600)):
+        await eventually(lambda: _is_leased(client, job_id))
+    assert (await client.get(job_id)).state == JobState.JOB_STATE_SUCCEEDED
+
+
+async def _is_leased(client: Client, job_id: str) -> bool:
+    return (await client.get(job_id)).state == JobState.JOB_STATE_LEASED

@@ -99,12 +99,21 @@ class BatchWorker(Worker):
         if len(tasks) >= self._max_jobs:
             self._release(queue)
 
+    def stop(self) -> None:
+        super().stop()
+        # No more deliveries will fill the waiting batches.
+        self._release_all()
+
     def _handle(self, outbox: Any, response: pb.SubscribeResponse) -> None:
         super()._handle(outbox, response)
-        # With every slot taken no further job can come to fill a batch: run what is there.
-        if response.WhichOneof("message") == "jobs" and len(self._held) >= self._concurrency:
-            for queue in list(self._waiting):
-                self._release(queue)
+        # With every slot taken, or the worker stopping, no further job can come to fill a
+        # batch: run what is there.
+        if response.WhichOneof("message") == "jobs" and (len(self._held) >= self._concurrency or self._stopping):
+            self._release_all()
+
+    def _release_all(self) -> None:
+        for queue in list(self._waiting):
+            self._release(queue)
 
     def _release(self, queue: str) -> None:
         waiting = self._waiting.pop(queue, None)
