@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { DeadLetterError, JobState, type Worker, type WorkerOptions, createClient, runWorker } from "../clients/ts/src/index.js";
+import { z } from "zod";
+import { DeadLetterError, JobState, type Worker, type WorkerOptions, createClient, defineJob, runWorker } from "../clients/ts/src/index.js";
 import { type TestBroker, startTestBroker } from "./helpers/broker.js";
 import { eventually } from "./helpers/wait.js";
 
@@ -162,6 +163,40 @@ test("a batch job's context carries its own continuations: the next job joins it
     { what: "the continuation" },
   );
   expect(await client.waitJob(nextId!)).toMatchObject({ state: JobState.SUCCEEDED, queue: "batched-next", chainId: id });
+});
+
+test("a typed batch handler gets parsed payloads: a bad payload ends DEAD unseen, a bad result fails its job only", async () => {
+  const squares = defineJob({ queue: "batched-typed", payload: z.object({ n: z.number() }), result: z.object({ square: z.number().max(100) }) });
+  const ids = [
+    ...(await Promise.all([2, 3, 50].map(async (n) => (await squares.enqueue(client, { n }, { maxAttempts: 1 })).job.id))),
+    (await client.enqueue(squares.queue, { n: "four" }, { maxAttempts: 1 })).job.id,
+  ];
+  const seen: unknown[] = [];
+  workers.push(
+    runWorker({
+      baseUrl: broker.baseUrl,
+      queues: [squares.queue],
+      batch: {
+        maxJobs: 4,
+        maxWaitMs: 1000,
+        handler: squares.batchHandler((jobs, batch) => {
+          for (const { job, payload } of jobs) {
+            seen.push(payload);
+            void batch.ack(job, { square: payload.n * payload.n });
+          }
+        }),
+      },
+    }),
+  );
+  const [two, three, fifty, four] = await Promise.all(ids.map((id) => client.waitJob(id)));
+  expect(await squares.parseResult(two!)).toEqual({ square: 4 });
+  expect(await squares.parseResult(three!)).toEqual({ square: 9 });
+  expect(fifty).toMatchObject({ state: JobState.DEAD });
+  expect(fifty!.lastError).toMatch(/^invalid batched-typed result of job \d+: square: /);
+  expect(four).toMatchObject({ state: JobState.DEAD });
+  expect(four!.lastError).toMatch(/^invalid batched-typed payload of job \d+: n: /);
+  expect(seen).toEqual(expect.arrayContaining([{ n: 2 }, { n: 3 }, { n: 50 }]));
+  expect(seen).toHaveLength(3);
 });
 
 test("batch options a worker cannot honour are refused, naming the option", () => {
