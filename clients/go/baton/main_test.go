@@ -59,15 +59,26 @@ func startWorker(t *testing.T, opts baton.WorkerOptions, handler baton.Handler) 
 
 func startWorkerOn(t *testing.T, client *baton.Client, opts baton.WorkerOptions, handler baton.Handler) (stop context.CancelFunc, wait func() error) {
 	t.Helper()
+	return runWorker(t, client.NewWorker(withTestOnError(t, opts), handler))
+}
+
+// withTestOnError logs the errors a worker survives, unless the test watches them itself.
+func withTestOnError(t *testing.T, opts baton.WorkerOptions) baton.WorkerOptions {
 	if opts.OnError == nil {
 		opts.OnError = func(err error) { t.Logf("worker: %v", err) }
 	}
+	return opts
+}
+
+// runWorker runs a worker until the test ends; see startWorker.
+func runWorker(t *testing.T, worker *baton.Worker) (stop context.CancelFunc, wait func() error) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	var runErr error
 	go func() {
 		defer close(done)
-		runErr = client.NewWorker(opts, handler).Run(ctx)
+		runErr = worker.Run(ctx)
 	}()
 	wait = func() error {
 		select {

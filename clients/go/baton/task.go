@@ -1,6 +1,7 @@
 package baton
 
 import (
+	"context"
 	"sync"
 
 	batonv1 "github.com/baton-dev/baton/clients/go/gen/baton/v1"
@@ -15,10 +16,30 @@ type Task struct {
 	// last_error) are unset; Client.Get has them.
 	Job *Job
 
-	worker *Worker
-	held   *heldJob
-	mu     sync.Mutex
-	next   []*batonv1.EnqueueJobRequest
+	worker  *Worker
+	held    *heldJob
+	ctx     context.Context
+	mu      sync.Mutex
+	next    []*batonv1.EnqueueJobRequest
+	settled bool
+}
+
+// Context is the job's own context, the one a Handler gets: cancelled when the job is
+// cancelled, its lease is lost, or the worker's shutdown timeout passes; context.Cause tells
+// which. A BatchHandler reads each job's here.
+func (t *Task) Context() context.Context {
+	return t.ctx
+}
+
+// markSettled answers whether this call is the first to settle the task.
+func (t *Task) markSettled() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.settled {
+		return false
+	}
+	t.settled = true
+	return true
 }
 
 // Progress reports how far the job has come; only the latest report is kept. It is dropped

@@ -58,6 +58,8 @@ type Worker struct {
 	client  *Client
 	opts    WorkerOptions
 	handler Handler
+	// batches gathers jobs for a BatchHandler instead; nil for a Handler of single jobs.
+	batches *batcher
 
 	mu       sync.Mutex
 	held     map[string]*heldJob
@@ -120,6 +122,11 @@ func (c *Client) NewWorker(opts WorkerOptions, handler Handler) *Worker {
 func (w *Worker) Run(ctx context.Context) error {
 	if len(w.opts.Queues) == 0 {
 		return errors.New("baton: WorkerOptions.Queues is empty")
+	}
+	if w.batches != nil {
+		if err := w.batches.validate(w.opts.Concurrency); err != nil {
+			return err
+		}
 	}
 	stopWatch := context.AfterFunc(ctx, w.beginStop)
 	defer stopWatch()
@@ -202,6 +209,11 @@ func (w *Worker) handle(s *stream, response *batonv1.SubscribeResponse) {
 		for _, delivery := range message.Jobs.GetDeliveries() {
 			w.start(delivery)
 		}
+		// With every slot taken, or the worker stopping, no further job can come to fill a
+		// batch: run what is there.
+		if w.batches != nil && (w.heldCount() >= w.opts.Concurrency || w.isStopping()) {
+			w.batches.releaseAll()
+		}
 	case *batonv1.SubscribeResponse_Job:
 		w.start(message.Job)
 	case *batonv1.SubscribeResponse_Cancel_:
@@ -264,12 +276,26 @@ func (w *Worker) start(delivery *batonv1.SubscribeResponse_JobDelivery) {
 	w.held[job.GetId()] = held
 	w.lastActivity = time.Now()
 	w.mu.Unlock()
-	go w.run(ctx, held)
+	task := &Task{Job: job, worker: w, held: held, ctx: ctx}
+	if w.batches != nil {
+		w.batches.add(task)
+	} else {
+		go w.run(task)
+	}
 }
 
-func (w *Worker) run(ctx context.Context, held *heldJob) {
-	task := &Task{Job: held.job, worker: w, held: held}
-	result, err := w.call(ctx, task)
+func (w *Worker) run(task *Task) {
+	result, err := w.call(task.ctx, task)
+	w.finish(task, result, err)
+}
+
+// finish settles the task's job with its outcome, once: it answers false when the job was
+// settled already.
+func (w *Worker) finish(task *Task, result []byte, err error) bool {
+	if !task.markSettled() {
+		return false
+	}
+	held := task.held
 	held.cancel(nil)
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -287,6 +313,7 @@ func (w *Worker) run(ctx context.Context, held *heldJob) {
 	if !w.stopping && w.stream != nil {
 		w.stream.slotFreed()
 	}
+	return true
 }
 
 func (w *Worker) call(ctx context.Context, task *Task) (result []byte, err error) {
@@ -373,6 +400,10 @@ func (w *Worker) beginStop() {
 	close(w.stopped)
 	if w.stream != nil {
 		w.stream.drain()
+	}
+	// No more deliveries will fill the waiting batches.
+	if w.batches != nil {
+		w.batches.releaseAll()
 	}
 	time.AfterFunc(w.opts.ShutdownTimeout, w.forceStop)
 	w.closeIfDoneLocked()

@@ -4,11 +4,12 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from google.protobuf.wrappers_pb2 import StringValue
 
 from baton.v1 import job_pb2
 from baton_client import (
-    Client, DeadLetter, Job, JobCancelled, JobSpec, JobState, JobType, RetryAfter, Router, Task, Worker,
+    Batch, BatchWorker, Client, DeadLetter, Job, JobCancelled, JobSpec, JobState, JobType, RetryAfter, Router, Task, Worker,
 )
 
 
@@ -184,3 +185,118 @@ async def test_burst_mode_returns_when_the_queue_is_drained(client: Client, queu
     async with asyncio.timeout(30):
         await Worker(client, [queue], handle, concurrency=4, burst=True, burst_idle=0.3).run()
     assert len(set(processed)) == 25
+
+
+# Batch handlers: several jobs of one queue per call, each settled on its own.
+
+
+async def enqueue_all(client: Client, queue: str, payloads: list[bytes]) -> list[str]:
+    enqueued = await client.enqueue_many_ids([JobSpec(queue=queue, payload=payload, max_attempts=1) for payload in payloads])
+    return [job.id for job in enqueued]
+
+
+async def test_a_batch_handler_settles_each_job_on_its_own(client: Client, queue: str) -> None:
+    payloads = [b"bad", b"silent", *(f"ok-{i}".encode() for i in range(10))]
+    # Enqueued before the worker starts, so they are delivered together.
+    ids = await enqueue_all(client, queue, payloads)
+    sizes: list[int] = []
+    double_settle: list[str] = []
+
+    async def handle(batch: Batch) -> None:
+        sizes.append(len(batch.tasks))
+        for task in batch.tasks:
+            if task.job.payload == b"bad":
+                batch.fail(task, DeadLetter("cannot handle bad"))
+            elif task.job.payload != b"silent":  # left unsettled: acked with no result on return
+                batch.ack(task, b"done " + task.job.payload)
+        with pytest.raises(RuntimeError, match=r"^job \d+ is settled already$") as refused:
+            batch.ack(batch.tasks[0], b"again")
+        double_settle.append(str(refused.value))
+
+    async with running(BatchWorker(client, [queue], handle, concurrency=20, max_jobs=12, max_wait=10)):
+        jobs = [await finished(client, job_id) for job_id in ids]
+    assert max(sizes) > 1 and sum(sizes) == len(ids)
+    assert len(double_settle) == len(sizes)
+    bad, silent, *rest = jobs
+    assert (bad.state, bad.last_error) == (JobState.JOB_STATE_DEAD, "cannot handle bad")
+    assert (silent.state, silent.result) == (JobState.JOB_STATE_SUCCEEDED, b"")
+    assert [(job.state, job.result) for job in rest] == [(JobState.JOB_STATE_SUCCEEDED, b"done " + p) for p in payloads[2:]]
+
+
+async def test_a_raising_batch_handler_fails_the_jobs_it_did_not_settle(client: Client, queue: str) -> None:
+    ids = await enqueue_all(client, queue, [b"first", b"second", b"third"])
+
+    async def handle(batch: Batch) -> None:
+        for task in batch.tasks:
+            if task.job.payload == b"first":
+                batch.ack(task, b"kept")
+        raise RuntimeError("the batch broke")
+
+    async with running(BatchWorker(client, [queue], handle, max_jobs=3, max_wait=10)):
+        first, *others = [await finished(client, job_id) for job_id in ids]
+    assert (first.state, first.result) == (JobState.JOB_STATE_SUCCEEDED, b"kept")
+    assert [(job.state, job.last_error) for job in others] == [(JobState.JOB_STATE_DEAD, "the batch broke")] * 2
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"max_jobs": 0}, r"^max_jobs must be an integer from 1 to the worker's concurrency \(10\), got 0$"),
+        ({"max_jobs": 11}, r"^max_jobs must be an integer from 1 to the worker's concurrency \(10\), got 11$"),
+        ({"max_jobs": 2.5}, r"^max_jobs must be an integer .* got 2\.5$"),
+        ({"max_jobs": 2, "max_wait": -1}, r"^max_wait must be a finite number of seconds, at least 0, got -1$"),
+        ({"max_jobs": 2, "max_wait": float("inf")}, r"^max_wait must be a finite number of seconds, at least 0, got inf$"),
+    ],
+)
+async def test_batch_options_a_worker_cannot_honour_are_refused(
+    client: Client, queue: str, options: dict[str, float], message: str
+) -> None:
+    async def handle(batch: Batch) -> None:
+        pass
+
+    with pytest.raises(ValueError, match=message):
+        BatchWorker(client, [queue], handle, **options)  # type: ignore[arg-type]
+
+
+async def test_batches_hold_one_slot_per_job_and_a_full_worker_runs_a_short_batch_at_once(
+    client: Client, queue: str
+) -> None:
+    ids = await enqueue_all(client, queue, [str(i).encode() for i in range(10)])
+    sizes: list[int] = []
+    in_handler = most_in_handler = 0
+    gate = asyncio.Event()
+
+    async def handle(batch: Batch) -> None:
+        nonlocal in_handler, most_in_handler
+        sizes.append(len(batch.tasks))
+        in_handler += len(batch.tasks)
+        most_in_handler = max(most_in_handler, in_handler)
+        if in_handler == 6:
+            gate.set()
+        await gate.wait()
+        in_handler -= len(batch.tasks)
+
+    # max_wait is longer than the test may take: the batch of 2 can only start because all 6
+    # slots are taken.
+    async with running(BatchWorker(client, [queue], handle, concurrency=6, max_jobs=4, max_wait=600)):
+        for job_id in ids:
+            await finished(client, job_id)
+    assert most_in_handler == 6
+    assert sizes[:2] == [4, 2] and sum(sizes) == 10
+
+
+async def test_a_stopping_batch_worker_runs_its_waiting_batch_at_once(client: Client, queue: str) -> None:
+    [job_id] = await enqueue_all(client, queue, [b"alone"])
+
+    async def handle(batch: Batch) -> None:
+        pass
+
+    # max_wait is longer than the test may take: the batch of one can only run because the
+    # worker stops.
+    async with running(BatchWorker(client, [queue], handle, max_jobs=5, max_wait=600)):
+        await eventually(lambda: _is_leased(client, job_id))
+    assert (await client.get(job_id)).state == JobState.JOB_STATE_SUCCEEDED
+
+
+async def _is_leased(client: Client, job_id: str) -> bool:
+    return (await client.get(job_id)).state == JobState.JOB_STATE_LEASED

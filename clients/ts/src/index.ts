@@ -1,3 +1,4 @@
+export { type BatchContext, type BatchHandler, type BatchOptions } from "./batch.js";
 export {
   type BatonClient,
   type ClientOptions,
@@ -11,7 +12,7 @@ export {
 } from "./client.js";
 export { DeadLetterError, InvalidPayloadError, RetryAfterError } from "./errors.js";
 export type { Job } from "./gen/baton/v1/job_pb.js";
-export { type JobType, type JobTypeDefinition, defineJob } from "./job-type.js";
+export { type JobType, type JobTypeDefinition, type TypedBatchContext, type TypedBatchJob, defineJob } from "./job-type.js";
 export { MAX_PAGE_SIZE, allPages } from "./pages.js";
 export type { Payload } from "./payload.js";
 export { type BatonServices, serviceClients } from "./services.js";

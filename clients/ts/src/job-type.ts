@@ -1,4 +1,5 @@
 import type { StandardSchemaV1 } from "@standard-schema/spec";
+import type { BatchHandler } from "./batch.js";
 import type { BatonClient, EnqueueOptions, EnqueueResult, JobSpec } from "./client.js";
 import { DeadLetterError, InvalidPayloadError } from "./errors.js";
 import type { Job } from "./gen/baton/v1/job_pb.js";
@@ -6,6 +7,22 @@ import type { JobContext, JobHandler } from "./worker.js";
 
 type Input<S extends StandardSchemaV1> = StandardSchemaV1.InferInput<S>;
 type Output<S extends StandardSchemaV1> = StandardSchemaV1.InferOutput<S>;
+
+/** A delivered job of a typed batch, with its payload already read and validated. */
+export interface TypedBatchJob<Payload> {
+  job: Job;
+  payload: Payload;
+}
+
+/** BatchContext with typed results: an ack validates the result first (a bad one fails the attempt). */
+export interface TypedBatchContext<Result> {
+  /** The job's own context: its signal, progress reports and continueWith. */
+  of(job: Job): JobContext;
+  /** Validates the result, then acks the job with it, or fails the attempt if it fails the schema. */
+  ack(job: Job, result: Result): Promise<void>;
+  /** Fails the job's attempt now with its own error. */
+  fail(job: Job, error: unknown): void;
+}
 
 export interface JobTypeDefinition<P extends StandardSchemaV1, R extends StandardSchemaV1> {
   /** The queue every job of this type goes to. */
@@ -44,6 +61,12 @@ export interface JobType<P extends StandardSchemaV1, R extends StandardSchemaV1>
    * running it again cannot help. A result that fails the schema fails the attempt.
    */
   handler(fn: (payload: Output<P>, job: Job, context: JobContext) => Promise<Input<R>> | Input<R>): JobHandler;
+  /**
+   * A batch handler for runWorker's `batch` option. Jobs whose payload fails the schema end
+   * DEAD before `fn` runs and are not passed to it; a result that fails the schema fails its
+   * job's attempt. The handler's return waits for the acks it started.
+   */
+  batchHandler(fn: (jobs: TypedBatchJob<Output<P>>[], batch: TypedBatchContext<Input<R>>) => Promise<void> | void): BatchHandler;
 }
 
 export function defineJob<P extends StandardSchemaV1, R extends StandardSchemaV1>(definition: JobTypeDefinition<P, R>): JobType<P, R> {
@@ -72,6 +95,38 @@ export function defineJob<P extends StandardSchemaV1, R extends StandardSchemaV1
         const result = await fn(payload, job, context);
         await validate(resultSchema, result, `${queue} result of job ${job.id}`);
         return JSON.stringify(result);
+      };
+    },
+    batchHandler(fn) {
+      return async (jobs, batch) => {
+        const typedJobs: TypedBatchJob<Output<P>>[] = [];
+        for (const job of jobs) {
+          try {
+            typedJobs.push({ job, payload: await jobType.parsePayload(job) });
+          } catch (error) {
+            batch.fail(job, new DeadLetterError((error as Error).message));
+          }
+        }
+        if (typedJobs.length === 0) return;
+        const acking: Promise<unknown>[] = [];
+        const typedBatch: TypedBatchContext<Input<R>> = {
+          of: (job) => batch.of(job),
+          ack(job, result) {
+            const ack = validate(resultSchema, result, `${queue} result of job ${job.id}`).then(
+              () => batch.ack(job, JSON.stringify(result)),
+              (error: unknown) => batch.fail(job, error),
+            );
+            // A refused ack (a job settled twice) rejects for its caller, not for the batch.
+            acking.push(ack.catch(() => {}));
+            return ack;
+          },
+          fail: (job, error) => batch.fail(job, error),
+        };
+        try {
+          await fn(typedJobs, typedBatch);
+        } finally {
+          await Promise.all(acking);
+        }
       };
     },
   };

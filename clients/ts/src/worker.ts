@@ -2,6 +2,7 @@ import { type MessageInitShape, create } from "@bufbuild/protobuf";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import type { Job } from "./gen/baton/v1/job_pb.js";
 import { type LeaseRef, type SubscribeRequest, SubscribeRequestSchema } from "./gen/baton/v1/worker_service_pb.js";
+import { BatchCollector, type BatchContext, type BatchHandler, type BatchOptions, validateBatchOptions } from "./batch.js";
 import { type JobSpec, toRequest } from "./client.js";
 import { DeadLetterError, RetryAfterError, errorMessage } from "./errors.js";
 import { type RawSubscribeResponse, decodeJobBatch, subscribeRawJobs } from "./job-batch.js";
@@ -30,8 +31,10 @@ export type JobHandler = (job: Job, context: JobContext) => Promise<Payload> | P
 export interface WorkerOptions extends ConnectionOptions {
   /** Queues to take jobs from, over one stream; served by priority across them. */
   queues: string[];
-  /** Runs each job; see JobHandler. */
-  handler: JobHandler;
+  /** Runs each job; see JobHandler. Give either `handler` or `batch`. */
+  handler?: JobHandler;
+  /** Runs jobs of one queue several at a time instead; see BatchHandler. */
+  batch?: BatchOptions;
   /** Jobs run at once; also the stream's max_in_flight. Default 10. */
   concurrency?: number;
   /** Name shown to operators. Default: "<hostname>-<pid>". */
@@ -93,6 +96,15 @@ interface Held {
   outcome?: Outcome;
 }
 
+/** A delivered job on its way through a handler; it is settled once, by ack or fail. */
+interface Run {
+  job: Job;
+  context: JobContext;
+  /** Answers false when the job was settled already. */
+  ack(result: Payload): boolean;
+  fail(error: unknown): boolean;
+}
+
 /**
  * Runs `handler` for every job of `queues`, over one Subscribe stream that reconnects with
  * backoff when it drops. The broker renews leases while the stream lives, so handlers never
@@ -103,6 +115,9 @@ interface Held {
 export function runWorker(options: WorkerOptions): Worker {
   const transport = resolveTransport(options);
   const concurrency = options.concurrency ?? 10;
+  if ((options.handler === undefined) === (options.batch === undefined)) throw new TypeError("runWorker needs exactly one of handler and batch");
+  const batchOptions = options.batch && validateBatchOptions(options.batch, concurrency);
+  const batches = batchOptions && new BatchCollector<Run>(batchOptions.maxJobs, batchOptions.maxWaitMs, (runs) => void runBatch(batchOptions.handler, runs));
   const workerId = options.workerId ?? `${process.env.HOSTNAME ?? "worker"}-${process.pid}`;
   const onError = options.onError ?? (() => {});
   const held = new Map<string, Held>();
@@ -140,10 +155,13 @@ export function runWorker(options: WorkerOptions): Worker {
         welcome(outbox, message.value.resumed);
         return;
       case "job":
-        void runJob(message.value.job!, message.value.leaseToken);
+        deliver(message.value.job!, message.value.leaseToken);
         return;
       case "jobs":
-        for (const delivery of decodeJobBatch(message.value)) void runJob(delivery.job, delivery.leaseToken);
+        for (const delivery of decodeJobBatch(message.value)) deliver(delivery.job, delivery.leaseToken);
+        // With every slot taken, or the worker stopping, no further job can come to fill a
+        // batch: run what is there.
+        if (held.size >= concurrency || stopping) batches?.releaseAll();
         return;
       case "cancel":
         held.get(message.value.jobId)?.abort.abort(new Error("job cancelled"));
@@ -201,11 +219,31 @@ export function runWorker(options: WorkerOptions): Worker {
     closeIfDone();
   };
 
-  const runJob = async (job: Job, leaseToken: string) => {
+  const deliver = (job: Job, leaseToken: string) => {
+    const run = start(job, leaseToken);
+    if (batches) batches.add(run);
+    else void runJob(run);
+  };
+
+  /** Holds the job's lease and makes its context; the outcome is sent when the run settles. */
+  const start = (job: Job, leaseToken: string): Run => {
     const entry: Held = { leaseToken, abort: new LazyAbort() };
     held.set(job.id, entry);
     lastActivity = Date.now();
     const continuations: JobSpec[] = [];
+    let finished = false;
+    const finish = (outcome: Outcome): boolean => {
+      if (finished) return false;
+      finished = true;
+      // A job whose lease was lost meanwhile is no longer ours to settle; a resume may have
+      // replaced the token while the handler ran.
+      if (held.get(job.id) === entry) {
+        outcome.value.leaseToken = entry.leaseToken;
+        entry.outcome = outcome;
+        current?.settle(outcome);
+      }
+      return true;
+    };
     const context: JobContext = {
       get signal() {
         return entry.abort.signal;
@@ -218,19 +256,48 @@ export function runWorker(options: WorkerOptions): Worker {
       // Named explicitly: the broker takes a continuation without chain_id as a new chain.
       continueWith: (...jobs) => continuations.push(...jobs.map((spec) => ({ chainId: job.chainId, ...spec }))),
     };
-    let outcome: Outcome;
+    return {
+      job,
+      context,
+      ack: (result) =>
+        finish({ case: "ack", value: { jobId: job.id, leaseToken: "", result: encodePayload(result), continueWith: continuations.map(toRequest) } }),
+      fail: (error) => finish({ case: "nack", value: nackOf(job.id, error) }),
+    };
+  };
+
+  const runJob = async (run: Run) => {
     try {
-      const result = await options.handler(job, context);
-      outcome = { case: "ack", value: { jobId: job.id, leaseToken: "", result: encodePayload(result), continueWith: continuations.map(toRequest) } };
+      run.ack(await options.handler!(run.job, run.context));
     } catch (error) {
-      outcome = { case: "nack", value: nackOf(job.id, error) };
+      run.fail(error);
     }
-    // A job whose lease was lost meanwhile is no longer ours to settle; a resume may have
-    // replaced the token while the handler ran.
-    if (held.get(job.id) === entry) {
-      outcome.value.leaseToken = entry.leaseToken;
-      entry.outcome = outcome;
-      current?.settle(outcome);
+  };
+
+  const runBatch = async (handler: BatchHandler, runs: Run[]) => {
+    const byId = new Map(runs.map((run) => [run.job.id, run]));
+    const runOf = (job: Job) => {
+      const run = byId.get(job.id);
+      if (!run) throw new Error(`job ${job.id} is not in this batch`);
+      return run;
+    };
+    const settledAlready = (job: Job) => new Error(`job ${job.id} is settled already`);
+    const batch: BatchContext = {
+      of: (job) => runOf(job).context,
+      ack: (job, result) => {
+        if (!runOf(job).ack(result)) throw settledAlready(job);
+      },
+      fail: (job, error) => {
+        if (!runOf(job).fail(error)) throw settledAlready(job);
+      },
+    };
+    try {
+      await handler(
+        runs.map((run) => run.job),
+        batch,
+      );
+      for (const run of runs) run.ack(undefined);
+    } catch (error) {
+      for (const run of runs) run.fail(error);
     }
   };
 
@@ -251,6 +318,8 @@ export function runWorker(options: WorkerOptions): Worker {
     if (stopping) return;
     stopping = true;
     current?.send({ case: "drain", value: {} });
+    // No more deliveries will fill the waiting batches.
+    batches?.releaseAll();
     shutdownTimer = setTimeout(stopNow, options.shutdownTimeoutMs ?? 30_000);
     closeIfDone();
   };

@@ -1,5 +1,6 @@
 """Python client of the Baton job-queue broker (asyncio): a producer and a worker runner."""
 
+from .batch import Batch, BatchHandler, BatchWorker
 from .client import Client, Enqueued, EnqueuedId
 from .jobs import FINISHED_STATES, DedupPolicy, Job, JobSpec, JobState, is_finished
 from .outcome import DeadLetter, JobCancelled, LeaseLost, RetryAfter, ShutdownTimeout
@@ -8,6 +9,9 @@ from .worker import Handler, Task, Worker
 
 __all__ = [
     "FINISHED_STATES",
+    "Batch",
+    "BatchHandler",
+    "BatchWorker",
     "Client",
     "Codec",
     "DeadLetter",

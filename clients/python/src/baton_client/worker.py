@@ -351,6 +351,10 @@ class Worker:
         held = _Held(job=job, token=delivery.lease_token)
         self._held[job.id] = held
         self._last_activity = asyncio.get_running_loop().time()
+        self._dispatch(held)
+
+    def _dispatch(self, held: _Held) -> None:
+        """Runs the handler for a delivered job; BatchWorker gathers jobs into batches instead."""
         held.runner = asyncio.create_task(self._run_job(held))
 
     async def _run_job(self, held: _Held) -> None:
@@ -364,6 +368,9 @@ class Worker:
             outcome = _nack(held, held.cancel_reason)
         except Exception as error:  # noqa: BLE001 - any failure of a handler fails the attempt
             outcome = _nack(held, error)
+        self._settle(held, outcome)
+
+    def _settle(self, held: _Held, outcome: pb.SubscribeRequest) -> None:
         # A job whose lease was lost meanwhile is no longer ours to settle.
         if self._held.get(held.job.id) is held:
             held.outcome = outcome
@@ -379,7 +386,10 @@ class Worker:
 
     @staticmethod
     def _cancel(held: _Held, reason: Exception) -> None:
-        if held.runner is not None and not held.runner.done():
+        if held.runner is None:
+            # A job of a batch: the batch's other jobs run on; its handler reads cancel_reason.
+            held.cancel_reason = reason
+        elif not held.runner.done():
             held.cancel_reason = reason
             held.runner.cancel()
 
