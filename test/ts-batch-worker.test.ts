@@ -1,24 +1,13 @@
-import { afterAll, beforeAll, expect, test } from "vitest";
+import { expect, test } from "vitest";
 import { z } from "zod";
-import { DeadLetterError, JobState, type Worker, type WorkerOptions, createClient, defineJob, runWorker } from "../clients/ts/src/index.js";
-import { type TestBroker, startTestBroker } from "./helpers/broker.js";
+import { DeadLetterError, JobState, type WorkerOptions, createClient, defineJob, runWorker } from "../clients/ts/src/index.js";
+import { type TestBroker, useClientBroker } from "./helpers/broker.js";
 import { eventually } from "./helpers/wait.js";
 
 /** The TypeScript worker's batch handlers: several jobs per call, each settled on its own. */
 let broker: TestBroker;
 let client: ReturnType<typeof createClient>;
-const workers: Worker[] = [];
-
-beforeAll(async () => {
-  broker = await startTestBroker();
-  client = createClient({ baseUrl: broker.baseUrl });
-});
-
-afterAll(async () => {
-  await Promise.all(workers.map((w) => w.stop()));
-  client.close();
-  await broker.stop();
-});
+const workers = useClientBroker((b, c) => ([broker, client] = [b, c]));
 
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
 

@@ -1,7 +1,7 @@
 import { execFileSync } from "node:child_process";
 import { type Server, type Socket, createServer, connect } from "node:net";
 import path from "node:path";
-import { afterAll, beforeAll, expect, test } from "vitest";
+import { expect, test } from "vitest";
 import { z } from "zod";
 import {
   DeadLetterError,
@@ -9,7 +9,6 @@ import {
   JobState,
   MAX_PAGE_SIZE,
   RetryAfterError,
-  type Worker,
   allPages,
   createClient,
   defineJob,
@@ -17,23 +16,13 @@ import {
 } from "../clients/ts/src/index.js";
 import { MAX_PAGE_SIZE as BROKER_MAX_PAGE_SIZE } from "../src/api/page-token.js";
 import { JobView } from "../clients/ts/src/gen/baton/v1/job_pb.js";
-import { type TestBroker, startTestBroker } from "./helpers/broker.js";
+import { type TestBroker, useClientBroker } from "./helpers/broker.js";
 import { root } from "./polyglot/toolchains.js";
 
 /** The TypeScript client's own features: typed jobs, burst mode, waitJob, resume, the package. */
 let broker: TestBroker;
 let client: ReturnType<typeof createClient>;
-const workers: Worker[] = [];
-
-beforeAll(async () => {
-  broker = await startTestBroker();
-  client = createClient({ baseUrl: broker.baseUrl });
-});
-
-afterAll(async () => {
-  await Promise.all(workers.map((w) => w.stop()));
-  await broker.stop();
-});
+const workers = useClientBroker((b, c) => ([broker, client] = [b, c]));
 
 const resize = defineJob({
   queue: "resize",

@@ -6,7 +6,10 @@ import { WorkerService } from "../../clients/ts/src/gen/baton/v1/worker_service_
 import { type RunningServer, startServer } from "../../src/server/server.js";
 import { type LogLevel, createLogger } from "../../src/util/log.js";
 import { afterAll, beforeAll } from "vitest";
+import { type Worker as BatonWorker, createClient as createBatonClient } from "../../clients/ts/src/index.js";
 import { createTestDatabase } from "./database.js";
+
+type BatonClient = ReturnType<typeof createBatonClient>;
 import { type TestProcess, killAll } from "./process.js";
 
 export interface TestBroker {
@@ -95,4 +98,26 @@ export function bearerTransport(baseUrl: string, secret: string): Transport {
       },
     ],
   });
+}
+
+/**
+ * For tests of the TypeScript client: a broker and a client of it, handed to `ready` before the
+ * file's tests; after them the workers pushed on the returned list stop, the client closes and
+ * the broker stops.
+ */
+export function useClientBroker(ready: (broker: TestBroker, client: BatonClient) => void): BatonWorker[] {
+  const workers: BatonWorker[] = [];
+  let broker: TestBroker | undefined;
+  let client: BatonClient | undefined;
+  beforeAll(async () => {
+    broker = await startTestBroker();
+    client = createBatonClient({ baseUrl: broker.baseUrl });
+    ready(broker, client);
+  });
+  afterAll(async () => {
+    await Promise.all(workers.map((w) => w.stop()));
+    client?.close();
+    await broker?.stop();
+  });
+  return workers;
 }
