@@ -100,7 +100,8 @@ test("REPLACE racing a worker that runs the jobs: a job never changes once lease
 
   const finished = await sql<{ id: string; payload: Buffer; state: string }>(
     broker.databaseUrl,
-    "select id::text, payload, state::text from baton.jobs where queue = 'raced' order by id",
+    // By the bigint: ordered by the text column, "115" would come before "61".
+    "select j.id::text, j.payload, j.state::text from baton.jobs j where j.queue = 'raced' order by j.id",
   );
   expect(finished.every((job) => job.state === "succeeded")).toBe(true);
   // What each worker attempt received is what the job ended with: nothing replaced it once leased.

@@ -233,7 +233,7 @@ test("the triggers write spans only for sampled traces, in the transaction of th
       { job_id: sampled, operation: "send" },
       { job_id: root, operation: "send" },
     ]);
-    const flags = await client.query<{ id: string; trace_sampled: boolean }>("select id::text, trace_sampled from baton.jobs where id = any($1) order by id", [
+    const flags = await client.query<{ id: string; trace_sampled: boolean }>("select j.id::text, j.trace_sampled from baton.jobs j where j.id = any($1) order by j.id", [
       [sampled, unsampled, root],
     ]);
     expect(flags.rows).toEqual([
