@@ -166,13 +166,10 @@ export function runWorker(options: WorkerOptions): Worker {
       case "cancel":
         held.get(message.value.jobId)?.abort.abort(new Error("job cancelled"));
         return;
-      case "leaseLost": {
-        const entry = held.get(message.value.jobId);
-        held.delete(message.value.jobId);
-        entry?.abort.abort(new Error("lease lost"));
+      case "leaseLost":
+        loseLease(message.value.jobId);
         closeIfDone();
         return;
-      }
       case "settled":
         settled(message.value);
         closeIfDone();
@@ -206,8 +203,7 @@ export function runWorker(options: WorkerOptions): Worker {
     for (const [jobId, entry] of held) {
       const token = tokens.get(jobId);
       if (token === undefined) {
-        held.delete(jobId);
-        entry.abort.abort(new Error("lease lost"));
+        loseLease(jobId);
         continue;
       }
       entry.leaseToken = token;
@@ -217,6 +213,14 @@ export function runWorker(options: WorkerOptions): Worker {
       }
     }
     closeIfDone();
+  };
+
+  /** The job is no longer ours: its handler is aborted, and if it still waits for a batch, it leaves it. */
+  const loseLease = (jobId: string) => {
+    const entry = held.get(jobId);
+    held.delete(jobId);
+    batches?.remove(jobId);
+    entry?.abort.abort(new Error("lease lost"));
   };
 
   const deliver = (job: Job, leaseToken: string) => {
