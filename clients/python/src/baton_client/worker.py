@@ -311,7 +311,7 @@ class Worker:
         elif kind == "lease_lost":
             held = self._held.pop(response.lease_lost.job_id, None)
             if held is not None:
-                self._cancel(held, LeaseLost(f"lease of job {held.job.id} lost"))
+                self._lose_lease(held, LeaseLost(f"lease of job {held.job.id} lost"))
             self._close_if_done()
         elif kind == "settled_batch":
             self._settled(response.settled_batch.committed, response.settled_batch.refused)
@@ -335,7 +335,7 @@ class Worker:
         for job_id, held in list(self._held.items()):
             if job_id not in resumed:
                 del self._held[job_id]
-                self._cancel(held, LeaseLost(f"lease of job {job_id} lost while reconnecting"))
+                self._lose_lease(held, LeaseLost(f"lease of job {job_id} lost while reconnecting"))
                 continue
             held.token = resumed[job_id]
             if held.outcome is not None:
@@ -383,6 +383,10 @@ class Worker:
         held = self._held.get(job_id)
         if held is not None and held.outcome is None:
             self._cancel(held, reason)
+
+    def _lose_lease(self, held: _Held, reason: LeaseLost) -> None:
+        """The job is no longer this worker's: its handler is cancelled."""
+        self._cancel(held, reason)
 
     @staticmethod
     def _cancel(held: _Held, reason: Exception) -> None:
