@@ -697,7 +697,8 @@ select * from baton.repair_dependants(@limit::int, @now::timestamptz);
 -- match, a null one matches every job. @states holds stored states and "scheduled", which is
 -- AVAILABLE with a run_time after @now (else the database's now). The statements that use it
 -- run unprepared (see runPlannedEachTime), so the parameters left null fold away and what is
--- left can use an index: jobs_headers_idx for @headers, jobs_create_time_idx for the times,
+-- left can use an index: jobs_headers_idx for @headers (partial: jobs with headers, which a
+-- filter that names a header can only match), jobs_create_time_idx for the times,
 -- the primary key for @ids, jobs_chain_idx for @chainId.
 (@queue::text is null or j.queue = @queue)
 and (@states::text[] is null
@@ -705,7 +706,7 @@ and (@states::text[] is null
               else j.state::text end) = any(@states::text[]))
 and (@chainId::bigint is null or (j.chain_id = @chainId and (j.id = @chainId or j.chain_id <> j.id)))
 and (@ids::bigint[] is null or j.id = any(@ids::bigint[]))
-and (@headers::jsonb is null or j.headers @> @headers::jsonb)
+and (@headers::jsonb is null or (j.headers @> @headers::jsonb and j.headers <> '{}'::jsonb))
 and (@createdAfter::timestamptz is null or j.create_time >= @createdAfter)
 and (@createdBefore::timestamptz is null or j.create_time < @createdBefore)
 
