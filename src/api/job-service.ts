@@ -32,7 +32,7 @@ import { checkQueueDepth } from "./queue-depth.js";
 import { mapStreamErrors, toConnectError } from "./error-mapping.js";
 import { jobToProto } from "./job-mapper.js";
 import { searchState, validateJobFilter } from "./job-filter.js";
-import { decodePageToken, encodePageToken, pageSize } from "./page-token.js";
+import { MAX_PAGE_SIZE, decodePageToken, encodePageToken, pageSize } from "./page-token.js";
 import { type EnqueueLimits, durationSeconds, validateEnqueue, validateJobId, validateQueueName } from "./validate.js";
 
 export interface JobServiceDeps {
@@ -76,13 +76,13 @@ export function createJobService({ broker, db, log, limits, maxQueueDepth }: Job
       throw invalidArgument(`jobs has ${requests.length} entries; the limit is ${limits.maxBatchSize} (BATON_MAX_BATCH_SIZE)`);
     }
     // Each entry is a lookup and a row written in the batch's one transaction.
-    const dependencies = requests.reduce((sum, job) => sum + job.dependsOn.length, 0);
+    const dependencies = requests.reduce((sum, job) => sum + job.dependsOn.length + job.dependsOnIndex.length, 0);
     if (dependencies > limits.maxBatchDependencies) {
       throw invalidArgument(
-        `jobs name ${dependencies} depends_on entries in all; the limit is ${limits.maxBatchDependencies} (BATON_MAX_BATCH_DEPENDENCIES)`,
+        `jobs name ${dependencies} depends_on and depends_on_index entries in all; the limit is ${limits.maxBatchDependencies} (BATON_MAX_BATCH_DEPENDENCIES)`,
       );
     }
-    const jobs = await admitted(requests.map((job, i) => validateEnqueue(job, limits, `jobs[${i}]`)));
+    const jobs = await admitted(requests.map((job, i) => validateEnqueue(job, limits, `jobs[${i}]`, i)));
     const inserted = await broker.enqueue(header ? withProducerTraceparent(jobs, header) : jobs);
     const deduplicated = inserted.map((i) => i.deduplicated);
     if (view === JobView.ID) return { jobIds: inserted.map((i) => i.job.id), deduplicated };
@@ -209,7 +209,15 @@ export function createJobService({ broker, db, log, limits, maxQueueDepth }: Job
       if (timeoutMs < 0 || timeoutMs > MAX_WAIT_MS) throw invalidArgument(`timeout must be between 0 and ${MAX_WAIT_MS / 1000}s`);
       const { job, timedOut } = await broker.wait(id, timeoutMs, request.chain);
       if (!job) throw notFound(`job ${id} not found`);
-      return create(WaitJobResponseSchema, { job: jobToProto(job), timedOut });
+      if (!request.chain) return create(WaitJobResponseSchema, { job: jobToProto(job), timedOut });
+      // The chain's jobs as the first page of ListJobs with filter.chain_id would list them.
+      const { jobs, more } = await jobListPage(db, { chainId: job.chainId }, { limit: MAX_PAGE_SIZE, maxBytes: limits.maxPageBytes });
+      return create(WaitJobResponseSchema, {
+        job: jobToProto(job),
+        timedOut,
+        chainJobs: jobs.map(jobToProto),
+        chainNextPageToken: more ? encodePageToken(jobs[jobs.length - 1]!.id) : "",
+      });
     },
   };
 }
