@@ -29,6 +29,7 @@ import { withProducerTraceparent } from "../telemetry/trace-context.js";
 import { mapConcurrently } from "../util/map-concurrently.js";
 import { admitStreamBatch } from "./admission.js";
 import { checkQueueDepth } from "./queue-depth.js";
+import { visibleQueues } from "./visibility.js";
 import { mapStreamErrors, toConnectError } from "./error-mapping.js";
 import { jobToProto } from "./job-mapper.js";
 import { searchState, validateJobFilter } from "./job-filter.js";
@@ -203,19 +204,21 @@ export function createJobService({ broker, db, log, limits, maxQueueDepth }: Job
       throw new BatonError("failed_precondition", `job ${id} is leased: a running job is never deleted; cancel it first`);
     },
 
-    async waitJob(request) {
+    async waitJob(request, context) {
       const id = validateJobId(request.id);
       const timeoutMs = request.timeout ? durationSeconds(request.timeout, "timeout") * 1000 : MAX_WAIT_MS;
       if (timeoutMs < 0 || timeoutMs > MAX_WAIT_MS) throw invalidArgument(`timeout must be between 0 and ${MAX_WAIT_MS / 1000}s`);
       const { job, timedOut } = await broker.wait(id, timeoutMs, request.chain);
       if (!job) throw notFound(`job ${id} not found`);
       if (!request.chain) return create(WaitJobResponseSchema, { job: jobToProto(job), timedOut });
-      // The chain's jobs as the first page of ListJobs with filter.chain_id would list them.
+      // The chain's jobs as the first page of ListJobs with filter.chain_id would list them,
+      // less those of queues the caller's token may not see (a chain may cross tenants' queues).
       const { jobs, more } = await jobListPage(db, { chainId: job.chainId }, { limit: MAX_PAGE_SIZE, maxBytes: limits.maxPageBytes });
+      const visible = context.values.get(visibleQueues);
       return create(WaitJobResponseSchema, {
         job: jobToProto(job),
         timedOut,
-        chainJobs: jobs.map(jobToProto),
+        chainJobs: jobs.filter((chained) => visible(chained.queue)).map(jobToProto),
         chainNextPageToken: more ? encodePageToken(jobs[jobs.length - 1]!.id) : "",
       });
     },

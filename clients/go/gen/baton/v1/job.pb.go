@@ -2103,7 +2103,8 @@ type WaitJobResponse struct {
 	// True when the timeout passed before the job finished.
 	TimedOut bool `protobuf:"varint,2,opt,name=timed_out,json=timedOut,proto3" json:"timed_out,omitempty"`
 	// With chain: the jobs of the chain, newest first, as a ListJobs page with filter.chain_id
-	// (at most 1000 jobs and BATON_MAX_PAGE_BYTES of job data).
+	// (at most 1000 jobs and BATON_MAX_PAGE_BYTES of job data), less those on queues the
+	// caller's token may not see.
 	ChainJobs []*Job `protobuf:"bytes,3,rep,name=chain_jobs,json=chainJobs,proto3" json:"chain_jobs,omitempty"`
 	// With chain: the ListJobs page_token (with filter.chain_id) of the chain's further jobs;
 	// empty when chain_jobs holds all of them.

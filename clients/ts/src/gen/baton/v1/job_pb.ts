@@ -1004,7 +1004,8 @@ export type WaitJobResponse = Message<"baton.v1.WaitJobResponse"> & {
 
   /**
    * With chain: the jobs of the chain, newest first, as a ListJobs page with filter.chain_id
-   * (at most 1000 jobs and BATON_MAX_PAGE_BYTES of job data).
+   * (at most 1000 jobs and BATON_MAX_PAGE_BYTES of job data), less those on queues the
+   * caller's token may not see.
    *
    * @generated from field: repeated baton.v1.Job chain_jobs = 3;
    */
