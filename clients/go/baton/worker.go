@@ -275,7 +275,7 @@ func (w *Worker) start(delivery *batonv1.SubscribeResponse_JobDelivery) {
 	w.held[job.GetId()] = held
 	w.lastActivity = time.Now()
 	w.mu.Unlock()
-	task := &Task{Job: job, worker: w, held: held, ctx: ctx}
+	task := &Task{Job: job, DependsOnResults: delivery.GetDependsOnResults(), worker: w, held: held, ctx: ctx}
 	if w.batches != nil {
 		w.batches.add(task)
 	} else {

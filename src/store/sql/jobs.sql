@@ -254,7 +254,12 @@ greatest(extract(epoch from clock.now - j.run_time), 0)::float8 as queue_wait_se
 -- Flags 00 for an unsampled trace: the worker records no spans of it either.
 '00-' || replace(baton.job_trace_id(j.trace_id, j.chain_id)::text, '-', '') || '-'
   || baton.process_span_id(j.id, j.attempt, jsonb_array_length(j.errors))
-  || case when j.trace_sampled then '-01' else '-00' end as traceparent
+  || case when j.trace_sampled then '-01' else '-00' end as traceparent,
+-- A dependant's blockers and their results (JobDelivery.depends_on_results), at most
+-- @dependsOnResultBytes bytes of them: in the claim's round trip, and NULL without a lookup for
+-- the jobs that depend on nothing.
+case when cardinality(j.depends_on) > 0 then j.depends_on end as depends_on,
+case when cardinality(j.depends_on) > 0 then baton.depends_on_results(j.depends_on, @dependsOnResultBytes::bigint) end as depends_on_results
 
 -- name: JobClaim
 -- Leases up to @limit due jobs of the queues @queues (the queues of one or more worker streams) to this
