@@ -296,7 +296,9 @@ export class Dispatcher {
     let rateLimited: number | undefined;
     for (const part of [...parts.slice(start), ...parts.slice(0, start)]) {
       const common = { limit: demand - jobs.length, leaseSeconds: this.options.leaseSeconds, owner: this.options.replicaId };
-      const rateLimit = part === plain ? undefined : settings.get(part[0]!)?.rateLimit;
+      // Buckets refill at the queue's rate and at each fairness key's: look again at the faster.
+      const limits = part === plain ? undefined : settings.get(part[0]!);
+      const rateLimit = Math.max(limits?.rateLimit ?? 0, limits?.fairnessRateLimit ?? 0);
       const result =
         part === plain
           ? await jobClaim(this.options.db, { ...common, queues: plain, first: group.turn % plain.length })

@@ -41,7 +41,8 @@ prepared as (
          coalesce(i.handoff, false) and not coalesce(i.blocked, false) and i.dedup_key is null
            and coalesce(i.run_time, clock.now + make_interval(secs => coalesce(i.delay_seconds, 0))) <= clock.now
            and not coalesce(q.paused, false)
-           and q.concurrency_limit is null and q.rate_limit is null and q.fairness_key_limit is null as leased
+           and q.concurrency_limit is null and q.rate_limit is null and q.fairness_key_limit is null
+           and q.fairness_rate_limit is null as leased
   from input i
   cross join clock
   left join baton.queues q on q.name = i.queue
@@ -276,7 +277,8 @@ settings as (
          coalesce(extract(epoch from q.lease_duration), @leaseSeconds::float8) as lease_seconds,
          q.default_timeout,
          coalesce(q.paused, false) as paused,
-         coalesce(q.concurrency_limit is not null or q.rate_limit is not null or q.fairness_key_limit is not null, false)
+         coalesce(q.concurrency_limit is not null or q.rate_limit is not null or q.fairness_key_limit is not null
+                  or q.fairness_rate_limit is not null, false)
            as limited
   from unnest(@queues::text[]) with ordinality as s(queue, ord)
   left join baton.queues q on q.name = s.queue
@@ -330,11 +332,14 @@ left join claimed on true;
 select pg_advisory_xact_lock(hashtextextended('baton.queue:' || @queue::text, 0));
 
 -- name: JobClaimLimited
--- Like JobClaim, for a queue with a concurrency limit, a rate limit or a fairness-key limit;
--- runs under JobClaimLockQueue. The batch is cut to the free concurrency and to the rate
+-- Like JobClaim, for a queue with a concurrency limit, a rate limit or a limit per fairness
+-- key; runs under JobClaimLockQueue. The batch is cut to the free concurrency and to the rate
 -- tokens (a bucket holding at most one second of rate, refilled by database time). With a
--- fairness-key limit, keys take turns: each key's n-th job comes after every key's (n-1)-th,
--- and no key exceeds its limit. Candidates are the first 10,000 due jobs in claim order.
+-- limit per fairness key, keys take turns: each key's n-th job comes after every key's
+-- (n-1)-th, no key runs more than fairness_key_limit (QueueConfig.fairness_concurrency_limit)
+-- jobs at once, and none starts more than its own bucket of fairness_rate_limit holds (rows of
+-- baton.fairness_buckets; a key without one has a full bucket). Jobs without a fairness key
+-- are held by the queue's limits only. Candidates are the first 10,000 due jobs in claim order.
 with q as (
   select * from baton.queues where name = @queue
 ),
@@ -368,13 +373,27 @@ candidates as (
     limit 10000
   ) c
 ),
+-- The tokens of each candidate key's bucket now; none without a fairness_rate_limit.
+key_tokens as (
+  select k.fairness_key,
+         least(greatest(q.fairness_rate_limit, 1), coalesce(b.tokens + q.fairness_rate_limit *
+           extract(epoch from clock.now - b.refill_time), greatest(q.fairness_rate_limit, 1))) as available
+  from (select distinct fairness_key from candidates where fairness_key is not null) k
+  cross join q
+  cross join clock
+  left join baton.fairness_buckets b on b.queue = @queue and b.fairness_key = k.fairness_key
+  where q.fairness_rate_limit is not null
+),
 eligible as (
   select c.id from candidates c
   left join running_per_key r on r.fairness_key = c.fairness_key
+  left join key_tokens t on t.fairness_key = c.fairness_key
   cross join q
-  where q.fairness_key_limit is null or c.fairness_key is null
-     or c.turn + coalesce(r.running, 0) <= q.fairness_key_limit
-  order by case when q.fairness_key_limit is null then 1 else c.turn end, c.priority, c.run_time, c.id
+  where c.fairness_key is null
+     or ((q.fairness_key_limit is null or c.turn + coalesce(r.running, 0) <= q.fairness_key_limit)
+         and (t.available is null or c.turn <= floor(t.available)))
+  order by case when q.fairness_key_limit is null and q.fairness_rate_limit is null then 1 else c.turn end,
+           c.priority, c.run_time, c.id
   limit (select n from budget)
 ),
 due as (
@@ -401,11 +420,24 @@ spent as (
   where name = @queue
   returning 1
 ),
+-- What each key that started jobs has left; a key's row is written only when it spends.
+key_spent as (
+  insert into baton.fairness_buckets (queue, fairness_key, tokens, refill_time)
+  select @queue::text, t.fairness_key, t.available - count(*), clock.now
+  from claimed
+  join candidates c on c.id = claimed.id
+  join key_tokens t on t.fairness_key = c.fairness_key
+  cross join clock
+  group by t.fairness_key, t.available, clock.now
+  on conflict (queue, fairness_key) do update set tokens = excluded.tokens, refill_time = excluded.refill_time
+  returning 1
+),
 -- Materialized, so that it runs once and not once per claimed row.
 next_due as materialized (
   select baton.next_due_time(array[@queue::text], (select now from clock)) as next_due_time
 )
-select claimed.*, next.next_due_time, (select count(*) from spent) as rate_updated
+select claimed.*, next.next_due_time, (select count(*) from spent) as rate_updated,
+       (select count(*) from key_spent) as key_rate_updated
 from next_due next
 left join claimed on true;
 
