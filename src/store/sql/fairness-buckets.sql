@@ -5,6 +5,8 @@
 -- Deletes up to @limit bucket rows that nothing needs: buckets full again by @now (a missing row
 -- reads as a full bucket, so the row says nothing more), and those of a queue without a
 -- fairness_rate_limit now. Rows that a claim is writing are skipped; it may have just spent them.
+-- Reads the whole table, which this keeps to the keys that started jobs lately (within a second,
+-- or 1/rate seconds for rates under one per second).
 with unneeded as (
   select b.queue, b.fairness_key
   from baton.fairness_buckets b

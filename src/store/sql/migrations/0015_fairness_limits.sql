@@ -13,7 +13,8 @@ alter table baton.queues
 -- refill_time. Like the queue's bucket it holds at most one second of rate (at least one
 -- token). A key whose bucket is full needs no row: the claim reads a missing row as a full
 -- bucket, so the sweeper deletes the rows of buckets that have filled up again, and the table
--- holds only the keys that started jobs within the last second or so, not every tenant ever.
+-- holds only the keys that started jobs lately (within a second, or 1/rate seconds for rates
+-- under one per second), not every tenant ever seen.
 -- No foreign key to baton.queues: the sweeper also deletes the rows of a queue that dropped
 -- its fairness_rate_limit.
 create table baton.fairness_buckets (
