@@ -113,8 +113,8 @@ test("JobClaimLimited reads its candidates from jobs_claim_idx and its running j
   await expectIndexBacked(limitedClaim(), "jobs_claim_idx");
 });
 
-test("JobClaimLimited reads the token buckets of its candidates' fairness keys through fairness_buckets_pkey", async () => {
-  // 50,000 buckets of 10 queues (q7's jobs have 1,000 keys): a claim looks up its keys', never the whole table.
+test("JobClaimLimited reads the token buckets of its queue's fairness keys through fairness_buckets_pkey", async () => {
+  // 50,000 buckets of 10 queues: a claim reads its own queue's, never the whole table.
   const { text, values } = limitedClaim();
   for (const found of [await genericScans(client, text, values, relationScans("fairness_buckets")), await customScans(client, text, values, relationScans("fairness_buckets"))]) {
     expect(found.filter((scan) => scan.startsWith("Seq Scan"))).toEqual([]);

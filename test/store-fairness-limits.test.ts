@@ -102,6 +102,21 @@ describe("fairness_rate_limit", () => {
   });
 });
 
+describe("a key's backlog beyond the 10,000 candidates of a claim", () => {
+  // A busy key enqueued first fills the candidates; once it can start nothing, its jobs are
+  // left out of them and the next claim reaches the others'.
+  test.each([
+    ["its concurrency limit", { fairnessConcurrencyLimit: 1 }],
+    ["its rate limit", { fairnessRateLimit: 1 }],
+  ])("holds back no other key once the busy key reaches %s", async (_, config) => {
+    const queue = `f-backlog-${Object.keys(config)[0]}`;
+    await queueWith(queue, config, [["busy", 10_050]]);
+    await jobInsertMany(store.db, [job(queue, { fairnessKey: "quiet" })], { now: T0 });
+    expect(await claimAt(queue, T0)).toEqual({ busy: 1 });
+    expect(await claimAt(queue, T0)).toEqual({ quiet: 1 });
+  });
+});
+
 test("an insert never hands a job of a queue with a fairness_rate_limit straight to a stream", async () => {
   await queueUpdateConfig(store.db, "f-no-handoff", { fairnessRateLimit: 1 });
   const handoff = { jobs: [true], owner: "replica-a", leaseSeconds: 30 };
