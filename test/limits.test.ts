@@ -253,3 +253,20 @@ test("the retention sweeper deletes finished jobs past their queue's retention, 
     await sweeping.stop();
   }
 });
+
+test("every replica sweeps the buckets of fairness keys that have filled up again, and only those", async () => {
+  const sweeping = await startTestBroker({ broker: { retentionIntervalMs: 50 } }, a.databaseUrl);
+  try {
+    await queues.updateQueue({ queue: "tenant-sweep", config: { fairnessRateLimit: 1 } });
+    // An empty bucket refilled long ago by database time, and one that an hour will not fill.
+    await sql(
+      a.databaseUrl,
+      `insert into baton.fairness_buckets (queue, fairness_key, tokens, refill_time)
+       values ('tenant-sweep', 'gone', 0, now() - interval '1 hour'), ('tenant-sweep', 'recent', -7200, now())`,
+    );
+    await eventually(async () => (await sql(a.databaseUrl, "select 1 from baton.fairness_buckets where fairness_key = 'gone'")).length === 0);
+    expect(await sql(a.databaseUrl, "select fairness_key from baton.fairness_buckets where queue = 'tenant-sweep'")).toEqual([{ fairness_key: "recent" }]);
+  } finally {
+    await sweeping.stop();
+  }
+});
