@@ -9,7 +9,7 @@
 import pg from "pg";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { createTestDatabase } from "./helpers/database.js";
-import { customScans, executedPlans, genericScans, jobsQuery } from "./helpers/plans.js";
+import { customScans, executedPlans, genericScans, jobsQuery, relationScans } from "./helpers/plans.js";
 
 /**
  * 240,000 jobs over 10 queues, most finished, some available (a few of them not yet due, at
@@ -18,7 +18,7 @@ import { customScans, executedPlans, genericScans, jobsQuery } from "./helpers/p
  */
 const FILL = `
   insert into baton.jobs (queue, state, max_attempts, attempt, chain_id, finish_time, run_time, priority,
-                          lease_token, lease_expire_time, lease_owner)
+                          lease_token, lease_expire_time, lease_owner, fairness_key)
   select 'q' || (g % 10), s.state, 3, case when s.state in ('available', 'blocked') then 0 else 1 end, g,
          case when s.state in ('succeeded', 'dead', 'cancelled') then now() - make_interval(secs => g % 86400) end,
          case when s.state = 'available' and g % 7 = 0 then now() + make_interval(secs => 60 + g % 3600)
@@ -26,7 +26,8 @@ const FILL = `
          g % 3,
          case when s.state = 'leased' then gen_random_uuid() end,
          case when s.state = 'leased' then now() + interval '1 minute' end,
-         case when s.state = 'leased' then 'replica' end
+         case when s.state = 'leased' then 'replica' end,
+         case when g % 10 = 7 then 'tenant-' || (g % 1000) end
   from generate_series(1, 240000) g
   cross join lateral (
     select case when g % 100 < 85 then 'succeeded' when g % 100 < 95 then 'available' when g % 100 < 97 then 'leased'
@@ -35,7 +36,9 @@ const FILL = `
   insert into baton.jobs (queue, max_attempts, chain_id, run_time, priority)
   select 'backlog', 3, g, case when g <= 20000 then now() - interval '1 minute' else now() + make_interval(secs => g) end, g % 3
   from generate_series(1, 20030) g;
-  insert into baton.queues (name, concurrency_limit, fairness_key_limit) values ('q7', 100, 5);`;
+  insert into baton.queues (name, concurrency_limit, fairness_key_limit, fairness_rate_limit) values ('q7', 100, 5, 50);
+  insert into baton.fairness_buckets (queue, fairness_key, tokens, refill_time)
+  select 'q' || (g % 10), 'tenant-' || (g / 10), 0, now() from generate_series(1, 50000) g;`;
 
 let url: string;
 let client: pg.Client;
@@ -46,6 +49,7 @@ beforeAll(async () => {
   await client.connect();
   await client.query(FILL);
   await client.query("analyze baton.jobs");
+  await client.query("analyze baton.fairness_buckets");
 }, 120_000);
 
 afterAll(() => client?.end());
@@ -107,6 +111,15 @@ test("JobClaim reads its candidates from jobs_claim_idx, for one queue's backlog
 
 test("JobClaimLimited reads its candidates from jobs_claim_idx and its running jobs from jobs_leased_queue_idx", async () => {
   await expectIndexBacked(limitedClaim(), "jobs_claim_idx");
+});
+
+test("JobClaimLimited reads the token buckets of its queue's fairness keys through fairness_buckets_pkey", async () => {
+  // 50,000 buckets of 10 queues: a claim reads its own queue's, never the whole table.
+  const { text, values } = limitedClaim();
+  for (const found of [await genericScans(client, text, values, relationScans("fairness_buckets")), await customScans(client, text, values, relationScans("fairness_buckets"))]) {
+    expect(found.filter((scan) => scan.startsWith("Seq Scan"))).toEqual([]);
+    expect(found.some((scan) => scan.endsWith("fairness_buckets_pkey"))).toBe(true);
+  }
 });
 
 test("the claims' next due time is a few descents of jobs_claim_idx per priority, and right", async () => {

@@ -507,6 +507,28 @@ describe("queues", () => {
     expect((await baton(["queues", "get", "cli-no-such-queue"])).code).toBe(4);
   });
 
+  test("queues update sets the limits per fairness key; --fairness-key-limit is the old name of the concurrency one", async () => {
+    const limited = await baton(["queues", "update", "cli-tenants", "--fairness-concurrency-limit", "2", "--fairness-rate-limit", "0.5"]);
+    expect(limited.code).toBe(0);
+    expect(limited.stdout).toMatch(/^fairness-concurrency-limit\s+2$/m);
+    expect(limited.stdout).toMatch(/^fairness-rate-limit\s+0.5\/s$/m);
+    expect(limited.stdout).not.toMatch(/fairness-key-limit/);
+    const renamed = await batonJson(["queues", "update", "cli-tenants", "--fairness-key-limit", "3"]);
+    expect((renamed.queue as { config: unknown }).config).toMatchObject({ fairnessConcurrencyLimit: 3, fairnessKeyLimit: 3, fairnessRateLimit: 0.5 });
+    const clash = await baton(["queues", "update", "cli-tenants", "--fairness-key-limit", "3", "--fairness-concurrency-limit", "4"]);
+    expect(clash.code).toBe(1);
+    expect(clash.stderr).toMatch(
+      /^baton queues update: invalid_argument: config\.fairness_key_limit \(3\) and config\.fairness_concurrency_limit \(4\) are one setting under two names/,
+    );
+    for (const bad of ["-1", "NaN", "Infinity"]) {
+      const refused = await baton(["queues", "update", "cli-tenants", "--fairness-rate-limit", bad]);
+      expect(refused.code, bad).toBe(2);
+      expect(refused.stderr, bad).toMatch(/--fairness-rate-limit/);
+    }
+    const reset = await batonJson(["queues", "update", "cli-tenants", "--fairness-rate-limit", "default"]);
+    expect((reset.queue as { config: Record<string, unknown> }).config.fairnessRateLimit).toBe(0);
+  });
+
   test("an RPC the broker does not implement is reported cleanly with exit 1", async () => {
     // A server that knows QueueService but implements none of it, like an older broker.
     const server = http2.createServer(connectNodeAdapter({ routes: (router) => router.service(QueueService, {}) }));
@@ -730,8 +752,10 @@ describe("output formats and aliases", () => {
     expect((await baton(["queues", "update", "cli-wide-queue", "--concurrency-limit", "4"])).code).toBe(0);
     const queues = await baton(["queues", "ls", "-o", "wide"]);
     expect(queues.code).toBe(0);
-    expect(queues.stdout).toMatch(/^QUEUE\s+STATUS\s.*OLDEST WAIT\s+MAX ATTEMPTS\s+LEASE\s+CONCURRENCY LIMIT\s+RATE LIMIT\s+FAIRNESS KEY LIMIT$/m);
-    expect(queues.stdout).toMatch(/^cli-wide-queue\s+active\s.*\s-\s+-\s+4\s+-\s+-$/m);
+    expect(queues.stdout).toMatch(
+      /^QUEUE\s+STATUS\s.*OLDEST WAIT\s+MAX ATTEMPTS\s+LEASE\s+CONCURRENCY LIMIT\s+RATE LIMIT\s+FAIRNESS CONCURRENCY LIMIT\s+FAIRNESS RATE LIMIT$/m,
+    );
+    expect(queues.stdout).toMatch(/^cli-wide-queue\s+active\s.*\s-\s+-\s+4\s+-\s+-\s+-$/m);
 
     const created = await baton(["schedules", "create", "cli-wide", "--queue", "cli-wide-queue", "--cron", "0 3 * * *", "--priority", "3", "-o", "yaml"]);
     expect(created.code).toBe(0);

@@ -227,7 +227,15 @@ test("random field values and random bytes never get INTERNAL from any unary RPC
     fc.record({ pageToken: fc.oneof(text, text.map((t) => base64url(`schedule:${t}`))), pageSize: int32 }).map((r) => ({ rpc: "ScheduleService/ListSchedules", body: bin(ListSchedulesRequestSchema, r) })),
     fc.record({ id: text }).map((r) => ({ rpc: "JobService/GetJob", body: bin(GetJobRequestSchema, r) })),
     fc.record({ id: text, timeout: fc.option(duration, { nil: undefined }) }).map((r) => ({ rpc: "JobService/WaitJob", body: bin(WaitJobRequestSchema, { ...r, id: "1" }) })),
-    fc.record({ leaseDuration: duration, deadRetention: duration, maxAttempts: int32, rateLimit: fc.double() }).map((config) => ({
+    fc.record({
+      leaseDuration: duration,
+      deadRetention: duration,
+      maxAttempts: int32,
+      rateLimit: fc.double(),
+      fairnessConcurrencyLimit: int32,
+      fairnessKeyLimit: int32,
+      fairnessRateLimit: fc.double(),
+    }).map((config) => ({
       rpc: "QueueService/UpdateQueue",
       body: bin(UpdateQueueRequestSchema, { queue: "q", config }),
     })),

@@ -24,8 +24,11 @@ describe("queues", () => {
     await queueUpdateConfig(store.db, "s-limited", { concurrencyLimit: 3, rateLimit: 10, leaseSeconds: 45 });
     await queueSetPaused(store.db, "s-paused", true);
     const settings = await queueListSettings(store.db);
-    expect(settings.find((s) => s.name === "s-limited")).toEqual({ name: "s-limited", paused: false, limited: true, rateLimit: 10, leaseSeconds: 45 });
+    expect(settings.find((s) => s.name === "s-limited")).toEqual({ name: "s-limited", paused: false, limited: true, rateLimit: 10, fairnessRateLimit: null, leaseSeconds: 45 });
     expect(settings.find((s) => s.name === "s-paused")).toMatchObject({ paused: true, limited: false, leaseSeconds: null });
+    // A fairness rate limit alone makes a queue limited too.
+    await queueUpdateConfig(store.db, "s-tenant-rate", { fairnessRateLimit: 2.5 });
+    expect((await queueListSettings(store.db)).find((s) => s.name === "s-tenant-rate")).toMatchObject({ limited: true, rateLimit: null, fairnessRateLimit: 2.5 });
     await queueSetPaused(store.db, "s-paused", false);
     expect((await queueListSettings(store.db)).find((s) => s.name === "s-paused")?.paused).toBe(false);
   });

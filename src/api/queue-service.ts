@@ -35,7 +35,10 @@ const CONFIG_FIELDS: Record<string, keyof QueueConfigValues> = {
   lease_duration: "leaseSeconds",
   concurrency_limit: "concurrencyLimit",
   rate_limit: "rateLimit",
-  fairness_key_limit: "fairnessKeyLimit",
+  fairness_concurrency_limit: "fairnessConcurrencyLimit",
+  // The deprecated first name of fairness_concurrency_limit.
+  fairness_key_limit: "fairnessConcurrencyLimit",
+  fairness_rate_limit: "fairnessRateLimit",
 };
 
 export function createQueueService(db: Database): Partial<ServiceImpl<typeof QueueService>> {
@@ -93,7 +96,8 @@ function configChanges(config: QueueConfig, paths: string[]): Partial<QueueConfi
     leaseSeconds: positiveSeconds(config.leaseDuration, "config.lease_duration") ?? null,
     concurrencyLimit: range(config.concurrencyLimit, 1, MAX_LIMIT, "config.concurrency_limit"),
     rateLimit: rate(config.rateLimit, "config.rate_limit"),
-    fairnessKeyLimit: range(config.fairnessKeyLimit, 1, MAX_LIMIT, "config.fairness_key_limit"),
+    fairnessConcurrencyLimit: fairnessConcurrencyLimit(config),
+    fairnessRateLimit: rate(config.fairnessRateLimit, "config.fairness_rate_limit"),
   };
   if (values.leaseSeconds !== null && values.leaseSeconds < 1) throw invalidArgument("config.lease_duration must be at least 1s");
   const named = paths.length > 0 ? paths.map((path) => CONFIG_FIELDS[path]!) : (Object.keys(values) as (keyof QueueConfigValues)[]).filter((k) => values[k] !== null);
@@ -108,11 +112,28 @@ function range(value: number, min: number, max: number, field: string): number |
 }
 
 /**
+ * fairness_concurrency_limit, set by that field or by its deprecated first name
+ * fairness_key_limit (clients built before the rename); both at once only if they agree.
+ */
+function fairnessConcurrencyLimit(config: QueueConfig): number | null {
+  const limit = range(config.fairnessConcurrencyLimit, 1, MAX_LIMIT, "config.fairness_concurrency_limit");
+  const firstName = range(config.fairnessKeyLimit, 1, MAX_LIMIT, "config.fairness_key_limit");
+  if (limit !== null && firstName !== null && limit !== firstName) {
+    throw invalidArgument(
+      `config.fairness_key_limit (${firstName}) and config.fairness_concurrency_limit (${limit}) are one setting under two names: ` +
+        "set fairness_concurrency_limit only (fairness_key_limit is its deprecated name)",
+    );
+  }
+  return limit ?? firstName;
+}
+
+/**
  * Jobs per second; zero means unset. Bounded like the other limits: the claim turns the rate
  * into a count of tokens, and 1e308 made every claim of the queue fail (integer out of range).
  */
 function rate(value: number, field: string): number | null {
   if (value === 0) return null;
+  if (!Number.isFinite(value)) throw invalidArgument(`${field} must be a finite number of jobs per second, not ${value}`);
   if (!(value > 0 && value <= MAX_LIMIT)) throw invalidArgument(`${field} must be positive and at most ${MAX_LIMIT} per second (0 resets it)`);
   return value;
 }
@@ -136,7 +157,9 @@ function queueToProto(view: QueueView): Queue {
       leaseDuration: duration(c.leaseSeconds),
       concurrencyLimit: c.concurrencyLimit ?? 0,
       rateLimit: c.rateLimit ?? 0,
-      fairnessKeyLimit: c.fairnessKeyLimit ?? 0,
+      fairnessConcurrencyLimit: c.fairnessConcurrencyLimit ?? 0,
+      fairnessKeyLimit: c.fairnessConcurrencyLimit ?? 0,
+      fairnessRateLimit: c.fairnessRateLimit ?? 0,
     }),
   });
 }

@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { BrokerConfig } from "../config.js";
 import { dependantRepairTask } from "../maintenance/dependants.js";
+import { fairnessBucketTask } from "../maintenance/fairness-buckets.js";
 import type { Maintainer } from "../maintenance/maintainer.js";
 import { reaperTask } from "../maintenance/reaper.js";
 import { retentionTask } from "../maintenance/retention.js";
@@ -193,6 +194,8 @@ export class Broker {
         },
       }),
       retentionTask({ db, log, intervalMs: config.retentionIntervalMs, retention: config.retention }),
+      // Rows of full buckets are only clutter: the retention sweeper's pace is enough.
+      fairnessBucketTask({ db, intervalMs: config.retentionIntervalMs }),
       // A safety net, not part of any job's path: the retention sweeper's pace is enough.
       dependantRepairTask({
         db,

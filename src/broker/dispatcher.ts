@@ -303,7 +303,9 @@ export class Dispatcher {
         owner: this.options.replicaId,
         dependsOnResultBytes: this.options.maxDependsOnResultBytes,
       };
-      const rateLimit = part === plain ? undefined : settings.get(part[0]!)?.rateLimit;
+      // Buckets refill at the queue's rate and at each fairness key's: look again at the faster.
+      const limits = part === plain ? undefined : settings.get(part[0]!);
+      const rateLimit = Math.max(limits?.rateLimit ?? 0, limits?.fairnessRateLimit ?? 0);
       const result =
         part === plain
           ? await jobClaim(this.options.db, { ...common, queues: plain, first: group.turn % plain.length })

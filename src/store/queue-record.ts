@@ -10,7 +10,10 @@ export interface QueueConfigValues {
   cancelledRetentionSeconds: number | null;
   concurrencyLimit: number | null;
   rateLimit: number | null;
-  fairnessKeyLimit: number | null;
+  /** Most jobs of one fairness key running at once (QueueConfig.fairness_concurrency_limit). */
+  fairnessConcurrencyLimit: number | null;
+  /** Most jobs of one fairness key started per second. */
+  fairnessRateLimit: number | null;
 }
 
 /** The columns of baton.queues that QueueConfigValues maps to, in the same order. */
@@ -25,7 +28,9 @@ export const QUEUE_CONFIG_COLUMNS = {
   cancelledRetentionSeconds: "cancelled_retention",
   concurrencyLimit: "concurrency_limit",
   rateLimit: "rate_limit",
-  fairnessKeyLimit: "fairness_key_limit",
+  // The column keeps the setting's first name (see migration 0017_fairness_limits).
+  fairnessConcurrencyLimit: "fairness_key_limit",
+  fairnessRateLimit: "fairness_rate_limit",
 } as const satisfies Record<keyof QueueConfigValues, string>;
 
 export interface QueueView {
@@ -43,5 +48,6 @@ export interface QueueSettings {
   /** Has a concurrency, rate or fairness limit: claims go through the locked path. */
   limited: boolean;
   rateLimit: number | null;
+  fairnessRateLimit: number | null;
   leaseSeconds: number | null;
 }

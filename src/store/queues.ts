@@ -16,11 +16,12 @@ const settings = {
   cancelledRetentionSeconds: setting,
   concurrencyLimit: setting,
   rateLimit: setting,
-  fairnessKeyLimit: setting,
+  fairnessConcurrencyLimit: setting,
+  fairnessRateLimit: setting,
 } satisfies Record<keyof QueueConfigValues, typeof setting>;
 
 const sql = loadStatements(new URL("./sql/queues.sql", import.meta.url), {
-  QueueListSettings: statement({}, row<{ name: string; paused: boolean; limited: boolean; rate_limit: number | null; lease_seconds: string | null }>()),
+  QueueListSettings: statement({}, row<{ name: string; paused: boolean; limited: boolean; rate_limit: number | null; fairness_rate_limit: number | null; lease_seconds: string | null }>()),
   QueueStats: statement({ names: param<string[]>() }, row<QueueRow & Record<QueueCount | "oldest_available_seconds", string> & { name: string }>()),
   QueueNamesPage: statement({ afterName: param<string | null>(), limit: param<number>() }, row<{ name: string }>()),
   QueueSetPaused: statement({ name: param<string>(), paused: param<boolean>() }),
@@ -38,6 +39,7 @@ export async function queueListSettings(db: Queryable): Promise<QueueSettings[]>
     paused: row.paused,
     limited: row.limited,
     rateLimit: row.rate_limit,
+    fairnessRateLimit: row.fairness_rate_limit,
     leaseSeconds: row.lease_seconds === null ? null : Number(row.lease_seconds),
   }));
 }
@@ -105,6 +107,7 @@ interface QueueRow {
   concurrency_limit: number | null;
   rate_limit: number | null;
   fairness_key_limit: number | null;
+  fairness_rate_limit: number | null;
 }
 
 function configOf(row: QueueRow): QueueConfigValues {
@@ -119,6 +122,7 @@ function configOf(row: QueueRow): QueueConfigValues {
     cancelledRetentionSeconds: intervalSeconds(row.cancelled_retention),
     concurrencyLimit: row.concurrency_limit ?? null,
     rateLimit: row.rate_limit ?? null,
-    fairnessKeyLimit: row.fairness_key_limit ?? null,
+    fairnessConcurrencyLimit: row.fairness_key_limit ?? null,
+    fairnessRateLimit: row.fairness_rate_limit ?? null,
   };
 }

@@ -24,6 +24,15 @@ export function jobScans(node: PlanNode): string[] {
   return [...own, ...(node.Plans ?? []).flatMap(jobScans)];
 }
 
+/** Every scan of the table `relation` in the plan, as "<node type> <index>" (its indexes are named `<relation>_…`). */
+export function relationScans(relation: string): (node: PlanNode) => string[] {
+  const scans = (node: PlanNode): string[] => {
+    const own = node["Relation Name"] === relation || node["Index Name"]?.startsWith(`${relation}_`) ? [`${node["Node Type"]} ${node["Index Name"] ?? ""}`.trim()] : [];
+    return [...own, ...(node.Plans ?? []).flatMap(scans)];
+  };
+  return scans;
+}
+
 /** A parameter value as an SQL literal in PostgreSQL's text form, typed by the statement. */
 function literal(client: pg.Client, value: unknown): string {
   return value === null || value === undefined ? "NULL" : client.escapeLiteral(textForm(value));
@@ -38,10 +47,10 @@ function textForm(value: unknown): string {
   return String(value);
 }
 
-/** The scans of the plan with the parameters' values known. */
-export async function customScans(client: pg.Client, text: string, values: unknown[]): Promise<string[]> {
+/** The scans of the plan with the parameters' values known (of baton.jobs unless `scans` says otherwise). */
+export async function customScans(client: pg.Client, text: string, values: unknown[], scans = jobScans): Promise<string[]> {
   const { rows } = await client.query<{ "QUERY PLAN": [{ Plan: PlanNode }] }>(`explain (format json) ${text}`, values);
-  return jobScans(rows[0]!["QUERY PLAN"][0].Plan);
+  return scans(rows[0]!["QUERY PLAN"][0].Plan);
 }
 
 /**
@@ -49,11 +58,11 @@ export async function customScans(client: pg.Client, text: string, values: unkno
  * plan_cache_mode = force_generic_plan (EXPLAIN (GENERIC_PLAN) would do, but only from
  * PostgreSQL 16, and CI also runs PostgreSQL 15).
  */
-export async function genericScans(client: pg.Client, text: string, values: unknown[]): Promise<string[]> {
+export async function genericScans(client: pg.Client, text: string, values: unknown[], scans = jobScans): Promise<string[]> {
   await client.query("set plan_cache_mode = force_generic_plan");
   await client.query(`prepare plan_check as ${text}`);
   try {
-    return await executeScans(client, "plan_check", values);
+    return await executeScans(client, "plan_check", values, scans);
   } finally {
     await client.query("deallocate plan_check");
     await client.query("reset plan_cache_mode");
@@ -61,11 +70,11 @@ export async function genericScans(client: pg.Client, text: string, values: unkn
 }
 
 /** The scans of the plan that the prepared statement `name` has now (built on first use). */
-export async function executeScans(client: pg.Client, name: string, values: unknown[]): Promise<string[]> {
+export async function executeScans(client: pg.Client, name: string, values: unknown[], scans = jobScans): Promise<string[]> {
   // EXECUTE takes no bind parameters: the values travel as literals, typed by the statement.
   const args = values.length > 0 ? `(${values.map((value) => literal(client, value)).join(", ")})` : "";
   const { rows } = await client.query<{ "QUERY PLAN": [{ Plan: PlanNode }] }>(`explain (format json) execute ${name}${args}`);
-  return jobScans(rows[0]!["QUERY PLAN"][0].Plan);
+  return scans(rows[0]!["QUERY PLAN"][0].Plan);
 }
 
 /**

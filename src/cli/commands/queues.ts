@@ -67,6 +67,8 @@ interface Setting {
   description: string;
   /** How a zero value reads in `queues get`. */
   zero: string;
+  /** The flag is an old name of this other one: it still sets the setting, but is not shown. */
+  deprecatedFor?: string;
 }
 
 const SETTINGS: Setting[] = [
@@ -80,8 +82,21 @@ const SETTINGS: Setting[] = [
   { flag: "cancelled-retention", path: "cancelled_retention", field: "cancelledRetention", kind: "duration", zero: "broker default", description: "how long CANCELLED jobs are kept" },
   { flag: "concurrency-limit", path: "concurrency_limit", field: "concurrencyLimit", kind: "int", zero: "none", description: "most jobs running at once, across replicas (0: no limit)" },
   { flag: "rate-limit", path: "rate_limit", field: "rateLimit", kind: "number", zero: "none", description: "most jobs started per second, across replicas (0: no limit)" },
-  { flag: "fairness-key-limit", path: "fairness_key_limit", field: "fairnessKeyLimit", kind: "int", zero: "none", description: "most jobs of one fairness key running at once (0: no limit)" },
+  { flag: "fairness-concurrency-limit", path: "fairness_concurrency_limit", field: "fairnessConcurrencyLimit", kind: "int", zero: "none", description: "most jobs of one fairness key running at once, across replicas (0: no limit)" },
+  { flag: "fairness-rate-limit", path: "fairness_rate_limit", field: "fairnessRateLimit", kind: "number", zero: "none", description: "most jobs of one fairness key started per second, across replicas (0: no limit)" },
+  {
+    flag: "fairness-key-limit",
+    path: "fairness_key_limit",
+    field: "fairnessKeyLimit",
+    kind: "int",
+    zero: "none",
+    description: "deprecated name of --fairness-concurrency-limit",
+    deprecatedFor: "fairness-concurrency-limit",
+  },
 ];
+
+/** The settings under their current names, as `queues get` shows them. */
+const CURRENT_SETTINGS = SETTINGS.filter((s) => s.deprecatedFor === undefined);
 
 /** `zero` replaces the setting's own wording of an unset value, e.g. "-" in a table. */
 function settingText(config: QueueConfig | undefined, setting: Setting, zero = setting.zero): string {
@@ -96,7 +111,7 @@ function settingText(config: QueueConfig | undefined, setting: Setting, zero = s
 }
 
 /** The settings `queues list -o wide` shows (in SETTINGS' order): attempts, lease and the limits. */
-const WIDE_SETTINGS = ["concurrency-limit", "rate-limit", "fairness-key-limit", "max-attempts", "lease"];
+const WIDE_SETTINGS = ["concurrency-limit", "rate-limit", "fairness-concurrency-limit", "fairness-rate-limit", "max-attempts", "lease"];
 
 function queueDetails(queue: Queue): string {
   return details([
@@ -104,7 +119,7 @@ function queueDetails(queue: Queue): string {
     ["status", queue.paused ? "paused (nothing is delivered until resumed)" : "active"],
     ...COUNT_COLUMNS.map(([header, count]): [string, string] => [header.toLowerCase(), String(count(queue))]),
     ["oldest wait", oldestWait(queue)],
-    ...SETTINGS.map((s): [string, string] => [s.flag, settingText(queue.config, s)]),
+    ...CURRENT_SETTINGS.map((s): [string, string] => [s.flag, settingText(queue.config, s)]),
   ]);
 }
 
@@ -191,10 +206,14 @@ const update: Command = {
   ),
   outputs: RECORD_OUTPUTS,
   notes: 'Give "default" as a value to reset a setting to the broker\'s default.',
-  examples: ["baton queues update emails --concurrency-limit 5 --rate-limit 10 --dead-retention 7d", "baton queues update emails --lease default"],
+  examples: [
+    "baton queues update emails --concurrency-limit 5 --rate-limit 10 --dead-retention 7d",
+    "baton queues update renders --fairness-concurrency-limit 2 --fairness-rate-limit 5",
+    "baton queues update emails --lease default",
+  ],
   async run(input) {
     const { config, paths } = configFromFlags(input.flags);
-    if (paths.length === 0) throw new UsageError(`nothing to update: give at least one of ${SETTINGS.map((s) => `--${s.flag}`).join(", ")}`);
+    if (paths.length === 0) throw new UsageError(`nothing to update: give at least one of ${CURRENT_SETTINGS.map((s) => `--${s.flag}`).join(", ")}`);
     const reply = await connect(input.url).queues.updateQueue({
       queue: input.args[0]!,
       config,

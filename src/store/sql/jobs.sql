@@ -41,7 +41,8 @@ prepared as (
          coalesce(i.handoff, false) and not coalesce(i.blocked, false) and i.dedup_key is null
            and coalesce(i.run_time, clock.now + make_interval(secs => coalesce(i.delay_seconds, 0))) <= clock.now
            and not coalesce(q.paused, false)
-           and q.concurrency_limit is null and q.rate_limit is null and q.fairness_key_limit is null as leased
+           and q.concurrency_limit is null and q.rate_limit is null and q.fairness_key_limit is null
+           and q.fairness_rate_limit is null as leased
   from input i
   cross join clock
   left join baton.queues q on q.name = i.queue
@@ -281,7 +282,8 @@ settings as (
          coalesce(extract(epoch from q.lease_duration), @leaseSeconds::float8) as lease_seconds,
          q.default_timeout,
          coalesce(q.paused, false) as paused,
-         coalesce(q.concurrency_limit is not null or q.rate_limit is not null or q.fairness_key_limit is not null, false)
+         coalesce(q.concurrency_limit is not null or q.rate_limit is not null or q.fairness_key_limit is not null
+                  or q.fairness_rate_limit is not null, false)
            as limited
   from unnest(@queues::text[]) with ordinality as s(queue, ord)
   left join baton.queues q on q.name = s.queue
@@ -335,11 +337,16 @@ left join claimed on true;
 select pg_advisory_xact_lock(hashtextextended('baton.queue:' || @queue::text, 0));
 
 -- name: JobClaimLimited
--- Like JobClaim, for a queue with a concurrency limit, a rate limit or a fairness-key limit;
--- runs under JobClaimLockQueue. The batch is cut to the free concurrency and to the rate
+-- Like JobClaim, for a queue with a concurrency limit, a rate limit or a limit per fairness
+-- key; runs under JobClaimLockQueue. The batch is cut to the free concurrency and to the rate
 -- tokens (a bucket holding at most one second of rate, refilled by database time). With a
--- fairness-key limit, keys take turns: each key's n-th job comes after every key's (n-1)-th,
--- and no key exceeds its limit. Candidates are the first 10,000 due jobs in claim order.
+-- limit per fairness key, keys take turns: each key's n-th job comes after every key's
+-- (n-1)-th, no key runs more than fairness_key_limit (QueueConfig.fairness_concurrency_limit)
+-- jobs at once, and none starts more than its own bucket of fairness_rate_limit holds (rows of
+-- baton.fairness_buckets; a key without one has a full bucket). Jobs without a fairness key
+-- are held by the queue's limits only. Candidates are the first 10,000 due jobs in claim order,
+-- leaving out the keys that can start nothing now, among the first 100,000 (a bound on what a
+-- claim reads when busy keys have such backlogs).
 with q as (
   select * from baton.queues where name = @queue
 ),
@@ -363,23 +370,48 @@ running_per_key as (
   from baton.jobs where queue = @queue and state = 'leased' and fairness_key is not null
   group by fairness_key
 ),
+-- The tokens in the buckets of the queue's keys now (a key without a row has a full bucket);
+-- none without a fairness_rate_limit.
+key_tokens as (
+  select b.fairness_key,
+         least(greatest(q.fairness_rate_limit, 1),
+               b.tokens + q.fairness_rate_limit * extract(epoch from clock.now - b.refill_time)) as available
+  from baton.fairness_buckets b, q, clock
+  where b.queue = @queue and q.fairness_rate_limit is not null
+),
+-- Keys that can start nothing now: at their concurrency limit, or short of a whole token. Their
+-- jobs are no candidates, so that a busy key's backlog cannot fill the candidates and keep
+-- the other keys out of every claim.
+held_keys as (
+  select r.fairness_key from running_per_key r, q where r.running >= q.fairness_key_limit
+  union
+  select t.fairness_key from key_tokens t where t.available < 1
+),
 candidates as (
   select c.id, c.priority, c.run_time, c.fairness_key,
          row_number() over (partition by c.fairness_key order by c.priority, c.run_time, c.id) as turn
   from (
-    select id, priority, run_time, fairness_key from baton.jobs, clock
-    where queue = @queue and state = 'available' and run_time <= clock.now
-    order by priority, run_time, id
+    select due.* from (
+      select id, priority, run_time, fairness_key from baton.jobs, clock
+      where queue = @queue and state = 'available' and run_time <= clock.now
+      order by priority, run_time, id
+      limit 100000
+    ) due
+    where due.fairness_key is null or due.fairness_key not in (select fairness_key from held_keys)
     limit 10000
   ) c
 ),
 eligible as (
   select c.id from candidates c
   left join running_per_key r on r.fairness_key = c.fairness_key
+  left join key_tokens t on t.fairness_key = c.fairness_key
   cross join q
-  where q.fairness_key_limit is null or c.fairness_key is null
-     or c.turn + coalesce(r.running, 0) <= q.fairness_key_limit
-  order by case when q.fairness_key_limit is null then 1 else c.turn end, c.priority, c.run_time, c.id
+  where c.fairness_key is null
+     or ((q.fairness_key_limit is null or c.turn + coalesce(r.running, 0) <= q.fairness_key_limit)
+         and (q.fairness_rate_limit is null
+              or c.turn <= floor(coalesce(t.available, greatest(q.fairness_rate_limit, 1)))))
+  order by case when q.fairness_key_limit is null and q.fairness_rate_limit is null then 1 else c.turn end,
+           c.priority, c.run_time, c.id
   limit (select n from budget)
 ),
 due as (
@@ -406,11 +438,26 @@ spent as (
   where name = @queue
   returning 1
 ),
+-- What each key that started jobs has left; a key's row is written only when it spends.
+key_spent as (
+  insert into baton.fairness_buckets (queue, fairness_key, tokens, refill_time)
+  select @queue::text, c.fairness_key, coalesce(t.available, greatest(q.fairness_rate_limit, 1)) - count(*), clock.now
+  from claimed
+  join candidates c on c.id = claimed.id
+  left join key_tokens t on t.fairness_key = c.fairness_key
+  cross join q
+  cross join clock
+  where q.fairness_rate_limit is not null and c.fairness_key is not null
+  group by c.fairness_key, t.available, q.fairness_rate_limit, clock.now
+  on conflict (queue, fairness_key) do update set tokens = excluded.tokens, refill_time = excluded.refill_time
+  returning 1
+),
 -- Materialized, so that it runs once and not once per claimed row.
 next_due as materialized (
   select baton.next_due_time(array[@queue::text], (select now from clock)) as next_due_time
 )
-select claimed.*, next.next_due_time, (select count(*) from spent) as rate_updated
+select claimed.*, next.next_due_time, (select count(*) from spent) as rate_updated,
+       (select count(*) from key_spent) as key_rate_updated
 from next_due next
 left join claimed on true;
 

@@ -4,8 +4,9 @@
 -- name: QueueListSettings
 -- What the dispatcher and lease keeper need of every configured queue.
 select name, paused,
-       concurrency_limit is not null or rate_limit is not null or fairness_key_limit is not null as limited,
-       rate_limit, extract(epoch from lease_duration) as lease_seconds
+       concurrency_limit is not null or rate_limit is not null or fairness_key_limit is not null
+         or fairness_rate_limit is not null as limited,
+       rate_limit, fairness_rate_limit, extract(epoch from lease_duration) as lease_seconds
 from baton.queues;
 
 -- name: QueueStats
@@ -19,6 +20,7 @@ with names as (
 )
 select n.name, q.paused, q.max_attempts, q.lease_duration, q.retry_base_delay, q.retry_max_delay, q.default_timeout,
        q.succeeded_retention, q.dead_retention, q.cancelled_retention, q.concurrency_limit, q.rate_limit, q.fairness_key_limit,
+       q.fairness_rate_limit,
        count(j.id) filter (where j.state = 'available' and j.run_time > now()) as scheduled,
        count(j.id) filter (where j.state = 'available' and j.run_time <= now()) as available,
        count(j.id) filter (where j.state = 'blocked') as blocked,
@@ -66,7 +68,7 @@ select changed.*, (select count(*) from notified) as notified from changed;
 -- Sets the settings named in @columns (column names) to the values given and leaves the others; a
 -- null value resets a setting to the broker's default. Tells every replica.
 with changed as (
-  insert into baton.queues (name, max_attempts, lease_duration, retry_base_delay, retry_max_delay, default_timeout, succeeded_retention, dead_retention, cancelled_retention, concurrency_limit, rate_limit, fairness_key_limit)
+  insert into baton.queues (name, max_attempts, lease_duration, retry_base_delay, retry_max_delay, default_timeout, succeeded_retention, dead_retention, cancelled_retention, concurrency_limit, rate_limit, fairness_key_limit, fairness_rate_limit)
   values (@name,
     case when 'max_attempts' = any(@columns) then @maxAttempts::int end,
     case when 'lease_duration' = any(@columns) then make_interval(secs => @leaseSeconds::float8) end,
@@ -78,7 +80,8 @@ with changed as (
     case when 'cancelled_retention' = any(@columns) then make_interval(secs => @cancelledRetentionSeconds::float8) end,
     case when 'concurrency_limit' = any(@columns) then @concurrencyLimit::int end,
     case when 'rate_limit' = any(@columns) then @rateLimit::float8 end,
-    case when 'fairness_key_limit' = any(@columns) then @fairnessKeyLimit::int end)
+    case when 'fairness_key_limit' = any(@columns) then @fairnessConcurrencyLimit::int end,
+    case when 'fairness_rate_limit' = any(@columns) then @fairnessRateLimit::float8 end)
   on conflict (name) do update set
     max_attempts = case when 'max_attempts' = any(@columns) then excluded.max_attempts else baton.queues.max_attempts end,
     lease_duration = case when 'lease_duration' = any(@columns) then excluded.lease_duration else baton.queues.lease_duration end,
@@ -91,6 +94,7 @@ with changed as (
     concurrency_limit = case when 'concurrency_limit' = any(@columns) then excluded.concurrency_limit else baton.queues.concurrency_limit end,
     rate_limit = case when 'rate_limit' = any(@columns) then excluded.rate_limit else baton.queues.rate_limit end,
     fairness_key_limit = case when 'fairness_key_limit' = any(@columns) then excluded.fairness_key_limit else baton.queues.fairness_key_limit end,
+    fairness_rate_limit = case when 'fairness_rate_limit' = any(@columns) then excluded.fairness_rate_limit else baton.queues.fairness_rate_limit end,
     update_time = now()
   returning name
 ),

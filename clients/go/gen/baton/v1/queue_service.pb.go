@@ -172,10 +172,20 @@ type QueueConfig struct {
 	ConcurrencyLimit int32 `protobuf:"varint,9,opt,name=concurrency_limit,json=concurrencyLimit,proto3" json:"concurrency_limit,omitempty"`
 	// Most jobs started per second, across all replicas.
 	RateLimit float64 `protobuf:"fixed64,10,opt,name=rate_limit,json=rateLimit,proto3" json:"rate_limit,omitempty"`
-	// Most jobs with one fairness_key running at once; keys take turns.
+	// Deprecated: the first name of fairness_concurrency_limit, and the same setting. A queue
+	// answers the same value in both; an update may set either, or both to the same value.
+	//
+	// Deprecated: Marked as deprecated in baton/v1/queue_service.proto.
 	FairnessKeyLimit int32 `protobuf:"varint,11,opt,name=fairness_key_limit,json=fairnessKeyLimit,proto3" json:"fairness_key_limit,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Most jobs with one fairness_key running at once, across all replicas, on top of
+	// concurrency_limit; keys take turns, so a busy key never starves the others. Jobs without
+	// a fairness_key are held by the queue's limits only.
+	FairnessConcurrencyLimit int32 `protobuf:"varint,12,opt,name=fairness_concurrency_limit,json=fairnessConcurrencyLimit,proto3" json:"fairness_concurrency_limit,omitempty"`
+	// Most jobs with one fairness_key started per second, across all replicas, on top of
+	// rate_limit: each key has its own token bucket, holding at most one second of rate.
+	FairnessRateLimit float64 `protobuf:"fixed64,13,opt,name=fairness_rate_limit,json=fairnessRateLimit,proto3" json:"fairness_rate_limit,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *QueueConfig) Reset() {
@@ -278,9 +288,24 @@ func (x *QueueConfig) GetRateLimit() float64 {
 	return 0
 }
 
+// Deprecated: Marked as deprecated in baton/v1/queue_service.proto.
 func (x *QueueConfig) GetFairnessKeyLimit() int32 {
 	if x != nil {
 		return x.FairnessKeyLimit
+	}
+	return 0
+}
+
+func (x *QueueConfig) GetFairnessConcurrencyLimit() int32 {
+	if x != nil {
+		return x.FairnessConcurrencyLimit
+	}
+	return 0
+}
+
+func (x *QueueConfig) GetFairnessRateLimit() float64 {
+	if x != nil {
+		return x.FairnessRateLimit
 	}
 	return 0
 }
@@ -780,7 +805,7 @@ const file_baton_v1_queue_service_proto_rawDesc = "" +
 	"\tcancelled\x18\t \x01(\x03R\tcancelled\x12-\n" +
 	"\x06config\x18\n" +
 	" \x01(\v2\x15.baton.v1.QueueConfigR\x06config\x12K\n" +
-	"\x14oldest_available_age\x18\v \x01(\v2\x19.google.protobuf.DurationR\x12oldestAvailableAge\"\x92\x05\n" +
+	"\x14oldest_available_age\x18\v \x01(\v2\x19.google.protobuf.DurationR\x12oldestAvailableAge\"\x84\x06\n" +
 	"\vQueueConfig\x12!\n" +
 	"\fmax_attempts\x18\x01 \x01(\x05R\vmaxAttempts\x12C\n" +
 	"\x10retry_base_delay\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x0eretryBaseDelay\x12A\n" +
@@ -793,8 +818,10 @@ const file_baton_v1_queue_service_proto_rawDesc = "" +
 	"\x11concurrency_limit\x18\t \x01(\x05R\x10concurrencyLimit\x12\x1d\n" +
 	"\n" +
 	"rate_limit\x18\n" +
-	" \x01(\x01R\trateLimit\x12,\n" +
-	"\x12fairness_key_limit\x18\v \x01(\x05R\x10fairnessKeyLimit\"O\n" +
+	" \x01(\x01R\trateLimit\x120\n" +
+	"\x12fairness_key_limit\x18\v \x01(\x05B\x02\x18\x01R\x10fairnessKeyLimit\x12<\n" +
+	"\x1afairness_concurrency_limit\x18\f \x01(\x05R\x18fairnessConcurrencyLimit\x12.\n" +
+	"\x13fairness_rate_limit\x18\r \x01(\x01R\x11fairnessRateLimit\"O\n" +
 	"\x11ListQueuesRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +

@@ -37,7 +37,7 @@ class Queue(_message.Message):
     def __init__(self, name: _Optional[str] = ..., paused: _Optional[bool] = ..., scheduled: _Optional[int] = ..., available: _Optional[int] = ..., blocked: _Optional[int] = ..., leased: _Optional[int] = ..., succeeded: _Optional[int] = ..., dead: _Optional[int] = ..., cancelled: _Optional[int] = ..., config: _Optional[_Union[QueueConfig, _Mapping]] = ..., oldest_available_age: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class QueueConfig(_message.Message):
-    __slots__ = ("max_attempts", "retry_base_delay", "retry_max_delay", "default_timeout", "succeeded_retention", "dead_retention", "cancelled_retention", "lease_duration", "concurrency_limit", "rate_limit", "fairness_key_limit")
+    __slots__ = ("max_attempts", "retry_base_delay", "retry_max_delay", "default_timeout", "succeeded_retention", "dead_retention", "cancelled_retention", "lease_duration", "concurrency_limit", "rate_limit", "fairness_key_limit", "fairness_concurrency_limit", "fairness_rate_limit")
     MAX_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     RETRY_BASE_DELAY_FIELD_NUMBER: _ClassVar[int]
     RETRY_MAX_DELAY_FIELD_NUMBER: _ClassVar[int]
@@ -49,6 +49,8 @@ class QueueConfig(_message.Message):
     CONCURRENCY_LIMIT_FIELD_NUMBER: _ClassVar[int]
     RATE_LIMIT_FIELD_NUMBER: _ClassVar[int]
     FAIRNESS_KEY_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    FAIRNESS_CONCURRENCY_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    FAIRNESS_RATE_LIMIT_FIELD_NUMBER: _ClassVar[int]
     max_attempts: int
     retry_base_delay: _duration_pb2.Duration
     retry_max_delay: _duration_pb2.Duration
@@ -60,7 +62,9 @@ class QueueConfig(_message.Message):
     concurrency_limit: int
     rate_limit: float
     fairness_key_limit: int
-    def __init__(self, max_attempts: _Optional[int] = ..., retry_base_delay: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., retry_max_delay: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., default_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., succeeded_retention: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., dead_retention: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., cancelled_retention: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., lease_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., concurrency_limit: _Optional[int] = ..., rate_limit: _Optional[float] = ..., fairness_key_limit: _Optional[int] = ...) -> None: ...
+    fairness_concurrency_limit: int
+    fairness_rate_limit: float
+    def __init__(self, max_attempts: _Optional[int] = ..., retry_base_delay: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., retry_max_delay: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., default_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., succeeded_retention: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., dead_retention: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., cancelled_retention: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., lease_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., concurrency_limit: _Optional[int] = ..., rate_limit: _Optional[float] = ..., fairness_key_limit: _Optional[int] = ..., fairness_concurrency_limit: _Optional[int] = ..., fairness_rate_limit: _Optional[float] = ...) -> None: ...
 
 class ListQueuesRequest(_message.Message):
     __slots__ = ("page_size", "page_token")
