@@ -40,6 +40,7 @@ const newJobParams = {
   fairnessKeys: param<(string | null)[] | null>(),
   blocked: param<boolean[] | null>(),
   dependsOn: param<(string | null)[] | null>(),
+  workerLabels: param<(string | null)[] | null>(),
 };
 
 const sql = loadStatements(new URL("./sql/jobs.sql", import.meta.url), {
@@ -62,11 +63,14 @@ const sql = loadStatements(new URL("./sql/jobs.sql", import.meta.url), {
   JobGetUnfinishedByDedupKey: statement({ queues: param<string[]>(), dedupKeys: param<(string | undefined)[]>() }, row<JobRow>()),
   JobGet: statement({ id: param<string>(), now }, row<JobRow>()),
   JobClaim: statement(
-    { queues: param<string[]>(), limit, leaseSeconds: param<number>(), owner: param<string>(), now, first: param<number>() },
+    { queues: param<string[]>(), limit, leaseSeconds: param<number>(), owner: param<string>(), now, first: param<number>(), labels: param<string>() },
     row<ClaimRow>(),
   ),
   JobClaimLockQueue: statement({ queue: param<string>() }),
-  JobClaimLimited: statement({ queue: param<string>(), limit, leaseSeconds: param<number>(), owner: param<string>(), now }, row<ClaimRow>()),
+  JobClaimLimited: statement(
+    { queue: param<string>(), limit, leaseSeconds: param<number>(), owner: param<string>(), now, labels: param<string>() },
+    row<ClaimRow>(),
+  ),
   JobUnclaim: statement({ ids, leaseTokens }, row<{ queue: string }>()),
   JobAckMany: statement({ ids, leaseTokens, results: param<Buffer[]>(), now, workerIds: param<(string | null)[]>() }, row<{ id: string; lease_token: string; queue: string; run_seconds: number }>()),
   JobFailMany: statement(
@@ -152,7 +156,7 @@ export async function jobInsertMany(db: Queryable | Database, jobs: NewJob[], op
     handoffLeaseSeconds: handoff?.leaseSeconds ?? null,
   });
   const inserted = await matchInsertedToRequests(db, jobs, rows, (row, i) =>
-    toJobRecord({ ...row, ...newJobColumns(), payload: payloads[i]!, headers: jobs[i]!.headers }),
+    toJobRecord({ ...row, ...newJobColumns(), payload: payloads[i]!, headers: jobs[i]!.headers, worker_labels: jobs[i]!.workerLabels ?? {} }),
   );
   return windowed ? settleDedupWindowRaces(db, jobs, inserted, now) : inserted;
 }
@@ -174,6 +178,7 @@ function newJobArrays(jobs: NewJob[], payloads: Buffer[], blocked: boolean[]) {
     fairnessKeys: column(jobs, (j) => j.fairnessKey),
     blocked: blocked.some(Boolean) ? jobs.map((_, i) => blocked[i] ?? false) : null,
     dependsOn: column(jobs, (j) => (j.dependsOn?.length ? j.dependsOn.join(",") : undefined)),
+    workerLabels: column(jobs, (j) => (j.workerLabels && Object.keys(j.workerLabels).length > 0 ? JSON.stringify(j.workerLabels) : undefined)),
   };
 }
 
@@ -262,7 +267,7 @@ async function upsertFolded(tx: Queryable, groups: NewJob[][], options: InsertOp
 }
 
 /** A row of JobInsertMany: the job without what its request holds or every new job starts with. */
-type InsertedRow = Omit<JobRow, keyof ReturnType<typeof newJobColumns> | "payload" | "headers">;
+type InsertedRow = Omit<JobRow, keyof ReturnType<typeof newJobColumns> | "payload" | "headers" | "worker_labels">;
 
 /** The columns every job starts with (the defaults of baton.jobs), which the insert does not return. */
 function newJobColumns() {
@@ -419,6 +424,8 @@ export interface ClaimParams {
   /** Replica that holds the leases, kept on the row for operators. */
   owner: string;
   now?: Now;
+  /** The labels of the streams claiming (hello.labels): only jobs whose worker_labels they contain are claimed. */
+  labels?: Record<string, string>;
 }
 
 export interface ClaimResult {
@@ -434,8 +441,8 @@ export interface ClaimResult {
  * taking turns among equal priorities, the turns starting at the queue at index `first`.
  */
 export async function jobClaim(db: Queryable, params: ClaimParams & { queues: string[]; first?: number }): Promise<ClaimResult> {
-  const { queues, limit, leaseSeconds, owner, now = null, first = 0 } = params;
-  const { rows } = await run(db, sql.JobClaim, { queues, limit, leaseSeconds, owner, now, first });
+  const { queues, limit, leaseSeconds, owner, now = null, first = 0, labels = {} } = params;
+  const { rows } = await run(db, sql.JobClaim, { queues, limit, leaseSeconds, owner, now, first, labels: JSON.stringify(labels) });
   return claimResult(rows);
 }
 
@@ -445,9 +452,9 @@ export async function jobClaim(db: Queryable, params: ClaimParams & { queues: st
  */
 export async function jobClaimLimited(db: Database, params: ClaimParams & { queue: string }): Promise<ClaimResult> {
   return db.transaction(async (tx) => {
-    const { queue, limit, leaseSeconds, owner, now = null } = params;
+    const { queue, limit, leaseSeconds, owner, now = null, labels = {} } = params;
     await run(tx, sql.JobClaimLockQueue, { queue });
-    const { rows } = await run(tx, sql.JobClaimLimited, { queue, limit, leaseSeconds, owner, now });
+    const { rows } = await run(tx, sql.JobClaimLimited, { queue, limit, leaseSeconds, owner, now, labels: JSON.stringify(labels) });
     return claimResult(rows);
   });
 }

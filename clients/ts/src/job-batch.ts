@@ -182,5 +182,6 @@ function emptyJob(): Job {
     errors: [],
     cancelRequested: false,
     fairnessKey: "",
+    workerLabels: {},
   };
 }

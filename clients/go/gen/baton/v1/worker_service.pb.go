@@ -534,7 +534,9 @@ type Worker struct {
 	ConnectTime  *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=connect_time,json=connectTime,proto3" json:"connect_time,omitempty"`
 	LastSeenTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=last_seen_time,json=lastSeenTime,proto3" json:"last_seen_time,omitempty"`
 	// The broker replica holding the stream.
-	Replica       string `protobuf:"bytes,8,opt,name=replica,proto3" json:"replica,omitempty"`
+	Replica string `protobuf:"bytes,8,opt,name=replica,proto3" json:"replica,omitempty"`
+	// hello.labels: the jobs with worker_labels this stream may take.
+	Labels        map[string]string `protobuf:"bytes,9,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -625,6 +627,13 @@ func (x *Worker) GetReplica() string {
 	return ""
 }
 
+func (x *Worker) GetLabels() map[string]string {
+	if x != nil {
+		return x.Labels
+	}
+	return nil
+}
+
 // Hello opens the stream: who the worker is and what it takes.
 type SubscribeRequest_Hello struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -653,7 +662,13 @@ type SubscribeRequest_Hello struct {
 	// priority, attempt, max_attempts, chain_id, parent_id and timeout. The other fields of Job
 	// (state, times, errors, result...) are left unset; the lease's end is the delivery's
 	// lease_expire_time.
-	LeanJobs      bool `protobuf:"varint,8,opt,name=lean_jobs,json=leanJobs,proto3" json:"lean_jobs,omitempty"`
+	LeanJobs bool `protobuf:"varint,8,opt,name=lean_jobs,json=leanJobs,proto3" json:"lean_jobs,omitempty"`
+	// Labels of this worker (e.g. "gpu": "a100", "region": "eu"). A job with worker_labels is
+	// delivered only to streams whose labels include every one of its key/value pairs; a job
+	// without worker_labels goes to any stream. Keys: 1-63 letters, digits, '_', '-', '.',
+	// starting and ending with a letter or digit, with an optional DNS-like prefix and '/'
+	// (as Kubernetes label keys); values: at most 63 bytes of UTF-8 without NUL. At most 16.
+	Labels        map[string]string `protobuf:"bytes,9,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -742,6 +757,13 @@ func (x *SubscribeRequest_Hello) GetLeanJobs() bool {
 		return x.LeanJobs
 	}
 	return false
+}
+
+func (x *SubscribeRequest_Hello) GetLabels() map[string]string {
+	if x != nil {
+		return x.Labels
+	}
+	return nil
 }
 
 // Credit grants the broker n more job deliveries.
@@ -1161,7 +1183,7 @@ type SubscribeResponse_Welcome struct {
 
 func (x *SubscribeResponse_Welcome) Reset() {
 	*x = SubscribeResponse_Welcome{}
-	mi := &file_baton_v1_worker_service_proto_msgTypes[14]
+	mi := &file_baton_v1_worker_service_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1173,7 +1195,7 @@ func (x *SubscribeResponse_Welcome) String() string {
 func (*SubscribeResponse_Welcome) ProtoMessage() {}
 
 func (x *SubscribeResponse_Welcome) ProtoReflect() protoreflect.Message {
-	mi := &file_baton_v1_worker_service_proto_msgTypes[14]
+	mi := &file_baton_v1_worker_service_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1222,7 +1244,7 @@ type SubscribeResponse_JobDelivery struct {
 
 func (x *SubscribeResponse_JobDelivery) Reset() {
 	*x = SubscribeResponse_JobDelivery{}
-	mi := &file_baton_v1_worker_service_proto_msgTypes[15]
+	mi := &file_baton_v1_worker_service_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1234,7 +1256,7 @@ func (x *SubscribeResponse_JobDelivery) String() string {
 func (*SubscribeResponse_JobDelivery) ProtoMessage() {}
 
 func (x *SubscribeResponse_JobDelivery) ProtoReflect() protoreflect.Message {
-	mi := &file_baton_v1_worker_service_proto_msgTypes[15]
+	mi := &file_baton_v1_worker_service_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1281,7 +1303,7 @@ type SubscribeResponse_Cancel struct {
 
 func (x *SubscribeResponse_Cancel) Reset() {
 	*x = SubscribeResponse_Cancel{}
-	mi := &file_baton_v1_worker_service_proto_msgTypes[16]
+	mi := &file_baton_v1_worker_service_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1293,7 +1315,7 @@ func (x *SubscribeResponse_Cancel) String() string {
 func (*SubscribeResponse_Cancel) ProtoMessage() {}
 
 func (x *SubscribeResponse_Cancel) ProtoReflect() protoreflect.Message {
-	mi := &file_baton_v1_worker_service_proto_msgTypes[16]
+	mi := &file_baton_v1_worker_service_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1326,7 +1348,7 @@ type SubscribeResponse_LeaseLost struct {
 
 func (x *SubscribeResponse_LeaseLost) Reset() {
 	*x = SubscribeResponse_LeaseLost{}
-	mi := &file_baton_v1_worker_service_proto_msgTypes[17]
+	mi := &file_baton_v1_worker_service_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1338,7 +1360,7 @@ func (x *SubscribeResponse_LeaseLost) String() string {
 func (*SubscribeResponse_LeaseLost) ProtoMessage() {}
 
 func (x *SubscribeResponse_LeaseLost) ProtoReflect() protoreflect.Message {
-	mi := &file_baton_v1_worker_service_proto_msgTypes[17]
+	mi := &file_baton_v1_worker_service_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1373,7 +1395,7 @@ type SubscribeResponse_Settled struct {
 
 func (x *SubscribeResponse_Settled) Reset() {
 	*x = SubscribeResponse_Settled{}
-	mi := &file_baton_v1_worker_service_proto_msgTypes[18]
+	mi := &file_baton_v1_worker_service_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1385,7 +1407,7 @@ func (x *SubscribeResponse_Settled) String() string {
 func (*SubscribeResponse_Settled) ProtoMessage() {}
 
 func (x *SubscribeResponse_Settled) ProtoReflect() protoreflect.Message {
-	mi := &file_baton_v1_worker_service_proto_msgTypes[18]
+	mi := &file_baton_v1_worker_service_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1431,7 +1453,7 @@ type SubscribeResponse_Ping struct {
 
 func (x *SubscribeResponse_Ping) Reset() {
 	*x = SubscribeResponse_Ping{}
-	mi := &file_baton_v1_worker_service_proto_msgTypes[19]
+	mi := &file_baton_v1_worker_service_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1443,7 +1465,7 @@ func (x *SubscribeResponse_Ping) String() string {
 func (*SubscribeResponse_Ping) ProtoMessage() {}
 
 func (x *SubscribeResponse_Ping) ProtoReflect() protoreflect.Message {
-	mi := &file_baton_v1_worker_service_proto_msgTypes[19]
+	mi := &file_baton_v1_worker_service_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1470,7 +1492,7 @@ type SubscribeResponse_JobBatch struct {
 
 func (x *SubscribeResponse_JobBatch) Reset() {
 	*x = SubscribeResponse_JobBatch{}
-	mi := &file_baton_v1_worker_service_proto_msgTypes[20]
+	mi := &file_baton_v1_worker_service_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1482,7 +1504,7 @@ func (x *SubscribeResponse_JobBatch) String() string {
 func (*SubscribeResponse_JobBatch) ProtoMessage() {}
 
 func (x *SubscribeResponse_JobBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_baton_v1_worker_service_proto_msgTypes[20]
+	mi := &file_baton_v1_worker_service_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1517,7 +1539,7 @@ type SubscribeResponse_SettledBatch struct {
 
 func (x *SubscribeResponse_SettledBatch) Reset() {
 	*x = SubscribeResponse_SettledBatch{}
-	mi := &file_baton_v1_worker_service_proto_msgTypes[21]
+	mi := &file_baton_v1_worker_service_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1529,7 +1551,7 @@ func (x *SubscribeResponse_SettledBatch) String() string {
 func (*SubscribeResponse_SettledBatch) ProtoMessage() {}
 
 func (x *SubscribeResponse_SettledBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_baton_v1_worker_service_proto_msgTypes[21]
+	mi := &file_baton_v1_worker_service_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1563,7 +1585,7 @@ var File_baton_v1_worker_service_proto protoreflect.FileDescriptor
 
 const file_baton_v1_worker_service_proto_rawDesc = "" +
 	"\n" +
-	"\x1dbaton/v1/worker_service.proto\x12\bbaton.v1\x1a\x12baton/v1/job.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc0\v\n" +
+	"\x1dbaton/v1/worker_service.proto\x12\bbaton.v1\x1a\x12baton/v1/job.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc1\f\n" +
 	"\x10SubscribeRequest\x128\n" +
 	"\x05hello\x18\x01 \x01(\v2 .baton.v1.SubscribeRequest.HelloH\x00R\x05hello\x12;\n" +
 	"\x06credit\x18\x02 \x01(\v2!.baton.v1.SubscribeRequest.CreditH\x00R\x06credit\x122\n" +
@@ -1572,7 +1594,7 @@ const file_baton_v1_worker_service_proto_rawDesc = "" +
 	"\bprogress\x18\x05 \x01(\v2#.baton.v1.SubscribeRequest.ProgressH\x00R\bprogress\x125\n" +
 	"\x04pong\x18\x06 \x01(\v2\x1f.baton.v1.SubscribeRequest.PongH\x00R\x04pong\x12;\n" +
 	"\x06settle\x18\a \x01(\v2!.baton.v1.SubscribeRequest.SettleH\x00R\x06settle\x128\n" +
-	"\x05drain\x18\b \x01(\v2 .baton.v1.SubscribeRequest.DrainH\x00R\x05drain\x1a\xa7\x02\n" +
+	"\x05drain\x18\b \x01(\v2 .baton.v1.SubscribeRequest.DrainH\x00R\x05drain\x1a\xa8\x03\n" +
 	"\x05Hello\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12\x16\n" +
 	"\x06queues\x18\x02 \x03(\tR\x06queues\x12\"\n" +
@@ -1581,7 +1603,11 @@ const file_baton_v1_worker_service_proto_rawDesc = "" +
 	"\fresume_grace\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\vresumeGrace\x12\x14\n" +
 	"\x05batch\x18\x06 \x01(\bR\x05batch\x12(\n" +
 	"\x10credit_on_settle\x18\a \x01(\bR\x0ecreditOnSettle\x12\x1b\n" +
-	"\tlean_jobs\x18\b \x01(\bR\bleanJobs\x1a\x16\n" +
+	"\tlean_jobs\x18\b \x01(\bR\bleanJobs\x12D\n" +
+	"\x06labels\x18\t \x03(\v2,.baton.v1.SubscribeRequest.Hello.LabelsEntryR\x06labels\x1a9\n" +
+	"\vLabelsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a\x16\n" +
 	"\x06Credit\x12\f\n" +
 	"\x01n\x18\x01 \x01(\x05R\x01n\x1a\x97\x01\n" +
 	"\x03Ack\x12\x15\n" +
@@ -1656,7 +1682,7 @@ const file_baton_v1_worker_service_proto_rawDesc = "" +
 	"\x12ListWorkersRequest\x12\x14\n" +
 	"\x05queue\x18\x01 \x01(\tR\x05queue\"A\n" +
 	"\x13ListWorkersResponse\x12*\n" +
-	"\aworkers\x18\x01 \x03(\v2\x10.baton.v1.WorkerR\aworkers\"\xb8\x02\n" +
+	"\aworkers\x18\x01 \x03(\v2\x10.baton.v1.WorkerR\aworkers\"\xa9\x03\n" +
 	"\x06Worker\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12\x1d\n" +
 	"\n" +
@@ -1666,7 +1692,11 @@ const file_baton_v1_worker_service_proto_rawDesc = "" +
 	"\rmax_in_flight\x18\x05 \x01(\x05R\vmaxInFlight\x12=\n" +
 	"\fconnect_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\vconnectTime\x12@\n" +
 	"\x0elast_seen_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\flastSeenTime\x12\x18\n" +
-	"\areplica\x18\b \x01(\tR\areplica2\xaa\x01\n" +
+	"\areplica\x18\b \x01(\tR\areplica\x124\n" +
+	"\x06labels\x18\t \x03(\v2\x1c.baton.v1.Worker.LabelsEntryR\x06labels\x1a9\n" +
+	"\vLabelsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x012\xaa\x01\n" +
 	"\rWorkerService\x12H\n" +
 	"\tSubscribe\x12\x1a.baton.v1.SubscribeRequest\x1a\x1b.baton.v1.SubscribeResponse(\x010\x01\x12O\n" +
 	"\vListWorkers\x12\x1c.baton.v1.ListWorkersRequest\x1a\x1d.baton.v1.ListWorkersResponse\"\x03\x90\x02\x01b\x06proto3"
@@ -1683,7 +1713,7 @@ func file_baton_v1_worker_service_proto_rawDescGZIP() []byte {
 	return file_baton_v1_worker_service_proto_rawDescData
 }
 
-var file_baton_v1_worker_service_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_baton_v1_worker_service_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_baton_v1_worker_service_proto_goTypes = []any{
 	(*SubscribeRequest)(nil),               // 0: baton.v1.SubscribeRequest
 	(*LeaseRef)(nil),                       // 1: baton.v1.LeaseRef
@@ -1699,18 +1729,20 @@ var file_baton_v1_worker_service_proto_goTypes = []any{
 	(*SubscribeRequest_Pong)(nil),          // 11: baton.v1.SubscribeRequest.Pong
 	(*SubscribeRequest_Drain)(nil),         // 12: baton.v1.SubscribeRequest.Drain
 	(*SubscribeRequest_Settle)(nil),        // 13: baton.v1.SubscribeRequest.Settle
-	(*SubscribeResponse_Welcome)(nil),      // 14: baton.v1.SubscribeResponse.Welcome
-	(*SubscribeResponse_JobDelivery)(nil),  // 15: baton.v1.SubscribeResponse.JobDelivery
-	(*SubscribeResponse_Cancel)(nil),       // 16: baton.v1.SubscribeResponse.Cancel
-	(*SubscribeResponse_LeaseLost)(nil),    // 17: baton.v1.SubscribeResponse.LeaseLost
-	(*SubscribeResponse_Settled)(nil),      // 18: baton.v1.SubscribeResponse.Settled
-	(*SubscribeResponse_Ping)(nil),         // 19: baton.v1.SubscribeResponse.Ping
-	(*SubscribeResponse_JobBatch)(nil),     // 20: baton.v1.SubscribeResponse.JobBatch
-	(*SubscribeResponse_SettledBatch)(nil), // 21: baton.v1.SubscribeResponse.SettledBatch
-	(*timestamppb.Timestamp)(nil),          // 22: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),            // 23: google.protobuf.Duration
-	(*EnqueueJobRequest)(nil),              // 24: baton.v1.EnqueueJobRequest
-	(*Job)(nil),                            // 25: baton.v1.Job
+	nil,                                    // 14: baton.v1.SubscribeRequest.Hello.LabelsEntry
+	(*SubscribeResponse_Welcome)(nil),      // 15: baton.v1.SubscribeResponse.Welcome
+	(*SubscribeResponse_JobDelivery)(nil),  // 16: baton.v1.SubscribeResponse.JobDelivery
+	(*SubscribeResponse_Cancel)(nil),       // 17: baton.v1.SubscribeResponse.Cancel
+	(*SubscribeResponse_LeaseLost)(nil),    // 18: baton.v1.SubscribeResponse.LeaseLost
+	(*SubscribeResponse_Settled)(nil),      // 19: baton.v1.SubscribeResponse.Settled
+	(*SubscribeResponse_Ping)(nil),         // 20: baton.v1.SubscribeResponse.Ping
+	(*SubscribeResponse_JobBatch)(nil),     // 21: baton.v1.SubscribeResponse.JobBatch
+	(*SubscribeResponse_SettledBatch)(nil), // 22: baton.v1.SubscribeResponse.SettledBatch
+	nil,                                    // 23: baton.v1.Worker.LabelsEntry
+	(*timestamppb.Timestamp)(nil),          // 24: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),            // 25: google.protobuf.Duration
+	(*EnqueueJobRequest)(nil),              // 26: baton.v1.EnqueueJobRequest
+	(*Job)(nil),                            // 27: baton.v1.Job
 }
 var file_baton_v1_worker_service_proto_depIdxs = []int32{
 	6,  // 0: baton.v1.SubscribeRequest.hello:type_name -> baton.v1.SubscribeRequest.Hello
@@ -1721,39 +1753,41 @@ var file_baton_v1_worker_service_proto_depIdxs = []int32{
 	11, // 5: baton.v1.SubscribeRequest.pong:type_name -> baton.v1.SubscribeRequest.Pong
 	13, // 6: baton.v1.SubscribeRequest.settle:type_name -> baton.v1.SubscribeRequest.Settle
 	12, // 7: baton.v1.SubscribeRequest.drain:type_name -> baton.v1.SubscribeRequest.Drain
-	14, // 8: baton.v1.SubscribeResponse.welcome:type_name -> baton.v1.SubscribeResponse.Welcome
-	15, // 9: baton.v1.SubscribeResponse.job:type_name -> baton.v1.SubscribeResponse.JobDelivery
-	16, // 10: baton.v1.SubscribeResponse.cancel:type_name -> baton.v1.SubscribeResponse.Cancel
-	17, // 11: baton.v1.SubscribeResponse.lease_lost:type_name -> baton.v1.SubscribeResponse.LeaseLost
-	18, // 12: baton.v1.SubscribeResponse.settled:type_name -> baton.v1.SubscribeResponse.Settled
-	19, // 13: baton.v1.SubscribeResponse.ping:type_name -> baton.v1.SubscribeResponse.Ping
-	20, // 14: baton.v1.SubscribeResponse.jobs:type_name -> baton.v1.SubscribeResponse.JobBatch
-	21, // 15: baton.v1.SubscribeResponse.settled_batch:type_name -> baton.v1.SubscribeResponse.SettledBatch
+	15, // 8: baton.v1.SubscribeResponse.welcome:type_name -> baton.v1.SubscribeResponse.Welcome
+	16, // 9: baton.v1.SubscribeResponse.job:type_name -> baton.v1.SubscribeResponse.JobDelivery
+	17, // 10: baton.v1.SubscribeResponse.cancel:type_name -> baton.v1.SubscribeResponse.Cancel
+	18, // 11: baton.v1.SubscribeResponse.lease_lost:type_name -> baton.v1.SubscribeResponse.LeaseLost
+	19, // 12: baton.v1.SubscribeResponse.settled:type_name -> baton.v1.SubscribeResponse.Settled
+	20, // 13: baton.v1.SubscribeResponse.ping:type_name -> baton.v1.SubscribeResponse.Ping
+	21, // 14: baton.v1.SubscribeResponse.jobs:type_name -> baton.v1.SubscribeResponse.JobBatch
+	22, // 15: baton.v1.SubscribeResponse.settled_batch:type_name -> baton.v1.SubscribeResponse.SettledBatch
 	5,  // 16: baton.v1.ListWorkersResponse.workers:type_name -> baton.v1.Worker
-	22, // 17: baton.v1.Worker.connect_time:type_name -> google.protobuf.Timestamp
-	22, // 18: baton.v1.Worker.last_seen_time:type_name -> google.protobuf.Timestamp
-	1,  // 19: baton.v1.SubscribeRequest.Hello.resume:type_name -> baton.v1.LeaseRef
-	23, // 20: baton.v1.SubscribeRequest.Hello.resume_grace:type_name -> google.protobuf.Duration
-	24, // 21: baton.v1.SubscribeRequest.Ack.continue_with:type_name -> baton.v1.EnqueueJobRequest
-	23, // 22: baton.v1.SubscribeRequest.Nack.retry_delay:type_name -> google.protobuf.Duration
-	8,  // 23: baton.v1.SubscribeRequest.Settle.acks:type_name -> baton.v1.SubscribeRequest.Ack
-	9,  // 24: baton.v1.SubscribeRequest.Settle.nacks:type_name -> baton.v1.SubscribeRequest.Nack
-	10, // 25: baton.v1.SubscribeRequest.Settle.progress:type_name -> baton.v1.SubscribeRequest.Progress
-	23, // 26: baton.v1.SubscribeResponse.Welcome.lease_duration:type_name -> google.protobuf.Duration
-	1,  // 27: baton.v1.SubscribeResponse.Welcome.resumed:type_name -> baton.v1.LeaseRef
-	25, // 28: baton.v1.SubscribeResponse.JobDelivery.job:type_name -> baton.v1.Job
-	22, // 29: baton.v1.SubscribeResponse.JobDelivery.lease_expire_time:type_name -> google.protobuf.Timestamp
-	15, // 30: baton.v1.SubscribeResponse.JobBatch.deliveries:type_name -> baton.v1.SubscribeResponse.JobDelivery
-	18, // 31: baton.v1.SubscribeResponse.SettledBatch.refused:type_name -> baton.v1.SubscribeResponse.Settled
-	0,  // 32: baton.v1.WorkerService.Subscribe:input_type -> baton.v1.SubscribeRequest
-	3,  // 33: baton.v1.WorkerService.ListWorkers:input_type -> baton.v1.ListWorkersRequest
-	2,  // 34: baton.v1.WorkerService.Subscribe:output_type -> baton.v1.SubscribeResponse
-	4,  // 35: baton.v1.WorkerService.ListWorkers:output_type -> baton.v1.ListWorkersResponse
-	34, // [34:36] is the sub-list for method output_type
-	32, // [32:34] is the sub-list for method input_type
-	32, // [32:32] is the sub-list for extension type_name
-	32, // [32:32] is the sub-list for extension extendee
-	0,  // [0:32] is the sub-list for field type_name
+	24, // 17: baton.v1.Worker.connect_time:type_name -> google.protobuf.Timestamp
+	24, // 18: baton.v1.Worker.last_seen_time:type_name -> google.protobuf.Timestamp
+	23, // 19: baton.v1.Worker.labels:type_name -> baton.v1.Worker.LabelsEntry
+	1,  // 20: baton.v1.SubscribeRequest.Hello.resume:type_name -> baton.v1.LeaseRef
+	25, // 21: baton.v1.SubscribeRequest.Hello.resume_grace:type_name -> google.protobuf.Duration
+	14, // 22: baton.v1.SubscribeRequest.Hello.labels:type_name -> baton.v1.SubscribeRequest.Hello.LabelsEntry
+	26, // 23: baton.v1.SubscribeRequest.Ack.continue_with:type_name -> baton.v1.EnqueueJobRequest
+	25, // 24: baton.v1.SubscribeRequest.Nack.retry_delay:type_name -> google.protobuf.Duration
+	8,  // 25: baton.v1.SubscribeRequest.Settle.acks:type_name -> baton.v1.SubscribeRequest.Ack
+	9,  // 26: baton.v1.SubscribeRequest.Settle.nacks:type_name -> baton.v1.SubscribeRequest.Nack
+	10, // 27: baton.v1.SubscribeRequest.Settle.progress:type_name -> baton.v1.SubscribeRequest.Progress
+	25, // 28: baton.v1.SubscribeResponse.Welcome.lease_duration:type_name -> google.protobuf.Duration
+	1,  // 29: baton.v1.SubscribeResponse.Welcome.resumed:type_name -> baton.v1.LeaseRef
+	27, // 30: baton.v1.SubscribeResponse.JobDelivery.job:type_name -> baton.v1.Job
+	24, // 31: baton.v1.SubscribeResponse.JobDelivery.lease_expire_time:type_name -> google.protobuf.Timestamp
+	16, // 32: baton.v1.SubscribeResponse.JobBatch.deliveries:type_name -> baton.v1.SubscribeResponse.JobDelivery
+	19, // 33: baton.v1.SubscribeResponse.SettledBatch.refused:type_name -> baton.v1.SubscribeResponse.Settled
+	0,  // 34: baton.v1.WorkerService.Subscribe:input_type -> baton.v1.SubscribeRequest
+	3,  // 35: baton.v1.WorkerService.ListWorkers:input_type -> baton.v1.ListWorkersRequest
+	2,  // 36: baton.v1.WorkerService.Subscribe:output_type -> baton.v1.SubscribeResponse
+	4,  // 37: baton.v1.WorkerService.ListWorkers:output_type -> baton.v1.ListWorkersResponse
+	36, // [36:38] is the sub-list for method output_type
+	34, // [34:36] is the sub-list for method input_type
+	34, // [34:34] is the sub-list for extension type_name
+	34, // [34:34] is the sub-list for extension extendee
+	0,  // [0:34] is the sub-list for field type_name
 }
 
 func init() { file_baton_v1_worker_service_proto_init() }
@@ -1788,7 +1822,7 @@ func file_baton_v1_worker_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_baton_v1_worker_service_proto_rawDesc), len(file_baton_v1_worker_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   22,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
