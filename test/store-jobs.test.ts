@@ -100,6 +100,33 @@ describe("limited queues", () => {
   });
 });
 
+describe("worker labels", () => {
+  test("a claim takes the jobs whose worker_labels its labels contain, and every unlabelled one, on plain and limited queues", async () => {
+    await queueUpdateConfig(store.db, "j-labels-limited", { concurrencyLimit: 100 });
+    for (const queue of ["j-labels", "j-labels-limited"]) {
+      const inserted = await jobInsertMany(
+        store.db,
+        ([{}, { gpu: "a100" }, { gpu: "a100", region: "eu" }, { gpu: "t4" }, {}] as Record<string, string>[]).map((workerLabels) => job(queue, { workerLabels })),
+        { now: T0 },
+      );
+      const [plain, a100, a100InEu, t4, plainToo] = inserted.map((i) => i.job.id);
+      expect(inserted.map((i) => i.job.workerLabels)).toEqual([{}, { gpu: "a100" }, { gpu: "a100", region: "eu" }, { gpu: "t4" }, {}]);
+      expect((await jobGet(store.db, a100InEu!))!.workerLabels).toEqual({ gpu: "a100", region: "eu" });
+      const claimWith = async (labels: Record<string, string>) => {
+        const params = { limit: 10, leaseSeconds: 30, owner: "replica-a", now: T0, labels };
+        const { jobs } = queue === "j-labels" ? await jobClaim(store.db, { ...params, queues: [queue] }) : await jobClaimLimited(store.db, { ...params, queue });
+        return jobs.map((j) => j.id);
+      };
+      expect(await claimWith({ gpu: "a100", zone: "b" }), queue).toEqual([plain, a100, plainToo]);
+      // Having some of a job's labels is not enough.
+      expect(await claimWith({ region: "eu" }), queue).toEqual([]);
+      expect(await claimWith({ region: "eu", gpu: "a100" }), queue).toEqual([a100InEu]);
+      expect(await claimWith({}), queue).toEqual([]);
+      expect((await jobGet(store.db, t4!, T0))!.state, queue).toBe("available");
+    }
+  });
+});
+
 describe("chains", () => {
   test("a chain is unfinished while its root or any continuation is", async () => {
     const [root, done] = await insert("j-chain", 2);
