@@ -20,7 +20,7 @@ const MAX_FAIRNESS_KEY_BYTES = 256;
  */
 const LABEL_KEY = /^(?:[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?\/)?[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$/;
 /** Most labels on one stream or one job: each is a containment test in every claim that reads the job. */
-export const MAX_LABELS = 16;
+const MAX_LABELS = 16;
 const MAX_LABEL_VALUE_BYTES = 63;
 /**
  * Longest Duration accepted anywhere: 100 years. Binary protobuf carries any int64 seconds (the

@@ -28,9 +28,9 @@ import {
   reportText,
   validateEnqueue,
   validateJobId,
+  validateLabels,
   validateLeaseToken,
   validateQueueName,
-  validateLabels,
   validateRetryDelay,
   validateText,
 } from "./validate.js";

@@ -49,8 +49,8 @@ interface Group {
 
 /**
  * Turns wakeups and free credit into batched claims. Streams are grouped by their set of
- * queues and their labels; for each group it claims, in one statement, as many jobs as its streams can take,
- * then spreads them over those streams. At most one claim per group is in flight; a wakeup
+ * queues and their labels; for each group it claims, in one statement, as many jobs as its
+ * streams can take, then spreads them over those streams. At most one claim per group is in flight; a wakeup
  * during a claim runs another right after. A stream belongs to one group, so its credit is
  * never reserved by two claims at once.
  *
