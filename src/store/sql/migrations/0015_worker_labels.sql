@@ -1,6 +1,6 @@
 -- Worker labels: a job's worker_labels route it to the worker streams whose hello.labels
 -- contain every one of its key/value pairs. '{}' (no labels) is contained in every stream's
--- labels, so an unlabelled job matches every stream and the claims need no special case.
+-- labels: an unlabelled job matches every stream.
 -- A constant default adds the column without rewriting the table. Claims test containment
 -- (worker_labels <@ the stream's labels) on the rows jobs_claim_idx finds: no index serves it,
 -- since the claim's order (priority, run_time, id) is what the index must give.
