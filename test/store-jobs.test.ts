@@ -22,6 +22,7 @@ import { Notifier } from "../src/store/notifier.js";
 import { queueUpdateConfig } from "../src/store/queues.js";
 import { scheduleCreate, scheduleDelete, schedulePage } from "../src/store/schedules.js";
 import { createLogger } from "../src/util/log.js";
+import { sql } from "./helpers/database.js";
 import { eventually } from "./helpers/wait.js";
 import { newJob as job, useStoreDatabase } from "./helpers/store.js";
 
@@ -124,6 +125,22 @@ describe("worker labels", () => {
       expect(await claimWith({}), queue).toEqual([]);
       expect((await jobGet(store.db, t4!, T0))!.state, queue).toBe("available");
     }
+  });
+
+  test("labelled jobs no claim matches never fill its candidates: a backlog past the limited claim's 10,000 at the head of the queue", async () => {
+    await queueUpdateConfig(store.db, "j-labels-backlog", { concurrencyLimit: 100 });
+    await sql(
+      store.url,
+      `insert into baton.jobs (queue, max_attempts, chain_id, run_time, worker_labels)
+       select 'j-labels-backlog', 1, g, $1::timestamptz - interval '1 hour', '{"gpu": "a100"}' from generate_series(1, 10001) g`,
+      [T0],
+    );
+    const [behind] = await insert("j-labels-backlog");
+    const params = { limit: 1, leaseSeconds: 30, owner: "replica-a", now: T0, labels: { region: "eu" } };
+    expect((await jobClaimLimited(store.db, { ...params, queue: "j-labels-backlog" })).jobs.map((j) => j.id)).toEqual([behind]);
+    await jobUnclaim(store.db, [{ jobId: behind!, leaseToken: (await jobGet(store.db, behind!))!.leaseToken! }]);
+    await queueUpdateConfig(store.db, "j-labels-backlog", { concurrencyLimit: null });
+    expect((await jobClaim(store.db, { ...params, queues: ["j-labels-backlog"] })).jobs.map((j) => j.id)).toEqual([behind]);
   });
 });
 
