@@ -116,6 +116,25 @@ test("on a queue with a concurrency limit, labelled jobs go only to matching str
   expect(deliveredTo(plain)).not.toContain(labelled!.id);
 });
 
+test("a continuation keeps to its worker_labels; bad ones refuse that ack alone", async () => {
+  const plain = await worker(a, "steps", {});
+  const { jobs } = await a.jobs.enqueueJobs({ jobs: [{ queue: "steps", maxAttempts: 1 }, { queue: "steps" }] });
+  const deliveries = [await plain.next("job"), await plain.next("job")];
+  const lease = (i: number) => ({ jobId: jobs[i]!.id, leaseToken: deliveries.find((d) => d.job!.id === jobs[i]!.id)!.leaseToken });
+  plain.send({ case: "ack", value: { ...lease(0), continueWith: [{ queue: "steps", workerLabels: { "bad key": "x" } }] } });
+  plain.send({ case: "ack", value: { ...lease(1), continueWith: [{ queue: "steps", workerLabels: { gpu: "a100" } }] } });
+  const settled = [await plain.next("settled"), await plain.next("settled")];
+  expect(settled.find((s) => s.jobId === jobs[0]!.id)).toMatchObject({
+    ok: false,
+    error: expect.stringMatching(/^ack\.continue_with\[0\]\.worker_labels\["bad key"\]: the key is invalid/) as unknown,
+  });
+  expect(settled.find((s) => s.jobId === jobs[1]!.id)).toMatchObject({ ok: true });
+  const a100 = await worker(b, "steps", { gpu: "a100" });
+  const next = (await a100.next("job")).job!;
+  expect(next).toMatchObject({ parentId: jobs[1]!.id, workerLabels: { gpu: "a100" } });
+  expect(deliveredTo(plain)).not.toContain(next.id);
+});
+
 test("ListWorkers shows each stream's labels, whichever replica holds it", async () => {
   await worker(b, "listed", { gpu: "a100", "example.com/zone": "eu-1" });
   await eventually(async () => (await a.workers.listWorkers({ queue: "listed" })).workers.length === 1, { what: "the stream registered" });
