@@ -84,9 +84,9 @@ async function scansInside(name: string, body: RegExp, run: () => Promise<unknow
 const NEXT_DUE_BODY = /with recursive priorities/;
 const CHAIN_OF_BODY = /select j\.chain_id from baton\.jobs j where j\.id = parent/;
 
-/** JobClaim's parameters: a batch of 160 from `queues`, starting with the first. */
-const claimOf = (queues: string[]) => jobsQuery("JobClaim", { queues, limit: 160, leaseSeconds: 30, owner: "replica-1", first: 0 });
-const limitedClaim = () => jobsQuery("JobClaimLimited", { queue: "q7", limit: 160, leaseSeconds: 30, owner: "replica-1" });
+/** JobClaim's parameters: a batch of 160 from `queues`, starting with the first, for streams with `labels`. */
+const claimOf = (queues: string[], labels = "{}") => jobsQuery("JobClaim", { queues, limit: 160, leaseSeconds: 30, owner: "replica-1", first: 0, labels });
+const limitedClaim = (labels = "{}") => jobsQuery("JobClaimLimited", { queue: "q7", limit: 160, leaseSeconds: 30, owner: "replica-1", labels });
 
 /** JobInsertMany for `n` continuations of `parent` in queue q1. */
 function continuations(n: number, parent: string) {
@@ -121,6 +121,40 @@ test("JobClaimLimited reads the token buckets of its queue's fairness keys throu
     expect(found.some((scan) => scan.endsWith("fairness_buckets_pkey"))).toBe(true);
   }
 });
+
+test("claims for streams with labels read their candidates from jobs_claim_idx", async () => {
+  const labels = JSON.stringify({ gpu: "a100", region: "eu" });
+  for (const query of [claimOf(["backlog"], labels), claimOf(["q1", "q2", "q3"], labels), limitedClaim(labels)]) {
+    await expectIndexBacked(query, "jobs_claim_idx");
+  }
+});
+
+test("the claims read one queue's backlog from jobs_claim_idx, whatever the labels, on a table that holds only that queue", async () => {
+  // Estimated at 1% of the rows, a containment test alone made JobClaimLimited's generic plan
+  // read this table whole and sort it (see LabelsMatch in jobs.sql).
+  const oneQueueUrl = await createTestDatabase();
+  const oneQueue = new pg.Client({ connectionString: oneQueueUrl });
+  await oneQueue.connect();
+  try {
+    await oneQueue.query(`insert into baton.jobs (queue, max_attempts, chain_id, run_time, priority, worker_labels)
+      select 'backlog', 3, g, now() - interval '1 minute', g % 3, case when g % 50 = 0 then '{"gpu": "a100"}'::jsonb else '{}' end
+      from generate_series(1, 20000) g`);
+    await oneQueue.query("vacuum analyze baton.jobs");
+    for (const labels of ["{}", JSON.stringify({ gpu: "t4" })]) {
+      const claim = claimOf(["backlog"], labels);
+      for (const found of [await genericScans(oneQueue, claim.text, claim.values), await customScans(oneQueue, claim.text, claim.values)]) {
+        expect(found.filter((scan) => scan.startsWith("Seq Scan") || scan.startsWith("Bitmap")), labels).toEqual([]);
+        expect(found, labels).toContain("Index Scan jobs_claim_idx");
+      }
+      // Its locking and updating by id may read the table (they did before labels, on a
+      // table this small next to its batch); its candidates come from the index.
+      const limited = jobsQuery("JobClaimLimited", { queue: "backlog", limit: 160, leaseSeconds: 30, owner: "replica-1", labels });
+      expect((await genericScans(oneQueue, limited.text, limited.values)).some((scan) => scan.endsWith("jobs_claim_idx")), labels).toBe(true);
+    }
+  } finally {
+    await oneQueue.end();
+  }
+}, 60_000);
 
 test("the claims' next due time is a few descents of jobs_claim_idx per priority, and right", async () => {
   for (const query of [claimOf(["backlog", "q1"]), limitedClaim()]) {

@@ -54,8 +54,8 @@ async function batonJson(args: string[]): Promise<Record<string, unknown>> {
 
 type JsonJob = Record<string, unknown> & { id: string; state: string };
 
-function startWorker(queue: string, handler: Parameters<typeof runWorker>[0]["handler"], workerId?: string): Worker {
-  const worker = runWorker({ baseUrl: broker.baseUrl, queues: [queue], concurrency: 2, handler, ...(workerId && { workerId }) });
+function startWorker(queue: string, handler: Parameters<typeof runWorker>[0]["handler"], workerId?: string, labels?: Record<string, string>): Worker {
+  const worker = runWorker({ baseUrl: broker.baseUrl, queues: [queue], concurrency: 2, handler, ...(workerId && { workerId }), ...(labels && { labels }) });
   cleanup.push(() => worker.stop());
   return worker;
 }
@@ -95,6 +95,10 @@ describe("enqueue and jobs get", () => {
       "tenant=acme",
       "--header",
       "trace=a=b",
+      "--worker-label",
+      "gpu=a100",
+      "--worker-label",
+      "example.com/zone=eu-1",
     ]);
     expect(enqueued.deduplicated).toBe(false);
     const job = enqueued.job as JsonJob;
@@ -107,6 +111,7 @@ describe("enqueue and jobs get", () => {
       fairnessKey: "acme",
       timeout: "90s",
       headers: { tenant: "acme", trace: "a=b" },
+      workerLabels: { gpu: "a100", "example.com/zone": "eu-1" },
     });
     // Bytes are base64 in protobuf JSON; the payload was sent compact.
     expect(Buffer.from(job.payload as string, "base64").toString()).toBe('{"to":"bob@example.com"}');
@@ -178,6 +183,7 @@ describe("usage", () => {
     [["enqueue", "q", "--json-payload", "{oops"], "--json-payload is not valid JSON"],
     [["enqueue", "q", "--delay", "5s", "--run-at", "2030-01-01T00:00:00Z"], "give at most one of --delay and --run-at"],
     [["enqueue", "q", "--header", "novalue"], '--header must look like key=value, got "novalue"'],
+    [["enqueue", "q", "--worker-label", "gpu"], '--worker-label must look like key=value, got "gpu"'],
     [["enqueue", "q", "--colour", "red"], "baton enqueue: unknown flag --colour"],
     [["enqueue", "q", "--dedup-key", "k", "--dedup-policy", "merge"], '--dedup-policy must be one of keep, replace, debounce, got "merge"'],
     [["enqueue", "q", "--dedup-policy", "replace"], "--dedup-policy needs --dedup-key"],
@@ -258,18 +264,20 @@ describe("usage", () => {
 });
 
 describe("workers", () => {
-  test("workers list shows the stream of a running worker", async () => {
-    startWorker("cli-workers", () => "ok", "cli-test-worker");
+  test("workers list shows the stream of a running worker, with its labels", async () => {
+    startWorker("cli-workers", () => "ok", "cli-test-worker", { gpu: "a100", region: "eu" });
     await eventually(async () => (await broker.workers.listWorkers({ queue: "cli-workers" })).workers.length > 0, { what: "the worker's stream to be listed" });
     const run = await baton(["workers", "list", "--queue", "cli-workers"]);
     expect(run.code).toBe(0);
     const [header, row, extra] = run.stdout.trimEnd().split("\n");
-    expect(header).toMatch(/^WORKER\s+SESSION\s+QUEUES\s+IN FLIGHT\s+CONNECTED\s+LAST SEEN\s+REPLICA$/);
-    expect(row).toMatch(/^cli-test-worker\s+\S+\s+cli-workers\s+0\/2\s/);
+    expect(header).toMatch(/^WORKER\s+SESSION\s+QUEUES\s+LABELS\s+IN FLIGHT\s+CONNECTED\s+LAST SEEN\s+REPLICA$/);
+    expect(row).toMatch(/^cli-test-worker\s+\S+\s+cli-workers\s+gpu=a100,region=eu\s+0\/2\s/);
     expect(extra).toBeUndefined();
 
     const json = await batonJson(["workers", "list", "--queue", "cli-workers"]);
-    expect(json.workers).toEqual([expect.objectContaining({ workerId: "cli-test-worker", queues: ["cli-workers"], maxInFlight: 2 })]);
+    expect(json.workers).toEqual([
+      expect.objectContaining({ workerId: "cli-test-worker", queues: ["cli-workers"], labels: { gpu: "a100", region: "eu" }, maxInFlight: 2 }),
+    ]);
 
     const none = await baton(["workers", "list", "--queue", "cli-nobody"]);
     expect(none).toMatchObject({ code: 0, stdout: "", stderr: "no workers connected\n" });
@@ -769,7 +777,7 @@ describe("output formats and aliases", () => {
     startWorker("cli-wide-workers", () => "ok", "cli-wide-worker");
     await eventually(async () => (await broker.workers.listWorkers({ queue: "cli-wide-workers" })).workers.length > 0, { what: "the worker's stream" });
     const workers = await baton(["workers", "ls", "--queue", "cli-wide-workers", "-o", "wide"]);
-    expect(workers.stdout).toMatch(/^cli-wide-worker\s+\S+\s+cli-wide-workers\s+0\/2\s+\d{4}-\d\d-\d\dT[\d:.]+Z \([^)]+\)\s/m);
+    expect(workers.stdout).toMatch(/^cli-wide-worker\s+\S+\s+cli-wide-workers\s+-\s+0\/2\s+\d{4}-\d\d-\d\dT[\d:.]+Z \([^)]+\)\s/m);
   });
 
   test("help lists the aliases and resolves them", async () => {

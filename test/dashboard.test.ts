@@ -329,10 +329,16 @@ describe.skipIf(skipReason !== undefined)(`the dashboard in headless Chromium${s
     expect((await schedules.listSchedules({})).schedules.find((s) => s.name === "nightly-report")!.paused).toBe(false);
     await page.screenshot({ path: path.join(RESULTS, "dashboard-schedules.png") });
 
-    workers.push(runWorker({ baseUrl: broker.baseUrl, queues: ["bulk"], workerId: "ui-test-worker", handler: () => "ok" }));
+    workers.push(runWorker({ baseUrl: broker.baseUrl, queues: ["bulk"], workerId: "ui-test-worker", labels: { region: "eu", gpu: "a100" }, handler: () => "ok" }));
     await page.click("header.top nav >> text=Workers");
     await until(() => page.locator("table.workers").textContent()).toContain("ui-test-worker");
+    expect(await page.locator("table.workers tr", { hasText: "ui-test-worker" }).textContent()).toContain("gpu=a100, region=eu");
     await page.screenshot({ path: path.join(RESULTS, "dashboard-workers.png") });
+
+    // A job's page shows the labels its worker needs.
+    const { job: labelled } = await client.jobs.enqueueJob({ queue: "ui-labelled", workerLabels: { gpu: "h100" } });
+    await page.goto(`${broker.baseUrl}/ui/jobs/${labelled!.id}`);
+    await until(() => page.locator(".fact", { hasText: "Worker labels" }).textContent()).toBe("Worker labelsgpu=h100");
   });
 
   test("shows every queue and every schedule, past one page of each (1000 queues, 64 KiB of schedules)", async () => {

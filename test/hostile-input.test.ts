@@ -61,6 +61,9 @@ const cases: Case[] = [
   { name: "NUL in dedup_key", rpc: "JobService/EnqueueJob", body: enqueue({ dedupKey: "a\0b" }), message: /^dedup_key contains a NUL byte$/ },
   { name: "dedup_key over 512 bytes", rpc: "JobService/EnqueueJob", body: enqueue({ dedupKey: "é".repeat(300) }), message: /^dedup_key is 600 bytes \(UTF-8\); the limit is 512$/ },
   { name: "NUL in fairness_key", rpc: "JobService/EnqueueJob", body: enqueue({ fairnessKey: "a\0" }), message: /^fairness_key contains a NUL byte$/ },
+  { name: "NUL in a worker label's value", rpc: "JobService/EnqueueJob", body: enqueue({ workerLabels: { gpu: "a\0" } }), message: /^worker_labels\["gpu"\] contains a NUL byte$/ },
+  { name: "a worker label key with a NUL", rpc: "JobService/EnqueueJob", body: enqueue({ workerLabels: { "g\0": "a" } }), message: /^worker_labels\["g\\u0000"\]: the key is invalid/ },
+  { name: "more than 16 worker labels", rpc: "JobService/EnqueueJob", body: enqueue({ workerLabels: Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`k${i}`, "v"])) }), message: /^worker_labels has 17 entries; the limit is 16$/ },
   { name: "NUL in a header value", rpc: "JobService/EnqueueJob", body: enqueue({ headers: { x: "a\0" } }), message: /^headers\["x"\] contains a NUL byte$/ },
   { name: "NUL in a header name", rpc: "JobService/EnqueueJob", body: enqueue({ headers: { "x\0": "a" } }), message: /^headers\["x\\u0000"\] \(the name\) contains a NUL byte$/ },
   {

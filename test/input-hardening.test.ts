@@ -24,7 +24,7 @@ afterAll(async () => {
 
 /** Field names each RPC knows, so generated requests hit real validation, not just "unknown field". */
 const rpcs: Record<string, string[]> = {
-  "baton.v1.JobService/EnqueueJob": ["queue", "payload", "headers", "priority", "runTime", "delay", "maxAttempts", "dedupKey", "dependsOn", "chainId", "timeout", "dedupWindow", "fairnessKey"],
+  "baton.v1.JobService/EnqueueJob": ["queue", "payload", "headers", "priority", "runTime", "delay", "maxAttempts", "dedupKey", "dependsOn", "chainId", "timeout", "dedupWindow", "fairnessKey", "workerLabels"],
   "baton.v1.JobService/EnqueueJobs": ["jobs"],
   "baton.v1.JobService/GetJob": ["id"],
   "baton.v1.JobService/ListJobs": ["queue", "state", "chainId", "pageSize", "pageToken"],

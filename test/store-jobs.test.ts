@@ -22,6 +22,7 @@ import { Notifier } from "../src/store/notifier.js";
 import { queueUpdateConfig } from "../src/store/queues.js";
 import { scheduleCreate, scheduleDelete, schedulePage } from "../src/store/schedules.js";
 import { createLogger } from "../src/util/log.js";
+import { sql } from "./helpers/database.js";
 import { eventually } from "./helpers/wait.js";
 import { newJob as job, useStoreDatabase } from "./helpers/store.js";
 
@@ -97,6 +98,49 @@ describe("limited queues", () => {
     const limited = (limit: number) => jobClaimLimited(store.db, { queue: "j-limited", limit, leaseSeconds: 30, owner: "replica-a", now: T0 });
     expect((await limited(10)).jobs).toHaveLength(2);
     expect((await limited(10)).jobs).toHaveLength(0);
+  });
+});
+
+describe("worker labels", () => {
+  test("a claim takes the jobs whose worker_labels its labels contain, and every unlabelled one, on plain and limited queues", async () => {
+    await queueUpdateConfig(store.db, "j-labels-limited", { concurrencyLimit: 100 });
+    for (const queue of ["j-labels", "j-labels-limited"]) {
+      const inserted = await jobInsertMany(
+        store.db,
+        ([{}, { gpu: "a100" }, { gpu: "a100", region: "eu" }, { gpu: "t4" }, {}] as Record<string, string>[]).map((workerLabels) => job(queue, { workerLabels })),
+        { now: T0 },
+      );
+      const [plain, a100, a100InEu, t4, plainToo] = inserted.map((i) => i.job.id);
+      expect(inserted.map((i) => i.job.workerLabels)).toEqual([{}, { gpu: "a100" }, { gpu: "a100", region: "eu" }, { gpu: "t4" }, {}]);
+      expect((await jobGet(store.db, a100InEu!))!.workerLabels).toEqual({ gpu: "a100", region: "eu" });
+      const claimWith = async (labels: Record<string, string>) => {
+        const params = { limit: 10, leaseSeconds: 30, owner: "replica-a", now: T0, labels };
+        const { jobs } = queue === "j-labels" ? await jobClaim(store.db, { ...params, queues: [queue] }) : await jobClaimLimited(store.db, { ...params, queue });
+        return jobs.map((j) => j.id);
+      };
+      expect(await claimWith({ gpu: "a100", zone: "b" }), queue).toEqual([plain, a100, plainToo]);
+      // Having some of a job's labels is not enough.
+      expect(await claimWith({ region: "eu" }), queue).toEqual([]);
+      expect(await claimWith({ region: "eu", gpu: "a100" }), queue).toEqual([a100InEu]);
+      expect(await claimWith({}), queue).toEqual([]);
+      expect((await jobGet(store.db, t4!, T0))!.state, queue).toBe("available");
+    }
+  });
+
+  test("labelled jobs no claim matches never fill its candidates: a backlog past the limited claim's 10,000 at the head of the queue", async () => {
+    await queueUpdateConfig(store.db, "j-labels-backlog", { concurrencyLimit: 100 });
+    await sql(
+      store.url,
+      `insert into baton.jobs (queue, max_attempts, chain_id, run_time, worker_labels)
+       select 'j-labels-backlog', 1, g, $1::timestamptz - interval '1 hour', '{"gpu": "a100"}' from generate_series(1, 10001) g`,
+      [T0],
+    );
+    const [behind] = await insert("j-labels-backlog");
+    const params = { limit: 1, leaseSeconds: 30, owner: "replica-a", now: T0, labels: { region: "eu" } };
+    expect((await jobClaimLimited(store.db, { ...params, queue: "j-labels-backlog" })).jobs.map((j) => j.id)).toEqual([behind]);
+    await jobUnclaim(store.db, [{ jobId: behind!, leaseToken: (await jobGet(store.db, behind!))!.leaseToken! }]);
+    await queueUpdateConfig(store.db, "j-labels-backlog", { concurrencyLimit: null });
+    expect((await jobClaim(store.db, { ...params, queues: ["j-labels-backlog"] })).jobs.map((j) => j.id)).toEqual([behind]);
   });
 });
 

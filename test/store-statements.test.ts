@@ -85,11 +85,11 @@ describe("API tokens", () => {
 });
 
 describe("the worker registry", () => {
-  test("a replica's streams are listed, filtered by queue; a closed one is deleted, silent replicas' rows drop", async () => {
+  test("a replica's streams are listed with their labels, filtered by queue; a closed one is deleted, silent replicas' rows drop", async () => {
     const now = new Date();
-    const stream = (sessionId: string, queues: string[]) => ({ sessionId, workerId: `w-${sessionId}`, queues, inFlight: 1, maxInFlight: 5, connectTime: now, lastSeenTime: now });
-    await workerUpsertMany(store.db, "replica-1", [stream("a", ["s-mail"]), stream("b", ["s-report"])], 60);
-    expect((await workerList(store.db, "s-mail", 60)).map((w) => w.sessionId)).toEqual(["a"]);
+    const stream = (sessionId: string, queues: string[], labels = {}) => ({ sessionId, workerId: `w-${sessionId}`, queues, labels, inFlight: 1, maxInFlight: 5, connectTime: now, lastSeenTime: now });
+    await workerUpsertMany(store.db, "replica-1", [stream("a", ["s-mail"], { gpu: "a100" }), stream("b", ["s-report"])], 60);
+    expect((await workerList(store.db, "s-mail", 60)).map((w) => [w.sessionId, w.labels])).toEqual([["a", { gpu: "a100" }]]);
     expect((await workerList(store.db, undefined, 60)).map((w) => w.sessionId).sort()).toEqual(["a", "b"]);
     await workerDelete(store.db, "a");
     expect((await workerList(store.db, undefined, 60)).map((w) => w.sessionId)).toEqual(["b"]);

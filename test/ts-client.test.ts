@@ -218,6 +218,31 @@ test("enqueue's dedupPolicy replaces the waiting job's payload, or only moves it
   expect(Number(debounced!.job.runTime!.seconds) * 1000).toBe(runAt.getTime());
 });
 
+test("a worker's labels take the jobs enqueued with matching workerLabels; a worker without them never runs one", async () => {
+  const ranOn: Record<string, string[]> = { plain: [], gpu: [] };
+  const worker = (name: "plain" | "gpu", labels?: Record<string, string>) =>
+    runWorker({
+      baseUrl: broker.baseUrl,
+      queues: ["ts-labels"],
+      ...(labels && { labels }),
+      handler: (job) => {
+        ranOn[name]!.push(job.id);
+        return name;
+      },
+    });
+  workers.push(worker("plain"));
+  const labelled = await client.enqueueMany(Array.from({ length: 5 }, () => ({ queue: "ts-labels", workerLabels: { gpu: "a100" } })));
+  const ids = labelled.map(({ job }) => job.id);
+  expect(labelled[0]!.job.workerLabels).toEqual({ gpu: "a100" });
+  // An unlabelled job enqueued after them runs on the plain worker, which never took them.
+  const { job: unlabelled } = await client.enqueue("ts-labels", "any");
+  expect((await client.waitJob(unlabelled.id)).state).toBe(JobState.SUCCEEDED);
+  workers.push(worker("gpu", { gpu: "a100", region: "eu" }));
+  const done = await Promise.all(ids.map((id) => client.waitJob(id)));
+  expect(done.map((job) => new TextDecoder().decode(job.result))).toEqual(ids.map(() => "gpu"));
+  expect(ranOn.plain).toEqual([unlabelled.id]);
+});
+
 test("allPages follows next_page_token to the last page and returns every item once, in order", async () => {
   const ids = (await client.enqueueManyIds(Array.from({ length: 5 }, () => ({ queue: "all-pages" })))).map((e) => e.id);
   const tokens: string[] = [];

@@ -36,6 +36,7 @@ export function jobToProto(row: JobRecord): Job {
     timeout: row.timeoutSeconds === null ? undefined : durationFromMs(Math.round(row.timeoutSeconds * 1000)),
     cancelRequested: row.cancelRequested,
     fairnessKey: row.fairnessKey ?? "",
+    workerLabels: row.workerLabels,
     leaseExpireTime: row.leaseExpireTime ? timestampFromDate(row.leaseExpireTime) : undefined,
     errors: row.errors.map((e) => create(JobErrorSchema, { attempt: e.attempt, message: e.message, time: timestampFromDate(new Date(e.time)) })),
   });

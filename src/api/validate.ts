@@ -12,6 +12,17 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const MAX_DEDUP_KEY_BYTES = 512;
 const MAX_FAIRNESS_KEY_BYTES = 256;
 /**
+ * A label key, as Kubernetes spells one: a name of 1-63 letters, digits, '_', '-' and '.',
+ * starting and ending with a letter or digit, after an optional prefix (a lowercase DNS
+ * subdomain of at most 253 characters) and '/'. Keys are what operators type and match on;
+ * this rules out the spaces, case-folding lookalikes and control characters that make two
+ * keys look alike and never match.
+ */
+const LABEL_KEY = /^(?:[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?\/)?[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$/;
+/** Most labels on one stream or one job: each is a containment test in every claim that reads the job. */
+const MAX_LABELS = 16;
+const MAX_LABEL_VALUE_BYTES = 63;
+/**
  * Longest Duration accepted anywhere: 100 years. Binary protobuf carries any int64 seconds (the
  * JSON form alone checks the spec's 10,000 years), and PostgreSQL overflows well before that:
  * an interval of 2^62 s, or a dedup window reaching back past 4713 BC. No queue setting or job
@@ -146,6 +157,8 @@ export function validateEnqueue(request: EnqueueJobRequest, limits: EnqueueLimit
   if (request.dependsOnIndex.length > 0) job.dependsOnIndex = validateDependsOnIndex(request, at("depends_on_index"), position);
   if (request.chainId !== "") job.chainId = validateJobId(request.chainId, at("chain_id"));
   if (request.timeout) job.timeoutSeconds = positiveSeconds(request.timeout, at("timeout"));
+  const workerLabels = validateLabels(request.workerLabels, at("worker_labels"));
+  if (Object.keys(workerLabels).length > 0) job.workerLabels = workerLabels;
   return job;
 }
 
@@ -169,6 +182,27 @@ function validateDependsOnIndex(request: EnqueueJobRequest, field: string, posit
     }
   });
   return [...new Set(request.dependsOnIndex)];
+}
+
+/**
+ * Labels of a worker stream (hello.labels) or of a job (worker_labels): at most MAX_LABELS,
+ * keys as LABEL_KEY says, values text of at most 63 bytes (UTF-8), which may be empty. Errors
+ * name the label as `hello.labels["gpu"]`.
+ */
+export function validateLabels(labels: Record<string, string>, field: string): Record<string, string> {
+  const keys = Object.keys(labels);
+  if (keys.length > MAX_LABELS) throw invalidArgument(`${field} has ${keys.length} entries; the limit is ${MAX_LABELS}`);
+  for (const key of keys) {
+    const label = `${field}[${JSON.stringify(key.slice(0, 64))}]`;
+    if (key === "") throw invalidArgument(`${field} has an empty key`);
+    if (!LABEL_KEY.test(key)) {
+      throw invalidArgument(
+        `${label}: the key is invalid: use 1-63 letters, digits, '_', '-' or '.', starting and ending with a letter or digit, optionally after a lowercase DNS prefix and '/' (as "example.com/gpu")`,
+      );
+    }
+    validateText(labels[key]!, label, MAX_LABEL_VALUE_BYTES);
+  }
+  return labels;
 }
 
 /** The policies besides KEEP, which is the default and needs nothing of the store. */

@@ -28,6 +28,7 @@ import {
   reportText,
   validateEnqueue,
   validateJobId,
+  validateLabels,
   validateLeaseToken,
   validateQueueName,
   validateRetryDelay,
@@ -68,6 +69,7 @@ export function createWorkerService(deps: WorkerServiceDeps): Partial<ServiceImp
             connectTime: timestampFromDate(w.connectTime),
             lastSeenTime: timestampFromDate(w.lastSeenTime),
             replica: w.replica,
+            labels: w.labels,
           }),
         ),
       });
@@ -97,6 +99,7 @@ async function* subscribe(
   const { session, resumed } = await broker.openSession({
     workerId: hello.workerId,
     queues: hello.queues,
+    labels: hello.labels,
     maxInFlight: hello.maxInFlight,
     maxUnreadBytes: deps.stream.maxBufferedBytes,
     creditOnSettle: hello.creditOnSettle,
@@ -117,7 +120,7 @@ async function* subscribe(
   });
   const resumeGraceMs = Math.min(deps.maxResumeGraceMs, hello.resumeGrace ? Math.max(0, durationMs(hello.resumeGrace)) : 0);
   const sessionLog = log.child({ session: session.id, worker: hello.workerId });
-  sessionLog.info("worker stream opened", { queues: hello.queues, maxInFlight: hello.maxInFlight });
+  sessionLog.info("worker stream opened", { queues: hello.queues, labels: hello.labels, maxInFlight: hello.maxInFlight });
   outbox.push(
     create(SubscribeResponseSchema, {
       message: {
@@ -197,6 +200,7 @@ function validateHello(request: SubscribeRequest, maxInFlightLimit: number, maxQ
     throw invalidArgument(`hello.queues names ${hello.queues.length} queues; the limit is ${maxQueues} (BATON_MAX_QUEUES_PER_STREAM)`);
   }
   hello.queues.forEach((queue, i) => validateQueueName(queue, `hello.queues[${i}]`));
+  validateLabels(hello.labels, "hello.labels");
   if (hello.maxInFlight < 1 || hello.maxInFlight > maxInFlightLimit) {
     throw invalidArgument(`hello.max_in_flight must be between 1 and ${maxInFlightLimit}`);
   }

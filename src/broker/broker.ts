@@ -56,6 +56,8 @@ export interface BrokerOptions {
 export interface OpenSessionParams {
   workerId: string;
   queues: string[];
+  /** hello.labels: the stream takes only jobs whose worker_labels these contain. */
+  labels: Record<string, string>;
   maxInFlight: number;
   /** Deliveries pause while more than this many bytes of them wait unread (see Session). */
   maxUnreadBytes: number;

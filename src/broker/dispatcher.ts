@@ -8,6 +8,7 @@ import { deliveryTraceparent } from "../telemetry/trace-context.js";
 import type { Logger } from "../util/log.js";
 import type { QueueSettingsCache } from "./queue-settings.js";
 import type { Session } from "./session.js";
+import { labelsKey, labelsMatch } from "./worker-labels.js";
 
 export interface DispatcherOptions {
   db: Database;
@@ -29,15 +30,18 @@ export interface DispatcherOptions {
 }
 
 /**
- * The streams that take jobs from exactly the same queues: the unit of a claim. A stream on
- * one queue shares its group with every other stream on that queue; a stream on
- * several queues is served by one claim across them, so priority and turns apply across its
- * queues rather than queue by queue.
+ * The streams that take jobs from exactly the same queues, with the same labels: the unit of a
+ * claim. A stream on one queue shares its group with every other stream on that queue with
+ * its labels; a stream on several queues is served by one claim across them, so priority and
+ * turns apply across its queues rather than queue by queue. Streams with different labels may
+ * take different jobs, so each set of labels claims on its own.
  */
 interface Group {
   key: string;
   /** Sorted, so that [a, b] and [b, a] are one group. */
   queues: string[];
+  /** hello.labels of every stream of the group: it claims the jobs whose worker_labels these contain. */
+  labels: Readonly<Record<string, string>>;
   sessions: Set<Session>;
   /** Jobs claimed so far: where the queues' turns start next time (round-robin). */
   turn: number;
@@ -47,8 +51,8 @@ interface Group {
 
 /**
  * Turns wakeups and free credit into batched claims. Streams are grouped by their set of
- * queues; for each group it claims, in one statement, as many jobs as its streams can take,
- * then spreads them over those streams. At most one claim per group is in flight; a wakeup
+ * queues and their labels; for each group it claims, in one statement, as many jobs as its
+ * streams can take, then spreads them over those streams. At most one claim per group is in flight; a wakeup
  * during a claim runs another right after. A stream belongs to one group, so its credit is
  * never reserved by two claims at once.
  *
@@ -81,10 +85,10 @@ export class Dispatcher {
 
   add(session: Session): void {
     const queues = [...new Set(session.queues)].sort();
-    const key = queues.join(" ");
+    const key = `${queues.join(" ")} ${labelsKey(session.labels)}`;
     let group = this.groups.get(key);
     if (!group) {
-      group = { key, queues, sessions: new Set(), turn: 0, round: 0 };
+      group = { key, queues, labels: session.labels, sessions: new Set(), turn: 0, round: 0 };
       this.groups.set(key, group);
       for (const queue of queues) {
         let groups = this.groupsByQueue.get(queue);
@@ -151,20 +155,22 @@ export class Dispatcher {
 
   /**
    * Picks the new jobs that can go straight to a waiting stream: due now, plain (no
-   * dependencies, no dedup_key), on an unlimited queue, for a stream whose group is drained
-   * (none of its queues had a due job left) and has free credit on this replica. Credit is
+   * dependencies, no dedup_key), on an unlimited queue, for a stream whose labels the job's
+   * worker_labels match, whose group is drained (none of its queues had a due job left that it
+   * could take) and has free credit on this replica. Credit is
    * reserved until `completeHandoff`; the insert itself decides, by the database's view of
    * the queue, which jobs it leases.
    */
   offerHandoff(jobs: NewJob[], owner: string): { handoff: Handoff; takers: (Session | undefined)[] } | undefined {
     if (this.stopped) return undefined;
-    // Per queue, the streams with free credit, filled one after the other: one pass over the
-    // streams and one over the jobs, however many of each.
+    // Per queue and worker_labels, the streams with free credit, filled one after the other:
+    // one pass over the streams and one over the jobs, however many of each.
     const waiting = new Map<string, Session[]>();
     const takers = jobs.map((job) => {
       if (job.dependsOn?.length || job.dedupKey !== undefined || job.runTime !== undefined || (job.delaySeconds ?? 0) > 0) return undefined;
-      let sessions = waiting.get(job.queue);
-      if (!sessions) waiting.set(job.queue, (sessions = this.waitingSessions(job.queue)));
+      const route = `${job.queue} ${labelsKey(job.workerLabels)}`;
+      let sessions = waiting.get(route);
+      if (!sessions) waiting.set(route, (sessions = this.waitingSessions(job.queue, job.workerLabels)));
       while (sessions.length > 0 && sessions.at(-1)!.freeCredit === 0) sessions.pop();
       const taker = sessions.at(-1);
       taker?.reserve(1);
@@ -174,13 +180,17 @@ export class Dispatcher {
     return { handoff: { jobs: takers.map(Boolean), owner, leaseSeconds: this.options.leaseSeconds }, takers };
   }
 
-  /** Streams of drained groups on an unlimited queue that could take a job now (last one first). */
-  private waitingSessions(queue: string): Session[] {
+  /**
+   * Streams of drained groups on an unlimited queue that could take a job with these
+   * worker_labels now (last one first).
+   */
+  private waitingSessions(queue: string, workerLabels: Record<string, string> | undefined): Session[] {
     const settings = this.options.settings.get(queue);
     if (settings?.paused || settings?.limited) return [];
     const sessions: Session[] = [];
     for (const group of this.groupsByQueue.get(queue) ?? []) {
       if (!this.drained.has(group) || this.claiming.has(group) || this.dirty.has(group)) continue;
+      if (!labelsMatch(group.labels, workerLabels)) continue;
       for (const session of group.sessions) if (session.freeCredit > 0) sessions.push(session);
     }
     return sessions.reverse();
@@ -302,6 +312,7 @@ export class Dispatcher {
         leaseSeconds: this.options.leaseSeconds,
         owner: this.options.replicaId,
         dependsOnResultBytes: this.options.maxDependsOnResultBytes,
+        labels: group.labels,
       };
       // Buckets refill at the queue's rate and at each fairness key's: look again at the faster.
       const limits = part === plain ? undefined : settings.get(part[0]!);

@@ -196,6 +196,7 @@ export class LeaseKeeper {
         sessionId: s.id,
         workerId: s.workerId,
         queues: [...s.queues],
+        labels: s.labels,
         inFlight: s.running,
         maxInFlight: s.maxInFlight,
         connectTime: s.connectTime,

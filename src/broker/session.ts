@@ -21,6 +21,8 @@ export interface SessionInit {
   id: string;
   workerId: string;
   queues: string[];
+  /** hello.labels: the stream takes only jobs whose worker_labels these contain. */
+  labels: Record<string, string>;
   maxInFlight: number;
   sink: SessionSink;
   /** Deliveries pause while more than this many bytes of them wait for the transport. */
@@ -60,6 +62,7 @@ export class Session {
   readonly id: string;
   readonly workerId: string;
   readonly queues: readonly string[];
+  readonly labels: Readonly<Record<string, string>>;
   readonly maxInFlight: number;
   readonly leanJobs: boolean;
   readonly connectTime = new Date();
@@ -86,6 +89,7 @@ export class Session {
     this.sink = init.sink;
     this.workerId = init.workerId;
     this.queues = init.queues;
+    this.labels = init.labels;
     this.maxInFlight = init.maxInFlight;
     this.credit = init.maxInFlight;
     this.maxUnreadBytes = init.maxUnreadBytes;

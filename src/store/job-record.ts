@@ -44,6 +44,8 @@ export interface JobRecord {
   traceId: string | null;
   /** Whether the job's spans are recorded. */
   traceSampled: boolean;
+  /** Only a stream whose labels contain all of these may run the job; {} for any stream. */
+  workerLabels: Record<string, string>;
 }
 
 /**
@@ -116,6 +118,8 @@ export interface NewJob {
   chainId?: string;
   parentId?: string;
   timeoutSeconds?: number;
+  /** Only streams whose labels contain all of these get the job (hello.labels); unset or {} for any. */
+  workerLabels?: Record<string, string>;
 }
 
 /** A lease as workers and the broker name it. */

@@ -37,5 +37,6 @@ export function toJobRecord(row: JobRow): JobRecord {
     attemptStartTime: row.attempt_start_time,
     traceId: row.trace_id,
     traceSampled: row.trace_sampled,
+    workerLabels: row.worker_labels,
   };
 }

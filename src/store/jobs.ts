@@ -41,6 +41,7 @@ const newJobParams = {
   fairnessKeys: param<(string | null)[] | null>(),
   blocked: param<boolean[] | null>(),
   dependsOn: param<(string | null)[] | null>(),
+  workerLabels: param<(string | null)[] | null>(),
 };
 
 const sql = loadStatements(new URL("./sql/jobs.sql", import.meta.url), {
@@ -63,12 +64,12 @@ const sql = loadStatements(new URL("./sql/jobs.sql", import.meta.url), {
   JobGetUnfinishedByDedupKey: statement({ queues: param<string[]>(), dedupKeys: param<(string | undefined)[]>() }, row<JobRow>()),
   JobGet: statement({ id: param<string>(), now }, row<JobRow>()),
   JobClaim: statement(
-    { queues: param<string[]>(), limit, leaseSeconds: param<number>(), owner: param<string>(), now, first: param<number>(), dependsOnResultBytes },
+    { queues: param<string[]>(), limit, leaseSeconds: param<number>(), owner: param<string>(), now, first: param<number>(), dependsOnResultBytes, labels: param<string>() },
     row<ClaimRow>(),
   ),
   JobClaimLockQueue: statement({ queue: param<string>() }),
   JobClaimLimited: statement(
-    { queue: param<string>(), limit, leaseSeconds: param<number>(), owner: param<string>(), now, dependsOnResultBytes },
+    { queue: param<string>(), limit, leaseSeconds: param<number>(), owner: param<string>(), now, dependsOnResultBytes, labels: param<string>() },
     row<ClaimRow>(),
   ),
   JobUnclaim: statement({ ids, leaseTokens }, row<{ queue: string }>()),
@@ -156,7 +157,7 @@ export async function jobInsertMany(db: Queryable | Database, jobs: NewJob[], op
     handoffLeaseSeconds: handoff?.leaseSeconds ?? null,
   });
   const inserted = await matchInsertedToRequests(db, jobs, rows, (row, i) =>
-    toJobRecord({ ...row, ...newJobColumns(), payload: payloads[i]!, headers: jobs[i]!.headers }),
+    toJobRecord({ ...row, ...newJobColumns(), payload: payloads[i]!, headers: jobs[i]!.headers, worker_labels: jobs[i]!.workerLabels ?? {} }),
   );
   return windowed ? settleDedupWindowRaces(db, jobs, inserted, now) : inserted;
 }
@@ -178,6 +179,7 @@ function newJobArrays(jobs: NewJob[], payloads: Buffer[], blocked: boolean[]) {
     fairnessKeys: column(jobs, (j) => j.fairnessKey),
     blocked: blocked.some(Boolean) ? jobs.map((_, i) => blocked[i] ?? false) : null,
     dependsOn: column(jobs, (j) => (j.dependsOn?.length ? j.dependsOn.join(",") : undefined)),
+    workerLabels: column(jobs, (j) => (j.workerLabels && Object.keys(j.workerLabels).length > 0 ? JSON.stringify(j.workerLabels) : undefined)),
   };
 }
 
@@ -266,7 +268,7 @@ async function upsertFolded(tx: Queryable, groups: NewJob[][], options: InsertOp
 }
 
 /** A row of JobInsertMany: the job without what its request holds or every new job starts with. */
-type InsertedRow = Omit<JobRow, keyof ReturnType<typeof newJobColumns> | "payload" | "headers">;
+type InsertedRow = Omit<JobRow, keyof ReturnType<typeof newJobColumns> | "payload" | "headers" | "worker_labels">;
 
 /** The columns every job starts with (the defaults of baton.jobs), which the insert does not return. */
 function newJobColumns() {
@@ -428,6 +430,8 @@ export interface ClaimParams {
    * the results past it are omitted (see baton.depends_on_results).
    */
   dependsOnResultBytes?: number;
+  /** The labels of the streams claiming (hello.labels): only jobs whose worker_labels they contain are claimed. */
+  labels?: Record<string, string>;
 }
 
 /** BATON_MAX_DEPENDS_ON_RESULT_BYTES' default. */
@@ -446,8 +450,8 @@ export interface ClaimResult {
  * taking turns among equal priorities, the turns starting at the queue at index `first`.
  */
 export async function jobClaim(db: Queryable, params: ClaimParams & { queues: string[]; first?: number }): Promise<ClaimResult> {
-  const { queues, limit, leaseSeconds, owner, now = null, first = 0, dependsOnResultBytes = DEFAULT_DEPENDS_ON_RESULT_BYTES } = params;
-  const { rows } = await run(db, sql.JobClaim, { queues, limit, leaseSeconds, owner, now, first, dependsOnResultBytes });
+  const { queues, limit, leaseSeconds, owner, now = null, first = 0, dependsOnResultBytes = DEFAULT_DEPENDS_ON_RESULT_BYTES, labels = {} } = params;
+  const { rows } = await run(db, sql.JobClaim, { queues, limit, leaseSeconds, owner, now, first, dependsOnResultBytes, labels: JSON.stringify(labels) });
   return claimResult(rows);
 }
 
@@ -457,9 +461,9 @@ export async function jobClaim(db: Queryable, params: ClaimParams & { queues: st
  */
 export async function jobClaimLimited(db: Database, params: ClaimParams & { queue: string }): Promise<ClaimResult> {
   return db.transaction(async (tx) => {
-    const { queue, limit, leaseSeconds, owner, now = null, dependsOnResultBytes = DEFAULT_DEPENDS_ON_RESULT_BYTES } = params;
+    const { queue, limit, leaseSeconds, owner, now = null, dependsOnResultBytes = DEFAULT_DEPENDS_ON_RESULT_BYTES, labels = {} } = params;
     await run(tx, sql.JobClaimLockQueue, { queue });
-    const { rows } = await run(tx, sql.JobClaimLimited, { queue, limit, leaseSeconds, owner, now, dependsOnResultBytes });
+    const { rows } = await run(tx, sql.JobClaimLimited, { queue, limit, leaseSeconds, owner, now, dependsOnResultBytes, labels: JSON.stringify(labels) });
     return claimResult(rows);
   });
 }

@@ -8,6 +8,7 @@ const sql = loadStatements(new URL("./sql/workers.sql", import.meta.url), {
     sessionIds: param<string[]>(),
     workerIds: param<string[]>(),
     queues: param<string[]>(),
+    labels: param<string[]>(),
     inFlights: param<number[]>(),
     maxInFlights: param<number[]>(),
     connectTimes: param<Date[]>(),
@@ -26,6 +27,8 @@ export interface WorkerRecord {
   sessionId: string;
   workerId: string;
   queues: string[];
+  /** hello.labels. */
+  labels: Record<string, string>;
   inFlight: number;
   maxInFlight: number;
   connectTime: Date;
@@ -37,6 +40,7 @@ interface WorkerRow {
   session_id: string;
   worker_id: string;
   queues: string[];
+  labels: Record<string, string>;
   in_flight: number;
   max_in_flight: number;
   connect_time: Date;
@@ -50,6 +54,7 @@ export async function workerUpsertMany(db: Queryable, replica: string, workers: 
     sessionIds: workers.map((w) => w.sessionId),
     workerIds: workers.map((w) => w.workerId),
     queues: workers.map((w) => JSON.stringify(w.queues)),
+    labels: workers.map((w) => JSON.stringify(w.labels)),
     inFlights: workers.map((w) => w.inFlight),
     maxInFlights: workers.map((w) => w.maxInFlight),
     connectTimes: workers.map((w) => w.connectTime),
@@ -69,6 +74,7 @@ export async function workerList(db: Queryable, queue: string | undefined, stale
     sessionId: r.session_id,
     workerId: r.worker_id,
     queues: r.queues,
+    labels: r.labels,
     inFlight: r.in_flight,
     maxInFlight: r.max_in_flight,
     connectTime: r.connect_time,

@@ -91,6 +91,14 @@ export function formatDurationMs(ms: number): string {
   return `${Math.round(h / 24)}d`;
 }
 
+/** Labels (a worker's, or a job's worker_labels) as "gpu=a100, region=eu", by key; "" for none. */
+export function formatLabels(labels: Record<string, string>): string {
+  return Object.entries(labels)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([key, value]) => `${key}=${value}`)
+    .join(", ");
+}
+
 /** The W3C trace id carried by a `traceparent` header, if any. */
 export function traceIdOf(headers: Record<string, string>): string | undefined {
   const value = headers["traceparent"];

@@ -44,6 +44,9 @@ type JobSpec struct {
 	Timeout time.Duration
 	// FairnessKey groups jobs (e.g. per tenant) for the queue's per-key concurrency limit.
 	FairnessKey string
+	// WorkerLabels: run only on a worker whose Labels include every one of these key/value
+	// pairs; until one connects, the job waits.
+	WorkerLabels map[string]string
 }
 
 // DedupPolicy is JobSpec.DedupPolicy.
@@ -59,16 +62,17 @@ const (
 // Request maps the spec onto the wire message.
 func (s JobSpec) Request() *batonv1.EnqueueJobRequest {
 	request := &batonv1.EnqueueJobRequest{
-		Queue:       s.Queue,
-		Payload:     s.Payload,
-		Headers:     s.Headers,
-		Priority:    s.Priority,
-		MaxAttempts: s.MaxAttempts,
-		DedupKey:    s.DedupKey,
-		DedupPolicy: s.DedupPolicy,
-		DependsOn:   s.DependsOn,
-		ChainId:     s.ChainID,
-		FairnessKey: s.FairnessKey,
+		Queue:        s.Queue,
+		Payload:      s.Payload,
+		Headers:      s.Headers,
+		Priority:     s.Priority,
+		MaxAttempts:  s.MaxAttempts,
+		DedupKey:     s.DedupKey,
+		DedupPolicy:  s.DedupPolicy,
+		DependsOn:    s.DependsOn,
+		ChainId:      s.ChainID,
+		FairnessKey:  s.FairnessKey,
+		WorkerLabels: s.WorkerLabels,
 	}
 	request.DependsOnIndex = s.DependsOnIndex
 	switch {

@@ -3,7 +3,6 @@ package baton
 import (
 	"context"
 	"sync"
-	"time"
 
 	batonv1 "github.com/baton-dev/baton/clients/go/gen/baton/v1"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -146,13 +145,14 @@ func (s *stream) sendLoop() {
 	}
 }
 
-func hello(workerID string, queues []string, maxInFlight int32, resumeGrace time.Duration, resume []*batonv1.LeaseRef) *batonv1.SubscribeRequest {
+// hello opens a stream for a worker with these options (their defaults filled in).
+func hello(opts WorkerOptions, resume []*batonv1.LeaseRef) *batonv1.SubscribeRequest {
 	message := &batonv1.SubscribeRequest_Hello{
-		WorkerId: workerID, Queues: queues, MaxInFlight: maxInFlight, Resume: resume,
+		WorkerId: opts.WorkerID, Queues: opts.Queues, Labels: opts.Labels, MaxInFlight: int32(opts.Concurrency), Resume: resume,
 		Batch: true, CreditOnSettle: true, LeanJobs: true,
 	}
-	if resumeGrace > 0 {
-		message.ResumeGrace = durationpb.New(resumeGrace)
+	if opts.ResumeGrace > 0 {
+		message.ResumeGrace = durationpb.New(opts.ResumeGrace)
 	}
 	return &batonv1.SubscribeRequest{Message: &batonv1.SubscribeRequest_Hello_{Hello: message}}
 }

@@ -22,6 +22,9 @@ type Handler func(ctx context.Context, task *Task) ([]byte, error)
 type WorkerOptions struct {
 	// Queues to take jobs from.
 	Queues []string
+	// Labels of this worker (e.g. "gpu": "a100"): it takes the jobs whose WorkerLabels it has
+	// every one of, besides the jobs without WorkerLabels. Default none.
+	Labels map[string]string
 	// Concurrency is how many jobs run at once; also the stream's max_in_flight. Default 10.
 	Concurrency int
 	// WorkerID names the process to operators. Default "<hostname>-<pid>".
@@ -186,7 +189,7 @@ func (w *Worker) runStream() error {
 		case <-ctx.Done():
 		}
 	}()
-	s.send(hello(w.opts.WorkerID, w.opts.Queues, int32(w.opts.Concurrency), w.opts.ResumeGrace, w.leases()))
+	s.send(hello(w.opts, w.leases()))
 	defer w.disconnect(s)
 	for {
 		response, err := grpcStream.Recv()

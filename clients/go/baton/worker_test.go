@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -244,5 +245,38 @@ func TestBurstModeReturnsWhenTheQueueIsDrained(t *testing.T) {
 	}
 	if ctx.Err() != nil || processed.Load() != 25 {
 		t.Fatalf("burst run processed %d of 25 jobs (context: %v)", processed.Load(), ctx.Err())
+	}
+}
+
+func TestWorkerLabelsRouteJobs(t *testing.T) {
+	queue := newQueue(t)
+	var ranOnPlain sync.Map
+	startWorker(t, baton.WorkerOptions{Queues: []string{queue}}, func(ctx context.Context, task *baton.Task) ([]byte, error) {
+		ranOnPlain.Store(task.Job.GetId(), true)
+		return []byte("plain"), nil
+	})
+	ctx := testContext(t)
+	labelled, err := client.Enqueue(ctx, baton.JobSpec{Queue: queue, WorkerLabels: map[string]string{"gpu": "a100"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if labelled.Job.GetWorkerLabels()["gpu"] != "a100" {
+		t.Fatalf("worker_labels not stored: %v", labelled.Job)
+	}
+	// An unlabelled job enqueued after it runs on the plain worker, which never takes it.
+	unlabelled, err := client.Enqueue(ctx, baton.JobSpec{Queue: queue})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if job := waitFinished(t, unlabelled.Job.GetId()); string(job.GetResult()) != "plain" {
+		t.Fatalf("unlabelled job: %v", job)
+	}
+	startWorker(t, baton.WorkerOptions{Queues: []string{queue}, Labels: map[string]string{"gpu": "a100", "region": "eu"}},
+		func(ctx context.Context, task *baton.Task) ([]byte, error) { return []byte("gpu"), nil })
+	if job := waitFinished(t, labelled.Job.GetId()); string(job.GetResult()) != "gpu" {
+		t.Fatalf("labelled job: %v", job)
+	}
+	if _, ran := ranOnPlain.Load(labelled.Job.GetId()); ran {
+		t.Fatal("the worker without labels ran the labelled job")
 	}
 }

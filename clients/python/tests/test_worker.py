@@ -87,6 +87,27 @@ async def test_failed_attempts_are_retried_or_dead_lettered(client: Client, queu
         assert (job.state, job.last_error) == (JobState.JOB_STATE_DEAD, "'boom'")
 
 
+async def test_worker_labels_route_jobs(client: Client, queue: str) -> None:
+    ran_on_plain: list[str] = []
+
+    async def plain(task: Task) -> str:
+        ran_on_plain.append(task.job.id)
+        return "plain"
+
+    async def gpu(task: Task) -> str:
+        return "gpu"
+
+    async with running(Worker(client, [queue], plain)):
+        labelled = await client.enqueue(JobSpec(queue=queue, worker_labels={"gpu": "a100"}))
+        assert dict(labelled.job.worker_labels) == {"gpu": "a100"}
+        # An unlabelled job enqueued after it runs on the plain worker, which never takes it.
+        unlabelled = await client.enqueue(JobSpec(queue=queue))
+        assert (await finished(client, unlabelled.job.id)).result == b"plain"
+        async with running(Worker(client, [queue], gpu, labels={"gpu": "a100", "region": "eu"})):
+            assert (await finished(client, labelled.job.id)).result == b"gpu"
+    assert ran_on_plain == [unlabelled.job.id]
+
+
 async def test_progress_is_stored(client: Client, queue: str) -> None:
     release = asyncio.Event()
 

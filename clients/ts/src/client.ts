@@ -41,6 +41,11 @@ export interface EnqueueOptions {
   chainId?: string;
   /** Groups jobs (e.g. per tenant) for the queue's per-key concurrency limit. */
   fairnessKey?: string;
+  /**
+   * Run only on a worker whose labels (runWorker's `labels`) include every one of these
+   * key/value pairs; until one connects, the job waits.
+   */
+  workerLabels?: Record<string, string>;
 }
 
 export interface JobSpec extends EnqueueOptions {
@@ -205,6 +210,7 @@ export function toRequest(spec: JobSpec): MessageInitShape<typeof EnqueueJobRequ
     dependsOnIndex: spec.dependsOnIndex ?? [],
     chainId: spec.chainId ?? "",
     fairnessKey: spec.fairnessKey ?? "",
+    workerLabels: spec.workerLabels ?? {},
     timeout: spec.timeoutMs !== undefined ? durationFromMs(spec.timeoutMs) : undefined,
     start: spec.runAt
       ? { case: "runTime", value: timestampFromDate(spec.runAt) }

@@ -205,5 +205,6 @@ function emptyJob(): Job {
     errors: [],
     cancelRequested: false,
     fairnessKey: "",
+    workerLabels: {},
   };
 }

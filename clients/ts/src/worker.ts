@@ -38,6 +38,11 @@ export type JobHandler = (job: Job, context: JobContext) => Promise<Payload> | P
 export interface WorkerOptions extends ConnectionOptions {
   /** Queues to take jobs from, over one stream; served by priority across them. */
   queues: string[];
+  /**
+   * This worker's labels ({ gpu: "a100" }): it takes the jobs whose workerLabels it has every
+   * one of, besides the jobs without workerLabels. Default: none.
+   */
+  labels?: Record<string, string>;
   /** Runs each job; see JobHandler. Give either `handler` or `batch`. */
   handler?: JobHandler;
   /** Runs jobs of one queue several at a time instead; see BatchHandler. */
@@ -144,7 +149,17 @@ export function runWorker(options: WorkerOptions): Worker {
     // job returns its credit without a message of its own.
     outbox.send({
       case: "hello",
-      value: { workerId, queues: options.queues, maxInFlight: concurrency, resume, resumeGrace, batch: true, creditOnSettle: true, leanJobs: true },
+      value: {
+        workerId,
+        queues: options.queues,
+        labels: options.labels ?? {},
+        maxInFlight: concurrency,
+        resume,
+        resumeGrace,
+        batch: true,
+        creditOnSettle: true,
+        leanJobs: true,
+      },
     });
     try {
       for await (const response of subscribeRawJobs(transport, outbox)) handleResponse(response, outbox);

@@ -41,6 +41,12 @@ const enqueue: Command = {
     "fairness-key": { type: "string", value: "<key>", description: "group (e.g. tenant) for the queue's per-key limit" },
     timeout: { type: "string", value: "<duration>", description: "longest one attempt may run (default: the queue's)" },
     header: { type: "string", value: "<key=value>", multiple: true, description: "a header for the job; repeat for more" },
+    "worker-label": {
+      type: "string",
+      value: "<key=value>",
+      multiple: true,
+      description: "run only on a worker with this label; repeat for more (all must match)",
+    },
   },
   outputs: TABLE_OUTPUTS,
   notes: "The job is printed on stdout; a deduplicated enqueue says so on stderr.",
@@ -48,6 +54,7 @@ const enqueue: Command = {
     `baton enqueue emails --json-payload '{"to":"bob@example.com"}' --priority -1`,
     "baton enqueue reports --payload-file report.csv --delay 5m --header tenant=acme",
     "baton enqueue reindex --dedup-key shop-42 --dedup-policy debounce --delay 30s",
+    "baton enqueue render --json-payload '{\"scene\":7}' --worker-label gpu=a100",
   ],
   async run({ args, flags, url, document, wide, out }) {
     if (flags.has("delay") && flags.has("run-at")) throw new UsageError("give at most one of --delay and --run-at");
@@ -67,6 +74,7 @@ const enqueue: Command = {
       dedupKey: flags.string("dedup-key") ?? "",
       dedupPolicy: dedupPolicyFrom(flags.string("dedup-policy")),
       fairnessKey: flags.string("fairness-key") ?? "",
+      workerLabels: flags.pairs("worker-label"),
       ...(delay && { start: { case: "delay", value: delay } }),
       ...(runTime && { start: { case: "runTime", value: runTime } }),
       ...(timeout && { timeout }),

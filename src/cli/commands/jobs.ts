@@ -108,6 +108,7 @@ export function jobDetails(job: Job, now = Date.now()): string {
     ["depends on", job.dependsOn.length > 0 ? job.dependsOn.join(", ") : "-"],
     ["dedup key", orDash(job.dedupKey)],
     ["fairness key", orDash(job.fairnessKey)],
+    ["worker labels", mapText(job.workerLabels)],
     ["headers", mapText(job.headers)],
     ["progress", job.progressPercent > 0 || job.progressMessage ? `${job.progressPercent}% ${job.progressMessage}`.trim() : "-"],
     ["payload", bytesText(job.payload)],

@@ -2,17 +2,18 @@ import { ListWorkersResponseSchema, type Worker } from "../../../clients/ts/src/
 import { type Command, TABLE_OUTPUTS } from "../args.js";
 import { connect } from "../client.js";
 import { ExitCode } from "../errors.js";
-import { fullTime, relativeTime, table } from "../output.js";
+import { fullTime, mapText, relativeTime, table } from "../output.js";
 
 /** `wide` shows the times in full. */
 function workerTable(workers: Worker[], { wide = false, now = Date.now() } = {}): string {
   const time = (ts: Worker["connectTime"]) => (wide ? fullTime(ts, now) : relativeTime(ts, now));
   return table(
-    ["WORKER", "SESSION", "QUEUES", { header: "IN FLIGHT", align: "right" }, "CONNECTED", "LAST SEEN", "REPLICA"],
+    ["WORKER", "SESSION", "QUEUES", "LABELS", { header: "IN FLIGHT", align: "right" }, "CONNECTED", "LAST SEEN", "REPLICA"],
     workers.map((w) => [
       w.workerId,
       w.sessionId,
       w.queues.join(","),
+      mapText(w.labels).replace(/\n/g, ","),
       `${w.inFlight}/${w.maxInFlight}`,
       time(w.connectTime),
       time(w.lastSeenTime),

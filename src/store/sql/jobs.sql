@@ -28,10 +28,10 @@ with input as (
   from unnest(
     @queues::text[], @payloads::bytea[], @headers::jsonb[], @priorities::int[], @delaySeconds::float8[], @runTimes::timestamptz[],
     @maxAttempts::int[], @dedupKeys::text[], @chainIds::bigint[], @parentIds::bigint[], @timeoutSeconds::float8[], @dedupWindowSeconds::float8[], @fairnessKeys::text[],
-    @blocked::bool[], @dependsOn::text[], @handoff::bool[]
+    @blocked::bool[], @dependsOn::text[], @handoff::bool[], @workerLabels::jsonb[]
   ) with ordinality as t(queue, payload, headers, priority, delay_seconds, run_time,
                         max_attempts, dedup_key, chain_id, parent_id, timeout_seconds,
-                        dedup_window_seconds, fairness_key, blocked, depends_on, handoff, ord)
+                        dedup_window_seconds, fairness_key, blocked, depends_on, handoff, worker_labels, ord)
   order by t.ord
 ),
 clock as (select coalesce(@now::timestamptz, now()) as now),
@@ -51,7 +51,7 @@ inserted as (
   insert into baton.jobs (id, queue, payload, headers, priority, run_time, max_attempts,
                           dedup_key, chain_id, parent_id, timeout, fairness_key, state, depends_on,
                           attempt, lease_token, lease_expire_time, lease_owner, attempt_start_time,
-                          attempt_deadline)
+                          attempt_deadline, worker_labels)
   select p.id, p.queue, p.payload, p.headers, p.priority, p.due_time,
          coalesce(p.max_attempts, p.queue_max_attempts, @defaultMaxAttempts::int), p.dedup_key,
          coalesce(p.chain_id, baton.chain_of(p.parent_id), p.id), p.parent_id,
@@ -63,7 +63,8 @@ inserted as (
          case when p.leased then clock.now + coalesce(p.lease_duration, make_interval(secs => @handoffLeaseSeconds::float8)) end,
          case when p.leased then @handoffOwner::text end,
          case when p.leased then clock.now end,
-         case when p.leased then clock.now + coalesce(make_interval(secs => p.timeout_seconds), p.default_timeout) end
+         case when p.leased then clock.now + coalesce(make_interval(secs => p.timeout_seconds), p.default_timeout) end,
+         coalesce(p.worker_labels, '{}')
   from prepared p
   cross join clock
   where p.dedup_window_seconds is null or not exists (
@@ -113,21 +114,21 @@ with input as (
   from unnest(
     @queues::text[], @payloads::bytea[], @headers::jsonb[], @priorities::int[], @delaySeconds::float8[], @runTimes::timestamptz[],
     @maxAttempts::int[], @dedupKeys::text[], @chainIds::bigint[], @parentIds::bigint[], @timeoutSeconds::float8[], @fairnessKeys::text[],
-    @blocked::bool[], @dependsOn::text[], @replacePayload::bool[]
+    @blocked::bool[], @dependsOn::text[], @replacePayload::bool[], @workerLabels::jsonb[]
   ) as t(queue, payload, headers, priority, delay_seconds, run_time, max_attempts, dedup_key, chain_id, parent_id,
-         timeout_seconds, fairness_key, blocked, depends_on, replace_payload)
+         timeout_seconds, fairness_key, blocked, depends_on, replace_payload, worker_labels)
 ),
 clock as (select coalesce(@now::timestamptz, now()) as now),
 upserted as (
   insert into baton.jobs as j (id, queue, payload, headers, priority, run_time, max_attempts, dedup_key, chain_id,
-                               parent_id, timeout, fairness_key, state, depends_on)
+                               parent_id, timeout, fairness_key, state, depends_on, worker_labels)
   select i.id, i.queue, i.payload, i.headers, i.priority,
          coalesce(i.run_time, clock.now + make_interval(secs => coalesce(i.delay_seconds, 0))),
          coalesce(i.max_attempts, q.max_attempts, @defaultMaxAttempts::int), i.dedup_key,
          coalesce(i.chain_id, baton.chain_of(i.parent_id), i.id), i.parent_id,
          make_interval(secs => i.timeout_seconds), i.fairness_key,
          case when i.blocked then 'blocked'::baton.job_state else 'available' end,
-         coalesce(string_to_array(i.depends_on, ',')::bigint[], '{}')
+         coalesce(string_to_array(i.depends_on, ',')::bigint[], '{}'), coalesce(i.worker_labels, '{}')
   from input i
   cross join clock
   left join baton.queues q on q.name = i.queue
@@ -240,7 +241,8 @@ j.id, j.queue, j.state, j.payload, j.headers, j.priority, j.attempt, j.max_attem
 j.create_time, j.finish_time, j.dedup_key, j.chain_id, j.parent_id, j.depends_on,
 extract(epoch from j.timeout)::float8 as timeout_seconds, j.lease_token, j.lease_expire_time,
 j.lease_owner, j.progress_percent, j.progress_message, j.result, j.last_error, j.errors,
-j.cancel_requested, j.fairness_key, j.attempt_deadline, j.attempt_start_time, j.trace_id, j.trace_sampled
+j.cancel_requested, j.fairness_key, j.attempt_deadline, j.attempt_start_time, j.trace_id, j.trace_sampled,
+j.worker_labels
 
 -- fragment: ClaimedColumns
 -- What a claim returns of each job it leased (j, at database time clock.now): only what a
@@ -262,6 +264,15 @@ greatest(extract(epoch from clock.now - j.run_time), 0)::float8 as queue_wait_se
 case when cardinality(j.depends_on) > 0 then j.depends_on end as depends_on,
 case when cardinality(j.depends_on) > 0 then baton.depends_on_results(j.depends_on, @dependsOnResultBytes::bigint) end as depends_on_results
 
+-- fragment: LabelsMatch
+-- Whether job j may go to a stream with the labels @labels (a JSON object): the stream's labels
+-- contain every key/value pair of the job's worker_labels. The equality is the common case of
+-- an unlabelled job, and it keeps the planner's estimate of how many rows pass near all of
+-- them: a generic plan estimates containment with a parameter alone at 1% of the rows, which
+-- made JobClaimLimited read a table of one queue's backlog whole and sort it rather than read
+-- its candidates from jobs_claim_idx (test/claim-plans.test.ts).
+(j.worker_labels = '{}' or j.worker_labels <@ @labels::jsonb)
+
 -- name: JobClaim
 -- Leases up to @limit due jobs of the queues @queues (the queues of one or more worker streams) to this
 -- replica, skipping rows that other replicas are claiming; nothing from a paused queue. Across
@@ -276,6 +287,10 @@ case when cardinality(j.depends_on) > 0 then baton.depends_on_results(j.depends_
 -- queues is due, so the dispatcher can arm a timer instead of polling. For queues without
 -- limits: a queue that has one claims nothing here, whatever the caller believed; see
 -- JobClaimLimited.
+-- Only jobs whose worker_labels the streams' labels @labels contain are candidates (every
+-- unlabelled job is). Labelled jobs that no stream of the claim matches are read and skipped
+-- by each claim's index scan: a backlog of them ahead of the claimable jobs costs every claim
+-- of these queues a walk over it (see docs/JOBS.md, Worker labels).
 with clock as (select coalesce(@now::timestamptz, now()) as now),
 settings as (
   select s.queue, s.ord,
@@ -295,6 +310,7 @@ candidates as (
   cross join lateral (
     select j.id, j.priority, j.run_time from baton.jobs j, clock
     where j.queue = s.queue and j.state = 'available' and j.run_time <= clock.now
+      and {{LabelsMatch}}
     order by j.priority, j.run_time, j.id
     limit @limit
     for update of j skip locked
@@ -344,9 +360,10 @@ select pg_advisory_xact_lock(hashtextextended('baton.queue:' || @queue::text, 0)
 -- (n-1)-th, no key runs more than fairness_key_limit (QueueConfig.fairness_concurrency_limit)
 -- jobs at once, and none starts more than its own bucket of fairness_rate_limit holds (rows of
 -- baton.fairness_buckets; a key without one has a full bucket). Jobs without a fairness key
--- are held by the queue's limits only. Candidates are the first 10,000 due jobs in claim order,
--- leaving out the keys that can start nothing now, among the first 100,000 (a bound on what a
--- claim reads when busy keys have such backlogs).
+-- are held by the queue's limits only. Candidates are the first 10,000 due jobs in claim order
+-- that the streams' labels @labels match (as in JobClaim), leaving out the keys that can start
+-- nothing now, among the first 100,000 (a bound on what a claim reads when busy keys have such
+-- backlogs).
 with q as (
   select * from baton.queues where name = @queue
 ),
@@ -392,8 +409,9 @@ candidates as (
          row_number() over (partition by c.fairness_key order by c.priority, c.run_time, c.id) as turn
   from (
     select due.* from (
-      select id, priority, run_time, fairness_key from baton.jobs, clock
+      select id, priority, run_time, fairness_key from baton.jobs j, clock
       where queue = @queue and state = 'available' and run_time <= clock.now
+        and {{LabelsMatch}}
       order by priority, run_time, id
       limit 100000
     ) due

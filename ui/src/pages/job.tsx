@@ -5,7 +5,7 @@ import { type Job, JobState } from "../../../clients/ts/src/gen/baton/v1/job_pb.
 import { type UiConfig, api } from "../api.js";
 import { Empty, ErrorBanner, Loading, Progress, Section, StateBadge } from "../components/common.js";
 import { ChainView } from "../components/chain.js";
-import { formatBytes, formatDurationMs, formatRelative, formatTime, traceIdOf, traceUrl } from "../format.js";
+import { formatBytes, formatDurationMs, formatLabels, formatRelative, formatTime, traceIdOf, traceUrl } from "../format.js";
 import { usePoll } from "../poll.js";
 import { href } from "../router.js";
 
@@ -109,6 +109,7 @@ export function JobPage(props: { id: string; config: UiConfig }) {
           {j.timeout ? <Fact name="Timeout">{formatDurationMs(durationMs(j.timeout))}</Fact> : null}
           {j.dedupKey ? <Fact name="Dedup key">{j.dedupKey}</Fact> : null}
           {j.fairnessKey ? <Fact name="Fairness key">{j.fairnessKey}</Fact> : null}
+          {Object.keys(j.workerLabels).length > 0 ? <Fact name="Worker labels">{formatLabels(j.workerLabels)}</Fact> : null}
           <Fact name="Chain">
             <a href={href("jobs", { chain: chainId })}>{chainId}</a>
           </Fact>

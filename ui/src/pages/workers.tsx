@@ -1,6 +1,6 @@
 import { api } from "../api.js";
 import { Empty, ErrorBanner, Loading, Section } from "../components/common.js";
-import { formatRelative, formatTime } from "../format.js";
+import { formatLabels, formatRelative, formatTime } from "../format.js";
 import { usePoll } from "../poll.js";
 
 export function WorkersPage() {
@@ -19,6 +19,7 @@ export function WorkersPage() {
               <tr>
                 <th>Worker</th>
                 <th>Queues</th>
+                <th>Labels</th>
                 <th class="num">In flight</th>
                 <th>Connected</th>
                 <th>Last seen</th>
@@ -30,6 +31,7 @@ export function WorkersPage() {
                 <tr key={w.sessionId}>
                   <td title={`session ${w.sessionId}`}>{w.workerId}</td>
                   <td>{w.queues.join(", ")}</td>
+                  <td class="mono">{formatLabels(w.labels) || "-"}</td>
                   <td class="num">
                     {w.inFlight}/{w.maxInFlight}
                   </td>

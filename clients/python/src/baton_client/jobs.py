@@ -56,6 +56,9 @@ class JobSpec:
     timeout: timedelta | None = None
     #: Groups jobs (e.g. per tenant) for the queue's per-key concurrency limit.
     fairness_key: str = ""
+    #: Run only on a worker whose labels include every one of these key/value pairs; until
+    #: one connects, the job waits.
+    worker_labels: Mapping[str, str] = field(default_factory=dict)
 
     def to_request(self) -> job_pb2.EnqueueJobRequest:
         request = job_pb2.EnqueueJobRequest(
@@ -70,6 +73,7 @@ class JobSpec:
             depends_on_index=list(self.depends_on_index),
             chain_id=self.chain_id,
             fairness_key=self.fairness_key,
+            worker_labels=dict(self.worker_labels),
         )
         if self.run_at is not None:
             request.run_time.FromDatetime(self.run_at)

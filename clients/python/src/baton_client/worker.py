@@ -8,7 +8,7 @@ import logging
 import os
 import random
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import grpc
@@ -179,6 +179,8 @@ class Worker:
     RetryAfter and DeadLetter. CancelJob cancels the handler's asyncio task.
 
     Options:
+      labels: this worker's labels ({"gpu": "a100"}): it takes the jobs whose worker_labels it
+        has every one of, besides the jobs without worker_labels.
       concurrency: jobs run at once; also the stream's max_in_flight.
       burst: run() returns once the queues are drained: nothing is running and no job has been
         delivered for ``burst_idle`` seconds although the worker had free credit. Jobs that
@@ -199,6 +201,7 @@ class Worker:
         queues: Sequence[str],
         handler: Handler,
         *,
+        labels: Mapping[str, str] | None = None,
         concurrency: int = 10,
         worker_id: str | None = None,
         burst: bool = False,
@@ -213,6 +216,7 @@ class Worker:
             raise ValueError("queues must name at least one queue")
         self._client = client
         self._queues = list(queues)
+        self._labels = dict(labels or {})
         self._handler = handler
         self._concurrency = concurrency
         self._worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}"
@@ -282,6 +286,7 @@ class Worker:
         hello = pb.SubscribeRequest.Hello(
             worker_id=self._worker_id,
             queues=self._queues,
+            labels=self._labels,
             max_in_flight=self._concurrency,
             resume=resume,
             batch=True,

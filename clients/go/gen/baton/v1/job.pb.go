@@ -247,8 +247,10 @@ type Job struct {
 	FairnessKey string `protobuf:"bytes,23,opt,name=fairness_key,json=fairnessKey,proto3" json:"fairness_key,omitempty"`
 	// While LEASED: when the lease ends unless the broker renews it.
 	LeaseExpireTime *timestamppb.Timestamp `protobuf:"bytes,24,opt,name=lease_expire_time,json=leaseExpireTime,proto3" json:"lease_expire_time,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Only a worker stream whose hello.labels include all of these runs the job.
+	WorkerLabels  map[string]string `protobuf:"bytes,25,rep,name=worker_labels,json=workerLabels,proto3" json:"worker_labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Job) Reset() {
@@ -449,6 +451,13 @@ func (x *Job) GetLeaseExpireTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Job) GetWorkerLabels() map[string]string {
+	if x != nil {
+		return x.WorkerLabels
+	}
+	return nil
+}
+
 // JobError records why one attempt failed.
 type JobError struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -543,6 +552,10 @@ type EnqueueJobRequest struct {
 	// With dedup_key: what this request does to the job that holds the key while it waits.
 	// Unspecified is DEDUP_POLICY_KEEP.
 	DedupPolicy DedupPolicy `protobuf:"varint,14,opt,name=dedup_policy,json=dedupPolicy,proto3,enum=baton.v1.DedupPolicy" json:"dedup_policy,omitempty"`
+	// Routes the job only to worker streams whose hello.labels contain every one of these
+	// key/value pairs (all must match); empty: any worker. Until such a stream connects the job
+	// stays AVAILABLE. Same rules as hello.labels.
+	WorkerLabels map[string]string `protobuf:"bytes,15,rep,name=worker_labels,json=workerLabels,proto3" json:"worker_labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// EnqueueJobs only: positions in the request's jobs of jobs that must succeed before this one
 	// becomes AVAILABLE, as depends_on does for existing jobs (both may be given). Each position
 	// must name an earlier job of the request, so a request is a DAG in topological order. A job
@@ -689,6 +702,13 @@ func (x *EnqueueJobRequest) GetDedupPolicy() DedupPolicy {
 		return x.DedupPolicy
 	}
 	return DedupPolicy_DEDUP_POLICY_UNSPECIFIED
+}
+
+func (x *EnqueueJobRequest) GetWorkerLabels() map[string]string {
+	if x != nil {
+		return x.WorkerLabels
+	}
+	return nil
 }
 
 func (x *EnqueueJobRequest) GetDependsOnIndex() []int32 {
@@ -2240,7 +2260,7 @@ var File_baton_v1_job_proto protoreflect.FileDescriptor
 
 const file_baton_v1_job_proto_rawDesc = "" +
 	"\n" +
-	"\x12baton/v1/job.proto\x12\bbaton.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe3\a\n" +
+	"\x12baton/v1/job.proto\x12\bbaton.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xea\b\n" +
 	"\x03Job\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05queue\x18\x02 \x01(\tR\x05queue\x12(\n" +
@@ -2270,14 +2290,18 @@ const file_baton_v1_job_proto_rawDesc = "" +
 	"\x06errors\x18\x15 \x03(\v2\x12.baton.v1.JobErrorR\x06errors\x12)\n" +
 	"\x10cancel_requested\x18\x16 \x01(\bR\x0fcancelRequested\x12!\n" +
 	"\ffairness_key\x18\x17 \x01(\tR\vfairnessKey\x12F\n" +
-	"\x11lease_expire_time\x18\x18 \x01(\v2\x1a.google.protobuf.TimestampR\x0fleaseExpireTime\x1a:\n" +
+	"\x11lease_expire_time\x18\x18 \x01(\v2\x1a.google.protobuf.TimestampR\x0fleaseExpireTime\x12D\n" +
+	"\rworker_labels\x18\x19 \x03(\v2\x1f.baton.v1.Job.WorkerLabelsEntryR\fworkerLabels\x1a:\n" +
 	"\fHeadersEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a?\n" +
+	"\x11WorkerLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"n\n" +
 	"\bJobError\x12\x18\n" +
 	"\aattempt\x18\x01 \x01(\x05R\aattempt\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12.\n" +
-	"\x04time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"\xc8\x05\n" +
+	"\x04time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"\xdd\x06\n" +
 	"\x11EnqueueJobRequest\x12\x14\n" +
 	"\x05queue\x18\x01 \x01(\tR\x05queue\x12\x18\n" +
 	"\apayload\x18\x02 \x01(\fR\apayload\x12B\n" +
@@ -2294,9 +2318,13 @@ const file_baton_v1_job_proto_rawDesc = "" +
 	"\atimeout\x18\v \x01(\v2\x19.google.protobuf.DurationR\atimeout\x12<\n" +
 	"\fdedup_window\x18\f \x01(\v2\x19.google.protobuf.DurationR\vdedupWindow\x12!\n" +
 	"\ffairness_key\x18\r \x01(\tR\vfairnessKey\x128\n" +
-	"\fdedup_policy\x18\x0e \x01(\x0e2\x15.baton.v1.DedupPolicyR\vdedupPolicy\x12(\n" +
+	"\fdedup_policy\x18\x0e \x01(\x0e2\x15.baton.v1.DedupPolicyR\vdedupPolicy\x12R\n" +
+	"\rworker_labels\x18\x0f \x03(\v2-.baton.v1.EnqueueJobRequest.WorkerLabelsEntryR\fworkerLabels\x12(\n" +
 	"\x10depends_on_index\x18\x10 \x03(\x05R\x0edependsOnIndex\x1a:\n" +
 	"\fHeadersEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a?\n" +
+	"\x11WorkerLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\a\n" +
 	"\x05start\"Y\n" +
@@ -2428,7 +2456,7 @@ func file_baton_v1_job_proto_rawDescGZIP() []byte {
 }
 
 var file_baton_v1_job_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_baton_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
+var file_baton_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
 var file_baton_v1_job_proto_goTypes = []any{
 	(JobState)(0),                     // 0: baton.v1.JobState
 	(DedupPolicy)(0),                  // 1: baton.v1.DedupPolicy
@@ -2464,58 +2492,62 @@ var file_baton_v1_job_proto_goTypes = []any{
 	(*WaitJobResponse)(nil),           // 31: baton.v1.WaitJobResponse
 	(*JobResult)(nil),                 // 32: baton.v1.JobResult
 	nil,                               // 33: baton.v1.Job.HeadersEntry
-	nil,                               // 34: baton.v1.EnqueueJobRequest.HeadersEntry
-	nil,                               // 35: baton.v1.JobFilter.HeadersEntry
-	(*timestamppb.Timestamp)(nil),     // 36: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),       // 37: google.protobuf.Duration
+	nil,                               // 34: baton.v1.Job.WorkerLabelsEntry
+	nil,                               // 35: baton.v1.EnqueueJobRequest.HeadersEntry
+	nil,                               // 36: baton.v1.EnqueueJobRequest.WorkerLabelsEntry
+	nil,                               // 37: baton.v1.JobFilter.HeadersEntry
+	(*timestamppb.Timestamp)(nil),     // 38: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),       // 39: google.protobuf.Duration
 }
 var file_baton_v1_job_proto_depIdxs = []int32{
 	0,  // 0: baton.v1.Job.state:type_name -> baton.v1.JobState
 	33, // 1: baton.v1.Job.headers:type_name -> baton.v1.Job.HeadersEntry
-	36, // 2: baton.v1.Job.run_time:type_name -> google.protobuf.Timestamp
-	36, // 3: baton.v1.Job.create_time:type_name -> google.protobuf.Timestamp
-	36, // 4: baton.v1.Job.finish_time:type_name -> google.protobuf.Timestamp
-	37, // 5: baton.v1.Job.timeout:type_name -> google.protobuf.Duration
+	38, // 2: baton.v1.Job.run_time:type_name -> google.protobuf.Timestamp
+	38, // 3: baton.v1.Job.create_time:type_name -> google.protobuf.Timestamp
+	38, // 4: baton.v1.Job.finish_time:type_name -> google.protobuf.Timestamp
+	39, // 5: baton.v1.Job.timeout:type_name -> google.protobuf.Duration
 	4,  // 6: baton.v1.Job.errors:type_name -> baton.v1.JobError
-	36, // 7: baton.v1.Job.lease_expire_time:type_name -> google.protobuf.Timestamp
-	36, // 8: baton.v1.JobError.time:type_name -> google.protobuf.Timestamp
-	34, // 9: baton.v1.EnqueueJobRequest.headers:type_name -> baton.v1.EnqueueJobRequest.HeadersEntry
-	36, // 10: baton.v1.EnqueueJobRequest.run_time:type_name -> google.protobuf.Timestamp
-	37, // 11: baton.v1.EnqueueJobRequest.delay:type_name -> google.protobuf.Duration
-	37, // 12: baton.v1.EnqueueJobRequest.timeout:type_name -> google.protobuf.Duration
-	37, // 13: baton.v1.EnqueueJobRequest.dedup_window:type_name -> google.protobuf.Duration
-	1,  // 14: baton.v1.EnqueueJobRequest.dedup_policy:type_name -> baton.v1.DedupPolicy
-	3,  // 15: baton.v1.EnqueueJobResponse.job:type_name -> baton.v1.Job
-	5,  // 16: baton.v1.EnqueueJobsRequest.jobs:type_name -> baton.v1.EnqueueJobRequest
-	2,  // 17: baton.v1.EnqueueJobsRequest.view:type_name -> baton.v1.JobView
-	3,  // 18: baton.v1.EnqueueJobsResponse.jobs:type_name -> baton.v1.Job
-	5,  // 19: baton.v1.EnqueueJobsStreamRequest.jobs:type_name -> baton.v1.EnqueueJobRequest
-	2,  // 20: baton.v1.EnqueueJobsStreamRequest.view:type_name -> baton.v1.JobView
-	3,  // 21: baton.v1.EnqueueJobsStreamResponse.jobs:type_name -> baton.v1.Job
-	11, // 22: baton.v1.EnqueueJobsStreamResponse.error:type_name -> baton.v1.EnqueueError
-	3,  // 23: baton.v1.GetJobResponse.job:type_name -> baton.v1.Job
-	0,  // 24: baton.v1.ListJobsRequest.state:type_name -> baton.v1.JobState
-	15, // 25: baton.v1.ListJobsRequest.filter:type_name -> baton.v1.JobFilter
-	0,  // 26: baton.v1.JobFilter.states:type_name -> baton.v1.JobState
-	35, // 27: baton.v1.JobFilter.headers:type_name -> baton.v1.JobFilter.HeadersEntry
-	36, // 28: baton.v1.JobFilter.create_time_after:type_name -> google.protobuf.Timestamp
-	36, // 29: baton.v1.JobFilter.create_time_before:type_name -> google.protobuf.Timestamp
-	3,  // 30: baton.v1.ListJobsResponse.jobs:type_name -> baton.v1.Job
-	3,  // 31: baton.v1.CancelJobResponse.job:type_name -> baton.v1.Job
-	3,  // 32: baton.v1.RetryJobResponse.job:type_name -> baton.v1.Job
-	0,  // 33: baton.v1.RetryJobsRequest.state:type_name -> baton.v1.JobState
-	15, // 34: baton.v1.RetryJobsRequest.filter:type_name -> baton.v1.JobFilter
-	29, // 35: baton.v1.RetryJobsResponse.skipped:type_name -> baton.v1.SkippedJob
-	15, // 36: baton.v1.CancelJobsRequest.filter:type_name -> baton.v1.JobFilter
-	15, // 37: baton.v1.DeleteJobsRequest.filter:type_name -> baton.v1.JobFilter
-	37, // 38: baton.v1.WaitJobRequest.timeout:type_name -> google.protobuf.Duration
-	3,  // 39: baton.v1.WaitJobResponse.job:type_name -> baton.v1.Job
-	3,  // 40: baton.v1.WaitJobResponse.chain_jobs:type_name -> baton.v1.Job
-	41, // [41:41] is the sub-list for method output_type
-	41, // [41:41] is the sub-list for method input_type
-	41, // [41:41] is the sub-list for extension type_name
-	41, // [41:41] is the sub-list for extension extendee
-	0,  // [0:41] is the sub-list for field type_name
+	38, // 7: baton.v1.Job.lease_expire_time:type_name -> google.protobuf.Timestamp
+	34, // 8: baton.v1.Job.worker_labels:type_name -> baton.v1.Job.WorkerLabelsEntry
+	38, // 9: baton.v1.JobError.time:type_name -> google.protobuf.Timestamp
+	35, // 10: baton.v1.EnqueueJobRequest.headers:type_name -> baton.v1.EnqueueJobRequest.HeadersEntry
+	38, // 11: baton.v1.EnqueueJobRequest.run_time:type_name -> google.protobuf.Timestamp
+	39, // 12: baton.v1.EnqueueJobRequest.delay:type_name -> google.protobuf.Duration
+	39, // 13: baton.v1.EnqueueJobRequest.timeout:type_name -> google.protobuf.Duration
+	39, // 14: baton.v1.EnqueueJobRequest.dedup_window:type_name -> google.protobuf.Duration
+	1,  // 15: baton.v1.EnqueueJobRequest.dedup_policy:type_name -> baton.v1.DedupPolicy
+	36, // 16: baton.v1.EnqueueJobRequest.worker_labels:type_name -> baton.v1.EnqueueJobRequest.WorkerLabelsEntry
+	3,  // 17: baton.v1.EnqueueJobResponse.job:type_name -> baton.v1.Job
+	5,  // 18: baton.v1.EnqueueJobsRequest.jobs:type_name -> baton.v1.EnqueueJobRequest
+	2,  // 19: baton.v1.EnqueueJobsRequest.view:type_name -> baton.v1.JobView
+	3,  // 20: baton.v1.EnqueueJobsResponse.jobs:type_name -> baton.v1.Job
+	5,  // 21: baton.v1.EnqueueJobsStreamRequest.jobs:type_name -> baton.v1.EnqueueJobRequest
+	2,  // 22: baton.v1.EnqueueJobsStreamRequest.view:type_name -> baton.v1.JobView
+	3,  // 23: baton.v1.EnqueueJobsStreamResponse.jobs:type_name -> baton.v1.Job
+	11, // 24: baton.v1.EnqueueJobsStreamResponse.error:type_name -> baton.v1.EnqueueError
+	3,  // 25: baton.v1.GetJobResponse.job:type_name -> baton.v1.Job
+	0,  // 26: baton.v1.ListJobsRequest.state:type_name -> baton.v1.JobState
+	15, // 27: baton.v1.ListJobsRequest.filter:type_name -> baton.v1.JobFilter
+	0,  // 28: baton.v1.JobFilter.states:type_name -> baton.v1.JobState
+	37, // 29: baton.v1.JobFilter.headers:type_name -> baton.v1.JobFilter.HeadersEntry
+	38, // 30: baton.v1.JobFilter.create_time_after:type_name -> google.protobuf.Timestamp
+	38, // 31: baton.v1.JobFilter.create_time_before:type_name -> google.protobuf.Timestamp
+	3,  // 32: baton.v1.ListJobsResponse.jobs:type_name -> baton.v1.Job
+	3,  // 33: baton.v1.CancelJobResponse.job:type_name -> baton.v1.Job
+	3,  // 34: baton.v1.RetryJobResponse.job:type_name -> baton.v1.Job
+	0,  // 35: baton.v1.RetryJobsRequest.state:type_name -> baton.v1.JobState
+	15, // 36: baton.v1.RetryJobsRequest.filter:type_name -> baton.v1.JobFilter
+	29, // 37: baton.v1.RetryJobsResponse.skipped:type_name -> baton.v1.SkippedJob
+	15, // 38: baton.v1.CancelJobsRequest.filter:type_name -> baton.v1.JobFilter
+	15, // 39: baton.v1.DeleteJobsRequest.filter:type_name -> baton.v1.JobFilter
+	39, // 40: baton.v1.WaitJobRequest.timeout:type_name -> google.protobuf.Duration
+	3,  // 41: baton.v1.WaitJobResponse.job:type_name -> baton.v1.Job
+	3,  // 42: baton.v1.WaitJobResponse.chain_jobs:type_name -> baton.v1.Job
+	43, // [43:43] is the sub-list for method output_type
+	43, // [43:43] is the sub-list for method input_type
+	43, // [43:43] is the sub-list for extension type_name
+	43, // [43:43] is the sub-list for extension extendee
+	0,  // [0:43] is the sub-list for field type_name
 }
 
 func init() { file_baton_v1_job_proto_init() }
@@ -2533,7 +2565,7 @@ func file_baton_v1_job_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_baton_v1_job_proto_rawDesc), len(file_baton_v1_job_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   33,
+			NumMessages:   35,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

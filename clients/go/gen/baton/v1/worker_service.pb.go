@@ -534,7 +534,9 @@ type Worker struct {
 	ConnectTime  *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=connect_time,json=connectTime,proto3" json:"connect_time,omitempty"`
 	LastSeenTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=last_seen_time,json=lastSeenTime,proto3" json:"last_seen_time,omitempty"`
 	// The broker replica holding the stream.
-	Replica       string `protobuf:"bytes,8,opt,name=replica,proto3" json:"replica,omitempty"`
+	Replica string `protobuf:"bytes,8,opt,name=replica,proto3" json:"replica,omitempty"`
+	// hello.labels: the jobs with worker_labels this stream may take.
+	Labels        map[string]string `protobuf:"bytes,9,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -625,6 +627,13 @@ func (x *Worker) GetReplica() string {
 	return ""
 }
 
+func (x *Worker) GetLabels() map[string]string {
+	if x != nil {
+		return x.Labels
+	}
+	return nil
+}
+
 // Hello opens the stream: who the worker is and what it takes.
 type SubscribeRequest_Hello struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -653,7 +662,13 @@ type SubscribeRequest_Hello struct {
 	// priority, attempt, max_attempts, chain_id, parent_id and timeout. The other fields of Job
 	// (state, times, errors, result...) are left unset; the lease's end is the delivery's
 	// lease_expire_time.
-	LeanJobs      bool `protobuf:"varint,8,opt,name=lean_jobs,json=leanJobs,proto3" json:"lean_jobs,omitempty"`
+	LeanJobs bool `protobuf:"varint,8,opt,name=lean_jobs,json=leanJobs,proto3" json:"lean_jobs,omitempty"`
+	// Labels of this worker (e.g. "gpu": "a100", "region": "eu"). A job with worker_labels is
+	// delivered only to streams whose labels include every one of its key/value pairs; a job
+	// without worker_labels goes to any stream. Keys: 1-63 letters, digits, '_', '-', '.',
+	// starting and ending with a letter or digit, with an optional DNS-like prefix and '/'
+	// (as Kubernetes label keys); values: at most 63 bytes of UTF-8 without NUL. At most 16.
+	Labels        map[string]string `protobuf:"bytes,9,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -742,6 +757,13 @@ func (x *SubscribeRequest_Hello) GetLeanJobs() bool {
 		return x.LeanJobs
 	}
 	return false
+}
+
+func (x *SubscribeRequest_Hello) GetLabels() map[string]string {
+	if x != nil {
+		return x.Labels
+	}
+	return nil
 }
 
 // Credit grants the broker n more job deliveries.
@@ -1161,7 +1183,7 @@ type SubscribeResponse_Welcome struct {
 
 func (x *SubscribeResponse_Welcome) Reset() {
 	*x = SubscribeResponse_Welcome{}
-	mi := &file_baton_v1_worker_service_proto_msgTypes[14]
+	mi := &file_baton_v1_worker_service_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1173,7 +1195,7 @@ func (x *SubscribeResponse_Welcome) String() string {
 func (*SubscribeResponse_Welcome) ProtoMessage() {}
 
 func (x *SubscribeResponse_Welcome) ProtoReflect() protoreflect.Message {
-	mi := &file_baton_v1_worker_service_proto_msgTypes[14]
+	mi := &file_baton_v1_worker_service_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1226,7 +1248,7 @@ type SubscribeResponse_JobDelivery struct {
 
 func (x *SubscribeResponse_JobDelivery) Reset() {
 	*x = SubscribeResponse_JobDelivery{}
-	mi := &file_baton_v1_worker_service_proto_msgTypes[15]
+	mi := &file_baton_v1_worker_service_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1238,7 +1260,7 @@ func (x *SubscribeResponse_JobDelivery) String() string {
 func (*SubscribeResponse_JobDelivery) ProtoMessage() {}
 
 func (x *SubscribeResponse_JobDelivery) ProtoReflect() protoreflect.Message {
-	mi := &file_baton_v1_worker_service_proto_msgTypes[15]
+	mi := &file_baton_v1_worker_service_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1292,7 +1314,7 @@ type SubscribeResponse_Cancel struct {
 
 func (x *SubscribeResponse_Cancel) Reset() {
 	*x = SubscribeResponse_Cancel{}
-	mi := &file_baton_v1_worker_service_proto_msgTypes[16]
+	mi := &file_baton_v1_worker_service_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1304,7 +1326,7 @@ func (x *SubscribeResponse_Cancel) String() string {
 func (*SubscribeResponse_Cancel) ProtoMessage() {}
 
 func (x *SubscribeResponse_Cancel) ProtoReflect() protoreflect.Message {
-	mi := &file_baton_v1_worker_service_proto_msgTypes[16]
+	mi := &file_baton_v1_worker_service_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1337,7 +1359,7 @@ type SubscribeResponse_LeaseLost struct {
 
 func (x *SubscribeResponse_LeaseLost) Reset() {
 	*x = SubscribeResponse_LeaseLost{}
-	mi := &file_baton_v1_worker_service_proto_msgTypes[17]
+	mi := &file_baton_v1_worker_service_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1349,7 +1371,7 @@ func (x *SubscribeResponse_LeaseLost) String() string {
 func (*SubscribeResponse_LeaseLost) ProtoMessage() {}
 
 func (x *SubscribeResponse_LeaseLost) ProtoReflect() protoreflect.Message {
-	mi := &file_baton_v1_worker_service_proto_msgTypes[17]
+	mi := &file_baton_v1_worker_service_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1384,7 +1406,7 @@ type SubscribeResponse_Settled struct {
 
 func (x *SubscribeResponse_Settled) Reset() {
 	*x = SubscribeResponse_Settled{}
-	mi := &file_baton_v1_worker_service_proto_msgTypes[18]
+	mi := &file_baton_v1_worker_service_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1396,7 +1418,7 @@ func (x *SubscribeResponse_Settled) String() string {
 func (*SubscribeResponse_Settled) ProtoMessage() {}
 
 func (x *SubscribeResponse_Settled) ProtoReflect() protoreflect.Message {
-	mi := &file_baton_v1_worker_service_proto_msgTypes[18]
+	mi := &file_baton_v1_worker_service_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1442,7 +1464,7 @@ type SubscribeResponse_Ping struct {
 
 func (x *SubscribeResponse_Ping) Reset() {
 	*x = SubscribeResponse_Ping{}
-	mi := &file_baton_v1_worker_service_proto_msgTypes[19]
+	mi := &file_baton_v1_worker_service_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1454,7 +1476,7 @@ func (x *SubscribeResponse_Ping) String() string {
 func (*SubscribeResponse_Ping) ProtoMessage() {}
 
 func (x *SubscribeResponse_Ping) ProtoReflect() protoreflect.Message {
-	mi := &file_baton_v1_worker_service_proto_msgTypes[19]
+	mi := &file_baton_v1_worker_service_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1481,7 +1503,7 @@ type SubscribeResponse_JobBatch struct {
 
 func (x *SubscribeResponse_JobBatch) Reset() {
 	*x = SubscribeResponse_JobBatch{}
-	mi := &file_baton_v1_worker_service_proto_msgTypes[20]
+	mi := &file_baton_v1_worker_service_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1493,7 +1515,7 @@ func (x *SubscribeResponse_JobBatch) String() string {
 func (*SubscribeResponse_JobBatch) ProtoMessage() {}
 
 func (x *SubscribeResponse_JobBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_baton_v1_worker_service_proto_msgTypes[20]
+	mi := &file_baton_v1_worker_service_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1528,7 +1550,7 @@ type SubscribeResponse_SettledBatch struct {
 
 func (x *SubscribeResponse_SettledBatch) Reset() {
 	*x = SubscribeResponse_SettledBatch{}
-	mi := &file_baton_v1_worker_service_proto_msgTypes[21]
+	mi := &file_baton_v1_worker_service_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1540,7 +1562,7 @@ func (x *SubscribeResponse_SettledBatch) String() string {
 func (*SubscribeResponse_SettledBatch) ProtoMessage() {}
 
 func (x *SubscribeResponse_SettledBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_baton_v1_worker_service_proto_msgTypes[21]
+	mi := &file_baton_v1_worker_service_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1574,7 +1596,7 @@ var File_baton_v1_worker_service_proto protoreflect.FileDescriptor
 
 const file_baton_v1_worker_service_proto_rawDesc = "" +
 	"\n" +
-	"\x1dbaton/v1/worker_service.proto\x12\bbaton.v1\x1a\x12baton/v1/job.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc0\v\n" +
+	"\x1dbaton/v1/worker_service.proto\x12\bbaton.v1\x1a\x12baton/v1/job.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc1\f\n" +
 	"\x10SubscribeRequest\x128\n" +
 	"\x05hello\x18\x01 \x01(\v2 .baton.v1.SubscribeRequest.HelloH\x00R\x05hello\x12;\n" +
 	"\x06credit\x18\x02 \x01(\v2!.baton.v1.SubscribeRequest.CreditH\x00R\x06credit\x122\n" +
@@ -1583,7 +1605,7 @@ const file_baton_v1_worker_service_proto_rawDesc = "" +
 	"\bprogress\x18\x05 \x01(\v2#.baton.v1.SubscribeRequest.ProgressH\x00R\bprogress\x125\n" +
 	"\x04pong\x18\x06 \x01(\v2\x1f.baton.v1.SubscribeRequest.PongH\x00R\x04pong\x12;\n" +
 	"\x06settle\x18\a \x01(\v2!.baton.v1.SubscribeRequest.SettleH\x00R\x06settle\x128\n" +
-	"\x05drain\x18\b \x01(\v2 .baton.v1.SubscribeRequest.DrainH\x00R\x05drain\x1a\xa7\x02\n" +
+	"\x05drain\x18\b \x01(\v2 .baton.v1.SubscribeRequest.DrainH\x00R\x05drain\x1a\xa8\x03\n" +
 	"\x05Hello\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12\x16\n" +
 	"\x06queues\x18\x02 \x03(\tR\x06queues\x12\"\n" +
@@ -1592,7 +1614,11 @@ const file_baton_v1_worker_service_proto_rawDesc = "" +
 	"\fresume_grace\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\vresumeGrace\x12\x14\n" +
 	"\x05batch\x18\x06 \x01(\bR\x05batch\x12(\n" +
 	"\x10credit_on_settle\x18\a \x01(\bR\x0ecreditOnSettle\x12\x1b\n" +
-	"\tlean_jobs\x18\b \x01(\bR\bleanJobs\x1a\x16\n" +
+	"\tlean_jobs\x18\b \x01(\bR\bleanJobs\x12D\n" +
+	"\x06labels\x18\t \x03(\v2,.baton.v1.SubscribeRequest.Hello.LabelsEntryR\x06labels\x1a9\n" +
+	"\vLabelsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a\x16\n" +
 	"\x06Credit\x12\f\n" +
 	"\x01n\x18\x01 \x01(\x05R\x01n\x1a\x97\x01\n" +
 	"\x03Ack\x12\x15\n" +
@@ -1668,7 +1694,7 @@ const file_baton_v1_worker_service_proto_rawDesc = "" +
 	"\x12ListWorkersRequest\x12\x14\n" +
 	"\x05queue\x18\x01 \x01(\tR\x05queue\"A\n" +
 	"\x13ListWorkersResponse\x12*\n" +
-	"\aworkers\x18\x01 \x03(\v2\x10.baton.v1.WorkerR\aworkers\"\xb8\x02\n" +
+	"\aworkers\x18\x01 \x03(\v2\x10.baton.v1.WorkerR\aworkers\"\xa9\x03\n" +
 	"\x06Worker\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12\x1d\n" +
 	"\n" +
@@ -1678,7 +1704,11 @@ const file_baton_v1_worker_service_proto_rawDesc = "" +
 	"\rmax_in_flight\x18\x05 \x01(\x05R\vmaxInFlight\x12=\n" +
 	"\fconnect_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\vconnectTime\x12@\n" +
 	"\x0elast_seen_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\flastSeenTime\x12\x18\n" +
-	"\areplica\x18\b \x01(\tR\areplica2\xaa\x01\n" +
+	"\areplica\x18\b \x01(\tR\areplica\x124\n" +
+	"\x06labels\x18\t \x03(\v2\x1c.baton.v1.Worker.LabelsEntryR\x06labels\x1a9\n" +
+	"\vLabelsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x012\xaa\x01\n" +
 	"\rWorkerService\x12H\n" +
 	"\tSubscribe\x12\x1a.baton.v1.SubscribeRequest\x1a\x1b.baton.v1.SubscribeResponse(\x010\x01\x12O\n" +
 	"\vListWorkers\x12\x1c.baton.v1.ListWorkersRequest\x1a\x1d.baton.v1.ListWorkersResponse\"\x03\x90\x02\x01b\x06proto3"
@@ -1695,7 +1725,7 @@ func file_baton_v1_worker_service_proto_rawDescGZIP() []byte {
 	return file_baton_v1_worker_service_proto_rawDescData
 }
 
-var file_baton_v1_worker_service_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_baton_v1_worker_service_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_baton_v1_worker_service_proto_goTypes = []any{
 	(*SubscribeRequest)(nil),               // 0: baton.v1.SubscribeRequest
 	(*LeaseRef)(nil),                       // 1: baton.v1.LeaseRef
@@ -1711,19 +1741,21 @@ var file_baton_v1_worker_service_proto_goTypes = []any{
 	(*SubscribeRequest_Pong)(nil),          // 11: baton.v1.SubscribeRequest.Pong
 	(*SubscribeRequest_Drain)(nil),         // 12: baton.v1.SubscribeRequest.Drain
 	(*SubscribeRequest_Settle)(nil),        // 13: baton.v1.SubscribeRequest.Settle
-	(*SubscribeResponse_Welcome)(nil),      // 14: baton.v1.SubscribeResponse.Welcome
-	(*SubscribeResponse_JobDelivery)(nil),  // 15: baton.v1.SubscribeResponse.JobDelivery
-	(*SubscribeResponse_Cancel)(nil),       // 16: baton.v1.SubscribeResponse.Cancel
-	(*SubscribeResponse_LeaseLost)(nil),    // 17: baton.v1.SubscribeResponse.LeaseLost
-	(*SubscribeResponse_Settled)(nil),      // 18: baton.v1.SubscribeResponse.Settled
-	(*SubscribeResponse_Ping)(nil),         // 19: baton.v1.SubscribeResponse.Ping
-	(*SubscribeResponse_JobBatch)(nil),     // 20: baton.v1.SubscribeResponse.JobBatch
-	(*SubscribeResponse_SettledBatch)(nil), // 21: baton.v1.SubscribeResponse.SettledBatch
-	(*timestamppb.Timestamp)(nil),          // 22: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),            // 23: google.protobuf.Duration
-	(*EnqueueJobRequest)(nil),              // 24: baton.v1.EnqueueJobRequest
-	(*Job)(nil),                            // 25: baton.v1.Job
-	(*JobResult)(nil),                      // 26: baton.v1.JobResult
+	nil,                                    // 14: baton.v1.SubscribeRequest.Hello.LabelsEntry
+	(*SubscribeResponse_Welcome)(nil),      // 15: baton.v1.SubscribeResponse.Welcome
+	(*SubscribeResponse_JobDelivery)(nil),  // 16: baton.v1.SubscribeResponse.JobDelivery
+	(*SubscribeResponse_Cancel)(nil),       // 17: baton.v1.SubscribeResponse.Cancel
+	(*SubscribeResponse_LeaseLost)(nil),    // 18: baton.v1.SubscribeResponse.LeaseLost
+	(*SubscribeResponse_Settled)(nil),      // 19: baton.v1.SubscribeResponse.Settled
+	(*SubscribeResponse_Ping)(nil),         // 20: baton.v1.SubscribeResponse.Ping
+	(*SubscribeResponse_JobBatch)(nil),     // 21: baton.v1.SubscribeResponse.JobBatch
+	(*SubscribeResponse_SettledBatch)(nil), // 22: baton.v1.SubscribeResponse.SettledBatch
+	nil,                                    // 23: baton.v1.Worker.LabelsEntry
+	(*timestamppb.Timestamp)(nil),          // 24: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),            // 25: google.protobuf.Duration
+	(*EnqueueJobRequest)(nil),              // 26: baton.v1.EnqueueJobRequest
+	(*Job)(nil),                            // 27: baton.v1.Job
+	(*JobResult)(nil),                      // 28: baton.v1.JobResult
 }
 var file_baton_v1_worker_service_proto_depIdxs = []int32{
 	6,  // 0: baton.v1.SubscribeRequest.hello:type_name -> baton.v1.SubscribeRequest.Hello
@@ -1734,40 +1766,42 @@ var file_baton_v1_worker_service_proto_depIdxs = []int32{
 	11, // 5: baton.v1.SubscribeRequest.pong:type_name -> baton.v1.SubscribeRequest.Pong
 	13, // 6: baton.v1.SubscribeRequest.settle:type_name -> baton.v1.SubscribeRequest.Settle
 	12, // 7: baton.v1.SubscribeRequest.drain:type_name -> baton.v1.SubscribeRequest.Drain
-	14, // 8: baton.v1.SubscribeResponse.welcome:type_name -> baton.v1.SubscribeResponse.Welcome
-	15, // 9: baton.v1.SubscribeResponse.job:type_name -> baton.v1.SubscribeResponse.JobDelivery
-	16, // 10: baton.v1.SubscribeResponse.cancel:type_name -> baton.v1.SubscribeResponse.Cancel
-	17, // 11: baton.v1.SubscribeResponse.lease_lost:type_name -> baton.v1.SubscribeResponse.LeaseLost
-	18, // 12: baton.v1.SubscribeResponse.settled:type_name -> baton.v1.SubscribeResponse.Settled
-	19, // 13: baton.v1.SubscribeResponse.ping:type_name -> baton.v1.SubscribeResponse.Ping
-	20, // 14: baton.v1.SubscribeResponse.jobs:type_name -> baton.v1.SubscribeResponse.JobBatch
-	21, // 15: baton.v1.SubscribeResponse.settled_batch:type_name -> baton.v1.SubscribeResponse.SettledBatch
+	15, // 8: baton.v1.SubscribeResponse.welcome:type_name -> baton.v1.SubscribeResponse.Welcome
+	16, // 9: baton.v1.SubscribeResponse.job:type_name -> baton.v1.SubscribeResponse.JobDelivery
+	17, // 10: baton.v1.SubscribeResponse.cancel:type_name -> baton.v1.SubscribeResponse.Cancel
+	18, // 11: baton.v1.SubscribeResponse.lease_lost:type_name -> baton.v1.SubscribeResponse.LeaseLost
+	19, // 12: baton.v1.SubscribeResponse.settled:type_name -> baton.v1.SubscribeResponse.Settled
+	20, // 13: baton.v1.SubscribeResponse.ping:type_name -> baton.v1.SubscribeResponse.Ping
+	21, // 14: baton.v1.SubscribeResponse.jobs:type_name -> baton.v1.SubscribeResponse.JobBatch
+	22, // 15: baton.v1.SubscribeResponse.settled_batch:type_name -> baton.v1.SubscribeResponse.SettledBatch
 	5,  // 16: baton.v1.ListWorkersResponse.workers:type_name -> baton.v1.Worker
-	22, // 17: baton.v1.Worker.connect_time:type_name -> google.protobuf.Timestamp
-	22, // 18: baton.v1.Worker.last_seen_time:type_name -> google.protobuf.Timestamp
-	1,  // 19: baton.v1.SubscribeRequest.Hello.resume:type_name -> baton.v1.LeaseRef
-	23, // 20: baton.v1.SubscribeRequest.Hello.resume_grace:type_name -> google.protobuf.Duration
-	24, // 21: baton.v1.SubscribeRequest.Ack.continue_with:type_name -> baton.v1.EnqueueJobRequest
-	23, // 22: baton.v1.SubscribeRequest.Nack.retry_delay:type_name -> google.protobuf.Duration
-	8,  // 23: baton.v1.SubscribeRequest.Settle.acks:type_name -> baton.v1.SubscribeRequest.Ack
-	9,  // 24: baton.v1.SubscribeRequest.Settle.nacks:type_name -> baton.v1.SubscribeRequest.Nack
-	10, // 25: baton.v1.SubscribeRequest.Settle.progress:type_name -> baton.v1.SubscribeRequest.Progress
-	23, // 26: baton.v1.SubscribeResponse.Welcome.lease_duration:type_name -> google.protobuf.Duration
-	1,  // 27: baton.v1.SubscribeResponse.Welcome.resumed:type_name -> baton.v1.LeaseRef
-	25, // 28: baton.v1.SubscribeResponse.JobDelivery.job:type_name -> baton.v1.Job
-	22, // 29: baton.v1.SubscribeResponse.JobDelivery.lease_expire_time:type_name -> google.protobuf.Timestamp
-	26, // 30: baton.v1.SubscribeResponse.JobDelivery.depends_on_results:type_name -> baton.v1.JobResult
-	15, // 31: baton.v1.SubscribeResponse.JobBatch.deliveries:type_name -> baton.v1.SubscribeResponse.JobDelivery
-	18, // 32: baton.v1.SubscribeResponse.SettledBatch.refused:type_name -> baton.v1.SubscribeResponse.Settled
-	0,  // 33: baton.v1.WorkerService.Subscribe:input_type -> baton.v1.SubscribeRequest
-	3,  // 34: baton.v1.WorkerService.ListWorkers:input_type -> baton.v1.ListWorkersRequest
-	2,  // 35: baton.v1.WorkerService.Subscribe:output_type -> baton.v1.SubscribeResponse
-	4,  // 36: baton.v1.WorkerService.ListWorkers:output_type -> baton.v1.ListWorkersResponse
-	35, // [35:37] is the sub-list for method output_type
-	33, // [33:35] is the sub-list for method input_type
-	33, // [33:33] is the sub-list for extension type_name
-	33, // [33:33] is the sub-list for extension extendee
-	0,  // [0:33] is the sub-list for field type_name
+	24, // 17: baton.v1.Worker.connect_time:type_name -> google.protobuf.Timestamp
+	24, // 18: baton.v1.Worker.last_seen_time:type_name -> google.protobuf.Timestamp
+	23, // 19: baton.v1.Worker.labels:type_name -> baton.v1.Worker.LabelsEntry
+	1,  // 20: baton.v1.SubscribeRequest.Hello.resume:type_name -> baton.v1.LeaseRef
+	25, // 21: baton.v1.SubscribeRequest.Hello.resume_grace:type_name -> google.protobuf.Duration
+	14, // 22: baton.v1.SubscribeRequest.Hello.labels:type_name -> baton.v1.SubscribeRequest.Hello.LabelsEntry
+	26, // 23: baton.v1.SubscribeRequest.Ack.continue_with:type_name -> baton.v1.EnqueueJobRequest
+	25, // 24: baton.v1.SubscribeRequest.Nack.retry_delay:type_name -> google.protobuf.Duration
+	8,  // 25: baton.v1.SubscribeRequest.Settle.acks:type_name -> baton.v1.SubscribeRequest.Ack
+	9,  // 26: baton.v1.SubscribeRequest.Settle.nacks:type_name -> baton.v1.SubscribeRequest.Nack
+	10, // 27: baton.v1.SubscribeRequest.Settle.progress:type_name -> baton.v1.SubscribeRequest.Progress
+	25, // 28: baton.v1.SubscribeResponse.Welcome.lease_duration:type_name -> google.protobuf.Duration
+	1,  // 29: baton.v1.SubscribeResponse.Welcome.resumed:type_name -> baton.v1.LeaseRef
+	27, // 30: baton.v1.SubscribeResponse.JobDelivery.job:type_name -> baton.v1.Job
+	24, // 31: baton.v1.SubscribeResponse.JobDelivery.lease_expire_time:type_name -> google.protobuf.Timestamp
+	28, // 32: baton.v1.SubscribeResponse.JobDelivery.depends_on_results:type_name -> baton.v1.JobResult
+	16, // 33: baton.v1.SubscribeResponse.JobBatch.deliveries:type_name -> baton.v1.SubscribeResponse.JobDelivery
+	19, // 34: baton.v1.SubscribeResponse.SettledBatch.refused:type_name -> baton.v1.SubscribeResponse.Settled
+	0,  // 35: baton.v1.WorkerService.Subscribe:input_type -> baton.v1.SubscribeRequest
+	3,  // 36: baton.v1.WorkerService.ListWorkers:input_type -> baton.v1.ListWorkersRequest
+	2,  // 37: baton.v1.WorkerService.Subscribe:output_type -> baton.v1.SubscribeResponse
+	4,  // 38: baton.v1.WorkerService.ListWorkers:output_type -> baton.v1.ListWorkersResponse
+	37, // [37:39] is the sub-list for method output_type
+	35, // [35:37] is the sub-list for method input_type
+	35, // [35:35] is the sub-list for extension type_name
+	35, // [35:35] is the sub-list for extension extendee
+	0,  // [0:35] is the sub-list for field type_name
 }
 
 func init() { file_baton_v1_worker_service_proto_init() }
@@ -1802,7 +1836,7 @@ func file_baton_v1_worker_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_baton_v1_worker_service_proto_rawDesc), len(file_baton_v1_worker_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   22,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

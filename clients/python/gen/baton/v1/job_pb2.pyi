@@ -51,8 +51,15 @@ JOB_VIEW_FULL: JobView
 JOB_VIEW_ID: JobView
 
 class Job(_message.Message):
-    __slots__ = ("id", "queue", "state", "payload", "headers", "priority", "attempt", "max_attempts", "run_time", "create_time", "finish_time", "dedup_key", "chain_id", "parent_id", "depends_on", "progress_percent", "progress_message", "result", "last_error", "timeout", "errors", "cancel_requested", "fairness_key", "lease_expire_time")
+    __slots__ = ("id", "queue", "state", "payload", "headers", "priority", "attempt", "max_attempts", "run_time", "create_time", "finish_time", "dedup_key", "chain_id", "parent_id", "depends_on", "progress_percent", "progress_message", "result", "last_error", "timeout", "errors", "cancel_requested", "fairness_key", "lease_expire_time", "worker_labels")
     class HeadersEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class WorkerLabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
         VALUE_FIELD_NUMBER: _ClassVar[int]
@@ -83,6 +90,7 @@ class Job(_message.Message):
     CANCEL_REQUESTED_FIELD_NUMBER: _ClassVar[int]
     FAIRNESS_KEY_FIELD_NUMBER: _ClassVar[int]
     LEASE_EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    WORKER_LABELS_FIELD_NUMBER: _ClassVar[int]
     id: str
     queue: str
     state: JobState
@@ -107,7 +115,8 @@ class Job(_message.Message):
     cancel_requested: bool
     fairness_key: str
     lease_expire_time: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., queue: _Optional[str] = ..., state: _Optional[_Union[JobState, str]] = ..., payload: _Optional[bytes] = ..., headers: _Optional[_Mapping[str, str]] = ..., priority: _Optional[int] = ..., attempt: _Optional[int] = ..., max_attempts: _Optional[int] = ..., run_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finish_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., dedup_key: _Optional[str] = ..., chain_id: _Optional[str] = ..., parent_id: _Optional[str] = ..., depends_on: _Optional[_Iterable[str]] = ..., progress_percent: _Optional[int] = ..., progress_message: _Optional[str] = ..., result: _Optional[bytes] = ..., last_error: _Optional[str] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., errors: _Optional[_Iterable[_Union[JobError, _Mapping]]] = ..., cancel_requested: _Optional[bool] = ..., fairness_key: _Optional[str] = ..., lease_expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    worker_labels: _containers.ScalarMap[str, str]
+    def __init__(self, id: _Optional[str] = ..., queue: _Optional[str] = ..., state: _Optional[_Union[JobState, str]] = ..., payload: _Optional[bytes] = ..., headers: _Optional[_Mapping[str, str]] = ..., priority: _Optional[int] = ..., attempt: _Optional[int] = ..., max_attempts: _Optional[int] = ..., run_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finish_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., dedup_key: _Optional[str] = ..., chain_id: _Optional[str] = ..., parent_id: _Optional[str] = ..., depends_on: _Optional[_Iterable[str]] = ..., progress_percent: _Optional[int] = ..., progress_message: _Optional[str] = ..., result: _Optional[bytes] = ..., last_error: _Optional[str] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., errors: _Optional[_Iterable[_Union[JobError, _Mapping]]] = ..., cancel_requested: _Optional[bool] = ..., fairness_key: _Optional[str] = ..., lease_expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., worker_labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class JobError(_message.Message):
     __slots__ = ("attempt", "message", "time")
@@ -120,8 +129,15 @@ class JobError(_message.Message):
     def __init__(self, attempt: _Optional[int] = ..., message: _Optional[str] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class EnqueueJobRequest(_message.Message):
-    __slots__ = ("queue", "payload", "headers", "priority", "run_time", "delay", "max_attempts", "dedup_key", "depends_on", "chain_id", "timeout", "dedup_window", "fairness_key", "dedup_policy", "depends_on_index")
+    __slots__ = ("queue", "payload", "headers", "priority", "run_time", "delay", "max_attempts", "dedup_key", "depends_on", "chain_id", "timeout", "dedup_window", "fairness_key", "dedup_policy", "worker_labels", "depends_on_index")
     class HeadersEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class WorkerLabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
         VALUE_FIELD_NUMBER: _ClassVar[int]
@@ -142,6 +158,7 @@ class EnqueueJobRequest(_message.Message):
     DEDUP_WINDOW_FIELD_NUMBER: _ClassVar[int]
     FAIRNESS_KEY_FIELD_NUMBER: _ClassVar[int]
     DEDUP_POLICY_FIELD_NUMBER: _ClassVar[int]
+    WORKER_LABELS_FIELD_NUMBER: _ClassVar[int]
     DEPENDS_ON_INDEX_FIELD_NUMBER: _ClassVar[int]
     queue: str
     payload: bytes
@@ -157,8 +174,9 @@ class EnqueueJobRequest(_message.Message):
     dedup_window: _duration_pb2.Duration
     fairness_key: str
     dedup_policy: DedupPolicy
+    worker_labels: _containers.ScalarMap[str, str]
     depends_on_index: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, queue: _Optional[str] = ..., payload: _Optional[bytes] = ..., headers: _Optional[_Mapping[str, str]] = ..., priority: _Optional[int] = ..., run_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., delay: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., max_attempts: _Optional[int] = ..., dedup_key: _Optional[str] = ..., depends_on: _Optional[_Iterable[str]] = ..., chain_id: _Optional[str] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., dedup_window: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., fairness_key: _Optional[str] = ..., dedup_policy: _Optional[_Union[DedupPolicy, str]] = ..., depends_on_index: _Optional[_Iterable[int]] = ...) -> None: ...
+    def __init__(self, queue: _Optional[str] = ..., payload: _Optional[bytes] = ..., headers: _Optional[_Mapping[str, str]] = ..., priority: _Optional[int] = ..., run_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., delay: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., max_attempts: _Optional[int] = ..., dedup_key: _Optional[str] = ..., depends_on: _Optional[_Iterable[str]] = ..., chain_id: _Optional[str] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., dedup_window: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., fairness_key: _Optional[str] = ..., dedup_policy: _Optional[_Union[DedupPolicy, str]] = ..., worker_labels: _Optional[_Mapping[str, str]] = ..., depends_on_index: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class EnqueueJobResponse(_message.Message):
     __slots__ = ("job", "deduplicated")

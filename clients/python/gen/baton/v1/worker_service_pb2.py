@@ -27,59 +27,67 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x62\x61ton/v1/worker_service.proto\x12\x08\x62\x61ton.v1\x1a\x12\x62\x61ton/v1/job.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc0\x0b\n\x10SubscribeRequest\x12\x38\n\x05hello\x18\x01 \x01(\x0b\x32 .baton.v1.SubscribeRequest.HelloH\x00R\x05hello\x12;\n\x06\x63redit\x18\x02 \x01(\x0b\x32!.baton.v1.SubscribeRequest.CreditH\x00R\x06\x63redit\x12\x32\n\x03\x61\x63k\x18\x03 \x01(\x0b\x32\x1e.baton.v1.SubscribeRequest.AckH\x00R\x03\x61\x63k\x12\x35\n\x04nack\x18\x04 \x01(\x0b\x32\x1f.baton.v1.SubscribeRequest.NackH\x00R\x04nack\x12\x41\n\x08progress\x18\x05 \x01(\x0b\x32#.baton.v1.SubscribeRequest.ProgressH\x00R\x08progress\x12\x35\n\x04pong\x18\x06 \x01(\x0b\x32\x1f.baton.v1.SubscribeRequest.PongH\x00R\x04pong\x12;\n\x06settle\x18\x07 \x01(\x0b\x32!.baton.v1.SubscribeRequest.SettleH\x00R\x06settle\x12\x38\n\x05\x64rain\x18\x08 \x01(\x0b\x32 .baton.v1.SubscribeRequest.DrainH\x00R\x05\x64rain\x1a\xa7\x02\n\x05Hello\x12\x1b\n\tworker_id\x18\x01 \x01(\tR\x08workerId\x12\x16\n\x06queues\x18\x02 \x03(\tR\x06queues\x12\"\n\rmax_in_flight\x18\x03 \x01(\x05R\x0bmaxInFlight\x12*\n\x06resume\x18\x04 \x03(\x0b\x32\x12.baton.v1.LeaseRefR\x06resume\x12<\n\x0cresume_grace\x18\x05 \x01(\x0b\x32\x19.google.protobuf.DurationR\x0bresumeGrace\x12\x14\n\x05\x62\x61tch\x18\x06 \x01(\x08R\x05\x62\x61tch\x12(\n\x10\x63redit_on_settle\x18\x07 \x01(\x08R\x0e\x63reditOnSettle\x12\x1b\n\tlean_jobs\x18\x08 \x01(\x08R\x08leanJobs\x1a\x16\n\x06\x43redit\x12\x0c\n\x01n\x18\x01 \x01(\x05R\x01n\x1a\x97\x01\n\x03\x41\x63k\x12\x15\n\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x1f\n\x0blease_token\x18\x02 \x01(\tR\nleaseToken\x12\x16\n\x06result\x18\x03 \x01(\x0cR\x06result\x12@\n\rcontinue_with\x18\x04 \x03(\x0b\x32\x1b.baton.v1.EnqueueJobRequestR\x0c\x63ontinueWith\x1a\xb1\x01\n\x04Nack\x12\x15\n\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x1f\n\x0blease_token\x18\x02 \x01(\tR\nleaseToken\x12\x14\n\x05\x65rror\x18\x03 \x01(\tR\x05\x65rror\x12:\n\x0bretry_delay\x18\x04 \x01(\x0b\x32\x19.google.protobuf.DurationR\nretryDelay\x12\x1f\n\x0b\x64\x65\x61\x64_letter\x18\x05 \x01(\x08R\ndeadLetter\x1av\n\x08Progress\x12\x15\n\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x1f\n\x0blease_token\x18\x02 \x01(\tR\nleaseToken\x12\x18\n\x07percent\x18\x03 \x01(\x05R\x07percent\x12\x18\n\x07message\x18\x04 \x01(\tR\x07message\x1a\x06\n\x04Pong\x1a\x07\n\x05\x44rain\x1a\xb4\x01\n\x06Settle\x12\x32\n\x04\x61\x63ks\x18\x01 \x03(\x0b\x32\x1e.baton.v1.SubscribeRequest.AckR\x04\x61\x63ks\x12\x35\n\x05nacks\x18\x02 \x03(\x0b\x32\x1f.baton.v1.SubscribeRequest.NackR\x05nacks\x12?\n\x08progress\x18\x03 \x03(\x0b\x32#.baton.v1.SubscribeRequest.ProgressR\x08progressB\t\n\x07message\"B\n\x08LeaseRef\x12\x15\n\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x1f\n\x0blease_token\x18\x02 \x01(\tR\nleaseToken\"\xf7\t\n\x11SubscribeResponse\x12?\n\x07welcome\x18\x01 \x01(\x0b\x32#.baton.v1.SubscribeResponse.WelcomeH\x00R\x07welcome\x12;\n\x03job\x18\x02 \x01(\x0b\x32\'.baton.v1.SubscribeResponse.JobDeliveryH\x00R\x03job\x12<\n\x06\x63\x61ncel\x18\x03 \x01(\x0b\x32\".baton.v1.SubscribeResponse.CancelH\x00R\x06\x63\x61ncel\x12\x46\n\nlease_lost\x18\x04 \x01(\x0b\x32%.baton.v1.SubscribeResponse.LeaseLostH\x00R\tleaseLost\x12?\n\x07settled\x18\x05 \x01(\x0b\x32#.baton.v1.SubscribeResponse.SettledH\x00R\x07settled\x12\x36\n\x04ping\x18\x06 \x01(\x0b\x32 .baton.v1.SubscribeResponse.PingH\x00R\x04ping\x12:\n\x04jobs\x18\x07 \x01(\x0b\x32$.baton.v1.SubscribeResponse.JobBatchH\x00R\x04jobs\x12O\n\rsettled_batch\x18\x08 \x01(\x0b\x32(.baton.v1.SubscribeResponse.SettledBatchH\x00R\x0csettledBatch\x1a\x98\x01\n\x07Welcome\x12\x1d\n\nsession_id\x18\x01 \x01(\tR\tsessionId\x12@\n\x0elease_duration\x18\x02 \x01(\x0b\x32\x19.google.protobuf.DurationR\rleaseDuration\x12,\n\x07resumed\x18\x03 \x03(\x0b\x32\x12.baton.v1.LeaseRefR\x07resumed\x1a\xda\x01\n\x0bJobDelivery\x12\x1f\n\x03job\x18\x01 \x01(\x0b\x32\r.baton.v1.JobR\x03job\x12\x1f\n\x0blease_token\x18\x02 \x01(\tR\nleaseToken\x12\x46\n\x11lease_expire_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0fleaseExpireTime\x12\x41\n\x12\x64\x65pends_on_results\x18\x04 \x03(\x0b\x32\x13.baton.v1.JobResultR\x10\x64\x65pendsOnResults\x1a\x1f\n\x06\x43\x61ncel\x12\x15\n\x06job_id\x18\x01 \x01(\tR\x05jobId\x1a\"\n\tLeaseLost\x12\x15\n\x06job_id\x18\x01 \x01(\tR\x05jobId\x1a\x46\n\x07Settled\x12\x15\n\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x0e\n\x02ok\x18\x02 \x01(\x08R\x02ok\x12\x14\n\x05\x65rror\x18\x03 \x01(\tR\x05\x65rror\x1a\x06\n\x04Ping\x1aS\n\x08JobBatch\x12G\n\ndeliveries\x18\x01 \x03(\x0b\x32\'.baton.v1.SubscribeResponse.JobDeliveryR\ndeliveries\x1ak\n\x0cSettledBatch\x12\x1c\n\tcommitted\x18\x01 \x03(\tR\tcommitted\x12=\n\x07refused\x18\x02 \x03(\x0b\x32#.baton.v1.SubscribeResponse.SettledR\x07refusedB\t\n\x07message\"*\n\x12ListWorkersRequest\x12\x14\n\x05queue\x18\x01 \x01(\tR\x05queue\"A\n\x13ListWorkersResponse\x12*\n\x07workers\x18\x01 \x03(\x0b\x32\x10.baton.v1.WorkerR\x07workers\"\xb8\x02\n\x06Worker\x12\x1b\n\tworker_id\x18\x01 \x01(\tR\x08workerId\x12\x1d\n\nsession_id\x18\x02 \x01(\tR\tsessionId\x12\x16\n\x06queues\x18\x03 \x03(\tR\x06queues\x12\x1b\n\tin_flight\x18\x04 \x01(\x05R\x08inFlight\x12\"\n\rmax_in_flight\x18\x05 \x01(\x05R\x0bmaxInFlight\x12=\n\x0c\x63onnect_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0b\x63onnectTime\x12@\n\x0elast_seen_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0clastSeenTime\x12\x18\n\x07replica\x18\x08 \x01(\tR\x07replica2\xaa\x01\n\rWorkerService\x12H\n\tSubscribe\x12\x1a.baton.v1.SubscribeRequest\x1a\x1b.baton.v1.SubscribeResponse(\x01\x30\x01\x12O\n\x0bListWorkers\x12\x1c.baton.v1.ListWorkersRequest\x1a\x1d.baton.v1.ListWorkersResponse\"\x03\x90\x02\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x62\x61ton/v1/worker_service.proto\x12\x08\x62\x61ton.v1\x1a\x12\x62\x61ton/v1/job.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc1\x0c\n\x10SubscribeRequest\x12\x38\n\x05hello\x18\x01 \x01(\x0b\x32 .baton.v1.SubscribeRequest.HelloH\x00R\x05hello\x12;\n\x06\x63redit\x18\x02 \x01(\x0b\x32!.baton.v1.SubscribeRequest.CreditH\x00R\x06\x63redit\x12\x32\n\x03\x61\x63k\x18\x03 \x01(\x0b\x32\x1e.baton.v1.SubscribeRequest.AckH\x00R\x03\x61\x63k\x12\x35\n\x04nack\x18\x04 \x01(\x0b\x32\x1f.baton.v1.SubscribeRequest.NackH\x00R\x04nack\x12\x41\n\x08progress\x18\x05 \x01(\x0b\x32#.baton.v1.SubscribeRequest.ProgressH\x00R\x08progress\x12\x35\n\x04pong\x18\x06 \x01(\x0b\x32\x1f.baton.v1.SubscribeRequest.PongH\x00R\x04pong\x12;\n\x06settle\x18\x07 \x01(\x0b\x32!.baton.v1.SubscribeRequest.SettleH\x00R\x06settle\x12\x38\n\x05\x64rain\x18\x08 \x01(\x0b\x32 .baton.v1.SubscribeRequest.DrainH\x00R\x05\x64rain\x1a\xa8\x03\n\x05Hello\x12\x1b\n\tworker_id\x18\x01 \x01(\tR\x08workerId\x12\x16\n\x06queues\x18\x02 \x03(\tR\x06queues\x12\"\n\rmax_in_flight\x18\x03 \x01(\x05R\x0bmaxInFlight\x12*\n\x06resume\x18\x04 \x03(\x0b\x32\x12.baton.v1.LeaseRefR\x06resume\x12<\n\x0cresume_grace\x18\x05 \x01(\x0b\x32\x19.google.protobuf.DurationR\x0bresumeGrace\x12\x14\n\x05\x62\x61tch\x18\x06 \x01(\x08R\x05\x62\x61tch\x12(\n\x10\x63redit_on_settle\x18\x07 \x01(\x08R\x0e\x63reditOnSettle\x12\x1b\n\tlean_jobs\x18\x08 \x01(\x08R\x08leanJobs\x12\x44\n\x06labels\x18\t \x03(\x0b\x32,.baton.v1.SubscribeRequest.Hello.LabelsEntryR\x06labels\x1a\x39\n\x0bLabelsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\x1a\x16\n\x06\x43redit\x12\x0c\n\x01n\x18\x01 \x01(\x05R\x01n\x1a\x97\x01\n\x03\x41\x63k\x12\x15\n\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x1f\n\x0blease_token\x18\x02 \x01(\tR\nleaseToken\x12\x16\n\x06result\x18\x03 \x01(\x0cR\x06result\x12@\n\rcontinue_with\x18\x04 \x03(\x0b\x32\x1b.baton.v1.EnqueueJobRequestR\x0c\x63ontinueWith\x1a\xb1\x01\n\x04Nack\x12\x15\n\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x1f\n\x0blease_token\x18\x02 \x01(\tR\nleaseToken\x12\x14\n\x05\x65rror\x18\x03 \x01(\tR\x05\x65rror\x12:\n\x0bretry_delay\x18\x04 \x01(\x0b\x32\x19.google.protobuf.DurationR\nretryDelay\x12\x1f\n\x0b\x64\x65\x61\x64_letter\x18\x05 \x01(\x08R\ndeadLetter\x1av\n\x08Progress\x12\x15\n\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x1f\n\x0blease_token\x18\x02 \x01(\tR\nleaseToken\x12\x18\n\x07percent\x18\x03 \x01(\x05R\x07percent\x12\x18\n\x07message\x18\x04 \x01(\tR\x07message\x1a\x06\n\x04Pong\x1a\x07\n\x05\x44rain\x1a\xb4\x01\n\x06Settle\x12\x32\n\x04\x61\x63ks\x18\x01 \x03(\x0b\x32\x1e.baton.v1.SubscribeRequest.AckR\x04\x61\x63ks\x12\x35\n\x05nacks\x18\x02 \x03(\x0b\x32\x1f.baton.v1.SubscribeRequest.NackR\x05nacks\x12?\n\x08progress\x18\x03 \x03(\x0b\x32#.baton.v1.SubscribeRequest.ProgressR\x08progressB\t\n\x07message\"B\n\x08LeaseRef\x12\x15\n\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x1f\n\x0blease_token\x18\x02 \x01(\tR\nleaseToken\"\xf7\t\n\x11SubscribeResponse\x12?\n\x07welcome\x18\x01 \x01(\x0b\x32#.baton.v1.SubscribeResponse.WelcomeH\x00R\x07welcome\x12;\n\x03job\x18\x02 \x01(\x0b\x32\'.baton.v1.SubscribeResponse.JobDeliveryH\x00R\x03job\x12<\n\x06\x63\x61ncel\x18\x03 \x01(\x0b\x32\".baton.v1.SubscribeResponse.CancelH\x00R\x06\x63\x61ncel\x12\x46\n\nlease_lost\x18\x04 \x01(\x0b\x32%.baton.v1.SubscribeResponse.LeaseLostH\x00R\tleaseLost\x12?\n\x07settled\x18\x05 \x01(\x0b\x32#.baton.v1.SubscribeResponse.SettledH\x00R\x07settled\x12\x36\n\x04ping\x18\x06 \x01(\x0b\x32 .baton.v1.SubscribeResponse.PingH\x00R\x04ping\x12:\n\x04jobs\x18\x07 \x01(\x0b\x32$.baton.v1.SubscribeResponse.JobBatchH\x00R\x04jobs\x12O\n\rsettled_batch\x18\x08 \x01(\x0b\x32(.baton.v1.SubscribeResponse.SettledBatchH\x00R\x0csettledBatch\x1a\x98\x01\n\x07Welcome\x12\x1d\n\nsession_id\x18\x01 \x01(\tR\tsessionId\x12@\n\x0elease_duration\x18\x02 \x01(\x0b\x32\x19.google.protobuf.DurationR\rleaseDuration\x12,\n\x07resumed\x18\x03 \x03(\x0b\x32\x12.baton.v1.LeaseRefR\x07resumed\x1a\xda\x01\n\x0bJobDelivery\x12\x1f\n\x03job\x18\x01 \x01(\x0b\x32\r.baton.v1.JobR\x03job\x12\x1f\n\x0blease_token\x18\x02 \x01(\tR\nleaseToken\x12\x46\n\x11lease_expire_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0fleaseExpireTime\x12\x41\n\x12\x64\x65pends_on_results\x18\x04 \x03(\x0b\x32\x13.baton.v1.JobResultR\x10\x64\x65pendsOnResults\x1a\x1f\n\x06\x43\x61ncel\x12\x15\n\x06job_id\x18\x01 \x01(\tR\x05jobId\x1a\"\n\tLeaseLost\x12\x15\n\x06job_id\x18\x01 \x01(\tR\x05jobId\x1a\x46\n\x07Settled\x12\x15\n\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x0e\n\x02ok\x18\x02 \x01(\x08R\x02ok\x12\x14\n\x05\x65rror\x18\x03 \x01(\tR\x05\x65rror\x1a\x06\n\x04Ping\x1aS\n\x08JobBatch\x12G\n\ndeliveries\x18\x01 \x03(\x0b\x32\'.baton.v1.SubscribeResponse.JobDeliveryR\ndeliveries\x1ak\n\x0cSettledBatch\x12\x1c\n\tcommitted\x18\x01 \x03(\tR\tcommitted\x12=\n\x07refused\x18\x02 \x03(\x0b\x32#.baton.v1.SubscribeResponse.SettledR\x07refusedB\t\n\x07message\"*\n\x12ListWorkersRequest\x12\x14\n\x05queue\x18\x01 \x01(\tR\x05queue\"A\n\x13ListWorkersResponse\x12*\n\x07workers\x18\x01 \x03(\x0b\x32\x10.baton.v1.WorkerR\x07workers\"\xa9\x03\n\x06Worker\x12\x1b\n\tworker_id\x18\x01 \x01(\tR\x08workerId\x12\x1d\n\nsession_id\x18\x02 \x01(\tR\tsessionId\x12\x16\n\x06queues\x18\x03 \x03(\tR\x06queues\x12\x1b\n\tin_flight\x18\x04 \x01(\x05R\x08inFlight\x12\"\n\rmax_in_flight\x18\x05 \x01(\x05R\x0bmaxInFlight\x12=\n\x0c\x63onnect_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0b\x63onnectTime\x12@\n\x0elast_seen_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0clastSeenTime\x12\x18\n\x07replica\x18\x08 \x01(\tR\x07replica\x12\x34\n\x06labels\x18\t \x03(\x0b\x32\x1c.baton.v1.Worker.LabelsEntryR\x06labels\x1a\x39\n\x0bLabelsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\x32\xaa\x01\n\rWorkerService\x12H\n\tSubscribe\x12\x1a.baton.v1.SubscribeRequest\x1a\x1b.baton.v1.SubscribeResponse(\x01\x30\x01\x12O\n\x0bListWorkers\x12\x1c.baton.v1.ListWorkersRequest\x1a\x1d.baton.v1.ListWorkersResponse\"\x03\x90\x02\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'baton.v1.worker_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_SUBSCRIBEREQUEST_HELLO_LABELSENTRY']._loaded_options = None
+  _globals['_SUBSCRIBEREQUEST_HELLO_LABELSENTRY']._serialized_options = b'8\001'
+  _globals['_WORKER_LABELSENTRY']._loaded_options = None
+  _globals['_WORKER_LABELSENTRY']._serialized_options = b'8\001'
   _globals['_WORKERSERVICE'].methods_by_name['ListWorkers']._loaded_options = None
   _globals['_WORKERSERVICE'].methods_by_name['ListWorkers']._serialized_options = b'\220\002\001'
   _globals['_SUBSCRIBEREQUEST']._serialized_start=129
-  _globals['_SUBSCRIBEREQUEST']._serialized_end=1601
+  _globals['_SUBSCRIBEREQUEST']._serialized_end=1730
   _globals['_SUBSCRIBEREQUEST_HELLO']._serialized_start=617
-  _globals['_SUBSCRIBEREQUEST_HELLO']._serialized_end=912
-  _globals['_SUBSCRIBEREQUEST_CREDIT']._serialized_start=914
-  _globals['_SUBSCRIBEREQUEST_CREDIT']._serialized_end=936
-  _globals['_SUBSCRIBEREQUEST_ACK']._serialized_start=939
-  _globals['_SUBSCRIBEREQUEST_ACK']._serialized_end=1090
-  _globals['_SUBSCRIBEREQUEST_NACK']._serialized_start=1093
-  _globals['_SUBSCRIBEREQUEST_NACK']._serialized_end=1270
-  _globals['_SUBSCRIBEREQUEST_PROGRESS']._serialized_start=1272
-  _globals['_SUBSCRIBEREQUEST_PROGRESS']._serialized_end=1390
-  _globals['_SUBSCRIBEREQUEST_PONG']._serialized_start=1392
-  _globals['_SUBSCRIBEREQUEST_PONG']._serialized_end=1398
-  _globals['_SUBSCRIBEREQUEST_DRAIN']._serialized_start=1400
-  _globals['_SUBSCRIBEREQUEST_DRAIN']._serialized_end=1407
-  _globals['_SUBSCRIBEREQUEST_SETTLE']._serialized_start=1410
-  _globals['_SUBSCRIBEREQUEST_SETTLE']._serialized_end=1590
-  _globals['_LEASEREF']._serialized_start=1603
-  _globals['_LEASEREF']._serialized_end=1669
-  _globals['_SUBSCRIBERESPONSE']._serialized_start=1672
-  _globals['_SUBSCRIBERESPONSE']._serialized_end=2943
-  _globals['_SUBSCRIBERESPONSE_WELCOME']._serialized_start=2216
-  _globals['_SUBSCRIBERESPONSE_WELCOME']._serialized_end=2368
-  _globals['_SUBSCRIBERESPONSE_JOBDELIVERY']._serialized_start=2371
-  _globals['_SUBSCRIBERESPONSE_JOBDELIVERY']._serialized_end=2589
-  _globals['_SUBSCRIBERESPONSE_CANCEL']._serialized_start=2591
-  _globals['_SUBSCRIBERESPONSE_CANCEL']._serialized_end=2622
-  _globals['_SUBSCRIBERESPONSE_LEASELOST']._serialized_start=2624
-  _globals['_SUBSCRIBERESPONSE_LEASELOST']._serialized_end=2658
-  _globals['_SUBSCRIBERESPONSE_SETTLED']._serialized_start=2660
-  _globals['_SUBSCRIBERESPONSE_SETTLED']._serialized_end=2730
-  _globals['_SUBSCRIBERESPONSE_PING']._serialized_start=2732
-  _globals['_SUBSCRIBERESPONSE_PING']._serialized_end=2738
-  _globals['_SUBSCRIBERESPONSE_JOBBATCH']._serialized_start=2740
-  _globals['_SUBSCRIBERESPONSE_JOBBATCH']._serialized_end=2823
-  _globals['_SUBSCRIBERESPONSE_SETTLEDBATCH']._serialized_start=2825
-  _globals['_SUBSCRIBERESPONSE_SETTLEDBATCH']._serialized_end=2932
-  _globals['_LISTWORKERSREQUEST']._serialized_start=2945
-  _globals['_LISTWORKERSREQUEST']._serialized_end=2987
-  _globals['_LISTWORKERSRESPONSE']._serialized_start=2989
-  _globals['_LISTWORKERSRESPONSE']._serialized_end=3054
-  _globals['_WORKER']._serialized_start=3057
-  _globals['_WORKER']._serialized_end=3369
-  _globals['_WORKERSERVICE']._serialized_start=3372
-  _globals['_WORKERSERVICE']._serialized_end=3542
+  _globals['_SUBSCRIBEREQUEST_HELLO']._serialized_end=1041
+  _globals['_SUBSCRIBEREQUEST_HELLO_LABELSENTRY']._serialized_start=984
+  _globals['_SUBSCRIBEREQUEST_HELLO_LABELSENTRY']._serialized_end=1041
+  _globals['_SUBSCRIBEREQUEST_CREDIT']._serialized_start=1043
+  _globals['_SUBSCRIBEREQUEST_CREDIT']._serialized_end=1065
+  _globals['_SUBSCRIBEREQUEST_ACK']._serialized_start=1068
+  _globals['_SUBSCRIBEREQUEST_ACK']._serialized_end=1219
+  _globals['_SUBSCRIBEREQUEST_NACK']._serialized_start=1222
+  _globals['_SUBSCRIBEREQUEST_NACK']._serialized_end=1399
+  _globals['_SUBSCRIBEREQUEST_PROGRESS']._serialized_start=1401
+  _globals['_SUBSCRIBEREQUEST_PROGRESS']._serialized_end=1519
+  _globals['_SUBSCRIBEREQUEST_PONG']._serialized_start=1521
+  _globals['_SUBSCRIBEREQUEST_PONG']._serialized_end=1527
+  _globals['_SUBSCRIBEREQUEST_DRAIN']._serialized_start=1529
+  _globals['_SUBSCRIBEREQUEST_DRAIN']._serialized_end=1536
+  _globals['_SUBSCRIBEREQUEST_SETTLE']._serialized_start=1539
+  _globals['_SUBSCRIBEREQUEST_SETTLE']._serialized_end=1719
+  _globals['_LEASEREF']._serialized_start=1732
+  _globals['_LEASEREF']._serialized_end=1798
+  _globals['_SUBSCRIBERESPONSE']._serialized_start=1801
+  _globals['_SUBSCRIBERESPONSE']._serialized_end=3072
+  _globals['_SUBSCRIBERESPONSE_WELCOME']._serialized_start=2345
+  _globals['_SUBSCRIBERESPONSE_WELCOME']._serialized_end=2497
+  _globals['_SUBSCRIBERESPONSE_JOBDELIVERY']._serialized_start=2500
+  _globals['_SUBSCRIBERESPONSE_JOBDELIVERY']._serialized_end=2718
+  _globals['_SUBSCRIBERESPONSE_CANCEL']._serialized_start=2720
+  _globals['_SUBSCRIBERESPONSE_CANCEL']._serialized_end=2751
+  _globals['_SUBSCRIBERESPONSE_LEASELOST']._serialized_start=2753
+  _globals['_SUBSCRIBERESPONSE_LEASELOST']._serialized_end=2787
+  _globals['_SUBSCRIBERESPONSE_SETTLED']._serialized_start=2789
+  _globals['_SUBSCRIBERESPONSE_SETTLED']._serialized_end=2859
+  _globals['_SUBSCRIBERESPONSE_PING']._serialized_start=2861
+  _globals['_SUBSCRIBERESPONSE_PING']._serialized_end=2867
+  _globals['_SUBSCRIBERESPONSE_JOBBATCH']._serialized_start=2869
+  _globals['_SUBSCRIBERESPONSE_JOBBATCH']._serialized_end=2952
+  _globals['_SUBSCRIBERESPONSE_SETTLEDBATCH']._serialized_start=2954
+  _globals['_SUBSCRIBERESPONSE_SETTLEDBATCH']._serialized_end=3061
+  _globals['_LISTWORKERSREQUEST']._serialized_start=3074
+  _globals['_LISTWORKERSREQUEST']._serialized_end=3116
+  _globals['_LISTWORKERSRESPONSE']._serialized_start=3118
+  _globals['_LISTWORKERSRESPONSE']._serialized_end=3183
+  _globals['_WORKER']._serialized_start=3186
+  _globals['_WORKER']._serialized_end=3611
+  _globals['_WORKER_LABELSENTRY']._serialized_start=984
+  _globals['_WORKER_LABELSENTRY']._serialized_end=1041
+  _globals['_WORKERSERVICE']._serialized_start=3614
+  _globals['_WORKERSERVICE']._serialized_end=3784
 # @@protoc_insertion_point(module_scope)

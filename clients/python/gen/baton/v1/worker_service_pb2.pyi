@@ -14,7 +14,14 @@ DESCRIPTOR: _descriptor.FileDescriptor
 class SubscribeRequest(_message.Message):
     __slots__ = ("hello", "credit", "ack", "nack", "progress", "pong", "settle", "drain")
     class Hello(_message.Message):
-        __slots__ = ("worker_id", "queues", "max_in_flight", "resume", "resume_grace", "batch", "credit_on_settle", "lean_jobs")
+        __slots__ = ("worker_id", "queues", "max_in_flight", "resume", "resume_grace", "batch", "credit_on_settle", "lean_jobs", "labels")
+        class LabelsEntry(_message.Message):
+            __slots__ = ("key", "value")
+            KEY_FIELD_NUMBER: _ClassVar[int]
+            VALUE_FIELD_NUMBER: _ClassVar[int]
+            key: str
+            value: str
+            def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
         WORKER_ID_FIELD_NUMBER: _ClassVar[int]
         QUEUES_FIELD_NUMBER: _ClassVar[int]
         MAX_IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
@@ -23,6 +30,7 @@ class SubscribeRequest(_message.Message):
         BATCH_FIELD_NUMBER: _ClassVar[int]
         CREDIT_ON_SETTLE_FIELD_NUMBER: _ClassVar[int]
         LEAN_JOBS_FIELD_NUMBER: _ClassVar[int]
+        LABELS_FIELD_NUMBER: _ClassVar[int]
         worker_id: str
         queues: _containers.RepeatedScalarFieldContainer[str]
         max_in_flight: int
@@ -31,7 +39,8 @@ class SubscribeRequest(_message.Message):
         batch: bool
         credit_on_settle: bool
         lean_jobs: bool
-        def __init__(self, worker_id: _Optional[str] = ..., queues: _Optional[_Iterable[str]] = ..., max_in_flight: _Optional[int] = ..., resume: _Optional[_Iterable[_Union[LeaseRef, _Mapping]]] = ..., resume_grace: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., batch: _Optional[bool] = ..., credit_on_settle: _Optional[bool] = ..., lean_jobs: _Optional[bool] = ...) -> None: ...
+        labels: _containers.ScalarMap[str, str]
+        def __init__(self, worker_id: _Optional[str] = ..., queues: _Optional[_Iterable[str]] = ..., max_in_flight: _Optional[int] = ..., resume: _Optional[_Iterable[_Union[LeaseRef, _Mapping]]] = ..., resume_grace: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., batch: _Optional[bool] = ..., credit_on_settle: _Optional[bool] = ..., lean_jobs: _Optional[bool] = ..., labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
     class Credit(_message.Message):
         __slots__ = ("n",)
         N_FIELD_NUMBER: _ClassVar[int]
@@ -200,7 +209,14 @@ class ListWorkersResponse(_message.Message):
     def __init__(self, workers: _Optional[_Iterable[_Union[Worker, _Mapping]]] = ...) -> None: ...
 
 class Worker(_message.Message):
-    __slots__ = ("worker_id", "session_id", "queues", "in_flight", "max_in_flight", "connect_time", "last_seen_time", "replica")
+    __slots__ = ("worker_id", "session_id", "queues", "in_flight", "max_in_flight", "connect_time", "last_seen_time", "replica", "labels")
+    class LabelsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     WORKER_ID_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     QUEUES_FIELD_NUMBER: _ClassVar[int]
@@ -209,6 +225,7 @@ class Worker(_message.Message):
     CONNECT_TIME_FIELD_NUMBER: _ClassVar[int]
     LAST_SEEN_TIME_FIELD_NUMBER: _ClassVar[int]
     REPLICA_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
     worker_id: str
     session_id: str
     queues: _containers.RepeatedScalarFieldContainer[str]
@@ -217,4 +234,5 @@ class Worker(_message.Message):
     connect_time: _timestamp_pb2.Timestamp
     last_seen_time: _timestamp_pb2.Timestamp
     replica: str
-    def __init__(self, worker_id: _Optional[str] = ..., session_id: _Optional[str] = ..., queues: _Optional[_Iterable[str]] = ..., in_flight: _Optional[int] = ..., max_in_flight: _Optional[int] = ..., connect_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_seen_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., replica: _Optional[str] = ...) -> None: ...
+    labels: _containers.ScalarMap[str, str]
+    def __init__(self, worker_id: _Optional[str] = ..., session_id: _Optional[str] = ..., queues: _Optional[_Iterable[str]] = ..., in_flight: _Optional[int] = ..., max_in_flight: _Optional[int] = ..., connect_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_seen_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., replica: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
