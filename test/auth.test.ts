@@ -371,7 +371,7 @@ test("the TypeScript client sends its token option on every call, its enqueue st
 
 describe("the viewer role", () => {
   /** What the dashboard reads; everything else changes something. */
-  const READS = new Set(["GetJob", "WaitJob", "ListJobs", "ListWorkers", "ListQueues", "GetQueue", "ListSchedules"]);
+  const READS = new Set(["GetJob", "WaitJob", "ListJobs", "ListWorkers", "ListQueues", "GetQueue", "GetQueueHistory", "ListSchedules"]);
   const services = [JobService, WorkerService, QueueService, ScheduleService];
 
   test("a viewer reads every page of the dashboard and is refused every change, on every RPC there is", async () => {
@@ -379,6 +379,8 @@ describe("the viewer role", () => {
     const reader = as(viewer);
     expect((await reader.queues.listQueues({})).queues.map((q) => q.name)).toContain("reports");
     expect((await reader.queues.getQueue({ queue: "reports" })).queue!.name).toBe("reports");
+    expect((await reader.queues.getQueueHistory({ queue: "reports" })).points).toHaveLength(60);
+    expect((await reader.queues.getQueueHistory({})).points).toHaveLength(60);
     expect((await reader.jobs.listJobs({})).jobs.map((j) => j.id)).toContain(job!.id);
     expect((await reader.jobs.getJob({ id: job!.id })).job!.queue).toBe("reports");
     expect((await reader.jobs.waitJob({ id: job!.id, timeout: { seconds: 0n, nanos: 1_000_000 } })).timedOut).toBe(true);

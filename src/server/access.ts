@@ -116,6 +116,8 @@ const rules = new Map<string, Rule>([
   on(WorkerService.method.listWorkers, ["worker", "viewer"], (m) => named(m.queue, "queue")),
   on(queues.listQueues, viewer, () => "all"),
   on(queues.getQueue, viewer, (m) => named(m.queue, "queue")),
+  // Without a queue, the history of every queue together.
+  on(queues.getQueueHistory, viewer, (m) => filtered(m.queue, "queue")),
   on(queues.updateQueue, admin, (m) => named(m.queue, "queue")),
   on(queues.pauseQueue, admin, (m) => named(m.queue, "queue")),
   on(queues.resumeQueue, admin, (m) => named(m.queue, "queue")),
