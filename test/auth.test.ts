@@ -10,6 +10,7 @@ import { JobState } from "../clients/ts/src/gen/baton/v1/job_pb.js";
 import { JobService } from "../clients/ts/src/gen/baton/v1/job_service_pb.js";
 import { QueueService } from "../clients/ts/src/gen/baton/v1/queue_service_pb.js";
 import { ScheduleService } from "../clients/ts/src/gen/baton/v1/schedule_service_pb.js";
+import { TokenRole, TokenService } from "../clients/ts/src/gen/baton/v1/token_service_pb.js";
 import { WorkerService } from "../clients/ts/src/gen/baton/v1/worker_service_pb.js";
 import { Health, HealthCheckResponse_ServingStatus } from "../clients/ts/src/gen/grpc/health/v1/health_pb.js";
 import { type TestBroker, startTestBroker } from "./helpers/broker.js";
@@ -38,6 +39,7 @@ interface Clients {
   workers: Client<typeof WorkerService>;
   queues: Client<typeof QueueService>;
   schedules: Client<typeof ScheduleService>;
+  tokens: Client<typeof TokenService>;
   health: Client<typeof Health>;
 }
 
@@ -86,6 +88,7 @@ function clients(authorization?: string): Clients {
     workers: createClient(WorkerService, transport),
     queues: createClient(QueueService, transport),
     schedules: createClient(ScheduleService, transport),
+    tokens: createClient(TokenService, transport),
     health: createClient(Health, transport),
   };
 }
@@ -369,10 +372,18 @@ test("the TypeScript client sends its token option on every call, its enqueue st
   }
 });
 
+test("every token learns its own name, role and queues (the dashboard offers only what the role may do)", async () => {
+  expect(await as(viewer).tokens.getCurrentToken({})).toMatchObject({ authentication: true, name: "dashboard", role: TokenRole.VIEWER, queues: ["*"] });
+  expect(await as(producer).tokens.getCurrentToken({})).toMatchObject({ name: "shop", role: TokenRole.PRODUCER, queues: ["emails.*"] });
+  expect(await as(worker).tokens.getCurrentToken({})).toMatchObject({ name: "mailer", role: TokenRole.WORKER, queues: ["emails.*", "reports"] });
+  expect(await as(admin).tokens.getCurrentToken({})).toMatchObject({ name: "ops", role: TokenRole.ADMIN });
+  await expectError(clients().tokens.getCurrentToken({}), Code.Unauthenticated, /missing API token/);
+});
+
 describe("the viewer role", () => {
   /** What the dashboard reads; everything else changes something. */
-  const READS = new Set(["GetJob", "WaitJob", "ListJobs", "ListWorkers", "ListQueues", "GetQueue", "GetQueueHistory", "ListSchedules"]);
-  const services = [JobService, WorkerService, QueueService, ScheduleService];
+  const READS = new Set(["GetJob", "WaitJob", "ListJobs", "ListWorkers", "ListQueues", "GetQueue", "GetQueueHistory", "ListSchedules", "GetCurrentToken"]);
+  const services = [JobService, WorkerService, QueueService, ScheduleService, TokenService];
 
   test("a viewer reads every page of the dashboard and is refused every change, on every RPC there is", async () => {
     const { job } = await as(admin).jobs.enqueueJob({ queue: "reports" });
@@ -386,6 +397,7 @@ describe("the viewer role", () => {
     expect((await reader.jobs.waitJob({ id: job!.id, timeout: { seconds: 0n, nanos: 1_000_000 } })).timedOut).toBe(true);
     await reader.workers.listWorkers({});
     await reader.schedules.listSchedules({});
+    expect((await reader.tokens.getCurrentToken({})).role).toBe(TokenRole.VIEWER);
 
     // Every other method of every service, whatever its kind: new RPCs are covered as they come.
     const transport = createGrpcTransport({
