@@ -5,6 +5,8 @@ import { type Job, JobState } from "../../../clients/ts/src/gen/baton/v1/job_pb.
 import { type UiConfig, api } from "../api.js";
 import { Empty, ErrorBanner, Loading, Progress, Section, StateBadge } from "../components/common.js";
 import { ChainView } from "../components/chain.js";
+import { DagView } from "../components/dag.js";
+import type { Permissions } from "../permissions.js";
 import { formatBytes, formatDurationMs, formatRelative, formatTime, traceIdOf, traceUrl } from "../format.js";
 import { usePoll } from "../poll.js";
 import { href } from "../router.js";
@@ -14,7 +16,7 @@ const FINISHED = new Set([JobState.SUCCEEDED, JobState.DEAD, JobState.CANCELLED]
 /** Most jobs a chain view loads (one ListJobs page). */
 const CHAIN_LIMIT = 1000;
 
-export function JobPage(props: { id: string; config: UiConfig }) {
+export function JobPage(props: { id: string; config: UiConfig; can: Permissions }) {
   const [busy, setBusy] = useState(false);
   const [actionError, setActionError] = useState<unknown>();
   const job = usePoll((signal) => api.jobs.getJob({ id: props.id }, { signal }).then((r) => r.job), [props.id]);
@@ -55,8 +57,8 @@ export function JobPage(props: { id: string; config: UiConfig }) {
     queue: j.queue,
     traceId: traceIdOf(root?.headers ?? {}) ?? traceIdOf(j.headers),
   });
-  const retryable = j.state === JobState.DEAD || j.state === JobState.CANCELLED;
-  const cancellable = !FINISHED.has(j.state) && !j.cancelRequested;
+  const retryable = props.can.changeJobs && (j.state === JobState.DEAD || j.state === JobState.CANCELLED);
+  const cancellable = props.can.changeJobs && !FINISHED.has(j.state) && !j.cancelRequested;
 
   return (
     <>
@@ -170,7 +172,15 @@ export function JobPage(props: { id: string; config: UiConfig }) {
         }
       >
         <ErrorBanner error={chain.error} />
-        {chain.data === undefined ? <Loading /> : <ChainView jobs={chainJobs.length > 0 ? chainJobs : [j]} rootId={chainId!} current={j.id} truncated={chain.data.nextPageToken !== ""} />}
+        {chain.data === undefined ? (
+          <Loading />
+        ) : (
+          <>
+            <DagView jobs={chainJobs.length > 0 ? chainJobs : [j]} current={j.id} />
+            <p class="muted small">→ continuation created by an ack (continue_with) · ⇢ dependant waiting on its blocker (depends_on)</p>
+            <ChainView jobs={chainJobs.length > 0 ? chainJobs : [j]} rootId={chainId!} current={j.id} truncated={chain.data.nextPageToken !== ""} />
+          </>
+        )}
       </Section>
     </>
   );
