@@ -9,7 +9,7 @@ const GAP_X = 56;
 const GAP_Y = 14;
 const PAD = 8;
 /** Room above the first row for edges that arc over the columns they skip. */
-const PAD_TOP = 26;
+const ARC_ROOM = 20;
 
 /**
  * A chain drawn as a graph, left to right: a box per job in its state's colour, a solid arrow
@@ -19,8 +19,11 @@ const PAD_TOP = 26;
 export function DagView(props: { jobs: Job[]; current: string }) {
   const layout = dagLayout(props.jobs);
   const width = PAD * 2 + layout.layers * NODE_W + Math.max(0, layout.layers - 1) * GAP_X;
-  const height = PAD_TOP + PAD + layout.rows * NODE_H + Math.max(0, layout.rows - 1) * GAP_Y;
-  const at = new Map(layout.nodes.map((n) => [n.job.id, { layer: n.layer, x: PAD + n.layer * (NODE_W + GAP_X), y: PAD_TOP + n.row * (NODE_H + GAP_Y) }]));
+  const layerOf = new Map(layout.nodes.map((n) => [n.job.id, n.layer]));
+  const arcs = layout.edges.some((e) => layerOf.get(e.to)! - layerOf.get(e.from)! > 1);
+  const top = PAD + (arcs ? ARC_ROOM : 0);
+  const height = top + PAD + layout.rows * NODE_H + Math.max(0, layout.rows - 1) * GAP_Y;
+  const at = new Map(layout.nodes.map((n) => [n.job.id, { layer: n.layer, x: PAD + n.layer * (NODE_W + GAP_X), y: top + n.row * (NODE_H + GAP_Y) }]));
   return (
     <div class="dag-wrap">
       <svg class="dag" width={width} height={height} viewBox={`0 0 ${width} ${height}`} role="img" aria-label="the jobs of the chain and their edges">
