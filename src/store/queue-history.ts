@@ -1,5 +1,5 @@
 import type { Queryable } from "./database.js";
-import { type Now, type RowOf, loadStatements, param, row, run, statement } from "./statements.js";
+import { type Now, type RowOf, loadStatements, param, row, run, runPlannedEachTime, statement } from "./statements.js";
 
 /** What the history counts per queue and step. */
 export interface HistoryCounts {
@@ -47,14 +47,16 @@ export async function queueHistoryAdd(db: Queryable, byQueue: ReadonlyMap<string
 
 /**
  * `points` steps of `stepSeconds`, oldest first, ending with the step `now` falls in; `queue`
- * undefined sums every queue.
+ * undefined sums every queue. Planned with its values each time (a read for dashboards, not a
+ * hot path): a null queue folds away and the plan reads the bucket index, a named one reads
+ * the primary key, which one generic plan for both could not.
  */
 export async function queueHistorySeries(
   db: Queryable,
   options: { queue?: string; stepSeconds: number; points: number },
   now: Now = null,
 ): Promise<HistoryPoint[]> {
-  const { rows } = await run(db, sql.QueueHistorySeries, { queue: options.queue ?? null, stepSeconds: options.stepSeconds, points: options.points, now });
+  const { rows } = await runPlannedEachTime(db, sql.QueueHistorySeries, { queue: options.queue ?? null, stepSeconds: options.stepSeconds, points: options.points, now });
   return rows.map((r) => ({
     startTime: r.start_time,
     enqueued: Number(r.enqueued),

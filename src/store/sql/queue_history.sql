@@ -20,7 +20,8 @@ on conflict (queue, bucket) do update set
 -- name: QueueHistorySeries
 -- @points steps of @stepSeconds each, oldest first, the last one the step @now falls in; steps
 -- start at whole multiples of the step since the epoch, so a series read twice lines up. Every
--- step is there, zeros included. @queue null sums every queue.
+-- step is there, zeros included. @queue null sums every queue; run unplanned (see
+-- queueHistorySeries), so that either form reads an index.
 with bounds as (
   select date_bin(make_interval(secs => @stepSeconds::float8), coalesce(@now::timestamptz, now()), timestamptz '1970-01-01 00:00:00+00') as last_start,
          make_interval(secs => @stepSeconds::float8) as step
@@ -45,10 +46,12 @@ from steps left join totals using (start)
 order by steps.start;
 
 -- name: QueueHistoryDeleteExpired
--- Deletes up to @limit minutes of history older than @retentionSeconds. Returns how many.
+-- Deletes up to @limit minutes of history older than @retentionSeconds, oldest first (through
+-- the bucket index, wherever the old rows lie in the table).
 delete from baton.queue_history
 where ctid = any(array(
   select ctid from baton.queue_history
   where bucket < coalesce(@now::timestamptz, now()) - make_interval(secs => @retentionSeconds::float8)
+  order by bucket
   limit @limit
 ));
