@@ -15,6 +15,8 @@ const FINISHED = new Set([JobState.SUCCEEDED, JobState.DEAD, JobState.CANCELLED]
 
 /** Most jobs a chain view loads (one ListJobs page). */
 const CHAIN_LIMIT = 1000;
+/** Most jobs drawn as a graph: beyond it the boxes are too many to read, and the tree says more. */
+const GRAPH_LIMIT = 200;
 
 export function JobPage(props: { id: string; config: UiConfig; can: Permissions }) {
   const [busy, setBusy] = useState(false);
@@ -176,8 +178,14 @@ export function JobPage(props: { id: string; config: UiConfig; can: Permissions 
           <Loading />
         ) : (
           <>
-            <DagView jobs={chainJobs.length > 0 ? chainJobs : [j]} current={j.id} />
-            <p class="muted small">→ continuation created by an ack (continue_with) · ⇢ dependant waiting on its blocker (depends_on)</p>
+            {chainJobs.length <= GRAPH_LIMIT ? (
+              <>
+                <DagView jobs={chainJobs.length > 0 ? chainJobs : [j]} current={j.id} />
+                <p class="muted small">→ continuation created by an ack (continue_with) · ⇢ dependant waiting on its blocker (depends_on)</p>
+              </>
+            ) : (
+              <p class="muted small">The graph is drawn for chains of up to {GRAPH_LIMIT} jobs; the tree below lists them all.</p>
+            )}
             <ChainView jobs={chainJobs.length > 0 ? chainJobs : [j]} rootId={chainId!} current={j.id} truncated={chain.data.nextPageToken !== ""} />
           </>
         )}
