@@ -27,6 +27,8 @@ export interface BrokerConfig {
   retention: Retention;
   defaultMaxAttempts: number;
   maxClaimBatch: number;
+  /** Most bytes of blocker results in one dependant's delivery; later ones are omitted. */
+  maxDependsOnResultBytes: number;
   /** How often each replica adds its counts to the queue history (and does at shutdown). */
   historyFlushIntervalMs: number;
   /** How long the queue history keeps each minute; swept at the retention interval. */
@@ -68,7 +70,7 @@ export interface ServerConfig {
   maxRequestBytes: number;
   /** Smallest response gzipped for a client that accepts it; 0 never compresses. */
   compressMinBytes: number;
-  /** Most depends_on entries over all the jobs of one EnqueueJobs call. */
+  /** Most depends_on and depends_on_index entries over all the jobs of one EnqueueJobs call. */
   maxBatchDependencies: number;
   defaultMaxAttempts: number;
   /** Highest max_in_flight a worker may ask for. */
@@ -252,7 +254,7 @@ export const settings = {
     "smallest response message gzipped when the client accepts gzip; 0 never compresses (between a broker and its workers, gzip costs more CPU than it saves)",
     0,
   ),
-  maxBatchDependencies: int("BATON_MAX_BATCH_DEPENDENCIES", 10_000, "most depends_on entries over all the jobs of one EnqueueJobs call"),
+  maxBatchDependencies: int("BATON_MAX_BATCH_DEPENDENCIES", 10_000, "most depends_on and depends_on_index entries over all the jobs of one EnqueueJobs call"),
   defaultMaxAttempts: int("BATON_DEFAULT_MAX_ATTEMPTS", 25, "attempts of a job that names none"),
   maxInFlight: int("BATON_MAX_IN_FLIGHT", 10_000, "highest max_in_flight a worker stream may ask for"),
   drainSeconds: seconds("BATON_DRAIN_SECONDS", 25, "on SIGTERM, how long in-flight jobs may take to settle"),
@@ -280,6 +282,12 @@ export const settings = {
   maxContinuations: int("BATON_MAX_CONTINUATIONS", 1000, "most continue_with entries in one ack"),
   maxErrorBytes: int("BATON_MAX_ERROR_BYTES", 16 * 1024, "most bytes (UTF-8) of a nack's error text kept; a longer one is cut there"),
   maxProgressBytes: int("BATON_MAX_PROGRESS_BYTES", 4 * 1024, "most bytes (UTF-8) of a progress message kept; a longer one is cut there"),
+  maxDependsOnResultBytes: int(
+    "BATON_MAX_DEPENDS_ON_RESULT_BYTES",
+    1024 * 1024,
+    "most bytes of blocker results one dependant's delivery carries (depends_on_results); the results past it are marked omitted, for the handler to read with GetJob; 0: every result is omitted",
+    0,
+  ),
   maxStreamBufferBytes: int("BATON_MAX_STREAM_BUFFER_BYTES", 8 * 1024 * 1024, "deliveries to a stream pause while this many bytes wait unread"),
   auth: authMode("BATON_AUTH", "on, off, or auto: on with a database URL, off on the embedded PostgreSQL"),
   authTokensFile: text(
@@ -410,6 +418,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
       },
       defaultMaxAttempts: v.defaultMaxAttempts,
       maxClaimBatch: 1000,
+      maxDependsOnResultBytes: v.maxDependsOnResultBytes,
       historyFlushIntervalMs: v.historyFlushSeconds * 1000,
       historyRetentionSeconds: v.historyRetentionSeconds,
     },

@@ -62,6 +62,31 @@ test("a hello without queues or with a bad max_in_flight is INVALID_ARGUMENT", a
   expect(((await noCredit.ended) as ConnectError).code).toBe(Code.InvalidArgument);
 });
 
+test("depends_on_index must name an earlier job of the same EnqueueJobs, and is refused elsewhere", async () => {
+  const batch = (jobs: { queue: string; dependsOnIndex?: number[]; dependsOn?: string[] }[]) => broker.jobs.enqueueJobs({ jobs });
+  await expectError(
+    batch([{ queue: "dag" }, { queue: "dag", dependsOnIndex: [2] }, { queue: "dag" }]),
+    Code.InvalidArgument,
+    "jobs[1].depends_on_index[0] is 2: it must name an earlier job of the request (use 0), so that the jobs form no cycle",
+  );
+  await expectError(
+    batch([{ queue: "dag" }, { queue: "dag", dependsOnIndex: [0, 1] }]),
+    Code.InvalidArgument,
+    "jobs[1].depends_on_index[1] is 1, this job's own position: a job cannot wait for itself",
+  );
+  await expectError(batch([{ queue: "dag", dependsOnIndex: [-1] }]), Code.InvalidArgument, /jobs\[0\]\.depends_on_index\[0\] is -1: .*the first job can wait for no other job/);
+  await expectError(
+    batch([{ queue: "dag" }, { queue: "dag", dependsOnIndex: [0], dependsOn: Array.from({ length: 100 }, (_, i) => String(i + 1)) }]),
+    Code.InvalidArgument,
+    "depends_on and jobs[1].depends_on_index name 101 jobs together; the limit is 100",
+  );
+  await expectError(
+    broker.jobs.enqueueJob({ queue: "dag", dependsOnIndex: [0] }),
+    Code.InvalidArgument,
+    /^depends_on_index is only allowed in EnqueueJobs, where it names other jobs of the same request/,
+  );
+});
+
 test("none of the rejected requests created a job", async () => {
   expect(await jobCount()).toBe(0);
 });

@@ -440,6 +440,26 @@ describe("jobs wait", () => {
     expect(run.stderr).toContain(`baton jobs wait: job ${job!.id} finished DEAD: disk full`);
     expect((await baton(["jobs", "wait", "987654321"])).code).toBe(4);
   });
+
+  test("--chain waits for every job of a DAG and lists them; --json carries chain_jobs", async () => {
+    const { jobs } = await broker.jobs.enqueueJobs({
+      jobs: [{ queue: "cli-dag" }, { queue: "cli-dag", dependsOnIndex: [0] }, { queue: "cli-dag", dependsOnIndex: [0] }],
+    });
+    const unfinished = await baton(["jobs", "wait", jobs[2]!.id, "--chain", "--timeout", "0s"]);
+    expect(unfinished.code).toBe(3);
+    expect(unfinished.stderr).toContain(`the chain of job ${jobs[2]!.id} is unfinished`);
+    startWorker("cli-dag", (job) => `done ${job.id}`);
+    const run = await baton(["jobs", "wait", jobs[1]!.id, "--chain", "--json"]);
+    expect(run.code).toBe(0);
+    const response = JSON.parse(run.stdout) as { job: { id: string }; chainJobs: { id: string; state: string }[] };
+    expect(response.job.id).toBe(jobs[1]!.id);
+    expect(response.chainJobs.map((job) => [job.id, job.state])).toEqual(
+      jobs.map((job) => [job.id, "JOB_STATE_SUCCEEDED"]).reverse(),
+    );
+    const table = await baton(["jobs", "wait", jobs[0]!.id, "--chain"]);
+    expect(table.code).toBe(0);
+    expect(table.stdout.split("\n").filter((line) => / SUCCEEDED /.test(line))).toHaveLength(3);
+  });
 });
 
 describe("queues", () => {

@@ -16,7 +16,11 @@ function batchBytes(deliveries: LeanDelivery[]): Uint8Array {
 
 /** What the generated decoder makes of a batch, in the client's terms. */
 function generic(bytes: Uint8Array) {
-  return fromBinary(SubscribeResponse_JobBatchSchema, bytes).deliveries.map((d) => ({ job: d.job!, leaseToken: d.leaseToken }));
+  return fromBinary(SubscribeResponse_JobBatchSchema, bytes).deliveries.map((d) => ({
+    job: d.job!,
+    leaseToken: d.leaseToken,
+    dependsOnResults: d.dependsOnResults,
+  }));
 }
 
 const delivery = fc.record<LeanDelivery>({
@@ -32,6 +36,11 @@ const delivery = fc.record<LeanDelivery>({
   timeoutMs: fc.option(fc.integer({ min: 1, max: 10 * 365 * 86_400_000 }), { nil: undefined }),
   leaseToken: fc.uuid(),
   leaseExpireMs: fc.integer({ min: 0, max: 4_102_444_800_000 }),
+  // A null result is omitted.
+  dependsOnResults: fc.array(
+    fc.record({ jobId: fc.bigInt({ min: 1n, max: 2n ** 63n - 1n }).map(String), result: fc.option(fc.uint8Array({ maxLength: 200 }).map(Buffer.from)) }),
+    { maxLength: 3 },
+  ),
 });
 
 describe("the hand-written JobBatch encoder", () => {
@@ -57,6 +66,7 @@ describe("the hand-written JobBatch encoder", () => {
           expect(timeoutMs).toBe(want.timeoutMs);
           expect(d.leaseToken).toBe(want.leaseToken);
           expect(Number(d.leaseExpireTime!.seconds) * 1000 + d.leaseExpireTime!.nanos / 1e6).toBe(want.leaseExpireMs);
+          expect(d.dependsOnResults.map((r) => ({ jobId: r.jobId, result: r.omitted ? null : Buffer.from(r.result) }))).toEqual(want.dependsOnResults);
         });
       }),
       { numRuns: 300 },

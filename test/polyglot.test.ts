@@ -75,6 +75,33 @@ test("a chain crosses languages: TypeScript enqueues, Python continues, Go finis
   }
 }, 300_000);
 
+test("a DAG crosses languages: TypeScript enqueues it in one call, Python runs the root and the children, Go the fan-in with their results", async (context) => {
+  skipWithout(goReason ?? pythonReason, context);
+  const goWorker = await buildGoFixtureWorker("fixtureworker-dag");
+  const broker = await startTestBroker();
+  const client = createClient({ baseUrl: broker.baseUrl });
+  try {
+    const python = spawnProcess(path.join(root, "clients/python/.venv/bin/python"), ["clients/python/tests/fixture_worker.py"], {
+      BATON_URL: broker.baseUrl,
+      QUEUE: "dag-py",
+    });
+    const go = spawnProcess(goWorker, [], { BATON_URL: broker.baseUrl, QUEUE: "dag-go" });
+    processes.push(python, go);
+    const [rootJob] = await client.enqueueMany([
+      { queue: "dag-py", payload: "r" },
+      ...["a", "b", "c"].map((payload) => ({ queue: "dag-py", payload, dependsOnIndex: [0] })),
+      { queue: "dag-go", payload: "f", dependsOnIndex: [1, 2, 3] },
+    ]);
+    const chain = await client.waitChain(rootJob!.job.id);
+    expect(chain.map((job) => job.state)).toEqual(Array(5).fill(JobState.SUCCEEDED));
+    expect(new TextDecoder().decode(chain[0]!.result)).toBe("f<a<r|py|py+b<r|py|py+c<r|py|py|go");
+  } finally {
+    client.close();
+    await killAll(processes);
+    await broker.stop();
+  }
+}, 300_000);
+
 test("Go and Python workers connect with an API token (WithToken, token=); without one they are refused", async (context) => {
   skipWithout(goReason ?? pythonReason, context);
   const goWorker = await buildGoFixtureWorker("fixtureworker-token");

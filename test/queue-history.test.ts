@@ -1,5 +1,5 @@
 /**
- * The queue history (migration 0015, GetQueueHistory): each replica counts in memory and adds
+ * The queue history (migration 0017, GetQueueHistory): each replica counts in memory and adds
  * its counts to the database in one statement per flush, so the history is the sum over
  * replicas and outlives a restart. Flushes here are explicit (the periodic one is set to an
  * hour) or the one at shutdown; the statements are run with an injected `now`.

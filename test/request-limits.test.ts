@@ -32,7 +32,7 @@ test("more depends_on entries in one EnqueueJobs than BATON_MAX_BATCH_DEPENDENCI
   const jobs = Array.from({ length: 3 }, () => ({ queue: "q", dependsOn: [job!.id, job!.id, job!.id, job!.id] }));
   const error = await refusal(broker.jobs.enqueueJobs({ jobs }));
   expect(error.code).toBe(Code.InvalidArgument);
-  expect(error.rawMessage).toBe("jobs name 12 depends_on entries in all; the limit is 10 (BATON_MAX_BATCH_DEPENDENCIES)");
+  expect(error.rawMessage).toBe("jobs name 12 depends_on and depends_on_index entries in all; the limit is 10 (BATON_MAX_BATCH_DEPENDENCIES)");
   const [{ n }] = (await sql<{ n: number }>(broker.databaseUrl, "select count(*)::int as n from baton.jobs")) as [{ n: number }];
   expect(n).toBe(1);
 });

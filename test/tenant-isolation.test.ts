@@ -79,6 +79,14 @@ describe("ids a producer names", () => {
     expect(next!.chainId).toBe(own!.id);
   });
 
+  test("WaitJob{chain} lists only the jobs of a chain on the token's queues", async () => {
+    const { jobs } = await admin.jobs.enqueueJobs({
+      jobs: [{ queue: "a-dag" }, { queue: "b-dag", dependsOnIndex: [0] }, { queue: "a-dag", dependsOnIndex: [0] }],
+    });
+    const waited = await producerA.jobs.waitJob({ id: jobs[0]!.id, chain: true, timeout: { seconds: 0n } });
+    expect(waited.chainJobs.map((job) => job.id)).toEqual([jobs[2]!.id, jobs[0]!.id]);
+  });
+
   test("depends_on: whether another tenant's job exists, or failed, does not show", async () => {
     const { job: pending } = await admin.jobs.enqueueJob({ queue: "b1" });
     const { job: cancelled } = await admin.jobs.enqueueJob({ queue: "b1" });

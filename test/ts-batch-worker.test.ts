@@ -129,6 +129,26 @@ test("a stopping worker runs its waiting batches at once: no delivery can fill t
   expect(await client.getJob(id!)).toMatchObject({ state: JobState.SUCCEEDED });
 });
 
+test("a job whose lease is lost while it waits for its batch leaves the batch: no handler sees it", async () => {
+  const [lost] = await client.enqueueManyIds([{ queue: "batched-lost", payload: "lost", maxAttempts: 1, timeoutMs: 300 }]);
+  const seen: string[][] = [];
+  workers.push(
+    runWorker({
+      baseUrl: broker.baseUrl,
+      queues: ["batched-lost"],
+      concurrency: 2,
+      // Longer than the test may take: only two live jobs can fill the batch.
+      batch: { maxJobs: 2, maxWaitMs: 600_000, handler: (jobs) => void seen.push(jobs.map((job) => text(job.payload))) },
+    }),
+  );
+  // The attempt times out while the job waits for a second one; the broker takes its lease.
+  expect(await client.waitJob(lost!.id)).toMatchObject({ state: JobState.DEAD, lastError: "attempt timed out" });
+  // Delivered on the same stream after the lease loss, so they find the batch without the lost job.
+  const ids = await enqueueAll("batched-lost", ["first", "second"]);
+  await Promise.all(ids.map((id) => client.waitJob(id)));
+  expect(seen).toEqual([["first", "second"]]);
+});
+
 test("a batch job's context carries its own continuations: the next job joins its chain", async () => {
   const [id] = await enqueueAll("batched-context", ["start"]);
   workers.push(

@@ -1,6 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { WireType } from "@bufbuild/protobuf/wire";
 import { type SubscribeResponse, SubscribeResponseSchema } from "../../clients/ts/src/gen/baton/v1/worker_service_pb.js";
+import type { DependsOnResult } from "../store/job-record.js";
 
 /** One lean delivery (hello.lean_jobs): the fields of Job a handler needs, and its lease. */
 export interface LeanDelivery {
@@ -16,6 +17,8 @@ export interface LeanDelivery {
   timeoutMs: number | undefined;
   leaseToken: string;
   leaseExpireMs: number;
+  /** JobDelivery.depends_on_results; a null result is omitted. */
+  dependsOnResults: readonly DependsOnResult[];
 }
 
 /**
@@ -24,7 +27,8 @@ export interface LeanDelivery {
  */
 const RESPONSE_JOBS = 7;
 const BATCH_DELIVERIES = 1;
-const DELIVERY = { job: 1, leaseToken: 2, leaseExpireTime: 3 } as const;
+const DELIVERY = { job: 1, leaseToken: 2, leaseExpireTime: 3, dependsOnResults: 4 } as const;
+const JOB_RESULT = { jobId: 1, result: 2, omitted: 3 } as const;
 const JOB = { id: 1, queue: 2, payload: 4, headers: 5, priority: 6, attempt: 7, maxAttempts: 8, chainId: 13, parentId: 14, timeout: 20 } as const;
 
 /**
@@ -54,6 +58,12 @@ export function jobBatchResponse(deliveries: LeanDelivery[]): SubscribeResponse 
     out.string(JOB.chainId, d.chainId).string(JOB.parentId, d.parentId);
     if (d.timeoutMs !== undefined) out.time(JOB.timeout, d.timeoutMs);
     out.string(DELIVERY.leaseToken, d.leaseToken).time(DELIVERY.leaseExpireTime, d.leaseExpireMs);
+    d.dependsOnResults.forEach((r, k) => {
+      out.tag(DELIVERY.dependsOnResults, WireType.LengthDelimited).varint(size.results[k]!);
+      out.string(JOB_RESULT.jobId, r.jobId);
+      if (r.result === null) out.int32(JOB_RESULT.omitted, 1);
+      else out.bytes(JOB_RESULT.result, r.result);
+    });
   });
   const response = create(SubscribeResponseSchema);
   response.$unknown = [{ no: RESPONSE_JOBS, wireType: WireType.LengthDelimited, data: out.finish() }];
@@ -63,6 +73,8 @@ export function jobBatchResponse(deliveries: LeanDelivery[]): SubscribeResponse 
 interface Sizes {
   delivery: number;
   job: number;
+  /** Of each JobResult. */
+  results: number[];
   headers: [string, { text: string; entry: number }][];
 }
 
@@ -76,8 +88,10 @@ function measure(d: LeanDelivery): Sizes {
   job += int32Field(d.priority) + int32Field(d.attempt) + int32Field(d.maxAttempts);
   job += stringField(d.chainId) + stringField(d.parentId);
   if (d.timeoutMs !== undefined) job += 2 + timeField(d.timeoutMs);
-  const delivery = 1 + varintSize(job) + job + stringField(d.leaseToken) + 1 + timeField(d.leaseExpireMs);
-  return { delivery, job, headers };
+  let delivery = 1 + varintSize(job) + job + stringField(d.leaseToken) + 1 + timeField(d.leaseExpireMs);
+  const results = d.dependsOnResults.map((r) => stringField(r.jobId) + (r.result === null ? int32Field(1) : bytesField(r.result.byteLength)));
+  for (const size of results) delivery += 1 + varintSize(size) + size;
+  return { delivery, job, headers, results };
 }
 
 /** Proto3 leaves fields at their default out; one-byte tags (field numbers below 16) except JOB.timeout. */

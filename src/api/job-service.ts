@@ -29,10 +29,11 @@ import { withProducerTraceparent } from "../telemetry/trace-context.js";
 import { mapConcurrently } from "../util/map-concurrently.js";
 import { admitStreamBatch } from "./admission.js";
 import { checkQueueDepth } from "./queue-depth.js";
+import { visibleQueues } from "./visibility.js";
 import { mapStreamErrors, toConnectError } from "./error-mapping.js";
 import { jobToProto } from "./job-mapper.js";
 import { searchState, validateJobFilter } from "./job-filter.js";
-import { decodePageToken, encodePageToken, pageSize } from "./page-token.js";
+import { MAX_PAGE_SIZE, decodePageToken, encodePageToken, pageSize } from "./page-token.js";
 import { type EnqueueLimits, durationSeconds, validateEnqueue, validateJobId, validateQueueName } from "./validate.js";
 
 export interface JobServiceDeps {
@@ -76,13 +77,13 @@ export function createJobService({ broker, db, log, limits, maxQueueDepth }: Job
       throw invalidArgument(`jobs has ${requests.length} entries; the limit is ${limits.maxBatchSize} (BATON_MAX_BATCH_SIZE)`);
     }
     // Each entry is a lookup and a row written in the batch's one transaction.
-    const dependencies = requests.reduce((sum, job) => sum + job.dependsOn.length, 0);
+    const dependencies = requests.reduce((sum, job) => sum + job.dependsOn.length + job.dependsOnIndex.length, 0);
     if (dependencies > limits.maxBatchDependencies) {
       throw invalidArgument(
-        `jobs name ${dependencies} depends_on entries in all; the limit is ${limits.maxBatchDependencies} (BATON_MAX_BATCH_DEPENDENCIES)`,
+        `jobs name ${dependencies} depends_on and depends_on_index entries in all; the limit is ${limits.maxBatchDependencies} (BATON_MAX_BATCH_DEPENDENCIES)`,
       );
     }
-    const jobs = await admitted(requests.map((job, i) => validateEnqueue(job, limits, `jobs[${i}]`)));
+    const jobs = await admitted(requests.map((job, i) => validateEnqueue(job, limits, `jobs[${i}]`, i)));
     const inserted = await broker.enqueue(header ? withProducerTraceparent(jobs, header) : jobs);
     const deduplicated = inserted.map((i) => i.deduplicated);
     if (view === JobView.ID) return { jobIds: inserted.map((i) => i.job.id), deduplicated };
@@ -203,13 +204,23 @@ export function createJobService({ broker, db, log, limits, maxQueueDepth }: Job
       throw new BatonError("failed_precondition", `job ${id} is leased: a running job is never deleted; cancel it first`);
     },
 
-    async waitJob(request) {
+    async waitJob(request, context) {
       const id = validateJobId(request.id);
       const timeoutMs = request.timeout ? durationSeconds(request.timeout, "timeout") * 1000 : MAX_WAIT_MS;
       if (timeoutMs < 0 || timeoutMs > MAX_WAIT_MS) throw invalidArgument(`timeout must be between 0 and ${MAX_WAIT_MS / 1000}s`);
       const { job, timedOut } = await broker.wait(id, timeoutMs, request.chain);
       if (!job) throw notFound(`job ${id} not found`);
-      return create(WaitJobResponseSchema, { job: jobToProto(job), timedOut });
+      if (!request.chain) return create(WaitJobResponseSchema, { job: jobToProto(job), timedOut });
+      // The chain's jobs as the first page of ListJobs with filter.chain_id would list them,
+      // less those of queues the caller's token may not see (a chain may cross tenants' queues).
+      const { jobs, more } = await jobListPage(db, { chainId: job.chainId }, { limit: MAX_PAGE_SIZE, maxBytes: limits.maxPageBytes });
+      const visible = context.values.get(visibleQueues);
+      return create(WaitJobResponseSchema, {
+        job: jobToProto(job),
+        timedOut,
+        chainJobs: jobs.filter((chained) => visible(chained.queue)).map(jobToProto),
+        chainNextPageToken: more ? encodePageToken(jobs[jobs.length - 1]!.id) : "",
+      });
     },
   };
 }

@@ -67,7 +67,12 @@ export function createSink(outbox: AsyncQueue<SubscribeResponse>, options: SinkO
     const proto = jobToProto(job.record!);
     // The worker's spans nest under this attempt's process span (written when it ends).
     proto.headers.traceparent = job.traceparent;
-    return create(SubscribeResponse_JobDeliverySchema, { job: proto, leaseToken: job.leaseToken, leaseExpireTime: timestampFromDate(job.leaseExpireTime) });
+    return create(SubscribeResponse_JobDeliverySchema, {
+      job: proto,
+      leaseToken: job.leaseToken,
+      leaseExpireTime: timestampFromDate(job.leaseExpireTime),
+      dependsOnResults: job.dependsOnResults.map(({ jobId, result }) => (result === null ? { jobId, omitted: true } : { jobId, result })),
+    });
   };
 
   const outgoing = (response: SubscribeResponse, ids: string[]) => {
@@ -136,6 +141,7 @@ function leanDelivery(job: ClaimedJob): LeanDelivery {
     timeoutMs: job.timeoutSeconds === null ? undefined : Math.round(job.timeoutSeconds * 1000),
     leaseToken: job.leaseToken,
     leaseExpireMs: job.leaseExpireTime.getTime(),
+    dependsOnResults: job.dependsOnResults,
   };
 }
 

@@ -102,7 +102,14 @@ export function validateMaxAttempts(value: number, field: string): void {
   if (value < 0 || value > 1000) throw invalidArgument(`${field} must be between 1 and 1000 (0 takes the default)`);
 }
 
-export function validateEnqueue(request: EnqueueJobRequest, limits: EnqueueLimits, field?: string): NewJob {
+/** Most jobs one job may wait for: depends_on and depends_on_index together. */
+export const MAX_BLOCKERS_PER_JOB = 100;
+
+/**
+ * One job to create. `position` is its index in an EnqueueJobs (or EnqueueJobsStream batch)
+ * request, the only place where depends_on_index may name other jobs.
+ */
+export function validateEnqueue(request: EnqueueJobRequest, limits: EnqueueLimits, field?: string, position?: number): NewJob {
   /** Names a field as the caller sent it: "queue" for one job, "jobs[3].queue" in a batch. */
   const at = (name: string) => (field ? `${field}.${name}` : name);
   const queue = validateQueueName(request.queue, at("queue"));
@@ -133,12 +140,35 @@ export function validateEnqueue(request: EnqueueJobRequest, limits: EnqueueLimit
   if (dedupPolicy) job.dedupPolicy = dedupPolicy;
   if (request.fairnessKey !== "") job.fairnessKey = validateText(request.fairnessKey, at("fairness_key"), MAX_FAIRNESS_KEY_BYTES);
   if (request.dependsOn.length > 0) {
-    if (request.dependsOn.length > 100) throw invalidArgument(`${at("depends_on")} names more than 100 jobs`);
+    if (request.dependsOn.length > MAX_BLOCKERS_PER_JOB) throw invalidArgument(`${at("depends_on")} names more than ${MAX_BLOCKERS_PER_JOB} jobs`);
     job.dependsOn = [...new Set(request.dependsOn.map((id, i) => validateJobId(id, `${at("depends_on")}[${i}]`)))];
   }
+  if (request.dependsOnIndex.length > 0) job.dependsOnIndex = validateDependsOnIndex(request, at("depends_on_index"), position);
   if (request.chainId !== "") job.chainId = validateJobId(request.chainId, at("chain_id"));
   if (request.timeout) job.timeoutSeconds = positiveSeconds(request.timeout, at("timeout"));
   return job;
+}
+
+/**
+ * depends_on_index of the job at `position` of its request: each entry the position of an
+ * earlier job, so that a request is a DAG listed in topological order and can hold no cycle.
+ */
+function validateDependsOnIndex(request: EnqueueJobRequest, field: string, position: number | undefined): number[] {
+  if (position === undefined) {
+    throw invalidArgument(`${field} is only allowed in EnqueueJobs, where it names other jobs of the same request; use depends_on with job ids here`);
+  }
+  const blockers = request.dependsOn.length + request.dependsOnIndex.length;
+  if (blockers > MAX_BLOCKERS_PER_JOB) {
+    throw invalidArgument(`depends_on and ${field} name ${blockers} jobs together; the limit is ${MAX_BLOCKERS_PER_JOB}`);
+  }
+  request.dependsOnIndex.forEach((index, k) => {
+    if (index === position) throw invalidArgument(`${field}[${k}] is ${index}, this job's own position: a job cannot wait for itself`);
+    if (index < 0 || index > position) {
+      const range = position === 0 ? "the first job can wait for no other job of the request" : position === 1 ? "use 0" : `use 0 to ${position - 1}`;
+      throw invalidArgument(`${field}[${k}] is ${index}: it must name an earlier job of the request (${range}), so that the jobs form no cycle`);
+    }
+  });
+  return [...new Set(request.dependsOnIndex)];
 }
 
 /** The policies besides KEEP, which is the default and needs nothing of the store. */

@@ -21,9 +21,9 @@ import {
   jobAdoptMany,
   jobFailMany,
   jobInsertMany,
-  jobInsertWithDependencies,
   jobRetry,
 } from "../store/jobs.js";
+import { jobInsertGraph } from "../store/job-graph.js";
 import { CHANNELS, type NotificationHandlers } from "../store/listener.js";
 import { Notifier } from "../store/notifier.js";
 import { workerDelete } from "../store/workers.js";
@@ -120,6 +120,7 @@ export class Broker {
       replicaId: this.replicaId,
       leaseSeconds: config.leaseSeconds,
       maxClaimBatch: config.maxClaimBatch,
+      maxDependsOnResultBytes: config.maxDependsOnResultBytes,
       settings: this.settings,
       metrics: this.metrics,
       traceSampling: options.traceSampling,
@@ -211,8 +212,8 @@ export class Broker {
   async enqueue(newJobs: NewJob[]): Promise<InsertedJob[]> {
     const { db, config } = this.options;
     const jobs = this.options.traceSampling?.startTraces(newJobs) ?? newJobs;
-    if (jobs.some((job) => job.dependsOn?.length)) {
-      const inserted = await db.transaction((tx) => jobInsertWithDependencies(tx, jobs, config.defaultMaxAttempts));
+    if (jobs.some((job) => job.dependsOn?.length || job.dependsOnIndex?.length)) {
+      const inserted = await db.transaction((tx) => jobInsertGraph(tx, jobs, config.defaultMaxAttempts));
       this.metrics.enqueued(createdJobs(inserted));
       this.dispatcher.wakeQueues(new Set(jobs.map((job) => job.queue)));
       return inserted;

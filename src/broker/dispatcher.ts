@@ -17,6 +17,8 @@ export interface DispatcherOptions {
   leaseSeconds: number;
   /** Largest claim in one statement. */
   maxClaimBatch: number;
+  /** Most bytes of blocker results one claimed dependant carries. */
+  maxDependsOnResultBytes: number;
   settings: QueueSettingsCache;
   /** Observes the queue wait of each claimed job. */
   metrics: JobMetrics;
@@ -295,7 +297,12 @@ export class Dispatcher {
     let queueLimited = false;
     let rateLimited: number | undefined;
     for (const part of [...parts.slice(start), ...parts.slice(0, start)]) {
-      const common = { limit: demand - jobs.length, leaseSeconds: this.options.leaseSeconds, owner: this.options.replicaId };
+      const common = {
+        limit: demand - jobs.length,
+        leaseSeconds: this.options.leaseSeconds,
+        owner: this.options.replicaId,
+        dependsOnResultBytes: this.options.maxDependsOnResultBytes,
+      };
       const rateLimit = part === plain ? undefined : settings.get(part[0]!)?.rateLimit;
       const result =
         part === plain
@@ -420,6 +427,8 @@ function handedOff(record: JobRecord): ClaimedJob {
     runTime: record.runTime,
     queueWaitSeconds: queueWaitSeconds(record),
     traceparent: deliveryTraceparent(record),
+    // Only jobs without blockers are handed off at insert.
+    dependsOnResults: [],
     record,
   };
 }

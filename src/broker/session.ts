@@ -200,9 +200,10 @@ export class Session {
   }
 }
 
-/** What a delivery weighs on the wire, near enough: its payload and headers plus the fixed fields. */
-export function deliverySize(job: Pick<ClaimedJob, "payload" | "headers">): number {
+/** What a delivery weighs on the wire, near enough: its payload, headers and blocker results plus the fixed fields. */
+export function deliverySize(job: Pick<ClaimedJob, "payload" | "headers" | "dependsOnResults">): number {
   let bytes = 256 + job.payload.byteLength;
   for (const [name, value] of Object.entries(job.headers)) bytes += name.length + value.length;
+  for (const { result } of job.dependsOnResults) bytes += 32 + (result?.byteLength ?? 0);
   return bytes;
 }

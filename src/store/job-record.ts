@@ -70,7 +70,16 @@ export interface ClaimedJob {
   queueWaitSeconds: number;
   /** The W3C traceparent of this attempt's process span, for the worker's spans. */
   traceparent: string;
+  /** The results of the job's direct blockers, in depends_on order; empty without blockers. */
+  dependsOnResults: DependsOnResult[];
   record?: JobRecord;
+}
+
+/** What a blocker returned, as its dependant's delivery carries it. */
+export interface DependsOnResult {
+  jobId: string;
+  /** Null when omitted: past the delivery's byte cap, or the blocker no longer exists. */
+  result: Buffer | null;
 }
 
 /** What an enqueue does to a waiting job that holds its dedup_key, besides KEEP (see NewJob). */
@@ -99,6 +108,11 @@ export interface NewJob {
   fairnessKey?: string;
   /** Ids of jobs that must succeed first. */
   dependsOn?: string[];
+  /**
+   * Positions, in the batch being inserted, of earlier jobs that must succeed first (see
+   * jobInsertGraph); only a batch insert resolves them.
+   */
+  dependsOnIndex?: number[];
   chainId?: string;
   parentId?: string;
   timeoutSeconds?: number;

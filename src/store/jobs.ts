@@ -10,6 +10,7 @@ const ids = param<string[]>();
 const leaseTokens = param<string[]>();
 const now = param<Now>();
 const limit = param<number>();
+const dependsOnResultBytes = param<number>();
 /** JobMatches' parameters: a {@link JobSearch} as the statements take it (see searchParams). */
 const search = {
   queue: param<string | null>(),
@@ -62,11 +63,14 @@ const sql = loadStatements(new URL("./sql/jobs.sql", import.meta.url), {
   JobGetUnfinishedByDedupKey: statement({ queues: param<string[]>(), dedupKeys: param<(string | undefined)[]>() }, row<JobRow>()),
   JobGet: statement({ id: param<string>(), now }, row<JobRow>()),
   JobClaim: statement(
-    { queues: param<string[]>(), limit, leaseSeconds: param<number>(), owner: param<string>(), now, first: param<number>() },
+    { queues: param<string[]>(), limit, leaseSeconds: param<number>(), owner: param<string>(), now, first: param<number>(), dependsOnResultBytes },
     row<ClaimRow>(),
   ),
   JobClaimLockQueue: statement({ queue: param<string>() }),
-  JobClaimLimited: statement({ queue: param<string>(), limit, leaseSeconds: param<number>(), owner: param<string>(), now }, row<ClaimRow>()),
+  JobClaimLimited: statement(
+    { queue: param<string>(), limit, leaseSeconds: param<number>(), owner: param<string>(), now, dependsOnResultBytes },
+    row<ClaimRow>(),
+  ),
   JobUnclaim: statement({ ids, leaseTokens }, row<{ queue: string }>()),
   JobAckMany: statement({ ids, leaseTokens, results: param<Buffer[]>(), now, workerIds: param<(string | null)[]>() }, row<{ id: string; lease_token: string; queue: string; run_seconds: number }>()),
   JobFailMany: statement(
@@ -419,7 +423,15 @@ export interface ClaimParams {
   /** Replica that holds the leases, kept on the row for operators. */
   owner: string;
   now?: Now;
+  /**
+   * Most bytes of blocker results one claimed dependant carries (BATON_MAX_DEPENDS_ON_RESULT_BYTES);
+   * the results past it are omitted (see baton.depends_on_results).
+   */
+  dependsOnResultBytes?: number;
 }
+
+/** BATON_MAX_DEPENDS_ON_RESULT_BYTES' default. */
+export const DEFAULT_DEPENDS_ON_RESULT_BYTES = 1024 * 1024;
 
 export interface ClaimResult {
   jobs: ClaimedJob[];
@@ -434,8 +446,8 @@ export interface ClaimResult {
  * taking turns among equal priorities, the turns starting at the queue at index `first`.
  */
 export async function jobClaim(db: Queryable, params: ClaimParams & { queues: string[]; first?: number }): Promise<ClaimResult> {
-  const { queues, limit, leaseSeconds, owner, now = null, first = 0 } = params;
-  const { rows } = await run(db, sql.JobClaim, { queues, limit, leaseSeconds, owner, now, first });
+  const { queues, limit, leaseSeconds, owner, now = null, first = 0, dependsOnResultBytes = DEFAULT_DEPENDS_ON_RESULT_BYTES } = params;
+  const { rows } = await run(db, sql.JobClaim, { queues, limit, leaseSeconds, owner, now, first, dependsOnResultBytes });
   return claimResult(rows);
 }
 
@@ -445,9 +457,9 @@ export async function jobClaim(db: Queryable, params: ClaimParams & { queues: st
  */
 export async function jobClaimLimited(db: Database, params: ClaimParams & { queue: string }): Promise<ClaimResult> {
   return db.transaction(async (tx) => {
-    const { queue, limit, leaseSeconds, owner, now = null } = params;
+    const { queue, limit, leaseSeconds, owner, now = null, dependsOnResultBytes = DEFAULT_DEPENDS_ON_RESULT_BYTES } = params;
     await run(tx, sql.JobClaimLockQueue, { queue });
-    const { rows } = await run(tx, sql.JobClaimLimited, { queue, limit, leaseSeconds, owner, now });
+    const { rows } = await run(tx, sql.JobClaimLimited, { queue, limit, leaseSeconds, owner, now, dependsOnResultBytes });
     return claimResult(rows);
   });
 }
@@ -469,6 +481,10 @@ interface ClaimRow {
   run_time: Date;
   queue_wait_seconds: number;
   traceparent: string;
+  /** Null for a job without blockers, as is depends_on_results. */
+  depends_on: string[] | null;
+  /** Aligned with depends_on; null where omitted. */
+  depends_on_results: (Buffer | null)[] | null;
   next_due_time: Date | null;
   queue_limited?: boolean;
 }
@@ -494,6 +510,7 @@ function claimResult(rows: ClaimRow[]): ClaimResult {
       runTime: row.run_time,
       queueWaitSeconds: row.queue_wait_seconds,
       traceparent: row.traceparent,
+      dependsOnResults: (row.depends_on ?? []).map((jobId, i) => ({ jobId, result: row.depends_on_results?.[i] ?? null })),
     });
   }
   return { jobs, nextDueTime: rows[0]?.next_due_time ?? null, queueLimited: rows[0]?.queue_limited ?? false };

@@ -76,11 +76,12 @@ export class JobSampling {
    * the database records nothing of it and its workers are told. A kept one is left to the
    * database, which starts a sampled trace as before.
    */
-  startTraces<J extends { headers: Record<string, string>; chainId?: string; parentId?: string }>(jobs: J[]): J[] {
+  startTraces<J extends { headers: Record<string, string>; chainId?: string; parentId?: string; dependsOnIndex?: number[] }>(jobs: J[]): J[] {
     const root = this.root;
     if (!root) return jobs;
     return jobs.map((job) => {
-      if ("traceparent" in job.headers || job.chainId !== undefined || job.parentId !== undefined) return job;
+      // A job of a DAG joins the chain of a job of its batch (see jobInsertGraph).
+      if ("traceparent" in job.headers || job.chainId !== undefined || job.parentId !== undefined || job.dependsOnIndex?.length) return job;
       const traceId = randomBytes(16).toString("hex");
       if (decide(root, ROOT_CONTEXT, traceId)) return job;
       const traceparent = formatTraceparent({ traceId, spanId: randomBytes(8).toString("hex"), sampled: false });

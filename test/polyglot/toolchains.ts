@@ -18,9 +18,9 @@ export function goMissing(): string | undefined {
 }
 
 export function pythonMissing(): string | undefined {
-  const result = spawnSync("python3", ["-c", "import sys, venv; print(sys.version_info >= (3, 10))"], { encoding: "utf8" });
+  const result = spawnSync("python3", ["-c", "import sys, venv; print(sys.version_info >= (3, 11))"], { encoding: "utf8" });
   if (result.error || result.status !== 0) return "Python 3 with venv is not installed (no usable `python3` on PATH)";
-  if (result.stdout.trim() !== "True") return "Python 3.10 or newer is needed";
+  if (result.stdout.trim() !== "True") return "Python 3.11 or newer is needed";
   return undefined;
 }
 

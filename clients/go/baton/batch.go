@@ -3,6 +3,7 @@ package baton
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 )
@@ -126,6 +127,26 @@ func (b *batcher) add(task *Task) {
 			defer b.mu.Unlock()
 			b.releaseLocked(queue, group)
 		})
+	}
+}
+
+// remove takes a job out of its waiting batch: its lease was lost, so no handler may see it.
+func (b *batcher) remove(jobID string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for queue, group := range b.waiting {
+		i := slices.IndexFunc(group.tasks, func(task *Task) bool { return task.Job.GetId() == jobID })
+		if i < 0 {
+			continue
+		}
+		group.tasks = slices.Delete(group.tasks, i, i+1)
+		if len(group.tasks) == 0 {
+			delete(b.waiting, queue)
+			if group.timer != nil {
+				group.timer.Stop()
+			}
+		}
+		return
 	}
 }
 

@@ -199,3 +199,40 @@ func TestAStoppingBatchWorkerRunsItsWaitingBatchAtOnce(t *testing.T) {
 		t.Fatalf("job: %v", job)
 	}
 }
+
+func TestAJobWhoseLeaseIsLostWhileItWaitsForItsBatchLeavesTheBatch(t *testing.T) {
+	queue := newQueue(t)
+	lost, err := client.EnqueueManyIDs(testContext(t), []baton.JobSpec{{Queue: queue, Payload: []byte("lost"), MaxAttempts: 1, Timeout: 300 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var seen [][]string
+	// MaxWait is longer than the test may take: only two live jobs can fill the batch.
+	worker := client.NewBatchWorker(withTestOnError(t, baton.WorkerOptions{Queues: []string{queue}, Concurrency: 2}),
+		baton.BatchOptions{MaxJobs: 2, MaxWait: 10 * time.Minute},
+		func(ctx context.Context, batch *baton.Batch) error {
+			payloads := make([]string, len(batch.Tasks))
+			for i, task := range batch.Tasks {
+				payloads[i] = string(task.Job.GetPayload())
+			}
+			mu.Lock()
+			seen = append(seen, payloads)
+			mu.Unlock()
+			return nil
+		})
+	runWorker(t, worker)
+	// The attempt times out while the job waits for a second one; the broker takes its lease.
+	if job := waitFinished(t, lost[0].ID); job.GetState() != batonv1.JobState_JOB_STATE_DEAD || job.GetLastError() != "attempt timed out" {
+		t.Fatalf("lost job: %v", job)
+	}
+	// Delivered on the same stream after the lease loss: they find the batch without it.
+	for _, id := range enqueueAll(t, queue, "first", "second") {
+		waitFinished(t, id)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if got := fmt.Sprint(seen); got != "[[first second]]" {
+		t.Fatalf("batches seen: %s", got)
+	}
+}

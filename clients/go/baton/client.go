@@ -19,6 +19,9 @@ import (
 // Job is everything the broker knows about a job.
 type Job = batonv1.Job
 
+// JobResult is what a blocker returned, as its dependant's Task.DependsOnResults carries it.
+type JobResult = batonv1.JobResult
+
 // Client talks to one broker. It is safe for concurrent use; share one per process.
 type Client struct {
 	conn *grpc.ClientConn

@@ -79,6 +79,16 @@ func (t JobType[P, R]) DecodeResult(job *Job) (R, error) {
 	return t.Result.Unmarshal(job.GetResult())
 }
 
+// DecodeDependsOnResult reads the result of a blocker of this type, as its dependant's
+// Task.DependsOnResults carries it. An omitted result is an error: Client.Get has it.
+func (t JobType[P, R]) DecodeDependsOnResult(result *JobResult) (R, error) {
+	if result.GetOmitted() {
+		var zero R
+		return zero, fmt.Errorf("baton: the result of job %s was omitted from the delivery (BATON_MAX_DEPENDS_ON_RESULT_BYTES); read it with Client.Get", result.GetJobId())
+	}
+	return t.Result.Unmarshal(result.GetResult())
+}
+
 // Handler adapts a typed function to a Handler. A payload that does not decode or validate
 // fails the job for good (DeadLetter): running it again cannot help.
 func (t JobType[P, R]) Handler(fn func(ctx context.Context, task *Task, payload P) (R, error)) Handler {

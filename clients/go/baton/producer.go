@@ -33,6 +33,11 @@ type JobSpec struct {
 	DedupPolicy DedupPolicy
 	// DependsOn: ids of jobs that must succeed before this one runs.
 	DependsOn []string
+	// DependsOnIndex (EnqueueMany only): positions, in the same call, of earlier jobs that must
+	// succeed before this one runs; its handler gets their results (Task.DependsOnResults). A
+	// whole DAG goes in one call, atomically; without ChainID a job joins the chain of the job
+	// its first position names.
+	DependsOnIndex []int32
 	// ChainID: the chain to join; empty starts a new chain rooted at this job.
 	ChainID string
 	// Timeout: the longest one attempt may run before the broker revokes its lease.
@@ -65,6 +70,7 @@ func (s JobSpec) Request() *batonv1.EnqueueJobRequest {
 		ChainId:     s.ChainID,
 		FairnessKey: s.FairnessKey,
 	}
+	request.DependsOnIndex = s.DependsOnIndex
 	switch {
 	case !s.RunAt.IsZero():
 		request.Start = &batonv1.EnqueueJobRequest_RunTime{RunTime: timestamppb.New(s.RunAt)}
@@ -174,6 +180,32 @@ func (c *Client) Wait(ctx context.Context, id string) (*Job, error) {
 		if Finished(response.GetJob()) {
 			return response.GetJob(), nil
 		}
+	}
+}
+
+// WaitChain returns every job of the chain of job id once all of them are finished (a DAG
+// enqueued in one EnqueueMany is one chain), newest first, or ctx's error. It long-polls
+// WaitJob with chain set and pages through the rest of a long chain with ListJobs.
+func (c *Client) WaitChain(ctx context.Context, id string) ([]*Job, error) {
+	for {
+		response, err := c.Jobs.WaitJob(ctx, &batonv1.WaitJobRequest{Id: id, Chain: true, Timeout: durationpb.New(waitSlice)})
+		if err != nil {
+			return nil, err
+		}
+		if response.GetTimedOut() {
+			continue
+		}
+		jobs := response.GetChainJobs()
+		filter := &batonv1.JobFilter{ChainId: response.GetJob().GetChainId()}
+		for token := response.GetChainNextPageToken(); token != ""; {
+			page, err := c.Jobs.ListJobs(ctx, &batonv1.ListJobsRequest{Filter: filter, PageSize: 1000, PageToken: token})
+			if err != nil {
+				return nil, err
+			}
+			jobs = append(jobs, page.GetJobs()...)
+			token = page.GetNextPageToken()
+		}
+		return jobs, nil
 	}
 }
 

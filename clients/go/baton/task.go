@@ -15,6 +15,11 @@ type Task struct {
 	// this attempt (state, times, dedup_key, fairness_key, depends_on, progress, errors,
 	// last_error) are unset; Client.Get has them.
 	Job *Job
+	// DependsOnResults are the results of the job's blockers (depends_on, depends_on_index), in
+	// the order of the job's depends_on; empty for a job without blockers. An entry with Omitted
+	// set carries no result (past the broker's BATON_MAX_DEPENDS_ON_RESULT_BYTES): Client.Get
+	// has it. JobType.DecodeDependsOnResult decodes an entry.
+	DependsOnResults []*JobResult
 
 	worker  *Worker
 	held    *heldJob

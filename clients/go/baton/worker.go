@@ -217,9 +217,9 @@ func (w *Worker) handle(s *stream, response *batonv1.SubscribeResponse) {
 	case *batonv1.SubscribeResponse_Job:
 		w.start(message.Job)
 	case *batonv1.SubscribeResponse_Cancel_:
-		w.interrupt(message.Cancel.GetJobId(), ErrJobCancelled, false)
+		w.cancelJob(message.Cancel.GetJobId())
 	case *batonv1.SubscribeResponse_LeaseLost_:
-		w.interrupt(message.LeaseLost.GetJobId(), ErrLeaseLost, true)
+		w.loseLease(message.LeaseLost.GetJobId())
 	case *batonv1.SubscribeResponse_SettledBatch_:
 		w.settled(message.SettledBatch.GetCommitted(), message.SettledBatch.GetRefused())
 	case *batonv1.SubscribeResponse_Settled_:
@@ -251,8 +251,7 @@ func (w *Worker) welcome(s *stream, resumed []*batonv1.LeaseRef) {
 	for id, held := range w.held {
 		token, ok := tokens[id]
 		if !ok {
-			held.cancel(ErrLeaseLost)
-			delete(w.held, id)
+			w.loseLeaseLocked(id, held)
 			continue
 		}
 		held.token = token
@@ -276,7 +275,7 @@ func (w *Worker) start(delivery *batonv1.SubscribeResponse_JobDelivery) {
 	w.held[job.GetId()] = held
 	w.lastActivity = time.Now()
 	w.mu.Unlock()
-	task := &Task{Job: job, worker: w, held: held, ctx: ctx}
+	task := &Task{Job: job, DependsOnResults: delivery.GetDependsOnResults(), worker: w, held: held, ctx: ctx}
 	if w.batches != nil {
 		w.batches.add(task)
 	} else {
@@ -325,18 +324,32 @@ func (w *Worker) call(ctx context.Context, task *Task) (result []byte, err error
 	return w.handler(ctx, task)
 }
 
-// interrupt cancels a running handler; a lost lease also forgets the job at once.
-func (w *Worker) interrupt(jobID string, cause error, forget bool) {
+// cancelJob cancels the context of a held job; its handler decides how the job ends.
+func (w *Worker) cancelJob(jobID string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	held := w.held[jobID]
-	if held == nil {
-		return
+	if held := w.held[jobID]; held != nil {
+		held.cancel(ErrJobCancelled)
 	}
-	held.cancel(cause)
-	if forget {
-		delete(w.held, jobID)
+}
+
+// loseLease forgets a job whose lease the broker took back.
+func (w *Worker) loseLease(jobID string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if held := w.held[jobID]; held != nil {
+		w.loseLeaseLocked(jobID, held)
 		w.closeIfDoneLocked()
+	}
+}
+
+// loseLeaseLocked forgets a job that is no longer this worker's: its context is cancelled with
+// ErrLeaseLost, and if it still waits for its batch, it leaves it, so no handler sees it.
+func (w *Worker) loseLeaseLocked(jobID string, held *heldJob) {
+	held.cancel(ErrLeaseLost)
+	delete(w.held, jobID)
+	if w.batches != nil {
+		w.batches.remove(jobID)
 	}
 }
 

@@ -2,7 +2,8 @@
 
 It takes jobs from QUEUE and prints JSON lines: {"event": "started"} when a job starts and
 {"event": "done"} once it finished. HOLD_MS keeps each job running that long first. The result
-is the payload with "|py" appended; with CONTINUE_TO set, the job also continues into a job on
+is the payload with "|py" appended (a dependant's payload first takes "<" and its blockers' results
+joined with "+", so a DAG's results show who ran each step); with CONTINUE_TO set, the job also continues into a job on
 that queue carrying the result as its payload. BATON_TOKEN, when set, is the API token it
 connects with.
 """
@@ -23,7 +24,8 @@ async def handle(task: Task) -> bytes:
     job = task.job
     emit("started", id=job.id, attempt=job.attempt, chainId=job.chain_id, parentId=job.parent_id)
     await asyncio.sleep(int(os.environ.get("HOLD_MS", "0")) / 1000)
-    result: bytes = job.payload + b"|py"
+    results = [result.result for result in task.depends_on_results]
+    result: bytes = job.payload + (b"<" + b"+".join(results) if results else b"") + b"|py"
     if os.environ.get("CONTINUE_TO"):
         task.continue_with(JobSpec(queue=os.environ["CONTINUE_TO"], payload=result))
     emit("done", id=job.id)

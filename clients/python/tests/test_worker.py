@@ -285,6 +285,26 @@ async def test_batches_hold_one_slot_per_job_and_a_full_worker_runs_a_short_batc
     assert sizes[:2] == [4, 2] and sum(sizes) == 10
 
 
+async def test_a_job_whose_lease_is_lost_while_it_waits_for_its_batch_leaves_the_batch(client: Client, queue: str) -> None:
+    [lost] = await client.enqueue_many_ids(
+        [JobSpec(queue=queue, payload=b"lost", max_attempts=1, timeout=timedelta(milliseconds=300))]
+    )
+    seen: list[list[bytes]] = []
+
+    async def handle(batch: Batch) -> None:
+        seen.append([task.job.payload for task in batch.tasks])
+
+    # max_wait is longer than the test may take: only two live jobs can fill the batch.
+    async with running(BatchWorker(client, [queue], handle, concurrency=2, max_jobs=2, max_wait=600)):
+        # The attempt times out while the job waits for a second one; the broker takes its lease.
+        dead = await finished(client, lost.id)
+        assert (dead.state, dead.last_error) == (JobState.JOB_STATE_DEAD, "attempt timed out")
+        # Delivered on the same stream after the lease loss: they find the batch without it.
+        for job_id in await enqueue_all(client, queue, [b"first", b"second"]):
+            await finished(client, job_id)
+    assert seen == [[b"first", b"second"]]
+
+
 async def test_a_stopping_batch_worker_runs_its_waiting_batch_at_once(client: Client, queue: str) -> None:
     [job_id] = await enqueue_all(client, queue, [b"alone"])
 

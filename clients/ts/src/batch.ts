@@ -66,6 +66,20 @@ export class BatchCollector<T extends { job: Job }> {
     else group.timer ??= setTimeout(() => this.release(queue), this.maxWaitMs);
   }
 
+  /** Takes a job out of its waiting batch: its lease was lost, so no handler may see it. */
+  remove(jobId: string): void {
+    for (const [queue, group] of this.waiting) {
+      const index = group.items.findIndex((item) => item.job.id === jobId);
+      if (index < 0) continue;
+      group.items.splice(index, 1);
+      if (group.items.length === 0) {
+        clearTimeout(group.timer);
+        this.waiting.delete(queue);
+      }
+      return;
+    }
+  }
+
   /** Sends every waiting batch now: used when no further job can arrive to fill them. */
   releaseAll(): void {
     for (const queue of [...this.waiting.keys()]) this.release(queue);

@@ -4,6 +4,7 @@ import { Code, ConnectError, type Client as RpcClient, createClient as createRpc
 import { DedupPolicy, type EnqueueJobRequestSchema, type Job, JobState, JobView } from "./gen/baton/v1/job_pb.js";
 import { JobService } from "./gen/baton/v1/job_service_pb.js";
 import { EnqueueStream } from "./enqueue-stream.js";
+import { MAX_PAGE_SIZE, allPages } from "./pages.js";
 import { type Payload, encodePayload } from "./payload.js";
 import { type ConnectionOptions, resolveTransport } from "./transport.js";
 
@@ -30,6 +31,12 @@ export interface EnqueueOptions {
   timeoutMs?: number;
   /** Ids of jobs that must succeed before this one runs. */
   dependsOn?: string[];
+  /**
+   * enqueueMany only: positions, in the same call, of earlier jobs that must succeed before
+   * this one runs; its handler gets their results (context.dependsOnResults). A whole DAG goes
+   * in one call, atomically, and without chainId joins the chain of its first position's job.
+   */
+  dependsOnIndex?: number[];
   /** Chain to join; unset starts a new chain rooted at this job. */
   chainId?: string;
   /** Groups jobs (e.g. per tenant) for the queue's per-key concurrency limit. */
@@ -73,6 +80,11 @@ export interface BatonClient {
    * broker that answers UNIMPLEMENTED is polled with GetJob instead (50 ms growing to 1 s).
    */
   waitJob(id: string, options?: { signal?: AbortSignal }): Promise<Job>;
+  /**
+   * Resolves once every job of the chain of job `id` is finished (a DAG enqueued in one call
+   * is one chain), with all of the chain's jobs, newest first. Long-polls WaitJob{chain}.
+   */
+  waitChain(id: string, options?: { signal?: AbortSignal }): Promise<Job[]>;
   /** The generated JobService client, for RPCs without a helper. */
   readonly jobs: RpcClient<typeof JobService>;
   /**
@@ -138,6 +150,21 @@ export function createClient(options: ClientOptions): BatonClient {
         if (isFinished(response.job!)) return response.job!;
       }
     },
+    async waitChain(id, { signal } = {}) {
+      for (;;) {
+        const response = await jobs.waitJob({ id, chain: true, timeout: durationFromMs(WAIT_SLICE_MS) }, { signal });
+        if (response.timedOut) continue;
+        const chainId = response.job!.chainId;
+        const rest =
+          response.chainNextPageToken === ""
+            ? []
+            : await allPages(
+                (pageToken) => jobs.listJobs({ filter: { chainId }, pageSize: MAX_PAGE_SIZE, pageToken: pageToken || response.chainNextPageToken }),
+                (page) => page.jobs,
+              );
+        return [...response.chainJobs, ...rest];
+      }
+    },
   };
 }
 
@@ -175,6 +202,7 @@ export function toRequest(spec: JobSpec): MessageInitShape<typeof EnqueueJobRequ
     dedupKey: spec.dedupKey ?? "",
     dedupPolicy: spec.dedupPolicy === undefined ? DedupPolicy.UNSPECIFIED : DEDUP_POLICIES[spec.dedupPolicy],
     dependsOn: spec.dependsOn ?? [],
+    dependsOnIndex: spec.dependsOnIndex ?? [],
     chainId: spec.chainId ?? "",
     fairnessKey: spec.fairnessKey ?? "",
     timeout: spec.timeoutMs !== undefined ? durationFromMs(spec.timeoutMs) : undefined,

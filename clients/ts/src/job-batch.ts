@@ -2,7 +2,7 @@ import { type DescService, clone, createFileRegistry, fromBinary } from "@bufbui
 import { type Transport, createClient } from "@connectrpc/connect";
 import { type Duration, FieldDescriptorProto_Type, FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import { BinaryReader, WireType } from "@bufbuild/protobuf/wire";
-import type { Job } from "./gen/baton/v1/job_pb.js";
+import type { Job, JobResult } from "./gen/baton/v1/job_pb.js";
 import {
   type SubscribeRequest,
   type SubscribeResponse,
@@ -15,6 +15,8 @@ import {
 export interface Delivery {
   job: Job;
   leaseToken: string;
+  /** The results of the job's blockers (JobDelivery.depends_on_results). */
+  dependsOnResults: JobResult[];
 }
 
 /** A SubscribeResponse whose `jobs` batch is still encoded (see RAW_JOBS_WORKER_SERVICE). */
@@ -25,7 +27,8 @@ export type RawSubscribeResponse = Omit<SubscribeResponse, "message"> & {
 /** Field numbers of baton.v1 messages read here; test/job-batch-codec.test.ts checks them against the schema. */
 const RESPONSE_JOBS = 7;
 const BATCH_DELIVERIES = 1;
-const DELIVERY = { job: 1, leaseToken: 2 } as const;
+const DELIVERY = { job: 1, leaseToken: 2, dependsOnResults: 4 } as const;
+const JOB_RESULT = { jobId: 1, result: 2, omitted: 3 } as const;
 const JOB = { id: 1, queue: 2, payload: 4, headers: 5, priority: 6, attempt: 7, maxAttempts: 8, chainId: 13, parentId: 14, timeout: 20 } as const;
 const VARINT_FIELDS: ReadonlySet<number> = new Set([JOB.priority, JOB.attempt, JOB.maxAttempts]);
 
@@ -76,21 +79,41 @@ export function decodeJobBatch(bytes: Uint8Array): Delivery[] {
     return deliveries;
   } catch (error) {
     if (!(error instanceof UnknownField)) throw error;
-    return fromBinary(SubscribeResponse_JobBatchSchema, bytes).deliveries.map((d) => ({ job: d.job!, leaseToken: d.leaseToken }));
+    return fromBinary(SubscribeResponse_JobBatchSchema, bytes).deliveries.map((d) => ({
+      job: d.job!,
+      leaseToken: d.leaseToken,
+      dependsOnResults: d.dependsOnResults,
+    }));
   }
 }
 
 function readDelivery(reader: BinaryReader, end: number): Delivery {
   let job: Job | undefined;
   let leaseToken = "";
+  const dependsOnResults: JobResult[] = [];
   while (reader.pos < end) {
     const [no, wireType] = reader.tag();
     if (no === DELIVERY.job && wireType === WireType.LengthDelimited) job = readJob(reader, reader.pos + reader.uint32());
     else if (no === DELIVERY.leaseToken && wireType === WireType.LengthDelimited) leaseToken = reader.string();
+    else if (no === DELIVERY.dependsOnResults && wireType === WireType.LengthDelimited) {
+      dependsOnResults.push(readJobResult(reader, reader.pos + reader.uint32()));
+    }
     // The lease's expiry (a worker needs only the stream's lease duration) and anything newer.
     else reader.skip(wireType, no);
   }
-  return { job: job ?? emptyJob(), leaseToken };
+  return { job: job ?? emptyJob(), leaseToken, dependsOnResults };
+}
+
+function readJobResult(reader: BinaryReader, end: number): JobResult {
+  const result: JobResult = { $typeName: "baton.v1.JobResult", jobId: "", result: new Uint8Array(0), omitted: false };
+  while (reader.pos < end) {
+    const [no, wireType] = reader.tag();
+    if (no === JOB_RESULT.jobId && wireType === WireType.LengthDelimited) result.jobId = reader.string();
+    else if (no === JOB_RESULT.result && wireType === WireType.LengthDelimited) result.result = reader.bytes();
+    else if (no === JOB_RESULT.omitted && wireType === WireType.Varint) result.omitted = reader.bool();
+    else throw new UnknownField();
+  }
+  return result;
 }
 
 function readJob(reader: BinaryReader, end: number): Job {

@@ -2,7 +2,7 @@ import type { StandardSchemaV1 } from "@standard-schema/spec";
 import type { BatchHandler } from "./batch.js";
 import type { BatonClient, EnqueueOptions, EnqueueResult, JobSpec } from "./client.js";
 import { DeadLetterError, InvalidPayloadError } from "./errors.js";
-import type { Job } from "./gen/baton/v1/job_pb.js";
+import type { Job, JobResult } from "./gen/baton/v1/job_pb.js";
 import type { JobContext, JobHandler } from "./worker.js";
 
 type Input<S extends StandardSchemaV1> = StandardSchemaV1.InferInput<S>;
@@ -54,8 +54,12 @@ export interface JobType<P extends StandardSchemaV1, R extends StandardSchemaV1>
   enqueue(client: BatonClient, payload: Input<P>, options?: EnqueueOptions): Promise<EnqueueResult>;
   /** Reads and validates a job's payload. */
   parsePayload(job: Job): Promise<Output<P>>;
-  /** Reads and validates a finished job's result. */
-  parseResult(job: Job): Promise<Output<R>>;
+  /**
+   * Reads and validates a finished job's result, or a blocker's result as its dependant's
+   * context carries it (`context.dependsOnResults`); an omitted one is an error (read that job
+   * with getJob).
+   */
+  parseResult(job: Job | JobResult): Promise<Output<R>>;
   /**
    * A handler for runWorker. A payload that fails the schema fails the job for good (DEAD):
    * running it again cannot help. A result that fails the schema fails the attempt.
@@ -83,7 +87,13 @@ export function defineJob<P extends StandardSchemaV1, R extends StandardSchemaV1
       return client.enqueue(...specArgs(await jobType.spec(payload, options)));
     },
     parsePayload: (job) => validate(payloadSchema, decodeJson(job.payload), `${queue} payload of job ${job.id}`),
-    parseResult: (job) => validate(resultSchema, decodeJson(job.result), `${queue} result of job ${job.id}`),
+    async parseResult(job) {
+      const id = job.$typeName === "baton.v1.JobResult" ? job.jobId : job.id;
+      if (job.$typeName === "baton.v1.JobResult" && job.omitted) {
+        throw new Error(`the result of job ${id} was omitted from the delivery (BATON_MAX_DEPENDS_ON_RESULT_BYTES); read it with getJob`);
+      }
+      return validate(resultSchema, decodeJson(job.result), `${queue} result of job ${id}`);
+    },
     handler(fn) {
       return async (job, context) => {
         let payload: Output<P>;

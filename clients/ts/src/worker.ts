@@ -1,11 +1,11 @@
 import { type MessageInitShape, create } from "@bufbuild/protobuf";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
-import type { Job } from "./gen/baton/v1/job_pb.js";
+import type { Job, JobResult } from "./gen/baton/v1/job_pb.js";
 import { type LeaseRef, type SubscribeRequest, SubscribeRequestSchema } from "./gen/baton/v1/worker_service_pb.js";
 import { BatchCollector, type BatchContext, type BatchHandler, type BatchOptions, validateBatchOptions } from "./batch.js";
 import { type JobSpec, toRequest } from "./client.js";
 import { DeadLetterError, RetryAfterError, errorMessage } from "./errors.js";
-import { type RawSubscribeResponse, decodeJobBatch, subscribeRawJobs } from "./job-batch.js";
+import { type Delivery, type RawSubscribeResponse, decodeJobBatch, subscribeRawJobs } from "./job-batch.js";
 import { Outgoing } from "./outgoing.js";
 import { type Payload, encodePayload } from "./payload.js";
 import { type ConnectionOptions, resolveTransport } from "./transport.js";
@@ -20,6 +20,13 @@ export interface JobContext {
   progress: (percent: number, message?: string) => void;
   /** Next jobs of the chain, created in the same transaction as this job's ack. */
   continueWith: (...jobs: JobSpec[]) => void;
+  /**
+   * What the job's blockers (depends_on, depends_on_index) returned, in the order of
+   * `job.dependsOn`; empty for a job without blockers. An entry with `omitted` set carries no
+   * result (past the broker's BATON_MAX_DEPENDS_ON_RESULT_BYTES): read it with getJob.
+   * A typed job's `parseResult` reads an entry.
+   */
+  dependsOnResults: JobResult[];
 }
 
 /**
@@ -155,10 +162,10 @@ export function runWorker(options: WorkerOptions): Worker {
         welcome(outbox, message.value.resumed);
         return;
       case "job":
-        deliver(message.value.job!, message.value.leaseToken);
+        deliver({ ...message.value, job: message.value.job! });
         return;
       case "jobs":
-        for (const delivery of decodeJobBatch(message.value)) deliver(delivery.job, delivery.leaseToken);
+        for (const delivery of decodeJobBatch(message.value)) deliver(delivery);
         // With every slot taken, or the worker stopping, no further job can come to fill a
         // batch: run what is there.
         if (held.size >= concurrency || stopping) batches?.releaseAll();
@@ -166,13 +173,10 @@ export function runWorker(options: WorkerOptions): Worker {
       case "cancel":
         held.get(message.value.jobId)?.abort.abort(new Error("job cancelled"));
         return;
-      case "leaseLost": {
-        const entry = held.get(message.value.jobId);
-        held.delete(message.value.jobId);
-        entry?.abort.abort(new Error("lease lost"));
+      case "leaseLost":
+        loseLease(message.value.jobId);
         closeIfDone();
         return;
-      }
       case "settled":
         settled(message.value);
         closeIfDone();
@@ -206,8 +210,7 @@ export function runWorker(options: WorkerOptions): Worker {
     for (const [jobId, entry] of held) {
       const token = tokens.get(jobId);
       if (token === undefined) {
-        held.delete(jobId);
-        entry.abort.abort(new Error("lease lost"));
+        loseLease(jobId);
         continue;
       }
       entry.leaseToken = token;
@@ -219,14 +222,22 @@ export function runWorker(options: WorkerOptions): Worker {
     closeIfDone();
   };
 
-  const deliver = (job: Job, leaseToken: string) => {
-    const run = start(job, leaseToken);
+  /** The job is no longer ours: its handler is aborted, and if it still waits for a batch, it leaves it. */
+  const loseLease = (jobId: string) => {
+    const entry = held.get(jobId);
+    held.delete(jobId);
+    batches?.remove(jobId);
+    entry?.abort.abort(new Error("lease lost"));
+  };
+
+  const deliver = ({ job, leaseToken, dependsOnResults }: Delivery) => {
+    const run = start(job, leaseToken, dependsOnResults);
     if (batches) batches.add(run);
     else void runJob(run);
   };
 
   /** Holds the job's lease and makes its context; the outcome is sent when the run settles. */
-  const start = (job: Job, leaseToken: string): Run => {
+  const start = (job: Job, leaseToken: string, dependsOnResults: JobResult[]): Run => {
     const entry: Held = { leaseToken, abort: new LazyAbort() };
     held.set(job.id, entry);
     lastActivity = Date.now();
@@ -255,6 +266,7 @@ export function runWorker(options: WorkerOptions): Worker {
       },
       // Named explicitly: the broker takes a continuation without chain_id as a new chain.
       continueWith: (...jobs) => continuations.push(...jobs.map((spec) => ({ chainId: job.chainId, ...spec }))),
+      dependsOnResults,
     };
     return {
       job,

@@ -308,13 +308,24 @@ const wait: Command = {
       value: "<duration>",
       description: "give up after this long (exit 3); default: wait until the job finishes; 0s checks once",
     },
+    chain: {
+      type: "boolean",
+      description: "wait until every job of the job's chain (a DAG enqueued in one call, continuations) has finished, and show them all",
+    },
   },
   notes:
     "A job finishes SUCCEEDED (exit 0), DEAD or CANCELLED (exit 5). While waiting, its state, attempt\n" +
-    "and progress are reported on stderr.",
+    "and progress are reported on stderr. With --chain, the chain's jobs are listed once all have\n" +
+    "finished (newest first; --json adds chain_jobs), exit 5 if one of them did not succeed.",
   outputs: RECORD_OUTPUTS,
-  examples: ["baton jobs wait 42 --timeout 5m", "baton jobs wait 42 --json | jq -r .job.result | base64 -d"],
-  async run({ args, flags, url, document, out }) {
+  examples: [
+    "baton jobs wait 42 --timeout 5m",
+    "baton jobs wait 42 --json | jq -r .job.result | base64 -d",
+    "baton jobs wait 42 --chain --json | jq -r '.chainJobs[] | [.id, .state] | @tsv'",
+  ],
+  async run(input) {
+    if (input.flags.bool("chain")) return waitChain(input);
+    const { args, flags, url, document, out } = input;
     const id = jobIdArg(args[0]!);
     const timeoutMs = flags.durationMs("timeout");
     const { jobs } = connect(url);
@@ -353,6 +364,38 @@ const wait: Command = {
     return ExitCode.ok;
   },
 };
+
+/** `jobs wait --chain`: WaitJob{chain} in slices until every job of the chain has finished. */
+async function waitChain({ args, flags, url, document, out }: CommandInput): Promise<number> {
+  const id = jobIdArg(args[0]!);
+  const timeoutMs = flags.durationMs("timeout");
+  const { jobs } = connect(url);
+  const started = Date.now();
+  const deadline = timeoutMs === undefined ? Infinity : started + timeoutMs;
+  out.progress(`baton jobs wait: waiting for the chain of job ${id}…`);
+  let response;
+  for (;;) {
+    const slice = Math.max(0, Math.min(WAIT_SLICE_MS, deadline - Date.now()));
+    response = await jobs.waitJob({ id, chain: true, timeout: durationFromMs(slice) }, { timeoutMs: slice + CALL_TIMEOUT_MS });
+    if (!response.timedOut || Date.now() >= deadline) break;
+    const unfinished = response.chainJobs.filter((job) => !TERMINAL.has(job.state)).length;
+    out.progress(`baton jobs wait: ${unfinished} jobs of the chain unfinished (${formatDuration(Date.now() - started)})`);
+  }
+  out.endProgress();
+  if (document) out.message(document, WaitJobResponseSchema, response);
+  else out.print(jobTable(response.chainJobs));
+  if (response.chainNextPageToken !== "") out.note(`the chain has more jobs: baton jobs list --chain ${response.job!.chainId} --all`);
+  if (response.timedOut) {
+    out.note(`baton jobs wait: timed out after ${formatDuration(Date.now() - started)}; the chain of job ${id} is unfinished`);
+    return ExitCode.timedOut;
+  }
+  const failed = response.chainJobs.filter((job) => job.state !== JobState.SUCCEEDED);
+  if (failed.length > 0) {
+    out.note(`baton jobs wait: ${failed.length} jobs of the chain did not succeed (first: job ${failed[0]!.id}, ${stateName(failed[0]!.state)})`);
+    return ExitCode.jobFailed;
+  }
+  return ExitCode.ok;
+}
 
 function waitStatus(job: Job): string {
   const parts = [jobStateLabel(job), `attempt ${job.attempt}/${job.maxAttempts}`];

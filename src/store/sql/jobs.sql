@@ -254,7 +254,12 @@ greatest(extract(epoch from clock.now - j.run_time), 0)::float8 as queue_wait_se
 -- Flags 00 for an unsampled trace: the worker records no spans of it either.
 '00-' || replace(baton.job_trace_id(j.trace_id, j.chain_id)::text, '-', '') || '-'
   || baton.process_span_id(j.id, j.attempt, jsonb_array_length(j.errors))
-  || case when j.trace_sampled then '-01' else '-00' end as traceparent
+  || case when j.trace_sampled then '-01' else '-00' end as traceparent,
+-- A dependant's blockers and their results (JobDelivery.depends_on_results), at most
+-- @dependsOnResultBytes bytes of them: in the claim's round trip, and NULL without a lookup for
+-- the jobs that depend on nothing.
+case when cardinality(j.depends_on) > 0 then j.depends_on end as depends_on,
+case when cardinality(j.depends_on) > 0 then baton.depends_on_results(j.depends_on, @dependsOnResultBytes::bigint) end as depends_on_results
 
 -- name: JobClaim
 -- Leases up to @limit due jobs of the queues @queues (the queues of one or more worker streams) to this
@@ -697,7 +702,8 @@ select * from baton.repair_dependants(@limit::int, @now::timestamptz);
 -- match, a null one matches every job. @states holds stored states and "scheduled", which is
 -- AVAILABLE with a run_time after @now (else the database's now). The statements that use it
 -- run unprepared (see runPlannedEachTime), so the parameters left null fold away and what is
--- left can use an index: jobs_headers_idx for @headers, jobs_create_time_idx for the times,
+-- left can use an index: jobs_headers_idx for @headers (partial: jobs with headers, which a
+-- filter that names a header can only match), jobs_create_time_idx for the times,
 -- the primary key for @ids, jobs_chain_idx for @chainId.
 (@queue::text is null or j.queue = @queue)
 and (@states::text[] is null
@@ -705,7 +711,7 @@ and (@states::text[] is null
               else j.state::text end) = any(@states::text[]))
 and (@chainId::bigint is null or (j.chain_id = @chainId and (j.id = @chainId or j.chain_id <> j.id)))
 and (@ids::bigint[] is null or j.id = any(@ids::bigint[]))
-and (@headers::jsonb is null or j.headers @> @headers::jsonb)
+and (@headers::jsonb is null or (j.headers @> @headers::jsonb and j.headers <> '{}'::jsonb))
 and (@createdAfter::timestamptz is null or j.create_time >= @createdAfter)
 and (@createdBefore::timestamptz is null or j.create_time < @createdBefore)
 

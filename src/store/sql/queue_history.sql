@@ -1,4 +1,4 @@
--- Queries of baton.queue_history (migration 0015): counts per queue and minute that every
+-- Queries of baton.queue_history (migration 0017): counts per queue and minute that every
 -- replica adds to, read back as a series of fixed steps.
 
 -- name: QueueHistoryAdd

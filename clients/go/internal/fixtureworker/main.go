@@ -2,7 +2,8 @@
 //
 // It takes jobs from QUEUE and prints JSON lines: {"event":"started"} when a job starts and
 // {"event":"done"} after its ack is sent. HOLD_MS keeps each job running that long first. The
-// result is the payload with "|go" appended, so a chain's result shows who ran each step.
+// result is the payload with "|go" appended, so a chain's result shows who ran each step; a
+// dependant's payload first takes "<" and its blockers' results joined with "+".
 // BATON_TOKEN, when set, is the API token it connects with.
 package main
 
@@ -44,7 +45,13 @@ func main() {
 			return nil, context.Cause(ctx)
 		}
 		emit("done", map[string]any{"id": job.GetId()})
-		return append(job.GetPayload(), "|go"...), nil
+		result := append([]byte{}, job.GetPayload()...)
+		separator := "<"
+		for _, blocker := range task.DependsOnResults {
+			result = append(append(result, separator...), blocker.GetResult()...)
+			separator = "+"
+		}
+		return append(result, "|go"...), nil
 	})
 	emit("ready", nil)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -2,7 +2,7 @@
 
 from .batch import Batch, BatchHandler, BatchWorker
 from .client import Client, Enqueued, EnqueuedId
-from .jobs import FINISHED_STATES, DedupPolicy, Job, JobSpec, JobState, is_finished
+from .jobs import FINISHED_STATES, DedupPolicy, Job, JobResult, JobSpec, JobState, is_finished
 from .outcome import DeadLetter, JobCancelled, LeaseLost, RetryAfter, ShutdownTimeout
 from .typed import Codec, JobType, JsonCodec, ProtoCodec, Router
 from .worker import Handler, Task, Worker
@@ -21,6 +21,7 @@ __all__ = [
     "Handler",
     "Job",
     "JobCancelled",
+    "JobResult",
     "JobSpec",
     "JobState",
     "JobType",

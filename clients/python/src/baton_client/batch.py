@@ -9,7 +9,7 @@ from typing import Any
 from baton.v1 import worker_service_pb2 as pb
 
 from .client import Client
-from .outcome import ShutdownTimeout
+from .outcome import LeaseLost, ShutdownTimeout
 from .worker import Result, Task, Worker, _ack, _encode_result, _Held, _nack
 
 
@@ -98,6 +98,15 @@ class BatchWorker(Worker):
         tasks.append(task)
         if len(tasks) >= self._max_jobs:
             self._release(queue)
+
+    def _lose_lease(self, held: _Held, reason: LeaseLost) -> None:
+        # A job still waiting for its batch leaves it: no handler may see a job it does not hold.
+        for queue, (tasks, timer) in list(self._waiting.items()):
+            tasks[:] = [task for task in tasks if task._held is not held]
+            if not tasks:
+                timer.cancel()
+                del self._waiting[queue]
+        super()._lose_lease(held, reason)
 
     def stop(self) -> None:
         super().stop()

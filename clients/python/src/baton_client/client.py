@@ -157,6 +157,28 @@ class Client:
             if is_finished(response.job):
                 return response.job
 
+    async def wait_chain(self, job_id: str) -> list[Job]:
+        """Returns every job of the chain of job_id once all of them are finished (a DAG enqueued
+        in one enqueue_many is one chain), newest first. Long-polls WaitJob with chain set and
+        pages through the rest of a long chain with ListJobs. Bound it with asyncio.timeout()."""
+        while True:
+            response: job_pb2.WaitJobResponse = await self.jobs.WaitJob(
+                job_pb2.WaitJobRequest(id=job_id, chain=True, timeout=Duration(seconds=WAIT_SLICE_SECONDS))
+            )
+            if response.timed_out:
+                continue
+            jobs = list(response.chain_jobs)
+            token = response.chain_next_page_token
+            while token:
+                page: job_pb2.ListJobsResponse = await self.jobs.ListJobs(
+                    job_pb2.ListJobsRequest(
+                        filter=job_pb2.JobFilter(chain_id=response.job.chain_id), page_size=1000, page_token=token
+                    )
+                )
+                jobs.extend(page.jobs)
+                token = page.next_page_token
+            return jobs
+
     async def _poll_until_finished(self, job_id: str) -> Job:
         delay = 0.05
         while True:

@@ -9,6 +9,8 @@ from datetime import datetime, timedelta
 from baton.v1 import job_pb2
 
 Job = job_pb2.Job
+#: What a blocker returned, as its dependant's Task.depends_on_results carries it.
+JobResult = job_pb2.JobResult
 JobState = job_pb2.JobState
 DedupPolicy = job_pb2.DedupPolicy
 
@@ -44,6 +46,10 @@ class JobSpec:
     dedup_policy: DedupPolicy = DedupPolicy.DEDUP_POLICY_UNSPECIFIED
     #: Ids of jobs that must succeed before this one runs.
     depends_on: Sequence[str] = ()
+    #: enqueue_many only: positions, in the same call, of earlier jobs that must succeed before
+    #: this one runs; its handler gets their results (Task.depends_on_results). A whole DAG goes
+    #: in one call, atomically; without chain_id a job joins the chain of its first position's job.
+    depends_on_index: Sequence[int] = ()
     #: Chain to join; empty starts a new chain rooted at this job.
     chain_id: str = ""
     #: Longest time one attempt may run before the broker revokes its lease.
@@ -61,6 +67,7 @@ class JobSpec:
             dedup_key=self.dedup_key,
             dedup_policy=self.dedup_policy,
             depends_on=list(self.depends_on),
+            depends_on_index=list(self.depends_on_index),
             chain_id=self.chain_id,
             fairness_key=self.fairness_key,
         )

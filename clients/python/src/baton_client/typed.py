@@ -10,7 +10,7 @@ from typing import Any, Generic, Protocol, TypeVar, cast
 from google.protobuf.message import Message
 
 from .client import Client, Enqueued
-from .jobs import Job, JobSpec
+from .jobs import Job, JobResult, JobSpec
 from .outcome import DeadLetter
 from .worker import Handler, Task
 
@@ -107,6 +107,16 @@ class JobType(Generic[P, R]):
 
     def decode_result(self, job: Job) -> R:
         return self.result_codec.decode(job.result)
+
+    def decode_depends_on_result(self, result: JobResult) -> R:
+        """Reads the result of a blocker of this type, as its dependant's Task.depends_on_results
+        carries it. An omitted one raises ValueError: Client.get has it."""
+        if result.omitted:
+            raise ValueError(
+                f"the result of job {result.job_id} was omitted from the delivery (BATON_MAX_DEPENDS_ON_RESULT_BYTES); "
+                "read it with Client.get"
+            )
+        return self.result_codec.decode(result.result)
 
     def handler(self, fn: Callable[[Task, P], Awaitable[R]]) -> Handler:
         """Adapts a typed coroutine function to a Handler (usable as a decorator). A payload that

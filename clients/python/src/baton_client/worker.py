@@ -16,7 +16,7 @@ import grpc
 from baton.v1 import job_pb2, worker_service_pb2 as pb
 
 from .client import Client
-from .jobs import Job, JobSpec
+from .jobs import Job, JobResult, JobSpec
 from .outcome import DeadLetter, JobCancelled, LeaseLost, RetryAfter, ShutdownTimeout
 from .settle import pack_settlements
 
@@ -39,6 +39,14 @@ class Task:
         self._worker = worker
         self._held = held
         self._next: list[job_pb2.EnqueueJobRequest] = []
+
+    @property
+    def depends_on_results(self) -> list[JobResult]:
+        """What the job's blockers (depends_on, depends_on_index) returned, in the order of the
+        job's depends_on; empty for a job without blockers. An entry with `omitted` set carries no
+        result (past the broker's BATON_MAX_DEPENDS_ON_RESULT_BYTES): Client.get has it.
+        JobType.decode_depends_on_result decodes an entry."""
+        return self._held.depends_on_results
 
     @property
     def cancel_reason(self) -> Exception | None:
@@ -74,6 +82,8 @@ class _Held:
 
     job: Job
     token: str
+    #: JobDelivery.depends_on_results.
+    depends_on_results: list[JobResult] = field(default_factory=list)
     runner: asyncio.Task[None] | None = None
     #: Why the handler was cancelled by the broker, if it was.
     cancel_reason: Exception | None = None
@@ -311,7 +321,7 @@ class Worker:
         elif kind == "lease_lost":
             held = self._held.pop(response.lease_lost.job_id, None)
             if held is not None:
-                self._cancel(held, LeaseLost(f"lease of job {held.job.id} lost"))
+                self._lose_lease(held, LeaseLost(f"lease of job {held.job.id} lost"))
             self._close_if_done()
         elif kind == "settled_batch":
             self._settled(response.settled_batch.committed, response.settled_batch.refused)
@@ -335,7 +345,7 @@ class Worker:
         for job_id, held in list(self._held.items()):
             if job_id not in resumed:
                 del self._held[job_id]
-                self._cancel(held, LeaseLost(f"lease of job {job_id} lost while reconnecting"))
+                self._lose_lease(held, LeaseLost(f"lease of job {job_id} lost while reconnecting"))
                 continue
             held.token = resumed[job_id]
             if held.outcome is not None:
@@ -348,7 +358,7 @@ class Worker:
         # A lean job leaves the lease's end to the delivery.
         if not job.HasField("lease_expire_time"):
             job.lease_expire_time.CopyFrom(delivery.lease_expire_time)
-        held = _Held(job=job, token=delivery.lease_token)
+        held = _Held(job=job, token=delivery.lease_token, depends_on_results=list(delivery.depends_on_results))
         self._held[job.id] = held
         self._last_activity = asyncio.get_running_loop().time()
         self._dispatch(held)
@@ -383,6 +393,10 @@ class Worker:
         held = self._held.get(job_id)
         if held is not None and held.outcome is None:
             self._cancel(held, reason)
+
+    def _lose_lease(self, held: _Held, reason: LeaseLost) -> None:
+        """The job is no longer this worker's: its handler is cancelled."""
+        self._cancel(held, reason)
 
     @staticmethod
     def _cancel(held: _Held, reason: Exception) -> None:

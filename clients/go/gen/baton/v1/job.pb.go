@@ -542,9 +542,14 @@ type EnqueueJobRequest struct {
 	FairnessKey string `protobuf:"bytes,13,opt,name=fairness_key,json=fairnessKey,proto3" json:"fairness_key,omitempty"`
 	// With dedup_key: what this request does to the job that holds the key while it waits.
 	// Unspecified is DEDUP_POLICY_KEEP.
-	DedupPolicy   DedupPolicy `protobuf:"varint,14,opt,name=dedup_policy,json=dedupPolicy,proto3,enum=baton.v1.DedupPolicy" json:"dedup_policy,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	DedupPolicy DedupPolicy `protobuf:"varint,14,opt,name=dedup_policy,json=dedupPolicy,proto3,enum=baton.v1.DedupPolicy" json:"dedup_policy,omitempty"`
+	// EnqueueJobs only: positions in the request's jobs of jobs that must succeed before this one
+	// becomes AVAILABLE, as depends_on does for existing jobs (both may be given). Each position
+	// must name an earlier job of the request, so a request is a DAG in topological order. A job
+	// with depends_on_index and no chain_id joins the chain of the job its first position names.
+	DependsOnIndex []int32 `protobuf:"varint,16,rep,packed,name=depends_on_index,json=dependsOnIndex,proto3" json:"depends_on_index,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *EnqueueJobRequest) Reset() {
@@ -684,6 +689,13 @@ func (x *EnqueueJobRequest) GetDedupPolicy() DedupPolicy {
 		return x.DedupPolicy
 	}
 	return DedupPolicy_DEDUP_POLICY_UNSPECIFIED
+}
+
+func (x *EnqueueJobRequest) GetDependsOnIndex() []int32 {
+	if x != nil {
+		return x.DependsOnIndex
+	}
+	return nil
 }
 
 type isEnqueueJobRequest_Start interface {
@@ -2089,9 +2101,16 @@ type WaitJobResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Job   *Job                   `protobuf:"bytes,1,opt,name=job,proto3" json:"job,omitempty"`
 	// True when the timeout passed before the job finished.
-	TimedOut      bool `protobuf:"varint,2,opt,name=timed_out,json=timedOut,proto3" json:"timed_out,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	TimedOut bool `protobuf:"varint,2,opt,name=timed_out,json=timedOut,proto3" json:"timed_out,omitempty"`
+	// With chain: the jobs of the chain, newest first, as a ListJobs page with filter.chain_id
+	// (at most 1000 jobs and BATON_MAX_PAGE_BYTES of job data), less those on queues the
+	// caller's token may not see.
+	ChainJobs []*Job `protobuf:"bytes,3,rep,name=chain_jobs,json=chainJobs,proto3" json:"chain_jobs,omitempty"`
+	// With chain: the ListJobs page_token (with filter.chain_id) of the chain's further jobs;
+	// empty when chain_jobs holds all of them.
+	ChainNextPageToken string `protobuf:"bytes,4,opt,name=chain_next_page_token,json=chainNextPageToken,proto3" json:"chain_next_page_token,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *WaitJobResponse) Reset() {
@@ -2138,6 +2157,85 @@ func (x *WaitJobResponse) GetTimedOut() bool {
 	return false
 }
 
+func (x *WaitJobResponse) GetChainJobs() []*Job {
+	if x != nil {
+		return x.ChainJobs
+	}
+	return nil
+}
+
+func (x *WaitJobResponse) GetChainNextPageToken() string {
+	if x != nil {
+		return x.ChainNextPageToken
+	}
+	return ""
+}
+
+// JobResult is what a finished job returned, as a dependant's delivery carries it.
+type JobResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	JobId string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	// The blocker's ack result; empty when omitted.
+	Result []byte `protobuf:"bytes,2,opt,name=result,proto3" json:"result,omitempty"`
+	// The result is not in this delivery: it would take the delivery's results beyond
+	// BATON_MAX_DEPENDS_ON_RESULT_BYTES, or the blocker was deleted (retention) before the
+	// dependant ran. Read it with GetJob.
+	Omitted       bool `protobuf:"varint,3,opt,name=omitted,proto3" json:"omitted,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JobResult) Reset() {
+	*x = JobResult{}
+	mi := &file_baton_v1_job_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JobResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JobResult) ProtoMessage() {}
+
+func (x *JobResult) ProtoReflect() protoreflect.Message {
+	mi := &file_baton_v1_job_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JobResult.ProtoReflect.Descriptor instead.
+func (*JobResult) Descriptor() ([]byte, []int) {
+	return file_baton_v1_job_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *JobResult) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *JobResult) GetResult() []byte {
+	if x != nil {
+		return x.Result
+	}
+	return nil
+}
+
+func (x *JobResult) GetOmitted() bool {
+	if x != nil {
+		return x.Omitted
+	}
+	return false
+}
+
 var File_baton_v1_job_proto protoreflect.FileDescriptor
 
 const file_baton_v1_job_proto_rawDesc = "" +
@@ -2179,7 +2277,7 @@ const file_baton_v1_job_proto_rawDesc = "" +
 	"\bJobError\x12\x18\n" +
 	"\aattempt\x18\x01 \x01(\x05R\aattempt\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12.\n" +
-	"\x04time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"\x9e\x05\n" +
+	"\x04time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"\xc8\x05\n" +
 	"\x11EnqueueJobRequest\x12\x14\n" +
 	"\x05queue\x18\x01 \x01(\tR\x05queue\x12\x18\n" +
 	"\apayload\x18\x02 \x01(\fR\apayload\x12B\n" +
@@ -2196,7 +2294,8 @@ const file_baton_v1_job_proto_rawDesc = "" +
 	"\atimeout\x18\v \x01(\v2\x19.google.protobuf.DurationR\atimeout\x12<\n" +
 	"\fdedup_window\x18\f \x01(\v2\x19.google.protobuf.DurationR\vdedupWindow\x12!\n" +
 	"\ffairness_key\x18\r \x01(\tR\vfairnessKey\x128\n" +
-	"\fdedup_policy\x18\x0e \x01(\x0e2\x15.baton.v1.DedupPolicyR\vdedupPolicy\x1a:\n" +
+	"\fdedup_policy\x18\x0e \x01(\x0e2\x15.baton.v1.DedupPolicyR\vdedupPolicy\x12(\n" +
+	"\x10depends_on_index\x18\x10 \x03(\x05R\x0edependsOnIndex\x1a:\n" +
 	"\fHeadersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\a\n" +
@@ -2286,10 +2385,17 @@ const file_baton_v1_job_proto_rawDesc = "" +
 	"\x0eWaitJobRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x123\n" +
 	"\atimeout\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\atimeout\x12\x14\n" +
-	"\x05chain\x18\x03 \x01(\bR\x05chain\"O\n" +
+	"\x05chain\x18\x03 \x01(\bR\x05chain\"\xb0\x01\n" +
 	"\x0fWaitJobResponse\x12\x1f\n" +
 	"\x03job\x18\x01 \x01(\v2\r.baton.v1.JobR\x03job\x12\x1b\n" +
-	"\ttimed_out\x18\x02 \x01(\bR\btimedOut*\xca\x01\n" +
+	"\ttimed_out\x18\x02 \x01(\bR\btimedOut\x12,\n" +
+	"\n" +
+	"chain_jobs\x18\x03 \x03(\v2\r.baton.v1.JobR\tchainJobs\x121\n" +
+	"\x15chain_next_page_token\x18\x04 \x01(\tR\x12chainNextPageToken\"T\n" +
+	"\tJobResult\x12\x15\n" +
+	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x16\n" +
+	"\x06result\x18\x02 \x01(\fR\x06result\x12\x18\n" +
+	"\aomitted\x18\x03 \x01(\bR\aomitted*\xca\x01\n" +
 	"\bJobState\x12\x19\n" +
 	"\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13JOB_STATE_SCHEDULED\x10\x01\x12\x17\n" +
@@ -2322,7 +2428,7 @@ func file_baton_v1_job_proto_rawDescGZIP() []byte {
 }
 
 var file_baton_v1_job_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_baton_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
+var file_baton_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
 var file_baton_v1_job_proto_goTypes = []any{
 	(JobState)(0),                     // 0: baton.v1.JobState
 	(DedupPolicy)(0),                  // 1: baton.v1.DedupPolicy
@@ -2356,27 +2462,28 @@ var file_baton_v1_job_proto_goTypes = []any{
 	(*SkippedJob)(nil),                // 29: baton.v1.SkippedJob
 	(*WaitJobRequest)(nil),            // 30: baton.v1.WaitJobRequest
 	(*WaitJobResponse)(nil),           // 31: baton.v1.WaitJobResponse
-	nil,                               // 32: baton.v1.Job.HeadersEntry
-	nil,                               // 33: baton.v1.EnqueueJobRequest.HeadersEntry
-	nil,                               // 34: baton.v1.JobFilter.HeadersEntry
-	(*timestamppb.Timestamp)(nil),     // 35: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),       // 36: google.protobuf.Duration
+	(*JobResult)(nil),                 // 32: baton.v1.JobResult
+	nil,                               // 33: baton.v1.Job.HeadersEntry
+	nil,                               // 34: baton.v1.EnqueueJobRequest.HeadersEntry
+	nil,                               // 35: baton.v1.JobFilter.HeadersEntry
+	(*timestamppb.Timestamp)(nil),     // 36: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),       // 37: google.protobuf.Duration
 }
 var file_baton_v1_job_proto_depIdxs = []int32{
 	0,  // 0: baton.v1.Job.state:type_name -> baton.v1.JobState
-	32, // 1: baton.v1.Job.headers:type_name -> baton.v1.Job.HeadersEntry
-	35, // 2: baton.v1.Job.run_time:type_name -> google.protobuf.Timestamp
-	35, // 3: baton.v1.Job.create_time:type_name -> google.protobuf.Timestamp
-	35, // 4: baton.v1.Job.finish_time:type_name -> google.protobuf.Timestamp
-	36, // 5: baton.v1.Job.timeout:type_name -> google.protobuf.Duration
+	33, // 1: baton.v1.Job.headers:type_name -> baton.v1.Job.HeadersEntry
+	36, // 2: baton.v1.Job.run_time:type_name -> google.protobuf.Timestamp
+	36, // 3: baton.v1.Job.create_time:type_name -> google.protobuf.Timestamp
+	36, // 4: baton.v1.Job.finish_time:type_name -> google.protobuf.Timestamp
+	37, // 5: baton.v1.Job.timeout:type_name -> google.protobuf.Duration
 	4,  // 6: baton.v1.Job.errors:type_name -> baton.v1.JobError
-	35, // 7: baton.v1.Job.lease_expire_time:type_name -> google.protobuf.Timestamp
-	35, // 8: baton.v1.JobError.time:type_name -> google.protobuf.Timestamp
-	33, // 9: baton.v1.EnqueueJobRequest.headers:type_name -> baton.v1.EnqueueJobRequest.HeadersEntry
-	35, // 10: baton.v1.EnqueueJobRequest.run_time:type_name -> google.protobuf.Timestamp
-	36, // 11: baton.v1.EnqueueJobRequest.delay:type_name -> google.protobuf.Duration
-	36, // 12: baton.v1.EnqueueJobRequest.timeout:type_name -> google.protobuf.Duration
-	36, // 13: baton.v1.EnqueueJobRequest.dedup_window:type_name -> google.protobuf.Duration
+	36, // 7: baton.v1.Job.lease_expire_time:type_name -> google.protobuf.Timestamp
+	36, // 8: baton.v1.JobError.time:type_name -> google.protobuf.Timestamp
+	34, // 9: baton.v1.EnqueueJobRequest.headers:type_name -> baton.v1.EnqueueJobRequest.HeadersEntry
+	36, // 10: baton.v1.EnqueueJobRequest.run_time:type_name -> google.protobuf.Timestamp
+	37, // 11: baton.v1.EnqueueJobRequest.delay:type_name -> google.protobuf.Duration
+	37, // 12: baton.v1.EnqueueJobRequest.timeout:type_name -> google.protobuf.Duration
+	37, // 13: baton.v1.EnqueueJobRequest.dedup_window:type_name -> google.protobuf.Duration
 	1,  // 14: baton.v1.EnqueueJobRequest.dedup_policy:type_name -> baton.v1.DedupPolicy
 	3,  // 15: baton.v1.EnqueueJobResponse.job:type_name -> baton.v1.Job
 	5,  // 16: baton.v1.EnqueueJobsRequest.jobs:type_name -> baton.v1.EnqueueJobRequest
@@ -2390,9 +2497,9 @@ var file_baton_v1_job_proto_depIdxs = []int32{
 	0,  // 24: baton.v1.ListJobsRequest.state:type_name -> baton.v1.JobState
 	15, // 25: baton.v1.ListJobsRequest.filter:type_name -> baton.v1.JobFilter
 	0,  // 26: baton.v1.JobFilter.states:type_name -> baton.v1.JobState
-	34, // 27: baton.v1.JobFilter.headers:type_name -> baton.v1.JobFilter.HeadersEntry
-	35, // 28: baton.v1.JobFilter.create_time_after:type_name -> google.protobuf.Timestamp
-	35, // 29: baton.v1.JobFilter.create_time_before:type_name -> google.protobuf.Timestamp
+	35, // 27: baton.v1.JobFilter.headers:type_name -> baton.v1.JobFilter.HeadersEntry
+	36, // 28: baton.v1.JobFilter.create_time_after:type_name -> google.protobuf.Timestamp
+	36, // 29: baton.v1.JobFilter.create_time_before:type_name -> google.protobuf.Timestamp
 	3,  // 30: baton.v1.ListJobsResponse.jobs:type_name -> baton.v1.Job
 	3,  // 31: baton.v1.CancelJobResponse.job:type_name -> baton.v1.Job
 	3,  // 32: baton.v1.RetryJobResponse.job:type_name -> baton.v1.Job
@@ -2401,13 +2508,14 @@ var file_baton_v1_job_proto_depIdxs = []int32{
 	29, // 35: baton.v1.RetryJobsResponse.skipped:type_name -> baton.v1.SkippedJob
 	15, // 36: baton.v1.CancelJobsRequest.filter:type_name -> baton.v1.JobFilter
 	15, // 37: baton.v1.DeleteJobsRequest.filter:type_name -> baton.v1.JobFilter
-	36, // 38: baton.v1.WaitJobRequest.timeout:type_name -> google.protobuf.Duration
+	37, // 38: baton.v1.WaitJobRequest.timeout:type_name -> google.protobuf.Duration
 	3,  // 39: baton.v1.WaitJobResponse.job:type_name -> baton.v1.Job
-	40, // [40:40] is the sub-list for method output_type
-	40, // [40:40] is the sub-list for method input_type
-	40, // [40:40] is the sub-list for extension type_name
-	40, // [40:40] is the sub-list for extension extendee
-	0,  // [0:40] is the sub-list for field type_name
+	3,  // 40: baton.v1.WaitJobResponse.chain_jobs:type_name -> baton.v1.Job
+	41, // [41:41] is the sub-list for method output_type
+	41, // [41:41] is the sub-list for method input_type
+	41, // [41:41] is the sub-list for extension type_name
+	41, // [41:41] is the sub-list for extension extendee
+	0,  // [0:41] is the sub-list for field type_name
 }
 
 func init() { file_baton_v1_job_proto_init() }
@@ -2425,7 +2533,7 @@ func file_baton_v1_job_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_baton_v1_job_proto_rawDesc), len(file_baton_v1_job_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   32,
+			NumMessages:   33,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1216,8 +1216,12 @@ type SubscribeResponse_JobDelivery struct {
 	Job             *Job                   `protobuf:"bytes,1,opt,name=job,proto3" json:"job,omitempty"`
 	LeaseToken      string                 `protobuf:"bytes,2,opt,name=lease_token,json=leaseToken,proto3" json:"lease_token,omitempty"`
 	LeaseExpireTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=lease_expire_time,json=leaseExpireTime,proto3" json:"lease_expire_time,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The results of the job's direct blockers, all succeeded, in the order of its Job.depends_on
+	// (the jobs named by depends_on_index follow those of depends_on); empty for a job without
+	// blockers. Set in full and lean deliveries alike.
+	DependsOnResults []*JobResult `protobuf:"bytes,4,rep,name=depends_on_results,json=dependsOnResults,proto3" json:"depends_on_results,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *SubscribeResponse_JobDelivery) Reset() {
@@ -1267,6 +1271,13 @@ func (x *SubscribeResponse_JobDelivery) GetLeaseToken() string {
 func (x *SubscribeResponse_JobDelivery) GetLeaseExpireTime() *timestamppb.Timestamp {
 	if x != nil {
 		return x.LeaseExpireTime
+	}
+	return nil
+}
+
+func (x *SubscribeResponse_JobDelivery) GetDependsOnResults() []*JobResult {
+	if x != nil {
+		return x.DependsOnResults
 	}
 	return nil
 }
@@ -1615,7 +1626,7 @@ const file_baton_v1_worker_service_proto_rawDesc = "" +
 	"\bLeaseRef\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x1f\n" +
 	"\vlease_token\x18\x02 \x01(\tR\n" +
-	"leaseToken\"\xb4\t\n" +
+	"leaseToken\"\xf7\t\n" +
 	"\x11SubscribeResponse\x12?\n" +
 	"\awelcome\x18\x01 \x01(\v2#.baton.v1.SubscribeResponse.WelcomeH\x00R\awelcome\x12;\n" +
 	"\x03job\x18\x02 \x01(\v2'.baton.v1.SubscribeResponse.JobDeliveryH\x00R\x03job\x12<\n" +
@@ -1630,12 +1641,13 @@ const file_baton_v1_worker_service_proto_rawDesc = "" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12@\n" +
 	"\x0elease_duration\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\rleaseDuration\x12,\n" +
-	"\aresumed\x18\x03 \x03(\v2\x12.baton.v1.LeaseRefR\aresumed\x1a\x97\x01\n" +
+	"\aresumed\x18\x03 \x03(\v2\x12.baton.v1.LeaseRefR\aresumed\x1a\xda\x01\n" +
 	"\vJobDelivery\x12\x1f\n" +
 	"\x03job\x18\x01 \x01(\v2\r.baton.v1.JobR\x03job\x12\x1f\n" +
 	"\vlease_token\x18\x02 \x01(\tR\n" +
 	"leaseToken\x12F\n" +
-	"\x11lease_expire_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x0fleaseExpireTime\x1a\x1f\n" +
+	"\x11lease_expire_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x0fleaseExpireTime\x12A\n" +
+	"\x12depends_on_results\x18\x04 \x03(\v2\x13.baton.v1.JobResultR\x10dependsOnResults\x1a\x1f\n" +
 	"\x06Cancel\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x1a\"\n" +
 	"\tLeaseLost\x12\x15\n" +
@@ -1711,6 +1723,7 @@ var file_baton_v1_worker_service_proto_goTypes = []any{
 	(*durationpb.Duration)(nil),            // 23: google.protobuf.Duration
 	(*EnqueueJobRequest)(nil),              // 24: baton.v1.EnqueueJobRequest
 	(*Job)(nil),                            // 25: baton.v1.Job
+	(*JobResult)(nil),                      // 26: baton.v1.JobResult
 }
 var file_baton_v1_worker_service_proto_depIdxs = []int32{
 	6,  // 0: baton.v1.SubscribeRequest.hello:type_name -> baton.v1.SubscribeRequest.Hello
@@ -1743,17 +1756,18 @@ var file_baton_v1_worker_service_proto_depIdxs = []int32{
 	1,  // 27: baton.v1.SubscribeResponse.Welcome.resumed:type_name -> baton.v1.LeaseRef
 	25, // 28: baton.v1.SubscribeResponse.JobDelivery.job:type_name -> baton.v1.Job
 	22, // 29: baton.v1.SubscribeResponse.JobDelivery.lease_expire_time:type_name -> google.protobuf.Timestamp
-	15, // 30: baton.v1.SubscribeResponse.JobBatch.deliveries:type_name -> baton.v1.SubscribeResponse.JobDelivery
-	18, // 31: baton.v1.SubscribeResponse.SettledBatch.refused:type_name -> baton.v1.SubscribeResponse.Settled
-	0,  // 32: baton.v1.WorkerService.Subscribe:input_type -> baton.v1.SubscribeRequest
-	3,  // 33: baton.v1.WorkerService.ListWorkers:input_type -> baton.v1.ListWorkersRequest
-	2,  // 34: baton.v1.WorkerService.Subscribe:output_type -> baton.v1.SubscribeResponse
-	4,  // 35: baton.v1.WorkerService.ListWorkers:output_type -> baton.v1.ListWorkersResponse
-	34, // [34:36] is the sub-list for method output_type
-	32, // [32:34] is the sub-list for method input_type
-	32, // [32:32] is the sub-list for extension type_name
-	32, // [32:32] is the sub-list for extension extendee
-	0,  // [0:32] is the sub-list for field type_name
+	26, // 30: baton.v1.SubscribeResponse.JobDelivery.depends_on_results:type_name -> baton.v1.JobResult
+	15, // 31: baton.v1.SubscribeResponse.JobBatch.deliveries:type_name -> baton.v1.SubscribeResponse.JobDelivery
+	18, // 32: baton.v1.SubscribeResponse.SettledBatch.refused:type_name -> baton.v1.SubscribeResponse.Settled
+	0,  // 33: baton.v1.WorkerService.Subscribe:input_type -> baton.v1.SubscribeRequest
+	3,  // 34: baton.v1.WorkerService.ListWorkers:input_type -> baton.v1.ListWorkersRequest
+	2,  // 35: baton.v1.WorkerService.Subscribe:output_type -> baton.v1.SubscribeResponse
+	4,  // 36: baton.v1.WorkerService.ListWorkers:output_type -> baton.v1.ListWorkersResponse
+	35, // [35:37] is the sub-list for method output_type
+	33, // [33:35] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_baton_v1_worker_service_proto_init() }

@@ -120,7 +120,7 @@ class JobError(_message.Message):
     def __init__(self, attempt: _Optional[int] = ..., message: _Optional[str] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class EnqueueJobRequest(_message.Message):
-    __slots__ = ("queue", "payload", "headers", "priority", "run_time", "delay", "max_attempts", "dedup_key", "depends_on", "chain_id", "timeout", "dedup_window", "fairness_key", "dedup_policy")
+    __slots__ = ("queue", "payload", "headers", "priority", "run_time", "delay", "max_attempts", "dedup_key", "depends_on", "chain_id", "timeout", "dedup_window", "fairness_key", "dedup_policy", "depends_on_index")
     class HeadersEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -142,6 +142,7 @@ class EnqueueJobRequest(_message.Message):
     DEDUP_WINDOW_FIELD_NUMBER: _ClassVar[int]
     FAIRNESS_KEY_FIELD_NUMBER: _ClassVar[int]
     DEDUP_POLICY_FIELD_NUMBER: _ClassVar[int]
+    DEPENDS_ON_INDEX_FIELD_NUMBER: _ClassVar[int]
     queue: str
     payload: bytes
     headers: _containers.ScalarMap[str, str]
@@ -156,7 +157,8 @@ class EnqueueJobRequest(_message.Message):
     dedup_window: _duration_pb2.Duration
     fairness_key: str
     dedup_policy: DedupPolicy
-    def __init__(self, queue: _Optional[str] = ..., payload: _Optional[bytes] = ..., headers: _Optional[_Mapping[str, str]] = ..., priority: _Optional[int] = ..., run_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., delay: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., max_attempts: _Optional[int] = ..., dedup_key: _Optional[str] = ..., depends_on: _Optional[_Iterable[str]] = ..., chain_id: _Optional[str] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., dedup_window: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., fairness_key: _Optional[str] = ..., dedup_policy: _Optional[_Union[DedupPolicy, str]] = ...) -> None: ...
+    depends_on_index: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, queue: _Optional[str] = ..., payload: _Optional[bytes] = ..., headers: _Optional[_Mapping[str, str]] = ..., priority: _Optional[int] = ..., run_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., delay: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., max_attempts: _Optional[int] = ..., dedup_key: _Optional[str] = ..., depends_on: _Optional[_Iterable[str]] = ..., chain_id: _Optional[str] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., dedup_window: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., fairness_key: _Optional[str] = ..., dedup_policy: _Optional[_Union[DedupPolicy, str]] = ..., depends_on_index: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class EnqueueJobResponse(_message.Message):
     __slots__ = ("job", "deduplicated")
@@ -374,9 +376,23 @@ class WaitJobRequest(_message.Message):
     def __init__(self, id: _Optional[str] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., chain: _Optional[bool] = ...) -> None: ...
 
 class WaitJobResponse(_message.Message):
-    __slots__ = ("job", "timed_out")
+    __slots__ = ("job", "timed_out", "chain_jobs", "chain_next_page_token")
     JOB_FIELD_NUMBER: _ClassVar[int]
     TIMED_OUT_FIELD_NUMBER: _ClassVar[int]
+    CHAIN_JOBS_FIELD_NUMBER: _ClassVar[int]
+    CHAIN_NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     job: Job
     timed_out: bool
-    def __init__(self, job: _Optional[_Union[Job, _Mapping]] = ..., timed_out: _Optional[bool] = ...) -> None: ...
+    chain_jobs: _containers.RepeatedCompositeFieldContainer[Job]
+    chain_next_page_token: str
+    def __init__(self, job: _Optional[_Union[Job, _Mapping]] = ..., timed_out: _Optional[bool] = ..., chain_jobs: _Optional[_Iterable[_Union[Job, _Mapping]]] = ..., chain_next_page_token: _Optional[str] = ...) -> None: ...
+
+class JobResult(_message.Message):
+    __slots__ = ("job_id", "result", "omitted")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    OMITTED_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    result: bytes
+    omitted: bool
+    def __init__(self, job_id: _Optional[str] = ..., result: _Optional[bytes] = ..., omitted: _Optional[bool] = ...) -> None: ...

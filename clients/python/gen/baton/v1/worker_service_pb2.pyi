@@ -125,14 +125,16 @@ class SubscribeResponse(_message.Message):
         resumed: _containers.RepeatedCompositeFieldContainer[LeaseRef]
         def __init__(self, session_id: _Optional[str] = ..., lease_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., resumed: _Optional[_Iterable[_Union[LeaseRef, _Mapping]]] = ...) -> None: ...
     class JobDelivery(_message.Message):
-        __slots__ = ("job", "lease_token", "lease_expire_time")
+        __slots__ = ("job", "lease_token", "lease_expire_time", "depends_on_results")
         JOB_FIELD_NUMBER: _ClassVar[int]
         LEASE_TOKEN_FIELD_NUMBER: _ClassVar[int]
         LEASE_EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+        DEPENDS_ON_RESULTS_FIELD_NUMBER: _ClassVar[int]
         job: _job_pb2.Job
         lease_token: str
         lease_expire_time: _timestamp_pb2.Timestamp
-        def __init__(self, job: _Optional[_Union[_job_pb2.Job, _Mapping]] = ..., lease_token: _Optional[str] = ..., lease_expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+        depends_on_results: _containers.RepeatedCompositeFieldContainer[_job_pb2.JobResult]
+        def __init__(self, job: _Optional[_Union[_job_pb2.Job, _Mapping]] = ..., lease_token: _Optional[str] = ..., lease_expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., depends_on_results: _Optional[_Iterable[_Union[_job_pb2.JobResult, _Mapping]]] = ...) -> None: ...
     class Cancel(_message.Message):
         __slots__ = ("job_id",)
         JOB_ID_FIELD_NUMBER: _ClassVar[int]
