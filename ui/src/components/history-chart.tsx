@@ -73,34 +73,34 @@ function Bars(props: { points: QueueHistoryPoint[] }) {
   const time = (p: QueueHistoryPoint | undefined) => (p?.startTime ? new Date(timestampMs(p.startTime)).toLocaleString([], { dateStyle: "short", timeStyle: "short" }) : "");
   return (
     <>
-    <svg class="history-chart" viewBox={`0 0 ${W} ${H}`} preserveAspectRatio="none" role="img" aria-label="jobs per step" data-points={points.length}>
-      <line class="history-axis" x1="0" x2={W} y1={H} y2={H} />
-      {points.map((p, i) => {
-        let base = 0;
-        const label = `${time(p)}: ${(["enqueued", ...SERIES] as const).map((k) => `${p[k]} ${k}`).join(", ")}`;
-        return (
-          <g key={i}>
-            <title>{label}</title>
-            {SERIES.map((key) => {
-              const v = Number(p[key]);
-              if (v === 0) return null;
-              const top = y(base + v);
-              const bottom = y(base);
-              base += v;
-              return <rect key={key} class={`history-bar history-${key}`} x={i * slot + 0.5} width={Math.max(slot - 1, 0.5)} y={top} height={bottom - top} />;
-            })}
-          </g>
-        );
-      })}
-      {points.length > 1 ? <polyline class="history-enqueued-line" points={line} /> : null}
-    </svg>
-    <div class="history-labels">
-      <span>{time(points[0])}</span>
-      <span>
-        top: {max.toLocaleString()} per step · bars: succeeded, retried, dead, cancelled · line: enqueued
-      </span>
-      <span>now</span>
-    </div>
+      <svg class="history-chart" viewBox={`0 0 ${W} ${H}`} preserveAspectRatio="none" role="img" aria-label="jobs per step" data-points={points.length}>
+        <line class="history-axis" x1="0" x2={W} y1={H} y2={H} />
+        {points.map((p, i) => {
+          let base = 0;
+          const label = `${time(p)}: ${(["enqueued", ...SERIES] as const).map((k) => `${p[k]} ${k}`).join(", ")}`;
+          return (
+            <g key={i}>
+              <title>{label}</title>
+              {SERIES.map((key) => {
+                const v = Number(p[key]);
+                if (v === 0) return null;
+                const top = y(base + v);
+                const bottom = y(base);
+                base += v;
+                return <rect key={key} class={`history-bar history-${key}`} x={i * slot + 0.5} width={Math.max(slot - 1, 0.5)} y={top} height={bottom - top} />;
+              })}
+            </g>
+          );
+        })}
+        {points.length > 1 ? <polyline class="history-enqueued-line" points={line} /> : null}
+      </svg>
+      <div class="history-labels">
+        <span>{time(points[0])}</span>
+        <span>
+          top: {max.toLocaleString()} per step · bars: succeeded, retried, dead, cancelled · line: enqueued
+        </span>
+        <span>now</span>
+      </div>
     </>
   );
 }
