@@ -363,8 +363,9 @@ test("the TypeScript client sends its token option on every call, its enqueue st
     const { job } = await client.enqueue("emails.token", "hello");
     expect((await client.getJob(job.id)).queue).toBe("emails.token");
     await eventually(() => handled.includes(job.id), { what: "the worker with a token to run the job" });
-    const { queues } = connectServices({ baseUrl: broker.baseUrl, token: admin.secret, timeoutMs: 10_000 });
+    const { queues, tokens } = connectServices({ baseUrl: broker.baseUrl, token: admin.secret, timeoutMs: 10_000 });
     expect((await queues.getQueue({ queue: "emails.token" })).queue!.name).toBe("emails.token");
+    expect((await tokens.getCurrentToken({})).name).toBe("ops");
   } finally {
     await mailer.stop();
     client.close();
