@@ -29,6 +29,10 @@ export interface BrokerConfig {
   maxClaimBatch: number;
   /** Most bytes of blocker results in one dependant's delivery; later ones are omitted. */
   maxDependsOnResultBytes: number;
+  /** How often each replica adds its counts to the queue history (and does at shutdown). */
+  historyFlushIntervalMs: number;
+  /** How long the queue history keeps each minute; swept at the retention interval. */
+  historyRetentionSeconds: number;
 }
 
 /** What one token may use on one replica. Every count is in memory, per replica. */
@@ -266,6 +270,8 @@ export const settings = {
   deadRetentionSeconds: seconds("BATON_DEAD_RETENTION_SECONDS", 604_800, "how long dead jobs are kept"),
   cancelledRetentionSeconds: seconds("BATON_CANCELLED_RETENTION_SECONDS", 86_400, "how long cancelled jobs are kept"),
   retentionSweepSeconds: seconds("BATON_RETENTION_SWEEP_SECONDS", 60, "how often finished jobs past retention are deleted"),
+  historyFlushSeconds: seconds("BATON_HISTORY_FLUSH_SECONDS", 5, "how often each replica adds what it counted to the queue history; a crashed replica loses at most this much of it"),
+  historyRetentionSeconds: seconds("BATON_HISTORY_RETENTION_SECONDS", 604_800, "how long the queue history (GetQueueHistory, the dashboard's charts) keeps each minute"),
   schedulerSeconds: seconds("BATON_SCHEDULER_SECONDS", 1, "how often each replica looks for due cron schedules (jittered ±20%)"),
   maxHeaders: int("BATON_MAX_HEADERS", 64, "most headers on one job"),
   maxHeaderBytes: int("BATON_MAX_HEADER_BYTES", 16 * 1024, "most bytes of one job's header names and values"),
@@ -413,6 +419,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
       defaultMaxAttempts: v.defaultMaxAttempts,
       maxClaimBatch: 1000,
       maxDependsOnResultBytes: v.maxDependsOnResultBytes,
+      historyFlushIntervalMs: v.historyFlushSeconds * 1000,
+      historyRetentionSeconds: v.historyRetentionSeconds,
     },
   };
 }

@@ -10,6 +10,7 @@ import { JobState } from "../clients/ts/src/gen/baton/v1/job_pb.js";
 import { JobService } from "../clients/ts/src/gen/baton/v1/job_service_pb.js";
 import { QueueService } from "../clients/ts/src/gen/baton/v1/queue_service_pb.js";
 import { ScheduleService } from "../clients/ts/src/gen/baton/v1/schedule_service_pb.js";
+import { TokenRole, TokenService } from "../clients/ts/src/gen/baton/v1/token_service_pb.js";
 import { WorkerService } from "../clients/ts/src/gen/baton/v1/worker_service_pb.js";
 import { Health, HealthCheckResponse_ServingStatus } from "../clients/ts/src/gen/grpc/health/v1/health_pb.js";
 import { type TestBroker, startTestBroker } from "./helpers/broker.js";
@@ -38,6 +39,7 @@ interface Clients {
   workers: Client<typeof WorkerService>;
   queues: Client<typeof QueueService>;
   schedules: Client<typeof ScheduleService>;
+  tokens: Client<typeof TokenService>;
   health: Client<typeof Health>;
 }
 
@@ -86,6 +88,7 @@ function clients(authorization?: string): Clients {
     workers: createClient(WorkerService, transport),
     queues: createClient(QueueService, transport),
     schedules: createClient(ScheduleService, transport),
+    tokens: createClient(TokenService, transport),
     health: createClient(Health, transport),
   };
 }
@@ -360,8 +363,9 @@ test("the TypeScript client sends its token option on every call, its enqueue st
     const { job } = await client.enqueue("emails.token", "hello");
     expect((await client.getJob(job.id)).queue).toBe("emails.token");
     await eventually(() => handled.includes(job.id), { what: "the worker with a token to run the job" });
-    const { queues } = connectServices({ baseUrl: broker.baseUrl, token: admin.secret, timeoutMs: 10_000 });
+    const { queues, tokens } = connectServices({ baseUrl: broker.baseUrl, token: admin.secret, timeoutMs: 10_000 });
     expect((await queues.getQueue({ queue: "emails.token" })).queue!.name).toBe("emails.token");
+    expect((await tokens.getCurrentToken({})).name).toBe("ops");
   } finally {
     await mailer.stop();
     client.close();
@@ -369,21 +373,32 @@ test("the TypeScript client sends its token option on every call, its enqueue st
   }
 });
 
+test("every token learns its own name, role and queues (the dashboard offers only what the role may do)", async () => {
+  expect(await as(viewer).tokens.getCurrentToken({})).toMatchObject({ authentication: true, name: "dashboard", role: TokenRole.VIEWER, queues: ["*"] });
+  expect(await as(producer).tokens.getCurrentToken({})).toMatchObject({ name: "shop", role: TokenRole.PRODUCER, queues: ["emails.*"] });
+  expect(await as(worker).tokens.getCurrentToken({})).toMatchObject({ name: "mailer", role: TokenRole.WORKER, queues: ["emails.*", "reports"] });
+  expect(await as(admin).tokens.getCurrentToken({})).toMatchObject({ name: "ops", role: TokenRole.ADMIN });
+  await expectError(clients().tokens.getCurrentToken({}), Code.Unauthenticated, /missing API token/);
+});
+
 describe("the viewer role", () => {
   /** What the dashboard reads; everything else changes something. */
-  const READS = new Set(["GetJob", "WaitJob", "ListJobs", "ListWorkers", "ListQueues", "GetQueue", "ListSchedules"]);
-  const services = [JobService, WorkerService, QueueService, ScheduleService];
+  const READS = new Set(["GetJob", "WaitJob", "ListJobs", "ListWorkers", "ListQueues", "GetQueue", "GetQueueHistory", "ListSchedules", "GetCurrentToken"]);
+  const services = [JobService, WorkerService, QueueService, ScheduleService, TokenService];
 
   test("a viewer reads every page of the dashboard and is refused every change, on every RPC there is", async () => {
     const { job } = await as(admin).jobs.enqueueJob({ queue: "reports" });
     const reader = as(viewer);
     expect((await reader.queues.listQueues({})).queues.map((q) => q.name)).toContain("reports");
     expect((await reader.queues.getQueue({ queue: "reports" })).queue!.name).toBe("reports");
+    expect((await reader.queues.getQueueHistory({ queue: "reports" })).points).toHaveLength(60);
+    expect((await reader.queues.getQueueHistory({})).points).toHaveLength(60);
     expect((await reader.jobs.listJobs({})).jobs.map((j) => j.id)).toContain(job!.id);
     expect((await reader.jobs.getJob({ id: job!.id })).job!.queue).toBe("reports");
     expect((await reader.jobs.waitJob({ id: job!.id, timeout: { seconds: 0n, nanos: 1_000_000 } })).timedOut).toBe(true);
     await reader.workers.listWorkers({});
     await reader.schedules.listSchedules({});
+    expect((await reader.tokens.getCurrentToken({})).role).toBe(TokenRole.VIEWER);
 
     // Every other method of every service, whatever its kind: new RPCs are covered as they come.
     const transport = createGrpcTransport({

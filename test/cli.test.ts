@@ -231,7 +231,7 @@ describe("usage", () => {
     }
     const nouns: [string, string[]][] = [
       ["jobs", ["list", "get", "cancel", "retry", "wait"]],
-      ["queues", ["list", "get", "pause", "resume", "update"]],
+      ["queues", ["list", "get", "pause", "resume", "update", "history"]],
       ["schedules", ["create", "list", "update", "pause", "resume", "trigger", "delete"]],
       ["workers", ["list"]],
     ];
@@ -251,7 +251,7 @@ describe("usage", () => {
         expect(run.stdout).toContain("exit codes:");
       }),
     ]);
-    expect(runs.length).toBe(4 + 1 + 18);
+    expect(runs.length).toBe(4 + 1 + 19);
     // Where a command prints a table, -o offers wide; where it prints one record, it does not.
     expect((await baton(["jobs", "list", "--help"])).stdout).toMatch(/^ {2}-o, --output <format>\s+json\|yaml: .*; wide: /m);
     expect((await baton(["jobs", "get", "--help"])).stdout).toMatch(/^ {2}-o, --output <format>\s+json\|yaml: [^;]*$/m);
@@ -535,6 +535,23 @@ describe("queues", () => {
     }
     const reset = await batonJson(["queues", "update", "cli-tenants", "--fairness-rate-limit", "default"]);
     expect((reset.queue as { config: Record<string, unknown> }).config.fairnessRateLimit).toBe(0);
+  });
+
+  test("history: counts per step from the broker, as a table or JSON; a bad step is refused", async () => {
+    await broker.jobs.enqueueJob({ queue: "cli-history" });
+    await broker.jobs.enqueueJob({ queue: "cli-history" });
+    await broker.server.broker.flushHistory();
+    const json = (await batonJson(["queues", "history", "cli-history"])) as { points: { enqueued: string }[]; step: string };
+    expect(json.step).toBe("60s");
+    expect(json.points).toHaveLength(60);
+    expect(json.points.reduce((n, p) => n + Number(p.enqueued), 0)).toBe(2);
+    const text = await baton(["queues", "history", "cli-history", "--window", "10m", "--step", "5m"]);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(/^START\s+ENQUEUED\s+SUCCEEDED\s+RETRIED\s+DEAD\s+CANCELLED\n\d{4}-\d\d-\d\dT\d\d:\d\dZ\s+\d+/);
+    expect(text.stdout.trim().split("\n")).toHaveLength(3);
+    const bad = await baton(["queues", "history", "--step", "90s"]);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain("step must be a whole number of minutes");
   });
 
   test("an RPC the broker does not implement is reported cleanly with exit 1", async () => {

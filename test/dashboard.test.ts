@@ -8,21 +8,29 @@
  */
 import { create } from "@bufbuild/protobuf";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { type Browser, type Page, chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { type Worker, createClient, runWorker } from "../clients/ts/src/index.js";
 import { JobSchema, JobState } from "../clients/ts/src/gen/baton/v1/job_pb.js";
-import { QueueSchema } from "../clients/ts/src/gen/baton/v1/queue_service_pb.js";
+import { JobService } from "../clients/ts/src/gen/baton/v1/job_service_pb.js";
+import { WorkerService } from "../clients/ts/src/gen/baton/v1/worker_service_pb.js";
+import { QueueService } from "../clients/ts/src/gen/baton/v1/queue_service_pb.js";
 import { ScheduleService } from "../clients/ts/src/gen/baton/v1/schedule_service_pb.js";
+import { GetCurrentTokenResponseSchema, TokenRole, TokenService } from "../clients/ts/src/gen/baton/v1/token_service_pb.js";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { createClient as createRpcClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
+import { loadConfig } from "../src/config.js";
 import { chainTree } from "../ui/src/chain-tree.js";
+import { dagLayout } from "../ui/src/dag-layout.js";
 import { formatBytes, stateLabel, traceIdOf, traceUrl } from "../ui/src/format.js";
-import { QueueHistory } from "../ui/src/metrics.js";
-import { type TestBroker, startTestBroker } from "./helpers/broker.js";
+import { permissionsOf } from "../ui/src/permissions.js";
+import { ROUTES, type RouteName, matchRoute, routePath } from "../ui/src/routes.js";
+import { type TestBroker, bearerTransport, startTestBroker } from "./helpers/broker.js";
 import { openStream } from "./helpers/stream.js";
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -65,16 +73,53 @@ afterAll(async () => {
 });
 
 describe("the dashboard's own logic", () => {
-  test("sparklines: finished jobs per second and dead share per interval; count drops read as zero", () => {
-    const history = new QueueHistory();
-    const sample = (atMs: number, succeeded: number, dead: number) =>
-      history.record([create(QueueSchema, { name: "q", succeeded: BigInt(succeeded), dead: BigInt(dead) })], atMs);
-    sample(0, 0, 0);
-    sample(2000, 10, 0);
-    sample(4000, 4, 5); // retention deleted succeeded rows while 5 jobs died
-    sample(6000, 4, 2); // RetryJobs revived 3
-    expect(history.rates("q")).toEqual({ throughput: [5, 2.5, 0], failureRate: [0, 1, 0] });
-    expect(history.rates("unknown")).toEqual({ throughput: [], failureRate: [] });
+  test("a chain's graph: every edge points to a later column; rows follow the predecessors; outside jobs and cycles are left out", () => {
+    const job = (id: string, fields: { parentId?: string; dependsOn?: string[] } = {}) => create(JobSchema, { id, chainId: "1", ...fields });
+    // 1 → 2 (continuation), 1 → 3, then 4 waits on 2 and 3, 5 on 3 and on 99 (not in the list).
+    const layout = dagLayout([job("4", { dependsOn: ["2", "3"] }), job("1"), job("3", { parentId: "1" }), job("2", { parentId: "1" }), job("5", { dependsOn: ["3", "99"] })]);
+    expect(layout.nodes.map((n) => [n.job.id, n.layer, n.row])).toEqual([
+      ["1", 0, 0],
+      ["2", 1, 0],
+      ["3", 1, 1],
+      ["4", 2, 0],
+      ["5", 2, 1],
+    ]);
+    expect(layout.edges).toEqual([
+      { from: "2", to: "4", kind: "depends" },
+      { from: "3", to: "4", kind: "depends" },
+      { from: "1", to: "3", kind: "continues" },
+      { from: "1", to: "2", kind: "continues" },
+      { from: "3", to: "5", kind: "depends" },
+    ]);
+    expect([layout.layers, layout.rows]).toEqual([3, 2]);
+    const cycle = dagLayout([job("7", { dependsOn: ["8"] }), job("8", { dependsOn: ["7"] })]);
+    expect(cycle.edges).toHaveLength(1);
+    for (const edge of cycle.edges) {
+      const layer = (id: string) => cycle.nodes.find((n) => n.job.id === id)!.layer;
+      expect(layer(edge.to)).toBeGreaterThan(layer(edge.from));
+    }
+  });
+
+  test("routes: each path finds its page and parameters; unknown paths are the overview", () => {
+    expect(matchRoute("")).toEqual({ name: "queues", params: {} });
+    expect(matchRoute("jobs/42")).toEqual({ name: "job", params: { id: "42" } });
+    expect(matchRoute("queues/e%20mails")).toEqual({ name: "queue", params: { queue: "e mails" } });
+    expect(matchRoute("nowhere/at/all")).toEqual({ name: "queues", params: {} });
+    expect(routePath("queues/:queue", { queue: "a/b" })).toBe("queues/a%2Fb");
+    for (const route of ROUTES) expect(matchRoute(routePath(route.path, { id: "7", queue: "q" })).name).toBe(route.name);
+  });
+
+  test("what the header's token may do: viewers and workers change nothing, producers change jobs, admins everything", () => {
+    const as = (role: TokenRole) => permissionsOf(create(GetCurrentTokenResponseSchema, { authentication: true, role }), undefined);
+    expect(as(TokenRole.VIEWER)).toEqual({ role: "viewer", changeJobs: false, admin: false });
+    expect(as(TokenRole.WORKER)).toEqual({ role: "worker", changeJobs: false, admin: false });
+    expect(as(TokenRole.PRODUCER)).toEqual({ role: "producer", changeJobs: true, admin: false });
+    expect(as(TokenRole.ADMIN)).toEqual({ role: "admin", changeJobs: true, admin: true });
+    // Without auth the broker answers admin, and the header names no role.
+    expect(permissionsOf(create(GetCurrentTokenResponseSchema, { authentication: false, role: TokenRole.ADMIN }), undefined)).toEqual({ role: undefined, changeJobs: true, admin: true });
+    // Pending or refused: nothing offered; a broker without the RPC: everything, the broker judges.
+    expect(permissionsOf(undefined, undefined)).toEqual({ role: undefined, changeJobs: false, admin: false });
+    expect(permissionsOf(undefined, new ConnectError("no", Code.Unimplemented))).toEqual({ role: undefined, changeJobs: true, admin: true });
   });
 
   test("a chain's tree: continuations under their parent, dependants under a blocker, the rest under the root", () => {
@@ -138,6 +183,11 @@ describe("serving /ui over HTTP/1.1", () => {
 
   test("/ui/config.json carries the trace URL template", async () => {
     expect(await (await get("/ui/config.json")).json()).toEqual({ traceUrlTemplate: TRACE_TEMPLATE });
+  });
+
+  test("without authentication, GetCurrentToken says so and answers admin", async () => {
+    const tokens = createRpcClient(TokenService, createGrpcTransport({ baseUrl: broker.baseUrl }));
+    expect(await tokens.getCurrentToken({})).toMatchObject({ authentication: false, role: TokenRole.ADMIN, name: "" });
   });
 });
 
@@ -354,5 +404,167 @@ describe.skipIf(skipReason !== undefined)(`the dashboard in headless Chromium${s
     await until(() => page.locator("tr[data-queue^=ui-many-]").count()).toBe(1010);
     await page.click("header.top nav >> text=Schedules");
     await until(() => page.locator("tr[data-schedule^=ui-many-]").count()).toBe(12);
+  });
+  test("the throughput chart and the chain's graph come from the broker and survive a reload", async () => {
+    // A chain: the root's ack continues it with one job; two more wait on the root and on each other.
+    const { job: root } = await broker.jobs.enqueueJob({ queue: "ui-dag" });
+    const { job: first } = await broker.jobs.enqueueJob({ queue: "ui-dag", chainId: root!.id, dependsOn: [root!.id] });
+    const { job: second } = await broker.jobs.enqueueJob({ queue: "ui-dag", chainId: root!.id, dependsOn: [root!.id, first!.id] });
+    const stream = openStream(broker.workers, { case: "hello", value: { workerId: "dag", queues: ["ui-dag"], maxInFlight: 1 } });
+    const delivery = await stream.next("job");
+    expect(delivery.job!.id).toBe(root!.id);
+    stream.send({ case: "ack", value: { jobId: root!.id, leaseToken: delivery.leaseToken, continueWith: [{ queue: "ui-dag" }] } });
+    expect(await stream.next("settled")).toMatchObject({ ok: true });
+    stream.close();
+    const continuation = (await broker.jobs.listJobs({ filter: { chainId: root!.id } })).jobs.find((j) => j.parentId === root!.id)!;
+    await broker.server.broker.flushHistory();
+
+    await page.goto(`${broker.baseUrl}/ui/jobs/${root!.id}`);
+    const nodes = page.locator("svg.dag g.dag-node");
+    await until(() => nodes.count()).toBe(4);
+    await page.locator(`svg.dag g.dag-node.state-succeeded.current[data-job-id="${root!.id}"]`).waitFor();
+    await page.locator(`svg.dag g.dag-node.state-blocked[data-job-id="${second!.id}"]`).waitFor();
+    const edges = await page.locator("svg.dag path.dag-edge").evaluateAll((paths) => paths.map((p) => `${p.getAttribute("class")} ${p.getAttribute("data-from")}→${p.getAttribute("data-to")}`));
+    expect(edges.sort()).toEqual(
+      [
+        `dag-edge dag-edge-continues ${root!.id}→${continuation.id}`,
+        `dag-edge dag-edge-depends ${root!.id}→${first!.id}`,
+        `dag-edge dag-edge-depends ${root!.id}→${second!.id}`,
+        `dag-edge dag-edge-depends ${first!.id}→${second!.id}`,
+      ].sort(),
+    );
+    await page.screenshot({ path: path.join(RESULTS, "dashboard-dag.png"), fullPage: true });
+    // A click on a box opens that job.
+    await page.locator(`svg.dag g.dag-node[data-job-id="${second!.id}"]`).click();
+    await until(() => page.url()).toContain(`/ui/jobs/${second!.id}`);
+
+    // The queue's page: its counts from the broker's history, the same after a reload.
+    await page.goto(`${broker.baseUrl}/ui/queues/ui-dag`);
+    const history = page.locator('.history[data-queue="ui-dag"]');
+    const count = (name: string) => history.locator(`[data-count="${name}"] b`).textContent();
+    for (let reload = 0; reload < 2; reload++) {
+      await until(() => count("enqueued")).toBe("4");
+      expect(await count("succeeded")).toBe("1");
+      expect(await history.locator("svg.history-chart").getAttribute("data-points")).toBe("60");
+      expect(await history.locator("rect.history-succeeded").count()).toBe(1);
+      if (reload === 0) await page.reload();
+    }
+    await history.locator(".history-windows button", { hasText: "7d" }).click();
+    await until(() => history.locator(".history-windows button.active").textContent()).toBe("7d");
+    await until(() => count("enqueued")).toBe("4");
+    await page.screenshot({ path: path.join(RESULTS, "dashboard-queue.png"), fullPage: true });
+
+    // The overview charts every queue together.
+    await page.click("header.top nav >> text=Queues");
+    const all = page.locator('.history[data-queue=""]');
+    await until(async () => Number(await all.locator('[data-count="enqueued"]').getAttribute("data-value"))).toBeGreaterThanOrEqual(4);
+  });
+
+  test("a viewer token sees every page of the dashboard, with data, and is offered no change; the broker refuses each", async () => {
+    const secret = (name: string) => `baton_${randomBytes(32).toString("base64url")}_${name}`;
+    const [viewerSecret, adminSecret] = [secret("viewer"), secret("admin")];
+    const dir = mkdtempSync(path.join(tmpdir(), "baton-ui-tokens-"));
+    const tokensFile = path.join(dir, "tokens");
+    writeFileSync(tokensFile, `ui-viewer viewer * ${viewerSecret}\nui-admin admin * ${adminSecret}\n`);
+    const secured = await startTestBroker({ auth: loadConfig({ BATON_AUTH: "on", BATON_AUTH_TOKENS_FILE: tokensFile }).auth });
+    const asAdmin = bearerTransport(secured.baseUrl, adminSecret);
+    const jobs = createRpcClient(JobService, asAdmin);
+    const schedules = createRpcClient(ScheduleService, asAdmin);
+    const idle = openStream(createRpcClient(WorkerService, asAdmin), { case: "hello", value: { workerId: "v-worker", queues: ["v-idle"], maxInFlight: 1 } });
+    const viewerPage = await browser.newPage({ viewport: { width: 1360, height: 900 } });
+    viewerPage.setDefaultTimeout(15_000);
+    try {
+      // A chain whose root dies (its dependant is settled with it), a job that waits, a schedule, a worker.
+      const { job: root } = await jobs.enqueueJob({ queue: "v-reports", maxAttempts: 1, payload: new TextEncoder().encode('{"report":"q3"}') });
+      const { job: dependant } = await jobs.enqueueJob({ queue: "v-reports", chainId: root!.id, dependsOn: [root!.id] });
+      const failing = openStream(createRpcClient(WorkerService, asAdmin), { case: "hello", value: { workerId: "v-failing", queues: ["v-reports"], maxInFlight: 1 } });
+      const delivery = await failing.next("job");
+      failing.send({ case: "nack", value: { jobId: root!.id, leaseToken: delivery.leaseToken, error: "smtp down" } });
+      expect(await failing.next("settled")).toMatchObject({ ok: true });
+      failing.close();
+      const { job: waiting } = await jobs.enqueueJob({ queue: "v-reports" });
+      await schedules.createSchedule({ schedule: { name: "v-nightly", queue: "v-reports", cron: "0 3 * * *" } });
+      await secured.server.broker.flushHistory();
+
+      await viewerPage.goto(`${secured.baseUrl}/ui/`);
+      await viewerPage.fill("input[name=token]", viewerSecret);
+      await viewerPage.click("form.token button");
+      await viewerPage.locator(".role[data-role=viewer]").waitFor();
+
+      const see = (selector: string) => viewerPage.locator(selector).first().waitFor({ state: "attached" });
+      const params = { queue: "v-reports", id: root!.id };
+      // Every route of the router must be here (the type says so), each with what it shows.
+      const shows: Record<RouteName, () => Promise<void>> = {
+        queues: async () => {
+          await until(() => viewerPage.locator("tr[data-queue=v-reports] td.count-dead").textContent()).toBe("1");
+          await until(() => viewerPage.locator('.history[data-queue=""] [data-count="dead"] b').textContent()).toBe("1");
+        },
+        queue: async () => {
+          await until(() => viewerPage.locator('.history[data-queue="v-reports"] [data-count="enqueued"] b').textContent()).toBe("3");
+          await see("table.settings");
+        },
+        jobs: () => see(`tr[data-job-id="${waiting!.id}"]`),
+        job: async () => {
+          await until(() => viewerPage.locator("#payload").textContent()).toContain('"report": "q3"');
+          await see(`svg.dag path.dag-edge-depends[data-from="${root!.id}"][data-to="${dependant!.id}"]`);
+          await until(() => viewerPage.locator("table.errors").textContent()).toContain("smtp down");
+        },
+        dead: () => see(`table.jobs tr[data-job-id="${root!.id}"]`),
+        schedules: () => see("tr[data-schedule=v-nightly]"),
+        workers: async () => {
+          await until(() => viewerPage.locator("table.workers").textContent()).toContain("v-worker");
+        },
+      };
+      for (const route of ROUTES) {
+        await viewerPage.goto(`${secured.baseUrl}/ui/${routePath(route.path, params)}`);
+        await viewerPage.locator(".role[data-role=viewer]").waitFor();
+        await shows[route.name]();
+        expect(await viewerPage.locator(".banner-error").count(), route.name).toBe(0);
+        // Only controls that read: pages, chart windows, filters, links.
+        const changes = await viewerPage
+          .locator("main button, main input[type=checkbox]")
+          .evaluateAll((controls) => controls.filter((c) => !c.closest(".pager, .history-windows, form.filters") && !c.classList.contains("link")).map((c) => c.outerHTML));
+        expect(changes, route.name).toEqual([]);
+        await viewerPage.screenshot({ path: path.join(RESULTS, `dashboard-viewer-${route.name}.png`), fullPage: true });
+      }
+
+      // Called anyway, from the page with the viewer's token, every change is PERMISSION_DENIED.
+      const calls: [string, unknown][] = [
+        ["JobService/CancelJob", { id: waiting!.id }],
+        ["JobService/RetryJob", { id: root!.id }],
+        ["JobService/DeleteJob", { id: waiting!.id }],
+        ["JobService/CancelJobs", { filter: { queue: "v-reports" } }],
+        ["JobService/RetryJobs", { filter: { queue: "v-reports" } }],
+        ["JobService/DeleteJobs", { filter: { queue: "v-reports" } }],
+        ["QueueService/PauseQueue", { queue: "v-reports" }],
+        ["QueueService/UpdateQueue", { queue: "v-reports", config: { maxAttempts: 3 } }],
+        ["ScheduleService/TriggerSchedule", { name: "v-nightly" }],
+        ["ScheduleService/PauseSchedule", { name: "v-nightly" }],
+        ["ScheduleService/DeleteSchedule", { name: "v-nightly" }],
+      ];
+      const answers = await viewerPage.evaluate(
+        async ({ calls, token }) =>
+          Promise.all(
+            calls.map(async ([method, body]) => {
+              const response = await fetch(`/baton.v1.${method}`, {
+                method: "POST",
+                headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+                body: JSON.stringify(body),
+              });
+              return `${method} ${response.status} ${((await response.json()) as { code: string }).code}`;
+            }),
+          ),
+        { calls, token: viewerSecret },
+      );
+      expect(answers).toEqual(calls.map(([method]) => `${method} 403 permission_denied`));
+      expect((await jobs.getJob({ id: waiting!.id })).job!.state).toBe(JobState.AVAILABLE);
+      expect((await createRpcClient(QueueService, asAdmin).getQueue({ queue: "v-reports" })).queue!.paused).toBe(false);
+      expect((await schedules.listSchedules({})).schedules.map((s) => [s.name, s.paused])).toEqual([["v-nightly", false]]);
+    } finally {
+      idle.close();
+      await viewerPage.close();
+      await secured.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

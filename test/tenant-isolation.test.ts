@@ -2,6 +2,7 @@ import { type Client, Code, ConnectError, createClient } from "@connectrpc/conne
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { loadConfig } from "../src/config.js";
 import { JobService } from "../clients/ts/src/gen/baton/v1/job_service_pb.js";
+import { QueueService } from "../clients/ts/src/gen/baton/v1/queue_service_pb.js";
 import { WorkerService } from "../clients/ts/src/gen/baton/v1/worker_service_pb.js";
 import { generateTokenSecret, hashTokenSecret } from "../src/server/api-tokens.js";
 import { createDatabase } from "../src/store/database.js";
@@ -11,7 +12,7 @@ import { type TestBroker, bearerTransport, startTestBroker } from "./helpers/bro
 import { sql } from "./helpers/database.js";
 import { openStream } from "./helpers/stream.js";
 import { eventually } from "./helpers/wait.js";
-import { refusal } from "./helpers/errors.js";
+import { expectError, refusal } from "./helpers/errors.js";
 
 /**
  * Tenant isolation: a token limited to some queues can neither reach nor learn of the jobs and
@@ -170,4 +171,13 @@ describe("workers", () => {
     thief.close();
     holder.close();
   });
+});
+
+test("a viewer of some queues reads their history, and neither another queue's nor every queue's together", async () => {
+  const secret = generateTokenSecret();
+  await tokenCreate(db, { name: "viewer-a", role: "viewer", queues: ["a*"], secretSha256: hashTokenSecret(secret) });
+  const queues = createClient(QueueService, bearerTransport(broker.baseUrl, secret));
+  expect((await queues.getQueueHistory({ queue: "a-history" })).points).toHaveLength(60);
+  await expectError(queues.getQueueHistory({ queue: "b-history" }), Code.PermissionDenied, /b-history/);
+  await expectError(queues.getQueueHistory({}), Code.PermissionDenied, /queue/);
 });

@@ -17,6 +17,7 @@ import { invalidArgument, notFound } from "../errors.js";
 import type { Database } from "../store/database.js";
 import type { QueueConfigValues, QueueView } from "../store/queue-record.js";
 import { queuePage, queueSetPaused, queueUpdateConfig, queueViews } from "../store/queues.js";
+import { getQueueHistory } from "./queue-history.js";
 import { decodeNamePageToken, encodeNamePageToken, pageSize } from "./page-token.js";
 import { positiveSeconds, validateQueueName } from "./validate.js";
 
@@ -77,6 +78,7 @@ export function createQueueService(db: Database): Partial<ServiceImpl<typeof Que
       await queueSetPaused(db, name, false);
       return create(ResumeQueueResponseSchema, { queue: await view(name) });
     },
+    getQueueHistory: (request) => getQueueHistory(db, request),
   };
 }
 

@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { BrokerConfig } from "../config.js";
 import { dependantRepairTask } from "../maintenance/dependants.js";
 import { fairnessBucketTask } from "../maintenance/fairness-buckets.js";
+import { historyRetentionTask } from "../maintenance/history-retention.js";
 import type { Maintainer } from "../maintenance/maintainer.js";
 import { reaperTask } from "../maintenance/reaper.js";
 import { retentionTask } from "../maintenance/retention.js";
@@ -198,6 +199,8 @@ export class Broker {
       retentionTask({ db, log, intervalMs: config.retentionIntervalMs, retention: config.retention }),
       // Rows of full buckets are only clutter: the retention sweeper's pace is enough.
       fairnessBucketTask({ db, intervalMs: config.retentionIntervalMs }),
+      { name: "history-flush", intervalMs: config.historyFlushIntervalMs, run: () => this.flushHistory() },
+      historyRetentionTask({ db, intervalMs: config.retentionIntervalMs, retentionSeconds: config.historyRetentionSeconds }),
       // A safety net, not part of any job's path: the retention sweeper's pace is enough.
       dependantRepairTask({
         db,
@@ -442,9 +445,18 @@ export class Broker {
     await this.leaseKeeper.stop();
   }
 
-  /** Sends the notifications still batched; after shutdown() and the maintainer's stop. */
+  /**
+   * Sends the notifications still batched and adds the last counts to the queue history; after
+   * shutdown() and the maintainer's stop.
+   */
   async close(): Promise<void> {
     await this.notifier.drain();
+    await this.flushHistory().catch((error: unknown) => this.options.log.warn("the last queue history counts were not saved", { error }));
+  }
+
+  /** Adds what this replica counted since the last flush to the queue history (baton.queue_history). */
+  flushHistory(): Promise<void> {
+    return this.metrics.history.flush(this.options.db);
   }
 
   /** Fallback for missed notifications: settings, claims and waiters are all re-checked. */

@@ -3,6 +3,7 @@ import type { EnqueueJobRequest } from "../../clients/ts/src/gen/baton/v1/job_pb
 import { JobService } from "../../clients/ts/src/gen/baton/v1/job_service_pb.js";
 import { QueueService } from "../../clients/ts/src/gen/baton/v1/queue_service_pb.js";
 import { ScheduleService } from "../../clients/ts/src/gen/baton/v1/schedule_service_pb.js";
+import { TokenService } from "../../clients/ts/src/gen/baton/v1/token_service_pb.js";
 import { WorkerService } from "../../clients/ts/src/gen/baton/v1/worker_service_pb.js";
 import type { TokenRole } from "../store/token-role.js";
 
@@ -116,6 +117,8 @@ const rules = new Map<string, Rule>([
   on(WorkerService.method.listWorkers, ["worker", "viewer"], (m) => named(m.queue, "queue")),
   on(queues.listQueues, viewer, () => "all"),
   on(queues.getQueue, viewer, (m) => named(m.queue, "queue")),
+  // Without a queue, the history of every queue together.
+  on(queues.getQueueHistory, viewer, (m) => filtered(m.queue, "queue")),
   on(queues.updateQueue, admin, (m) => named(m.queue, "queue")),
   on(queues.pauseQueue, admin, (m) => named(m.queue, "queue")),
   on(queues.resumeQueue, admin, (m) => named(m.queue, "queue")),
@@ -130,6 +133,8 @@ const rules = new Map<string, Rule>([
   on(schedules.pauseSchedule, admin, (m, look) => scheduleQueueOf(m.name, look)),
   on(schedules.resumeSchedule, admin, (m, look) => scheduleQueueOf(m.name, look)),
   on(schedules.triggerSchedule, admin, (m, look) => scheduleQueueOf(m.name, look)),
+  // Every token may learn its own name, role and queues.
+  on(TokenService.method.getCurrentToken, ["producer", "worker", "viewer"], () => []),
 ]);
 
 /** The queue of the schedule a request names; none to check when it does not exist (the handler says NOT_FOUND). */

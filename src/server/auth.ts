@@ -3,6 +3,7 @@ import { type Interceptor, type StreamRequest, type StreamResponse, createContex
 import { admitStreamBatch } from "../api/admission.js";
 import { toConnectError } from "../api/error-mapping.js";
 import { isJobId, isQueueName } from "../api/validate.js";
+import { callerToken } from "../api/token-service.js";
 import { visibleQueues } from "../api/visibility.js";
 import type { TokenLimits } from "../config.js";
 import { BatonError } from "../errors.js";
@@ -443,6 +444,7 @@ export function startAuth(options: AuthOptions): Auth {
     if (req.service.typeName === Health.typeName) return next(req);
     const principal = await authenticate(req.header, failureSource(req.contextValues.get(peerAddress)));
     req.contextValues.set(visibleQueues, principal.matches);
+    req.contextValues.set(callerToken, principal.token);
     const usage = usageOf(principal);
     takeRequest(principal, usage);
     const rule = ruleOf(req.method);

@@ -8,12 +8,14 @@ import { createJobService } from "../api/job-service.js";
 import { errorMappingInterceptor } from "../api/error-mapping.js";
 import { createScheduleService } from "../api/schedule-service.js";
 import { createQueueService } from "../api/queue-service.js";
+import { createTokenService } from "../api/token-service.js";
 import { createWorkerService } from "../api/worker-service.js";
 import { Broker } from "../broker/broker.js";
 import type { ServerConfig, TlsConfig } from "../config.js";
 import { JobService } from "../../clients/ts/src/gen/baton/v1/job_service_pb.js";
 import { QueueService } from "../../clients/ts/src/gen/baton/v1/queue_service_pb.js";
 import { ScheduleService } from "../../clients/ts/src/gen/baton/v1/schedule_service_pb.js";
+import { TokenService } from "../../clients/ts/src/gen/baton/v1/token_service_pb.js";
 import { WorkerService } from "../../clients/ts/src/gen/baton/v1/worker_service_pb.js";
 import { Health } from "../../clients/ts/src/gen/grpc/health/v1/health_pb.js";
 import { Maintainer } from "../maintenance/maintainer.js";
@@ -145,6 +147,7 @@ export async function startServer(config: ServerConfig & { databaseUrl: string }
       router.service(WorkerService, createWorkerService({ broker, db, log, limits, stream: config.stream, helloTimeoutMs: 10_000, maxResumeGraceMs: config.maxResumeGraceMs }));
       router.service(QueueService, createQueueService(db));
       router.service(ScheduleService, createScheduleService({ db, limits, firing }));
+      router.service(TokenService, createTokenService());
       router.service(Health, createHealthService(health));
       answerDecodeErrorsAsInvalidArgument(router);
     },

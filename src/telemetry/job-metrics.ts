@@ -1,6 +1,7 @@
 import type { EndedAttempt, FailOutcome } from "../store/jobs.js";
 import type { StoredJobState } from "../store/job-record.js";
 import { Counter, Histogram, Registry } from "prom-client";
+import { HistoryCounter } from "./history-counter.js";
 
 /**
  * The counters and histograms of one replica, kept in memory from the rows its own statements
@@ -78,12 +79,17 @@ export class JobMetrics {
     help: "Spans this replica's relay dropped unexported because the outbox exceeded BATON_SPAN_OUTBOX_MAX_ROWS.",
     registers: [this.registry],
   });
+  /** This replica's counts for baton.queue_history, flushed by the broker. */
+  readonly history = new HistoryCounter();
   /** Queues whose finished counter has every outcome, zeros included, so rates and ratios need no `or`. */
   private readonly finishedQueues = new Set<string>();
 
   /** Jobs created (enqueues, continuations, cron); those handed to a stream at insert also started. */
   enqueued(jobs: readonly CreatedJob[]): void {
-    for (const job of jobs) this.enqueuedTotal.inc({ queue: job.queue });
+    for (const job of jobs) {
+      this.enqueuedTotal.inc({ queue: job.queue });
+      this.history.add(job.queue, "enqueued");
+    }
     this.claimed(jobs.filter((job) => job.state === "leased").map((job) => ({ queue: job.queue, queueWaitSeconds: queueWaitSeconds(job) })));
   }
 
@@ -103,8 +109,10 @@ export class JobMetrics {
   /** Attempts that failed: retried, or finished dead or cancelled. */
   failed(outcomes: readonly FailOutcome[]): void {
     for (const outcome of outcomes) {
-      if (outcome.state === "available") this.retriedTotal.inc({ queue: outcome.queue });
-      else this.finish(outcome.queue, outcome.state as Outcome);
+      if (outcome.state === "available") {
+        this.retriedTotal.inc({ queue: outcome.queue });
+        this.history.add(outcome.queue, "retried");
+      } else this.finish(outcome.queue, outcome.state as Outcome);
       if (outcome.leaseRanOut) this.leasesExpiredTotal.inc({ queue: outcome.queue });
       this.runDuration.observe({ queue: outcome.queue }, outcome.runSeconds);
     }
@@ -125,5 +133,6 @@ export class JobMetrics {
       for (const each of OUTCOMES) this.finishedTotal.inc({ queue, outcome: each }, 0);
     }
     this.finishedTotal.inc({ queue, outcome });
+    this.history.add(queue, outcome);
   }
 }

@@ -118,3 +118,4 @@ function statementQueries(file: string) {
 
 export const jobsQuery = statementQueries("jobs.sql");
 export const schedulesQuery = statementQueries("schedules.sql");
+export const historyQuery = statementQueries("queue_history.sql");

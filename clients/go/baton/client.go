@@ -32,6 +32,9 @@ type Client struct {
 	// Schedules is the generated ScheduleService client: cron schedules, and pausing, resuming,
 	// updating and triggering them.
 	Schedules batonv1.ScheduleServiceClient
+	// Queues is the generated QueueService client: counts, settings, pause and resume, and the
+	// history of jobs per minute (GetQueueHistory).
+	Queues batonv1.QueueServiceClient
 }
 
 // New connects to a broker. address is "host:port", "http://host:port" (plaintext HTTP/2) or
@@ -59,6 +62,7 @@ func New(address string, options ...grpc.DialOption) (*Client, error) {
 		Jobs:      batonv1.NewJobServiceClient(conn),
 		Workers:   batonv1.NewWorkerServiceClient(conn),
 		Schedules: batonv1.NewScheduleServiceClient(conn),
+		Queues:    batonv1.NewQueueServiceClient(conn),
 	}, nil
 }
 

@@ -1,3 +1,4 @@
+import asyncio
 from datetime import datetime, timedelta, timezone
 
 import grpc
@@ -6,6 +7,7 @@ from google.protobuf.duration_pb2 import Duration
 from google.protobuf.field_mask_pb2 import FieldMask
 
 from baton.v1 import job_pb2
+from baton.v1 import queue_service_pb2 as q
 from baton.v1 import schedule_service_pb2 as s
 from baton_client import Client, DedupPolicy, JobSpec, JobState, JobType
 
@@ -119,3 +121,20 @@ async def test_schedule_control(client: Client, queue: str) -> None:
         assert "schedule.catchup_window is 1s" in (invalid.value.details() or "")
     finally:
         await client.schedules.DeleteSchedule(s.DeleteScheduleRequest(name=queue))
+
+
+async def test_queue_history(client: Client, queue: str) -> None:
+    """The broker adds its counts every BATON_HISTORY_FLUSH_SECONDS (5 s by default): read until they are there."""
+    for _ in range(2):
+        await client.enqueue(JobSpec(queue=queue))
+    deadline = asyncio.get_running_loop().time() + 30
+    while True:
+        history = await client.queues.GetQueueHistory(q.GetQueueHistoryRequest(queue=queue))
+        assert len(history.points) == 60 and history.step.seconds == 60
+        if sum(point.enqueued for point in history.points) == 2:
+            break
+        assert asyncio.get_running_loop().time() < deadline, "the history never counted the two jobs"
+        await asyncio.sleep(0.2)
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await client.queues.GetQueueHistory(q.GetQueueHistoryRequest(queue=queue, step=Duration(seconds=90)))
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT

@@ -2,6 +2,7 @@ import { type Client, type Transport, createClient } from "@connectrpc/connect";
 import { JobService } from "./gen/baton/v1/job_service_pb.js";
 import { QueueService } from "./gen/baton/v1/queue_service_pb.js";
 import { ScheduleService } from "./gen/baton/v1/schedule_service_pb.js";
+import { TokenService } from "./gen/baton/v1/token_service_pb.js";
 import { WorkerService } from "./gen/baton/v1/worker_service_pb.js";
 
 /** The generated client of every Baton service. */
@@ -9,6 +10,7 @@ export interface BatonServices {
   jobs: Client<typeof JobService>;
   queues: Client<typeof QueueService>;
   schedules: Client<typeof ScheduleService>;
+  tokens: Client<typeof TokenService>;
   workers: Client<typeof WorkerService>;
 }
 
@@ -21,6 +23,7 @@ export function serviceClients(transport: Transport): BatonServices {
     jobs: createClient(JobService, transport),
     queues: createClient(QueueService, transport),
     schedules: createClient(ScheduleService, transport),
+    tokens: createClient(TokenService, transport),
     workers: createClient(WorkerService, transport),
   };
 }

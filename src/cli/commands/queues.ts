@@ -1,6 +1,7 @@
 import { type DescMessage, type MessageShape, create } from "@bufbuild/protobuf";
-import { FieldMaskSchema, durationFromMs, durationMs } from "@bufbuild/protobuf/wkt";
+import { FieldMaskSchema, durationFromMs, durationMs, timestampDate } from "@bufbuild/protobuf/wkt";
 import {
+  GetQueueHistoryResponseSchema,
   GetQueueResponseSchema,
   ListQueuesResponseSchema,
   PauseQueueResponseSchema,
@@ -240,4 +241,34 @@ function configFromFlags(flags: Flags): { config: QueueConfig; paths: string[] }
   return { config, paths };
 }
 
-export const queueCommands: Command[] = [list, get, pause, resume, update];
+const history: Command = {
+  name: "queues history",
+  summary: "Show jobs enqueued, succeeded, retried, dead and cancelled per time step.",
+  notes:
+    "Without a queue, every queue together. The broker keeps these counts per minute for every replica\n" +
+    "(BATON_HISTORY_RETENTION_SECONDS, 7 days by default); the last row is the step under way.",
+  positionals: [{ name: "queue", optional: true }],
+  flags: {
+    window: { type: "string", value: "<duration>", description: "how far back (default 1h, at most 31d)" },
+    step: { type: "string", value: "<duration>", description: "width of each row, whole minutes (default: at most 60 rows)" },
+  },
+  outputs: TABLE_OUTPUTS,
+  examples: ["baton queues history emails", "baton queues history --window 24h --step 1h", "baton queues history emails -o json"],
+  async run({ url, args, flags, document, out }) {
+    const reply = await connect(url).queues.getQueueHistory({ queue: args[0] ?? "", window: flags.duration("window"), step: flags.duration("step") });
+    if (document) {
+      out.message(document, GetQueueHistoryResponseSchema, reply);
+      return ExitCode.ok;
+    }
+    const counts = ["enqueued", "succeeded", "retried", "dead", "cancelled"] as const;
+    out.print(
+      table(
+        [{ header: "START" }, ...counts.map((c) => ({ header: c.toUpperCase(), align: "right" as const }))],
+        reply.points.map((p) => [timestampDate(p.startTime!).toISOString().replace(/:00\.000Z$/, "Z"), ...counts.map((c) => String(p[c]))]),
+      ),
+    );
+    return ExitCode.ok;
+  },
+};
+
+export const queueCommands: Command[] = [list, get, pause, resume, update, history];

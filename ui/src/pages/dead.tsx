@@ -4,12 +4,13 @@ import { useAction } from "../action.js";
 import { api } from "../api.js";
 import { Empty, ErrorBanner, Loading, Section } from "../components/common.js";
 import { JobTable, Pager } from "../components/job-table.js";
+import type { Permissions } from "../permissions.js";
 import { usePoll } from "../poll.js";
 import { type Location, href, navigate } from "../router.js";
 import { PAGE_SIZE, usePages } from "./jobs.js";
 
 /** Dead jobs, newest first, with a retry per job and a bulk RetryJobs per queue. */
-export function DeadPage(props: { location: Location; queues: Queue[] | undefined; refreshQueues(): void }) {
+export function DeadPage(props: { location: Location; queues: Queue[] | undefined; refreshQueues(): void; can: Permissions }) {
   const queue = props.location.query.get("queue") ?? "";
   const pages = usePages(queue);
   const { data, error, refresh } = usePoll(
@@ -56,9 +57,11 @@ export function DeadPage(props: { location: Location; queues: Queue[] | undefine
                   {q.name}
                 </a>
                 <span class="count count-dead">{q.dead.toLocaleString()} dead</span>
-                <button type="button" disabled={busy !== undefined} onClick={() => retryQueue(q.name, Number(q.dead))}>
-                  Retry all
-                </button>
+                {props.can.admin ? (
+                  <button type="button" disabled={busy !== undefined} onClick={() => retryQueue(q.name, Number(q.dead))}>
+                    Retry all
+                  </button>
+                ) : null}
               </li>
             ))}
           </ul>
@@ -82,11 +85,15 @@ export function DeadPage(props: { location: Location; queues: Queue[] | undefine
         ) : (
           <JobTable
             jobs={data.jobs}
-            action={(job) => (
-              <button type="button" class="retry" disabled={busy !== undefined} onClick={() => void retryOne(job)}>
-                Retry
-              </button>
-            )}
+            action={
+              props.can.changeJobs
+                ? (job) => (
+                    <button type="button" class="retry" disabled={busy !== undefined} onClick={() => void retryOne(job)}>
+                      Retry
+                    </button>
+                  )
+                : undefined
+            }
           />
         )}
         <Pager pages={pages} nextPageToken={data?.nextPageToken} />

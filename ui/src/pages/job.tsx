@@ -5,6 +5,8 @@ import { type Job, JobState } from "../../../clients/ts/src/gen/baton/v1/job_pb.
 import { type UiConfig, api } from "../api.js";
 import { Empty, ErrorBanner, Loading, Progress, Section, StateBadge } from "../components/common.js";
 import { ChainView } from "../components/chain.js";
+import { DagView } from "../components/dag.js";
+import type { Permissions } from "../permissions.js";
 import { formatBytes, formatDurationMs, formatLabels, formatRelative, formatTime, traceIdOf, traceUrl } from "../format.js";
 import { usePoll } from "../poll.js";
 import { href } from "../router.js";
@@ -13,8 +15,10 @@ const FINISHED = new Set([JobState.SUCCEEDED, JobState.DEAD, JobState.CANCELLED]
 
 /** Most jobs a chain view loads (one ListJobs page). */
 const CHAIN_LIMIT = 1000;
+/** Most jobs drawn as a graph: beyond it the boxes are too many to read, and the tree says more. */
+const GRAPH_LIMIT = 200;
 
-export function JobPage(props: { id: string; config: UiConfig }) {
+export function JobPage(props: { id: string; config: UiConfig; can: Permissions }) {
   const [busy, setBusy] = useState(false);
   const [actionError, setActionError] = useState<unknown>();
   const job = usePoll((signal) => api.jobs.getJob({ id: props.id }, { signal }).then((r) => r.job), [props.id]);
@@ -55,8 +59,8 @@ export function JobPage(props: { id: string; config: UiConfig }) {
     queue: j.queue,
     traceId: traceIdOf(root?.headers ?? {}) ?? traceIdOf(j.headers),
   });
-  const retryable = j.state === JobState.DEAD || j.state === JobState.CANCELLED;
-  const cancellable = !FINISHED.has(j.state) && !j.cancelRequested;
+  const retryable = props.can.changeJobs && (j.state === JobState.DEAD || j.state === JobState.CANCELLED);
+  const cancellable = props.can.changeJobs && !FINISHED.has(j.state) && !j.cancelRequested;
 
   return (
     <>
@@ -171,7 +175,21 @@ export function JobPage(props: { id: string; config: UiConfig }) {
         }
       >
         <ErrorBanner error={chain.error} />
-        {chain.data === undefined ? <Loading /> : <ChainView jobs={chainJobs.length > 0 ? chainJobs : [j]} rootId={chainId!} current={j.id} truncated={chain.data.nextPageToken !== ""} />}
+        {chain.data === undefined ? (
+          <Loading />
+        ) : (
+          <>
+            {chainJobs.length <= GRAPH_LIMIT ? (
+              <>
+                <DagView jobs={chainJobs.length > 0 ? chainJobs : [j]} current={j.id} />
+                <p class="muted small">→ continuation created by an ack (continue_with) · ⇢ dependant waiting on its blocker (depends_on)</p>
+              </>
+            ) : (
+              <p class="muted small">The graph is drawn for chains of up to {GRAPH_LIMIT} jobs; the tree below lists them all.</p>
+            )}
+            <ChainView jobs={chainJobs.length > 0 ? chainJobs : [j]} rootId={chainId!} current={j.id} truncated={chain.data.nextPageToken !== ""} />
+          </>
+        )}
       </Section>
     </>
   );

@@ -6,6 +6,7 @@ import { api } from "../api.js";
 import { Empty, ErrorBanner, Loading, Section } from "../components/common.js";
 import { JobTable, Pager } from "../components/job-table.js";
 import { STATES, parseState, stateName } from "../format.js";
+import type { Permissions } from "../permissions.js";
 import { usePoll } from "../poll.js";
 import { type Location, href, navigate } from "../router.js";
 
@@ -32,7 +33,7 @@ export function parseHeader(text: string): Record<string, string> | undefined {
   return eq <= 0 ? undefined : { [text.slice(0, eq)]: text.slice(eq + 1) };
 }
 
-export function JobsPage(props: { location: Location; queues: Queue[] | undefined }) {
+export function JobsPage(props: { location: Location; queues: Queue[] | undefined; can: Permissions }) {
   const queue = props.location.query.get("queue") ?? "";
   const state = parseState(props.location.query.get("state"));
   const chain = props.location.query.get("chain") ?? "";
@@ -147,7 +148,7 @@ export function JobsPage(props: { location: Location; queues: Queue[] | undefine
       <ErrorBanner error={actionError} />
       {headers === undefined ? <div class="banner banner-error">Header must look like key=value.</div> : null}
       {notice ? <div class="banner banner-ok">{notice}</div> : null}
-      {picked || (filtered && headers !== undefined) ? (
+      {props.can.admin && (picked || (filtered && headers !== undefined)) ? (
         <div class="bulk-actions">
           <button type="button" class="cancel-jobs" disabled={busy !== undefined} onClick={cancelTarget}>
             {picked ? `Cancel ${selected.size} selected` : "Cancel matching"}
@@ -164,9 +165,11 @@ export function JobsPage(props: { location: Location; queues: Queue[] | undefine
       ) : (
         <JobTable
           jobs={data.jobs}
-          action={(job) => (
-            <input type="checkbox" class="select" aria-label={`select job ${job.id}`} checked={selected.has(job.id)} onChange={() => toggle(job.id)} />
-          )}
+          action={
+            props.can.admin
+              ? (job) => <input type="checkbox" class="select" aria-label={`select job ${job.id}`} checked={selected.has(job.id)} onChange={() => toggle(job.id)} />
+              : undefined
+          }
         />
       )}
       <Pager pages={pages} nextPageToken={data?.nextPageToken} />

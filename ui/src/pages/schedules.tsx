@@ -8,7 +8,7 @@ import { formatDurationMs, formatRelative, formatTime, previewBytes } from "../f
 import { usePoll } from "../poll.js";
 import { href } from "../router.js";
 
-export function SchedulesPage() {
+export function SchedulesPage(props: { canChange: boolean }) {
   const [busy, setBusy] = useState<string | undefined>();
   const [actionError, setActionError] = useState<unknown>();
   const [triggered, setTriggered] = useState<string | undefined>();
@@ -72,7 +72,7 @@ export function SchedulesPage() {
                 <th class="num">Priority</th>
                 <th class="num">Max attempts</th>
                 <th>Payload</th>
-                <th />
+                {props.canChange ? <th /> : null}
               </tr>
             </thead>
             <tbody>
@@ -96,14 +96,16 @@ export function SchedulesPage() {
                   <td class="num">{s.priority}</td>
                   <td class="num">{s.maxAttempts || "queue default"}</td>
                   <td class="mono preview">{previewBytes(s.payload, 48)}</td>
-                  <td class="actions">
-                    <button type="button" disabled={busy === s.name} onClick={() => void togglePause(s)}>
-                      {s.paused ? "Resume" : "Pause"}
-                    </button>
-                    <button type="button" disabled={busy === s.name} onClick={() => void trigger(s)}>
-                      Run now
-                    </button>
-                  </td>
+                  {props.canChange ? (
+                    <td class="actions">
+                      <button type="button" disabled={busy === s.name} onClick={() => void togglePause(s)}>
+                        {s.paused ? "Resume" : "Pause"}
+                      </button>
+                      <button type="button" disabled={busy === s.name} onClick={() => void trigger(s)}>
+                        Run now
+                      </button>
+                    </td>
+                  ) : null}
                 </tr>
               ))}
             </tbody>

@@ -10,7 +10,7 @@ from typing import Any
 import grpc
 from google.protobuf.duration_pb2 import Duration
 
-from baton.v1 import job_pb2, job_service_pb2_grpc, schedule_service_pb2_grpc, worker_service_pb2_grpc
+from baton.v1 import job_pb2, job_service_pb2_grpc, queue_service_pb2_grpc, schedule_service_pb2_grpc, worker_service_pb2_grpc
 
 from .jobs import Job, JobSpec, is_finished
 
@@ -99,6 +99,8 @@ class Client:
         self.workers: Any = worker_service_pb2_grpc.WorkerServiceStub(self.channel)  # type: ignore[no-untyped-call]
         #: The generated ScheduleService stub: cron schedules, and pausing, resuming, updating and triggering them.
         self.schedules: Any = schedule_service_pb2_grpc.ScheduleServiceStub(self.channel)  # type: ignore[no-untyped-call]
+        #: The generated QueueService stub: counts, settings, pause and resume, and the history of jobs per minute.
+        self.queues: Any = queue_service_pb2_grpc.QueueServiceStub(self.channel)  # type: ignore[no-untyped-call]
 
     async def __aenter__(self) -> Client:
         return self

@@ -11,6 +11,7 @@ import (
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	fieldmaskpb "google.golang.org/protobuf/types/known/fieldmaskpb"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -788,11 +789,217 @@ func (x *ResumeQueueResponse) GetQueue() *Queue {
 	return nil
 }
 
+type GetQueueHistoryRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One queue, or empty for all queues together.
+	Queue string `protobuf:"bytes,1,opt,name=queue,proto3" json:"queue,omitempty"`
+	// How far back: 0 means one hour; at most 31 days (the broker keeps 7 by default,
+	// BATON_HISTORY_RETENTION_SECONDS).
+	Window *durationpb.Duration `protobuf:"bytes,2,opt,name=window,proto3" json:"window,omitempty"`
+	// Width of each point, whole minutes: 0 picks the smallest that gives at most 60 points; at
+	// most 1440 points per answer.
+	Step          *durationpb.Duration `protobuf:"bytes,3,opt,name=step,proto3" json:"step,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetQueueHistoryRequest) Reset() {
+	*x = GetQueueHistoryRequest{}
+	mi := &file_baton_v1_queue_service_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetQueueHistoryRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetQueueHistoryRequest) ProtoMessage() {}
+
+func (x *GetQueueHistoryRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_baton_v1_queue_service_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetQueueHistoryRequest.ProtoReflect.Descriptor instead.
+func (*GetQueueHistoryRequest) Descriptor() ([]byte, []int) {
+	return file_baton_v1_queue_service_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *GetQueueHistoryRequest) GetQueue() string {
+	if x != nil {
+		return x.Queue
+	}
+	return ""
+}
+
+func (x *GetQueueHistoryRequest) GetWindow() *durationpb.Duration {
+	if x != nil {
+		return x.Window
+	}
+	return nil
+}
+
+func (x *GetQueueHistoryRequest) GetStep() *durationpb.Duration {
+	if x != nil {
+		return x.Step
+	}
+	return nil
+}
+
+type GetQueueHistoryResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Oldest first, one per step with zeros included; the last one is the step under way.
+	Points []*QueueHistoryPoint `protobuf:"bytes,1,rep,name=points,proto3" json:"points,omitempty"`
+	// The step used (the request's, or the one picked).
+	Step          *durationpb.Duration `protobuf:"bytes,2,opt,name=step,proto3" json:"step,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetQueueHistoryResponse) Reset() {
+	*x = GetQueueHistoryResponse{}
+	mi := &file_baton_v1_queue_service_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetQueueHistoryResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetQueueHistoryResponse) ProtoMessage() {}
+
+func (x *GetQueueHistoryResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_baton_v1_queue_service_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetQueueHistoryResponse.ProtoReflect.Descriptor instead.
+func (*GetQueueHistoryResponse) Descriptor() ([]byte, []int) {
+	return file_baton_v1_queue_service_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *GetQueueHistoryResponse) GetPoints() []*QueueHistoryPoint {
+	if x != nil {
+		return x.Points
+	}
+	return nil
+}
+
+func (x *GetQueueHistoryResponse) GetStep() *durationpb.Duration {
+	if x != nil {
+		return x.Step
+	}
+	return nil
+}
+
+// What happened in a queue (or all queues) during one step.
+type QueueHistoryPoint struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	// Jobs created: enqueues, continuations, cron fires.
+	Enqueued  int64 `protobuf:"varint,2,opt,name=enqueued,proto3" json:"enqueued,omitempty"`
+	Succeeded int64 `protobuf:"varint,3,opt,name=succeeded,proto3" json:"succeeded,omitempty"`
+	// Failed attempts that went back to the queue for another try.
+	Retried       int64 `protobuf:"varint,4,opt,name=retried,proto3" json:"retried,omitempty"`
+	Dead          int64 `protobuf:"varint,5,opt,name=dead,proto3" json:"dead,omitempty"`
+	Cancelled     int64 `protobuf:"varint,6,opt,name=cancelled,proto3" json:"cancelled,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QueueHistoryPoint) Reset() {
+	*x = QueueHistoryPoint{}
+	mi := &file_baton_v1_queue_service_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QueueHistoryPoint) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QueueHistoryPoint) ProtoMessage() {}
+
+func (x *QueueHistoryPoint) ProtoReflect() protoreflect.Message {
+	mi := &file_baton_v1_queue_service_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QueueHistoryPoint.ProtoReflect.Descriptor instead.
+func (*QueueHistoryPoint) Descriptor() ([]byte, []int) {
+	return file_baton_v1_queue_service_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *QueueHistoryPoint) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *QueueHistoryPoint) GetEnqueued() int64 {
+	if x != nil {
+		return x.Enqueued
+	}
+	return 0
+}
+
+func (x *QueueHistoryPoint) GetSucceeded() int64 {
+	if x != nil {
+		return x.Succeeded
+	}
+	return 0
+}
+
+func (x *QueueHistoryPoint) GetRetried() int64 {
+	if x != nil {
+		return x.Retried
+	}
+	return 0
+}
+
+func (x *QueueHistoryPoint) GetDead() int64 {
+	if x != nil {
+		return x.Dead
+	}
+	return 0
+}
+
+func (x *QueueHistoryPoint) GetCancelled() int64 {
+	if x != nil {
+		return x.Cancelled
+	}
+	return 0
+}
+
 var File_baton_v1_queue_service_proto protoreflect.FileDescriptor
 
 const file_baton_v1_queue_service_proto_rawDesc = "" +
 	"\n" +
-	"\x1cbaton/v1/queue_service.proto\x12\bbaton.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\"\xed\x02\n" +
+	"\x1cbaton/v1/queue_service.proto\x12\bbaton.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xed\x02\n" +
 	"\x05Queue\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06paused\x18\x02 \x01(\bR\x06paused\x12\x1c\n" +
@@ -847,7 +1054,22 @@ const file_baton_v1_queue_service_proto_rawDesc = "" +
 	"\x12ResumeQueueRequest\x12\x14\n" +
 	"\x05queue\x18\x01 \x01(\tR\x05queue\"<\n" +
 	"\x13ResumeQueueResponse\x12%\n" +
-	"\x05queue\x18\x01 \x01(\v2\x0f.baton.v1.QueueR\x05queue2\x85\x03\n" +
+	"\x05queue\x18\x01 \x01(\v2\x0f.baton.v1.QueueR\x05queue\"\x90\x01\n" +
+	"\x16GetQueueHistoryRequest\x12\x14\n" +
+	"\x05queue\x18\x01 \x01(\tR\x05queue\x121\n" +
+	"\x06window\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x06window\x12-\n" +
+	"\x04step\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x04step\"}\n" +
+	"\x17GetQueueHistoryResponse\x123\n" +
+	"\x06points\x18\x01 \x03(\v2\x1b.baton.v1.QueueHistoryPointR\x06points\x12-\n" +
+	"\x04step\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x04step\"\xd4\x01\n" +
+	"\x11QueueHistoryPoint\x129\n" +
+	"\n" +
+	"start_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x12\x1a\n" +
+	"\benqueued\x18\x02 \x01(\x03R\benqueued\x12\x1c\n" +
+	"\tsucceeded\x18\x03 \x01(\x03R\tsucceeded\x12\x18\n" +
+	"\aretried\x18\x04 \x01(\x03R\aretried\x12\x12\n" +
+	"\x04dead\x18\x05 \x01(\x03R\x04dead\x12\x1c\n" +
+	"\tcancelled\x18\x06 \x01(\x03R\tcancelled2\xe2\x03\n" +
 	"\fQueueService\x12L\n" +
 	"\n" +
 	"ListQueues\x12\x1b.baton.v1.ListQueuesRequest\x1a\x1c.baton.v1.ListQueuesResponse\"\x03\x90\x02\x01\x12F\n" +
@@ -855,7 +1077,8 @@ const file_baton_v1_queue_service_proto_rawDesc = "" +
 	"\vUpdateQueue\x12\x1c.baton.v1.UpdateQueueRequest\x1a\x1d.baton.v1.UpdateQueueResponse\x12G\n" +
 	"\n" +
 	"PauseQueue\x12\x1b.baton.v1.PauseQueueRequest\x1a\x1c.baton.v1.PauseQueueResponse\x12J\n" +
-	"\vResumeQueue\x12\x1c.baton.v1.ResumeQueueRequest\x1a\x1d.baton.v1.ResumeQueueResponseb\x06proto3"
+	"\vResumeQueue\x12\x1c.baton.v1.ResumeQueueRequest\x1a\x1d.baton.v1.ResumeQueueResponse\x12[\n" +
+	"\x0fGetQueueHistory\x12 .baton.v1.GetQueueHistoryRequest\x1a!.baton.v1.GetQueueHistoryResponse\"\x03\x90\x02\x01b\x06proto3"
 
 var (
 	file_baton_v1_queue_service_proto_rawDescOnce sync.Once
@@ -869,55 +1092,66 @@ func file_baton_v1_queue_service_proto_rawDescGZIP() []byte {
 	return file_baton_v1_queue_service_proto_rawDescData
 }
 
-var file_baton_v1_queue_service_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_baton_v1_queue_service_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_baton_v1_queue_service_proto_goTypes = []any{
-	(*Queue)(nil),                 // 0: baton.v1.Queue
-	(*QueueConfig)(nil),           // 1: baton.v1.QueueConfig
-	(*ListQueuesRequest)(nil),     // 2: baton.v1.ListQueuesRequest
-	(*ListQueuesResponse)(nil),    // 3: baton.v1.ListQueuesResponse
-	(*GetQueueRequest)(nil),       // 4: baton.v1.GetQueueRequest
-	(*GetQueueResponse)(nil),      // 5: baton.v1.GetQueueResponse
-	(*UpdateQueueRequest)(nil),    // 6: baton.v1.UpdateQueueRequest
-	(*UpdateQueueResponse)(nil),   // 7: baton.v1.UpdateQueueResponse
-	(*PauseQueueRequest)(nil),     // 8: baton.v1.PauseQueueRequest
-	(*PauseQueueResponse)(nil),    // 9: baton.v1.PauseQueueResponse
-	(*ResumeQueueRequest)(nil),    // 10: baton.v1.ResumeQueueRequest
-	(*ResumeQueueResponse)(nil),   // 11: baton.v1.ResumeQueueResponse
-	(*durationpb.Duration)(nil),   // 12: google.protobuf.Duration
-	(*fieldmaskpb.FieldMask)(nil), // 13: google.protobuf.FieldMask
+	(*Queue)(nil),                   // 0: baton.v1.Queue
+	(*QueueConfig)(nil),             // 1: baton.v1.QueueConfig
+	(*ListQueuesRequest)(nil),       // 2: baton.v1.ListQueuesRequest
+	(*ListQueuesResponse)(nil),      // 3: baton.v1.ListQueuesResponse
+	(*GetQueueRequest)(nil),         // 4: baton.v1.GetQueueRequest
+	(*GetQueueResponse)(nil),        // 5: baton.v1.GetQueueResponse
+	(*UpdateQueueRequest)(nil),      // 6: baton.v1.UpdateQueueRequest
+	(*UpdateQueueResponse)(nil),     // 7: baton.v1.UpdateQueueResponse
+	(*PauseQueueRequest)(nil),       // 8: baton.v1.PauseQueueRequest
+	(*PauseQueueResponse)(nil),      // 9: baton.v1.PauseQueueResponse
+	(*ResumeQueueRequest)(nil),      // 10: baton.v1.ResumeQueueRequest
+	(*ResumeQueueResponse)(nil),     // 11: baton.v1.ResumeQueueResponse
+	(*GetQueueHistoryRequest)(nil),  // 12: baton.v1.GetQueueHistoryRequest
+	(*GetQueueHistoryResponse)(nil), // 13: baton.v1.GetQueueHistoryResponse
+	(*QueueHistoryPoint)(nil),       // 14: baton.v1.QueueHistoryPoint
+	(*durationpb.Duration)(nil),     // 15: google.protobuf.Duration
+	(*fieldmaskpb.FieldMask)(nil),   // 16: google.protobuf.FieldMask
+	(*timestamppb.Timestamp)(nil),   // 17: google.protobuf.Timestamp
 }
 var file_baton_v1_queue_service_proto_depIdxs = []int32{
 	1,  // 0: baton.v1.Queue.config:type_name -> baton.v1.QueueConfig
-	12, // 1: baton.v1.Queue.oldest_available_age:type_name -> google.protobuf.Duration
-	12, // 2: baton.v1.QueueConfig.retry_base_delay:type_name -> google.protobuf.Duration
-	12, // 3: baton.v1.QueueConfig.retry_max_delay:type_name -> google.protobuf.Duration
-	12, // 4: baton.v1.QueueConfig.default_timeout:type_name -> google.protobuf.Duration
-	12, // 5: baton.v1.QueueConfig.succeeded_retention:type_name -> google.protobuf.Duration
-	12, // 6: baton.v1.QueueConfig.dead_retention:type_name -> google.protobuf.Duration
-	12, // 7: baton.v1.QueueConfig.cancelled_retention:type_name -> google.protobuf.Duration
-	12, // 8: baton.v1.QueueConfig.lease_duration:type_name -> google.protobuf.Duration
+	15, // 1: baton.v1.Queue.oldest_available_age:type_name -> google.protobuf.Duration
+	15, // 2: baton.v1.QueueConfig.retry_base_delay:type_name -> google.protobuf.Duration
+	15, // 3: baton.v1.QueueConfig.retry_max_delay:type_name -> google.protobuf.Duration
+	15, // 4: baton.v1.QueueConfig.default_timeout:type_name -> google.protobuf.Duration
+	15, // 5: baton.v1.QueueConfig.succeeded_retention:type_name -> google.protobuf.Duration
+	15, // 6: baton.v1.QueueConfig.dead_retention:type_name -> google.protobuf.Duration
+	15, // 7: baton.v1.QueueConfig.cancelled_retention:type_name -> google.protobuf.Duration
+	15, // 8: baton.v1.QueueConfig.lease_duration:type_name -> google.protobuf.Duration
 	0,  // 9: baton.v1.ListQueuesResponse.queues:type_name -> baton.v1.Queue
 	0,  // 10: baton.v1.GetQueueResponse.queue:type_name -> baton.v1.Queue
 	1,  // 11: baton.v1.UpdateQueueRequest.config:type_name -> baton.v1.QueueConfig
-	13, // 12: baton.v1.UpdateQueueRequest.update_mask:type_name -> google.protobuf.FieldMask
+	16, // 12: baton.v1.UpdateQueueRequest.update_mask:type_name -> google.protobuf.FieldMask
 	0,  // 13: baton.v1.UpdateQueueResponse.queue:type_name -> baton.v1.Queue
 	0,  // 14: baton.v1.PauseQueueResponse.queue:type_name -> baton.v1.Queue
 	0,  // 15: baton.v1.ResumeQueueResponse.queue:type_name -> baton.v1.Queue
-	2,  // 16: baton.v1.QueueService.ListQueues:input_type -> baton.v1.ListQueuesRequest
-	4,  // 17: baton.v1.QueueService.GetQueue:input_type -> baton.v1.GetQueueRequest
-	6,  // 18: baton.v1.QueueService.UpdateQueue:input_type -> baton.v1.UpdateQueueRequest
-	8,  // 19: baton.v1.QueueService.PauseQueue:input_type -> baton.v1.PauseQueueRequest
-	10, // 20: baton.v1.QueueService.ResumeQueue:input_type -> baton.v1.ResumeQueueRequest
-	3,  // 21: baton.v1.QueueService.ListQueues:output_type -> baton.v1.ListQueuesResponse
-	5,  // 22: baton.v1.QueueService.GetQueue:output_type -> baton.v1.GetQueueResponse
-	7,  // 23: baton.v1.QueueService.UpdateQueue:output_type -> baton.v1.UpdateQueueResponse
-	9,  // 24: baton.v1.QueueService.PauseQueue:output_type -> baton.v1.PauseQueueResponse
-	11, // 25: baton.v1.QueueService.ResumeQueue:output_type -> baton.v1.ResumeQueueResponse
-	21, // [21:26] is the sub-list for method output_type
-	16, // [16:21] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	15, // 16: baton.v1.GetQueueHistoryRequest.window:type_name -> google.protobuf.Duration
+	15, // 17: baton.v1.GetQueueHistoryRequest.step:type_name -> google.protobuf.Duration
+	14, // 18: baton.v1.GetQueueHistoryResponse.points:type_name -> baton.v1.QueueHistoryPoint
+	15, // 19: baton.v1.GetQueueHistoryResponse.step:type_name -> google.protobuf.Duration
+	17, // 20: baton.v1.QueueHistoryPoint.start_time:type_name -> google.protobuf.Timestamp
+	2,  // 21: baton.v1.QueueService.ListQueues:input_type -> baton.v1.ListQueuesRequest
+	4,  // 22: baton.v1.QueueService.GetQueue:input_type -> baton.v1.GetQueueRequest
+	6,  // 23: baton.v1.QueueService.UpdateQueue:input_type -> baton.v1.UpdateQueueRequest
+	8,  // 24: baton.v1.QueueService.PauseQueue:input_type -> baton.v1.PauseQueueRequest
+	10, // 25: baton.v1.QueueService.ResumeQueue:input_type -> baton.v1.ResumeQueueRequest
+	12, // 26: baton.v1.QueueService.GetQueueHistory:input_type -> baton.v1.GetQueueHistoryRequest
+	3,  // 27: baton.v1.QueueService.ListQueues:output_type -> baton.v1.ListQueuesResponse
+	5,  // 28: baton.v1.QueueService.GetQueue:output_type -> baton.v1.GetQueueResponse
+	7,  // 29: baton.v1.QueueService.UpdateQueue:output_type -> baton.v1.UpdateQueueResponse
+	9,  // 30: baton.v1.QueueService.PauseQueue:output_type -> baton.v1.PauseQueueResponse
+	11, // 31: baton.v1.QueueService.ResumeQueue:output_type -> baton.v1.ResumeQueueResponse
+	13, // 32: baton.v1.QueueService.GetQueueHistory:output_type -> baton.v1.GetQueueHistoryResponse
+	27, // [27:33] is the sub-list for method output_type
+	21, // [21:27] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_baton_v1_queue_service_proto_init() }
@@ -931,7 +1165,7 @@ func file_baton_v1_queue_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_baton_v1_queue_service_proto_rawDesc), len(file_baton_v1_queue_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   12,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,11 +19,12 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	QueueService_ListQueues_FullMethodName  = "/baton.v1.QueueService/ListQueues"
-	QueueService_GetQueue_FullMethodName    = "/baton.v1.QueueService/GetQueue"
-	QueueService_UpdateQueue_FullMethodName = "/baton.v1.QueueService/UpdateQueue"
-	QueueService_PauseQueue_FullMethodName  = "/baton.v1.QueueService/PauseQueue"
-	QueueService_ResumeQueue_FullMethodName = "/baton.v1.QueueService/ResumeQueue"
+	QueueService_ListQueues_FullMethodName      = "/baton.v1.QueueService/ListQueues"
+	QueueService_GetQueue_FullMethodName        = "/baton.v1.QueueService/GetQueue"
+	QueueService_UpdateQueue_FullMethodName     = "/baton.v1.QueueService/UpdateQueue"
+	QueueService_PauseQueue_FullMethodName      = "/baton.v1.QueueService/PauseQueue"
+	QueueService_ResumeQueue_FullMethodName     = "/baton.v1.QueueService/ResumeQueue"
+	QueueService_GetQueueHistory_FullMethodName = "/baton.v1.QueueService/GetQueueHistory"
 )
 
 // QueueServiceClient is the client API for QueueService service.
@@ -38,6 +39,10 @@ type QueueServiceClient interface {
 	// PauseQueue stops deliveries from the queue; enqueueing still works.
 	PauseQueue(ctx context.Context, in *PauseQueueRequest, opts ...grpc.CallOption) (*PauseQueueResponse, error)
 	ResumeQueue(ctx context.Context, in *ResumeQueueRequest, opts ...grpc.CallOption) (*ResumeQueueResponse, error)
+	// GetQueueHistory answers how many jobs were enqueued, succeeded, retried, died and were
+	// cancelled per time step: counts every replica adds up in the database every few seconds,
+	// so the history is the cluster's and outlives restarts (see docs/OPERATIONS.md).
+	GetQueueHistory(ctx context.Context, in *GetQueueHistoryRequest, opts ...grpc.CallOption) (*GetQueueHistoryResponse, error)
 }
 
 type queueServiceClient struct {
@@ -98,6 +103,16 @@ func (c *queueServiceClient) ResumeQueue(ctx context.Context, in *ResumeQueueReq
 	return out, nil
 }
 
+func (c *queueServiceClient) GetQueueHistory(ctx context.Context, in *GetQueueHistoryRequest, opts ...grpc.CallOption) (*GetQueueHistoryResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetQueueHistoryResponse)
+	err := c.cc.Invoke(ctx, QueueService_GetQueueHistory_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // QueueServiceServer is the server API for QueueService service.
 // All implementations must embed UnimplementedQueueServiceServer
 // for forward compatibility.
@@ -110,6 +125,10 @@ type QueueServiceServer interface {
 	// PauseQueue stops deliveries from the queue; enqueueing still works.
 	PauseQueue(context.Context, *PauseQueueRequest) (*PauseQueueResponse, error)
 	ResumeQueue(context.Context, *ResumeQueueRequest) (*ResumeQueueResponse, error)
+	// GetQueueHistory answers how many jobs were enqueued, succeeded, retried, died and were
+	// cancelled per time step: counts every replica adds up in the database every few seconds,
+	// so the history is the cluster's and outlives restarts (see docs/OPERATIONS.md).
+	GetQueueHistory(context.Context, *GetQueueHistoryRequest) (*GetQueueHistoryResponse, error)
 	mustEmbedUnimplementedQueueServiceServer()
 }
 
@@ -134,6 +153,9 @@ func (UnimplementedQueueServiceServer) PauseQueue(context.Context, *PauseQueueRe
 }
 func (UnimplementedQueueServiceServer) ResumeQueue(context.Context, *ResumeQueueRequest) (*ResumeQueueResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ResumeQueue not implemented")
+}
+func (UnimplementedQueueServiceServer) GetQueueHistory(context.Context, *GetQueueHistoryRequest) (*GetQueueHistoryResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetQueueHistory not implemented")
 }
 func (UnimplementedQueueServiceServer) mustEmbedUnimplementedQueueServiceServer() {}
 func (UnimplementedQueueServiceServer) testEmbeddedByValue()                      {}
@@ -246,6 +268,24 @@ func _QueueService_ResumeQueue_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _QueueService_GetQueueHistory_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetQueueHistoryRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QueueServiceServer).GetQueueHistory(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: QueueService_GetQueueHistory_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QueueServiceServer).GetQueueHistory(ctx, req.(*GetQueueHistoryRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // QueueService_ServiceDesc is the grpc.ServiceDesc for QueueService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -272,6 +312,10 @@ var QueueService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ResumeQueue",
 			Handler:    _QueueService_ResumeQueue_Handler,
+		},
+		{
+			MethodName: "GetQueueHistory",
+			Handler:    _QueueService_GetQueueHistory_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

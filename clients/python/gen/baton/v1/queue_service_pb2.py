@@ -24,9 +24,10 @@ _sym_db = _symbol_database.Default()
 
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x62\x61ton/v1/queue_service.proto\x12\x08\x62\x61ton.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\"\xed\x02\n\x05Queue\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n\x06paused\x18\x02 \x01(\x08R\x06paused\x12\x1c\n\tscheduled\x18\x03 \x01(\x03R\tscheduled\x12\x1c\n\tavailable\x18\x04 \x01(\x03R\tavailable\x12\x18\n\x07\x62locked\x18\x05 \x01(\x03R\x07\x62locked\x12\x16\n\x06leased\x18\x06 \x01(\x03R\x06leased\x12\x1c\n\tsucceeded\x18\x07 \x01(\x03R\tsucceeded\x12\x12\n\x04\x64\x65\x61\x64\x18\x08 \x01(\x03R\x04\x64\x65\x61\x64\x12\x1c\n\tcancelled\x18\t \x01(\x03R\tcancelled\x12-\n\x06\x63onfig\x18\n \x01(\x0b\x32\x15.baton.v1.QueueConfigR\x06\x63onfig\x12K\n\x14oldest_available_age\x18\x0b \x01(\x0b\x32\x19.google.protobuf.DurationR\x12oldestAvailableAge\"\x84\x06\n\x0bQueueConfig\x12!\n\x0cmax_attempts\x18\x01 \x01(\x05R\x0bmaxAttempts\x12\x43\n\x10retry_base_delay\x18\x02 \x01(\x0b\x32\x19.google.protobuf.DurationR\x0eretryBaseDelay\x12\x41\n\x0fretry_max_delay\x18\x03 \x01(\x0b\x32\x19.google.protobuf.DurationR\rretryMaxDelay\x12\x42\n\x0f\x64\x65\x66\x61ult_timeout\x18\x04 \x01(\x0b\x32\x19.google.protobuf.DurationR\x0e\x64\x65\x66\x61ultTimeout\x12J\n\x13succeeded_retention\x18\x05 \x01(\x0b\x32\x19.google.protobuf.DurationR\x12succeededRetention\x12@\n\x0e\x64\x65\x61\x64_retention\x18\x06 \x01(\x0b\x32\x19.google.protobuf.DurationR\rdeadRetention\x12J\n\x13\x63\x61ncelled_retention\x18\x07 \x01(\x0b\x32\x19.google.protobuf.DurationR\x12\x63\x61ncelledRetention\x12@\n\x0elease_duration\x18\x08 \x01(\x0b\x32\x19.google.protobuf.DurationR\rleaseDuration\x12+\n\x11\x63oncurrency_limit\x18\t \x01(\x05R\x10\x63oncurrencyLimit\x12\x1d\n\nrate_limit\x18\n \x01(\x01R\trateLimit\x12\x30\n\x12\x66\x61irness_key_limit\x18\x0b \x01(\x05\x42\x02\x18\x01R\x10\x66\x61irnessKeyLimit\x12<\n\x1a\x66\x61irness_concurrency_limit\x18\x0c \x01(\x05R\x18\x66\x61irnessConcurrencyLimit\x12.\n\x13\x66\x61irness_rate_limit\x18\r \x01(\x01R\x11\x66\x61irnessRateLimit\"O\n\x11ListQueuesRequest\x12\x1b\n\tpage_size\x18\x01 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x02 \x01(\tR\tpageToken\"e\n\x12ListQueuesResponse\x12\'\n\x06queues\x18\x01 \x03(\x0b\x32\x0f.baton.v1.QueueR\x06queues\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\'\n\x0fGetQueueRequest\x12\x14\n\x05queue\x18\x01 \x01(\tR\x05queue\"9\n\x10GetQueueResponse\x12%\n\x05queue\x18\x01 \x01(\x0b\x32\x0f.baton.v1.QueueR\x05queue\"\x96\x01\n\x12UpdateQueueRequest\x12\x14\n\x05queue\x18\x01 \x01(\tR\x05queue\x12-\n\x06\x63onfig\x18\x02 \x01(\x0b\x32\x15.baton.v1.QueueConfigR\x06\x63onfig\x12;\n\x0bupdate_mask\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskR\nupdateMask\"<\n\x13UpdateQueueResponse\x12%\n\x05queue\x18\x01 \x01(\x0b\x32\x0f.baton.v1.QueueR\x05queue\")\n\x11PauseQueueRequest\x12\x14\n\x05queue\x18\x01 \x01(\tR\x05queue\";\n\x12PauseQueueResponse\x12%\n\x05queue\x18\x01 \x01(\x0b\x32\x0f.baton.v1.QueueR\x05queue\"*\n\x12ResumeQueueRequest\x12\x14\n\x05queue\x18\x01 \x01(\tR\x05queue\"<\n\x13ResumeQueueResponse\x12%\n\x05queue\x18\x01 \x01(\x0b\x32\x0f.baton.v1.QueueR\x05queue2\x85\x03\n\x0cQueueService\x12L\n\nListQueues\x12\x1b.baton.v1.ListQueuesRequest\x1a\x1c.baton.v1.ListQueuesResponse\"\x03\x90\x02\x01\x12\x46\n\x08GetQueue\x12\x19.baton.v1.GetQueueRequest\x1a\x1a.baton.v1.GetQueueResponse\"\x03\x90\x02\x01\x12J\n\x0bUpdateQueue\x12\x1c.baton.v1.UpdateQueueRequest\x1a\x1d.baton.v1.UpdateQueueResponse\x12G\n\nPauseQueue\x12\x1b.baton.v1.PauseQueueRequest\x1a\x1c.baton.v1.PauseQueueResponse\x12J\n\x0bResumeQueue\x12\x1c.baton.v1.ResumeQueueRequest\x1a\x1d.baton.v1.ResumeQueueResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x62\x61ton/v1/queue_service.proto\x12\x08\x62\x61ton.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xed\x02\n\x05Queue\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n\x06paused\x18\x02 \x01(\x08R\x06paused\x12\x1c\n\tscheduled\x18\x03 \x01(\x03R\tscheduled\x12\x1c\n\tavailable\x18\x04 \x01(\x03R\tavailable\x12\x18\n\x07\x62locked\x18\x05 \x01(\x03R\x07\x62locked\x12\x16\n\x06leased\x18\x06 \x01(\x03R\x06leased\x12\x1c\n\tsucceeded\x18\x07 \x01(\x03R\tsucceeded\x12\x12\n\x04\x64\x65\x61\x64\x18\x08 \x01(\x03R\x04\x64\x65\x61\x64\x12\x1c\n\tcancelled\x18\t \x01(\x03R\tcancelled\x12-\n\x06\x63onfig\x18\n \x01(\x0b\x32\x15.baton.v1.QueueConfigR\x06\x63onfig\x12K\n\x14oldest_available_age\x18\x0b \x01(\x0b\x32\x19.google.protobuf.DurationR\x12oldestAvailableAge\"\x84\x06\n\x0bQueueConfig\x12!\n\x0cmax_attempts\x18\x01 \x01(\x05R\x0bmaxAttempts\x12\x43\n\x10retry_base_delay\x18\x02 \x01(\x0b\x32\x19.google.protobuf.DurationR\x0eretryBaseDelay\x12\x41\n\x0fretry_max_delay\x18\x03 \x01(\x0b\x32\x19.google.protobuf.DurationR\rretryMaxDelay\x12\x42\n\x0f\x64\x65\x66\x61ult_timeout\x18\x04 \x01(\x0b\x32\x19.google.protobuf.DurationR\x0e\x64\x65\x66\x61ultTimeout\x12J\n\x13succeeded_retention\x18\x05 \x01(\x0b\x32\x19.google.protobuf.DurationR\x12succeededRetention\x12@\n\x0e\x64\x65\x61\x64_retention\x18\x06 \x01(\x0b\x32\x19.google.protobuf.DurationR\rdeadRetention\x12J\n\x13\x63\x61ncelled_retention\x18\x07 \x01(\x0b\x32\x19.google.protobuf.DurationR\x12\x63\x61ncelledRetention\x12@\n\x0elease_duration\x18\x08 \x01(\x0b\x32\x19.google.protobuf.DurationR\rleaseDuration\x12+\n\x11\x63oncurrency_limit\x18\t \x01(\x05R\x10\x63oncurrencyLimit\x12\x1d\n\nrate_limit\x18\n \x01(\x01R\trateLimit\x12\x30\n\x12\x66\x61irness_key_limit\x18\x0b \x01(\x05\x42\x02\x18\x01R\x10\x66\x61irnessKeyLimit\x12<\n\x1a\x66\x61irness_concurrency_limit\x18\x0c \x01(\x05R\x18\x66\x61irnessConcurrencyLimit\x12.\n\x13\x66\x61irness_rate_limit\x18\r \x01(\x01R\x11\x66\x61irnessRateLimit\"O\n\x11ListQueuesRequest\x12\x1b\n\tpage_size\x18\x01 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x02 \x01(\tR\tpageToken\"e\n\x12ListQueuesResponse\x12\'\n\x06queues\x18\x01 \x03(\x0b\x32\x0f.baton.v1.QueueR\x06queues\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\'\n\x0fGetQueueRequest\x12\x14\n\x05queue\x18\x01 \x01(\tR\x05queue\"9\n\x10GetQueueResponse\x12%\n\x05queue\x18\x01 \x01(\x0b\x32\x0f.baton.v1.QueueR\x05queue\"\x96\x01\n\x12UpdateQueueRequest\x12\x14\n\x05queue\x18\x01 \x01(\tR\x05queue\x12-\n\x06\x63onfig\x18\x02 \x01(\x0b\x32\x15.baton.v1.QueueConfigR\x06\x63onfig\x12;\n\x0bupdate_mask\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskR\nupdateMask\"<\n\x13UpdateQueueResponse\x12%\n\x05queue\x18\x01 \x01(\x0b\x32\x0f.baton.v1.QueueR\x05queue\")\n\x11PauseQueueRequest\x12\x14\n\x05queue\x18\x01 \x01(\tR\x05queue\";\n\x12PauseQueueResponse\x12%\n\x05queue\x18\x01 \x01(\x0b\x32\x0f.baton.v1.QueueR\x05queue\"*\n\x12ResumeQueueRequest\x12\x14\n\x05queue\x18\x01 \x01(\tR\x05queue\"<\n\x13ResumeQueueResponse\x12%\n\x05queue\x18\x01 \x01(\x0b\x32\x0f.baton.v1.QueueR\x05queue\"\x90\x01\n\x16GetQueueHistoryRequest\x12\x14\n\x05queue\x18\x01 \x01(\tR\x05queue\x12\x31\n\x06window\x18\x02 \x01(\x0b\x32\x19.google.protobuf.DurationR\x06window\x12-\n\x04step\x18\x03 \x01(\x0b\x32\x19.google.protobuf.DurationR\x04step\"}\n\x17GetQueueHistoryResponse\x12\x33\n\x06points\x18\x01 \x03(\x0b\x32\x1b.baton.v1.QueueHistoryPointR\x06points\x12-\n\x04step\x18\x02 \x01(\x0b\x32\x19.google.protobuf.DurationR\x04step\"\xd4\x01\n\x11QueueHistoryPoint\x12\x39\n\nstart_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tstartTime\x12\x1a\n\x08\x65nqueued\x18\x02 \x01(\x03R\x08\x65nqueued\x12\x1c\n\tsucceeded\x18\x03 \x01(\x03R\tsucceeded\x12\x18\n\x07retried\x18\x04 \x01(\x03R\x07retried\x12\x12\n\x04\x64\x65\x61\x64\x18\x05 \x01(\x03R\x04\x64\x65\x61\x64\x12\x1c\n\tcancelled\x18\x06 \x01(\x03R\tcancelled2\xe2\x03\n\x0cQueueService\x12L\n\nListQueues\x12\x1b.baton.v1.ListQueuesRequest\x1a\x1c.baton.v1.ListQueuesResponse\"\x03\x90\x02\x01\x12\x46\n\x08GetQueue\x12\x19.baton.v1.GetQueueRequest\x1a\x1a.baton.v1.GetQueueResponse\"\x03\x90\x02\x01\x12J\n\x0bUpdateQueue\x12\x1c.baton.v1.UpdateQueueRequest\x1a\x1d.baton.v1.UpdateQueueResponse\x12G\n\nPauseQueue\x12\x1b.baton.v1.PauseQueueRequest\x1a\x1c.baton.v1.PauseQueueResponse\x12J\n\x0bResumeQueue\x12\x1c.baton.v1.ResumeQueueRequest\x1a\x1d.baton.v1.ResumeQueueResponse\x12[\n\x0fGetQueueHistory\x12 .baton.v1.GetQueueHistoryRequest\x1a!.baton.v1.GetQueueHistoryResponse\"\x03\x90\x02\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,30 +40,38 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_QUEUESERVICE'].methods_by_name['ListQueues']._serialized_options = b'\220\002\001'
   _globals['_QUEUESERVICE'].methods_by_name['GetQueue']._loaded_options = None
   _globals['_QUEUESERVICE'].methods_by_name['GetQueue']._serialized_options = b'\220\002\001'
-  _globals['_QUEUE']._serialized_start=109
-  _globals['_QUEUE']._serialized_end=474
-  _globals['_QUEUECONFIG']._serialized_start=477
-  _globals['_QUEUECONFIG']._serialized_end=1249
-  _globals['_LISTQUEUESREQUEST']._serialized_start=1251
-  _globals['_LISTQUEUESREQUEST']._serialized_end=1330
-  _globals['_LISTQUEUESRESPONSE']._serialized_start=1332
-  _globals['_LISTQUEUESRESPONSE']._serialized_end=1433
-  _globals['_GETQUEUEREQUEST']._serialized_start=1435
-  _globals['_GETQUEUEREQUEST']._serialized_end=1474
-  _globals['_GETQUEUERESPONSE']._serialized_start=1476
-  _globals['_GETQUEUERESPONSE']._serialized_end=1533
-  _globals['_UPDATEQUEUEREQUEST']._serialized_start=1536
-  _globals['_UPDATEQUEUEREQUEST']._serialized_end=1686
-  _globals['_UPDATEQUEUERESPONSE']._serialized_start=1688
-  _globals['_UPDATEQUEUERESPONSE']._serialized_end=1748
-  _globals['_PAUSEQUEUEREQUEST']._serialized_start=1750
-  _globals['_PAUSEQUEUEREQUEST']._serialized_end=1791
-  _globals['_PAUSEQUEUERESPONSE']._serialized_start=1793
-  _globals['_PAUSEQUEUERESPONSE']._serialized_end=1852
-  _globals['_RESUMEQUEUEREQUEST']._serialized_start=1854
-  _globals['_RESUMEQUEUEREQUEST']._serialized_end=1896
-  _globals['_RESUMEQUEUERESPONSE']._serialized_start=1898
-  _globals['_RESUMEQUEUERESPONSE']._serialized_end=1958
-  _globals['_QUEUESERVICE']._serialized_start=1961
-  _globals['_QUEUESERVICE']._serialized_end=2350
+  _globals['_QUEUESERVICE'].methods_by_name['GetQueueHistory']._loaded_options = None
+  _globals['_QUEUESERVICE'].methods_by_name['GetQueueHistory']._serialized_options = b'\220\002\001'
+  _globals['_QUEUE']._serialized_start=142
+  _globals['_QUEUE']._serialized_end=507
+  _globals['_QUEUECONFIG']._serialized_start=510
+  _globals['_QUEUECONFIG']._serialized_end=1282
+  _globals['_LISTQUEUESREQUEST']._serialized_start=1284
+  _globals['_LISTQUEUESREQUEST']._serialized_end=1363
+  _globals['_LISTQUEUESRESPONSE']._serialized_start=1365
+  _globals['_LISTQUEUESRESPONSE']._serialized_end=1466
+  _globals['_GETQUEUEREQUEST']._serialized_start=1468
+  _globals['_GETQUEUEREQUEST']._serialized_end=1507
+  _globals['_GETQUEUERESPONSE']._serialized_start=1509
+  _globals['_GETQUEUERESPONSE']._serialized_end=1566
+  _globals['_UPDATEQUEUEREQUEST']._serialized_start=1569
+  _globals['_UPDATEQUEUEREQUEST']._serialized_end=1719
+  _globals['_UPDATEQUEUERESPONSE']._serialized_start=1721
+  _globals['_UPDATEQUEUERESPONSE']._serialized_end=1781
+  _globals['_PAUSEQUEUEREQUEST']._serialized_start=1783
+  _globals['_PAUSEQUEUEREQUEST']._serialized_end=1824
+  _globals['_PAUSEQUEUERESPONSE']._serialized_start=1826
+  _globals['_PAUSEQUEUERESPONSE']._serialized_end=1885
+  _globals['_RESUMEQUEUEREQUEST']._serialized_start=1887
+  _globals['_RESUMEQUEUEREQUEST']._serialized_end=1929
+  _globals['_RESUMEQUEUERESPONSE']._serialized_start=1931
+  _globals['_RESUMEQUEUERESPONSE']._serialized_end=1991
+  _globals['_GETQUEUEHISTORYREQUEST']._serialized_start=1994
+  _globals['_GETQUEUEHISTORYREQUEST']._serialized_end=2138
+  _globals['_GETQUEUEHISTORYRESPONSE']._serialized_start=2140
+  _globals['_GETQUEUEHISTORYRESPONSE']._serialized_end=2265
+  _globals['_QUEUEHISTORYPOINT']._serialized_start=2268
+  _globals['_QUEUEHISTORYPOINT']._serialized_end=2480
+  _globals['_QUEUESERVICE']._serialized_start=2483
+  _globals['_QUEUESERVICE']._serialized_end=2965
 # @@protoc_insertion_point(module_scope)

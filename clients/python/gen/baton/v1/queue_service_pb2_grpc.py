@@ -60,6 +60,11 @@ class QueueServiceStub:
                 request_serializer=baton_dot_v1_dot_queue__service__pb2.ResumeQueueRequest.SerializeToString,
                 response_deserializer=baton_dot_v1_dot_queue__service__pb2.ResumeQueueResponse.FromString,
                 _registered_method=True)
+        self.GetQueueHistory = channel.unary_unary(
+                '/baton.v1.QueueService/GetQueueHistory',
+                request_serializer=baton_dot_v1_dot_queue__service__pb2.GetQueueHistoryRequest.SerializeToString,
+                response_deserializer=baton_dot_v1_dot_queue__service__pb2.GetQueueHistoryResponse.FromString,
+                _registered_method=True)
 
 
 class QueueServiceServicer:
@@ -97,6 +102,15 @@ class QueueServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetQueueHistory(self, request, context):
+        """GetQueueHistory answers how many jobs were enqueued, succeeded, retried, died and were
+        cancelled per time step: counts every replica adds up in the database every few seconds,
+        so the history is the cluster's and outlives restarts (see docs/OPERATIONS.md).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_QueueServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -124,6 +138,11 @@ def add_QueueServiceServicer_to_server(servicer, server):
                     servicer.ResumeQueue,
                     request_deserializer=baton_dot_v1_dot_queue__service__pb2.ResumeQueueRequest.FromString,
                     response_serializer=baton_dot_v1_dot_queue__service__pb2.ResumeQueueResponse.SerializeToString,
+            ),
+            'GetQueueHistory': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetQueueHistory,
+                    request_deserializer=baton_dot_v1_dot_queue__service__pb2.GetQueueHistoryRequest.FromString,
+                    response_serializer=baton_dot_v1_dot_queue__service__pb2.GetQueueHistoryResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -262,6 +281,33 @@ class QueueService:
             '/baton.v1.QueueService/ResumeQueue',
             baton_dot_v1_dot_queue__service__pb2.ResumeQueueRequest.SerializeToString,
             baton_dot_v1_dot_queue__service__pb2.ResumeQueueResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetQueueHistory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/baton.v1.QueueService/GetQueueHistory',
+            baton_dot_v1_dot_queue__service__pb2.GetQueueHistoryRequest.SerializeToString,
+            baton_dot_v1_dot_queue__service__pb2.GetQueueHistoryResponse.FromString,
             options,
             channel_credentials,
             insecure,

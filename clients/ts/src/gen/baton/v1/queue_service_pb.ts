@@ -4,15 +4,15 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { Duration, FieldMask } from "@bufbuild/protobuf/wkt";
-import { file_google_protobuf_duration, file_google_protobuf_field_mask } from "@bufbuild/protobuf/wkt";
+import type { Duration, FieldMask, Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file baton/v1/queue_service.proto.
  */
 export const file_baton_v1_queue_service: GenFile = /*@__PURE__*/
-  fileDesc("ChxiYXRvbi92MS9xdWV1ZV9zZXJ2aWNlLnByb3RvEghiYXRvbi52MSKAAgoFUXVldWUSDAoEbmFtZRgBIAEoCRIOCgZwYXVzZWQYAiABKAgSEQoJc2NoZWR1bGVkGAMgASgDEhEKCWF2YWlsYWJsZRgEIAEoAxIPCgdibG9ja2VkGAUgASgDEg4KBmxlYXNlZBgGIAEoAxIRCglzdWNjZWVkZWQYByABKAMSDAoEZGVhZBgIIAEoAxIRCgljYW5jZWxsZWQYCSABKAMSJQoGY29uZmlnGAogASgLMhUuYmF0b24udjEuUXVldWVDb25maWcSNwoUb2xkZXN0X2F2YWlsYWJsZV9hZ2UYCyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24ipgQKC1F1ZXVlQ29uZmlnEhQKDG1heF9hdHRlbXB0cxgBIAEoBRIzChByZXRyeV9iYXNlX2RlbGF5GAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjIKD3JldHJ5X21heF9kZWxheRgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIyCg9kZWZhdWx0X3RpbWVvdXQYBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SNgoTc3VjY2VlZGVkX3JldGVudGlvbhgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIxCg5kZWFkX3JldGVudGlvbhgGIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhI2ChNjYW5jZWxsZWRfcmV0ZW50aW9uGAcgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjEKDmxlYXNlX2R1cmF0aW9uGAggASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhkKEWNvbmN1cnJlbmN5X2xpbWl0GAkgASgFEhIKCnJhdGVfbGltaXQYCiABKAESHgoSZmFpcm5lc3Nfa2V5X2xpbWl0GAsgASgFQgIYARIiChpmYWlybmVzc19jb25jdXJyZW5jeV9saW1pdBgMIAEoBRIbChNmYWlybmVzc19yYXRlX2xpbWl0GA0gASgBIjoKEUxpc3RRdWV1ZXNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJIk4KEkxpc3RRdWV1ZXNSZXNwb25zZRIfCgZxdWV1ZXMYASADKAsyDy5iYXRvbi52MS5RdWV1ZRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiIAoPR2V0UXVldWVSZXF1ZXN0Eg0KBXF1ZXVlGAEgASgJIjIKEEdldFF1ZXVlUmVzcG9uc2USHgoFcXVldWUYASABKAsyDy5iYXRvbi52MS5RdWV1ZSJ7ChJVcGRhdGVRdWV1ZVJlcXVlc3QSDQoFcXVldWUYASABKAkSJQoGY29uZmlnGAIgASgLMhUuYmF0b24udjEuUXVldWVDb25maWcSLwoLdXBkYXRlX21hc2sYAyABKAsyGi5nb29nbGUucHJvdG9idWYuRmllbGRNYXNrIjUKE1VwZGF0ZVF1ZXVlUmVzcG9uc2USHgoFcXVldWUYASABKAsyDy5iYXRvbi52MS5RdWV1ZSIiChFQYXVzZVF1ZXVlUmVxdWVzdBINCgVxdWV1ZRgBIAEoCSI0ChJQYXVzZVF1ZXVlUmVzcG9uc2USHgoFcXVldWUYASABKAsyDy5iYXRvbi52MS5RdWV1ZSIjChJSZXN1bWVRdWV1ZVJlcXVlc3QSDQoFcXVldWUYASABKAkiNQoTUmVzdW1lUXVldWVSZXNwb25zZRIeCgVxdWV1ZRgBIAEoCzIPLmJhdG9uLnYxLlF1ZXVlMoUDCgxRdWV1ZVNlcnZpY2USTAoKTGlzdFF1ZXVlcxIbLmJhdG9uLnYxLkxpc3RRdWV1ZXNSZXF1ZXN0GhwuYmF0b24udjEuTGlzdFF1ZXVlc1Jlc3BvbnNlIgOQAgESRgoIR2V0UXVldWUSGS5iYXRvbi52MS5HZXRRdWV1ZVJlcXVlc3QaGi5iYXRvbi52MS5HZXRRdWV1ZVJlc3BvbnNlIgOQAgESSgoLVXBkYXRlUXVldWUSHC5iYXRvbi52MS5VcGRhdGVRdWV1ZVJlcXVlc3QaHS5iYXRvbi52MS5VcGRhdGVRdWV1ZVJlc3BvbnNlEkcKClBhdXNlUXVldWUSGy5iYXRvbi52MS5QYXVzZVF1ZXVlUmVxdWVzdBocLmJhdG9uLnYxLlBhdXNlUXVldWVSZXNwb25zZRJKCgtSZXN1bWVRdWV1ZRIcLmJhdG9uLnYxLlJlc3VtZVF1ZXVlUmVxdWVzdBodLmJhdG9uLnYxLlJlc3VtZVF1ZXVlUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_field_mask]);
+  fileDesc("ChxiYXRvbi92MS9xdWV1ZV9zZXJ2aWNlLnByb3RvEghiYXRvbi52MSKAAgoFUXVldWUSDAoEbmFtZRgBIAEoCRIOCgZwYXVzZWQYAiABKAgSEQoJc2NoZWR1bGVkGAMgASgDEhEKCWF2YWlsYWJsZRgEIAEoAxIPCgdibG9ja2VkGAUgASgDEg4KBmxlYXNlZBgGIAEoAxIRCglzdWNjZWVkZWQYByABKAMSDAoEZGVhZBgIIAEoAxIRCgljYW5jZWxsZWQYCSABKAMSJQoGY29uZmlnGAogASgLMhUuYmF0b24udjEuUXVldWVDb25maWcSNwoUb2xkZXN0X2F2YWlsYWJsZV9hZ2UYCyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24ipgQKC1F1ZXVlQ29uZmlnEhQKDG1heF9hdHRlbXB0cxgBIAEoBRIzChByZXRyeV9iYXNlX2RlbGF5GAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjIKD3JldHJ5X21heF9kZWxheRgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIyCg9kZWZhdWx0X3RpbWVvdXQYBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SNgoTc3VjY2VlZGVkX3JldGVudGlvbhgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIxCg5kZWFkX3JldGVudGlvbhgGIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhI2ChNjYW5jZWxsZWRfcmV0ZW50aW9uGAcgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjEKDmxlYXNlX2R1cmF0aW9uGAggASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhkKEWNvbmN1cnJlbmN5X2xpbWl0GAkgASgFEhIKCnJhdGVfbGltaXQYCiABKAESHgoSZmFpcm5lc3Nfa2V5X2xpbWl0GAsgASgFQgIYARIiChpmYWlybmVzc19jb25jdXJyZW5jeV9saW1pdBgMIAEoBRIbChNmYWlybmVzc19yYXRlX2xpbWl0GA0gASgBIjoKEUxpc3RRdWV1ZXNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJIk4KEkxpc3RRdWV1ZXNSZXNwb25zZRIfCgZxdWV1ZXMYASADKAsyDy5iYXRvbi52MS5RdWV1ZRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiIAoPR2V0UXVldWVSZXF1ZXN0Eg0KBXF1ZXVlGAEgASgJIjIKEEdldFF1ZXVlUmVzcG9uc2USHgoFcXVldWUYASABKAsyDy5iYXRvbi52MS5RdWV1ZSJ7ChJVcGRhdGVRdWV1ZVJlcXVlc3QSDQoFcXVldWUYASABKAkSJQoGY29uZmlnGAIgASgLMhUuYmF0b24udjEuUXVldWVDb25maWcSLwoLdXBkYXRlX21hc2sYAyABKAsyGi5nb29nbGUucHJvdG9idWYuRmllbGRNYXNrIjUKE1VwZGF0ZVF1ZXVlUmVzcG9uc2USHgoFcXVldWUYASABKAsyDy5iYXRvbi52MS5RdWV1ZSIiChFQYXVzZVF1ZXVlUmVxdWVzdBINCgVxdWV1ZRgBIAEoCSI0ChJQYXVzZVF1ZXVlUmVzcG9uc2USHgoFcXVldWUYASABKAsyDy5iYXRvbi52MS5RdWV1ZSIjChJSZXN1bWVRdWV1ZVJlcXVlc3QSDQoFcXVldWUYASABKAkiNQoTUmVzdW1lUXVldWVSZXNwb25zZRIeCgVxdWV1ZRgBIAEoCzIPLmJhdG9uLnYxLlF1ZXVlInsKFkdldFF1ZXVlSGlzdG9yeVJlcXVlc3QSDQoFcXVldWUYASABKAkSKQoGd2luZG93GAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEicKBHN0ZXAYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24ibwoXR2V0UXVldWVIaXN0b3J5UmVzcG9uc2USKwoGcG9pbnRzGAEgAygLMhsuYmF0b24udjEuUXVldWVIaXN0b3J5UG9pbnQSJwoEc3RlcBgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiKaAQoRUXVldWVIaXN0b3J5UG9pbnQSLgoKc3RhcnRfdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIZW5xdWV1ZWQYAiABKAMSEQoJc3VjY2VlZGVkGAMgASgDEg8KB3JldHJpZWQYBCABKAMSDAoEZGVhZBgFIAEoAxIRCgljYW5jZWxsZWQYBiABKAMy4gMKDFF1ZXVlU2VydmljZRJMCgpMaXN0UXVldWVzEhsuYmF0b24udjEuTGlzdFF1ZXVlc1JlcXVlc3QaHC5iYXRvbi52MS5MaXN0UXVldWVzUmVzcG9uc2UiA5ACARJGCghHZXRRdWV1ZRIZLmJhdG9uLnYxLkdldFF1ZXVlUmVxdWVzdBoaLmJhdG9uLnYxLkdldFF1ZXVlUmVzcG9uc2UiA5ACARJKCgtVcGRhdGVRdWV1ZRIcLmJhdG9uLnYxLlVwZGF0ZVF1ZXVlUmVxdWVzdBodLmJhdG9uLnYxLlVwZGF0ZVF1ZXVlUmVzcG9uc2USRwoKUGF1c2VRdWV1ZRIbLmJhdG9uLnYxLlBhdXNlUXVldWVSZXF1ZXN0GhwuYmF0b24udjEuUGF1c2VRdWV1ZVJlc3BvbnNlEkoKC1Jlc3VtZVF1ZXVlEhwuYmF0b24udjEuUmVzdW1lUXVldWVSZXF1ZXN0Gh0uYmF0b24udjEuUmVzdW1lUXVldWVSZXNwb25zZRJbCg9HZXRRdWV1ZUhpc3RvcnkSIC5iYXRvbi52MS5HZXRRdWV1ZUhpc3RvcnlSZXF1ZXN0GiEuYmF0b24udjEuR2V0UXVldWVIaXN0b3J5UmVzcG9uc2UiA5ACAWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
 
 /**
  * Queue is a named stream of jobs with its settings and current counts.
@@ -396,6 +396,115 @@ export const ResumeQueueResponseSchema: GenMessage<ResumeQueueResponse> = /*@__P
   messageDesc(file_baton_v1_queue_service, 11);
 
 /**
+ * @generated from message baton.v1.GetQueueHistoryRequest
+ */
+export type GetQueueHistoryRequest = Message<"baton.v1.GetQueueHistoryRequest"> & {
+  /**
+   * One queue, or empty for all queues together.
+   *
+   * @generated from field: string queue = 1;
+   */
+  queue: string;
+
+  /**
+   * How far back: 0 means one hour; at most 31 days (the broker keeps 7 by default,
+   * BATON_HISTORY_RETENTION_SECONDS).
+   *
+   * @generated from field: google.protobuf.Duration window = 2;
+   */
+  window?: Duration | undefined;
+
+  /**
+   * Width of each point, whole minutes: 0 picks the smallest that gives at most 60 points; at
+   * most 1440 points per answer.
+   *
+   * @generated from field: google.protobuf.Duration step = 3;
+   */
+  step?: Duration | undefined;
+};
+
+/**
+ * Describes the message baton.v1.GetQueueHistoryRequest.
+ * Use `create(GetQueueHistoryRequestSchema)` to create a new message.
+ */
+export const GetQueueHistoryRequestSchema: GenMessage<GetQueueHistoryRequest> = /*@__PURE__*/
+  messageDesc(file_baton_v1_queue_service, 12);
+
+/**
+ * @generated from message baton.v1.GetQueueHistoryResponse
+ */
+export type GetQueueHistoryResponse = Message<"baton.v1.GetQueueHistoryResponse"> & {
+  /**
+   * Oldest first, one per step with zeros included; the last one is the step under way.
+   *
+   * @generated from field: repeated baton.v1.QueueHistoryPoint points = 1;
+   */
+  points: QueueHistoryPoint[];
+
+  /**
+   * The step used (the request's, or the one picked).
+   *
+   * @generated from field: google.protobuf.Duration step = 2;
+   */
+  step?: Duration | undefined;
+};
+
+/**
+ * Describes the message baton.v1.GetQueueHistoryResponse.
+ * Use `create(GetQueueHistoryResponseSchema)` to create a new message.
+ */
+export const GetQueueHistoryResponseSchema: GenMessage<GetQueueHistoryResponse> = /*@__PURE__*/
+  messageDesc(file_baton_v1_queue_service, 13);
+
+/**
+ * What happened in a queue (or all queues) during one step.
+ *
+ * @generated from message baton.v1.QueueHistoryPoint
+ */
+export type QueueHistoryPoint = Message<"baton.v1.QueueHistoryPoint"> & {
+  /**
+   * @generated from field: google.protobuf.Timestamp start_time = 1;
+   */
+  startTime?: Timestamp | undefined;
+
+  /**
+   * Jobs created: enqueues, continuations, cron fires.
+   *
+   * @generated from field: int64 enqueued = 2;
+   */
+  enqueued: bigint;
+
+  /**
+   * @generated from field: int64 succeeded = 3;
+   */
+  succeeded: bigint;
+
+  /**
+   * Failed attempts that went back to the queue for another try.
+   *
+   * @generated from field: int64 retried = 4;
+   */
+  retried: bigint;
+
+  /**
+   * @generated from field: int64 dead = 5;
+   */
+  dead: bigint;
+
+  /**
+   * @generated from field: int64 cancelled = 6;
+   */
+  cancelled: bigint;
+};
+
+/**
+ * Describes the message baton.v1.QueueHistoryPoint.
+ * Use `create(QueueHistoryPointSchema)` to create a new message.
+ */
+export const QueueHistoryPointSchema: GenMessage<QueueHistoryPoint> = /*@__PURE__*/
+  messageDesc(file_baton_v1_queue_service, 14);
+
+/**
  * QueueService shows queues and changes their settings.
  *
  * @generated from service baton.v1.QueueService
@@ -442,6 +551,18 @@ export const QueueService: GenService<{
     methodKind: "unary";
     input: typeof ResumeQueueRequestSchema;
     output: typeof ResumeQueueResponseSchema;
+  },
+  /**
+   * GetQueueHistory answers how many jobs were enqueued, succeeded, retried, died and were
+   * cancelled per time step: counts every replica adds up in the database every few seconds,
+   * so the history is the cluster's and outlives restarts (see docs/OPERATIONS.md).
+   *
+   * @generated from rpc baton.v1.QueueService.GetQueueHistory
+   */
+  getQueueHistory: {
+    methodKind: "unary";
+    input: typeof GetQueueHistoryRequestSchema;
+    output: typeof GetQueueHistoryResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_baton_v1_queue_service, 0);
