@@ -1,6 +1,6 @@
 import type { Job } from "./gen/baton/v1/job_pb.js";
 import type { Payload } from "./payload.js";
-import type { JobContext } from "./worker.js";
+import type { JobContext } from "./handler.js";
 
 /** Settles the jobs of one batch one by one; see BatchHandler. */
 export interface BatchContext {

@@ -17,4 +17,5 @@ export { MAX_PAGE_SIZE, allPages } from "./pages.js";
 export type { Payload } from "./payload.js";
 export { type BatonServices, serviceClients } from "./services.js";
 export { type ConnectionOptions, connectServices } from "./transport.js";
-export { type JobContext, type JobHandler, type Worker, type WorkerOptions, runWorker } from "./worker.js";
+export type { JobContext, JobHandler } from "./handler.js";
+export { type Worker, type WorkerOptions, runWorker } from "./worker.js";

@@ -3,7 +3,7 @@ import type { BatchHandler } from "./batch.js";
 import type { BatonClient, EnqueueOptions, EnqueueResult, JobSpec } from "./client.js";
 import { DeadLetterError, InvalidPayloadError } from "./errors.js";
 import type { Job, JobResult } from "./gen/baton/v1/job_pb.js";
-import type { JobContext, JobHandler } from "./worker.js";
+import type { JobContext, JobHandler } from "./handler.js";
 
 type Input<S extends StandardSchemaV1> = StandardSchemaV1.InferInput<S>;
 type Output<S extends StandardSchemaV1> = StandardSchemaV1.InferOutput<S>;

@@ -4,36 +4,12 @@ import type { Job, JobResult } from "./gen/baton/v1/job_pb.js";
 import { type LeaseRef, type SubscribeRequest, SubscribeRequestSchema } from "./gen/baton/v1/worker_service_pb.js";
 import { BatchCollector, type BatchContext, type BatchHandler, type BatchOptions, validateBatchOptions } from "./batch.js";
 import { type JobSpec, toRequest } from "./client.js";
+import type { JobContext, JobHandler } from "./handler.js";
 import { DeadLetterError, RetryAfterError, errorMessage } from "./errors.js";
 import { type Delivery, type RawSubscribeResponse, decodeJobBatch, subscribeRawJobs } from "./job-batch.js";
 import { Outgoing } from "./outgoing.js";
 import { type Payload, encodePayload } from "./payload.js";
 import { type ConnectionOptions, resolveTransport } from "./transport.js";
-
-export interface JobContext {
-  /**
-   * Aborted when the job is cancelled ("job cancelled"), its lease is lost ("lease lost"), or
-   * the worker's shutdown timeout passes; `signal.reason` says which.
-   */
-  signal: AbortSignal;
-  /** Reports progress; only the latest report per job is stored. Dropped while reconnecting. */
-  progress: (percent: number, message?: string) => void;
-  /** Next jobs of the chain, created in the same transaction as this job's ack. */
-  continueWith: (...jobs: JobSpec[]) => void;
-  /**
-   * What the job's blockers (depends_on, depends_on_index) returned, in the order of
-   * `job.dependsOn`; empty for a job without blockers. An entry with `omitted` set carries no
-   * result (past the broker's BATON_MAX_DEPENDS_ON_RESULT_BYTES): read it with getJob.
-   * A typed job's `parseResult` reads an entry.
-   */
-  dependsOnResults: JobResult[];
-}
-
-/**
- * Returns the job's result; throwing fails the attempt (it is retried with backoff; throw a
- * RetryAfterError or DeadLetterError to steer that).
- */
-export type JobHandler = (job: Job, context: JobContext) => Promise<Payload> | Payload;
 
 export interface WorkerOptions extends ConnectionOptions {
   /** Queues to take jobs from, over one stream; served by priority across them. */
