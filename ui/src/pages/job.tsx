@@ -4,6 +4,7 @@ import { useState } from "preact/hooks";
 import { type Job, JobState } from "../../../clients/ts/src/gen/baton/v1/job_pb.js";
 import { type UiConfig, api } from "../api.js";
 import { Empty, ErrorBanner, Loading, Progress, Section, StateBadge } from "../components/common.js";
+import { Blockers } from "../components/blockers.js";
 import { ChainView } from "../components/chain.js";
 import { DagView } from "../components/dag.js";
 import type { Permissions } from "../permissions.js";
@@ -141,6 +142,12 @@ export function JobPage(props: { id: string; config: UiConfig; can: Permissions 
           </div>
         ) : null}
       </Section>
+
+      {j.dependsOn.length > 0 ? (
+        <Section title="Blockers" id="blockers">
+          <Blockers ids={j.dependsOn} />
+        </Section>
+      ) : null}
 
       <div class="grid-2">
         <Section title="Payload">

@@ -79,6 +79,14 @@ export function JobsPage(props: { location: Location; queues: Queue[] | undefine
       return `${cancelled} jobs cancelled; ${cancelRequested} running jobs asked to stop.`;
     });
   };
+  const retryTarget = () => {
+    const what = picked ? `the ${selected.size} selected jobs` : "every dead or cancelled job matching this filter";
+    if (!window.confirm(`Retry ${what}? Only dead and cancelled jobs are revived.`)) return;
+    void act("retry", async () => {
+      const { count, skipped } = await api.jobs.retryJobs({ filter: target });
+      return `${count} jobs queued again${skipped.length > 0 ? `; ${skipped.length} skipped (${skipped[0]!.reason}${skipped.length > 1 ? ", …" : ""})` : ""}.`;
+    });
+  };
   const deleteTarget = () => {
     const what = picked ? `the ${selected.size} selected jobs` : "every job matching this filter";
     if (!window.confirm(`Delete ${what}? Running jobs are kept.`)) return;
@@ -152,6 +160,9 @@ export function JobsPage(props: { location: Location; queues: Queue[] | undefine
         <div class="bulk-actions">
           <button type="button" class="cancel-jobs" disabled={busy !== undefined} onClick={cancelTarget}>
             {picked ? `Cancel ${selected.size} selected` : "Cancel matching"}
+          </button>
+          <button type="button" class="retry-jobs" disabled={busy !== undefined} onClick={retryTarget}>
+            {picked ? `Retry ${selected.size} selected` : "Retry matching"}
           </button>
           <button type="button" class="delete-jobs" disabled={busy !== undefined} onClick={deleteTarget}>
             {picked ? `Delete ${selected.size} selected` : "Delete matching"}
