@@ -19,7 +19,7 @@ import { JobSchema, JobState } from "../clients/ts/src/gen/baton/v1/job_pb.js";
 import { JobService } from "../clients/ts/src/gen/baton/v1/job_service_pb.js";
 import { WorkerService } from "../clients/ts/src/gen/baton/v1/worker_service_pb.js";
 import { QueueConfigSchema, QueueService } from "../clients/ts/src/gen/baton/v1/queue_service_pb.js";
-import { ScheduleService } from "../clients/ts/src/gen/baton/v1/schedule_service_pb.js";
+import { OverlapPolicy, ScheduleSchema, ScheduleService } from "../clients/ts/src/gen/baton/v1/schedule_service_pb.js";
 import { GetCurrentTokenResponseSchema, TokenRole, TokenService } from "../clients/ts/src/gen/baton/v1/token_service_pb.js";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { createClient as createRpcClient } from "@connectrpc/connect";
@@ -31,6 +31,7 @@ import { dagLayout } from "../ui/src/dag-layout.js";
 import { formatBytes, stateLabel, traceIdOf, traceUrl } from "../ui/src/format.js";
 import { permissionsOf } from "../ui/src/permissions.js";
 import { QUEUE_SETTINGS, queueUpdate, settingText } from "../ui/src/queue-settings.js";
+import { scheduleInputs, scheduleUpdate } from "../ui/src/schedule-edit.js";
 import { ROUTES, type RouteName, matchRoute, routePath } from "../ui/src/routes.js";
 import { type TestBroker, bearerTransport, startTestBroker } from "./helpers/broker.js";
 import { openStream } from "./helpers/stream.js";
@@ -142,10 +143,23 @@ describe("the dashboard's own logic", () => {
     // Ranges are the broker's to judge: a negative limit is sent as typed.
     expect(queueUpdate(current, { ...inputs, concurrency_limit: "-1" })).toMatchObject({ paths: ["concurrency_limit"] });
 
-    expect(queueUpdate(current, { ...inputs, rate_limit: "ten" })).toEqual({ error: 'rate limit: "ten" is not a number (leave it empty for no limit)' });
-    expect(queueUpdate(current, { ...inputs, max_attempts: "0x10" })).toEqual({ error: 'max attempts: "0x10" is not a number (leave it empty for the broker\'s default)' });
+    expect(queueUpdate(current, { ...inputs, rate_limit: "ten" })).toEqual({ error: 'rate limit: "ten" is not a number' });
+    expect(queueUpdate(current, { ...inputs, max_attempts: "0x10" })).toEqual({ error: 'max attempts: "0x10" is not a number' });
     expect(queueUpdate(current, { ...inputs, concurrency_limit: "2.5" })).toEqual({ error: 'concurrency limit: "2.5" is not a whole number' });
     expect(queueUpdate(current, { ...inputs, concurrency_limit: "1e10" })).toEqual({ error: "concurrency limit: 1e10 is out of range (at most 2147483647)" });
+  });
+
+  test("a schedule's form: only edited fields go in the update mask; empty resets; what is not a number is refused", () => {
+    const base = create(ScheduleSchema, { name: "nightly", queue: "reports", cron: "0 3 * * *", priority: 2, catchupWindow: durationFromMs(600_000) });
+    const inputs = scheduleInputs(base);
+    expect(inputs).toEqual({ queue: "reports", cron: "0 3 * * *", time_zone: "", priority: "2", max_attempts: "", catchup_window: "600", overlap_policy: "allow" });
+    expect(scheduleUpdate(base, inputs)).toEqual({ schedule: create(ScheduleSchema, { name: "nightly" }), paths: [] });
+    expect(scheduleUpdate(base, { ...inputs, cron: " 30 4 * * * ", catchup_window: "", overlap_policy: "skip", max_attempts: "5" })).toEqual({
+      schedule: create(ScheduleSchema, { name: "nightly", cron: "30 4 * * *", overlapPolicy: OverlapPolicy.SKIP, maxAttempts: 5 }),
+      paths: ["cron", "max_attempts", "catchup_window", "overlap_policy"],
+    });
+    expect(scheduleUpdate(base, { ...inputs, priority: "high" })).toEqual({ error: 'priority: "high" is not a number' });
+    expect(scheduleUpdate(base, { ...inputs, max_attempts: "1.5" })).toEqual({ error: 'max attempts: "1.5" is not a whole number' });
   });
 
   test("a chain's tree: continuations under their parent, dependants under a blocker, the rest under the root", () => {
@@ -412,6 +426,28 @@ describe.skipIf(skipReason !== undefined)(`the dashboard in headless Chromium${s
     await row.locator("button", { hasText: "Resume" }).click();
     await until(() => row.locator(".badge").count()).toBe(0);
     expect((await schedules.listSchedules({})).schedules.find((s) => s.name === "nightly-report")!.paused).toBe(false);
+
+    // Edited from the page (UpdateSchedule with only the edited fields in the mask).
+    await row.locator("button", { hasText: "Edit" }).click();
+    const form = page.locator("form.schedule-edit[data-schedule=nightly-report]");
+    await form.getByLabel("cron").fill("30 4 * * *");
+    await form.getByLabel("catch-up window").fill("3600");
+    await form.getByLabel("overlap").selectOption("skip");
+    await form.locator("button.save-schedule").click();
+    await page.locator(".banner-ok", { hasText: 'Schedule "nightly-report": saved cron, catch-up window, overlap.' }).waitFor();
+    const edited = (await schedules.listSchedules({})).schedules.find((s) => s.name === "nightly-report")!;
+    expect(edited).toMatchObject({ cron: "30 4 * * *", timeZone: "Europe/Paris", queue: "reports", catchupWindow: { seconds: 3600n }, overlapPolicy: OverlapPolicy.SKIP });
+    await until(() => row.textContent()).toContain("within 1h");
+    expect(await row.textContent()).toContain("skip while running");
+    // A cron the broker refuses: its INVALID_ARGUMENT in the form, the schedule unchanged.
+    await row.locator("button", { hasText: "Edit" }).click();
+    await form.getByLabel("cron").fill("61 * * * *");
+    await form.locator("button.save-schedule").click();
+    await form.locator(".banner-error", { hasText: "InvalidArgument: schedule.cron" }).waitFor();
+    await page.screenshot({ path: path.join(RESULTS, "dashboard-schedule-edit.png") });
+    expect((await schedules.listSchedules({})).schedules.find((s) => s.name === "nightly-report")).toEqual(edited);
+    await form.locator("button", { hasText: "cancel" }).click();
+    await form.waitFor({ state: "detached" });
     await page.screenshot({ path: path.join(RESULTS, "dashboard-schedules.png") });
 
     workers.push(runWorker({ baseUrl: broker.baseUrl, queues: ["bulk"], workerId: "ui-test-worker", labels: { region: "eu", gpu: "a100" }, handler: () => "ok" }));
@@ -532,7 +568,7 @@ describe.skipIf(skipReason !== undefined)(`the dashboard in headless Chromium${s
     await page.click("button.edit-settings");
     await page.getByLabel("rate limit", { exact: true }).fill("ten");
     await page.click("button.save-settings");
-    await page.locator(".banner-error", { hasText: 'rate limit: "ten" is not a number (leave it empty for no limit)' }).waitFor();
+    await page.locator(".banner-error", { hasText: 'rate limit: "ten" is not a number' }).waitFor();
     // Out of the broker's range: its INVALID_ARGUMENT, naming the field, and the other edit in the same save is not applied either.
     await page.getByLabel("rate limit", { exact: true }).fill("");
     await page.getByLabel("concurrency limit", { exact: true }).fill("5");

@@ -5,6 +5,7 @@ import { create } from "@bufbuild/protobuf";
 import { durationFromMs, durationMs } from "@bufbuild/protobuf/wkt";
 import { type QueueConfig, QueueConfigSchema } from "../../clients/ts/src/gen/baton/v1/queue_service_pb.js";
 import { formatDurationMs } from "./format.js";
+import { parseNumberInput } from "./number-input.js";
 
 export interface QueueSetting {
   /** UpdateQueue's update_mask path, and the form input's name. */
@@ -45,8 +46,6 @@ export const QUEUE_SETTINGS: readonly QueueSetting[] = [
   { path: "fairness_rate_limit", field: "fairnessRateLimit", label: "fairness rate limit", kind: "rate", unset: "none" },
 ];
 
-const INT32_MAX = 2 ** 31 - 1;
-
 /** The setting's value as a number: seconds for durations, 0 when unset. */
 function valueOf(config: QueueConfig, setting: QueueSetting): number {
   const value = config[setting.field];
@@ -73,8 +72,7 @@ export type QueueUpdate = { config: QueueConfig; paths: string[] } | { error: st
 /**
  * UpdateQueue's config and update_mask for the form's inputs, naming only the settings whose
  * input changed, so that a save never rewrites what someone else changed meanwhile. An empty
- * input resets its setting. Only what cannot be sent at all is refused here (not a number, a
- * fraction where the field is whole); ranges are the broker's to judge.
+ * input resets its setting.
  */
 export function queueUpdate(current: QueueConfig, inputs: Readonly<Record<string, string>>): QueueUpdate {
   const config = create(QueueConfigSchema);
@@ -84,15 +82,10 @@ export function queueUpdate(current: QueueConfig, inputs: Readonly<Record<string
     if (text === settingInput(current, setting)) continue;
     paths.push(setting.path);
     if (text === "") continue;
-    const value = Number(text);
-    if (!/^[-+]?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?$/i.test(text) || !Number.isFinite(value)) {
-      return { error: `${setting.label}: "${text}" is not a number (leave it empty for ${setting.unset === "none" ? "no limit" : "the broker's default"})` };
-    }
-    if (setting.kind === "int" && !Number.isInteger(value)) return { error: `${setting.label}: "${text}" is not a whole number` };
-    // Beyond an int32 the call could not even be encoded.
-    if (setting.kind === "int" && Math.abs(value) > INT32_MAX) return { error: `${setting.label}: ${text} is out of range (at most ${INT32_MAX})` };
+    const parsed = parseNumberInput(setting.label, text, setting.kind === "int");
+    if ("error" in parsed) return parsed;
     const target = config as unknown as Record<string, unknown>;
-    target[setting.field] = setting.kind === "seconds" ? durationFromMs(Math.round(value * 1000)) : value;
+    target[setting.field] = setting.kind === "seconds" ? durationFromMs(Math.round(parsed.value * 1000)) : parsed.value;
   }
   return { config, paths };
 }
