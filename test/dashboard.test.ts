@@ -24,11 +24,11 @@ import { GetCurrentTokenResponseSchema, TokenRole, TokenService } from "../clien
 import { Code, ConnectError } from "@connectrpc/connect";
 import { createClient as createRpcClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
-import { durationFromMs } from "@bufbuild/protobuf/wkt";
+import { durationFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
 import { loadConfig } from "../src/config.js";
 import { chainTree } from "../ui/src/chain-tree.js";
 import { dagLayout } from "../ui/src/dag-layout.js";
-import { formatBytes, stateLabel, traceIdOf, traceUrl } from "../ui/src/format.js";
+import { formatBytes, isoFromLocalInput, localInputFromIso, stateLabel, traceIdOf, traceUrl } from "../ui/src/format.js";
 import { permissionsOf } from "../ui/src/permissions.js";
 import { QUEUE_SETTINGS, queueUpdate, settingText } from "../ui/src/queue-settings.js";
 import { scheduleInputs, scheduleUpdate } from "../ui/src/schedule-edit.js";
@@ -187,6 +187,10 @@ describe("the dashboard's own logic", () => {
     expect(traceUrl("http://j/trace/{traceId}", ids)).toBeUndefined();
     expect(traceUrl("http://j/trace/{traceId}", { ...ids, traceId: traceIdOf({ traceparent }) })).toBe("http://j/trace/4bf92f3577b34da6a3ce929d0e0e4736");
     expect(traceUrl("", ids)).toBeUndefined();
+    // The job search's creation-time inputs: local time in the input, an instant in the URL.
+    expect(localInputFromIso(isoFromLocalInput("2026-12-07T10:30"))).toBe("2026-12-07T10:30");
+    expect(new Date(isoFromLocalInput("2026-12-07T10:30")).getTime()).toBe(new Date(2026, 11, 7, 10, 30).getTime());
+    expect([isoFromLocalInput(""), isoFromLocalInput("tomorrow"), localInputFromIso(""), localInputFromIso("nope")]).toEqual(["", "", "", ""]);
   });
 });
 
@@ -402,6 +406,31 @@ describe.skipIf(skipReason !== undefined)(`the dashboard in headless Chromium${s
     ]);
     page.removeAllListeners("dialog");
     expect((await client.getJob(other.id)).state).toBe(JobState.AVAILABLE);
+  });
+
+  test("searches jobs by creation time; a bound that is no time says so", async () => {
+    const { job } = await createClient({ baseUrl: broker.baseUrl }).enqueue("ui-created", { n: 1 });
+    const created = timestampMs(job.createTime!);
+    await page.goto(`${broker.baseUrl}/ui/jobs?queue=ui-created&after=${encodeURIComponent(new Date(created + 120_000).toISOString())}`);
+    await page.locator("p.empty", { hasText: "No jobs match." }).waitFor();
+    expect(await page.inputValue("form.filters input[name=after]")).not.toBe("");
+    // Two minutes earlier, typed as local time, to the minute.
+    const earlier = await page.evaluate((ms) => new Date(ms - new Date(ms).getTimezoneOffset() * 60_000).toISOString().slice(0, 16), created - 120_000);
+    await page.fill("form.filters input[name=after]", earlier);
+    await page.click("form.filters button[type=submit]");
+    await page.locator(`tr[data-job-id="${job.id}"]`).waitFor();
+    const after = new URL(page.url()).searchParams.get("after")!;
+    expect(Date.parse(after)).toBeLessThan(created);
+    expect(created - Date.parse(after)).toBeLessThan(180_000);
+    await page.fill("form.filters input[name=after]", "");
+    await page.fill("form.filters input[name=before]", earlier);
+    await page.click("form.filters button[type=submit]");
+    await page.locator("p.empty", { hasText: "No jobs match." }).waitFor();
+    expect(new URL(page.url()).searchParams.has("after")).toBe(false);
+
+    await page.goto(`${broker.baseUrl}/ui/jobs?queue=ui-created&before=yesterday`);
+    await page.locator(".banner-error", { hasText: "Created after and before must be dates with a time." }).waitFor();
+    expect(await page.locator("button.delete-jobs").count()).toBe(0);
   });
 
   test("lists cron schedules and connected workers", async () => {
