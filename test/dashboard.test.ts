@@ -491,6 +491,11 @@ describe.skipIf(skipReason !== undefined)(`the dashboard in headless Chromium${s
     await until(() => page.locator(".fact", { hasText: "Worker labels" }).textContent()).toBe("Worker labelsgpu=h100");
     expect(await page.locator(".fact", { hasText: "Fairness key" }).textContent()).toBe("Fairness keytenant-9");
     expect(await page.locator(".fact", { hasText: "Dedup key" }).textContent()).toBe("Dedup keyrender-77");
+    // Deleted from its page (DeleteJob), after a confirmation; the page goes to its queue's jobs.
+    page.once("dialog", (dialog) => void dialog.accept());
+    await page.click("button.delete");
+    await until(() => page.url()).toContain("/ui/jobs?queue=ui-labelled");
+    await expect(client.getJob(labelled!.id)).rejects.toMatchObject({ code: Code.NotFound });
   });
 
   test("shows every queue and every schedule, past one page of each (1000 queues, 64 KiB of schedules)", async () => {

@@ -10,7 +10,7 @@ import { DagView } from "../components/dag.js";
 import type { Permissions } from "../permissions.js";
 import { formatBytes, formatDurationMs, formatLabels, formatRelative, formatTime, traceIdOf, traceUrl } from "../format.js";
 import { usePoll } from "../poll.js";
-import { href } from "../router.js";
+import { href, navigate } from "../router.js";
 
 const FINISHED = new Set([JobState.SUCCEEDED, JobState.DEAD, JobState.CANCELLED]);
 
@@ -62,6 +62,8 @@ export function JobPage(props: { id: string; config: UiConfig; can: Permissions 
   });
   const retryable = props.can.changeJobs && (j.state === JobState.DEAD || j.state === JobState.CANCELLED);
   const cancellable = props.can.changeJobs && !FINISHED.has(j.state) && !j.cancelRequested;
+  // DeleteJob refuses a running job: no button while it is leased.
+  const deletable = props.can.changeJobs && j.state !== JobState.LEASED;
 
   return (
     <>
@@ -91,6 +93,22 @@ export function JobPage(props: { id: string; config: UiConfig; can: Permissions 
                 onClick={() => window.confirm(`Cancel job ${j.id}?`) && void act(() => api.jobs.cancelJob({ id: j.id }))}
               >
                 Cancel
+              </button>
+            ) : null}
+            {deletable ? (
+              <button
+                type="button"
+                class="danger delete"
+                disabled={busy}
+                onClick={() =>
+                  window.confirm(`Delete job ${j.id}? It is gone for good.`) &&
+                  void act(async () => {
+                    await api.jobs.deleteJob({ id: j.id });
+                    navigate(href("jobs", { queue: j.queue }));
+                  })
+                }
+              >
+                Delete
               </button>
             ) : null}
           </>
