@@ -116,12 +116,8 @@ function Settings(props: { queue: string; config: QueueConfig; canChange: boolea
         ) : null
       }
     >
-      <ErrorBanner error={error} />
-      {invalid ? (
-        <div class="banner banner-error" role="alert">
-          {invalid}
-        </div>
-      ) : null}
+      {/* What the page refused replaces what the broker refused before. */}
+      <ErrorBanner error={invalid !== undefined ? new Error(invalid) : error} />
       {notice ? <div class="banner banner-ok">{notice}</div> : null}
       <form
         class="settings-form"
