@@ -18,17 +18,20 @@ import { type Worker, createClient, runWorker } from "../clients/ts/src/index.js
 import { JobSchema, JobState } from "../clients/ts/src/gen/baton/v1/job_pb.js";
 import { JobService } from "../clients/ts/src/gen/baton/v1/job_service_pb.js";
 import { WorkerService } from "../clients/ts/src/gen/baton/v1/worker_service_pb.js";
-import { QueueService } from "../clients/ts/src/gen/baton/v1/queue_service_pb.js";
-import { ScheduleService } from "../clients/ts/src/gen/baton/v1/schedule_service_pb.js";
+import { QueueConfigSchema, QueueService } from "../clients/ts/src/gen/baton/v1/queue_service_pb.js";
+import { OverlapPolicy, ScheduleSchema, ScheduleService } from "../clients/ts/src/gen/baton/v1/schedule_service_pb.js";
 import { GetCurrentTokenResponseSchema, TokenRole, TokenService } from "../clients/ts/src/gen/baton/v1/token_service_pb.js";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { createClient as createRpcClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
+import { durationFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
 import { loadConfig } from "../src/config.js";
 import { chainTree } from "../ui/src/chain-tree.js";
 import { dagLayout } from "../ui/src/dag-layout.js";
-import { formatBytes, stateLabel, traceIdOf, traceUrl } from "../ui/src/format.js";
+import { formatBytes, isoFromLocalInput, localInputFromIso, stateLabel, traceIdOf, traceUrl } from "../ui/src/format.js";
 import { permissionsOf } from "../ui/src/permissions.js";
+import { QUEUE_SETTINGS, queueUpdate, settingText } from "../ui/src/queue-settings.js";
+import { scheduleInputs, scheduleUpdate } from "../ui/src/schedule-edit.js";
 import { ROUTES, type RouteName, matchRoute, routePath } from "../ui/src/routes.js";
 import { type TestBroker, bearerTransport, startTestBroker } from "./helpers/broker.js";
 import { openStream } from "./helpers/stream.js";
@@ -122,6 +125,43 @@ describe("the dashboard's own logic", () => {
     expect(permissionsOf(undefined, new ConnectError("no", Code.Unimplemented))).toEqual({ role: undefined, changeJobs: true, admin: true });
   });
 
+  test("a queue's settings form: only edited settings go in the update mask; empty resets; what is not a number is refused", () => {
+    const current = create(QueueConfigSchema, { concurrencyLimit: 4, leaseDuration: durationFromMs(30_000), fairnessConcurrencyLimit: 2, fairnessKeyLimit: 2 });
+    const setting = (path: string) => QUEUE_SETTINGS.find((s) => s.path === path)!;
+    expect(settingText(current, setting("lease_duration"))).toBe("30s");
+    expect(settingText(current, setting("fairness_concurrency_limit"))).toBe("2");
+    expect(settingText(current, setting("fairness_rate_limit"))).toBe("none");
+    expect(settingText(current, setting("max_attempts"))).toBe("broker default");
+    // The deprecated name is not a setting of its own.
+    expect(QUEUE_SETTINGS.map((s) => s.path)).not.toContain("fairness_key_limit");
+
+    const inputs = { concurrency_limit: "4", lease_duration: "30", fairness_concurrency_limit: "2" };
+    expect(queueUpdate(current, inputs)).toEqual({ config: create(QueueConfigSchema), paths: [] });
+    const update = queueUpdate(current, { ...inputs, lease_duration: " 90 ", fairness_concurrency_limit: "", fairness_rate_limit: "2.5" });
+    expect("paths" in update && update.paths).toEqual(["lease_duration", "fairness_concurrency_limit", "fairness_rate_limit"]);
+    expect("config" in update && update.config).toEqual(create(QueueConfigSchema, { leaseDuration: durationFromMs(90_000), fairnessRateLimit: 2.5 }));
+    // Ranges are the broker's to judge: a negative limit is sent as typed.
+    expect(queueUpdate(current, { ...inputs, concurrency_limit: "-1" })).toMatchObject({ paths: ["concurrency_limit"] });
+
+    expect(queueUpdate(current, { ...inputs, rate_limit: "ten" })).toEqual({ error: 'rate limit: "ten" is not a number' });
+    expect(queueUpdate(current, { ...inputs, max_attempts: "0x10" })).toEqual({ error: 'max attempts: "0x10" is not a number' });
+    expect(queueUpdate(current, { ...inputs, concurrency_limit: "2.5" })).toEqual({ error: 'concurrency limit: "2.5" is not a whole number' });
+    expect(queueUpdate(current, { ...inputs, concurrency_limit: "1e10" })).toEqual({ error: "concurrency limit: 1e10 is out of range (at most 2147483647)" });
+  });
+
+  test("a schedule's form: only edited fields go in the update mask; empty resets; what is not a number is refused", () => {
+    const base = create(ScheduleSchema, { name: "nightly", queue: "reports", cron: "0 3 * * *", priority: 2, catchupWindow: durationFromMs(600_000) });
+    const inputs = scheduleInputs(base);
+    expect(inputs).toEqual({ queue: "reports", cron: "0 3 * * *", time_zone: "", priority: "2", max_attempts: "", catchup_window: "600", overlap_policy: "allow" });
+    expect(scheduleUpdate(base, inputs)).toEqual({ schedule: create(ScheduleSchema, { name: "nightly" }), paths: [] });
+    expect(scheduleUpdate(base, { ...inputs, cron: " 30 4 * * * ", catchup_window: "", overlap_policy: "skip", max_attempts: "5" })).toEqual({
+      schedule: create(ScheduleSchema, { name: "nightly", cron: "30 4 * * *", overlapPolicy: OverlapPolicy.SKIP, maxAttempts: 5 }),
+      paths: ["cron", "max_attempts", "catchup_window", "overlap_policy"],
+    });
+    expect(scheduleUpdate(base, { ...inputs, priority: "high" })).toEqual({ error: 'priority: "high" is not a number' });
+    expect(scheduleUpdate(base, { ...inputs, max_attempts: "1.5" })).toEqual({ error: 'max attempts: "1.5" is not a whole number' });
+  });
+
   test("a chain's tree: continuations under their parent, dependants under a blocker, the rest under the root", () => {
     const job = (id: string, fields: { parentId?: string; dependsOn?: string[] } = {}) => create(JobSchema, { id, chainId: "7", ...fields });
     const nodes = chainTree([job("12", { dependsOn: ["9"] }), job("11"), job("9", { parentId: "7" }), job("7")], "7");
@@ -147,6 +187,10 @@ describe("the dashboard's own logic", () => {
     expect(traceUrl("http://j/trace/{traceId}", ids)).toBeUndefined();
     expect(traceUrl("http://j/trace/{traceId}", { ...ids, traceId: traceIdOf({ traceparent }) })).toBe("http://j/trace/4bf92f3577b34da6a3ce929d0e0e4736");
     expect(traceUrl("", ids)).toBeUndefined();
+    // The job search's creation-time inputs: local time in the input, an instant in the URL.
+    expect(localInputFromIso(isoFromLocalInput("2026-12-07T10:30"))).toBe("2026-12-07T10:30");
+    expect(new Date(isoFromLocalInput("2026-12-07T10:30")).getTime()).toBe(new Date(2026, 11, 7, 10, 30).getTime());
+    expect([isoFromLocalInput(""), isoFromLocalInput("tomorrow"), localInputFromIso(""), localInputFromIso("nope")]).toEqual(["", "", "", ""]);
   });
 });
 
@@ -343,16 +387,50 @@ describe.skipIf(skipReason !== undefined)(`the dashboard in headless Chromium${s
     await page.click("button.cancel-jobs");
     await page.locator(".banner-ok", { hasText: "2 jobs cancelled; 0 running jobs asked to stop." }).waitFor();
     for (const { job } of tagged.slice(1)) expect((await client.getJob(job.id)).state).toBe(JobState.CANCELLED);
+    // Retried from the page (RetryJobs by the filter), then cancelled again.
+    await page.click("button.retry-jobs");
+    await page.locator(".banner-ok", { hasText: "2 jobs queued again." }).waitFor();
+    for (const { job } of tagged.slice(1)) expect((await client.getJob(job.id)).state).toBe(JobState.AVAILABLE);
+    await page.click("button.cancel-jobs");
+    await page.locator(".banner-ok", { hasText: "2 jobs cancelled; 0 running jobs asked to stop." }).waitFor();
+    await until(() => page.locator('table.jobs tbody tr[data-state="CANCELLED"]').count()).toBe(2);
     await page.click("button.delete-jobs");
     await page.locator(".banner-ok", { hasText: "2 jobs deleted." }).waitFor();
     await until(() => page.locator("table.jobs tbody tr").count()).toBe(0);
     expect(dialogs).toEqual([
       "Delete the 1 selected jobs? Running jobs are kept.",
       "Cancel every unfinished job matching this filter? Running jobs are asked to stop.",
+      "Retry every dead or cancelled job matching this filter? Only dead and cancelled jobs are revived.",
+      "Cancel every unfinished job matching this filter? Running jobs are asked to stop.",
       "Delete every job matching this filter? Running jobs are kept.",
     ]);
     page.removeAllListeners("dialog");
     expect((await client.getJob(other.id)).state).toBe(JobState.AVAILABLE);
+  });
+
+  test("searches jobs by creation time; a bound that is no time says so", async () => {
+    const { job } = await createClient({ baseUrl: broker.baseUrl }).enqueue("ui-created", { n: 1 });
+    const created = timestampMs(job.createTime!);
+    await page.goto(`${broker.baseUrl}/ui/jobs?queue=ui-created&after=${encodeURIComponent(new Date(created + 120_000).toISOString())}`);
+    await page.locator("p.empty", { hasText: "No jobs match." }).waitFor();
+    expect(await page.inputValue("form.filters input[name=after]")).not.toBe("");
+    // Two minutes earlier, typed as local time, to the minute.
+    const earlier = await page.evaluate((ms) => new Date(ms - new Date(ms).getTimezoneOffset() * 60_000).toISOString().slice(0, 16), created - 120_000);
+    await page.fill("form.filters input[name=after]", earlier);
+    await page.click("form.filters button[type=submit]");
+    await page.locator(`tr[data-job-id="${job.id}"]`).waitFor();
+    const after = new URL(page.url()).searchParams.get("after")!;
+    expect(Date.parse(after)).toBeLessThan(created);
+    expect(created - Date.parse(after)).toBeLessThan(180_000);
+    await page.fill("form.filters input[name=after]", "");
+    await page.fill("form.filters input[name=before]", earlier);
+    await page.click("form.filters button[type=submit]");
+    await page.locator("p.empty", { hasText: "No jobs match." }).waitFor();
+    expect(new URL(page.url()).searchParams.has("after")).toBe(false);
+
+    await page.goto(`${broker.baseUrl}/ui/jobs?queue=ui-created&before=yesterday`);
+    await page.locator(".banner-error", { hasText: "Created after and before must be dates with a time." }).waitFor();
+    expect(await page.locator("button.delete-jobs").count()).toBe(0);
   });
 
   test("lists cron schedules and connected workers", async () => {
@@ -377,6 +455,28 @@ describe.skipIf(skipReason !== undefined)(`the dashboard in headless Chromium${s
     await row.locator("button", { hasText: "Resume" }).click();
     await until(() => row.locator(".badge").count()).toBe(0);
     expect((await schedules.listSchedules({})).schedules.find((s) => s.name === "nightly-report")!.paused).toBe(false);
+
+    // Edited from the page (UpdateSchedule with only the edited fields in the mask).
+    await row.locator("button", { hasText: "Edit" }).click();
+    const form = page.locator("form.schedule-edit[data-schedule=nightly-report]");
+    await form.getByLabel("cron").fill("30 4 * * *");
+    await form.getByLabel("catch-up window").fill("3600");
+    await form.getByLabel("overlap").selectOption("skip");
+    await form.locator("button.save-schedule").click();
+    await page.locator(".banner-ok", { hasText: 'Schedule "nightly-report": saved cron, catch-up window, overlap.' }).waitFor();
+    const edited = (await schedules.listSchedules({})).schedules.find((s) => s.name === "nightly-report")!;
+    expect(edited).toMatchObject({ cron: "30 4 * * *", timeZone: "Europe/Paris", queue: "reports", catchupWindow: { seconds: 3600n }, overlapPolicy: OverlapPolicy.SKIP });
+    await until(() => row.textContent()).toContain("within 1h");
+    expect(await row.textContent()).toContain("skip while running");
+    // A cron the broker refuses: its INVALID_ARGUMENT in the form, the schedule unchanged.
+    await row.locator("button", { hasText: "Edit" }).click();
+    await form.getByLabel("cron").fill("61 * * * *");
+    await form.locator("button.save-schedule").click();
+    await form.locator(".banner-error", { hasText: "InvalidArgument: schedule.cron" }).waitFor();
+    await page.screenshot({ path: path.join(RESULTS, "dashboard-schedule-edit.png") });
+    expect((await schedules.listSchedules({})).schedules.find((s) => s.name === "nightly-report")).toEqual(edited);
+    await form.locator("button", { hasText: "cancel" }).click();
+    await form.waitFor({ state: "detached" });
     await page.screenshot({ path: path.join(RESULTS, "dashboard-schedules.png") });
 
     workers.push(runWorker({ baseUrl: broker.baseUrl, queues: ["bulk"], workerId: "ui-test-worker", labels: { region: "eu", gpu: "a100" }, handler: () => "ok" }));
@@ -386,9 +486,16 @@ describe.skipIf(skipReason !== undefined)(`the dashboard in headless Chromium${s
     await page.screenshot({ path: path.join(RESULTS, "dashboard-workers.png") });
 
     // A job's page shows the labels its worker needs.
-    const { job: labelled } = await client.jobs.enqueueJob({ queue: "ui-labelled", workerLabels: { gpu: "h100" } });
+    const { job: labelled } = await client.jobs.enqueueJob({ queue: "ui-labelled", workerLabels: { gpu: "h100" }, fairnessKey: "tenant-9", dedupKey: "render-77" });
     await page.goto(`${broker.baseUrl}/ui/jobs/${labelled!.id}`);
     await until(() => page.locator(".fact", { hasText: "Worker labels" }).textContent()).toBe("Worker labelsgpu=h100");
+    expect(await page.locator(".fact", { hasText: "Fairness key" }).textContent()).toBe("Fairness keytenant-9");
+    expect(await page.locator(".fact", { hasText: "Dedup key" }).textContent()).toBe("Dedup keyrender-77");
+    // Deleted from its page (DeleteJob), after a confirmation; the page goes to its queue's jobs.
+    page.once("dialog", (dialog) => void dialog.accept());
+    await page.click("button.delete");
+    await until(() => page.url()).toContain("/ui/jobs?queue=ui-labelled");
+    await expect(client.getJob(labelled!.id)).rejects.toMatchObject({ code: Code.NotFound });
   });
 
   test("shows every queue and every schedule, past one page of each (1000 queues, 64 KiB of schedules)", async () => {
@@ -413,7 +520,8 @@ describe.skipIf(skipReason !== undefined)(`the dashboard in headless Chromium${s
     const stream = openStream(broker.workers, { case: "hello", value: { workerId: "dag", queues: ["ui-dag"], maxInFlight: 1 } });
     const delivery = await stream.next("job");
     expect(delivery.job!.id).toBe(root!.id);
-    stream.send({ case: "ack", value: { jobId: root!.id, leaseToken: delivery.leaseToken, continueWith: [{ queue: "ui-dag" }] } });
+    const rootResult = new TextEncoder().encode('{"rows":1234}');
+    stream.send({ case: "ack", value: { jobId: root!.id, leaseToken: delivery.leaseToken, result: rootResult, continueWith: [{ queue: "ui-dag" }] } });
     expect(await stream.next("settled")).toMatchObject({ ok: true });
     stream.close();
     const continuation = (await broker.jobs.listJobs({ filter: { chainId: root!.id } })).jobs.find((j) => j.parentId === root!.id)!;
@@ -437,6 +545,14 @@ describe.skipIf(skipReason !== undefined)(`the dashboard in headless Chromium${s
     // A click on a box opens that job.
     await page.locator(`svg.dag g.dag-node[data-job-id="${second!.id}"]`).click();
     await until(() => page.url()).toContain(`/ui/jobs/${second!.id}`);
+    // Its blockers, each linked, with its state and the start of its result.
+    const blockers = page.locator("table.blockers tbody tr");
+    await until(() => blockers.evaluateAll((rows) => rows.map((r) => r.getAttribute("data-job-id")))).toEqual([root!.id, first!.id]);
+    expect(await blockers.nth(0).locator(".badge").textContent()).toBe("SUCCEEDED");
+    expect(await blockers.nth(0).locator("td.result").textContent()).toBe('{"rows":1234}');
+    expect(await blockers.nth(0).locator("a").getAttribute("href")).toBe(`/ui/jobs/${root!.id}`);
+    expect(await blockers.nth(1).locator(".badge").textContent()).toBe("AVAILABLE");
+    expect(await blockers.nth(1).locator("td.result").textContent()).toBe("not yet");
 
     // The queue's page: its counts from the broker's history, the same after a reload.
     await page.goto(`${broker.baseUrl}/ui/queues/ui-dag`);
@@ -458,6 +574,51 @@ describe.skipIf(skipReason !== undefined)(`the dashboard in headless Chromium${s
     await page.click("header.top nav >> text=Queues");
     const all = page.locator('.history[data-queue=""]');
     await until(async () => Number(await all.locator('[data-count="enqueued"]').getAttribute("data-value"))).toBeGreaterThanOrEqual(4);
+  });
+
+  test("an admin edits a queue's limits in its page; the broker's refusal of a bad value shows there and changes nothing", async () => {
+    const queues = createRpcClient(QueueService, createGrpcTransport({ baseUrl: broker.baseUrl }));
+    await broker.jobs.enqueueJob({ queue: "ui-limits" });
+    await queues.updateQueue({ queue: "ui-limits", config: { concurrencyLimit: 8 } });
+    await page.goto(`${broker.baseUrl}/ui/queues/ui-limits`);
+    const setting = (path: string) => page.locator(`table.settings tr[data-setting="${path}"] td`);
+    await until(() => setting("concurrency_limit").textContent()).toBe("8");
+    expect(await setting("fairness_concurrency_limit").textContent()).toBe("none");
+    expect(await page.locator("table.settings").textContent()).not.toContain("fairness key limit");
+
+    await page.click("button.edit-settings");
+    await page.getByLabel("fairness concurrency limit").fill("3");
+    await page.getByLabel("fairness rate limit").fill("2.5");
+    await page.getByLabel("lease").fill("45");
+    await page.click("button.save-settings");
+    await page.locator(".banner-ok", { hasText: "Saved lease, fairness concurrency limit, fairness rate limit." }).waitFor();
+    const saved = (await queues.getQueue({ queue: "ui-limits" })).queue!.config!;
+    expect(saved).toMatchObject({ concurrencyLimit: 8, fairnessConcurrencyLimit: 3, fairnessKeyLimit: 3, fairnessRateLimit: 2.5, leaseDuration: { seconds: 45n } });
+    await until(() => setting("fairness_rate_limit").textContent()).toBe("2.5/s");
+    expect(await setting("fairness_concurrency_limit").textContent()).toBe("3");
+    expect(await setting("lease_duration").textContent()).toBe("45s");
+
+    // Not a number: refused in the page, nothing sent.
+    await page.click("button.edit-settings");
+    await page.getByLabel("rate limit", { exact: true }).fill("ten");
+    await page.click("button.save-settings");
+    await page.locator(".banner-error", { hasText: 'rate limit: "ten" is not a number' }).waitFor();
+    // Out of the broker's range: its INVALID_ARGUMENT, naming the field, and the other edit in the same save is not applied either.
+    await page.getByLabel("rate limit", { exact: true }).fill("");
+    await page.getByLabel("concurrency limit", { exact: true }).fill("5");
+    await page.getByLabel("fairness concurrency limit").fill("-2");
+    await page.click("button.save-settings");
+    await page.locator(".banner-error", { hasText: "InvalidArgument: config.fairness_concurrency_limit must be between 1 and 1000000 (0 resets it)" }).waitFor();
+    expect((await queues.getQueue({ queue: "ui-limits" })).queue!.config).toEqual(saved);
+    expect(await page.getByLabel("fairness concurrency limit").inputValue()).toBe("-2");
+    await page.screenshot({ path: path.join(RESULTS, "dashboard-queue-settings.png"), fullPage: true });
+    // Emptied, a limit is reset.
+    await page.getByLabel("concurrency limit", { exact: true }).fill("");
+    await page.getByLabel("fairness concurrency limit").fill("3");
+    await page.click("button.save-settings");
+    await page.locator(".banner-ok", { hasText: "Saved concurrency limit." }).waitFor();
+    expect((await queues.getQueue({ queue: "ui-limits" })).queue!.config).toMatchObject({ concurrencyLimit: 0, fairnessConcurrencyLimit: 3 });
+    await until(() => setting("concurrency_limit").textContent()).toBe("none");
   });
 
   test("a viewer token sees every page of the dashboard, with data, and is offered no change; the broker refuses each", async () => {

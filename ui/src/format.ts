@@ -121,3 +121,20 @@ export function traceUrl(template: string, values: { chainId: string; jobId: str
   });
   return missing ? undefined : url;
 }
+
+/**
+ * A datetime-local input's value ("2026-12-07T10:30", the browser's local time) as an ISO
+ * instant for the URL, so that a link means the same moment in every time zone; "" when empty.
+ */
+export function isoFromLocalInput(text: string): string {
+  const ms = text === "" ? NaN : new Date(text).getTime();
+  return Number.isNaN(ms) ? "" : new Date(ms).toISOString();
+}
+
+/** An ISO instant as a datetime-local input's value, in local time, to the minute; "" when empty or invalid. */
+export function localInputFromIso(iso: string): string {
+  const date = new Date(iso);
+  if (iso === "" || Number.isNaN(date.getTime())) return "";
+  const pad = (n: number) => String(n).padStart(2, "0");
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}T${pad(date.getHours())}:${pad(date.getMinutes())}`;
+}

@@ -4,12 +4,13 @@ import { useState } from "preact/hooks";
 import { type Job, JobState } from "../../../clients/ts/src/gen/baton/v1/job_pb.js";
 import { type UiConfig, api } from "../api.js";
 import { Empty, ErrorBanner, Loading, Progress, Section, StateBadge } from "../components/common.js";
+import { Blockers } from "../components/blockers.js";
 import { ChainView } from "../components/chain.js";
 import { DagView } from "../components/dag.js";
 import type { Permissions } from "../permissions.js";
 import { formatBytes, formatDurationMs, formatLabels, formatRelative, formatTime, traceIdOf, traceUrl } from "../format.js";
 import { usePoll } from "../poll.js";
-import { href } from "../router.js";
+import { href, navigate } from "../router.js";
 
 const FINISHED = new Set([JobState.SUCCEEDED, JobState.DEAD, JobState.CANCELLED]);
 
@@ -61,6 +62,8 @@ export function JobPage(props: { id: string; config: UiConfig; can: Permissions 
   });
   const retryable = props.can.changeJobs && (j.state === JobState.DEAD || j.state === JobState.CANCELLED);
   const cancellable = props.can.changeJobs && !FINISHED.has(j.state) && !j.cancelRequested;
+  // DeleteJob refuses a running job: no button while it is leased.
+  const deletable = props.can.changeJobs && j.state !== JobState.LEASED;
 
   return (
     <>
@@ -90,6 +93,22 @@ export function JobPage(props: { id: string; config: UiConfig; can: Permissions 
                 onClick={() => window.confirm(`Cancel job ${j.id}?`) && void act(() => api.jobs.cancelJob({ id: j.id }))}
               >
                 Cancel
+              </button>
+            ) : null}
+            {deletable ? (
+              <button
+                type="button"
+                class="danger delete"
+                disabled={busy}
+                onClick={() =>
+                  window.confirm(`Delete job ${j.id}? It is gone for good.`) &&
+                  void act(async () => {
+                    await api.jobs.deleteJob({ id: j.id });
+                    navigate(href("jobs", { queue: j.queue }));
+                  })
+                }
+              >
+                Delete
               </button>
             ) : null}
           </>
@@ -141,6 +160,12 @@ export function JobPage(props: { id: string; config: UiConfig; can: Permissions 
           </div>
         ) : null}
       </Section>
+
+      {j.dependsOn.length > 0 ? (
+        <Section title="Blockers" id="blockers">
+          <Blockers ids={j.dependsOn} />
+        </Section>
+      ) : null}
 
       <div class="grid-2">
         <Section title="Payload">

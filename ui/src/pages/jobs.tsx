@@ -1,3 +1,4 @@
+import { type Timestamp, timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { useState } from "preact/hooks";
 import { JobState } from "../../../clients/ts/src/gen/baton/v1/job_pb.js";
 import type { Queue } from "../../../clients/ts/src/gen/baton/v1/queue_service_pb.js";
@@ -5,7 +6,7 @@ import { useAction } from "../action.js";
 import { api } from "../api.js";
 import { Empty, ErrorBanner, Loading, Section } from "../components/common.js";
 import { JobTable, Pager } from "../components/job-table.js";
-import { STATES, parseState, stateName } from "../format.js";
+import { STATES, isoFromLocalInput, localInputFromIso, parseState, stateName } from "../format.js";
 import type { Permissions } from "../permissions.js";
 import { usePoll } from "../poll.js";
 import { type Location, href, navigate } from "../router.js";
@@ -33,20 +34,42 @@ export function parseHeader(text: string): Record<string, string> | undefined {
   return eq <= 0 ? undefined : { [text.slice(0, eq)]: text.slice(eq + 1) };
 }
 
+/** A creation-time bound from the URL: undefined when absent, null when not a time. */
+function parseInstant(iso: string): Timestamp | undefined | null {
+  if (iso === "") return undefined;
+  const ms = Date.parse(iso);
+  return Number.isNaN(ms) ? null : timestampFromMs(ms);
+}
+
 export function JobsPage(props: { location: Location; queues: Queue[] | undefined; can: Permissions }) {
   const queue = props.location.query.get("queue") ?? "";
   const state = parseState(props.location.query.get("state"));
   const chain = props.location.query.get("chain") ?? "";
   const header = props.location.query.get("header") ?? "";
   const headers = parseHeader(header);
-  const pages = usePages(`${queue}|${state}|${chain}|${header}`);
+  // Creation time bounds, ISO instants in the URL.
+  const after = props.location.query.get("after") ?? "";
+  const before = props.location.query.get("before") ?? "";
+  const createTimeAfter = parseInstant(after);
+  const createTimeBefore = parseInstant(before);
+  const pages = usePages(`${queue}|${state}|${chain}|${header}|${after}|${before}`);
   const [chainInput, setChainInput] = useState(chain);
   const [headerInput, setHeaderInput] = useState(header);
+  const [afterInput, setAfterInput] = useState(localInputFromIso(after));
+  const [beforeInput, setBeforeInput] = useState(localInputFromIso(before));
 
-  const filter = { queue, states: state === JobState.UNSPECIFIED ? [] : [state], chainId: chain, headers: headers ?? {} };
+  const filter = {
+    queue,
+    states: state === JobState.UNSPECIFIED ? [] : [state],
+    chainId: chain,
+    headers: headers ?? {},
+    createTimeAfter: createTimeAfter ?? undefined,
+    createTimeBefore: createTimeBefore ?? undefined,
+  };
+  const valid = headers !== undefined && createTimeAfter !== null && createTimeBefore !== null;
   const { data, error, refresh } = usePoll(
     (signal) => api.jobs.listJobs({ filter, pageSize: PAGE_SIZE, pageToken: pages.token }, { signal }),
-    [queue, state, chain, header, pages.token],
+    [queue, state, chain, header, after, before, pages.token],
   );
   // Jobs ticked in the table; the bulk buttons act on them, else on the whole filter.
   const [selected, setSelected] = useState<ReadonlySet<string>>(new Set());
@@ -54,7 +77,7 @@ export function JobsPage(props: { location: Location; queues: Queue[] | undefine
     setSelected(new Set());
     refresh();
   });
-  const filtered = queue !== "" || state !== JobState.UNSPECIFIED || chain !== "" || header !== "";
+  const filtered = queue !== "" || state !== JobState.UNSPECIFIED || chain !== "" || header !== "" || after !== "" || before !== "";
   const toggle = (id: string) => {
     const next = new Set(selected);
     if (!next.delete(id)) next.add(id);
@@ -62,7 +85,7 @@ export function JobsPage(props: { location: Location; queues: Queue[] | undefine
   };
 
   const setFilter = (changes: Record<string, string>) => {
-    const next = { queue, state: state === JobState.UNSPECIFIED ? "" : stateName(state), chain, header, ...changes };
+    const next = { queue, state: state === JobState.UNSPECIFIED ? "" : stateName(state), chain, header, after, before, ...changes };
     setSelected(new Set());
     navigate(href("jobs", next), { replace: true });
   };
@@ -79,6 +102,14 @@ export function JobsPage(props: { location: Location; queues: Queue[] | undefine
       return `${cancelled} jobs cancelled; ${cancelRequested} running jobs asked to stop.`;
     });
   };
+  const retryTarget = () => {
+    const what = picked ? `the ${selected.size} selected jobs` : "every dead or cancelled job matching this filter";
+    if (!window.confirm(`Retry ${what}? Only dead and cancelled jobs are revived.`)) return;
+    void act("retry", async () => {
+      const { count, skipped } = await api.jobs.retryJobs({ filter: target });
+      return `${count} jobs queued again${skipped.length > 0 ? `; ${skipped.length} skipped (${skipped[0]!.reason}${skipped.length > 1 ? ", …" : ""})` : ""}.`;
+    });
+  };
   const deleteTarget = () => {
     const what = picked ? `the ${selected.size} selected jobs` : "every job matching this filter";
     if (!window.confirm(`Delete ${what}? Running jobs are kept.`)) return;
@@ -93,7 +124,7 @@ export function JobsPage(props: { location: Location; queues: Queue[] | undefine
           class="filters"
           onSubmit={(e) => {
             e.preventDefault();
-            setFilter({ chain: chainInput.trim(), header: headerInput.trim() });
+            setFilter({ chain: chainInput.trim(), header: headerInput.trim(), after: isoFromLocalInput(afterInput), before: isoFromLocalInput(beforeInput) });
           }}
         >
           <label>
@@ -127,6 +158,14 @@ export function JobsPage(props: { location: Location; queues: Queue[] | undefine
             Header
             <input name="header" placeholder="key=value" size={14} value={headerInput} onInput={(e) => setHeaderInput(e.currentTarget.value)} />
           </label>
+          <label>
+            Created after
+            <input name="after" type="datetime-local" value={afterInput} onInput={(e) => setAfterInput(e.currentTarget.value)} />
+          </label>
+          <label>
+            Created before
+            <input name="before" type="datetime-local" value={beforeInput} onInput={(e) => setBeforeInput(e.currentTarget.value)} />
+          </label>
           <button type="submit">Filter</button>
           {filtered ? (
             <button
@@ -135,6 +174,8 @@ export function JobsPage(props: { location: Location; queues: Queue[] | undefine
               onClick={() => {
                 setChainInput("");
                 setHeaderInput("");
+                setAfterInput("");
+                setBeforeInput("");
                 navigate(href("jobs"), { replace: true });
               }}
             >
@@ -147,11 +188,15 @@ export function JobsPage(props: { location: Location; queues: Queue[] | undefine
       <ErrorBanner error={error} />
       <ErrorBanner error={actionError} />
       {headers === undefined ? <div class="banner banner-error">Header must look like key=value.</div> : null}
+      {createTimeAfter === null || createTimeBefore === null ? <div class="banner banner-error">Created after and before must be dates with a time.</div> : null}
       {notice ? <div class="banner banner-ok">{notice}</div> : null}
-      {props.can.admin && (picked || (filtered && headers !== undefined)) ? (
+      {props.can.admin && (picked || (filtered && valid)) ? (
         <div class="bulk-actions">
           <button type="button" class="cancel-jobs" disabled={busy !== undefined} onClick={cancelTarget}>
             {picked ? `Cancel ${selected.size} selected` : "Cancel matching"}
+          </button>
+          <button type="button" class="retry-jobs" disabled={busy !== undefined} onClick={retryTarget}>
+            {picked ? `Retry ${selected.size} selected` : "Retry matching"}
           </button>
           <button type="button" class="delete-jobs" disabled={busy !== undefined} onClick={deleteTarget}>
             {picked ? `Delete ${selected.size} selected` : "Delete matching"}

@@ -4,6 +4,7 @@ import { OverlapPolicy, type Schedule } from "../../../clients/ts/src/gen/baton/
 import { api } from "../api.js";
 import { MAX_PAGE_SIZE, allPages } from "../../../clients/ts/src/pages.js";
 import { Empty, ErrorBanner, Loading, Section } from "../components/common.js";
+import { ScheduleEditor } from "../components/schedule-editor.js";
 import { formatDurationMs, formatRelative, formatTime, previewBytes } from "../format.js";
 import { usePoll } from "../poll.js";
 import { href } from "../router.js";
@@ -11,7 +12,9 @@ import { href } from "../router.js";
 export function SchedulesPage(props: { canChange: boolean }) {
   const [busy, setBusy] = useState<string | undefined>();
   const [actionError, setActionError] = useState<unknown>();
-  const [triggered, setTriggered] = useState<string | undefined>();
+  const [notice, setNotice] = useState<string | undefined>();
+  // The schedule being edited, as it was when its form opened.
+  const [editing, setEditing] = useState<Schedule | undefined>();
   const { data, error, refresh } = usePoll(
     async (signal) => ({
       schedules: await allPages((pageToken) => api.schedules.listSchedules({ pageSize: MAX_PAGE_SIZE, pageToken }, { signal }), (page) => page.schedules),
@@ -24,9 +27,9 @@ export function SchedulesPage(props: { canChange: boolean }) {
   const act = async (schedule: Schedule, action: () => Promise<string | undefined>) => {
     setBusy(schedule.name);
     setActionError(undefined);
-    setTriggered(undefined);
+    setNotice(undefined);
     try {
-      setTriggered(await action());
+      setNotice(await action());
       refresh();
     } catch (e) {
       setActionError(e);
@@ -49,7 +52,7 @@ export function SchedulesPage(props: { canChange: boolean }) {
   return (
     <Section title="Schedules">
       <ErrorBanner error={actionError ?? error} />
-      {triggered ? <div class="banner banner-ok">{triggered}</div> : null}
+      {notice ? <div class="banner banner-ok">{notice}</div> : null}
       {data === undefined ? (
         <Loading />
       ) : data.schedules.length === 0 ? (
@@ -104,6 +107,16 @@ export function SchedulesPage(props: { canChange: boolean }) {
                       <button type="button" disabled={busy === s.name} onClick={() => void trigger(s)}>
                         Run now
                       </button>
+                      <button
+                        type="button"
+                        disabled={editing?.name === s.name}
+                        onClick={() => {
+                          setNotice(undefined);
+                          setEditing(s);
+                        }}
+                      >
+                        Edit
+                      </button>
                     </td>
                   ) : null}
                 </tr>
@@ -112,6 +125,18 @@ export function SchedulesPage(props: { canChange: boolean }) {
           </table>
         </div>
       )}
+      {props.canChange && editing ? (
+        <ScheduleEditor
+          key={editing.name}
+          schedule={editing}
+          onClose={() => setEditing(undefined)}
+          onSaved={(message) => {
+            setEditing(undefined);
+            setNotice(message);
+            refresh();
+          }}
+        />
+      ) : null}
     </Section>
   );
 }
