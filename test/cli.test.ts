@@ -468,6 +468,19 @@ describe("jobs wait", () => {
     expect(table.code).toBe(0);
     expect(table.stdout.split("\n").filter((line) => / SUCCEEDED /.test(line))).toHaveLength(3);
   });
+
+  test("--chain exits 5 for a chain whose failed job is past the first page of 1,000", async () => {
+    const { job: first } = await broker.jobs.enqueueJob({ queue: "cli-long-chain", payload: new TextEncoder().encode("fail"), maxAttempts: 1 });
+    // Newer jobs come first, so the 1,000 that succeed fill the first page.
+    await broker.jobs.enqueueJobs({ jobs: Array.from({ length: 1000 }, () => ({ queue: "cli-long-chain", chainId: first!.id })) });
+    startWorker("cli-long-chain", (job) => {
+      if (new TextDecoder().decode(job.payload) === "fail") throw new Error("the first job fails");
+    });
+    const run = await baton(["jobs", "wait", first!.id, "--chain"]);
+    expect(run.code).toBe(5);
+    expect(run.stderr).toContain(`the chain has more jobs: baton jobs list --chain ${first!.id} --all`);
+    expect(run.stderr).toContain(`not every job of the chain succeeded (job ${first!.id} is DEAD)`);
+  });
 });
 
 describe("queues", () => {

@@ -10,9 +10,11 @@ import {
   ListJobsResponseSchema,
   RetryJobResponseSchema,
   RetryJobsResponseSchema,
+  type WaitJobResponse,
   WaitJobResponseSchema,
 } from "../../../clients/ts/src/gen/baton/v1/job_pb.js";
 import { type Command, type CommandInput, RECORD_OUTPUTS, TABLE_OUTPUTS, jobIdArg } from "../args.js";
+import type { BatonServices } from "../../../clients/ts/src/services.js";
 import { CALL_TIMEOUT_MS, connect } from "../client.js";
 import { formatDuration } from "../duration.js";
 import { ExitCode } from "../errors.js";
@@ -390,12 +392,23 @@ async function waitChain({ args, flags, url, document, out }: CommandInput): Pro
     out.note(`baton jobs wait: timed out after ${formatDuration(Date.now() - started)}; the chain of job ${id} is unfinished`);
     return ExitCode.timedOut;
   }
-  const failed = response.chainJobs.filter((job) => job.state !== JobState.SUCCEEDED);
-  if (failed.length > 0) {
-    out.note(`baton jobs wait: ${failed.length} jobs of the chain did not succeed (first: job ${failed[0]!.id}, ${stateName(failed[0]!.state)})`);
+  const failed = await chainFailure(jobs, response);
+  if (failed) {
+    out.note(`baton jobs wait: not every job of the chain succeeded (job ${failed.id} is ${stateName(failed.state)})`);
     return ExitCode.jobFailed;
   }
   return ExitCode.ok;
+}
+
+/**
+ * A job of a finished chain that did not succeed, if any: from the answer's page, or, for a
+ * chain longer than that page, by a search of the whole chain for its DEAD and CANCELLED jobs.
+ */
+async function chainFailure(jobs: BatonServices["jobs"], response: WaitJobResponse): Promise<Job | undefined> {
+  const onPage = response.chainJobs.find((job) => job.state !== JobState.SUCCEEDED);
+  if (onPage || response.chainNextPageToken === "") return onPage;
+  const filter = { chainId: response.job!.chainId, states: [JobState.DEAD, JobState.CANCELLED] };
+  return (await jobs.listJobs({ filter, pageSize: 1 })).jobs[0];
 }
 
 function waitStatus(job: Job): string {
