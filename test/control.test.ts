@@ -175,3 +175,31 @@ test("a job enqueued by baton.enqueue runs only if its transaction commits", asy
   expect(rows).toHaveLength(1);
   stream.close();
 });
+
+test("baton.enqueue takes a fairness_key and worker_labels: the job reaches only a matching worker", async () => {
+  const hello = (workerId: string, gpu: string) => ({ case: "hello" as const, value: { workerId, queues: ["from-sql-labels"], maxInFlight: 5, labels: { gpu } } });
+  const other = openStream(broker.workers, hello("t4", "t4"));
+  await other.next("welcome");
+  const [{ id }] = (await sql<{ id: string }>(
+    broker.databaseUrl,
+    `select baton.enqueue('from-sql-labels', fairness_key => 'tenant-7', worker_labels => '{"gpu": "a100"}') as id`,
+  )) as [{ id: string }];
+  // The stream that does not match takes the job enqueued after it, and never this one.
+  const [{ id: unlabelled }] = (await sql<{ id: string }>(broker.databaseUrl, "select baton.enqueue('from-sql-labels') as id")) as [{ id: string }];
+  expect((await other.next("job")).job!.id).toBe(unlabelled);
+  const matching = openStream(broker.workers, hello("a100", "a100"));
+  await matching.next("welcome");
+  expect((await matching.next("job")).job!.id).toBe(id);
+  expect(await state(id)).toMatchObject({ fairnessKey: "tenant-7", workerLabels: { gpu: "a100" } });
+  other.close();
+  matching.close();
+});
+
+test("baton.enqueue refuses worker_labels the broker would refuse, naming the constraint", async () => {
+  for (const labels of ['[1]', '{"has space": "x"}', '{"gpu": 1}', `{"gpu": "${"x".repeat(64)}"}`, JSON.stringify(Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`k${i}`, "v"])))]) {
+    const error = await sql(broker.databaseUrl, "select baton.enqueue('from-sql-bad', worker_labels => $1)", [labels]).catch((e: unknown) => e);
+    expect((error as { constraint?: string }).constraint, labels).toBe("worker_labels_valid");
+    expect((error as Error).message, labels).toMatch(/^baton\.enqueue: worker_labels must be an object of at most 16 labels/);
+  }
+  expect(await sql(broker.databaseUrl, "select 1 from baton.jobs where queue = 'from-sql-bad'")).toHaveLength(0);
+});
