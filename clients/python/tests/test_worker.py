@@ -1,5 +1,5 @@
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
@@ -11,6 +11,7 @@ from baton.v1 import job_pb2
 from baton_client import (
     Batch, BatchWorker, Client, DeadLetter, Job, JobCancelled, JobSpec, JobState, JobType, RetryAfter, Router, Task, Worker,
 )
+from waiting import eventually
 
 
 @asynccontextmanager
@@ -28,12 +29,6 @@ async def running(worker: Worker) -> AsyncIterator[asyncio.Task[None]]:
 async def finished(client: Client, job_id: str) -> Job:
     async with asyncio.timeout(30):
         return await client.wait(job_id)
-
-
-async def eventually(check: Callable[[], Awaitable[bool]]) -> None:
-    async with asyncio.timeout(10):
-        while not await check():
-            await asyncio.sleep(0.02)
 
 
 async def test_typed_job_ack_with_result_and_continuation(client: Client, queue: str) -> None:

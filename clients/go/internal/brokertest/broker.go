@@ -44,7 +44,9 @@ func Start() (*Broker, error) {
 	// The broker runs from source (tsx), so it is always the code of this checkout.
 	cmd := exec.Command("node", "--import", "tsx", "src/cli/main.ts", "serve")
 	cmd.Dir = repoRoot()
-	cmd.Env = append(withoutDatabaseURLs(os.Environ()), "BATON_DATA_DIR="+dataDir, fmt.Sprint("BATON_PORT=", port), "BATON_HOST=127.0.0.1")
+	cmd.Env = append(withoutDatabaseURLs(os.Environ()), "BATON_DATA_DIR="+dataDir, fmt.Sprint("BATON_PORT=", port), "BATON_HOST=127.0.0.1",
+		// Queue history is flushed every second rather than every 5: tests read it sooner.
+		"BATON_HISTORY_FLUSH_SECONDS=1")
 	logs := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	// If the test binary dies, the broker (and so its PostgreSQL) gets SIGTERM too.
