@@ -199,7 +199,7 @@ export class Broker {
       retentionTask({ db, log, intervalMs: config.retentionIntervalMs, retention: config.retention }),
       // Rows of full buckets are only clutter: the retention sweeper's pace is enough.
       fairnessBucketTask({ db, intervalMs: config.retentionIntervalMs }),
-      { name: "history-flush", intervalMs: config.historyFlushIntervalMs, run: () => this.flushHistory() },
+      { name: "history flush", intervalMs: config.historyFlushIntervalMs, run: () => this.flushHistory() },
       historyRetentionTask({ db, intervalMs: config.retentionIntervalMs, retentionSeconds: config.historyRetentionSeconds }),
       // A safety net, not part of any job's path: the retention sweeper's pace is enough.
       dependantRepairTask({

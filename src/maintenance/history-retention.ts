@@ -13,7 +13,7 @@ export interface HistoryRetentionOptions {
 
 /** Deletes the queue history's minutes older than its retention, in batches. Safe on every replica. */
 export function historyRetentionTask(options: HistoryRetentionOptions): MaintenanceTask {
-  return batchedTask("history-retention", options.intervalMs, options.batchSize ?? 5000, (batchSize) =>
+  return batchedTask("history retention", options.intervalMs, options.batchSize ?? 5000, (batchSize) =>
     queueHistoryDeleteExpired(options.db, options.retentionSeconds, batchSize),
   );
 }
